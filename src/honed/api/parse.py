@@ -1,0 +1,170 @@
+"""Wire bodies and query values to domain objects, with SigOpt-style 400 messages."""
+
+from __future__ import annotations
+
+from typing import Any
+from typing import TypeVar
+
+from pydantic import BaseModel
+from pydantic import ValidationError
+
+from honed.api.schemas import ExperimentCreate
+from honed.api.schemas import LinearConstraintIn
+from honed.api.schemas import MetricIn
+from honed.api.schemas import ObservationIn
+from honed.api.schemas import ParameterIn
+from honed.domain.experiment import ExperimentSpec
+from honed.domain.experiment import ExperimentType
+from honed.domain.metrics import Metric
+from honed.domain.metrics import Objective
+from honed.domain.metrics import Strategy
+from honed.domain.parameters import LinearConstraint
+from honed.domain.parameters import Parameter
+from honed.domain.parameters import ParameterType
+from honed.domain.parameters import SearchSpace
+from honed.domain.records import MetricValue
+from honed.domain.validation import validate_metadata
+from honed.errors import InvalidRequestError
+from honed.service.observations import ObservationInput
+
+M = TypeVar("M", bound=BaseModel)
+
+MAX_ID = 2**63 - 1
+
+
+def body(model: type[M], data: object) -> M:
+    """Validate ``data`` as ``model``; the first problem becomes an InvalidRequestError."""
+    if not isinstance(data, dict):
+        raise InvalidRequestError("Invalid request body: expected a JSON object")
+    try:
+        return model.model_validate(data)
+    except ValidationError as error:
+        raise InvalidRequestError(_describe(error)) from None
+
+
+def _describe(error: ValidationError) -> str:
+    first = error.errors(include_url=False)[0]
+    path = _path(first["loc"])
+    kind = first["type"]
+    if kind == "extra_forbidden":
+        return f"Unknown field {path}"
+    if kind == "missing":
+        return f"Missing required field {path}"
+    return f"Invalid {path}: {first['msg']}"
+
+
+def _path(loc: tuple[int | str, ...]) -> str:
+    text = ""
+    for part in loc:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        elif (
+            part in ("int", "float", "str", "bool") or "[" in part or part.startswith("function-")
+        ):
+            continue  # union branch labels that pydantic adds; not a field
+        else:
+            text += f".{part}" if text else part
+    return text or "body"
+
+
+def object_id(text: str | int, what: str) -> int:
+    """Ids are strings of digits on the wire; anything else names no object."""
+    if isinstance(text, int) and not isinstance(text, bool):
+        value = text
+    elif isinstance(text, str) and text.isdigit() and len(text) < 20:
+        value = int(text)
+    else:
+        raise InvalidRequestError(f"Invalid {what}: {text!r} is not an id")
+    if not 0 < value <= MAX_ID:
+        raise InvalidRequestError(f"Invalid {what}: {text!r} is not an id")
+    return value
+
+
+def experiment_spec(data: ExperimentCreate) -> ExperimentSpec:
+    for unsupported in ("conditionals", "tasks", "project", "runs_only"):
+        if getattr(data, unsupported):
+            raise InvalidRequestError(
+                f"Invalid {unsupported}: not supported by this honed server yet"
+            )
+    if data.num_solutions is not None and data.num_solutions != 1:
+        raise InvalidRequestError("Invalid num_solutions: only 1 is supported")
+    metrics = data.metrics if data.metrics else [MetricIn()]
+    return ExperimentSpec(
+        name=data.name,
+        space=SearchSpace(
+            parameters=tuple(parameter(p, i) for i, p in enumerate(data.parameters)),
+            linear_constraints=tuple(linear_constraint(c) for c in data.linear_constraints or []),
+        ),
+        metrics=tuple(metric(m) for m in metrics),
+        type=ExperimentType(data.type or "offline"),
+        observation_budget=data.observation_budget,
+        parallel_bandwidth=data.parallel_bandwidth,
+        metadata=validate_metadata(data.metadata),
+    )
+
+
+def parameter(data: ParameterIn, index: int) -> Parameter:
+    if data.conditions:
+        raise InvalidRequestError(
+            f"Invalid parameters[{index}].conditions: conditionals are not supported yet"
+        )
+    return Parameter(
+        name=data.name,
+        type=ParameterType(data.type),
+        bounds=(data.bounds.min, data.bounds.max) if data.bounds is not None else None,
+        categorical_values=tuple(v.name for v in data.categorical_values or []),
+        grid=tuple(data.grid) if data.grid is not None else None,
+        transformation=None if data.transformation in (None, "none") else data.transformation,
+        default_value=data.default_value,
+        prior=_prior(data.prior),
+    )
+
+
+def _prior(prior: dict[str, Any] | None) -> dict[str, Any] | None:
+    if prior is None:
+        return None
+    return {k: v for k, v in prior.items() if k != "object"}
+
+
+def metric(data: MetricIn) -> Metric:
+    return Metric(
+        name=data.name,
+        objective=Objective(data.objective or "maximize"),
+        strategy=Strategy(data.strategy or "optimize"),
+        threshold=data.threshold,
+    )
+
+
+def linear_constraint(data: LinearConstraintIn) -> LinearConstraint:
+    return LinearConstraint(
+        type=data.type,
+        terms=tuple((t.name, float(t.weight)) for t in data.terms),
+        threshold=float(data.threshold),
+    )
+
+
+def observation_input(data: ObservationIn) -> ObservationInput:
+    values: tuple[MetricValue, ...] | None = None
+    if data.value is not None:
+        if data.values is not None:
+            raise InvalidRequestError("Invalid value: send either value or values, not both")
+        values = (MetricValue(None, float(data.value), _float(data.value_stddev)),)
+    elif data.value_stddev is not None:
+        raise InvalidRequestError("Invalid value_stddev: it goes with a top-level value")
+    elif data.values is not None:
+        values = tuple(
+            MetricValue(v.name, float(v.value), _float(v.value_stddev)) for v in data.values
+        )
+    return ObservationInput(
+        suggestion_id=object_id(data.suggestion, "suggestion")
+        if data.suggestion is not None
+        else None,
+        assignments=data.assignments,
+        values=values,
+        failed=bool(data.failed),
+        metadata=validate_metadata(data.metadata),
+    )
+
+
+def _float(value: float | None) -> float | None:
+    return float(value) if value is not None else None

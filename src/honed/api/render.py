@@ -1,0 +1,246 @@
+"""Domain objects to SigOpt v1 JSON (ids as strings, timestamps as integer seconds)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from collections.abc import Sequence
+from typing import Any
+from typing import TypeVar
+
+from honed.domain.experiment import Experiment
+from honed.domain.metrics import Metric
+from honed.domain.parameters import Parameter
+from honed.domain.parameters import ParameterType
+from honed.domain.records import Observation
+from honed.domain.records import QueuedSuggestion
+from honed.domain.records import Suggestion
+from honed.domain.tenancy import Client
+from honed.domain.tenancy import Token
+from honed.service.experiments import Progress
+from honed.storage.base import Page
+
+JSON = dict[str, Any]
+T = TypeVar("T")
+
+
+def _id(value: int | None) -> str | None:
+    return str(value) if value is not None else None
+
+
+def _number(parameter: Parameter, value: float) -> float | int:
+    return int(value) if parameter.type is ParameterType.INT else float(value)
+
+
+def parameter_json(parameter: Parameter) -> JSON:
+    data: JSON = {
+        "object": "parameter",
+        "name": parameter.name,
+        "type": parameter.type.value,
+        "bounds": None,
+        "categorical_values": None,
+        "conditions": {},
+        "default_value": parameter.default_value,
+        "prior": None,
+        "transformation": parameter.transformation,
+    }
+    if parameter.type is ParameterType.CATEGORICAL:
+        data["categorical_values"] = [
+            {"object": "categorical_value", "name": name, "enum_index": index}
+            for index, name in enumerate(parameter.categorical_values, start=1)
+        ]
+    else:
+        data["bounds"] = {
+            "object": "bounds",
+            "min": _number(parameter, parameter.low),
+            "max": _number(parameter, parameter.high),
+        }
+    if parameter.grid is not None:
+        data["grid"] = [_number(parameter, v) for v in parameter.grid]
+    if parameter.prior is not None:
+        kind = parameter.prior.get("name")
+        data["prior"] = {"object": f"{kind}_prior", **parameter.prior}
+    return data
+
+
+def metric_json(metric: Metric) -> JSON:
+    return {
+        "object": "metric",
+        "name": metric.name,
+        "objective": metric.objective.value,
+        "strategy": metric.strategy.value,
+        "threshold": metric.threshold,
+    }
+
+
+def experiment_json(experiment: Experiment, progress: Progress | None) -> JSON:
+    spec = experiment.spec
+    single = len(spec.metrics) == 1
+    return {
+        "object": "experiment",
+        "id": str(experiment.id),
+        "name": spec.name,
+        "type": spec.type.value,
+        "state": experiment.state.value,
+        "created": experiment.created,
+        "updated": experiment.updated,
+        "client": str(experiment.client_id),
+        "user": None,
+        "project": None,
+        "development": spec.development,
+        "runs_only": False,
+        "observation_budget": spec.observation_budget,
+        "parallel_bandwidth": spec.parallel_bandwidth,
+        "num_solutions": None,
+        "metadata": dict(spec.metadata) if spec.metadata is not None else None,
+        "metrics": [metric_json(m) for m in sorted(spec.metrics, key=lambda m: str(m.name))],
+        "parameters": [
+            parameter_json(p) for p in sorted(spec.space.parameters, key=lambda p: p.name)
+        ],
+        "conditionals": [],
+        "linear_constraints": [
+            {
+                "object": "linear_constraint",
+                "type": c.type,
+                "terms": [
+                    {"object": "constraint_term", "name": name, "weight": weight}
+                    for name, weight in c.terms
+                ],
+                "threshold": c.threshold,
+            }
+            for c in spec.space.linear_constraints
+        ],
+        "progress": progress_json(progress, single) if progress is not None else None,
+    }
+
+
+def progress_json(progress: Progress, single_metric: bool) -> JSON:
+    def one(observation: Observation | None) -> JSON | None:
+        return observation_json(observation, single_metric) if observation else None
+
+    return {
+        "object": "progress",
+        "observation_count": progress.observation_count,
+        "observation_budget_consumed": float(progress.observation_count),
+        "first_observation": one(progress.first_observation),
+        "last_observation": one(progress.last_observation),
+        "best_observation": one(progress.best_observation),
+    }
+
+
+def suggestion_json(suggestion: Suggestion) -> JSON:
+    return {
+        "object": "suggestion",
+        "id": str(suggestion.id),
+        "experiment": str(suggestion.experiment_id),
+        "state": suggestion.state.value,
+        "created": suggestion.created,
+        "assignments": dict(suggestion.assignments),
+        "metadata": _metadata(suggestion.metadata),
+        "deleted": suggestion.deleted,
+    }
+
+
+def queued_suggestion_json(queued: QueuedSuggestion) -> JSON:
+    return {
+        "object": "queued_suggestion",
+        "id": str(queued.id),
+        "experiment": str(queued.experiment_id),
+        "created": queued.created,
+        "assignments": dict(queued.assignments),
+    }
+
+
+def _values_json(observation: Observation) -> list[JSON]:
+    return [
+        {
+            "object": "metric_evaluation",
+            "name": v.name,
+            "value": v.value,
+            "value_stddev": v.value_stddev,
+        }
+        for v in observation.values
+    ]
+
+
+def observation_json(observation: Observation, single_metric: bool) -> JSON:
+    """For single-metric experiments ``value``/``value_stddev`` are echoed at the top level
+    too, as the older hosted API did, so legacy scripts keep working."""
+    data: JSON = {
+        "object": "observation",
+        "id": str(observation.id),
+        "experiment": str(observation.experiment_id),
+        "suggestion": _id(observation.suggestion_id),
+        "created": observation.created,
+        "assignments": dict(observation.assignments),
+        "failed": observation.failed,
+        "metadata": _metadata(observation.metadata),
+        "values": _values_json(observation),
+        "deleted": observation.deleted,
+    }
+    if single_metric:
+        first = observation.values[0] if observation.values else None
+        data["value"] = first.value if first else None
+        data["value_stddev"] = first.value_stddev if first else None
+    return data
+
+
+def best_assignments_json(observation: Observation) -> JSON:
+    return {
+        "object": "best_assignments",
+        "id": str(observation.id),
+        "assignments": dict(observation.assignments),
+        "metadata": _metadata(observation.metadata),
+        "values": _values_json(observation),
+    }
+
+
+def _metadata(metadata: Any) -> JSON | None:
+    return dict(metadata) if metadata is not None else None
+
+
+def pagination_json(page: Page[T], render: Callable[[T], JSON]) -> JSON:
+    return {
+        "object": "pagination",
+        "count": page.count,
+        "data": [render(item) for item in page.items],
+        "paging": {"before": _id(page.before), "after": _id(page.after)},
+    }
+
+
+def list_json(items: Sequence[T], render: Callable[[T], JSON]) -> JSON:
+    return {
+        "object": "pagination",
+        "count": len(items),
+        "data": [render(item) for item in items],
+        "paging": {"before": None, "after": None},
+    }
+
+
+def token_json(token: Token, secret: str | None) -> JSON:
+    return {
+        "object": "token",
+        "token": secret,
+        "token_type": token.token_type.value,
+        "client": str(token.client_id),
+        "user": None,
+        "organization": None,
+        "development": token.development,
+        "all_experiments": True,
+        "permissions": token.permissions,
+        "scope": "all_endpoints",
+        "experiment": None,
+        "training_run": None,
+        "expires": None,
+        "lease_length": None,
+    }
+
+
+def client_json(client: Client) -> JSON:
+    return {
+        "object": "client",
+        "id": str(client.id),
+        "name": client.name,
+        "organization": None,
+        "created": client.created,
+        "client_security": {"allow_users_to_see_experiments_by_others": True},
+    }

@@ -1,0 +1,162 @@
+"""Request bodies in SigOpt v1 shapes.
+
+Top-level unknown keys are refused, as sigopt-server does. Inside parameters and metrics
+the fields honed itself renders (``object``, ``enum_index``, ...) are accepted and ignored,
+so a client can send back an experiment's own ``parameters``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from typing import Literal
+
+from pydantic import BaseModel
+from pydantic import ConfigDict
+from pydantic import Field
+from pydantic import StrictBool
+from pydantic import StrictFloat
+from pydantic import StrictInt
+from pydantic import StrictStr
+from pydantic import field_validator
+
+Number = StrictInt | StrictFloat
+Value = StrictInt | StrictFloat | StrictStr
+Id = StrictInt | StrictStr
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class Bounds(Body):
+    object: Literal["bounds"] | None = None
+    min: Number
+    max: Number
+
+
+class CategoricalValue(Body):
+    object: Literal["categorical_value"] | None = None
+    name: StrictStr
+    enum_index: StrictInt | None = None
+    deleted: StrictBool | None = None
+
+
+class ParameterIn(Body):
+    object: Literal["parameter"] | None = None
+    name: StrictStr
+    type: Literal["double", "int", "categorical"]
+    bounds: Bounds | None = None
+    categorical_values: list[CategoricalValue] | None = None
+    grid: list[Number] | None = None
+    transformation: Literal["log", "none"] | None = None
+    default_value: Value | None = None
+    prior: dict[str, Any] | None = None
+    conditions: dict[str, Any] | None = None
+    precision: StrictInt | None = None
+    tunable: StrictBool | None = None
+
+    @field_validator("categorical_values", mode="before")
+    @classmethod
+    def _names_to_objects(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            return [{"name": v} if isinstance(v, str) else v for v in value]
+        return value
+
+
+class MetricIn(Body):
+    object: Literal["metric"] | None = None
+    name: StrictStr | None = None
+    objective: Literal["maximize", "minimize"] | None = None
+    strategy: Literal["optimize", "constraint", "store"] | None = None
+    threshold: Number | None = None
+
+
+class ConstraintTerm(Body):
+    object: Literal["constraint_term"] | None = None
+    name: StrictStr
+    weight: Number
+
+
+class LinearConstraintIn(Body):
+    object: Literal["linear_constraint"] | None = None
+    type: Literal["greater_than", "less_than"]
+    terms: list[ConstraintTerm]
+    threshold: Number
+
+
+def _metrics_to_objects(value: Any) -> Any:
+    if isinstance(value, list):
+        return [{"name": v} if isinstance(v, str) else v for v in value]
+    return value
+
+
+class ExperimentCreate(Body):
+    name: StrictStr
+    type: Literal["offline", "random", "grid"] | None = None
+    parameters: list[ParameterIn]
+    metrics: list[MetricIn] | None = None
+    observation_budget: StrictInt | None = None
+    parallel_bandwidth: StrictInt | None = None
+    linear_constraints: list[LinearConstraintIn] | None = None
+    metadata: dict[str, Any] | None = None
+    num_solutions: StrictInt | None = None
+    conditionals: list[Any] | None = None
+    tasks: list[Any] | None = None
+    project: StrictStr | None = None
+    runs_only: StrictBool | None = None
+    development: StrictBool | None = None
+
+    _metrics = field_validator("metrics", mode="before")(_metrics_to_objects)
+
+
+class ExperimentUpdateIn(Body):
+    name: StrictStr | None = None
+    state: Literal["active", "deleted"] | None = None
+    observation_budget: StrictInt | None = None
+    parallel_bandwidth: StrictInt | None = None
+    metadata: dict[str, Any] | None = None
+    parameters: list[ParameterIn] | None = None
+    metrics: list[MetricIn] | None = None
+    project: StrictStr | None = None
+    no_optimize: StrictBool | None = None
+
+    _metrics = field_validator("metrics", mode="before")(_metrics_to_objects)
+
+
+class SuggestionCreate(Body):
+    assignments: dict[str, Any] | None = None
+    metadata: dict[str, Any] | None = None
+
+
+class SuggestionUpdate(Body):
+    metadata: dict[str, Any] | None = None
+
+
+class QueuedSuggestionCreate(Body):
+    assignments: dict[str, Any]
+
+
+class MetricValueIn(Body):
+    object: Literal["metric_evaluation"] | None = None
+    name: StrictStr | None = None
+    value: Number
+    value_stddev: Number | None = None
+
+
+class ObservationIn(Body):
+    """Accepts the older hosted API's top-level ``value``/``value_stddev`` too."""
+
+    suggestion: Id | None = None
+    assignments: dict[str, Any] | None = None
+    values: list[MetricValueIn] | None = None
+    value: Number | None = None
+    value_stddev: Number | None = None
+    failed: StrictBool | None = None
+    metadata: dict[str, Any] | None = None
+    no_optimize: StrictBool | None = None
+    task: Any | None = None
+
+
+class ObservationBatch(Body):
+    observations: list[dict[str, Any]] = Field(min_length=1)
+    no_optimize: StrictBool | None = None

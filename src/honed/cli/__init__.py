@@ -1,0 +1,1 @@
+"""The ``honed`` command line."""

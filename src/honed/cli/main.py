@@ -1,0 +1,155 @@
+"""``honed serve`` and ``honed token``: thin commands over the service layer."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from honed import __version__
+from honed.storage.sql.database import DEFAULT_URL
+
+DATABASE_OPTION = click.option(
+    "--database-url",
+    envvar="HONED_DATABASE_URL",
+    default=DEFAULT_URL,
+    show_default=True,
+    help="SQLAlchemy URL: a SQLite file, or postgresql+psycopg://user:pass@host:5432/db.",
+)
+
+
+@click.group()
+@click.version_option(__version__, prog_name="honed")
+def main() -> None:
+    """honed: self-hosted Bayesian optimization with the SigOpt REST API."""
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8080, show_default=True, type=int)
+@DATABASE_OPTION
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Server processes. Use PostgreSQL when running more than one.",
+)
+@click.option("--log-level", default="warning", show_default=True)
+def serve(host: str, port: int, database_url: str, workers: int, log_level: str) -> None:
+    """Run the API server (SQLite ./honed.db unless --database-url says otherwise)."""
+    import uvicorn
+
+    from honed.service.app import Services
+    from honed.storage.sql.storage import SqlStorage
+
+    env_token = os.environ.get("HONED_API_TOKEN") or None
+    storage = SqlStorage.from_url(database_url)  # migrates once, before any worker starts
+    client, issued = Services(storage).tokens.bootstrap(env_token)
+    storage.close()
+    url = f"http://{host}:{port}"
+    click.echo(f"honed {__version__} serving {database_url} at {url}")
+    click.echo(f"  export SIGOPT_API_URL={url}")
+    if issued is not None and env_token is None:
+        click.echo(
+            f"  export SIGOPT_API_TOKEN={issued.secret}   (client {client.id}; "
+            "shown once, keep it)"
+        )
+    elif env_token is not None:
+        click.echo("  the HONED_API_TOKEN value is a valid token of the default client")
+    else:
+        click.echo("  create a token with: honed token create")
+    sys.stdout.flush()
+    os.environ["HONED_DATABASE_URL"] = database_url
+    uvicorn.run(
+        "honed.server.app:app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=log_level,
+        timeout_graceful_shutdown=5,
+    )
+
+
+@main.group()
+def token() -> None:
+    """Create, list and revoke API tokens."""
+
+
+@token.command("create")
+@DATABASE_OPTION
+@click.option(
+    "--client",
+    "client_id",
+    type=int,
+    default=None,
+    help="Client (tenant) id; a new client when --new-client is given.",
+)
+@click.option("--new-client", default=None, help="Create a new client with this name.")
+@click.option("--read-only", is_flag=True, help="A token that can read but not write.")
+@click.option("--development", is_flag=True, help="A development token (random suggestions).")
+@click.option("--description", default=None)
+def token_create(
+    database_url: str,
+    client_id: int | None,
+    new_client: str | None,
+    read_only: bool,
+    development: bool,
+    description: str | None,
+) -> None:
+    """Mint a token and print it (only its hash is stored)."""
+    from honed.domain.tenancy import TokenType
+    from honed.service.app import Services
+    from honed.storage.sql.storage import SqlStorage
+
+    storage = SqlStorage.from_url(database_url)
+    services = Services(storage)
+    if new_client is not None:
+        client_id = storage.create_client(new_client).id
+    elif client_id is None:
+        client, _ = services.tokens.bootstrap(None)
+        client_id = client.id
+    issued = services.tokens.issue(
+        client_id,
+        TokenType.CLIENT_DEV if development else TokenType.CLIENT_API,
+        permissions="read" if read_only else "write",
+        description=description,
+    )
+    storage.close()
+    click.echo(issued.secret)
+    click.echo(f"client {client_id}, token id {issued.token.id}", err=True)
+
+
+@token.command("list")
+@DATABASE_OPTION
+@click.option("--client", "client_id", type=int, default=None)
+def token_list(database_url: str, client_id: int | None) -> None:
+    """List a client's tokens (their ids; secrets are never stored)."""
+    from honed.storage.sql.storage import SqlStorage
+
+    storage = SqlStorage.from_url(database_url)
+    if client_id is None:
+        first = storage.first_client()
+        client_id = first.id if first else 0
+    for item in storage.list_tokens(client_id):
+        state = "revoked" if item.revoked else "active"
+        click.echo(
+            f"{item.id}\t{item.token_type.value}\t{item.permissions}\t{state}\t"
+            f"{item.description or ''}"
+        )
+    storage.close()
+
+
+@token.command("revoke")
+@DATABASE_OPTION
+@click.argument("token_id", type=int)
+def token_revoke(database_url: str, token_id: int) -> None:
+    """Revoke a token by id; requests with it then answer 403."""
+    from honed.storage.sql.storage import SqlStorage
+
+    storage = SqlStorage.from_url(database_url)
+    storage.revoke_token(token_id)
+    storage.close()
+    click.echo(f"revoked token {token_id}")

@@ -1,0 +1,62 @@
+"""Experiments: the definition a user gives, and the stored snapshot honed returns."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+
+from honed.domain.metrics import Metric
+from honed.domain.metrics import Strategy
+from honed.domain.parameters import SearchSpace
+
+Metadata = Mapping[str, str | float | int]
+
+
+class ExperimentType(StrEnum):
+    OFFLINE = "offline"
+    RANDOM = "random"
+    GRID = "grid"
+
+
+class ExperimentState(StrEnum):
+    ACTIVE = "active"
+    DELETED = "deleted"
+
+
+@dataclass(frozen=True)
+class ExperimentSpec:
+    """What a user defines: validated by honed.domain.validation before it is stored."""
+
+    name: str
+    space: SearchSpace
+    metrics: tuple[Metric, ...]
+    type: ExperimentType = ExperimentType.OFFLINE
+    observation_budget: int | None = None
+    parallel_bandwidth: int | None = None
+    metadata: Metadata | None = None
+    development: bool = False
+
+    @property
+    def optimized_metrics(self) -> tuple[Metric, ...]:
+        return tuple(m for m in self.metrics if m.strategy is Strategy.OPTIMIZE)
+
+    @property
+    def constraint_metrics(self) -> tuple[Metric, ...]:
+        return tuple(m for m in self.metrics if m.strategy is Strategy.CONSTRAINT)
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """A stored experiment. ``client_id`` is the tenant that owns it."""
+
+    id: int
+    client_id: int
+    spec: ExperimentSpec
+    state: ExperimentState
+    created: int
+    updated: int
+
+    @property
+    def is_deleted(self) -> bool:
+        return self.state is ExperimentState.DELETED

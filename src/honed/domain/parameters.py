@@ -1,0 +1,176 @@
+"""Parameters, the search space they span, and the assignments that pick a point in it."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from dataclasses import field
+from enum import StrEnum
+from typing import Any
+
+from honed.errors import InvalidRequestError
+
+AssignmentValue = float | int | str
+Assignments = Mapping[str, AssignmentValue]
+
+
+class ParameterType(StrEnum):
+    DOUBLE = "double"
+    INT = "int"
+    CATEGORICAL = "categorical"
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """One dimension of the search space.
+
+    ``bounds`` is ``(min, max)`` for double and int parameters and None for categorical
+    ones; ``grid``, when set, lists the only values the parameter may take.
+    """
+
+    name: str
+    type: ParameterType
+    bounds: tuple[float, float] | None = None
+    categorical_values: tuple[str, ...] = ()
+    grid: tuple[float, ...] | None = None
+    transformation: str | None = None
+    default_value: AssignmentValue | None = None
+    prior: Mapping[str, Any] | None = None
+
+    @property
+    def is_log(self) -> bool:
+        return self.transformation == "log"
+
+    @property
+    def low(self) -> float:
+        """Smallest value the parameter may take (numeric parameters only)."""
+        if self.grid is not None:
+            return min(self.grid)
+        assert self.bounds is not None
+        return self.bounds[0]
+
+    @property
+    def high(self) -> float:
+        """Largest value the parameter may take (numeric parameters only)."""
+        if self.grid is not None:
+            return max(self.grid)
+        assert self.bounds is not None
+        return self.bounds[1]
+
+    def check_value(self, value: object, path: str) -> AssignmentValue:
+        """Return ``value`` in canonical form, or raise InvalidRequestError naming ``path``."""
+        if self.type is ParameterType.CATEGORICAL:
+            if not isinstance(value, str) or value not in self.categorical_values:
+                raise InvalidRequestError(
+                    f"Invalid value for {path}: {value!r}; expected one of "
+                    f"{list(self.categorical_values)}"
+                )
+            return value
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise InvalidRequestError(f"Invalid value for {path}: {value!r} is not a number")
+        if not math.isfinite(value):
+            raise InvalidRequestError(f"Invalid value for {path}: {value!r} is not finite")
+        if self.type is ParameterType.INT:
+            if float(value) != int(value):
+                raise InvalidRequestError(f"Invalid value for {path}: {value!r} is not an integer")
+            value = int(value)
+        else:
+            value = float(value)
+        if self.grid is not None:
+            if value not in self.grid:
+                raise InvalidRequestError(
+                    f"Invalid value for {path}: {value!r} is not in the grid {list(self.grid)}"
+                )
+        elif not self.low <= value <= self.high:
+            raise InvalidRequestError(
+                f"Invalid value for {path}: {value!r} is outside the bounds "
+                f"[{_fmt(self.low)}, {_fmt(self.high)}]"
+            )
+        return value
+
+
+def _fmt(number: float) -> str:
+    return str(int(number)) if float(number).is_integer() else repr(float(number))
+
+
+@dataclass(frozen=True)
+class LinearConstraint:
+    """``sum(weight * value) > threshold`` (greater_than) or ``< threshold`` (less_than)."""
+
+    type: str
+    terms: tuple[tuple[str, float], ...]
+    threshold: float
+
+    def is_satisfied(self, assignments: Assignments, tolerance: float = 1e-9) -> bool:
+        total = sum(weight * float(assignments[name]) for name, weight in self.terms)
+        if self.type == "greater_than":
+            return total >= self.threshold - tolerance
+        return total <= self.threshold + tolerance
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    parameters: tuple[Parameter, ...]
+    linear_constraints: tuple[LinearConstraint, ...] = field(default=())
+
+    def parameter(self, name: str) -> Parameter:
+        for parameter in self.parameters:
+            if parameter.name == name:
+                return parameter
+        raise KeyError(name)
+
+    @property
+    def is_discrete(self) -> bool:
+        return all(
+            p.type is not ParameterType.DOUBLE or p.grid is not None for p in self.parameters
+        )
+
+    def discrete_size(self) -> int | None:
+        """How many distinct points the space holds, or None if it is continuous."""
+        if not self.is_discrete:
+            return None
+        size = 1
+        for p in self.parameters:
+            if p.type is ParameterType.CATEGORICAL:
+                size *= len(p.categorical_values)
+            elif p.grid is not None:
+                size *= len(p.grid)
+            else:
+                size *= int(p.high) - int(p.low) + 1
+        return size
+
+    def check_assignments(
+        self, raw: object, path: str = "assignments"
+    ) -> dict[str, AssignmentValue]:
+        """Validate a full assignment of every parameter; return it in canonical form."""
+        if not isinstance(raw, Mapping):
+            raise InvalidRequestError(f"Invalid {path}: expected an object of parameter values")
+        names = {p.name for p in self.parameters}
+        unknown = sorted(set(raw) - names)
+        if unknown:
+            raise InvalidRequestError(f"Unknown parameter(s) in {path}: {', '.join(unknown)}")
+        missing = sorted(names - set(raw))
+        if missing:
+            raise InvalidRequestError(f"Missing parameter(s) in {path}: {', '.join(missing)}")
+        checked = {p.name: p.check_value(raw[p.name], f"{path}.{p.name}") for p in self.parameters}
+        for index, constraint in enumerate(self.linear_constraints):
+            if not constraint.is_satisfied(checked):
+                raise InvalidRequestError(
+                    f"Invalid {path}: linear_constraints[{index}] is not satisfied"
+                )
+        return checked
+
+
+def point_hash(assignments: Assignments) -> str:
+    """A fixed-size digest that is equal exactly when two assignments are the same point.
+
+    Names are sorted and length-prefixed; ints and floats that are equal hash alike.
+    """
+    parts = []
+    for name in sorted(assignments):
+        value = assignments[name]
+        text = "s" + value if isinstance(value, str) else f"n{float(value)!r}"
+        parts.append(f"{len(name)}:{name}={len(text)}:{text}")
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:32]

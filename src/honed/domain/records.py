@@ -1,0 +1,79 @@
+"""Suggestions, queued suggestions and observations: the records an experiment accumulates."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from honed.domain.experiment import Metadata
+from honed.domain.parameters import Assignments
+
+
+class SuggestionState(StrEnum):
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class SuggestionSource(StrEnum):
+    """Who chose the point. Only optimizer-chosen points must differ from open ones."""
+
+    ENGINE = "engine"
+    FALLBACK = "fallback"
+    MANUAL = "manual"
+    QUEUED = "queued"
+
+    @property
+    def must_be_unique(self) -> bool:
+        return self in (SuggestionSource.ENGINE, SuggestionSource.FALLBACK)
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    id: int
+    experiment_id: int
+    assignments: Assignments
+    state: SuggestionState
+    source: SuggestionSource
+    metadata: Metadata | None
+    created: int
+    deleted: bool = False
+
+    @property
+    def is_open(self) -> bool:
+        return self.state is SuggestionState.OPEN and not self.deleted
+
+
+@dataclass(frozen=True)
+class QueuedSuggestion:
+    id: int
+    experiment_id: int
+    assignments: Assignments
+    created: int
+
+
+@dataclass(frozen=True)
+class MetricValue:
+    name: str | None
+    value: float
+    value_stddev: float | None = None
+
+
+@dataclass(frozen=True)
+class Observation:
+    """One evaluation. A failed observation has no values; it is data all the same."""
+
+    id: int
+    experiment_id: int
+    suggestion_id: int | None
+    assignments: Assignments
+    values: tuple[MetricValue, ...]
+    failed: bool
+    metadata: Metadata | None
+    created: int
+    deleted: bool = False
+
+    def value_of(self, metric_name: str | None) -> float | None:
+        for metric_value in self.values:
+            if metric_value.name == metric_name:
+                return metric_value.value
+        return None

@@ -1,0 +1,281 @@
+"""SigOpt's rules for experiment definitions and metadata, as InvalidRequestError messages.
+
+The wire layer checks shapes and types; these functions check what a definition means.
+Every message names the offending field, e.g. ``parameters[1] (gamma).bounds``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+from honed.domain.experiment import ExperimentSpec
+from honed.domain.experiment import ExperimentType
+from honed.domain.metrics import Strategy
+from honed.domain.parameters import LinearConstraint
+from honed.domain.parameters import Parameter
+from honed.domain.parameters import ParameterType
+from honed.errors import InvalidRequestError
+
+MAX_NAME_LENGTH = 100
+MAX_CATEGORICAL_NAME_LENGTH = 50
+MAX_METRICS = 50
+MAX_OPTIMIZED_METRICS = 2
+MAX_CONSTRAINT_METRICS = 4
+MAX_PARAMETERS = 200
+MAX_METADATA_KEYS = 100
+MAX_METADATA_KEY_LENGTH = 100
+MAX_METADATA_STRING_LENGTH = 500
+MIN_BOUNDS_WIDTH = 1e-8
+
+
+def _fail(message: str) -> InvalidRequestError:
+    return InvalidRequestError(message)
+
+
+def check_name(name: str, path: str, max_length: int = MAX_NAME_LENGTH) -> None:
+    if not 1 <= len(name) <= max_length:
+        raise _fail(f"Invalid {path}: must be 1 to {max_length} characters long")
+
+
+def validate_metadata(raw: object, path: str = "metadata") -> dict[str, str | float | int] | None:
+    """SigOpt metadata: a flat object of strings and numbers; null values are dropped."""
+    if raw is None:
+        return None
+    if not isinstance(raw, Mapping):
+        raise _fail(f"Invalid {path}: expected an object")
+    if len(raw) > MAX_METADATA_KEYS:
+        raise _fail(f"Invalid {path}: at most {MAX_METADATA_KEYS} keys are allowed")
+    clean: dict[str, str | float | int] = {}
+    for key, value in raw.items():
+        if not isinstance(key, str) or not 1 <= len(key) <= MAX_METADATA_KEY_LENGTH:
+            raise _fail(
+                f"Invalid {path}: keys must be 1 to {MAX_METADATA_KEY_LENGTH} characters long"
+            )
+        if value is None:
+            continue
+        if isinstance(value, str):
+            if len(value) > MAX_METADATA_STRING_LENGTH:
+                raise _fail(
+                    f"Invalid {path}.{key}: strings are limited to "
+                    f"{MAX_METADATA_STRING_LENGTH} characters"
+                )
+        elif isinstance(value, bool) or not isinstance(value, int | float):
+            raise _fail(f"Invalid {path}.{key}: values must be strings or numbers")
+        elif not math.isfinite(value):
+            raise _fail(f"Invalid {path}.{key}: numbers must be finite")
+        clean[key] = value
+    return clean
+
+
+def validate_spec(spec: ExperimentSpec) -> None:
+    """Raise InvalidRequestError for the first rule ``spec`` breaks."""
+    check_name(spec.name, "name")
+    _validate_parameters(spec)
+    _validate_metrics(spec)
+    _validate_budget(spec)
+    _validate_linear_constraints(spec)
+    if spec.parallel_bandwidth is not None and spec.parallel_bandwidth < 1:
+        raise _fail("Invalid parallel_bandwidth: must be a positive integer")
+    validate_metadata(spec.metadata)
+
+
+def _validate_parameters(spec: ExperimentSpec) -> None:
+    parameters = spec.space.parameters
+    if not parameters:
+        raise _fail("Invalid parameters: an experiment needs at least one parameter")
+    if len(parameters) > MAX_PARAMETERS:
+        raise _fail(f"Invalid parameters: at most {MAX_PARAMETERS} parameters are allowed")
+    seen: set[str] = set()
+    for index, parameter in enumerate(parameters):
+        path = f"parameters[{index}]"
+        check_name(parameter.name, f"{path}.name")
+        if parameter.name in seen:
+            raise _fail(f"Invalid {path}.name: duplicate parameter name {parameter.name!r}")
+        seen.add(parameter.name)
+        _validate_parameter(parameter, f"{path} ({parameter.name})")
+        if spec.type is ExperimentType.GRID and (
+            parameter.type is ParameterType.DOUBLE and parameter.grid is None
+        ):
+            raise _fail(
+                f"Invalid {path} ({parameter.name}): a double parameter of a grid experiment "
+                "needs a grid"
+            )
+
+
+def _validate_parameter(parameter: Parameter, path: str) -> None:
+    if parameter.type is ParameterType.CATEGORICAL:
+        _validate_categorical(parameter, path)
+    else:
+        _validate_numeric(parameter, path)
+    if parameter.default_value is not None:
+        parameter.check_value(parameter.default_value, f"{path}.default_value")
+
+
+def _validate_categorical(parameter: Parameter, path: str) -> None:
+    if parameter.bounds is not None:
+        raise _fail(f"Invalid {path}.bounds: categorical parameters take no bounds")
+    if parameter.grid is not None:
+        raise _fail(f"Invalid {path}.grid: categorical parameters take no grid")
+    if parameter.transformation is not None:
+        raise _fail(f"Invalid {path}.transformation: only double parameters may be log-scaled")
+    if parameter.prior is not None:
+        raise _fail(f"Invalid {path}.prior: only double parameters may have a prior")
+    values = parameter.categorical_values
+    if len(values) < 2:
+        raise _fail(f"Invalid {path}.categorical_values: at least 2 values are required")
+    if len(set(values)) != len(values):
+        raise _fail(f"Invalid {path}.categorical_values: values must be distinct")
+    for value in values:
+        check_name(value, f"{path}.categorical_values", MAX_CATEGORICAL_NAME_LENGTH)
+
+
+def _validate_numeric(parameter: Parameter, path: str) -> None:
+    if parameter.categorical_values:
+        raise _fail(f"Invalid {path}.categorical_values: only categorical parameters take them")
+    if parameter.grid is not None:
+        if parameter.bounds is not None:
+            raise _fail(f"Invalid {path}: give either bounds or a grid, not both")
+        if len(set(parameter.grid)) < 2 or len(set(parameter.grid)) != len(parameter.grid):
+            raise _fail(f"Invalid {path}.grid: at least 2 distinct values are required")
+        if parameter.type is ParameterType.INT and any(
+            not float(v).is_integer() for v in parameter.grid
+        ):
+            raise _fail(f"Invalid {path}.grid: an int parameter's grid must hold integers")
+    else:
+        if parameter.bounds is None:
+            raise _fail(f"Invalid {path}.bounds: double and int parameters need bounds")
+        low, high = parameter.bounds
+        if not (math.isfinite(low) and math.isfinite(high)):
+            raise _fail(f"Invalid {path}.bounds: min and max must be finite numbers")
+        if parameter.type is ParameterType.INT and not (
+            float(low).is_integer() and float(high).is_integer()
+        ):
+            raise _fail(f"Invalid {path}.bounds: an int parameter's bounds must be integers")
+        if high - low < MIN_BOUNDS_WIDTH or not high > low:
+            raise _fail(f"Invalid {path}.bounds: max must be greater than min")
+    if parameter.transformation is not None:
+        if parameter.transformation != "log":
+            raise _fail(f"Invalid {path}.transformation: must be 'log' or null")
+        if parameter.type is not ParameterType.DOUBLE:
+            raise _fail(f"Invalid {path}.transformation: only double parameters may be log-scaled")
+        if parameter.low <= 0:
+            raise _fail(f"Invalid {path}.bounds: a log-scaled parameter needs min > 0")
+        if parameter.prior is not None:
+            raise _fail(f"Invalid {path}.prior: a log-scaled parameter takes no prior")
+    if parameter.prior is not None:
+        _validate_prior(parameter, path)
+
+
+def _validate_prior(parameter: Parameter, path: str) -> None:
+    prior = parameter.prior
+    assert prior is not None
+    if parameter.type is not ParameterType.DOUBLE:
+        raise _fail(f"Invalid {path}.prior: only double parameters may have a prior")
+    name = prior.get("name")
+    if name == "normal":
+        mean, scale = prior.get("mean"), prior.get("scale")
+        if not isinstance(mean, int | float) or not parameter.low <= mean <= parameter.high:
+            raise _fail(f"Invalid {path}.prior.mean: must be a number within the bounds")
+        if not isinstance(scale, int | float) or not scale > 0:
+            raise _fail(f"Invalid {path}.prior.scale: must be a positive number")
+    elif name == "beta":
+        for key in ("shape_a", "shape_b"):
+            shape = prior.get(key)
+            if not isinstance(shape, int | float) or not shape > 0:
+                raise _fail(f"Invalid {path}.prior.{key}: must be a positive number")
+    else:
+        raise _fail(f"Invalid {path}.prior.name: must be 'normal' or 'beta'")
+
+
+def _validate_metrics(spec: ExperimentSpec) -> None:
+    metrics = spec.metrics
+    if not metrics:
+        raise _fail("Invalid metrics: at least one metric is required")
+    if len(metrics) > MAX_METRICS:
+        raise _fail(f"Invalid metrics: at most {MAX_METRICS} metrics are allowed")
+    names = [m.name for m in metrics]
+    if None in names and len(metrics) > 1:
+        raise _fail("Invalid metrics: every metric needs a name when there are several")
+    if len(set(names)) != len(names):
+        raise _fail("Invalid metrics: metric names must be distinct")
+    for index, metric in enumerate(metrics):
+        path = f"metrics[{index}]" + (f" ({metric.name})" if metric.name else "")
+        if metric.name is not None:
+            check_name(metric.name, f"{path}.name")
+        if metric.threshold is not None and not math.isfinite(metric.threshold):
+            raise _fail(f"Invalid {path}.threshold: must be a finite number")
+        if metric.strategy is Strategy.CONSTRAINT and metric.threshold is None:
+            raise _fail(f"Invalid {path}.threshold: a constraint metric needs a threshold")
+        if metric.strategy is Strategy.STORE and metric.threshold is not None:
+            raise _fail(f"Invalid {path}.threshold: a stored metric takes no threshold")
+    optimized = spec.optimized_metrics
+    if len(optimized) > MAX_OPTIMIZED_METRICS:
+        raise _fail(f"Invalid metrics: at most {MAX_OPTIMIZED_METRICS} may be optimized")
+    if len(spec.constraint_metrics) > MAX_CONSTRAINT_METRICS:
+        raise _fail(
+            f"Invalid metrics: at most {MAX_CONSTRAINT_METRICS} may have strategy constraint"
+        )
+    if not optimized and not spec.constraint_metrics:
+        raise _fail("Invalid metrics: at least one metric must be optimized or a constraint")
+    if len(optimized) == 1 and optimized[0].threshold is not None:
+        raise _fail(
+            "Invalid metrics: a threshold on an optimized metric needs two optimized metrics"
+        )
+
+
+def _validate_budget(spec: ExperimentSpec) -> None:
+    budget = spec.observation_budget
+    if budget is not None and budget < 1:
+        raise _fail("Invalid observation_budget: must be a positive integer")
+    needs_budget = len(spec.optimized_metrics) == 2 or bool(spec.constraint_metrics)
+    if needs_budget and budget is None:
+        raise _fail(
+            "Invalid observation_budget: required for experiments with two optimized "
+            "metrics or constraint metrics"
+        )
+    if spec.type is ExperimentType.GRID:
+        size = spec.space.discrete_size()
+        if budget is not None and size is not None and budget != size:
+            raise _fail(
+                f"Invalid observation_budget: a grid experiment over {size} points "
+                f"has a budget of {size}"
+            )
+
+
+def _validate_linear_constraints(spec: ExperimentSpec) -> None:
+    names = {p.name: p for p in spec.space.parameters}
+    for index, constraint in enumerate(spec.space.linear_constraints):
+        path = f"linear_constraints[{index}]"
+        if constraint.type not in ("greater_than", "less_than"):
+            raise _fail(f"Invalid {path}.type: must be 'greater_than' or 'less_than'")
+        if not constraint.terms:
+            raise _fail(f"Invalid {path}.terms: at least one term is required")
+        if not math.isfinite(constraint.threshold):
+            raise _fail(f"Invalid {path}.threshold: must be a finite number")
+        types = set()
+        for term_name, weight in constraint.terms:
+            parameter = names.get(term_name)
+            if parameter is None:
+                raise _fail(f"Invalid {path}.terms: unknown parameter {term_name!r}")
+            if parameter.type is ParameterType.CATEGORICAL:
+                raise _fail(f"Invalid {path}.terms: {term_name!r} is categorical")
+            if parameter.is_log or parameter.grid is not None:
+                raise _fail(f"Invalid {path}.terms: {term_name!r} is log-scaled or on a grid")
+            if not math.isfinite(weight):
+                raise _fail(f"Invalid {path}.terms: weights must be finite")
+            types.add(parameter.type)
+        if len(types) > 1:
+            raise _fail(f"Invalid {path}.terms: do not mix double and int parameters")
+        if not _corner_satisfies(constraint, names):
+            raise _fail(f"Invalid {path}: no point of the search space satisfies it")
+
+
+def _corner_satisfies(constraint: LinearConstraint, parameters: Mapping[str, Parameter]) -> bool:
+    """A linear constraint is feasible iff its best box corner satisfies it."""
+    want_large = constraint.type == "greater_than"
+    corner = {}
+    for name, weight in constraint.terms:
+        p = parameters[name]
+        corner[name] = p.high if (weight > 0) == want_large else p.low
+    return constraint.is_satisfied(corner)

@@ -1,0 +1,57 @@
+"""The engine contract: a pure decision from an experiment's state to candidate points."""
+
+from __future__ import annotations
+
+from abc import ABC
+from abc import abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+from dataclasses import field
+
+from honed.domain.experiment import Experiment
+from honed.domain.parameters import Assignments
+from honed.domain.parameters import AssignmentValue
+from honed.domain.records import Observation
+
+
+@dataclass(frozen=True)
+class ProposalRequest:
+    """What an engine may look at.
+
+    ``cursor`` is the engine's own position in a deterministic sequence for this experiment
+    (QMC index, grid index); ``pending`` are the open suggestions, to be treated as points
+    being evaluated right now.
+    """
+
+    experiment: Experiment
+    cursor: int
+    pending: Sequence[Assignments] = ()
+    observations: Sequence[Observation] = field(default=())
+    count: int = 1
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """Candidates, best first, and the cursor to hand back next time."""
+
+    points: list[dict[str, AssignmentValue]]
+    cursor: int
+
+
+class Engine(ABC):
+    """Proposes points for an experiment.
+
+    Invariants every engine keeps: each point is a valid, complete assignment of the search
+    space (it passes ``SearchSpace.check_assignments``, linear constraints included); the
+    same request gives the same points unless the engine is documented as random; an
+    engine never blocks for long, since it may be called under the experiment's lock. An
+    engine may return a point equal to a pending one: the caller rejects it and asks again
+    from the returned cursor.
+    """
+
+    #: Whether ``ProposalRequest.observations`` must be filled in for this engine.
+    needs_observations: bool = False
+
+    @abstractmethod
+    def propose(self, request: ProposalRequest) -> Proposal:
+        """Return at least one candidate unless the space has no point at all."""

@@ -1,0 +1,69 @@
+"""Maps between the unit hypercube and assignments, one dimension per parameter.
+
+Doubles are spread linearly or in log space, ints and grid values and categories get
+equal-width cells, so a uniform point in [0, 1)^d is a uniform point of the space.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import numpy.typing as npt
+
+from honed.domain.parameters import AssignmentValue
+from honed.domain.parameters import Parameter
+from honed.domain.parameters import ParameterType
+from honed.domain.parameters import SearchSpace
+
+
+def _cell(u: float, n: int) -> int:
+    return min(int(u * n), n - 1)
+
+
+def value_from_unit(parameter: Parameter, u: float) -> AssignmentValue:
+    if parameter.type is ParameterType.CATEGORICAL:
+        values = parameter.categorical_values
+        return values[_cell(u, len(values))]
+    if parameter.grid is not None:
+        grid = sorted(parameter.grid)
+        value = grid[_cell(u, len(grid))]
+        return int(value) if parameter.type is ParameterType.INT else float(value)
+    low, high = parameter.low, parameter.high
+    if parameter.type is ParameterType.INT:
+        return int(low) + _cell(u, int(high) - int(low) + 1)
+    if parameter.is_log:
+        value = math.exp(math.log(low) + u * (math.log(high) - math.log(low)))
+    else:
+        value = low + u * (high - low)
+    return min(max(value, low), high)
+
+
+def point_from_unit(space: SearchSpace, u: npt.NDArray[np.float64]) -> dict[str, AssignmentValue]:
+    return {p.name: value_from_unit(p, float(x)) for p, x in zip(space.parameters, u, strict=True)}
+
+
+def satisfies_constraints(space: SearchSpace, point: dict[str, AssignmentValue]) -> bool:
+    return all(c.is_satisfied(point) for c in space.linear_constraints)
+
+
+def discrete_values(parameter: Parameter) -> list[AssignmentValue]:
+    """Every value a non-continuous parameter can take."""
+    if parameter.type is ParameterType.CATEGORICAL:
+        return list(parameter.categorical_values)
+    if parameter.grid is not None:
+        cast = int if parameter.type is ParameterType.INT else float
+        return [cast(v) for v in sorted(parameter.grid)]
+    if parameter.type is ParameterType.INT:
+        return list(range(int(parameter.low), int(parameter.high) + 1))
+    raise ValueError(f"parameter {parameter.name} is continuous")
+
+
+def point_at_index(space: SearchSpace, index: int) -> dict[str, AssignmentValue]:
+    """The index-th point of a discrete space in mixed-radix order (first parameter slowest)."""
+    point: dict[str, AssignmentValue] = {}
+    for parameter in reversed(space.parameters):
+        values = discrete_values(parameter)
+        index, digit = divmod(index, len(values))
+        point[parameter.name] = values[digit]
+    return {p.name: point[p.name] for p in space.parameters}

@@ -1,0 +1,112 @@
+"""create_app: the ASGI application, with SigOpt's error shape on every failure."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi import Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp
+from starlette.types import Message
+from starlette.types import Receive
+from starlette.types import Scope
+from starlette.types import Send
+
+from honed import __version__
+from honed.errors import HonedError
+from honed.server.routes import experiments
+from honed.server.routes import observations
+from honed.server.routes import suggestions
+from honed.server.routes import tokens
+from honed.server.settings import Settings
+from honed.service.app import Services
+from honed.storage.sql.storage import SqlStorage
+
+logger = logging.getLogger(__name__)
+
+
+def error_response(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"message": message, "status": status}, status_code=status)
+
+
+class SkipResponseContent:
+    """``X-Response-Content: skip`` turns a successful response into an empty 204."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or (b"x-response-content", b"skip") not in [
+            (k.lower(), v.lower()) for k, v in scope["headers"]
+        ]:
+            await self.app(scope, receive, send)
+            return
+        skipping = False
+
+        async def send_skipping(message: Message) -> None:
+            nonlocal skipping
+            if message["type"] == "http.response.start" and 200 <= message["status"] < 300:
+                skipping = True
+                await send({"type": "http.response.start", "status": 204, "headers": []})
+            elif message["type"] == "http.response.body" and skipping:
+                if not message.get("more_body", False):
+                    await send({"type": "http.response.body", "body": b""})
+            else:
+                await send(message)
+
+        await self.app(scope, receive, send_skipping)
+
+
+def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
+    """The honed server. Pass ``services`` to serve an existing store (tests, embedded use)."""
+    if services is None:
+        settings = settings or Settings()
+        services = Services(SqlStorage.from_url(settings.database_url))
+        services.tokens.bootstrap(settings.api_token)
+    app = FastAPI(title="honed", version=__version__, docs_url="/docs", redoc_url=None)
+    app.state.services = services
+    for module in (tokens, experiments, suggestions, observations):
+        app.include_router(module.router)
+
+    @app.api_route("/health", methods=["GET", "HEAD", "POST"], include_in_schema=False)
+    def health() -> dict[str, Any]:
+        services.storage.ping()
+        return {}
+
+    @app.exception_handler(HonedError)
+    async def honed_error(_request: Request, error: HonedError) -> JSONResponse:
+        return error_response(error.status_code, error.message)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        if error.status_code == 404:
+            return error_response(404, f"Endpoint not found: {request.url.path}")
+        if error.status_code == 405:
+            allowed = error.headers.get("Allow", "") if error.headers else ""
+            return error_response(
+                405, f"This endpoint accepts only the following methods: [{allowed}]"
+            )
+        return error_response(error.status_code, str(error.detail))
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_request: Request, error: RequestValidationError) -> JSONResponse:
+        first = error.errors()[0] if error.errors() else {"loc": (), "msg": "invalid request"}
+        field = ".".join(str(part) for part in first["loc"][1:]) or "request"
+        return error_response(400, f"Invalid {field}: {first['msg']}")
+
+    @app.exception_handler(Exception)
+    async def unexpected(_request: Request, error: Exception) -> JSONResponse:
+        logger.exception("unexpected error", exc_info=error)
+        return error_response(500, "An unexpected server error has occurred.")
+
+    app.add_middleware(SkipResponseContent)
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """Factory for uvicorn workers: settings come from HONED_* variables."""
+    return create_app(Settings.from_env())

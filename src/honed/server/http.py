@@ -1,0 +1,130 @@
+"""Strict request parsing: JSON bodies, query booleans, paging markers."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import Request
+
+from honed.errors import InvalidRequestError
+from honed.errors import PayloadTooLargeError
+from honed.storage.base import PageRequest
+
+MAX_BODY_BYTES = 10 * 1024 * 1024
+MAX_LIMIT = 1000
+DEFAULT_LIMIT = 100
+MALFORMED = "Malformed json in request body"
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    data: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in data:
+            raise InvalidRequestError(f"{MALFORMED}: duplicate key {key!r}")
+        data[key] = value
+    return data
+
+
+def _no_constants(name: str) -> Any:
+    raise InvalidRequestError(f"{MALFORMED}: {name} is not a number honed accepts")
+
+
+def _bounded_int(text: str) -> int:
+    # CPython refuses huge digit strings itself, but with a ValueError, not our message.
+    if len(text.lstrip("-")) > 50:
+        raise InvalidRequestError(f"{MALFORMED}: integer too large")
+    return int(text)
+
+
+def parse_json(raw: bytes) -> Any:
+    """Missing body is ``{}``; NaN, Infinity, duplicate keys and bad UTF-8 are refused."""
+    if len(raw) > MAX_BODY_BYTES:
+        raise PayloadTooLargeError(f"Request body larger than {MAX_BODY_BYTES} bytes")
+    if not raw.strip():
+        return {}
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidRequestError(f"{MALFORMED}: not valid UTF-8") from None
+    if "\x00" in text:
+        raise InvalidRequestError(f"{MALFORMED}: NUL characters are not allowed")
+    try:
+        return json.loads(
+            text,
+            object_pairs_hook=_no_duplicates,
+            parse_constant=_no_constants,
+            parse_int=_bounded_int,
+        )
+    except json.JSONDecodeError as error:
+        raise InvalidRequestError(f"{MALFORMED}: {error}") from None
+
+
+async def json_body(request: Request) -> Any:
+    """FastAPI dependency: the parsed JSON body of a request."""
+    length = request.headers.get("content-length")
+    if length is not None and length.isdigit() and int(length) > MAX_BODY_BYTES:
+        raise PayloadTooLargeError(f"Request body larger than {MAX_BODY_BYTES} bytes")
+    return parse_json(await request.body())
+
+
+TRUE = {"true", "1"}
+FALSE = {"false", "0"}
+
+
+def query_bool(request: Request, name: str, default: bool = False) -> bool:
+    """The sigopt client sends Python's ``True``/``False``; accept any case and 1/0."""
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    lowered = raw.lower()
+    if lowered in TRUE:
+        return True
+    if lowered in FALSE:
+        return False
+    raise InvalidRequestError(f"Invalid {name}: expected true or false, got {raw!r}")
+
+
+def _marker(request: Request, name: str) -> int | None:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return None
+    if not raw.isdigit() or len(raw) > 19:
+        raise InvalidRequestError(f"Invalid {name}: {raw!r} is not a paging marker")
+    return int(raw)
+
+
+def page_request(request: Request) -> PageRequest:
+    raw = request.query_params.get("limit")
+    limit = DEFAULT_LIMIT
+    if raw is not None:
+        if not raw.isdigit() or len(raw) > 9:
+            raise InvalidRequestError(f"Invalid limit: {raw!r} is not a non-negative integer")
+        limit = int(raw)
+        if limit > MAX_LIMIT:
+            raise InvalidRequestError(f"Exceeded maximum limit: {MAX_LIMIT}")
+    return PageRequest(
+        limit=limit, before=_marker(request, "before"), after=_marker(request, "after")
+    )
+
+
+def id_list(request: Request, name: str) -> list[int] | None:
+    """``id=1,2,3`` or a JSON list, as the sigopt client may send either."""
+    raw = request.query_params.getlist(name)
+    if not raw:
+        return None
+    ids: list[int] = []
+    for chunk in raw:
+        text = chunk.strip()
+        try:
+            parts = json.loads(text) if text.startswith("[") else text.split(",")
+        except json.JSONDecodeError:
+            raise InvalidRequestError(f"Invalid {name}: {text!r} is not a list of ids") from None
+        if not isinstance(parts, list):
+            raise InvalidRequestError(f"Invalid {name}: {text!r} is not a list of ids")
+        for part in parts:
+            part = str(part).strip()
+            if not part.isdigit() or len(part) > 19:
+                raise InvalidRequestError(f"Invalid {name}: {part!r} is not an id")
+            ids.append(int(part))
+    return ids

@@ -1,0 +1,33 @@
+"""Shared route dependencies and helpers."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from typing import Any
+
+from fastapi import Depends
+
+from honed.api.parse import object_id
+from honed.domain.tenancy import Token
+from honed.errors import NotFoundError
+from honed.server.auth import caller
+from honed.server.auth import services
+from honed.server.http import json_body
+from honed.service.app import Services
+
+Caller = Annotated[Token, Depends(caller)]
+Svc = Annotated[Services, Depends(services)]
+JsonBody = Annotated[Any, Depends(json_body)]
+
+
+def path_id(text: str) -> int:
+    """Path ids that are not ids name nothing: 404, as for a missing object."""
+    try:
+        return object_id(text, "id")
+    except Exception:
+        raise NotFoundError() from None
+
+
+def check_client(token: Token, client_id: str) -> None:
+    if path_id(client_id) != token.client_id:
+        raise NotFoundError()

@@ -1,0 +1,132 @@
+"""/v1/experiments and /v1/clients/{id}/experiments."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi import Request
+
+from honed.api import parse
+from honed.api import render
+from honed.api.schemas import ExperimentCreate
+from honed.api.schemas import ExperimentUpdateIn
+from honed.domain.experiment import Experiment
+from honed.domain.experiment import ExperimentState
+from honed.errors import InvalidRequestError
+from honed.server.http import page_request
+from honed.server.routes.deps import Caller
+from honed.server.routes.deps import JsonBody
+from honed.server.routes.deps import Svc
+from honed.server.routes.deps import check_client
+from honed.server.routes.deps import path_id
+from honed.service.app import Services
+from honed.service.experiments import ExperimentUpdate
+
+router = APIRouter()
+
+STATES = {
+    "active": (ExperimentState.ACTIVE,),
+    "deleted": (ExperimentState.DELETED,),
+    "all": (ExperimentState.ACTIVE, ExperimentState.DELETED),
+}
+
+
+def _render(svc: Services, experiment: Experiment) -> dict[str, Any]:
+    return render.experiment_json(experiment, svc.experiments.progress(experiment))
+
+
+def _create(svc: Services, token: Caller, data: Any) -> dict[str, Any]:
+    spec = parse.experiment_spec(parse.body(ExperimentCreate, data))
+    return _render(svc, svc.experiments.create(token, spec))
+
+
+def _list(svc: Services, token: Caller, request: Request) -> dict[str, Any]:
+    state = request.query_params.get("state", "active")
+    if state not in STATES:
+        raise InvalidRequestError("Invalid state: expected active, deleted or all")
+    page = svc.experiments.list(token, page_request(request), STATES[state])
+    return render.pagination_json(page, lambda e: _render(svc, e))
+
+
+@router.post("/v1/experiments")
+def create_experiment(svc: Svc, token: Caller, data: JsonBody) -> dict[str, Any]:
+    return _create(svc, token, data)
+
+
+@router.post("/v1/clients/{client_id}/experiments")
+def create_client_experiment(
+    svc: Svc, token: Caller, data: JsonBody, client_id: str
+) -> dict[str, Any]:
+    check_client(token, client_id)
+    return _create(svc, token, data)
+
+
+@router.get("/v1/experiments")
+def list_experiments(svc: Svc, token: Caller, request: Request) -> dict[str, Any]:
+    return _list(svc, token, request)
+
+
+@router.get("/v1/clients/{client_id}/experiments")
+def list_client_experiments(
+    svc: Svc, token: Caller, request: Request, client_id: str
+) -> dict[str, Any]:
+    check_client(token, client_id)
+    return _list(svc, token, request)
+
+
+@router.get("/v1/experiments/{experiment_id}")
+def get_experiment(svc: Svc, token: Caller, experiment_id: str) -> dict[str, Any]:
+    return _render(svc, svc.experiments.get(token, path_id(experiment_id)))
+
+
+@router.put("/v1/experiments/{experiment_id}")
+def update_experiment(
+    svc: Svc, token: Caller, experiment_id: str, data: JsonBody
+) -> dict[str, Any]:
+    update = parse.body(ExperimentUpdateIn, data)
+    given = update.model_fields_set
+    if "name" in given and update.name is None:
+        raise InvalidRequestError("Invalid name: cannot be null")
+    change = ExperimentUpdate(
+        name=update.name,
+        state=ExperimentState(update.state) if update.state is not None else None,
+        observation_budget=update.observation_budget,
+        set_observation_budget="observation_budget" in given,
+        parallel_bandwidth=update.parallel_bandwidth,
+        set_parallel_bandwidth="parallel_bandwidth" in given,
+        metadata=update.metadata,
+        set_metadata="metadata" in given,
+        parameters=tuple(parse.parameter(p, i) for i, p in enumerate(update.parameters))
+        if update.parameters is not None
+        else None,
+        metrics=tuple(parse.metric(m) for m in update.metrics)
+        if update.metrics is not None
+        else None,
+    )
+    if update.project is not None:
+        raise InvalidRequestError("Invalid project: not supported by this honed server yet")
+    return _render(svc, svc.experiments.update(token, path_id(experiment_id), change))
+
+
+@router.delete("/v1/experiments/{experiment_id}")
+def delete_experiment(svc: Svc, token: Caller, experiment_id: str) -> dict[str, Any]:
+    svc.experiments.delete(token, path_id(experiment_id))
+    return {}
+
+
+@router.get("/v1/experiments/{experiment_id}/best_assignments")
+def best_assignments(svc: Svc, token: Caller, experiment_id: str) -> dict[str, Any]:
+    best = svc.experiments.best_assignments(token, path_id(experiment_id))
+    return render.list_json(best, render.best_assignments_json)
+
+
+@router.get("/v1/experiments/{experiment_id}/stopping_criteria")
+def stopping_criteria(svc: Svc, token: Caller, experiment_id: str) -> dict[str, Any]:
+    experiment = svc.experiments.get(token, path_id(experiment_id))
+    budget = experiment.spec.observation_budget
+    progress = svc.experiments.progress(experiment)
+    reasons = []
+    if budget is not None and progress.observation_count >= budget:
+        reasons.append("observation_budget_reached")
+    return {"object": "stopping_criteria", "should_stop": bool(reasons), "reasons": reasons}

@@ -1,0 +1,106 @@
+"""/v1/experiments/{id}/observations."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi import Request
+
+from honed.api import parse
+from honed.api import render
+from honed.api.schemas import ObservationBatch
+from honed.api.schemas import ObservationIn
+from honed.errors import InvalidRequestError
+from honed.server.http import page_request
+from honed.server.http import query_bool
+from honed.server.routes.deps import Caller
+from honed.server.routes.deps import JsonBody
+from honed.server.routes.deps import Svc
+from honed.server.routes.deps import path_id
+from honed.service.app import Services
+
+router = APIRouter(prefix="/v1/experiments/{experiment_id}")
+
+
+def _single_metric(svc: Services, token: Caller, experiment_id: int) -> bool:
+    return len(svc.experiments.get(token, experiment_id).spec.metrics) == 1
+
+
+@router.post("/observations")
+def create_observation(
+    svc: Svc, token: Caller, experiment_id: str, data: JsonBody
+) -> dict[str, Any]:
+    eid = path_id(experiment_id)
+    given = parse.observation_input(parse.body(ObservationIn, data))
+    observation = svc.observations.create(token, eid, given)
+    return render.observation_json(observation, _single_metric(svc, token, eid))
+
+
+@router.post("/observations/batch")
+def create_observations(
+    svc: Svc, token: Caller, experiment_id: str, data: JsonBody
+) -> dict[str, Any]:
+    eid = path_id(experiment_id)
+    batch = parse.body(ObservationBatch, data)
+    given = []
+    for index, item in enumerate(batch.observations):
+        try:
+            given.append(parse.observation_input(parse.body(ObservationIn, item)))
+        except InvalidRequestError as error:
+            raise InvalidRequestError(
+                f"Error in observation {index + 1}/{len(batch.observations)}: {error.message}"
+            ) from None
+    created = svc.observations.create_batch(token, eid, given)
+    single = _single_metric(svc, token, eid)
+    return render.list_json(created, lambda o: render.observation_json(o, single))
+
+
+@router.get("/observations")
+def list_observations(
+    svc: Svc, token: Caller, experiment_id: str, request: Request
+) -> dict[str, Any]:
+    eid = path_id(experiment_id)
+    page = svc.observations.list(
+        token, eid, page_request(request), deleted=query_bool(request, "deleted")
+    )
+    single = _single_metric(svc, token, eid)
+    return render.pagination_json(page, lambda o: render.observation_json(o, single))
+
+
+@router.delete("/observations")
+def delete_observations(svc: Svc, token: Caller, experiment_id: str) -> dict[str, Any]:
+    svc.observations.delete(token, path_id(experiment_id))
+    return {}
+
+
+@router.get("/observations/{observation_id}")
+def get_observation(
+    svc: Svc, token: Caller, experiment_id: str, observation_id: str
+) -> dict[str, Any]:
+    eid = path_id(experiment_id)
+    observation = svc.observations.get(token, eid, path_id(observation_id))
+    return render.observation_json(observation, _single_metric(svc, token, eid))
+
+
+@router.put("/observations/{observation_id}")
+def update_observation(
+    svc: Svc, token: Caller, experiment_id: str, observation_id: str, data: JsonBody
+) -> dict[str, Any]:
+    eid = path_id(experiment_id)
+    body = parse.body(ObservationIn, data)
+    fields = set(body.model_fields_set)
+    if fields & {"value", "value_stddev"}:
+        fields = (fields - {"value", "value_stddev"}) | {"values"}
+    observation = svc.observations.update(
+        token, eid, path_id(observation_id), parse.observation_input(body), fields
+    )
+    return render.observation_json(observation, _single_metric(svc, token, eid))
+
+
+@router.delete("/observations/{observation_id}")
+def delete_observation(
+    svc: Svc, token: Caller, experiment_id: str, observation_id: str
+) -> dict[str, Any]:
+    svc.observations.delete(token, path_id(experiment_id), path_id(observation_id))
+    return {}

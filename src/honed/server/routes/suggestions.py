@@ -1,0 +1,134 @@
+"""/v1/experiments/{id}/suggestions and queued_suggestions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi import Request
+
+from honed.api import parse
+from honed.api import render
+from honed.api.schemas import QueuedSuggestionCreate
+from honed.api.schemas import SuggestionCreate
+from honed.api.schemas import SuggestionUpdate
+from honed.domain.validation import validate_metadata
+from honed.errors import InvalidRequestError
+from honed.server.http import id_list
+from honed.server.http import page_request
+from honed.server.http import query_bool
+from honed.server.routes.deps import Caller
+from honed.server.routes.deps import JsonBody
+from honed.server.routes.deps import Svc
+from honed.server.routes.deps import path_id
+
+router = APIRouter(prefix="/v1/experiments/{experiment_id}")
+
+
+def _open_only(request: Request) -> bool:
+    state = request.query_params.get("state")
+    if state is None:
+        return False
+    if state != "open":
+        raise InvalidRequestError("Invalid state: the only state filter is 'open'")
+    return True
+
+
+@router.post("/suggestions")
+def create_suggestion(
+    svc: Svc, token: Caller, experiment_id: str, data: JsonBody
+) -> dict[str, Any]:
+    body = parse.body(SuggestionCreate, data)
+    suggestion = svc.suggestions.create(
+        token,
+        path_id(experiment_id),
+        metadata=validate_metadata(body.metadata),
+        assignments=body.assignments,
+    )
+    return render.suggestion_json(suggestion)
+
+
+@router.get("/suggestions")
+def list_suggestions(
+    svc: Svc, token: Caller, experiment_id: str, request: Request
+) -> dict[str, Any]:
+    page = svc.suggestions.list(
+        token,
+        path_id(experiment_id),
+        page_request(request),
+        open_only=_open_only(request),
+        deleted=query_bool(request, "deleted"),
+        ids=id_list(request, "id"),
+    )
+    return render.pagination_json(page, render.suggestion_json)
+
+
+@router.delete("/suggestions")
+def delete_suggestions(
+    svc: Svc, token: Caller, experiment_id: str, request: Request
+) -> dict[str, Any]:
+    svc.suggestions.delete(token, path_id(experiment_id), open_only=_open_only(request))
+    return {}
+
+
+@router.get("/suggestions/{suggestion_id}")
+def get_suggestion(
+    svc: Svc, token: Caller, experiment_id: str, suggestion_id: str
+) -> dict[str, Any]:
+    suggestion = svc.suggestions.get(token, path_id(experiment_id), path_id(suggestion_id))
+    return render.suggestion_json(suggestion)
+
+
+@router.put("/suggestions/{suggestion_id}")
+def update_suggestion(
+    svc: Svc, token: Caller, experiment_id: str, suggestion_id: str, data: JsonBody
+) -> dict[str, Any]:
+    body = parse.body(SuggestionUpdate, data)
+    experiment, suggestion = path_id(experiment_id), path_id(suggestion_id)
+    if "metadata" not in body.model_fields_set:
+        return render.suggestion_json(svc.suggestions.get(token, experiment, suggestion))
+    updated = svc.suggestions.update_metadata(
+        token, experiment, suggestion, validate_metadata(body.metadata)
+    )
+    return render.suggestion_json(updated)
+
+
+@router.delete("/suggestions/{suggestion_id}")
+def delete_suggestion(
+    svc: Svc, token: Caller, experiment_id: str, suggestion_id: str
+) -> dict[str, Any]:
+    svc.suggestions.delete(token, path_id(experiment_id), path_id(suggestion_id))
+    return {}
+
+
+@router.post("/queued_suggestions")
+def create_queued_suggestion(
+    svc: Svc, token: Caller, experiment_id: str, data: JsonBody
+) -> dict[str, Any]:
+    body = parse.body(QueuedSuggestionCreate, data)
+    queued = svc.suggestions.enqueue(token, path_id(experiment_id), body.assignments)
+    return render.queued_suggestion_json(queued)
+
+
+@router.get("/queued_suggestions")
+def list_queued_suggestions(
+    svc: Svc, token: Caller, experiment_id: str, request: Request
+) -> dict[str, Any]:
+    page = svc.suggestions.list_queued(token, path_id(experiment_id), page_request(request))
+    return render.pagination_json(page, render.queued_suggestion_json)
+
+
+@router.get("/queued_suggestions/{queued_id}")
+def get_queued_suggestion(
+    svc: Svc, token: Caller, experiment_id: str, queued_id: str
+) -> dict[str, Any]:
+    queued = svc.suggestions.get_queued(token, path_id(experiment_id), path_id(queued_id))
+    return render.queued_suggestion_json(queued)
+
+
+@router.delete("/queued_suggestions/{queued_id}")
+def delete_queued_suggestion(
+    svc: Svc, token: Caller, experiment_id: str, queued_id: str
+) -> dict[str, Any]:
+    svc.suggestions.delete_queued(token, path_id(experiment_id), path_id(queued_id))
+    return {}

@@ -1,0 +1,1 @@
+"""Use cases and transaction boundaries; the only caller of storage and engines."""

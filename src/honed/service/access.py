@@ -1,0 +1,48 @@
+"""Tenant checks shared by every use case: another client's objects do not exist."""
+
+from __future__ import annotations
+
+from honed.domain.experiment import Experiment
+from honed.domain.tenancy import Token
+from honed.errors import InvalidRequestError
+from honed.errors import NotFoundError
+from honed.errors import PermissionDeniedError
+from honed.storage.base import Storage
+
+READ_ONLY_MESSAGE = "You don't have permission to do this action: this token is read-only."
+
+
+def require_write(caller: Token) -> None:
+    if not caller.can_write:
+        raise PermissionDeniedError(READ_ONLY_MESSAGE)
+
+
+def experiment_for(
+    storage: Storage, caller: Token, experiment_id: int, write: bool = False
+) -> Experiment:
+    """The caller's experiment, or NotFoundError when it belongs to another client.
+
+    Development tokens see only development experiments and API tokens only the others,
+    as in SigOpt, but the answer for a mismatch is 403 since the caller owns the object.
+    """
+    experiment = storage.get_experiment(experiment_id)
+    if experiment.client_id != caller.client_id:
+        raise NotFoundError()
+    if experiment.spec.development != caller.development:
+        raise PermissionDeniedError(
+            "Development tokens may only use development experiments, and API tokens only "
+            "non-development experiments."
+        )
+    if write:
+        require_write(caller)
+    return experiment
+
+
+def live_experiment_for(
+    storage: Storage, caller: Token, experiment_id: int, what: str
+) -> Experiment:
+    """As experiment_for, for creating ``what`` (e.g. "suggestions"): deleted ones refuse."""
+    experiment = experiment_for(storage, caller, experiment_id, write=True)
+    if experiment.is_deleted:
+        raise InvalidRequestError(f"Cannot create {what} for deleted experiment {experiment.id}")
+    return experiment

@@ -1,0 +1,20 @@
+"""The service facade the transports use."""
+
+from __future__ import annotations
+
+from honed.service.experiments import ExperimentService
+from honed.service.observations import ObservationService
+from honed.service.suggestions import SuggestionService
+from honed.service.tokens import TokenService
+from honed.storage.base import Storage
+
+
+class Services:
+    """Every use case of honed over one store."""
+
+    def __init__(self, storage: Storage) -> None:
+        self.storage = storage
+        self.tokens = TokenService(storage)
+        self.experiments = ExperimentService(storage)
+        self.suggestions = SuggestionService(storage)
+        self.observations = ObservationService(storage)

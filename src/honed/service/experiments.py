@@ -1,0 +1,149 @@
+"""Experiment use cases: create, read, update, soft delete, progress and best assignments."""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Sequence
+from dataclasses import dataclass
+from dataclasses import replace
+
+from honed.domain.experiment import Experiment
+from honed.domain.experiment import ExperimentSpec
+from honed.domain.experiment import ExperimentState
+from honed.domain.metrics import Metric
+from honed.domain.parameters import Parameter
+from honed.domain.parameters import SearchSpace
+from honed.domain.ranking import best_observations
+from honed.domain.records import Observation
+from honed.domain.tenancy import Token
+from honed.domain.validation import validate_metadata
+from honed.domain.validation import validate_spec
+from honed.errors import InvalidRequestError
+from honed.service.access import experiment_for
+from honed.service.access import require_write
+from honed.storage.base import ExperimentPatch
+from honed.storage.base import Page
+from honed.storage.base import PageRequest
+from honed.storage.base import Storage
+
+
+@dataclass(frozen=True)
+class Progress:
+    observation_count: int
+    first_observation: Observation | None
+    last_observation: Observation | None
+    best_observation: Observation | None
+
+
+@dataclass(frozen=True)
+class ExperimentUpdate:
+    """A partial update: None leaves a field unchanged; the ``set_*`` flags allow nulls."""
+
+    name: str | None = None
+    state: ExperimentState | None = None
+    observation_budget: int | None = None
+    set_observation_budget: bool = False
+    parallel_bandwidth: int | None = None
+    set_parallel_bandwidth: bool = False
+    metadata: dict[str, object] | None = None
+    set_metadata: bool = False
+    parameters: tuple[Parameter, ...] | None = None
+    metrics: tuple[Metric, ...] | None = None
+
+
+class ExperimentService:
+    def __init__(self, storage: Storage) -> None:
+        self._storage = storage
+
+    def create(self, caller: Token, spec: ExperimentSpec) -> Experiment:
+        require_write(caller)
+        spec = replace(spec, development=caller.development)
+        validate_spec(spec)
+        return self._storage.create_experiment(caller.client_id, spec)
+
+    def get(self, caller: Token, experiment_id: int) -> Experiment:
+        return experiment_for(self._storage, caller, experiment_id)
+
+    def list(
+        self, caller: Token, page: PageRequest, states: Sequence[ExperimentState]
+    ) -> Page[Experiment]:
+        return self._storage.list_experiments(
+            caller.client_id, page, states, development=caller.development
+        )
+
+    def update(self, caller: Token, experiment_id: int, change: ExperimentUpdate) -> Experiment:
+        experiment = experiment_for(self._storage, caller, experiment_id, write=True)
+        spec = experiment.spec
+        if change.name is not None:
+            spec = replace(spec, name=change.name)
+        if change.set_observation_budget:
+            spec = replace(spec, observation_budget=change.observation_budget)
+        if change.set_parallel_bandwidth:
+            spec = replace(spec, parallel_bandwidth=change.parallel_bandwidth)
+        if change.set_metadata:
+            spec = replace(spec, metadata=validate_metadata(change.metadata))
+        if change.parameters is not None:
+            spec = replace(spec, space=_updated_space(spec, change.parameters))
+        if change.metrics is not None:
+            spec = replace(spec, metrics=_updated_metrics(spec.metrics, change.metrics))
+        validate_spec(spec)
+        return self._storage.update_experiment(
+            experiment_id, ExperimentPatch(name=change.name, state=change.state, spec=spec)
+        )
+
+    def delete(self, caller: Token, experiment_id: int) -> None:
+        experiment_for(self._storage, caller, experiment_id, write=True)
+        self._storage.update_experiment(
+            experiment_id, ExperimentPatch(state=ExperimentState.DELETED)
+        )
+
+    def progress(self, experiment: Experiment) -> Progress:
+        observations = self._storage.all_observations(experiment.id)
+        best = None
+        if len(experiment.spec.optimized_metrics) == 1:
+            ranked = best_observations(experiment.spec, observations)
+            best = ranked[0] if ranked else None
+        return Progress(
+            observation_count=len(observations),
+            first_observation=observations[0] if observations else None,
+            last_observation=observations[-1] if observations else None,
+            best_observation=best,
+        )
+
+    def best_assignments(self, caller: Token, experiment_id: int) -> builtins.list[Observation]:
+        experiment = experiment_for(self._storage, caller, experiment_id)
+        return best_observations(experiment.spec, self._storage.all_observations(experiment_id))
+
+
+def _updated_space(spec: ExperimentSpec, parameters: tuple[Parameter, ...]) -> SearchSpace:
+    """SigOpt's rule: the full list is sent; types and transformations cannot change."""
+    old = {p.name: p for p in spec.space.parameters}
+    for index, parameter in enumerate(parameters):
+        previous = old.get(parameter.name)
+        path = f"parameters[{index}] ({parameter.name})"
+        if previous is None:
+            if parameter.default_value is None:
+                raise InvalidRequestError(
+                    f"Invalid {path}: a parameter added to an experiment needs a default_value"
+                )
+        elif previous.type is not parameter.type:
+            raise InvalidRequestError(f"Invalid {path}.type: a parameter's type cannot change")
+        elif previous.transformation != parameter.transformation:
+            raise InvalidRequestError(
+                f"Invalid {path}.transformation: a parameter's transformation cannot change"
+            )
+    return replace(spec.space, parameters=parameters)
+
+
+def _updated_metrics(old: tuple[Metric, ...], new: tuple[Metric, ...]) -> tuple[Metric, ...]:
+    """Only thresholds may change, so the list must name the same metrics the same way."""
+    by_name = {m.name: m for m in old}
+    if sorted(str(m.name) for m in new) != sorted(str(m.name) for m in old):
+        raise InvalidRequestError("Invalid metrics: the list must name the existing metrics")
+    for index, metric in enumerate(new):
+        previous = by_name[metric.name]
+        if (metric.objective, metric.strategy) != (previous.objective, previous.strategy):
+            raise InvalidRequestError(
+                f"Invalid metrics[{index}]: only a metric's threshold can be updated"
+            )
+    return new

@@ -1,0 +1,183 @@
+"""Observation use cases: values are checked against the experiment's metrics."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from honed.domain.experiment import Experiment
+from honed.domain.experiment import Metadata
+from honed.domain.records import MetricValue
+from honed.domain.records import Observation
+from honed.domain.tenancy import Token
+from honed.errors import InvalidRequestError
+from honed.service.access import experiment_for
+from honed.service.access import live_experiment_for
+from honed.storage.base import NewObservation
+from honed.storage.base import ObservationPatch
+from honed.storage.base import Page
+from honed.storage.base import PageRequest
+from honed.storage.base import Storage
+
+MAX_BATCH = 2500
+
+
+@dataclass(frozen=True)
+class ObservationInput:
+    """An observation as a client sends it, before it is checked against the experiment."""
+
+    suggestion_id: int | None = None
+    assignments: object | None = None
+    values: tuple[MetricValue, ...] | None = None
+    failed: bool = False
+    metadata: Metadata | None = None
+
+
+class ObservationService:
+    def __init__(self, storage: Storage) -> None:
+        self._storage = storage
+
+    def create(self, caller: Token, experiment_id: int, given: ObservationInput) -> Observation:
+        return self.create_batch(caller, experiment_id, [given], batch=False)[0]
+
+    def create_batch(
+        self,
+        caller: Token,
+        experiment_id: int,
+        given: Sequence[ObservationInput],
+        batch: bool = True,
+    ) -> list[Observation]:
+        experiment = live_experiment_for(self._storage, caller, experiment_id, "observations")
+        if batch and not 1 <= len(given) <= MAX_BATCH:
+            raise InvalidRequestError(
+                f"Invalid observations: send between 1 and {MAX_BATCH} observations"
+            )
+        checked = []
+        for index, item in enumerate(given):
+            prefix = f"Error in observation {index + 1}/{len(given)}: " if batch else ""
+            try:
+                checked.append(_checked(experiment, item))
+            except InvalidRequestError as error:
+                raise InvalidRequestError(prefix + error.message) from error
+        return self._storage.create_observations(experiment_id, checked)
+
+    def get(self, caller: Token, experiment_id: int, observation_id: int) -> Observation:
+        experiment_for(self._storage, caller, experiment_id)
+        return self._storage.get_observation(experiment_id, observation_id)
+
+    def list(
+        self, caller: Token, experiment_id: int, page: PageRequest, deleted: bool = False
+    ) -> Page[Observation]:
+        experiment_for(self._storage, caller, experiment_id)
+        return self._storage.list_observations(experiment_id, page, deleted)
+
+    def update(
+        self,
+        caller: Token,
+        experiment_id: int,
+        observation_id: int,
+        given: ObservationInput,
+        fields: set[str],
+    ) -> Observation:
+        """Change only ``fields`` (the keys the client sent); the result is re-checked whole."""
+        experiment = experiment_for(self._storage, caller, experiment_id, write=True)
+        current = self._storage.get_observation(experiment_id, observation_id)
+        if "suggestion" in fields and "assignments" in fields:
+            raise InvalidRequestError("Send either suggestion or assignments, not both")
+        failed = given.failed if "failed" in fields else current.failed
+        values = _merged_values(current, given.values) if "values" in fields else current.values
+        if "failed" in fields and failed and "values" not in fields:
+            values = ()
+        values = _checked_values(experiment, values, failed)
+        assignments = None
+        if "assignments" in fields:
+            assignments = experiment.spec.space.check_assignments(given.assignments)
+        patch = ObservationPatch(
+            values=values,
+            failed=failed,
+            metadata=given.metadata,
+            set_metadata="metadata" in fields,
+            suggestion_id=given.suggestion_id if "suggestion" in fields else None,
+            assignments=assignments,
+        )
+        return self._storage.update_observation(experiment_id, observation_id, patch)
+
+    def delete(self, caller: Token, experiment_id: int, observation_id: int | None = None) -> int:
+        experiment_for(self._storage, caller, experiment_id, write=True)
+        return self._storage.delete_observations(experiment_id, observation_id)
+
+
+def _merged_values(
+    current: Observation, given: tuple[MetricValue, ...] | None
+) -> tuple[MetricValue, ...]:
+    """SigOpt keeps a stored value_stddev when an update leaves it out."""
+    if given is None:
+        return ()
+    old = {v.name: v for v in current.values}
+    return tuple(
+        MetricValue(v.name, v.value, v.value_stddev)
+        if v.value_stddev is not None or v.name not in old
+        else MetricValue(v.name, v.value, old[v.name].value_stddev)
+        for v in given
+    )
+
+
+def _checked(experiment: Experiment, given: ObservationInput) -> NewObservation:
+    if (given.suggestion_id is None) == (given.assignments is None):
+        raise InvalidRequestError(
+            "Invalid observation: send exactly one of suggestion or assignments"
+        )
+    assignments = None
+    if given.assignments is not None:
+        assignments = experiment.spec.space.check_assignments(given.assignments)
+    values = _checked_values(experiment, given.values or (), given.failed)
+    return NewObservation(
+        suggestion_id=given.suggestion_id,
+        assignments=assignments,
+        values=values,
+        failed=given.failed,
+        metadata=given.metadata,
+    )
+
+
+def _checked_values(
+    experiment: Experiment, values: tuple[MetricValue, ...], failed: bool
+) -> tuple[MetricValue, ...]:
+    metrics = experiment.spec.metrics
+    if failed:
+        if values:
+            raise InvalidRequestError("Invalid values: a failed observation takes no values")
+        return ()
+    if not values:
+        raise InvalidRequestError(
+            "Invalid values: an observation that did not fail needs a value for each metric "
+            f"({', '.join(str(m.name) for m in metrics)})"
+        )
+    if len(metrics) == 1 and len(values) == 1 and values[0].name is None:
+        # A single unnamed value belongs to the single metric, whatever its name.
+        values = (MetricValue(metrics[0].name, values[0].value, values[0].value_stddev),)
+    known = {m.name for m in metrics}
+    seen: set[str | None] = set()
+    for value in values:
+        if value.name not in known:
+            raise InvalidRequestError(
+                f"Invalid values: {value.name!r} is not a metric of this experiment "
+                f"(metrics: {', '.join(str(m.name) for m in metrics)})"
+            )
+        if value.name in seen:
+            raise InvalidRequestError(f"Invalid values: {value.name!r} is given twice")
+        seen.add(value.name)
+        if not math.isfinite(value.value):
+            raise InvalidRequestError(f"Invalid values: the value of {value.name!r} is not finite")
+        if value.value_stddev is not None and not (
+            math.isfinite(value.value_stddev) and value.value_stddev >= 0
+        ):
+            raise InvalidRequestError(
+                f"Invalid values: value_stddev of {value.name!r} must be a finite number >= 0"
+            )
+    missing = known - seen
+    if missing:
+        names = ", ".join(sorted(str(name) for name in missing))
+        raise InvalidRequestError(f"Invalid values: missing a value for metric(s) {names}")
+    return tuple(sorted(values, key=lambda v: str(v.name)))

@@ -1,0 +1,76 @@
+"""API tokens: minted at random, stored as SHA-256 hashes, checked on every request."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+
+from honed.domain.tenancy import Client
+from honed.domain.tenancy import Token
+from honed.domain.tenancy import TokenType
+from honed.errors import PermissionDeniedError
+from honed.storage.base import Storage
+
+INVALID_TOKEN_MESSAGE = (
+    "This endpoint requires a valid API token. The token you sent is unknown or revoked; "
+    "create one with `honed token create`."
+)
+DEFAULT_CLIENT_NAME = "Default client"
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def generate_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    """A new token and its secret, which is shown once and never stored."""
+
+    token: Token
+    secret: str
+
+
+class TokenService:
+    def __init__(self, storage: Storage) -> None:
+        self._storage = storage
+
+    def authenticate(self, secret: str) -> Token:
+        token = self._storage.find_token(hash_token(secret))
+        if token is None or token.revoked:
+            raise PermissionDeniedError(INVALID_TOKEN_MESSAGE)
+        return token
+
+    def issue(
+        self,
+        client_id: int,
+        token_type: TokenType = TokenType.CLIENT_API,
+        permissions: str = "write",
+        description: str | None = None,
+        secret: str | None = None,
+    ) -> IssuedToken:
+        secret = secret or generate_token()
+        token = self._storage.create_token(
+            client_id, hash_token(secret), token_type, permissions, description
+        )
+        return IssuedToken(token, secret)
+
+    def bootstrap(self, env_secret: str | None) -> tuple[Client, IssuedToken | None]:
+        """Make sure a default client exists, with ``env_secret`` as one of its tokens.
+
+        Returns the default client and the token minted now, if any (first start, or a
+        HONED_API_TOKEN value not seen before).
+        """
+        client = self._storage.first_client()
+        issued = None
+        if client is None:
+            client = self._storage.create_client(DEFAULT_CLIENT_NAME)
+            if env_secret is None:
+                issued = self.issue(client.id, description="created on first start")
+        if env_secret is not None and self._storage.find_token(hash_token(env_secret)) is None:
+            issued = self.issue(client.id, description="HONED_API_TOKEN", secret=env_secret)
+        return client, issued

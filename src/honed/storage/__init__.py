@@ -1,0 +1,1 @@
+"""Persistence behind one contract (honed.storage.base.Storage); SQL is the implementation."""

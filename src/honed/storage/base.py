@@ -1,0 +1,272 @@
+"""The storage contract: ids in, frozen domain objects out.
+
+Every method runs in its own short transaction. Objects returned are snapshots: changing
+the store later never changes an object already returned. Missing ids, and ids that belong
+to another experiment than the one named, raise NotFoundError.
+"""
+
+from __future__ import annotations
+
+from abc import ABC
+from abc import abstractmethod
+from collections.abc import Callable
+from collections.abc import Sequence
+from dataclasses import dataclass
+from dataclasses import field
+from typing import Generic
+from typing import TypeVar
+
+from honed.domain.experiment import Experiment
+from honed.domain.experiment import ExperimentSpec
+from honed.domain.experiment import ExperimentState
+from honed.domain.experiment import Metadata
+from honed.domain.parameters import Assignments
+from honed.domain.records import MetricValue
+from honed.domain.records import Observation
+from honed.domain.records import QueuedSuggestion
+from honed.domain.records import Suggestion
+from honed.domain.records import SuggestionSource
+from honed.domain.tenancy import Client
+from honed.domain.tenancy import Token
+from honed.domain.tenancy import TokenType
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class PageRequest:
+    """Newest first by id. ``before``/``after`` are exclusive id bounds; limit may be 0."""
+
+    limit: int = 100
+    before: int | None = None
+    after: int | None = None
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    """``count`` is the total number of matching items, not the page size.
+
+    ``before`` is the marker for the next older page (None when there is none); ``after``
+    the marker for the next newer page when the request paged with ``after``.
+    """
+
+    items: list[T]
+    count: int
+    before: int | None = None
+    after: int | None = None
+
+
+@dataclass(frozen=True)
+class NewSuggestion:
+    assignments: Assignments
+    source: SuggestionSource
+    metadata: Metadata | None = None
+    queued_id: int | None = None
+
+
+@dataclass(frozen=True)
+class SuggestionContext:
+    """What a suggestion decision may read, taken under the experiment's lock."""
+
+    experiment: Experiment
+    open_suggestions: list[Suggestion]
+    next_queued: QueuedSuggestion | None
+    cursor: int
+    load_observations: Callable[[], list[Observation]] = field(repr=False)
+
+
+@dataclass(frozen=True)
+class SuggestionDecision:
+    suggestion: NewSuggestion
+    cursor: int
+
+
+@dataclass(frozen=True)
+class NewObservation:
+    """``suggestion_id`` or full ``assignments``; the storage fills assignments from the
+    suggestion when they are None."""
+
+    suggestion_id: int | None
+    assignments: Assignments | None
+    values: tuple[MetricValue, ...]
+    failed: bool
+    metadata: Metadata | None
+
+
+@dataclass(frozen=True)
+class ObservationPatch:
+    """Fields to change; a field left as ``UNSET`` keeps its stored value."""
+
+    values: tuple[MetricValue, ...] | None = None
+    failed: bool | None = None
+    metadata: Metadata | None = None
+    set_metadata: bool = False
+    suggestion_id: int | None = None
+    assignments: Assignments | None = None
+
+
+@dataclass(frozen=True)
+class ExperimentPatch:
+    name: str | None = None
+    state: ExperimentState | None = None
+    observation_budget: int | None = None
+    set_observation_budget: bool = False
+    parallel_bandwidth: int | None = None
+    set_parallel_bandwidth: bool = False
+    metadata: Metadata | None = None
+    set_metadata: bool = False
+    spec: ExperimentSpec | None = None
+
+
+class Storage(ABC):
+    """Persistence for clients, tokens, experiments and their records.
+
+    Invariants:
+    - ``create_suggestion`` serializes calls for one experiment across every process that
+      shares the store: ``decide`` sees all suggestions committed before it, and no other
+      ``create_suggestion`` for that experiment commits in between.
+    - no two open suggestions of an experiment whose source ``must_be_unique`` have equal
+      assignments (enforced by the store, not only by callers);
+    - creating an observation that names a suggestion closes the suggestion;
+    - deletes are soft: deleted records are kept and listed only when asked for.
+    """
+
+    # --- tenants and tokens -------------------------------------------------------------
+    @abstractmethod
+    def create_client(self, name: str) -> Client: ...
+
+    @abstractmethod
+    def get_client(self, client_id: int) -> Client: ...
+
+    @abstractmethod
+    def first_client(self) -> Client | None:
+        """The oldest client, which ``honed serve`` treats as the default tenant."""
+
+    @abstractmethod
+    def create_token(
+        self,
+        client_id: int,
+        token_hash: str,
+        token_type: TokenType,
+        permissions: str,
+        description: str | None = None,
+    ) -> Token: ...
+
+    @abstractmethod
+    def find_token(self, token_hash: str) -> Token | None: ...
+
+    @abstractmethod
+    def list_tokens(self, client_id: int) -> list[Token]: ...
+
+    @abstractmethod
+    def revoke_token(self, token_id: int) -> Token: ...
+
+    # --- experiments --------------------------------------------------------------------
+    @abstractmethod
+    def create_experiment(self, client_id: int, spec: ExperimentSpec) -> Experiment: ...
+
+    @abstractmethod
+    def get_experiment(self, experiment_id: int) -> Experiment: ...
+
+    @abstractmethod
+    def list_experiments(
+        self,
+        client_id: int,
+        page: PageRequest,
+        states: Sequence[ExperimentState] = (ExperimentState.ACTIVE,),
+        development: bool | None = None,
+    ) -> Page[Experiment]: ...
+
+    @abstractmethod
+    def update_experiment(self, experiment_id: int, patch: ExperimentPatch) -> Experiment: ...
+
+    # --- suggestions --------------------------------------------------------------------
+    @abstractmethod
+    def create_suggestion(
+        self, experiment_id: int, decide: Callable[[SuggestionContext], SuggestionDecision]
+    ) -> Suggestion:
+        """Lock the experiment, let ``decide`` choose from the context, insert, commit.
+
+        ``decide`` must be quick: it runs inside the transaction that holds the lock.
+        A decision that consumes a queued suggestion removes it from the queue.
+        """
+
+    @abstractmethod
+    def get_suggestion(self, experiment_id: int, suggestion_id: int) -> Suggestion: ...
+
+    @abstractmethod
+    def list_suggestions(
+        self,
+        experiment_id: int,
+        page: PageRequest,
+        open_only: bool = False,
+        deleted: bool = False,
+        ids: Sequence[int] | None = None,
+    ) -> Page[Suggestion]: ...
+
+    @abstractmethod
+    def update_suggestion_metadata(
+        self, experiment_id: int, suggestion_id: int, metadata: Metadata | None
+    ) -> Suggestion: ...
+
+    @abstractmethod
+    def delete_suggestions(
+        self, experiment_id: int, suggestion_id: int | None = None, open_only: bool = False
+    ) -> int:
+        """Soft-delete one suggestion, or all (open ones with ``open_only``); return how many."""
+
+    # --- queued suggestions ---------------------------------------------------------------
+    @abstractmethod
+    def create_queued_suggestion(
+        self, experiment_id: int, assignments: Assignments
+    ) -> QueuedSuggestion: ...
+
+    @abstractmethod
+    def get_queued_suggestion(self, experiment_id: int, queued_id: int) -> QueuedSuggestion: ...
+
+    @abstractmethod
+    def list_queued_suggestions(
+        self, experiment_id: int, page: PageRequest
+    ) -> Page[QueuedSuggestion]: ...
+
+    @abstractmethod
+    def delete_queued_suggestion(self, experiment_id: int, queued_id: int) -> None: ...
+
+    # --- observations -------------------------------------------------------------------
+    @abstractmethod
+    def create_observations(
+        self, experiment_id: int, observations: Sequence[NewObservation]
+    ) -> list[Observation]:
+        """All or nothing; closes the suggestions they name; bumps the experiment's update time."""
+
+    @abstractmethod
+    def get_observation(self, experiment_id: int, observation_id: int) -> Observation: ...
+
+    @abstractmethod
+    def list_observations(
+        self, experiment_id: int, page: PageRequest, deleted: bool = False
+    ) -> Page[Observation]: ...
+
+    @abstractmethod
+    def all_observations(self, experiment_id: int) -> list[Observation]:
+        """Every non-deleted observation, oldest first."""
+
+    @abstractmethod
+    def count_observations(self, experiment_id: int) -> int: ...
+
+    @abstractmethod
+    def update_observation(
+        self, experiment_id: int, observation_id: int, patch: ObservationPatch
+    ) -> Observation: ...
+
+    @abstractmethod
+    def delete_observations(self, experiment_id: int, observation_id: int | None = None) -> int:
+        """Soft-delete one observation or all of them; return how many."""
+
+    # --- lifecycle ----------------------------------------------------------------------
+    @abstractmethod
+    def ping(self) -> None:
+        """Raise ServiceUnavailableError when the database cannot be reached."""
+
+    @abstractmethod
+    def close(self) -> None: ...

@@ -1,0 +1,104 @@
+"""Domain objects to JSON columns and back."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from honed.domain.experiment import ExperimentSpec
+from honed.domain.experiment import ExperimentType
+from honed.domain.metrics import Metric
+from honed.domain.metrics import Objective
+from honed.domain.metrics import Strategy
+from honed.domain.parameters import LinearConstraint
+from honed.domain.parameters import Parameter
+from honed.domain.parameters import ParameterType
+from honed.domain.parameters import SearchSpace
+from honed.domain.records import MetricValue
+
+
+def spec_to_json(spec: ExperimentSpec) -> dict[str, Any]:
+    return {
+        "parameters": [_parameter_to_json(p) for p in spec.space.parameters],
+        "linear_constraints": [
+            {"type": c.type, "terms": [list(t) for t in c.terms], "threshold": c.threshold}
+            for c in spec.space.linear_constraints
+        ],
+        "metrics": [
+            {
+                "name": m.name,
+                "objective": m.objective.value,
+                "strategy": m.strategy.value,
+                "threshold": m.threshold,
+            }
+            for m in spec.metrics
+        ],
+        "observation_budget": spec.observation_budget,
+        "parallel_bandwidth": spec.parallel_bandwidth,
+        "metadata": dict(spec.metadata) if spec.metadata is not None else None,
+    }
+
+
+def _parameter_to_json(parameter: Parameter) -> dict[str, Any]:
+    return {
+        "name": parameter.name,
+        "type": parameter.type.value,
+        "bounds": list(parameter.bounds) if parameter.bounds is not None else None,
+        "categorical_values": list(parameter.categorical_values),
+        "grid": list(parameter.grid) if parameter.grid is not None else None,
+        "transformation": parameter.transformation,
+        "default_value": parameter.default_value,
+        "prior": dict(parameter.prior) if parameter.prior is not None else None,
+    }
+
+
+def spec_from_json(
+    name: str, type_: str, development: bool, data: dict[str, Any]
+) -> ExperimentSpec:
+    parameters = tuple(
+        Parameter(
+            name=p["name"],
+            type=ParameterType(p["type"]),
+            bounds=(p["bounds"][0], p["bounds"][1]) if p["bounds"] is not None else None,
+            categorical_values=tuple(p["categorical_values"]),
+            grid=tuple(p["grid"]) if p["grid"] is not None else None,
+            transformation=p["transformation"],
+            default_value=p["default_value"],
+            prior=p["prior"],
+        )
+        for p in data["parameters"]
+    )
+    constraints = tuple(
+        LinearConstraint(
+            type=c["type"],
+            terms=tuple((t[0], float(t[1])) for t in c["terms"]),
+            threshold=c["threshold"],
+        )
+        for c in data["linear_constraints"]
+    )
+    metrics = tuple(
+        Metric(
+            name=m["name"],
+            objective=Objective(m["objective"]),
+            strategy=Strategy(m["strategy"]),
+            threshold=m["threshold"],
+        )
+        for m in data["metrics"]
+    )
+    return ExperimentSpec(
+        name=name,
+        space=SearchSpace(parameters=parameters, linear_constraints=constraints),
+        metrics=metrics,
+        type=ExperimentType(type_),
+        observation_budget=data["observation_budget"],
+        parallel_bandwidth=data["parallel_bandwidth"],
+        metadata=data["metadata"],
+        development=development,
+    )
+
+
+def values_to_json(values: tuple[MetricValue, ...]) -> list[dict[str, Any]]:
+    return [{"name": v.name, "value": v.value, "value_stddev": v.value_stddev} for v in values]
+
+
+def values_from_json(data: list[dict[str, Any]]) -> tuple[MetricValue, ...]:
+    return tuple(MetricValue(d["name"], d["value"], d["value_stddev"]) for d in data)

@@ -1,0 +1,118 @@
+"""Engines and transactions for SQLite and PostgreSQL.
+
+SQLite: WAL mode, a busy timeout, and ``BEGIN IMMEDIATE`` for write transactions, so a
+writer takes the database lock before it reads (pysqlite would otherwise defer BEGIN and
+let two writers read the same state). PostgreSQL: ordinary transactions; writes that must
+be serialized per experiment take a row lock (see storage.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlalchemy import create_engine
+from sqlalchemy import event
+from sqlalchemy import exc
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
+from sqlalchemy.orm import sessionmaker
+
+from honed.errors import ConflictError
+from honed.errors import ServiceUnavailableError
+
+DEFAULT_URL = "sqlite:///honed.db"
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+def normalize_url(url: str) -> str:
+    """Accept plain ``postgresql://`` and ``postgres://`` URLs and use psycopg 3 for them."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+@dataclass(frozen=True)
+class Database:
+    """A read engine and a write engine on one database (the same engine on PostgreSQL)."""
+
+    url: str
+    read_engine: Engine
+    write_engine: Engine
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.read_engine.dialect.name == "sqlite"
+
+    def dispose(self) -> None:
+        self.read_engine.dispose()
+        if self.write_engine is not self.read_engine:
+            self.write_engine.dispose()
+
+
+def open_database(url: str) -> Database:
+    url = normalize_url(url)
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return Database(url, _sqlite_engine(url, "BEGIN"), _sqlite_engine(url, "BEGIN IMMEDIATE"))
+    engine = create_engine(
+        url, pool_pre_ping=True, pool_size=10, max_overflow=20, pool_recycle=1800
+    )
+    return Database(url, engine, engine)
+
+
+def _sqlite_engine(url: str, begin: str) -> Engine:
+    engine = create_engine(
+        url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False}
+    )
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy's begin event, not pysqlite, decide when a transaction starts.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        connection.exec_driver_sql(begin)
+
+    return engine
+
+
+class Transactions:
+    """Short sessions that commit on success and translate database failures."""
+
+    def __init__(self, database: Database) -> None:
+        self._read = sessionmaker(database.read_engine, expire_on_commit=False)
+        self._write = sessionmaker(database.write_engine, expire_on_commit=False)
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        with _translated(), self._read() as session, session.begin():
+            yield session
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        with _translated(), self._write() as session, session.begin():
+            yield session
+
+
+@contextmanager
+def _translated() -> Iterator[None]:
+    try:
+        yield
+    except exc.IntegrityError as error:
+        raise ConflictError(f"The change conflicts with stored data: {error.orig}") from error
+    except (exc.OperationalError, exc.InterfaceError) as error:
+        raise ServiceUnavailableError(
+            f"The database is unavailable, try again shortly: {error.orig}"
+        ) from error

@@ -1,0 +1,130 @@
+"""Tables. Changing one needs an Alembic revision in ``migrations/versions``
+(a test compares these models with the migrated schema)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import JSON
+from sqlalchemy import BigInteger
+from sqlalchemy import Boolean
+from sqlalchemy import Double
+from sqlalchemy import ForeignKey
+from sqlalchemy import Index
+from sqlalchemy import Integer
+from sqlalchemy import MetaData
+from sqlalchemy import String
+from sqlalchemy import text
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import Mapped
+from sqlalchemy.orm import mapped_column
+
+# JSONB on PostgreSQL (indexable, compact), JSON text elsewhere.
+JsonType = JSON().with_variant(postgresql.JSONB(), "postgresql")
+# Integer primary keys that autoincrement on SQLite and are BIGINT on PostgreSQL.
+IdType = BigInteger().with_variant(Integer(), "sqlite")
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# An optimizer-chosen open suggestion; the unique index over these is the store's own
+# guarantee that no two of them are the same point.
+OPEN_UNIQUE_POINT = "state = 'open' AND NOT deleted AND source IN ('engine', 'fallback')"
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class ClientRow(Base):
+    __tablename__ = "clients"
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(100))
+    created: Mapped[float] = mapped_column(Double)
+
+
+class TokenRow(Base):
+    __tablename__ = "tokens"
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    token_type: Mapped[str] = mapped_column(String(20))
+    permissions: Mapped[str] = mapped_column(String(10))
+    description: Mapped[str | None] = mapped_column(String(200))
+    created: Mapped[float] = mapped_column(Double)
+    revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class ExperimentRow(Base):
+    __tablename__ = "experiments"
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    type: Mapped[str] = mapped_column(String(20))
+    state: Mapped[str] = mapped_column(String(20))
+    development: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Parameters, metrics, linear constraints and budget, as honed.storage.sql.codec writes them.
+    spec: Mapped[dict[str, Any]] = mapped_column(JsonType)
+    created: Mapped[float] = mapped_column(Double)
+    updated: Mapped[float] = mapped_column(Double)
+    # The engine's position in its deterministic sequence (Sobol index, grid index).
+    engine_cursor: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class SuggestionRow(Base):
+    __tablename__ = "suggestions"
+    __table_args__ = (
+        Index("ix_suggestions_experiment_state", "experiment_id", "state", "deleted"),
+        Index(
+            "uq_suggestions_open_point",
+            "experiment_id",
+            "point_hash",
+            unique=True,
+            sqlite_where=text(OPEN_UNIQUE_POINT),
+            postgresql_where=text(OPEN_UNIQUE_POINT),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    experiment_id: Mapped[int] = mapped_column(ForeignKey("experiments.id"))
+    assignments: Mapped[dict[str, Any]] = mapped_column(JsonType)
+    point_hash: Mapped[str] = mapped_column(String(32))
+    source: Mapped[str] = mapped_column(String(20))
+    state: Mapped[str] = mapped_column(String(10))
+    meta: Mapped[dict[str, Any] | None] = mapped_column("metadata", JsonType)
+    created: Mapped[float] = mapped_column(Double)
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class QueuedSuggestionRow(Base):
+    __tablename__ = "queued_suggestions"
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    experiment_id: Mapped[int] = mapped_column(ForeignKey("experiments.id"), index=True)
+    assignments: Mapped[dict[str, Any]] = mapped_column(JsonType)
+    created: Mapped[float] = mapped_column(Double)
+
+
+class ObservationRow(Base):
+    __tablename__ = "observations"
+    __table_args__ = (Index("ix_observations_experiment_deleted", "experiment_id", "deleted"),)
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    experiment_id: Mapped[int] = mapped_column(ForeignKey("experiments.id"))
+    suggestion_id: Mapped[int | None] = mapped_column(ForeignKey("suggestions.id"), index=True)
+    assignments: Mapped[dict[str, Any]] = mapped_column(JsonType)
+    # [{"name": str | None, "value": float, "value_stddev": float | None}, ...]
+    values: Mapped[list[dict[str, Any]]] = mapped_column(JsonType)
+    failed: Mapped[bool] = mapped_column(Boolean, default=False)
+    meta: Mapped[dict[str, Any] | None] = mapped_column("metadata", JsonType)
+    created: Mapped[float] = mapped_column(Double)
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False)

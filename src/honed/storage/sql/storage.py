@@ -1,0 +1,519 @@
+"""The SQL implementation of the Storage contract (see honed.storage.base for invariants)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from collections.abc import Sequence
+from typing import Any
+from typing import TypeVar
+
+from sqlalchemy import ColumnElement
+from sqlalchemy import func
+from sqlalchemy import select
+from sqlalchemy import text
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from honed.domain.experiment import Experiment
+from honed.domain.experiment import ExperimentSpec
+from honed.domain.experiment import ExperimentState
+from honed.domain.experiment import Metadata
+from honed.domain.parameters import Assignments
+from honed.domain.parameters import point_hash
+from honed.domain.records import Observation
+from honed.domain.records import QueuedSuggestion
+from honed.domain.records import Suggestion
+from honed.domain.records import SuggestionState
+from honed.domain.tenancy import Client
+from honed.domain.tenancy import Token
+from honed.domain.tenancy import TokenType
+from honed.errors import InvalidRequestError
+from honed.errors import NotFoundError
+from honed.errors import ServiceUnavailableError
+from honed.storage.base import ExperimentPatch
+from honed.storage.base import NewObservation
+from honed.storage.base import ObservationPatch
+from honed.storage.base import Page
+from honed.storage.base import PageRequest
+from honed.storage.base import Storage
+from honed.storage.base import SuggestionContext
+from honed.storage.base import SuggestionDecision
+from honed.storage.sql import convert
+from honed.storage.sql.codec import spec_to_json
+from honed.storage.sql.codec import values_to_json
+from honed.storage.sql.database import Database
+from honed.storage.sql.database import Transactions
+from honed.storage.sql.database import open_database
+from honed.storage.sql.migrate import upgrade
+from honed.storage.sql.models import ClientRow
+from honed.storage.sql.models import ExperimentRow
+from honed.storage.sql.models import ObservationRow
+from honed.storage.sql.models import QueuedSuggestionRow
+from honed.storage.sql.models import SuggestionRow
+from honed.storage.sql.models import TokenRow
+
+Row = TypeVar("Row", SuggestionRow, ObservationRow, QueuedSuggestionRow, ExperimentRow)
+Child = TypeVar("Child", SuggestionRow, ObservationRow, QueuedSuggestionRow)
+Item = TypeVar("Item")
+
+
+def _json(metadata: Metadata | None) -> dict[str, Any] | None:
+    return dict(metadata) if metadata is not None else None
+
+
+class SqlStorage(Storage):
+    def __init__(self, database: Database) -> None:
+        self.database = database
+        self._tx = Transactions(database)
+
+    @classmethod
+    def from_url(cls, url: str, migrate: bool = True) -> SqlStorage:
+        database = open_database(url)
+        if migrate:
+            upgrade(database)
+        return cls(database)
+
+    # --- tenants and tokens -------------------------------------------------------------
+    def create_client(self, name: str) -> Client:
+        with self._tx.write() as session:
+            row = ClientRow(name=name, created=time.time())
+            session.add(row)
+            session.flush()
+            return convert.client(row)
+
+    def get_client(self, client_id: int) -> Client:
+        with self._tx.read() as session:
+            return convert.client(_get(session, ClientRow, client_id))
+
+    def first_client(self) -> Client | None:
+        with self._tx.read() as session:
+            row = session.scalars(select(ClientRow).order_by(ClientRow.id).limit(1)).first()
+            return convert.client(row) if row is not None else None
+
+    def create_token(
+        self,
+        client_id: int,
+        token_hash: str,
+        token_type: TokenType,
+        permissions: str,
+        description: str | None = None,
+    ) -> Token:
+        with self._tx.write() as session:
+            _get(session, ClientRow, client_id)
+            row = TokenRow(
+                client_id=client_id,
+                token_hash=token_hash,
+                token_type=token_type.value,
+                permissions=permissions,
+                description=description,
+                created=time.time(),
+                revoked=False,
+            )
+            session.add(row)
+            session.flush()
+            return convert.token(row)
+
+    def find_token(self, token_hash: str) -> Token | None:
+        with self._tx.read() as session:
+            row = session.scalars(
+                select(TokenRow).where(TokenRow.token_hash == token_hash)
+            ).first()
+            return convert.token(row) if row is not None else None
+
+    def list_tokens(self, client_id: int) -> list[Token]:
+        with self._tx.read() as session:
+            rows = session.scalars(
+                select(TokenRow).where(TokenRow.client_id == client_id).order_by(TokenRow.id)
+            )
+            return [convert.token(row) for row in rows]
+
+    def revoke_token(self, token_id: int) -> Token:
+        with self._tx.write() as session:
+            row = _get(session, TokenRow, token_id)
+            row.revoked = True
+            return convert.token(row)
+
+    # --- experiments --------------------------------------------------------------------
+    def create_experiment(self, client_id: int, spec: ExperimentSpec) -> Experiment:
+        now = time.time()
+        with self._tx.write() as session:
+            _get(session, ClientRow, client_id)
+            row = ExperimentRow(
+                client_id=client_id,
+                name=spec.name,
+                type=spec.type.value,
+                state=ExperimentState.ACTIVE.value,
+                development=spec.development,
+                spec=spec_to_json(spec),
+                created=now,
+                updated=now,
+                engine_cursor=0,
+            )
+            session.add(row)
+            session.flush()
+            return convert.experiment(row)
+
+    def get_experiment(self, experiment_id: int) -> Experiment:
+        with self._tx.read() as session:
+            return convert.experiment(_get(session, ExperimentRow, experiment_id))
+
+    def list_experiments(
+        self,
+        client_id: int,
+        page: PageRequest,
+        states: Sequence[ExperimentState] = (ExperimentState.ACTIVE,),
+        development: bool | None = None,
+    ) -> Page[Experiment]:
+        conditions = [
+            ExperimentRow.client_id == client_id,
+            ExperimentRow.state.in_([s.value for s in states]),
+        ]
+        if development is not None:
+            conditions.append(ExperimentRow.development == development)
+        with self._tx.read() as session:
+            return _paginate(session, ExperimentRow, conditions, page, convert.experiment)
+
+    def update_experiment(self, experiment_id: int, patch: ExperimentPatch) -> Experiment:
+        with self._tx.write() as session:
+            row = _get(session, ExperimentRow, experiment_id)
+            spec = spec_to_json(patch.spec) if patch.spec is not None else dict(row.spec)
+            if patch.name is not None:
+                row.name = patch.name
+            if patch.state is not None:
+                row.state = patch.state.value
+            if patch.set_observation_budget:
+                spec["observation_budget"] = patch.observation_budget
+            if patch.set_parallel_bandwidth:
+                spec["parallel_bandwidth"] = patch.parallel_bandwidth
+            if patch.set_metadata:
+                spec["metadata"] = _json(patch.metadata)
+            row.spec = spec
+            row.updated = time.time()
+            return convert.experiment(row)
+
+    # --- suggestions --------------------------------------------------------------------
+    def create_suggestion(
+        self, experiment_id: int, decide: Callable[[SuggestionContext], SuggestionDecision]
+    ) -> Suggestion:
+        with self._tx.write() as session:
+            # The row lock serializes suggestion creation per experiment on PostgreSQL,
+            # across processes; on SQLite BEGIN IMMEDIATE already holds the database lock.
+            row = session.scalars(
+                select(ExperimentRow).where(ExperimentRow.id == experiment_id).with_for_update()
+            ).first()
+            if row is None:
+                raise NotFoundError()
+            open_rows = session.scalars(
+                select(SuggestionRow)
+                .where(*_open_suggestion_conditions(experiment_id))
+                .order_by(SuggestionRow.id)
+            ).all()
+            queued = session.scalars(
+                select(QueuedSuggestionRow)
+                .where(QueuedSuggestionRow.experiment_id == experiment_id)
+                .order_by(QueuedSuggestionRow.id)
+                .limit(1)
+            ).first()
+            context = SuggestionContext(
+                experiment=convert.experiment(row),
+                open_suggestions=[convert.suggestion(r) for r in open_rows],
+                next_queued=convert.queued_suggestion(queued) if queued is not None else None,
+                cursor=row.engine_cursor,
+                load_observations=lambda: _all_observations(session, experiment_id),
+            )
+            decision = decide(context)
+            new = decision.suggestion
+            if new.queued_id is not None:
+                if queued is None or queued.id != new.queued_id:
+                    raise ValueError("a decision may only consume the next queued suggestion")
+                session.delete(queued)
+            row.engine_cursor = decision.cursor
+            suggestion_row = SuggestionRow(
+                experiment_id=experiment_id,
+                assignments=dict(new.assignments),
+                point_hash=point_hash(new.assignments),
+                source=new.source.value,
+                state=SuggestionState.OPEN.value,
+                meta=_json(new.metadata),
+                created=time.time(),
+                deleted=False,
+            )
+            session.add(suggestion_row)
+            session.flush()
+            return convert.suggestion(suggestion_row)
+
+    def get_suggestion(self, experiment_id: int, suggestion_id: int) -> Suggestion:
+        with self._tx.read() as session:
+            return convert.suggestion(
+                _get_child(session, SuggestionRow, experiment_id, suggestion_id)
+            )
+
+    def list_suggestions(
+        self,
+        experiment_id: int,
+        page: PageRequest,
+        open_only: bool = False,
+        deleted: bool = False,
+        ids: Sequence[int] | None = None,
+    ) -> Page[Suggestion]:
+        conditions: list[ColumnElement[bool]] = [
+            SuggestionRow.experiment_id == experiment_id,
+            SuggestionRow.deleted == deleted,
+        ]
+        if open_only:
+            conditions.append(SuggestionRow.state == SuggestionState.OPEN.value)
+        if ids is not None:
+            conditions.append(SuggestionRow.id.in_(list(ids)))
+        with self._tx.read() as session:
+            return _paginate(session, SuggestionRow, conditions, page, convert.suggestion)
+
+    def update_suggestion_metadata(
+        self, experiment_id: int, suggestion_id: int, metadata: Metadata | None
+    ) -> Suggestion:
+        with self._tx.write() as session:
+            row = _get_child(session, SuggestionRow, experiment_id, suggestion_id)
+            row.meta = _json(metadata)
+            return convert.suggestion(row)
+
+    def delete_suggestions(
+        self, experiment_id: int, suggestion_id: int | None = None, open_only: bool = False
+    ) -> int:
+        with self._tx.write() as session:
+            conditions = [SuggestionRow.experiment_id == experiment_id, ~SuggestionRow.deleted]
+            if suggestion_id is not None:
+                _get_child(session, SuggestionRow, experiment_id, suggestion_id)
+                conditions.append(SuggestionRow.id == suggestion_id)
+            if open_only:
+                conditions.append(SuggestionRow.state == SuggestionState.OPEN.value)
+            result = session.execute(update(SuggestionRow).where(*conditions).values(deleted=True))
+            return int(result.rowcount)  # type: ignore[attr-defined]
+
+    # --- queued suggestions ---------------------------------------------------------------
+    def create_queued_suggestion(
+        self, experiment_id: int, assignments: Assignments
+    ) -> QueuedSuggestion:
+        with self._tx.write() as session:
+            _get(session, ExperimentRow, experiment_id)
+            row = QueuedSuggestionRow(
+                experiment_id=experiment_id, assignments=dict(assignments), created=time.time()
+            )
+            session.add(row)
+            session.flush()
+            return convert.queued_suggestion(row)
+
+    def get_queued_suggestion(self, experiment_id: int, queued_id: int) -> QueuedSuggestion:
+        with self._tx.read() as session:
+            row = _get_child(session, QueuedSuggestionRow, experiment_id, queued_id)
+            return convert.queued_suggestion(row)
+
+    def list_queued_suggestions(
+        self, experiment_id: int, page: PageRequest
+    ) -> Page[QueuedSuggestion]:
+        conditions = [QueuedSuggestionRow.experiment_id == experiment_id]
+        with self._tx.read() as session:
+            return _paginate(
+                session, QueuedSuggestionRow, conditions, page, convert.queued_suggestion
+            )
+
+    def delete_queued_suggestion(self, experiment_id: int, queued_id: int) -> None:
+        with self._tx.write() as session:
+            session.delete(_get_child(session, QueuedSuggestionRow, experiment_id, queued_id))
+
+    # --- observations -------------------------------------------------------------------
+    def create_observations(
+        self, experiment_id: int, observations: Sequence[NewObservation]
+    ) -> list[Observation]:
+        now = time.time()
+        with self._tx.write() as session:
+            experiment = _get(session, ExperimentRow, experiment_id)
+            rows = []
+            for index, new in enumerate(observations):
+                assignments = new.assignments
+                if new.suggestion_id is not None:
+                    suggestion = _suggestion_for_observation(
+                        session, experiment_id, new.suggestion_id, index, len(observations)
+                    )
+                    suggestion.state = SuggestionState.CLOSED.value
+                    assignments = suggestion.assignments
+                assert assignments is not None
+                rows.append(
+                    ObservationRow(
+                        experiment_id=experiment_id,
+                        suggestion_id=new.suggestion_id,
+                        assignments=dict(assignments),
+                        values=values_to_json(new.values),
+                        failed=new.failed,
+                        meta=_json(new.metadata),
+                        created=now,
+                        deleted=False,
+                    )
+                )
+            session.add_all(rows)
+            experiment.updated = now
+            session.flush()
+            return [convert.observation(row) for row in rows]
+
+    def get_observation(self, experiment_id: int, observation_id: int) -> Observation:
+        with self._tx.read() as session:
+            row = _get_child(session, ObservationRow, experiment_id, observation_id)
+            return convert.observation(row)
+
+    def list_observations(
+        self, experiment_id: int, page: PageRequest, deleted: bool = False
+    ) -> Page[Observation]:
+        conditions = [
+            ObservationRow.experiment_id == experiment_id,
+            ObservationRow.deleted == deleted,
+        ]
+        with self._tx.read() as session:
+            return _paginate(session, ObservationRow, conditions, page, convert.observation)
+
+    def all_observations(self, experiment_id: int) -> list[Observation]:
+        with self._tx.read() as session:
+            return _all_observations(session, experiment_id)
+
+    def count_observations(self, experiment_id: int) -> int:
+        with self._tx.read() as session:
+            return _count(
+                session,
+                [ObservationRow.experiment_id == experiment_id, ~ObservationRow.deleted],
+                ObservationRow,
+            )
+
+    def update_observation(
+        self, experiment_id: int, observation_id: int, patch: ObservationPatch
+    ) -> Observation:
+        with self._tx.write() as session:
+            row = _get_child(session, ObservationRow, experiment_id, observation_id)
+            if patch.suggestion_id is not None:
+                suggestion = _suggestion_for_observation(
+                    session, experiment_id, patch.suggestion_id, 0, 1
+                )
+                suggestion.state = SuggestionState.CLOSED.value
+                row.suggestion_id = suggestion.id
+                row.assignments = dict(suggestion.assignments)
+            elif patch.assignments is not None:
+                row.suggestion_id = None
+                row.assignments = dict(patch.assignments)
+            if patch.failed is not None:
+                row.failed = patch.failed
+            if patch.values is not None:
+                row.values = values_to_json(patch.values)
+            if patch.set_metadata:
+                row.meta = _json(patch.metadata)
+            _get(session, ExperimentRow, experiment_id).updated = time.time()
+            return convert.observation(row)
+
+    def delete_observations(self, experiment_id: int, observation_id: int | None = None) -> int:
+        with self._tx.write() as session:
+            conditions = [ObservationRow.experiment_id == experiment_id, ~ObservationRow.deleted]
+            if observation_id is not None:
+                _get_child(session, ObservationRow, experiment_id, observation_id)
+                conditions.append(ObservationRow.id == observation_id)
+            result = session.execute(
+                update(ObservationRow).where(*conditions).values(deleted=True)
+            )
+            _get(session, ExperimentRow, experiment_id).updated = time.time()
+            return int(result.rowcount)  # type: ignore[attr-defined]
+
+    # --- lifecycle ----------------------------------------------------------------------
+    def ping(self) -> None:
+        try:
+            with self._tx.read() as session:
+                session.execute(text("SELECT 1"))
+        except ServiceUnavailableError:
+            raise
+        except Exception as error:  # any driver failure means the same to the caller
+            raise ServiceUnavailableError(f"The database is unavailable: {error}") from error
+
+    def close(self) -> None:
+        self.database.dispose()
+
+
+def _get(session: Session, model: type[Any], row_id: int) -> Any:
+    row = session.get(model, row_id)
+    if row is None:
+        raise NotFoundError()
+    return row
+
+
+def _get_child(session: Session, model: type[Child], experiment_id: int, row_id: int) -> Child:
+    row = session.get(model, row_id)
+    if row is None or row.experiment_id != experiment_id:
+        raise NotFoundError()
+    return row
+
+
+def _suggestion_for_observation(
+    session: Session, experiment_id: int, suggestion_id: int, index: int, total: int
+) -> SuggestionRow:
+    row = session.get(SuggestionRow, suggestion_id)
+    if row is None or row.experiment_id != experiment_id:
+        prefix = f"Error in observation {index + 1}/{total}: " if total > 1 else ""
+        raise InvalidRequestError(
+            f"{prefix}Invalid suggestion: {suggestion_id} is not a suggestion of experiment "
+            f"{experiment_id}"
+        )
+    if row.deleted:
+        raise InvalidRequestError(f"Invalid suggestion: {suggestion_id} has been deleted")
+    return row
+
+
+def _open_suggestion_conditions(experiment_id: int) -> list[ColumnElement[bool]]:
+    return [
+        SuggestionRow.experiment_id == experiment_id,
+        SuggestionRow.state == SuggestionState.OPEN.value,
+        ~SuggestionRow.deleted,
+    ]
+
+
+def _all_observations(session: Session, experiment_id: int) -> list[Observation]:
+    rows = session.scalars(
+        select(ObservationRow)
+        .where(ObservationRow.experiment_id == experiment_id, ~ObservationRow.deleted)
+        .order_by(ObservationRow.id)
+    )
+    return [convert.observation(row) for row in rows]
+
+
+def _count(session: Session, conditions: Sequence[ColumnElement[bool]], model: type[Any]) -> int:
+    return int(session.scalar(select(func.count()).select_from(model).where(*conditions)) or 0)
+
+
+def _paginate(
+    session: Session,
+    model: type[Row],
+    conditions: Sequence[ColumnElement[bool]],
+    page: PageRequest,
+    to_domain: Callable[[Row], Item],
+) -> Page[Item]:
+    """Newest first. With ``after`` only, the page is the oldest ``limit`` newer items."""
+    count = _count(session, conditions, model)
+    if page.limit == 0:
+        return Page(items=[], count=count)
+    query = select(model).where(*conditions)
+    if page.before is not None:
+        query = query.where(model.id < page.before)
+    if page.after is not None and page.before is None:
+        query = query.where(model.id > page.after).order_by(model.id).limit(page.limit + 1)
+        rows = list(session.scalars(query))
+        more_newer = len(rows) > page.limit
+        rows = rows[: page.limit][::-1]
+        return Page(
+            items=[to_domain(r) for r in rows],
+            count=count,
+            before=rows[-1].id if rows else None,
+            after=rows[0].id if rows and more_newer else None,
+        )
+    if page.after is not None:
+        query = query.where(model.id > page.after)
+    rows = list(session.scalars(query.order_by(model.id.desc()).limit(page.limit + 1)))
+    more_older = len(rows) > page.limit
+    rows = rows[: page.limit]
+    return Page(
+        items=[to_domain(r) for r in rows],
+        count=count,
+        before=rows[-1].id if rows and more_older else None,
+        after=None,
+    )
