@@ -1,0 +1,98 @@
+"""Run real ``honed serve`` processes for end-to-end tests and benchmarks."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class RunningServer:
+    url: str
+    token: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+@contextmanager
+def running_server(
+    database_url: str,
+    token: str = "test-token",
+    workers: int = 1,
+    startup_timeout: float = 60.0,
+) -> Iterator[RunningServer]:
+    """Start ``python -m honed serve`` on a free port; wait for /health; stop it after."""
+    port = free_port()
+    with tempfile.NamedTemporaryFile(prefix="honed-serve-", suffix=".log", delete=False) as log:
+        log_path = Path(log.name)
+    env = {**os.environ, "HONED_API_TOKEN": token}
+    with log_path.open("wb") as log_file:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "honed",
+                "serve",
+                "--port",
+                str(port),
+                "--database-url",
+                database_url,
+                "--workers",
+                str(workers),
+            ],
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+        )
+    server = RunningServer(f"http://127.0.0.1:{port}", token, process, log_path)
+    try:
+        _wait_healthy(server, startup_timeout)
+        yield server
+    finally:
+        stop(server)
+        log_path.unlink(missing_ok=True)
+
+
+def _wait_healthy(server: RunningServer, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise RuntimeError(f"honed serve exited early:\n{server.log()}")
+        try:
+            if httpx.get(server.url + "/health", timeout=1.0).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"honed serve did not become healthy:\n{server.log()}")
+
+
+def stop(server: RunningServer) -> None:
+    if server.process.poll() is None:
+        os.killpg(server.process.pid, 15)
+        try:
+            server.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.process.pid, 9)
+            server.process.wait()
