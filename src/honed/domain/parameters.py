@@ -166,11 +166,12 @@ class SearchSpace:
 def point_hash(assignments: Assignments) -> str:
     """A fixed-size digest that is equal exactly when two assignments are the same point.
 
-    Names are sorted and length-prefixed; ints and floats that are equal hash alike.
+    Names are sorted and length-prefixed; ints and floats that are equal hash alike
+    (-0.0 as 0.0: adding 0.0 drops the sign of a zero and changes nothing else).
     """
     parts = []
     for name in sorted(assignments):
         value = assignments[name]
-        text = "s" + value if isinstance(value, str) else f"n{float(value)!r}"
+        text = "s" + value if isinstance(value, str) else f"n{float(value) + 0.0!r}"
         parts.append(f"{len(name)}:{name}={len(text)}:{text}")
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:32]

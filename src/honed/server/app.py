@@ -10,6 +10,7 @@ from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 from starlette.types import ASGIApp
 from starlette.types import Message
 from starlette.types import Receive
@@ -86,7 +87,9 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         if error.status_code == 404:
             return error_response(404, f"Endpoint not found: {request.url.path}")
         if error.status_code == 405:
-            allowed = error.headers.get("Allow", "") if error.headers else ""
+            # Starlette's Allow header names only the first route that matched the path;
+            # list the methods of every route for it (GET, POST and DELETE share paths).
+            allowed = ", ".join(_allowed_methods(app, request.scope))
             return error_response(
                 405, f"This endpoint accepts only the following methods: [{allowed}]"
             )
@@ -105,6 +108,25 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
 
     app.add_middleware(SkipResponseContent)
     return app
+
+
+HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def _allowed_methods(app: FastAPI, scope: Scope) -> list[str]:
+    """Methods some route serves at this path (probed through the public ``matches``)."""
+    allowed = []
+    for method in HTTP_METHODS:
+        probe = {
+            "type": "http",
+            "path": scope["path"],
+            "root_path": scope.get("root_path", ""),
+            "method": method,
+            "headers": [],
+        }
+        if any(route.matches(probe)[0] is Match.FULL for route in app.router.routes):
+            allowed.append(method)
+    return allowed
 
 
 def app_from_env() -> FastAPI:

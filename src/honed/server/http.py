@@ -13,7 +13,8 @@ from honed.storage.base import PageRequest
 
 MAX_BODY_BYTES = 10 * 1024 * 1024
 MAX_LIMIT = 1000
-DEFAULT_LIMIT = 100
+# SigOpt: "limit defaults to and is capped at 1000" (a client reading `.data` gets it all).
+DEFAULT_LIMIT = MAX_LIMIT
 MALFORMED = "Malformed json in request body"
 
 
@@ -50,7 +51,7 @@ def parse_json(raw: bytes) -> Any:
     if "\x00" in text:
         raise InvalidRequestError(f"{MALFORMED}: NUL characters are not allowed")
     try:
-        return json.loads(
+        data = json.loads(
             text,
             object_pairs_hook=_no_duplicates,
             parse_constant=_no_constants,
@@ -58,6 +59,28 @@ def parse_json(raw: bytes) -> Any:
         )
     except json.JSONDecodeError as error:
         raise InvalidRequestError(f"{MALFORMED}: {error}") from None
+    except RecursionError:
+        raise InvalidRequestError(f"{MALFORMED}: nested too deeply") from None
+    if _has_nul(data):
+        # Escaped as \u0000; PostgreSQL cannot store it in JSONB (it would be a 500).
+        raise InvalidRequestError(f"{MALFORMED}: NUL characters are not allowed")
+    return data
+
+
+def _has_nul(data: Any) -> bool:
+    """Whether any string (key or value) in parsed JSON holds a NUL; no recursion."""
+    pending = [data]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return True
+        elif isinstance(item, dict):
+            pending.extend(item)
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return False
 
 
 async def json_body(request: Request) -> Any:

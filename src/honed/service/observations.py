@@ -114,7 +114,10 @@ def _merged_values(
     """SigOpt keeps a stored value_stddev when an update leaves it out."""
     if given is None:
         return ()
-    old = {v.name: v for v in current.values}
+    old: dict[str | None, MetricValue] = {v.name: v for v in current.values}
+    if len(current.values) == 1:
+        # A single-metric experiment: an unnamed value (top-level ``value``) is that metric's.
+        old[None] = current.values[0]
     return tuple(
         MetricValue(v.name, v.value, v.value_stddev)
         if v.value_stddev is not None or v.name not in old

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from honed.domain.tenancy import Client
 from honed.domain.tenancy import Token
 from honed.domain.tenancy import TokenType
+from honed.errors import ConflictError
 from honed.errors import PermissionDeniedError
 from honed.storage.base import Storage
 
@@ -68,9 +69,17 @@ class TokenService:
         client = self._storage.first_client()
         issued = None
         if client is None:
-            client = self._storage.create_client(DEFAULT_CLIENT_NAME)
+            created = self._storage.create_client(DEFAULT_CLIENT_NAME)
+            # Servers starting at once on a fresh database may each create a client: all of
+            # them then use the first one, so every bootstrap token lands in one tenant.
+            client = self._storage.first_client() or created
             if env_secret is None:
                 issued = self.issue(client.id, description="created on first start")
         if env_secret is not None and self._storage.find_token(hash_token(env_secret)) is None:
-            issued = self.issue(client.id, description="HONED_API_TOKEN", secret=env_secret)
+            try:
+                issued = self.issue(client.id, description="HONED_API_TOKEN", secret=env_secret)
+            except ConflictError:
+                # Another process stored the same token between our check and our insert.
+                if self._storage.find_token(hash_token(env_secret)) is None:
+                    raise
         return client, issued

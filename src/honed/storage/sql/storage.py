@@ -178,6 +178,9 @@ class SqlStorage(Storage):
         with self._tx.write() as session:
             row = _get(session, ExperimentRow, experiment_id)
             spec = spec_to_json(patch.spec) if patch.spec is not None else dict(row.spec)
+            if patch.spec is not None:
+                # The name lives in its own column, not in the JSON spec.
+                row.name = patch.spec.name
             if patch.name is not None:
                 row.name = patch.name
             if patch.state is not None:

@@ -1,0 +1,334 @@
+"""Engines: Sobol, random and grid proposals, and the service's free-point fallback."""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+import pytest
+
+from honed.domain.experiment import Experiment
+from honed.domain.experiment import ExperimentSpec
+from honed.domain.experiment import ExperimentState
+from honed.domain.experiment import ExperimentType
+from honed.domain.metrics import Metric
+from honed.domain.parameters import AssignmentValue
+from honed.domain.parameters import LinearConstraint
+from honed.domain.parameters import Parameter
+from honed.domain.parameters import ParameterType
+from honed.domain.parameters import SearchSpace
+from honed.domain.parameters import point_hash
+from honed.domain.tenancy import Token
+from honed.engine.base import Engine
+from honed.engine.base import ProposalRequest
+from honed.engine.grid import GridEngine
+from honed.engine.random import RandomEngine
+from honed.engine.selection import engine_for
+from honed.engine.sobol import SobolEngine
+from honed.errors import ConflictError
+from honed.service.app import Services
+from honed.service.suggestions import free_point
+from honed.storage.sql.storage import SqlStorage
+
+Point = dict[str, AssignmentValue]
+
+X = Parameter("x", ParameterType.DOUBLE, bounds=(-2.0, 3.0))
+Y = Parameter("y", ParameterType.DOUBLE, bounds=(0.0, 1.0))
+N = Parameter("n", ParameterType.INT, bounds=(-3, 4))
+M = Parameter("m", ParameterType.INT, bounds=(0, 10))
+LOG = Parameter("l", ParameterType.DOUBLE, bounds=(1e-4, 1.0), transformation="log")
+C = Parameter("c", ParameterType.CATEGORICAL, categorical_values=("a", "b", "c"))
+G = Parameter("g", ParameterType.DOUBLE, grid=(0.5, 0.1, 2.0))
+K = Parameter("k", ParameterType.INT, grid=(8, 2, 4))
+
+
+def experiment(
+    *parameters: Parameter,
+    constraints: Sequence[LinearConstraint] = (),
+    experiment_id: int = 7,
+    type_: ExperimentType = ExperimentType.OFFLINE,
+    development: bool = False,
+) -> Experiment:
+    spec = ExperimentSpec(
+        name="engine test",
+        space=SearchSpace(tuple(parameters), tuple(constraints)),
+        metrics=(Metric("f"),),
+        type=type_,
+        development=development,
+    )
+    return Experiment(experiment_id, 1, spec, ExperimentState.ACTIVE, 0, 0)
+
+
+def propose(engine: Engine, target: Experiment, cursor: int = 0, count: int = 1) -> list[Point]:
+    proposal = engine.propose(ProposalRequest(target, cursor, count=count))
+    return proposal.points
+
+
+def walk(engine: Engine, target: Experiment, steps: int, cursor: int = 0) -> list[Point]:
+    """One point per request, handing the returned cursor back each time."""
+    points = []
+    for _ in range(steps):
+        proposal = engine.propose(ProposalRequest(target, cursor))
+        assert len(proposal.points) == 1
+        points.extend(proposal.points)
+        cursor = proposal.cursor
+    return points
+
+
+def assert_valid(target: Experiment, points: Sequence[Point]) -> None:
+    """Every point is a complete assignment already in canonical form (types included)."""
+    space = target.spec.space
+    for point in points:
+        checked = space.check_assignments(point)
+        assert checked == point
+        assert {k: type(v) for k, v in checked.items()} == {k: type(v) for k, v in point.items()}
+
+
+ENGINES: list[Any] = [
+    pytest.param(SobolEngine, id="sobol"),
+    pytest.param(lambda: RandomEngine(seed=1), id="random"),
+]
+
+
+@pytest.mark.parametrize("make", ENGINES)
+def test_points_are_valid_assignments(make: Any) -> None:
+    target = experiment(X, N, LOG, C, G, K)
+    points = propose(make(), target, count=64)
+    assert len(points) == 64
+    assert_valid(target, points)
+    assert len({point_hash(p) for p in points}) > 60
+
+
+@pytest.mark.parametrize("make", ENGINES)
+@pytest.mark.parametrize(
+    ("parameter", "values"),
+    [
+        (N, list(range(-3, 5))),
+        (C, ["a", "b", "c"]),
+        (G, [0.1, 0.5, 2.0]),
+        (K, [2, 4, 8]),
+    ],
+    ids=["int", "categorical", "double-grid", "int-grid"],
+)
+def test_discrete_parameters_take_every_value(
+    make: Any, parameter: Parameter, values: list[AssignmentValue]
+) -> None:
+    target = experiment(X, parameter)
+    points = propose(make(), target, count=64)
+    assert_valid(target, points)
+    seen = Counter(p[parameter.name] for p in points)
+    assert sorted(seen) == values
+    assert {type(v) for v in seen} == {type(values[0])}
+    # Uniform over the values: none is starved.
+    assert min(seen.values()) >= 64 / len(values) / 3
+
+
+@pytest.mark.parametrize("make", ENGINES)
+@pytest.mark.parametrize(
+    ("parameter", "centre"),
+    [(LOG, math.sqrt(1e-4 * 1.0)), (Y, 0.5)],
+    ids=["log", "linear"],
+)
+def test_doubles_spread_evenly_in_their_scale(
+    make: Any, parameter: Parameter, centre: float
+) -> None:
+    """Log-scaled: half the points below the geometric mean (a linear spread would put
+    99% of them above it); linear: the median near the middle."""
+    target = experiment(parameter)
+    values = [float(p[parameter.name]) for p in propose(make(), target, count=256)]
+    low, high = parameter.low, parameter.high
+    assert all(low <= v <= high for v in values)
+    median = statistics.median(values)
+    if parameter.is_log:
+        assert abs(math.log10(median) - math.log10(centre)) < 0.3
+        decades = Counter(math.floor(math.log10(v)) for v in values)
+        assert sorted(decades) == [-4, -3, -2, -1]
+        assert min(decades.values()) >= 40
+    else:
+        assert abs(median - centre) < 0.08
+
+
+def test_sobol_is_deterministic_per_cursor() -> None:
+    target = experiment(X, N, C)
+    first = propose(SobolEngine(), target, cursor=5, count=3)
+    assert propose(SobolEngine(), target, cursor=5, count=3) == first
+    # A batch is the same as consecutive single requests.
+    assert [propose(SobolEngine(), target, cursor=c)[0] for c in (5, 6, 7)] == first
+    assert SobolEngine().propose(ProposalRequest(target, 5, count=3)).cursor == 8
+    # Advancing the cursor moves on to new points.
+    later = propose(SobolEngine(), target, cursor=8, count=3)
+    assert {point_hash(p) for p in later}.isdisjoint(point_hash(p) for p in first)
+    # Each experiment has its own sequence.
+    other = experiment(X, N, C, experiment_id=8)
+    assert propose(SobolEngine(), other, cursor=5, count=3) != first
+
+
+def test_sobol_walk_does_not_repeat() -> None:
+    target = experiment(X, Y)
+    points = walk(SobolEngine(), target, 50)
+    assert len({point_hash(p) for p in points}) == 50
+
+
+DOUBLE_RULES = [
+    pytest.param(
+        (X, Y, C),
+        LinearConstraint("less_than", (("x", 1.0), ("y", 2.0)), -1.0),
+        id="double-less-than",
+    ),
+    pytest.param(
+        (X, Y),
+        LinearConstraint("greater_than", (("x", -1.0), ("y", 1.0)), 0.9),
+        id="double-greater-than",
+    ),
+]
+INT_RULE = pytest.param(
+    (N, M), LinearConstraint("greater_than", (("n", 1.0), ("m", 1.0)), 10.0), id="int"
+)
+
+
+@pytest.mark.parametrize(
+    ("make", "parameters", "rule"),
+    [
+        *[
+            pytest.param(make.values[0], *rule.values, id=f"{rule.id}-{make.id}")
+            for make in ENGINES
+            for rule in [*DOUBLE_RULES, INT_RULE]
+        ],
+        pytest.param(GridEngine, *INT_RULE.values, id="int-grid"),
+    ],
+)
+def test_linear_constraints_are_respected(
+    make: Any, parameters: tuple[Parameter, ...], rule: LinearConstraint
+) -> None:
+    engine = make()
+    target = experiment(*parameters, constraints=[rule])
+    proposal = engine.propose(ProposalRequest(target, 0, count=10))
+    assert len(proposal.points) == 10
+    assert all(rule.is_satisfied(p) for p in proposal.points)
+    assert_valid(target, proposal.points)
+    # Most of the unconstrained space breaks the rule, so points were skipped.
+    unconstrained = experiment(*parameters)
+    skipped = [p for p in propose(make(), unconstrained, count=20) if not rule.is_satisfied(p)]
+    assert skipped
+    if not isinstance(engine, RandomEngine):
+        assert proposal.cursor > 10  # the cursor moved past the skipped points
+
+
+def test_random_engine() -> None:
+    target = experiment(X, N, C)
+    first = propose(RandomEngine(seed=3), target, count=10)
+    assert propose(RandomEngine(seed=3), target, count=10) == first
+    assert propose(RandomEngine(seed=4), target, count=10) != first
+    engine = RandomEngine()
+    assert propose(engine, target) != propose(engine, target)  # documented as random
+    assert engine.propose(ProposalRequest(target, 41)).cursor == 42
+
+
+GRID_SPACE = (G, C, Parameter("b", ParameterType.INT, bounds=(0, 1)))  # 3 * 3 * 2 points
+
+
+def every_point(parameters: Sequence[Parameter]) -> set[str]:
+    points: list[Point] = [{}]
+    for parameter in parameters:
+        if parameter.type is ParameterType.CATEGORICAL:
+            values: list[AssignmentValue] = list(parameter.categorical_values)
+        elif parameter.grid is not None:
+            values = list(parameter.grid)
+        else:
+            values = list(range(int(parameter.low), int(parameter.high) + 1))
+        points = [{**p, parameter.name: v} for p in points for v in values]
+    return {point_hash(p) for p in points}
+
+
+def test_grid_walks_every_point_once_before_repeating() -> None:
+    target = experiment(*GRID_SPACE, type_=ExperimentType.GRID)
+    size = 18
+    assert target.spec.space.discrete_size() == size
+    points = walk(GridEngine(), target, 2 * size + 1)
+    assert_valid(target, points)
+    first_round = [point_hash(p) for p in points[:size]]
+    assert set(first_round) == every_point(GRID_SPACE)
+    assert len(set(first_round)) == size
+    assert [point_hash(p) for p in points[size : 2 * size]] == first_round
+    assert points[2 * size] == points[0]
+    # A batch is the same walk.
+    assert propose(GridEngine(), target, cursor=0, count=size) == points[:size]
+
+
+def test_grid_skips_points_that_break_a_constraint() -> None:
+    rule = LinearConstraint("less_than", (("n", 1.0),), 1.0)  # n in -3..1: 5 of 8 values
+    target = experiment(N, C, constraints=[rule], type_=ExperimentType.GRID)
+    points = walk(GridEngine(), target, 16)
+    hashes = [point_hash(p) for p in points]
+    assert len(set(hashes[:15])) == 15
+    assert hashes[15] == hashes[0]
+    assert all(int(p["n"]) <= 1 for p in points)
+
+
+@pytest.mark.parametrize(
+    ("type_", "development", "expected"),
+    [
+        (ExperimentType.OFFLINE, False, SobolEngine),
+        (ExperimentType.RANDOM, False, RandomEngine),
+        (ExperimentType.OFFLINE, True, RandomEngine),
+        (ExperimentType.GRID, False, GridEngine),
+    ],
+    ids=["offline", "random", "development", "grid"],
+)
+def test_engine_selection(type_: ExperimentType, development: bool, expected: type) -> None:
+    target = experiment(G, C, type_=type_, development=development)
+    assert type(engine_for(target)) is expected
+
+
+# --- the service's last resort ------------------------------------------------------------
+
+TINY = experiment(Parameter("n", ParameterType.INT, bounds=(1, 2)), C)  # 6 points
+
+
+def test_free_point_finds_the_last_free_point() -> None:
+    everything = [{"n": n, "c": c} for n in (1, 2) for c in ("a", "b", "c")]
+    for last in everything:
+        taken = {point_hash(p) for p in everything if p != last}
+        for _ in range(5):  # the search starts at a random index
+            assert free_point(TINY, taken) == last
+
+
+def test_free_point_respects_constraints() -> None:
+    rule = LinearConstraint("greater_than", (("n", 1.0),), 2.0)  # only n = 2
+    target = experiment(Parameter("n", ParameterType.INT, bounds=(1, 2)), C, constraints=[rule])
+    taken = {point_hash({"n": 2, "c": c}) for c in ("a", "b")}
+    assert free_point(target, taken) == {"n": 2, "c": "c"}
+    with pytest.raises(ConflictError, match="No free point left"):
+        free_point(target, taken | {point_hash({"n": 2, "c": "c"})})
+
+
+def test_free_point_raises_conflict_when_none_is_left() -> None:
+    everything = {point_hash({"n": n, "c": c}) for n in (1, 2) for c in ("a", "b", "c")}
+    with pytest.raises(ConflictError, match="all 6 points"):
+        free_point(TINY, everything)
+
+
+def test_free_point_in_a_continuous_space() -> None:
+    target = experiment(X, C)
+    point = free_point(target, set())
+    assert_valid(target, [point])
+    assert free_point(target, {point_hash(point)}) != point
+
+
+def test_service_hands_out_every_point_then_conflicts(storage: SqlStorage) -> None:
+    """Through the whole suggestion path: engine points, fallbacks, then a 409."""
+    services = Services(storage)
+    client = storage.create_client("c")
+    caller: Token = services.tokens.issue(client.id).token
+    created = services.experiments.create(caller, TINY.spec)
+    handed = [services.suggestions.create(caller, created.id) for _ in range(6)]
+    assert {point_hash(s.assignments) for s in handed} == {
+        point_hash({"n": n, "c": c}) for n in (1, 2) for c in ("a", "b", "c")
+    }
+    with pytest.raises(ConflictError):
+        services.suggestions.create(caller, created.id)
+    services.suggestions.delete(caller, created.id, handed[3].id)
+    assert services.suggestions.create(caller, created.id).assignments == handed[3].assignments
