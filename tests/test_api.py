@@ -11,7 +11,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from honed.domain.tenancy import TokenType
+from honed.errors import PermissionDeniedError
 from honed.service.app import Services
+from honed.service.tokens import TokenService
 from honed.storage.sql.storage import SqlStorage
 from tests.conftest import TEST_TOKEN
 
@@ -227,9 +229,21 @@ def test_revoked_token_is_refused(api: TestClient, storage: SqlStorage) -> None:
     assert client is not None
     secret, _ = issue(storage, client.id)
     ok(api.get("/v1/tokens/self", auth=(secret, "")))
-    token = Services(storage).tokens.authenticate(secret)
-    storage.revoke_token(token.id)
+    services: Services = api.app.state.services  # type: ignore[attr-defined]
+    token = services.tokens.authenticate(secret)
+    services.tokens.revoke(token.id)  # a revocation through this process applies at once
     error(api.get("/v1/tokens/self", auth=(secret, "")), 403)
+
+
+def test_revocation_elsewhere_applies_within_the_cache_time(storage: SqlStorage) -> None:
+    client = storage.first_client() or storage.create_client("c")
+    secret, _ = issue(storage, client.id)
+    tokens = TokenService(storage, cache_seconds=0.0)
+    token = tokens.authenticate(secret)
+    storage.revoke_token(token.id)  # e.g. `honed token revoke` in another process
+    assert tokens.cached(secret) is None
+    with pytest.raises(PermissionDeniedError):
+        tokens.authenticate(secret)
 
 
 def test_health_needs_no_token(api: TestClient) -> None:

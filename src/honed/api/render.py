@@ -75,6 +75,7 @@ def metric_json(metric: Metric) -> JSON:
 def experiment_json(experiment: Experiment, progress: Progress | None) -> JSON:
     spec = experiment.spec
     single = len(spec.metrics) == 1
+    last = progress.last_observation if progress is not None else None
     return {
         "object": "experiment",
         "id": str(experiment.id),
@@ -82,7 +83,9 @@ def experiment_json(experiment: Experiment, progress: Progress | None) -> JSON:
         "type": spec.type.value,
         "state": experiment.state.value,
         "created": experiment.created,
-        "updated": experiment.updated,
+        # Observations do not write the experiment row (that would contend with the lock
+        # suggestion creation takes), so the newest observation counts here.
+        "updated": max(experiment.updated, last.created if last is not None else 0),
         "client": str(experiment.client_id),
         "user": None,
         "project": None,

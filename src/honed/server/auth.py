@@ -6,6 +6,7 @@ import base64
 import binascii
 
 from fastapi import Request
+from starlette.concurrency import run_in_threadpool
 
 from honed.domain.tenancy import Token
 from honed.errors import AuthenticationRequiredError
@@ -37,12 +38,19 @@ def token_from_header(header: str | None) -> str:
     return token
 
 
-def services(request: Request) -> Services:
+async def services(request: Request) -> Services:
     result: Services = request.app.state.services
     return result
 
 
-def caller(request: Request) -> Token:
-    """FastAPI dependency: the token that authenticated this request."""
+async def caller(request: Request) -> Token:
+    """FastAPI dependency: the token that authenticated this request.
+
+    Async so that a cached token costs no thread hop; a lookup runs in the threadpool.
+    """
     secret = token_from_header(request.headers.get("authorization"))
-    return services(request).tokens.authenticate(secret)
+    tokens = (await services(request)).tokens
+    token = tokens.cached(secret)
+    if token is None:
+        token = await run_in_threadpool(tokens.authenticate, secret)
+    return token

@@ -17,15 +17,12 @@ def require_write(caller: Token) -> None:
         raise PermissionDeniedError(READ_ONLY_MESSAGE)
 
 
-def experiment_for(
-    storage: Storage, caller: Token, experiment_id: int, write: bool = False
-) -> Experiment:
-    """The caller's experiment, or NotFoundError when it belongs to another client.
+def check_experiment(caller: Token, experiment: Experiment, write: bool = False) -> Experiment:
+    """``experiment`` if the caller may use it, else NotFoundError for another client's.
 
     Development tokens see only development experiments and API tokens only the others,
     as in SigOpt, but the answer for a mismatch is 403 since the caller owns the object.
     """
-    experiment = storage.get_experiment(experiment_id)
     if experiment.client_id != caller.client_id:
         raise NotFoundError()
     if experiment.spec.development != caller.development:
@@ -38,11 +35,22 @@ def experiment_for(
     return experiment
 
 
-def live_experiment_for(
-    storage: Storage, caller: Token, experiment_id: int, what: str
-) -> Experiment:
-    """As experiment_for, for creating ``what`` (e.g. "suggestions"): deleted ones refuse."""
-    experiment = experiment_for(storage, caller, experiment_id, write=True)
+def check_live_experiment(caller: Token, experiment: Experiment, what: str) -> Experiment:
+    """As check_experiment, for creating ``what`` (e.g. "suggestions"): deleted ones refuse."""
+    check_experiment(caller, experiment, write=True)
     if experiment.is_deleted:
         raise InvalidRequestError(f"Cannot create {what} for deleted experiment {experiment.id}")
     return experiment
+
+
+def experiment_for(
+    storage: Storage, caller: Token, experiment_id: int, write: bool = False
+) -> Experiment:
+    """The caller's experiment, read from the store and checked."""
+    return check_experiment(caller, storage.get_experiment(experiment_id), write)
+
+
+def live_experiment_for(
+    storage: Storage, caller: Token, experiment_id: int, what: str
+) -> Experiment:
+    return check_live_experiment(caller, storage.get_experiment(experiment_id), what)

@@ -12,8 +12,8 @@ from honed.domain.records import MetricValue
 from honed.domain.records import Observation
 from honed.domain.tenancy import Token
 from honed.errors import InvalidRequestError
+from honed.service.access import check_live_experiment
 from honed.service.access import experiment_for
-from honed.service.access import live_experiment_for
 from honed.storage.base import NewObservation
 from honed.storage.base import ObservationPatch
 from honed.storage.base import Page
@@ -38,8 +38,11 @@ class ObservationService:
     def __init__(self, storage: Storage) -> None:
         self._storage = storage
 
-    def create(self, caller: Token, experiment_id: int, given: ObservationInput) -> Observation:
-        return self.create_batch(caller, experiment_id, [given], batch=False)[0]
+    def create(
+        self, caller: Token, experiment_id: int, given: ObservationInput
+    ) -> tuple[Experiment, Observation]:
+        experiment, created = self.create_batch(caller, experiment_id, [given], batch=False)
+        return experiment, created[0]
 
     def create_batch(
         self,
@@ -47,20 +50,25 @@ class ObservationService:
         experiment_id: int,
         given: Sequence[ObservationInput],
         batch: bool = True,
-    ) -> list[Observation]:
-        experiment = live_experiment_for(self._storage, caller, experiment_id, "observations")
+    ) -> tuple[Experiment, list[Observation]]:
+        """Checked and stored in one transaction; returns the experiment as it was then."""
         if batch and not 1 <= len(given) <= MAX_BATCH:
             raise InvalidRequestError(
                 f"Invalid observations: send between 1 and {MAX_BATCH} observations"
             )
-        checked = []
-        for index, item in enumerate(given):
-            prefix = f"Error in observation {index + 1}/{len(given)}: " if batch else ""
-            try:
-                checked.append(_checked(experiment, item))
-            except InvalidRequestError as error:
-                raise InvalidRequestError(prefix + error.message) from error
-        return self._storage.create_observations(experiment_id, checked)
+
+        def prepare(experiment: Experiment) -> list[NewObservation]:
+            check_live_experiment(caller, experiment, "observations")
+            checked = []
+            for index, item in enumerate(given):
+                prefix = f"Error in observation {index + 1}/{len(given)}: " if batch else ""
+                try:
+                    checked.append(_checked(experiment, item))
+                except InvalidRequestError as error:
+                    raise InvalidRequestError(prefix + error.message) from error
+            return checked
+
+        return self._storage.observe(experiment_id, prepare)
 
     def get(self, caller: Token, experiment_id: int, observation_id: int) -> Observation:
         experiment_for(self._storage, caller, experiment_id)

@@ -26,6 +26,7 @@ from honed.engine.space import point_at_index
 from honed.engine.space import point_from_unit
 from honed.engine.space import satisfies_constraints
 from honed.errors import ConflictError
+from honed.service.access import check_live_experiment
 from honed.service.access import experiment_for
 from honed.service.access import live_experiment_for
 from honed.storage.base import NewSuggestion
@@ -55,19 +56,18 @@ class SuggestionService:
         metadata: Metadata | None = None,
         assignments: object | None = None,
     ) -> Suggestion:
-        experiment = live_experiment_for(self._storage, caller, experiment_id, "suggestions")
-        if assignments is not None:
-            manual = experiment.spec.space.check_assignments(assignments)
-            return self._storage.create_suggestion(
-                experiment_id,
-                lambda context: SuggestionDecision(
+        """One transaction: the checks run on the experiment as locked for the decision."""
+
+        def decide(context: SuggestionContext) -> SuggestionDecision:
+            experiment = check_live_experiment(caller, context.experiment, "suggestions")
+            if assignments is not None:
+                manual = experiment.spec.space.check_assignments(assignments)
+                return SuggestionDecision(
                     NewSuggestion(manual, SuggestionSource.MANUAL, metadata), context.cursor
-                ),
-            )
-        engine = engine_for(experiment)
-        return self._storage.create_suggestion(
-            experiment_id, lambda context: _decide(engine, context, metadata)
-        )
+                )
+            return _decide(engine_for(experiment), context, metadata)
+
+        return self._storage.create_suggestion(experiment_id, decide)
 
     def get(self, caller: Token, experiment_id: int, suggestion_id: int) -> Suggestion:
         experiment_for(self._storage, caller, experiment_id)

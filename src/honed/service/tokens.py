@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import time
 from dataclasses import dataclass
 
 from honed.domain.tenancy import Client
@@ -37,13 +38,35 @@ class IssuedToken:
 
 
 class TokenService:
-    def __init__(self, storage: Storage) -> None:
+    """Tokens are looked up once per ``cache_seconds`` per process, not on every request;
+    a revocation therefore takes effect everywhere within that time."""
+
+    def __init__(self, storage: Storage, cache_seconds: float = 5.0) -> None:
         self._storage = storage
+        self._cache_seconds = cache_seconds
+        self._cache: dict[str, tuple[float, Token]] = {}
+
+    def cached(self, secret: str) -> Token | None:
+        """The token for ``secret`` if it was checked recently, else None (look it up)."""
+        entry = self._cache.get(hash_token(secret))
+        if entry is None or entry[0] < time.monotonic():
+            return None
+        return entry[1]
 
     def authenticate(self, secret: str) -> Token:
-        token = self._storage.find_token(hash_token(secret))
+        token_hash = hash_token(secret)
+        token = self._storage.find_token(token_hash)
         if token is None or token.revoked:
+            self._cache.pop(token_hash, None)
             raise PermissionDeniedError(INVALID_TOKEN_MESSAGE)
+        if len(self._cache) > 10_000:  # bound memory against floods of distinct tokens
+            self._cache.clear()
+        self._cache[token_hash] = (time.monotonic() + self._cache_seconds, token)
+        return token
+
+    def revoke(self, token_id: int) -> Token:
+        token = self._storage.revoke_token(token_id)
+        self._cache.clear()
         return token
 
     def issue(

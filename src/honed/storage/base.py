@@ -234,10 +234,24 @@ class Storage(ABC):
 
     # --- observations -------------------------------------------------------------------
     @abstractmethod
+    def observe(
+        self,
+        experiment_id: int,
+        prepare: Callable[[Experiment], Sequence[NewObservation]],
+    ) -> tuple[Experiment, list[Observation]]:
+        """Store what ``prepare`` makes of the experiment, in one transaction.
+
+        ``prepare`` sees the experiment as stored at that moment and may raise to refuse
+        (nothing is stored then). All or nothing; closes the suggestions the observations
+        name; a suggestion that is missing, deleted or of another experiment is refused
+        with InvalidRequestError (the request is wrong, not the URL).
+        """
+
     def create_observations(
         self, experiment_id: int, observations: Sequence[NewObservation]
     ) -> list[Observation]:
-        """All or nothing; closes the suggestions they name; bumps the experiment's update time."""
+        """``observe`` with observations already checked."""
+        return self.observe(experiment_id, lambda _experiment: observations)[1]
 
     @abstractmethod
     def get_observation(self, experiment_id: int, observation_id: int) -> Observation: ...

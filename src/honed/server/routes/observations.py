@@ -33,8 +33,8 @@ def create_observation(
 ) -> dict[str, Any]:
     eid = path_id(experiment_id)
     given = parse.observation_input(parse.body(ObservationIn, data))
-    observation = svc.observations.create(token, eid, given)
-    return render.observation_json(observation, _single_metric(svc, token, eid))
+    experiment, observation = svc.observations.create(token, eid, given)
+    return render.observation_json(observation, len(experiment.spec.metrics) == 1)
 
 
 @router.post("/observations/batch")
@@ -51,8 +51,8 @@ def create_observations(
             raise InvalidRequestError(
                 f"Error in observation {index + 1}/{len(batch.observations)}: {error.message}"
             ) from None
-    created = svc.observations.create_batch(token, eid, given)
-    single = _single_metric(svc, token, eid)
+    experiment, created = svc.observations.create_batch(token, eid, given)
+    single = len(experiment.spec.metrics) == 1
     return render.list_json(created, lambda o: render.observation_json(o, single))
 
 

@@ -8,6 +8,7 @@ be serialized per experiment take a row lock (see storage.py).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -59,9 +60,9 @@ def open_database(url: str) -> Database:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         return Database(url, _sqlite_engine(url, "BEGIN"), _sqlite_engine(url, "BEGIN IMMEDIATE"))
-    engine = create_engine(
-        url, pool_pre_ping=True, pool_size=10, max_overflow=20, pool_recycle=1800
-    )
+    # No pre-ping (a round trip per transaction): a connection broken by a database restart
+    # fails once, SQLAlchemy then invalidates the pool, and the next request reconnects.
+    engine = create_engine(url, pool_size=10, max_overflow=20, pool_recycle=1800)
     return Database(url, engine, engine)
 
 
@@ -89,11 +90,17 @@ def _sqlite_engine(url: str, begin: str) -> Engine:
 
 
 class Transactions:
-    """Short sessions that commit on success and translate database failures."""
+    """Short sessions that commit on success and translate database failures.
+
+    On SQLite the threads of one process queue for writes on a lock of their own: SQLite's
+    busy handler polls with growing sleeps, which under load gave second-long outliers and
+    starved some writers. Other processes on the same file still meet the busy handler.
+    """
 
     def __init__(self, database: Database) -> None:
         self._read = sessionmaker(database.read_engine, expire_on_commit=False)
         self._write = sessionmaker(database.write_engine, expire_on_commit=False)
+        self._write_lock = threading.Lock() if database.is_sqlite else None
 
     @contextmanager
     def read(self) -> Iterator[Session]:
@@ -102,8 +109,16 @@ class Transactions:
 
     @contextmanager
     def write(self) -> Iterator[Session]:
-        with _translated(), self._write() as session, session.begin():
+        with self._locked(), _translated(), self._write() as session, session.begin():
             yield session
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        if self._write_lock is None:
+            yield
+            return
+        with self._write_lock:
+            yield
 
 
 @contextmanager

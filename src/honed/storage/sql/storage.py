@@ -9,7 +9,10 @@ from typing import Any
 from typing import TypeVar
 
 from sqlalchemy import ColumnElement
+from sqlalchemy import Table
+from sqlalchemy import delete
 from sqlalchemy import func
+from sqlalchemy import insert
 from sqlalchemy import select
 from sqlalchemy import text
 from sqlalchemy import update
@@ -41,6 +44,7 @@ from honed.storage.base import SuggestionContext
 from honed.storage.base import SuggestionDecision
 from honed.storage.sql import convert
 from honed.storage.sql.codec import spec_to_json
+from honed.storage.sql.codec import values_from_json
 from honed.storage.sql.codec import values_to_json
 from honed.storage.sql.database import Database
 from honed.storage.sql.database import Transactions
@@ -199,6 +203,8 @@ class SqlStorage(Storage):
     def create_suggestion(
         self, experiment_id: int, decide: Callable[[SuggestionContext], SuggestionDecision]
     ) -> Suggestion:
+        # The hot path of the service: reads through the ORM, writes as plain statements
+        # (no unit-of-work flush), one transaction.
         with self._tx.write() as session:
             # The row lock serializes suggestion creation per experiment on PostgreSQL,
             # across processes; on SQLite BEGIN IMMEDIATE already holds the database lock.
@@ -230,21 +236,36 @@ class SqlStorage(Storage):
             if new.queued_id is not None:
                 if queued is None or queued.id != new.queued_id:
                     raise ValueError("a decision may only consume the next queued suggestion")
-                session.delete(queued)
-            row.engine_cursor = decision.cursor
-            suggestion_row = SuggestionRow(
+                session.execute(delete(QUEUED).where(QUEUED.c.id == queued.id))
+            if decision.cursor != row.engine_cursor:
+                session.execute(
+                    update(EXPERIMENTS)
+                    .where(EXPERIMENTS.c.id == experiment_id)
+                    .values(engine_cursor=decision.cursor)
+                )
+            created = time.time()
+            values: dict[str, Any] = {
+                "experiment_id": experiment_id,
+                "assignments": dict(new.assignments),
+                "point_hash": point_hash(new.assignments),
+                "source": new.source.value,
+                "state": SuggestionState.OPEN.value,
+                "metadata": _json(new.metadata),
+                "created": created,
+                "deleted": False,
+            }
+            new_id = session.execute(
+                insert(SUGGESTIONS).values(values).returning(SUGGESTIONS.c.id)
+            ).scalar_one()
+            return Suggestion(
+                id=new_id,
                 experiment_id=experiment_id,
-                assignments=dict(new.assignments),
-                point_hash=point_hash(new.assignments),
-                source=new.source.value,
-                state=SuggestionState.OPEN.value,
-                meta=_json(new.metadata),
-                created=time.time(),
-                deleted=False,
+                assignments=values["assignments"],
+                state=SuggestionState.OPEN,
+                source=new.source,
+                metadata=values["metadata"],
+                created=int(created),
             )
-            session.add(suggestion_row)
-            session.flush()
-            return convert.suggestion(suggestion_row)
 
     def get_suggestion(self, experiment_id: int, suggestion_id: int) -> Suggestion:
         with self._tx.read() as session:
@@ -324,38 +345,68 @@ class SqlStorage(Storage):
             session.delete(_get_child(session, QueuedSuggestionRow, experiment_id, queued_id))
 
     # --- observations -------------------------------------------------------------------
-    def create_observations(
-        self, experiment_id: int, observations: Sequence[NewObservation]
-    ) -> list[Observation]:
+    def observe(
+        self,
+        experiment_id: int,
+        prepare: Callable[[Experiment], Sequence[NewObservation]],
+    ) -> tuple[Experiment, list[Observation]]:
         now = time.time()
         with self._tx.write() as session:
-            experiment = _get(session, ExperimentRow, experiment_id)
-            rows = []
+            # No row lock and no write to the experiment row: observations must not queue
+            # behind suggestion creation, which locks that row.
+            experiment_row = session.scalars(
+                select(ExperimentRow).where(ExperimentRow.id == experiment_id)
+            ).first()
+            if experiment_row is None:
+                raise NotFoundError()
+            experiment = convert.experiment(experiment_row)
+            observations = prepare(experiment)
+            rows: list[dict[str, Any]] = []
             for index, new in enumerate(observations):
                 assignments = new.assignments
                 if new.suggestion_id is not None:
                     suggestion = _suggestion_for_observation(
                         session, experiment_id, new.suggestion_id, index, len(observations)
                     )
-                    suggestion.state = SuggestionState.CLOSED.value
+                    if suggestion.state != SuggestionState.CLOSED.value:
+                        session.execute(
+                            update(SUGGESTIONS)
+                            .where(SUGGESTIONS.c.id == suggestion.id)
+                            .values(state=SuggestionState.CLOSED.value)
+                        )
                     assignments = suggestion.assignments
                 assert assignments is not None
                 rows.append(
-                    ObservationRow(
-                        experiment_id=experiment_id,
-                        suggestion_id=new.suggestion_id,
-                        assignments=dict(assignments),
-                        values=values_to_json(new.values),
-                        failed=new.failed,
-                        meta=_json(new.metadata),
-                        created=now,
-                        deleted=False,
-                    )
+                    {
+                        "experiment_id": experiment_id,
+                        "suggestion_id": new.suggestion_id,
+                        "assignments": dict(assignments),
+                        "values": values_to_json(new.values),
+                        "failed": new.failed,
+                        "metadata": _json(new.metadata),
+                        "created": now,
+                        "deleted": False,
+                    }
                 )
-            session.add_all(rows)
-            experiment.updated = now
-            session.flush()
-            return [convert.observation(row) for row in rows]
+            if not rows:
+                return experiment, []
+            ids = session.scalars(
+                insert(OBSERVATIONS).returning(OBSERVATIONS.c.id, sort_by_parameter_order=True),
+                rows,
+            ).all()
+            return experiment, [
+                Observation(
+                    id=observation_id,
+                    experiment_id=experiment_id,
+                    suggestion_id=row["suggestion_id"],
+                    assignments=row["assignments"],
+                    values=values_from_json(row["values"]),
+                    failed=row["failed"],
+                    metadata=row["metadata"],
+                    created=int(now),
+                )
+                for observation_id, row in zip(ids, rows, strict=True)
+            ]
 
     def get_observation(self, experiment_id: int, observation_id: int) -> Observation:
         with self._tx.read() as session:
@@ -405,7 +456,6 @@ class SqlStorage(Storage):
                 row.values = values_to_json(patch.values)
             if patch.set_metadata:
                 row.meta = _json(patch.metadata)
-            _get(session, ExperimentRow, experiment_id).updated = time.time()
             return convert.observation(row)
 
     def delete_observations(self, experiment_id: int, observation_id: int | None = None) -> int:
@@ -432,6 +482,13 @@ class SqlStorage(Storage):
 
     def close(self) -> None:
         self.database.dispose()
+
+
+# Core tables for the hot paths' plain INSERT/UPDATE statements.
+EXPERIMENTS: Table = ExperimentRow.__table__  # type: ignore[assignment]
+SUGGESTIONS: Table = SuggestionRow.__table__  # type: ignore[assignment]
+QUEUED: Table = QueuedSuggestionRow.__table__  # type: ignore[assignment]
+OBSERVATIONS: Table = ObservationRow.__table__  # type: ignore[assignment]
 
 
 def _get(session: Session, model: type[Any], row_id: int) -> Any:

@@ -1,0 +1,116 @@
+"""Observations as training tensors, one outcome per modelled metric (plus failures)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+
+from honed.domain.experiment import ExperimentSpec
+from honed.domain.metrics import Metric
+from honed.domain.records import Observation
+from honed.engine.botorch.encoding import DTYPE
+from honed.engine.botorch.encoding import Encoding
+
+# Past this many observations a model trains on a subset: the best points and a spread of
+# the rest, so fit and acquisition stay bounded in time and memory.
+MAX_TRAINING_POINTS = 800
+BEST_KEPT = 200
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One modelled output: a metric's values (signed so larger is better) or failure."""
+
+    name: str
+    X: torch.Tensor
+    Y: torch.Tensor
+    Yvar: torch.Tensor | None
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    objectives: list[Outcome]
+    objective_thresholds: list[float | None]  # signed, for the hypervolume reference point
+    constraints: list[tuple[Outcome, float]]  # outcome (signed) and signed threshold
+    failure: Outcome | None
+    X_baseline: torch.Tensor
+
+
+def _metric_outcome(
+    encoding: Encoding, metric: Metric, observations: Sequence[Observation]
+) -> Outcome:
+    rows = [o for o in observations if not o.failed and o.value_of(metric.name) is not None]
+    values = [metric.sign() * float(o.value_of(metric.name) or 0.0) for o in rows]
+    stddevs = [_stddev(o, metric.name) for o in rows]
+    yvar = None
+    if rows and all(s is not None for s in stddevs):
+        yvar = torch.tensor([[max(float(s or 0.0) ** 2, 1e-9)] for s in stddevs], dtype=DTYPE)
+        scale = max(
+            float(torch.tensor(values, dtype=DTYPE).std()) if len(values) > 1 else 1.0, 1e-9
+        )
+        yvar = yvar.clamp_min(1e-6 * scale**2)
+    return Outcome(
+        name=str(metric.name),
+        X=encoding.encode([o.assignments for o in rows]),
+        Y=torch.tensor(values, dtype=DTYPE).reshape(-1, 1),
+        Yvar=yvar,
+    )
+
+
+def _stddev(observation: Observation, name: str | None) -> float | None:
+    for value in observation.values:
+        if value.name == name:
+            return value.value_stddev
+    return None
+
+
+def subsample(spec: ExperimentSpec, observations: Sequence[Observation]) -> list[Observation]:
+    """All observations, or past MAX_TRAINING_POINTS the best ones and an even spread."""
+    if len(observations) <= MAX_TRAINING_POINTS:
+        return list(observations)
+    metric = spec.optimized_metrics[0] if spec.optimized_metrics else None
+
+    def score(o: Observation) -> float:
+        if metric is None or o.failed:
+            return -float("inf")
+        value = o.value_of(metric.name)
+        return metric.sign() * value if value is not None else -float("inf")
+
+    best = sorted(observations, key=score, reverse=True)[:BEST_KEPT]
+    chosen = {o.id for o in best}
+    rest = [o for o in observations if o.id not in chosen]
+    step = len(rest) / (MAX_TRAINING_POINTS - BEST_KEPT)
+    spread = [rest[int(i * step)] for i in range(MAX_TRAINING_POINTS - BEST_KEPT)]
+    return sorted([*best, *spread], key=lambda o: o.id)
+
+
+def training_data(
+    spec: ExperimentSpec, encoding: Encoding, observations: Sequence[Observation]
+) -> TrainingData:
+    observations = subsample(spec, observations)
+    objectives = [_metric_outcome(encoding, m, observations) for m in spec.optimized_metrics]
+    constraints = [
+        (_metric_outcome(encoding, m, observations), m.sign() * float(m.threshold or 0.0))
+        for m in spec.constraint_metrics
+    ]
+    failure = None
+    if any(o.failed for o in observations):
+        failure = Outcome(
+            name="__failed__",
+            X=encoding.encode([o.assignments for o in observations]),
+            Y=torch.tensor([[1.0 if o.failed else 0.0] for o in observations], dtype=DTYPE),
+            Yvar=None,
+        )
+    successes = [o for o in observations if not o.failed]
+    return TrainingData(
+        objectives=objectives,
+        objective_thresholds=[
+            m.sign() * m.threshold if m.threshold is not None else None
+            for m in spec.optimized_metrics
+        ],
+        constraints=constraints,
+        failure=failure,
+        X_baseline=encoding.encode([o.assignments for o in successes]),
+    )

@@ -1,0 +1,133 @@
+"""The search space as the model sees it.
+
+Every double is one dimension in [0, 1] (in log space when log-scaled); ints and grid values
+are discrete dimensions on the same scale (large int ranges are relaxed to continuous and
+rounded); each categorical parameter is one dimension holding the category's index, which
+the mixed kernel and the mixed optimizer treat as unordered.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+
+from honed.domain.parameters import Assignments
+from honed.domain.parameters import AssignmentValue
+from honed.domain.parameters import Parameter
+from honed.domain.parameters import ParameterType
+from honed.domain.parameters import SearchSpace
+
+# Int ranges with more values than this are optimized as continuous and rounded.
+MAX_DISCRETE_VALUES = 128
+DTYPE = torch.float64
+
+
+def _to_unit(parameter: Parameter, value: float) -> float:
+    low, high = parameter.low, parameter.high
+    if parameter.is_log:
+        return (math.log(value) - math.log(low)) / (math.log(high) - math.log(low))
+    return (value - low) / (high - low)
+
+
+def _from_unit(parameter: Parameter, u: float) -> float:
+    low, high = parameter.low, parameter.high
+    u = min(max(u, 0.0), 1.0)
+    if parameter.is_log:
+        return math.exp(math.log(low) + u * (math.log(high) - math.log(low)))
+    return low + u * (high - low)
+
+
+@dataclass(frozen=True)
+class Encoding:
+    space: SearchSpace
+    #: dimension -> allowed model-space values, for ints and grids (sorted)
+    discrete_dims: Mapping[int, Sequence[float]]
+    #: dimension -> category indices 0..k-1
+    cat_dims: Mapping[int, Sequence[float]]
+
+    @classmethod
+    def of(cls, space: SearchSpace) -> Encoding:
+        discrete: dict[int, list[float]] = {}
+        categorical: dict[int, list[float]] = {}
+        for dim, p in enumerate(space.parameters):
+            if p.type is ParameterType.CATEGORICAL:
+                categorical[dim] = [float(i) for i in range(len(p.categorical_values))]
+            elif p.grid is not None:
+                discrete[dim] = sorted(_to_unit(p, float(v)) for v in set(p.grid))
+            elif p.type is ParameterType.INT:
+                count = int(p.high) - int(p.low) + 1
+                if count <= MAX_DISCRETE_VALUES:
+                    discrete[dim] = [
+                        _to_unit(p, float(v)) for v in range(int(p.low), int(p.high) + 1)
+                    ]
+        return cls(space, discrete, categorical)
+
+    @property
+    def dim(self) -> int:
+        return len(self.space.parameters)
+
+    def bounds(self) -> torch.Tensor:
+        upper = [
+            float(len(self.cat_dims[d]) - 1) if d in self.cat_dims else 1.0
+            for d in range(self.dim)
+        ]
+        return torch.tensor([[0.0] * self.dim, upper], dtype=DTYPE)
+
+    def encode(self, assignments: Sequence[Assignments]) -> torch.Tensor:
+        rows = []
+        for point in assignments:
+            row = []
+            for p in self.space.parameters:
+                value = point[p.name]
+                if p.type is ParameterType.CATEGORICAL:
+                    row.append(float(p.categorical_values.index(str(value))))
+                else:
+                    row.append(_to_unit(p, float(value)))
+            rows.append(row)
+        return torch.tensor(rows, dtype=DTYPE).reshape(len(rows), self.dim)
+
+    def decode(self, x: torch.Tensor) -> dict[str, AssignmentValue]:
+        point: dict[str, AssignmentValue] = {}
+        for dim, p in enumerate(self.space.parameters):
+            u = float(x[dim])
+            if p.type is ParameterType.CATEGORICAL:
+                index = min(max(round(u), 0), len(p.categorical_values) - 1)
+                point[p.name] = p.categorical_values[index]
+            elif p.grid is not None:
+                point[p.name] = _nearest(p, _from_unit(p, u), p.grid)
+            elif p.type is ParameterType.INT:
+                point[p.name] = int(min(max(round(_from_unit(p, u)), p.low), p.high))
+            else:
+                point[p.name] = _from_unit(p, u)
+        return point
+
+    def inequality_constraints(self) -> list[tuple[torch.Tensor, torch.Tensor, float]]:
+        """Linear constraints in model space, in BoTorch's ``sum(c * x[i]) >= rhs`` form."""
+        result = []
+        names = [p.name for p in self.space.parameters]
+        for constraint in self.space.linear_constraints:
+            sign = 1.0 if constraint.type == "greater_than" else -1.0
+            indices, coefficients = [], []
+            rhs = constraint.threshold
+            for name, weight in constraint.terms:
+                p = self.space.parameter(name)
+                indices.append(names.index(name))
+                coefficients.append(sign * weight * (p.high - p.low))
+                rhs -= weight * p.low
+            result.append(
+                (
+                    torch.tensor(indices, dtype=torch.long),
+                    torch.tensor(coefficients, dtype=DTYPE),
+                    sign * rhs,
+                )
+            )
+        return result
+
+
+def _nearest(parameter: Parameter, value: float, grid: Sequence[float]) -> AssignmentValue:
+    best = min(grid, key=lambda g: abs(float(g) - value))
+    return int(best) if parameter.type is ParameterType.INT else float(best)

@@ -1,0 +1,166 @@
+"""BoTorchEngine: GP models and qLogNEI / qLogNEHVI, after an initial Sobol design."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Callable
+from collections.abc import MutableMapping
+
+import torch
+from botorch.acquisition.acquisition import AcquisitionFunction
+from botorch.acquisition.logei import qLogNoisyExpectedImprovement
+from botorch.acquisition.multi_objective.logei import qLogNoisyExpectedHypervolumeImprovement
+from botorch.acquisition.multi_objective.objective import IdentityMCMultiOutputObjective
+from botorch.acquisition.objective import GenericMCObjective
+from botorch.models.model_list_gp_regression import ModelListGP
+from botorch.optim.optimize import optimize_acqf
+from botorch.optim.optimize_mixed import optimize_acqf_mixed_alternating
+
+from honed.engine.base import Engine
+from honed.engine.base import Proposal
+from honed.engine.base import ProposalRequest
+from honed.engine.botorch.data import TrainingData
+from honed.engine.botorch.data import training_data
+from honed.engine.botorch.encoding import Encoding
+from honed.engine.botorch.model import WarmStart
+from honed.engine.botorch.model import fit_models
+from honed.engine.design import initial_design_size
+from honed.engine.sobol import SobolEngine
+
+logger = logging.getLogger(__name__)
+
+Constraint = Callable[[torch.Tensor], torch.Tensor]
+
+
+class BoTorchEngine(Engine):
+    """Bayesian optimization; Sobol serves the initial design and constraint-only searches.
+
+    ``warm_starts`` (experiment id -> fitted hyperparameters by outcome) lets a long-lived
+    optimizer process start each fit where the previous one ended.
+    """
+
+    needs_observations = True
+
+    def __init__(
+        self,
+        warm_starts: MutableMapping[int, WarmStart] | None = None,
+        num_restarts: int = 8,
+        raw_samples: int = 256,
+    ) -> None:
+        self._warm_starts = warm_starts
+        self._num_restarts = num_restarts
+        self._raw_samples = raw_samples
+
+    def propose(self, request: ProposalRequest) -> Proposal:
+        spec = request.experiment.spec
+        successes = [o for o in request.observations if not o.failed and not o.deleted]
+        if len(successes) < initial_design_size(spec) or not spec.optimized_metrics:
+            return SobolEngine().propose(request)
+        encoding = Encoding.of(spec.space)
+        data = training_data(spec, encoding, [o for o in request.observations if not o.deleted])
+        warm = None
+        if self._warm_starts is not None:
+            warm = self._warm_starts.setdefault(request.experiment.id, {})
+        outcomes = [*data.objectives, *(c for c, _ in data.constraints)]
+        if data.failure is not None:
+            outcomes.append(data.failure)
+        model = fit_models(encoding, outcomes, warm)
+        pending = encoding.encode(request.pending) if request.pending else None
+        acquisition = _acquisition(model, data, pending)
+        candidates = self._optimize(acquisition, encoding, max(request.count, 1))
+        return Proposal([encoding.decode(x) for x in candidates], request.cursor)
+
+    def _optimize(
+        self, acquisition: AcquisitionFunction, encoding: Encoding, q: int
+    ) -> torch.Tensor:
+        bounds = encoding.bounds()
+        constraints = encoding.inequality_constraints() or None
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            if encoding.discrete_dims or encoding.cat_dims:
+                candidates, _ = optimize_acqf_mixed_alternating(
+                    acquisition,
+                    bounds=bounds,
+                    discrete_dims={d: list(v) for d, v in encoding.discrete_dims.items()},
+                    cat_dims={d: list(v) for d, v in encoding.cat_dims.items()},
+                    q=q,
+                    num_restarts=self._num_restarts,
+                    raw_samples=self._raw_samples,
+                    inequality_constraints=constraints,
+                )
+            else:
+                candidates, _ = optimize_acqf(
+                    acquisition,
+                    bounds=bounds,
+                    q=q,
+                    num_restarts=self._num_restarts,
+                    raw_samples=self._raw_samples,
+                    inequality_constraints=constraints,
+                    sequential=q > 1,
+                    options={"maxiter": 100, "batch_limit": 8},
+                )
+        return candidates.detach().reshape(q, encoding.dim)
+
+
+def _acquisition(
+    model: ModelListGP, data: TrainingData, pending: torch.Tensor | None
+) -> AcquisitionFunction:
+    n_objectives = len(data.objectives)
+    constraints: list[Constraint] = [
+        # Feasible when the signed value reaches the signed threshold (constraint <= 0).
+        _at_least(n_objectives + offset, threshold)
+        for offset, (_, threshold) in enumerate(data.constraints)
+    ]
+    if data.failure is not None:
+        # The failure model predicts 1 where evaluations failed: keep away from > 0.5.
+        constraints.append(_at_most(n_objectives + len(data.constraints), 0.5))
+    if n_objectives == 1:
+        return qLogNoisyExpectedImprovement(
+            model,
+            X_baseline=data.X_baseline,
+            objective=GenericMCObjective(_first_outcome),
+            constraints=constraints or None,
+            X_pending=pending,
+            prune_baseline=True,
+        )
+    return qLogNoisyExpectedHypervolumeImprovement(
+        model,
+        ref_point=_reference_point(data),
+        X_baseline=data.X_baseline,
+        objective=IdentityMCMultiOutputObjective(outcomes=list(range(n_objectives))),
+        constraints=constraints or None,
+        X_pending=pending,
+        prune_baseline=True,
+    )
+
+
+def _first_outcome(samples: torch.Tensor, X: torch.Tensor | None = None) -> torch.Tensor:
+    return samples[..., 0]
+
+
+def _at_least(index: int, threshold: float) -> Constraint:
+    def constraint(samples: torch.Tensor) -> torch.Tensor:
+        return threshold - samples[..., index]
+
+    return constraint
+
+
+def _at_most(index: int, threshold: float) -> Constraint:
+    def constraint(samples: torch.Tensor) -> torch.Tensor:
+        return samples[..., index] - threshold
+
+    return constraint
+
+
+def _reference_point(data: TrainingData) -> list[float]:
+    """Per objective its threshold when the user gave one, else a little worse than the
+    worst value seen (all values are signed so that larger is better)."""
+    point = []
+    for outcome, threshold in zip(data.objectives, data.objective_thresholds, strict=True):
+        if threshold is not None:
+            point.append(threshold)
+            continue
+        low, high = float(outcome.Y.min()), float(outcome.Y.max())
+        point.append(low - 0.1 * max(high - low, 1e-6))
+    return point
