@@ -40,8 +40,14 @@ def running_server(
     token: str = "test-token",
     workers: int = 1,
     startup_timeout: float = 60.0,
+    optimizers: int = 0,
+    candidate_wait: float = 1.0,
 ) -> Iterator[RunningServer]:
-    """Start ``python -m honed serve`` on a free port; wait for /health; stop it after."""
+    """Start ``python -m honed serve`` on a free port; wait for /health; stop it after.
+
+    No optimizer process by default (Sobol serves): most tests are about the API, and each
+    optimizer process costs seconds of torch import.
+    """
     port = free_port()
     with tempfile.NamedTemporaryFile(prefix="honed-serve-", suffix=".log", delete=False) as log:
         log_path = Path(log.name)
@@ -59,6 +65,10 @@ def running_server(
                 database_url,
                 "--workers",
                 str(workers),
+                "--optimizers",
+                str(optimizers),
+                "--candidate-wait",
+                str(candidate_wait),
             ],
             stdout=log_file,
             stderr=subprocess.STDOUT,
