@@ -30,7 +30,7 @@ from honed.engine.selection import engine_for
 from honed.engine.sobol import SobolEngine
 from honed.errors import ConflictError
 from honed.service.app import Services
-from honed.service.suggestions import free_point
+from honed.service.choice import free_point
 from honed.storage.sql.storage import SqlStorage
 
 Point = dict[str, AssignmentValue]

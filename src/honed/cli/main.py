@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 
 import click
@@ -37,7 +38,30 @@ def main() -> None:
     help="Server processes. Use PostgreSQL when running more than one.",
 )
 @click.option("--log-level", default="warning", show_default=True)
-def serve(host: str, port: int, database_url: str, workers: int, log_level: str) -> None:
+@click.option(
+    "--optimizers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(0, 64),
+    help="Optimizer processes that fit models and keep candidates ready (0: Sobol only "
+    "unless optimizers run elsewhere on the same database).",
+)
+@click.option(
+    "--candidate-wait",
+    default=1.0,
+    show_default=True,
+    type=click.FloatRange(0, 60),
+    help="Seconds a suggestion request may wait for the optimizer before Sobol serves.",
+)
+def serve(
+    host: str,
+    port: int,
+    database_url: str,
+    workers: int,
+    log_level: str,
+    optimizers: int,
+    candidate_wait: float,
+) -> None:
     """Run the API server (SQLite ./honed.db unless --database-url says otherwise)."""
     import uvicorn
 
@@ -62,15 +86,68 @@ def serve(host: str, port: int, database_url: str, workers: int, log_level: str)
         click.echo("  create a token with: honed token create")
     sys.stdout.flush()
     os.environ["HONED_DATABASE_URL"] = database_url
-    uvicorn.run(
-        "honed.server.app:app_from_env",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level=log_level,
-        timeout_graceful_shutdown=5,
-    )
+    os.environ["HONED_CANDIDATE_WAIT_SECONDS"] = str(candidate_wait)
+    # Optimizer processes: torch stays out of the API processes.
+    children = [
+        subprocess.Popen(
+            [sys.executable, "-m", "honed", "optimizer", "--database-url", database_url]
+        )
+        for _ in range(optimizers)
+    ]
+    try:
+        uvicorn.run(
+            "honed.server.app:app_from_env",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level=log_level,
+            timeout_graceful_shutdown=5,
+        )
+    finally:
+        for child in children:
+            child.terminate()
+        for child in children:
+            try:
+                child.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                child.kill()
+
+
+@main.command()
+@DATABASE_OPTION
+@click.option("--log-level", default="info", show_default=True)
+def optimizer(database_url: str, log_level: str) -> None:
+    """Fit models and keep candidates ready for the experiments in the database.
+
+    ``honed serve`` starts these itself; run more anywhere that reaches the database.
+    """
+    import logging
+    import signal
+    import threading
+
+    from honed.service.optimizer import OptimizerLoop
+    from honed.service.optimizer import botorch_engine_factory
+    from honed.storage.sql.storage import SqlStorage
+
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s optimizer %(message)s")
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    parent = os.getppid()
+
+    def watch_parent() -> None:
+        # Started by `honed serve`: end with it, even if it was killed without notice.
+        while not stop.wait(1.0):
+            if os.getppid() != parent:
+                stop.set()
+
+    threading.Thread(target=watch_parent, daemon=True).start()
+    storage = SqlStorage.from_url(database_url)
+    try:
+        OptimizerLoop(storage, botorch_engine_factory()).run(stop)
+    finally:
+        storage.close()
 
 
 @main.group()

@@ -15,16 +15,26 @@ class SuggestionState(StrEnum):
 
 
 class SuggestionSource(StrEnum):
-    """Who chose the point. Only optimizer-chosen points must differ from open ones."""
+    """Who chose the point. Only points honed chose must differ from open ones.
+
+    ENGINE: the experiment's sequence engine (Sobol initial design, random, grid);
+    OPTIMIZER: a candidate the Bayesian optimizer computed; FALLBACK: a Sobol or free point
+    served where the optimizer had nothing ready.
+    """
 
     ENGINE = "engine"
+    OPTIMIZER = "optimizer"
     FALLBACK = "fallback"
     MANUAL = "manual"
     QUEUED = "queued"
 
     @property
     def must_be_unique(self) -> bool:
-        return self in (SuggestionSource.ENGINE, SuggestionSource.FALLBACK)
+        return self in (
+            SuggestionSource.ENGINE,
+            SuggestionSource.OPTIMIZER,
+            SuggestionSource.FALLBACK,
+        )
 
 
 @dataclass(frozen=True)

@@ -66,7 +66,9 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     """The honed server. Pass ``services`` to serve an existing store (tests, embedded use)."""
     if services is None:
         settings = settings or Settings()
-        services = Services(SqlStorage.from_url(settings.database_url))
+        services = Services(
+            SqlStorage.from_url(settings.database_url), settings.candidate_wait_seconds
+        )
         services.tokens.bootstrap(settings.api_token)
     app = FastAPI(title="honed", version=__version__, docs_url="/docs", redoc_url=None)
     app.state.services = services

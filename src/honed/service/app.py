@@ -12,9 +12,9 @@ from honed.storage.base import Storage
 class Services:
     """Every use case of honed over one store."""
 
-    def __init__(self, storage: Storage) -> None:
+    def __init__(self, storage: Storage, candidate_wait_seconds: float = 1.0) -> None:
         self.storage = storage
         self.tokens = TokenService(storage)
         self.experiments = ExperimentService(storage)
-        self.suggestions = SuggestionService(storage)
+        self.suggestions = SuggestionService(storage, candidate_wait_seconds)
         self.observations = ObservationService(storage)

@@ -1,31 +1,17 @@
-"""Suggestion use cases. Creation is serialized per experiment by the store; inside that
-lock a queued suggestion is served first, else the engine's next point that is not already
-an open suggestion, else a free point found by enumeration or random draws."""
+"""Suggestion use cases. Creation is serialized per experiment by the store; which point
+a suggestion gets is decided under that lock by honed.service.choice."""
 
 from __future__ import annotations
 
-import logging
+import time
 from collections.abc import Sequence
 
-import numpy as np
-
-from honed.domain.experiment import Experiment
 from honed.domain.experiment import Metadata
-from honed.domain.parameters import Assignments
-from honed.domain.parameters import AssignmentValue
-from honed.domain.parameters import SearchSpace
-from honed.domain.parameters import point_hash
 from honed.domain.records import QueuedSuggestion
 from honed.domain.records import Suggestion
 from honed.domain.records import SuggestionSource
 from honed.domain.tenancy import Token
-from honed.engine.base import Engine
-from honed.engine.base import ProposalRequest
-from honed.engine.selection import engine_for
-from honed.engine.space import point_at_index
-from honed.engine.space import point_from_unit
-from honed.engine.space import satisfies_constraints
-from honed.errors import ConflictError
+from honed.service import choice
 from honed.service.access import check_live_experiment
 from honed.service.access import experiment_for
 from honed.service.access import live_experiment_for
@@ -36,18 +22,21 @@ from honed.storage.base import Storage
 from honed.storage.base import SuggestionContext
 from honed.storage.base import SuggestionDecision
 
-logger = logging.getLogger(__name__)
-
-# How often to ask the engine again when its point equals an open suggestion.
-ENGINE_ATTEMPTS = 16
-# Discrete spaces up to this size are searched exhaustively for a free point.
-ENUMERABLE_SIZE = 200_000
-RANDOM_ATTEMPTS = 2_000
+# An optimizer process that sent a heartbeat this recently is worth waiting for.
+OPTIMIZER_ALIVE_SECONDS = 10.0
+OPTIMIZER_CHECK_SECONDS = 2.0
+CANDIDATE_POLL_SECONDS = 0.02
 
 
 class SuggestionService:
-    def __init__(self, storage: Storage) -> None:
+    """``candidate_wait_seconds``: how long a request may wait for the optimizer when it has
+    no candidate ready, before a Sobol point serves instead."""
+
+    def __init__(self, storage: Storage, candidate_wait_seconds: float = 1.0) -> None:
         self._storage = storage
+        self._candidate_wait = candidate_wait_seconds
+        self._alive = False
+        self._alive_checked_at = -float("inf")
 
     def create(
         self,
@@ -65,9 +54,43 @@ class SuggestionService:
                 return SuggestionDecision(
                     NewSuggestion(manual, SuggestionSource.MANUAL, metadata), context.cursor
                 )
-            return _decide(engine_for(experiment), context, metadata)
+            return choice.decide(context, metadata, allow_fallback)
 
-        return self._storage.create_suggestion(experiment_id, decide)
+        # With no optimizer process alive there is nothing to wait for: skip the attempt.
+        allow_fallback = not self._optimizer_alive()
+        deadline: float | None = None
+        while True:
+            try:
+                return self._storage.create_suggestion(experiment_id, decide)
+            except choice.CandidatesNeeded:
+                # Outside the lock: ask the optimizer, wait a bounded time, then retry. With
+                # no optimizer alive, or once the time is up, the sequence engine serves.
+                now = time.monotonic()
+                if (
+                    deadline is None
+                    and self._candidate_wait > 0
+                    and (self._storage.live_optimizers(OPTIMIZER_ALIVE_SECONDS) > 0)
+                ):
+                    self._storage.request_candidates(experiment_id)
+                    deadline = now + self._candidate_wait
+                if deadline is None or now >= deadline:
+                    allow_fallback = True
+                    continue
+                self._wait_for_candidates(experiment_id, deadline)
+
+    def _optimizer_alive(self) -> bool:
+        """Heartbeats, read at most once per OPTIMIZER_CHECK_SECONDS per process."""
+        now = time.monotonic()
+        if now - self._alive_checked_at > OPTIMIZER_CHECK_SECONDS:
+            self._alive = self._storage.live_optimizers(OPTIMIZER_ALIVE_SECONDS) > 0
+            self._alive_checked_at = now
+        return self._alive
+
+    def _wait_for_candidates(self, experiment_id: int, deadline: float) -> None:
+        while time.monotonic() < deadline:
+            time.sleep(CANDIDATE_POLL_SECONDS)
+            if self._storage.ready_candidates(experiment_id) > 0:
+                return
 
     def get(self, caller: Token, experiment_id: int, suggestion_id: int) -> Suggestion:
         experiment_for(self._storage, caller, experiment_id)
@@ -122,73 +145,3 @@ class SuggestionService:
     def delete_queued(self, caller: Token, experiment_id: int, queued_id: int) -> None:
         experiment_for(self._storage, caller, experiment_id, write=True)
         self._storage.delete_queued_suggestion(experiment_id, queued_id)
-
-
-def _decide(
-    engine: Engine, context: SuggestionContext, metadata: Metadata | None
-) -> SuggestionDecision:
-    if context.next_queued is not None:
-        queued = context.next_queued
-        return SuggestionDecision(
-            NewSuggestion(queued.assignments, SuggestionSource.QUEUED, metadata, queued.id),
-            context.cursor,
-        )
-    taken = {point_hash(s.assignments) for s in context.open_suggestions}
-    cursor = context.cursor
-    try:
-        point, cursor = _engine_point(engine, context, taken)
-    except Exception:  # an engine fault must not cost the worker its suggestion
-        logger.exception(
-            "engine failed for experiment %s; serving a fallback point", context.experiment.id
-        )
-        point = None
-    if point is not None:
-        return SuggestionDecision(NewSuggestion(point, SuggestionSource.ENGINE, metadata), cursor)
-    fallback = free_point(context.experiment, taken)
-    return SuggestionDecision(NewSuggestion(fallback, SuggestionSource.FALLBACK, metadata), cursor)
-
-
-def _engine_point(
-    engine: Engine, context: SuggestionContext, taken: set[str]
-) -> tuple[dict[str, AssignmentValue] | None, int]:
-    observations = context.load_observations() if engine.needs_observations else []
-    pending: list[Assignments] = [s.assignments for s in context.open_suggestions]
-    cursor = context.cursor
-    for _ in range(ENGINE_ATTEMPTS):
-        proposal = engine.propose(
-            ProposalRequest(context.experiment, cursor, pending, observations, count=1)
-        )
-        cursor = proposal.cursor
-        for point in proposal.points:
-            if point_hash(point) not in taken:
-                return point, cursor
-        if not proposal.points:
-            break
-    return None, cursor
-
-
-def free_point(experiment: Experiment, taken: set[str]) -> dict[str, AssignmentValue]:
-    """Any valid point that is not in ``taken``, or ConflictError when none is left."""
-    space = experiment.spec.space
-    rng = np.random.default_rng()
-    size = space.discrete_size()
-    if size is not None and size <= ENUMERABLE_SIZE:
-        start = int(rng.integers(size))
-        for offset in range(size):
-            point = point_at_index(space, (start + offset) % size)
-            if satisfies_constraints(space, point) and point_hash(point) not in taken:
-                return point
-        raise _space_exhausted(space, size)
-    for _ in range(RANDOM_ATTEMPTS):
-        point = point_from_unit(space, rng.random(len(space.parameters)))
-        if satisfies_constraints(space, point) and point_hash(point) not in taken:
-            return point
-    raise _space_exhausted(space, size)
-
-
-def _space_exhausted(space: SearchSpace, size: int | None) -> ConflictError:
-    points = f"all {size} points" if size is not None else "every point tried"
-    return ConflictError(
-        f"No free point left: {points} of the search space are open suggestions. "
-        "Report observations for them or delete open suggestions, then ask again."
-    )

@@ -65,20 +65,72 @@ class NewSuggestion:
 
 
 @dataclass(frozen=True)
+class Candidate:
+    """A point the optimizer computed ahead from the data as of ``basis_modified``."""
+
+    id: int
+    experiment_id: int
+    assignments: Assignments
+    basis_modified: float
+    rank: int
+
+
+@dataclass(frozen=True)
 class SuggestionContext:
-    """What a suggestion decision may read, taken under the experiment's lock."""
+    """What a suggestion decision may read, taken under the experiment's lock.
+
+    The callables read more in the same transaction; they are valid only inside ``decide``.
+    """
 
     experiment: Experiment
     open_suggestions: list[Suggestion]
     next_queued: QueuedSuggestion | None
     cursor: int
     load_observations: Callable[[], list[Observation]] = field(repr=False)
+    #: Unused candidates, newest basis first, then by rank.
+    load_candidates: Callable[[], list[Candidate]] = field(repr=False)
+    #: Which of the given point hashes an observation of the experiment already has.
+    observed_among: Callable[[set[str]], set[str]] = field(repr=False)
+    #: How many non-deleted observations did not fail.
+    count_successes: Callable[[], int] = field(repr=False)
 
 
 @dataclass(frozen=True)
 class SuggestionDecision:
     suggestion: NewSuggestion
     cursor: int
+    #: The candidate handed out, which the store marks used.
+    candidate_id: int | None = None
+
+
+@dataclass(frozen=True)
+class OptimizerWork:
+    """An active experiment as the optimizer loop sees it when choosing what to fit."""
+
+    experiment: Experiment
+    latest_modified: float | None
+    observation_count: int
+    success_count: int
+    open_count: int
+    ready_candidates: int
+    fitted_modified: float | None
+    fitted_count: int
+    fitted_at: float | None
+    demand_at: float | None
+    lease_until: float | None
+    error_at: float | None
+
+
+@dataclass(frozen=True)
+class OptimizerStatus:
+    """What the optimizer did last for one experiment (shown to users)."""
+
+    fitted_count: int
+    fitted_at: float | None
+    fit_seconds: float | None
+    ready_candidates: int
+    error: str | None
+    error_at: float | None
 
 
 @dataclass(frozen=True)
@@ -276,6 +328,51 @@ class Storage(ABC):
     @abstractmethod
     def delete_observations(self, experiment_id: int, observation_id: int | None = None) -> int:
         """Soft-delete one observation or all of them; return how many."""
+
+    # --- the optimizer's candidates -----------------------------------------------------
+    @abstractmethod
+    def optimizer_work(self) -> list[OptimizerWork]:
+        """Active, non-development experiments of type offline, for the optimizer loop."""
+
+    @abstractmethod
+    def claim_experiment(self, experiment_id: int, owner: str, lease_seconds: float) -> bool:
+        """Take the experiment's optimizer lease unless another live owner holds it."""
+
+    @abstractmethod
+    def open_suggestions(self, experiment_id: int) -> list[Suggestion]: ...
+
+    @abstractmethod
+    def store_candidates(
+        self,
+        experiment_id: int,
+        points: Sequence[Assignments],
+        basis_modified: float | None,
+        fitted_count: int,
+        fit_seconds: float,
+    ) -> None:
+        """Replace the unused candidates by ``points`` (best first) and release the lease."""
+
+    @abstractmethod
+    def record_optimizer_error(self, experiment_id: int, message: str) -> None:
+        """Keep the failure for users to see, and release the lease."""
+
+    @abstractmethod
+    def request_candidates(self, experiment_id: int) -> None:
+        """Tell the optimizer that a suggestion request found no candidate ready."""
+
+    @abstractmethod
+    def ready_candidates(self, experiment_id: int) -> int: ...
+
+    @abstractmethod
+    def optimizer_status(self, experiment_id: int) -> OptimizerStatus: ...
+
+    @abstractmethod
+    def heartbeat(self, name: str) -> None:
+        """An optimizer process says it is alive."""
+
+    @abstractmethod
+    def live_optimizers(self, within_seconds: float) -> int:
+        """How many optimizer processes sent a heartbeat within the last seconds."""
 
     # --- lifecycle ----------------------------------------------------------------------
     @abstractmethod

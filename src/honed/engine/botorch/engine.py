@@ -17,6 +17,9 @@ from botorch.models.model_list_gp_regression import ModelListGP
 from botorch.optim.optimize import optimize_acqf
 from botorch.optim.optimize_mixed import optimize_acqf_mixed_alternating
 
+from honed.domain.parameters import Assignments
+from honed.domain.parameters import AssignmentValue
+from honed.domain.parameters import point_hash
 from honed.engine.base import Engine
 from honed.engine.base import Proposal
 from honed.engine.base import ProposalRequest
@@ -31,6 +34,9 @@ from honed.engine.sobol import SobolEngine
 logger = logging.getLogger(__name__)
 
 Constraint = Callable[[torch.Tensor], torch.Tensor]
+# Re-optimizations when candidates land on evaluated or pending points.
+DUPLICATE_RETRIES = 1
+NEARBY_SAMPLES = 64
 
 
 class BoTorchEngine(Engine):
@@ -53,6 +59,13 @@ class BoTorchEngine(Engine):
         self._raw_samples = raw_samples
 
     def propose(self, request: ProposalRequest) -> Proposal:
+        with warnings.catch_warnings():
+            # Numerical notes from GPyTorch/BoTorch (added jitter, optimizer restarts) are
+            # routine here; real failures raise and are recorded by the optimizer loop.
+            warnings.simplefilter("ignore")
+            return self._propose(request)
+
+    def _propose(self, request: ProposalRequest) -> Proposal:
         spec = request.experiment.spec
         successes = [o for o in request.observations if not o.failed and not o.deleted]
         if len(successes) < initial_design_size(spec) or not spec.optimized_metrics:
@@ -66,10 +79,32 @@ class BoTorchEngine(Engine):
         if data.failure is not None:
             outcomes.append(data.failure)
         model = fit_models(encoding, outcomes, warm)
-        pending = encoding.encode(request.pending) if request.pending else None
-        acquisition = _acquisition(model, data, pending)
-        candidates = self._optimize(acquisition, encoding, max(request.count, 1))
-        return Proposal([encoding.decode(x) for x in candidates], request.cursor)
+        pending = list(request.pending)
+        acquisition = _acquisition(model, data, encoding.encode(pending) if pending else None)
+        taken = {point_hash(p) for p in pending} | {
+            point_hash(o.assignments) for o in request.observations if not o.deleted
+        }
+        points: list[dict[str, AssignmentValue]] = []
+        for _ in range(DUPLICATE_RETRIES + 1):
+            wanted = max(request.count, 1) - len(points)
+            for x in self._optimize(acquisition, encoding, wanted):
+                point = encoding.decode(x)
+                if point_hash(point) not in taken:
+                    points.append(point)
+                # A point already evaluated or pending (often a bound, once rounded) becomes
+                # pending itself, which makes the acquisition look elsewhere next time.
+                pending.append(point)
+                taken.add(point_hash(point))
+            if len(points) >= request.count:
+                break
+            acquisition.set_X_pending(encoding.encode(pending))
+        if len(points) < request.count:
+            # The acquisition keeps its maximum on evaluated points (typically an optimum at
+            # a bound): refine around them instead of leaving the request to Sobol.
+            points.extend(
+                _best_nearby(acquisition, encoding, pending, taken, request.count - len(points))
+            )
+        return Proposal(points, request.cursor)
 
     def _optimize(
         self, acquisition: AcquisitionFunction, encoding: Encoding, q: int
@@ -101,6 +136,38 @@ class BoTorchEngine(Engine):
                     options={"maxiter": 100, "batch_limit": 8},
                 )
         return candidates.detach().reshape(q, encoding.dim)
+
+
+def _best_nearby(
+    acquisition: AcquisitionFunction,
+    encoding: Encoding,
+    around: list[Assignments],
+    taken: set[str],
+    wanted: int,
+) -> list[dict[str, AssignmentValue]]:
+    """The best of many small perturbations of ``around`` that are new points."""
+    generator = torch.Generator().manual_seed(len(taken))
+    centers = encoding.encode(around[-8:])
+    bounds = encoding.bounds()
+    scale = 0.02 * (bounds[1] - bounds[0])
+    noise = torch.randn(NEARBY_SAMPLES, *centers.shape, generator=generator, dtype=centers.dtype)
+    samples = (centers + noise * scale).reshape(-1, encoding.dim)
+    samples = torch.maximum(torch.minimum(samples, bounds[1]), bounds[0])
+    decoded = [encoding.decode(x) for x in samples]
+    fresh = [p for p in decoded if point_hash(p) not in taken]
+    if not fresh:
+        return []
+    with torch.no_grad():
+        values = acquisition(encoding.encode(fresh).unsqueeze(1))
+    chosen: list[dict[str, AssignmentValue]] = []
+    for index in torch.argsort(values, descending=True).tolist():
+        point = fresh[index]
+        if point_hash(point) not in taken:
+            chosen.append(point)
+            taken.add(point_hash(point))
+            if len(chosen) == wanted:
+                break
+    return chosen
 
 
 def _acquisition(

@@ -35,7 +35,9 @@ NAMING = {
 
 # An optimizer-chosen open suggestion; the unique index over these is the store's own
 # guarantee that no two of them are the same point.
-OPEN_UNIQUE_POINT = "state = 'open' AND NOT deleted AND source IN ('engine', 'fallback')"
+OPEN_UNIQUE_POINT = (
+    "state = 'open' AND NOT deleted AND source IN ('engine', 'optimizer', 'fallback')"
+)
 
 
 class Base(DeclarativeBase):
@@ -116,7 +118,11 @@ class QueuedSuggestionRow(Base):
 
 class ObservationRow(Base):
     __tablename__ = "observations"
-    __table_args__ = (Index("ix_observations_experiment_deleted", "experiment_id", "deleted"),)
+    __table_args__ = (
+        Index("ix_observations_experiment_deleted", "experiment_id", "deleted"),
+        Index("ix_observations_experiment_point", "experiment_id", "point_hash"),
+        Index("ix_observations_experiment_modified", "experiment_id", "modified"),
+    )
 
     id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
     experiment_id: Mapped[int] = mapped_column(ForeignKey("experiments.id"))
@@ -128,3 +134,49 @@ class ObservationRow(Base):
     meta: Mapped[dict[str, Any] | None] = mapped_column("metadata", JsonType)
     created: Mapped[float] = mapped_column(Double)
     deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+    point_hash: Mapped[str] = mapped_column(String(32))
+    # Set on create, update and delete: the optimizer refits when it moves.
+    modified: Mapped[float] = mapped_column(Double)
+
+
+class CandidateRow(Base):
+    """A point the optimizer computed ahead, waiting to be handed out."""
+
+    __tablename__ = "candidates"
+    __table_args__ = (Index("ix_candidates_experiment_used", "experiment_id", "used"),)
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    experiment_id: Mapped[int] = mapped_column(ForeignKey("experiments.id"))
+    assignments: Mapped[dict[str, Any]] = mapped_column(JsonType)
+    point_hash: Mapped[str] = mapped_column(String(32))
+    # Which data the model saw: newer batches are preferred, ranks order a batch.
+    basis_modified: Mapped[float] = mapped_column(Double)
+    rank: Mapped[int] = mapped_column(Integer)
+    created: Mapped[float] = mapped_column(Double)
+    used: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class OptimizerStateRow(Base):
+    """Per experiment: what the optimizer last fitted, its lease, its last error."""
+
+    __tablename__ = "optimizer_state"
+
+    experiment_id: Mapped[int] = mapped_column(ForeignKey("experiments.id"), primary_key=True)
+    fitted_modified: Mapped[float | None] = mapped_column(Double)
+    fitted_count: Mapped[int] = mapped_column(Integer, default=0)
+    fitted_at: Mapped[float | None] = mapped_column(Double)
+    fit_seconds: Mapped[float | None] = mapped_column(Double)
+    lease_owner: Mapped[str | None] = mapped_column(String(100))
+    lease_until: Mapped[float | None] = mapped_column(Double)
+    demand_at: Mapped[float | None] = mapped_column(Double)
+    error: Mapped[str | None] = mapped_column(String(2000))
+    error_at: Mapped[float | None] = mapped_column(Double)
+
+
+class OptimizerProcessRow(Base):
+    """Heartbeats of optimizer processes, so the API knows whether to wait for one."""
+
+    __tablename__ = "optimizer_processes"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    seen_at: Mapped[float] = mapped_column(Double)

@@ -34,9 +34,12 @@ from honed.domain.tenancy import TokenType
 from honed.errors import InvalidRequestError
 from honed.errors import NotFoundError
 from honed.errors import ServiceUnavailableError
+from honed.storage.base import Candidate
 from honed.storage.base import ExperimentPatch
 from honed.storage.base import NewObservation
 from honed.storage.base import ObservationPatch
+from honed.storage.base import OptimizerStatus
+from honed.storage.base import OptimizerWork
 from honed.storage.base import Page
 from honed.storage.base import PageRequest
 from honed.storage.base import Storage
@@ -50,9 +53,12 @@ from honed.storage.sql.database import Database
 from honed.storage.sql.database import Transactions
 from honed.storage.sql.database import open_database
 from honed.storage.sql.migrate import upgrade
+from honed.storage.sql.models import CandidateRow
 from honed.storage.sql.models import ClientRow
 from honed.storage.sql.models import ExperimentRow
 from honed.storage.sql.models import ObservationRow
+from honed.storage.sql.models import OptimizerProcessRow
+from honed.storage.sql.models import OptimizerStateRow
 from honed.storage.sql.models import QueuedSuggestionRow
 from honed.storage.sql.models import SuggestionRow
 from honed.storage.sql.models import TokenRow
@@ -156,6 +162,7 @@ class SqlStorage(Storage):
             )
             session.add(row)
             session.flush()
+            session.add(OptimizerStateRow(experiment_id=row.id, fitted_count=0))
             return convert.experiment(row)
 
     def get_experiment(self, experiment_id: int) -> Experiment:
@@ -230,6 +237,17 @@ class SqlStorage(Storage):
                 next_queued=convert.queued_suggestion(queued) if queued is not None else None,
                 cursor=row.engine_cursor,
                 load_observations=lambda: _all_observations(session, experiment_id),
+                load_candidates=lambda: _unused_candidates(session, experiment_id),
+                observed_among=lambda hashes: _observed_among(session, experiment_id, hashes),
+                count_successes=lambda: _count(
+                    session,
+                    [
+                        ObservationRow.experiment_id == experiment_id,
+                        ~ObservationRow.deleted,
+                        ~ObservationRow.failed,
+                    ],
+                    ObservationRow,
+                ),
             )
             decision = decide(context)
             new = decision.suggestion
@@ -237,6 +255,15 @@ class SqlStorage(Storage):
                 if queued is None or queued.id != new.queued_id:
                     raise ValueError("a decision may only consume the next queued suggestion")
                 session.execute(delete(QUEUED).where(QUEUED.c.id == queued.id))
+            if decision.candidate_id is not None:
+                session.execute(
+                    update(CANDIDATES)
+                    .where(
+                        CANDIDATES.c.id == decision.candidate_id,
+                        CANDIDATES.c.experiment_id == experiment_id,
+                    )
+                    .values(used=True)
+                )
             if decision.cursor != row.engine_cursor:
                 session.execute(
                     update(EXPERIMENTS)
@@ -386,6 +413,8 @@ class SqlStorage(Storage):
                         "metadata": _json(new.metadata),
                         "created": now,
                         "deleted": False,
+                        "point_hash": point_hash(assignments),
+                        "modified": now,
                     }
                 )
             if not rows:
@@ -450,6 +479,8 @@ class SqlStorage(Storage):
             elif patch.assignments is not None:
                 row.suggestion_id = None
                 row.assignments = dict(patch.assignments)
+            row.point_hash = point_hash(row.assignments)
+            row.modified = time.time()
             if patch.failed is not None:
                 row.failed = patch.failed
             if patch.values is not None:
@@ -465,10 +496,212 @@ class SqlStorage(Storage):
                 _get_child(session, ObservationRow, experiment_id, observation_id)
                 conditions.append(ObservationRow.id == observation_id)
             result = session.execute(
-                update(ObservationRow).where(*conditions).values(deleted=True)
+                update(ObservationRow)
+                .where(*conditions)
+                .values(deleted=True, modified=time.time())
             )
             _get(session, ExperimentRow, experiment_id).updated = time.time()
             return int(result.rowcount)  # type: ignore[attr-defined]
+
+    # --- the optimizer's candidates -----------------------------------------------------
+    def optimizer_work(self) -> list[OptimizerWork]:
+        observations = (
+            select(
+                ObservationRow.experiment_id,
+                func.max(ObservationRow.modified).label("latest"),
+                func.count().filter(~ObservationRow.deleted).label("total"),
+                func.count()
+                .filter(~ObservationRow.deleted, ~ObservationRow.failed)
+                .label("successes"),
+            )
+            .group_by(ObservationRow.experiment_id)
+            .subquery()
+        )
+        open_counts = (
+            select(SuggestionRow.experiment_id, func.count().label("open"))
+            .where(SuggestionRow.state == SuggestionState.OPEN.value, ~SuggestionRow.deleted)
+            .group_by(SuggestionRow.experiment_id)
+            .subquery()
+        )
+        ready = (
+            select(CandidateRow.experiment_id, func.count().label("ready"))
+            .where(~CandidateRow.used)
+            .group_by(CandidateRow.experiment_id)
+            .subquery()
+        )
+        query = (
+            select(
+                ExperimentRow,
+                OptimizerStateRow,
+                observations.c.latest,
+                observations.c.total,
+                observations.c.successes,
+                open_counts.c.open,
+                ready.c.ready,
+            )
+            .join(OptimizerStateRow, OptimizerStateRow.experiment_id == ExperimentRow.id)
+            .outerjoin(observations, observations.c.experiment_id == ExperimentRow.id)
+            .outerjoin(open_counts, open_counts.c.experiment_id == ExperimentRow.id)
+            .outerjoin(ready, ready.c.experiment_id == ExperimentRow.id)
+            .where(
+                ExperimentRow.state == ExperimentState.ACTIVE.value,
+                ExperimentRow.type == "offline",
+                ~ExperimentRow.development,
+            )
+            .order_by(ExperimentRow.id)
+        )
+        with self._tx.read() as session:
+            return [
+                OptimizerWork(
+                    experiment=convert.experiment(experiment),
+                    latest_modified=latest,
+                    observation_count=total or 0,
+                    success_count=successes or 0,
+                    open_count=open_count or 0,
+                    ready_candidates=ready_count or 0,
+                    fitted_modified=state.fitted_modified,
+                    fitted_count=state.fitted_count,
+                    fitted_at=state.fitted_at,
+                    demand_at=state.demand_at,
+                    lease_until=state.lease_until,
+                    error_at=state.error_at,
+                )
+                for experiment, state, latest, total, successes, open_count, ready_count in (
+                    session.execute(query)
+                )
+            ]
+
+    def claim_experiment(self, experiment_id: int, owner: str, lease_seconds: float) -> bool:
+        now = time.time()
+        with self._tx.write() as session:
+            result = session.execute(
+                update(OPTIMIZER_STATE)
+                .where(
+                    OPTIMIZER_STATE.c.experiment_id == experiment_id,
+                    (OPTIMIZER_STATE.c.lease_until.is_(None))
+                    | (OPTIMIZER_STATE.c.lease_until < now)
+                    | (OPTIMIZER_STATE.c.lease_owner == owner),
+                )
+                .values(lease_owner=owner, lease_until=now + lease_seconds)
+            )
+            return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    def open_suggestions(self, experiment_id: int) -> list[Suggestion]:
+        with self._tx.read() as session:
+            rows = session.scalars(
+                select(SuggestionRow)
+                .where(*_open_suggestion_conditions(experiment_id))
+                .order_by(SuggestionRow.id)
+            )
+            return [convert.suggestion(row) for row in rows]
+
+    def store_candidates(
+        self,
+        experiment_id: int,
+        points: Sequence[Assignments],
+        basis_modified: float | None,
+        fitted_count: int,
+        fit_seconds: float,
+    ) -> None:
+        now = time.time()
+        with self._tx.write() as session:
+            session.execute(
+                delete(CANDIDATES).where(
+                    CANDIDATES.c.experiment_id == experiment_id, ~CANDIDATES.c.used
+                )
+            )
+            if points:
+                session.execute(
+                    insert(CANDIDATES),
+                    [
+                        {
+                            "experiment_id": experiment_id,
+                            "assignments": dict(point),
+                            "point_hash": point_hash(point),
+                            "basis_modified": basis_modified or 0.0,
+                            "rank": rank,
+                            "created": now,
+                            "used": False,
+                        }
+                        for rank, point in enumerate(points)
+                    ],
+                )
+            session.execute(
+                update(OPTIMIZER_STATE)
+                .where(OPTIMIZER_STATE.c.experiment_id == experiment_id)
+                .values(
+                    fitted_modified=basis_modified,
+                    fitted_count=fitted_count,
+                    fitted_at=now,
+                    fit_seconds=fit_seconds,
+                    error=None,
+                    error_at=None,
+                    lease_owner=None,
+                    lease_until=None,
+                )
+            )
+
+    def record_optimizer_error(self, experiment_id: int, message: str) -> None:
+        with self._tx.write() as session:
+            session.execute(
+                update(OPTIMIZER_STATE)
+                .where(OPTIMIZER_STATE.c.experiment_id == experiment_id)
+                .values(
+                    error=message[:2000], error_at=time.time(), lease_owner=None, lease_until=None
+                )
+            )
+
+    def request_candidates(self, experiment_id: int) -> None:
+        with self._tx.write() as session:
+            session.execute(
+                update(OPTIMIZER_STATE)
+                .where(OPTIMIZER_STATE.c.experiment_id == experiment_id)
+                .values(demand_at=time.time())
+            )
+
+    def ready_candidates(self, experiment_id: int) -> int:
+        with self._tx.read() as session:
+            return _count(
+                session,
+                [CandidateRow.experiment_id == experiment_id, ~CandidateRow.used],
+                CandidateRow,
+            )
+
+    def optimizer_status(self, experiment_id: int) -> OptimizerStatus:
+        with self._tx.read() as session:
+            state = session.get(OptimizerStateRow, experiment_id)
+            if state is None:
+                raise NotFoundError()
+            ready_count = _count(
+                session,
+                [CandidateRow.experiment_id == experiment_id, ~CandidateRow.used],
+                CandidateRow,
+            )
+            return OptimizerStatus(
+                fitted_count=state.fitted_count,
+                fitted_at=state.fitted_at,
+                fit_seconds=state.fit_seconds,
+                ready_candidates=ready_count,
+                error=state.error,
+                error_at=state.error_at,
+            )
+
+    def heartbeat(self, name: str) -> None:
+        now = time.time()
+        with self._tx.write() as session:
+            row = session.get(OptimizerProcessRow, name)
+            if row is None:
+                session.add(OptimizerProcessRow(name=name, seen_at=now))
+            else:
+                row.seen_at = now
+
+    def live_optimizers(self, within_seconds: float) -> int:
+        with self._tx.read() as session:
+            return _count(
+                session,
+                [OptimizerProcessRow.seen_at >= time.time() - within_seconds],
+                OptimizerProcessRow,
+            )
 
     # --- lifecycle ----------------------------------------------------------------------
     def ping(self) -> None:
@@ -489,6 +722,8 @@ EXPERIMENTS: Table = ExperimentRow.__table__  # type: ignore[assignment]
 SUGGESTIONS: Table = SuggestionRow.__table__  # type: ignore[assignment]
 QUEUED: Table = QueuedSuggestionRow.__table__  # type: ignore[assignment]
 OBSERVATIONS: Table = ObservationRow.__table__  # type: ignore[assignment]
+CANDIDATES: Table = CandidateRow.__table__  # type: ignore[assignment]
+OPTIMIZER_STATE: Table = OptimizerStateRow.__table__  # type: ignore[assignment]
 
 
 def _get(session: Session, model: type[Any], row_id: int) -> Any:
@@ -518,6 +753,37 @@ def _suggestion_for_observation(
     if row.deleted:
         raise InvalidRequestError(f"Invalid suggestion: {suggestion_id} has been deleted")
     return row
+
+
+def _unused_candidates(session: Session, experiment_id: int) -> list[Candidate]:
+    rows = session.scalars(
+        select(CandidateRow)
+        .where(CandidateRow.experiment_id == experiment_id, ~CandidateRow.used)
+        .order_by(CandidateRow.basis_modified.desc(), CandidateRow.rank, CandidateRow.id)
+    )
+    return [
+        Candidate(
+            id=row.id,
+            experiment_id=row.experiment_id,
+            assignments=dict(row.assignments),
+            basis_modified=row.basis_modified,
+            rank=row.rank,
+        )
+        for row in rows
+    ]
+
+
+def _observed_among(session: Session, experiment_id: int, hashes: set[str]) -> set[str]:
+    if not hashes:
+        return set()
+    found = session.scalars(
+        select(ObservationRow.point_hash).where(
+            ObservationRow.experiment_id == experiment_id,
+            ~ObservationRow.deleted,
+            ObservationRow.point_hash.in_(sorted(hashes)),
+        )
+    )
+    return set(found)
 
 
 def _open_suggestion_conditions(experiment_id: int) -> list[ColumnElement[bool]]:

@@ -1,0 +1,173 @@
+"""Which point a suggestion gets, decided under the experiment's lock.
+
+In order: the oldest queued suggestion; once the initial design is done, the optimizer's
+best ready candidate that is neither open nor observed; the experiment's sequence engine
+(Sobol, random, grid) for the initial design or when the optimizer has nothing ready and
+waiting was not possible; a free point found by enumeration or random draws.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from honed.domain.experiment import Experiment
+from honed.domain.experiment import ExperimentType
+from honed.domain.experiment import Metadata
+from honed.domain.parameters import Assignments
+from honed.domain.parameters import AssignmentValue
+from honed.domain.parameters import SearchSpace
+from honed.domain.parameters import point_hash
+from honed.domain.records import SuggestionSource
+from honed.engine.base import Engine
+from honed.engine.base import ProposalRequest
+from honed.engine.design import initial_design_size
+from honed.engine.selection import engine_for
+from honed.engine.space import point_at_index
+from honed.engine.space import point_from_unit
+from honed.engine.space import satisfies_constraints
+from honed.errors import ConflictError
+from honed.storage.base import NewSuggestion
+from honed.storage.base import SuggestionContext
+from honed.storage.base import SuggestionDecision
+
+logger = logging.getLogger(__name__)
+
+# How often to ask the engine again when its point equals an open suggestion.
+ENGINE_ATTEMPTS = 16
+# Discrete spaces up to this size are searched exhaustively for a free point.
+ENUMERABLE_SIZE = 200_000
+RANDOM_ATTEMPTS = 2_000
+
+
+class CandidatesNeeded(Exception):
+    """The optimizer should serve this request but has no usable candidate ready."""
+
+
+def uses_optimizer(experiment: Experiment) -> bool:
+    """Experiments the Bayesian optimizer serves once their initial design is observed."""
+    spec = experiment.spec
+    return (
+        spec.type is ExperimentType.OFFLINE
+        and not spec.development
+        and bool(spec.optimized_metrics)
+    )
+
+
+def decide(
+    context: SuggestionContext, metadata: Metadata | None, allow_fallback: bool
+) -> SuggestionDecision:
+    """Raise CandidatesNeeded instead of falling back unless ``allow_fallback``."""
+    if context.next_queued is not None:
+        queued = context.next_queued
+        return SuggestionDecision(
+            NewSuggestion(queued.assignments, SuggestionSource.QUEUED, metadata, queued.id),
+            context.cursor,
+        )
+    experiment = context.experiment
+    taken = {point_hash(s.assignments) for s in context.open_suggestions}
+    optimizer_phase = uses_optimizer(experiment) and (
+        context.count_successes() >= initial_design_size(experiment.spec)
+    )
+    if optimizer_phase:
+        chosen = _ready_candidate(context, taken)
+        if chosen is not None:
+            return chosen_decision(context, chosen, metadata)
+        if not allow_fallback:
+            raise CandidatesNeeded()
+    source = SuggestionSource.FALLBACK if optimizer_phase else SuggestionSource.ENGINE
+    return _sequence_decision(engine_for(experiment), context, taken, metadata, source)
+
+
+def chosen_decision(
+    context: SuggestionContext, chosen: tuple[int, Assignments], metadata: Metadata | None
+) -> SuggestionDecision:
+    candidate_id, assignments = chosen
+    return SuggestionDecision(
+        NewSuggestion(assignments, SuggestionSource.OPTIMIZER, metadata),
+        context.cursor,
+        candidate_id=candidate_id,
+    )
+
+
+def _ready_candidate(
+    context: SuggestionContext, taken: set[str]
+) -> tuple[int, Assignments] | None:
+    candidates = context.load_candidates()
+    if not candidates:
+        return None
+    hashes = {c.id: point_hash(c.assignments) for c in candidates}
+    # Never hand out a point again that is open, or already evaluated (failed points too).
+    observed = context.observed_among(set(hashes.values()))
+    for candidate in candidates:
+        if hashes[candidate.id] not in taken and hashes[candidate.id] not in observed:
+            return candidate.id, candidate.assignments
+    return None
+
+
+def _sequence_decision(
+    engine: Engine,
+    context: SuggestionContext,
+    taken: set[str],
+    metadata: Metadata | None,
+    source: SuggestionSource,
+) -> SuggestionDecision:
+    cursor = context.cursor
+    try:
+        point, cursor = _engine_point(engine, context, taken)
+    except Exception:  # an engine fault must not cost the worker its suggestion
+        logger.exception(
+            "engine failed for experiment %s; serving a fallback point", context.experiment.id
+        )
+        point = None
+    if point is not None:
+        return SuggestionDecision(NewSuggestion(point, source, metadata), cursor)
+    fallback = free_point(context.experiment, taken)
+    return SuggestionDecision(NewSuggestion(fallback, SuggestionSource.FALLBACK, metadata), cursor)
+
+
+def _engine_point(
+    engine: Engine, context: SuggestionContext, taken: set[str]
+) -> tuple[dict[str, AssignmentValue] | None, int]:
+    observations = context.load_observations() if engine.needs_observations else []
+    pending: list[Assignments] = [s.assignments for s in context.open_suggestions]
+    cursor = context.cursor
+    for _ in range(ENGINE_ATTEMPTS):
+        proposal = engine.propose(
+            ProposalRequest(context.experiment, cursor, pending, observations, count=1)
+        )
+        cursor = proposal.cursor
+        for point in proposal.points:
+            if point_hash(point) not in taken:
+                return point, cursor
+        if not proposal.points:
+            break
+    return None, cursor
+
+
+def free_point(experiment: Experiment, taken: set[str]) -> dict[str, AssignmentValue]:
+    """Any valid point that is not in ``taken``, or ConflictError when none is left."""
+    space = experiment.spec.space
+    rng = np.random.default_rng()
+    size = space.discrete_size()
+    if size is not None and size <= ENUMERABLE_SIZE:
+        start = int(rng.integers(size))
+        for offset in range(size):
+            point = point_at_index(space, (start + offset) % size)
+            if satisfies_constraints(space, point) and point_hash(point) not in taken:
+                return point
+        raise _space_exhausted(space, size)
+    for _ in range(RANDOM_ATTEMPTS):
+        point = point_from_unit(space, rng.random(len(space.parameters)))
+        if satisfies_constraints(space, point) and point_hash(point) not in taken:
+            return point
+    raise _space_exhausted(space, size)
+
+
+def _space_exhausted(space: SearchSpace, size: int | None) -> ConflictError:
+    points = f"all {size} points" if size is not None else "every point tried"
+    return ConflictError(
+        f"No free point left: {points} of the search space are open suggestions. "
+        "Report observations for them or delete open suggestions, then ask again."
+    )

@@ -1,0 +1,153 @@
+"""The optimizer loop: fit models off the request path and keep candidates ready.
+
+Run by ``honed optimizer`` processes (``honed serve`` starts them), never in an API
+process: the engine is imported lazily and brings torch with it. Any number of loops may
+share a database; a lease per experiment keeps two from fitting the same one at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable
+from collections.abc import MutableMapping
+from dataclasses import dataclass
+from typing import Any
+
+from honed.engine.base import Engine
+from honed.engine.base import ProposalRequest
+from honed.engine.design import initial_design_size
+from honed.service.choice import uses_optimizer
+from honed.storage.base import OptimizerWork
+from honed.storage.base import Storage
+
+logger = logging.getLogger(__name__)
+
+
+def botorch_engine_factory() -> Callable[[], Engine]:
+    """The BoTorch engine with warm starts kept for the life of this process."""
+    import torch
+
+    from honed.engine.botorch.engine import BoTorchEngine
+
+    # Parallelism comes from processes: with the other core busy, OpenMP threads made
+    # fits 2.5-20x slower here (see reference/environment.md).
+    torch.set_num_threads(1)
+    warm_starts: MutableMapping[int, Any] = {}
+    return lambda: BoTorchEngine(warm_starts=warm_starts)
+
+
+@dataclass(frozen=True)
+class LoopSettings:
+    lease_seconds: float = 600.0
+    error_backoff_seconds: float = 30.0
+    #: Most candidates computed in one fit (jointly, with open suggestions pending).
+    max_batch: int = 16
+    idle_seconds: float = 0.1
+    heartbeat_seconds: float = 2.0
+
+
+class OptimizerLoop:
+    def __init__(
+        self,
+        storage: Storage,
+        engine_factory: Callable[[], Engine],
+        name: str | None = None,
+        settings: LoopSettings | None = None,
+    ) -> None:
+        self._storage = storage
+        self._engine_factory = engine_factory
+        self.name = name or f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
+        self._settings = settings or LoopSettings()
+
+    def needs_fit(self, work: OptimizerWork, now: float) -> bool:
+        spec = work.experiment.spec
+        if not uses_optimizer(work.experiment):
+            return False
+        if work.success_count < initial_design_size(spec):
+            return False
+        if work.lease_until is not None and work.lease_until > now:
+            return False
+        if (
+            work.error_at is not None
+            and now - work.error_at < self._settings.error_backoff_seconds
+        ):
+            return False
+        changed = work.latest_modified != work.fitted_modified
+        starving = work.ready_candidates == 0 and (work.demand_at or 0.0) > (work.fitted_at or 0.0)
+        return changed or starving
+
+    def step(self) -> int | None:
+        """Fit the experiment that needs it most; return its id, or None when idle."""
+        now = time.time()
+        due = [w for w in self._storage.optimizer_work() if self.needs_fit(w, now)]
+        # Waiting requests first, then the experiment whose candidates are oldest.
+        due.sort(
+            key=lambda w: (
+                not (w.ready_candidates == 0 and w.demand_at is not None),
+                w.fitted_at or 0.0,
+            )
+        )
+        for work in due:
+            if self._storage.claim_experiment(
+                work.experiment.id, self.name, self._settings.lease_seconds
+            ):
+                self.fit(work)
+                return work.experiment.id
+        return None
+
+    def fit(self, work: OptimizerWork) -> None:
+        experiment = work.experiment
+        started = time.perf_counter()
+        try:
+            observations = self._storage.all_observations(experiment.id)
+            pending = [s.assignments for s in self._storage.open_suggestions(experiment.id)]
+            count = min(
+                max(experiment.spec.parallel_bandwidth or 1, len(pending) + 1),
+                self._settings.max_batch,
+            )
+            proposal = self._engine_factory().propose(
+                ProposalRequest(experiment, 0, pending, observations, count=count)
+            )
+            self._storage.store_candidates(
+                experiment.id,
+                proposal.points,
+                work.latest_modified,
+                len(observations),
+                time.perf_counter() - started,
+            )
+            logger.info(
+                "experiment %s: %d candidates from %d observations in %.2fs",
+                experiment.id,
+                len(proposal.points),
+                len(observations),
+                time.perf_counter() - started,
+            )
+        except Exception as error:  # recorded and shown; Sobol keeps serving meanwhile
+            logger.exception("optimizer failed for experiment %s", experiment.id)
+            self._storage.record_optimizer_error(experiment.id, f"{type(error).__name__}: {error}")
+
+    def run(self, stop: threading.Event) -> None:
+        """Fit until ``stop`` is set; heartbeats go on from a thread while a fit runs."""
+        heartbeat = threading.Thread(target=self._heartbeat, args=(stop,), daemon=True)
+        heartbeat.start()
+        while not stop.is_set():
+            try:
+                worked = self.step()
+            except Exception:  # e.g. the database is restarting: keep the loop alive
+                logger.exception("optimizer loop error")
+                worked = None
+            if worked is None:
+                stop.wait(self._settings.idle_seconds)
+        heartbeat.join()
+
+    def _heartbeat(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            try:
+                self._storage.heartbeat(self.name)
+            except Exception:
+                logger.warning("optimizer heartbeat failed", exc_info=True)
+            stop.wait(self._settings.heartbeat_seconds)

@@ -1,0 +1,286 @@
+"""The Bayesian optimizer through the service, as users get it: candidates computed by the
+optimizer loop, handed out by suggestion requests. Small budgets, real BoTorch."""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+from collections.abc import Iterator
+
+import pytest
+import torch
+
+from honed.domain.experiment import ExperimentSpec
+from honed.domain.metrics import Metric
+from honed.domain.metrics import Objective
+from honed.domain.metrics import Strategy
+from honed.domain.parameters import Assignments
+from honed.domain.parameters import Parameter
+from honed.domain.parameters import ParameterType
+from honed.domain.parameters import SearchSpace
+from honed.domain.parameters import point_hash
+from honed.domain.records import MetricValue
+from honed.domain.records import Suggestion
+from honed.domain.records import SuggestionSource
+from honed.domain.tenancy import Token
+from honed.engine.base import Engine
+from honed.service.app import Services
+from honed.service.observations import ObservationInput
+from honed.service.optimizer import LoopSettings
+from honed.service.optimizer import OptimizerLoop
+from honed.service.optimizer import botorch_engine_factory
+from honed.storage.sql.storage import SqlStorage
+
+Objective_ = Callable[[Assignments], dict[str, float] | None]  # None: the evaluation failed
+
+DOUBLE = ParameterType.DOUBLE
+
+
+@pytest.fixture
+def services(storage: SqlStorage) -> Services:
+    torch.manual_seed(0)
+    return Services(storage, candidate_wait_seconds=0.0)
+
+
+@pytest.fixture
+def token(services: Services) -> Token:
+    services.tokens.bootstrap("optimizer-test")
+    return services.tokens.authenticate("optimizer-test")
+
+
+@pytest.fixture(scope="module")
+def engine_factory() -> Callable[[], Engine]:
+    return botorch_engine_factory()
+
+
+def space(*parameters: Parameter) -> SearchSpace:
+    return SearchSpace(parameters=parameters)
+
+
+def unit(name: str) -> Parameter:
+    return Parameter(name, DOUBLE, (0.0, 1.0))
+
+
+def observe(
+    services: Services, token: Token, suggestion: Suggestion, objective: Objective_
+) -> None:
+    values = objective(suggestion.assignments)
+    given = ObservationInput(
+        suggestion_id=suggestion.id,
+        values=tuple(MetricValue(k, v) for k, v in values.items()) if values else None,
+        failed=values is None,
+    )
+    services.observations.create(token, suggestion.experiment_id, given)
+
+
+def optimize(
+    services: Services,
+    token: Token,
+    spec: ExperimentSpec,
+    objective: Objective_,
+    budget: int,
+    loop: OptimizerLoop | None,
+) -> list[Suggestion]:
+    """The worker loop, with the optimizer loop brought up to date before each request."""
+    experiment = services.experiments.create(token, spec)
+    handed_out = []
+    for _ in range(budget):
+        if loop is not None:
+            loop.step()
+        suggestion = services.suggestions.create(token, experiment.id)
+        handed_out.append(suggestion)
+        observe(services, token, suggestion, objective)
+    return handed_out
+
+
+def sphere(assignments: Assignments) -> dict[str, float]:
+    center = {"x0": 0.3, "x1": 0.7, "x2": 0.55}
+    return {"f": sum((float(assignments[k]) - c) ** 2 for k, c in center.items())}
+
+
+def best_value(services: Services, token: Token, experiment_id: int) -> float:
+    best = services.experiments.best_assignments(token, experiment_id)
+    value = best[0].value_of("f")
+    assert value is not None
+    return value
+
+
+def test_optimizer_beats_sobol_on_a_smooth_function(
+    services: Services, token: Token, engine_factory: Callable[[], Engine]
+) -> None:
+    spec = ExperimentSpec(
+        "sphere", space(unit("x0"), unit("x1"), unit("x2")), (Metric("f", Objective.MINIMIZE),)
+    )
+    loop = OptimizerLoop(services.storage, engine_factory)
+    bo = optimize(services, token, spec, sphere, 18, loop)
+    sobol = optimize(services, token, spec, sphere, 18, None)
+    sources = [s.source for s in bo]
+    assert sources[:6] == [SuggestionSource.ENGINE] * 6  # initial design: 2 x 3 parameters
+    assert set(sources[6:]) == {SuggestionSource.OPTIMIZER}
+    bo_best = best_value(services, token, bo[0].experiment_id)
+    sobol_best = best_value(services, token, sobol[0].experiment_id)
+    assert bo_best < sobol_best / 5, (bo_best, sobol_best)
+
+
+def test_candidates_for_parallel_workers_differ_and_avoid_open_points(
+    services: Services, token: Token, engine_factory: Callable[[], Engine]
+) -> None:
+    spec = ExperimentSpec(
+        "parallel",
+        space(unit("x0"), unit("x1"), unit("x2")),
+        (Metric("f", Objective.MINIMIZE),),
+        parallel_bandwidth=4,
+    )
+    loop = OptimizerLoop(services.storage, engine_factory)
+    first = optimize(services, token, spec, sphere, 6, None)
+    eid = first[0].experiment_id
+    held = [services.suggestions.create(token, eid) for _ in range(3)]  # 3 busy workers
+    assert loop.step() == eid
+    status = services.storage.optimizer_status(eid)
+    assert status.ready_candidates == 4
+    assert status.error is None
+    more = [services.suggestions.create(token, eid) for _ in range(4)]
+    assert {s.source for s in more} == {SuggestionSource.OPTIMIZER}
+    points = [point_hash(s.assignments) for s in [*held, *more]]
+    assert len(set(points)) == len(points)
+    # Joint candidates spread out instead of piling onto the incumbent.
+    coordinates = [[float(s.assignments[k]) for k in ("x0", "x1", "x2")] for s in more]
+    gaps = [math.dist(a, b) for i, a in enumerate(coordinates) for b in coordinates[i + 1 :]]
+    assert min(gaps) > 1e-3
+
+
+def test_failed_region_is_avoided_and_failed_points_are_not_repeated(
+    services: Services, token: Token, engine_factory: Callable[[], Engine]
+) -> None:
+    def fails_left(assignments: Assignments) -> dict[str, float] | None:
+        if float(assignments["x0"]) < 0.5:
+            return None
+        return {"f": float(assignments["x0"]) + float(assignments["x1"])}
+
+    spec = ExperimentSpec("fails", space(unit("x0"), unit("x1")), (Metric("f"),))
+    loop = OptimizerLoop(services.storage, engine_factory)
+    handed_out = optimize(services, token, spec, fails_left, 20, loop)
+    optimizer_points = [s for s in handed_out if s.source is SuggestionSource.OPTIMIZER]
+    assert len(optimizer_points) >= 10
+    in_failing_region = [s for s in optimizer_points if float(s.assignments["x0"]) < 0.5]
+    assert len(in_failing_region) <= len(optimizer_points) // 4
+    hashes = [point_hash(s.assignments) for s in handed_out]
+    assert len(set(hashes)) == len(hashes)
+    assert best_value(services, token, handed_out[0].experiment_id) > 1.7
+
+
+def test_constraint_metric_finds_the_best_feasible_point(
+    services: Services, token: Token, engine_factory: Callable[[], Engine]
+) -> None:
+    def disc(assignments: Assignments) -> dict[str, float]:
+        x, y = float(assignments["x0"]), float(assignments["x1"])
+        # Maximize x + y inside a disc of radius 0.35 around (0.7, 0.3): optimum 1.495.
+        return {"f": x + y, "c": 0.35 - math.hypot(x - 0.7, y - 0.3)}
+
+    spec = ExperimentSpec(
+        "constrained",
+        space(unit("x0"), unit("x1")),
+        (Metric("f"), Metric("c", strategy=Strategy.CONSTRAINT, threshold=0.0)),
+        observation_budget=16,
+    )
+    loop = OptimizerLoop(services.storage, engine_factory)
+    bo = optimize(services, token, spec, disc, 16, loop)
+    sobol = optimize(services, token, spec, disc, 16, None)
+    bo_best = services.experiments.best_assignments(token, bo[0].experiment_id)[0]
+    sobol_best = services.experiments.best_assignments(token, sobol[0].experiment_id)[0]
+    assert (bo_best.value_of("c") or -1) >= 0
+    assert (bo_best.value_of("f") or 0) > max(1.4, sobol_best.value_of("f") or 0)
+    # The constraint model keeps the optimizer near the feasible disc.
+    late = [round(disc(s.assignments)["c"], 2) for s in bo[6:]]
+    assert sum(c > -0.1 for c in late) >= len(late) * 2 // 3, late
+
+
+def test_int_log_and_categorical_parameters(
+    services: Services, token: Token, engine_factory: Callable[[], Engine]
+) -> None:
+    def mixed(assignments: Assignments) -> dict[str, float]:
+        x, n, c = assignments["lr"], assignments["layers"], assignments["kind"]
+        assert isinstance(n, int)
+        assert isinstance(c, str)
+        assert 1e-4 <= float(x) <= 1.0
+        penalty = 0.0 if c == "b" else 2.0
+        return {"f": -((math.log10(float(x)) + 2.0) ** 2) - 0.3 * (n - 7) ** 2 - penalty}
+
+    spec = ExperimentSpec(
+        "mixed",
+        space(
+            Parameter("lr", DOUBLE, (1e-4, 1.0), transformation="log"),
+            Parameter("layers", ParameterType.INT, (1, 12)),
+            Parameter("kind", ParameterType.CATEGORICAL, categorical_values=("a", "b", "c")),
+        ),
+        (Metric("f"),),
+    )
+    loop = OptimizerLoop(services.storage, engine_factory)
+    handed_out = optimize(services, token, spec, mixed, 18, loop)
+    for suggestion in handed_out:  # every point is a valid assignment
+        spec.space.check_assignments(dict(suggestion.assignments))
+    best = services.experiments.best_assignments(token, handed_out[0].experiment_id)[0]
+    assert best.assignments["kind"] == "b"
+    assert abs(int(best.assignments["layers"]) - 7) <= 1
+    assert (best.value_of("f") or -9) > -0.8
+
+
+class BrokenEngine(Engine):
+    def propose(self, request: object) -> object:  # type: ignore[override]
+        raise RuntimeError("model fit diverged")
+
+
+def test_optimizer_failure_is_recorded_and_sobol_keeps_serving(
+    services: Services, token: Token
+) -> None:
+    spec = ExperimentSpec("broken", space(unit("x0")), (Metric("f"),))
+    loop = OptimizerLoop(services.storage, BrokenEngine)
+    handed_out = optimize(services, token, spec, lambda a: {"f": float(a["x0"])}, 8, loop)
+    eid = handed_out[0].experiment_id
+    status = services.storage.optimizer_status(eid)
+    assert status.error == "RuntimeError: model fit diverged"
+    assert [s.source for s in handed_out[5:]] == [SuggestionSource.FALLBACK] * 3
+    # Backed off: the next step does not retry at once.
+    assert loop.step() is None
+
+
+@pytest.fixture
+def running_loop(
+    services: Services, engine_factory: Callable[[], Engine]
+) -> Iterator[OptimizerLoop]:
+    loop = OptimizerLoop(
+        services.storage, engine_factory, settings=LoopSettings(idle_seconds=0.02)
+    )
+    stop = threading.Event()
+    thread = threading.Thread(target=loop.run, args=(stop,))
+    thread.start()
+    yield loop
+    stop.set()
+    thread.join()
+
+
+def test_a_request_waits_for_the_running_optimizer(
+    storage: SqlStorage, token: Token, running_loop: OptimizerLoop
+) -> None:
+    patient = Services(storage, candidate_wait_seconds=60.0)
+    spec = ExperimentSpec("waits", space(unit("x0"), unit("x1")), (Metric("f"),))
+    experiment = patient.experiments.create(token, spec)
+    for _ in range(5):
+        suggestion = patient.suggestions.create(token, experiment.id)
+        observe(patient, token, suggestion, lambda a: {"f": float(a["x0"])})
+    served = patient.suggestions.create(token, experiment.id)
+    assert served.source is SuggestionSource.OPTIMIZER
+
+
+def test_api_process_does_not_import_torch(sqlite_url: str) -> None:
+    code = (
+        "import sys; from honed.server.app import create_app; "
+        "from honed.server.settings import Settings; "
+        f"create_app(Settings(database_url={sqlite_url!r})); "
+        "assert 'torch' not in sys.modules, 'torch imported'; "
+        "assert 'botorch' not in sys.modules"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
