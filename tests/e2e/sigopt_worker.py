@@ -117,7 +117,10 @@ def evaluate(assignments: Mapping[str, Any]) -> float:
 
 
 def start_servers(
-    stack: ExitStack, database_urls: Sequence[str], token: str = TOKEN
+    stack: ExitStack,
+    database_urls: Sequence[str],
+    token: str = TOKEN,
+    optimizers: Sequence[int] | None = None,
 ) -> list[RunningServer]:
     """Start one ``honed serve`` per URL at the same time; ``stack`` stops them later.
 
@@ -126,7 +129,12 @@ def start_servers(
     """
     from tests.support.server import running_server  # not needed by worker processes
 
-    managers = [running_server(url, token=token) for url in database_urls]
+    counts = optimizers or [0] * len(database_urls)
+    managers = [
+        # A short wait keeps the instant-objective workers from queueing on fits.
+        running_server(url, token=token, optimizers=count, candidate_wait=0.2)
+        for url, count in zip(database_urls, counts, strict=True)
+    ]
     with ThreadPoolExecutor(len(managers)) as pool:
         futures = [pool.submit(manager.__enter__) for manager in managers]
         started: list[RunningServer] = []

@@ -60,7 +60,11 @@ def deployments(
         stack.callback(postgres_server.drop_database, database)
         # The single-server PostgreSQL deployment is the first of the two servers that
         # share a database; every test makes its own experiment, so they do not meet.
-        sqlite, first, second = start_servers(stack, [sqlite_url, database, database])
+        # The SQLite server runs an optimizer process, as `honed serve` does by default, so
+        # Bayesian-optimization candidates are handed out alongside Sobol points.
+        sqlite, first, second = start_servers(
+            stack, [sqlite_url, database, database], optimizers=[1, 0, 1]
+        )
         yield {
             "sqlite": [sqlite],
             "postgres": [first],
@@ -173,6 +177,9 @@ def test_eight_workers_share_one_experiment(
     assert not duplicates, f"suggestions with equal assignments: {duplicates}"
     for suggestion in suggestions:
         assert 0.001 <= suggestion.assignments["gamma"] <= 1.0
+    sources = Counter(s.to_json()["source"] for s in suggestions)
+    if deployment != "postgres":  # the deployments whose servers run an optimizer process
+        assert sources["optimizer"] > 0, sources
 
 
 # SQLite (BEGIN IMMEDIATE) and PostgreSQL across two processes (the row lock); a single

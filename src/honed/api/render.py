@@ -140,6 +140,10 @@ def suggestion_json(suggestion: Suggestion) -> JSON:
         "assignments": dict(suggestion.assignments),
         "metadata": _metadata(suggestion.metadata),
         "deleted": suggestion.deleted,
+        # honed's own field (clients ignore unknown keys): engine (initial design, random,
+        # grid), optimizer, fallback (Sobol while the optimizer had nothing ready),
+        # manual or queued.
+        "source": suggestion.source.value,
     }
 
 
