@@ -89,6 +89,7 @@ def optimize(
     handed_out = []
     for _ in range(budget):
         if loop is not None:
+            services.storage.heartbeat(loop.name)  # as OptimizerLoop.run does from a thread
             loop.step()
         suggestion = services.suggestions.create(token, experiment.id)
         handed_out.append(suggestion)
@@ -135,6 +136,7 @@ def test_candidates_for_parallel_workers_differ_and_avoid_open_points(
         parallel_bandwidth=4,
     )
     loop = OptimizerLoop(services.storage, engine_factory)
+    services.storage.heartbeat(loop.name)  # alive before the service first asks
     first = optimize(services, token, spec, sphere, 6, None)
     eid = first[0].experiment_id
     held = [services.suggestions.create(token, eid) for _ in range(3)]  # 3 busy workers
@@ -254,6 +256,7 @@ def running_loop(
     loop = OptimizerLoop(
         services.storage, engine_factory, settings=LoopSettings(idle_seconds=0.02)
     )
+    services.storage.heartbeat(loop.name)  # alive before the service first asks
     stop = threading.Event()
     thread = threading.Thread(target=loop.run, args=(stop,))
     thread.start()

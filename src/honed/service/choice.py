@@ -56,9 +56,16 @@ def uses_optimizer(experiment: Experiment) -> bool:
 
 
 def decide(
-    context: SuggestionContext, metadata: Metadata | None, allow_fallback: bool
+    context: SuggestionContext,
+    metadata: Metadata | None,
+    allow_fallback: bool,
+    optimizer_running: bool = True,
 ) -> SuggestionDecision:
-    """Raise CandidatesNeeded instead of falling back unless ``allow_fallback``."""
+    """Raise CandidatesNeeded instead of falling back unless ``allow_fallback``.
+
+    Without ``optimizer_running`` candidates are not looked at: none would come, and the
+    hot path saves its queries.
+    """
     if context.next_queued is not None:
         queued = context.next_queued
         return SuggestionDecision(
@@ -67,16 +74,15 @@ def decide(
         )
     experiment = context.experiment
     taken = {point_hash(s.assignments) for s in context.open_suggestions}
-    optimizer_phase = uses_optimizer(experiment) and (
-        context.count_successes() >= initial_design_size(experiment.spec)
-    )
-    if optimizer_phase:
+    source = SuggestionSource.ENGINE
+    if optimizer_running and uses_optimizer(experiment):
         chosen = _ready_candidate(context, taken)
         if chosen is not None:
             return chosen_decision(context, chosen, metadata)
-        if not allow_fallback:
-            raise CandidatesNeeded()
-    source = SuggestionSource.FALLBACK if optimizer_phase else SuggestionSource.ENGINE
+        if context.count_successes() >= initial_design_size(experiment.spec):
+            if not allow_fallback:
+                raise CandidatesNeeded()
+            source = SuggestionSource.FALLBACK
     return _sequence_decision(engine_for(experiment), context, taken, metadata, source)
 
 

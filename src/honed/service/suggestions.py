@@ -54,10 +54,11 @@ class SuggestionService:
                 return SuggestionDecision(
                     NewSuggestion(manual, SuggestionSource.MANUAL, metadata), context.cursor
                 )
-            return choice.decide(context, metadata, allow_fallback)
+            return choice.decide(context, metadata, allow_fallback, optimizer_running)
 
-        # With no optimizer process alive there is nothing to wait for: skip the attempt.
-        allow_fallback = not self._optimizer_alive()
+        # With no optimizer process alive there is nothing to wait for.
+        optimizer_running = self._optimizer_alive()
+        allow_fallback = not optimizer_running
         deadline: float | None = None
         while True:
             try:
