@@ -6,6 +6,7 @@ from typing import Annotated
 from typing import Any
 
 from fastapi import Depends
+from fastapi.responses import JSONResponse
 
 from honed.api.parse import object_id
 from honed.domain.tenancy import Token
@@ -18,6 +19,12 @@ from honed.service.app import Services
 Caller = Annotated[Token, Depends(caller)]
 Svc = Annotated[Services, Depends(services)]
 JsonBody = Annotated[Any, Depends(json_body)]
+
+
+def reply(data: dict[str, Any]) -> JSONResponse:
+    """Routes answer with ready JSON: FastAPI's own response validation of a plain dict
+    cost about a tenth of the CPU of a suggestion/observation cycle."""
+    return JSONResponse(data)
 
 
 def path_id(text: str) -> int:

@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter
 from fastapi import Request
+from fastapi.responses import JSONResponse
 
 from honed.api import parse
 from honed.api import render
@@ -20,6 +21,7 @@ from honed.server.routes.deps import JsonBody
 from honed.server.routes.deps import Svc
 from honed.server.routes.deps import check_client
 from honed.server.routes.deps import path_id
+from honed.server.routes.deps import reply
 from honed.service.app import Services
 from honed.service.experiments import ExperimentUpdate
 
@@ -50,40 +52,38 @@ def _list(svc: Services, token: Caller, request: Request) -> dict[str, Any]:
 
 
 @router.post("/v1/experiments")
-def create_experiment(svc: Svc, token: Caller, data: JsonBody) -> dict[str, Any]:
-    return _create(svc, token, data)
+def create_experiment(svc: Svc, token: Caller, data: JsonBody) -> JSONResponse:
+    return reply(_create(svc, token, data))
 
 
 @router.post("/v1/clients/{client_id}/experiments")
 def create_client_experiment(
     svc: Svc, token: Caller, data: JsonBody, client_id: str
-) -> dict[str, Any]:
+) -> JSONResponse:
     check_client(token, client_id)
-    return _create(svc, token, data)
+    return reply(_create(svc, token, data))
 
 
 @router.get("/v1/experiments")
-def list_experiments(svc: Svc, token: Caller, request: Request) -> dict[str, Any]:
-    return _list(svc, token, request)
+def list_experiments(svc: Svc, token: Caller, request: Request) -> JSONResponse:
+    return reply(_list(svc, token, request))
 
 
 @router.get("/v1/clients/{client_id}/experiments")
 def list_client_experiments(
     svc: Svc, token: Caller, request: Request, client_id: str
-) -> dict[str, Any]:
+) -> JSONResponse:
     check_client(token, client_id)
-    return _list(svc, token, request)
+    return reply(_list(svc, token, request))
 
 
 @router.get("/v1/experiments/{experiment_id}")
-def get_experiment(svc: Svc, token: Caller, experiment_id: str) -> dict[str, Any]:
-    return _render(svc, svc.experiments.get(token, path_id(experiment_id)))
+def get_experiment(svc: Svc, token: Caller, experiment_id: str) -> JSONResponse:
+    return reply(_render(svc, svc.experiments.get(token, path_id(experiment_id))))
 
 
 @router.put("/v1/experiments/{experiment_id}")
-def update_experiment(
-    svc: Svc, token: Caller, experiment_id: str, data: JsonBody
-) -> dict[str, Any]:
+def update_experiment(svc: Svc, token: Caller, experiment_id: str, data: JsonBody) -> JSONResponse:
     update = parse.body(ExperimentUpdateIn, data)
     given = update.model_fields_set
     if "name" in given and update.name is None:
@@ -106,27 +106,27 @@ def update_experiment(
     )
     if update.project is not None:
         raise InvalidRequestError("Invalid project: not supported by this honed server yet")
-    return _render(svc, svc.experiments.update(token, path_id(experiment_id), change))
+    return reply(_render(svc, svc.experiments.update(token, path_id(experiment_id), change)))
 
 
 @router.delete("/v1/experiments/{experiment_id}")
-def delete_experiment(svc: Svc, token: Caller, experiment_id: str) -> dict[str, Any]:
+def delete_experiment(svc: Svc, token: Caller, experiment_id: str) -> JSONResponse:
     svc.experiments.delete(token, path_id(experiment_id))
-    return {}
+    return reply({})
 
 
 @router.get("/v1/experiments/{experiment_id}/best_assignments")
-def best_assignments(svc: Svc, token: Caller, experiment_id: str) -> dict[str, Any]:
+def best_assignments(svc: Svc, token: Caller, experiment_id: str) -> JSONResponse:
     best = svc.experiments.best_assignments(token, path_id(experiment_id))
-    return render.list_json(best, render.best_assignments_json)
+    return reply(render.list_json(best, render.best_assignments_json))
 
 
 @router.get("/v1/experiments/{experiment_id}/stopping_criteria")
-def stopping_criteria(svc: Svc, token: Caller, experiment_id: str) -> dict[str, Any]:
+def stopping_criteria(svc: Svc, token: Caller, experiment_id: str) -> JSONResponse:
     experiment = svc.experiments.get(token, path_id(experiment_id))
     budget = experiment.spec.observation_budget
     progress = svc.experiments.progress(experiment)
     reasons = []
     if budget is not None and progress.observation_count >= budget:
         reasons.append("observation_budget_reached")
-    return {"object": "stopping_criteria", "should_stop": bool(reasons), "reasons": reasons}
+    return reply({"object": "stopping_criteria", "should_stop": bool(reasons), "reasons": reasons})

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter
 from fastapi import Request
+from fastapi.responses import JSONResponse
 
 from honed.api import parse
 from honed.api import render
@@ -18,6 +17,7 @@ from honed.server.routes.deps import Caller
 from honed.server.routes.deps import JsonBody
 from honed.server.routes.deps import Svc
 from honed.server.routes.deps import path_id
+from honed.server.routes.deps import reply
 from honed.service.app import Services
 
 router = APIRouter(prefix="/v1/experiments/{experiment_id}")
@@ -30,17 +30,17 @@ def _single_metric(svc: Services, token: Caller, experiment_id: int) -> bool:
 @router.post("/observations")
 def create_observation(
     svc: Svc, token: Caller, experiment_id: str, data: JsonBody
-) -> dict[str, Any]:
+) -> JSONResponse:
     eid = path_id(experiment_id)
     given = parse.observation_input(parse.body(ObservationIn, data))
     experiment, observation = svc.observations.create(token, eid, given)
-    return render.observation_json(observation, len(experiment.spec.metrics) == 1)
+    return reply(render.observation_json(observation, len(experiment.spec.metrics) == 1))
 
 
 @router.post("/observations/batch")
 def create_observations(
     svc: Svc, token: Caller, experiment_id: str, data: JsonBody
-) -> dict[str, Any]:
+) -> JSONResponse:
     eid = path_id(experiment_id)
     batch = parse.body(ObservationBatch, data)
     given = []
@@ -53,40 +53,40 @@ def create_observations(
             ) from None
     experiment, created = svc.observations.create_batch(token, eid, given)
     single = len(experiment.spec.metrics) == 1
-    return render.list_json(created, lambda o: render.observation_json(o, single))
+    return reply(render.list_json(created, lambda o: render.observation_json(o, single)))
 
 
 @router.get("/observations")
 def list_observations(
     svc: Svc, token: Caller, experiment_id: str, request: Request
-) -> dict[str, Any]:
+) -> JSONResponse:
     eid = path_id(experiment_id)
     page = svc.observations.list(
         token, eid, page_request(request), deleted=query_bool(request, "deleted")
     )
     single = _single_metric(svc, token, eid)
-    return render.pagination_json(page, lambda o: render.observation_json(o, single))
+    return reply(render.pagination_json(page, lambda o: render.observation_json(o, single)))
 
 
 @router.delete("/observations")
-def delete_observations(svc: Svc, token: Caller, experiment_id: str) -> dict[str, Any]:
+def delete_observations(svc: Svc, token: Caller, experiment_id: str) -> JSONResponse:
     svc.observations.delete(token, path_id(experiment_id))
-    return {}
+    return reply({})
 
 
 @router.get("/observations/{observation_id}")
 def get_observation(
     svc: Svc, token: Caller, experiment_id: str, observation_id: str
-) -> dict[str, Any]:
+) -> JSONResponse:
     eid = path_id(experiment_id)
     observation = svc.observations.get(token, eid, path_id(observation_id))
-    return render.observation_json(observation, _single_metric(svc, token, eid))
+    return reply(render.observation_json(observation, _single_metric(svc, token, eid)))
 
 
 @router.put("/observations/{observation_id}")
 def update_observation(
     svc: Svc, token: Caller, experiment_id: str, observation_id: str, data: JsonBody
-) -> dict[str, Any]:
+) -> JSONResponse:
     eid = path_id(experiment_id)
     body = parse.body(ObservationIn, data)
     fields = set(body.model_fields_set)
@@ -95,12 +95,12 @@ def update_observation(
     observation = svc.observations.update(
         token, eid, path_id(observation_id), parse.observation_input(body), fields
     )
-    return render.observation_json(observation, _single_metric(svc, token, eid))
+    return reply(render.observation_json(observation, _single_metric(svc, token, eid)))
 
 
 @router.delete("/observations/{observation_id}")
 def delete_observation(
     svc: Svc, token: Caller, experiment_id: str, observation_id: str
-) -> dict[str, Any]:
+) -> JSONResponse:
     svc.observations.delete(token, path_id(experiment_id), path_id(observation_id))
-    return {}
+    return reply({})

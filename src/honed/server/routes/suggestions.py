@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter
 from fastapi import Request
+from fastapi.responses import JSONResponse
 
 from honed.api import parse
 from honed.api import render
@@ -21,6 +20,7 @@ from honed.server.routes.deps import Caller
 from honed.server.routes.deps import JsonBody
 from honed.server.routes.deps import Svc
 from honed.server.routes.deps import path_id
+from honed.server.routes.deps import reply
 
 router = APIRouter(prefix="/v1/experiments/{experiment_id}")
 
@@ -35,9 +35,7 @@ def _open_only(request: Request) -> bool:
 
 
 @router.post("/suggestions")
-def create_suggestion(
-    svc: Svc, token: Caller, experiment_id: str, data: JsonBody
-) -> dict[str, Any]:
+def create_suggestion(svc: Svc, token: Caller, experiment_id: str, data: JsonBody) -> JSONResponse:
     body = parse.body(SuggestionCreate, data)
     suggestion = svc.suggestions.create(
         token,
@@ -45,13 +43,13 @@ def create_suggestion(
         metadata=validate_metadata(body.metadata),
         assignments=body.assignments,
     )
-    return render.suggestion_json(suggestion)
+    return reply(render.suggestion_json(suggestion))
 
 
 @router.get("/suggestions")
 def list_suggestions(
     svc: Svc, token: Caller, experiment_id: str, request: Request
-) -> dict[str, Any]:
+) -> JSONResponse:
     page = svc.suggestions.list(
         token,
         path_id(experiment_id),
@@ -60,75 +58,75 @@ def list_suggestions(
         deleted=query_bool(request, "deleted"),
         ids=id_list(request, "id"),
     )
-    return render.pagination_json(page, render.suggestion_json)
+    return reply(render.pagination_json(page, render.suggestion_json))
 
 
 @router.delete("/suggestions")
 def delete_suggestions(
     svc: Svc, token: Caller, experiment_id: str, request: Request
-) -> dict[str, Any]:
+) -> JSONResponse:
     svc.suggestions.delete(token, path_id(experiment_id), open_only=_open_only(request))
-    return {}
+    return reply({})
 
 
 @router.get("/suggestions/{suggestion_id}")
 def get_suggestion(
     svc: Svc, token: Caller, experiment_id: str, suggestion_id: str
-) -> dict[str, Any]:
+) -> JSONResponse:
     suggestion = svc.suggestions.get(token, path_id(experiment_id), path_id(suggestion_id))
-    return render.suggestion_json(suggestion)
+    return reply(render.suggestion_json(suggestion))
 
 
 @router.put("/suggestions/{suggestion_id}")
 def update_suggestion(
     svc: Svc, token: Caller, experiment_id: str, suggestion_id: str, data: JsonBody
-) -> dict[str, Any]:
+) -> JSONResponse:
     body = parse.body(SuggestionUpdate, data)
     experiment, suggestion = path_id(experiment_id), path_id(suggestion_id)
     if "metadata" not in body.model_fields_set:
-        return render.suggestion_json(svc.suggestions.get(token, experiment, suggestion))
+        return reply(render.suggestion_json(svc.suggestions.get(token, experiment, suggestion)))
     updated = svc.suggestions.update_metadata(
         token, experiment, suggestion, validate_metadata(body.metadata)
     )
-    return render.suggestion_json(updated)
+    return reply(render.suggestion_json(updated))
 
 
 @router.delete("/suggestions/{suggestion_id}")
 def delete_suggestion(
     svc: Svc, token: Caller, experiment_id: str, suggestion_id: str
-) -> dict[str, Any]:
+) -> JSONResponse:
     svc.suggestions.delete(token, path_id(experiment_id), path_id(suggestion_id))
-    return {}
+    return reply({})
 
 
 @router.post("/queued_suggestions")
 def create_queued_suggestion(
     svc: Svc, token: Caller, experiment_id: str, data: JsonBody
-) -> dict[str, Any]:
+) -> JSONResponse:
     body = parse.body(QueuedSuggestionCreate, data)
     queued = svc.suggestions.enqueue(token, path_id(experiment_id), body.assignments)
-    return render.queued_suggestion_json(queued)
+    return reply(render.queued_suggestion_json(queued))
 
 
 @router.get("/queued_suggestions")
 def list_queued_suggestions(
     svc: Svc, token: Caller, experiment_id: str, request: Request
-) -> dict[str, Any]:
+) -> JSONResponse:
     page = svc.suggestions.list_queued(token, path_id(experiment_id), page_request(request))
-    return render.pagination_json(page, render.queued_suggestion_json)
+    return reply(render.pagination_json(page, render.queued_suggestion_json))
 
 
 @router.get("/queued_suggestions/{queued_id}")
 def get_queued_suggestion(
     svc: Svc, token: Caller, experiment_id: str, queued_id: str
-) -> dict[str, Any]:
+) -> JSONResponse:
     queued = svc.suggestions.get_queued(token, path_id(experiment_id), path_id(queued_id))
-    return render.queued_suggestion_json(queued)
+    return reply(render.queued_suggestion_json(queued))
 
 
 @router.delete("/queued_suggestions/{queued_id}")
 def delete_queued_suggestion(
     svc: Svc, token: Caller, experiment_id: str, queued_id: str
-) -> dict[str, Any]:
+) -> JSONResponse:
     svc.suggestions.delete_queued(token, path_id(experiment_id), path_id(queued_id))
-    return {}
+    return reply({})

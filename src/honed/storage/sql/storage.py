@@ -10,6 +10,7 @@ from typing import TypeVar
 
 from sqlalchemy import ColumnElement
 from sqlalchemy import Table
+from sqlalchemy import bindparam
 from sqlalchemy import delete
 from sqlalchemy import func
 from sqlalchemy import insert
@@ -215,22 +216,12 @@ class SqlStorage(Storage):
         with self._tx.write() as session:
             # The row lock serializes suggestion creation per experiment on PostgreSQL,
             # across processes; on SQLite BEGIN IMMEDIATE already holds the database lock.
-            row = session.scalars(
-                select(ExperimentRow).where(ExperimentRow.id == experiment_id).with_for_update()
-            ).first()
+            key = {"experiment_id": experiment_id}
+            row = session.scalars(Hot.experiment_for_update, key).first()
             if row is None:
                 raise NotFoundError()
-            open_rows = session.scalars(
-                select(SuggestionRow)
-                .where(*_open_suggestion_conditions(experiment_id))
-                .order_by(SuggestionRow.id)
-            ).all()
-            queued = session.scalars(
-                select(QueuedSuggestionRow)
-                .where(QueuedSuggestionRow.experiment_id == experiment_id)
-                .order_by(QueuedSuggestionRow.id)
-                .limit(1)
-            ).first()
+            open_rows = session.scalars(Hot.open_suggestions, key).all()
+            queued = session.scalars(Hot.next_queued, key).first()
             context = SuggestionContext(
                 experiment=convert.experiment(row),
                 open_suggestions=[convert.suggestion(r) for r in open_rows],
@@ -266,9 +257,7 @@ class SqlStorage(Storage):
                 )
             if decision.cursor != row.engine_cursor:
                 session.execute(
-                    update(EXPERIMENTS)
-                    .where(EXPERIMENTS.c.id == experiment_id)
-                    .values(engine_cursor=decision.cursor)
+                    Hot.set_cursor, {"b_id": experiment_id, "b_cursor": decision.cursor}
                 )
             created = time.time()
             values: dict[str, Any] = {
@@ -281,9 +270,7 @@ class SqlStorage(Storage):
                 "created": created,
                 "deleted": False,
             }
-            new_id = session.execute(
-                insert(SUGGESTIONS).values(values).returning(SUGGESTIONS.c.id)
-            ).scalar_one()
+            new_id = session.execute(Hot.insert_suggestion, values).scalar_one()
             return Suggestion(
                 id=new_id,
                 experiment_id=experiment_id,
@@ -382,7 +369,7 @@ class SqlStorage(Storage):
             # No row lock and no write to the experiment row: observations must not queue
             # behind suggestion creation, which locks that row.
             experiment_row = session.scalars(
-                select(ExperimentRow).where(ExperimentRow.id == experiment_id)
+                Hot.experiment, {"experiment_id": experiment_id}
             ).first()
             if experiment_row is None:
                 raise NotFoundError()
@@ -396,11 +383,7 @@ class SqlStorage(Storage):
                         session, experiment_id, new.suggestion_id, index, len(observations)
                     )
                     if suggestion.state != SuggestionState.CLOSED.value:
-                        session.execute(
-                            update(SUGGESTIONS)
-                            .where(SUGGESTIONS.c.id == suggestion.id)
-                            .values(state=SuggestionState.CLOSED.value)
-                        )
+                        session.execute(Hot.close_suggestion, {"b_id": suggestion.id})
                     assignments = suggestion.assignments
                 assert assignments is not None
                 rows.append(
@@ -419,10 +402,7 @@ class SqlStorage(Storage):
                 )
             if not rows:
                 return experiment, []
-            ids = session.scalars(
-                insert(OBSERVATIONS).returning(OBSERVATIONS.c.id, sort_by_parameter_order=True),
-                rows,
-            ).all()
+            ids = session.scalars(Hot.insert_observations, rows).all()
             return experiment, [
                 Observation(
                     id=observation_id,
@@ -726,6 +706,44 @@ CANDIDATES: Table = CandidateRow.__table__  # type: ignore[assignment]
 OPTIMIZER_STATE: Table = OptimizerStateRow.__table__  # type: ignore[assignment]
 
 
+class Hot:
+    """Statements of the suggestion/observation loop, built once: constructing a statement
+    cost more CPU than running it on SQLite (profiled: ~2 ms of a ~5 ms cycle)."""
+
+    experiment = select(ExperimentRow).where(ExperimentRow.id == bindparam("experiment_id"))
+    experiment_for_update = experiment.with_for_update()
+    open_suggestions = (
+        select(SuggestionRow)
+        .where(
+            SuggestionRow.experiment_id == bindparam("experiment_id"),
+            SuggestionRow.state == SuggestionState.OPEN.value,
+            ~SuggestionRow.deleted,
+        )
+        .order_by(SuggestionRow.id)
+    )
+    next_queued = (
+        select(QueuedSuggestionRow)
+        .where(QueuedSuggestionRow.experiment_id == bindparam("experiment_id"))
+        .order_by(QueuedSuggestionRow.id)
+        .limit(1)
+    )
+    suggestion = select(SuggestionRow).where(SuggestionRow.id == bindparam("suggestion_id"))
+    set_cursor = (
+        update(EXPERIMENTS)
+        .where(EXPERIMENTS.c.id == bindparam("b_id"))
+        .values(engine_cursor=bindparam("b_cursor"))
+    )
+    insert_suggestion = insert(SUGGESTIONS).returning(SUGGESTIONS.c.id)
+    close_suggestion = (
+        update(SUGGESTIONS)
+        .where(SUGGESTIONS.c.id == bindparam("b_id"))
+        .values(state=SuggestionState.CLOSED.value)
+    )
+    insert_observations = insert(OBSERVATIONS).returning(
+        OBSERVATIONS.c.id, sort_by_parameter_order=True
+    )
+
+
 def _get(session: Session, model: type[Any], row_id: int) -> Any:
     row = session.get(model, row_id)
     if row is None:
@@ -743,7 +761,7 @@ def _get_child(session: Session, model: type[Child], experiment_id: int, row_id:
 def _suggestion_for_observation(
     session: Session, experiment_id: int, suggestion_id: int, index: int, total: int
 ) -> SuggestionRow:
-    row = session.get(SuggestionRow, suggestion_id)
+    row = session.scalars(Hot.suggestion, {"suggestion_id": suggestion_id}).first()
     if row is None or row.experiment_id != experiment_id:
         prefix = f"Error in observation {index + 1}/{total}: " if total > 1 else ""
         raise InvalidRequestError(
