@@ -7,6 +7,7 @@ objective, POST /v1/experiments/{id}/observations. Every request is timed with
 database and experiment:
 
 - ``sqlite``: one ``honed serve`` process on a SQLite file;
+- ``sqlite2``: two ``honed serve`` processes on the same SQLite file, workers split;
 - ``pg1``: one ``honed serve`` process on PostgreSQL;
 - ``pg2``: two ``honed serve`` processes on the same PostgreSQL database, workers split
   between them.
@@ -91,6 +92,8 @@ class Deployment:
 
 DEPLOYMENTS = {
     "sqlite": Deployment("sqlite", "sqlite", 1),
+    # Two processes on one SQLite file: writers queue on the file lock beside it.
+    "sqlite2": Deployment("sqlite2", "sqlite", 2),
     "pg1": Deployment("pg1", "postgres", 1),
     "pg2": Deployment("pg2", "postgres", 2),
 }
@@ -697,7 +700,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=float, default=2.0, help="warm-up seconds")
     parser.add_argument(
         "--deployments",
-        default="sqlite,pg1,pg2",
+        default="sqlite,sqlite2,pg1,pg2",
         help=f"comma-separated, from {', '.join(DEPLOYMENTS)}",
     )
     parser.add_argument(

@@ -8,10 +8,12 @@ be serialized per experiment take a row lock (see storage.py).
 
 from __future__ import annotations
 
+import fcntl
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import IO
 from typing import Any
 
 from sqlalchemy import Engine
@@ -92,15 +94,18 @@ def _sqlite_engine(url: str, begin: str) -> Engine:
 class Transactions:
     """Short sessions that commit on success and translate database failures.
 
-    On SQLite the threads of one process queue for writes on a lock of their own: SQLite's
-    busy handler polls with growing sleeps, which under load gave second-long outliers and
-    starved some writers. Other processes on the same file still meet the busy handler.
+    On SQLite writers queue on locks of their own before BEGIN IMMEDIATE: a thread lock
+    within the process and an advisory file lock (``<database>.lock``) across processes.
+    SQLite's busy handler instead polls with growing sleeps, which under load gave
+    second-long outliers and starved some writers.
     """
 
     def __init__(self, database: Database) -> None:
         self._read = sessionmaker(database.read_engine, expire_on_commit=False)
         self._write = sessionmaker(database.write_engine, expire_on_commit=False)
         self._write_lock = threading.Lock() if database.is_sqlite else None
+        self._lock_path = _lock_path(database.url) if database.is_sqlite else None
+        self._lock_file: IO[bytes] | None = None
 
     @contextmanager
     def read(self) -> Iterator[Session]:
@@ -118,7 +123,29 @@ class Transactions:
             yield
             return
         with self._write_lock:
-            yield
+            if self._lock_path is None:
+                yield
+                return
+            if self._lock_file is None:
+                self._lock_file = open(self._lock_path, "ab")  # noqa: SIM115 (kept open)
+            fcntl.flock(self._lock_file, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(self._lock_file, fcntl.LOCK_UN)
+
+    def close(self) -> None:
+        if self._lock_file is not None:
+            self._lock_file.close()
+            self._lock_file = None
+
+
+def _lock_path(url: str) -> str | None:
+    """The lock file beside a SQLite database file (None for in-memory databases)."""
+    database = make_url(url).database
+    if not database or database == ":memory:":
+        return None
+    return database + ".lock"
 
 
 @contextmanager

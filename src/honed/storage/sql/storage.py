@@ -694,6 +694,7 @@ class SqlStorage(Storage):
             raise ServiceUnavailableError(f"The database is unavailable: {error}") from error
 
     def close(self) -> None:
+        self._tx.close()
         self.database.dispose()
 
 
