@@ -12,6 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 import torch
+from fastapi.testclient import TestClient
 
 from honed.domain.experiment import ExperimentSpec
 from honed.domain.metrics import Metric
@@ -27,6 +28,7 @@ from honed.domain.records import Suggestion
 from honed.domain.records import SuggestionSource
 from honed.domain.tenancy import Token
 from honed.engine.base import Engine
+from honed.server.app import create_app
 from honed.service.app import Services
 from honed.service.observations import ObservationInput
 from honed.service.optimizer import LoopSettings
@@ -247,6 +249,13 @@ def test_optimizer_failure_is_recorded_and_sobol_keeps_serving(
     assert [s.source for s in handed_out[5:]] == [SuggestionSource.FALLBACK] * 3
     # Backed off: the next step does not retry at once.
     assert loop.step() is None
+    # Users see it on the experiment (a honed field beside SigOpt's).
+    app = create_app(services=services)
+    with TestClient(app) as client:
+        client.auth = ("optimizer-test", "")
+        shown = client.get(f"/v1/experiments/{eid}").json()["optimizer"]
+    assert shown["error"] == "RuntimeError: model fit diverged"
+    assert shown["ready_candidates"] == 0
 
 
 @pytest.fixture

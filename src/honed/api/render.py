@@ -17,6 +17,7 @@ from honed.domain.records import Suggestion
 from honed.domain.tenancy import Client
 from honed.domain.tenancy import Token
 from honed.service.experiments import Progress
+from honed.storage.base import OptimizerStatus
 from honed.storage.base import Page
 
 JSON = dict[str, Any]
@@ -127,6 +128,20 @@ def progress_json(progress: Progress, single_metric: bool) -> JSON:
         "first_observation": one(progress.first_observation),
         "last_observation": one(progress.last_observation),
         "best_observation": one(progress.best_observation),
+    }
+
+
+def optimizer_json(status: OptimizerStatus) -> JSON:
+    """honed's own field on a fetched experiment: what the Bayesian optimizer last did,
+    and its last error, if any (Sobol serves meanwhile)."""
+    return {
+        "object": "optimizer_status",
+        "fitted_observation_count": status.fitted_count,
+        "fitted": int(status.fitted_at) if status.fitted_at is not None else None,
+        "fit_seconds": status.fit_seconds,
+        "ready_candidates": status.ready_candidates,
+        "error": status.error,
+        "error_time": int(status.error_at) if status.error_at is not None else None,
     }
 
 

@@ -79,7 +79,10 @@ def list_client_experiments(
 
 @router.get("/v1/experiments/{experiment_id}")
 def get_experiment(svc: Svc, token: Caller, experiment_id: str) -> JSONResponse:
-    return reply(_render(svc, svc.experiments.get(token, path_id(experiment_id))))
+    experiment = svc.experiments.get(token, path_id(experiment_id))
+    data = _render(svc, experiment)
+    data["optimizer"] = render.optimizer_json(svc.storage.optimizer_status(experiment.id))
+    return reply(data)
 
 
 @router.put("/v1/experiments/{experiment_id}")
