@@ -38,9 +38,16 @@ def _render(svc: Services, experiment: Experiment) -> dict[str, Any]:
     return render.experiment_json(experiment, svc.experiments.progress(experiment))
 
 
+def _render_one(svc: Services, experiment: Experiment) -> dict[str, Any]:
+    """A single experiment also shows the optimizer's state (not in lists: a query each)."""
+    data = _render(svc, experiment)
+    data["optimizer"] = render.optimizer_json(svc.storage.optimizer_status(experiment.id))
+    return data
+
+
 def _create(svc: Services, token: Caller, data: Any) -> dict[str, Any]:
     spec = parse.experiment_spec(parse.body(ExperimentCreate, data))
-    return _render(svc, svc.experiments.create(token, spec))
+    return _render_one(svc, svc.experiments.create(token, spec))
 
 
 def _list(svc: Services, token: Caller, request: Request) -> dict[str, Any]:
@@ -79,10 +86,7 @@ def list_client_experiments(
 
 @router.get("/v1/experiments/{experiment_id}")
 def get_experiment(svc: Svc, token: Caller, experiment_id: str) -> JSONResponse:
-    experiment = svc.experiments.get(token, path_id(experiment_id))
-    data = _render(svc, experiment)
-    data["optimizer"] = render.optimizer_json(svc.storage.optimizer_status(experiment.id))
-    return reply(data)
+    return reply(_render_one(svc, svc.experiments.get(token, path_id(experiment_id))))
 
 
 @router.put("/v1/experiments/{experiment_id}")
@@ -109,7 +113,7 @@ def update_experiment(svc: Svc, token: Caller, experiment_id: str, data: JsonBod
     )
     if update.project is not None:
         raise InvalidRequestError("Invalid project: not supported by this honed server yet")
-    return reply(_render(svc, svc.experiments.update(token, path_id(experiment_id), change)))
+    return reply(_render_one(svc, svc.experiments.update(token, path_id(experiment_id), change)))
 
 
 @router.delete("/v1/experiments/{experiment_id}")
