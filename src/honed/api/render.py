@@ -140,6 +140,7 @@ def optimizer_json(status: OptimizerStatus) -> JSON:
         "fitted": int(status.fitted_at) if status.fitted_at is not None else None,
         "fit_seconds": status.fit_seconds,
         "ready_candidates": status.ready_candidates,
+        "fitting": status.fitting,
         "error": status.error,
         "error_time": int(status.error_at) if status.error_at is not None else None,
     }

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from collections.abc import MutableMapping
 from dataclasses import dataclass
+from dataclasses import replace
 from typing import Any
 
 from honed.engine.base import Engine
@@ -45,7 +46,10 @@ class LoopSettings:
     lease_seconds: float = 600.0
     error_backoff_seconds: float = 30.0
     #: Most candidates computed in one fit (jointly, with open suggestions pending).
-    max_batch: int = 16
+    max_batch: int = 8
+    #: Candidates beyond the expected workers, so that a request arriving while the next
+    #: fit runs still gets a model-chosen point (computed with the others as pending).
+    spare_candidates: int = 2
     idle_seconds: float = 0.1
     heartbeat_seconds: float = 2.0
 
@@ -78,7 +82,18 @@ class OptimizerLoop:
             return False
         changed = work.latest_modified != work.fitted_modified
         starving = work.ready_candidates == 0 and (work.demand_at or 0.0) > (work.fitted_at or 0.0)
-        return changed or starving
+        # Candidates were handed out since the last fit and fewer are ready than workers
+        # will ask for: compute the next ones now, while the workers evaluate, with the
+        # suggestions just handed out as pending points.
+        consumed = work.ready_candidates < work.stored_candidates
+        low = consumed and work.ready_candidates < self.batch_size(work)
+        return changed or starving or low
+
+    def batch_size(self, work: OptimizerWork) -> int:
+        """Candidates per fit: one per expected worker (``parallel_bandwidth``, or the open
+        suggestions plus one) and a few spares."""
+        expected = max(work.experiment.spec.parallel_bandwidth or 1, work.open_count + 1)
+        return min(expected + self._settings.spare_candidates, self._settings.max_batch)
 
     def step(self) -> int | None:
         """Fit the experiment that needs it most; return its id, or None when idle."""
@@ -105,10 +120,7 @@ class OptimizerLoop:
         try:
             observations = self._storage.all_observations(experiment.id)
             pending = [s.assignments for s in self._storage.open_suggestions(experiment.id)]
-            count = min(
-                max(experiment.spec.parallel_bandwidth or 1, len(pending) + 1),
-                self._settings.max_batch,
-            )
+            count = self.batch_size(replace(work, open_count=len(pending)))
             proposal = self._engine_factory().propose(
                 ProposalRequest(experiment, 0, pending, observations, count=count)
             )

@@ -25,7 +25,7 @@ from honed.storage.base import SuggestionDecision
 # An optimizer process that sent a heartbeat this recently is worth waiting for.
 OPTIMIZER_ALIVE_SECONDS = 10.0
 OPTIMIZER_CHECK_SECONDS = 2.0
-CANDIDATE_POLL_SECONDS = 0.02
+CANDIDATE_POLL_SECONDS = 0.05
 
 
 class SuggestionService:
@@ -67,17 +67,21 @@ class SuggestionService:
                 # Outside the lock: ask the optimizer, wait a bounded time, then retry. With
                 # no optimizer alive, or once the time is up, the sequence engine serves.
                 now = time.monotonic()
-                if (
-                    deadline is None
-                    and self._candidate_wait > 0
-                    and (self._storage.live_optimizers(OPTIMIZER_ALIVE_SECONDS) > 0)
-                ):
+                if deadline is None and self._worth_waiting(experiment_id):
                     self._storage.request_candidates(experiment_id)
                     deadline = now + self._candidate_wait
                 if deadline is None or now >= deadline:
                     allow_fallback = True
                     continue
                 self._wait_for_candidates(experiment_id, deadline)
+
+    def _worth_waiting(self, experiment_id: int) -> bool:
+        """Wait only if the optimizer's last fit of this experiment took less than the wait
+        (or there was none yet): otherwise the request would time out and serve Sobol late."""
+        if self._candidate_wait <= 0:
+            return False
+        last = self._storage.optimizer_status(experiment_id).fit_seconds
+        return last is None or last < self._candidate_wait
 
     def _optimizer_alive(self) -> bool:
         """Heartbeats, read at most once per OPTIMIZER_CHECK_SECONDS per process."""

@@ -115,7 +115,9 @@ class OptimizerWork:
     ready_candidates: int
     fitted_modified: float | None
     fitted_count: int
+    stored_candidates: int
     fitted_at: float | None
+    fit_seconds: float | None
     demand_at: float | None
     lease_until: float | None
     error_at: float | None
@@ -131,6 +133,8 @@ class OptimizerStatus:
     ready_candidates: int
     error: str | None
     error_at: float | None
+    #: An optimizer process holds the experiment's lease: a fit is running.
+    fitting: bool = False
 
 
 @dataclass(frozen=True)

@@ -164,6 +164,8 @@ class OptimizerStateRow(Base):
     experiment_id: Mapped[int] = mapped_column(ForeignKey("experiments.id"), primary_key=True)
     fitted_modified: Mapped[float | None] = mapped_column(Double)
     fitted_count: Mapped[int] = mapped_column(Integer, default=0)
+    # Candidates stored by the last fit: fewer ready now means some were handed out.
+    stored_candidates: Mapped[int] = mapped_column(Integer, default=0)
     fitted_at: Mapped[float | None] = mapped_column(Double)
     fit_seconds: Mapped[float | None] = mapped_column(Double)
     lease_owner: Mapped[str | None] = mapped_column(String(100))

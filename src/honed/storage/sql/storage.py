@@ -163,7 +163,9 @@ class SqlStorage(Storage):
             )
             session.add(row)
             session.flush()
-            session.add(OptimizerStateRow(experiment_id=row.id, fitted_count=0))
+            session.add(
+                OptimizerStateRow(experiment_id=row.id, fitted_count=0, stored_candidates=0)
+            )
             return convert.experiment(row)
 
     def get_experiment(self, experiment_id: int) -> Experiment:
@@ -541,7 +543,9 @@ class SqlStorage(Storage):
                     ready_candidates=ready_count or 0,
                     fitted_modified=state.fitted_modified,
                     fitted_count=state.fitted_count,
+                    stored_candidates=state.stored_candidates,
                     fitted_at=state.fitted_at,
+                    fit_seconds=state.fit_seconds,
                     demand_at=state.demand_at,
                     lease_until=state.lease_until,
                     error_at=state.error_at,
@@ -612,6 +616,7 @@ class SqlStorage(Storage):
                 .values(
                     fitted_modified=basis_modified,
                     fitted_count=fitted_count,
+                    stored_candidates=len(points),
                     fitted_at=now,
                     fit_seconds=fit_seconds,
                     error=None,
@@ -664,6 +669,7 @@ class SqlStorage(Storage):
                 ready_candidates=ready_count,
                 error=state.error,
                 error_at=state.error_at,
+                fitting=state.lease_until is not None and state.lease_until > time.time(),
             )
 
     def heartbeat(self, name: str) -> None:

@@ -81,6 +81,7 @@ def upgrade() -> None:
         sa.Column("experiment_id", ID, nullable=False),
         sa.Column("fitted_modified", sa.Double(), nullable=True),
         sa.Column("fitted_count", sa.Integer(), nullable=False),
+        sa.Column("stored_candidates", sa.Integer(), nullable=False),
         sa.Column("fitted_at", sa.Double(), nullable=True),
         sa.Column("fit_seconds", sa.Double(), nullable=True),
         sa.Column("lease_owner", sa.String(length=100), nullable=True),
@@ -97,7 +98,8 @@ def upgrade() -> None:
     )
     # Every experiment has its optimizer state row from creation on (no upserts later).
     op.execute(
-        "INSERT INTO optimizer_state (experiment_id, fitted_count) SELECT id, 0 FROM experiments"
+        "INSERT INTO optimizer_state (experiment_id, fitted_count, stored_candidates) "
+        "SELECT id, 0, 0 FROM experiments"
     )
     op.create_table(
         "optimizer_processes",
