@@ -144,7 +144,7 @@ def test_candidates_for_parallel_workers_differ_and_avoid_open_points(
     held = [services.suggestions.create(token, eid) for _ in range(3)]  # 3 busy workers
     assert loop.step() == eid
     status = services.storage.optimizer_status(eid)
-    assert status.ready_candidates == 4
+    assert status.ready_candidates == 4 + LoopSettings().spare_candidates  # bandwidth 4
     assert status.error is None
     more = [services.suggestions.create(token, eid) for _ in range(4)]
     assert {s.source for s in more} == {SuggestionSource.OPTIMIZER}
@@ -224,6 +224,8 @@ def test_int_log_and_categorical_parameters(
     )
     loop = OptimizerLoop(services.storage, engine_factory)
     handed_out = optimize(services, token, spec, mixed, 18, loop)
+    assert services.storage.optimizer_status(handed_out[0].experiment_id).error is None
+    assert {s.source for s in handed_out[6:]} == {SuggestionSource.OPTIMIZER}
     for suggestion in handed_out:  # every point is a valid assignment
         spec.space.check_assignments(dict(suggestion.assignments))
     best = services.experiments.best_assignments(token, handed_out[0].experiment_id)[0]

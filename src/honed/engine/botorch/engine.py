@@ -109,13 +109,30 @@ class BoTorchEngine(Engine):
     def _optimize(
         self, acquisition: AcquisitionFunction, encoding: Encoding, q: int
     ) -> torch.Tensor:
+        """The best candidate with full effort, then the rest of a batch one after the
+        other with the earlier ones pending and lighter settings (which also removed the
+        heavy tail of joint optimization, see reference/environment.md)."""
+        first = self._optimize_batch(acquisition, encoding, 1, self._num_restarts, 100)
+        if q == 1:
+            return first
+        pending = acquisition.X_pending
+        acquisition.set_X_pending(first if pending is None else torch.cat([pending, first]))
+        rest = self._optimize_batch(
+            acquisition, encoding, q - 1, max(2, self._num_restarts // 2), 50
+        )
+        acquisition.set_X_pending(pending)
+        return torch.cat([first, rest])
+
+    def _optimize_batch(
+        self,
+        acquisition: AcquisitionFunction,
+        encoding: Encoding,
+        q: int,
+        restarts: int,
+        maxiter: int,
+    ) -> torch.Tensor:
         bounds = encoding.bounds()
         constraints = encoding.inequality_constraints() or None
-        # A batch is optimized one candidate after the other (sequential greedy); lighter
-        # settings per candidate keep a batch's cost near that of one careful candidate
-        # (and removed the heavy tail of joint optimization, see reference/environment.md).
-        restarts = self._num_restarts if q == 1 else max(2, self._num_restarts // 2)
-        maxiter = 100 if q == 1 else 50
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             if encoding.discrete_dims or encoding.cat_dims:
@@ -128,7 +145,7 @@ class BoTorchEngine(Engine):
                     num_restarts=restarts,
                     raw_samples=self._raw_samples,
                     inequality_constraints=constraints,
-                    options={"maxiter": maxiter},
+                    options={"maxiter_continuous": maxiter},
                 )
             else:
                 candidates, _ = optimize_acqf(
