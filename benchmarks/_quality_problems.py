@@ -1,0 +1,263 @@
+"""Test problems and the simulated worker loop shared by quality.py and _ax_arm.py.
+
+Pure Python (``math`` and ``random`` only): the Ax arm imports this module from its own
+venv, which has neither honed nor optuna. Every problem is a minimisation with a known
+optimum; ``regret`` is always measured on the noiseless value.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from collections import deque
+from collections.abc import Callable
+from collections.abc import Mapping
+from collections.abc import Sequence
+from dataclasses import dataclass
+from dataclasses import field
+from typing import Any
+from typing import Generic
+from typing import TypeVar
+
+Value = float | int | str
+Point = Mapping[str, Value]
+
+
+@dataclass(frozen=True)
+class Param:
+    """One parameter: ``kind`` is "double", "int" or "categorical"."""
+
+    name: str
+    kind: str
+    low: float = 0.0
+    high: float = 1.0
+    values: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Problem:
+    name: str
+    params: tuple[Param, ...]
+    function: Callable[[Point], float]
+    optimum: float
+    noise_sd: float = 0.0
+    note: str = ""
+
+    @property
+    def dim(self) -> int:
+        return len(self.params)
+
+
+def _doubles(prefix: str, count: int, low: float, high: float) -> tuple[Param, ...]:
+    return tuple(Param(f"{prefix}{i}", "double", low, high) for i in range(count))
+
+
+def _xs(point: Point, count: int) -> list[float]:
+    return [float(point[f"x{i}"]) for i in range(count)]
+
+
+def branin_xy(x1: float, x2: float) -> float:
+    b = 5.1 / (4 * math.pi**2)
+    c = 5 / math.pi
+    t = 1 / (8 * math.pi)
+    return (x2 - b * x1**2 + c * x1 - 6) ** 2 + 10 * (1 - t) * math.cos(x1) + 10
+
+
+BRANIN_MIN = 0.397887357729738
+
+
+def branin(point: Point) -> float:
+    return branin_xy(float(point["x0"]), float(point["x1"]))
+
+
+_H6_ALPHA = (1.0, 1.2, 3.0, 3.2)
+_H6_A = (
+    (10.0, 3.0, 17.0, 3.5, 1.7, 8.0),
+    (0.05, 10.0, 17.0, 0.1, 8.0, 14.0),
+    (3.0, 3.5, 1.7, 10.0, 17.0, 8.0),
+    (17.0, 8.0, 0.05, 10.0, 0.1, 14.0),
+)
+_H6_P = (
+    (0.1312, 0.1696, 0.5569, 0.0124, 0.8283, 0.5886),
+    (0.2329, 0.4135, 0.8307, 0.3736, 0.1004, 0.9991),
+    (0.2348, 0.1451, 0.3522, 0.2883, 0.3047, 0.6650),
+    (0.4047, 0.8828, 0.8732, 0.5743, 0.1091, 0.0381),
+)
+HARTMANN6_MIN = -3.32236801141551
+
+
+def hartmann6(point: Point) -> float:
+    x = _xs(point, 6)
+    total = 0.0
+    for alpha, a_row, p_row in zip(_H6_ALPHA, _H6_A, _H6_P, strict=True):
+        inner = sum(a * (xi - p) ** 2 for a, xi, p in zip(a_row, x, p_row, strict=True))
+        total -= alpha * math.exp(-inner)
+    return total
+
+
+def ackley10(point: Point) -> float:
+    x = _xs(point, 10)
+    n = len(x)
+    a, b, c = 20.0, 0.2, 2 * math.pi
+    part1 = -a * math.exp(-b * math.sqrt(sum(v * v for v in x) / n))
+    part2 = -math.exp(sum(math.cos(c * v) for v in x) / n)
+    return part1 + part2 + a + math.e
+
+
+_ST_ARGMIN = -2.903534018185960
+
+
+def _styblinski_term(v: float) -> float:
+    return 0.5 * (v**4 - 16 * v**2 + 5 * v)
+
+
+def styblinski_tang4(point: Point) -> float:
+    return sum(_styblinski_term(v) for v in _xs(point, 4))
+
+
+_MIXED_TARGET = {"a": 3, "b": 6, "c": 8}
+_MIXED_OFFSET = {"a": 1.0, "b": 0.0, "c": 2.0}
+
+
+def mixed(point: Point) -> float:
+    """Branin over two doubles, times and plus a penalty for the int's distance from a
+    target that depends on the category, plus a per-category offset. Optimum: Branin's
+    minimum at k=6, c="b"."""
+    category = str(point["c"])
+    miss = int(point["k"]) - _MIXED_TARGET[category]
+    base = branin_xy(float(point["x0"]), float(point["x1"]))
+    return base * (1 + 0.1 * abs(miss)) + 0.5 * miss**2 + _MIXED_OFFSET[category]
+
+
+PROBLEMS: dict[str, Problem] = {
+    p.name: p
+    for p in (
+        Problem(
+            "branin",
+            (Param("x0", "double", -5.0, 10.0), Param("x1", "double", 0.0, 15.0)),
+            branin,
+            BRANIN_MIN,
+            note="2-d, x0 in [-5, 10], x1 in [0, 15]",
+        ),
+        Problem(
+            "hartmann6",
+            _doubles("x", 6, 0.0, 1.0),
+            hartmann6,
+            HARTMANN6_MIN,
+            note="6-d unit cube",
+        ),
+        Problem(
+            "ackley10",
+            _doubles("x", 10, -5.0, 10.0),
+            ackley10,
+            0.0,
+            note="10-d on [-5, 10]^10 (asymmetric: the centre is not the optimum)",
+        ),
+        Problem(
+            "styblinski_tang4",
+            _doubles("x", 4, -5.0, 5.0),
+            styblinski_tang4,
+            4 * _styblinski_term(_ST_ARGMIN),
+            note="4-d on [-5, 5]^4",
+        ),
+        Problem(
+            "mixed",
+            (
+                Param("x0", "double", -5.0, 10.0),
+                Param("x1", "double", 0.0, 15.0),
+                Param("k", "int", 0, 10),
+                Param("c", "categorical", values=("a", "b", "c")),
+            ),
+            mixed,
+            BRANIN_MIN,
+            note="2 doubles, 1 int in [0, 10], 1 categorical with 3 values",
+        ),
+        Problem(
+            "hartmann6_noisy",
+            _doubles("x", 6, 0.0, 1.0),
+            hartmann6,
+            HARTMANN6_MIN,
+            noise_sd=0.1,
+            note="Hartmann6 + N(0, 0.1^2) noise; regret of the best observed point's true value",
+        ),
+    )
+}
+
+BUDGETS: dict[str, tuple[int, int]] = {"30x1": (30, 1), "60x4": (60, 4)}
+
+
+Token = TypeVar("Token")
+
+
+@dataclass
+class Arm(Generic[Token]):
+    """What an optimizer offers the loop.
+
+    ``ask(pending)`` gets the points being evaluated right now and returns a token and a
+    new point, or None when the optimizer cannot propose yet (then one pending point is
+    completed and it is asked again); ``is_model`` says whether the last ask used a model.
+    """
+
+    ask: Callable[[Sequence[Point]], tuple[Token, Point] | None]
+    tell: Callable[[Token, Point, float], None]
+    is_model: Callable[[], bool] = field(default=lambda: False)
+
+
+def simulate(
+    problem: Problem, arm: Arm[Any], evaluations: int, workers: int, seed: int
+) -> dict[str, Any]:
+    """Run ``evaluations`` instant evaluations with ``workers`` points in flight.
+
+    Points are completed first in, first out; with ``workers`` > 1 the optimizer is asked
+    for a new point while the other ``workers - 1`` are still pending. Returns, in order of
+    completion, the true and observed values, the best-so-far regret after each evaluation
+    (true value of the best *observed* point minus the optimum), the points, and the time
+    of every ask.
+    """
+    noise = random.Random(f"{problem.name}-{seed}")
+    pending: deque[tuple[Any, Point]] = deque()
+    true_values: list[float] = []
+    observed: list[float] = []
+    trace: list[float] = []
+    ask_seconds: list[float] = []
+    ask_model: list[bool] = []
+    points: list[dict[str, Value]] = []
+    best_observed = math.inf
+    best_true = math.inf
+    asked = 0
+    stalls = 0
+    while len(true_values) < evaluations:
+        while len(pending) < workers and asked < evaluations:
+            started = time.perf_counter()
+            proposal = arm.ask([point for _, point in pending])
+            elapsed = time.perf_counter() - started
+            if proposal is None:
+                stalls += 1
+                if not pending:
+                    raise RuntimeError("optimizer proposed nothing with no pending points")
+                break
+            ask_seconds.append(elapsed)
+            ask_model.append(arm.is_model())
+            pending.append(proposal)
+            asked += 1
+        token, point = pending.popleft()
+        value = problem.function(point)
+        noisy = value + noise.gauss(0.0, problem.noise_sd) if problem.noise_sd else value
+        arm.tell(token, point, noisy)
+        true_values.append(value)
+        observed.append(noisy)
+        points.append(dict(point))
+        if noisy < best_observed:
+            best_observed, best_true = noisy, value
+        trace.append(best_true - problem.optimum)
+    return {
+        "true_values": true_values,
+        "observed": observed,
+        "trace": trace,
+        "regret": trace[-1],
+        "ask_seconds": ask_seconds,
+        "ask_model": ask_model,
+        "stalls": stalls,
+        "points": points,
+    }

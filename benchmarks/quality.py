@@ -1,0 +1,653 @@
+"""Optimization quality: honed's BoTorchEngine against Sobol, Optuna TPE and Ax, side by side.
+
+Every arm runs the same problems, budgets and seeds in one invocation:
+
+- ``honed``: ``honed.engine.botorch.engine.BoTorchEngine`` called directly, one engine per
+  run, the open points passed as ``pending``. Like the service, a proposal equal to an open
+  or observed point is asked again once and then replaced by the next Sobol point.
+- ``sobol``: honed's ``SobolEngine`` (the same scrambled sequence as honed's initial design).
+- ``optuna``: Optuna's default ``TPESampler(seed=...)`` through ask/tell.
+- ``ax``: Ax's ``Client`` with its default generation strategy, run by
+  ``benchmarks/_ax_arm.py`` under the python of ``benchmarks/.venv-ax`` (Ax pins its own
+  BoTorch, so it lives in its own venv).
+
+Budgets: ``30x1`` is 30 evaluations one at a time; ``60x4`` is 60 evaluations with 4 points
+in flight (first in, first out: each new point is asked for while 3 others are pending).
+Regret is simple regret: the true value of the best observed point minus the optimum (for the
+noisy problem the best *observed* value picks the point, its noiseless value is scored).
+
+The table shows median and interquartile range of the final regret per problem, budget and
+arm, the ratios of honed's median to Ax's and Optuna's, and the median seconds per
+model-based candidate of honed and Ax. Results go to benchmarks/results/quality.json, a plot
+of median best-so-far regret to benchmarks/results/quality.png, and every finished run is
+appended to benchmarks/results/quality.runs.jsonl as it ends (``--resume`` reuses them).
+
+Usage: .venv/bin/python benchmarks/quality.py [--seeds 10] [--problems branin,hartmann6]
+       [--budgets 30x1,60x4] [--arms honed,sobol,optuna,ax] [--jobs 2] [--resume]
+       [--estimate]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+import traceback
+from collections.abc import Sequence
+from concurrent.futures import FIRST_COMPLETED
+from concurrent.futures import Future
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import wait
+from dataclasses import asdict
+from dataclasses import dataclass
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+from _quality_problems import BUDGETS
+from _quality_problems import PROBLEMS
+from _quality_problems import Arm
+from _quality_problems import Point
+from _quality_problems import Problem
+from _quality_problems import simulate
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+AX_PYTHON = HERE / ".venv-ax" / "bin" / "python"
+AX_HELPER = HERE / "_ax_arm.py"
+ARMS = ("honed", "sobol", "optuna", "ax")
+# The order arms of one cell and seed are started in: the two slow ones first, together.
+START_ORDER = ("ax", "honed", "optuna", "sobol")
+AX_TIMEOUT = 3600.0
+# Rough seconds per model-based candidate on this machine, for --estimate only.
+SECONDS_PER_CANDIDATE = {"honed": 1.2, "ax": 2.0, "optuna": 0.03, "sobol": 0.001}
+AX_START_SECONDS = 8.0
+GOAL_OPTUNA_FACTOR = 5.0
+
+
+@dataclass(frozen=True)
+class Job:
+    problem: str
+    budget: str
+    arm: str
+    seed: int
+
+    @property
+    def key(self) -> tuple[str, str, str, int]:
+        return (self.problem, self.budget, self.arm, self.seed)
+
+
+# --- arms that run in this venv (inside pool worker processes) -----------------------------
+
+
+def _honed_experiment(problem: Problem, seed: int) -> Any:
+    from honed.domain.experiment import Experiment
+    from honed.domain.experiment import ExperimentSpec
+    from honed.domain.experiment import ExperimentState
+    from honed.domain.metrics import Metric
+    from honed.domain.metrics import Objective
+    from honed.domain.parameters import Parameter
+    from honed.domain.parameters import ParameterType
+    from honed.domain.parameters import SearchSpace
+
+    parameters = []
+    for p in problem.params:
+        if p.kind == "categorical":
+            parameters.append(
+                Parameter(p.name, ParameterType.CATEGORICAL, categorical_values=p.values)
+            )
+        elif p.kind == "int":
+            parameters.append(Parameter(p.name, ParameterType.INT, (p.low, p.high)))
+        else:
+            parameters.append(Parameter(p.name, ParameterType.DOUBLE, (p.low, p.high)))
+    spec = ExperimentSpec(
+        problem.name, SearchSpace(tuple(parameters)), (Metric("f", Objective.MINIMIZE),)
+    )
+    # The experiment id seeds honed's Sobol sequence.
+    return Experiment(1 + seed, 1, spec, ExperimentState.ACTIVE, 0, 0)
+
+
+def _honed_arm(problem: Problem, seed: int, model: bool, stats: dict[str, int]) -> Arm[int]:
+    import torch
+
+    from honed.domain.parameters import point_hash
+    from honed.domain.records import MetricValue
+    from honed.domain.records import Observation
+    from honed.engine.base import Engine
+    from honed.engine.base import ProposalRequest
+    from honed.engine.botorch.engine import BoTorchEngine
+    from honed.engine.design import initial_design_size
+    from honed.engine.sobol import SobolEngine
+
+    torch.manual_seed(seed)
+    experiment = _honed_experiment(problem, seed)
+    engine: Engine = BoTorchEngine(warm_starts={}) if model else SobolEngine()
+    sobol = SobolEngine()
+    observations: list[Observation] = []
+    seen: set[str] = set()
+    state = {"cursor": 0, "model": False}
+    initial = initial_design_size(experiment.spec)
+
+    def ask(pending: Sequence[Point]) -> tuple[int, Point] | None:
+        taken = {point_hash(p) for p in pending} | seen
+        state["model"] = model and len(observations) >= initial
+        for attempt in range(3):
+            chosen: Engine = engine if attempt < 2 else sobol
+            if attempt == 2:
+                stats["fallbacks"] += 1
+                state["model"] = False
+            proposal = chosen.propose(
+                ProposalRequest(experiment, state["cursor"], list(pending), observations, 1)
+            )
+            state["cursor"] = proposal.cursor
+            if proposal.points and point_hash(proposal.points[0]) not in taken:
+                return len(observations) + len(pending), proposal.points[0]
+            stats["duplicates"] += 1
+        return None
+
+    def tell(token: int, point: Point, value: float) -> None:
+        seen.add(point_hash(point))
+        observations.append(
+            Observation(
+                len(observations) + 1,
+                experiment.id,
+                None,
+                dict(point),
+                (MetricValue("f", value),),
+                False,
+                None,
+                0,
+            )
+        )
+
+    return Arm(ask=ask, tell=tell, is_model=lambda: bool(state["model"]))
+
+
+def _optuna_arm(problem: Problem, seed: int) -> Arm[Any]:
+    import optuna
+    from optuna.distributions import BaseDistribution
+    from optuna.distributions import CategoricalDistribution
+    from optuna.distributions import FloatDistribution
+    from optuna.distributions import IntDistribution
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(
+        direction="minimize", sampler=optuna.samplers.TPESampler(seed=seed)
+    )
+    distributions: dict[str, BaseDistribution] = {}
+    for p in problem.params:
+        if p.kind == "categorical":
+            distributions[p.name] = CategoricalDistribution(list(p.values))
+        elif p.kind == "int":
+            distributions[p.name] = IntDistribution(int(p.low), int(p.high))
+        else:
+            distributions[p.name] = FloatDistribution(p.low, p.high)
+    told = [0]
+
+    def ask(pending: Sequence[Point]) -> tuple[Any, Point]:
+        trial = study.ask(distributions)
+        return trial, dict(trial.params)
+
+    def tell(trial: Any, point: Point, value: float) -> None:
+        study.tell(trial, value)
+        told[0] += 1
+
+    startup = 10  # TPESampler's n_startup_trials default
+    return Arm(ask=ask, tell=tell, is_model=lambda: told[0] >= startup)
+
+
+def run_local(job: Job) -> dict[str, Any]:
+    """One run of a local arm, in a pool worker process."""
+    import warnings
+
+    import torch
+
+    torch.set_num_threads(1)
+    warnings.simplefilter("ignore")
+    evaluations, workers = BUDGETS[job.budget]
+    problem = PROBLEMS[job.problem]
+    result: dict[str, Any] = asdict(job)
+    stats = {"duplicates": 0, "fallbacks": 0}
+    started = time.perf_counter()
+    try:
+        if job.arm == "optuna":
+            arm = _optuna_arm(problem, job.seed)
+        else:
+            arm = _honed_arm(problem, job.seed, job.arm == "honed", stats)
+        result.update(simulate(problem, arm, evaluations, workers, job.seed))
+    except Exception:
+        result["error"] = traceback.format_exc()[-2000:]
+    result.update(stats)
+    result["wall_seconds"] = time.perf_counter() - started
+    return result
+
+
+def run_ax(job: Job) -> dict[str, Any]:
+    """One run of the Ax arm: a subprocess of benchmarks/.venv-ax's python."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
+    payload = json.dumps([{"problem": job.problem, "budget": job.budget, "seed": job.seed}])
+    result: dict[str, Any] = asdict(job)
+    started = time.perf_counter()
+    try:
+        done = subprocess.run(
+            [str(AX_PYTHON), str(AX_HELPER)],
+            input=payload,
+            capture_output=True,
+            text=True,
+            timeout=AX_TIMEOUT,
+            env=env,
+            cwd=HERE,
+            check=False,
+        )
+        lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+        if lines:
+            result.update(json.loads(lines[-1]))
+        else:
+            result["error"] = f"exit {done.returncode}: {done.stderr[-2000:]}"
+    except subprocess.TimeoutExpired:
+        result["error"] = f"timed out after {AX_TIMEOUT:.0f} s"
+    result["process_seconds"] = time.perf_counter() - started
+    return result
+
+
+def run_job(job: Job) -> dict[str, Any]:
+    load = os.getloadavg()[0]
+    result = run_ax(job) if job.arm == "ax" else run_local(job)
+    result["load_before"] = load
+    result["load_after"] = os.getloadavg()[0]
+    return result
+
+
+def _worker_init() -> None:
+    os.environ["OMP_NUM_THREADS"] = "1"
+
+
+# --- planning ------------------------------------------------------------------------------
+
+
+def _model_candidates(problem: Problem, budget: str, arm: str) -> int:
+    evaluations, workers = BUDGETS[budget]
+    if arm == "ax":
+        initial = 5
+    elif arm == "optuna":
+        initial = 10
+    else:
+        initial = max(5, min(2 * problem.dim, 20)) + workers - 1
+    return max(evaluations - initial, 0)
+
+
+def estimate_seconds(job: Job) -> float:
+    problem = PROBLEMS[job.problem]
+    per = SECONDS_PER_CANDIDATE[job.arm] * (1.3 if BUDGETS[job.budget][1] > 1 else 1.0)
+    seconds = per * _model_candidates(problem, job.budget, job.arm)
+    if job.arm == "ax":
+        seconds += AX_START_SECONDS
+    if job.arm == "honed" and problem.dim > 6:
+        seconds *= 1.5
+    return seconds
+
+
+def plan(args: argparse.Namespace) -> list[Job]:
+    """Cells longest first (so the workers finish together), the arms of one cell and seed
+    next to each other: honed and Ax then run at the same time, under the same load from
+    whatever else the machine is doing, which keeps their per-candidate times comparable."""
+    groups = [
+        [Job(problem, budget, arm, seed) for arm in sorted(args.arms, key=START_ORDER.index)]
+        for problem in args.problems
+        for budget in args.budgets
+        for seed in range(args.seeds)
+    ]
+    groups.sort(key=lambda group: sum(estimate_seconds(j) for j in group), reverse=True)
+    return [job for group in groups for job in group]
+
+
+def _load_previous(path: Path, wanted: set[tuple[str, str, str, int]]) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    results: dict[tuple[str, str, str, int], dict[str, Any]] = {}
+    for line in path.read_text().splitlines():
+        try:
+            run = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        key = (run["problem"], run["budget"], run["arm"], int(run["seed"]))
+        if key in wanted and "error" not in run:
+            results[key] = run
+    return list(results.values())
+
+
+def execute(jobs: Sequence[Job], workers: int, log_path: Path) -> list[dict[str, Any]]:
+    results: list[dict[str, Any]] = []
+    started = time.perf_counter()
+    total = len(jobs)
+    context = get_context("spawn")
+    with (
+        ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_init) as pool,
+        log_path.open("a") as log,
+    ):
+        futures: dict[Future[dict[str, Any]], Job] = {pool.submit(run_job, j): j for j in jobs}
+        remaining = set(futures)
+        while remaining:
+            finished, remaining = wait(remaining, return_when=FIRST_COMPLETED)
+            for future in finished:
+                job = futures[future]
+                try:
+                    run = future.result()
+                except Exception:
+                    run = {**asdict(job), "error": traceback.format_exc()[-2000:]}
+                results.append(run)
+                log.write(json.dumps(run) + "\n")
+                log.flush()
+                status = f"regret {run['regret']:.4g}" if "error" not in run else "ERROR"
+                elapsed = time.perf_counter() - started
+                print(
+                    f"[{len(results)}/{total} {elapsed:6.0f}s] {job.problem} {job.budget} "
+                    f"{job.arm} seed {job.seed}: {status} "
+                    f"({run.get('wall_seconds', 0.0):.1f} s)",
+                    flush=True,
+                )
+                if "error" in run:
+                    print(str(run["error"])[-600:], file=sys.stderr, flush=True)
+    return results
+
+
+# --- summary -------------------------------------------------------------------------------
+
+
+def _quantiles(values: Sequence[float]) -> tuple[float, float, float]:
+    if len(values) == 1:
+        return values[0], values[0], values[0]
+    q1, q2, q3 = statistics.quantiles(values, n=4, method="inclusive")
+    return q1, q2, q3
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    if a is None or b is None:
+        return None
+    if b == 0:
+        return 1.0 if a == 0 else math.inf
+    return a / b
+
+
+def _model_seconds(runs: Sequence[dict[str, Any]]) -> list[float]:
+    return [
+        s
+        for run in runs
+        for s, is_model in zip(run["ask_seconds"], run["ask_model"], strict=True)
+        if is_model
+    ]
+
+
+def summarize(args: argparse.Namespace, results: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    ok = [r for r in results if "error" not in r]
+    cells: list[dict[str, Any]] = []
+    for problem in args.problems:
+        for budget in args.budgets:
+            cell: dict[str, Any] = {"problem": problem, "budget": budget, "arms": {}}
+            for arm in args.arms:
+                runs = [
+                    r
+                    for r in ok
+                    if (r["problem"], r["budget"], r["arm"]) == (problem, budget, arm)
+                ]
+                if not runs:
+                    continue
+                regrets = [float(r["regret"]) for r in runs]
+                q1, median, q3 = _quantiles(regrets)
+                model_seconds = _model_seconds(runs)
+                cell["arms"][arm] = {
+                    "runs": len(runs),
+                    "median": median,
+                    "q25": q1,
+                    "q75": q3,
+                    "regrets": regrets,
+                    "median_model_seconds": (
+                        statistics.median(model_seconds) if model_seconds else None
+                    ),
+                    "duplicates": sum(int(r.get("duplicates", 0)) for r in runs),
+                    "fallbacks": sum(int(r.get("fallbacks", 0)) for r in runs),
+                    "stalls": sum(int(r.get("stalls", 0)) for r in runs),
+                }
+            medians = {arm: v["median"] for arm, v in cell["arms"].items()}
+            cell["honed_over_ax"] = _ratio(medians.get("honed"), medians.get("ax"))
+            cell["honed_over_optuna"] = _ratio(medians.get("honed"), medians.get("optuna"))
+            cells.append(cell)
+    latency: dict[str, Any] = {}
+    for budget in args.budgets:
+        row: dict[str, float | None] = {}
+        for arm in ("honed", "ax"):
+            seconds = _model_seconds([r for r in ok if r["arm"] == arm and r["budget"] == budget])
+            row[arm] = statistics.median(seconds) if seconds else None
+        row["honed_over_ax"] = _ratio(row["honed"], row["ax"])
+        latency[budget] = row
+    goals: dict[str, Any] = {"honed_no_worse_than_ax": [], "honed_5x_better_than_optuna": None}
+    for cell in cells:
+        ratio = cell["honed_over_ax"]
+        if ratio is not None:
+            goals["honed_no_worse_than_ax"].append(
+                {"problem": cell["problem"], "budget": cell["budget"], "met": ratio <= 1.0}
+            )
+        if (cell["problem"], cell["budget"]) == ("hartmann6", "60x4"):
+            optuna_ratio = cell["honed_over_optuna"]
+            if optuna_ratio is not None:
+                goals["honed_5x_better_than_optuna"] = optuna_ratio <= 1 / GOAL_OPTUNA_FACTOR
+    return {"cells": cells, "latency": latency, "goals": goals, "errors": len(results) - len(ok)}
+
+
+def _fmt(value: float | None, digits: int = 3) -> str:
+    if value is None:
+        return "-"
+    if math.isinf(value):
+        return "inf"
+    return f"{value:.{digits}g}"
+
+
+def print_table(args: argparse.Namespace, summary: dict[str, Any]) -> None:
+    header = ["problem", "budget", *args.arms, "honed/ax", "honed/optuna"]
+    rows = [header]
+    for cell in summary["cells"]:
+        row = [cell["problem"], cell["budget"]]
+        for arm in args.arms:
+            stats = cell["arms"].get(arm)
+            if stats is None:
+                row.append("-")
+            else:
+                row.append(
+                    f"{_fmt(stats['median'])} [{_fmt(stats['q25'], 2)}, {_fmt(stats['q75'], 2)}]"
+                )
+        row += [_fmt(cell["honed_over_ax"]), _fmt(cell["honed_over_optuna"])]
+        rows.append(row)
+    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
+    print("\nSimple regret, median [25%, 75%] over seeds (lower is better)")
+    for index, row in enumerate(rows):
+        print("  ".join(text.ljust(width) for text, width in zip(row, widths, strict=True)))
+        if index == 0:
+            print("  ".join("-" * width for width in widths))
+    print("\nMedian seconds per model-based candidate")
+    for budget, row in summary["latency"].items():
+        print(
+            f"  {budget}: honed {_fmt(row['honed'])} s, ax {_fmt(row['ax'])} s, "
+            f"honed/ax {_fmt(row['honed_over_ax'])}"
+        )
+    extras = [
+        f"  {c['problem']} {c['budget']} {arm}: {s['duplicates']} duplicate proposals, "
+        f"{s['fallbacks']} Sobol fallbacks, {s['stalls']} stalls"
+        for c in summary["cells"]
+        for arm, s in c["arms"].items()
+        if s["duplicates"] or s["fallbacks"] or s["stalls"]
+    ]
+    if extras:
+        print("\nRe-asks (a proposal equal to an open or observed point)")
+        print("\n".join(extras))
+    goals = summary["goals"]
+    if goals["honed_no_worse_than_ax"]:
+        missed = [
+            f"{g['problem']} {g['budget']}"
+            for g in goals["honed_no_worse_than_ax"]
+            if not g["met"]
+        ]
+        verdict = "met" if not missed else "NOT met on " + ", ".join(missed)
+        print(f"\nGoal: honed median regret <= Ax on every problem and budget: {verdict}")
+    if goals["honed_5x_better_than_optuna"] is not None:
+        verdict = "met" if goals["honed_5x_better_than_optuna"] else "NOT met"
+        print(
+            f"Goal: honed >= {GOAL_OPTUNA_FACTOR:.0f}x lower than Optuna on hartmann6 60x4: "
+            f"{verdict}"
+        )
+    if summary["errors"]:
+        print(f"\n{summary['errors']} runs failed; see the JSON for their tracebacks")
+
+
+def plot(args: argparse.Namespace, results: Sequence[dict[str, Any]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    ok = [r for r in results if "error" not in r]
+    count = len(args.problems)
+    columns = min(count, 3)
+    rows = math.ceil(count / columns)
+    figure, axes = plt.subplots(rows, columns, figsize=(5.2 * columns, 3.9 * rows), squeeze=False)
+    colors = {"honed": "tab:blue", "sobol": "tab:gray", "optuna": "tab:green", "ax": "tab:red"}
+    styles = {"30x1": "-", "60x4": "--"}
+    for index, problem in enumerate(args.problems):
+        axis = axes[index // columns][index % columns]
+        for budget in args.budgets:
+            for arm in args.arms:
+                traces = [
+                    r["trace"]
+                    for r in ok
+                    if (r["problem"], r["budget"], r["arm"]) == (problem, budget, arm)
+                ]
+                if not traces:
+                    continue
+                data = np.maximum(np.array(traces, dtype=float), 1e-6)
+                x = np.arange(1, data.shape[1] + 1)
+                axis.plot(
+                    x,
+                    np.median(data, axis=0),
+                    styles.get(budget, ":"),
+                    color=colors.get(arm),
+                    label=f"{arm} {budget}",
+                )
+        axis.set_yscale("log")
+        axis.set_title(problem)
+        axis.set_xlabel("evaluations")
+        axis.set_ylabel("median best-so-far regret")
+        axis.grid(True, which="both", alpha=0.3)
+        axis.legend(fontsize=7)
+    for index in range(count, rows * columns):
+        axes[index // columns][index % columns].set_visible(False)
+    seeds = args.seeds
+    figure.suptitle(f"Median simple regret over {seeds} seeds (solid 30x1, dashed 60x4)")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+# --- main ----------------------------------------------------------------------------------
+
+
+def _engine_fingerprint() -> str:
+    """A digest of honed's engine sources: other people edit them while benchmarks run."""
+    digest = hashlib.sha256()
+    engine = HERE.parent / "src" / "honed" / "engine"
+    for path in sorted(engine.rglob("*.py")):
+        digest.update(path.relative_to(engine).as_posix().encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def _names(text: str, allowed: Sequence[str], what: str) -> list[str]:
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in allowed]
+    if unknown:
+        raise SystemExit(f"unknown {what}: {', '.join(unknown)}; choose from {', '.join(allowed)}")
+    return names
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--seeds", type=int, default=10, help="seeds per cell (default 10)")
+    parser.add_argument("--problems", default=",".join(PROBLEMS), help="comma-separated")
+    parser.add_argument("--budgets", default=",".join(BUDGETS), help="comma-separated")
+    parser.add_argument("--arms", default=",".join(ARMS), help="comma-separated")
+    parser.add_argument("--jobs", type=int, default=2, help="parallel processes (default 2)")
+    parser.add_argument("--resume", action="store_true", help="reuse runs in the runs file")
+    parser.add_argument("--estimate", action="store_true", help="print the plan and exit")
+    parser.add_argument("--output", type=Path, default=RESULTS / "quality.json")
+    parser.add_argument("--plot", type=Path, default=RESULTS / "quality.png")
+    parser.add_argument("--runs-file", type=Path, default=RESULTS / "quality.runs.jsonl")
+    args = parser.parse_args(argv)
+    args.problems = _names(args.problems, list(PROBLEMS), "problems")
+    args.budgets = _names(args.budgets, list(BUDGETS), "budgets")
+    args.arms = _names(args.arms, ARMS, "arms")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    os.environ["OMP_NUM_THREADS"] = "1"
+    if "ax" in args.arms and not AX_PYTHON.exists():
+        print(
+            f"{AX_PYTHON} is missing: python3 -m venv {HERE / '.venv-ax'}, then install "
+            "torch==2.13.0 and ax-platform==1.3.1 into it (or drop ax from --arms)",
+            file=sys.stderr,
+        )
+        return 2
+    jobs = plan(args)
+    previous: list[dict[str, Any]] = []
+    if args.resume:
+        previous = _load_previous(args.runs_file, {j.key for j in jobs})
+        done = {(r["problem"], r["budget"], r["arm"], int(r["seed"])) for r in previous}
+        jobs = [j for j in jobs if j.key not in done]
+    cpu_seconds = sum(estimate_seconds(j) for j in jobs)
+    print(
+        f"{len(jobs)} runs ({len(previous)} reused) on {args.jobs} processes: about "
+        f"{cpu_seconds / 60:.0f} CPU minutes, {cpu_seconds / args.jobs / 60:.0f} minutes "
+        "wall time (a rough guess; shared machines vary)",
+        flush=True,
+    )
+    if args.estimate:
+        return 0
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    if not args.resume and args.runs_file.exists():
+        args.runs_file.unlink()
+    started = time.perf_counter()
+    fingerprint = _engine_fingerprint()
+    results = [*previous, *execute(jobs, args.jobs, args.runs_file)]
+    summary = summarize(args, results)
+    print_table(args, summary)
+    report = {
+        "benchmark": "quality",
+        "config": {
+            "seeds": args.seeds,
+            "problems": {name: PROBLEMS[name].note for name in args.problems},
+            "budgets": {name: BUDGETS[name] for name in args.budgets},
+            "arms": args.arms,
+            "jobs": args.jobs,
+            "python": platform.python_version(),
+            "machine": platform.machine(),
+            "honed_engine_sources": fingerprint,
+            "wall_seconds": time.perf_counter() - started,
+        },
+        "summary": summary,
+        "runs": results,
+    }
+    args.output.write_text(json.dumps(report, indent=1))
+    plot(args, results, args.plot)
+    print(f"\nWrote {args.output}, {args.plot} and {args.runs_file}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
