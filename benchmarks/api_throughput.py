@@ -54,6 +54,7 @@ from typing import TYPE_CHECKING
 from typing import Any
 
 import httpx
+import numpy as np
 
 if TYPE_CHECKING:
     from multiprocessing.context import SpawnProcess
@@ -302,14 +303,8 @@ def worker_main(plan: WorkerPlan, messages: Queue[Any], go: Queue[Any]) -> None:
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:
-    """Linear-interpolated percentile (q in 0..100) of ``values``; None when empty."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    rank = (len(ordered) - 1) * q / 100
-    low = int(rank)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+    """Linearly interpolated percentile (q in 0..100, numpy's default); None when empty."""
+    return float(np.percentile(values, q)) if len(values) else None
 
 
 def ms(value: float | None) -> float | None:

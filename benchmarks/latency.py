@@ -65,6 +65,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from typing import Any
 
+import numpy as np
+
 if TYPE_CHECKING:
     from multiprocessing.queues import Queue
     from multiprocessing.synchronize import Event
@@ -300,14 +302,8 @@ def _collect(messages: Queue[Any], kind: str, count: int, timeout: float) -> lis
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:
-    """Linearly interpolated percentile (q in 0..100); None when empty."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    rank = (len(ordered) - 1) * q / 100
-    low = int(rank)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+    """Linearly interpolated percentile (q in 0..100, numpy's default); None when empty."""
+    return float(np.percentile(values, q)) if len(values) else None
 
 
 def ms(value: float | None) -> float | None:
