@@ -116,14 +116,17 @@ def styblinski_tang4(point: Point) -> float:
     return sum(_styblinski_term(v) for v in _xs(point, 4))
 
 
-_MIXED_TARGET = {"a": 3, "b": 6, "c": 8}
-_MIXED_OFFSET = {"a": 1.0, "b": 0.0, "c": 2.0}
+# The best category is the first and its int target is 8, so neither is the middle value
+# that a centre point (Ax's first trial is the centre: k=5, c="b") would pick; "c" at k=5 is
+# a decoy local optimum.
+_MIXED_TARGET = {"a": 8, "b": 2, "c": 5}
+_MIXED_OFFSET = {"a": 0.0, "b": 2.0, "c": 1.0}
 
 
 def mixed(point: Point) -> float:
     """Branin over two doubles, times and plus a penalty for the int's distance from a
     target that depends on the category, plus a per-category offset. Optimum: Branin's
-    minimum at k=6, c="b"."""
+    minimum at k=8, c="a"."""
     category = str(point["c"])
     miss = int(point["k"]) - _MIXED_TARGET[category]
     base = branin_xy(float(point["x0"]), float(point["x1"]))

@@ -84,6 +84,25 @@ class Job:
         return (self.problem, self.budget, self.arm, self.seed)
 
 
+_FINGERPRINT: list[str] = []
+
+
+def _engine_fingerprint() -> str:
+    """A digest of honed's engine sources: other people edit them while benchmarks run.
+
+    Computed once per process, just before the process first imports honed, so it names
+    the code the process's honed and sobol runs used."""
+    if _FINGERPRINT:
+        return _FINGERPRINT[0]
+    digest = hashlib.sha256()
+    engine = HERE.parent / "src" / "honed" / "engine"
+    for path in sorted(engine.rglob("*.py")):
+        digest.update(path.relative_to(engine).as_posix().encode())
+        digest.update(path.read_bytes())
+    _FINGERPRINT.append(digest.hexdigest()[:16])
+    return _FINGERPRINT[0]
+
+
 # --- arms that run in this venv (inside pool worker processes) -----------------------------
 
 
@@ -214,6 +233,7 @@ def run_local(job: Job) -> dict[str, Any]:
     evaluations, workers = BUDGETS[job.budget]
     problem = PROBLEMS[job.problem]
     result: dict[str, Any] = asdict(job)
+    result["honed_engine_sources"] = _engine_fingerprint()
     stats = {"duplicates": 0, "fallbacks": 0}
     started = time.perf_counter()
     try:
@@ -309,6 +329,7 @@ def plan(args: argparse.Namespace) -> list[Job]:
 
 
 def _load_previous(path: Path, wanted: set[tuple[str, str, str, int]]) -> list[dict[str, Any]]:
+    """Finished runs to reuse: honed and sobol runs only if honed's engine is unchanged."""
     if not path.exists():
         return []
     results: dict[tuple[str, str, str, int], dict[str, Any]] = {}
@@ -318,7 +339,10 @@ def _load_previous(path: Path, wanted: set[tuple[str, str, str, int]]) -> list[d
         except json.JSONDecodeError:
             continue
         key = (run["problem"], run["budget"], run["arm"], int(run["seed"]))
-        if key in wanted and "error" not in run:
+        same_code = run["arm"] in ("optuna", "ax") or (
+            run.get("honed_engine_sources") == _engine_fingerprint()
+        )
+        if key in wanted and "error" not in run and same_code:
             results[key] = run
     return list(results.values())
 
@@ -438,7 +462,16 @@ def summarize(args: argparse.Namespace, results: Sequence[dict[str, Any]]) -> di
             optuna_ratio = cell["honed_over_optuna"]
             if optuna_ratio is not None:
                 goals["honed_5x_better_than_optuna"] = optuna_ratio <= 1 / GOAL_OPTUNA_FACTOR
-    return {"cells": cells, "latency": latency, "goals": goals, "errors": len(results) - len(ok)}
+    sources = sorted(
+        {str(r["honed_engine_sources"]) for r in ok if r["arm"] in ("honed", "sobol")}
+    )
+    return {
+        "cells": cells,
+        "latency": latency,
+        "goals": goals,
+        "errors": len(results) - len(ok),
+        "honed_engine_sources": sources,
+    }
 
 
 def _fmt(value: float | None, digits: int = 3) -> str:
@@ -501,6 +534,11 @@ def print_table(args: argparse.Namespace, summary: dict[str, Any]) -> None:
             f"Goal: honed >= {GOAL_OPTUNA_FACTOR:.0f}x lower than Optuna on hartmann6 60x4: "
             f"{verdict}"
         )
+    if len(summary["honed_engine_sources"]) > 1:
+        print(
+            "\nWARNING: honed's engine sources changed during the run "
+            f"({', '.join(summary['honed_engine_sources'])}); compare with care"
+        )
     if summary["errors"]:
         print(f"\n{summary['errors']} runs failed; see the JSON for their tracebacks")
 
@@ -555,16 +593,6 @@ def plot(args: argparse.Namespace, results: Sequence[dict[str, Any]], path: Path
 
 
 # --- main ----------------------------------------------------------------------------------
-
-
-def _engine_fingerprint() -> str:
-    """A digest of honed's engine sources: other people edit them while benchmarks run."""
-    digest = hashlib.sha256()
-    engine = HERE.parent / "src" / "honed" / "engine"
-    for path in sorted(engine.rglob("*.py")):
-        digest.update(path.relative_to(engine).as_posix().encode())
-        digest.update(path.read_bytes())
-    return digest.hexdigest()[:16]
 
 
 def _names(text: str, allowed: Sequence[str], what: str) -> list[str]:
