@@ -5,17 +5,21 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi import Request
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 
 from honed.api import parse
 from honed.api import render
 from honed.api.schemas import ObservationBatch
 from honed.api.schemas import ObservationIn
 from honed.errors import InvalidRequestError
+from honed.server.http import json_body
 from honed.server.http import page_request
 from honed.server.http import query_bool
 from honed.server.routes.deps import Caller
 from honed.server.routes.deps import JsonBody
 from honed.server.routes.deps import Svc
+from honed.server.routes.deps import authorized
+from honed.server.routes.deps import body_schema
 from honed.server.routes.deps import path_id
 from honed.server.routes.deps import reply
 from honed.service.app import Services
@@ -27,14 +31,17 @@ def _single_metric(svc: Services, token: Caller, experiment_id: int) -> bool:
     return len(svc.experiments.get(token, experiment_id).spec.metrics) == 1
 
 
-@router.post("/observations")
-def create_observation(
-    svc: Svc, token: Caller, experiment_id: str, data: JsonBody
-) -> JSONResponse:
-    eid = path_id(experiment_id)
-    given = parse.observation_input(parse.body(ObservationIn, data))
-    experiment, observation = svc.observations.create(token, eid, given)
-    return reply(render.observation_json(observation, len(experiment.spec.metrics) == 1))
+@router.post("/observations", openapi_extra=body_schema(ObservationIn))
+async def create_observation(request: Request, experiment_id: str) -> JSONResponse:
+    svc, token = await authorized(request)
+    data = await json_body(request)
+
+    def create() -> JSONResponse:
+        given = parse.observation_input(parse.body(ObservationIn, data))
+        experiment, observation = svc.observations.create(token, path_id(experiment_id), given)
+        return reply(render.observation_json(observation, len(experiment.spec.metrics) == 1))
+
+    return await run_in_threadpool(create)
 
 
 @router.post("/observations/batch")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi import Request
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 
 from honed.api import parse
 from honed.api import render
@@ -14,11 +15,14 @@ from honed.api.schemas import SuggestionUpdate
 from honed.domain.validation import validate_metadata
 from honed.errors import InvalidRequestError
 from honed.server.http import id_list
+from honed.server.http import json_body
 from honed.server.http import page_request
 from honed.server.http import query_bool
 from honed.server.routes.deps import Caller
 from honed.server.routes.deps import JsonBody
 from honed.server.routes.deps import Svc
+from honed.server.routes.deps import authorized
+from honed.server.routes.deps import body_schema
 from honed.server.routes.deps import path_id
 from honed.server.routes.deps import reply
 
@@ -34,16 +38,22 @@ def _open_only(request: Request) -> bool:
     return True
 
 
-@router.post("/suggestions")
-def create_suggestion(svc: Svc, token: Caller, experiment_id: str, data: JsonBody) -> JSONResponse:
-    body = parse.body(SuggestionCreate, data)
-    suggestion = svc.suggestions.create(
-        token,
-        path_id(experiment_id),
-        metadata=validate_metadata(body.metadata),
-        assignments=body.assignments,
-    )
-    return reply(render.suggestion_json(suggestion))
+@router.post("/suggestions", openapi_extra=body_schema(SuggestionCreate))
+async def create_suggestion(request: Request, experiment_id: str) -> JSONResponse:
+    svc, token = await authorized(request)
+    data = await json_body(request)
+
+    def create() -> JSONResponse:
+        body = parse.body(SuggestionCreate, data)
+        suggestion = svc.suggestions.create(
+            token,
+            path_id(experiment_id),
+            metadata=validate_metadata(body.metadata),
+            assignments=body.assignments,
+        )
+        return reply(render.suggestion_json(suggestion))
+
+    return await run_in_threadpool(create)
 
 
 @router.get("/suggestions")

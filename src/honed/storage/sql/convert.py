@@ -1,6 +1,11 @@
-"""Rows to frozen domain objects."""
+"""Rows (ORM objects or Core rows, with ``metadata`` read as ``meta``) to frozen domain
+objects."""
 
 from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Row
 
 from honed.domain.experiment import Experiment
 from honed.domain.experiment import ExperimentState
@@ -38,7 +43,7 @@ def token(row: TokenRow) -> Token:
     )
 
 
-def experiment(row: ExperimentRow) -> Experiment:
+def experiment(row: ExperimentRow | Row[Any]) -> Experiment:
     return Experiment(
         id=row.id,
         client_id=row.client_id,
@@ -49,7 +54,7 @@ def experiment(row: ExperimentRow) -> Experiment:
     )
 
 
-def suggestion(row: SuggestionRow) -> Suggestion:
+def suggestion(row: SuggestionRow | Row[Any]) -> Suggestion:
     return Suggestion(
         id=row.id,
         experiment_id=row.experiment_id,
@@ -62,7 +67,7 @@ def suggestion(row: SuggestionRow) -> Suggestion:
     )
 
 
-def queued_suggestion(row: QueuedSuggestionRow) -> QueuedSuggestion:
+def queued_suggestion(row: QueuedSuggestionRow | Row[Any]) -> QueuedSuggestion:
     return QueuedSuggestion(
         id=row.id,
         experiment_id=row.experiment_id,
@@ -71,7 +76,7 @@ def queued_suggestion(row: QueuedSuggestionRow) -> QueuedSuggestion:
     )
 
 
-def observation(row: ObservationRow) -> Observation:
+def observation(row: ObservationRow | Row[Any]) -> Observation:
     return Observation(
         id=row.id,
         experiment_id=row.experiment_id,

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import IO
 from typing import Any
 
+from sqlalchemy import Connection
 from sqlalchemy import Engine
 from sqlalchemy import create_engine
 from sqlalchemy import event
@@ -103,6 +104,8 @@ class Transactions:
     def __init__(self, database: Database) -> None:
         self._read = sessionmaker(database.read_engine, expire_on_commit=False)
         self._write = sessionmaker(database.write_engine, expire_on_commit=False)
+        self._read_engine = database.read_engine
+        self._write_engine = database.write_engine
         self._write_lock = threading.Lock() if database.is_sqlite else None
         self._lock_path = _lock_path(database.url) if database.is_sqlite else None
         self._lock_file: IO[bytes] | None = None
@@ -116,6 +119,19 @@ class Transactions:
     def write(self) -> Iterator[Session]:
         with self._locked(), _translated(), self._write() as session, session.begin():
             yield session
+
+    @contextmanager
+    def read_connection(self) -> Iterator[Connection]:
+        """A Core connection in a read transaction, for hot paths that skip the ORM session
+        (its unit of work and identity map cost more CPU than SQLite's own work there)."""
+        with _translated(), self._read_engine.begin() as connection:
+            yield connection
+
+    @contextmanager
+    def write_connection(self) -> Iterator[Connection]:
+        """A Core connection in a write transaction, with the same locking as ``write``."""
+        with self._locked(), _translated(), self._write_engine.begin() as connection:
+            yield connection
 
     @contextmanager
     def _locked(self) -> Iterator[None]:

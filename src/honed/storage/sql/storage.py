@@ -9,6 +9,8 @@ from typing import Any
 from typing import TypeVar
 
 from sqlalchemy import ColumnElement
+from sqlalchemy import Connection
+from sqlalchemy import Row as SqlRow
 from sqlalchemy import Table
 from sqlalchemy import bindparam
 from sqlalchemy import delete
@@ -213,27 +215,27 @@ class SqlStorage(Storage):
     def create_suggestion(
         self, experiment_id: int, decide: Callable[[SuggestionContext], SuggestionDecision]
     ) -> Suggestion:
-        # The hot path of the service: reads through the ORM, writes as plain statements
-        # (no unit-of-work flush), one transaction.
-        with self._tx.write() as session:
+        # The hot path of the service: Core statements on one connection (no ORM session),
+        # one transaction.
+        with self._tx.write_connection() as conn:
             # The row lock serializes suggestion creation per experiment on PostgreSQL,
             # across processes; on SQLite BEGIN IMMEDIATE already holds the database lock.
             key = {"experiment_id": experiment_id}
-            row = session.scalars(Hot.experiment_for_update, key).first()
+            row = conn.execute(Hot.experiment_for_update, key).first()
             if row is None:
                 raise NotFoundError()
-            open_rows = session.scalars(Hot.open_suggestions, key).all()
-            queued = session.scalars(Hot.next_queued, key).first()
+            open_rows = conn.execute(Hot.open_suggestions, key).all()
+            queued = conn.execute(Hot.next_queued, key).first()
             context = SuggestionContext(
                 experiment=convert.experiment(row),
                 open_suggestions=[convert.suggestion(r) for r in open_rows],
                 next_queued=convert.queued_suggestion(queued) if queued is not None else None,
                 cursor=row.engine_cursor,
-                load_observations=lambda: _all_observations(session, experiment_id),
-                load_candidates=lambda: _unused_candidates(session, experiment_id),
-                observed_among=lambda hashes: _observed_among(session, experiment_id, hashes),
+                load_observations=lambda: _all_observations(conn, experiment_id),
+                load_candidates=lambda: _unused_candidates(conn, experiment_id),
+                observed_among=lambda hashes: _observed_among(conn, experiment_id, hashes),
                 count_successes=lambda: _count(
-                    session,
+                    conn,
                     [
                         ObservationRow.experiment_id == experiment_id,
                         ~ObservationRow.deleted,
@@ -247,9 +249,9 @@ class SqlStorage(Storage):
             if new.queued_id is not None:
                 if queued is None or queued.id != new.queued_id:
                     raise ValueError("a decision may only consume the next queued suggestion")
-                session.execute(delete(QUEUED).where(QUEUED.c.id == queued.id))
+                conn.execute(delete(QUEUED).where(QUEUED.c.id == queued.id))
             if decision.candidate_id is not None:
-                session.execute(
+                conn.execute(
                     update(CANDIDATES)
                     .where(
                         CANDIDATES.c.id == decision.candidate_id,
@@ -258,9 +260,7 @@ class SqlStorage(Storage):
                     .values(used=True)
                 )
             if decision.cursor != row.engine_cursor:
-                session.execute(
-                    Hot.set_cursor, {"b_id": experiment_id, "b_cursor": decision.cursor}
-                )
+                conn.execute(Hot.set_cursor, {"b_id": experiment_id, "b_cursor": decision.cursor})
             created = time.time()
             values: dict[str, Any] = {
                 "experiment_id": experiment_id,
@@ -272,7 +272,7 @@ class SqlStorage(Storage):
                 "created": created,
                 "deleted": False,
             }
-            new_id = session.execute(Hot.insert_suggestion, values).scalar_one()
+            new_id = conn.execute(Hot.insert_suggestion, values).scalar_one()
             return Suggestion(
                 id=new_id,
                 experiment_id=experiment_id,
@@ -367,12 +367,10 @@ class SqlStorage(Storage):
         prepare: Callable[[Experiment], Sequence[NewObservation]],
     ) -> tuple[Experiment, list[Observation]]:
         now = time.time()
-        with self._tx.write() as session:
+        with self._tx.write_connection() as conn:
             # No row lock and no write to the experiment row: observations must not queue
             # behind suggestion creation, which locks that row.
-            experiment_row = session.scalars(
-                Hot.experiment, {"experiment_id": experiment_id}
-            ).first()
+            experiment_row = conn.execute(Hot.experiment, {"experiment_id": experiment_id}).first()
             if experiment_row is None:
                 raise NotFoundError()
             experiment = convert.experiment(experiment_row)
@@ -382,10 +380,10 @@ class SqlStorage(Storage):
                 assignments = new.assignments
                 if new.suggestion_id is not None:
                     suggestion = _suggestion_for_observation(
-                        session, experiment_id, new.suggestion_id, index, len(observations)
+                        conn, experiment_id, new.suggestion_id, index, len(observations)
                     )
                     if suggestion.state != SuggestionState.CLOSED.value:
-                        session.execute(Hot.close_suggestion, {"b_id": suggestion.id})
+                        conn.execute(Hot.close_suggestion, {"b_id": suggestion.id})
                     assignments = suggestion.assignments
                 assert assignments is not None
                 rows.append(
@@ -404,7 +402,7 @@ class SqlStorage(Storage):
                 )
             if not rows:
                 return experiment, []
-            ids = session.scalars(Hot.insert_observations, rows).all()
+            ids = conn.execute(Hot.insert_observations, rows).scalars().all()
             return experiment, [
                 Observation(
                     id=observation_id,
@@ -435,8 +433,8 @@ class SqlStorage(Storage):
             return _paginate(session, ObservationRow, conditions, page, convert.observation)
 
     def all_observations(self, experiment_id: int) -> list[Observation]:
-        with self._tx.read() as session:
-            return _all_observations(session, experiment_id)
+        with self._tx.read_connection() as conn:
+            return _all_observations(conn, experiment_id)
 
     def count_observations(self, experiment_id: int) -> int:
         with self._tx.read() as session:
@@ -453,9 +451,9 @@ class SqlStorage(Storage):
             row = _get_child(session, ObservationRow, experiment_id, observation_id)
             if patch.suggestion_id is not None:
                 suggestion = _suggestion_for_observation(
-                    session, experiment_id, patch.suggestion_id, 0, 1
+                    session.connection(), experiment_id, patch.suggestion_id, 0, 1
                 )
-                suggestion.state = SuggestionState.CLOSED.value
+                session.execute(Hot.close_suggestion, {"b_id": suggestion.id})
                 row.suggestion_id = suggestion.id
                 row.assignments = dict(suggestion.assignments)
             elif patch.assignments is not None:
@@ -713,28 +711,38 @@ CANDIDATES: Table = CandidateRow.__table__  # type: ignore[assignment]
 OPTIMIZER_STATE: Table = OptimizerStateRow.__table__  # type: ignore[assignment]
 
 
+def _row_columns(table: Table) -> list[ColumnElement[Any]]:
+    """A table's columns, ``metadata`` labelled ``meta`` as the ORM rows name it, so the
+    converters read Core rows and ORM rows alike."""
+    return [column.label("meta") if column.name == "metadata" else column for column in table.c]
+
+
+SUGGESTION_COLUMNS = _row_columns(SUGGESTIONS)
+OBSERVATION_COLUMNS = _row_columns(OBSERVATIONS)
+
+
 class Hot:
     """Statements of the suggestion/observation loop, built once: constructing a statement
     cost more CPU than running it on SQLite (profiled: ~2 ms of a ~5 ms cycle)."""
 
-    experiment = select(ExperimentRow).where(ExperimentRow.id == bindparam("experiment_id"))
+    experiment = select(EXPERIMENTS).where(EXPERIMENTS.c.id == bindparam("experiment_id"))
     experiment_for_update = experiment.with_for_update()
     open_suggestions = (
-        select(SuggestionRow)
+        select(*SUGGESTION_COLUMNS)
         .where(
-            SuggestionRow.experiment_id == bindparam("experiment_id"),
-            SuggestionRow.state == SuggestionState.OPEN.value,
-            ~SuggestionRow.deleted,
+            SUGGESTIONS.c.experiment_id == bindparam("experiment_id"),
+            SUGGESTIONS.c.state == SuggestionState.OPEN.value,
+            ~SUGGESTIONS.c.deleted,
         )
-        .order_by(SuggestionRow.id)
+        .order_by(SUGGESTIONS.c.id)
     )
     next_queued = (
-        select(QueuedSuggestionRow)
-        .where(QueuedSuggestionRow.experiment_id == bindparam("experiment_id"))
-        .order_by(QueuedSuggestionRow.id)
+        select(QUEUED)
+        .where(QUEUED.c.experiment_id == bindparam("experiment_id"))
+        .order_by(QUEUED.c.id)
         .limit(1)
     )
-    suggestion = select(SuggestionRow).where(SuggestionRow.id == bindparam("suggestion_id"))
+    suggestion = select(*SUGGESTION_COLUMNS).where(SUGGESTIONS.c.id == bindparam("suggestion_id"))
     set_cursor = (
         update(EXPERIMENTS)
         .where(EXPERIMENTS.c.id == bindparam("b_id"))
@@ -766,9 +774,9 @@ def _get_child(session: Session, model: type[Child], experiment_id: int, row_id:
 
 
 def _suggestion_for_observation(
-    session: Session, experiment_id: int, suggestion_id: int, index: int, total: int
-) -> SuggestionRow:
-    row = session.scalars(Hot.suggestion, {"suggestion_id": suggestion_id}).first()
+    conn: Connection, experiment_id: int, suggestion_id: int, index: int, total: int
+) -> SqlRow[Any]:
+    row = conn.execute(Hot.suggestion, {"suggestion_id": suggestion_id}).first()
     if row is None or row.experiment_id != experiment_id:
         prefix = f"Error in observation {index + 1}/{total}: " if total > 1 else ""
         raise InvalidRequestError(
@@ -780,11 +788,11 @@ def _suggestion_for_observation(
     return row
 
 
-def _unused_candidates(session: Session, experiment_id: int) -> list[Candidate]:
-    rows = session.scalars(
-        select(CandidateRow)
-        .where(CandidateRow.experiment_id == experiment_id, ~CandidateRow.used)
-        .order_by(CandidateRow.basis_modified.desc(), CandidateRow.rank, CandidateRow.id)
+def _unused_candidates(conn: Connection, experiment_id: int) -> list[Candidate]:
+    rows = conn.execute(
+        select(CANDIDATES)
+        .where(CANDIDATES.c.experiment_id == experiment_id, ~CANDIDATES.c.used)
+        .order_by(CANDIDATES.c.basis_modified.desc(), CANDIDATES.c.rank, CANDIDATES.c.id)
     )
     return [
         Candidate(
@@ -798,10 +806,10 @@ def _unused_candidates(session: Session, experiment_id: int) -> list[Candidate]:
     ]
 
 
-def _observed_among(session: Session, experiment_id: int, hashes: set[str]) -> set[str]:
+def _observed_among(conn: Connection, experiment_id: int, hashes: set[str]) -> set[str]:
     if not hashes:
         return set()
-    found = session.scalars(
+    found = conn.scalars(
         select(ObservationRow.point_hash).where(
             ObservationRow.experiment_id == experiment_id,
             ~ObservationRow.deleted,
@@ -819,17 +827,19 @@ def _open_suggestion_conditions(experiment_id: int) -> list[ColumnElement[bool]]
     ]
 
 
-def _all_observations(session: Session, experiment_id: int) -> list[Observation]:
-    rows = session.scalars(
-        select(ObservationRow)
-        .where(ObservationRow.experiment_id == experiment_id, ~ObservationRow.deleted)
-        .order_by(ObservationRow.id)
+def _all_observations(conn: Connection, experiment_id: int) -> list[Observation]:
+    rows = conn.execute(
+        select(*OBSERVATION_COLUMNS)
+        .where(OBSERVATIONS.c.experiment_id == experiment_id, ~OBSERVATIONS.c.deleted)
+        .order_by(OBSERVATIONS.c.id)
     )
     return [convert.observation(row) for row in rows]
 
 
-def _count(session: Session, conditions: Sequence[ColumnElement[bool]], model: type[Any]) -> int:
-    return int(session.scalar(select(func.count()).select_from(model).where(*conditions)) or 0)
+def _count(
+    conn: Connection | Session, conditions: Sequence[ColumnElement[bool]], model: type[Any]
+) -> int:
+    return int(conn.scalar(select(func.count()).select_from(model).where(*conditions)) or 0)
 
 
 def _paginate(
