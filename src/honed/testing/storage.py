@@ -45,6 +45,7 @@ from honed.domain.tenancy import TokenType
 from honed.errors import ConflictError
 from honed.errors import InvalidRequestError
 from honed.errors import NotFoundError
+from honed.storage.base import Candidate
 from honed.storage.base import ExperimentPatch
 from honed.storage.base import NewObservation
 from honed.storage.base import NewSuggestion
@@ -121,6 +122,19 @@ def peek_context(storage: Storage, experiment_id: int) -> SuggestionContext:
 
     def decide(context: SuggestionContext) -> SuggestionDecision:
         seen.append(context)
+        raise _Peeked
+
+    with pytest.raises(_Peeked):
+        storage.create_suggestion(experiment_id, decide)
+    return seen[0]
+
+
+def peek_candidates(storage: Storage, experiment_id: int) -> list[Candidate]:
+    """The unused candidates a decision would see now; stores nothing."""
+    seen: list[list[Candidate]] = []
+
+    def decide(context: SuggestionContext) -> SuggestionDecision:
+        seen.append(context.load_candidates())
         raise _Peeked
 
     with pytest.raises(_Peeked):
@@ -542,6 +556,37 @@ class StorageConformance:
         with pytest.raises(NotFoundError):
             storage.create_suggestion(eid + 1000, decide)
         assert len(contexts) == 4
+
+    def test_decide_reads_candidates_observed_points_and_successes(self, storage: Storage) -> None:
+        eid = self.experiment(storage).id
+        self.observe(storage, eid, assignments=point(1))
+        self.observe(storage, eid, assignments=point(2), failed=True)
+        storage.store_candidates(eid, [point(3), point(1)], None, 2, 0.5)
+        seen: dict[str, Any] = {}
+
+        def decide(context: SuggestionContext) -> SuggestionDecision:
+            seen["successes"] = context.count_successes()
+            candidates = context.load_candidates()
+            seen["candidates"] = [c.assignments for c in candidates]
+            hashes = {point_hash(point(i)) for i in (1, 2, 3)}
+            seen["observed"] = context.observed_among(hashes)
+            seen["nothing"] = context.observed_among(set())
+            first = candidates[0]
+            return SuggestionDecision(
+                NewSuggestion(first.assignments, SuggestionSource.OPTIMIZER, None),
+                context.cursor,
+                candidate_id=first.id,
+            )
+
+        handed = storage.create_suggestion(eid, decide)
+        assert seen["successes"] == 1  # the failed observation does not count
+        assert seen["candidates"] == [point(3), point(1)]  # best first
+        assert seen["observed"] == {point_hash(point(1)), point_hash(point(2))}
+        assert seen["nothing"] == set()
+        assert (handed.assignments, handed.source) == (point(3), SuggestionSource.OPTIMIZER)
+        # The candidate handed out is used: the next decision no longer sees it.
+        assert [c.assignments for c in peek_candidates(storage, eid)] == [point(1)]
+        assert storage.ready_candidates(eid) == 1
 
     def test_queued_suggestions_are_served_fifo(self, storage: Storage) -> None:
         eid = self.experiment(storage).id

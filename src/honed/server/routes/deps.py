@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from collections.abc import Coroutine
 from typing import Annotated
 from typing import Any
 
 from fastapi import Depends
 from fastapi import Request
+from fastapi import Response
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from pydantic import BaseModel
 
 from honed.api.parse import object_id
@@ -26,10 +30,27 @@ JsonBody = Annotated[Any, Depends(json_body)]
 async def authorized(request: Request) -> tuple[Services, Token]:
     """The services and the caller's token, without FastAPI's dependency machinery.
 
-    The hot endpoints (suggestion and observation create) call this directly: solving
-    three ``Depends`` per request cost more CPU than honed's own work in those requests.
+    For the hot endpoints (suggestion and observation create; see ``LeanRoute``).
     """
     return await services(request), await caller(request)
+
+
+class LeanRoute(APIRoute):
+    """A route whose endpoint takes the request and its path parameters (as ``str``) and
+    does its own parsing: FastAPI's per-request dependency solving is skipped, while the
+    OpenAPI schema still comes from the signature and ``openapi_extra``.
+
+    For the worker loop's endpoints, where that solving cost as much CPU as the endpoint.
+    """
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        endpoint = self.endpoint
+
+        async def handler(request: Request) -> Response:
+            response: Response = await endpoint(request, **request.path_params)
+            return response
+
+        return handler
 
 
 def body_schema(model: type[BaseModel]) -> dict[str, Any]:

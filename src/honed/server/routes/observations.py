@@ -17,6 +17,7 @@ from honed.server.http import page_request
 from honed.server.http import query_bool
 from honed.server.routes.deps import Caller
 from honed.server.routes.deps import JsonBody
+from honed.server.routes.deps import LeanRoute
 from honed.server.routes.deps import Svc
 from honed.server.routes.deps import authorized
 from honed.server.routes.deps import body_schema
@@ -25,13 +26,15 @@ from honed.server.routes.deps import reply
 from honed.service.app import Services
 
 router = APIRouter(prefix="/v1/experiments/{experiment_id}")
+# The worker loop's endpoint: no FastAPI dependencies, see LeanRoute.
+hot = APIRouter(prefix="/v1/experiments/{experiment_id}", route_class=LeanRoute)
 
 
 def _single_metric(svc: Services, token: Caller, experiment_id: int) -> bool:
     return len(svc.experiments.get(token, experiment_id).spec.metrics) == 1
 
 
-@router.post("/observations", openapi_extra=body_schema(ObservationIn))
+@hot.post("/observations", openapi_extra=body_schema(ObservationIn))
 async def create_observation(request: Request, experiment_id: str) -> JSONResponse:
     svc, token = await authorized(request)
     data = await json_body(request)

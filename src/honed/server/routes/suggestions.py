@@ -20,6 +20,7 @@ from honed.server.http import page_request
 from honed.server.http import query_bool
 from honed.server.routes.deps import Caller
 from honed.server.routes.deps import JsonBody
+from honed.server.routes.deps import LeanRoute
 from honed.server.routes.deps import Svc
 from honed.server.routes.deps import authorized
 from honed.server.routes.deps import body_schema
@@ -27,6 +28,8 @@ from honed.server.routes.deps import path_id
 from honed.server.routes.deps import reply
 
 router = APIRouter(prefix="/v1/experiments/{experiment_id}")
+# The worker loop's endpoint: no FastAPI dependencies, see LeanRoute.
+hot = APIRouter(prefix="/v1/experiments/{experiment_id}", route_class=LeanRoute)
 
 
 def _open_only(request: Request) -> bool:
@@ -38,7 +41,7 @@ def _open_only(request: Request) -> bool:
     return True
 
 
-@router.post("/suggestions", openapi_extra=body_schema(SuggestionCreate))
+@hot.post("/suggestions", openapi_extra=body_schema(SuggestionCreate))
 async def create_suggestion(request: Request, experiment_id: str) -> JSONResponse:
     svc, token = await authorized(request)
     data = await json_body(request)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import IO
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Dialect
 from sqlalchemy import Engine
 from sqlalchemy import create_engine
 from sqlalchemy import event
@@ -121,17 +121,21 @@ class Transactions:
             yield session
 
     @contextmanager
-    def read_connection(self) -> Iterator[Connection]:
-        """A Core connection in a read transaction, for hot paths that skip the ORM session
-        (its unit of work and identity map cost more CPU than SQLite's own work there)."""
-        with _translated(), self._read_engine.begin() as connection:
-            yield connection
+    def raw_write(self) -> Iterator[RawTransaction]:
+        """A write transaction on the driver's own connection, for ``Prepared`` statements:
+        the same locking as ``write``, and errors translated the same way."""
+        with (
+            self._locked(),
+            _translated(),
+            _raw_transaction(self._write_engine, "BEGIN IMMEDIATE") as raw,
+        ):
+            yield raw
 
     @contextmanager
-    def write_connection(self) -> Iterator[Connection]:
-        """A Core connection in a write transaction, with the same locking as ``write``."""
-        with self._locked(), _translated(), self._write_engine.begin() as connection:
-            yield connection
+    def raw_read(self) -> Iterator[RawTransaction]:
+        """A read transaction on the driver's own connection (no locks)."""
+        with _translated(), _raw_transaction(self._read_engine, "BEGIN") as raw:
+            yield raw
 
     @contextmanager
     def _locked(self) -> Iterator[None]:
@@ -154,6 +158,49 @@ class Transactions:
         if self._lock_file is not None:
             self._lock_file.close()
             self._lock_file = None
+
+
+@dataclass(frozen=True)
+class RawTransaction:
+    """A DB-API connection inside a transaction, and the dialect its statements target."""
+
+    dbapi: Any
+    dialect: Dialect
+
+
+@contextmanager
+def _raw_transaction(engine: Engine, sqlite_begin: str) -> Iterator[RawTransaction]:
+    pooled = engine.raw_connection()
+    dbapi: Any = pooled.driver_connection
+    dialect = engine.dialect
+    try:
+        if dialect.name == "sqlite":
+            # The connection runs in autocommit mode (see _sqlite_engine): begin explicitly
+            # (BEGIN IMMEDIATE takes the write lock before the first read).
+            dbapi.execute(sqlite_begin)
+        yield RawTransaction(dbapi, dialect)
+        dbapi.commit()
+    except BaseException as error:
+        try:
+            dbapi.rollback()
+        except Exception:
+            pooled.invalidate()  # the connection is broken: never hand it out again
+            raise _as_sqlalchemy_error(dialect, error) from error
+        if dialect.dbapi is not None and isinstance(error, dialect.dbapi.Error):
+            if dialect.is_disconnect(error, dbapi, None):
+                pooled.invalidate()
+            raise _as_sqlalchemy_error(dialect, error) from error
+        raise
+    finally:
+        pooled.close()
+
+
+def _as_sqlalchemy_error(dialect: Dialect, error: BaseException) -> BaseException:
+    """DB-API errors as the SQLAlchemy exceptions ``_translated`` knows."""
+    dbapi = dialect.dbapi
+    if dbapi is None or not isinstance(error, dbapi.Error):
+        return error
+    return exc.DBAPIError.instance(None, None, error, dbapi.Error)
 
 
 def _lock_path(url: str) -> str | None:

@@ -10,9 +10,7 @@ from typing import TypeVar
 
 from sqlalchemy import ColumnElement
 from sqlalchemy import Connection
-from sqlalchemy import Row as SqlRow
 from sqlalchemy import Table
-from sqlalchemy import bindparam
 from sqlalchemy import delete
 from sqlalchemy import func
 from sqlalchemy import insert
@@ -34,10 +32,8 @@ from honed.domain.records import SuggestionState
 from honed.domain.tenancy import Client
 from honed.domain.tenancy import Token
 from honed.domain.tenancy import TokenType
-from honed.errors import InvalidRequestError
 from honed.errors import NotFoundError
 from honed.errors import ServiceUnavailableError
-from honed.storage.base import Candidate
 from honed.storage.base import ExperimentPatch
 from honed.storage.base import NewObservation
 from honed.storage.base import ObservationPatch
@@ -49,10 +45,11 @@ from honed.storage.base import Storage
 from honed.storage.base import SuggestionContext
 from honed.storage.base import SuggestionDecision
 from honed.storage.sql import convert
+from honed.storage.sql import hot
 from honed.storage.sql.codec import spec_to_json
-from honed.storage.sql.codec import values_from_json
 from honed.storage.sql.codec import values_to_json
 from honed.storage.sql.database import Database
+from honed.storage.sql.database import RawTransaction
 from honed.storage.sql.database import Transactions
 from honed.storage.sql.database import open_database
 from honed.storage.sql.migrate import upgrade
@@ -215,73 +212,9 @@ class SqlStorage(Storage):
     def create_suggestion(
         self, experiment_id: int, decide: Callable[[SuggestionContext], SuggestionDecision]
     ) -> Suggestion:
-        # The hot path of the service: Core statements on one connection (no ORM session),
-        # one transaction.
-        with self._tx.write_connection() as conn:
-            # The row lock serializes suggestion creation per experiment on PostgreSQL,
-            # across processes; on SQLite BEGIN IMMEDIATE already holds the database lock.
-            key = {"experiment_id": experiment_id}
-            row = conn.execute(Hot.experiment_for_update, key).first()
-            if row is None:
-                raise NotFoundError()
-            open_rows = conn.execute(Hot.open_suggestions, key).all()
-            queued = conn.execute(Hot.next_queued, key).first()
-            context = SuggestionContext(
-                experiment=convert.experiment(row),
-                open_suggestions=[convert.suggestion(r) for r in open_rows],
-                next_queued=convert.queued_suggestion(queued) if queued is not None else None,
-                cursor=row.engine_cursor,
-                load_observations=lambda: _all_observations(conn, experiment_id),
-                load_candidates=lambda: _unused_candidates(conn, experiment_id),
-                observed_among=lambda hashes: _observed_among(conn, experiment_id, hashes),
-                count_successes=lambda: _count(
-                    conn,
-                    [
-                        ObservationRow.experiment_id == experiment_id,
-                        ~ObservationRow.deleted,
-                        ~ObservationRow.failed,
-                    ],
-                    ObservationRow,
-                ),
-            )
-            decision = decide(context)
-            new = decision.suggestion
-            if new.queued_id is not None:
-                if queued is None or queued.id != new.queued_id:
-                    raise ValueError("a decision may only consume the next queued suggestion")
-                conn.execute(delete(QUEUED).where(QUEUED.c.id == queued.id))
-            if decision.candidate_id is not None:
-                conn.execute(
-                    update(CANDIDATES)
-                    .where(
-                        CANDIDATES.c.id == decision.candidate_id,
-                        CANDIDATES.c.experiment_id == experiment_id,
-                    )
-                    .values(used=True)
-                )
-            if decision.cursor != row.engine_cursor:
-                conn.execute(Hot.set_cursor, {"b_id": experiment_id, "b_cursor": decision.cursor})
-            created = time.time()
-            values: dict[str, Any] = {
-                "experiment_id": experiment_id,
-                "assignments": dict(new.assignments),
-                "point_hash": point_hash(new.assignments),
-                "source": new.source.value,
-                "state": SuggestionState.OPEN.value,
-                "metadata": _json(new.metadata),
-                "created": created,
-                "deleted": False,
-            }
-            new_id = conn.execute(Hot.insert_suggestion, values).scalar_one()
-            return Suggestion(
-                id=new_id,
-                experiment_id=experiment_id,
-                assignments=values["assignments"],
-                state=SuggestionState.OPEN,
-                source=new.source,
-                metadata=values["metadata"],
-                created=int(created),
-            )
+        # The hot path of the service: one transaction on prepared statements (hot.py).
+        with self._tx.raw_write() as tx:
+            return hot.create_suggestion(tx, experiment_id, decide)
 
     def get_suggestion(self, experiment_id: int, suggestion_id: int) -> Suggestion:
         with self._tx.read() as session:
@@ -366,56 +299,8 @@ class SqlStorage(Storage):
         experiment_id: int,
         prepare: Callable[[Experiment], Sequence[NewObservation]],
     ) -> tuple[Experiment, list[Observation]]:
-        now = time.time()
-        with self._tx.write_connection() as conn:
-            # No row lock and no write to the experiment row: observations must not queue
-            # behind suggestion creation, which locks that row.
-            experiment_row = conn.execute(Hot.experiment, {"experiment_id": experiment_id}).first()
-            if experiment_row is None:
-                raise NotFoundError()
-            experiment = convert.experiment(experiment_row)
-            observations = prepare(experiment)
-            rows: list[dict[str, Any]] = []
-            for index, new in enumerate(observations):
-                assignments = new.assignments
-                if new.suggestion_id is not None:
-                    suggestion = _suggestion_for_observation(
-                        conn, experiment_id, new.suggestion_id, index, len(observations)
-                    )
-                    if suggestion.state != SuggestionState.CLOSED.value:
-                        conn.execute(Hot.close_suggestion, {"b_id": suggestion.id})
-                    assignments = suggestion.assignments
-                assert assignments is not None
-                rows.append(
-                    {
-                        "experiment_id": experiment_id,
-                        "suggestion_id": new.suggestion_id,
-                        "assignments": dict(assignments),
-                        "values": values_to_json(new.values),
-                        "failed": new.failed,
-                        "metadata": _json(new.metadata),
-                        "created": now,
-                        "deleted": False,
-                        "point_hash": point_hash(assignments),
-                        "modified": now,
-                    }
-                )
-            if not rows:
-                return experiment, []
-            ids = conn.execute(Hot.insert_observations, rows).scalars().all()
-            return experiment, [
-                Observation(
-                    id=observation_id,
-                    experiment_id=experiment_id,
-                    suggestion_id=row["suggestion_id"],
-                    assignments=row["assignments"],
-                    values=values_from_json(row["values"]),
-                    failed=row["failed"],
-                    metadata=row["metadata"],
-                    created=int(now),
-                )
-                for observation_id, row in zip(ids, rows, strict=True)
-            ]
+        with self._tx.raw_write() as tx:
+            return hot.observe(tx, experiment_id, prepare)
 
     def get_observation(self, experiment_id: int, observation_id: int) -> Observation:
         with self._tx.read() as session:
@@ -433,8 +318,8 @@ class SqlStorage(Storage):
             return _paginate(session, ObservationRow, conditions, page, convert.observation)
 
     def all_observations(self, experiment_id: int) -> list[Observation]:
-        with self._tx.read_connection() as conn:
-            return _all_observations(conn, experiment_id)
+        with self._tx.raw_read() as tx:
+            return hot.all_observations(tx, experiment_id)
 
     def count_observations(self, experiment_id: int) -> int:
         with self._tx.read() as session:
@@ -450,10 +335,14 @@ class SqlStorage(Storage):
         with self._tx.write() as session:
             row = _get_child(session, ObservationRow, experiment_id, observation_id)
             if patch.suggestion_id is not None:
-                suggestion = _suggestion_for_observation(
-                    session.connection(), experiment_id, patch.suggestion_id, 0, 1
+                suggestion = hot.suggestion_for_observation(
+                    _raw(session), experiment_id, patch.suggestion_id, 0, 1
                 )
-                session.execute(Hot.close_suggestion, {"b_id": suggestion.id})
+                session.execute(
+                    update(SUGGESTIONS)
+                    .where(SUGGESTIONS.c.id == suggestion.id)
+                    .values(state=SuggestionState.CLOSED.value)
+                )
                 row.suggestion_id = suggestion.id
                 row.assignments = dict(suggestion.assignments)
             elif patch.assignments is not None:
@@ -702,7 +591,7 @@ class SqlStorage(Storage):
         self.database.dispose()
 
 
-# Core tables for the hot paths' plain INSERT/UPDATE statements.
+# Core tables for plain INSERT/UPDATE statements.
 EXPERIMENTS: Table = ExperimentRow.__table__  # type: ignore[assignment]
 SUGGESTIONS: Table = SuggestionRow.__table__  # type: ignore[assignment]
 QUEUED: Table = QueuedSuggestionRow.__table__  # type: ignore[assignment]
@@ -711,52 +600,10 @@ CANDIDATES: Table = CandidateRow.__table__  # type: ignore[assignment]
 OPTIMIZER_STATE: Table = OptimizerStateRow.__table__  # type: ignore[assignment]
 
 
-def _row_columns(table: Table) -> list[ColumnElement[Any]]:
-    """A table's columns, ``metadata`` labelled ``meta`` as the ORM rows name it, so the
-    converters read Core rows and ORM rows alike."""
-    return [column.label("meta") if column.name == "metadata" else column for column in table.c]
-
-
-SUGGESTION_COLUMNS = _row_columns(SUGGESTIONS)
-OBSERVATION_COLUMNS = _row_columns(OBSERVATIONS)
-
-
-class Hot:
-    """Statements of the suggestion/observation loop, built once: constructing a statement
-    cost more CPU than running it on SQLite (profiled: ~2 ms of a ~5 ms cycle)."""
-
-    experiment = select(EXPERIMENTS).where(EXPERIMENTS.c.id == bindparam("experiment_id"))
-    experiment_for_update = experiment.with_for_update()
-    open_suggestions = (
-        select(*SUGGESTION_COLUMNS)
-        .where(
-            SUGGESTIONS.c.experiment_id == bindparam("experiment_id"),
-            SUGGESTIONS.c.state == SuggestionState.OPEN.value,
-            ~SUGGESTIONS.c.deleted,
-        )
-        .order_by(SUGGESTIONS.c.id)
-    )
-    next_queued = (
-        select(QUEUED)
-        .where(QUEUED.c.experiment_id == bindparam("experiment_id"))
-        .order_by(QUEUED.c.id)
-        .limit(1)
-    )
-    suggestion = select(*SUGGESTION_COLUMNS).where(SUGGESTIONS.c.id == bindparam("suggestion_id"))
-    set_cursor = (
-        update(EXPERIMENTS)
-        .where(EXPERIMENTS.c.id == bindparam("b_id"))
-        .values(engine_cursor=bindparam("b_cursor"))
-    )
-    insert_suggestion = insert(SUGGESTIONS).returning(SUGGESTIONS.c.id)
-    close_suggestion = (
-        update(SUGGESTIONS)
-        .where(SUGGESTIONS.c.id == bindparam("b_id"))
-        .values(state=SuggestionState.CLOSED.value)
-    )
-    insert_observations = insert(OBSERVATIONS).returning(
-        OBSERVATIONS.c.id, sort_by_parameter_order=True
-    )
+def _raw(session: Session) -> RawTransaction:
+    """The session's own DB-API connection, for hot.py's statements in its transaction."""
+    connection = session.connection()
+    return RawTransaction(connection.connection.driver_connection, connection.dialect)
 
 
 def _get(session: Session, model: type[Any], row_id: int) -> Any:
@@ -773,67 +620,12 @@ def _get_child(session: Session, model: type[Child], experiment_id: int, row_id:
     return row
 
 
-def _suggestion_for_observation(
-    conn: Connection, experiment_id: int, suggestion_id: int, index: int, total: int
-) -> SqlRow[Any]:
-    row = conn.execute(Hot.suggestion, {"suggestion_id": suggestion_id}).first()
-    if row is None or row.experiment_id != experiment_id:
-        prefix = f"Error in observation {index + 1}/{total}: " if total > 1 else ""
-        raise InvalidRequestError(
-            f"{prefix}Invalid suggestion: {suggestion_id} is not a suggestion of experiment "
-            f"{experiment_id}"
-        )
-    if row.deleted:
-        raise InvalidRequestError(f"Invalid suggestion: {suggestion_id} has been deleted")
-    return row
-
-
-def _unused_candidates(conn: Connection, experiment_id: int) -> list[Candidate]:
-    rows = conn.execute(
-        select(CANDIDATES)
-        .where(CANDIDATES.c.experiment_id == experiment_id, ~CANDIDATES.c.used)
-        .order_by(CANDIDATES.c.basis_modified.desc(), CANDIDATES.c.rank, CANDIDATES.c.id)
-    )
-    return [
-        Candidate(
-            id=row.id,
-            experiment_id=row.experiment_id,
-            assignments=dict(row.assignments),
-            basis_modified=row.basis_modified,
-            rank=row.rank,
-        )
-        for row in rows
-    ]
-
-
-def _observed_among(conn: Connection, experiment_id: int, hashes: set[str]) -> set[str]:
-    if not hashes:
-        return set()
-    found = conn.scalars(
-        select(ObservationRow.point_hash).where(
-            ObservationRow.experiment_id == experiment_id,
-            ~ObservationRow.deleted,
-            ObservationRow.point_hash.in_(sorted(hashes)),
-        )
-    )
-    return set(found)
-
-
 def _open_suggestion_conditions(experiment_id: int) -> list[ColumnElement[bool]]:
     return [
         SuggestionRow.experiment_id == experiment_id,
         SuggestionRow.state == SuggestionState.OPEN.value,
         ~SuggestionRow.deleted,
     ]
-
-
-def _all_observations(conn: Connection, experiment_id: int) -> list[Observation]:
-    rows = conn.execute(
-        select(*OBSERVATION_COLUMNS)
-        .where(OBSERVATIONS.c.experiment_id == experiment_id, ~OBSERVATIONS.c.deleted)
-        .order_by(OBSERVATIONS.c.id)
-    )
-    return [convert.observation(row) for row in rows]
 
 
 def _count(

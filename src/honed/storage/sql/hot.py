@@ -1,0 +1,310 @@
+"""The worker loop's transactions (create a suggestion, observe) on ``Prepared`` statements.
+
+SqlStorage delegates here; the invariants are the Storage contract's (honed.storage.base).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from collections.abc import Sequence
+from functools import lru_cache
+from typing import Any
+
+from sqlalchemy import BindParameter
+from sqlalchemy import ColumnElement
+from sqlalchemy import Table
+from sqlalchemy import bindparam
+from sqlalchemy import delete
+from sqlalchemy import func
+from sqlalchemy import insert
+from sqlalchemy import select
+from sqlalchemy import update
+
+from honed.domain.experiment import Experiment
+from honed.domain.experiment import Metadata
+from honed.domain.parameters import point_hash
+from honed.domain.records import Observation
+from honed.domain.records import Suggestion
+from honed.domain.records import SuggestionState
+from honed.errors import InvalidRequestError
+from honed.errors import NotFoundError
+from honed.storage.base import Candidate
+from honed.storage.base import NewObservation
+from honed.storage.base import SuggestionContext
+from honed.storage.base import SuggestionDecision
+from honed.storage.sql import convert
+from honed.storage.sql.codec import values_from_json
+from honed.storage.sql.codec import values_to_json
+from honed.storage.sql.database import RawTransaction
+from honed.storage.sql.models import CandidateRow
+from honed.storage.sql.models import ExperimentRow
+from honed.storage.sql.models import ObservationRow
+from honed.storage.sql.models import QueuedSuggestionRow
+from honed.storage.sql.models import SuggestionRow
+from honed.storage.sql.prepared import Prepared
+
+EXPERIMENTS: Table = ExperimentRow.__table__  # type: ignore[assignment]
+SUGGESTIONS: Table = SuggestionRow.__table__  # type: ignore[assignment]
+QUEUED: Table = QueuedSuggestionRow.__table__  # type: ignore[assignment]
+OBSERVATIONS: Table = ObservationRow.__table__  # type: ignore[assignment]
+CANDIDATES: Table = CandidateRow.__table__  # type: ignore[assignment]
+
+
+def _row_columns(table: Table) -> list[ColumnElement[Any]]:
+    """A table's columns, ``metadata`` labelled ``meta`` as the ORM rows name it, so the
+    converters read these rows and ORM rows alike."""
+    return [column.label("meta") if column.name == "metadata" else column for column in table.c]
+
+
+SUGGESTION_COLUMNS = _row_columns(SUGGESTIONS)
+OBSERVATION_COLUMNS = _row_columns(OBSERVATIONS)
+_EXPERIMENT_ID: BindParameter[int] = bindparam("experiment_id")
+
+_experiment = select(EXPERIMENTS).where(EXPERIMENTS.c.id == _EXPERIMENT_ID)
+EXPERIMENT = Prepared(_experiment)
+# The row lock serializes suggestion creation per experiment on PostgreSQL, across
+# processes; on SQLite BEGIN IMMEDIATE already holds the database lock.
+EXPERIMENT_FOR_UPDATE = Prepared(_experiment.with_for_update())
+OPEN_SUGGESTIONS = Prepared(
+    select(*SUGGESTION_COLUMNS)
+    .where(
+        SUGGESTIONS.c.experiment_id == _EXPERIMENT_ID,
+        SUGGESTIONS.c.state == SuggestionState.OPEN.value,
+        ~SUGGESTIONS.c.deleted,
+    )
+    .order_by(SUGGESTIONS.c.id)
+)
+NEXT_QUEUED = Prepared(
+    select(QUEUED).where(QUEUED.c.experiment_id == _EXPERIMENT_ID).order_by(QUEUED.c.id).limit(1)
+)
+DELETE_QUEUED = Prepared(delete(QUEUED).where(QUEUED.c.id == bindparam("b_id")))
+SUGGESTION = Prepared(
+    select(*SUGGESTION_COLUMNS).where(SUGGESTIONS.c.id == bindparam("suggestion_id"))
+)
+SET_CURSOR = Prepared(
+    update(EXPERIMENTS)
+    .where(EXPERIMENTS.c.id == bindparam("b_id"))
+    .values(engine_cursor=bindparam("b_cursor"))
+)
+_SUGGESTION_KEYS = (
+    "experiment_id",
+    "assignments",
+    "point_hash",
+    "source",
+    "state",
+    "metadata",
+    "created",
+    "deleted",
+)
+INSERT_SUGGESTION = Prepared(insert(SUGGESTIONS).returning(SUGGESTIONS.c.id), _SUGGESTION_KEYS)
+CLOSE_SUGGESTION = Prepared(
+    update(SUGGESTIONS)
+    .where(SUGGESTIONS.c.id == bindparam("b_id"))
+    .values(state=SuggestionState.CLOSED.value)
+)
+_OBSERVATION_KEYS = (
+    "experiment_id",
+    "suggestion_id",
+    "assignments",
+    "values",
+    "failed",
+    "metadata",
+    "created",
+    "deleted",
+    "point_hash",
+    "modified",
+)
+INSERT_OBSERVATION = Prepared(insert(OBSERVATIONS).returning(OBSERVATIONS.c.id), _OBSERVATION_KEYS)
+ALL_OBSERVATIONS = Prepared(
+    select(*OBSERVATION_COLUMNS)
+    .where(OBSERVATIONS.c.experiment_id == _EXPERIMENT_ID, ~OBSERVATIONS.c.deleted)
+    .order_by(OBSERVATIONS.c.id)
+)
+COUNT_SUCCESSES = Prepared(
+    select(func.count().label("count"))
+    .select_from(OBSERVATIONS)
+    .where(
+        OBSERVATIONS.c.experiment_id == _EXPERIMENT_ID,
+        ~OBSERVATIONS.c.deleted,
+        ~OBSERVATIONS.c.failed,
+    )
+)
+UNUSED_CANDIDATES = Prepared(
+    select(CANDIDATES)
+    .where(CANDIDATES.c.experiment_id == _EXPERIMENT_ID, ~CANDIDATES.c.used)
+    .order_by(CANDIDATES.c.basis_modified.desc(), CANDIDATES.c.rank, CANDIDATES.c.id)
+)
+USE_CANDIDATE = Prepared(
+    update(CANDIDATES)
+    .where(CANDIDATES.c.id == bindparam("b_id"), CANDIDATES.c.experiment_id == _EXPERIMENT_ID)
+    .values(used=True)
+)
+
+
+@lru_cache(maxsize=64)
+def _observed_among_statement(count: int) -> Prepared:
+    """One statement per number of hashes asked about (a handful of candidates at a time)."""
+    return Prepared(
+        select(OBSERVATIONS.c.point_hash).where(
+            OBSERVATIONS.c.experiment_id == _EXPERIMENT_ID,
+            ~OBSERVATIONS.c.deleted,
+            OBSERVATIONS.c.point_hash.in_([bindparam(f"h{i}") for i in range(count)]),
+        )
+    )
+
+
+def _json(metadata: Metadata | None) -> dict[str, Any] | None:
+    return dict(metadata) if metadata is not None else None
+
+
+def create_suggestion(
+    tx: RawTransaction,
+    experiment_id: int,
+    decide: Callable[[SuggestionContext], SuggestionDecision],
+) -> Suggestion:
+    db, dialect = tx.dbapi, tx.dialect
+    key = {"experiment_id": experiment_id}
+    row = EXPERIMENT_FOR_UPDATE.first(db, dialect, key)
+    if row is None:
+        raise NotFoundError()
+    open_rows = OPEN_SUGGESTIONS.rows(db, dialect, key)
+    queued = NEXT_QUEUED.first(db, dialect, key)
+    context = SuggestionContext(
+        experiment=convert.experiment(row),
+        open_suggestions=[convert.suggestion(r) for r in open_rows],
+        next_queued=convert.queued_suggestion(queued) if queued is not None else None,
+        cursor=row.engine_cursor,
+        load_observations=lambda: all_observations(tx, experiment_id),
+        load_candidates=lambda: _unused_candidates(tx, experiment_id),
+        observed_among=lambda hashes: _observed_among(tx, experiment_id, hashes),
+        count_successes=lambda: int(COUNT_SUCCESSES.scalars(db, dialect, key)[0]),
+    )
+    decision = decide(context)
+    new = decision.suggestion
+    if new.queued_id is not None:
+        if queued is None or queued.id != new.queued_id:
+            raise ValueError("a decision may only consume the next queued suggestion")
+        DELETE_QUEUED.run(db, dialect, {"b_id": queued.id})
+    if decision.candidate_id is not None:
+        USE_CANDIDATE.run(db, dialect, {"b_id": decision.candidate_id, **key})
+    if decision.cursor != row.engine_cursor:
+        SET_CURSOR.run(db, dialect, {"b_id": experiment_id, "b_cursor": decision.cursor})
+    created = time.time()
+    values: dict[str, Any] = {
+        "experiment_id": experiment_id,
+        "assignments": dict(new.assignments),
+        "point_hash": point_hash(new.assignments),
+        "source": new.source.value,
+        "state": SuggestionState.OPEN.value,
+        "metadata": _json(new.metadata),
+        "created": created,
+        "deleted": False,
+    }
+    (new_id,) = INSERT_SUGGESTION.scalars(db, dialect, values)
+    return Suggestion(
+        id=new_id,
+        experiment_id=experiment_id,
+        assignments=values["assignments"],
+        state=SuggestionState.OPEN,
+        source=new.source,
+        metadata=values["metadata"],
+        created=int(created),
+    )
+
+
+def observe(
+    tx: RawTransaction,
+    experiment_id: int,
+    prepare: Callable[[Experiment], Sequence[NewObservation]],
+) -> tuple[Experiment, list[Observation]]:
+    # No row lock and no write to the experiment row: observations must not queue behind
+    # suggestion creation, which locks that row.
+    db, dialect = tx.dbapi, tx.dialect
+    now = time.time()
+    experiment_row = EXPERIMENT.first(db, dialect, {"experiment_id": experiment_id})
+    if experiment_row is None:
+        raise NotFoundError()
+    experiment = convert.experiment(experiment_row)
+    observations = prepare(experiment)
+    created: list[Observation] = []
+    for index, new in enumerate(observations):
+        assignments = new.assignments
+        if new.suggestion_id is not None:
+            suggestion = suggestion_for_observation(
+                tx, experiment_id, new.suggestion_id, index, len(observations)
+            )
+            if suggestion.state != SuggestionState.CLOSED.value:
+                CLOSE_SUGGESTION.run(db, dialect, {"b_id": suggestion.id})
+            assignments = suggestion.assignments
+        assert assignments is not None
+        row: dict[str, Any] = {
+            "experiment_id": experiment_id,
+            "suggestion_id": new.suggestion_id,
+            "assignments": dict(assignments),
+            "values": values_to_json(new.values),
+            "failed": new.failed,
+            "metadata": _json(new.metadata),
+            "created": now,
+            "deleted": False,
+            "point_hash": point_hash(assignments),
+            "modified": now,
+        }
+        (observation_id,) = INSERT_OBSERVATION.scalars(db, dialect, row)
+        created.append(
+            Observation(
+                id=observation_id,
+                experiment_id=experiment_id,
+                suggestion_id=row["suggestion_id"],
+                assignments=row["assignments"],
+                values=values_from_json(row["values"]),
+                failed=row["failed"],
+                metadata=row["metadata"],
+                created=int(now),
+            )
+        )
+    return experiment, created
+
+
+def suggestion_for_observation(
+    tx: RawTransaction, experiment_id: int, suggestion_id: int, index: int, total: int
+) -> Any:
+    """The suggestion row an observation names, or a 400 saying why it cannot be used."""
+    row = SUGGESTION.first(tx.dbapi, tx.dialect, {"suggestion_id": suggestion_id})
+    if row is None or row.experiment_id != experiment_id:
+        prefix = f"Error in observation {index + 1}/{total}: " if total > 1 else ""
+        raise InvalidRequestError(
+            f"{prefix}Invalid suggestion: {suggestion_id} is not a suggestion of experiment "
+            f"{experiment_id}"
+        )
+    if row.deleted:
+        raise InvalidRequestError(f"Invalid suggestion: {suggestion_id} has been deleted")
+    return row
+
+
+def all_observations(tx: RawTransaction, experiment_id: int) -> list[Observation]:
+    rows = ALL_OBSERVATIONS.rows(tx.dbapi, tx.dialect, {"experiment_id": experiment_id})
+    return [convert.observation(row) for row in rows]
+
+
+def _unused_candidates(tx: RawTransaction, experiment_id: int) -> list[Candidate]:
+    rows = UNUSED_CANDIDATES.rows(tx.dbapi, tx.dialect, {"experiment_id": experiment_id})
+    return [
+        Candidate(
+            id=row.id,
+            experiment_id=row.experiment_id,
+            assignments=dict(row.assignments),
+            basis_modified=row.basis_modified,
+            rank=row.rank,
+        )
+        for row in rows
+    ]
+
+
+def _observed_among(tx: RawTransaction, experiment_id: int, hashes: set[str]) -> set[str]:
+    if not hashes:
+        return set()
+    ordered = sorted(hashes)
+    params: dict[str, Any] = {f"h{i}": value for i, value in enumerate(ordered)}
+    params["experiment_id"] = experiment_id
+    return set(_observed_among_statement(len(ordered)).scalars(tx.dbapi, tx.dialect, params))
