@@ -45,24 +45,15 @@ class SuggestionService:
         metadata: Metadata | None = None,
         assignments: object | None = None,
     ) -> Suggestion:
-        """One transaction: the checks run on the experiment as locked for the decision."""
-
-        def decide(context: SuggestionContext) -> SuggestionDecision:
-            experiment = check_live_experiment(caller, context.experiment, "suggestions")
-            if assignments is not None:
-                manual = experiment.spec.space.check_assignments(assignments)
-                return SuggestionDecision(
-                    NewSuggestion(manual, SuggestionSource.MANUAL, metadata), context.cursor
-                )
-            return choice.decide(context, metadata, allow_fallback, optimizer_running)
-
-        # With no optimizer process alive there is nothing to wait for.
+        """May wait a bounded time for the optimizer (see ``candidate_wait_seconds``)."""
         optimizer_running = self._optimizer_alive()
         allow_fallback = not optimizer_running
         deadline: float | None = None
         while True:
             try:
-                return self._storage.create_suggestion(experiment_id, decide)
+                return self._attempt(
+                    caller, experiment_id, metadata, assignments, allow_fallback, optimizer_running
+                )
             except choice.CandidatesNeeded:
                 # Outside the lock: ask the optimizer, wait a bounded time, then retry. With
                 # no optimizer alive, or once the time is up, the sequence engine serves.
@@ -74,6 +65,50 @@ class SuggestionService:
                     allow_fallback = True
                     continue
                 self._wait_for_candidates(experiment_id, deadline)
+
+    def create_without_waiting(
+        self,
+        caller: Token,
+        experiment_id: int,
+        metadata: Metadata | None = None,
+        assignments: object | None = None,
+    ) -> Suggestion | None:
+        """``create`` when it needs no wait, else None (then call ``create``): a caller on
+        an event loop must not sleep."""
+        optimizer_running = self._optimizer_alive()
+        try:
+            return self._attempt(
+                caller,
+                experiment_id,
+                metadata,
+                assignments,
+                not optimizer_running,
+                optimizer_running,
+            )
+        except choice.CandidatesNeeded:
+            return None
+
+    def _attempt(
+        self,
+        caller: Token,
+        experiment_id: int,
+        metadata: Metadata | None,
+        assignments: object | None,
+        allow_fallback: bool,
+        optimizer_running: bool,
+    ) -> Suggestion:
+        """One transaction: the checks run on the experiment as locked for the decision."""
+
+        def decide(context: SuggestionContext) -> SuggestionDecision:
+            experiment = check_live_experiment(caller, context.experiment, "suggestions")
+            if assignments is not None:
+                manual = experiment.spec.space.check_assignments(assignments)
+                return SuggestionDecision(
+                    NewSuggestion(manual, SuggestionSource.MANUAL, metadata), context.cursor
+                )
+            return choice.decide(context, metadata, allow_fallback, optimizer_running)
+
+        return self._storage.create_suggestion(experiment_id, decide)
 
     def _worth_waiting(self, experiment_id: int) -> bool:
         """Wait only if the optimizer's last fit of this experiment took less than the wait

@@ -187,6 +187,11 @@ class Storage(ABC):
     - deletes are soft: deleted records are kept and listed only when asked for.
     """
 
+    #: True when a call needs no network round trip and returns in about a millisecond
+    #: unless another writer holds the lock (an embedded database such as SQLite). The
+    #: server then runs the worker loop's writes on its event loop instead of a thread.
+    local: bool = False
+
     # --- tenants and tokens -------------------------------------------------------------
     @abstractmethod
     def create_client(self, name: str) -> Client: ...

@@ -76,6 +76,7 @@ class SqlStorage(Storage):
     def __init__(self, database: Database) -> None:
         self.database = database
         self._tx = Transactions(database)
+        self.local = database.is_sqlite
 
     @classmethod
     def from_url(cls, url: str, migrate: bool = True) -> SqlStorage:
