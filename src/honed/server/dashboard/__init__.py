@@ -1,0 +1,21 @@
+"""The web dashboard: static pages served by ``honed serve`` over read-only JSON.
+
+The pages hold no data and need no login to load; every number they show comes from
+``/dashboard/api/*`` and ``/v1/*`` with the token the browser keeps (HTTP Basic, like the
+sigopt client), so the dashboard is exactly as protected as the API.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from starlette.staticfiles import StaticFiles
+
+from honed.server.dashboard.routes import STATIC_DIR
+from honed.server.dashboard.routes import router
+
+__all__ = ["install"]
+
+
+def install(app: FastAPI) -> None:
+    app.router.routes.extend(router.routes)
+    app.mount("/dashboard/static", StaticFiles(directory=STATIC_DIR), name="dashboard-static")
