@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 from honed.notebook import NotebookExperiment
@@ -45,3 +48,16 @@ def test_minimized_metric_and_unknown_metric(
             experiment.best_so_far_figure("speed")
     finally:
         experiment.close()
+
+
+def test_client_side_modules_stay_light() -> None:
+    """The CLI's and notebooks' HTTP path loads no server, storage or torch code, and pandas
+    and plotly only when a frame or figure is asked for."""
+    code = (
+        "import sys, honed.notebook, honed.remote, honed.export, honed.cli.experiments; "
+        "print(sorted(m for m in ('torch', 'fastapi', 'sqlalchemy', 'pandas', 'plotly') "
+        "if m in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
