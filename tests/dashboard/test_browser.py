@@ -99,9 +99,9 @@ def test_experiments_list(
     best = max(v for v in seeded.values if v is not None)
     expect(row.locator("td").nth(4)).to_have_text(f"{best:.6g}")
     expect(row.locator("td").nth(3)).to_have_text(str(seeded.values.count(None)))
-    expect(watched.page.locator(f"#experiments tr[data-id='{seeded.pareto}']")).to_contain_text(
-        "Latency against loss"
-    )
+    pareto = watched.page.locator(f"#experiments tr[data-id='{seeded.pareto}']")
+    expect(pareto).to_contain_text("Latency against loss")
+    expect(pareto.locator("td").nth(4)).to_have_text(re.compile(r"^\d+ Pareto points$"))
     watched.screenshot("experiments")
     row.locator("a").click()
     watched.page.wait_for_url(f"{dashboard_server.url}/dashboard/experiments/{seeded.single}")

@@ -38,6 +38,7 @@ class ExperimentSummary:
     observation_count: int
     failure_count: int
     best_value: float | None
+    best_count: int  # the Pareto front's size with two optimized metrics
     last_activity: int
 
 
@@ -105,6 +106,7 @@ class SummaryService:
             observation_count=len(observations),
             failure_count=sum(o.failed for o in observations),
             best_value=best_value,
+            best_count=len(best),
             last_activity=last,
         )
 

@@ -59,6 +59,7 @@ def summary_json(summary: ExperimentSummary) -> JSON:
         "observation_count": summary.observation_count,
         "failure_count": summary.failure_count,
         "best_value": summary.best_value,
+        "best_count": summary.best_count,
         "best_metric": metric_key(optimized[0].name) if len(optimized) == 1 else None,
         "last_activity": summary.last_activity,
     }

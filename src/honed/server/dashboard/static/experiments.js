@@ -11,6 +11,8 @@
     return [label, el("span", { class: "progress" }, el("span", { style: `width:${pct}%` }))];
   }
 
+  const paretoOf = (e) => e.metrics.filter((m) => m.strategy === "optimize").length === 2 && e.best_count > 0;
+
   async function load() {
     const data = await Honed.api("/dashboard/api/experiments");
     const now = Date.now() / 1000;
@@ -22,7 +24,8 @@
           el("td", {}, e.state),
           el("td", { class: "num" }, progress(e)),
           el("td", { class: "num" }, e.failure_count),
-          el("td", { class: "num", title: e.best_metric || "" }, fmt(e.best_value)),
+          el("td", { class: "num", title: e.best_metric || "" },
+            paretoOf(e) ? `${e.best_count} Pareto points` : fmt(e.best_value)),
           el("td", { title: when(e.last_activity) }, ago(now - e.last_activity)),
         ),
       ),
