@@ -138,25 +138,30 @@ const Honed = (() => {
     return status;
   }
 
-  // Poll `load` every `?refresh=` ms (default 2000): live without a reload, and paused while
-  // the tab is hidden.
+  // Poll `load` every `?refresh=` ms (default 2000): live without a reload, paused while the
+  // tab is hidden, and backed off to 4x the last load's duration, so a big experiment (a
+  // refresh reads all its observations) costs the server at most about a quarter of a core.
   function live(load) {
     const every = Math.max(250, Number(new URLSearchParams(location.search).get("refresh")) || 2000);
     const status = document.getElementById("live");
     let timer = null;
+    let busy = false;
     async function tick() {
       clearTimeout(timer);
+      if (busy || document.hidden) return; // visibilitychange starts it again
+      busy = true;
+      const started = performance.now();
       try {
         await load();
         if (status) status.textContent = "updated " + new Date().toLocaleTimeString();
       } catch (error) {
         if (status) status.textContent = "refresh failed: " + error.message;
+      } finally {
+        busy = false;
       }
-      timer = setTimeout(tick, every);
+      timer = setTimeout(tick, Math.max(every, 4 * (performance.now() - started)));
     }
-    document.addEventListener("visibilitychange", () => {
-      if (!document.hidden) tick();
-    });
+    document.addEventListener("visibilitychange", tick);
     tick();
   }
 
