@@ -116,4 +116,10 @@ def test_pages_are_served_with_a_strict_policy(api: TestClient) -> None:
     assert api.get("/dashboard", follow_redirects=False).headers["location"] == "/dashboard/"
     script = api.get("/dashboard/static/vendor/echarts/echarts.min.js")
     assert script.status_code == 200
+    assert script.headers["cache-control"] == "no-cache"
+    again = api.get(
+        "/dashboard/static/vendor/echarts/echarts.min.js",
+        headers={"If-None-Match": script.headers["etag"]},
+    )
+    assert again.status_code == 304
     assert "Apache" in api.get("/dashboard/static/vendor/echarts/LICENSE").text
