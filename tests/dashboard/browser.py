@@ -11,6 +11,7 @@ from pathlib import Path
 from playwright.sync_api import Browser
 from playwright.sync_api import ConsoleMessage
 from playwright.sync_api import Page
+from playwright.sync_api import expect
 from playwright.sync_api import sync_playwright
 
 CHROMIUM = "/usr/bin/chromium"
@@ -24,6 +25,9 @@ ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+# The machine running the tests may be busy: let assertions wait longer than Playwright's 5 s
+# before calling a page wrong (they pass as soon as the page is right).
+expect.set_options(timeout=20_000)
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "build" / "screenshots"
 
 
