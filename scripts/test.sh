@@ -49,6 +49,13 @@ if ! compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null; then
     apt_install postgresql
 fi
 
+# Debian's Chromium for the dashboard's browser tests (Playwright drives it; Playwright's own
+# browser download is not used).
+if [ ! -x /usr/bin/chromium ]; then
+    echo "==> installing chromium"
+    apt_install chromium
+fi
+
 failed=()
 step() {
     local name=$1

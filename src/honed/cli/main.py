@@ -9,6 +9,9 @@ import sys
 import click
 
 from honed import __version__
+from honed.cli.experiments import experiment
+from honed.cli.experiments import experiments
+from honed.cli.experiments import export
 from honed.storage.sql.database import DEFAULT_URL
 
 DATABASE_OPTION = click.option(
@@ -230,3 +233,8 @@ def token_revoke(database_url: str, token_id: int) -> None:
     storage.revoke_token(token_id)
     storage.close()
     click.echo(f"revoked token {token_id}")
+
+
+main.add_command(experiments)
+main.add_command(experiment)
+main.add_command(export)

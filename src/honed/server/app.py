@@ -19,6 +19,7 @@ from starlette.types import Send
 
 from honed import __version__
 from honed.errors import HonedError
+from honed.server import dashboard
 from honed.server.routes import experiments
 from honed.server.routes import observations
 from honed.server.routes import suggestions
@@ -79,6 +80,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         app.router.routes.extend(router.routes)
     for module in (suggestions, observations, experiments, tokens):
         app.router.routes.extend(module.router.routes)
+    dashboard.install(app)
 
     @app.api_route("/health", methods=["GET", "HEAD", "POST"], include_in_schema=False)
     def health() -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from honed.service.experiments import ExperimentService
 from honed.service.observations import ObservationService
 from honed.service.suggestions import SuggestionService
+from honed.service.summaries import SummaryService
 from honed.service.tokens import TokenService
 from honed.storage.base import Storage
 
@@ -18,3 +19,4 @@ class Services:
         self.experiments = ExperimentService(storage)
         self.suggestions = SuggestionService(storage, candidate_wait_seconds)
         self.observations = ObservationService(storage)
+        self.summaries = SummaryService(storage)

@@ -12,6 +12,7 @@ from honed.domain.tenancy import Token
 from honed.domain.tenancy import TokenType
 from honed.errors import ConflictError
 from honed.errors import PermissionDeniedError
+from honed.service.access import require_write
 from honed.storage.base import Storage
 
 INVALID_TOKEN_MESSAGE = (
@@ -82,6 +83,16 @@ class TokenService:
             client_id, hash_token(secret), token_type, permissions, description
         )
         return IssuedToken(token, secret)
+
+    def share(self, caller: Token, description: str) -> IssuedToken:
+        """A read-only token of the caller's client, for a share link.
+
+        Only tokens that can write may share, so a share link cannot mint further links.
+        """
+        require_write(caller)
+        return self.issue(
+            caller.client_id, caller.token_type, permissions="read", description=description
+        )
 
     def bootstrap(self, env_secret: str | None) -> tuple[Client, IssuedToken | None]:
         """Make sure a default client exists, with ``env_secret`` as one of its tokens.

@@ -1,0 +1,199 @@
+"""``honed experiments list``, ``honed experiment show`` and ``honed export``: a server's
+experiments in the terminal, over HTTP (``--url``/``--token`` or SIGOPT_API_URL/TOKEN)."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+from typing import TypeVar
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn
+from rich.progress import MofNCompleteColumn
+from rich.progress import Progress
+from rich.progress import TextColumn
+from rich.table import Table
+
+from honed.errors import HonedError
+from honed.export import FORMATS
+from honed.export import observation_rows
+from honed.export import write_csv
+from honed.export import write_json
+from honed.export import write_parquet
+from honed.remote import Remote
+
+F = TypeVar("F", bound=Callable[..., Any])
+JSON = dict[str, Any]
+
+
+def server_options(command: F) -> F:
+    command = click.option(
+        "--token", envvar="SIGOPT_API_TOKEN", help="API token [env: SIGOPT_API_TOKEN]."
+    )(command)
+    return click.option(
+        "--url",
+        envvar="SIGOPT_API_URL",
+        default="http://127.0.0.1:8080",
+        show_default=True,
+        help="The honed server [env: SIGOPT_API_URL].",
+    )(command)
+
+
+@contextmanager
+def remote(url: str, token: str | None) -> Iterator[Remote]:
+    """The server, with its errors turned into one-line CLI errors."""
+    try:
+        with Remote(url, token) as api:
+            yield api
+    except HonedError as error:
+        raise click.ClickException(error.message) from None
+
+
+def fetch_observations(api: Remote, experiment_id: str) -> list[JSON]:
+    """All observations, with a progress bar on stderr while pages arrive."""
+    console = Console(stderr=True)
+    columns = (TextColumn("observations"), BarColumn(), MofNCompleteColumn())
+    with Progress(*columns, console=console, transient=True) as progress:
+        task = progress.add_task("fetch", total=None)
+        return api.observations(
+            experiment_id, lambda done, total: progress.update(task, completed=done, total=total)
+        )
+
+
+def _ago(epoch: int | None) -> str:
+    if not epoch:
+        return "-"
+    seconds = max(0, int(time.time()) - epoch)
+    if seconds < 60:
+        return f"{seconds} s ago"
+    if seconds < 3600:
+        return f"{seconds // 60} min ago"
+    if seconds < 86400:
+        return f"{seconds / 3600:.1f} h ago"
+    return f"{seconds / 86400:.1f} d ago"
+
+
+def _values(values: list[JSON] | None) -> str:
+    return ", ".join(f"{v.get('name') or 'value'}={v['value']:.6g}" for v in values or [])
+
+
+def _assignments(assignments: JSON) -> str:
+    return ", ".join(
+        f"{k}={v:.6g}" if isinstance(v, float) else f"{k}={v}" for k, v in assignments.items()
+    )
+
+
+@click.group("experiments")
+def experiments() -> None:
+    """List the experiments on a server."""
+
+
+@experiments.command("list")
+@server_options
+@click.option(
+    "--state", type=click.Choice(["active", "deleted", "all"]), default="active", show_default=True
+)
+def experiments_list(url: str, token: str | None, state: str) -> None:
+    """Name, state, observations / budget, best value and last activity of each experiment."""
+    with remote(url, token) as api:
+        items = api.experiments(state)
+    table = Table("id", "name", "state", "observations", "best", "last activity")
+    for e in items:
+        progress = e.get("progress") or {}
+        budget = e.get("observation_budget")
+        count = progress.get("observation_count", 0)
+        best = progress.get("best_observation")
+        table.add_row(
+            e["id"],
+            e["name"],
+            e["state"],
+            f"{count} / {budget}" if budget else str(count),
+            _values(best["values"]) if best else "-",
+            _ago(e.get("updated")),
+        )
+    Console().print(table)
+
+
+@click.group("experiment")
+def experiment() -> None:
+    """Look at one experiment."""
+
+
+@experiment.command("show")
+@server_options
+@click.argument("experiment_id")
+def experiment_show(url: str, token: str | None, experiment_id: str) -> None:
+    """Progress, best assignments and open suggestions of one experiment."""
+    with remote(url, token) as api:
+        e = api.experiment(experiment_id)
+        best = api.best_assignments(experiment_id)
+        open_suggestions = api.open_suggestions(experiment_id)
+        observations = fetch_observations(api, experiment_id)
+    console = Console()
+    budget = e.get("observation_budget")
+    count = len(observations)
+    failed = sum(1 for o in observations if o.get("failed"))
+    console.print(f"[bold]{e['name']}[/bold]  (experiment {e['id']}, {e['state']})")
+    console.print(
+        f"observations: {count}" + (f" / {budget}" if budget else "") + f"  (failed: {failed})"
+        f"  open suggestions: {len(open_suggestions)}"
+        f"  last activity: {_ago(e.get('updated'))}"
+    )
+    title = (
+        "best assignments" if len(best) <= 1 else f"best assignments (Pareto front, {len(best)})"
+    )
+    table = Table("observation", "values", "assignments", title=title, title_justify="left")
+    for b in best:
+        table.add_row(b["id"], _values(b.get("values")), _assignments(b.get("assignments") or {}))
+    console.print(table if best else "best assignments: none yet")
+    now = int(time.time())
+    table = Table(
+        "suggestion", "open for", "assignments", title="open suggestions", title_justify="left"
+    )
+    for s in open_suggestions:
+        table.add_row(s["id"], f"{now - s['created']} s", _assignments(s.get("assignments") or {}))
+    console.print(table if open_suggestions else "open suggestions: none")
+
+
+@click.command("export")
+@server_options
+@click.argument("experiment_id")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="csv", show_default=True)
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="File to write (default: stdout; parquet: experiment-ID.parquet).",
+)
+def export(url: str, token: str | None, experiment_id: str, fmt: str, output: Path | None) -> None:
+    """Export an experiment's observations: one row per observation (csv, parquet) or the
+    experiment and its observations as the API returns them (json)."""
+    with remote(url, token) as api:
+        e = api.experiment(experiment_id)
+        observations = fetch_observations(api, experiment_id)
+    if fmt == "parquet":
+        path = output or Path(f"experiment-{experiment_id}.parquet")
+        try:
+            write_parquet(e, observation_rows(e, observations), path)
+        except RuntimeError as error:
+            raise click.ClickException(str(error)) from None
+        click.echo(f"wrote {len(observations)} observations to {path}", err=True)
+        return
+    out = output.open("w", newline="") if output else sys.stdout
+    try:
+        if fmt == "csv":
+            write_csv(e, observation_rows(e, observations), out)
+        else:
+            write_json(e, observations, out)
+    finally:
+        if output:
+            out.close()
+    if output:
+        click.echo(f"wrote {len(observations)} observations to {output}", err=True)

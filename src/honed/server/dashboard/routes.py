@@ -1,0 +1,92 @@
+"""Dashboard pages and their read-only JSON, under /dashboard."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import APIRouter
+from fastapi import Request
+from fastapi.responses import FileResponse
+from fastapi.responses import JSONResponse
+from fastapi.responses import RedirectResponse
+
+from honed.errors import InvalidRequestError
+from honed.server.dashboard import render
+from honed.server.routes.deps import Caller
+from honed.server.routes.deps import Svc
+from honed.server.routes.deps import path_id
+from honed.server.routes.deps import reply
+from honed.server.routes.experiments import STATES
+
+STATIC_DIR = Path(__file__).parent / "static"
+
+# The pages load scripts and styles from honed only (no CDN, no inline script), may not be
+# framed, and send no Referer: a share link's token sits in the URL fragment, which
+# browsers never send, and this keeps the page address itself private too.
+PAGE_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+        "img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; "
+        "form-action 'self'"
+    ),
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+    "Cache-Control": "no-store",
+}
+
+router = APIRouter()
+
+
+def _page(name: str) -> FileResponse:
+    return FileResponse(STATIC_DIR / name, media_type="text/html", headers=PAGE_HEADERS)
+
+
+@router.get("/dashboard", include_in_schema=False)
+def dashboard_root() -> RedirectResponse:
+    return RedirectResponse("/dashboard/", status_code=307)
+
+
+@router.get("/dashboard/", include_in_schema=False)
+def experiments_page() -> FileResponse:
+    return _page("experiments.html")
+
+
+@router.get("/dashboard/login", include_in_schema=False)
+def login_page() -> FileResponse:
+    return _page("login.html")
+
+
+@router.get("/dashboard/experiments/{experiment_id}", include_in_schema=False)
+def experiment_page(experiment_id: str) -> FileResponse:
+    path_id(experiment_id)
+    return _page("experiment.html")
+
+
+@router.get("/dashboard/api/experiments", tags=["dashboard"])
+def experiment_summaries(svc: Svc, token: Caller, request: Request) -> JSONResponse:
+    """Every experiment of the caller's client with its progress and best value."""
+    state = request.query_params.get("state", "active")
+    if state not in STATES:
+        raise InvalidRequestError("Invalid state: expected active, deleted or all")
+    summaries = svc.summaries.experiments(token, STATES[state])
+    return reply({"experiments": [render.summary_json(s) for s in summaries]})
+
+
+@router.get("/dashboard/api/experiments/{experiment_id}", tags=["dashboard"])
+def experiment_detail(svc: Svc, token: Caller, experiment_id: str) -> JSONResponse:
+    """All an experiment page shows, in one read: observations, open suggestions,
+    best-so-far traces, the Pareto front and the workers seen in observation metadata."""
+    detail = svc.summaries.detail(token, path_id(experiment_id))
+    return reply(render.detail_json(detail))
+
+
+@router.post("/dashboard/api/share", tags=["dashboard"])
+def share(svc: Svc, token: Caller, request: Request) -> JSONResponse:
+    """Mint a read-only token for a share link (revoke it with ``honed token revoke``)."""
+    experiment = request.query_params.get("experiment")
+    target = "the experiments list"
+    if experiment is not None:
+        svc.experiments.get(token, path_id(experiment))
+        target = f"experiment {experiment}"
+    issued = svc.tokens.share(token, f"dashboard share link for {target}")
+    return reply({"token": issued.secret, "token_id": str(issued.token.id), "permissions": "read"})

@@ -1,0 +1,37 @@
+"use strict";
+(() => {
+  const { el, fmt, ago, when } = Honed;
+  Honed.header("");
+  const body = document.querySelector("#experiments tbody");
+
+  function progress(e) {
+    const label = e.budget ? `${e.observation_count} / ${e.budget}` : `${e.observation_count}`;
+    if (!e.budget) return label;
+    const pct = Math.min(100, (100 * e.observation_count) / e.budget);
+    return [label, el("span", { class: "progress" }, el("span", { style: `width:${pct}%` }))];
+  }
+
+  const paretoOf = (e) => e.metrics.filter((m) => m.strategy === "optimize").length === 2 && e.best_count > 0;
+
+  async function load() {
+    const data = await Honed.api("/dashboard/api/experiments");
+    const now = Date.now() / 1000;
+    body.replaceChildren(
+      ...data.experiments.map((e) =>
+        el("tr", { "data-id": e.id },
+          el("td", {}, el("a", { href: `/dashboard/experiments/${encodeURIComponent(e.id)}` }, e.name),
+            " ", el("span", { class: "muted" }, `#${e.id}`)),
+          el("td", {}, e.state),
+          el("td", { class: "num" }, progress(e)),
+          el("td", { class: "num" }, e.failure_count),
+          el("td", { class: "num", title: e.best_metric || "" },
+            paretoOf(e) ? `${e.best_count} Pareto points` : fmt(e.best_value)),
+          el("td", { title: when(e.last_activity) }, ago(now - e.last_activity)),
+        ),
+      ),
+    );
+    document.getElementById("no-experiments").hidden = data.experiments.length > 0;
+  }
+
+  Honed.live(load);
+})();

@@ -1,0 +1,176 @@
+"""Read-only summaries for people watching experiments: the dashboard's use cases.
+
+Everything here is computed from one read of an experiment's observations and open
+suggestions, so a dashboard refresh costs a few queries whatever the page shows.
+"""
+
+from __future__ import annotations
+
+import itertools
+import statistics
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from honed.domain.experiment import Experiment
+from honed.domain.experiment import ExperimentState
+from honed.domain.metrics import Metric
+from honed.domain.ranking import best_observations
+from honed.domain.ranking import is_feasible
+from honed.domain.ranking import pareto_front
+from honed.domain.records import Observation
+from honed.domain.records import Suggestion
+from honed.domain.tenancy import Token
+from honed.service.access import experiment_for
+from honed.storage.base import PageRequest
+from honed.storage.base import Storage
+
+NO_HOSTNAME = "(no hostname)"
+# A worker is called silent when its last report is older than this many of its own usual
+# gaps between reports (and at least SILENT_MIN_SECONDS old).
+SILENT_GAPS = 3.0
+SILENT_MIN_SECONDS = 300
+
+
+@dataclass(frozen=True)
+class ExperimentSummary:
+    experiment: Experiment
+    observation_count: int
+    failure_count: int
+    best_value: float | None
+    best_count: int  # the Pareto front's size with two optimized metrics
+    last_activity: int
+
+
+@dataclass(frozen=True)
+class Worker:
+    hostname: str
+    last_report: int
+    observations: int
+    failures: int
+    silent: bool
+
+
+@dataclass(frozen=True)
+class BestSoFar:
+    """``values[i]`` is the best feasible value among the first i+1 observations, or None."""
+
+    metric: Metric
+    values: tuple[float | None, ...]
+
+
+@dataclass(frozen=True)
+class ExperimentDetail:
+    experiment: Experiment
+    observations: tuple[Observation, ...]
+    open_suggestions: tuple[Suggestion, ...]
+    best_so_far: tuple[BestSoFar, ...]
+    best_ids: tuple[int, ...]
+    pareto_ids: tuple[int, ...]
+    workers: tuple[Worker, ...]
+    now: int
+
+
+class SummaryService:
+    def __init__(self, storage: Storage) -> None:
+        self._storage = storage
+
+    def experiments(
+        self, caller: Token, states: Sequence[ExperimentState] = (ExperimentState.ACTIVE,)
+    ) -> list[ExperimentSummary]:
+        """Every experiment of the caller's client, newest first."""
+        summaries: list[ExperimentSummary] = []
+        before: int | None = None
+        while True:
+            page = self._storage.list_experiments(
+                caller.client_id,
+                PageRequest(limit=1000, before=before),
+                states,
+                development=caller.development,
+            )
+            summaries.extend(self._summary(e) for e in page.items)
+            if page.before is None or not page.items:
+                return summaries
+            before = page.before
+
+    def _summary(self, experiment: Experiment) -> ExperimentSummary:
+        observations = self._storage.all_observations(experiment.id)
+        best = best_observations(experiment.spec, observations)
+        optimized = experiment.spec.optimized_metrics
+        best_value = None
+        if len(optimized) == 1 and best:
+            best_value = best[0].value_of(optimized[0].name)
+        last = max([experiment.updated, *(o.created for o in observations[-1:])])
+        return ExperimentSummary(
+            experiment=experiment,
+            observation_count=len(observations),
+            failure_count=sum(o.failed for o in observations),
+            best_value=best_value,
+            best_count=len(best),
+            last_activity=last,
+        )
+
+    def detail(self, caller: Token, experiment_id: int) -> ExperimentDetail:
+        experiment = experiment_for(self._storage, caller, experiment_id)
+        observations = self._storage.all_observations(experiment_id)
+        spec = experiment.spec
+        optimized = spec.optimized_metrics
+        pareto: list[Observation] = []
+        if len(optimized) == 2:
+            pareto = pareto_front(optimized, [o for o in observations if is_feasible(spec, o)])
+        now = int(time.time())
+        return ExperimentDetail(
+            experiment=experiment,
+            observations=tuple(observations),
+            open_suggestions=tuple(self._storage.open_suggestions(experiment_id)),
+            best_so_far=tuple(
+                BestSoFar(m, best_so_far(experiment, m, observations)) for m in optimized
+            ),
+            best_ids=tuple(o.id for o in best_observations(spec, observations)),
+            pareto_ids=tuple(o.id for o in pareto),
+            workers=tuple(workers(observations, now)),
+            now=now,
+        )
+
+
+def best_so_far(
+    experiment: Experiment, metric: Metric, observations: Sequence[Observation]
+) -> tuple[float | None, ...]:
+    """The running best of one metric over feasible observations, oldest first."""
+    best: float | None = None
+    trace: list[float | None] = []
+    for observation in observations:
+        value = observation.value_of(metric.name)
+        better = value is not None and (best is None or metric.sign() * (value - best) > 0)
+        if better and is_feasible(experiment.spec, observation):
+            best = value
+        trace.append(best)
+    return tuple(trace)
+
+
+def hostname_of(observation: Observation) -> str:
+    value = (observation.metadata or {}).get("hostname")
+    return str(value) if value not in (None, "") else NO_HOSTNAME
+
+
+def workers(observations: Sequence[Observation], now: int) -> list[Worker]:
+    """One row per ``metadata.hostname``, the most recently heard from first."""
+    reports: dict[str, list[Observation]] = {}
+    for observation in observations:
+        reports.setdefault(hostname_of(observation), []).append(observation)
+    result = []
+    for hostname, items in reports.items():
+        times = sorted(o.created for o in items)
+        gaps = [b - a for a, b in itertools.pairwise(times)]
+        usual = statistics.median(gaps) if gaps else 0.0
+        quiet_for = now - times[-1]
+        result.append(
+            Worker(
+                hostname=hostname,
+                last_report=times[-1],
+                observations=len(items),
+                failures=sum(o.failed for o in items),
+                silent=quiet_for > max(SILENT_MIN_SECONDS, SILENT_GAPS * usual),
+            )
+        )
+    return sorted(result, key=lambda w: (-w.last_report, w.hostname))

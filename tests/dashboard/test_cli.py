@@ -1,0 +1,122 @@
+"""``honed experiments list``, ``honed experiment show`` and ``honed export``: the real
+commands, in subprocesses, against a real ``honed serve``."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tests.dashboard.seed import BUDGET
+from tests.dashboard.seed import N_OBSERVATIONS
+from tests.dashboard.seed import Seeded
+from tests.support.server import RunningServer
+
+
+def honed(
+    *args: str, server: RunningServer | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    flags = ["--url", server.url, "--token", server.token] if server else []
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("SIGOPT_API")}
+    environment.update({"COLUMNS": "200", **(env or {})})
+    return subprocess.run(
+        [sys.executable, "-m", "honed", *args, *flags],
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=60,
+    )
+
+
+def test_experiments_list(dashboard_server: RunningServer, seeded: Seeded) -> None:
+    # Server and token from the environment, as the sigopt client takes them.
+    env = {"SIGOPT_API_URL": dashboard_server.url, "SIGOPT_API_TOKEN": dashboard_server.token}
+    result = honed("experiments", "list", env=env)
+    assert result.returncode == 0, result.stderr
+    best = max(v for v in seeded.values if v is not None)
+    line = next(line for line in result.stdout.splitlines() if "Classifier accuracy" in line)
+    assert f"{N_OBSERVATIONS} / {BUDGET}" in line
+    assert f"accuracy={best:.6g}" in line
+    assert "Latency against loss" in result.stdout
+
+
+def test_experiment_show(dashboard_server: RunningServer, seeded: Seeded) -> None:
+    result = honed("experiment", "show", seeded.single, server=dashboard_server)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    failed = seeded.values.count(None)
+    assert f"observations: {N_OBSERVATIONS} / {BUDGET}  (failed: {failed})" in out
+    assert "open suggestions: 2" in out
+    best_index = seeded.values.index(max(v for v in seeded.values if v is not None))
+    best_line = next(line for line in out.splitlines() if "accuracy=" in line)
+    assert f"accuracy={seeded.values[best_index]:.6g}" in best_line
+    table = out.split("open suggestions")[-1]  # the last table, under its title
+    ids = [line.strip("│ ").split()[0] for line in table.splitlines() if line.startswith("│")]
+    assert ids == seeded.open_suggestions
+
+
+def test_experiment_show_pareto(dashboard_server: RunningServer, seeded: Seeded) -> None:
+    result = honed("experiment", "show", seeded.pareto, server=dashboard_server)
+    assert result.returncode == 0, result.stderr
+    assert "Pareto front" in result.stdout
+    assert "open suggestions: none" in result.stdout
+
+
+def test_export_csv_json_parquet(
+    dashboard_server: RunningServer, seeded: Seeded, tmp_path: Path
+) -> None:
+    result = honed("export", seeded.single, "--format", "csv", server=dashboard_server)
+    assert result.returncode == 0, result.stderr
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert len(rows) == N_OBSERVATIONS
+    columns = list(rows[0])
+    assert columns[:4] == ["id", "created", "suggestion", "failed"]
+    assert set(columns[4:8]) == {"x", "y", "kind", "accuracy"}
+    assert [r["failed"] == "True" for r in rows] == [v is None for v in seeded.values]
+    assert [float(r["accuracy"]) if r["accuracy"] else None for r in rows] == seeded.values
+    assert [r["metadata.hostname"] for r in rows] == seeded.hosts
+
+    target = tmp_path / "out.json"
+    result = honed(
+        "export", seeded.single, "--format", "json", "-o", str(target), server=dashboard_server
+    )
+    assert result.returncode == 0, result.stderr
+    exported = json.loads(target.read_text())
+    assert exported["experiment"]["id"] == seeded.single
+    assert [o["failed"] for o in exported["observations"]] == [v is None for v in seeded.values]
+
+    target = tmp_path / "out.parquet"
+    result = honed(
+        "export", seeded.single, "--format", "parquet", "-o", str(target), server=dashboard_server
+    )
+    assert result.returncode == 0, result.stderr
+    assert f"wrote {N_OBSERVATIONS} observations" in result.stderr
+    frame = pd.read_parquet(target)
+    assert len(frame) == N_OBSERVATIONS
+    assert frame["accuracy"].max() == pytest.approx(max(v for v in seeded.values if v is not None))
+
+
+def test_errors_are_one_line_messages(dashboard_server: RunningServer, seeded: Seeded) -> None:
+    result = honed("experiments", "list", "--url", dashboard_server.url, "--token", "nope")
+    assert result.returncode == 1
+    assert "token you sent is unknown or revoked" in result.stderr
+    assert "Traceback" not in result.stderr
+
+    result = honed("experiment", "show", "999999", server=dashboard_server)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+
+    result = honed("experiments", "list", "--url", dashboard_server.url)
+    assert result.returncode == 1
+    assert "SIGOPT_API_TOKEN" in result.stderr
+
+    result = honed("export", seeded.single, "--format", "xml", server=dashboard_server)
+    assert result.returncode == 2
+    assert "'xml' is not one of" in result.stderr

@@ -1,0 +1,125 @@
+"""The dashboard's JSON and use cases in-process: best-so-far, workers, access rules."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+
+from honed.domain.experiment import Experiment
+from honed.domain.experiment import ExperimentSpec
+from honed.domain.experiment import ExperimentState
+from honed.domain.metrics import Metric
+from honed.domain.metrics import Objective
+from honed.domain.parameters import Parameter
+from honed.domain.parameters import ParameterType
+from honed.domain.parameters import SearchSpace
+from honed.domain.records import MetricValue
+from honed.domain.records import Observation
+from honed.service.summaries import NO_HOSTNAME
+from honed.service.summaries import best_so_far
+from honed.service.summaries import workers
+
+SPACE = SearchSpace((Parameter("x", ParameterType.DOUBLE, bounds=(0.0, 1.0)),))
+
+
+def observation(i: int, value: float | None, host: str | None = None, at: int = 0) -> Observation:
+    return Observation(
+        id=i,
+        experiment_id=1,
+        suggestion_id=None,
+        assignments={"x": 0.5},
+        values=() if value is None else (MetricValue("f", value),),
+        failed=value is None,
+        metadata={"hostname": host} if host else None,
+        created=at,
+    )
+
+
+def test_best_so_far_skips_failed_and_infeasible() -> None:
+    metric = Metric("f", Objective.MINIMIZE, threshold=5.0)
+    spec = ExperimentSpec("e", SPACE, (metric,))
+    experiment = Experiment(1, 1, spec, ExperimentState.ACTIVE, 0, 0)
+    values = [None, 7.0, 4.0, None, 4.5, 1.0, 6.0]
+    trace = best_so_far(experiment, metric, [observation(i, v) for i, v in enumerate(values)])
+    assert trace == (None, None, 4.0, 4.0, 4.0, 1.0, 1.0)
+
+
+def test_workers_counts_failures_and_flags_silence() -> None:
+    now = 100_000
+    items = [
+        observation(1, 1.0, "a", now - 3000),
+        observation(2, None, "a", now - 2900),
+        observation(3, 1.0, "a", now - 2800),  # usual gap 100 s, quiet for 2800 s: silent
+        observation(4, 1.0, "b", now - 10),
+        observation(5, None, None, now - 5),
+    ]
+    by_host = {w.hostname: w for w in workers(items, now)}
+    assert [w.hostname for w in workers(items, now)] == [NO_HOSTNAME, "b", "a"]
+    assert (by_host["a"].observations, by_host["a"].failures, by_host["a"].silent) == (3, 1, True)
+    assert (by_host["b"].observations, by_host["b"].failures, by_host["b"].silent) == (1, 0, False)
+    assert by_host[NO_HOSTNAME].failures == 1
+
+
+def _experiment(api: TestClient) -> str:
+    response = api.post(
+        "/v1/experiments",
+        json={
+            "name": "e",
+            "parameters": [{"name": "x", "type": "double", "bounds": {"min": 0, "max": 1}}],
+            "metrics": [{"name": "f"}],
+        },
+    )
+    assert response.status_code == 200, response.text
+    experiment_id: str = response.json()["id"]
+    return experiment_id
+
+
+def test_detail_json_and_share_rules(api: TestClient) -> None:
+    experiment_id = _experiment(api)
+    api.post(
+        f"/v1/experiments/{experiment_id}/observations",
+        json={
+            "assignments": {"x": 0.1},
+            "values": [{"name": "f", "value": 2.0}],
+            "metadata": {"hostname": "h1"},
+        },
+    )
+    api.post(f"/v1/experiments/{experiment_id}/suggestions")
+    detail = api.get(f"/dashboard/api/experiments/{experiment_id}").json()
+    assert detail["best_so_far"] == [{"metric": "f", "values": [2.0]}]
+    assert [w["hostname"] for w in detail["workers"]] == ["h1"]
+    assert len(detail["open_suggestions"]) == 1
+    assert detail["experiment"]["parameters"][0]["bounds"] == [0.0, 1.0]
+
+    listed = api.get("/dashboard/api/experiments").json()["experiments"]
+    assert [(e["id"], e["observation_count"], e["best_value"]) for e in listed] == [
+        (experiment_id, 1, 2.0)
+    ]
+    assert api.get("/dashboard/api/experiments?state=gone").status_code == 400
+    assert api.get("/dashboard/api/experiments/999").status_code == 404
+
+    shared = api.post(f"/dashboard/api/share?experiment={experiment_id}").json()
+    assert shared["permissions"] == "read"
+    reader = (shared["token"], "")
+    assert api.get(f"/dashboard/api/experiments/{experiment_id}", auth=reader).status_code == 200
+    assert api.post("/dashboard/api/share", auth=reader).status_code == 403
+    assert api.post(f"/v1/experiments/{experiment_id}/suggestions", auth=reader).status_code == 403
+    assert api.post("/dashboard/api/share?experiment=999").status_code == 404
+
+
+def test_pages_are_served_with_a_strict_policy(api: TestClient) -> None:
+    for path in ("/dashboard/", "/dashboard/login", "/dashboard/experiments/1"):
+        response = api.get(path, auth=None)
+        assert response.status_code == 200
+        assert "script-src 'self'" in response.headers["content-security-policy"]
+        assert response.headers["referrer-policy"] == "no-referrer"
+    assert api.get("/dashboard/experiments/abc").status_code == 404
+    assert api.get("/dashboard", follow_redirects=False).headers["location"] == "/dashboard/"
+    script = api.get("/dashboard/static/vendor/echarts/echarts.min.js")
+    assert script.status_code == 200
+    assert script.headers["cache-control"] == "no-cache"
+    again = api.get(
+        "/dashboard/static/vendor/echarts/echarts.min.js",
+        headers={"If-None-Match": script.headers["etag"]},
+    )
+    assert again.status_code == 304
+    assert "Apache" in api.get("/dashboard/static/vendor/echarts/LICENSE").text
