@@ -19,8 +19,11 @@ from starlette.types import Send
 
 from honed import __version__
 from honed.errors import HonedError
+from honed.server.routes import aiexperiments
 from honed.server.routes import experiments
 from honed.server.routes import observations
+from honed.server.routes import projects
+from honed.server.routes import runs
 from honed.server.routes import suggestions
 from honed.server.routes import tokens
 from honed.server.settings import Settings
@@ -72,7 +75,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         services.tokens.bootstrap(settings.api_token)
     app = FastAPI(title="honed", version=__version__, docs_url="/docs", redoc_url=None)
     app.state.services = services
-    for module in (tokens, experiments, suggestions, observations):
+    for module in (tokens, experiments, suggestions, observations, projects, aiexperiments, runs):
         # The routes themselves, not include_router's wrapper: matching through the
         # wrapper cost ~8% of a suggestion/observation cycle (FastAPI 0.165).
         app.router.routes.extend(module.router.routes)
@@ -114,7 +117,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     return app
 
 
-HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+# MERGE: SigOpt's recursive update of training runs.
+HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "MERGE")
 
 
 def _allowed_methods(app: FastAPI, scope: Scope) -> list[str]:

@@ -12,6 +12,7 @@ from honed.domain.records import Suggestion
 from honed.domain.records import SuggestionSource
 from honed.domain.tenancy import Token
 from honed.service import choice
+from honed.service.access import check_classic
 from honed.service.access import check_live_experiment
 from honed.service.access import experiment_for
 from honed.service.access import live_experiment_for
@@ -44,11 +45,19 @@ class SuggestionService:
         experiment_id: int,
         metadata: Metadata | None = None,
         assignments: object | None = None,
+        for_run: bool = False,
     ) -> Suggestion:
-        """One transaction: the checks run on the experiment as locked for the decision."""
+        """One transaction: the checks run on the experiment as locked for the decision.
+
+        ``for_run``: the suggestion of a new training run of an AI experiment (honed's run
+        service); other callers may not create suggestions of AI experiments.
+        """
 
         def decide(context: SuggestionContext) -> SuggestionDecision:
-            experiment = check_live_experiment(caller, context.experiment, "suggestions")
+            what = "training runs" if for_run else "suggestions"
+            experiment = check_live_experiment(caller, context.experiment, what)
+            if not for_run:
+                check_classic(experiment)
             if assignments is not None:
                 manual = experiment.spec.space.check_assignments(assignments)
                 return SuggestionDecision(
