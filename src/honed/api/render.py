@@ -342,8 +342,9 @@ def training_run_json(run: TrainingRun) -> JSON:
             for name, v in run.metric_values().items()
         },
         "metadata": _metadata(data.get("metadata")),
-        "dev_metadata": _metadata(data.get("dev_metadata")),
-        "sys_metadata": _metadata(data.get("sys_metadata")),
+        # As sigopt-server: these two are objects even when nothing was logged.
+        "dev_metadata": dict(data.get("dev_metadata") or {}),
+        "sys_metadata": dict(data.get("sys_metadata") or {}),
         "datasets": {name: {"object": "dataset"} for name in data.get("datasets") or {}},
         "logs": {name: {"object": "log", **log} for name, log in (data.get("logs") or {}).items()},
         "model": {"object": "model", "type": model.get("type")},
