@@ -451,3 +451,19 @@ def test_read_only_tokens_cannot_write(api: TestClient, ai: JSON, storage: SqlSt
         api.post(f"/v1/aiexperiments/{ai['id']}/training_runs", auth=reader, json={"name": "r"}),
         403,
     )
+
+
+def test_classic_experiments_in_projects(api: TestClient) -> None:
+    create_project(api)
+    body = {"name": "classic", "parameters": PARAMETERS, "project": "proj"}
+    classic = ok(api.post("/v1/experiments", json=body))
+    assert (classic["project"], classic["runs_only"]) == ("proj", False)
+    listed = ok(api.get(f"{PROJECTS}/proj/experiments"))
+    assert [e["id"] for e in listed["data"]] == [classic["id"]]
+    moved = ok(api.put(f"/v1/experiments/{classic['id']}", json={"project": None}))
+    assert moved["project"] is None
+    assert ok(api.get(f"{PROJECTS}/proj/experiments"))["count"] == 0
+    missing = {**body, "project": "nope"}
+    error(api.post("/v1/experiments", json=missing), 400, "project `nope`")
+    error(api.put(f"/v1/experiments/{classic['id']}", json={"project": "nope"}), 400, "nope")
+    error(api.post("/v1/experiments", json={**body, "project": "Bad Id"}), 400, "Invalid project")
