@@ -160,7 +160,7 @@ def test_ai_experiment_update_and_delete(api: TestClient, ai: JSON) -> None:
     assert (updated["name"], updated["budget"], updated["parallel_bandwidth"]) == ("Renamed", 7, 2)
     assert updated["parameters"][1]["bounds"]["max"] == 20
     error(api.put(f"/v1/aiexperiments/{ai['id']}", json={"observation_budget": 2}), 400)
-    error(api.put(f"/v1/aiexperiments/{ai['id']}", json={"budget": 0}), 400, "budget")
+    error(api.put(f"/v1/aiexperiments/{ai['id']}", json={"budget": 0}), 400, "Invalid budget")
 
     run = new_run(api, ai)
     ok(api.delete(f"/v1/aiexperiments/{ai['id']}", params={"include_runs": "False"}))
@@ -176,7 +176,7 @@ def test_ai_experiment_update_and_delete(api: TestClient, ai: JSON) -> None:
     ("change", "fragments"),
     [
         ({"metrics": [{"objective": "maximize"}]}, ("Invalid metrics", "name")),
-        ({"budget": -1}, ("budget",)),
+        ({"budget": -1}, ("Invalid budget",)),
         ({"observation_budget": 3}, ("Unknown field observation_budget",)),
         ({"parameters": []}, ("Invalid parameters",)),
         ({"metrics": None}, ("metrics",)),

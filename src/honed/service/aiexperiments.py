@@ -6,7 +6,9 @@ budget, and deleting with runs."""
 from __future__ import annotations
 
 import builtins
+from collections.abc import Iterator
 from collections.abc import Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from dataclasses import replace
 
@@ -17,6 +19,7 @@ from honed.domain.ranking import best_observations
 from honed.domain.runs import RunCounts
 from honed.domain.runs import TrainingRun
 from honed.domain.tenancy import Token
+from honed.errors import InvalidRequestError
 from honed.service.access import check_ai_experiment
 from honed.service.access import experiment_for
 from honed.service.experiments import ExperimentService
@@ -41,7 +44,8 @@ class AiExperimentService:
 
     def create(self, caller: Token, project: str, spec: ExperimentSpec) -> Experiment:
         self._storage.get_project(caller.client_id, project)  # NotFoundError if missing
-        return self._experiments.create(caller, replace(spec, runs_only=True, project=project))
+        with _budget_named_budget():
+            return self._experiments.create(caller, replace(spec, runs_only=True, project=project))
 
     def get(self, caller: Token, experiment_id: int, write: bool = False) -> Experiment:
         return check_ai_experiment(experiment_for(self._storage, caller, experiment_id, write))
@@ -59,7 +63,8 @@ class AiExperimentService:
 
     def update(self, caller: Token, experiment_id: int, change: ExperimentUpdate) -> Experiment:
         self.get(caller, experiment_id, write=True)
-        return self._experiments.update(caller, experiment_id, change)
+        with _budget_named_budget():
+            return self._experiments.update(caller, experiment_id, change)
 
     def delete(self, caller: Token, experiment_id: int, include_runs: bool) -> None:
         self.get(caller, experiment_id, write=True)
@@ -79,3 +84,12 @@ class AiExperimentService:
         experiment = self.get(caller, experiment_id)
         best = best_observations(experiment.spec, self._storage.all_observations(experiment_id))
         return self._storage.runs_for_observations(experiment_id, [o.id for o in best])
+
+
+@contextmanager
+def _budget_named_budget() -> Iterator[None]:
+    """An AI experiment's budget is its observation budget, but users call it ``budget``."""
+    try:
+        yield
+    except InvalidRequestError as error:
+        raise InvalidRequestError(error.message.replace("observation_budget", "budget")) from None
