@@ -23,6 +23,8 @@ class LoopJob:
     worker: int
     #: Every n-th run of this worker reports a failure instead of a value (0: never).
     fail_every: int = 0
+    #: How long each evaluation takes (the objective itself is instant).
+    work_seconds: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -32,10 +34,11 @@ class RunRecord:
     assignments: dict[str, Any]
     failed: bool
     value: float | None
-    #: Wall-clock times: before asking for the run, when it arrived, when it was ended.
+    #: Wall-clock times: before asking for the run, when it arrived, and before ending it
+    #: (the run's suggestion is open until then at least).
     asked: float
     got: float
-    ended: float
+    ending: float
 
 
 def objective(assignments: dict[str, Any]) -> float:
@@ -66,13 +69,13 @@ def run_loop(job: LoopJob) -> list[RunRecord]:
         fail = job.fail_every > 0 and count % job.fail_every == 0
         with run:
             assignments = dict(run.params)
+            time.sleep(job.work_seconds)
             value = None
             if fail:
                 run.log_failure()
             else:
                 value = objective(assignments)
                 run.log_metric("score", value)
-        records.append(
-            RunRecord(job.worker, run.id, assignments, fail, value, asked, got, time.time())
-        )
+            ending = time.time()  # leaving the block sends state "completed" or "failed"
+        records.append(RunRecord(job.worker, run.id, assignments, fail, value, asked, got, ending))
     return records

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import time
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
@@ -46,13 +47,15 @@ def server(
     tmp_path_factory: pytest.TempPathFactory,
     postgres_server: PostgresServer,
 ) -> Iterator[RunningServer]:
-    """One server per backend for the module; each test makes its own experiment."""
+    """One server per backend for the module; each test makes its own experiment. The
+    SQLite one runs an optimizer process, as ``honed serve`` does by default."""
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path_factory.mktemp('runs') / 'honed.db'}"
     else:
         url = postgres_server.create_database()
+    optimizers = 1 if request.param == "sqlite" else 0
     try:
-        with running_server(url, candidate_wait=0.2) as running:
+        with running_server(url, candidate_wait=0.2, optimizers=optimizers) as running:
             yield running
     finally:
         if request.param == "postgres":
@@ -92,10 +95,14 @@ def create_ai_experiment(
 
 
 def run_workers(
-    pool: Any, server: RunningServer, experiment_id: str, fail_every: int = 0
+    pool: Any,
+    server: RunningServer,
+    experiment_id: str,
+    fail_every: int = 0,
+    work_seconds: float = 0.0,
 ) -> list[RunRecord]:
     jobs = [
-        LoopJob(server.url, server.token, PROJECT, experiment_id, worker, fail_every)
+        LoopJob(server.url, server.token, PROJECT, experiment_id, worker, fail_every, work_seconds)
         for worker in range(WORKERS)
     ]
     records: list[RunRecord] = []
@@ -173,16 +180,40 @@ def test_no_two_running_runs_share_a_point(server: RunningServer, pool: Any) -> 
     budget = 30
     experiment_id = create_ai_experiment(server, SMALL, budget)
 
-    records = run_workers(pool, server, experiment_id)
+    # Each evaluation takes a moment, so that runs overlap.
+    records = run_workers(pool, server, experiment_id, work_seconds=0.05)
 
     check_runs_and_observations(server, experiment_id, records, budget)
     assert len({point_key(r.assignments) for r in records}) < len(records)
     overlapping = 0
     for new in records:
         for held in records:
-            if held is not new and held.got <= new.asked and held.ended >= new.got:
+            if held is not new and held.got <= new.asked and held.ending >= new.got:
                 overlapping += 1
                 assert held.assignments != new.assignments, (
                     f"run {new.run_id} repeats running run {held.run_id}: {new.assignments}"
                 )
     assert overlapping > 0, "no two runs ran at once; the check above saw nothing"
+
+
+@pytest.mark.parametrize("server", ["sqlite"], indirect=True)
+def test_runs_get_the_optimizers_candidates(server: RunningServer) -> None:
+    """Once the initial design is observed, a new run's assignments are a candidate of the
+    Bayesian optimizer process (suggestion source "optimizer"), as classic suggestions are."""
+    experiment_id = create_ai_experiment(server, CONTINUOUS[:1], budget=100)
+    deadline = time.monotonic() + 120  # the optimizer process may still be importing torch
+    sources = []
+    with connection(server.url, server.token) as conn:
+        runs = conn.aiexperiments(experiment_id).training_runs()
+        while "optimizer" not in sources:
+            assert time.monotonic() < deadline, f"no optimizer candidate in 120 s: {sources}"
+            run = runs.create(name="sequential")
+            suggestion = conn.experiments(experiment_id).suggestions(run.suggestion).fetch()
+            sources.append(suggestion.to_json()["source"])
+            assert run.assignments.to_json() == suggestion.assignments.to_json()
+            rate = float(run.assignments["learning_rate"])
+            conn.training_runs(run.id).update(
+                values={"score": {"value": -((rate - 0.3) ** 2)}}, state="completed"
+            )
+            time.sleep(0.2 if len(sources) > 5 else 0)
+    assert sources[:5] == ["engine"] * 5  # the Sobol initial design of one parameter
