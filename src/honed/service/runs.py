@@ -130,7 +130,12 @@ class TrainingRunService:
             OPTIMIZED_SOURCE: {"sort": 1, "default_show": True},
         }
         new = NewTrainingRun(project, state, data, experiment_id, suggestion.id)
-        return self._storage.create_training_runs(caller.client_id, [new])[0]
+        try:
+            return self._storage.create_training_runs(caller.client_id, [new])[0]
+        except Exception:
+            # No run holds the point: free it for other workers rather than leave it open.
+            self._storage.delete_suggestions(experiment_id, suggestion.id)
+            raise
 
     def create_in_project(
         self, caller: Token, project: str, raws: Sequence[Mapping[str, Any]]
