@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 from typing import TypeVar
 
 from pydantic import BaseModel
 from pydantic import ValidationError
 
+from honed.api.schemas import AiExperimentCreate
 from honed.api.schemas import ExperimentCreate
 from honed.api.schemas import LinearConstraintIn
 from honed.api.schemas import MetricIn
+from honed.api.schemas import MetricValueIn
 from honed.api.schemas import ObservationIn
 from honed.api.schemas import ParameterIn
+from honed.api.schemas import TrainingRunIn
 from honed.domain.experiment import ExperimentSpec
 from honed.domain.experiment import ExperimentType
 from honed.domain.metrics import Metric
@@ -22,6 +26,7 @@ from honed.domain.parameters import LinearConstraint
 from honed.domain.parameters import Parameter
 from honed.domain.parameters import ParameterType
 from honed.domain.parameters import SearchSpace
+from honed.domain.projects import check_project_id
 from honed.domain.records import MetricValue
 from honed.domain.validation import validate_metadata
 from honed.errors import InvalidRequestError
@@ -81,7 +86,12 @@ def object_id(text: str | int, what: str) -> int:
 
 
 def experiment_spec(data: ExperimentCreate) -> ExperimentSpec:
-    for unsupported in ("conditionals", "tasks", "project", "runs_only"):
+    if data.runs_only:
+        raise InvalidRequestError(
+            "Invalid runs_only: create AI experiments with "
+            "/v1/clients/{client}/projects/{project}/aiexperiments"
+        )
+    for unsupported in ("conditionals", "tasks"):
         if getattr(data, unsupported):
             raise InvalidRequestError(
                 f"Invalid {unsupported}: not supported by this honed server yet"
@@ -100,7 +110,32 @@ def experiment_spec(data: ExperimentCreate) -> ExperimentSpec:
         observation_budget=data.observation_budget,
         parallel_bandwidth=data.parallel_bandwidth,
         metadata=validate_metadata(data.metadata),
+        project=project_reference(data.project) if data.project is not None else None,
     )
+
+
+def project_reference(reference: str) -> str:
+    return check_project_id(reference, "project")
+
+
+def ai_experiment_spec(data: AiExperimentCreate) -> ExperimentSpec:
+    """The same definition as a classic experiment's, with ``budget`` for the budget."""
+    fields = data.model_dump(exclude={"budget"}, exclude_unset=True)
+    classic = ExperimentCreate.model_construct(
+        **{**fields, "parameters": data.parameters, "metrics": data.metrics},
+        observation_budget=data.budget,
+    )
+    return replace(experiment_spec(classic), runs_only=True)
+
+
+def training_run(data: object) -> dict[str, Any]:
+    """A run body's fields as sent, explicit nulls included (MERGE removes keys with them)."""
+    run = body(TrainingRunIn, data)
+    return {name: getattr(run, name) for name in run.model_fields_set}
+
+
+def metric_values(values: list[MetricValueIn]) -> tuple[MetricValue, ...]:
+    return tuple(MetricValue(v.name, float(v.value), _float(v.value_stddev)) for v in values)
 
 
 def parameter(data: ParameterIn, index: int) -> Parameter:

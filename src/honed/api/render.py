@@ -11,11 +11,15 @@ from honed.domain.experiment import Experiment
 from honed.domain.metrics import Metric
 from honed.domain.parameters import Parameter
 from honed.domain.parameters import ParameterType
+from honed.domain.projects import Project
 from honed.domain.records import Observation
 from honed.domain.records import QueuedSuggestion
 from honed.domain.records import Suggestion
+from honed.domain.runs import Checkpoint
+from honed.domain.runs import TrainingRun
 from honed.domain.tenancy import Client
 from honed.domain.tenancy import Token
+from honed.service.aiexperiments import RunProgress
 from honed.service.experiments import Progress
 from honed.storage.base import OptimizerStatus
 from honed.storage.base import Page
@@ -89,9 +93,9 @@ def experiment_json(experiment: Experiment, progress: Progress | None) -> JSON:
         "updated": max(experiment.updated, last.created if last is not None else 0),
         "client": str(experiment.client_id),
         "user": None,
-        "project": None,
+        "project": spec.project,
         "development": spec.development,
-        "runs_only": False,
+        "runs_only": spec.runs_only,
         "observation_budget": spec.observation_budget,
         "parallel_bandwidth": spec.parallel_bandwidth,
         "num_solutions": None,
@@ -266,4 +270,110 @@ def client_json(client: Client) -> JSON:
         "organization": None,
         "created": client.created,
         "client_security": {"allow_users_to_see_experiments_by_others": True},
+    }
+
+
+def aiexperiment_json(experiment: Experiment, progress: RunProgress) -> JSON:
+    """An experiment as SigOpt renders AI experiments: ``budget`` instead of
+    ``observation_budget``, no ``development``, and run counts as progress."""
+    data = experiment_json(experiment, None)
+    del data["observation_budget"], data["development"]
+    data["object"] = "aiexperiment"
+    data["budget"] = experiment.spec.observation_budget
+    data["progress"] = {
+        "object": "progress",
+        "active_run_count": progress.counts.active,
+        "finished_run_count": progress.counts.finished,
+        "total_run_count": progress.counts.total,
+        "remaining_budget": progress.remaining_budget,
+    }
+    return data
+
+
+def project_json(project: Project) -> JSON:
+    return {
+        "object": "project",
+        "id": project.reference,
+        "name": project.name,
+        "client": str(project.client_id),
+        "user": None,
+        "created": project.created,
+        "updated": project.updated,
+        "metadata": _metadata(project.metadata),
+        "deleted": project.deleted,
+    }
+
+
+def _evaluation(name: str | None, value: float, value_stddev: float | None) -> JSON:
+    return {
+        "object": "metric_evaluation",
+        "name": name,
+        "value": value,
+        "value_stddev": value_stddev,
+    }
+
+
+def training_run_json(run: TrainingRun) -> JSON:
+    data = run.data
+    model = data.get("model") or {}
+    source_code = data.get("source_code") or {}
+    return {
+        "object": "training_run",
+        "id": str(run.id),
+        "name": data.get("name"),
+        "state": run.state.value,
+        "client": str(run.client_id),
+        "project": run.project,
+        "experiment": _id(run.experiment_id),
+        "suggestion": _id(run.suggestion_id),
+        "observation": _id(run.observation_id),
+        "user": None,
+        "assignments": dict(data.get("assignments") or {}),
+        "assignments_meta": {
+            name: {"object": "assignments_meta", **meta}
+            for name, meta in (data.get("assignments_meta") or {}).items()
+        },
+        "assignments_sources": {
+            name: {"object": "assignments_sources", **source}
+            for name, source in (data.get("assignments_sources") or {}).items()
+        },
+        "values": {
+            name: _evaluation(name, v.value, v.value_stddev)
+            for name, v in run.metric_values().items()
+        },
+        "metadata": _metadata(data.get("metadata")),
+        # As sigopt-server: these two are objects even when nothing was logged.
+        "dev_metadata": dict(data.get("dev_metadata") or {}),
+        "sys_metadata": dict(data.get("sys_metadata") or {}),
+        "datasets": {name: {"object": "dataset"} for name in data.get("datasets") or {}},
+        "logs": {name: {"object": "log", **log} for name, log in (data.get("logs") or {}).items()},
+        "model": {"object": "model", "type": model.get("type")},
+        "source_code": {
+            "object": "source_code",
+            "content": source_code.get("content"),
+            "hash": source_code.get("hash"),
+        },
+        "favorite": bool(data.get("favorite", False)),
+        "tags": [],
+        "files": [],
+        "checkpoint_count": run.checkpoint_count,
+        "best_checkpoint": None,
+        "created": run.created,
+        "updated": run.updated,
+        "completed": run.completed,
+        "finished": run.observation_id is not None or run.completed is not None,
+        "deleted": run.deleted,
+    }
+
+
+def checkpoint_json(checkpoint: Checkpoint) -> JSON:
+    return {
+        "object": "checkpoint",
+        "id": str(checkpoint.id),
+        "training_run": str(checkpoint.training_run_id),
+        "created": checkpoint.created,
+        "values": [_evaluation(v.name, v.value, v.value_stddev) for v in checkpoint.values],
+        "metadata": _metadata(checkpoint.metadata),
+        "should_stop": False,
+        "stopping_reasons": {},
     }

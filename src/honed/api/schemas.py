@@ -160,3 +160,74 @@ class ObservationIn(Body):
 class ObservationBatch(Body):
     observations: list[dict[str, Any]] = Field(min_length=1)
     no_optimize: StrictBool | None = None
+
+
+class ProjectCreate(Body):
+    id: StrictStr
+    name: StrictStr | None = None
+    metadata: dict[str, Any] | None = None
+
+
+class ProjectUpdateIn(Body):
+    name: StrictStr | None = None
+    metadata: dict[str, Any] | None = None
+    deleted: StrictBool | None = None
+
+
+class AiExperimentCreate(Body):
+    name: StrictStr
+    type: Literal["offline", "random", "grid"] | None = None
+    parameters: list[ParameterIn]
+    metrics: list[MetricIn]
+    budget: StrictInt | None = None
+    parallel_bandwidth: StrictInt | None = None
+    linear_constraints: list[LinearConstraintIn] | None = None
+    metadata: dict[str, Any] | None = None
+    num_solutions: StrictInt | None = None
+    conditionals: list[Any] | None = None
+
+    _metrics = field_validator("metrics", mode="before")(_metrics_to_objects)
+
+
+class AiExperimentUpdateIn(Body):
+    name: StrictStr | None = None
+    state: Literal["active", "deleted"] | None = None
+    budget: StrictInt | None = None
+    parallel_bandwidth: StrictInt | None = None
+    metadata: dict[str, Any] | None = None
+    parameters: list[ParameterIn] | None = None
+    metrics: list[MetricIn] | None = None
+
+    _metrics = field_validator("metrics", mode="before")(_metrics_to_objects)
+
+
+class TrainingRunIn(Body):
+    """The fields a run takes; their contents are checked by honed.domain.runs (after a
+    MERGE has combined them with the stored ones)."""
+
+    name: Any = None
+    state: Any = None
+    assignments: Any = None
+    assignments_meta: Any = None
+    assignments_sources: Any = None
+    values: Any = None
+    metadata: Any = None
+    dev_metadata: Any = None
+    sys_metadata: Any = None
+    datasets: Any = None
+    logs: Any = None
+    model: Any = None
+    source_code: Any = None
+    favorite: Any = None
+    deleted: Any = None
+    project: Any = None
+
+
+class TrainingRunBatch(Body):
+    runs: list[dict[str, Any]]
+    fields: StrictStr | None = None
+
+
+class CheckpointIn(Body):
+    values: list[MetricValueIn]
+    metadata: dict[str, Any] | None = None

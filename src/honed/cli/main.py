@@ -78,6 +78,7 @@ def serve(
     url = f"http://{host}:{port}"
     click.echo(f"honed {__version__} serving {database_url} at {url}")
     click.echo(f"  export SIGOPT_API_URL={url}")
+    click.echo(f"  dashboard: {url}/dashboard/")
     if issued is not None and env_token is None:
         click.echo(
             f"  export SIGOPT_API_TOKEN={issued.secret}   (client {client.id}; "

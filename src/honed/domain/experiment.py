@@ -36,6 +36,10 @@ class ExperimentSpec:
     parallel_bandwidth: int | None = None
     metadata: Metadata | None = None
     development: bool = False
+    #: An AI experiment: evaluated through training runs; its budget is observation_budget.
+    runs_only: bool = False
+    #: The reference id of the project it belongs to, if any.
+    project: str | None = None
 
     @property
     def optimized_metrics(self) -> tuple[Metric, ...]:

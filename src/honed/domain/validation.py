@@ -78,6 +78,11 @@ def validate_spec(spec: ExperimentSpec) -> None:
     if spec.parallel_bandwidth is not None and spec.parallel_bandwidth < 1:
         raise _fail("Invalid parallel_bandwidth: must be a positive integer")
     validate_metadata(spec.metadata)
+    if spec.runs_only and any(m.name is None for m in spec.metrics):
+        raise _fail(
+            "Invalid metrics: every metric of an AI experiment needs a name (training runs "
+            "report values by name)"
+        )
 
 
 def _validate_parameters(spec: ExperimentSpec) -> None:

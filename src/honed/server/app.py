@@ -20,8 +20,11 @@ from starlette.types import Send
 from honed import __version__
 from honed.errors import HonedError
 from honed.server import dashboard
+from honed.server.routes import aiexperiments
 from honed.server.routes import experiments
 from honed.server.routes import observations
+from honed.server.routes import projects
+from honed.server.routes import runs
 from honed.server.routes import suggestions
 from honed.server.routes import tokens
 from honed.server.settings import Settings
@@ -78,7 +81,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     # order, so the worker loop's endpoints come first.
     for router in (suggestions.hot, observations.hot):
         app.router.routes.extend(router.routes)
-    for module in (suggestions, observations, experiments, tokens):
+    for module in (suggestions, observations, experiments, tokens, projects, aiexperiments, runs):
         app.router.routes.extend(module.router.routes)
     dashboard.install(app)
 
@@ -119,7 +122,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     return app
 
 
-HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+# MERGE: SigOpt's recursive update of training runs.
+HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "MERGE")
 
 
 def _allowed_methods(app: FastAPI, scope: Scope) -> list[str]:

@@ -35,6 +35,23 @@ def check_experiment(caller: Token, experiment: Experiment, write: bool = False)
     return experiment
 
 
+def check_classic(experiment: Experiment) -> Experiment:
+    """AI experiments get suggestions and observations through their training runs only."""
+    if experiment.spec.runs_only:
+        raise PermissionDeniedError(
+            f"Experiment {experiment.id} is an AI experiment: create training runs with "
+            f"/v1/aiexperiments/{experiment.id}/training_runs instead"
+        )
+    return experiment
+
+
+def check_ai_experiment(experiment: Experiment) -> Experiment:
+    """The /v1/aiexperiments endpoints know only AI experiments."""
+    if not experiment.spec.runs_only:
+        raise NotFoundError()
+    return experiment
+
+
 def check_live_experiment(caller: Token, experiment: Experiment, what: str) -> Experiment:
     """As check_experiment, for creating ``what`` (e.g. "suggestions"): deleted ones refuse."""
     check_experiment(caller, experiment, write=True)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from honed.service.aiexperiments import AiExperimentService
 from honed.service.experiments import ExperimentService
 from honed.service.observations import ObservationService
+from honed.service.projects import ProjectService
+from honed.service.runs import TrainingRunService
 from honed.service.suggestions import SuggestionService
 from honed.service.summaries import SummaryService
 from honed.service.tokens import TokenService
@@ -20,3 +23,6 @@ class Services:
         self.suggestions = SuggestionService(storage, candidate_wait_seconds)
         self.observations = ObservationService(storage)
         self.summaries = SummaryService(storage)
+        self.projects = ProjectService(storage)
+        self.aiexperiments = AiExperimentService(storage, self.experiments)
+        self.runs = TrainingRunService(storage, self.suggestions)

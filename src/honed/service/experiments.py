@@ -49,6 +49,8 @@ class ExperimentUpdate:
     set_metadata: bool = False
     parameters: tuple[Parameter, ...] | None = None
     metrics: tuple[Metric, ...] | None = None
+    project: str | None = None
+    set_project: bool = False
 
 
 class ExperimentService:
@@ -65,10 +67,21 @@ class ExperimentService:
         return experiment_for(self._storage, caller, experiment_id)
 
     def list(
-        self, caller: Token, page: PageRequest, states: Sequence[ExperimentState]
+        self,
+        caller: Token,
+        page: PageRequest,
+        states: Sequence[ExperimentState],
+        project: str | None = None,
+        runs_only: bool | None = False,
     ) -> Page[Experiment]:
+        """``runs_only``: False for classic experiments, True for AI experiments, None both."""
         return self._storage.list_experiments(
-            caller.client_id, page, states, development=caller.development
+            caller.client_id,
+            page,
+            states,
+            development=caller.development,
+            project=project,
+            runs_only=runs_only,
         )
 
     def update(self, caller: Token, experiment_id: int, change: ExperimentUpdate) -> Experiment:
@@ -86,6 +99,10 @@ class ExperimentService:
             spec = replace(spec, space=_updated_space(spec, change.parameters))
         if change.metrics is not None:
             spec = replace(spec, metrics=_updated_metrics(spec.metrics, change.metrics))
+        if change.set_project:
+            if spec.runs_only and change.project is None:
+                raise InvalidRequestError("Invalid project: an AI experiment needs a project")
+            spec = replace(spec, project=change.project)
         validate_spec(spec)
         return self._storage.update_experiment(
             experiment_id, ExperimentPatch(name=change.name, state=change.state, spec=spec)

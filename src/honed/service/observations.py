@@ -12,6 +12,7 @@ from honed.domain.records import MetricValue
 from honed.domain.records import Observation
 from honed.domain.tenancy import Token
 from honed.errors import InvalidRequestError
+from honed.service.access import check_classic
 from honed.service.access import check_live_experiment
 from honed.service.access import experiment_for
 from honed.storage.base import NewObservation
@@ -59,6 +60,7 @@ class ObservationService:
 
         def prepare(experiment: Experiment) -> list[NewObservation]:
             check_live_experiment(caller, experiment, "observations")
+            check_classic(experiment)
             checked = []
             for index, item in enumerate(given):
                 prefix = f"Error in observation {index + 1}/{len(given)}: " if batch else ""
@@ -97,7 +99,7 @@ class ObservationService:
         values = _merged_values(current, given.values) if "values" in fields else current.values
         if "failed" in fields and failed and "values" not in fields:
             values = ()
-        values = _checked_values(experiment, values, failed)
+        values = checked_values(experiment, values, failed)
         assignments = None
         if "assignments" in fields:
             assignments = experiment.spec.space.check_assignments(given.assignments)
@@ -142,7 +144,7 @@ def _checked(experiment: Experiment, given: ObservationInput) -> NewObservation:
     assignments = None
     if given.assignments is not None:
         assignments = experiment.spec.space.check_assignments(given.assignments)
-    values = _checked_values(experiment, given.values or (), given.failed)
+    values = checked_values(experiment, given.values or (), given.failed)
     return NewObservation(
         suggestion_id=given.suggestion_id,
         assignments=assignments,
@@ -152,9 +154,10 @@ def _checked(experiment: Experiment, given: ObservationInput) -> NewObservation:
     )
 
 
-def _checked_values(
+def checked_values(
     experiment: Experiment, values: tuple[MetricValue, ...], failed: bool
 ) -> tuple[MetricValue, ...]:
+    """``values`` as an observation of ``experiment`` stores them, or InvalidRequestError."""
     metrics = experiment.spec.metrics
     if failed:
         if values:

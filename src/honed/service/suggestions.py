@@ -12,6 +12,7 @@ from honed.domain.records import Suggestion
 from honed.domain.records import SuggestionSource
 from honed.domain.tenancy import Token
 from honed.service import choice
+from honed.service.access import check_classic
 from honed.service.access import check_live_experiment
 from honed.service.access import experiment_for
 from honed.service.access import live_experiment_for
@@ -44,15 +45,26 @@ class SuggestionService:
         experiment_id: int,
         metadata: Metadata | None = None,
         assignments: object | None = None,
+        for_run: bool = False,
     ) -> Suggestion:
-        """May wait a bounded time for the optimizer (see ``candidate_wait_seconds``)."""
+        """May wait a bounded time for the optimizer (see ``candidate_wait_seconds``).
+
+        ``for_run``: the suggestion of a new training run of an AI experiment (honed's run
+        service); other callers may not create suggestions of AI experiments.
+        """
         optimizer_running = self._optimizer_alive()
         allow_fallback = not optimizer_running
         deadline: float | None = None
         while True:
             try:
                 return self._attempt(
-                    caller, experiment_id, metadata, assignments, allow_fallback, optimizer_running
+                    caller,
+                    experiment_id,
+                    metadata,
+                    assignments,
+                    allow_fallback=allow_fallback,
+                    optimizer_running=optimizer_running,
+                    for_run=for_run,
                 )
             except choice.CandidatesNeeded:
                 # Outside the lock: ask the optimizer, wait a bounded time, then retry. With
@@ -96,11 +108,15 @@ class SuggestionService:
         assignments: object | None,
         allow_fallback: bool,
         optimizer_running: bool,
+        for_run: bool = False,
     ) -> Suggestion:
         """One transaction: the checks run on the experiment as locked for the decision."""
 
         def decide(context: SuggestionContext) -> SuggestionDecision:
-            experiment = check_live_experiment(caller, context.experiment, "suggestions")
+            what = "training runs" if for_run else "suggestions"
+            experiment = check_live_experiment(caller, context.experiment, what)
+            if not for_run:
+                check_classic(experiment)
             if assignments is not None:
                 manual = experiment.spec.space.check_assignments(assignments)
                 return SuggestionDecision(

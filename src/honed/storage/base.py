@@ -10,9 +10,11 @@ from __future__ import annotations
 from abc import ABC
 from abc import abstractmethod
 from collections.abc import Callable
+from collections.abc import Mapping
 from collections.abc import Sequence
 from dataclasses import dataclass
 from dataclasses import field
+from typing import Any
 from typing import Generic
 from typing import TypeVar
 
@@ -21,11 +23,16 @@ from honed.domain.experiment import ExperimentSpec
 from honed.domain.experiment import ExperimentState
 from honed.domain.experiment import Metadata
 from honed.domain.parameters import Assignments
+from honed.domain.projects import Project
 from honed.domain.records import MetricValue
 from honed.domain.records import Observation
 from honed.domain.records import QueuedSuggestion
 from honed.domain.records import Suggestion
 from honed.domain.records import SuggestionSource
+from honed.domain.runs import Checkpoint
+from honed.domain.runs import RunCounts
+from honed.domain.runs import RunState
+from honed.domain.runs import TrainingRun
 from honed.domain.tenancy import Client
 from honed.domain.tenancy import Token
 from honed.domain.tenancy import TokenType
@@ -174,6 +181,38 @@ class ExperimentPatch:
     spec: ExperimentSpec | None = None
 
 
+@dataclass(frozen=True)
+class ProjectPatch:
+    name: str | None = None
+    metadata: Metadata | None = None
+    set_metadata: bool = False
+    deleted: bool | None = None
+
+
+@dataclass(frozen=True)
+class NewTrainingRun:
+    project: str
+    state: RunState
+    data: Mapping[str, Any]
+    experiment_id: int | None = None
+    suggestion_id: int | None = None
+    #: Stored in the same transaction as the run's observation (a run that is created
+    #: finished); needs ``experiment_id``.
+    observation: NewObservation | None = None
+
+
+@dataclass(frozen=True)
+class RunUpdate:
+    """A run's new state. ``observation``, when set, is stored for the run's experiment in
+    the same transaction and linked to the run (closing the suggestion it names)."""
+
+    state: RunState
+    data: Mapping[str, Any]
+    deleted: bool
+    project: str
+    observation: NewObservation | None = None
+
+
 class Storage(ABC):
     """Persistence for clients, tokens, experiments and their records.
 
@@ -184,7 +223,11 @@ class Storage(ABC):
     - no two open suggestions of an experiment whose source ``must_be_unique`` have equal
       assignments (enforced by the store, not only by callers);
     - creating an observation that names a suggestion closes the suggestion;
-    - deletes are soft: deleted records are kept and listed only when asked for.
+    - deletes are soft: deleted records are kept and listed only when asked for;
+    - a project reference is unique per client (ConflictError otherwise), and projects are
+      never removed, so experiments and runs may hold the reference;
+    - ``update_training_run`` serializes updates of one run, so a run gets at most one
+      observation however many clients finish it at once.
     """
 
     #: True when a call needs no network round trip and returns in about a millisecond
@@ -236,7 +279,10 @@ class Storage(ABC):
         page: PageRequest,
         states: Sequence[ExperimentState] = (ExperimentState.ACTIVE,),
         development: bool | None = None,
-    ) -> Page[Experiment]: ...
+        project: str | None = None,
+        runs_only: bool | None = False,
+    ) -> Page[Experiment]:
+        """``runs_only``: False lists classic experiments, True AI experiments, None both."""
 
     @abstractmethod
     def update_experiment(self, experiment_id: int, patch: ExperimentPatch) -> Experiment: ...
@@ -382,6 +428,74 @@ class Storage(ABC):
     @abstractmethod
     def live_optimizers(self, within_seconds: float) -> int:
         """How many optimizer processes sent a heartbeat within the last seconds."""
+
+    # --- projects -----------------------------------------------------------------------
+    @abstractmethod
+    def create_project(
+        self, client_id: int, reference: str, name: str, metadata: Metadata | None
+    ) -> Project:
+        """ConflictError when the client has a project with this reference already."""
+
+    @abstractmethod
+    def get_project(self, client_id: int, reference: str) -> Project: ...
+
+    @abstractmethod
+    def list_projects(
+        self, client_id: int, page: PageRequest, deleted: bool | None = False
+    ) -> Page[Project]: ...
+
+    @abstractmethod
+    def update_project(self, client_id: int, reference: str, patch: ProjectPatch) -> Project: ...
+
+    # --- training runs --------------------------------------------------------------------
+    @abstractmethod
+    def create_training_runs(
+        self, client_id: int, runs: Sequence[NewTrainingRun]
+    ) -> list[TrainingRun]:
+        """All or nothing. A project that does not exist is NotFoundError."""
+
+    @abstractmethod
+    def get_training_run(self, run_id: int) -> TrainingRun: ...
+
+    @abstractmethod
+    def list_training_runs(
+        self,
+        client_id: int,
+        project: str,
+        page: PageRequest,
+        experiment_id: int | None = None,
+        deleted: bool | None = False,
+    ) -> Page[TrainingRun]: ...
+
+    @abstractmethod
+    def update_training_run(
+        self, run_id: int, change: Callable[[TrainingRun, Experiment | None], RunUpdate]
+    ) -> TrainingRun:
+        """Lock the run, let ``change`` (quick; it may raise to refuse) compute its new state
+        from the run and its experiment as stored now, and store that in one transaction.
+
+        An observation whose suggestion was deleted meanwhile is not stored."""
+
+    @abstractmethod
+    def delete_experiment_runs(self, experiment_id: int) -> int:
+        """Soft-delete every run of an experiment; return how many."""
+
+    @abstractmethod
+    def run_counts(self, experiment_id: int) -> RunCounts: ...
+
+    @abstractmethod
+    def runs_for_observations(
+        self, experiment_id: int, observation_ids: Sequence[int]
+    ) -> list[TrainingRun]:
+        """The non-deleted runs linked to these observations, in the order of the ids."""
+
+    @abstractmethod
+    def create_checkpoint(
+        self, run_id: int, values: Sequence[MetricValue], metadata: Metadata | None
+    ) -> Checkpoint: ...
+
+    @abstractmethod
+    def list_checkpoints(self, run_id: int, page: PageRequest) -> Page[Checkpoint]: ...
 
     # --- lifecycle ----------------------------------------------------------------------
     @abstractmethod

@@ -55,6 +55,7 @@ from honed.storage.base import PageRequest
 from honed.storage.base import Storage
 from honed.storage.base import SuggestionContext
 from honed.storage.base import SuggestionDecision
+from honed.testing.storage_runs import ProjectsAndRunsConformance
 
 T = TypeVar("T")
 
@@ -333,8 +334,10 @@ OBSERVATION_PATCHES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
 }
 
 
-class StorageConformance:
+class StorageConformance(ProjectsAndRunsConformance):
     """The ``Storage`` contract, test by test. Needs a ``storage`` fixture."""
+
+    spec = staticmethod(make_spec)
 
     # --- helpers ------------------------------------------------------------------------
     @staticmethod

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from fastapi import APIRouter
 from fastapi import Request
 from fastapi.responses import JSONResponse
+from fastapi.responses import RedirectResponse
+from fastapi.responses import Response
 
 from honed.api import parse
 from honed.api import render
@@ -50,11 +53,15 @@ def _create(svc: Services, token: Caller, data: Any) -> dict[str, Any]:
     return _render_one(svc, svc.experiments.create(token, spec))
 
 
-def _list(svc: Services, token: Caller, request: Request) -> dict[str, Any]:
+def experiment_states(request: Request) -> tuple[ExperimentState, ...]:
     state = request.query_params.get("state", "active")
     if state not in STATES:
         raise InvalidRequestError("Invalid state: expected active, deleted or all")
-    page = svc.experiments.list(token, page_request(request), STATES[state])
+    return STATES[state]
+
+
+def _list(svc: Services, token: Caller, request: Request) -> dict[str, Any]:
+    page = svc.experiments.list(token, page_request(request), experiment_states(request))
     return render.pagination_json(page, lambda e: _render(svc, e))
 
 
@@ -85,8 +92,13 @@ def list_client_experiments(
 
 
 @router.get("/v1/experiments/{experiment_id}")
-def get_experiment(svc: Svc, token: Caller, experiment_id: str) -> JSONResponse:
-    return reply(_render_one(svc, svc.experiments.get(token, path_id(experiment_id))))
+def get_experiment(svc: Svc, token: Caller, experiment_id: str, request: Request) -> Response:
+    experiment = svc.experiments.get(token, path_id(experiment_id))
+    if experiment.spec.runs_only:
+        # As sigopt-server: an AI experiment is read at /v1/aiexperiments/{id}.
+        head, _, tail = request.url.path.rpartition("/experiments/")
+        return RedirectResponse(f"{head}/aiexperiments/{tail}", status_code=301)
+    return reply(_render_one(svc, experiment))
 
 
 @router.put("/v1/experiments/{experiment_id}")
@@ -111,8 +123,12 @@ def update_experiment(svc: Svc, token: Caller, experiment_id: str, data: JsonBod
         if update.metrics is not None
         else None,
     )
-    if update.project is not None:
-        raise InvalidRequestError("Invalid project: not supported by this honed server yet")
+    if "project" in given:
+        change = replace(
+            change,
+            project=parse.project_reference(update.project) if update.project else None,
+            set_project=True,
+        )
     return reply(_render_one(svc, svc.experiments.update(token, path_id(experiment_id), change)))
 
 

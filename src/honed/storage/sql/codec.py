@@ -52,7 +52,12 @@ def _parameter_to_json(parameter: Parameter) -> dict[str, Any]:
 
 
 def spec_from_json(
-    name: str, type_: str, development: bool, data: dict[str, Any]
+    name: str,
+    type_: str,
+    development: bool,
+    data: dict[str, Any],
+    runs_only: bool = False,
+    project: str | None = None,
 ) -> ExperimentSpec:
     parameters = tuple(
         Parameter(
@@ -93,6 +98,8 @@ def spec_from_json(
         parallel_bandwidth=data["parallel_bandwidth"],
         metadata=data["metadata"],
         development=development,
+        runs_only=runs_only,
+        project=project,
     )
 
 

@@ -3,28 +3,36 @@ objects."""
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from sqlalchemy import Row
 
 from honed.domain.experiment import Experiment
 from honed.domain.experiment import ExperimentState
+from honed.domain.projects import Project
 from honed.domain.records import Observation
 from honed.domain.records import QueuedSuggestion
 from honed.domain.records import Suggestion
 from honed.domain.records import SuggestionSource
 from honed.domain.records import SuggestionState
+from honed.domain.runs import Checkpoint
+from honed.domain.runs import RunState
+from honed.domain.runs import TrainingRun
 from honed.domain.tenancy import Client
 from honed.domain.tenancy import Token
 from honed.domain.tenancy import TokenType
 from honed.storage.sql.codec import spec_from_json
 from honed.storage.sql.codec import values_from_json
+from honed.storage.sql.models import CheckpointRow
 from honed.storage.sql.models import ClientRow
 from honed.storage.sql.models import ExperimentRow
 from honed.storage.sql.models import ObservationRow
+from honed.storage.sql.models import ProjectRow
 from honed.storage.sql.models import QueuedSuggestionRow
 from honed.storage.sql.models import SuggestionRow
 from honed.storage.sql.models import TokenRow
+from honed.storage.sql.models import TrainingRunRow
 
 
 def client(row: ClientRow) -> Client:
@@ -47,7 +55,9 @@ def experiment(row: ExperimentRow | Row[Any]) -> Experiment:
     return Experiment(
         id=row.id,
         client_id=row.client_id,
-        spec=spec_from_json(row.name, row.type, row.development, row.spec),
+        spec=spec_from_json(
+            row.name, row.type, row.development, row.spec, row.runs_only, row.project
+        ),
         state=ExperimentState(row.state),
         created=int(row.created),
         updated=int(row.updated),
@@ -87,4 +97,45 @@ def observation(row: ObservationRow | Row[Any]) -> Observation:
         metadata=dict(row.meta) if row.meta is not None else None,
         created=int(row.created),
         deleted=row.deleted,
+    )
+
+
+def project(row: ProjectRow) -> Project:
+    return Project(
+        id=row.id,
+        client_id=row.client_id,
+        reference=row.reference,
+        name=row.name,
+        metadata=dict(row.meta) if row.meta is not None else None,
+        created=int(row.created),
+        updated=int(row.updated),
+        deleted=row.deleted,
+    )
+
+
+def training_run(row: TrainingRunRow) -> TrainingRun:
+    return TrainingRun(
+        id=row.id,
+        client_id=row.client_id,
+        project=row.project,
+        experiment_id=row.experiment_id,
+        suggestion_id=row.suggestion_id,
+        observation_id=row.observation_id,
+        state=RunState(row.state),
+        data=copy.deepcopy(row.data),
+        created=int(row.created),
+        updated=int(row.updated),
+        completed=int(row.completed) if row.completed is not None else None,
+        deleted=row.deleted,
+        checkpoint_count=row.checkpoint_count,
+    )
+
+
+def checkpoint(row: CheckpointRow) -> Checkpoint:
+    return Checkpoint(
+        id=row.id,
+        training_run_id=row.training_run_id,
+        values=values_from_json(row.values),
+        metadata=dict(row.meta) if row.meta is not None else None,
+        created=int(row.created),
     )

@@ -226,7 +226,17 @@ def observe(
     if experiment_row is None:
         raise NotFoundError()
     experiment = convert.experiment(experiment_row)
-    observations = prepare(experiment)
+    return experiment, insert_observations(tx, experiment_id, prepare(experiment), now)
+
+
+def insert_observations(
+    tx: RawTransaction,
+    experiment_id: int,
+    observations: Sequence[NewObservation],
+    now: float,
+) -> list[Observation]:
+    """Insert in the caller's transaction, closing the suggestions they name."""
+    db, dialect = tx.dbapi, tx.dialect
     created: list[Observation] = []
     for index, new in enumerate(observations):
         assignments = new.assignments
@@ -263,7 +273,7 @@ def observe(
                 created=int(now),
             )
         )
-    return experiment, created
+    return created
 
 
 def suggestion_for_observation(

@@ -14,6 +14,7 @@ from sqlalchemy import Index
 from sqlalchemy import Integer
 from sqlalchemy import MetaData
 from sqlalchemy import String
+from sqlalchemy import false
 from sqlalchemy import text
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import DeclarativeBase
@@ -67,6 +68,7 @@ class TokenRow(Base):
 
 class ExperimentRow(Base):
     __tablename__ = "experiments"
+    __table_args__ = (Index("ix_experiments_client_project", "client_id", "project"),)
 
     id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
     client_id: Mapped[int] = mapped_column(ForeignKey("clients.id"), index=True)
@@ -80,6 +82,10 @@ class ExperimentRow(Base):
     updated: Mapped[float] = mapped_column(Double)
     # The engine's position in its deterministic sequence (Sobol index, grid index).
     engine_cursor: Mapped[int] = mapped_column(BigInteger, default=0)
+    # AI experiments (evaluated through training runs), and the project (reference id) an
+    # experiment belongs to. Projects are never removed, so the reference stays valid.
+    runs_only: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    project: Mapped[str | None] = mapped_column(String(32))
 
 
 class SuggestionRow(Base):
@@ -182,3 +188,53 @@ class OptimizerProcessRow(Base):
 
     name: Mapped[str] = mapped_column(String(100), primary_key=True)
     seen_at: Mapped[float] = mapped_column(Double)
+
+
+class ProjectRow(Base):
+    __tablename__ = "projects"
+    __table_args__ = (
+        Index("uq_projects_client_reference", "client_id", "reference", unique=True),
+    )
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id"))
+    reference: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(String(100))
+    meta: Mapped[dict[str, Any] | None] = mapped_column("metadata", JsonType)
+    created: Mapped[float] = mapped_column(Double)
+    updated: Mapped[float] = mapped_column(Double)
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class TrainingRunRow(Base):
+    __tablename__ = "training_runs"
+    __table_args__ = (
+        Index("ix_training_runs_client_project", "client_id", "project"),
+        Index("ix_training_runs_experiment_state", "experiment_id", "state"),
+    )
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id"))
+    project: Mapped[str] = mapped_column(String(32))
+    experiment_id: Mapped[int | None] = mapped_column(ForeignKey("experiments.id"))
+    suggestion_id: Mapped[int | None] = mapped_column(ForeignKey("suggestions.id"))
+    observation_id: Mapped[int | None] = mapped_column(ForeignKey("observations.id"))
+    state: Mapped[str] = mapped_column(String(10))
+    # What users report (name, assignments, values, metadata, logs, ...), normalized by
+    # honed.domain.runs.check_run_data.
+    data: Mapped[dict[str, Any]] = mapped_column(JsonType)
+    created: Mapped[float] = mapped_column(Double)
+    updated: Mapped[float] = mapped_column(Double)
+    completed: Mapped[float | None] = mapped_column(Double)
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+    checkpoint_count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class CheckpointRow(Base):
+    __tablename__ = "checkpoints"
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    training_run_id: Mapped[int] = mapped_column(ForeignKey("training_runs.id"), index=True)
+    values: Mapped[list[dict[str, Any]]] = mapped_column(JsonType)
+    meta: Mapped[dict[str, Any] | None] = mapped_column("metadata", JsonType)
+    created: Mapped[float] = mapped_column(Double)

@@ -9,7 +9,6 @@ from typing import Any
 from typing import TypeVar
 
 from sqlalchemy import ColumnElement
-from sqlalchemy import Connection
 from sqlalchemy import Table
 from sqlalchemy import delete
 from sqlalchemy import func
@@ -32,6 +31,7 @@ from honed.domain.records import SuggestionState
 from honed.domain.tenancy import Client
 from honed.domain.tenancy import Token
 from honed.domain.tenancy import TokenType
+from honed.errors import InvalidRequestError
 from honed.errors import NotFoundError
 from honed.errors import ServiceUnavailableError
 from honed.storage.base import ExperimentPatch
@@ -59,20 +59,23 @@ from honed.storage.sql.models import ExperimentRow
 from honed.storage.sql.models import ObservationRow
 from honed.storage.sql.models import OptimizerProcessRow
 from honed.storage.sql.models import OptimizerStateRow
+from honed.storage.sql.models import ProjectRow
 from honed.storage.sql.models import QueuedSuggestionRow
 from honed.storage.sql.models import SuggestionRow
 from honed.storage.sql.models import TokenRow
+from honed.storage.sql.queries import count_rows as _count
+from honed.storage.sql.queries import get_row as _get
+from honed.storage.sql.queries import paginate as _paginate
+from honed.storage.sql.runs import ProjectsAndRuns
 
-Row = TypeVar("Row", SuggestionRow, ObservationRow, QueuedSuggestionRow, ExperimentRow)
 Child = TypeVar("Child", SuggestionRow, ObservationRow, QueuedSuggestionRow)
-Item = TypeVar("Item")
 
 
 def _json(metadata: Metadata | None) -> dict[str, Any] | None:
     return dict(metadata) if metadata is not None else None
 
 
-class SqlStorage(Storage):
+class SqlStorage(ProjectsAndRuns, Storage):
     def __init__(self, database: Database) -> None:
         self.database = database
         self._tx = Transactions(database)
@@ -150,6 +153,7 @@ class SqlStorage(Storage):
         now = time.time()
         with self._tx.write() as session:
             _get(session, ClientRow, client_id)
+            _check_project(session, client_id, spec.project)
             row = ExperimentRow(
                 client_id=client_id,
                 name=spec.name,
@@ -160,6 +164,8 @@ class SqlStorage(Storage):
                 created=now,
                 updated=now,
                 engine_cursor=0,
+                runs_only=spec.runs_only,
+                project=spec.project,
             )
             session.add(row)
             session.flush()
@@ -178,6 +184,8 @@ class SqlStorage(Storage):
         page: PageRequest,
         states: Sequence[ExperimentState] = (ExperimentState.ACTIVE,),
         development: bool | None = None,
+        project: str | None = None,
+        runs_only: bool | None = False,
     ) -> Page[Experiment]:
         conditions = [
             ExperimentRow.client_id == client_id,
@@ -185,6 +193,10 @@ class SqlStorage(Storage):
         ]
         if development is not None:
             conditions.append(ExperimentRow.development == development)
+        if project is not None:
+            conditions.append(ExperimentRow.project == project)
+        if runs_only is not None:
+            conditions.append(ExperimentRow.runs_only == runs_only)
         with self._tx.read() as session:
             return _paginate(session, ExperimentRow, conditions, page, convert.experiment)
 
@@ -193,8 +205,11 @@ class SqlStorage(Storage):
             row = _get(session, ExperimentRow, experiment_id)
             spec = spec_to_json(patch.spec) if patch.spec is not None else dict(row.spec)
             if patch.spec is not None:
-                # The name lives in its own column, not in the JSON spec.
+                # The name and project live in columns of their own, not in the JSON spec.
                 row.name = patch.spec.name
+                if patch.spec.project != row.project:
+                    _check_project(session, row.client_id, patch.spec.project)
+                    row.project = patch.spec.project
             if patch.name is not None:
                 row.name = patch.name
             if patch.state is not None:
@@ -302,6 +317,16 @@ class SqlStorage(Storage):
     ) -> tuple[Experiment, list[Observation]]:
         with self._tx.raw_write() as tx:
             return hot.observe(tx, experiment_id, prepare)
+
+    def _insert_observations(
+        self,
+        session: Session,
+        experiment_id: int,
+        observations: Sequence[NewObservation],
+        now: float,
+    ) -> list[Observation]:
+        """Insert in the caller's transaction, closing the suggestions they name."""
+        return hot.insert_observations(_raw(session), experiment_id, observations, now)
 
     def get_observation(self, experiment_id: int, observation_id: int) -> Observation:
         with self._tx.read() as session:
@@ -607,11 +632,18 @@ def _raw(session: Session) -> RawTransaction:
     return RawTransaction(connection.connection.driver_connection, connection.dialect)
 
 
-def _get(session: Session, model: type[Any], row_id: int) -> Any:
-    row = session.get(model, row_id)
-    if row is None:
-        raise NotFoundError()
-    return row
+def _check_project(session: Session, client_id: int, reference: str | None) -> None:
+    if reference is None:
+        return
+    found = session.scalar(
+        select(ProjectRow.id).where(
+            ProjectRow.client_id == client_id, ProjectRow.reference == reference
+        )
+    )
+    if found is None:
+        raise InvalidRequestError(
+            f"Could not assign to project `{reference}`, the project does not exist"
+        )
 
 
 def _get_child(session: Session, model: type[Child], experiment_id: int, row_id: int) -> Child:
@@ -627,47 +659,3 @@ def _open_suggestion_conditions(experiment_id: int) -> list[ColumnElement[bool]]
         SuggestionRow.state == SuggestionState.OPEN.value,
         ~SuggestionRow.deleted,
     ]
-
-
-def _count(
-    conn: Connection | Session, conditions: Sequence[ColumnElement[bool]], model: type[Any]
-) -> int:
-    return int(conn.scalar(select(func.count()).select_from(model).where(*conditions)) or 0)
-
-
-def _paginate(
-    session: Session,
-    model: type[Row],
-    conditions: Sequence[ColumnElement[bool]],
-    page: PageRequest,
-    to_domain: Callable[[Row], Item],
-) -> Page[Item]:
-    """Newest first. With ``after`` only, the page is the oldest ``limit`` newer items."""
-    count = _count(session, conditions, model)
-    if page.limit == 0:
-        return Page(items=[], count=count)
-    query = select(model).where(*conditions)
-    if page.before is not None:
-        query = query.where(model.id < page.before)
-    if page.after is not None and page.before is None:
-        query = query.where(model.id > page.after).order_by(model.id).limit(page.limit + 1)
-        rows = list(session.scalars(query))
-        more_newer = len(rows) > page.limit
-        rows = rows[: page.limit][::-1]
-        return Page(
-            items=[to_domain(r) for r in rows],
-            count=count,
-            before=rows[-1].id if rows else None,
-            after=rows[0].id if rows and more_newer else None,
-        )
-    if page.after is not None:
-        query = query.where(model.id > page.after)
-    rows = list(session.scalars(query.order_by(model.id.desc()).limit(page.limit + 1)))
-    more_older = len(rows) > page.limit
-    rows = rows[: page.limit]
-    return Page(
-        items=[to_domain(r) for r in rows],
-        count=count,
-        before=rows[-1].id if rows and more_older else None,
-        after=None,
-    )

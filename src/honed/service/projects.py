@@ -1,0 +1,64 @@
+"""Project use cases: a client's named groups of AI experiments and training runs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from honed.domain.experiment import Metadata
+from honed.domain.projects import Project
+from honed.domain.projects import check_project_id
+from honed.domain.tenancy import Token
+from honed.domain.validation import check_name
+from honed.domain.validation import validate_metadata
+from honed.service.access import require_write
+from honed.storage.base import Page
+from honed.storage.base import PageRequest
+from honed.storage.base import ProjectPatch
+from honed.storage.base import Storage
+
+
+@dataclass(frozen=True)
+class ProjectUpdate:
+    name: str | None = None
+    metadata: Metadata | None = None
+    set_metadata: bool = False
+    deleted: bool | None = None
+
+
+class ProjectService:
+    """Projects are looked up by the caller's client and a reference id, so another client's
+    projects do not exist for the caller."""
+
+    def __init__(self, storage: Storage) -> None:
+        self._storage = storage
+
+    def create(
+        self, caller: Token, reference: object, name: str, metadata: object = None
+    ) -> Project:
+        require_write(caller)
+        checked = check_project_id(reference)
+        check_name(name, "name")
+        return self._storage.create_project(
+            caller.client_id, checked, name, validate_metadata(metadata)
+        )
+
+    def get(self, caller: Token, reference: str) -> Project:
+        return self._storage.get_project(caller.client_id, reference)
+
+    def list(self, caller: Token, page: PageRequest, deleted: bool | None) -> Page[Project]:
+        return self._storage.list_projects(caller.client_id, page, deleted)
+
+    def update(self, caller: Token, reference: str, change: ProjectUpdate) -> Project:
+        require_write(caller)
+        if change.name is not None:
+            check_name(change.name, "name")
+        return self._storage.update_project(
+            caller.client_id,
+            reference,
+            ProjectPatch(
+                name=change.name,
+                metadata=validate_metadata(change.metadata),
+                set_metadata=change.set_metadata,
+                deleted=change.deleted,
+            ),
+        )
