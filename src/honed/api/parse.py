@@ -100,6 +100,7 @@ def experiment_spec(data: ExperimentCreate) -> ExperimentSpec:
         observation_budget=data.observation_budget,
         parallel_bandwidth=data.parallel_bandwidth,
         metadata=validate_metadata(data.metadata),
+        suggestion_ttl_seconds=_float(data.suggestion_ttl_seconds),
     )
 
 

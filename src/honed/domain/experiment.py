@@ -36,6 +36,9 @@ class ExperimentSpec:
     parallel_bandwidth: int | None = None
     metadata: Metadata | None = None
     development: bool = False
+    #: honed's extension: open suggestions expire this long after they were handed out or
+    #: last updated by their worker (None: never, as in SigOpt).
+    suggestion_ttl_seconds: float | None = None
 
     @property
     def optimized_metrics(self) -> tuple[Metric, ...]:

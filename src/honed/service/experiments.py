@@ -49,6 +49,8 @@ class ExperimentUpdate:
     set_metadata: bool = False
     parameters: tuple[Parameter, ...] | None = None
     metrics: tuple[Metric, ...] | None = None
+    suggestion_ttl_seconds: float | None = None
+    set_suggestion_ttl: bool = False
 
 
 class ExperimentService:
@@ -86,6 +88,8 @@ class ExperimentService:
             spec = replace(spec, space=_updated_space(spec, change.parameters))
         if change.metrics is not None:
             spec = replace(spec, metrics=_updated_metrics(spec.metrics, change.metrics))
+        if change.set_suggestion_ttl:
+            spec = replace(spec, suggestion_ttl_seconds=change.suggestion_ttl_seconds)
         validate_spec(spec)
         return self._storage.update_experiment(
             experiment_id, ExperimentPatch(name=change.name, state=change.state, spec=spec)

@@ -6,6 +6,7 @@ from typing import Annotated
 from typing import Any
 
 from fastapi import Depends
+from fastapi import Header
 from fastapi.responses import JSONResponse
 
 from honed.api.parse import object_id
@@ -19,6 +20,8 @@ from honed.service.app import Services
 Caller = Annotated[Token, Depends(caller)]
 Svc = Annotated[Services, Depends(services)]
 JsonBody = Annotated[Any, Depends(json_body)]
+#: Retries with the same key return the first answer (honed.service.idempotency).
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key")]
 
 
 def reply(data: dict[str, Any]) -> JSONResponse:

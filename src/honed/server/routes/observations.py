@@ -14,6 +14,7 @@ from honed.errors import InvalidRequestError
 from honed.server.http import page_request
 from honed.server.http import query_bool
 from honed.server.routes.deps import Caller
+from honed.server.routes.deps import IdempotencyKey
 from honed.server.routes.deps import JsonBody
 from honed.server.routes.deps import Svc
 from honed.server.routes.deps import path_id
@@ -29,17 +30,17 @@ def _single_metric(svc: Services, token: Caller, experiment_id: int) -> bool:
 
 @router.post("/observations")
 def create_observation(
-    svc: Svc, token: Caller, experiment_id: str, data: JsonBody
+    svc: Svc, token: Caller, experiment_id: str, data: JsonBody, key: IdempotencyKey = None
 ) -> JSONResponse:
     eid = path_id(experiment_id)
     given = parse.observation_input(parse.body(ObservationIn, data))
-    experiment, observation = svc.observations.create(token, eid, given)
+    experiment, observation = svc.observations.create(token, eid, given, key)
     return reply(render.observation_json(observation, len(experiment.spec.metrics) == 1))
 
 
 @router.post("/observations/batch")
 def create_observations(
-    svc: Svc, token: Caller, experiment_id: str, data: JsonBody
+    svc: Svc, token: Caller, experiment_id: str, data: JsonBody, key: IdempotencyKey = None
 ) -> JSONResponse:
     eid = path_id(experiment_id)
     batch = parse.body(ObservationBatch, data)
@@ -51,7 +52,7 @@ def create_observations(
             raise InvalidRequestError(
                 f"Error in observation {index + 1}/{len(batch.observations)}: {error.message}"
             ) from None
-    experiment, created = svc.observations.create_batch(token, eid, given)
+    experiment, created = svc.observations.create_batch(token, eid, given, idempotency_key=key)
     single = len(experiment.spec.metrics) == 1
     return reply(render.list_json(created, lambda o: render.observation_json(o, single)))
 

@@ -35,8 +35,10 @@ from honed.domain.tenancy import TokenType
 from honed.errors import InvalidRequestError
 from honed.errors import NotFoundError
 from honed.errors import ServiceUnavailableError
+from honed.errors import UnprocessableError
 from honed.storage.base import Candidate
 from honed.storage.base import ExperimentPatch
+from honed.storage.base import IdempotencyKey
 from honed.storage.base import NewObservation
 from honed.storage.base import ObservationPatch
 from honed.storage.base import OptimizerStatus
@@ -57,6 +59,7 @@ from honed.storage.sql.migrate import upgrade
 from honed.storage.sql.models import CandidateRow
 from honed.storage.sql.models import ClientRow
 from honed.storage.sql.models import ExperimentRow
+from honed.storage.sql.models import IdempotencyKeyRow
 from honed.storage.sql.models import ObservationRow
 from honed.storage.sql.models import OptimizerProcessRow
 from honed.storage.sql.models import OptimizerStateRow
@@ -222,6 +225,9 @@ class SqlStorage(Storage):
             row = session.scalars(Hot.experiment_for_update, key).first()
             if row is None:
                 raise NotFoundError()
+            ttl = row.spec.get("suggestion_ttl_seconds")
+            if ttl is not None:
+                session.execute(Hot.expire, {"b_experiment": experiment_id, "b_now": time.time()})
             open_rows = session.scalars(Hot.open_suggestions, key).all()
             queued = session.scalars(Hot.next_queued, key).first()
             context = SuggestionContext(
@@ -271,6 +277,7 @@ class SqlStorage(Storage):
                 "metadata": _json(new.metadata),
                 "created": created,
                 "deleted": False,
+                "lease_until": created + ttl if ttl is not None else None,
             }
             new_id = session.execute(Hot.insert_suggestion, values).scalar_one()
             return Suggestion(
@@ -281,6 +288,7 @@ class SqlStorage(Storage):
                 source=new.source,
                 metadata=values["metadata"],
                 created=int(created),
+                lease_until=int(values["lease_until"]) if ttl is not None else None,
             )
 
     def get_suggestion(self, experiment_id: int, suggestion_id: int) -> Suggestion:
@@ -316,6 +324,32 @@ class SqlStorage(Storage):
             row.meta = _json(metadata)
             return convert.suggestion(row)
 
+    def extend_suggestion_lease(
+        self,
+        experiment_id: int,
+        suggestion_id: int,
+        lease_until: float,
+        metadata: Metadata | None = None,
+        set_metadata: bool = False,
+    ) -> Suggestion:
+        with self._tx.write() as session:
+            row = _get_child(session, SuggestionRow, experiment_id, suggestion_id)
+            if set_metadata:
+                row.meta = _json(metadata)
+            if (
+                row.state == SuggestionState.OPEN.value
+                and not row.deleted
+                and row.lease_until is not None
+                and row.lease_until >= time.time()
+            ):
+                row.lease_until = max(row.lease_until, lease_until)
+            return convert.suggestion(row)
+
+    def expire_suggestions(self, experiment_id: int, now: float) -> int:
+        with self._tx.write() as session:
+            result = session.execute(Hot.expire, {"b_experiment": experiment_id, "b_now": now})
+            return int(result.rowcount)  # type: ignore[attr-defined]
+
     def delete_suggestions(
         self, experiment_id: int, suggestion_id: int | None = None, open_only: bool = False
     ) -> int:
@@ -326,7 +360,10 @@ class SqlStorage(Storage):
                 conditions.append(SuggestionRow.id == suggestion_id)
             if open_only:
                 conditions.append(SuggestionRow.state == SuggestionState.OPEN.value)
-            result = session.execute(update(SuggestionRow).where(*conditions).values(deleted=True))
+            # No lease on a deleted suggestion: expiry (which keeps it) is told apart by it.
+            result = session.execute(
+                update(SuggestionRow).where(*conditions).values(deleted=True, lease_until=None)
+            )
             return int(result.rowcount)  # type: ignore[attr-defined]
 
     # --- queued suggestions ---------------------------------------------------------------
@@ -365,6 +402,7 @@ class SqlStorage(Storage):
         self,
         experiment_id: int,
         prepare: Callable[[Experiment], Sequence[NewObservation]],
+        idempotency: IdempotencyKey | None = None,
     ) -> tuple[Experiment, list[Observation]]:
         now = time.time()
         with self._tx.write() as session:
@@ -376,18 +414,30 @@ class SqlStorage(Storage):
             if experiment_row is None:
                 raise NotFoundError()
             experiment = convert.experiment(experiment_row)
+            if idempotency is not None:
+                replayed = _replayed_key(session, experiment_id, idempotency)
+                if replayed is not None:
+                    return experiment, replayed
             observations = prepare(experiment)
             rows: list[dict[str, Any]] = []
+            # Per observation: a new row (index into rows) or a stored one it repeats.
+            results: list[int | Observation] = []
             for index, new in enumerate(observations):
                 assignments = new.assignments
                 if new.suggestion_id is not None:
                     suggestion = _suggestion_for_observation(
                         session, experiment_id, new.suggestion_id, index, len(observations)
                     )
-                    if suggestion.state != SuggestionState.CLOSED.value:
+                    if suggestion.state == SuggestionState.CLOSED.value:
+                        repeated = _repeated_observation(session, new)
+                        if repeated is not None:
+                            results.append(repeated)
+                            continue
+                    else:
                         session.execute(Hot.close_suggestion, {"b_id": suggestion.id})
                     assignments = suggestion.assignments
                 assert assignments is not None
+                results.append(len(rows))
                 rows.append(
                     {
                         "experiment_id": experiment_id,
@@ -402,10 +452,8 @@ class SqlStorage(Storage):
                         "modified": now,
                     }
                 )
-            if not rows:
-                return experiment, []
-            ids = session.scalars(Hot.insert_observations, rows).all()
-            return experiment, [
+            ids = session.scalars(Hot.insert_observations, rows).all() if rows else []
+            stored = [
                 Observation(
                     id=observation_id,
                     experiment_id=experiment_id,
@@ -418,6 +466,26 @@ class SqlStorage(Storage):
                 )
                 for observation_id, row in zip(ids, rows, strict=True)
             ]
+            created = [stored[r] if isinstance(r, int) else r for r in results]
+            if idempotency is not None:
+                session.execute(
+                    insert(IDEMPOTENCY_KEYS).values(
+                        client_id=idempotency.client_id,
+                        key=idempotency.key,
+                        experiment_id=experiment_id,
+                        request_hash=idempotency.request_hash,
+                        observation_ids=[o.id for o in created],
+                        created=now,
+                    )
+                )
+            return experiment, created
+
+    def purge_idempotency_keys(self, older_than: float) -> int:
+        with self._tx.write() as session:
+            result = session.execute(
+                delete(IDEMPOTENCY_KEYS).where(IDEMPOTENCY_KEYS.c.created < older_than)
+            )
+            return int(result.rowcount)  # type: ignore[attr-defined]
 
     def get_observation(self, experiment_id: int, observation_id: int) -> Observation:
         with self._tx.read() as session:
@@ -711,6 +779,7 @@ QUEUED: Table = QueuedSuggestionRow.__table__  # type: ignore[assignment]
 OBSERVATIONS: Table = ObservationRow.__table__  # type: ignore[assignment]
 CANDIDATES: Table = CandidateRow.__table__  # type: ignore[assignment]
 OPTIMIZER_STATE: Table = OptimizerStateRow.__table__  # type: ignore[assignment]
+IDEMPOTENCY_KEYS: Table = IdempotencyKeyRow.__table__  # type: ignore[assignment]
 
 
 class Hot:
@@ -734,7 +803,23 @@ class Hot:
         .order_by(QueuedSuggestionRow.id)
         .limit(1)
     )
-    suggestion = select(SuggestionRow).where(SuggestionRow.id == bindparam("suggestion_id"))
+    # Locked (PostgreSQL): two reports of one suggestion at once queue here, so the second
+    # sees the first and is recognised as a repeat (the close below would lock it anyway).
+    suggestion = (
+        select(SuggestionRow)
+        .where(SuggestionRow.id == bindparam("suggestion_id"))
+        .with_for_update()
+    )
+    expire = (
+        update(SUGGESTIONS)
+        .where(
+            SUGGESTIONS.c.experiment_id == bindparam("b_experiment"),
+            SUGGESTIONS.c.state == SuggestionState.OPEN.value,
+            ~SUGGESTIONS.c.deleted,
+            SUGGESTIONS.c.lease_until < bindparam("b_now"),
+        )
+        .values(deleted=True)
+    )
     set_cursor = (
         update(EXPERIMENTS)
         .where(EXPERIMENTS.c.id == bindparam("b_id"))
@@ -775,9 +860,51 @@ def _suggestion_for_observation(
             f"{prefix}Invalid suggestion: {suggestion_id} is not a suggestion of experiment "
             f"{experiment_id}"
         )
-    if row.deleted:
+    if row.deleted and row.lease_until is None:
+        # An expired suggestion keeps its lease and still takes its late report.
         raise InvalidRequestError(f"Invalid suggestion: {suggestion_id} has been deleted")
     return row
+
+
+def _repeated_observation(session: Session, new: NewObservation) -> Observation | None:
+    """A stored observation of the same suggestion with the same content, if any."""
+    values = values_to_json(new.values)
+    metadata = _json(new.metadata)
+    rows = session.scalars(
+        select(ObservationRow).where(
+            ObservationRow.suggestion_id == new.suggestion_id, ~ObservationRow.deleted
+        )
+    )
+    for row in rows:
+        if row.values == values and row.failed == new.failed and row.meta == metadata:
+            return convert.observation(row)
+    return None
+
+
+def _replayed_key(
+    session: Session, experiment_id: int, idempotency: IdempotencyKey
+) -> list[Observation] | None:
+    """The observations stored with this key before, or None for a new key."""
+    row = session.scalars(
+        select(IdempotencyKeyRow).where(
+            IdempotencyKeyRow.client_id == idempotency.client_id,
+            IdempotencyKeyRow.key == idempotency.key,
+        )
+    ).first()
+    if row is None:
+        return None
+    if row.request_hash != idempotency.request_hash or row.experiment_id != experiment_id:
+        raise UnprocessableError(
+            "Invalid Idempotency-Key: this key was used for a different request; send a new "
+            "key with each new request"
+        )
+    by_id = {
+        o.id: convert.observation(o)
+        for o in session.scalars(
+            select(ObservationRow).where(ObservationRow.id.in_(list(row.observation_ids)))
+        )
+    }
+    return [by_id[i] for i in row.observation_ids if i in by_id]
 
 
 def _unused_candidates(session: Session, experiment_id: int) -> list[Candidate]:
