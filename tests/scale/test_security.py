@@ -190,7 +190,7 @@ def test_rate_limit_per_token(storage: SqlStorage) -> None:
     services = Services(storage)
     services.tokens.bootstrap(TEST_TOKEN)
     other = services.tokens.issue(storage.first_client().id).secret  # type: ignore[union-attr]
-    app = create_app(Settings(rate_limit=2.0, rate_burst=3), services=services)
+    app = create_app(Settings(rate_limit=0.1, rate_burst=3), services=services)
     with TestClient(app) as client:
         client.auth = (TEST_TOKEN, "")
         answers = [client.get("/v1/tokens/self") for _ in range(4)]
@@ -209,7 +209,7 @@ def test_no_rate_limit_by_default(api: TestClient) -> None:
 
 def test_rate_limit_and_cors_options_of_honed_serve(sqlite_url: str) -> None:
     origin = "https://dash.example.com"
-    args = ["--rate-limit", "1", "--rate-burst", "2", "--cors-origin", origin]
+    args = ["--rate-limit", "0.1", "--rate-burst", "2", "--cors-origin", origin]
     with (
         running_server(sqlite_url, extra_args=args) as server,
         httpx.Client(base_url=server.url, auth=(server.token, "")) as client,
