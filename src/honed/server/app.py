@@ -21,6 +21,7 @@ from starlette.types import Send
 from honed import __version__
 from honed.errors import HonedError
 from honed.errors import RateLimitedError
+from honed.server import openapi
 from honed.server.ratelimit import RateLimiter
 from honed.server.routes import experiments
 from honed.server.routes import observations
@@ -119,6 +120,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         logger.exception("unexpected error", exc_info=error)
         return error_response(500, "An unexpected server error has occurred.")
 
+    openapi.install(app)
     app.add_middleware(SkipResponseContent)
     if settings.cors_origins:
         # Off unless origins are named: browsers then refuse cross-origin calls.
