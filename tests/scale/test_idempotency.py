@@ -104,3 +104,18 @@ def test_retries_through_two_processes_at_once_store_one_observation(
     finally:
         for client in clients:
             client.close()
+
+
+def test_a_replayed_key_is_checked_like_a_new_request(api: TestClient) -> None:
+    services = api.app.state.services  # type: ignore[attr-defined]
+    client_id = int(ok(api.get("/v1/tokens/self"))["client"])
+    eid = new_experiment(api)
+    base = f"/v1/experiments/{eid}"
+    suggestion = ok(api.post(f"{base}/suggestions"))
+    body = {"suggestion": suggestion["id"], "value": 1.0}
+    ok(api.post(f"{base}/observations", json=body, headers={KEY: "shared"}))
+    reader = services.tokens.issue(client_id, permissions="read").secret
+    with TestClient(api.app) as other:
+        other.auth = (reader, "")
+        response = other.post(f"{base}/observations", json=body, headers={KEY: "shared"})
+        assert response.status_code == 403

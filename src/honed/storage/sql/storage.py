@@ -414,11 +414,12 @@ class SqlStorage(Storage):
             if experiment_row is None:
                 raise NotFoundError()
             experiment = convert.experiment(experiment_row)
+            # First: prepare checks the caller's access, which a replay needs as much.
+            observations = prepare(experiment)
             if idempotency is not None:
                 replayed = _replayed_key(session, experiment_id, idempotency)
                 if replayed is not None:
                     return experiment, replayed
-            observations = prepare(experiment)
             rows: list[dict[str, Any]] = []
             # Per observation: a new row (index into rows) or a stored one it repeats.
             results: list[int | Observation] = []
