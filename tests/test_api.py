@@ -31,6 +31,7 @@ EXPERIMENT_KEYS = {
     "object", "id", "name", "type", "state", "created", "updated", "client", "user", "project",
     "development", "runs_only", "observation_budget", "parallel_bandwidth", "num_solutions",
     "metadata", "metrics", "parameters", "conditionals", "linear_constraints", "progress",
+    "suggestion_ttl_seconds",
 }  # fmt: skip
 PROGRESS_KEYS = {
     "object", "observation_count", "observation_budget_consumed", "first_observation",

@@ -8,6 +8,7 @@
     ├── MethodNotAllowedError      405
     ├── ConflictError              409  e.g. the search space has no free point left
     ├── PayloadTooLargeError       413
+    ├── UnprocessableError         422  e.g. an Idempotency-Key reused for another request
     ├── RateLimitedError           429
     └── ServiceUnavailableError    503  the database cannot be reached
 
@@ -59,8 +60,17 @@ class PayloadTooLargeError(HonedError):
     status_code = 413
 
 
+class UnprocessableError(HonedError):
+    status_code = 422
+
+
 class RateLimitedError(HonedError):
     status_code = 429
+
+    def __init__(self, message: str, retry_after: int = 1) -> None:
+        super().__init__(message)
+        #: Seconds after which the request may be sent again (the Retry-After header).
+        self.retry_after = retry_after
 
 
 class ServiceUnavailableError(HonedError):
@@ -77,6 +87,7 @@ ERROR_BY_STATUS: dict[int, type[HonedError]] = {
         MethodNotAllowedError,
         ConflictError,
         PayloadTooLargeError,
+        UnprocessableError,
         RateLimitedError,
         ServiceUnavailableError,
     )

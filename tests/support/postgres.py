@@ -209,10 +209,7 @@ def start_cluster() -> Iterator[PostgresServer]:
         port = 0
         for attempt in range(_START_ATTEMPTS):
             port = free_port()
-            opts = (
-                f"-p {port} -k {workdir} -c listen_addresses=127.0.0.1 -c fsync=off "
-                "-c synchronous_commit=off -c full_page_writes=off -c max_connections=300"
-            )
+            opts = _server_options(port, workdir)
             proc = runner.run(
                 "pg_ctl", "-D", str(data), "-l", str(log), "-o", opts, "-w", "-t", "60", "start",
                 check=False,
@@ -239,6 +236,34 @@ def start_cluster() -> Iterator[PostgresServer]:
             if stop.returncode != 0:
                 runner.run("pg_ctl", "-D", str(data), "-m", "immediate", "-w", "stop", check=False)
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _server_options(port: int, workdir: Path) -> str:
+    return (
+        f"-p {port} -k {workdir} -c listen_addresses=127.0.0.1 -c fsync=off "
+        "-c synchronous_commit=off -c full_page_writes=off -c max_connections=300"
+    )
+
+
+def _own_cluster(server: PostgresServer) -> tuple[_Runner, Path]:
+    if not server.started_here or server.data_dir is None:
+        raise PostgresUnavailableError("only a cluster started by start_cluster() can restart")
+    return _Runner(find_bindir(), server.data_dir.parent), server.data_dir
+
+
+def stop_cluster(server: PostgresServer, mode: str = "fast") -> None:
+    """Stop a cluster from `start_cluster` (``fast``: sessions are told and closed;
+    ``immediate``: as after a crash), keeping its files for `start_cluster_again`."""
+    runner, data = _own_cluster(server)
+    runner.run("pg_ctl", "-D", str(data), "-m", mode, "-w", "-t", "60", "stop")
+
+
+def start_cluster_again(server: PostgresServer) -> None:
+    """Start a cluster stopped by `stop_cluster` on the same port."""
+    runner, data = _own_cluster(server)
+    log = data.parent / "server.log"
+    opts = _server_options(server.port, data.parent)
+    runner.run("pg_ctl", "-D", str(data), "-l", str(log), "-o", opts, "-w", "-t", "60", "start")
 
 
 @contextlib.contextmanager

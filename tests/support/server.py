@@ -9,6 +9,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from collections.abc import Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +43,7 @@ def running_server(
     startup_timeout: float = 60.0,
     optimizers: int = 0,
     candidate_wait: float = 1.0,
+    extra_args: Sequence[str] = (),
 ) -> Iterator[RunningServer]:
     """Start ``python -m honed serve`` on a free port; wait for /health; stop it after.
 
@@ -69,6 +71,7 @@ def running_server(
                 str(optimizers),
                 "--candidate-wait",
                 str(candidate_wait),
+                *extra_args,
             ],
             stdout=log_file,
             stderr=subprocess.STDOUT,

@@ -111,6 +111,7 @@ def experiment_spec(data: ExperimentCreate) -> ExperimentSpec:
         parallel_bandwidth=data.parallel_bandwidth,
         metadata=validate_metadata(data.metadata),
         project=project_reference(data.project) if data.project is not None else None,
+        suggestion_ttl_seconds=_float(data.suggestion_ttl_seconds),
     )
 
 

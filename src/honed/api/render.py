@@ -118,6 +118,9 @@ def experiment_json(experiment: Experiment, progress: Progress | None) -> JSON:
             for c in spec.space.linear_constraints
         ],
         "progress": progress_json(progress, single) if progress is not None else None,
+        # honed's extension: open suggestions expire after this long without news (null:
+        # never, as in SigOpt).
+        "suggestion_ttl_seconds": spec.suggestion_ttl_seconds,
     }
 
 
@@ -164,6 +167,9 @@ def suggestion_json(suggestion: Suggestion) -> JSON:
         # grid), optimizer, fallback (Sobol while the optimizer had nothing ready),
         # manual or queued.
         "source": suggestion.source.value,
+        # honed's own field, with a suggestion TTL: when the suggestion expires unless its
+        # worker updates it (an expired one shows deleted: true).
+        "lease_until": suggestion.lease_until,
     }
 
 

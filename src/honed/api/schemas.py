@@ -105,6 +105,8 @@ class ExperimentCreate(Body):
     project: StrictStr | None = None
     runs_only: StrictBool | None = None
     development: StrictBool | None = None
+    #: honed's extension: open suggestions expire after this many seconds without news.
+    suggestion_ttl_seconds: Number | None = None
 
     _metrics = field_validator("metrics", mode="before")(_metrics_to_objects)
 
@@ -119,6 +121,7 @@ class ExperimentUpdateIn(Body):
     metrics: list[MetricIn] | None = None
     project: StrictStr | None = None
     no_optimize: StrictBool | None = None
+    suggestion_ttl_seconds: Number | None = None
 
     _metrics = field_validator("metrics", mode="before")(_metrics_to_objects)
 

@@ -56,6 +56,30 @@ def main() -> None:
     type=click.FloatRange(0, 60),
     help="Seconds a suggestion request may wait for the optimizer before Sobol serves.",
 )
+@click.option(
+    "--rate-limit",
+    default=0.0,
+    show_default=True,
+    type=click.FloatRange(0),
+    envvar="HONED_RATE_LIMIT",
+    help="Requests per second allowed per API token in each server process; more answer "
+    "429 with Retry-After (0: no limit).",
+)
+@click.option(
+    "--rate-burst",
+    default=None,
+    type=click.FloatRange(1),
+    envvar="HONED_RATE_BURST",
+    help="Requests a token may send at once before --rate-limit applies (default: one "
+    "second's worth).",
+)
+@click.option(
+    "--cors-origin",
+    "cors_origins",
+    multiple=True,
+    help="A browser origin (e.g. https://dash.example.com) allowed to call the API; "
+    "repeat for several. No CORS unless given.",
+)
 def serve(
     host: str,
     port: int,
@@ -64,6 +88,9 @@ def serve(
     log_level: str,
     optimizers: int,
     candidate_wait: float,
+    rate_limit: float,
+    rate_burst: float | None,
+    cors_origins: tuple[str, ...],
 ) -> None:
     """Run the API server (SQLite ./honed.db unless --database-url says otherwise)."""
     import uvicorn
@@ -91,6 +118,9 @@ def serve(
     sys.stdout.flush()
     os.environ["HONED_DATABASE_URL"] = database_url
     os.environ["HONED_CANDIDATE_WAIT_SECONDS"] = str(candidate_wait)
+    os.environ["HONED_RATE_LIMIT"] = str(rate_limit)
+    os.environ["HONED_RATE_BURST"] = str(rate_burst) if rate_burst is not None else ""
+    os.environ["HONED_CORS_ORIGINS"] = ",".join(cors_origins)
     # Optimizer processes: torch stays out of the API processes.
     children = [
         subprocess.Popen(

@@ -40,6 +40,9 @@ class ExperimentSpec:
     runs_only: bool = False
     #: The reference id of the project it belongs to, if any.
     project: str | None = None
+    #: honed's extension: open suggestions expire this long after they were handed out or
+    #: last updated by their worker (None: never, as in SigOpt).
+    suggestion_ttl_seconds: float | None = None
 
     @property
     def optimized_metrics(self) -> tuple[Metric, ...]:

@@ -47,6 +47,8 @@ class Suggestion:
     metadata: Metadata | None
     created: int
     deleted: bool = False
+    #: With a suggestion TTL: when the suggestion expires unless its worker updates it.
+    lease_until: int | None = None
 
     @property
     def is_open(self) -> bool:

@@ -27,6 +27,7 @@ MAX_METADATA_KEYS = 100
 MAX_METADATA_KEY_LENGTH = 100
 MAX_METADATA_STRING_LENGTH = 500
 MIN_BOUNDS_WIDTH = 1e-8
+MAX_SUGGESTION_TTL_SECONDS = 30 * 24 * 3600.0
 
 
 def _fail(message: str) -> InvalidRequestError:
@@ -82,6 +83,12 @@ def validate_spec(spec: ExperimentSpec) -> None:
         raise _fail(
             "Invalid metrics: every metric of an AI experiment needs a name (training runs "
             "report values by name)"
+        )
+    ttl = spec.suggestion_ttl_seconds
+    if ttl is not None and not (math.isfinite(ttl) and 0 < ttl <= MAX_SUGGESTION_TTL_SECONDS):
+        raise _fail(
+            "Invalid suggestion_ttl_seconds: must be a number of seconds > 0 and at most "
+            f"{MAX_SUGGESTION_TTL_SECONDS:g} (or null for no expiry)"
         )
 
 

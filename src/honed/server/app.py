@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
@@ -19,7 +20,10 @@ from starlette.types import Send
 
 from honed import __version__
 from honed.errors import HonedError
+from honed.errors import RateLimitedError
 from honed.server import dashboard
+from honed.server import openapi
+from honed.server.ratelimit import RateLimiter
 from honed.server.routes import aiexperiments
 from honed.server.routes import experiments
 from honed.server.routes import observations
@@ -68,14 +72,17 @@ class SkipResponseContent:
 
 def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
     """The honed server. Pass ``services`` to serve an existing store (tests, embedded use)."""
+    settings = settings or Settings()
     if services is None:
-        settings = settings or Settings()
         services = Services(
             SqlStorage.from_url(settings.database_url), settings.candidate_wait_seconds
         )
         services.tokens.bootstrap(settings.api_token)
     app = FastAPI(title="honed", version=__version__, docs_url="/docs", redoc_url=None)
     app.state.services = services
+    app.state.rate_limiter = (
+        RateLimiter(settings.rate_limit, settings.rate_burst) if settings.rate_limit > 0 else None
+    )
     # The routes themselves, not include_router's wrapper: matching through the wrapper
     # cost ~8% of a suggestion/observation cycle (FastAPI 0.165). Routes are matched in
     # order, so the worker loop's endpoints come first.
@@ -92,7 +99,10 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
 
     @app.exception_handler(HonedError)
     async def honed_error(_request: Request, error: HonedError) -> JSONResponse:
-        return error_response(error.status_code, error.message)
+        response = error_response(error.status_code, error.message)
+        if isinstance(error, RateLimitedError):
+            response.headers["Retry-After"] = str(error.retry_after)
+        return response
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
@@ -118,7 +128,17 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         logger.exception("unexpected error", exc_info=error)
         return error_response(500, "An unexpected server error has occurred.")
 
+    openapi.install(app)
     app.add_middleware(SkipResponseContent)
+    if settings.cors_origins:
+        # Off unless origins are named: browsers then refuse cross-origin calls.
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_origins),
+            allow_methods=["*"],
+            allow_headers=["*"],
+            max_age=600,
+        )
     return app
 
 

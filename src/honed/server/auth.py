@@ -11,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from honed.domain.tenancy import Token
 from honed.errors import AuthenticationRequiredError
 from honed.errors import InvalidRequestError
+from honed.server.ratelimit import RateLimiter
 from honed.service.app import Services
 
 NO_TOKEN_MESSAGE = (
@@ -53,4 +54,7 @@ async def caller(request: Request) -> Token:
     token = tokens.cached(secret)
     if token is None:
         token = await run_in_threadpool(tokens.authenticate, secret)
+    limiter: RateLimiter | None = request.app.state.rate_limiter
+    if limiter is not None:
+        limiter.check(token.id)
     return token

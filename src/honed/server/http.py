@@ -88,7 +88,15 @@ async def json_body(request: Request) -> Any:
     length = request.headers.get("content-length")
     if length is not None and length.isdigit() and int(length) > MAX_BODY_BYTES:
         raise PayloadTooLargeError(f"Request body larger than {MAX_BODY_BYTES} bytes")
-    return parse_json(await request.body())
+    # Counted as it arrives: a chunked body (no Content-Length) stops at the limit too.
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise PayloadTooLargeError(f"Request body larger than {MAX_BODY_BYTES} bytes")
+        chunks.append(chunk)
+    return parse_json(b"".join(chunks))
 
 
 TRUE = {"true", "1"}

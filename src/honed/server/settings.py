@@ -15,11 +15,22 @@ class Settings:
     api_token: str | None = None
     #: How long a suggestion request may wait for the optimizer before Sobol serves.
     candidate_wait_seconds: float = 1.0
+    #: Requests per second per API token and process (0: no limit); see server/ratelimit.py.
+    rate_limit: float = 0.0
+    #: Burst size of the rate limit (None: one second's worth).
+    rate_burst: float | None = None
+    #: Browser origins allowed to call the API (CORS); none by default.
+    cors_origins: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls) -> Settings:
+        burst = os.environ.get("HONED_RATE_BURST", "")
+        origins = os.environ.get("HONED_CORS_ORIGINS", "")
         return cls(
             database_url=os.environ.get("HONED_DATABASE_URL", DEFAULT_URL),
             api_token=os.environ.get("HONED_API_TOKEN") or None,
             candidate_wait_seconds=float(os.environ.get("HONED_CANDIDATE_WAIT_SECONDS", "1.0")),
+            rate_limit=float(os.environ.get("HONED_RATE_LIMIT", "0") or 0),
+            rate_burst=float(burst) if burst else None,
+            cors_origins=tuple(o.strip() for o in origins.split(",") if o.strip()),
         )

@@ -51,6 +51,8 @@ class ExperimentUpdate:
     metrics: tuple[Metric, ...] | None = None
     project: str | None = None
     set_project: bool = False
+    suggestion_ttl_seconds: float | None = None
+    set_suggestion_ttl: bool = False
 
 
 class ExperimentService:
@@ -103,6 +105,8 @@ class ExperimentService:
             if spec.runs_only and change.project is None:
                 raise InvalidRequestError("Invalid project: an AI experiment needs a project")
             spec = replace(spec, project=change.project)
+        if change.set_suggestion_ttl:
+            spec = replace(spec, suggestion_ttl_seconds=change.suggestion_ttl_seconds)
         validate_spec(spec)
         return self._storage.update_experiment(
             experiment_id, ExperimentPatch(name=change.name, state=change.state, spec=spec)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -11,7 +12,9 @@ from honed.domain.experiment import Metadata
 from honed.domain.records import MetricValue
 from honed.domain.records import Observation
 from honed.domain.tenancy import Token
+from honed.errors import ConflictError
 from honed.errors import InvalidRequestError
+from honed.service import idempotency
 from honed.service.access import check_classic
 from honed.service.access import check_live_experiment
 from honed.service.access import experiment_for
@@ -38,11 +41,18 @@ class ObservationInput:
 class ObservationService:
     def __init__(self, storage: Storage) -> None:
         self._storage = storage
+        self._purger = idempotency.KeyPurger(storage)
 
     def create(
-        self, caller: Token, experiment_id: int, given: ObservationInput
+        self,
+        caller: Token,
+        experiment_id: int,
+        given: ObservationInput,
+        idempotency_key: str | None = None,
     ) -> tuple[Experiment, Observation]:
-        experiment, created = self.create_batch(caller, experiment_id, [given], batch=False)
+        experiment, created = self.create_batch(
+            caller, experiment_id, [given], batch=False, idempotency_key=idempotency_key
+        )
         return experiment, created[0]
 
     def create_batch(
@@ -51,8 +61,12 @@ class ObservationService:
         experiment_id: int,
         given: Sequence[ObservationInput],
         batch: bool = True,
+        idempotency_key: str | None = None,
     ) -> tuple[Experiment, list[Observation]]:
-        """Checked and stored in one transaction; returns the experiment as it was then."""
+        """Checked and stored in one transaction; returns the experiment as it was then.
+
+        A retry with the same ``idempotency_key`` returns the first result (see
+        honed.service.idempotency)."""
         if batch and not 1 <= len(given) <= MAX_BATCH:
             raise InvalidRequestError(
                 f"Invalid observations: send between 1 and {MAX_BATCH} observations"
@@ -70,7 +84,27 @@ class ObservationService:
                     raise InvalidRequestError(prefix + error.message) from error
             return checked
 
-        return self._storage.observe(experiment_id, prepare)
+        if idempotency_key is None:
+            return self._storage.observe(experiment_id, prepare)
+        return self._idempotent(caller, experiment_id, given, batch, idempotency_key, prepare)
+
+    def _idempotent(
+        self,
+        caller: Token,
+        experiment_id: int,
+        given: Sequence[ObservationInput],
+        batch: bool,
+        key: str,
+        prepare: Callable[[Experiment], list[NewObservation]],
+    ) -> tuple[Experiment, list[Observation]]:
+        check = idempotency.idempotency_for(caller.client_id, key, experiment_id, given, batch)
+        self._purger.maybe_purge()
+        try:
+            return self._storage.observe(experiment_id, prepare, check)
+        except ConflictError:
+            # The same key arrived twice at once and the other request stored it first:
+            # asked again, the store returns what that one stored.
+            return self._storage.observe(experiment_id, prepare, check)
 
     def get(self, caller: Token, experiment_id: int, observation_id: int) -> Observation:
         experiment_for(self._storage, caller, experiment_id)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
+from honed.domain.experiment import Experiment
 from honed.domain.experiment import Metadata
 from honed.domain.records import QueuedSuggestion
 from honed.domain.records import Suggestion
@@ -149,8 +150,13 @@ class SuggestionService:
                 return
 
     def get(self, caller: Token, experiment_id: int, suggestion_id: int) -> Suggestion:
-        experiment_for(self._storage, caller, experiment_id)
+        self._expire(experiment_for(self._storage, caller, experiment_id))
         return self._storage.get_suggestion(experiment_id, suggestion_id)
+
+    def _expire(self, experiment: Experiment) -> None:
+        """With a TTL, reads show expiry at once (suggestion creation also expires)."""
+        if experiment.spec.suggestion_ttl_seconds is not None:
+            self._storage.expire_suggestions(experiment.id, time.time())
 
     def list(
         self,
@@ -161,13 +167,28 @@ class SuggestionService:
         deleted: bool = False,
         ids: Sequence[int] | None = None,
     ) -> Page[Suggestion]:
-        experiment_for(self._storage, caller, experiment_id)
+        self._expire(experiment_for(self._storage, caller, experiment_id))
         return self._storage.list_suggestions(experiment_id, page, open_only, deleted, ids)
 
-    def update_metadata(
-        self, caller: Token, experiment_id: int, suggestion_id: int, metadata: Metadata | None
+    def update(
+        self,
+        caller: Token,
+        experiment_id: int,
+        suggestion_id: int,
+        metadata: Metadata | None = None,
+        set_metadata: bool = False,
     ) -> Suggestion:
-        experiment_for(self._storage, caller, experiment_id, write=True)
+        """Any update is also the worker's sign of life: with a suggestion TTL it moves the
+        lease of an open suggestion to now + TTL (an expired one stays expired)."""
+        experiment = experiment_for(self._storage, caller, experiment_id, write=True)
+        ttl = experiment.spec.suggestion_ttl_seconds
+        if ttl is not None:
+            self._expire(experiment)
+            return self._storage.extend_suggestion_lease(
+                experiment_id, suggestion_id, time.time() + ttl, metadata, set_metadata
+            )
+        if not set_metadata:
+            return self._storage.get_suggestion(experiment_id, suggestion_id)
         return self._storage.update_suggestion_metadata(experiment_id, suggestion_id, metadata)
 
     def delete(

@@ -157,6 +157,15 @@ class NewObservation:
 
 
 @dataclass(frozen=True)
+class IdempotencyKey:
+    """A client's ``Idempotency-Key`` and a digest of the request it came with."""
+
+    client_id: int
+    key: str
+    request_hash: str
+
+
+@dataclass(frozen=True)
 class ObservationPatch:
     """Fields to change; a field left as ``UNSET`` keeps its stored value."""
 
@@ -223,6 +232,13 @@ class Storage(ABC):
     - no two open suggestions of an experiment whose source ``must_be_unique`` have equal
       assignments (enforced by the store, not only by callers);
     - creating an observation that names a suggestion closes the suggestion;
+    - an observation create that repeats an earlier one (same suggestion, values, failed
+      flag and metadata as a stored observation of that suggestion, or the same idempotency
+      key) stores nothing and returns the stored observation, also when both arrive at once
+      through different processes;
+    - with a ``suggestion_ttl_seconds`` on the experiment, open suggestions whose
+      ``lease_until`` has passed are expired (soft-deleted) under the experiment's lock
+      before ``create_suggestion`` decides, so their points are free again;
     - deletes are soft: deleted records are kept and listed only when asked for;
     - a project reference is unique per client (ConflictError otherwise), and projects are
       never removed, so experiments and runs may hold the reference;
@@ -317,6 +333,22 @@ class Storage(ABC):
     ) -> Suggestion: ...
 
     @abstractmethod
+    def extend_suggestion_lease(
+        self,
+        experiment_id: int,
+        suggestion_id: int,
+        lease_until: float,
+        metadata: Metadata | None = None,
+        set_metadata: bool = False,
+    ) -> Suggestion:
+        """Move an open suggestion's lease (and set its metadata if asked); a suggestion
+        that is closed, deleted or already expired keeps its lease."""
+
+    @abstractmethod
+    def expire_suggestions(self, experiment_id: int, now: float) -> int:
+        """Soft-delete the open suggestions whose lease ended before ``now``; how many."""
+
+    @abstractmethod
     def delete_suggestions(
         self, experiment_id: int, suggestion_id: int | None = None, open_only: bool = False
     ) -> int:
@@ -345,14 +377,24 @@ class Storage(ABC):
         self,
         experiment_id: int,
         prepare: Callable[[Experiment], Sequence[NewObservation]],
+        idempotency: IdempotencyKey | None = None,
     ) -> tuple[Experiment, list[Observation]]:
         """Store what ``prepare`` makes of the experiment, in one transaction.
 
         ``prepare`` sees the experiment as stored at that moment and may raise to refuse
         (nothing is stored then). All or nothing; closes the suggestions the observations
-        name; a suggestion that is missing, deleted or of another experiment is refused
-        with InvalidRequestError (the request is wrong, not the URL).
+        name; a suggestion that is missing, deleted (other than by expiry) or of another
+        experiment is refused with InvalidRequestError (the request is wrong, not the URL).
+
+        With ``idempotency``: a key stored before returns the observations stored with it
+        (UnprocessableError if it came with another request); a new key is stored with the
+        observations. Two requests with one new key at once: one stores, the other raises
+        ConflictError and finds the key when asked again.
         """
+
+    @abstractmethod
+    def purge_idempotency_keys(self, older_than: float) -> int:
+        """Forget keys stored before the unix time ``older_than``; return how many."""
 
     def create_observations(
         self, experiment_id: int, observations: Sequence[NewObservation]

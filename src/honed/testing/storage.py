@@ -45,8 +45,10 @@ from honed.domain.tenancy import TokenType
 from honed.errors import ConflictError
 from honed.errors import InvalidRequestError
 from honed.errors import NotFoundError
+from honed.errors import UnprocessableError
 from honed.storage.base import Candidate
 from honed.storage.base import ExperimentPatch
+from honed.storage.base import IdempotencyKey
 from honed.storage.base import NewObservation
 from honed.storage.base import NewSuggestion
 from honed.storage.base import ObservationPatch
@@ -831,6 +833,72 @@ class StorageConformance(ProjectsAndRunsConformance):
             -1e300,
         )
         assert storage.get_experiment(eid).updated >= experiment.updated
+
+    def test_repeated_observation_is_stored_once(self, storage: Storage) -> None:
+        eid = self.experiment(storage).id
+        suggestion = self.suggest(storage, eid, point(0))
+        first = self.observe(storage, eid, suggestion.id, value=2.5)
+        # The same report again (a retry): the stored observation, nothing new.
+        assert self.observe(storage, eid, suggestion.id, value=2.5) == first
+        assert storage.count_observations(eid) == 1
+        # Other values for the same suggestion are a second observation, as in SigOpt.
+        second = self.observe(storage, eid, suggestion.id, value=3.0)
+        assert second.id != first.id
+        assert storage.count_observations(eid) == 2
+
+    def test_idempotency_keys(self, storage: Storage) -> None:
+        experiment = self.experiment(storage)
+        eid, client = experiment.id, experiment.client_id
+        suggestion = self.suggest(storage, eid, point(0))
+        other = self.suggest(storage, eid, point(1))
+        key = IdempotencyKey(client, "key-1", "hash-1")
+
+        def observe(suggestion_id: int, value: float, idem: IdempotencyKey) -> list[Observation]:
+            new = NewObservation(suggestion_id, None, (MetricValue("f", value),), False, None)
+            return storage.observe(eid, lambda _e: [new], idem)[1]
+
+        first = observe(suggestion.id, 1.0, key)
+        assert observe(suggestion.id, 1.0, key) == first
+        # The key alone decides: even a request that would store something new replays.
+        assert observe(other.id, 5.0, key) == first
+        assert storage.count_observations(eid) == 1
+        with pytest.raises(UnprocessableError):
+            observe(suggestion.id, 1.0, IdempotencyKey(client, "key-1", "another request"))
+        # Keys are per client.
+        foreign = IdempotencyKey(storage.create_client("other").id, "key-1", "hash-1")
+        assert observe(other.id, 5.0, foreign)[0].id != first[0].id
+        assert storage.purge_idempotency_keys(time.time() + 1) == 2
+        assert observe(suggestion.id, 1.0, key) == first  # a repeat of the same report
+
+    def test_suggestion_leases(self, storage: Storage) -> None:
+        eid = self.experiment(storage, suggestion_ttl_seconds=60.0).id
+        assert storage.get_experiment(eid).spec.suggestion_ttl_seconds == 60.0
+        started = time.time()
+        held = self.suggest(storage, eid, point(0))
+        assert held.lease_until is not None
+        assert started + 59 <= held.lease_until <= time.time() + 61
+        extended = storage.extend_suggestion_lease(eid, held.id, time.time() + 600)
+        assert extended.lease_until is not None
+        assert extended.lease_until >= started + 599
+        assert storage.expire_suggestions(eid, time.time()) == 0
+        # Past its lease the suggestion expires: deleted, and its point is free again.
+        assert storage.expire_suggestions(eid, time.time() + 601) == 1
+        expired = storage.get_suggestion(eid, held.id)
+        assert expired.deleted
+        assert expired.lease_until == extended.lease_until
+        again = self.suggest(storage, eid, point(0))
+        assert again.id != held.id
+        # An expired suggestion is not revived, and its late report is still data.
+        assert storage.extend_suggestion_lease(eid, held.id, time.time() + 1e6) == expired
+        late = self.observe(storage, eid, held.id, value=4.0)
+        assert late.suggestion_id == held.id
+        # A suggestion deleted by a user is refused, as in SigOpt.
+        storage.delete_suggestions(eid, again.id)
+        with pytest.raises(InvalidRequestError):
+            self.observe(storage, eid, again.id)
+        # Without a TTL there is no lease.
+        plain = self.experiment(storage).id
+        assert self.suggest(storage, plain, point(0)).lease_until is None
 
     def test_observation_batch_is_all_or_nothing(self, storage: Storage) -> None:
         eid = self.experiment(storage).id

@@ -8,6 +8,7 @@ from typing import Annotated
 from typing import Any
 
 from fastapi import Depends
+from fastapi import Header
 from fastapi import Request
 from fastapi import Response
 from fastapi.responses import JSONResponse
@@ -25,6 +26,8 @@ from honed.service.app import Services
 Caller = Annotated[Token, Depends(caller)]
 Svc = Annotated[Services, Depends(services)]
 JsonBody = Annotated[Any, Depends(json_body)]
+#: Retries with the same key return the first answer (honed.service.idempotency).
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key")]
 
 
 async def authorized(request: Request) -> tuple[Services, Token]:

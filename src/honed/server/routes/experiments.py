@@ -122,6 +122,10 @@ def update_experiment(svc: Svc, token: Caller, experiment_id: str, data: JsonBod
         metrics=tuple(parse.metric(m) for m in update.metrics)
         if update.metrics is not None
         else None,
+        suggestion_ttl_seconds=float(update.suggestion_ttl_seconds)
+        if update.suggestion_ttl_seconds is not None
+        else None,
+        set_suggestion_ttl="suggestion_ttl_seconds" in given,
     )
     if "project" in given:
         change = replace(

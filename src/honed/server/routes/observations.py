@@ -16,6 +16,7 @@ from honed.server.http import json_body
 from honed.server.http import page_request
 from honed.server.http import query_bool
 from honed.server.routes.deps import Caller
+from honed.server.routes.deps import IdempotencyKey
 from honed.server.routes.deps import JsonBody
 from honed.server.routes.deps import LeanRoute
 from honed.server.routes.deps import Svc
@@ -40,18 +41,20 @@ async def create_observation(request: Request, experiment_id: str) -> JSONRespon
     data = await json_body(request)
     given = parse.observation_input(parse.body(ObservationIn, data))
     eid = path_id(experiment_id)
+    # Retries with the same key return the first answer (honed.service.idempotency).
+    key = request.headers.get("idempotency-key")
     if svc.storage.local:  # an embedded store answers in about a millisecond
-        experiment, observation = svc.observations.create(token, eid, given)
+        experiment, observation = svc.observations.create(token, eid, given, key)
     else:
         experiment, observation = await run_in_threadpool(
-            svc.observations.create, token, eid, given
+            svc.observations.create, token, eid, given, key
         )
     return reply(render.observation_json(observation, len(experiment.spec.metrics) == 1))
 
 
 @router.post("/observations/batch")
 def create_observations(
-    svc: Svc, token: Caller, experiment_id: str, data: JsonBody
+    svc: Svc, token: Caller, experiment_id: str, data: JsonBody, key: IdempotencyKey = None
 ) -> JSONResponse:
     eid = path_id(experiment_id)
     batch = parse.body(ObservationBatch, data)
@@ -63,7 +66,7 @@ def create_observations(
             raise InvalidRequestError(
                 f"Error in observation {index + 1}/{len(batch.observations)}: {error.message}"
             ) from None
-    experiment, created = svc.observations.create_batch(token, eid, given)
+    experiment, created = svc.observations.create_batch(token, eid, given, idempotency_key=key)
     single = len(experiment.spec.metrics) == 1
     return reply(render.list_json(created, lambda o: render.observation_json(o, single)))
 

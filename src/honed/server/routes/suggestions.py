@@ -92,15 +92,17 @@ def get_suggestion(
 
 
 @router.put("/suggestions/{suggestion_id}")
+@router.post("/suggestions/{suggestion_id}")  # POST too: a worker's lease heartbeat
 def update_suggestion(
     svc: Svc, token: Caller, experiment_id: str, suggestion_id: str, data: JsonBody
 ) -> JSONResponse:
     body = parse.body(SuggestionUpdate, data)
-    experiment, suggestion = path_id(experiment_id), path_id(suggestion_id)
-    if "metadata" not in body.model_fields_set:
-        return reply(render.suggestion_json(svc.suggestions.get(token, experiment, suggestion)))
-    updated = svc.suggestions.update_metadata(
-        token, experiment, suggestion, validate_metadata(body.metadata)
+    updated = svc.suggestions.update(
+        token,
+        path_id(experiment_id),
+        path_id(suggestion_id),
+        validate_metadata(body.metadata),
+        set_metadata="metadata" in body.model_fields_set,
     )
     return reply(render.suggestion_json(updated))
 

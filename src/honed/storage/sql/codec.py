@@ -35,6 +35,7 @@ def spec_to_json(spec: ExperimentSpec) -> dict[str, Any]:
         "observation_budget": spec.observation_budget,
         "parallel_bandwidth": spec.parallel_bandwidth,
         "metadata": dict(spec.metadata) if spec.metadata is not None else None,
+        "suggestion_ttl_seconds": spec.suggestion_ttl_seconds,
     }
 
 
@@ -97,6 +98,7 @@ def spec_from_json(
         observation_budget=data["observation_budget"],
         parallel_bandwidth=data["parallel_bandwidth"],
         metadata=data["metadata"],
+        suggestion_ttl_seconds=data.get("suggestion_ttl_seconds"),
         development=development,
         runs_only=runs_only,
         project=project,

@@ -74,6 +74,7 @@ def suggestion(row: SuggestionRow | Row[Any]) -> Suggestion:
         metadata=dict(row.meta) if row.meta is not None else None,
         created=int(row.created),
         deleted=row.deleted,
+        lease_until=int(row.lease_until) if row.lease_until is not None else None,
     )
 
 

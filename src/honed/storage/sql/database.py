@@ -9,6 +9,7 @@ be serialized per experiment take a row lock (see storage.py).
 from __future__ import annotations
 
 import fcntl
+import select
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -63,10 +64,39 @@ def open_database(url: str) -> Database:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         return Database(url, _sqlite_engine(url, "BEGIN"), _sqlite_engine(url, "BEGIN IMMEDIATE"))
-    # No pre-ping (a round trip per transaction): a connection broken by a database restart
-    # fails once, SQLAlchemy then invalidates the pool, and the next request reconnects.
-    engine = create_engine(url, pool_size=10, max_overflow=20, pool_recycle=1800)
+    # pool_timeout: a request that cannot get a connection answers 503 soon rather than
+    # hanging (the pool's TimeoutError is translated like a dead database).
+    engine = create_engine(url, pool_size=10, max_overflow=20, pool_recycle=1800, pool_timeout=10)
+    _drop_dead_connections(engine)
     return Database(url, engine, engine)
+
+
+def _drop_dead_connections(engine: Engine) -> None:
+    """Replace pooled connections that the server closed, without a round trip.
+
+    SQLAlchemy's pre-ping costs a round trip per checkout. An idle pooled connection has
+    nothing to read unless the server has closed it (a restart sends FATAL "terminating
+    connection" and closes the socket), so a zero-timeout poll of its socket finds dead
+    connections for a system call. Raising DisconnectionError makes the pool discard the
+    connection and check out (or open) another, up to three times.
+    """
+
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+        if _is_dead(dbapi_connection):
+            raise exc.DisconnectionError("the database server closed this connection")
+
+
+def _is_dead(dbapi_connection: Any) -> bool:
+    if getattr(dbapi_connection, "closed", False):
+        return True
+    try:
+        fd = dbapi_connection.pgconn.socket
+        readable, _, _ = select.select([fd], [], [], 0)
+    except Exception:  # no socket (closed, broken): as good as dead
+        return True
+    # Readable while idle: EOF, or an error or notice the server sent before closing.
+    return bool(readable)
 
 
 def _sqlite_engine(url: str, begin: str) -> Engine:
@@ -170,9 +200,12 @@ class RawTransaction:
 
 @contextmanager
 def _raw_transaction(engine: Engine, sqlite_begin: str) -> Iterator[RawTransaction]:
-    pooled = engine.raw_connection()
-    dbapi: Any = pooled.driver_connection
     dialect = engine.dialect
+    try:
+        pooled = engine.raw_connection()
+    except Exception as error:  # unlike Engine.connect, raw_connection does not wrap these
+        raise _as_sqlalchemy_error(dialect, error) from error
+    dbapi: Any = pooled.driver_connection
     try:
         if dialect.name == "sqlite":
             # The connection runs in autocommit mode (see _sqlite_engine): begin explicitly
@@ -220,4 +253,18 @@ def _translated() -> Iterator[None]:
     except (exc.OperationalError, exc.InterfaceError) as error:
         raise ServiceUnavailableError(
             f"The database is unavailable, try again shortly: {error.orig}"
+        ) from error
+    except exc.DisconnectionError as error:
+        raise ServiceUnavailableError(
+            f"The database is unavailable, try again shortly: {error}"
+        ) from error
+    except exc.TimeoutError as error:
+        raise ServiceUnavailableError(
+            "The database is busy (no connection free in time), try again shortly"
+        ) from error
+    except exc.DBAPIError as error:
+        if not error.connection_invalidated:
+            raise
+        raise ServiceUnavailableError(
+            f"The database connection was lost, try again shortly: {error.orig}"
         ) from error

@@ -29,7 +29,9 @@ from honed.domain.records import Suggestion
 from honed.domain.records import SuggestionState
 from honed.errors import InvalidRequestError
 from honed.errors import NotFoundError
+from honed.errors import UnprocessableError
 from honed.storage.base import Candidate
+from honed.storage.base import IdempotencyKey
 from honed.storage.base import NewObservation
 from honed.storage.base import SuggestionContext
 from honed.storage.base import SuggestionDecision
@@ -39,6 +41,7 @@ from honed.storage.sql.codec import values_to_json
 from honed.storage.sql.database import RawTransaction
 from honed.storage.sql.models import CandidateRow
 from honed.storage.sql.models import ExperimentRow
+from honed.storage.sql.models import IdempotencyKeyRow
 from honed.storage.sql.models import ObservationRow
 from honed.storage.sql.models import QueuedSuggestionRow
 from honed.storage.sql.models import SuggestionRow
@@ -49,6 +52,7 @@ SUGGESTIONS: Table = SuggestionRow.__table__  # type: ignore[assignment]
 QUEUED: Table = QueuedSuggestionRow.__table__  # type: ignore[assignment]
 OBSERVATIONS: Table = ObservationRow.__table__  # type: ignore[assignment]
 CANDIDATES: Table = CandidateRow.__table__  # type: ignore[assignment]
+IDEMPOTENCY_KEYS: Table = IdempotencyKeyRow.__table__  # type: ignore[assignment]
 
 
 def _row_columns(table: Table) -> list[ColumnElement[Any]]:
@@ -79,8 +83,22 @@ NEXT_QUEUED = Prepared(
     select(QUEUED).where(QUEUED.c.experiment_id == _EXPERIMENT_ID).order_by(QUEUED.c.id).limit(1)
 )
 DELETE_QUEUED = Prepared(delete(QUEUED).where(QUEUED.c.id == bindparam("b_id")))
+# Locked (PostgreSQL): two reports of one suggestion at once queue here, so the second sees
+# the first and is recognised as a repeat (the close below would lock it anyway).
 SUGGESTION = Prepared(
-    select(*SUGGESTION_COLUMNS).where(SUGGESTIONS.c.id == bindparam("suggestion_id"))
+    select(*SUGGESTION_COLUMNS)
+    .where(SUGGESTIONS.c.id == bindparam("suggestion_id"))
+    .with_for_update()
+)
+EXPIRE = Prepared(
+    update(SUGGESTIONS)
+    .where(
+        SUGGESTIONS.c.experiment_id == _EXPERIMENT_ID,
+        SUGGESTIONS.c.state == SuggestionState.OPEN.value,
+        ~SUGGESTIONS.c.deleted,
+        SUGGESTIONS.c.lease_until < bindparam("b_now"),
+    )
+    .values(deleted=True)
 )
 SET_CURSOR = Prepared(
     update(EXPERIMENTS)
@@ -96,6 +114,7 @@ _SUGGESTION_KEYS = (
     "metadata",
     "created",
     "deleted",
+    "lease_until",
 )
 INSERT_SUGGESTION = Prepared(insert(SUGGESTIONS).returning(SUGGESTIONS.c.id), _SUGGESTION_KEYS)
 CLOSE_SUGGESTION = Prepared(
@@ -116,6 +135,24 @@ _OBSERVATION_KEYS = (
     "modified",
 )
 INSERT_OBSERVATION = Prepared(insert(OBSERVATIONS).returning(OBSERVATIONS.c.id), _OBSERVATION_KEYS)
+OBSERVATIONS_OF_SUGGESTION = Prepared(
+    select(*OBSERVATION_COLUMNS).where(
+        OBSERVATIONS.c.suggestion_id == bindparam("suggestion_id"), ~OBSERVATIONS.c.deleted
+    )
+)
+IDEMPOTENCY_KEY = Prepared(
+    select(IDEMPOTENCY_KEYS).where(
+        IDEMPOTENCY_KEYS.c.client_id == bindparam("client_id"),
+        IDEMPOTENCY_KEYS.c.key == bindparam("key"),
+    )
+)
+INSERT_IDEMPOTENCY_KEY = Prepared(
+    insert(IDEMPOTENCY_KEYS),
+    ("client_id", "key", "experiment_id", "request_hash", "observation_ids", "created"),
+)
+OBSERVATION = Prepared(
+    select(*OBSERVATION_COLUMNS).where(OBSERVATIONS.c.id == bindparam("observation_id"))
+)
 ALL_OBSERVATIONS = Prepared(
     select(*OBSERVATION_COLUMNS)
     .where(OBSERVATIONS.c.experiment_id == _EXPERIMENT_ID, ~OBSERVATIONS.c.deleted)
@@ -168,6 +205,9 @@ def create_suggestion(
     row = EXPERIMENT_FOR_UPDATE.first(db, dialect, key)
     if row is None:
         raise NotFoundError()
+    ttl = row.spec.get("suggestion_ttl_seconds")
+    if ttl is not None:
+        EXPIRE.run(db, dialect, {**key, "b_now": time.time()})
     open_rows = OPEN_SUGGESTIONS.rows(db, dialect, key)
     queued = NEXT_QUEUED.first(db, dialect, key)
     context = SuggestionContext(
@@ -200,6 +240,7 @@ def create_suggestion(
         "metadata": _json(new.metadata),
         "created": created,
         "deleted": False,
+        "lease_until": created + ttl if ttl is not None else None,
     }
     (new_id,) = INSERT_SUGGESTION.scalars(db, dialect, values)
     return Suggestion(
@@ -210,13 +251,19 @@ def create_suggestion(
         source=new.source,
         metadata=values["metadata"],
         created=int(created),
+        lease_until=int(values["lease_until"]) if ttl is not None else None,
     )
+
+
+def expire_suggestions(tx: RawTransaction, experiment_id: int, now: float) -> int:
+    return EXPIRE.run(tx.dbapi, tx.dialect, {"experiment_id": experiment_id, "b_now": now})
 
 
 def observe(
     tx: RawTransaction,
     experiment_id: int,
     prepare: Callable[[Experiment], Sequence[NewObservation]],
+    idempotency: IdempotencyKey | None = None,
 ) -> tuple[Experiment, list[Observation]]:
     # No row lock and no write to the experiment row: observations must not queue behind
     # suggestion creation, which locks that row.
@@ -226,7 +273,27 @@ def observe(
     if experiment_row is None:
         raise NotFoundError()
     experiment = convert.experiment(experiment_row)
-    return experiment, insert_observations(tx, experiment_id, prepare(experiment), now)
+    # First: prepare checks the caller's access, which a replay needs as much.
+    observations = prepare(experiment)
+    if idempotency is not None:
+        replayed = _replayed_key(tx, experiment_id, idempotency)
+        if replayed is not None:
+            return experiment, replayed
+    created = insert_observations(tx, experiment_id, observations, now)
+    if idempotency is not None:
+        INSERT_IDEMPOTENCY_KEY.run(
+            db,
+            dialect,
+            {
+                "client_id": idempotency.client_id,
+                "key": idempotency.key,
+                "experiment_id": experiment_id,
+                "request_hash": idempotency.request_hash,
+                "observation_ids": [o.id for o in created],
+                "created": now,
+            },
+        )
+    return experiment, created
 
 
 def insert_observations(
@@ -235,7 +302,9 @@ def insert_observations(
     observations: Sequence[NewObservation],
     now: float,
 ) -> list[Observation]:
-    """Insert in the caller's transaction, closing the suggestions they name."""
+    """Insert in the caller's transaction, closing the suggestions they name. A repeat of
+    a stored observation of a closed suggestion (same values, failed flag and metadata)
+    stores nothing and stands for that observation."""
     db, dialect = tx.dbapi, tx.dialect
     created: list[Observation] = []
     for index, new in enumerate(observations):
@@ -244,7 +313,12 @@ def insert_observations(
             suggestion = suggestion_for_observation(
                 tx, experiment_id, new.suggestion_id, index, len(observations)
             )
-            if suggestion.state != SuggestionState.CLOSED.value:
+            if suggestion.state == SuggestionState.CLOSED.value:
+                repeated = _repeated_observation(tx, new)
+                if repeated is not None:
+                    created.append(repeated)
+                    continue
+            else:
                 CLOSE_SUGGESTION.run(db, dialect, {"b_id": suggestion.id})
             assignments = suggestion.assignments
         assert assignments is not None
@@ -287,7 +361,8 @@ def suggestion_for_observation(
             f"{prefix}Invalid suggestion: {suggestion_id} is not a suggestion of experiment "
             f"{experiment_id}"
         )
-    if row.deleted:
+    if row.deleted and row.lease_until is None:
+        # An expired suggestion keeps its lease and still takes its late report.
         raise InvalidRequestError(f"Invalid suggestion: {suggestion_id} has been deleted")
     return row
 
@@ -318,3 +393,37 @@ def _observed_among(tx: RawTransaction, experiment_id: int, hashes: set[str]) ->
     params: dict[str, Any] = {f"h{i}": value for i, value in enumerate(ordered)}
     params["experiment_id"] = experiment_id
     return set(_observed_among_statement(len(ordered)).scalars(tx.dbapi, tx.dialect, params))
+
+
+def _repeated_observation(tx: RawTransaction, new: NewObservation) -> Observation | None:
+    """A stored observation of the same suggestion with the same content, if any."""
+    values = values_to_json(new.values)
+    metadata = _json(new.metadata)
+    rows = OBSERVATIONS_OF_SUGGESTION.rows(
+        tx.dbapi, tx.dialect, {"suggestion_id": new.suggestion_id}
+    )
+    for row in rows:
+        if row.values == values and row.failed == new.failed and row.meta == metadata:
+            return convert.observation(row)
+    return None
+
+
+def _replayed_key(
+    tx: RawTransaction, experiment_id: int, idempotency: IdempotencyKey
+) -> list[Observation] | None:
+    """The observations stored with this key before, or None for a new key."""
+    params = {"client_id": idempotency.client_id, "key": idempotency.key}
+    row = IDEMPOTENCY_KEY.first(tx.dbapi, tx.dialect, params)
+    if row is None:
+        return None
+    if row.request_hash != idempotency.request_hash or row.experiment_id != experiment_id:
+        raise UnprocessableError(
+            "Invalid Idempotency-Key: this key was used for a different request; send a new "
+            "key with each new request"
+        )
+    found = []
+    for observation_id in row.observation_ids:
+        stored = OBSERVATION.first(tx.dbapi, tx.dialect, {"observation_id": observation_id})
+        if stored is not None:
+            found.append(convert.observation(stored))
+    return found

@@ -14,6 +14,7 @@ from sqlalchemy import Index
 from sqlalchemy import Integer
 from sqlalchemy import MetaData
 from sqlalchemy import String
+from sqlalchemy import UniqueConstraint
 from sqlalchemy import false
 from sqlalchemy import text
 from sqlalchemy.dialects import postgresql
@@ -111,6 +112,8 @@ class SuggestionRow(Base):
     meta: Mapped[dict[str, Any] | None] = mapped_column("metadata", JsonType)
     created: Mapped[float] = mapped_column(Double)
     deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Set when the experiment has a suggestion_ttl_seconds: past it the suggestion expires.
+    lease_until: Mapped[float | None] = mapped_column(Double)
 
 
 class QueuedSuggestionRow(Base):
@@ -238,3 +241,22 @@ class CheckpointRow(Base):
     values: Mapped[list[dict[str, Any]]] = mapped_column(JsonType)
     meta: Mapped[dict[str, Any] | None] = mapped_column("metadata", JsonType)
     created: Mapped[float] = mapped_column(Double)
+
+
+class IdempotencyKeyRow(Base):
+    """An ``Idempotency-Key`` a client sent with an observation create, and its result.
+
+    Written in the transaction that stores the observations, so a key is either stored with
+    them or not at all."""
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (UniqueConstraint("client_id", "key", name="uq_idempotency_keys_client_key"),)
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id"))
+    key: Mapped[str] = mapped_column(String(255))
+    experiment_id: Mapped[int] = mapped_column(ForeignKey("experiments.id"))
+    # What the request asked for: the same key with another request is refused.
+    request_hash: Mapped[str] = mapped_column(String(64))
+    observation_ids: Mapped[list[int]] = mapped_column(JsonType)
+    created: Mapped[float] = mapped_column(Double, index=True)

@@ -35,6 +35,7 @@ from honed.errors import InvalidRequestError
 from honed.errors import NotFoundError
 from honed.errors import ServiceUnavailableError
 from honed.storage.base import ExperimentPatch
+from honed.storage.base import IdempotencyKey
 from honed.storage.base import NewObservation
 from honed.storage.base import ObservationPatch
 from honed.storage.base import OptimizerStatus
@@ -56,6 +57,7 @@ from honed.storage.sql.migrate import upgrade
 from honed.storage.sql.models import CandidateRow
 from honed.storage.sql.models import ClientRow
 from honed.storage.sql.models import ExperimentRow
+from honed.storage.sql.models import IdempotencyKeyRow
 from honed.storage.sql.models import ObservationRow
 from honed.storage.sql.models import OptimizerProcessRow
 from honed.storage.sql.models import OptimizerStateRow
@@ -265,6 +267,31 @@ class SqlStorage(ProjectsAndRuns, Storage):
             row.meta = _json(metadata)
             return convert.suggestion(row)
 
+    def extend_suggestion_lease(
+        self,
+        experiment_id: int,
+        suggestion_id: int,
+        lease_until: float,
+        metadata: Metadata | None = None,
+        set_metadata: bool = False,
+    ) -> Suggestion:
+        with self._tx.write() as session:
+            row = _get_child(session, SuggestionRow, experiment_id, suggestion_id)
+            if set_metadata:
+                row.meta = _json(metadata)
+            if (
+                row.state == SuggestionState.OPEN.value
+                and not row.deleted
+                and row.lease_until is not None
+                and row.lease_until >= time.time()
+            ):
+                row.lease_until = max(row.lease_until, lease_until)
+            return convert.suggestion(row)
+
+    def expire_suggestions(self, experiment_id: int, now: float) -> int:
+        with self._tx.raw_write() as tx:
+            return hot.expire_suggestions(tx, experiment_id, now)
+
     def delete_suggestions(
         self, experiment_id: int, suggestion_id: int | None = None, open_only: bool = False
     ) -> int:
@@ -275,7 +302,10 @@ class SqlStorage(ProjectsAndRuns, Storage):
                 conditions.append(SuggestionRow.id == suggestion_id)
             if open_only:
                 conditions.append(SuggestionRow.state == SuggestionState.OPEN.value)
-            result = session.execute(update(SuggestionRow).where(*conditions).values(deleted=True))
+            # No lease on a deleted suggestion: expiry (which keeps it) is told apart by it.
+            result = session.execute(
+                update(SuggestionRow).where(*conditions).values(deleted=True, lease_until=None)
+            )
             return int(result.rowcount)  # type: ignore[attr-defined]
 
     # --- queued suggestions ---------------------------------------------------------------
@@ -314,9 +344,10 @@ class SqlStorage(ProjectsAndRuns, Storage):
         self,
         experiment_id: int,
         prepare: Callable[[Experiment], Sequence[NewObservation]],
+        idempotency: IdempotencyKey | None = None,
     ) -> tuple[Experiment, list[Observation]]:
         with self._tx.raw_write() as tx:
-            return hot.observe(tx, experiment_id, prepare)
+            return hot.observe(tx, experiment_id, prepare, idempotency)
 
     def _insert_observations(
         self,
@@ -327,6 +358,13 @@ class SqlStorage(ProjectsAndRuns, Storage):
     ) -> list[Observation]:
         """Insert in the caller's transaction, closing the suggestions they name."""
         return hot.insert_observations(_raw(session), experiment_id, observations, now)
+
+    def purge_idempotency_keys(self, older_than: float) -> int:
+        with self._tx.write() as session:
+            result = session.execute(
+                delete(IDEMPOTENCY_KEYS).where(IDEMPOTENCY_KEYS.c.created < older_than)
+            )
+            return int(result.rowcount)  # type: ignore[attr-defined]
 
     def get_observation(self, experiment_id: int, observation_id: int) -> Observation:
         with self._tx.read() as session:
@@ -624,6 +662,7 @@ QUEUED: Table = QueuedSuggestionRow.__table__  # type: ignore[assignment]
 OBSERVATIONS: Table = ObservationRow.__table__  # type: ignore[assignment]
 CANDIDATES: Table = CandidateRow.__table__  # type: ignore[assignment]
 OPTIMIZER_STATE: Table = OptimizerStateRow.__table__  # type: ignore[assignment]
+IDEMPOTENCY_KEYS: Table = IdempotencyKeyRow.__table__  # type: ignore[assignment]
 
 
 def _raw(session: Session) -> RawTransaction:

@@ -1,0 +1,138 @@
+"""Faults under load: 32 worker processes against 2 ``honed serve`` processes on one
+PostgreSQL. Mid-run one server is killed with SIGKILL (its workers move to the other),
+PostgreSQL is restarted, and some workers are killed. Afterwards every acknowledged
+observation is stored exactly once, no suggestion has two observations, no two open
+suggestions are equal, and no answer was a 500 (or any error other than 429/503)."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import signal
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import ExitStack
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.scale import fault_worker
+from tests.scale.helpers import all_items
+from tests.scale.helpers import new_experiment
+from tests.support.postgres import PostgresServer
+from tests.support.postgres import start_cluster
+from tests.support.postgres import start_cluster_again
+from tests.support.postgres import stop_cluster
+from tests.support.server import running_server
+
+pytestmark = pytest.mark.postgres
+
+WORKERS = 32
+KILLED_WORKERS = 4
+# Seconds after the workers start.
+KILL_SERVER_AT = 6.0
+STOP_DATABASE_AT = 12.0
+DATABASE_DOWN_SECONDS = 2.0
+KILL_WORKERS_AT = 20.0
+RUN_SECONDS = 28.0
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[PostgresServer]:
+    """A cluster of this module's own: restarting it disturbs no other test."""
+    with start_cluster() as server:
+        yield server
+
+
+def wait_until(moment: float) -> None:
+    time.sleep(max(0.0, moment - time.time()))
+
+
+def test_faults_lose_nothing_and_duplicate_nothing(
+    cluster: PostgresServer, tmp_path: Path
+) -> None:
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([fault_worker.__name__])
+    with ExitStack() as stack:
+        database = cluster.create_database()
+        doomed, survivor = (stack.enter_context(running_server(database)) for _ in range(2))
+        urls = [doomed.url, survivor.url]
+        client = stack.enter_context(
+            httpx.Client(base_url=survivor.url, auth=(survivor.token, ""), timeout=60)
+        )
+        experiment_id = new_experiment(client)
+        logs = [tmp_path / f"worker-{i}.log" for i in range(WORKERS)]
+        # Workers start cycling once all are up; the faults are timed from then.
+        start = time.time() + 15.0
+        stop_at = start + RUN_SECONDS
+        workers = [
+            context.Process(
+                target=fault_worker.run,
+                args=(i, urls, survivor.token, experiment_id, stop_at, str(logs[i])),
+                daemon=True,
+            )
+            for i in range(WORKERS)
+        ]
+        for worker in workers:
+            worker.start()
+        stack.callback(lambda: [w.kill() for w in workers if w.is_alive()])
+        wait_until(start + KILL_SERVER_AT)
+        os.killpg(doomed.process.pid, signal.SIGKILL)
+        wait_until(start + STOP_DATABASE_AT)
+        stop_cluster(cluster)
+        time.sleep(DATABASE_DOWN_SECONDS)
+        start_cluster_again(cluster)
+        wait_until(start + KILL_WORKERS_AT)
+        for worker in workers[:KILLED_WORKERS]:
+            os.kill(worker.pid, signal.SIGKILL)
+        for worker in workers[KILLED_WORKERS:]:
+            worker.join(timeout=RUN_SECONDS + 90)
+            assert worker.exitcode == 0, f"worker {worker.pid} exited with {worker.exitcode}"
+
+        acknowledged: dict[str, str] = {}
+        bad: list[str] = []
+        retries: Counter[str] = Counter()
+        for log in logs:
+            text = log.read_text()
+            assert text.startswith("ready"), f"{log.name} never started"
+            for line in text.splitlines(keepends=True):
+                if not line.endswith("\n"):
+                    continue  # a write cut short by SIGKILL
+                kind, _, rest = line.strip().partition(" ")
+                if kind == "ack":
+                    suggestion_id, observation_id = rest.split()
+                    assert suggestion_id not in acknowledged
+                    acknowledged[suggestion_id] = observation_id
+                elif kind == "bad":
+                    bad.append(rest)
+                elif kind == "retry":
+                    retries[rest] += 1
+        assert bad == [], bad
+        base = f"/v1/experiments/{experiment_id}"
+        observations = all_items(client, f"{base}/observations")
+        stored = {o["id"]: o["suggestion"] for o in observations}
+        per_suggestion = Counter(o["suggestion"] for o in observations)
+        summary = {
+            "acknowledged": len(acknowledged),
+            "stored": len(observations),
+            "suggestions": len(all_items(client, f"{base}/suggestions")),
+            "retries": dict(retries),
+        }
+        print("fault test:", json.dumps(summary))
+        # Enough work happened on both sides of every fault to mean something.
+        assert len(acknowledged) >= 100, summary
+        # The workers felt both faults: the dead server and the database restart.
+        assert retries["503"] > 0, summary
+        assert sum(n for reason, n in retries.items() if not reason.isdigit()) > 0, summary
+        for suggestion_id, observation_id in acknowledged.items():
+            assert stored.get(observation_id) == suggestion_id
+        repeated = {s: n for s, n in per_suggestion.items() if n > 1}
+        assert repeated == {}, repeated
+        open_points = Counter(
+            json.dumps(s["assignments"], sort_keys=True)
+            for s in all_items(client, f"{base}/suggestions", state="open")
+        )
+        assert all(n == 1 for n in open_points.values()), open_points.most_common(3)
