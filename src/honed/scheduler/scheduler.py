@@ -185,12 +185,12 @@ class Scheduler:
                 if deadline is not None and now >= deadline:
                     self._stop_reason = f"timeout of {timeout:g} s reached"
                     break
+                # Pending trials (deploy retries, resumed ones) go out even when no new
+                # trial may be created.
                 reason = self._completion_reason(max_trials, new_trials)
-                if reason is None:
-                    new_trials += self._deploy(
-                        None if max_trials is None else max_trials - new_trials
-                    )
-                    reason = self._completion_reason(max_trials, new_trials)
+                room = 0 if reason is not None else max_trials and max_trials - new_trials
+                new_trials += self._deploy(room)
+                reason = self._completion_reason(max_trials, new_trials)
                 active = [t for t in self.trials.values() if not t.status.terminal]
                 if not self.options.wait_for_running_trials:
                     self._stop_reason = "deployed; not waiting (wait_for_running_trials=False)"
