@@ -69,5 +69,6 @@ class Runner(ABC):
         return False
 
     def close(self) -> None:
-        """Release what the runner holds (pools, connections). Trials keep running."""
+        """Release what the runner holds (pools, connections). Trials that live outside
+        this process (subprocesses, cluster jobs) keep running for a later scheduler."""
         return None
