@@ -9,6 +9,7 @@ import sys
 import click
 
 from honed import __version__
+from honed.cli.run import run
 from honed.storage.sql.database import DEFAULT_URL
 
 DATABASE_OPTION = click.option(
@@ -230,3 +231,6 @@ def token_revoke(database_url: str, token_id: int) -> None:
     storage.revoke_token(token_id)
     storage.close()
     click.echo(f"revoked token {token_id}")
+
+
+main.add_command(run)
