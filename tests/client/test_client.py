@@ -95,6 +95,17 @@ def test_errors_come_back_as_honed_errors(client: Client) -> None:
         client.fetch_experiment("987654")
     with pytest.raises(InvalidRequestError, match="parameters"):
         client.create_experiment({"name": "no parameters", "parameters": "nope"})
+    experiment = client.create_experiment(EXPERIMENT)
+    with pytest.raises(NotFoundError):
+        client.create_suggestion("987654")
+    with pytest.raises(NotFoundError):
+        client.update_suggestion(experiment.id, "987654", {"a": 1})
+    with pytest.raises(NotFoundError):
+        client.update_suggestion(experiment.id, "not-an-id", {"a": 1})
+    with pytest.raises(InvalidRequestError, match=r"metadata\.a: values must be strings"):
+        client.create_suggestion(experiment.id, metadata={"a": [1]})
+    with pytest.raises(InvalidRequestError, match="x"):
+        client.create_suggestion(experiment.id, assignments={"x": 7, "n": 1})
 
 
 def test_lists_follow_pages(client: Client) -> None:

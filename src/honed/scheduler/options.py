@@ -51,7 +51,7 @@ class SchedulerOptions:
     tolerated_trial_failure_rate: float = 0.5
     min_failed_trials_for_failure_rate_check: int = 5
     ttl_seconds_for_trials: float | None = None
-    init_seconds_between_polls: float = 0.05
+    init_seconds_between_polls: float = 0.02
     min_seconds_before_poll: float = 0.0
     seconds_between_polls_backoff_factor: float = 1.5
     max_seconds_between_polls: float = 10.0

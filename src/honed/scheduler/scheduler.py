@@ -100,6 +100,7 @@ class Scheduler:
         optimized = self.experiment.optimized_metrics
         self._objective = optimized[0].name if optimized else None
         self._sign = -1.0 if optimized and optimized[0].objective == "minimize" else 1.0
+        self._unrecorded: list[Trial] = []
         self._suggestion_failures = 0
         self._last_suggestion_error: Exception | None = None
         self._exhausted = False
@@ -177,6 +178,7 @@ class Scheduler:
         try:
             while True:
                 changed = self._poll_and_process()
+                self._record()
                 self._check_failure_rate(force=False)
                 if changed:
                     interval = self.options.init_seconds_between_polls
@@ -190,6 +192,7 @@ class Scheduler:
                 reason = self._completion_reason(max_trials, new_trials)
                 room = 0 if reason is not None else max_trials and max_trials - new_trials
                 new_trials += self._deploy(room)
+                self._record()
                 reason = self._completion_reason(max_trials, new_trials)
                 active = [t for t in self.trials.values() if not t.status.terminal]
                 if not self.options.wait_for_running_trials:
@@ -212,6 +215,8 @@ class Scheduler:
             raise
         finally:
             self._run_seconds = clock.monotonic() - start
+            if self._unrecorded:
+                self._record()
         self._check_failure_rate(force=True)
         logger.info("run ended: %s", self._stop_reason)
         yield self.report_results()
@@ -320,37 +325,63 @@ class Scheduler:
         values: Mapping[str, float] | None = None,
         reason: str | None = None,
     ) -> None:
-        """Record a terminal state as the trial's observation (failed ones too: failures are
-        data the optimizer learns from)."""
+        """Mark a terminal state; ``_record`` stores it as the trial's observation (failed
+        ones too: failures are data the optimizer learns from)."""
         trial.status = status
         trial.reason = reason
         trial.ended = self.clock.time()
         trial.values = dict(values or {})
-        failed = status is TrialStatus.FAILED or not trial.values
-        key = f"honed-trial-{self.experiment.id}-{trial.id}"
-        observation = NewObservation(
+        self._unrecorded.append(trial)
+        logger.info(
+            "trial %d %s%s", trial.index, trial.status.value, f": {reason}" if reason else ""
+        )
+
+    def _observation(self, trial: Trial) -> NewObservation:
+        failed = trial.status is TrialStatus.FAILED or not trial.values
+        return NewObservation(
             suggestion=trial.id,
             values=None if failed else trial.values,
             failed=failed,
             metadata=record.observation_metadata(trial),
         )
+
+    def _record(self) -> None:
+        """Store the trials finished since the last call: one batch request for a round's
+        completions. A trial finished but not yet stored when the process dies is still
+        RUNNING in the store, so a resumed scheduler polls it again."""
+        pending, self._unrecorded = self._unrecorded, []
+        if len(pending) > 1:
+            key = f"honed-trials-{self.experiment.id}-" + "-".join(t.id for t in pending)
+            try:
+                created = self.client.create_observations(
+                    self.experiment.id, [self._observation(t) for t in pending], key[:200]
+                )
+            except InvalidRequestError:
+                pass  # one result does not fit the experiment: store them one by one
+            else:
+                for trial, observation in zip(pending, created, strict=True):
+                    trial.observation_id = observation.id
+                return
+        for trial in pending:
+            self._record_one(trial)
+
+    def _record_one(self, trial: Trial) -> None:
+        key = f"honed-trial-{self.experiment.id}-{trial.id}"
+        observation = self._observation(trial)
         try:
             created = self.client.create_observation(self.experiment.id, observation, key)
         except InvalidRequestError as error:
-            if failed:
+            if observation.failed:
                 raise
             # The runner's result does not fit the experiment (a metric missing, a string
             # value): keep the trial as a failure that says why.
+            trial.reason = f"invalid result {trial.values!r}: {error.message}"
             trial.status, trial.values = TrialStatus.FAILED, {}
-            trial.reason = f"invalid result {dict(values or {})!r}: {error.message}"
-            observation = NewObservation(
-                suggestion=trial.id, failed=True, metadata=record.observation_metadata(trial)
+            logger.info("trial %d failed: %s", trial.index, trial.reason)
+            created = self.client.create_observation(
+                self.experiment.id, self._observation(trial), key + "-f"
             )
-            created = self.client.create_observation(self.experiment.id, observation, key + "-f")
         trial.observation_id = created.id
-        logger.info(
-            "trial %d %s%s", trial.index, trial.status.value, f": {reason}" if reason else ""
-        )
 
     # --- deploying ------------------------------------------------------------------------
     def _completion_reason(self, max_trials: int | None, new_trials: int) -> str | None:
