@@ -39,6 +39,7 @@ def write_experiment(tmp_path: Path, seconds: float, budget: int = 6) -> Path:
         "budget": budget,
         "timeout": 120,
         "database": "honed.db",
+        "optimizers": 0,  # Sobol: no torch import in a test of the loop
         "options": {"init_seconds_between_polls": 0.05, "max_seconds_between_polls": 0.5},
     }
     path = tmp_path / "experiment.yaml"

@@ -11,6 +11,7 @@ parallelism: 4
 budget: 20                             # total trials
 timeout: 3600                          # seconds, optional
 database: honed.db                     # or  server: http://host:8080  (token: HONED_API_TOKEN)
+optimizers: 1                          # model processes for an embedded database (0: Sobol)
 workdir: .honed-trials                 # trial directories (stdout, stderr, result)
 options: {ttl_seconds_for_trials: 600} # any other SchedulerOptions field
 ```
@@ -52,7 +53,7 @@ EXPERIMENT_KEYS = {
     "parallel_bandwidth",
 }
 RUN_KEYS = {"command", "parallelism", "budget", "timeout", "database", "server", "token"}
-RUN_KEYS |= {"workdir", "options", "cwd", "env"}
+RUN_KEYS |= {"workdir", "options", "cwd", "env", "optimizers"}
 RUN_MARK = "honed_run"
 
 
@@ -155,7 +156,8 @@ def run(config_path: Path, new: bool) -> None:
         env={str(k): str(v) for k, v in (config.get("env") or {}).items()},
     )
     console = Console(stderr=True)
-    with Client(connection, token) as client:
+    optimizers = int(config.get("optimizers", 1))
+    with Client(connection, token, optimizers=optimizers) as client:
         existing = None if new else find_experiment(client, config["name"])
         if existing is None:
             body = {k: v for k, v in config.items() if k in EXPERIMENT_KEYS}

@@ -69,7 +69,8 @@ class Scheduler:
     the id of a stored one (then its trials are resumed, as ``from_stored_experiment``).
     ``connection``: a honed server URL (token from ``token``, ``HONED_API_TOKEN`` or
     ``SIGOPT_API_TOKEN``), a database (SQLite path or PostgreSQL URL, served in-process), or
-    a ``honed.client.Client``.
+    a ``honed.client.Client``. An embedded database gets ``optimizers`` model processes (0:
+    Sobol only), which end with this process.
     """
 
     def __init__(
@@ -81,13 +82,16 @@ class Scheduler:
         *,
         token: str | None = None,
         clock: Clock | None = None,
+        optimizers: int = 1,
     ) -> None:
         self.options = options or SchedulerOptions()
         self.runner = runner
         self.clock: Clock = clock or SystemClock()
         self._owns_client = not isinstance(connection, Client)
         self.client = (
-            connection if isinstance(connection, Client) else Client(connection, _token(token))
+            connection
+            if isinstance(connection, Client)
+            else Client(connection, _token(token), optimizers=optimizers)
         )
         self._handler: logging.Handler | None = None
         self._configure_logging()
@@ -125,10 +129,19 @@ class Scheduler:
         *,
         token: str | None = None,
         clock: Clock | None = None,
+        optimizers: int = 1,
     ) -> Scheduler:
         """Resume a scheduler's experiment: finished trials are kept, running ones polled
         through their stored runner metadata, pending ones deployed."""
-        return cls(str(experiment_id), runner, options, connection, token=token, clock=clock)
+        return cls(
+            str(experiment_id),
+            runner,
+            options,
+            connection,
+            token=token,
+            clock=clock,
+            optimizers=optimizers,
+        )
 
     def close(self) -> None:
         self.runner.close()

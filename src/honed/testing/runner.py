@@ -132,7 +132,7 @@ class RunnerConformance:
             fresh.close()
 
     def test_scheduler_runs_an_experiment(self, runner: Runner, tmp_path: Path) -> None:
-        with Client(str(tmp_path / "honed.db")) as client:
+        with Client(str(tmp_path / "honed.db"), optimizers=0) as client:
             options = SchedulerOptions(total_trials=4, max_pending_trials=2)
             scheduler = Scheduler(EXPERIMENT, runner, options, client)
             result = scheduler.run_all_trials()
