@@ -146,7 +146,8 @@ def main() -> None:
 
     print(f"\n{args.trials} instant trials, parallelism {args.parallelism} (Sobol on both sides)")
     print(
-        f"{'arm':<22}{'seconds':>10}{'ms/trial':>10}{'x vs ax default':>17}{'x vs ax tuned':>15}"
+        f"{'arm':<22}{'seconds':>10}{'ms/trial':>10}{'cpu ms/trial':>14}"
+        f"{'x vs ax default':>17}{'x vs ax tuned':>15}"
     )
     ax_default = rows.get("ax default", {}).get("seconds")
     ax_tuned = rows.get("ax tuned", {}).get("seconds")

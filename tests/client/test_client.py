@@ -202,7 +202,7 @@ def test_remote_needs_a_token() -> None:
 
 def test_import_loads_no_heavy_modules() -> None:
     code = (
-        "import sys, honed.client\n"
+        "import sys, honed.client, honed.scheduler, honed.scheduler.runners\n"
         "heavy = [m for m in ('torch', 'fastapi', 'sqlalchemy') if m in sys.modules]\n"
         "assert not heavy, heavy\n"
     )
