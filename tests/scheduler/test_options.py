@@ -314,3 +314,24 @@ def test_run_arguments_are_checked(client: Client, runner: ClockRunner, clock: F
         scheduler.run_n_trials(-1)
     with pytest.raises(ValueError, match="total_trials"):
         scheduler.run_all_trials()
+
+
+def test_a_runner_that_always_wakes_cannot_make_the_loop_spin(
+    client: Client, clock: FakeClock
+) -> None:
+    class Restless(ClockRunner):
+        def wait(self, timeout: float) -> bool:
+            return True  # "something changed", at once, every time
+
+    runner = Restless(clock, duration=never_ends)
+    scheduler = make(
+        client,
+        runner,
+        clock,
+        total_trials=1,
+        init_seconds_between_polls=1,
+        max_seconds_between_polls=1,
+    )
+    scheduler.run_n_trials(timeout=30)
+    assert clock.now - 1_700_000_000.0 == pytest.approx(30)
+    assert len(runner.polls) <= 4 * 31  # at most 3 idle wake-ups per poll interval

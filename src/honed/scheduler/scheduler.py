@@ -42,6 +42,8 @@ logger = logging.getLogger("honed.scheduler")
 
 # The shortest wait between two rounds, whatever else is due: the loop never spins.
 MIN_WAIT_SECONDS = 0.001
+# Early wake-ups from Runner.wait in a row that found nothing new, before the loop sleeps.
+MAX_IDLE_WAKES = 3
 
 
 @dataclass(frozen=True)
@@ -186,7 +188,7 @@ class Scheduler:
         deadline = start + timeout if timeout is not None else None
         self._stop_reason = None
         self._global_stop = None
-        new_trials = 0
+        new_trials = idle_wakes = 0
         interval = self.options.init_seconds_between_polls
         try:
             while True:
@@ -217,8 +219,19 @@ class Scheduler:
                         break
                     self._give_up_if_optimizer_keeps_failing()
                 wait = self._next_wait(interval, deadline)
-                if not self.runner.wait(wait):
+                # The runner may wake the loop early when a trial ends; if its wake-ups bring
+                # nothing new (e.g. a trial that ended is not due for polling yet), sleep
+                # instead, so that no runner can make the loop spin.
+                idle_wakes = 0 if changed else idle_wakes
+                if idle_wakes >= MAX_IDLE_WAKES:
                     clock.sleep(wait)
+                    idle_wakes = 0
+                else:
+                    began = clock.monotonic()
+                    if not self.runner.wait(wait):
+                        clock.sleep(wait)
+                    elif clock.monotonic() - began < wait / 2:
+                        idle_wakes += 1
                 interval = min(
                     interval * self.options.seconds_between_polls_backoff_factor,
                     self.options.max_seconds_between_polls,

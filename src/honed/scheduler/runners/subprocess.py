@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import select
 import shlex
 import signal
 import subprocess
@@ -59,6 +60,7 @@ class SubprocessRunner(Runner):
         self.cwd = Path(cwd).resolve() if cwd is not None else None
         self.env = dict(env) if env is not None else None
         self._children: dict[str, subprocess.Popen[bytes]] = {}
+        self._watched: set[int] = set()  # pids of trials last seen running
 
     def _dir(self, trial: TrialSpec) -> Path:
         stored = trial.metadata.get("dir")
@@ -112,9 +114,11 @@ class SubprocessRunner(Runner):
         )
         pid_file.write_text(str(child.pid))
         self._children[trial.id] = child
+        self._watched.add(child.pid)
         return metadata | {"pid": child.pid}
 
     def poll(self, trials: Sequence[TrialSpec]) -> Mapping[str, Poll]:
+        self._watched.clear()
         return {trial.id: self._poll_one(trial) for trial in trials}
 
     def _poll_one(self, trial: TrialSpec) -> Poll:
@@ -130,6 +134,7 @@ class SubprocessRunner(Runner):
         if not code_file.exists():
             running = child.returncode is None if child is not None else _alive(pid)
             if running:
+                self._watched.add(pid)
                 return Poll(PollStatus.RUNNING, progress=progress)
             if not code_file.exists():  # it may have written the file just now
                 return Poll(
@@ -170,6 +175,26 @@ class SubprocessRunner(Runner):
             except subprocess.TimeoutExpired:
                 os.killpg(pid, signal.SIGKILL)
                 child.wait()
+
+    def wait(self, timeout: float) -> bool:
+        """Wake when a running trial's process ends (Linux pidfds; elsewhere the scheduler
+        sleeps its poll interval)."""
+        if not hasattr(os, "pidfd_open") or not self._watched:
+            return False
+        fds = []
+        try:
+            for pid in self._watched:
+                with contextlib.suppress(ProcessLookupError):
+                    fds.append(os.pidfd_open(pid))
+            if len(fds) < len(self._watched):
+                return True  # one has ended already: poll now
+            select.select(fds, [], [], timeout)
+        except OSError:
+            return False
+        finally:
+            for fd in fds:
+                os.close(fd)
+        return True
 
     def close(self) -> None:
         for child in self._children.values():
