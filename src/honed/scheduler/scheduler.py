@@ -73,6 +73,11 @@ class Scheduler:
     ``SIGOPT_API_TOKEN``), a database (SQLite path or PostgreSQL URL, served in-process), or
     a ``honed.client.Client``. An embedded database gets ``optimizers`` model processes (0:
     Sobol only), which end with this process.
+
+    Trials end as observations: COMPLETED with the runner's values, FAILED as a failed
+    observation whose metadata holds the reason, EARLY_STOPPED with the last intermediate
+    value of the objective (a failed observation on multi-metric experiments). A trial that
+    is interrupted (Ctrl-C, ``interrupt()``) goes back to PENDING and is deployed again.
     """
 
     def __init__(
