@@ -12,6 +12,7 @@ from honed import __version__
 from honed.cli.experiments import experiment
 from honed.cli.experiments import experiments
 from honed.cli.experiments import export
+from honed.cli.run import run
 from honed.storage.sql.database import DEFAULT_URL
 
 DATABASE_OPTION = click.option(
@@ -269,3 +270,4 @@ def token_revoke(database_url: str, token_id: int) -> None:
 main.add_command(experiments)
 main.add_command(experiment)
 main.add_command(export)
+main.add_command(run)

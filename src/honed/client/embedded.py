@@ -1,0 +1,109 @@
+"""honed's app in this process: an httpx transport that calls the ASGI app directly.
+
+Imported only for embedded connections, so ``import honed.client`` stays free of FastAPI,
+SQLAlchemy and torch. Requests go through the same routes, parsing and error table as a
+remote server, which keeps one code path for both kinds of connection.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+from typing import Any
+
+import anyio.from_thread
+import httpx
+
+from honed.client import fastpath
+from honed.domain.tenancy import Token
+from honed.domain.tenancy import TokenType
+from honed.server.app import create_app
+from honed.service.app import Services
+from honed.service.tokens import TokenService
+from honed.service.tokens import generate_token
+from honed.storage.sql.storage import SqlStorage
+
+
+class _TrustedTokens(TokenService):
+    """Tokens as usual, plus one secret that lives only in this process's memory and acts
+    as the default client: the embedded caller holds the database anyway, and no token
+    has to be minted and stored for it."""
+
+    def __init__(self, services: Services, secret: str, trusted: Token) -> None:
+        super().__init__(services.storage)
+        self._secret, self._trusted = secret, trusted
+
+    def cached(self, secret: str) -> Token | None:
+        return self._trusted if secret == self._secret else super().cached(secret)
+
+    def authenticate(self, secret: str) -> Token:
+        return self._trusted if secret == self._secret else super().authenticate(secret)
+
+
+class EmbeddedTransport(httpx.BaseTransport):
+    """Serves requests with ``create_app`` over ``database_url`` in this process.
+
+    The caller is trusted as the default client (it holds the database itself), so no token
+    is minted or stored. ``optimizers`` starts that many ``honed optimizer`` processes on the
+    same database so Bayesian experiments get model-based suggestions (0: Sobol only); they
+    end with this process.
+    """
+
+    def __init__(
+        self, database_url: str, optimizers: int = 0, candidate_wait_seconds: float = 1.0
+    ) -> None:
+        self.storage = SqlStorage.from_url(database_url)
+        services = Services(self.storage, candidate_wait_seconds)
+        client, _ = services.tokens.bootstrap(None)
+        trusted = Token(
+            id=0,
+            client_id=client.id,
+            token_type=TokenType.CLIENT_API,
+            permissions="write",
+            created=0,
+            description="embedded",
+        )
+        self.secret = generate_token()
+        services.tokens = _TrustedTokens(services, self.secret, trusted)
+        self._services, self._trusted = services, trusted
+        app = create_app(services=services)
+        self._asgi = httpx.ASGITransport(app=app)
+        self._exit = contextlib.ExitStack()
+        self._portal = self._exit.enter_context(anyio.from_thread.start_blocking_portal())
+        self._optimizers = [
+            subprocess.Popen(
+                [sys.executable, "-m", "honed", "optimizer", "--database-url", database_url],
+                env={**os.environ, "OMP_NUM_THREADS": "1"},
+            )
+            for _ in range(optimizers)
+        ]
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if "idempotency-key" not in request.headers:
+            fast = fastpath.serve(
+                self._services, self._trusted, request.method, request.url.path, request.read()
+            )
+            if fast is not None:
+                status, data = fast
+                return httpx.Response(status, json=data, request=request)
+
+        async def call() -> tuple[int, Any, bytes]:
+            response = await self._asgi.handle_async_request(request)
+            body = await response.aread()
+            return response.status_code, response.headers, body
+
+        status, headers, body = self._portal.call(call)
+        return httpx.Response(status, headers=headers, content=body, request=request)
+
+    def close(self) -> None:
+        for process in self._optimizers:
+            process.terminate()
+        for process in self._optimizers:
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        self._exit.close()
+        self.storage.close()

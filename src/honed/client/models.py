@@ -1,0 +1,162 @@
+"""Typed results of the client: plain frozen dataclasses built from the v1 JSON."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from dataclasses import field
+from typing import Any
+
+Assignments = Mapping[str, Any]
+JSON = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class MetricDef:
+    name: str
+    objective: str = "maximize"
+    strategy: str = "optimize"
+    threshold: float | None = None
+
+
+@dataclass(frozen=True)
+class Experiment:
+    id: str
+    name: str
+    type: str
+    state: str
+    parameters: list[JSON]
+    metrics: list[MetricDef]
+    observation_budget: int | None
+    parallel_bandwidth: int | None
+    metadata: dict[str, Any] | None
+    observation_count: int
+    raw: JSON = field(repr=False, compare=False)
+
+    @property
+    def optimized_metrics(self) -> list[MetricDef]:
+        return [m for m in self.metrics if m.strategy == "optimize"]
+
+    @classmethod
+    def from_json(cls, data: JSON) -> Experiment:
+        progress = data.get("progress") or {}
+        return cls(
+            id=str(data["id"]),
+            name=data["name"],
+            type=data.get("type") or "offline",
+            state=data.get("state") or "active",
+            parameters=list(data.get("parameters") or []),
+            metrics=[
+                MetricDef(
+                    name=m.get("name") or "",
+                    objective=m.get("objective") or "maximize",
+                    strategy=m.get("strategy") or "optimize",
+                    threshold=m.get("threshold"),
+                )
+                for m in data.get("metrics") or []
+            ],
+            observation_budget=data.get("observation_budget"),
+            parallel_bandwidth=data.get("parallel_bandwidth"),
+            metadata=data.get("metadata"),
+            observation_count=int(progress.get("observation_count") or 0),
+            raw=data,
+        )
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    id: str
+    experiment: str
+    state: str
+    created: int
+    assignments: dict[str, Any]
+    metadata: dict[str, Any]
+    source: str | None = None
+
+    @classmethod
+    def from_json(cls, data: JSON) -> Suggestion:
+        return cls(
+            id=str(data["id"]),
+            experiment=str(data["experiment"]),
+            state=data.get("state") or "open",
+            created=int(data.get("created") or 0),
+            assignments=dict(data.get("assignments") or {}),
+            metadata=dict(data.get("metadata") or {}),
+            source=data.get("source"),
+        )
+
+
+@dataclass(frozen=True)
+class Observation:
+    id: str
+    experiment: str
+    suggestion: str | None
+    created: int
+    assignments: dict[str, Any]
+    values: dict[str, float]
+    stddevs: dict[str, float | None]
+    failed: bool
+    metadata: dict[str, Any]
+
+    @classmethod
+    def from_json(cls, data: JSON) -> Observation:
+        values = data.get("values") or []
+        return cls(
+            id=str(data["id"]),
+            experiment=str(data.get("experiment", "")),
+            suggestion=str(data["suggestion"]) if data.get("suggestion") is not None else None,
+            created=int(data.get("created") or 0),
+            assignments=dict(data.get("assignments") or {}),
+            values={v.get("name") or "": float(v["value"]) for v in values},
+            stddevs={v.get("name") or "": v.get("value_stddev") for v in values},
+            failed=bool(data.get("failed")),
+            metadata=dict(data.get("metadata") or {}),
+        )
+
+
+@dataclass(frozen=True)
+class BestAssignments:
+    id: str
+    assignments: dict[str, Any]
+    values: dict[str, float]
+    metadata: dict[str, Any]
+
+    @classmethod
+    def from_json(cls, data: JSON) -> BestAssignments:
+        return cls(
+            id=str(data["id"]),
+            assignments=dict(data.get("assignments") or {}),
+            values={v.get("name") or "": float(v["value"]) for v in data.get("values") or []},
+            metadata=dict(data.get("metadata") or {}),
+        )
+
+
+@dataclass(frozen=True)
+class NewObservation:
+    """One observation to report: ``values`` by metric name, or ``failed=True``."""
+
+    suggestion: str | None = None
+    values: Mapping[str, float] | None = None
+    failed: bool = False
+    assignments: Assignments | None = None
+    metadata: Mapping[str, Any] | None = None
+    stddevs: Mapping[str, float] | None = None
+
+    def to_json(self) -> JSON:
+        body: JSON = {}
+        if self.suggestion is not None:
+            body["suggestion"] = self.suggestion
+        if self.assignments is not None:
+            body["assignments"] = dict(self.assignments)
+        if self.values is not None:
+            stddevs = self.stddevs or {}
+            body["values"] = [
+                {"name": name, "value": value}
+                | ({"value_stddev": stddevs[name]} if name in stddevs else {})
+                for name, value in self.values.items()
+            ]
+        if self.failed:
+            body["failed"] = True
+        if self.metadata is not None:
+            body["metadata"] = dict(self.metadata)
+        return body

@@ -1,0 +1,107 @@
+"""How a trial is kept in the store: on its suggestion while open, on its observation once
+finished. No table of its own, so the API and the dashboard show the same trials.
+
+Suggestion metadata: ``honed_trial`` (index), ``honed_status`` (pending | running),
+``honed_attempts``, ``honed_started`` (epoch s), runner metadata and intermediate values as
+JSON split over ``honed_runner_<k>`` / ``honed_progress_<k>`` (SigOpt metadata values are
+strings of at most 500 characters). Observation metadata: ``honed_trial``, ``honed_status``
+(completed | failed | early_stopped), ``honed_reason``, ``honed_started``, ``honed_ended``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from honed.client.models import Observation
+from honed.client.models import Suggestion
+from honed.scheduler.trial import Trial
+from honed.scheduler.trial import TrialStatus
+
+CHUNK = 500
+MAX_CHUNKS = 40
+INDEX = "honed_trial"
+STATUS = "honed_status"
+REASON_LENGTH = 500
+
+
+def _split(prefix: str, value: Any, what: str) -> dict[str, str]:
+    text = json.dumps(value, separators=(",", ":"), sort_keys=True)
+    chunks = [text[i : i + CHUNK] for i in range(0, len(text), CHUNK)]
+    if len(chunks) > MAX_CHUNKS:
+        raise ValueError(
+            f"{what} is {len(text)} characters of JSON; at most {CHUNK * MAX_CHUNKS} are stored"
+        )
+    return {f"{prefix}{k}": chunk for k, chunk in enumerate(chunks)}
+
+
+def _join(prefix: str, metadata: Mapping[str, Any]) -> Any:
+    keys = sorted((int(k[len(prefix) :]), k) for k in metadata if k.startswith(prefix))
+    if not keys:
+        return None
+    return json.loads("".join(str(metadata[k]) for _, k in keys))
+
+
+def suggestion_metadata(trial: Trial) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        INDEX: trial.index,
+        STATUS: trial.status.value,
+        "honed_attempts": trial.deploy_attempts,
+    }
+    if trial.started is not None:
+        data["honed_started"] = trial.started
+    if trial.runner_metadata:
+        data |= _split("honed_runner_", trial.runner_metadata, "The runner's metadata")
+    if trial.progress:
+        curve = [[step, value] for step, value in sorted(trial.progress.items())]
+        data |= _split("honed_progress_", curve[-200:], "The intermediate values")
+    return data
+
+
+def observation_metadata(trial: Trial) -> dict[str, Any]:
+    data: dict[str, Any] = {INDEX: trial.index, STATUS: trial.status.value}
+    if trial.reason:
+        data["honed_reason"] = trial.reason[-REASON_LENGTH:]
+    if trial.started is not None:
+        data["honed_started"] = trial.started
+    if trial.ended is not None:
+        data["honed_ended"] = trial.ended
+    return data
+
+
+def is_trial(suggestion: Suggestion) -> bool:
+    return INDEX in suggestion.metadata
+
+
+def trial_from_records(suggestion: Suggestion, observation: Observation | None) -> Trial:
+    meta = suggestion.metadata
+    trial = Trial(
+        index=int(meta[INDEX]),
+        id=suggestion.id,
+        assignments=dict(suggestion.assignments),
+        runner_metadata=_join("honed_runner_", meta) or {},
+        deploy_attempts=int(meta.get("honed_attempts", 0)),
+        started=_float(meta.get("honed_started")),
+        progress={float(s): float(v) for s, v in _join("honed_progress_", meta) or []},
+    )
+    if observation is None:
+        status = meta.get(STATUS)
+        trial.status = TrialStatus.RUNNING if status == "running" else TrialStatus.PENDING
+        return trial
+    done = observation.metadata
+    status = done.get(STATUS)
+    if status in {s.value for s in TrialStatus if s.terminal}:
+        trial.status = TrialStatus(status)
+    else:
+        trial.status = TrialStatus.FAILED if observation.failed else TrialStatus.COMPLETED
+    trial.values = dict(observation.values)
+    trial.reason = done.get("honed_reason")
+    trial.started = _float(done.get("honed_started")) or trial.started
+    trial.ended = _float(done.get("honed_ended")) or float(observation.created)
+    trial.observation_id = observation.id
+    return trial
+
+
+def _float(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) else None

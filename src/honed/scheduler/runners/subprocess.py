@@ -1,0 +1,230 @@
+"""SubprocessRunner: each trial is a shell command on this machine."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import select
+import shlex
+import signal
+import subprocess
+import sys
+from collections.abc import Mapping
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from honed.scheduler.runner import Runner
+from honed.scheduler.runners.results import last_result_line
+from honed.scheduler.runners.results import progress_lines
+from honed.scheduler.runners.results import tail
+from honed.scheduler.runners.results import to_values
+from honed.scheduler.trial import Poll
+from honed.scheduler.trial import PollStatus
+from honed.scheduler.trial import TrialSpec
+
+# The command runs in its own session, so Ctrl-C on the scheduler and a killed scheduler
+# leave it alone; its exit code is written to a file, because a resumed scheduler is not its
+# parent and cannot wait() for it.
+WRAPPER = (
+    "( {command} ) >{stdout} 2>{stderr} </dev/null; echo $? >{code}.tmp; mv {code}.tmp {code}"
+)
+
+
+class SubprocessRunner(Runner):
+    """Runs ``command`` per trial, e.g. ``"python train.py --lr {lr}"``.
+
+    Placeholders: every parameter (shell-quoted), ``{trial_id}``, ``{trial_index}``,
+    ``{trial_dir}`` (the trial's own directory under ``workdir``), ``{result_file}`` and
+    ``{python}`` (this interpreter). The result is the JSON written to ``{result_file}`` if
+    the command wrote one, else the last JSON object line on stdout (``{"loss": 0.1}``, or a
+    bare number for a single metric). Lines with a ``"step"`` key are intermediate values
+    (``{"step": 3, "loss": 0.4}``) for early stopping. A non-zero exit fails the trial with
+    the tail of stderr as its reason.
+
+    All state is in the trial directory (pid, stdout, stderr, exit code), so a scheduler in
+    another process can poll, fetch and stop trials this one started, and ``run`` adopts a
+    trial that is already running there instead of starting it twice.
+    """
+
+    def __init__(
+        self,
+        command: str,
+        workdir: str | Path = ".honed-trials",
+        cwd: str | Path | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        self.command = command
+        self.workdir = Path(workdir).resolve()
+        self.cwd = Path(cwd).resolve() if cwd is not None else None
+        self.env = dict(env) if env is not None else None
+        self._children: dict[str, subprocess.Popen[bytes]] = {}
+        self._watched: set[int] = set()  # pids of trials last seen running
+
+    def _dir(self, trial: TrialSpec) -> Path:
+        stored = trial.metadata.get("dir")
+        return Path(stored) if stored else self.workdir / f"trial-{trial.id}"
+
+    def command_for(self, trial: TrialSpec) -> str:
+        directory = self.workdir / f"trial-{trial.id}"
+        fields = {name: shlex.quote(str(value)) for name, value in trial.assignments.items()}
+        fields |= {
+            "trial_id": shlex.quote(trial.id),
+            "trial_index": str(trial.index),
+            "trial_dir": shlex.quote(str(directory)),
+            "result_file": shlex.quote(str(directory / "result.json")),
+            "python": shlex.quote(sys.executable),
+        }
+        try:
+            return self.command.format_map(fields)
+        except KeyError as error:
+            raise ValueError(
+                f"the command names {{{error.args[0]}}}, which is neither a parameter of the "
+                f"experiment nor one of trial_id, trial_index, trial_dir, result_file, python"
+            ) from None
+
+    def run(self, trial: TrialSpec) -> Mapping[str, Any]:
+        directory = self.workdir / f"trial-{trial.id}"
+        command = self.command_for(trial)
+        metadata = {"dir": str(directory), "command": tail(command, 300)}
+        pid_file = directory / "pid"
+        if pid_file.exists():  # started before a crash: adopt it, don't start it twice
+            pid = int(pid_file.read_text())
+            if (directory / "exit_code").exists() or _alive(pid):
+                return metadata | {"pid": pid}
+        directory.mkdir(parents=True, exist_ok=True)
+        for name in ("exit_code", "result.json"):
+            (directory / name).unlink(missing_ok=True)
+        wrapper = WRAPPER.format(
+            command=command,
+            stdout=shlex.quote(str(directory / "stdout")),
+            stderr=shlex.quote(str(directory / "stderr")),
+            code=shlex.quote(str(directory / "exit_code")),
+        )
+        env = {**os.environ, **(self.env or {}), "HONED_TRIAL_ID": trial.id}
+        child = subprocess.Popen(
+            ["/bin/sh", "-c", wrapper],
+            cwd=self.cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        pid_file.write_text(str(child.pid))
+        self._children[trial.id] = child
+        self._watched.add(child.pid)
+        return metadata | {"pid": child.pid}
+
+    def poll(self, trials: Sequence[TrialSpec]) -> Mapping[str, Poll]:
+        self._watched.clear()
+        return {trial.id: self._poll_one(trial) for trial in trials}
+
+    def _poll_one(self, trial: TrialSpec) -> Poll:
+        directory = self._dir(trial)
+        pid = trial.metadata.get("pid")
+        if not directory.exists() or not isinstance(pid, int):
+            return Poll(PollStatus.LOST)
+        progress = _progress(directory)
+        child = self._children.get(trial.id)
+        if child is not None:
+            child.poll()  # reap it, so that a finished child is not a zombie
+        code_file = directory / "exit_code"
+        if not code_file.exists():
+            running = child.returncode is None if child is not None else _alive(pid)
+            if running:
+                self._watched.add(pid)
+                return Poll(PollStatus.RUNNING, progress=progress)
+            if not code_file.exists():  # it may have written the file just now
+                return Poll(
+                    PollStatus.FAILED,
+                    "the process ended without an exit code "
+                    "(killed by a signal?)" + _stderr(directory),
+                    progress,
+                )
+        if child is not None:
+            # The shell wrote the exit code as its last act: reap it as it exits.
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                child.wait(timeout=5)
+            self._children.pop(trial.id, None)
+        code = int(code_file.read_text().strip() or "-1")
+        if code != 0:
+            return Poll(PollStatus.FAILED, f"exit code {code}" + _stderr(directory), progress)
+        return Poll(PollStatus.COMPLETED, progress=progress)
+
+    def fetch(self, trial: TrialSpec) -> Mapping[str, float] | float:
+        directory = self._dir(trial)
+        result_file = directory / "result.json"
+        if result_file.exists() and result_file.stat().st_size > 0:
+            return to_values(json.loads(result_file.read_text()))
+        stdout = directory / "stdout"
+        text = stdout.read_text(errors="replace") if stdout.exists() else ""
+        return to_values(last_result_line(text))
+
+    def stop(self, trial: TrialSpec, reason: str) -> None:
+        pid = trial.metadata.get("pid")
+        if not isinstance(pid, int):
+            return
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGTERM)
+        child = self._children.pop(trial.id, None)
+        if child is not None:
+            try:
+                child.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                os.killpg(pid, signal.SIGKILL)
+                child.wait()
+
+    def wait(self, timeout: float) -> bool:
+        """Wake when a running trial's process ends (Linux pidfds; elsewhere the scheduler
+        sleeps its poll interval)."""
+        if not hasattr(os, "pidfd_open") or not self._watched:
+            return False
+        fds = []
+        try:
+            for pid in self._watched:
+                with contextlib.suppress(ProcessLookupError):
+                    fds.append(os.pidfd_open(pid))
+            if len(fds) < len(self._watched):
+                return True  # one has ended already: poll now
+            select.select(fds, [], [], timeout)
+        except OSError:
+            return False
+        finally:
+            for fd in fds:
+                os.close(fd)
+        return True
+
+    def close(self) -> None:
+        for child in self._children.values():
+            child.poll()
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie, finished but not reaped, does not count)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+def _stderr(directory: Path) -> str:
+    path = directory / "stderr"
+    text = path.read_text(errors="replace").strip() if path.exists() else ""
+    return f"; stderr: {tail(text)}" if text else ""
+
+
+def _progress(directory: Path) -> dict[float, float | Mapping[str, float]] | None:
+    path = directory / "stdout"
+    if not path.exists():
+        return None
+    progress = progress_lines(path.read_text(errors="replace"))
+    return dict(progress) if progress else None

@@ -1,0 +1,130 @@
+"""Stopping rules: global (stop the whole run) and early (stop one trial).
+
+Both see the objective as "larger is better" (``sign`` flips minimized metrics), so rules
+need no case for the direction.
+"""
+
+from __future__ import annotations
+
+from abc import ABC
+from abc import abstractmethod
+from collections.abc import Mapping
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+
+class GlobalStoppingRule(ABC):
+    @abstractmethod
+    def should_stop(self, values: Sequence[float]) -> str | None:
+        """``values``: the objective of completed trials in completion order (larger is
+        better). A reason to stop deploying new trials, or None."""
+
+
+@dataclass(frozen=True)
+class NoImprovement(GlobalStoppingRule):
+    """Stop when the last ``window`` completed trials improved the best value by less than
+    ``min_improvement`` times the interquartile range of all values (at least ``min_trials``
+    completed first). Like Ax's ImprovementGlobalStoppingStrategy, single objective."""
+
+    window: int = 5
+    min_improvement: float = 0.01
+    min_trials: int = 10
+
+    def __post_init__(self) -> None:
+        if self.window < 1:
+            raise ValueError("NoImprovement.window must be at least 1")
+        if self.min_trials < self.window + 1:
+            raise ValueError("NoImprovement.min_trials must exceed window")
+        if not self.min_improvement >= 0:
+            raise ValueError("NoImprovement.min_improvement must be >= 0")
+
+    def should_stop(self, values: Sequence[float]) -> str | None:
+        if len(values) < self.min_trials:
+            return None
+        before = max(values[: -self.window])
+        best = max(values)
+        q75, q25 = np.percentile(values, [75, 25])
+        scale = float(q75 - q25) or abs(before) or 1.0
+        improvement = (best - before) / scale
+        if improvement < self.min_improvement:
+            return (
+                f"no improvement over the last {self.window} trials "
+                f"({improvement:.3g} of the interquartile range < {self.min_improvement})"
+            )
+        return None
+
+
+class EarlyStoppingRule(ABC):
+    @abstractmethod
+    def should_stop(
+        self, curve: Mapping[float, float], others: Sequence[Mapping[float, float]]
+    ) -> str | None:
+        """``curve``: a running trial's intermediate objective by step (larger is better);
+        ``others``: the curves of every other trial. A reason to stop it, or None."""
+
+
+def _value_at(curve: Mapping[float, float], step: float) -> float | None:
+    """The curve's value at its last step <= ``step``."""
+    steps = [s for s in curve if s <= step]
+    return curve[max(steps)] if steps else None
+
+
+@dataclass(frozen=True)
+class PercentileEarlyStopping(EarlyStoppingRule):
+    """Stop a trial whose latest value is below the ``percentile`` of the other trials'
+    values at the same step, once it reached ``min_step`` and ``min_curves`` other trials
+    reached that step too (Ax's PercentileEarlyStoppingStrategy)."""
+
+    percentile: float = 50.0
+    min_step: float = 0.0
+    min_curves: int = 3
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.percentile <= 100:
+            raise ValueError("PercentileEarlyStopping.percentile must be in [0, 100]")
+        if self.min_curves < 1:
+            raise ValueError("PercentileEarlyStopping.min_curves must be at least 1")
+
+    def should_stop(
+        self, curve: Mapping[float, float], others: Sequence[Mapping[float, float]]
+    ) -> str | None:
+        if not curve:
+            return None
+        step = max(curve)
+        if step < self.min_step:
+            return None
+        peers = [
+            value
+            for other in others
+            if other and max(other) >= step and (value := _value_at(other, step)) is not None
+        ]
+        if len(peers) < self.min_curves:
+            return None
+        cutoff = float(np.percentile(peers, self.percentile))
+        if curve[step] < cutoff:
+            return (
+                f"at step {step:g} its value is below the {self.percentile:g}th percentile "
+                f"of {len(peers)} other trials"
+            )
+        return None
+
+
+@dataclass(frozen=True)
+class ThresholdEarlyStopping(EarlyStoppingRule):
+    """Stop a trial whose value at or after ``min_step`` is below ``threshold`` (in the
+    larger-is-better sense: for a minimized metric pass the negated threshold)."""
+
+    threshold: float
+    min_step: float = 0.0
+
+    def should_stop(
+        self, curve: Mapping[float, float], others: Sequence[Mapping[float, float]]
+    ) -> str | None:
+        if not curve or max(curve) < self.min_step:
+            return None
+        step = max(curve)
+        if curve[step] < self.threshold:
+            return f"at step {step:g} its value {curve[step]:g} is below {self.threshold:g}"
+        return None

@@ -1,0 +1,91 @@
+"""Trials: what the scheduler tracks, and the plain data a Runner sees."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from dataclasses import field
+from enum import StrEnum
+from typing import Any
+
+
+class TrialStatus(StrEnum):
+    """A trial's life: PENDING (to be deployed; also after an interrupted deployment) ->
+    RUNNING -> COMPLETED | FAILED | EARLY_STOPPED. Terminal states never change."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    EARLY_STOPPED = "early_stopped"
+
+    @property
+    def terminal(self) -> bool:
+        return self in TERMINAL
+
+
+TERMINAL = frozenset({TrialStatus.COMPLETED, TrialStatus.FAILED, TrialStatus.EARLY_STOPPED})
+
+
+class PollStatus(StrEnum):
+    """What a runner can say about a trial it was asked about.
+
+    LOST: the runner has no trace of the trial and it is not running (e.g. the process pool
+    that ran it died with the previous scheduler); the scheduler deploys it again.
+    """
+
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    LOST = "lost"
+
+
+@dataclass(frozen=True)
+class TrialSpec:
+    """The plain data a runner gets: enough to launch, poll or stop the trial from any
+    process, including a scheduler resumed after a crash."""
+
+    id: str
+    index: int
+    assignments: Mapping[str, Any]
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Poll:
+    """One trial's state as its runner reports it.
+
+    ``reason``: why it failed (e.g. the tail of stderr). ``progress``: intermediate values
+    so far, ``{step: {metric: value}}`` (or ``{step: value}`` for the objective), used by
+    early stopping.
+    """
+
+    status: PollStatus
+    reason: str | None = None
+    progress: Mapping[float, float | Mapping[str, float]] | None = None
+
+
+@dataclass
+class Trial:
+    """The scheduler's record of one trial (a suggestion of the experiment)."""
+
+    index: int
+    id: str
+    assignments: dict[str, Any]
+    status: TrialStatus = TrialStatus.PENDING
+    runner_metadata: dict[str, Any] = field(default_factory=dict)
+    values: dict[str, float] = field(default_factory=dict)
+    reason: str | None = None
+    started: float | None = None
+    ended: float | None = None
+    deploy_attempts: int = 0
+    poll_failures: int = 0
+    fetch_failures: int = 0
+    progress: dict[float, float] = field(default_factory=dict)
+    observation_id: str | None = None
+    # Monotonic times, this process only.
+    retry_at: float = 0.0
+    running_since: float | None = None
+
+    def spec(self) -> TrialSpec:
+        return TrialSpec(self.id, self.index, dict(self.assignments), dict(self.runner_metadata))

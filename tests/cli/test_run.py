@@ -1,0 +1,170 @@
+"""`honed run experiment.yaml` with real processes: a full run, Ctrl-C then re-run, and
+SIGKILL then resume (running trials are polled again, not run twice)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from honed.client import Client
+
+TRAIN = """
+import argparse, json, os, time
+parser = argparse.ArgumentParser()
+parser.add_argument("--x", type=float)
+parser.add_argument("--seconds", type=float)
+args = parser.parse_args()
+with open("runs.log", "a") as log:
+    log.write(os.environ["HONED_TRIAL_ID"] + "\\n")
+time.sleep(args.seconds)
+print(json.dumps({"loss": (args.x - 0.3) ** 2}))
+"""
+
+
+def write_experiment(tmp_path: Path, seconds: float, budget: int = 6) -> Path:
+    (tmp_path / "train.py").write_text(TRAIN)
+    config = {
+        "name": "cli run",
+        "parameters": [{"name": "x", "type": "double", "bounds": {"min": 0, "max": 1}}],
+        "metrics": [{"name": "loss", "objective": "minimize"}],
+        "command": f"{sys.executable} train.py --x {{x}} --seconds {seconds}",
+        "parallelism": 3,
+        "budget": budget,
+        "timeout": 120,
+        "database": "honed.db",
+        "optimizers": 0,  # Sobol: no torch import in a test of the loop
+        "options": {"init_seconds_between_polls": 0.05, "max_seconds_between_polls": 0.5},
+    }
+    path = tmp_path / "experiment.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def honed_run(path: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "honed", "run", str(path)],
+        cwd=path.parent,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def wait_for_runs(tmp_path: Path, count: int, process: subprocess.Popen[str]) -> list[str]:
+    deadline = time.monotonic() + 90
+    log = tmp_path / "runs.log"
+    while time.monotonic() < deadline:
+        runs = log.read_text().split() if log.exists() else []
+        if len(runs) >= count:
+            return runs
+        assert process.poll() is None, process.communicate()[0]
+        time.sleep(0.05)
+    raise AssertionError("the trials did not start")
+
+
+def stored(tmp_path: Path) -> tuple[list[str], dict[str, int]]:
+    """Suggestion ids of the experiment's observations, and observations per suggestion."""
+    with Client(str(tmp_path / "honed.db")) as client:
+        (experiment,) = client.list_experiments()
+        observations = client.list_observations(experiment.id)
+    per: dict[str, int] = {}
+    for observation in observations:
+        assert observation.suggestion is not None
+        assert not observation.failed
+        per[observation.suggestion] = per.get(observation.suggestion, 0) + 1
+    return list(per), per
+
+
+def test_ctrl_c_stops_cleanly_and_rerunning_resumes(tmp_path: Path) -> None:
+    path = write_experiment(tmp_path, seconds=30)
+    process = honed_run(path)
+    wait_for_runs(tmp_path, 3, process)
+    process.send_signal(signal.SIGINT)
+    output, _ = process.communicate(timeout=60)
+    assert process.returncode == 130, output
+    assert "run the same command again to resume" in output
+    # The trials it started were stopped, and none was recorded as finished.
+    pids = [int(p.read_text()) for p in (tmp_path / ".honed-trials").glob("*/pid")]
+    assert len(pids) == 3
+    for pid in pids:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+    assert stored(tmp_path)[0] == []
+
+    fast = write_experiment(tmp_path, seconds=0)
+    rerun = subprocess.run(
+        [sys.executable, "-m", "honed", "run", str(fast)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "resuming experiment" in rerun.stderr
+    assert "best trial" in rerun.stdout
+    assert "6 / 6" in rerun.stderr  # the progress display's last state
+    suggestions, per = stored(tmp_path)
+    assert len(suggestions) == 6
+    assert set(per.values()) == {1}
+
+
+def test_sigkill_then_resume_runs_nothing_twice(tmp_path: Path) -> None:
+    path = write_experiment(tmp_path, seconds=3)
+    process = honed_run(path)
+    started = wait_for_runs(tmp_path, 3, process)
+    time.sleep(0.3)  # let it record the three as running
+    process.kill()
+    process.communicate()
+    # The trials outlive the scheduler (their own sessions) ...
+    pids = [int(p.read_text()) for p in (tmp_path / ".honed-trials").glob("*/pid")]
+    assert len(pids) == 3
+    alive = 0
+    for pid in pids:
+        try:
+            os.kill(pid, 0)
+            alive += 1
+        except ProcessLookupError:
+            pass
+    assert alive >= 1
+    # ... and the resumed scheduler polls them instead of starting them again.
+    rerun = subprocess.run(
+        [sys.executable, "-m", "honed", "run", str(path)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "resuming experiment" in rerun.stderr
+    runs = (tmp_path / "runs.log").read_text().split()
+    assert len(runs) == len(set(runs)) == 6  # six trials, each started once
+    assert set(started) <= set(runs)
+    suggestions, per = stored(tmp_path)
+    assert sorted(suggestions) == sorted(runs)
+    assert set(per.values()) == {1}
+
+
+def test_bad_config_names_the_setting(tmp_path: Path) -> None:
+    path = tmp_path / "experiment.yaml"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "name": "x",
+                "parameters": [],
+                "metrics": [],
+                "command": "true",
+                "budget": 1,
+                "paralelism": 2,
+            }
+        )
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "honed", "run", str(path)], capture_output=True, text=True
+    )
+    assert result.returncode != 0
+    assert "unknown settings ['paralelism']" in result.stderr

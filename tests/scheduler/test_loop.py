@@ -1,0 +1,123 @@
+"""Behaviour of the loop (issue points 1-3), on a fake clock: no test sleeps."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from honed.client import Client
+from honed.scheduler import FakeClock
+from honed.scheduler import Scheduler
+from honed.scheduler import SchedulerOptions
+from honed.scheduler import TrialStatus
+from tests.scheduler.conftest import EXPERIMENT
+from tests.scheduler.conftest import ClockRunner
+from tests.scheduler.conftest import loss
+from tests.support.server import running_server
+
+
+def make(client: Client, runner: ClockRunner, clock: FakeClock, **options: Any) -> Scheduler:
+    return Scheduler(EXPERIMENT, runner, SchedulerOptions(**options), client, clock=clock)
+
+
+def test_run_all_trials_records_suggestions_and_observations(
+    client: Client, runner: ClockRunner, clock: FakeClock
+) -> None:
+    scheduler = make(client, runner, clock, total_trials=8, max_pending_trials=3)
+    result = scheduler.run_all_trials()
+    assert result.completed == 8
+    assert result.stop_reason == "total_trials=8 reached"
+    # The trials are the experiment's suggestions and observations, for API and dashboard.
+    observations = client.list_observations(scheduler.experiment.id)
+    assert len(observations) == 8
+    assert {o.suggestion for o in observations} == {t.id for t in scheduler.trials.values()}
+    for observation in observations:
+        assert observation.metadata["honed_status"] == "completed"
+        assert observation.values["loss"] == loss(observation.assignments)
+    assert client.list_suggestions(scheduler.experiment.id, open_only=True) == []
+
+
+def test_same_code_against_a_real_server(sqlite_url: str) -> None:
+    clock = FakeClock()
+    runner = ClockRunner(clock)
+    with running_server(sqlite_url) as server:
+        scheduler = Scheduler(
+            EXPERIMENT,
+            runner,
+            SchedulerOptions(total_trials=3),
+            server.url,
+            token=server.token,
+            clock=clock,
+        )
+        with scheduler:
+            assert scheduler.run_all_trials().completed == 3
+        with Client(server.url, server.token) as client:
+            stored = client.list_suggestions(scheduler.experiment.id)
+            assert [s.metadata["honed_trial"] for s in stored] == [0, 1, 2]
+            # The runner's metadata is stored with the trial.
+            assert all(s.metadata["honed_runner_0"].startswith('{"job":') for s in stored)
+
+
+def test_runner_sees_plain_data_and_its_metadata_is_stored(
+    client: Client, runner: ClockRunner, clock: FakeClock
+) -> None:
+    scheduler = make(client, runner, clock, total_trials=2)
+    scheduler.run_all_trials()
+    trial = scheduler.trials[0]
+    assert trial.runner_metadata == {"job": f"job-{trial.id}", "started": trial.started}
+    spec = trial.spec()
+    assert (spec.id, spec.index, dict(spec.assignments)) == (trial.id, 0, trial.assignments)
+
+
+def test_run_n_trials_adds_to_what_ran_before(
+    client: Client, runner: ClockRunner, clock: FakeClock
+) -> None:
+    scheduler = make(client, runner, clock)
+    scheduler.run_n_trials(1)
+    scheduler.run_n_trials(3)
+    assert sorted(scheduler.trials) == [0, 1, 2, 3]
+    assert all(t.status is TrialStatus.COMPLETED for t in scheduler.trials.values())
+
+
+def test_yields_after_each_round_of_completions(client: Client, clock: FakeClock) -> None:
+    runner = ClockRunner(clock, duration=lambda a: 10.0 + 10.0 * a["x"])
+    scheduler = make(client, runner, clock, total_trials=6, max_pending_trials=2)
+    reports = list(scheduler.run_trials_and_yield_results())
+    completed = [r["completed"] for r in reports]
+    assert completed == sorted(completed)
+    assert completed[-1] == 6
+    assert len(reports) >= 4  # rounds, not one report at the end
+
+
+def test_report_results_is_a_hook(client: Client, runner: ClockRunner, clock: FakeClock) -> None:
+    class Reporting(Scheduler):
+        def report_results(self) -> dict[str, Any]:
+            return {"done": sum(t.status.terminal for t in self.trials.values())}
+
+    scheduler = Reporting(
+        EXPERIMENT, runner, SchedulerOptions(total_trials=3), client, clock=clock
+    )
+    assert list(scheduler.run_trials_and_yield_results())[-1] == {"done": 3}
+
+
+def test_best_trial_summary_and_dataframe(
+    client: Client, runner: ClockRunner, clock: FakeClock
+) -> None:
+    scheduler = make(client, runner, clock, total_trials=5)
+    result = scheduler.run_all_trials()
+    best = scheduler.best_trial()
+    assert best is not None
+    assert best.values["loss"] == min(t.values["loss"] for t in scheduler.trials.values())
+    assert result.best_trial is not None
+    assert result.best_trial.index == best.index
+    assert (result.completed, result.failed, result.running) == (5, 0, 0)
+
+    frame = scheduler.to_dataframe()
+    assert list(frame["trial_index"]) == [0, 1, 2, 3, 4]
+    assert {"trial_id", "status", "x", "y", "loss", "runner_metadata", "start_time"} <= set(
+        frame.columns
+    )
+    assert (frame["status"] == "completed").all()
+    assert (frame["end_time"] - frame["start_time"] >= pd.Timedelta(seconds=10)).all()
+    assert frame.loc[0, "runner_metadata"]["job"].startswith("job-")
