@@ -42,11 +42,11 @@ class NotebookExperiment:
 
     def to_dataframe(self) -> pd.DataFrame:
         """One row per observation; columns as in ``honed export --format csv``."""
-        return _frame(*self.fetch())
+        return frame_of(*self.fetch())
 
     def best_so_far_figure(self, metric: str | None = None) -> go.Figure:
         """The best value so far against the number of observations (plotly)."""
-        return _figure(*self.fetch(), metric=metric)
+        return figure_of(*self.fetch(), metric=metric)
 
     def close(self) -> None:
         self._remote.close()
@@ -75,7 +75,7 @@ def best_so_far_figure(
         experiment.close()
 
 
-def _frame(experiment: dict[str, Any], observations: list[dict[str, Any]]) -> pd.DataFrame:
+def frame_of(experiment: dict[str, Any], observations: list[dict[str, Any]]) -> pd.DataFrame:
     import pandas as pd
 
     rows = observation_rows(experiment, observations)
@@ -132,7 +132,7 @@ def _within_thresholds(metrics: list[dict[str, Any]], observation: dict[str, Any
     return True
 
 
-def _figure(
+def figure_of(
     experiment: dict[str, Any], observations: list[dict[str, Any]], metric: str | None = None
 ) -> go.Figure:
     import plotly.graph_objects as go

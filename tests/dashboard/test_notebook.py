@@ -7,6 +7,7 @@ import sys
 
 import pytest
 
+from honed.client import Client
 from honed.notebook import NotebookExperiment
 from honed.notebook import best_so_far_figure
 from honed.notebook import to_dataframe
@@ -61,3 +62,15 @@ def test_client_side_modules_stay_light() -> None:
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+def test_honed_client_gives_frames_and_figures(
+    dashboard_server: RunningServer, seeded: Seeded
+) -> None:
+    """The same helpers on honed's own client (the object the Scheduler and scripts use)."""
+    with Client(dashboard_server.url, token=dashboard_server.token) as client:
+        frame = client.to_dataframe(str(seeded.single))
+        figure = client.best_so_far_figure(str(seeded.single))
+    assert len(frame) == N_OBSERVATIONS
+    assert frame["accuracy"].dropna().tolist() == [v for v in seeded.values if v is not None]
+    assert list(figure.data[1].y) == best_so_far(seeded.values)

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
 from typing import Any
 
 import httpx
@@ -25,6 +26,10 @@ from honed.client.retry import may_retry_error
 from honed.client.retry import may_retry_status
 from honed.errors import ServiceUnavailableError
 from honed.errors import error_for_status
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import plotly.graph_objects as go
 
 PAGE_LIMIT = 1000
 
@@ -145,6 +150,26 @@ class Client:
             query["before"] = before
         for page_items in reversed(pages):
             yield from reversed(page_items)
+
+    # --- notebooks ------------------------------------------------------------------------
+    def to_dataframe(self, experiment_id: str) -> pd.DataFrame:
+        """The experiment's observations, one row each, columns as ``honed export`` writes
+        them (pandas, loaded on first use)."""
+        from honed import notebook
+
+        return notebook.frame_of(*self._experiment_with_observations(experiment_id))
+
+    def best_so_far_figure(self, experiment_id: str, metric: str | None = None) -> go.Figure:
+        """The best value so far against the number of observations (plotly); ``metric``
+        picks one of several."""
+        from honed import notebook
+
+        data = self._experiment_with_observations(experiment_id)
+        return notebook.figure_of(*data, metric=metric)
+
+    def _experiment_with_observations(self, experiment_id: str) -> tuple[JSON, list[JSON]]:
+        experiment = self.request("GET", f"/v1/experiments/{experiment_id}")
+        return experiment, list(self._pages(f"/v1/experiments/{experiment_id}/observations"))
 
     # --- experiments ----------------------------------------------------------------------
     def create_experiment(self, body: Mapping[str, Any]) -> Experiment:
