@@ -121,3 +121,21 @@ def test_best_trial_summary_and_dataframe(
     assert (frame["status"] == "completed").all()
     assert (frame["end_time"] - frame["start_time"] >= pd.Timedelta(seconds=10)).all()
     assert frame.loc[0, "runner_metadata"]["job"].startswith("job-")
+
+
+def test_embedded_postgres_runs_and_resumes(postgres_url: str) -> None:
+    """The embedded store may be PostgreSQL: a second scheduler resumes the experiment."""
+    clock = FakeClock()
+    runner = ClockRunner(clock)
+    options = SchedulerOptions(total_trials=6, max_pending_trials=2)
+    with Client(postgres_url) as client:
+        first = Scheduler(EXPERIMENT, runner, options, client, clock=clock)
+        assert first.run_n_trials(max_trials=3).completed == 3
+        resumed = Scheduler.from_stored_experiment(
+            first.experiment.id, runner, options, client, clock=clock
+        )
+        assert resumed.run_all_trials().completed == 6
+        observations = client.list_observations(first.experiment.id)
+        assert len(observations) == 6
+        assert len({o.suggestion for o in observations}) == 6  # each trial observed once
+        assert client.list_suggestions(first.experiment.id, open_only=True) == []
