@@ -39,20 +39,13 @@ from honed.storage.sql import convert
 from honed.storage.sql.codec import values_from_json
 from honed.storage.sql.codec import values_to_json
 from honed.storage.sql.database import RawTransaction
-from honed.storage.sql.models import CandidateRow
-from honed.storage.sql.models import ExperimentRow
-from honed.storage.sql.models import IdempotencyKeyRow
-from honed.storage.sql.models import ObservationRow
-from honed.storage.sql.models import QueuedSuggestionRow
-from honed.storage.sql.models import SuggestionRow
+from honed.storage.sql.models import CANDIDATES
+from honed.storage.sql.models import EXPERIMENTS
+from honed.storage.sql.models import IDEMPOTENCY_KEYS
+from honed.storage.sql.models import OBSERVATIONS
+from honed.storage.sql.models import QUEUED
+from honed.storage.sql.models import SUGGESTIONS
 from honed.storage.sql.prepared import Prepared
-
-EXPERIMENTS: Table = ExperimentRow.__table__  # type: ignore[assignment]
-SUGGESTIONS: Table = SuggestionRow.__table__  # type: ignore[assignment]
-QUEUED: Table = QueuedSuggestionRow.__table__  # type: ignore[assignment]
-OBSERVATIONS: Table = ObservationRow.__table__  # type: ignore[assignment]
-CANDIDATES: Table = CandidateRow.__table__  # type: ignore[assignment]
-IDEMPOTENCY_KEYS: Table = IdempotencyKeyRow.__table__  # type: ignore[assignment]
 
 
 def _row_columns(table: Table) -> list[ColumnElement[Any]]:

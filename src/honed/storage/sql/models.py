@@ -14,6 +14,7 @@ from sqlalchemy import Index
 from sqlalchemy import Integer
 from sqlalchemy import MetaData
 from sqlalchemy import String
+from sqlalchemy import Table
 from sqlalchemy import UniqueConstraint
 from sqlalchemy import false
 from sqlalchemy import text
@@ -260,3 +261,13 @@ class IdempotencyKeyRow(Base):
     request_hash: Mapped[str] = mapped_column(String(64))
     observation_ids: Mapped[list[int]] = mapped_column(JsonType)
     created: Mapped[float] = mapped_column(Double, index=True)
+
+
+# The tables, for Core statements (plain INSERT/UPDATE, and storage/sql/hot.py's prepared ones).
+EXPERIMENTS: Table = ExperimentRow.__table__  # type: ignore[assignment]
+SUGGESTIONS: Table = SuggestionRow.__table__  # type: ignore[assignment]
+QUEUED: Table = QueuedSuggestionRow.__table__  # type: ignore[assignment]
+OBSERVATIONS: Table = ObservationRow.__table__  # type: ignore[assignment]
+CANDIDATES: Table = CandidateRow.__table__  # type: ignore[assignment]
+OPTIMIZER_STATE: Table = OptimizerStateRow.__table__  # type: ignore[assignment]
+IDEMPOTENCY_KEYS: Table = IdempotencyKeyRow.__table__  # type: ignore[assignment]

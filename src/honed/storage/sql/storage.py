@@ -9,7 +9,6 @@ from typing import Any
 from typing import TypeVar
 
 from sqlalchemy import ColumnElement
-from sqlalchemy import Table
 from sqlalchemy import delete
 from sqlalchemy import func
 from sqlalchemy import insert
@@ -54,10 +53,13 @@ from honed.storage.sql.database import RawTransaction
 from honed.storage.sql.database import Transactions
 from honed.storage.sql.database import open_database
 from honed.storage.sql.migrate import upgrade
+from honed.storage.sql.models import CANDIDATES
+from honed.storage.sql.models import IDEMPOTENCY_KEYS
+from honed.storage.sql.models import OPTIMIZER_STATE
+from honed.storage.sql.models import SUGGESTIONS
 from honed.storage.sql.models import CandidateRow
 from honed.storage.sql.models import ClientRow
 from honed.storage.sql.models import ExperimentRow
-from honed.storage.sql.models import IdempotencyKeyRow
 from honed.storage.sql.models import ObservationRow
 from honed.storage.sql.models import OptimizerProcessRow
 from honed.storage.sql.models import OptimizerStateRow
@@ -653,16 +655,6 @@ class SqlStorage(ProjectsAndRuns, Storage):
     def close(self) -> None:
         self._tx.close()
         self.database.dispose()
-
-
-# Core tables for plain INSERT/UPDATE statements.
-EXPERIMENTS: Table = ExperimentRow.__table__  # type: ignore[assignment]
-SUGGESTIONS: Table = SuggestionRow.__table__  # type: ignore[assignment]
-QUEUED: Table = QueuedSuggestionRow.__table__  # type: ignore[assignment]
-OBSERVATIONS: Table = ObservationRow.__table__  # type: ignore[assignment]
-CANDIDATES: Table = CandidateRow.__table__  # type: ignore[assignment]
-OPTIMIZER_STATE: Table = OptimizerStateRow.__table__  # type: ignore[assignment]
-IDEMPOTENCY_KEYS: Table = IdempotencyKeyRow.__table__  # type: ignore[assignment]
 
 
 def _raw(session: Session) -> RawTransaction:
