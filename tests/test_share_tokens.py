@@ -15,6 +15,11 @@ from fastapi.testclient import TestClient
 from honed.server.app import create_app
 from honed.service.app import Services
 from honed.storage.sql.storage import SqlStorage
+from tests.scale.helpers import EXPERIMENT
+from tests.scale.helpers import new_experiment
+from tests.scale.test_security import BODIES as SECURITY_BODIES
+from tests.scale.test_security import POINT as SECURITY_POINT
+from tests.scale.test_security import routes
 from tests.test_api import PARAMETERS
 from tests.test_api import POINT
 from tests.test_api import create_experiment
@@ -199,3 +204,75 @@ def test_token_create_for_an_experiment_from_the_cli(tmp_path: Path) -> None:
     other_client = honed("token", "create", "--database-url", url, *wrong, check=False)
     assert other_client.returncode == 2
     assert f"experiment {a} belongs to client 1, not 2" in other_client.stderr
+
+
+# A valid body per route that needs one, so that a 404 or 403 never hides behind a 400.
+AI_BODY = {"name": "AI", "parameters": PARAMETERS, "metrics": [{"name": "acc"}], "budget": 3}
+BODIES: dict[tuple[str, str], Any] = {
+    **SECURITY_BODIES,
+    ("POST", "/v1/experiments"): {**EXPERIMENT},
+    ("POST", "/v1/clients/{client_id}/experiments"): {**EXPERIMENT},
+    ("POST", "/v1/clients/{client_id}/projects"): {"id": "new", "name": "new"},
+    ("PUT", "/v1/clients/{client_id}/projects/{project_id}"): {"name": "renamed"},
+    ("POST", "/v1/clients/{client_id}/projects/{project_id}/aiexperiments"): AI_BODY,
+    ("POST", "/v1/clients/{client_id}/projects/{project_id}/training_runs"): {"name": "r"},
+    ("POST", "/v1/clients/{client_id}/projects/{project_id}/training_runs/batch"): {
+        "runs": [{"name": "r"}]
+    },
+    ("PUT", "/v1/aiexperiments/{experiment_id}"): {"name": "renamed"},
+    ("POST", "/v1/aiexperiments/{experiment_id}/training_runs"): {"name": "r"},
+    ("PUT", "/v1/training_runs/{run_id}"): {"name": "renamed"},
+    ("MERGE", "/v1/training_runs/{run_id}"): {"name": "renamed"},
+    ("POST", "/v1/training_runs/{run_id}/checkpoints"): {"values": [{"name": "acc", "value": 1}]},
+}
+
+
+def test_every_route_hides_the_clients_other_objects_from_a_share_token(api: TestClient) -> None:
+    """Every /v1 route, with the ids of the client's objects that a token bound to
+    experiment A must not see: 404. Routes that name none of them: lists answer (with A
+    only) and writes 403. The owner reads the same URLs."""
+    a = new_experiment(api)
+    b = new_experiment(api)
+    suggestion = ok(api.post(f"/v1/experiments/{b}/suggestions"))
+    observation = ok(
+        api.post(
+            f"/v1/experiments/{b}/observations", json={"suggestion": suggestion["id"], "value": 1}
+        )
+    )
+    open_suggestion = ok(api.post(f"/v1/experiments/{b}/suggestions"))
+    queued = ok(
+        api.post(f"/v1/experiments/{b}/queued_suggestions", json={"assignments": SECURITY_POINT})
+    )
+    create_project(api, "other")
+    ai = create_ai(api, "other")
+    run = new_run(api, ai)
+    hidden = {
+        "client_id": ok(api.get("/v1/tokens/self"))["client"],
+        "experiment_id": b,
+        "suggestion_id": open_suggestion["id"],
+        "observation_id": observation["id"],
+        "queued_id": queued["id"],
+        "project_id": "other",
+        "run_id": run["id"],
+    }
+    reader = share(api, a)
+    checked = 0
+    for method, path in routes(api.app):
+        names = {part[1:-1] for part in path.split("/") if part.startswith("{")}
+        assert names <= set(hidden), f"{method} {path}: unknown path parameter in {names}"
+        values = dict(hidden)
+        if path.startswith("/v1/aiexperiments/"):
+            values["experiment_id"] = ai["id"]
+        url = path.format(**{name: values[name] for name in names})
+        response = api.request(method, url, json=BODIES.get((method, path)), auth=reader)
+        expected = 404 if names - {"client_id"} else 200 if method == "GET" else 403
+        assert response.status_code == expected, (method, url, response.text)
+        if method == "GET":
+            assert api.get(url).status_code == 200, url
+        checked += 1
+    assert checked >= 40
+    # Nothing was written, and A is all the token lists.
+    assert ok(api.get(f"/v1/experiments/{b}"))["progress"]["observation_count"] == 1
+    assert listed_ids(ok(api.get("/v1/experiments", auth=reader))) == [a]
+    assert listed_ids(ok(api.get("/v1/aiexperiments", auth=reader))) == []
+    assert ok(api.get("/v1/aiexperiments"))["count"] == 1

@@ -56,6 +56,8 @@ class ProjectService:
         return Page(items, count=len(items))
 
     def update(self, caller: Token, reference: str, change: ProjectUpdate) -> Project:
+        if caller.experiment_id is not None:
+            self.get(caller, reference)  # 404 for a project it cannot see
         require_write(caller)
         if change.name is not None:
             check_name(change.name, "name")

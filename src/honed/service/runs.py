@@ -143,10 +143,10 @@ class TrainingRunService:
         self, caller: Token, project: str, raws: Sequence[Mapping[str, Any]]
     ) -> list[TrainingRun]:
         """Runs of no experiment (the sigopt client's create_run and upload_runs)."""
+        project_for(self._storage, caller, project)  # 404 first: a project it cannot see
         require_write(caller)
         if not 1 <= len(raws) <= MAX_BATCH:
             raise InvalidRequestError(f"Invalid runs: send between 1 and {MAX_BATCH} runs")
-        self._storage.get_project(caller.client_id, project)
         new = []
         for index, raw in enumerate(raws):
             try:
