@@ -295,7 +295,6 @@ def test_share_link_is_read_only(
         guest.screenshot("shared")
         # The link is for this experiment only: the guest's list holds it and no other.
         guest.page.goto(f"{url}/dashboard/")
-        wait_loaded(guest)
         expect(guest.page.locator(f"#experiments tr[data-id='{seeded.single}']")).to_have_count(1)
         expect(guest.page.locator("#experiments tbody tr")).to_have_count(1)
         for other in (seeded.pareto, seeded.live):
