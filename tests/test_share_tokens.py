@@ -15,9 +15,8 @@ from fastapi.testclient import TestClient
 from honed.server.app import create_app
 from honed.service.app import Services
 from honed.storage.sql.storage import SqlStorage
-from tests.scale.helpers import EXPERIMENT
 from tests.scale.helpers import new_experiment
-from tests.scale.test_security import BODIES as SECURITY_BODIES
+from tests.scale.test_security import BODIES
 from tests.scale.test_security import POINT as SECURITY_POINT
 from tests.scale.test_security import routes
 from tests.test_api import PARAMETERS
@@ -206,29 +205,9 @@ def test_token_create_for_an_experiment_from_the_cli(tmp_path: Path) -> None:
     assert f"experiment {a} belongs to client 1, not 2" in other_client.stderr
 
 
-# A valid body per route that needs one, so that a 404 or 403 never hides behind a 400.
-AI_BODY = {"name": "AI", "parameters": PARAMETERS, "metrics": [{"name": "acc"}], "budget": 3}
-BODIES: dict[tuple[str, str], Any] = {
-    **SECURITY_BODIES,
-    ("POST", "/v1/experiments"): {**EXPERIMENT},
-    ("POST", "/v1/clients/{client_id}/experiments"): {**EXPERIMENT},
-    ("POST", "/v1/clients/{client_id}/projects"): {"id": "new", "name": "new"},
-    ("PUT", "/v1/clients/{client_id}/projects/{project_id}"): {"name": "renamed"},
-    ("POST", "/v1/clients/{client_id}/projects/{project_id}/aiexperiments"): AI_BODY,
-    ("POST", "/v1/clients/{client_id}/projects/{project_id}/training_runs"): {"name": "r"},
-    ("POST", "/v1/clients/{client_id}/projects/{project_id}/training_runs/batch"): {
-        "runs": [{"name": "r"}]
-    },
-    ("PUT", "/v1/aiexperiments/{experiment_id}"): {"name": "renamed"},
-    ("POST", "/v1/aiexperiments/{experiment_id}/training_runs"): {"name": "r"},
-    ("PUT", "/v1/training_runs/{run_id}"): {"name": "renamed"},
-    ("MERGE", "/v1/training_runs/{run_id}"): {"name": "renamed"},
-    ("POST", "/v1/training_runs/{run_id}/checkpoints"): {"values": [{"name": "acc", "value": 1}]},
-}
-
-
 def test_every_route_hides_the_clients_other_objects_from_a_share_token(api: TestClient) -> None:
-    """Every /v1 route, with the ids of the client's objects that a token bound to
+    """Every /v1 route (with test_security's valid bodies, so that no 404 or 403 hides
+    behind a 400), with the ids of the client's objects that a token bound to
     experiment A must not see: 404. Routes that name none of them: lists answer (with A
     only) and writes 403. The owner reads the same URLs."""
     a = new_experiment(api)
