@@ -293,6 +293,12 @@ def test_share_link_is_read_only(
         (best_line, _observed) = chart_data(guest, "honedCharts.best")
         assert len(best_line) == N_OBSERVATIONS
         guest.screenshot("shared")
+        # The link is for this experiment only: the guest's list holds it and no other.
+        guest.page.goto(f"{url}/dashboard/")
+        expect(guest.page.locator(f"#experiments tr[data-id='{seeded.single}']")).to_have_count(1)
+        expect(guest.page.locator("#experiments tbody tr")).to_have_count(1)
+        for other in (seeded.pareto, seeded.live):
+            assert httpx.get(f"{url}/v1/experiments/{other}", auth=auth).status_code == 404
         assert guest.errors == []
     finally:
         guest_context.close()

@@ -25,6 +25,7 @@ from tests.scale.helpers import new_experiment
 from tests.scale.helpers import ok
 from tests.support.server import running_server
 
+PROJECTS = "/v1/clients/{client_id}/projects"
 # A plausible body per (method, path): a 404 must not hide behind a 400 for a bad body.
 POINT = {"x": 0.5, "n": 3}
 BODIES: dict[tuple[str, str], Any] = {
@@ -40,9 +41,31 @@ BODIES: dict[tuple[str, str], Any] = {
         "observations": [{"assignments": POINT, "value": 1}]
     },
     ("PUT", "/v1/experiments/{experiment_id}/observations/{observation_id}"): {"value": 2},
+    ("POST", "/v1/clients/{client_id}/projects"): {"id": "new", "name": "new"},
+    ("PUT", "/v1/clients/{client_id}/projects/{project_id}"): {"name": "renamed"},
+    ("POST", "/v1/clients/{client_id}/projects/{project_id}/aiexperiments"): {
+        "name": "AI",
+        "parameters": EXPERIMENT["parameters"],
+        "metrics": [{"name": "f"}],
+        "budget": 3,
+    },
+    ("POST", "/v1/clients/{client_id}/projects/{project_id}/training_runs"): {"name": "r"},
+    ("POST", "/v1/clients/{client_id}/projects/{project_id}/training_runs/batch"): {
+        "runs": [{"name": "r"}]
+    },
+    ("PUT", "/v1/aiexperiments/{experiment_id}"): {"name": "renamed"},
+    ("POST", "/v1/aiexperiments/{experiment_id}/training_runs"): {"name": "r"},
+    ("PUT", "/v1/training_runs/{run_id}"): {"name": "renamed"},
+    ("MERGE", "/v1/training_runs/{run_id}"): {"name": "renamed"},
+    ("POST", "/v1/training_runs/{run_id}/checkpoints"): {"values": [{"name": "f", "value": 1}]},
 }
 # Routes without a foreign id to try: they act on the caller's own tenant.
-OWN_TENANT = {("GET", "/v1/experiments"), ("POST", "/v1/experiments"), ("GET", "/v1/tokens/self")}
+OWN_TENANT = {
+    ("GET", "/v1/experiments"),
+    ("POST", "/v1/experiments"),
+    ("GET", "/v1/aiexperiments"),
+    ("GET", "/v1/tokens/self"),
+}
 
 
 def routes(app: Any) -> list[tuple[str, str]]:
@@ -69,12 +92,25 @@ def tenants(api: TestClient) -> Iterator[tuple[TestClient, TestClient, dict[str,
     open_suggestion = ok(api.post(f"{base}/suggestions"))
     # Queued last: the next suggestion create would consume it.
     queued = ok(api.post(f"{base}/queued_suggestions", json={"assignments": POINT}))
+    client_id = ok(api.get("/v1/tokens/self"))["client"]
+    projects = f"/v1/clients/{client_id}/projects"
+    ok(api.post(projects, json={"id": "proj", "name": "proj"}))
+    ai = ok(
+        api.post(
+            f"{projects}/proj/aiexperiments",
+            json=BODIES[("POST", f"{PROJECTS}/{{project_id}}/aiexperiments")],
+        )
+    )
+    run = ok(api.post(f"/v1/aiexperiments/{ai['id']}/training_runs", json={"name": "r"}))
     ids = {
         "client_id": ok(api.get("/v1/tokens/self"))["client"],
         "experiment_id": eid,
         "suggestion_id": open_suggestion["id"],
         "observation_id": observation["id"],
         "queued_id": queued["id"],
+        "project_id": "proj",
+        "run_id": run["id"],
+        "ai_experiment_id": ai["id"],
     }
     with TestClient(api.app) as b:
         b.auth = (secret, "")
@@ -100,6 +136,8 @@ def test_every_endpoint_hides_another_tenants_objects(
         if "experiment_id" in names and len(names) > 1:
             variants.append({**ids, "experiment_id": own_eid})
         for values in variants:
+            if path.startswith("/v1/aiexperiments/"):
+                values = {**values, "experiment_id": values["ai_experiment_id"]}
             url = path.format(**{name: values[name] for name in names})
             response = b.request(method, url, json=body)
             assert response.status_code == 404, (method, url, response.text)
@@ -109,7 +147,10 @@ def test_every_endpoint_hides_another_tenants_objects(
             }
         checked.add((method, path))
         if method == "GET":  # A itself reads the same URL
-            url = path.format(**{name: ids[name] for name in names})
+            own = ids
+            if path.startswith("/v1/aiexperiments/"):
+                own = {**ids, "experiment_id": ids["ai_experiment_id"]}
+            url = path.format(**{name: own[name] for name in names})
             assert a.get(url).status_code == 200, url
     assert len(checked) >= 20
     # A's things are unchanged, and B's own lists show none of them.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
@@ -14,6 +15,10 @@ from honed.cli.experiments import experiments
 from honed.cli.experiments import export
 from honed.cli.run import run
 from honed.storage.sql.database import DEFAULT_URL
+
+if TYPE_CHECKING:
+    from honed.service.app import Services
+    from honed.service.tokens import IssuedToken
 
 DATABASE_OPTION = click.option(
     "--database-url",
@@ -203,6 +208,13 @@ def token() -> None:
 @click.option("--read-only", is_flag=True, help="A token that can read but not write.")
 @click.option("--development", is_flag=True, help="A development token (random suggestions).")
 @click.option("--description", default=None)
+@click.option(
+    "--experiment",
+    "experiment_id",
+    type=int,
+    default=None,
+    help="A read-only token that sees this experiment only (as a dashboard share link).",
+)
 def token_create(
     database_url: str,
     client_id: int | None,
@@ -210,6 +222,7 @@ def token_create(
     read_only: bool,
     development: bool,
     description: str | None,
+    experiment_id: int | None,
 ) -> None:
     """Mint a token and print it (only its hash is stored)."""
     from honed.domain.tenancy import TokenType
@@ -218,6 +231,18 @@ def token_create(
 
     storage = SqlStorage.from_url(database_url)
     services = Services(storage)
+    if experiment_id is not None:
+        try:
+            issued = _experiment_token(services, experiment_id, client_id, new_client, description)
+        finally:
+            storage.close()
+        click.echo(issued.secret)
+        click.echo(
+            f"client {issued.token.client_id}, token id {issued.token.id}, "
+            f"read-only, experiment {experiment_id} only",
+            err=True,
+        )
+        return
     if new_client is not None:
         client_id = storage.create_client(new_client).id
     elif client_id is None:
@@ -234,6 +259,36 @@ def token_create(
     click.echo(f"client {client_id}, token id {issued.token.id}", err=True)
 
 
+def _experiment_token(
+    services: Services,
+    experiment_id: int,
+    client_id: int | None,
+    new_client: str | None,
+    description: str | None,
+) -> IssuedToken:
+    """``token create --experiment``: the token belongs to the experiment's client and is of
+    the kind (development or not) that may read it."""
+    from honed.errors import NotFoundError
+
+    if new_client is not None:
+        raise click.UsageError("--experiment and --new-client: a new client owns no experiment")
+    try:
+        experiment = services.storage.get_experiment(experiment_id)
+    except NotFoundError:
+        raise click.BadParameter(
+            f"experiment {experiment_id} does not exist", param_hint="--experiment"
+        ) from None
+    if client_id is not None and client_id != experiment.client_id:
+        raise click.BadParameter(
+            f"experiment {experiment_id} belongs to client {experiment.client_id}, "
+            f"not {client_id}",
+            param_hint="--experiment",
+        )
+    return services.tokens.issue_for_experiment(
+        experiment_id, description or f"share token for experiment {experiment_id}"
+    )
+
+
 @token.command("list")
 @DATABASE_OPTION
 @click.option("--client", "client_id", type=int, default=None)
@@ -247,9 +302,10 @@ def token_list(database_url: str, client_id: int | None) -> None:
         client_id = first.id if first else 0
     for item in storage.list_tokens(client_id):
         state = "revoked" if item.revoked else "active"
+        scope = "all" if item.experiment_id is None else f"experiment {item.experiment_id}"
         click.echo(
             f"{item.id}\t{item.token_type.value}\t{item.permissions}\t{state}\t"
-            f"{item.description or ''}"
+            f"{item.description or ''}\t{scope}"
         )
     storage.close()
 

@@ -22,7 +22,11 @@ class Client:
 
 @dataclass(frozen=True)
 class Token:
-    """A stored token. The secret itself is never stored, only its hash."""
+    """A stored token. The secret itself is never stored, only its hash.
+
+    ``experiment_id`` binds the token to one experiment (a share link): every other
+    experiment of the client does not exist for it, and it can never write.
+    """
 
     id: int
     client_id: int
@@ -31,10 +35,15 @@ class Token:
     created: int
     revoked: bool = False
     description: str | None = None
+    experiment_id: int | None = None
 
     @property
     def can_write(self) -> bool:
-        return self.permissions == "write" and not self.revoked
+        return self.permissions == "write" and not self.revoked and self.experiment_id is None
+
+    @property
+    def all_experiments(self) -> bool:
+        return self.experiment_id is None
 
     @property
     def development(self) -> bool:

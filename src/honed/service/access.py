@@ -1,8 +1,10 @@
-"""Tenant checks shared by every use case: another client's objects do not exist."""
+"""Tenant checks shared by every use case: another client's objects do not exist, and for
+a token bound to one experiment (a share link) neither do the client's other experiments."""
 
 from __future__ import annotations
 
 from honed.domain.experiment import Experiment
+from honed.domain.projects import Project
 from honed.domain.tenancy import Token
 from honed.errors import InvalidRequestError
 from honed.errors import NotFoundError
@@ -17,13 +19,19 @@ def require_write(caller: Token) -> None:
         raise PermissionDeniedError(READ_ONLY_MESSAGE)
 
 
+def sees_experiment(caller: Token, experiment_id: int | None) -> bool:
+    """Whether the caller may see the experiment ``experiment_id`` of its own client
+    (None: something that belongs to no experiment, which only unbound tokens see)."""
+    return caller.experiment_id is None or caller.experiment_id == experiment_id
+
+
 def check_experiment(caller: Token, experiment: Experiment, write: bool = False) -> Experiment:
     """``experiment`` if the caller may use it, else NotFoundError for another client's.
 
     Development tokens see only development experiments and API tokens only the others,
     as in SigOpt, but the answer for a mismatch is 403 since the caller owns the object.
     """
-    if experiment.client_id != caller.client_id:
+    if experiment.client_id != caller.client_id or not sees_experiment(caller, experiment.id):
         raise NotFoundError()
     if experiment.spec.development != caller.development:
         raise PermissionDeniedError(
@@ -71,3 +79,12 @@ def live_experiment_for(
     storage: Storage, caller: Token, experiment_id: int, what: str
 ) -> Experiment:
     return check_live_experiment(caller, storage.get_experiment(experiment_id), what)
+
+
+def project_for(storage: Storage, caller: Token, reference: str) -> Project:
+    """The caller's project; a token bound to an experiment sees only that one's project."""
+    if caller.experiment_id is not None:
+        bound = storage.get_experiment(caller.experiment_id)
+        if bound.spec.project != reference:
+            raise NotFoundError()
+    return storage.get_project(caller.client_id, reference)

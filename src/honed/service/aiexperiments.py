@@ -22,6 +22,7 @@ from honed.domain.tenancy import Token
 from honed.errors import InvalidRequestError
 from honed.service.access import check_ai_experiment
 from honed.service.access import experiment_for
+from honed.service.access import project_for
 from honed.service.experiments import ExperimentService
 from honed.service.experiments import ExperimentUpdate
 from honed.storage.base import ExperimentPatch
@@ -43,7 +44,7 @@ class AiExperimentService:
         self._experiments = experiments
 
     def create(self, caller: Token, project: str, spec: ExperimentSpec) -> Experiment:
-        self._storage.get_project(caller.client_id, project)  # NotFoundError if missing
+        project_for(self._storage, caller, project)  # NotFoundError if missing
         with _budget_named_budget():
             return self._experiments.create(caller, replace(spec, runs_only=True, project=project))
 
@@ -58,7 +59,7 @@ class AiExperimentService:
         project: str | None = None,
     ) -> Page[Experiment]:
         if project is not None:
-            self._storage.get_project(caller.client_id, project)
+            project_for(self._storage, caller, project)
         return self._experiments.list(caller, page, states, project=project, runs_only=True)
 
     def update(self, caller: Token, experiment_id: int, change: ExperimentUpdate) -> Experiment:

@@ -84,6 +84,7 @@ class ExperimentService:
             development=caller.development,
             project=project,
             runs_only=runs_only,
+            experiment_id=caller.experiment_id,
         )
 
     def update(self, caller: Token, experiment_id: int, change: ExperimentUpdate) -> Experiment:

@@ -10,6 +10,7 @@ from honed.domain.projects import check_project_id
 from honed.domain.tenancy import Token
 from honed.domain.validation import check_name
 from honed.domain.validation import validate_metadata
+from honed.service.access import project_for
 from honed.service.access import require_write
 from honed.storage.base import Page
 from honed.storage.base import PageRequest
@@ -27,7 +28,8 @@ class ProjectUpdate:
 
 class ProjectService:
     """Projects are looked up by the caller's client and a reference id, so another client's
-    projects do not exist for the caller."""
+    projects do not exist for the caller; for a token bound to an experiment, only that
+    experiment's project exists."""
 
     def __init__(self, storage: Storage) -> None:
         self._storage = storage
@@ -43,12 +45,19 @@ class ProjectService:
         )
 
     def get(self, caller: Token, reference: str) -> Project:
-        return self._storage.get_project(caller.client_id, reference)
+        return project_for(self._storage, caller, reference)
 
     def list(self, caller: Token, page: PageRequest, deleted: bool | None) -> Page[Project]:
-        return self._storage.list_projects(caller.client_id, page, deleted)
+        if caller.experiment_id is None:
+            return self._storage.list_projects(caller.client_id, page, deleted)
+        reference = self._storage.get_experiment(caller.experiment_id).spec.project
+        items = [] if reference is None else [self.get(caller, reference)]
+        items = [p for p in items if _on_page(p, page, deleted)]
+        return Page(items, count=len(items))
 
     def update(self, caller: Token, reference: str, change: ProjectUpdate) -> Project:
+        if caller.experiment_id is not None:
+            self.get(caller, reference)  # 404 for a project it cannot see
         require_write(caller)
         if change.name is not None:
             check_name(change.name, "name")
@@ -62,3 +71,13 @@ class ProjectService:
                 deleted=change.deleted,
             ),
         )
+
+
+def _on_page(project: Project, page: PageRequest, deleted: bool | None) -> bool:
+    """Whether a one-project list shows ``project`` for this page and filter."""
+    return (
+        page.limit > 0
+        and (deleted is None or project.deleted == deleted)
+        and (page.before is None or project.id < page.before)
+        and (page.after is None or project.id > page.after)
+    )

@@ -28,7 +28,9 @@ from honed.errors import NotFoundError
 from honed.errors import PermissionDeniedError
 from honed.service.access import check_ai_experiment
 from honed.service.access import live_experiment_for
+from honed.service.access import project_for
 from honed.service.access import require_write
+from honed.service.access import sees_experiment
 from honed.service.observations import checked_values
 from honed.service.suggestions import SuggestionService
 from honed.storage.base import NewObservation
@@ -141,10 +143,10 @@ class TrainingRunService:
         self, caller: Token, project: str, raws: Sequence[Mapping[str, Any]]
     ) -> list[TrainingRun]:
         """Runs of no experiment (the sigopt client's create_run and upload_runs)."""
+        project_for(self._storage, caller, project)  # 404 first: a project it cannot see
         require_write(caller)
         if not 1 <= len(raws) <= MAX_BATCH:
             raise InvalidRequestError(f"Invalid runs: send between 1 and {MAX_BATCH} runs")
-        self._storage.get_project(caller.client_id, project)
         new = []
         for index, raw in enumerate(raws):
             try:
@@ -178,7 +180,12 @@ class TrainingRunService:
         experiment_id: int | None = None,
         deleted: bool | None = False,
     ) -> Page[TrainingRun]:
-        self._storage.get_project(caller.client_id, project)
+        project_for(self._storage, caller, project)
+        if caller.experiment_id is not None:
+            # A token bound to an experiment lists that experiment's runs only.
+            if not sees_experiment(caller, experiment_id or caller.experiment_id):
+                raise NotFoundError()
+            experiment_id = caller.experiment_id
         return self._storage.list_training_runs(
             caller.client_id, project, page, experiment_id, deleted
         )
@@ -252,5 +259,5 @@ class TrainingRunService:
 
 
 def _check_run(caller: Token, run: TrainingRun) -> None:
-    if run.client_id != caller.client_id:
+    if run.client_id != caller.client_id or not sees_experiment(caller, run.experiment_id):
         raise NotFoundError()

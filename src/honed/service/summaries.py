@@ -78,7 +78,8 @@ class SummaryService:
     def experiments(
         self, caller: Token, states: Sequence[ExperimentState] = (ExperimentState.ACTIVE,)
     ) -> list[ExperimentSummary]:
-        """Every experiment of the caller's client, newest first."""
+        """Every experiment the caller sees (its client's, or the one it is bound to),
+        newest first."""
         summaries: list[ExperimentSummary] = []
         before: int | None = None
         while True:
@@ -87,6 +88,7 @@ class SummaryService:
                 PageRequest(limit=1000, before=before),
                 states,
                 development=caller.development,
+                experiment_id=caller.experiment_id,
             )
             summaries.extend(self._summary(e) for e in page.items)
             if page.before is None or not page.items:

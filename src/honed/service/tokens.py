@@ -12,6 +12,7 @@ from honed.domain.tenancy import Token
 from honed.domain.tenancy import TokenType
 from honed.errors import ConflictError
 from honed.errors import PermissionDeniedError
+from honed.service.access import experiment_for
 from honed.service.access import require_write
 from honed.storage.base import Storage
 
@@ -77,21 +78,46 @@ class TokenService:
         permissions: str = "write",
         description: str | None = None,
         secret: str | None = None,
+        experiment_id: int | None = None,
     ) -> IssuedToken:
+        """``experiment_id`` binds the token to that experiment: it can only read it."""
+        if experiment_id is not None:
+            permissions = "read"
         secret = secret or generate_token()
         token = self._storage.create_token(
-            client_id, hash_token(secret), token_type, permissions, description
+            client_id, hash_token(secret), token_type, permissions, description, experiment_id
         )
         return IssuedToken(token, secret)
 
-    def share(self, caller: Token, description: str) -> IssuedToken:
-        """A read-only token of the caller's client, for a share link.
+    def issue_for_experiment(
+        self, experiment_id: int, description: str | None = None
+    ) -> IssuedToken:
+        """A read-only token of the experiment's client that sees only this experiment,
+        of the kind (development or not) that may read it."""
+        experiment = self._storage.get_experiment(experiment_id)
+        token_type = TokenType.CLIENT_DEV if experiment.spec.development else TokenType.CLIENT_API
+        return self.issue(
+            experiment.client_id, token_type, "read", description, experiment_id=experiment_id
+        )
+
+    def share(
+        self, caller: Token, description: str, experiment_id: int | None = None
+    ) -> IssuedToken:
+        """A read-only token of the caller's client, for a share link: bound to
+        ``experiment_id`` when given (it then sees no other experiment), else for the
+        experiments list.
 
         Only tokens that can write may share, so a share link cannot mint further links.
         """
         require_write(caller)
+        if experiment_id is not None:
+            experiment_for(self._storage, caller, experiment_id)  # 404 unless the caller's
         return self.issue(
-            caller.client_id, caller.token_type, permissions="read", description=description
+            caller.client_id,
+            caller.token_type,
+            permissions="read",
+            description=description,
+            experiment_id=experiment_id,
         )
 
     def bootstrap(self, env_secret: str | None) -> tuple[Client, IssuedToken | None]:

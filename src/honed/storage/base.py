@@ -270,7 +270,10 @@ class Storage(ABC):
         token_type: TokenType,
         permissions: str,
         description: str | None = None,
-    ) -> Token: ...
+        experiment_id: int | None = None,
+    ) -> Token:
+        """``experiment_id`` binds the token to that experiment of ``client_id`` (NotFoundError
+        if the client has no such experiment); ``find_token`` returns it."""
 
     @abstractmethod
     def find_token(self, token_hash: str) -> Token | None: ...
@@ -297,8 +300,10 @@ class Storage(ABC):
         development: bool | None = None,
         project: str | None = None,
         runs_only: bool | None = False,
+        experiment_id: int | None = None,
     ) -> Page[Experiment]:
-        """``runs_only``: False lists classic experiments, True AI experiments, None both."""
+        """``runs_only``: False lists classic experiments, True AI experiments, None both.
+        ``experiment_id`` keeps only that experiment (a token bound to one)."""
 
     @abstractmethod
     def update_experiment(self, experiment_id: int, patch: ExperimentPatch) -> Experiment: ...

@@ -413,6 +413,43 @@ class StorageConformance(ProjectsAndRunsConformance):
             storage.create_token(missing_client, "hash-4", TokenType.CLIENT_API, "write")
         assert storage.find_token("hash-4") is None
 
+    def test_token_bound_to_an_experiment(self, storage: Storage) -> None:
+        alice, bob = storage.create_client("alice"), storage.create_client("bob")
+        mine = storage.create_experiment(alice.id, make_spec("mine"))
+        theirs = storage.create_experiment(bob.id, make_spec("theirs"))
+        bound = storage.create_token(
+            alice.id, "hash-bound", TokenType.CLIENT_API, "read", "share", mine.id
+        )
+        free = storage.create_token(alice.id, "hash-free", TokenType.CLIENT_API, "read")
+        assert (bound.experiment_id, bound.all_experiments, bound.can_write) == (
+            mine.id,
+            False,
+            False,
+        )
+        assert (free.experiment_id, free.all_experiments) == (None, True)
+        assert storage.find_token("hash-bound") == bound
+        assert storage.find_token("hash-free") == free
+        assert storage.list_tokens(alice.id) == [bound, free]
+        # Even stored as "write", a bound token cannot write.
+        written = storage.create_token(
+            alice.id, "hash-w", TokenType.CLIENT_API, "write", None, mine.id
+        )
+        assert written.can_write is False
+        # Another client's experiment, or none: nothing is stored.
+        for experiment_id, secret in ((theirs.id, "hash-x"), (theirs.id + 1000, "hash-y")):
+            with pytest.raises(NotFoundError):
+                storage.create_token(
+                    alice.id, secret, TokenType.CLIENT_API, "read", None, experiment_id
+                )
+            assert storage.find_token(secret) is None
+        # The list filter a bound token uses shows its experiment only.
+        other = storage.create_experiment(alice.id, make_spec("other"))
+        listed = storage.list_experiments(alice.id, PageRequest(), experiment_id=mine.id)
+        assert ([e.id for e in listed.items], listed.count) == ([mine.id], 1)
+        assert storage.list_experiments(alice.id, PageRequest()).count == 2
+        assert storage.list_experiments(bob.id, PageRequest(), experiment_id=mine.id).items == []
+        assert other.id not in [e.id for e in listed.items]
+
     # --- experiments ----------------------------------------------------------------------
     def test_create_and_get_experiment(self, storage: Storage) -> None:
         client = storage.create_client("c")

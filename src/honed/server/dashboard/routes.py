@@ -82,11 +82,11 @@ def experiment_detail(svc: Svc, token: Caller, experiment_id: str) -> JSONRespon
 
 @router.post("/dashboard/api/share", tags=["dashboard"])
 def share(svc: Svc, token: Caller, request: Request) -> JSONResponse:
-    """Mint a read-only token for a share link (revoke it with ``honed token revoke``)."""
+    """Mint a read-only token for a share link (revoke it with ``honed token revoke``).
+
+    With ``?experiment=ID`` the token sees that experiment only; without, the list."""
     experiment = request.query_params.get("experiment")
-    target = "the experiments list"
-    if experiment is not None:
-        svc.experiments.get(token, path_id(experiment))
-        target = f"experiment {experiment}"
-    issued = svc.tokens.share(token, f"dashboard share link for {target}")
+    experiment_id = None if experiment is None else path_id(experiment)
+    target = "the experiments list" if experiment is None else f"experiment {experiment_id}"
+    issued = svc.tokens.share(token, f"dashboard share link for {target}", experiment_id)
     return reply({"token": issued.secret, "token_id": str(issued.token.id), "permissions": "read"})

@@ -48,6 +48,7 @@ def token(row: TokenRow) -> Token:
         created=int(row.created),
         revoked=row.revoked,
         description=row.description,
+        experiment_id=row.experiment_id,
     )
 
 

@@ -66,6 +66,8 @@ class TokenRow(Base):
     description: Mapped[str | None] = mapped_column(String(200))
     created: Mapped[float] = mapped_column(Double)
     revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Set for a token that may read only this experiment (a share link).
+    experiment_id: Mapped[int | None] = mapped_column(ForeignKey("experiments.id"))
 
 
 class ExperimentRow(Base):

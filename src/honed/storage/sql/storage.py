@@ -116,9 +116,14 @@ class SqlStorage(ProjectsAndRuns, Storage):
         token_type: TokenType,
         permissions: str,
         description: str | None = None,
+        experiment_id: int | None = None,
     ) -> Token:
         with self._tx.write() as session:
             _get(session, ClientRow, client_id)
+            if experiment_id is not None:
+                experiment = _get(session, ExperimentRow, experiment_id)
+                if experiment.client_id != client_id:
+                    raise NotFoundError(f"Experiment {experiment_id} not found")
             row = TokenRow(
                 client_id=client_id,
                 token_hash=token_hash,
@@ -127,6 +132,7 @@ class SqlStorage(ProjectsAndRuns, Storage):
                 description=description,
                 created=time.time(),
                 revoked=False,
+                experiment_id=experiment_id,
             )
             session.add(row)
             session.flush()
@@ -190,11 +196,14 @@ class SqlStorage(ProjectsAndRuns, Storage):
         development: bool | None = None,
         project: str | None = None,
         runs_only: bool | None = False,
+        experiment_id: int | None = None,
     ) -> Page[Experiment]:
         conditions = [
             ExperimentRow.client_id == client_id,
             ExperimentRow.state.in_([s.value for s in states]),
         ]
+        if experiment_id is not None:
+            conditions.append(ExperimentRow.id == experiment_id)
         if development is not None:
             conditions.append(ExperimentRow.development == development)
         if project is not None:
