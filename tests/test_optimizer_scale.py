@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import torch
 
 from honed.domain.experiment import ExperimentSpec
 from honed.domain.metrics import Metric
@@ -29,6 +30,13 @@ from honed.domain.records import Observation
 from honed.domain.records import SuggestionSource
 from honed.domain.tenancy import Token
 from honed.engine.botorch.data import MAX_TRAINING_POINTS
+from honed.engine.botorch.data import Outcome
+from honed.engine.botorch.encoding import DTYPE
+from honed.engine.botorch.encoding import Encoding
+from honed.engine.botorch.model import FIT_POINTS
+from honed.engine.botorch.model import WarmStart
+from honed.engine.botorch.model import fit_outcome
+from honed.engine.botorch.model import representative_rows
 from honed.service.app import Services
 from honed.service.observations import MAX_BATCH
 from honed.service.observations import ObservationInput
@@ -135,3 +143,34 @@ def test_fifty_parameters(services: Services, token: Token, sqlite_url: str) -> 
     experiment_id = experiment_with(services, token, dimensions=50, observations=300)
     result = fit_in_own_process(sqlite_url, experiment_id)
     check_fit(services, experiment_id, result, 300)
+
+
+def test_refits_follow_the_observations_not_the_capped_training_set() -> None:
+    """Past the subset cap the model's rows stop growing; the hyperparameters must still be
+    refitted as observations accumulate (every REFIT_GROWTH share)."""
+    space = SearchSpace(parameters=(Parameter("x", ParameterType.DOUBLE, (0.0, 1.0)),))
+    X = torch.linspace(0, 1, 40, dtype=DTYPE).reshape(-1, 1)
+    Y = torch.sin(6 * X)
+
+    def outcome(observed: int) -> Outcome:
+        return Outcome("f", X, Y, None, observed=observed)
+
+    warm: WarmStart = {}
+    encoding = Encoding.of(space)
+    fit_outcome(encoding, outcome(1000), warm)
+    first = warm["f"]
+    assert first.observations == 1000
+    fit_outcome(encoding, outcome(1050), warm)
+    assert warm["f"] is first  # conditioned only
+    fit_outcome(encoding, outcome(1200), warm)
+    assert warm["f"] is not first
+    assert warm["f"].observations == 1200
+
+
+def test_representative_rows_keep_the_best_and_a_spread() -> None:
+    Y = torch.arange(1000, dtype=DTYPE).reshape(-1, 1).flip(0)  # row 0 is the best
+    rows = representative_rows(Y, FIT_POINTS)
+    assert len(rows) == FIT_POINTS == len(set(rows.tolist()))
+    assert rows.tolist() == sorted(rows.tolist())
+    assert set(range(FIT_POINTS // 4)) <= set(rows.tolist())
+    assert rows[-1] == 999  # the spread reaches the end
