@@ -32,6 +32,9 @@ Usage: .venv/bin/python benchmarks/latency.py [--n 10,100,500,2000] [--d 6,20]
        [--workers 1,8] [--requests 20] [--eval-seconds 0.2] [--candidate-wait 1.0]
        [--ax-n 10,100,500] [--ax-reps 2] [--ax-timeout 240] [--no-ax] [--profile DIR]
 
+The scale cells are options, not defaults: ``--n 5000 --d 6,50 --no-ax`` (past 800
+observations the model trains on a subset, see honed.engine.botorch.data).
+
 Results are printed as a table and written to benchmarks/results/latency.json. The module
 imports only the standard library at the top: the Ax venv runs ``ax_main`` from it.
 """

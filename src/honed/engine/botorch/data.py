@@ -27,6 +27,8 @@ class Outcome:
     X: torch.Tensor
     Y: torch.Tensor
     Yvar: torch.Tensor | None
+    #: Observations behind the outcome before subsampling (what refits are paced by).
+    observed: int
 
 
 @dataclass(frozen=True)
@@ -39,7 +41,7 @@ class TrainingData:
 
 
 def _metric_outcome(
-    encoding: Encoding, metric: Metric, observations: Sequence[Observation]
+    encoding: Encoding, metric: Metric, observations: Sequence[Observation], observed: int
 ) -> Outcome:
     rows = [o for o in observations if not o.failed and o.value_of(metric.name) is not None]
     values = [metric.sign() * float(o.value_of(metric.name) or 0.0) for o in rows]
@@ -56,6 +58,7 @@ def _metric_outcome(
         X=encoding.encode([o.assignments for o in rows]),
         Y=torch.tensor(values, dtype=DTYPE).reshape(-1, 1),
         Yvar=yvar,
+        observed=observed,
     )
 
 
@@ -89,10 +92,16 @@ def subsample(spec: ExperimentSpec, observations: Sequence[Observation]) -> list
 def training_data(
     spec: ExperimentSpec, encoding: Encoding, observations: Sequence[Observation]
 ) -> TrainingData:
+    observed = len(observations)
     observations = subsample(spec, observations)
-    objectives = [_metric_outcome(encoding, m, observations) for m in spec.optimized_metrics]
+    objectives = [
+        _metric_outcome(encoding, m, observations, observed) for m in spec.optimized_metrics
+    ]
     constraints = [
-        (_metric_outcome(encoding, m, observations), m.sign() * float(m.threshold or 0.0))
+        (
+            _metric_outcome(encoding, m, observations, observed),
+            m.sign() * float(m.threshold or 0.0),
+        )
         for m in spec.constraint_metrics
     ]
     failure = None
@@ -102,6 +111,7 @@ def training_data(
             X=encoding.encode([o.assignments for o in observations]),
             Y=torch.tensor([[1.0 if o.failed else 0.0] for o in observations], dtype=DTYPE),
             Yvar=None,
+            observed=observed,
         )
     successes = [o for o in observations if not o.failed]
     return TrainingData(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 import warnings
 from collections.abc import Callable
 from collections.abc import MutableMapping
@@ -78,7 +79,9 @@ class BoTorchEngine(Engine):
         outcomes = [*data.objectives, *(c for c, _ in data.constraints)]
         if data.failure is not None:
             outcomes.append(data.failure)
+        started = time.perf_counter()
         model = fit_models(encoding, outcomes, warm)
+        fitted = time.perf_counter()
         pending = list(request.pending)
         acquisition = _acquisition(model, data, encoding.encode(pending) if pending else None)
         taken = {point_hash(p) for p in pending} | {
@@ -104,6 +107,24 @@ class BoTorchEngine(Engine):
             points.extend(
                 _best_nearby(acquisition, encoding, pending, taken, request.count - len(points))
             )
+        training_points = max(o.X.shape[0] for o in outcomes)
+        fit_seconds, candidate_seconds = fitted - started, time.perf_counter() - fitted
+        logger.info(
+            "experiment %s: model on %d of %d observations, d=%d; fit %.2fs, %d candidates %.2fs",
+            request.experiment.id,
+            training_points,
+            len(request.observations),
+            encoding.dim,
+            fit_seconds,
+            len(points),
+            candidate_seconds,
+            # For operators' log processors and the scale test.
+            extra={
+                "training_points": training_points,
+                "fit_seconds": fit_seconds,
+                "candidate_seconds": candidate_seconds,
+            },
+        )
         return Proposal(points, request.cursor)
 
     def _optimize(

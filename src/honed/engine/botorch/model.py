@@ -26,11 +26,14 @@ logger = logging.getLogger(__name__)
 # Hyperparameters are refitted when the data grew by this share since their last fit;
 # in between, new observations only condition the model (a fit costs ~30% of a proposal).
 REFIT_GROWTH = 0.1
+# Hyperparameters are fitted on at most this many of a model's points (see fit_outcome).
+FIT_POINTS = 300
 
 
 @dataclass
 class Fitted:
     hyperparameters: dict[str, torch.Tensor]
+    #: Observations behind the outcome when fitted (Outcome.observed).
     observations: int
 
 
@@ -39,37 +42,62 @@ WarmStart = MutableMapping[str, Fitted]
 
 
 def fit_outcome(encoding: Encoding, outcome: Outcome, warm: WarmStart | None) -> GPyTorchModel:
-    cat_dims = sorted(encoding.cat_dims)
-    kwargs: dict[str, Any] = {"outcome_transform": Standardize(m=1)}
-    if outcome.Yvar is not None:
-        kwargs["train_Yvar"] = outcome.Yvar
-    with warnings.catch_warnings():
-        # Inputs are already scaled to the unit cube (categorical indices excepted).
-        warnings.simplefilter("ignore", InputDataWarning)
-        model: GPyTorchModel
-        if cat_dims:
-            model = MixedSingleTaskGP(outcome.X, outcome.Y, cat_dims=cat_dims, **kwargs)
-        else:
-            model = SingleTaskGP(outcome.X, outcome.Y, **kwargs)
+    model = _model(encoding, outcome.X, outcome.Y, outcome.Yvar)
     previous = warm.get(outcome.name) if warm is not None else None
-    n = outcome.X.shape[0]
     # Loading is the warm start of a refit too; the fit is skipped while the data is close
     # to what the hyperparameters were fitted on.
     if (
         previous is not None
         and _load_hyperparameters(model, previous.hyperparameters)
-        and n <= previous.observations * (1 + REFIT_GROWTH)
+        and outcome.observed <= previous.observations * (1 + REFIT_GROWTH)
     ):
         model.eval()
         return model
-    mll = ExactMarginalLogLikelihood(model.likelihood, model)
+    fitted = model
+    if outcome.X.shape[0] > FIT_POINTS:
+        # Each step of the fit costs O(n^3): fit on a representative part, then condition
+        # the model on all its points with those hyperparameters (one Cholesky).
+        rows = representative_rows(outcome.Y, FIT_POINTS)
+        yvar = outcome.Yvar[rows] if outcome.Yvar is not None else None
+        fitted = _model(encoding, outcome.X[rows], outcome.Y[rows], yvar)
+        if previous is not None:
+            _load_hyperparameters(fitted, previous.hyperparameters)
+    mll = ExactMarginalLogLikelihood(fitted.likelihood, fitted)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         fit_gpytorch_mll(mll, optimizer_kwargs={"options": {"maxiter": 200}})
+    hyperparameters = _hyperparameters(fitted)
+    if fitted is not model:
+        _load_hyperparameters(model, hyperparameters)
     if warm is not None:
-        warm[outcome.name] = Fitted(_hyperparameters(model), n)
+        warm[outcome.name] = Fitted(hyperparameters, outcome.observed)
     model.eval()
     return model
+
+
+def _model(
+    encoding: Encoding, X: torch.Tensor, Y: torch.Tensor, Yvar: torch.Tensor | None
+) -> GPyTorchModel:
+    cat_dims = sorted(encoding.cat_dims)
+    kwargs: dict[str, Any] = {"outcome_transform": Standardize(m=1)}
+    if Yvar is not None:
+        kwargs["train_Yvar"] = Yvar
+    with warnings.catch_warnings():
+        # Inputs are already scaled to the unit cube (categorical indices excepted).
+        warnings.simplefilter("ignore", InputDataWarning)
+        if cat_dims:
+            return MixedSingleTaskGP(X, Y, cat_dims=cat_dims, **kwargs)
+        return SingleTaskGP(X, Y, **kwargs)
+
+
+def representative_rows(Y: torch.Tensor, count: int) -> torch.Tensor:
+    """``count`` row indices: the best quarter by value (larger is better) and an even
+    spread over the others in their original order, sorted."""
+    order = torch.argsort(Y.reshape(-1), descending=True, stable=True)
+    best = order[: count // 4]
+    rest = torch.sort(order[count // 4 :]).values
+    spread = rest[torch.linspace(0, len(rest) - 1, count - len(best)).round().long()]
+    return torch.sort(torch.cat([best, spread])).values
 
 
 def _hyperparameters(model: GPyTorchModel) -> dict[str, torch.Tensor]:

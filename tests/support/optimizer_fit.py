@@ -1,0 +1,69 @@
+"""One optimizer fit in a process of its own, as `honed optimizer` runs it, reporting the
+process's peak memory and what the model saw (for tests/test_optimizer_scale.py and
+benchmarks).
+
+    python -m tests.support.optimizer_fit DATABASE_URL EXPERIMENT_ID
+
+prints one JSON object: ``experiment`` (the id fitted, or null), ``rss_before_mb`` (peak RSS
+with torch and BoTorch imported, before the fit), ``rss_peak_mb`` (after it), and from the
+engine's log record ``training_points``, ``fit_seconds``, ``candidate_seconds``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import resource
+import sys
+from typing import Any
+
+from honed.service.optimizer import OptimizerLoop
+from honed.service.optimizer import botorch_engine_factory
+from honed.storage.sql.storage import SqlStorage
+
+
+class EngineRecords(logging.Handler):
+    """Keeps the fields the BoTorch engine logs with each proposal."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fields: dict[str, Any] = {}
+
+    def emit(self, record: logging.LogRecord) -> None:
+        for name in ("training_points", "fit_seconds", "candidate_seconds"):
+            if hasattr(record, name):
+                self.fields[name] = getattr(record, name)
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def main(database_url: str, experiment_id: int) -> dict[str, Any]:
+    records = EngineRecords()
+    engine_logger = logging.getLogger("honed.engine.botorch.engine")
+    engine_logger.addHandler(records)
+    engine_logger.setLevel(logging.INFO)
+    factory = botorch_engine_factory()
+    import botorch  # noqa: F401  (counted in the baseline, as in a running optimizer)
+
+    storage = SqlStorage.from_url(database_url)
+    try:
+        loop = OptimizerLoop(storage, factory)
+        before = peak_rss_mb()
+        fitted = loop.step()
+        result: dict[str, Any] = {
+            "experiment": fitted,
+            "rss_before_mb": before,
+            "rss_peak_mb": peak_rss_mb(),
+            **records.fields,
+        }
+        if fitted is not None:
+            result["error"] = storage.optimizer_status(experiment_id).error
+        return result
+    finally:
+        storage.close()
+
+
+if __name__ == "__main__":
+    print(json.dumps(main(sys.argv[1], int(sys.argv[2]))))
