@@ -211,3 +211,22 @@ def test_huge_values_inside_valid_json_answer_400(api: TestClient) -> None:
     assert api.post("/v1/experiments", content=huge_bounds).status_code == 400
     too_big = b'{"name": "' + b"x" * (MAX_BODY_BYTES + 1) + b'"}'
     assert api.post("/v1/experiments", content=too_big).status_code == 413
+
+
+def test_digits_of_other_scripts_are_not_ids(api: TestClient) -> None:
+    """str.isdigit() takes '¹' (which int() refuses: once a 500) and '٣' (which it reads)."""
+    base = f"/v1/experiments/{new_experiment(api)}"
+    ok(api.post("/v1/clients/1/projects", json={"id": "p", "name": "P"}))
+    for digit in ("¹", "٣"):
+        for query in ("before", "after", "limit"):
+            response = api.get("/v1/aiexperiments", params={query: digit})
+            assert response.status_code == 400, (query, response.text)
+            assert query in response.json()["message"]
+        assert api.get(f"{base}/suggestions", params={"id": digit}).status_code == 400
+        filters = f'[{{"field": "experiment", "operator": "==", "value": "{digit}"}}]'
+        runs = api.get("/v1/clients/1/projects/p/training_runs", params={"filters": filters})
+        assert runs.status_code == 400, runs.text
+        assert "filters[0].value" in runs.json()["message"]
+        assert api.get(f"/v1/training_runs/{digit}").status_code == 404
+        observation = {"suggestion": digit, "value": 1}
+        assert api.post(f"{base}/observations", json=observation).status_code == 400

@@ -334,7 +334,8 @@ class EmptyOut(BaseModel):
 # models state what that check accepts. Nulls inside objects are dropped and a top-level
 # null removes the field (MERGE and PUT), except for name, state and project.
 Flat = dict[str, str | float | None]  # SigOpt metadata: strings and numbers
-PROJECT_ID_PATTERN = r"^[a-z0-9\-_\.]+$"  # as honed.domain.projects.PROJECT_ID
+# As honed.domain.projects.check_project_id: not "." or "..", which no URL can name.
+PROJECT_ID_PATTERN = r"^(?!\.\.?$)[a-z0-9\-_\.]+$"
 
 
 class _RunPart(BaseModel):
@@ -402,8 +403,8 @@ class TrainingRunCreateBody(TrainingRunBody):
 class TrainingRunUpdateBody(TrainingRunBody):
     project: str = Field(  # type: ignore[assignment]
         default=None,
-        pattern=PROJECT_ID_PATTERN,
         max_length=MAX_PROJECT_ID_LENGTH,
+        json_schema_extra={"pattern": PROJECT_ID_PATTERN},  # pydantic's regex has no lookahead
         description="Moves the run to another project",
     )
 
@@ -504,8 +505,9 @@ PATH: dict[str, JSON] = {
 }
 QUERY: dict[str, JSON] = {
     "limit": {"type": "integer", "minimum": 0, "maximum": 1000},
-    "before": {"type": "string", "pattern": ID_PATTERN},
-    "after": {"type": "string", "pattern": ID_PATTERN},
+    # Paging markers; empty means none (honed.server.http.page_request).
+    "before": {"type": "string", "pattern": "^[0-9]*$"},
+    "after": {"type": "string", "pattern": "^[0-9]*$"},
     "state": {"type": "string"},
     "deleted": {"type": "boolean"},
     "experiment": {"type": "string", "pattern": ID_PATTERN},
