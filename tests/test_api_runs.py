@@ -90,6 +90,8 @@ def test_projects(api: TestClient) -> None:
         ({"name": "no id"}, ("Missing required field id",)),
         ({"id": "Upper", "name": "x"}, ("Invalid id", "lowercase")),
         ({"id": "a" * 33, "name": "x"}, ("Invalid id",)),
+        ({"id": ".", "name": "x"}, ("Invalid id", "cannot be a project id")),
+        ({"id": "..", "name": "x"}, ("Invalid id", "cannot be a project id")),
         ({"id": "ok", "name": ""}, ("Invalid name",)),
         ({"id": "ok", "name": "x", "color": "red"}, ("Unknown field color",)),
         ({"id": "ok", "name": "x", "metadata": {"a": [1]}}, ("Invalid metadata.a",)),

@@ -25,9 +25,10 @@ from tests.scale.helpers import new_experiment
 from tests.scale.helpers import ok
 from tests.support.server import running_server
 
-PROJECTS = "/v1/clients/{client_id}/projects"
 # A plausible body per (method, path): a 404 must not hide behind a 400 for a bad body.
 POINT = {"x": 0.5, "n": 3}
+AI_EXPERIMENT = {**EXPERIMENT, "name": "ai", "budget": 4}
+PROJECT = "proj-a"
 BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/v1/experiments"): EXPERIMENT,
     ("POST", "/v1/clients/{client_id}/experiments"): EXPERIMENT,
@@ -41,31 +42,33 @@ BODIES: dict[tuple[str, str], Any] = {
         "observations": [{"assignments": POINT, "value": 1}]
     },
     ("PUT", "/v1/experiments/{experiment_id}/observations/{observation_id}"): {"value": 2},
-    ("POST", "/v1/clients/{client_id}/projects"): {"id": "new", "name": "new"},
+    ("POST", "/v1/clients/{client_id}/projects"): {"id": "b-project", "name": "B"},
     ("PUT", "/v1/clients/{client_id}/projects/{project_id}"): {"name": "renamed"},
-    ("POST", "/v1/clients/{client_id}/projects/{project_id}/aiexperiments"): {
-        "name": "AI",
-        "parameters": EXPERIMENT["parameters"],
-        "metrics": [{"name": "f"}],
-        "budget": 3,
-    },
-    ("POST", "/v1/clients/{client_id}/projects/{project_id}/training_runs"): {"name": "r"},
+    ("POST", "/v1/clients/{client_id}/projects/{project_id}/aiexperiments"): AI_EXPERIMENT,
+    ("POST", "/v1/clients/{client_id}/projects/{project_id}/training_runs"): {"name": "b"},
     ("POST", "/v1/clients/{client_id}/projects/{project_id}/training_runs/batch"): {
-        "runs": [{"name": "r"}]
+        "runs": [{"name": "b"}]
     },
     ("PUT", "/v1/aiexperiments/{experiment_id}"): {"name": "renamed"},
-    ("POST", "/v1/aiexperiments/{experiment_id}/training_runs"): {"name": "r"},
-    ("PUT", "/v1/training_runs/{run_id}"): {"name": "renamed"},
-    ("MERGE", "/v1/training_runs/{run_id}"): {"name": "renamed"},
-    ("POST", "/v1/training_runs/{run_id}/checkpoints"): {"values": [{"name": "f", "value": 1}]},
+    ("POST", "/v1/aiexperiments/{experiment_id}/training_runs"): {"name": "b"},
+    ("PUT", "/v1/training_runs/{run_id}"): {"name": "renamed", "state": "failed"},
+    ("MERGE", "/v1/training_runs/{run_id}"): {"name": "renamed", "state": "failed"},
+    ("POST", "/v1/training_runs/{run_id}/checkpoints"): {"values": [{"name": "f", "value": 9}]},
 }
 # Routes without a foreign id to try: they act on the caller's own tenant.
 OWN_TENANT = {
     ("GET", "/v1/experiments"),
     ("POST", "/v1/experiments"),
-    ("GET", "/v1/aiexperiments"),
     ("GET", "/v1/tokens/self"),
+    ("GET", "/v1/aiexperiments"),
 }
+
+
+def path_ids(path: str, ids: dict[str, str]) -> dict[str, str]:
+    """The ids a route's path takes: /v1/aiexperiments/{experiment_id} an AI experiment's."""
+    if path.startswith("/v1/aiexperiments/"):
+        return {**ids, "experiment_id": ids["aiexperiment_id"]}
+    return ids
 
 
 def routes(app: Any) -> list[tuple[str, str]]:
@@ -94,23 +97,20 @@ def tenants(api: TestClient) -> Iterator[tuple[TestClient, TestClient, dict[str,
     queued = ok(api.post(f"{base}/queued_suggestions", json={"assignments": POINT}))
     client_id = ok(api.get("/v1/tokens/self"))["client"]
     projects = f"/v1/clients/{client_id}/projects"
-    ok(api.post(projects, json={"id": "proj", "name": "proj"}))
-    ai = ok(
-        api.post(
-            f"{projects}/proj/aiexperiments",
-            json=BODIES[("POST", f"{PROJECTS}/{{project_id}}/aiexperiments")],
-        )
-    )
-    run = ok(api.post(f"/v1/aiexperiments/{ai['id']}/training_runs", json={"name": "r"}))
+    ok(api.post(projects, json={"id": PROJECT, "name": "A"}))
+    ai = ok(api.post(f"{projects}/{PROJECT}/aiexperiments", json=AI_EXPERIMENT))
+    run = ok(api.post(f"/v1/aiexperiments/{ai['id']}/training_runs", json={"name": "a"}))
+    checkpoint = {"values": [{"name": "f", "value": 0.5}]}
+    ok(api.post(f"/v1/training_runs/{run['id']}/checkpoints", json=checkpoint))
     ids = {
-        "client_id": ok(api.get("/v1/tokens/self"))["client"],
+        "client_id": client_id,
         "experiment_id": eid,
         "suggestion_id": open_suggestion["id"],
         "observation_id": observation["id"],
         "queued_id": queued["id"],
-        "project_id": "proj",
+        "project_id": PROJECT,
+        "aiexperiment_id": ai["id"],
         "run_id": run["id"],
-        "ai_experiment_id": ai["id"],
     }
     with TestClient(api.app) as b:
         b.auth = (secret, "")
@@ -122,6 +122,7 @@ def test_every_endpoint_hides_another_tenants_objects(
 ) -> None:
     a, b, ids = tenants
     own_eid = new_experiment(b)
+    own_client = ok(b.get("/v1/tokens/self"))["client"]
     checked = set()
     for method, path in routes(a.app):
         if (method, path) in OWN_TENANT:
@@ -130,14 +131,15 @@ def test_every_endpoint_hides_another_tenants_objects(
         assert names, f"{method} {path}: add it to OWN_TENANT or give it an id to test"
         assert names <= set(ids), f"{method} {path}: unknown path parameter in {names}"
         body = BODIES.get((method, path))
-        # Tenant B with all of A's ids, and (nested routes) with its own experiment and
-        # A's child ids: 404 both times, and nothing of A's changes.
-        variants = [ids]
-        if "experiment_id" in names and len(names) > 1:
-            variants.append({**ids, "experiment_id": own_eid})
+        # Tenant B with all of A's ids, and (nested routes) with its own experiment or client
+        # and A's child ids: 404 each time, and nothing of A's changes.
+        a_ids = path_ids(path, ids)
+        variants = [a_ids]
+        if len(names) > 1:
+            for name, own in (("experiment_id", own_eid), ("client_id", own_client)):
+                if name in names:
+                    variants.append({**a_ids, name: own})
         for values in variants:
-            if path.startswith("/v1/aiexperiments/"):
-                values = {**values, "experiment_id": values["ai_experiment_id"]}
             url = path.format(**{name: values[name] for name in names})
             response = b.request(method, url, json=body)
             assert response.status_code == 404, (method, url, response.text)
@@ -147,18 +149,26 @@ def test_every_endpoint_hides_another_tenants_objects(
             }
         checked.add((method, path))
         if method == "GET":  # A itself reads the same URL
-            own = ids
-            if path.startswith("/v1/aiexperiments/"):
-                own = {**ids, "experiment_id": ids["ai_experiment_id"]}
-            url = path.format(**{name: own[name] for name in names})
+            url = path.format(**{name: a_ids[name] for name in names})
             assert a.get(url).status_code == 200, url
-    assert len(checked) >= 20
+    assert len(checked) >= 40
     # A's things are unchanged, and B's own lists show none of them.
     experiment = ok(a.get(f"/v1/experiments/{ids['experiment_id']}"))
     assert experiment["name"] == EXPERIMENT["name"]
     assert experiment["progress"]["observation_count"] == 1
     assert [e["id"] for e in ok(b.get("/v1/experiments"))["data"]] == [own_eid]
-    assert ok(b.get("/v1/tokens/self"))["client"] != ids["client_id"]
+    assert own_client != ids["client_id"]
+    project = ok(a.get(f"/v1/clients/{ids['client_id']}/projects/{PROJECT}"))
+    assert (project["name"], project["deleted"]) == ("A", False)
+    ai = ok(a.get(f"/v1/aiexperiments/{ids['aiexperiment_id']}"))
+    assert (ai["name"], ai["state"], ai["progress"]["total_run_count"]) == ("ai", "active", 1)
+    run = ok(a.get(f"/v1/training_runs/{ids['run_id']}"))
+    assert (run["name"], run["state"], run["deleted"]) == ("a", "active", False)
+    assert run["checkpoint_count"] == 1
+    runs = ok(a.get(f"/v1/clients/{ids['client_id']}/projects/{PROJECT}/training_runs"))
+    assert [r["id"] for r in runs["data"]] == [ids["run_id"]]
+    assert ok(b.get("/v1/aiexperiments"))["count"] == 0
+    assert ok(b.get(f"/v1/clients/{own_client}/projects"))["count"] == 0
 
 
 def test_token_kinds(api: TestClient, sqlite_url: str) -> None:

@@ -72,11 +72,16 @@ def _path(loc: tuple[int | str, ...]) -> str:
     return text or "body"
 
 
+def is_digits(text: str) -> bool:
+    """ASCII digits only: str.isdigit() also takes '¹', which int() refuses, and '٣'."""
+    return text.isascii() and text.isdigit()
+
+
 def object_id(text: str | int, what: str) -> int:
     """Ids are strings of digits on the wire; anything else names no object."""
     if isinstance(text, int) and not isinstance(text, bool):
         value = text
-    elif isinstance(text, str) and text.isdigit() and len(text) < 20:
+    elif isinstance(text, str) and is_digits(text) and len(text) < 20:
         value = int(text)
     else:
         raise InvalidRequestError(f"Invalid {what}: {text!r} is not an id")

@@ -37,4 +37,7 @@ def check_project_id(reference: object, path: str = "id") -> str:
             f"Invalid {path}: {reference!r}; project ids are 1 to {MAX_PROJECT_ID_LENGTH} "
             "lowercase letters, digits, '-', '_' or '.'"
         )
+    if reference in (".", ".."):
+        # Clients resolve these path segments away, so no URL could name the project.
+        raise InvalidRequestError(f"Invalid {path}: {reference!r} cannot be a project id")
     return reference

@@ -7,6 +7,7 @@ from typing import Any
 
 from fastapi import Request
 
+from honed.api.parse import is_digits
 from honed.errors import InvalidRequestError
 from honed.errors import PayloadTooLargeError
 from honed.storage.base import PageRequest
@@ -86,7 +87,7 @@ def _has_nul(data: Any) -> bool:
 async def json_body(request: Request) -> Any:
     """FastAPI dependency: the parsed JSON body of a request."""
     length = request.headers.get("content-length")
-    if length is not None and length.isdigit() and int(length) > MAX_BODY_BYTES:
+    if length is not None and is_digits(length) and int(length) > MAX_BODY_BYTES:
         raise PayloadTooLargeError(f"Request body larger than {MAX_BODY_BYTES} bytes")
     # Counted as it arrives: a chunked body (no Content-Length) stops at the limit too.
     chunks: list[bytes] = []
@@ -120,7 +121,7 @@ def _marker(request: Request, name: str) -> int | None:
     raw = request.query_params.get(name)
     if raw is None or raw == "":
         return None
-    if not raw.isdigit() or len(raw) > 19:
+    if not is_digits(raw) or len(raw) > 19:
         raise InvalidRequestError(f"Invalid {name}: {raw!r} is not a paging marker")
     return int(raw)
 
@@ -129,7 +130,7 @@ def page_request(request: Request) -> PageRequest:
     raw = request.query_params.get("limit")
     limit = DEFAULT_LIMIT
     if raw is not None:
-        if not raw.isdigit() or len(raw) > 9:
+        if not is_digits(raw) or len(raw) > 9:
             raise InvalidRequestError(f"Invalid limit: {raw!r} is not a non-negative integer")
         limit = int(raw)
         if limit > MAX_LIMIT:
@@ -155,7 +156,7 @@ def id_list(request: Request, name: str) -> list[int] | None:
             raise InvalidRequestError(f"Invalid {name}: {text!r} is not a list of ids")
         for part in parts:
             part = str(part).strip()
-            if not part.isdigit() or len(part) > 19:
+            if not is_digits(part) or len(part) > 19:
                 raise InvalidRequestError(f"Invalid {name}: {part!r} is not an id")
             ids.append(int(part))
     return ids

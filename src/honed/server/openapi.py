@@ -16,9 +16,14 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel
 from pydantic import ConfigDict
+from pydantic import Field
+from pydantic import create_model
 from pydantic.json_schema import models_json_schema
 
 from honed.api import schemas
+from honed.domain.projects import MAX_PROJECT_ID_LENGTH
+from honed.domain.validation import MAX_NAME_LENGTH
+from honed.service.runs import MAX_BATCH
 
 JSON = dict[str, Any]
 Id = str  # ids are strings of digits on the wire
@@ -162,16 +167,262 @@ class ClientOut(Out):
     created: int
 
 
+class ProjectOut(Out):
+    object: Literal["project"]
+    id: str  # the reference the user chose, e.g. "my-project"
+    name: str
+    client: Id
+    created: int
+    updated: int
+    metadata: dict[str, Any] | None
+    deleted: bool
+
+
+class RunProgressOut(Out):
+    object: Literal["progress"]
+    active_run_count: int
+    finished_run_count: int
+    total_run_count: int
+    remaining_budget: int | None
+
+
+class AiExperimentOut(Out):
+    object: Literal["aiexperiment"]
+    id: Id
+    name: str
+    type: Literal["offline", "random", "grid"]
+    state: Literal["active", "deleted"]
+    created: int
+    updated: int
+    client: Id
+    project: str | None
+    runs_only: bool
+    budget: int | None
+    parallel_bandwidth: int | None
+    metadata: dict[str, Any] | None
+    metrics: list[dict[str, Any]]
+    parameters: list[dict[str, Any]]
+    linear_constraints: list[dict[str, Any]]
+    progress: RunProgressOut
+
+
+class TrainingRunOut(Out):
+    object: Literal["training_run"]
+    id: Id
+    name: str | None
+    state: Literal["active", "completed", "failed"]
+    client: Id
+    project: str
+    experiment: Id | None
+    suggestion: Id | None
+    observation: Id | None
+    assignments: dict[str, Any]
+    assignments_meta: dict[str, dict[str, Any]]
+    assignments_sources: dict[str, dict[str, Any]]
+    values: dict[str, MetricValueOut]
+    metadata: dict[str, Any] | None
+    dev_metadata: dict[str, Any]
+    sys_metadata: dict[str, Any]
+    datasets: dict[str, dict[str, Any]]
+    logs: dict[str, dict[str, Any]]
+    model: dict[str, Any]
+    source_code: dict[str, Any]
+    favorite: bool
+    checkpoint_count: int
+    created: int
+    updated: int
+    completed: int | None
+    finished: bool
+    deleted: bool
+
+
+# A batch create with ``fields`` answers only the named keys (and ``object``) of each run.
+_optional: dict[str, Any] = {
+    name: (field.annotation, None) for name, field in TrainingRunOut.model_fields.items()
+}
+_optional["object"] = (Literal["training_run"], ...)
+TrainingRunFieldsOut = create_model("TrainingRunFieldsOut", __base__=Out, **_optional)
+
+
+class CheckpointOut(Out):
+    object: Literal["checkpoint"]
+    id: Id
+    training_run: Id
+    created: int
+    values: list[MetricValueOut]
+    metadata: dict[str, Any] | None
+    should_stop: bool
+    stopping_reasons: dict[str, Any]
+
+
+class ProjectPage(_Page):
+    data: list[ProjectOut]
+
+
+class AiExperimentPage(_Page):
+    data: list[AiExperimentOut]
+
+
+class ProjectExperimentPage(_Page):
+    """A project's experiments; with ``include_ai=true`` its AI experiments too."""
+
+    data: list[ExperimentOut | AiExperimentOut]
+
+
+class TrainingRunPage(_Page):
+    data: list[TrainingRunOut]
+
+
+class TrainingRunFieldsPage(_Page):
+    data: list[TrainingRunFieldsOut]
+
+
+class CheckpointPage(_Page):
+    data: list[CheckpointOut]
+
+
+class DashboardExperimentOut(Out):
+    id: Id
+    name: str
+    state: Literal["active", "deleted"]
+    type: Literal["offline", "random", "grid"]
+    budget: int | None
+    parallel_bandwidth: int | None
+    created: int
+    parameters: list[dict[str, Any]]
+    metrics: list[dict[str, Any]]
+
+
+class DashboardSummaryOut(DashboardExperimentOut):
+    observation_count: int
+    failure_count: int
+    best_value: float | None
+    best_count: int
+    best_metric: str | None
+    last_activity: int
+
+
+class DashboardSummariesOut(Out):
+    experiments: list[DashboardSummaryOut]
+
+
+class DashboardDetailOut(Out):
+    experiment: DashboardExperimentOut
+    now: int
+    observations: list[dict[str, Any]]
+    open_suggestions: list[dict[str, Any]]
+    best_so_far: list[dict[str, Any]]
+    best_ids: list[Id]
+    pareto_ids: list[Id]
+    workers: list[dict[str, Any]]
+
+
+class ShareOut(Out):
+    token: str
+    token_id: Id
+    permissions: Literal["read"]
+
+
 class EmptyOut(BaseModel):
     """Deletes answer ``{}``."""
 
     model_config = ConfigDict(extra="forbid")
 
 
+# Run bodies are parsed as schemas.TrainingRunIn, whose fields take any JSON because
+# honed.domain.runs checks them after a MERGE has combined them with the stored ones. These
+# models state what that check accepts. Nulls inside objects are dropped and a top-level
+# null removes the field (MERGE and PUT), except for name, state and project.
+Flat = dict[str, str | float | None]  # SigOpt metadata: strings and numbers
+# As honed.domain.projects.check_project_id: not "." or "..", which no URL can name.
+PROJECT_ID_PATTERN = r"^(?!\.\.?$)[a-z0-9\-_\.]+$"
+
+
+class _RunPart(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class RunValueIn(_RunPart):
+    value: float
+    value_stddev: float | None = Field(default=None, ge=0)
+    name: Any = None
+    object: Any = None
+
+
+class RunLogIn(_RunPart):
+    content: str | None = None
+    object: Any = None
+
+
+class RunModelIn(_RunPart):
+    type: str | None = None
+    object: Any = None
+
+
+class RunSourceCodeIn(_RunPart):
+    content: str | None = None
+    hash: str | None = None
+    object: Any = None
+
+
+class RunAssignmentMetaIn(_RunPart):
+    source: str | None = None
+    object: Any = None
+
+
+class RunAssignmentSourceIn(BaseModel):
+    """Other keys are ignored."""
+
+    sort: float | None = None
+    default_show: bool | None = None
+
+
+class TrainingRunBody(_RunPart):
+    # Optional but not nullable: the defaults are never used, this model only documents.
+    name: str = Field(default=None, min_length=1, max_length=MAX_NAME_LENGTH)  # type: ignore[assignment]
+    state: Literal["active", "completed", "failed"] = Field(default=None)  # type: ignore[arg-type]
+    assignments: Flat | None = None
+    assignments_meta: dict[str, RunAssignmentMetaIn | None] | None = None
+    assignments_sources: dict[str, RunAssignmentSourceIn | None] | None = None
+    values: dict[str, RunValueIn | None] | None = None
+    metadata: Flat | None = None
+    dev_metadata: Flat | None = None
+    sys_metadata: dict[str, Any] | None = None
+    datasets: dict[str, Any] | list[str] | None = None
+    logs: dict[str, RunLogIn | None] | None = None
+    model: RunModelIn | None = None
+    source_code: RunSourceCodeIn | None = None
+    favorite: bool | None = None
+    deleted: bool | None = None
+
+
+class TrainingRunCreateBody(TrainingRunBody):
+    name: str = Field(min_length=1, max_length=MAX_NAME_LENGTH)
+
+
+class TrainingRunUpdateBody(TrainingRunBody):
+    project: str = Field(  # type: ignore[assignment]
+        default=None,
+        max_length=MAX_PROJECT_ID_LENGTH,
+        json_schema_extra={"pattern": PROJECT_ID_PATTERN},  # pydantic's regex has no lookahead
+        description="Moves the run to another project",
+    )
+
+
+class TrainingRunBatchBody(_RunPart):
+    runs: list[TrainingRunCreateBody] = Field(min_length=1, max_length=MAX_BATCH)
+    fields: str | None = Field(
+        default=None, description="Comma-separated keys: answer only these of each run"
+    )
+
+
 E = "/v1/experiments/{experiment_id}"
 S = E + "/suggestions"
 Q = E + "/queued_suggestions"
 O = E + "/observations"  # noqa: E741
+P = "/v1/clients/{client_id}/projects"
+A = "/v1/aiexperiments/{experiment_id}"
+R = "/v1/training_runs/{run_id}"
 PAGE = ("limit", "before", "after")
 # (method, path) -> (request body model or None, 200 response model, query parameters)
 OPERATIONS: dict[tuple[str, str], tuple[type[BaseModel] | None, type[BaseModel], tuple[str, ...]]]
@@ -205,16 +456,78 @@ OPERATIONS = {
     ("get", O + "/{observation_id}"): (None, ObservationOut, ()),
     ("put", O + "/{observation_id}"): (schemas.ObservationIn, ObservationOut, ()),
     ("delete", O + "/{observation_id}"): (None, EmptyOut, ()),
+    ("post", P): (schemas.ProjectCreate, ProjectOut, ()),
+    ("get", P): (None, ProjectPage, (*PAGE, "deleted")),
+    ("get", P + "/{project_id}"): (None, ProjectOut, ()),
+    ("put", P + "/{project_id}"): (schemas.ProjectUpdateIn, ProjectOut, ()),
+    ("get", P + "/{project_id}/experiments"): (
+        None,
+        ProjectExperimentPage,
+        (*PAGE, "state", "include_ai"),
+    ),
+    ("post", P + "/{project_id}/aiexperiments"): (schemas.AiExperimentCreate, AiExperimentOut, ()),
+    ("get", P + "/{project_id}/aiexperiments"): (None, AiExperimentPage, (*PAGE, "state")),
+    ("post", P + "/{project_id}/training_runs"): (TrainingRunCreateBody, TrainingRunOut, ()),
+    ("post", P + "/{project_id}/training_runs/batch"): (
+        TrainingRunBatchBody,
+        TrainingRunFieldsPage,
+        (),
+    ),
+    ("get", P + "/{project_id}/training_runs"): (
+        None,
+        TrainingRunPage,
+        (*PAGE, "filters", "deleted"),
+    ),
+    ("get", "/v1/aiexperiments"): (None, AiExperimentPage, (*PAGE, "state")),
+    ("get", A): (None, AiExperimentOut, ()),
+    ("put", A): (schemas.AiExperimentUpdateIn, AiExperimentOut, ()),
+    ("delete", A): (None, EmptyOut, ("include_runs",)),
+    ("post", A + "/training_runs"): (TrainingRunCreateBody, TrainingRunOut, ()),
+    ("get", A + "/best_training_runs"): (None, TrainingRunPage, ()),
+    ("get", R): (None, TrainingRunOut, ()),
+    ("put", R): (TrainingRunUpdateBody, TrainingRunOut, ()),
+    ("merge", R): (TrainingRunUpdateBody, TrainingRunOut, ()),
+    ("delete", R): (None, EmptyOut, ()),
+    ("post", R + "/checkpoints"): (schemas.CheckpointIn, CheckpointOut, ()),
+    ("get", R + "/checkpoints"): (None, CheckpointPage, PAGE),
+    ("get", "/dashboard/api/experiments"): (None, DashboardSummariesOut, ("state",)),
+    ("get", "/dashboard/api/experiments/{experiment_id}"): (None, DashboardDetailOut, ()),
+    ("post", "/dashboard/api/share"): (None, ShareOut, ("experiment",)),
 }
 
 ID_PATTERN = "^[0-9]+$"
+PATH: dict[str, JSON] = {
+    "project_id": {
+        "type": "string",
+        "pattern": PROJECT_ID_PATTERN,
+        "maxLength": MAX_PROJECT_ID_LENGTH,
+    },
+}
 QUERY: dict[str, JSON] = {
     "limit": {"type": "integer", "minimum": 0, "maximum": 1000},
-    "before": {"type": "string", "pattern": ID_PATTERN},
-    "after": {"type": "string", "pattern": ID_PATTERN},
+    # Paging markers; empty means none (honed.server.http.page_request).
+    "before": {"type": "string", "pattern": "^[0-9]*$"},
+    "after": {"type": "string", "pattern": "^[0-9]*$"},
     "state": {"type": "string"},
     "deleted": {"type": "boolean"},
+    "experiment": {"type": "string", "pattern": ID_PATTERN},
+    "include_ai": {"type": "boolean", "description": "Also list the project's AI experiments"},
+    "include_runs": {"type": "boolean", "description": "Also delete the experiment's runs"},
+    "filters": {
+        "type": "string",
+        "description": 'A JSON list; only [{"field": "experiment", "operator": "==", '
+        '"value": ID}] is supported',
+    },
     "id": {"type": "string", "description": "Comma-separated ids, or a JSON list"},
+}
+# Answers particular to one operation, besides 200 and ERRORS.
+EXTRA: dict[tuple[str, str], JSON] = {
+    ("get", E): {
+        "301": {
+            "description": "An AI experiment: read it at /v1/aiexperiments/{experiment_id}",
+            "headers": {"Location": {"schema": {"type": "string"}}},
+        }
+    },
 }
 ERRORS = {
     "400": "Invalid request: the message names the field",
@@ -231,15 +544,11 @@ ERRORS = {
 
 
 def _components() -> JSON:
+    bodies = {body for body, _answer, _query in OPERATIONS.values() if body is not None}
     models: list[type[BaseModel]] = [ErrorOut]
-    for body, answer, _query in OPERATIONS.values():
-        models.extend(m for m in (body, answer) if m is not None)
-    unique = list(dict.fromkeys(models))
+    models.extend(m for ops in OPERATIONS.values() for m in ops[:2] if m is not None)
     _, top = models_json_schema(
-        [
-            (m, "validation" if m.__module__ == schemas.__name__ else "serialization")
-            for m in unique
-        ],
+        [(m, "validation" if m in bodies else "serialization") for m in dict.fromkeys(models)],
         ref_template="#/components/schemas/{model}",
     )
     defs: JSON = top.get("$defs", {})
@@ -268,7 +577,8 @@ def build_openapi(app: FastAPI) -> JSON:
             body, answer, query = OPERATIONS[(method, path)]
             for parameter in operation.get("parameters", []):
                 if parameter["in"] == "path":
-                    parameter["schema"] = {"type": "string", "pattern": ID_PATTERN}
+                    default = {"type": "string", "pattern": ID_PATTERN}
+                    parameter["schema"] = PATH.get(parameter["name"], default)
             operation.setdefault("parameters", []).extend(
                 {"name": name, "in": "query", "required": False, "schema": QUERY[name]}
                 for name in query
@@ -276,12 +586,17 @@ def build_openapi(app: FastAPI) -> JSON:
             if body is not None:
                 operation["requestBody"] = {"required": False, "content": _json_content(body)}
             responses: JSON = {"200": {"description": "OK", "content": _json_content(answer)}}
+            responses.update(EXTRA.get((method, path), {}))
             for status, description in ERRORS.items():
                 responses[status] = {
                     "description": description,
                     "content": _json_content(ErrorOut),
                 }
             operation["responses"] = responses
+        # OpenAPI 3.1 has no MERGE; 3.2 puts such methods under additionalOperations, which
+        # 3.1 tools ignore as an extension.
+        if "merge" in operations:
+            operations["x-additionalOperations"] = {"MERGE": operations.pop("merge")}
     return document
 
 
