@@ -190,6 +190,24 @@ def test_bad_ai_experiments(api: TestClient, change: JSON, fragments: tuple[str,
     error(api.post(f"{PROJECTS}/proj/aiexperiments", json=body), 400, *fragments)
 
 
+def test_ai_experiment_with_linear_constraints(api: TestClient) -> None:
+    """Nested definitions (linear constraints) reach the spec as checked models: the fuzz
+    found a 500 here when they were passed on as plain dicts."""
+    create_project(api)
+    constraint = {"type": "less_than", "threshold": 0.5, "terms": [{"name": "x", "weight": 1}]}
+    created = create_ai(api, linear_constraints=[constraint])
+    assert created["linear_constraints"][0]["terms"] == [
+        {"object": "constraint_term", "name": "x", "weight": 1.0}
+    ]
+    bad = {**constraint, "terms": [{"name": "nope", "weight": 1}]}
+    body = {"name": "AI", "parameters": PARAMETERS, "metrics": [{"name": "acc"}], "budget": 3}
+    error(
+        api.post(f"{PROJECTS}/proj/aiexperiments", json={**body, "linear_constraints": [bad]}),
+        400,
+        "nope",
+    )
+
+
 def test_classic_endpoints_refuse_ai_experiments(api: TestClient, ai: JSON) -> None:
     eid = ai["id"]
     error(api.post(f"/v1/experiments/{eid}/suggestions", json={}), 403, "training_runs")

@@ -126,7 +126,9 @@ def project_reference(reference: str) -> str:
 
 def ai_experiment_spec(data: AiExperimentCreate) -> ExperimentSpec:
     """The same definition as a classic experiment's, with ``budget`` for the budget."""
-    fields = data.model_dump(exclude={"budget"}, exclude_unset=True)
+    # The validated fields as they are (nested models stay models): model_dump would turn
+    # nested ones such as linear constraints into dicts that model_construct never checks.
+    fields = {name: getattr(data, name) for name in data.model_fields_set - {"budget"}}
     classic = ExperimentCreate.model_construct(
         **{**fields, "parameters": data.parameters, "metrics": data.metrics},
         observation_budget=data.budget,
