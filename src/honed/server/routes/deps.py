@@ -13,7 +13,6 @@ from fastapi import Request
 from fastapi import Response
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
-from pydantic import BaseModel
 
 from honed.api.parse import object_id
 from honed.domain.tenancy import Token
@@ -40,8 +39,8 @@ async def authorized(request: Request) -> tuple[Services, Token]:
 
 class LeanRoute(APIRoute):
     """A route whose endpoint takes the request and its path parameters (as ``str``) and
-    does its own parsing: FastAPI's per-request dependency solving is skipped, while the
-    OpenAPI schema still comes from the signature and ``openapi_extra``.
+    does its own parsing: FastAPI's per-request dependency solving is skipped. The OpenAPI
+    document still lists it (honed.server.openapi adds its body and responses).
 
     For the worker loop's endpoints, where that solving cost as much CPU as the endpoint.
     """
@@ -56,14 +55,18 @@ class LeanRoute(APIRoute):
         return handler
 
 
-def body_schema(model: type[BaseModel]) -> dict[str, Any]:
-    """``openapi_extra`` documenting the JSON body of a route that parses it itself."""
-    return {
-        "requestBody": {
+#: ``openapi_extra`` of a LeanRoute that reads the ``Idempotency-Key`` header itself (a
+#: signature parameter would document it, but LeanRoute passes only path parameters).
+IDEMPOTENCY_HEADER_DOC: dict[str, Any] = {
+    "parameters": [
+        {
+            "name": "Idempotency-Key",
+            "in": "header",
             "required": False,
-            "content": {"application/json": {"schema": model.model_json_schema()}},
+            "schema": {"anyOf": [{"type": "string"}, {"type": "null"}]},
         }
-    }
+    ]
+}
 
 
 def reply(data: dict[str, Any]) -> JSONResponse:

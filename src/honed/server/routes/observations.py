@@ -15,13 +15,13 @@ from honed.errors import InvalidRequestError
 from honed.server.http import json_body
 from honed.server.http import page_request
 from honed.server.http import query_bool
+from honed.server.routes.deps import IDEMPOTENCY_HEADER_DOC
 from honed.server.routes.deps import Caller
 from honed.server.routes.deps import IdempotencyKey
 from honed.server.routes.deps import JsonBody
 from honed.server.routes.deps import LeanRoute
 from honed.server.routes.deps import Svc
 from honed.server.routes.deps import authorized
-from honed.server.routes.deps import body_schema
 from honed.server.routes.deps import path_id
 from honed.server.routes.deps import reply
 from honed.service.app import Services
@@ -35,7 +35,7 @@ def _single_metric(svc: Services, token: Caller, experiment_id: int) -> bool:
     return len(svc.experiments.get(token, experiment_id).spec.metrics) == 1
 
 
-@hot.post("/observations", openapi_extra=body_schema(ObservationIn))
+@hot.post("/observations", openapi_extra=IDEMPOTENCY_HEADER_DOC)
 async def create_observation(request: Request, experiment_id: str) -> JSONResponse:
     svc, token = await authorized(request)
     data = await json_body(request)

@@ -23,7 +23,6 @@ from honed.server.routes.deps import JsonBody
 from honed.server.routes.deps import LeanRoute
 from honed.server.routes.deps import Svc
 from honed.server.routes.deps import authorized
-from honed.server.routes.deps import body_schema
 from honed.server.routes.deps import path_id
 from honed.server.routes.deps import reply
 
@@ -41,7 +40,7 @@ def _open_only(request: Request) -> bool:
     return True
 
 
-@hot.post("/suggestions", openapi_extra=body_schema(SuggestionCreate))
+@hot.post("/suggestions")
 async def create_suggestion(request: Request, experiment_id: str) -> JSONResponse:
     svc, token = await authorized(request)
     data = await json_body(request)
