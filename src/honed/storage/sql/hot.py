@@ -193,16 +193,15 @@ def create_suggestion(
     experiment_id: int,
     decide: Callable[[SuggestionContext], SuggestionDecision],
 ) -> Suggestion:
-    db, dialect = tx.dbapi, tx.dialect
     key = {"experiment_id": experiment_id}
-    row = EXPERIMENT_FOR_UPDATE.first(db, dialect, key)
+    row = EXPERIMENT_FOR_UPDATE.first(tx, key)
     if row is None:
         raise NotFoundError()
     ttl = row.spec.get("suggestion_ttl_seconds")
     if ttl is not None:
-        EXPIRE.run(db, dialect, {**key, "b_now": time.time()})
-    open_rows = OPEN_SUGGESTIONS.rows(db, dialect, key)
-    queued = NEXT_QUEUED.first(db, dialect, key)
+        EXPIRE.run(tx, {**key, "b_now": time.time()})
+    open_rows = OPEN_SUGGESTIONS.rows(tx, key)
+    queued = NEXT_QUEUED.first(tx, key)
     context = SuggestionContext(
         experiment=convert.experiment(row),
         open_suggestions=[convert.suggestion(r) for r in open_rows],
@@ -211,18 +210,18 @@ def create_suggestion(
         load_observations=lambda: all_observations(tx, experiment_id),
         load_candidates=lambda: _unused_candidates(tx, experiment_id),
         observed_among=lambda hashes: _observed_among(tx, experiment_id, hashes),
-        count_successes=lambda: int(COUNT_SUCCESSES.scalars(db, dialect, key)[0]),
+        count_successes=lambda: int(COUNT_SUCCESSES.scalars(tx, key)[0]),
     )
     decision = decide(context)
     new = decision.suggestion
     if new.queued_id is not None:
         if queued is None or queued.id != new.queued_id:
             raise ValueError("a decision may only consume the next queued suggestion")
-        DELETE_QUEUED.run(db, dialect, {"b_id": queued.id})
+        DELETE_QUEUED.run(tx, {"b_id": queued.id})
     if decision.candidate_id is not None:
-        USE_CANDIDATE.run(db, dialect, {"b_id": decision.candidate_id, **key})
+        USE_CANDIDATE.run(tx, {"b_id": decision.candidate_id, **key})
     if decision.cursor != row.engine_cursor:
-        SET_CURSOR.run(db, dialect, {"b_id": experiment_id, "b_cursor": decision.cursor})
+        SET_CURSOR.run(tx, {"b_id": experiment_id, "b_cursor": decision.cursor})
     created = time.time()
     values: dict[str, Any] = {
         "experiment_id": experiment_id,
@@ -235,7 +234,7 @@ def create_suggestion(
         "deleted": False,
         "lease_until": created + ttl if ttl is not None else None,
     }
-    (new_id,) = INSERT_SUGGESTION.scalars(db, dialect, values)
+    (new_id,) = INSERT_SUGGESTION.scalars(tx, values)
     return Suggestion(
         id=new_id,
         experiment_id=experiment_id,
@@ -249,7 +248,7 @@ def create_suggestion(
 
 
 def expire_suggestions(tx: RawTransaction, experiment_id: int, now: float) -> int:
-    return EXPIRE.run(tx.dbapi, tx.dialect, {"experiment_id": experiment_id, "b_now": now})
+    return EXPIRE.run(tx, {"experiment_id": experiment_id, "b_now": now})
 
 
 def observe(
@@ -260,9 +259,8 @@ def observe(
 ) -> tuple[Experiment, list[Observation]]:
     # No row lock and no write to the experiment row: observations must not queue behind
     # suggestion creation, which locks that row.
-    db, dialect = tx.dbapi, tx.dialect
     now = time.time()
-    experiment_row = EXPERIMENT.first(db, dialect, {"experiment_id": experiment_id})
+    experiment_row = EXPERIMENT.first(tx, {"experiment_id": experiment_id})
     if experiment_row is None:
         raise NotFoundError()
     experiment = convert.experiment(experiment_row)
@@ -275,8 +273,7 @@ def observe(
     created = insert_observations(tx, experiment_id, observations, now)
     if idempotency is not None:
         INSERT_IDEMPOTENCY_KEY.run(
-            db,
-            dialect,
+            tx,
             {
                 "client_id": idempotency.client_id,
                 "key": idempotency.key,
@@ -298,7 +295,6 @@ def insert_observations(
     """Insert in the caller's transaction, closing the suggestions they name. A repeat of
     a stored observation of a closed suggestion (same values, failed flag and metadata)
     stores nothing and stands for that observation."""
-    db, dialect = tx.dbapi, tx.dialect
     created: list[Observation] = []
     for index, new in enumerate(observations):
         assignments = new.assignments
@@ -312,7 +308,7 @@ def insert_observations(
                     created.append(repeated)
                     continue
             else:
-                CLOSE_SUGGESTION.run(db, dialect, {"b_id": suggestion.id})
+                CLOSE_SUGGESTION.run(tx, {"b_id": suggestion.id})
             assignments = suggestion.assignments
         assert assignments is not None
         row: dict[str, Any] = {
@@ -327,7 +323,7 @@ def insert_observations(
             "point_hash": point_hash(assignments),
             "modified": now,
         }
-        (observation_id,) = INSERT_OBSERVATION.scalars(db, dialect, row)
+        (observation_id,) = INSERT_OBSERVATION.scalars(tx, row)
         created.append(
             Observation(
                 id=observation_id,
@@ -347,7 +343,7 @@ def suggestion_for_observation(
     tx: RawTransaction, experiment_id: int, suggestion_id: int, index: int, total: int
 ) -> Any:
     """The suggestion row an observation names, or a 400 saying why it cannot be used."""
-    row = SUGGESTION.first(tx.dbapi, tx.dialect, {"suggestion_id": suggestion_id})
+    row = SUGGESTION.first(tx, {"suggestion_id": suggestion_id})
     if row is None or row.experiment_id != experiment_id:
         prefix = f"Error in observation {index + 1}/{total}: " if total > 1 else ""
         raise InvalidRequestError(
@@ -361,12 +357,12 @@ def suggestion_for_observation(
 
 
 def all_observations(tx: RawTransaction, experiment_id: int) -> list[Observation]:
-    rows = ALL_OBSERVATIONS.rows(tx.dbapi, tx.dialect, {"experiment_id": experiment_id})
+    rows = ALL_OBSERVATIONS.rows(tx, {"experiment_id": experiment_id})
     return [convert.observation(row) for row in rows]
 
 
 def _unused_candidates(tx: RawTransaction, experiment_id: int) -> list[Candidate]:
-    rows = UNUSED_CANDIDATES.rows(tx.dbapi, tx.dialect, {"experiment_id": experiment_id})
+    rows = UNUSED_CANDIDATES.rows(tx, {"experiment_id": experiment_id})
     return [
         Candidate(
             id=row.id,
@@ -385,16 +381,14 @@ def _observed_among(tx: RawTransaction, experiment_id: int, hashes: set[str]) ->
     ordered = sorted(hashes)
     params: dict[str, Any] = {f"h{i}": value for i, value in enumerate(ordered)}
     params["experiment_id"] = experiment_id
-    return set(_observed_among_statement(len(ordered)).scalars(tx.dbapi, tx.dialect, params))
+    return set(_observed_among_statement(len(ordered)).scalars(tx, params))
 
 
 def _repeated_observation(tx: RawTransaction, new: NewObservation) -> Observation | None:
     """A stored observation of the same suggestion with the same content, if any."""
     values = values_to_json(new.values)
     metadata = _json(new.metadata)
-    rows = OBSERVATIONS_OF_SUGGESTION.rows(
-        tx.dbapi, tx.dialect, {"suggestion_id": new.suggestion_id}
-    )
+    rows = OBSERVATIONS_OF_SUGGESTION.rows(tx, {"suggestion_id": new.suggestion_id})
     for row in rows:
         if row.values == values and row.failed == new.failed and row.meta == metadata:
             return convert.observation(row)
@@ -406,7 +400,7 @@ def _replayed_key(
 ) -> list[Observation] | None:
     """The observations stored with this key before, or None for a new key."""
     params = {"client_id": idempotency.client_id, "key": idempotency.key}
-    row = IDEMPOTENCY_KEY.first(tx.dbapi, tx.dialect, params)
+    row = IDEMPOTENCY_KEY.first(tx, params)
     if row is None:
         return None
     if row.request_hash != idempotency.request_hash or row.experiment_id != experiment_id:
@@ -416,7 +410,7 @@ def _replayed_key(
         )
     found = []
     for observation_id in row.observation_ids:
-        stored = OBSERVATION.first(tx.dbapi, tx.dialect, {"observation_id": observation_id})
+        stored = OBSERVATION.first(tx, {"observation_id": observation_id})
         if stored is not None:
             found.append(convert.observation(stored))
     return found

@@ -25,6 +25,8 @@ from sqlalchemy import Dialect
 from sqlalchemy.sql.expression import ClauseElement
 from sqlalchemy.sql.expression import ReturnsRows
 
+from honed.storage.sql.database import RawTransaction
+
 Convert = Callable[[Any], Any]
 # Row classes are made at run time from a statement's columns.
 _row_class: Callable[..., Callable[..., Any]] = namedtuple
@@ -128,29 +130,29 @@ class Prepared:
         cursor.execute(compiled.sql, self._arguments(compiled, params))
         return cursor
 
-    def rows(self, dbapi: Any, dialect: Dialect, params: Mapping[str, Any]) -> list[Any]:
-        compiled = self._compiled(dialect)
-        cursor = self._execute(compiled, dbapi, params)
+    def rows(self, tx: RawTransaction, params: Mapping[str, Any]) -> list[Any]:
+        compiled = self._compiled(tx.dialect)
+        cursor = self._execute(compiled, tx.dbapi, params)
         try:
             return _converted(compiled, cursor.fetchall())
         finally:
             cursor.close()
 
-    def first(self, dbapi: Any, dialect: Dialect, params: Mapping[str, Any]) -> Any | None:
-        compiled = self._compiled(dialect)
-        cursor = self._execute(compiled, dbapi, params)
+    def first(self, tx: RawTransaction, params: Mapping[str, Any]) -> Any | None:
+        compiled = self._compiled(tx.dialect)
+        cursor = self._execute(compiled, tx.dbapi, params)
         try:
             row = cursor.fetchone()
         finally:
             cursor.close()
         return None if row is None else _converted(compiled, [row])[0]
 
-    def scalars(self, dbapi: Any, dialect: Dialect, params: Mapping[str, Any]) -> list[Any]:
-        return [row[0] for row in self.rows(dbapi, dialect, params)]
+    def scalars(self, tx: RawTransaction, params: Mapping[str, Any]) -> list[Any]:
+        return [row[0] for row in self.rows(tx, params)]
 
-    def run(self, dbapi: Any, dialect: Dialect, params: Mapping[str, Any]) -> int:
+    def run(self, tx: RawTransaction, params: Mapping[str, Any]) -> int:
         """Run a statement that returns no rows; the number of rows it changed."""
-        cursor = self._execute(self._compiled(dialect), dbapi, params)
+        cursor = self._execute(self._compiled(tx.dialect), tx.dbapi, params)
         try:
             return int(cursor.rowcount)
         finally:
