@@ -14,6 +14,7 @@ from honed.cli.experiments import experiment
 from honed.cli.experiments import experiments
 from honed.cli.experiments import export
 from honed.cli.run import run
+from honed.storage.sql.database import DEFAULT_POOL_SIZE
 from honed.storage.sql.database import DEFAULT_URL
 
 if TYPE_CHECKING:
@@ -80,6 +81,15 @@ def main() -> None:
     "second's worth).",
 )
 @click.option(
+    "--db-pool-size",
+    default=DEFAULT_POOL_SIZE,
+    show_default=True,
+    type=click.IntRange(1, 1000),
+    envvar="HONED_DB_POOL_SIZE",
+    help="PostgreSQL connections per server process; requests beyond it wait for one. "
+    "Keep processes x this below the server's max_connections.",
+)
+@click.option(
     "--cors-origin",
     "cors_origins",
     multiple=True,
@@ -97,6 +107,7 @@ def serve(
     rate_limit: float,
     rate_burst: float | None,
     cors_origins: tuple[str, ...],
+    db_pool_size: int,
 ) -> None:
     """Run the API server (SQLite ./honed.db unless --database-url says otherwise)."""
     import uvicorn
@@ -127,6 +138,7 @@ def serve(
     os.environ["HONED_RATE_LIMIT"] = str(rate_limit)
     os.environ["HONED_RATE_BURST"] = str(rate_burst) if rate_burst is not None else ""
     os.environ["HONED_CORS_ORIGINS"] = ",".join(cors_origins)
+    os.environ["HONED_DB_POOL_SIZE"] = str(db_pool_size)
     # Optimizer processes: torch stays out of the API processes.
     children = [
         subprocess.Popen(

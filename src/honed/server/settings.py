@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from honed.storage.sql.database import DEFAULT_POOL_SIZE
 from honed.storage.sql.database import DEFAULT_URL
 
 
@@ -21,6 +22,8 @@ class Settings:
     rate_burst: float | None = None
     #: Browser origins allowed to call the API (CORS); none by default.
     cors_origins: tuple[str, ...] = ()
+    #: Connections each server process keeps to PostgreSQL.
+    db_pool_size: int = DEFAULT_POOL_SIZE
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -33,4 +36,5 @@ class Settings:
             rate_limit=float(os.environ.get("HONED_RATE_LIMIT", "0") or 0),
             rate_burst=float(burst) if burst else None,
             cors_origins=tuple(o.strip() for o in origins.split(",") if o.strip()),
+            db_pool_size=int(os.environ.get("HONED_DB_POOL_SIZE", DEFAULT_POOL_SIZE)),
         )

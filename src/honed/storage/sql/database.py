@@ -59,14 +59,23 @@ class Database:
             self.write_engine.dispose()
 
 
-def open_database(url: str) -> Database:
+#: Connections per process to PostgreSQL (``honed serve --db-pool-size``).
+DEFAULT_POOL_SIZE = 10
+
+
+def open_database(url: str, pool_size: int = DEFAULT_POOL_SIZE) -> Database:
     url = normalize_url(url)
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         return Database(url, _sqlite_engine(url, "BEGIN"), _sqlite_engine(url, "BEGIN IMMEDIATE"))
-    # pool_timeout: a request that cannot get a connection answers 503 soon rather than
-    # hanging (the pool's TimeoutError is translated like a dead database).
-    engine = create_engine(url, pool_size=10, max_overflow=20, pool_recycle=1800, pool_timeout=10)
+    # A fixed pool: requests beyond pool_size wait for a connection. With overflow
+    # connections, every burst past the pool opened and closed PostgreSQL connections (a
+    # backend process each), which cost more CPU than the transactions themselves under
+    # load. pool_timeout: a request that cannot get a connection answers 503 soon rather
+    # than hanging (the pool's TimeoutError is translated like a dead database).
+    engine = create_engine(
+        url, pool_size=pool_size, max_overflow=0, pool_recycle=1800, pool_timeout=10
+    )
     _drop_dead_connections(engine)
     return Database(url, engine, engine)
 
@@ -190,12 +199,28 @@ class Transactions:
             self._lock_file = None
 
 
-@dataclass(frozen=True)
+@dataclass
 class RawTransaction:
-    """A DB-API connection inside a transaction, and the dialect its statements target."""
+    """A DB-API connection inside a transaction, and the dialect its statements target.
+
+    On PostgreSQL the transaction runs in psycopg's pipeline mode (``pipeline``): statements
+    sent without reading their results travel together (see ``Prepared.send``), so a
+    transaction costs a round trip per read that the code waits for, not per statement.
+    """
 
     dbapi: Any
     dialect: Dialect
+    pipeline: Any = None
+    committed: bool = False
+
+    def commit_sent(self) -> None:
+        """On PostgreSQL, commit now: the COMMIT goes in one round trip with the statements
+        sent before it, whose results can still be read afterwards, so a transaction that
+        ends with writes holds its locks one round trip less. Send nothing after it.
+        Elsewhere (SQLite, in-process) a no-op: the transaction commits at its end."""
+        if self.pipeline is not None:
+            self.dbapi.commit()
+            self.committed = True
 
 
 @contextmanager
@@ -211,8 +236,16 @@ def _raw_transaction(engine: Engine, sqlite_begin: str) -> Iterator[RawTransacti
             # The connection runs in autocommit mode (see _sqlite_engine): begin explicitly
             # (BEGIN IMMEDIATE takes the write lock before the first read).
             dbapi.execute(sqlite_begin)
-        yield RawTransaction(dbapi, dialect)
-        dbapi.commit()
+            raw = RawTransaction(dbapi, dialect)
+            yield raw
+            if not raw.committed:
+                dbapi.commit()
+        else:
+            with dbapi.pipeline() as pipeline:
+                raw = RawTransaction(dbapi, dialect, pipeline)
+                yield raw
+                if not raw.committed:
+                    dbapi.commit()
     except BaseException as error:
         try:
             dbapi.rollback()

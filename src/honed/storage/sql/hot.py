@@ -45,6 +45,7 @@ from honed.storage.sql.models import IDEMPOTENCY_KEYS
 from honed.storage.sql.models import OBSERVATIONS
 from honed.storage.sql.models import QUEUED
 from honed.storage.sql.models import SUGGESTIONS
+from honed.storage.sql.prepared import Pending
 from honed.storage.sql.prepared import Prepared
 
 
@@ -194,14 +195,21 @@ def create_suggestion(
     decide: Callable[[SuggestionContext], SuggestionDecision],
 ) -> Suggestion:
     key = {"experiment_id": experiment_id}
-    row = EXPERIMENT_FOR_UPDATE.first(tx, key)
+    # One round trip on PostgreSQL: the server runs these in order, so the reads see the
+    # state after the row lock was granted.
+    locked = EXPERIMENT_FOR_UPDATE.send(tx, key)
+    open_sent = OPEN_SUGGESTIONS.send(tx, key)
+    queued_sent = NEXT_QUEUED.send(tx, key)
+    row = locked.first()
+    open_rows = open_sent.rows()
+    queued = queued_sent.first()
     if row is None:
         raise NotFoundError()
     ttl = row.spec.get("suggestion_ttl_seconds")
     if ttl is not None:
-        EXPIRE.run(tx, {**key, "b_now": time.time()})
-    open_rows = OPEN_SUGGESTIONS.rows(tx, key)
-    queued = NEXT_QUEUED.first(tx, key)
+        now = time.time()
+        EXPIRE.send(tx, {**key, "b_now": now})
+        open_rows = [r for r in open_rows if r.lease_until is None or r.lease_until >= now]
     context = SuggestionContext(
         experiment=convert.experiment(row),
         open_suggestions=[convert.suggestion(r) for r in open_rows],
@@ -217,11 +225,11 @@ def create_suggestion(
     if new.queued_id is not None:
         if queued is None or queued.id != new.queued_id:
             raise ValueError("a decision may only consume the next queued suggestion")
-        DELETE_QUEUED.run(tx, {"b_id": queued.id})
+        DELETE_QUEUED.send(tx, {"b_id": queued.id})
     if decision.candidate_id is not None:
-        USE_CANDIDATE.run(tx, {"b_id": decision.candidate_id, **key})
+        USE_CANDIDATE.send(tx, {"b_id": decision.candidate_id, **key})
     if decision.cursor != row.engine_cursor:
-        SET_CURSOR.run(tx, {"b_id": experiment_id, "b_cursor": decision.cursor})
+        SET_CURSOR.send(tx, {"b_id": experiment_id, "b_cursor": decision.cursor})
     created = time.time()
     values: dict[str, Any] = {
         "experiment_id": experiment_id,
@@ -234,7 +242,11 @@ def create_suggestion(
         "deleted": False,
         "lease_until": created + ttl if ttl is not None else None,
     }
-    (new_id,) = INSERT_SUGGESTION.scalars(tx, values)
+    inserted = INSERT_SUGGESTION.send(tx, values)
+    # The writes and COMMIT in one round trip: the experiment's row lock, which every
+    # suggestion of this experiment queues on, is held one round trip less.
+    tx.commit_sent()
+    (new_id,) = inserted.scalars()
     return Suggestion(
         id=new_id,
         experiment_id=experiment_id,
@@ -260,19 +272,28 @@ def observe(
     # No row lock and no write to the experiment row: observations must not queue behind
     # suggestion creation, which locks that row.
     now = time.time()
-    experiment_row = EXPERIMENT.first(tx, {"experiment_id": experiment_id})
+    experiment_sent = EXPERIMENT.send(tx, {"experiment_id": experiment_id})
+    key_sent = (
+        IDEMPOTENCY_KEY.send(tx, {"client_id": idempotency.client_id, "key": idempotency.key})
+        if idempotency is not None
+        else None
+    )
+    experiment_row = experiment_sent.first()
     if experiment_row is None:
         raise NotFoundError()
     experiment = convert.experiment(experiment_row)
     # First: prepare checks the caller's access, which a replay needs as much.
     observations = prepare(experiment)
     if idempotency is not None:
-        replayed = _replayed_key(tx, experiment_id, idempotency)
+        assert key_sent is not None
+        replayed = _replayed_key(tx, experiment_id, idempotency, key_sent.first())
         if replayed is not None:
             return experiment, replayed
-    created = insert_observations(tx, experiment_id, observations, now)
+    created = insert_observations(
+        tx, experiment_id, observations, now, commit_sent=idempotency is None
+    )
     if idempotency is not None:
-        INSERT_IDEMPOTENCY_KEY.run(
+        INSERT_IDEMPOTENCY_KEY.send(
             tx,
             {
                 "client_id": idempotency.client_id,
@@ -291,11 +312,13 @@ def insert_observations(
     experiment_id: int,
     observations: Sequence[NewObservation],
     now: float,
+    commit_sent: bool = False,
 ) -> list[Observation]:
     """Insert in the caller's transaction, closing the suggestions they name. A repeat of
     a stored observation of a closed suggestion (same values, failed flag and metadata)
-    stores nothing and stands for that observation."""
-    created: list[Observation] = []
+    stores nothing and stands for that observation. ``commit_sent``: these inserts end
+    the transaction (see ``RawTransaction.commit_sent``)."""
+    created: list[Observation | tuple[Pending, dict[str, Any]]] = []
     for index, new in enumerate(observations):
         assignments = new.assignments
         if new.suggestion_id is not None:
@@ -308,7 +331,7 @@ def insert_observations(
                     created.append(repeated)
                     continue
             else:
-                CLOSE_SUGGESTION.run(tx, {"b_id": suggestion.id})
+                CLOSE_SUGGESTION.send(tx, {"b_id": suggestion.id})
             assignments = suggestion.assignments
         assert assignments is not None
         row: dict[str, Any] = {
@@ -323,20 +346,26 @@ def insert_observations(
             "point_hash": point_hash(assignments),
             "modified": now,
         }
-        (observation_id,) = INSERT_OBSERVATION.scalars(tx, row)
-        created.append(
-            Observation(
-                id=observation_id,
-                experiment_id=experiment_id,
-                suggestion_id=row["suggestion_id"],
-                assignments=row["assignments"],
-                values=values_from_json(row["values"]),
-                failed=row["failed"],
-                metadata=row["metadata"],
-                created=int(now),
-            )
-        )
-    return created
+        created.append((INSERT_OBSERVATION.send(tx, row), row))
+    if commit_sent:
+        tx.commit_sent()
+    return [
+        item if isinstance(item, Observation) else _inserted(item[0], item[1]) for item in created
+    ]
+
+
+def _inserted(sent: Pending, row: dict[str, Any]) -> Observation:
+    (observation_id,) = sent.scalars()
+    return Observation(
+        id=observation_id,
+        experiment_id=row["experiment_id"],
+        suggestion_id=row["suggestion_id"],
+        assignments=row["assignments"],
+        values=values_from_json(row["values"]),
+        failed=row["failed"],
+        metadata=row["metadata"],
+        created=int(row["created"]),
+    )
 
 
 def suggestion_for_observation(
@@ -396,11 +425,10 @@ def _repeated_observation(tx: RawTransaction, new: NewObservation) -> Observatio
 
 
 def _replayed_key(
-    tx: RawTransaction, experiment_id: int, idempotency: IdempotencyKey
+    tx: RawTransaction, experiment_id: int, idempotency: IdempotencyKey, row: Any | None
 ) -> list[Observation] | None:
-    """The observations stored with this key before, or None for a new key."""
-    params = {"client_id": idempotency.client_id, "key": idempotency.key}
-    row = IDEMPOTENCY_KEY.first(tx, params)
+    """The observations stored with this key before (``row``: its stored row), or None for
+    a new key."""
     if row is None:
         return None
     if row.request_hash != idempotency.request_hash or row.experiment_id != experiment_id:
@@ -408,9 +436,5 @@ def _replayed_key(
             "Invalid Idempotency-Key: this key was used for a different request; send a new "
             "key with each new request"
         )
-    found = []
-    for observation_id in row.observation_ids:
-        stored = OBSERVATION.first(tx, {"observation_id": observation_id})
-        if stored is not None:
-            found.append(convert.observation(stored))
-    return found
+    sent = [OBSERVATION.send(tx, {"observation_id": i}) for i in row.observation_ids]
+    return [convert.observation(found) for s in sent if (found := s.first()) is not None]

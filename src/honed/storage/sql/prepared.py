@@ -125,38 +125,60 @@ class Prepared:
             return tuple(values[name] for name in compiled.names)
         return values
 
-    def _execute(self, compiled: _Compiled, dbapi: Any, params: Mapping[str, Any]) -> Any:
-        cursor = dbapi.cursor()
+    def send(self, tx: RawTransaction, params: Mapping[str, Any]) -> Pending:
+        """Execute without waiting for the result. In a pipelined transaction (PostgreSQL)
+        the statement is only queued: statements sent one after another travel to the
+        server together, and the first result read waits for all of them at once."""
+        compiled = self._compiled(tx.dialect)
+        cursor = tx.dbapi.cursor()
         cursor.execute(compiled.sql, self._arguments(compiled, params))
-        return cursor
+        return Pending(compiled, cursor, tx)
 
     def rows(self, tx: RawTransaction, params: Mapping[str, Any]) -> list[Any]:
-        compiled = self._compiled(tx.dialect)
-        cursor = self._execute(compiled, tx.dbapi, params)
-        try:
-            return _converted(compiled, cursor.fetchall())
-        finally:
-            cursor.close()
+        return self.send(tx, params).rows()
 
     def first(self, tx: RawTransaction, params: Mapping[str, Any]) -> Any | None:
-        compiled = self._compiled(tx.dialect)
-        cursor = self._execute(compiled, tx.dbapi, params)
-        try:
-            row = cursor.fetchone()
-        finally:
-            cursor.close()
-        return None if row is None else _converted(compiled, [row])[0]
+        return self.send(tx, params).first()
 
     def scalars(self, tx: RawTransaction, params: Mapping[str, Any]) -> list[Any]:
-        return [row[0] for row in self.rows(tx, params)]
+        return self.send(tx, params).scalars()
 
     def run(self, tx: RawTransaction, params: Mapping[str, Any]) -> int:
         """Run a statement that returns no rows; the number of rows it changed."""
-        cursor = self._execute(self._compiled(tx.dialect), tx.dbapi, params)
+        return self.send(tx, params).rowcount()
+
+
+class Pending:
+    """A sent statement whose result is read on demand (see ``Prepared.send``)."""
+
+    def __init__(self, compiled: _Compiled, cursor: Any, tx: RawTransaction) -> None:
+        self._compiled = compiled
+        self._cursor = cursor
+        self._tx = tx
+
+    def rows(self) -> list[Any]:
         try:
-            return int(cursor.rowcount)
+            return _converted(self._compiled, self._cursor.fetchall())
         finally:
-            cursor.close()
+            self._cursor.close()
+
+    def first(self) -> Any | None:
+        try:
+            row = self._cursor.fetchone()
+        finally:
+            self._cursor.close()
+        return None if row is None else _converted(self._compiled, [row])[0]
+
+    def scalars(self) -> list[Any]:
+        return [row[0] for row in self.rows()]
+
+    def rowcount(self) -> int:
+        try:
+            if self._tx.pipeline is not None and self._cursor.pgresult is None:
+                self._tx.pipeline.sync()  # rowcount is known once the result is in
+            return int(self._cursor.rowcount)
+        finally:
+            self._cursor.close()
 
 
 def _row_converter(column_type: Any) -> Convert | None:

@@ -48,6 +48,7 @@ from honed.storage.sql import convert
 from honed.storage.sql import hot
 from honed.storage.sql.codec import spec_to_json
 from honed.storage.sql.codec import values_to_json
+from honed.storage.sql.database import DEFAULT_POOL_SIZE
 from honed.storage.sql.database import Database
 from honed.storage.sql.database import RawTransaction
 from honed.storage.sql.database import Transactions
@@ -86,8 +87,11 @@ class SqlStorage(ProjectsAndRuns, Storage):
         self.local = database.is_sqlite
 
     @classmethod
-    def from_url(cls, url: str, migrate: bool = True) -> SqlStorage:
-        database = open_database(url)
+    def from_url(
+        cls, url: str, migrate: bool = True, pool_size: int = DEFAULT_POOL_SIZE
+    ) -> SqlStorage:
+        """``pool_size``: connections this process keeps to PostgreSQL (unused on SQLite)."""
+        database = open_database(url, pool_size)
         if migrate:
             upgrade(database)
         return cls(database)
