@@ -35,9 +35,11 @@ class TestSubprocessRunnerResultFile(RunnerConformance):
 
 
 class TestCallableRunner(RunnerConformance):
+    resumable = True
+
     @pytest.fixture
-    def make_runner(self) -> RunnerFactory:
-        return lambda: CallableRunner(task, max_workers=2)
+    def make_runner(self, tmp_path: Path) -> RunnerFactory:
+        return lambda: CallableRunner(task, max_workers=2, workdir=tmp_path / "trials")
 
 
 @pytest.fixture(scope="session")
