@@ -30,8 +30,9 @@ TERMINAL = frozenset({TrialStatus.COMPLETED, TrialStatus.FAILED, TrialStatus.EAR
 class PollStatus(StrEnum):
     """What a runner can say about a trial it was asked about.
 
-    LOST: the runner has no trace of the trial and it is not running (e.g. the process pool
-    that ran it died with the previous scheduler); the scheduler deploys it again.
+    LOST: the runner has no trace of the trial and it is not running (e.g. the local Ray or
+    Dask cluster that ran it ended with the previous scheduler); the scheduler deploys it
+    again.
     """
 
     RUNNING = "running"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from collections.abc import Callable
 from collections.abc import Mapping
 from collections.abc import Sequence
@@ -24,6 +25,7 @@ NAMESPACE = "honed"
 # How long a poll waits for the actors' answers (an actor still being placed does not
 # answer; its trial is reported RUNNING meanwhile).
 ANSWER_SECONDS = 2.0
+NAME_RELEASE_SECONDS = 10.0
 
 Outcome = tuple[str, Any] | None
 
@@ -171,8 +173,14 @@ class RayRunner(Runner):
     def stop(self, trial: TrialSpec, reason: str) -> None:
         actor = self._forget(trial.key) or _lookup(trial.key)
         self._values.pop(trial.key, None)
-        if actor is not None:
-            _kill(actor)
+        if actor is None:
+            return
+        _kill(actor)
+        # The name is freed shortly after; a trial deployed again (after Ctrl-C) must get
+        # a new actor, not the dying one.
+        deadline = time.monotonic() + NAME_RELEASE_SECONDS
+        while _lookup(trial.key) is not None and time.monotonic() < deadline:
+            time.sleep(0.05)
 
     def available_capacity(self) -> int | None:
         return max(self.max_concurrent - len(self._actors), 0)
