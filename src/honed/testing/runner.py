@@ -233,6 +233,27 @@ class RunnerConformance:
             assert done.status is PollStatus.COMPLETED
         assert runs(trial.assignments["x"]) == 1
 
+    def test_a_new_runner_stops_a_trial_of_the_old_one(
+        self, make_runner: RunnerFactory, runner: Runner
+    ) -> None:
+        """A resumed scheduler stops (TTL, Ctrl-C) a trial it did not start."""
+        trial = launched(runner, spec(14, SLOW))
+        fresh = make_runner()
+        try:
+            if not self.resumable:
+                fresh.stop(trial, "test")  # harmless, though it cannot reach the trial
+                runner.stop(trial, "test")
+                return
+            assert fresh.poll([trial])[trial.id].status is PollStatus.RUNNING
+            fresh.stop(trial, "test")
+            deadline = time.monotonic() + DEADLINE_SECONDS
+            while runner.poll([trial])[trial.id].status is PollStatus.RUNNING:
+                assert time.monotonic() < deadline, "the trial still runs"
+                time.sleep(0.1)
+            assert runner.poll([trial])[trial.id].status is not PollStatus.COMPLETED
+        finally:
+            fresh.close()
+
     def test_scheduler_runs_an_experiment(self, runner: Runner, tmp_path: Path) -> None:
         with Client(str(tmp_path / "honed.db"), optimizers=0) as client:
             options = SchedulerOptions(total_trials=4, max_pending_trials=2)
