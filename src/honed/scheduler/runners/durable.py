@@ -14,14 +14,16 @@ from typing import Any
 PROC = os.path.isdir("/proc/self")
 
 
-def write_json(path: Path, data: Any) -> None:
+def write_json(path: Path, data: Any, sync: bool = True) -> None:
     """Write ``data`` so that a reader sees all of it or nothing, even if this process is
-    killed halfway: a temporary file, flushed to disk, renamed over ``path``."""
+    killed halfway: a temporary file renamed over ``path``. ``sync`` also flushes it to
+    disk first (some milliseconds), so that it survives a crash of the machine."""
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     with open(temporary, "w") as handle:
         json.dump(data, handle)
-        handle.flush()
-        os.fsync(handle.fileno())
+        if sync:
+            handle.flush()
+            os.fsync(handle.fileno())
     os.replace(temporary, path)
 
 

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import multiprocessing.connection
-import multiprocessing.spawn
 import os
 import pickle
 import signal
-import subprocess
-import sys
 from collections.abc import Callable
 from collections.abc import Mapping
 from collections.abc import Sequence
@@ -29,8 +27,6 @@ from honed.scheduler.trial import Poll
 from honed.scheduler.trial import PollStatus
 from honed.scheduler.trial import TrialSpec
 
-WORKER = f"from {pool_worker.__name__} import main; main()"
-
 
 @dataclass
 class _Worker:
@@ -47,9 +43,10 @@ class CallableRunner(Runner):
     module-level function; one in the script run as ``__main__`` works as with
     multiprocessing: guard the script with ``if __name__ == "__main__"``) and return a
     number or ``{metric: number}``; an exception fails the trial with its traceback as the
-    reason. Each worker imports ``fn``'s module once and is reused for trial after trial;
-    ``stop`` kills the worker running that trial (and what it started), and a new one takes
-    its place.
+    reason. Workers fork from multiprocessing's fork server, which imports ``fn``'s module
+    once; each is reused for trial after trial, with the environment the scheduler had when
+    it started. ``stop`` kills the worker running that trial (and what it started), and a
+    new one takes its place.
 
     Trials survive the scheduler: workers run in sessions of their own, and each trial's
     launch record and result are files in ``workdir/call-<trial key>/`` (its prints go to
@@ -71,6 +68,11 @@ class CallableRunner(Runner):
             raise ValueError(f"max_workers must be at least 1, not {max_workers}")
         self.workdir = Path(workdir).resolve()
         self._function = pickle.dumps(fn)  # fails here, clearly, if fn cannot be pickled
+        # Workers fork from a server that has imported fn's module: starting one, or
+        # replacing one that stop() killed, costs a fork, not an interpreter and imports.
+        self._context: Any = multiprocessing.get_context("forkserver")
+        modules = [pool_worker.__name__, getattr(fn, "__module__", None)]
+        self._context.set_forkserver_preload([m for m in modules if m and m != "__main__"])
         self._name = getattr(fn, "__qualname__", repr(fn))
         self._workers: list[_Worker] = []
         # Trials launched by another runner (a scheduler that died) that still run: they
@@ -181,23 +183,16 @@ class CallableRunner(Runner):
         return worker
 
     def _spawn(self) -> _Worker:
-        tasks_read, tasks_write = os.pipe()
-        replies_read, replies_write = os.pipe()
-        try:
-            launcher = subprocess.Popen(
-                [sys.executable, "-c", WORKER, str(tasks_read), str(replies_write)],
-                pass_fds=(tasks_read, replies_write),
-                stdin=subprocess.DEVNULL,
-            )
-        finally:
-            os.close(tasks_read)
-            os.close(replies_write)
-        tasks = Connection(tasks_write, readable=False)
-        replies = Connection(replies_read, writable=False)
-        preparation = multiprocessing.spawn.get_preparation_data("honed-worker")
-        preparation.pop("authkey", None)  # not needed, and multiprocessing won't pickle it
-        tasks.send(("init", preparation, self._function))
-        launcher.wait()  # it forks the worker and exits: the worker is nobody's child
+        tasks_read, tasks = self._context.Pipe(duplex=False)
+        replies, replies_write = self._context.Pipe(duplex=False)
+        launcher = self._context.Process(
+            target=pool_worker.detach, args=(tasks_read, replies_write), name="honed-worker"
+        )
+        launcher.start()
+        tasks_read.close()
+        replies_write.close()
+        tasks.send(("init", self._function, dict(os.environ)))
+        launcher.join()  # it forks the worker and exits: the worker is nobody's child
         worker = _Worker(0, None, tasks, replies)
         _, worker.pid, worker.started = self._reply(worker, "ready")
         return worker

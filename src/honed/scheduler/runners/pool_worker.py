@@ -1,8 +1,9 @@
-"""A CallableRunner worker, started as ``python -c "...; main()" TASKS REPLIES`` (two fds).
+"""A CallableRunner worker: ``detach`` is the target of a multiprocessing process.
 
 It detaches from the scheduler (a double fork into a session of its own), so that a killed
-scheduler, or Ctrl-C in its terminal, does not end the trial it runs. It imports the
-function once, then runs one trial at a time as the scheduler sends them. Each trial's
+scheduler, or Ctrl-C in its terminal, does not end the trial it runs, and no scheduler
+waits for it on exit. It unpickles the function once (its module is preloaded in the fork
+server), then runs one trial at a time as the scheduler sends them. Each trial's
 record lives in its own directory: ``launch.json`` (this worker's pid and start time,
 written before the function is called) and ``result.json`` (written atomically when it
 returns), so any process can tell what became of it. The worker ends when the scheduler's
@@ -12,7 +13,6 @@ end of the task pipe closes (closed, or the scheduler died), after its current t
 from __future__ import annotations
 
 import contextlib
-import multiprocessing.spawn
 import os
 import pickle
 import sys
@@ -32,10 +32,10 @@ OUTPUT = "output"
 
 def serve(tasks: Connection, replies: Connection) -> None:
     try:
-        _, preparation, function = tasks.recv()
-        # As multiprocessing's spawn does: the parent's sys.path and __main__ module, so
-        # that a function defined in the scheduler's script unpickles here.
-        multiprocessing.spawn.prepare(preparation)
+        _, function, environment = tasks.recv()
+        # The scheduler's environment now, not the fork server's from when it started.
+        os.environ.clear()
+        os.environ.update(environment)
         fn = pickle.loads(function)
     except BaseException as error:
         _reply(replies, ("error", error_reason(error)))
@@ -56,7 +56,8 @@ def run_trial(
     directory.mkdir(parents=True, exist_ok=True)
     (directory / RESULT).unlink(missing_ok=True)
     pid = os.getpid()
-    write_json(directory / LAUNCH, {"pid": pid, "pid_started": start_time(pid)})
+    # Not synced to disk: after a crash of the machine the process is gone anyway.
+    write_json(directory / LAUNCH, {"pid": pid, "pid_started": start_time(pid)}, sync=False)
     _reply(replies, ("started", key))
     # The trial's prints go to its own file, not to a terminal the scheduler may have left.
     output = os.open(directory / OUTPUT, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
@@ -80,12 +81,8 @@ def _reply(replies: Connection, message: tuple[Any, ...]) -> None:
         replies.send(message)
 
 
-def main() -> None:
-    tasks_fd, replies_fd = int(sys.argv[1]), int(sys.argv[2])
+def detach(tasks: Connection, replies: Connection) -> None:
     if os.fork() > 0:
-        os._exit(0)  # the scheduler reaps this child at once; the worker is nobody's child
+        os._exit(0)  # the scheduler joins this child at once; the worker is nobody's child
     os.setsid()
-    devnull = os.open(os.devnull, os.O_RDONLY)
-    os.dup2(devnull, 0)
-    os.close(devnull)
-    serve(Connection(tasks_fd, writable=False), Connection(replies_fd, readable=False))
+    serve(tasks, replies)
