@@ -28,7 +28,9 @@ class DaskRunner(Runner):
     """Submits ``fn(assignments)`` to a Dask cluster per trial: pass ``client``, or the
     ``address`` of a scheduler (``tcp://host:8786``). ``max_concurrent`` bounds the trials in
     flight (default: the cluster's worker threads). ``stop`` restarts the worker running the
-    trial (``restart_worker_on_stop``), as Dask cannot interrupt a running task.
+    trial (``restart_worker_on_stop``), as Dask cannot interrupt a running task; Dask then
+    computes again the results that worker held and no one has fetched yet (trials of a
+    scheduler that is down), so those trials run twice.
 
     Each trial is a task with a key made from the trial's key (``honed-trial-<key>``),
     published on the Dask scheduler under that name, so it lives on without the client that

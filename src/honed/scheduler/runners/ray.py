@@ -122,19 +122,24 @@ class RayRunner(Runner):
         self._kill_released()
         polls: dict[str, Poll] = {}
         asking: dict[str, TrialSpec] = {}
+        new: dict[str, Any] = {}
         for trial in trials:
             actor = self._actor(trial)
             if actor is None:
                 polls[trial.id] = Poll(PollStatus.LOST)
                 continue
             if trial.key not in self._asked:
-                self._asked[trial.key] = actor.state.remote()
+                self._asked[trial.key] = new[trial.key] = actor.state.remote()
             asking[trial.key] = trial
-        refs = [self._asked[key] for key in asking]
+        # A live actor answers within milliseconds; one still waiting for resources does
+        # not, and is not waited for again on later polls.
         answered = set()
-        if refs:
-            ready, _ = ray.wait(refs, num_returns=len(refs), timeout=ANSWER_SECONDS)
-            answered = set(ready)
+        if new:
+            refs = list(new.values())
+            answered |= set(ray.wait(refs, num_returns=len(refs), timeout=ANSWER_SECONDS)[0])
+        old = [self._asked[key] for key in asking if key not in new]
+        if old:
+            answered |= set(ray.wait(old, num_returns=len(old), timeout=0)[0])
         for key, trial in asking.items():
             ref = self._asked[key]
             if ref not in answered:
