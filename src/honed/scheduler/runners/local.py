@@ -92,6 +92,8 @@ class CallableRunner(Runner):
                 if running and not self._owns(launch["pid"]):
                     self._others[trial.key] = (launch["pid"], launch["pid_started"])
                 return self._metadata(directory, launch["pid"], launch["pid_started"])
+        # Here, so that a workdir that cannot be written is an error of this call.
+        directory.mkdir(parents=True, exist_ok=True)
         worker = self._idle_worker()
         worker.tasks.send(("run", trial.key, str(directory), dict(trial.assignments)))
         reply = self._reply(worker, "started")
@@ -198,16 +200,14 @@ class CallableRunner(Runner):
         return worker
 
     def _reply(self, worker: _Worker, expected: str) -> tuple[Any, ...]:
-        """The worker's next reply, which must be ``expected``; "done" replies of trials
-        before it free the worker."""
+        """The worker's next reply of the kind ``expected`` (others are skipped)."""
         while True:
             try:
                 reply: tuple[Any, ...] = worker.replies.recv()
             except (EOFError, OSError):
                 self._retire(worker)
-                raise RuntimeError(
-                    f"the worker process {worker.pid or ''} died before it {expected}"
-                ) from None
+                what = "it was ready" if expected == "ready" else "it started the trial"
+                raise RuntimeError(f"a worker process died before {what}") from None
             if reply[0] == expected:
                 return reply
             if reply[0] == "error":
