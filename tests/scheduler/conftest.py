@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from collections.abc import Sequence
 from dataclasses import dataclass
 from dataclasses import field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,6 +19,7 @@ from honed.scheduler import Poll
 from honed.scheduler import PollStatus
 from honed.scheduler import Runner
 from honed.scheduler import TrialSpec
+from honed.testing.trial_task import LOG
 
 EXPERIMENT = {
     "name": "scheduler test",
@@ -109,3 +111,13 @@ def client(sqlite_url: str) -> Iterator[Client]:
 @pytest.fixture
 def runner(clock: FakeClock) -> ClockRunner:
     return ClockRunner(clock)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def trial_log(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Where ``honed.testing.trial_task`` logs its runs, for every process that runs trials
+    (set before any cluster starts, so that their workers inherit it)."""
+    path = tmp_path_factory.mktemp("trial-log") / "runs.log"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(LOG, str(path))
+        yield path

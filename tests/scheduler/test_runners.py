@@ -1,11 +1,12 @@
 """The runner conformance suite over every shipped runner, for real: subprocesses, worker
-processes, a local Ray and a Dask LocalCluster."""
+processes, and Ray and Dask clusters in processes of their own (as real clusters are, so
+that their trials outlive a killed scheduler)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -15,6 +16,8 @@ from honed.testing.runner import COMMAND
 from honed.testing.runner import RunnerConformance
 from honed.testing.runner import RunnerFactory
 from honed.testing.trial_task import task
+from tests.support.clusters import dask_cluster
+from tests.support.clusters import ray_cluster
 
 
 class TestSubprocessRunner(RunnerConformance):
@@ -22,7 +25,7 @@ class TestSubprocessRunner(RunnerConformance):
 
     @pytest.fixture
     def make_runner(self, tmp_path: Path) -> RunnerFactory:
-        return lambda: SubprocessRunner(COMMAND, workdir=tmp_path / "trials")
+        return partial(SubprocessRunner, COMMAND, workdir=tmp_path / "trials")
 
 
 class TestSubprocessRunnerResultFile(RunnerConformance):
@@ -31,49 +34,50 @@ class TestSubprocessRunnerResultFile(RunnerConformance):
     @pytest.fixture
     def make_runner(self, tmp_path: Path) -> RunnerFactory:
         command = COMMAND + " --result-file {result_file}"
-        return lambda: SubprocessRunner(command, workdir=tmp_path / "trials")
+        return partial(SubprocessRunner, command, workdir=tmp_path / "trials")
 
 
 class TestCallableRunner(RunnerConformance):
+    resumable = True
+
     @pytest.fixture
-    def make_runner(self) -> RunnerFactory:
-        return lambda: CallableRunner(task, max_workers=2)
+    def make_runner(self, tmp_path: Path) -> RunnerFactory:
+        return partial(CallableRunner, task, max_workers=2, workdir=tmp_path / "trials")
 
 
 @pytest.fixture(scope="session")
-def ray_session() -> Iterator[None]:
+def ray_address(trial_log: Path) -> Iterator[str]:
     import ray
 
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield
-    ray.shutdown()
+    with ray_cluster() as address:
+        ray.init(address=address, log_to_driver=False)
+        try:
+            yield address
+        finally:
+            ray.shutdown()
 
 
 class TestRayRunner(RunnerConformance):
+    resumable = True
+
     @pytest.fixture
-    def make_runner(self, ray_session: None) -> RunnerFactory:
+    def make_runner(self, ray_address: str) -> RunnerFactory:
         from honed.scheduler.runners.ray import RayRunner
 
-        return lambda: RayRunner(task)
+        return partial(RayRunner, task, address=ray_address, log_to_driver=False)
 
 
 @pytest.fixture(scope="session")
-def dask_client() -> Iterator[Any]:
-    from dask.distributed import Client
-    from dask.distributed import LocalCluster
-
-    with (
-        LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
-        ) as cluster,
-        Client(cluster) as client,
-    ):
-        yield client
+def dask_address(trial_log: Path) -> Iterator[str]:
+    with dask_cluster() as address:
+        yield address
 
 
 class TestDaskRunner(RunnerConformance):
+    resumable = True
+
     @pytest.fixture
-    def make_runner(self, dask_client: Any) -> RunnerFactory:
+    def make_runner(self, dask_address: str) -> RunnerFactory:
         from honed.scheduler.runners.dask import DaskRunner
 
-        return lambda: DaskRunner(task, client=dask_client)
+        return partial(DaskRunner, task, address=dask_address)

@@ -1,7 +1,8 @@
 """How a trial is kept in the store: on its suggestion while open, on its observation once
 finished. No table of its own, so the API and the dashboard show the same trials.
 
-Suggestion metadata: ``honed_trial`` (index), ``honed_status`` (pending | running),
+Suggestion metadata: ``honed_trial`` (index), ``honed_key`` (the name runners give the
+trial, unique across stores), ``honed_status`` (pending | running),
 ``honed_attempts``, ``honed_started`` (epoch s), runner metadata and intermediate values as
 JSON split over ``honed_runner_<k>`` / ``honed_progress_<k>`` (SigOpt metadata values are
 strings of at most 500 characters). Observation metadata: ``honed_trial``, ``honed_status``
@@ -22,6 +23,7 @@ from honed.scheduler.trial import TrialStatus
 CHUNK = 500
 MAX_CHUNKS = 40
 INDEX = "honed_trial"
+KEY = "honed_key"
 STATUS = "honed_status"
 REASON_LENGTH = 500
 
@@ -49,6 +51,8 @@ def suggestion_metadata(trial: Trial) -> dict[str, Any]:
         STATUS: trial.status.value,
         "honed_attempts": trial.deploy_attempts,
     }
+    if trial.key:
+        data[KEY] = trial.key
     if trial.started is not None:
         data["honed_started"] = trial.started
     if trial.runner_metadata:
@@ -80,6 +84,8 @@ def trial_from_records(suggestion: Suggestion, observation: Observation | None) 
         index=int(meta[INDEX]),
         id=suggestion.id,
         assignments=dict(suggestion.assignments),
+        # Trials stored before keys existed are named by their suggestion id.
+        key=str(meta.get(KEY) or suggestion.id),
         runner_metadata=_join("honed_runner_", meta) or {},
         deploy_attempts=int(meta.get("honed_attempts", 0)),
         started=_float(meta.get("honed_started")),

@@ -16,22 +16,31 @@ class Runner(ABC):
     """Launches trials somewhere and reports on them. Contract:
 
     - ``run(trial)`` starts the trial and returns JSON-serializable metadata (a job id, a
-      pid, a directory). The scheduler stores it with the trial before anything else
-      happens, and every later call gets it back as ``trial.metadata``. Raising means the
-      trial did not start; the scheduler retries with backoff, then fails the trial.
+      pid, a directory). The scheduler stores it with the trial right after, and every
+      later call gets it back as ``trial.metadata``. Raising means the trial did not start;
+      the scheduler retries with backoff, then fails the trial. Name what you launch after
+      ``trial.key`` (unique across experiments and stores, stable across crashes), not
+      ``trial.id`` (suggestion ids repeat across databases).
+    - ``run`` is idempotent by ``trial.key``: if the scheduler dies between launching a
+      trial and storing its metadata, the trial is still PENDING in the store and a resumed
+      scheduler calls ``run`` for it again. A trial already launched that is running or has
+      finished must be adopted (return its metadata) rather than started a second time. A
+      trial ``stop`` ended is started afresh (Ctrl-C returns running trials to PENDING).
     - ``poll(trials)`` returns a ``Poll`` for every trial it is given, quickly and without
-      waiting for them. It must work from ``trial.id``, ``trial.assignments`` and
-      ``trial.metadata`` alone: a scheduler resumed in a new process polls trials another
-      process started. A trial it cannot know any more and that is not running is
-      ``PollStatus.LOST`` (it is deployed again); raising means "ask again later".
+      waiting for them. It must work from ``trial.id``, ``trial.key``,
+      ``trial.assignments`` and ``trial.metadata`` alone: a scheduler resumed in a new
+      process polls trials another process started. A trial it cannot find any more and
+      that is not running is ``PollStatus.LOST`` (it is deployed again); raising means
+      "ask again later". Trials that should survive a crash of the scheduler therefore live
+      outside its process (their own sessions, a cluster's detached actors, files).
     - ``fetch(trial)`` returns the metric values of a trial polled COMPLETED: ``{metric:
       value}``, or one number for a single-metric experiment. Raising is retried on later
-      polls, then fails the trial with the error as its reason.
-    - ``stop(trial, reason)`` ends a running trial (TTL, early stopping, Ctrl-C) and must
-      not raise for a trial that has already ended.
-    - ``run(trial)`` may be called again for a trial whose deployment was interrupted by a
-      crash between launching and recording it. Runners that can recognise the trial id
-      should return the running job's metadata instead of starting a second one.
+      polls, then fails the trial with the error as its reason. The scheduler has stored
+      the outcome of a trial it fetched, or was told FAILED, before it next calls ``run``,
+      ``poll`` or ``close``: from then on a runner may drop what it keeps for the trial
+      (before, a crash would leave the trial running in the store with nothing to poll).
+    - ``stop(trial, reason)`` ends a running trial (TTL, early stopping, Ctrl-C), also one
+      another process launched, and must not raise for a trial that has already ended.
 
     Optional: ``run_many`` (launch several at once; per-trial errors are returned, not
     raised), ``available_capacity`` (how many more trials the system takes now; None: no

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import uuid
 from collections.abc import Iterator
 from collections.abc import Mapping
 from collections.abc import Sequence
@@ -470,7 +471,9 @@ class Scheduler:
         created: list[Trial] = []
         for _ in range(count):
             index = max(self.trials, default=-1) + 1
-            trial = Trial(index=index, id="", assignments={})
+            # The key is stored with the suggestion, so a trial keeps its name for the runner
+            # across crashes and ``run`` can recognise one it already launched.
+            trial = Trial(index=index, id="", assignments={}, key=uuid.uuid4().hex)
             try:
                 suggestion = self.client.create_suggestion(
                     self.experiment.id, metadata=record.suggestion_metadata(trial)

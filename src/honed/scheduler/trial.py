@@ -30,8 +30,9 @@ TERMINAL = frozenset({TrialStatus.COMPLETED, TrialStatus.FAILED, TrialStatus.EAR
 class PollStatus(StrEnum):
     """What a runner can say about a trial it was asked about.
 
-    LOST: the runner has no trace of the trial and it is not running (e.g. the process pool
-    that ran it died with the previous scheduler); the scheduler deploys it again.
+    LOST: the runner has no trace of the trial and it is not running (e.g. the local Ray or
+    Dask cluster that ran it ended with the previous scheduler); the scheduler deploys it
+    again.
     """
 
     RUNNING = "running"
@@ -43,12 +44,22 @@ class PollStatus(StrEnum):
 @dataclass(frozen=True)
 class TrialSpec:
     """The plain data a runner gets: enough to launch, poll or stop the trial from any
-    process, including a scheduler resumed after a crash."""
+    process, including a scheduler resumed after a crash.
+
+    ``key``: a name for the trial that no other trial of any experiment or store shares
+    (suggestion ids repeat across databases); runners name what they launch with it, so
+    that ``run`` can recognise a trial it launched before. Defaults to ``id``.
+    """
 
     id: str
     index: int
     assignments: Mapping[str, Any]
     metadata: Mapping[str, Any] = field(default_factory=dict)
+    key: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.key:
+            object.__setattr__(self, "key", self.id)
 
 
 @dataclass(frozen=True)
@@ -72,6 +83,7 @@ class Trial:
     index: int
     id: str
     assignments: dict[str, Any]
+    key: str = ""
     status: TrialStatus = TrialStatus.PENDING
     runner_metadata: dict[str, Any] = field(default_factory=dict)
     values: dict[str, float] = field(default_factory=dict)
@@ -88,4 +100,6 @@ class Trial:
     running_since: float | None = None
 
     def spec(self) -> TrialSpec:
-        return TrialSpec(self.id, self.index, dict(self.assignments), dict(self.runner_metadata))
+        return TrialSpec(
+            self.id, self.index, dict(self.assignments), dict(self.runner_metadata), self.key
+        )

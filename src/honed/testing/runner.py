@@ -1,15 +1,23 @@
 """The runner conformance suite: every ``honed.scheduler.Runner`` must pass it.
 
 Subclass ``RunnerConformance`` in a test module and provide a ``make_runner`` fixture: a
-callable that returns a new runner for ``honed.testing.trial_task`` (the function ``task``,
-or the command ``{python} -m honed.testing.trial_task --x {x}``). Set ``resumable = True``
-if a runner made in a new process can poll and fetch trials another one started (its
-state lives outside the process); otherwise such trials must poll as LOST.
+picklable callable (``functools.partial(MyRunner, ...)``) that returns a new runner for
+``honed.testing.trial_task`` (the function ``task``, or the command ``{python} -m
+honed.testing.trial_task --x {x}``); the crash tests call it in a child process too. Set
+``resumable = True`` if a runner made in a new process can poll and fetch trials another
+one started (its state lives outside the process); otherwise such trials must poll as LOST.
+
+The tests count how often each trial ran in the file named by ``HONED_TRIAL_LOG``: set it
+in the environment before starting the processes that run trials (clusters included).
 """
 
 from __future__ import annotations
 
 import json
+import multiprocessing
+import os
+import random
+import signal
 import time
 from collections.abc import Callable
 from collections.abc import Iterator
@@ -28,8 +36,11 @@ from honed.scheduler import SchedulerOptions
 from honed.scheduler import TrialSpec
 from honed.scheduler import TrialStatus
 from honed.testing.trial_task import FAIL
+from honed.testing.trial_task import LASTING
+from honed.testing.trial_task import LOG
 from honed.testing.trial_task import SLOW
 from honed.testing.trial_task import expected_loss
+from honed.testing.trial_task import runs
 
 COMMAND = "{python} -m honed.testing.trial_task --x {x}"
 DEADLINE_SECONDS = 60.0
@@ -44,13 +55,39 @@ EXPERIMENT = {
 
 
 def spec(index: int, x: float, trial_id: str | None = None) -> TrialSpec:
-    return TrialSpec(trial_id or f"c{index}-{time.monotonic_ns()}", index, {"x": x})
+    trial_id = trial_id or f"c{index}-{time.monotonic_ns()}"
+    # A key of its own, as the scheduler gives: runners must name trials by it.
+    return TrialSpec(trial_id, index, {"x": x}, key=f"k{trial_id}")
+
+
+def with_metadata(trial: TrialSpec, metadata: Mapping[str, object]) -> TrialSpec:
+    return TrialSpec(trial.id, trial.index, trial.assignments, dict(metadata), trial.key)
+
+
+def fresh_x(lasting: bool = False) -> float:
+    """An ``x`` no other trial of the session has, so its runs can be counted."""
+    return (LASTING if lasting else 0.0) + random.random()
+
+
+def require_log() -> None:
+    assert os.environ.get(LOG), f"set {LOG} to a file path for the processes that run trials"
+
+
+def launch_and_hang(make_runner: RunnerFactory, trials: list[TrialSpec], out: str) -> None:
+    """In a child process: launch ``trials``, write their metadata to ``out``, then wait
+    to be killed."""
+    runner = make_runner()
+    metadata = {trial.id: dict(runner.run(trial)) for trial in trials}
+    with open(out + ".tmp", "w") as handle:
+        json.dump(metadata, handle)
+    os.replace(out + ".tmp", out)
+    time.sleep(600)
 
 
 def launched(runner: Runner, trial: TrialSpec) -> TrialSpec:
     metadata = runner.run(trial)
     json.dumps(metadata)  # stored with the trial: must be JSON
-    return TrialSpec(trial.id, trial.index, trial.assignments, dict(metadata))
+    return with_metadata(trial, metadata)
 
 
 def poll_until_done(runner: Runner, trial: TrialSpec) -> Poll:
@@ -108,7 +145,7 @@ class RunnerConformance:
         for trial in trials:
             metadata = outcomes[trial.id]
             assert not isinstance(metadata, Exception)
-            done = TrialSpec(trial.id, trial.index, trial.assignments, dict(metadata))
+            done = with_metadata(trial, metadata)
             expected = PollStatus.COMPLETED if trial.index == 3 else PollStatus.FAILED
             assert poll_until_done(runner, done).status is expected
 
@@ -128,6 +165,92 @@ class RunnerConformance:
                 assert values["loss"] == pytest.approx(expected_loss(0.2))
             else:
                 assert poll.status is PollStatus.LOST
+        finally:
+            fresh.close()
+
+    def test_trials_survive_a_crash_of_the_runners_process(
+        self, make_runner: RunnerFactory, tmp_path: Path
+    ) -> None:
+        """A scheduler killed with trials in flight: a runner in another process takes them
+        over from their metadata, and no trial runs twice."""
+        require_log()
+        # Two trials (the runners under test take two at once): one still running at the
+        # kill, one over by then.
+        trials = [spec(10, fresh_x(lasting=True)), spec(11, fresh_x())]
+        out = tmp_path / "launched.json"
+        child = multiprocessing.get_context("spawn").Process(
+            target=launch_and_hang, args=(make_runner, trials, str(out))
+        )
+        child.start()
+        try:
+            deadline = time.monotonic() + DEADLINE_SECONDS
+            while not out.exists() and child.is_alive() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert out.exists(), f"the child process did not launch the trials ({child.exitcode})"
+        finally:
+            assert child.pid is not None
+            os.kill(child.pid, signal.SIGKILL)
+            child.join()
+        stored = json.loads(out.read_text())
+        trials = [with_metadata(t, stored[t.id]) for t in trials]
+        fresh = make_runner()
+        try:
+            if not self.resumable:
+                polls = fresh.poll(trials)
+                assert {p.status for p in polls.values()} == {PollStatus.LOST}
+                return
+            for trial in trials:
+                assert poll_until_done(fresh, trial).status is PollStatus.COMPLETED
+                values = fresh.fetch(trial)
+                assert isinstance(values, Mapping)
+                assert values["loss"] == pytest.approx(expected_loss(trial.assignments["x"]))
+        finally:
+            fresh.close()
+        for trial in trials:
+            assert runs(trial.assignments["x"]) == 1
+
+    def test_run_again_adopts_the_launched_trial(
+        self, make_runner: RunnerFactory, runner: Runner
+    ) -> None:
+        """``run`` called again for a trial, as after a crash between launching it and
+        storing its metadata: the running trial is adopted, not started twice."""
+        require_log()
+        trial = spec(13, fresh_x(lasting=True))
+        first = runner.run(trial)
+        assert runner.run(trial) == first
+        if self.resumable:
+            fresh = make_runner()  # the resumed scheduler's runner
+            try:
+                again = with_metadata(trial, fresh.run(trial))
+                assert poll_until_done(fresh, again).status is PollStatus.COMPLETED
+                values = fresh.fetch(again)
+                assert isinstance(values, Mapping)
+                assert values["loss"] == pytest.approx(expected_loss(trial.assignments["x"]))
+            finally:
+                fresh.close()
+        else:
+            done = poll_until_done(runner, with_metadata(trial, first))
+            assert done.status is PollStatus.COMPLETED
+        assert runs(trial.assignments["x"]) == 1
+
+    def test_a_new_runner_stops_a_trial_of_the_old_one(
+        self, make_runner: RunnerFactory, runner: Runner
+    ) -> None:
+        """A resumed scheduler stops (TTL, Ctrl-C) a trial it did not start."""
+        trial = launched(runner, spec(14, SLOW))
+        fresh = make_runner()
+        try:
+            if not self.resumable:
+                fresh.stop(trial, "test")  # harmless, though it cannot reach the trial
+                runner.stop(trial, "test")
+                return
+            assert fresh.poll([trial])[trial.id].status is PollStatus.RUNNING
+            fresh.stop(trial, "test")
+            deadline = time.monotonic() + DEADLINE_SECONDS
+            while runner.poll([trial])[trial.id].status is PollStatus.RUNNING:
+                assert time.monotonic() < deadline, "the trial still runs"
+                time.sleep(0.1)
+            assert runner.poll([trial])[trial.id].status is not PollStatus.COMPLETED
         finally:
             fresh.close()
 

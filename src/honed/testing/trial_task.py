@@ -1,32 +1,60 @@
 """The task the runner conformance suite runs, as a function and as a command.
 
 ``x`` in [0, 1] is a normal trial (``loss = (x - 0.3)**2``, a few intermediate values on
-stdout); ``x == FAIL`` fails (a non-zero exit / an exception); ``x == SLOW`` runs a minute,
-for stop tests. ``python -m honed.testing.trial_task --x 0.5`` is the command form.
+stdout); ``x >= LASTING`` is one that takes ``LASTING_SECONDS`` (still running when a test
+kills its scheduler); ``x == FAIL`` fails (a non-zero exit / an exception); ``x == SLOW``
+runs a minute, for stop tests. ``python -m honed.testing.trial_task --x 0.5`` is the
+command form. Every run appends ``x`` to the file named by the ``HONED_TRIAL_LOG``
+environment variable, if set, so tests can count how often a trial ran.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from typing import Any
 
 FAIL = -1.0
 SLOW = -2.0
+LASTING = 10.0
+LASTING_SECONDS = 2.0
+LOG = "HONED_TRIAL_LOG"
 
 
 def expected_loss(x: float) -> float:
     return (x - 0.3) ** 2
 
 
-def task(assignments: dict[str, Any]) -> dict[str, float]:
-    x = float(assignments["x"])
-    if x == FAIL:
-        raise RuntimeError(f"deliberate failure for x={x}")
+def log_run(x: float) -> None:
+    path = os.environ.get(LOG)
+    if path:
+        # One short write in append mode: lines of concurrent runs do not mix.
+        with open(path, "a") as log:
+            log.write(f"{x!r}\n")
+
+
+def runs(x: float) -> int:
+    """How many runs of the trial ``x`` the log holds."""
+    with open(os.environ[LOG]) as log:
+        return sum(float(line) == x for line in log if line.strip())
+
+
+def _wait(x: float) -> None:
     if x == SLOW:
         time.sleep(60)
+    elif x >= LASTING:
+        time.sleep(LASTING_SECONDS)
+
+
+def task(assignments: dict[str, Any]) -> dict[str, float]:
+    x = float(assignments["x"])
+    log_run(x)
+    if x == FAIL:
+        raise RuntimeError(f"deliberate failure for x={x}")
+    _wait(x)
     return {"loss": expected_loss(x)}
 
 
@@ -35,13 +63,13 @@ def main() -> None:
     parser.add_argument("--x", type=float, required=True)
     parser.add_argument("--result-file", default=None)
     x = parser.parse_args().x
+    log_run(x)
     for step in range(3):
         print(json.dumps({"step": step, "loss": expected_loss(x) + 1 / (step + 1)}), flush=True)
     if x == FAIL:
         print(f"deliberate failure for x={x}", file=sys.stderr)
         sys.exit(3)
-    if x == SLOW:
-        time.sleep(60)
+    _wait(x)
     result = {"loss": expected_loss(x)}
     args = parser.parse_args()
     if args.result_file:

@@ -4,30 +4,44 @@ from __future__ import annotations
 
 import contextlib
 import time
-import uuid
 from collections.abc import Callable
 from collections.abc import Mapping
+from collections.abc import Sequence
 from typing import Any
 
 from dask.distributed import Client
 from dask.distributed import Future
 from dask.distributed import wait as dask_wait
 
-from honed.scheduler.runners.futures import HandleRunner
+from honed.scheduler.runner import Runner
 from honed.scheduler.runners.results import error_reason
+from honed.scheduler.runners.results import to_values
+from honed.scheduler.trial import Poll
 from honed.scheduler.trial import PollStatus
 from honed.scheduler.trial import TrialSpec
 
 ASSIGN_SECONDS = 1.0
+ANSWER_SECONDS = 1.0
 
 
-class DaskRunner(HandleRunner["Future[Any]"]):
-    """Submits ``fn(assignments)`` to a Dask ``Client`` per trial: pass ``client``, or an
+class DaskRunner(Runner):
+    """Submits ``fn(assignments)`` to a Dask cluster per trial: pass ``client``, or the
     ``address`` of a scheduler (``tcp://host:8786``). ``max_concurrent`` bounds the trials in
     flight (default: the cluster's worker threads). ``stop`` restarts the worker running the
-    trial (``restart_worker_on_stop``), as Dask cannot interrupt a running task. Futures end
-    with the client, so a resumed scheduler deploys a dead one's trials again (their poll is
-    LOST)."""
+    trial (``restart_worker_on_stop``), as Dask cannot interrupt a running task; Dask then
+    computes again the results that worker held and no one has fetched yet (trials of a
+    scheduler that is down), so those trials run twice.
+
+    Each trial is a task with a key made from the trial's key (``honed-trial-<key>``),
+    published on the Dask scheduler under that name, so it lives on without the client that
+    submitted it: a runner with a new client of the same Dask scheduler, such as a
+    scheduler resumed after a crash, finds it, polls and fetches it, and ``run`` adopts it
+    instead of submitting it twice. A trial is unpublished once it has failed or been
+    fetched, on the runner's next call (by then the scheduler has stored the outcome), or by
+    ``stop``. A ``LocalCluster`` in the scheduler's own process ends with that process, and
+    its trials with it: a resumed scheduler finds nothing, the poll says LOST, and the trial
+    is deployed again.
+    """
 
     def __init__(
         self,
@@ -38,7 +52,6 @@ class DaskRunner(HandleRunner["Future[Any]"]):
         resources: Mapping[str, float] | None = None,
         restart_worker_on_stop: bool = True,
     ) -> None:
-        super().__init__()
         self.restart_worker_on_stop = restart_worker_on_stop
         if client is None and address is None:
             raise ValueError("DaskRunner needs a dask.distributed Client or an address")
@@ -48,24 +61,74 @@ class DaskRunner(HandleRunner["Future[Any]"]):
         self.resources = dict(resources) if resources else None
         threads = sum(self.client.nthreads().values()) or 1
         self.max_concurrent = max_concurrent or threads
+        self._futures: dict[str, Future[Any]] = {}  # trial key -> task, not yet reported
+        self._values: dict[str, Any] = {}
+        self._release: list[str] = []  # published names whose outcome the scheduler has
 
-    def _start(self, trial: TrialSpec) -> tuple[Future[Any], Mapping[str, Any]]:
-        key = f"honed-trial-{trial.id}-{uuid.uuid4().hex[:8]}"
-        future = self.client.submit(
-            self.fn, dict(trial.assignments), key=key, pure=False, resources=self.resources
-        )
-        return future, {"key": key}
+    def run(self, trial: TrialSpec) -> Mapping[str, Any]:
+        self._unpublish_released()
+        name = task_name(trial.key)
+        future = self._published(name)
+        if future is None:
+            # A fixed key: if a crash came between submitting and publishing, and the task
+            # is still on the scheduler, Dask hands back that task instead of a second one.
+            future = self.client.submit(
+                self.fn, dict(trial.assignments), key=name, pure=False, resources=self.resources
+            )
+            self.client.publish_dataset(future, name=name, override=True)
+        self._futures[trial.key] = future
+        return {"key": name}
 
-    def _state(self, future: Future[Any]) -> tuple[PollStatus, Any]:
+    def poll(self, trials: Sequence[TrialSpec]) -> Mapping[str, Poll]:
+        self._unpublish_released()
+        polls: dict[str, Poll] = {}
+        adopted = [self._adopt(t) for t in trials if t.key not in self._futures]
+        if any(adopted):
+            # A future just fetched from the scheduler says "pending" until the scheduler
+            # tells this client the task's state; give finished ones a moment to say so.
+            with contextlib.suppress(TimeoutError):
+                dask_wait([f for f in adopted if f], timeout=ANSWER_SECONDS)
+        for trial in trials:
+            future = self._futures.get(trial.key)
+            if future is None:
+                polls[trial.id] = Poll(PollStatus.LOST)
+                continue
+            polls[trial.id] = self._judge(trial, future)
+        return polls
+
+    def _judge(self, trial: TrialSpec, future: Future[Any]) -> Poll:
         status = future.status
         if status == "finished":
-            return PollStatus.COMPLETED, future.result()
+            try:
+                self._values[trial.key] = to_values(future.result())
+            except Exception as error:
+                self._forget(trial)
+                return Poll(PollStatus.FAILED, error_reason(error))
+            return Poll(PollStatus.COMPLETED)
         if status == "error":
-            error = future.exception()
-            return PollStatus.FAILED, error_reason(error) if error else "the task failed"
+            raised = future.exception()
+            self._forget(trial)
+            return Poll(PollStatus.FAILED, error_reason(raised) if raised else "the task failed")
         if status in {"cancelled", "lost"}:
-            return PollStatus.FAILED, f"the Dask task was {status}"
-        return PollStatus.RUNNING, None
+            self._forget(trial)
+            return Poll(PollStatus.FAILED, f"the Dask task was {status}")
+        return Poll(PollStatus.RUNNING)
+
+    def fetch(self, trial: TrialSpec) -> Mapping[str, float] | float:
+        if trial.key not in self._values:
+            raise KeyError(f"trial {trial.id} has not been polled COMPLETED by this runner")
+        values: Mapping[str, float] | float = self._values.pop(trial.key)
+        self._forget(trial)
+        return values
+
+    def stop(self, trial: TrialSpec, reason: str) -> None:
+        name = task_name(trial.key)
+        future = self._futures.pop(trial.key, None) or self._published(name)
+        self._values.pop(trial.key, None)
+        with contextlib.suppress(KeyError):
+            self.client.unpublish_dataset(name)
+        if future is not None:
+            self._cancel(future)
 
     def _cancel(self, future: Future[Any]) -> None:
         """Dask cannot interrupt a running task; with ``restart_worker_on_stop`` the worker
@@ -81,15 +144,15 @@ class DaskRunner(HandleRunner["Future[Any]"]):
                     time.sleep(0.05)
         # Cancel first: restarting a worker that holds a live task makes Dask run it again
         # elsewhere.
-        future.cancel()
+        future.cancel(force=True)
         if busy:
             self.client.restart_workers(busy, raise_for_error=False)
 
     def available_capacity(self) -> int | None:
-        return max(self.max_concurrent - len(self._unreported()), 0)
+        return max(self.max_concurrent - len(self._futures), 0)
 
     def wait(self, timeout: float) -> bool:
-        futures = self._unreported()
+        futures = [f for k, f in self._futures.items() if k not in self._values]
         if not futures:
             return False
         with contextlib.suppress(TimeoutError):
@@ -97,5 +160,36 @@ class DaskRunner(HandleRunner["Future[Any]"]):
         return True
 
     def close(self) -> None:
+        """Unpublish what the scheduler has; running trials stay published and go on."""
+        self._unpublish_released()
         if self._owns_client:
             self.client.close()
+
+    # --- bookkeeping ----------------------------------------------------------------------
+    def _adopt(self, trial: TrialSpec) -> Future[Any] | None:
+        """The task of a trial another client submitted, if it is published."""
+        if not trial.metadata.get("key"):
+            return None
+        future = self._published(task_name(trial.key))
+        if future is not None:
+            self._futures[trial.key] = future
+        return future
+
+    def _published(self, name: str) -> Future[Any] | None:
+        future: Future[Any] | None = self.client.get_dataset(name, default=None)
+        return future
+
+    def _forget(self, trial: TrialSpec) -> None:
+        """The scheduler has the trial's outcome, or will before this runner's next call."""
+        self._futures.pop(trial.key, None)
+        self._release.append(task_name(trial.key))
+
+    def _unpublish_released(self) -> None:
+        released, self._release = self._release, []
+        for name in released:
+            with contextlib.suppress(KeyError):
+                self.client.unpublish_dataset(name)
+
+
+def task_name(key: str) -> str:
+    return f"honed-trial-{key}"

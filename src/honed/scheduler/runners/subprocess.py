@@ -16,6 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from honed.scheduler.runner import Runner
+from honed.scheduler.runners.durable import alive
+from honed.scheduler.runners.durable import file_name
+from honed.scheduler.runners.durable import kill_group
+from honed.scheduler.runners.durable import start_time
 from honed.scheduler.runners.results import last_result_line
 from honed.scheduler.runners.results import progress_lines
 from honed.scheduler.runners.results import tail
@@ -26,8 +30,10 @@ from honed.scheduler.trial import TrialSpec
 
 # The command runs in its own session, so Ctrl-C on the scheduler and a killed scheduler
 # leave it alone; its exit code is written to a file, because a resumed scheduler is not its
-# parent and cannot wait() for it.
+# parent and cannot wait() for it. The shell records its pid first thing, so that a trial
+# is on file even if the scheduler dies the moment it has started it.
 WRAPPER = (
+    "echo $$ >{pid}.tmp; mv {pid}.tmp {pid}; "
     "( {command} ) >{stdout} 2>{stderr} </dev/null; echo $? >{code}.tmp; mv {code}.tmp {code}"
 )
 
@@ -64,10 +70,13 @@ class SubprocessRunner(Runner):
 
     def _dir(self, trial: TrialSpec) -> Path:
         stored = trial.metadata.get("dir")
-        return Path(stored) if stored else self.workdir / f"trial-{trial.id}"
+        return Path(stored) if stored else self._new_dir(trial)
+
+    def _new_dir(self, trial: TrialSpec) -> Path:
+        return self.workdir / f"trial-{file_name(trial.key)}"
 
     def command_for(self, trial: TrialSpec) -> str:
-        directory = self.workdir / f"trial-{trial.id}"
+        directory = self._new_dir(trial)
         fields = {name: shlex.quote(str(value)) for name, value in trial.assignments.items()}
         fields |= {
             "trial_id": shlex.quote(trial.id),
@@ -85,18 +94,21 @@ class SubprocessRunner(Runner):
             ) from None
 
     def run(self, trial: TrialSpec) -> Mapping[str, Any]:
-        directory = self.workdir / f"trial-{trial.id}"
+        directory = self._new_dir(trial)
         command = self.command_for(trial)
         metadata = {"dir": str(directory), "command": tail(command, 300)}
         pid_file = directory / "pid"
-        if pid_file.exists():  # started before a crash: adopt it, don't start it twice
+        # Started before (a crash came before the scheduler stored it), and not stopped
+        # since: adopt it if it runs or has ended, rather than start it twice.
+        if pid_file.exists() and not (directory / "stopped").exists():
             pid = int(pid_file.read_text())
-            if (directory / "exit_code").exists() or _alive(pid):
-                return metadata | {"pid": pid}
+            if (directory / "exit_code").exists() or alive(pid, None):
+                return metadata | {"pid": pid, "pid_started": start_time(pid)}
         directory.mkdir(parents=True, exist_ok=True)
-        for name in ("exit_code", "result.json"):
+        for name in ("exit_code", "result.json", "stopped", "pid"):
             (directory / name).unlink(missing_ok=True)
         wrapper = WRAPPER.format(
+            pid=shlex.quote(str(pid_file)),
             command=command,
             stdout=shlex.quote(str(directory / "stdout")),
             stderr=shlex.quote(str(directory / "stderr")),
@@ -112,10 +124,14 @@ class SubprocessRunner(Runner):
             stderr=subprocess.DEVNULL,
             start_new_session=True,
         )
-        pid_file.write_text(str(child.pid))
+        started = start_time(child.pid)
+        # The shell writes it too, but may not have yet when run() is called again.
+        temporary = directory / f".pid.{os.getpid()}.tmp"
+        temporary.write_text(str(child.pid))
+        os.replace(temporary, pid_file)
         self._children[trial.id] = child
         self._watched.add(child.pid)
-        return metadata | {"pid": child.pid}
+        return metadata | {"pid": child.pid, "pid_started": started}
 
     def poll(self, trials: Sequence[TrialSpec]) -> Mapping[str, Poll]:
         self._watched.clear()
@@ -132,7 +148,10 @@ class SubprocessRunner(Runner):
             child.poll()  # reap it, so that a finished child is not a zombie
         code_file = directory / "exit_code"
         if not code_file.exists():
-            running = child.returncode is None if child is not None else _alive(pid)
+            if child is not None:
+                running = child.returncode is None
+            else:
+                running = alive(pid, trial.metadata.get("pid_started"))
             if running:
                 self._watched.add(pid)
                 return Poll(PollStatus.RUNNING, progress=progress)
@@ -166,8 +185,10 @@ class SubprocessRunner(Runner):
         pid = trial.metadata.get("pid")
         if not isinstance(pid, int):
             return
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(pid, signal.SIGTERM)
+        kill_group(pid, trial.metadata.get("pid_started"), signal.SIGTERM)
+        directory = self._dir(trial)
+        if directory.exists():  # deployed again (after Ctrl-C), it starts afresh
+            (directory / "stopped").write_text(tail(reason))
         child = self._children.pop(trial.id, None)
         if child is not None:
             try:
@@ -199,21 +220,6 @@ class SubprocessRunner(Runner):
     def close(self) -> None:
         for child in self._children.values():
             child.poll()
-
-
-def _alive(pid: int) -> bool:
-    """Whether ``pid`` runs (a zombie, finished but not reaped, does not count)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return True
 
 
 def _stderr(directory: Path) -> str:
