@@ -58,7 +58,10 @@ def test_faults_lose_nothing_and_duplicate_nothing(
     context.set_forkserver_preload([fault_worker.__name__])
     with ExitStack() as stack:
         database = cluster.create_database()
-        doomed, survivor = (stack.enter_context(running_server(database)) for _ in range(2))
+        doomed = stack.enter_context(running_server(database))
+        # The optimizer process (BoTorch) runs beside the survivor and lives through the
+        # database restart like the API processes.
+        survivor = stack.enter_context(running_server(database, optimizers=1))
         urls = [doomed.url, survivor.url]
         client = stack.enter_context(
             httpx.Client(base_url=survivor.url, auth=(survivor.token, ""), timeout=60)
@@ -85,6 +88,7 @@ def test_faults_lose_nothing_and_duplicate_nothing(
         stop_cluster(cluster)
         time.sleep(DATABASE_DOWN_SECONDS)
         start_cluster_again(cluster)
+        restarted = time.time()
         wait_until(start + KILL_WORKERS_AT)
         for worker in workers[:KILLED_WORKERS]:
             os.kill(worker.pid, signal.SIGKILL)
@@ -115,10 +119,15 @@ def test_faults_lose_nothing_and_duplicate_nothing(
         observations = all_items(client, f"{base}/observations")
         stored = {o["id"]: o["suggestion"] for o in observations}
         per_suggestion = Counter(o["suggestion"] for o in observations)
+        suggestions = all_items(client, f"{base}/suggestions")
+        sources_after_restart = Counter(
+            s["source"] for s in suggestions if s["created"] > restarted + 1
+        )
         summary = {
             "acknowledged": len(acknowledged),
             "stored": len(observations),
-            "suggestions": len(all_items(client, f"{base}/suggestions")),
+            "suggestions": len(suggestions),
+            "sources after the restart": dict(sources_after_restart),
             "retries": dict(retries),
         }
         print("fault test:", json.dumps(summary))
@@ -127,6 +136,8 @@ def test_faults_lose_nothing_and_duplicate_nothing(
         # The workers felt both faults: the dead server and the database restart.
         assert retries["503"] > 0, summary
         assert sum(n for reason, n in retries.items() if not reason.isdigit()) > 0, summary
+        # The optimizer reconnected after the restart and went on serving model candidates.
+        assert sources_after_restart["optimizer"] > 0, summary
         for suggestion_id, observation_id in acknowledged.items():
             assert stored.get(observation_id) == suggestion_id
         repeated = {s: n for s, n in per_suggestion.items() if n > 1}
