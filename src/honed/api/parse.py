@@ -10,7 +10,9 @@ from pydantic import BaseModel
 from pydantic import ValidationError
 
 from honed.api.schemas import AiExperimentCreate
+from honed.api.schemas import AiExperimentUpdateIn
 from honed.api.schemas import ExperimentCreate
+from honed.api.schemas import ExperimentUpdateIn
 from honed.api.schemas import LinearConstraintIn
 from honed.api.schemas import MetricIn
 from honed.api.schemas import MetricValueIn
@@ -18,6 +20,7 @@ from honed.api.schemas import ObservationIn
 from honed.api.schemas import ParameterIn
 from honed.api.schemas import TrainingRunIn
 from honed.domain.experiment import ExperimentSpec
+from honed.domain.experiment import ExperimentState
 from honed.domain.experiment import ExperimentType
 from honed.domain.metrics import Metric
 from honed.domain.metrics import Objective
@@ -30,6 +33,7 @@ from honed.domain.projects import check_project_id
 from honed.domain.records import MetricValue
 from honed.domain.validation import validate_metadata
 from honed.errors import InvalidRequestError
+from honed.service.experiments import ExperimentUpdate
 from honed.service.observations import ObservationInput
 
 M = TypeVar("M", bound=BaseModel)
@@ -117,6 +121,30 @@ def experiment_spec(data: ExperimentCreate) -> ExperimentSpec:
         metadata=validate_metadata(data.metadata),
         project=project_reference(data.project) if data.project is not None else None,
         suggestion_ttl_seconds=_float(data.suggestion_ttl_seconds),
+    )
+
+
+def experiment_update(
+    update: ExperimentUpdateIn | AiExperimentUpdateIn, budget: int | None, set_budget: bool
+) -> ExperimentUpdate:
+    """The change an experiment update or AI experiment update asks for (their budget
+    fields differ in name: ``observation_budget`` and ``budget``)."""
+    given = update.model_fields_set
+    if "name" in given and update.name is None:
+        raise InvalidRequestError("Invalid name: cannot be null")
+    return ExperimentUpdate(
+        name=update.name,
+        state=ExperimentState(update.state) if update.state is not None else None,
+        observation_budget=budget,
+        set_observation_budget=set_budget,
+        parallel_bandwidth=update.parallel_bandwidth,
+        set_parallel_bandwidth="parallel_bandwidth" in given,
+        metadata=update.metadata,
+        set_metadata="metadata" in given,
+        parameters=tuple(parameter(p, i) for i, p in enumerate(update.parameters))
+        if update.parameters is not None
+        else None,
+        metrics=tuple(metric(m) for m in update.metrics) if update.metrics is not None else None,
     )
 
 

@@ -12,8 +12,6 @@ from honed.api import parse
 from honed.api import render
 from honed.api.schemas import AiExperimentUpdateIn
 from honed.domain.experiment import Experiment
-from honed.domain.experiment import ExperimentState
-from honed.errors import InvalidRequestError
 from honed.server.http import page_request
 from honed.server.http import query_bool
 from honed.server.routes.deps import Caller
@@ -23,7 +21,6 @@ from honed.server.routes.deps import path_id
 from honed.server.routes.deps import reply
 from honed.server.routes.experiments import experiment_states
 from honed.service.app import Services
-from honed.service.experiments import ExperimentUpdate
 
 router = APIRouter(prefix="/v1/aiexperiments")
 
@@ -48,25 +45,7 @@ def update_aiexperiment(
     svc: Svc, token: Caller, experiment_id: str, data: JsonBody
 ) -> JSONResponse:
     update = parse.body(AiExperimentUpdateIn, data)
-    given = update.model_fields_set
-    if "name" in given and update.name is None:
-        raise InvalidRequestError("Invalid name: cannot be null")
-    change = ExperimentUpdate(
-        name=update.name,
-        state=ExperimentState(update.state) if update.state is not None else None,
-        observation_budget=update.budget,
-        set_observation_budget="budget" in given,
-        parallel_bandwidth=update.parallel_bandwidth,
-        set_parallel_bandwidth="parallel_bandwidth" in given,
-        metadata=update.metadata,
-        set_metadata="metadata" in given,
-        parameters=tuple(parse.parameter(p, i) for i, p in enumerate(update.parameters))
-        if update.parameters is not None
-        else None,
-        metrics=tuple(parse.metric(m) for m in update.metrics)
-        if update.metrics is not None
-        else None,
-    )
+    change = parse.experiment_update(update, update.budget, "budget" in update.model_fields_set)
     experiment = svc.aiexperiments.update(token, path_id(experiment_id), change)
     return reply(render_aiexperiment(svc, experiment))
 

@@ -26,7 +26,6 @@ from honed.server.routes.deps import check_client
 from honed.server.routes.deps import path_id
 from honed.server.routes.deps import reply
 from honed.service.app import Services
-from honed.service.experiments import ExperimentUpdate
 
 router = APIRouter()
 
@@ -105,23 +104,8 @@ def get_experiment(svc: Svc, token: Caller, experiment_id: str, request: Request
 def update_experiment(svc: Svc, token: Caller, experiment_id: str, data: JsonBody) -> JSONResponse:
     update = parse.body(ExperimentUpdateIn, data)
     given = update.model_fields_set
-    if "name" in given and update.name is None:
-        raise InvalidRequestError("Invalid name: cannot be null")
-    change = ExperimentUpdate(
-        name=update.name,
-        state=ExperimentState(update.state) if update.state is not None else None,
-        observation_budget=update.observation_budget,
-        set_observation_budget="observation_budget" in given,
-        parallel_bandwidth=update.parallel_bandwidth,
-        set_parallel_bandwidth="parallel_bandwidth" in given,
-        metadata=update.metadata,
-        set_metadata="metadata" in given,
-        parameters=tuple(parse.parameter(p, i) for i, p in enumerate(update.parameters))
-        if update.parameters is not None
-        else None,
-        metrics=tuple(parse.metric(m) for m in update.metrics)
-        if update.metrics is not None
-        else None,
+    change = replace(
+        parse.experiment_update(update, update.observation_budget, "observation_budget" in given),
         suggestion_ttl_seconds=float(update.suggestion_ttl_seconds)
         if update.suggestion_ttl_seconds is not None
         else None,
