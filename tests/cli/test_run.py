@@ -58,7 +58,8 @@ def honed_run(path: Path) -> subprocess.Popen[str]:
 
 
 def wait_for_runs(tmp_path: Path, count: int, process: subprocess.Popen[str]) -> list[str]:
-    deadline = time.monotonic() + 90
+    # Generous: on a loaded machine `honed run` and its trials take long to start.
+    deadline = time.monotonic() + 240
     log = tmp_path / "runs.log"
     while time.monotonic() < deadline:
         runs = log.read_text().split() if log.exists() else []
