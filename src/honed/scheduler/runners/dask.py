@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
 from collections.abc import Callable
 from collections.abc import Mapping
@@ -11,8 +12,11 @@ from typing import Any
 
 from dask.distributed import Client
 from dask.distributed import Future
+from dask.distributed import get_client
 from dask.distributed import wait as dask_wait
 
+from honed.scheduler.progress import Value
+from honed.scheduler.progress import reporting
 from honed.scheduler.runner import Runner
 from honed.scheduler.runners.results import error_reason
 from honed.scheduler.runners.results import to_values
@@ -72,8 +76,16 @@ class DaskRunner(Runner):
         if future is None:
             # A fixed key: if a crash came between submitting and publishing, and the task
             # is still on the scheduler, Dask hands back that task instead of a second one.
+            with contextlib.suppress(KeyError):  # of a run that stop() ended
+                self.client.unpublish_dataset(progress_name(trial.key))
             future = self.client.submit(
-                self.fn, dict(trial.assignments), key=name, pure=False, resources=self.resources
+                run_reporting,
+                self.fn,
+                progress_name(trial.key),
+                dict(trial.assignments),
+                key=name,
+                pure=False,
+                resources=self.resources,
             )
             self.client.publish_dataset(future, name=name, override=True)
         self._futures[trial.key] = future
@@ -98,21 +110,27 @@ class DaskRunner(Runner):
 
     def _judge(self, trial: TrialSpec, future: Future[Any]) -> Poll:
         status = future.status
+        progress = self._progress(trial)
         if status == "finished":
             try:
                 self._values[trial.key] = to_values(future.result())
             except Exception as error:
                 self._forget(trial)
-                return Poll(PollStatus.FAILED, error_reason(error))
-            return Poll(PollStatus.COMPLETED)
+                return Poll(PollStatus.FAILED, error_reason(error), progress)
+            return Poll(PollStatus.COMPLETED, progress=progress)
         if status == "error":
             raised = future.exception()
             self._forget(trial)
-            return Poll(PollStatus.FAILED, error_reason(raised) if raised else "the task failed")
+            reason = error_reason(raised) if raised else "the task failed"
+            return Poll(PollStatus.FAILED, reason, progress)
         if status in {"cancelled", "lost"}:
             self._forget(trial)
-            return Poll(PollStatus.FAILED, f"the Dask task was {status}")
-        return Poll(PollStatus.RUNNING)
+            return Poll(PollStatus.FAILED, f"the Dask task was {status}", progress)
+        return Poll(PollStatus.RUNNING, progress=progress)
+
+    def _progress(self, trial: TrialSpec) -> dict[float, Value] | None:
+        pairs = self.client.get_dataset(progress_name(trial.key), default=None)
+        return {float(step): value for step, value in pairs} if pairs else None
 
     def fetch(self, trial: TrialSpec) -> Mapping[str, float] | float:
         if trial.key not in self._values:
@@ -125,8 +143,9 @@ class DaskRunner(Runner):
         name = task_name(trial.key)
         future = self._futures.pop(trial.key, None) or self._published(name)
         self._values.pop(trial.key, None)
-        with contextlib.suppress(KeyError):
-            self.client.unpublish_dataset(name)
+        for published in (name, progress_name(trial.key)):
+            with contextlib.suppress(KeyError):
+                self.client.unpublish_dataset(published)
         if future is not None:
             self._cancel(future)
 
@@ -182,7 +201,7 @@ class DaskRunner(Runner):
     def _forget(self, trial: TrialSpec) -> None:
         """The scheduler has the trial's outcome, or will before this runner's next call."""
         self._futures.pop(trial.key, None)
-        self._release.append(task_name(trial.key))
+        self._release += [task_name(trial.key), progress_name(trial.key)]
 
     def _unpublish_released(self) -> None:
         released, self._release = self._release, []
@@ -193,3 +212,26 @@ class DaskRunner(Runner):
 
 def task_name(key: str) -> str:
     return f"honed-trial-{key}"
+
+
+def progress_name(key: str) -> str:
+    return f"honed-progress-{key}"
+
+
+def run_reporting(
+    fn: Callable[[dict[str, Any]], Any], name: str, assignments: dict[str, Any]
+) -> Any:
+    """The task, on a worker: ``fn(assignments)``, with what it reports published on the
+    Dask scheduler as ``name`` (the whole curve each time, as ``[step, value]`` pairs), so
+    that any client of the cluster can poll it."""
+    curve: dict[float, Value] = {}
+    lock = threading.Lock()  # threads of the trial publish one after another, newest last
+
+    def publish(step: float, value: Value) -> None:
+        with lock:
+            curve[step] = value
+            # The worker's client, made on the first report of any task there.
+            get_client().publish_dataset(sorted(curve.items()), name=name, override=True)
+
+    with reporting(publish):
+        return fn(assignments)

@@ -113,18 +113,21 @@ class CallableRunner(Runner):
         if outcome is None and alive(meta["pid"], meta.get("pid_started")):
             if not self._owns(meta["pid"]):
                 self._others[trial.key] = (meta["pid"], meta.get("pid_started"))
-            return Poll(PollStatus.RUNNING)
+            return Poll(PollStatus.RUNNING, progress=pool_worker.read_progress(directory))
         self._others.pop(trial.key, None)
         outcome = outcome or self._outcome(directory)  # it may have finished just now
+        progress = pool_worker.read_progress(directory)
         if outcome is None:
             return Poll(
                 PollStatus.FAILED,
                 f"the worker process {meta['pid']} ended without a result "
                 "(killed, or the function crashed the interpreter)" + _output(directory),
+                progress,
             )
         if "values" in outcome:
-            return Poll(PollStatus.COMPLETED)
-        return Poll(PollStatus.FAILED, tail(outcome.get("error") or outcome.get("stopped", "")))
+            return Poll(PollStatus.COMPLETED, progress=progress)
+        reason = tail(outcome.get("error") or outcome.get("stopped", ""))
+        return Poll(PollStatus.FAILED, reason, progress)
 
     def fetch(self, trial: TrialSpec) -> Mapping[str, float] | float:
         outcome = self._outcome(Path(trial.metadata["dir"]))
