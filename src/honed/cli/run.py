@@ -23,10 +23,12 @@ trials and exits; nothing finished is lost.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -138,6 +140,16 @@ class Display:
         yield table
 
 
+@contextlib.contextmanager
+def live(display: Display, console: Console) -> Iterator[None]:
+    try:
+        with Live(display, console=console, refresh_per_second=4, transient=False):
+            yield
+    finally:
+        if not console.is_terminal:
+            console.line()  # rich ends the last frame with a line break on terminals only
+
+
 @click.command()
 @click.argument("config_path", metavar="EXPERIMENT_YAML", type=click.Path(path_type=Path))
 @click.option("--new", is_flag=True, help="Start a new experiment even if one can be resumed.")
@@ -169,7 +181,7 @@ def run(config_path: Path, new: bool) -> None:
             console.print(f"resuming experiment {existing}: {len(scheduler.trials)} trials so far")
         display = Display(config["name"], options.total_trials or 0, timeout)
         try:
-            with Live(display, console=console, refresh_per_second=4, transient=False):
+            with live(display, console):
                 for report in scheduler.run_trials_and_yield_results(None, timeout):
                     display.report = report
         except KeyboardInterrupt:
