@@ -36,6 +36,11 @@ class DaskRunner(Runner):
     computes again the results that worker held and no one has fetched yet (trials of a
     scheduler that is down), so those trials run twice.
 
+    ``fn`` may call ``honed.scheduler.report(step, value)`` (from the thread Dask runs it
+    in, or any thread if its worker runs one task at a time); each report publishes the
+    trial's curve on the Dask scheduler as ``honed-progress-<key>``, where any client
+    polls it. The workers need honed installed.
+
     Each trial is a task with a key made from the trial's key (``honed-trial-<key>``),
     published on the Dask scheduler under that name, so it lives on without the client that
     submitted it: a runner with a new client of the same Dask scheduler, such as a

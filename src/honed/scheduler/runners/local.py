@@ -38,22 +38,23 @@ class _Worker:
 
 
 class CallableRunner(Runner):
-    """Calls ``fn(assignments)`` in a pool of up to ``max_workers`` worker processes
-    (default: the CPU count), one trial per worker at a time. ``fn`` must be picklable (a
-    module-level function; one in the script run as ``__main__`` works as with
-    multiprocessing: guard the script with ``if __name__ == "__main__"``) and return a
-    number or ``{metric: number}``; an exception fails the trial with its traceback as the
-    reason. Workers fork from multiprocessing's fork server, which imports ``fn``'s module
-    once; each is reused for trial after trial, with the environment the scheduler had when
-    it started. ``stop`` kills the worker running that trial (and what it started), and a
-    new one takes its place.
+    """Calls ``fn(assignments)`` in a pool of up to ``max_workers`` worker processes (default:
+    the CPU count), one trial per worker at a time. ``fn`` must be picklable (a module-level
+    function; one in the script run as ``__main__`` works as with multiprocessing: guard the
+    script with ``if __name__ == "__main__"``) and return a number or ``{metric: number}``;
+    an exception fails the trial with its traceback as the reason. ``fn`` may call
+    ``honed.scheduler.report(step, value)`` as it goes, for early stopping (from its own
+    thread or threads it starts). Workers fork from multiprocessing's fork server, which
+    imports ``fn``'s module once; each is reused for trial after trial, with the environment
+    the scheduler had when it started. ``stop`` kills the worker running that trial (and
+    what it started), and a new one takes its place.
 
     Trials survive the scheduler: workers run in sessions of their own, and each trial's
-    launch record and result are files in ``workdir/call-<trial key>/`` (its prints go to
-    ``output`` there). A runner in another process, such as a scheduler resumed after a
-    crash, polls, fetches and stops trials from their metadata, and ``run`` adopts a trial
-    that is already running or finished instead of calling ``fn`` twice. ``close`` ends idle
-    workers; busy ones finish their trial, record its result, then exit.
+    launch record, reported values and result are files in ``workdir/call-<trial key>/``
+    (its prints go to ``output`` there). A runner in another process, such as a scheduler
+    resumed after a crash, polls, fetches and stops trials from their metadata, and ``run``
+    adopts a trial that is already running or finished instead of calling ``fn`` twice.
+    ``close`` ends idle workers; busy ones finish their trial, record its result, then exit.
     """
 
     def __init__(

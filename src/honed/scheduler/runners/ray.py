@@ -65,7 +65,9 @@ class TrialActor:
 
 class RayRunner(Runner):
     """Runs ``fn(assignments)`` per trial in a Ray actor named after the trial's key
-    (``honed-trial-<key>`` in namespace ``honed``), detached from the driver.
+    (``honed-trial-<key>`` in namespace ``honed``), detached from the driver. ``fn`` may
+    call ``honed.scheduler.report(step, value)``; the actor keeps the curve and hands it
+    to any driver that polls it.
 
     Connects with ``ray.init(address=address, **init_kwargs)`` unless Ray is initialised
     already (``address=None`` starts a local Ray; ``"auto"``, ``"host:6379"`` or
