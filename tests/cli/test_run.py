@@ -10,11 +10,17 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
+from honed.cli.run import ConfigError
+from honed.cli.run import build_options
 from honed.client import Client
+from honed.scheduler import NoImprovement
+from honed.scheduler import PercentileEarlyStopping
+from honed.scheduler import ThresholdEarlyStopping
 
 TRAIN = """
 import argparse, json, os, time
@@ -201,3 +207,21 @@ def test_bad_config_names_the_setting(tmp_path: Path) -> None:
     )
     assert result.returncode != 0
     assert "unknown settings ['paralelism']" in result.stderr
+
+
+def test_stopping_rules_are_read_from_the_config(tmp_path: Path) -> None:
+    path = tmp_path / "experiment.yaml"
+    config: dict[str, Any] = {"budget": 4, "options": {}}
+    config["options"] = {
+        "early_stopping": {"percentile": 25, "min_step": 3},
+        "global_stopping": {"window": 4, "min_trials": 8},
+    }
+    options = build_options(path, config)
+    assert options.early_stopping == PercentileEarlyStopping(percentile=25, min_step=3)
+    assert options.global_stopping == NoImprovement(window=4, min_trials=8)
+    config["options"] = {"early_stopping": {"threshold": -1.0, "min_step": 2}}
+    rule = build_options(path, config).early_stopping
+    assert rule == ThresholdEarlyStopping(threshold=-1.0, min_step=2)
+    config["options"] = {"early_stopping": {"percentil": 25}}
+    with pytest.raises(ConfigError, match=r"sets \['percentil'\]: PercentileEarlyStopping takes"):
+        build_options(path, config)

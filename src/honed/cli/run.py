@@ -13,7 +13,9 @@ timeout: 3600                          # seconds, optional
 database: honed.db                     # or  server: http://host:8080  (token: HONED_API_TOKEN)
 optimizers: 1                          # model processes for an embedded database (0: Sobol)
 workdir: .honed-trials                 # trial directories (stdout, stderr, result)
-options: {ttl_seconds_for_trials: 600} # any other SchedulerOptions field
+options: {ttl_seconds_for_trials: 600} # any other SchedulerOptions field; stopping rules as
+                                       # early_stopping: {percentile: 50, min_step: 3} (or
+                                       # {threshold: -1.0}), global_stopping: {window: 5}
 ```
 
 Running the same command again resumes the experiment of that name (finished trials are
@@ -41,8 +43,11 @@ from rich.live import Live
 from rich.table import Table
 
 from honed.client import Client
+from honed.scheduler import NoImprovement
+from honed.scheduler import PercentileEarlyStopping
 from honed.scheduler import Scheduler
 from honed.scheduler import SchedulerOptions
+from honed.scheduler import ThresholdEarlyStopping
 from honed.scheduler.runners import SubprocessRunner
 
 EXPERIMENT_KEYS = {
@@ -99,10 +104,35 @@ def build_options(path: Path, config: dict[str, Any]) -> SchedulerOptions:
                 "max_pending_trials": config.get("parallelism", 1),
                 "max_seconds_between_polls": 2.0,
                 **extra,
+                **stopping_rules(extra),
             }
         )
     except (TypeError, ValueError) as error:
         raise ConfigError(path, str(error)) from None
+
+
+def stopping_rules(options: dict[str, Any]) -> dict[str, Any]:
+    """The rules a config gives as mappings: ``global_stopping: {window: 5}`` is
+    NoImprovement; ``early_stopping: {percentile: 50, min_step: 3}`` PercentileEarlyStopping,
+    or ThresholdEarlyStopping when it has a ``threshold``."""
+    rules: dict[str, Any] = {}
+    for name in ("global_stopping", "early_stopping"):
+        given = options.get(name)
+        if not isinstance(given, dict):
+            continue
+        kind: type[NoImprovement | ThresholdEarlyStopping | PercentileEarlyStopping]
+        if name == "global_stopping":
+            kind = NoImprovement
+        else:
+            kind = ThresholdEarlyStopping if "threshold" in given else PercentileEarlyStopping
+        fields = {f.name for f in dataclasses.fields(kind)}
+        if set(given) - fields:
+            raise ValueError(
+                f"options.{name} {given} sets {sorted(set(given) - fields)}: "
+                f"{kind.__name__} takes {sorted(fields)}"
+            )
+        rules[name] = kind(**given)
+    return rules
 
 
 def find_experiment(client: Client, name: str) -> str | None:
