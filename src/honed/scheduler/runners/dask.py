@@ -148,11 +148,12 @@ class DaskRunner(Runner):
         name = task_name(trial.key)
         future = self._futures.pop(trial.key, None) or self._published(name)
         self._values.pop(trial.key, None)
-        for published in (name, progress_name(trial.key)):
-            with contextlib.suppress(KeyError):
-                self.client.unpublish_dataset(published)
+        with contextlib.suppress(KeyError):
+            self.client.unpublish_dataset(name)
         if future is not None:
             self._cancel(future)
+        with contextlib.suppress(KeyError):  # after: the task reports until it is ended
+            self.client.unpublish_dataset(progress_name(trial.key))
 
     def _cancel(self, future: Future[Any]) -> None:
         """Dask cannot interrupt a running task; with ``restart_worker_on_stop`` the worker
