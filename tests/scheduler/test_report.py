@@ -4,6 +4,7 @@ values reach the scheduler through every runner is the conformance suite's part.
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -14,6 +15,9 @@ from honed.scheduler import NotInTrialError
 from honed.scheduler import report
 from honed.scheduler.progress import Value
 from honed.scheduler.progress import reporting
+from honed.scheduler.runners.pool_worker import PROGRESS
+from honed.scheduler.runners.pool_worker import ProgressFile
+from honed.scheduler.runners.pool_worker import ProgressReader
 
 
 class Curve:
@@ -115,3 +119,22 @@ def test_with_several_trials_in_a_process_each_thread_reports_to_its_own() -> No
     assert [c.values for c in curves] == [{1.0: 1.0}, {1.0: 2.0}]
     assert len(errors) == 1
     assert "from the thread that runs the trial function" in str(errors[0])
+
+
+def test_a_callable_runners_progress_file_is_read_as_it_grows(tmp_path: Path) -> None:
+    """A poll reads only complete lines (a trial may be writing one) and only new ones,
+    and a file written afresh (the trial ran again) replaces the old curve."""
+    reader = ProgressReader(tmp_path)
+    assert reader.read() is None
+    sink = ProgressFile(tmp_path / PROGRESS)
+    sink(0, 1.0)
+    sink(1, {"loss": 0.5})
+    sink.close()
+    with open(tmp_path / PROGRESS, "a") as handle:
+        handle.write("[2, 0.2")  # half written
+    assert reader.read() == {0.0: 1.0, 1.0: {"loss": 0.5}}
+    with open(tmp_path / PROGRESS, "a") as handle:
+        handle.write("5]\n")
+    assert reader.read() == {0.0: 1.0, 1.0: {"loss": 0.5}, 2.0: 0.25}
+    (tmp_path / PROGRESS).write_text("[0, 9.0]\n")
+    assert reader.read() == {0.0: 9.0}

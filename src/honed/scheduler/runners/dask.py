@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import threading
 import time
 from collections.abc import Callable
@@ -26,6 +27,7 @@ from honed.scheduler.trial import TrialSpec
 
 ASSIGN_SECONDS = 1.0
 ANSWER_SECONDS = 1.0
+PUBLISH_SECONDS = 0.5
 
 
 class DaskRunner(Runner):
@@ -37,9 +39,10 @@ class DaskRunner(Runner):
     scheduler that is down), so those trials run twice.
 
     ``fn`` may call ``honed.scheduler.report(step, value)`` (from the thread Dask runs it
-    in, or any thread if its worker runs one task at a time); each report publishes the
-    trial's curve on the Dask scheduler as ``honed-progress-<key>``, where any client
-    polls it. The workers need honed installed.
+    in, or any thread if its worker runs one task at a time); the trial's curve is
+    published on the Dask scheduler as ``honed-progress-<key>`` (within
+    ``PUBLISH_SECONDS`` of a report), where any client polls it. The workers need honed
+    installed.
 
     Each trial is a task with a key made from the trial's key (``honed-trial-<key>``),
     published on the Dask scheduler under that name, so it lives on without the client that
@@ -228,16 +231,63 @@ def run_reporting(
     fn: Callable[[dict[str, Any]], Any], name: str, assignments: dict[str, Any]
 ) -> Any:
     """The task, on a worker: ``fn(assignments)``, with what it reports published on the
-    Dask scheduler as ``name`` (the whole curve each time, as ``[step, value]`` pairs), so
-    that any client of the cluster can poll it."""
-    curve: dict[float, Value] = {}
-    lock = threading.Lock()  # threads of the trial publish one after another, newest last
+    Dask scheduler as ``name``, so that any client of the cluster can poll it."""
+    publisher = CurvePublisher(name)
+    try:
+        with reporting(publisher):
+            return fn(assignments)
+    finally:
+        publisher.close()
 
-    def publish(step: float, value: Value) -> None:
-        with lock:
-            curve[step] = value
-            # The worker's client, made on the first report of any task there.
-            get_client().publish_dataset(sorted(curve.items()), name=name, override=True)
 
-    with reporting(publish):
-        return fn(assignments)
+class CurvePublisher:
+    """A sink for ``report`` that publishes the whole curve as ``[step, value]`` pairs.
+
+    A publication is a round trip to the Dask scheduler (milliseconds), so a trial that
+    reports every batch publishes at most every ``PUBLISH_SECONDS``: at once if the last
+    one is older, else from a timer, and once more when the trial ends."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        # The task's context, where get_client() finds the worker: publications also come
+        # from the timer's thread and threads the trial starts.
+        self._task_context = contextvars.copy_context()
+        self._client: Any = None
+        self._curve: dict[float, Value] = {}
+        self._lock = threading.Lock()  # one publication at a time, newest last
+        self._published = -PUBLISH_SECONDS
+        self._timer: threading.Timer | None = None
+        self._dirty = False
+
+    def __call__(self, step: float, value: Value) -> None:
+        with self._lock:
+            self._curve[step] = value
+            self._dirty = True
+            wait = self._published + PUBLISH_SECONDS - time.monotonic()
+            if wait <= 0:
+                self._publish()
+            elif self._timer is None:
+                self._timer = threading.Timer(wait, self._flush)
+                self._timer.daemon = True
+                self._timer.start()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._timer is not None:
+                self._timer.cancel()
+            self._timer = None
+        self._flush()
+
+    def _flush(self) -> None:
+        with self._lock:
+            self._timer = None
+            if self._dirty:
+                self._publish()
+
+    def _publish(self) -> None:
+        if self._client is None:  # the worker's client, made on its first report
+            self._client = self._task_context.run(get_client)
+        curve = sorted(self._curve.items())
+        self._client.publish_dataset(curve, name=self.name, override=True)
+        self._published = time.monotonic()
+        self._dirty = False

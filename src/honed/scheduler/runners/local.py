@@ -79,6 +79,7 @@ class CallableRunner(Runner):
         # Trials launched by another runner (a scheduler that died) that still run: they
         # take pool slots on this machine too.
         self._others: dict[str, tuple[int, int | None]] = {}
+        self._progress: dict[str, pool_worker.ProgressReader] = {}  # trial key -> reader
 
     # --- the contract ---------------------------------------------------------------------
     def run(self, trial: TrialSpec) -> Mapping[str, Any]:
@@ -95,6 +96,7 @@ class CallableRunner(Runner):
                 return self._metadata(directory, launch["pid"], launch["pid_started"])
         # Here, so that a workdir that cannot be written is an error of this call.
         directory.mkdir(parents=True, exist_ok=True)
+        self._progress.pop(trial.key, None)  # a run afresh reports afresh
         worker = self._idle_worker()
         worker.tasks.send(("run", trial.key, str(directory), dict(trial.assignments)))
         reply = self._reply(worker, "started")
@@ -114,10 +116,11 @@ class CallableRunner(Runner):
         if outcome is None and alive(meta["pid"], meta.get("pid_started")):
             if not self._owns(meta["pid"]):
                 self._others[trial.key] = (meta["pid"], meta.get("pid_started"))
-            return Poll(PollStatus.RUNNING, progress=pool_worker.read_progress(directory))
+            return Poll(PollStatus.RUNNING, progress=self._read_progress(trial.key, directory))
         self._others.pop(trial.key, None)
         outcome = outcome or self._outcome(directory)  # it may have finished just now
-        progress = pool_worker.read_progress(directory)
+        progress = self._read_progress(trial.key, directory)
+        self._progress.pop(trial.key, None)  # it has ended: a later poll reads it afresh
         if outcome is None:
             return Poll(
                 PollStatus.FAILED,
@@ -150,6 +153,7 @@ class CallableRunner(Runner):
         # A stopped trial deployed again (after Ctrl-C) starts afresh.
         (directory / pool_worker.LAUNCH).unlink(missing_ok=True)
         self._others.pop(trial.key, None)
+        self._progress.pop(trial.key, None)
         for worker in self._workers:
             if worker.pid == meta["pid"] and worker.trial == trial.key:
                 self._retire(worker)
@@ -244,6 +248,12 @@ class CallableRunner(Runner):
 
     def _metadata(self, directory: Path, pid: int, started: int | None) -> dict[str, Any]:
         return {"function": self._name, "dir": str(directory), "pid": pid, "pid_started": started}
+
+    def _read_progress(self, key: str, directory: Path) -> dict[float, Any] | None:
+        reader = self._progress.get(key)
+        if reader is None or reader.path.parent != directory:
+            reader = self._progress[key] = pool_worker.ProgressReader(directory)
+        return reader.read()
 
     @staticmethod
     def _outcome(directory: Path) -> dict[str, Any] | None:

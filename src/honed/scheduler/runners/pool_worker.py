@@ -102,18 +102,32 @@ class ProgressFile:
         os.close(self._fd)
 
 
-def read_progress(directory: Path) -> dict[float, Value] | None:
-    """The curve a trial reported, by step (a step reported again: its last value)."""
-    try:
-        text = (directory / PROGRESS).read_text()
-    except FileNotFoundError:
-        return None
-    progress: dict[float, Value] = {}
-    for line in text.splitlines():
-        with contextlib.suppress(ValueError):
-            step, value = json.loads(line)
-            progress[float(step)] = value
-    return progress or None
+class ProgressReader:
+    """Reads a trial's ``progress.jsonl`` as it grows: each read parses only the lines
+    added since the last (a trial reporting every batch writes thousands)."""
+
+    def __init__(self, directory: Path) -> None:
+        self.path = directory / PROGRESS
+        self._offset = 0
+        self._curve: dict[float, Value] = {}
+
+    def read(self) -> dict[float, Value] | None:
+        """The curve so far, by step (a step reported again: its last value)."""
+        try:
+            with open(self.path, "rb") as handle:
+                if os.fstat(handle.fileno()).st_size < self._offset:  # rewritten meanwhile
+                    self._offset, self._curve = 0, {}
+                handle.seek(self._offset)
+                data = handle.read()
+        except FileNotFoundError:
+            return None
+        complete = data.rfind(b"\n") + 1  # a line still being written is read next time
+        for line in data[:complete].splitlines():
+            with contextlib.suppress(ValueError):
+                step, value = json.loads(line)
+                self._curve[float(step)] = value
+        self._offset += complete
+        return dict(self._curve) or None
 
 
 def _reply(replies: Connection, message: tuple[Any, ...]) -> None:
