@@ -11,6 +11,7 @@ _LAZY = {
     "Scheduler": "honed.scheduler",
     "SchedulerOptions": "honed.scheduler",
     "Runner": "honed.scheduler",
+    "report": "honed.scheduler",
     "Client": "honed.client",
 }
 

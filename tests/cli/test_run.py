@@ -3,17 +3,24 @@ SIGKILL then resume (running trials are polled again, not run twice)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
+from honed.cli.run import ConfigError
+from honed.cli.run import build_options
 from honed.client import Client
+from honed.scheduler import NoImprovement
+from honed.scheduler import PercentileEarlyStopping
+from honed.scheduler import ThresholdEarlyStopping
 
 TRAIN = """
 import argparse, json, os, time
@@ -28,7 +35,7 @@ print(json.dumps({"loss": (args.x - 0.3) ** 2}))
 """
 
 
-def write_experiment(tmp_path: Path, seconds: float, budget: int = 6) -> Path:
+def write_experiment(tmp_path: Path, seconds: float, budget: int = 6, optimizers: int = 0) -> Path:
     (tmp_path / "train.py").write_text(TRAIN)
     config = {
         "name": "cli run",
@@ -39,7 +46,7 @@ def write_experiment(tmp_path: Path, seconds: float, budget: int = 6) -> Path:
         "budget": budget,
         "timeout": 120,
         "database": "honed.db",
-        "optimizers": 0,  # Sobol: no torch import in a test of the loop
+        "optimizers": optimizers,  # 0, Sobol: no torch import in a test of the loop
         "options": {"init_seconds_between_polls": 0.05, "max_seconds_between_polls": 0.5},
     }
     path = tmp_path / "experiment.yaml"
@@ -115,6 +122,38 @@ def test_ctrl_c_stops_cleanly_and_rerunning_resumes(tmp_path: Path) -> None:
     assert set(per.values()) == {1}
 
 
+def command_lines() -> list[str]:
+    lines = []
+    for path in Path("/proc").glob("[0-9]*/cmdline"):
+        with contextlib.suppress(OSError):  # ended meanwhile
+            lines.append(path.read_text())
+    return lines
+
+
+def test_ctrl_c_in_a_terminal_is_clean_with_an_optimizer(tmp_path: Path) -> None:
+    """Ctrl-C in a terminal signals the whole foreground process group, which includes
+    the embedded database's optimizer process: it must not print a traceback (it may still
+    be importing torch), nor log over the display, nor outlive `honed run`."""
+    path = write_experiment(tmp_path, seconds=30, optimizers=1)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "honed", "run", str(path)],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,  # a process group of its own, as a terminal's job
+    )
+    wait_for_runs(tmp_path, 3, process)
+    os.killpg(process.pid, signal.SIGINT)
+    output, _ = process.communicate(timeout=60)
+    assert process.returncode == 130, output
+    assert "Traceback" not in output
+    assert " optimizer " not in output  # its log lines: "<time> optimizer <message>"
+    assert "stopped: run the same command again to resume" in output.splitlines()
+    database = str(tmp_path / "honed.db")
+    assert not [p for p in command_lines() if database in p], "a process still uses it"
+
+
 def test_sigkill_then_resume_runs_nothing_twice(tmp_path: Path) -> None:
     path = write_experiment(tmp_path, seconds=3)
     process = honed_run(path)
@@ -169,3 +208,21 @@ def test_bad_config_names_the_setting(tmp_path: Path) -> None:
     )
     assert result.returncode != 0
     assert "unknown settings ['paralelism']" in result.stderr
+
+
+def test_stopping_rules_are_read_from_the_config(tmp_path: Path) -> None:
+    path = tmp_path / "experiment.yaml"
+    config: dict[str, Any] = {"budget": 4, "options": {}}
+    config["options"] = {
+        "early_stopping": {"percentile": 25, "min_step": 3},
+        "global_stopping": {"window": 4, "min_trials": 8},
+    }
+    options = build_options(path, config)
+    assert options.early_stopping == PercentileEarlyStopping(percentile=25, min_step=3)
+    assert options.global_stopping == NoImprovement(window=4, min_trials=8)
+    config["options"] = {"early_stopping": {"threshold": -1.0, "min_step": 2}}
+    rule = build_options(path, config).early_stopping
+    assert rule == ThresholdEarlyStopping(threshold=-1.0, min_step=2)
+    config["options"] = {"early_stopping": {"percentil": 25}}
+    with pytest.raises(ConfigError, match=r"sets \['percentil'\]: PercentileEarlyStopping takes"):
+        build_options(path, config)

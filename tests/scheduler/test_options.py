@@ -297,6 +297,8 @@ def test_smallest_poll_interval_never_busy_loops(client: Client, clock: FakeCloc
         ({"deploy_backoff_seconds": 0}, "deploy_backoff_seconds"),
         ({"min_seconds_before_poll": -1}, "min_seconds_before_poll"),
         ({"logging_level": "LOUD"}, "logging_level"),
+        ({"early_stopping": {"percentile": 50}}, "early_stopping must be an EarlyStoppingRule"),
+        ({"global_stopping": 5}, "global_stopping must be a GlobalStoppingRule"),
     ],
 )
 def test_invalid_options_are_refused(options: dict[str, Any], message: str) -> None:

@@ -13,7 +13,9 @@ timeout: 3600                          # seconds, optional
 database: honed.db                     # or  server: http://host:8080  (token: HONED_API_TOKEN)
 optimizers: 1                          # model processes for an embedded database (0: Sobol)
 workdir: .honed-trials                 # trial directories (stdout, stderr, result)
-options: {ttl_seconds_for_trials: 600} # any other SchedulerOptions field
+options: {ttl_seconds_for_trials: 600} # any other SchedulerOptions field; stopping rules as
+                                       # early_stopping: {percentile: 50, min_step: 3} (or
+                                       # {threshold: -1.0}), global_stopping: {window: 5}
 ```
 
 Running the same command again resumes the experiment of that name (finished trials are
@@ -23,10 +25,12 @@ trials and exits; nothing finished is lost.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -39,8 +43,11 @@ from rich.live import Live
 from rich.table import Table
 
 from honed.client import Client
+from honed.scheduler import NoImprovement
+from honed.scheduler import PercentileEarlyStopping
 from honed.scheduler import Scheduler
 from honed.scheduler import SchedulerOptions
+from honed.scheduler import ThresholdEarlyStopping
 from honed.scheduler.runners import SubprocessRunner
 
 EXPERIMENT_KEYS = {
@@ -97,10 +104,35 @@ def build_options(path: Path, config: dict[str, Any]) -> SchedulerOptions:
                 "max_pending_trials": config.get("parallelism", 1),
                 "max_seconds_between_polls": 2.0,
                 **extra,
+                **stopping_rules(extra),
             }
         )
     except (TypeError, ValueError) as error:
         raise ConfigError(path, str(error)) from None
+
+
+def stopping_rules(options: dict[str, Any]) -> dict[str, Any]:
+    """The rules a config gives as mappings: ``global_stopping: {window: 5}`` is
+    NoImprovement; ``early_stopping: {percentile: 50, min_step: 3}`` PercentileEarlyStopping,
+    or ThresholdEarlyStopping when it has a ``threshold``."""
+    rules: dict[str, Any] = {}
+    for name in ("global_stopping", "early_stopping"):
+        given = options.get(name)
+        if not isinstance(given, dict):
+            continue
+        kind: type[NoImprovement | ThresholdEarlyStopping | PercentileEarlyStopping]
+        if name == "global_stopping":
+            kind = NoImprovement
+        else:
+            kind = ThresholdEarlyStopping if "threshold" in given else PercentileEarlyStopping
+        fields = {f.name for f in dataclasses.fields(kind)}
+        if set(given) - fields:
+            raise ValueError(
+                f"options.{name} {given} sets {sorted(set(given) - fields)}: "
+                f"{kind.__name__} takes {sorted(fields)}"
+            )
+        rules[name] = kind(**given)
+    return rules
 
 
 def find_experiment(client: Client, name: str) -> str | None:
@@ -138,6 +170,16 @@ class Display:
         yield table
 
 
+@contextlib.contextmanager
+def live(display: Display, console: Console) -> Iterator[None]:
+    try:
+        with Live(display, console=console, refresh_per_second=4, transient=False):
+            yield
+    finally:
+        if not console.is_terminal:
+            console.line()  # rich ends the last frame with a line break on terminals only
+
+
 @click.command()
 @click.argument("config_path", metavar="EXPERIMENT_YAML", type=click.Path(path_type=Path))
 @click.option("--new", is_flag=True, help="Start a new experiment even if one can be resumed.")
@@ -169,7 +211,7 @@ def run(config_path: Path, new: bool) -> None:
             console.print(f"resuming experiment {existing}: {len(scheduler.trials)} trials so far")
         display = Display(config["name"], options.total_trials or 0, timeout)
         try:
-            with Live(display, console=console, refresh_per_second=4, transient=False):
+            with live(display, console):
                 for report in scheduler.run_trials_and_yield_results(None, timeout):
                     display.report = report
         except KeyboardInterrupt:

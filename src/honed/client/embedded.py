@@ -72,10 +72,15 @@ class EmbeddedTransport(httpx.BaseTransport):
         self._asgi = httpx.ASGITransport(app=app)
         self._exit = contextlib.ExitStack()
         self._portal = self._exit.enter_context(anyio.from_thread.start_blocking_portal())
+        # Quiet (warnings only: this process's user reads its own output, e.g. `honed run`'s
+        # live display) and in a session of their own, so that Ctrl-C in the terminal
+        # reaches only this process, which ends them in close(); they also end when it dies.
+        command = [sys.executable, "-m", "honed", "optimizer", "--database-url", database_url]
         self._optimizers = [
             subprocess.Popen(
-                [sys.executable, "-m", "honed", "optimizer", "--database-url", database_url],
+                [*command, "--log-level", "warning"],
                 env={**os.environ, "OMP_NUM_THREADS": "1"},
+                start_new_session=True,
             )
             for _ in range(optimizers)
         ]

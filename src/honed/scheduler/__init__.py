@@ -5,8 +5,10 @@ from __future__ import annotations
 from honed.scheduler.clock import FakeClock
 from honed.scheduler.clock import SystemClock
 from honed.scheduler.errors import FailureRateExceededError
+from honed.scheduler.errors import NotInTrialError
 from honed.scheduler.errors import SchedulerError
 from honed.scheduler.options import SchedulerOptions
+from honed.scheduler.progress import report
 from honed.scheduler.runner import Runner
 from honed.scheduler.scheduler import Scheduler
 from honed.scheduler.scheduler import SchedulerResult
@@ -27,6 +29,7 @@ __all__ = [
     "FakeClock",
     "GlobalStoppingRule",
     "NoImprovement",
+    "NotInTrialError",
     "PercentileEarlyStopping",
     "Poll",
     "PollStatus",
@@ -40,4 +43,5 @@ __all__ = [
     "Trial",
     "TrialSpec",
     "TrialStatus",
+    "report",
 ]

@@ -11,6 +11,10 @@ class SchedulerError(HonedError):
     """The loop cannot go on: e.g. the optimizer failed to suggest too many times in a row."""
 
 
+class NotInTrialError(SchedulerError):
+    """``honed.scheduler.report()`` was called where no runner runs a trial."""
+
+
 class FailureRateExceededError(SchedulerError):
     """More trials failed than ``tolerated_trial_failure_rate`` allows.
 

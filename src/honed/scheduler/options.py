@@ -130,6 +130,16 @@ class SchedulerOptions:
             and 0 < self.deploy_backoff_seconds <= LONGEST_POLL_SECONDS,
             f"deploy_backoff_seconds must be > 0 and <= {LONGEST_POLL_SECONDS:g}",
         )
+        need(
+            self.global_stopping is None or isinstance(self.global_stopping, GlobalStoppingRule),
+            "global_stopping must be a GlobalStoppingRule such as NoImprovement(window=5), "
+            f"not {self.global_stopping!r}",
+        )
+        need(
+            self.early_stopping is None or isinstance(self.early_stopping, EarlyStoppingRule),
+            "early_stopping must be an EarlyStoppingRule such as "
+            f"PercentileEarlyStopping(percentile=50), not {self.early_stopping!r}",
+        )
         level = self.logging_level
         need(
             isinstance(level, int) or isinstance(logging.getLevelName(level), int),

@@ -33,6 +33,14 @@ class Runner(ABC):
       that is not running is ``PollStatus.LOST`` (it is deployed again); raising means
       "ask again later". Trials that should survive a crash of the scheduler therefore live
       outside its process (their own sessions, a cluster's detached actors, files).
+    - ``Poll.progress`` carries the intermediate values the trial reported so far, the
+      whole curve on every poll (``{step: {metric: value}}``, or ``{step: value}`` for the
+      objective); the scheduler's ``early_stopping`` rule reads it, and the store keeps it.
+      Keep them where the trial runs, so that a runner in a new process polls them too. A
+      trial function calls ``honed.scheduler.report(step, value)``: a runner that calls
+      Python functions wraps each call in ``honed.scheduler.progress.reporting(sink)``,
+      whose ``sink(step, value)`` gets the checked values. A runner that cannot pass them on
+      leaves ``progress`` None, and early stopping never applies to its trials.
     - ``fetch(trial)`` returns the metric values of a trial polled COMPLETED: ``{metric:
       value}``, or one number for a single-metric experiment. Raising is retried on later
       polls, then fails the trial with the error as its reason. The scheduler has stored

@@ -68,7 +68,8 @@ class Poll:
 
     ``reason``: why it failed (e.g. the tail of stderr). ``progress``: intermediate values
     so far, ``{step: {metric: value}}`` (or ``{step: value}`` for the objective), used by
-    early stopping.
+    early stopping: what the trial passed to ``honed.scheduler.report`` or printed as
+    ``{"step": ...}`` lines.
     """
 
     status: PollStatus

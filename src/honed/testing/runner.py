@@ -6,6 +6,8 @@ picklable callable (``functools.partial(MyRunner, ...)``) that returns a new run
 honed.testing.trial_task --x {x}``); the crash tests call it in a child process too. Set
 ``resumable = True`` if a runner made in a new process can poll and fetch trials another
 one started (its state lives outside the process); otherwise such trials must poll as LOST.
+Set ``intermediate_values = False`` if the runner cannot pass on what a trial reports
+(its polls must then carry no progress, and early stopping never applies to its trials).
 
 The tests count how often each trial ran in the file named by ``HONED_TRIAL_LOG``: set it
 in the environment before starting the processes that run trials (clusters included).
@@ -38,7 +40,10 @@ from honed.scheduler import TrialStatus
 from honed.testing.trial_task import FAIL
 from honed.testing.trial_task import LASTING
 from honed.testing.trial_task import LOG
+from honed.testing.trial_task import REPORTING
 from honed.testing.trial_task import SLOW
+from honed.testing.trial_task import STEPS
+from honed.testing.trial_task import curve
 from honed.testing.trial_task import expected_loss
 from honed.testing.trial_task import runs
 
@@ -84,6 +89,29 @@ def launch_and_hang(make_runner: RunnerFactory, trials: list[TrialSpec], out: st
     time.sleep(600)
 
 
+def launch_in_a_killed_process(
+    make_runner: RunnerFactory, trials: list[TrialSpec], tmp_path: Path
+) -> list[TrialSpec]:
+    """``trials`` launched by a runner in another process, killed (SIGKILL) right after:
+    a scheduler that crashed. Returns them with the metadata that process stored."""
+    out = tmp_path / "launched.json"
+    child = multiprocessing.get_context("spawn").Process(
+        target=launch_and_hang, args=(make_runner, trials, str(out))
+    )
+    child.start()
+    try:
+        deadline = time.monotonic() + DEADLINE_SECONDS
+        while not out.exists() and child.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert out.exists(), f"the child process did not launch the trials ({child.exitcode})"
+    finally:
+        assert child.pid is not None
+        os.kill(child.pid, signal.SIGKILL)
+        child.join()
+    stored = json.loads(out.read_text())
+    return [with_metadata(t, stored[t.id]) for t in trials]
+
+
 def launched(runner: Runner, trial: TrialSpec) -> TrialSpec:
     metadata = runner.run(trial)
     json.dumps(metadata)  # stored with the trial: must be JSON
@@ -101,8 +129,29 @@ def poll_until_done(runner: Runner, trial: TrialSpec) -> Poll:
     raise AssertionError(f"trial {trial.id} still running after {DEADLINE_SECONDS} s")
 
 
+def reported(poll: Poll) -> dict[float, float]:
+    """The loss curve in a poll's intermediate values."""
+    return {
+        float(step): value["loss"] if isinstance(value, Mapping) else value
+        for step, value in (poll.progress or {}).items()
+    }
+
+
+def poll_until_reported(runner: Runner, trial: TrialSpec) -> Poll:
+    """Poll a running trial until its whole curve has come through."""
+    deadline = time.monotonic() + DEADLINE_SECONDS
+    while time.monotonic() < deadline:
+        poll = runner.poll([trial])[trial.id]
+        assert poll.status is PollStatus.RUNNING, f"the trial ended: {poll}"
+        if len(reported(poll)) == STEPS:
+            return poll
+        time.sleep(0.1)
+    raise AssertionError(f"trial {trial.id} reported {reported(poll)} in {DEADLINE_SECONDS} s")
+
+
 class RunnerConformance:
     resumable: ClassVar[bool] = False
+    intermediate_values: ClassVar[bool] = True
 
     @pytest.fixture
     def runner(self, make_runner: RunnerFactory) -> Iterator[Runner]:
@@ -148,6 +197,9 @@ class RunnerConformance:
             done = with_metadata(trial, metadata)
             expected = PollStatus.COMPLETED if trial.index == 3 else PollStatus.FAILED
             assert poll_until_done(runner, done).status is expected
+            if expected is PollStatus.COMPLETED:
+                # As a scheduler does: a runner may hold a trial (a Ray actor) until then.
+                runner.fetch(done)
 
     def test_a_new_runner_sees_trials_of_the_old_one(
         self, make_runner: RunnerFactory, runner: Runner
@@ -177,22 +229,7 @@ class RunnerConformance:
         # Two trials (the runners under test take two at once): one still running at the
         # kill, one over by then.
         trials = [spec(10, fresh_x(lasting=True)), spec(11, fresh_x())]
-        out = tmp_path / "launched.json"
-        child = multiprocessing.get_context("spawn").Process(
-            target=launch_and_hang, args=(make_runner, trials, str(out))
-        )
-        child.start()
-        try:
-            deadline = time.monotonic() + DEADLINE_SECONDS
-            while not out.exists() and child.is_alive() and time.monotonic() < deadline:
-                time.sleep(0.05)
-            assert out.exists(), f"the child process did not launch the trials ({child.exitcode})"
-        finally:
-            assert child.pid is not None
-            os.kill(child.pid, signal.SIGKILL)
-            child.join()
-        stored = json.loads(out.read_text())
-        trials = [with_metadata(t, stored[t.id]) for t in trials]
+        trials = launch_in_a_killed_process(make_runner, trials, tmp_path)
         fresh = make_runner()
         try:
             if not self.resumable:
@@ -254,6 +291,46 @@ class RunnerConformance:
         finally:
             fresh.close()
 
+    def test_intermediate_values_reach_poll(self, runner: Runner) -> None:
+        """What a trial reports as it runs comes back from ``poll`` as ``Poll.progress``
+        (what early stopping reads), and with its final status too."""
+        running = launched(runner, spec(15, REPORTING))
+        try:
+            done = launched(runner, spec(16, 0.4))
+            finished = poll_until_done(runner, done)
+            assert finished.status is PollStatus.COMPLETED
+            runner.fetch(done)
+            if not self.intermediate_values:
+                assert finished.progress is None
+                assert runner.poll([running])[running.id].progress is None
+                return
+            assert reported(finished) == pytest.approx(curve(0.4))
+            assert reported(poll_until_reported(runner, running)) == pytest.approx(
+                curve(REPORTING)
+            )
+        finally:
+            runner.stop(running, "test")
+
+    def test_a_new_runner_polls_what_a_trial_of_a_crashed_one_reported(
+        self, make_runner: RunnerFactory, tmp_path: Path
+    ) -> None:
+        """A scheduler resumed after a crash sees the intermediate values of a trial it
+        adopted, also those reported while no scheduler was there: they are kept where
+        the trial runs, not in the runner's process."""
+        (trial,) = launch_in_a_killed_process(make_runner, [spec(17, REPORTING)], tmp_path)
+        fresh = make_runner()
+        try:
+            if not self.resumable:
+                assert fresh.poll([trial])[trial.id].status is PollStatus.LOST
+            elif self.intermediate_values:
+                polled = reported(poll_until_reported(fresh, trial))
+                assert polled == pytest.approx(curve(REPORTING))
+            else:
+                assert fresh.poll([trial])[trial.id].progress is None
+        finally:
+            fresh.stop(trial, "test")
+            fresh.close()
+
     def test_scheduler_runs_an_experiment(self, runner: Runner, tmp_path: Path) -> None:
         with Client(str(tmp_path / "honed.db"), optimizers=0) as client:
             options = SchedulerOptions(total_trials=4, max_pending_trials=2)
@@ -263,4 +340,6 @@ class RunnerConformance:
             for trial in scheduler.trials.values():
                 assert trial.status is TrialStatus.COMPLETED
                 assert trial.values["loss"] == pytest.approx(expected_loss(trial.assignments["x"]))
+                if self.intermediate_values:
+                    assert trial.progress == pytest.approx(curve(trial.assignments["x"]))
             assert len(client.list_observations(scheduler.experiment.id)) == 4

@@ -1,11 +1,13 @@
 """The task the runner conformance suite runs, as a function and as a command.
 
-``x`` in [0, 1] is a normal trial (``loss = (x - 0.3)**2``, a few intermediate values on
-stdout); ``x >= LASTING`` is one that takes ``LASTING_SECONDS`` (still running when a test
+``x`` in [0, 1] is a normal trial (``loss = (x - 0.3)**2``, after the intermediate values
+of ``curve(x)``, reported with ``honed.scheduler.report`` or printed as ``{"step": ...}``
+lines); ``x >= LASTING`` is one that takes ``LASTING_SECONDS`` (still running when a test
 kills its scheduler); ``x == FAIL`` fails (a non-zero exit / an exception); ``x == SLOW``
-runs a minute, for stop tests. ``python -m honed.testing.trial_task --x 0.5`` is the
-command form. Every run appends ``x`` to the file named by the ``HONED_TRIAL_LOG``
-environment variable, if set, so tests can count how often a trial ran.
+runs a minute, for stop tests, and ``x == REPORTING`` too, after reporting its curve.
+``python -m honed.testing.trial_task --x 0.5`` is the command form. Every run appends
+``x`` to the file named by the ``HONED_TRIAL_LOG`` environment variable, if set, so tests
+can count how often a trial ran.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from typing import Any
 
 FAIL = -1.0
 SLOW = -2.0
+REPORTING = -3.0
+STEPS = 3
 LASTING = 10.0
 LASTING_SECONDS = 2.0
 LOG = "HONED_TRIAL_LOG"
@@ -26,6 +30,11 @@ LOG = "HONED_TRIAL_LOG"
 
 def expected_loss(x: float) -> float:
     return (x - 0.3) ** 2
+
+
+def curve(x: float) -> dict[float, float]:
+    """The intermediate losses a trial reports, by step."""
+    return {float(step): expected_loss(x) + 1 / (step + 1) for step in range(STEPS)}
 
 
 def log_run(x: float) -> None:
@@ -43,15 +52,20 @@ def runs(x: float) -> int:
 
 
 def _wait(x: float) -> None:
-    if x == SLOW:
+    if x in {SLOW, REPORTING}:
         time.sleep(60)
     elif x >= LASTING:
         time.sleep(LASTING_SECONDS)
 
 
 def task(assignments: dict[str, Any]) -> dict[str, float]:
+    # Here, so that the command form does not import the scheduler.
+    from honed.scheduler.progress import report
+
     x = float(assignments["x"])
     log_run(x)
+    for step, loss in curve(x).items():
+        report(step, {"loss": loss})
     if x == FAIL:
         raise RuntimeError(f"deliberate failure for x={x}")
     _wait(x)
@@ -64,8 +78,8 @@ def main() -> None:
     parser.add_argument("--result-file", default=None)
     x = parser.parse_args().x
     log_run(x)
-    for step in range(3):
-        print(json.dumps({"step": step, "loss": expected_loss(x) + 1 / (step + 1)}), flush=True)
+    for step, loss in curve(x).items():
+        print(json.dumps({"step": step, "loss": loss}), flush=True)
     if x == FAIL:
         print(f"deliberate failure for x={x}", file=sys.stderr)
         sys.exit(3)

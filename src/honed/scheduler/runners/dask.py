@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import contextvars
+import threading
 import time
 from collections.abc import Callable
 from collections.abc import Mapping
@@ -11,8 +13,11 @@ from typing import Any
 
 from dask.distributed import Client
 from dask.distributed import Future
+from dask.distributed import get_client
 from dask.distributed import wait as dask_wait
 
+from honed.scheduler.progress import Value
+from honed.scheduler.progress import reporting
 from honed.scheduler.runner import Runner
 from honed.scheduler.runners.results import error_reason
 from honed.scheduler.runners.results import to_values
@@ -22,6 +27,7 @@ from honed.scheduler.trial import TrialSpec
 
 ASSIGN_SECONDS = 1.0
 ANSWER_SECONDS = 1.0
+PUBLISH_SECONDS = 0.5
 
 
 class DaskRunner(Runner):
@@ -31,6 +37,12 @@ class DaskRunner(Runner):
     trial (``restart_worker_on_stop``), as Dask cannot interrupt a running task; Dask then
     computes again the results that worker held and no one has fetched yet (trials of a
     scheduler that is down), so those trials run twice.
+
+    ``fn`` may call ``honed.scheduler.report(step, value)`` (from the thread Dask runs it
+    in, or any thread if its worker runs one task at a time); the trial's curve is
+    published on the Dask scheduler as ``honed-progress-<key>`` (within
+    ``PUBLISH_SECONDS`` of a report), where any client polls it. The workers need honed
+    installed.
 
     Each trial is a task with a key made from the trial's key (``honed-trial-<key>``),
     published on the Dask scheduler under that name, so it lives on without the client that
@@ -72,8 +84,16 @@ class DaskRunner(Runner):
         if future is None:
             # A fixed key: if a crash came between submitting and publishing, and the task
             # is still on the scheduler, Dask hands back that task instead of a second one.
+            with contextlib.suppress(KeyError):  # of a run that stop() ended
+                self.client.unpublish_dataset(progress_name(trial.key))
             future = self.client.submit(
-                self.fn, dict(trial.assignments), key=name, pure=False, resources=self.resources
+                run_reporting,
+                self.fn,
+                progress_name(trial.key),
+                dict(trial.assignments),
+                key=name,
+                pure=False,
+                resources=self.resources,
             )
             self.client.publish_dataset(future, name=name, override=True)
         self._futures[trial.key] = future
@@ -98,21 +118,27 @@ class DaskRunner(Runner):
 
     def _judge(self, trial: TrialSpec, future: Future[Any]) -> Poll:
         status = future.status
+        progress = self._progress(trial)
         if status == "finished":
             try:
                 self._values[trial.key] = to_values(future.result())
             except Exception as error:
                 self._forget(trial)
-                return Poll(PollStatus.FAILED, error_reason(error))
-            return Poll(PollStatus.COMPLETED)
+                return Poll(PollStatus.FAILED, error_reason(error), progress)
+            return Poll(PollStatus.COMPLETED, progress=progress)
         if status == "error":
             raised = future.exception()
             self._forget(trial)
-            return Poll(PollStatus.FAILED, error_reason(raised) if raised else "the task failed")
+            reason = error_reason(raised) if raised else "the task failed"
+            return Poll(PollStatus.FAILED, reason, progress)
         if status in {"cancelled", "lost"}:
             self._forget(trial)
-            return Poll(PollStatus.FAILED, f"the Dask task was {status}")
-        return Poll(PollStatus.RUNNING)
+            return Poll(PollStatus.FAILED, f"the Dask task was {status}", progress)
+        return Poll(PollStatus.RUNNING, progress=progress)
+
+    def _progress(self, trial: TrialSpec) -> dict[float, Value] | None:
+        pairs = self.client.get_dataset(progress_name(trial.key), default=None)
+        return {float(step): value for step, value in pairs} if pairs else None
 
     def fetch(self, trial: TrialSpec) -> Mapping[str, float] | float:
         if trial.key not in self._values:
@@ -129,6 +155,8 @@ class DaskRunner(Runner):
             self.client.unpublish_dataset(name)
         if future is not None:
             self._cancel(future)
+        with contextlib.suppress(KeyError):  # after: the task reports until it is ended
+            self.client.unpublish_dataset(progress_name(trial.key))
 
     def _cancel(self, future: Future[Any]) -> None:
         """Dask cannot interrupt a running task; with ``restart_worker_on_stop`` the worker
@@ -182,7 +210,7 @@ class DaskRunner(Runner):
     def _forget(self, trial: TrialSpec) -> None:
         """The scheduler has the trial's outcome, or will before this runner's next call."""
         self._futures.pop(trial.key, None)
-        self._release.append(task_name(trial.key))
+        self._release += [task_name(trial.key), progress_name(trial.key)]
 
     def _unpublish_released(self) -> None:
         released, self._release = self._release, []
@@ -193,3 +221,73 @@ class DaskRunner(Runner):
 
 def task_name(key: str) -> str:
     return f"honed-trial-{key}"
+
+
+def progress_name(key: str) -> str:
+    return f"honed-progress-{key}"
+
+
+def run_reporting(
+    fn: Callable[[dict[str, Any]], Any], name: str, assignments: dict[str, Any]
+) -> Any:
+    """The task, on a worker: ``fn(assignments)``, with what it reports published on the
+    Dask scheduler as ``name``, so that any client of the cluster can poll it."""
+    publisher = CurvePublisher(name)
+    try:
+        with reporting(publisher):
+            return fn(assignments)
+    finally:
+        publisher.close()
+
+
+class CurvePublisher:
+    """A sink for ``report`` that publishes the whole curve as ``[step, value]`` pairs.
+
+    A publication is a round trip to the Dask scheduler (milliseconds), so a trial that
+    reports every batch publishes at most every ``PUBLISH_SECONDS``: at once if the last
+    one is older, else from a timer, and once more when the trial ends."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        # The task's context, where get_client() finds the worker: publications also come
+        # from the timer's thread and threads the trial starts.
+        self._task_context = contextvars.copy_context()
+        self._client: Any = None
+        self._curve: dict[float, Value] = {}
+        self._lock = threading.Lock()  # one publication at a time, newest last
+        self._published = -PUBLISH_SECONDS
+        self._timer: threading.Timer | None = None
+        self._dirty = False
+
+    def __call__(self, step: float, value: Value) -> None:
+        with self._lock:
+            self._curve[step] = value
+            self._dirty = True
+            wait = self._published + PUBLISH_SECONDS - time.monotonic()
+            if wait <= 0:
+                self._publish()
+            elif self._timer is None:
+                self._timer = threading.Timer(wait, self._flush)
+                self._timer.daemon = True
+                self._timer.start()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._timer is not None:
+                self._timer.cancel()
+            self._timer = None
+        self._flush()
+
+    def _flush(self) -> None:
+        with self._lock:
+            self._timer = None
+            if self._dirty:
+                self._publish()
+
+    def _publish(self) -> None:
+        if self._client is None:  # the worker's client, made on its first report
+            self._client = self._task_context.run(get_client)
+        curve = sorted(self._curve.items())
+        self._client.publish_dataset(curve, name=self.name, override=True)
+        self._published = time.monotonic()
+        self._dirty = False

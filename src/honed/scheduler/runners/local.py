@@ -38,22 +38,23 @@ class _Worker:
 
 
 class CallableRunner(Runner):
-    """Calls ``fn(assignments)`` in a pool of up to ``max_workers`` worker processes
-    (default: the CPU count), one trial per worker at a time. ``fn`` must be picklable (a
-    module-level function; one in the script run as ``__main__`` works as with
-    multiprocessing: guard the script with ``if __name__ == "__main__"``) and return a
-    number or ``{metric: number}``; an exception fails the trial with its traceback as the
-    reason. Workers fork from multiprocessing's fork server, which imports ``fn``'s module
-    once; each is reused for trial after trial, with the environment the scheduler had when
-    it started. ``stop`` kills the worker running that trial (and what it started), and a
-    new one takes its place.
+    """Calls ``fn(assignments)`` in a pool of up to ``max_workers`` worker processes (default:
+    the CPU count), one trial per worker at a time. ``fn`` must be picklable (a module-level
+    function; one in the script run as ``__main__`` works as with multiprocessing: guard the
+    script with ``if __name__ == "__main__"``) and return a number or ``{metric: number}``;
+    an exception fails the trial with its traceback as the reason. ``fn`` may call
+    ``honed.scheduler.report(step, value)`` as it goes, for early stopping (from its own
+    thread or threads it starts). Workers fork from multiprocessing's fork server, which
+    imports ``fn``'s module once; each is reused for trial after trial, with the environment
+    the scheduler had when it started. ``stop`` kills the worker running that trial (and
+    what it started), and a new one takes its place.
 
     Trials survive the scheduler: workers run in sessions of their own, and each trial's
-    launch record and result are files in ``workdir/call-<trial key>/`` (its prints go to
-    ``output`` there). A runner in another process, such as a scheduler resumed after a
-    crash, polls, fetches and stops trials from their metadata, and ``run`` adopts a trial
-    that is already running or finished instead of calling ``fn`` twice. ``close`` ends idle
-    workers; busy ones finish their trial, record its result, then exit.
+    launch record, reported values and result are files in ``workdir/call-<trial key>/``
+    (its prints go to ``output`` there). A runner in another process, such as a scheduler
+    resumed after a crash, polls, fetches and stops trials from their metadata, and ``run``
+    adopts a trial that is already running or finished instead of calling ``fn`` twice.
+    ``close`` ends idle workers; busy ones finish their trial, record its result, then exit.
     """
 
     def __init__(
@@ -78,6 +79,7 @@ class CallableRunner(Runner):
         # Trials launched by another runner (a scheduler that died) that still run: they
         # take pool slots on this machine too.
         self._others: dict[str, tuple[int, int | None]] = {}
+        self._progress: dict[str, pool_worker.ProgressReader] = {}  # trial key -> reader
 
     # --- the contract ---------------------------------------------------------------------
     def run(self, trial: TrialSpec) -> Mapping[str, Any]:
@@ -94,6 +96,7 @@ class CallableRunner(Runner):
                 return self._metadata(directory, launch["pid"], launch["pid_started"])
         # Here, so that a workdir that cannot be written is an error of this call.
         directory.mkdir(parents=True, exist_ok=True)
+        self._progress.pop(trial.key, None)  # a run afresh reports afresh
         worker = self._idle_worker()
         worker.tasks.send(("run", trial.key, str(directory), dict(trial.assignments)))
         reply = self._reply(worker, "started")
@@ -113,18 +116,22 @@ class CallableRunner(Runner):
         if outcome is None and alive(meta["pid"], meta.get("pid_started")):
             if not self._owns(meta["pid"]):
                 self._others[trial.key] = (meta["pid"], meta.get("pid_started"))
-            return Poll(PollStatus.RUNNING)
+            return Poll(PollStatus.RUNNING, progress=self._read_progress(trial.key, directory))
         self._others.pop(trial.key, None)
         outcome = outcome or self._outcome(directory)  # it may have finished just now
+        progress = self._read_progress(trial.key, directory)
+        self._progress.pop(trial.key, None)  # it has ended: a later poll reads it afresh
         if outcome is None:
             return Poll(
                 PollStatus.FAILED,
                 f"the worker process {meta['pid']} ended without a result "
                 "(killed, or the function crashed the interpreter)" + _output(directory),
+                progress,
             )
         if "values" in outcome:
-            return Poll(PollStatus.COMPLETED)
-        return Poll(PollStatus.FAILED, tail(outcome.get("error") or outcome.get("stopped", "")))
+            return Poll(PollStatus.COMPLETED, progress=progress)
+        reason = tail(outcome.get("error") or outcome.get("stopped", ""))
+        return Poll(PollStatus.FAILED, reason, progress)
 
     def fetch(self, trial: TrialSpec) -> Mapping[str, float] | float:
         outcome = self._outcome(Path(trial.metadata["dir"]))
@@ -146,6 +153,7 @@ class CallableRunner(Runner):
         # A stopped trial deployed again (after Ctrl-C) starts afresh.
         (directory / pool_worker.LAUNCH).unlink(missing_ok=True)
         self._others.pop(trial.key, None)
+        self._progress.pop(trial.key, None)
         for worker in self._workers:
             if worker.pid == meta["pid"] and worker.trial == trial.key:
                 self._retire(worker)
@@ -240,6 +248,12 @@ class CallableRunner(Runner):
 
     def _metadata(self, directory: Path, pid: int, started: int | None) -> dict[str, Any]:
         return {"function": self._name, "dir": str(directory), "pid": pid, "pid_started": started}
+
+    def _read_progress(self, key: str, directory: Path) -> dict[float, Any] | None:
+        reader = self._progress.get(key)
+        if reader is None or reader.path.parent != directory:
+            reader = self._progress[key] = pool_worker.ProgressReader(directory)
+        return reader.read()
 
     @staticmethod
     def _outcome(directory: Path) -> dict[str, Any] | None:

@@ -13,6 +13,8 @@ from typing import Any
 import ray
 from ray.exceptions import RayError
 
+from honed.scheduler.progress import Value
+from honed.scheduler.progress import reporting
 from honed.scheduler.runner import Runner
 from honed.scheduler.runners.results import error_reason
 from honed.scheduler.runners.results import tail
@@ -32,23 +34,29 @@ Outcome = tuple[str, Any] | None
 
 class TrialActor:
     """Runs one trial in a thread and keeps its outcome: ``("values", v)``, ``("error",
-    reason)``, or None while it runs. The call starts in the constructor, which the cluster
-    (not the driver) owns for a detached actor, so it goes on without the driver."""
+    reason)``, or None while it runs, and the values it reported, by step. The call starts
+    in the constructor, which the cluster (not the driver) owns for a detached actor, so it
+    goes on without the driver."""
 
     def __init__(self, fn: Callable[[dict[str, Any]], Any], assignments: dict[str, Any]):
         self._outcome: Outcome = None
+        self._progress: dict[float, Value] = {}
         self._done = threading.Event()
         threading.Thread(target=self._call, args=(fn, assignments), daemon=True).start()
 
     def _call(self, fn: Callable[[dict[str, Any]], Any], assignments: dict[str, Any]) -> None:
         try:
-            self._outcome = ("values", to_values(fn(assignments)))
+            with reporting(self._report):
+                self._outcome = ("values", to_values(fn(assignments)))
         except BaseException as error:
             self._outcome = ("error", error_reason(error))
         self._done.set()
 
-    def state(self) -> Outcome:
-        return self._outcome
+    def _report(self, step: float, value: Value) -> None:
+        self._progress[step] = value
+
+    def state(self) -> tuple[Outcome, dict[float, Value]]:
+        return self._outcome, dict(self._progress)
 
     def result(self) -> Outcome:
         self._done.wait()
@@ -57,7 +65,9 @@ class TrialActor:
 
 class RayRunner(Runner):
     """Runs ``fn(assignments)`` per trial in a Ray actor named after the trial's key
-    (``honed-trial-<key>`` in namespace ``honed``), detached from the driver.
+    (``honed-trial-<key>`` in namespace ``honed``), detached from the driver. ``fn`` may
+    call ``honed.scheduler.report(step, value)``; the actor keeps the curve and hands it
+    to any driver that polls it.
 
     Connects with ``ray.init(address=address, **init_kwargs)`` unless Ray is initialised
     already (``address=None`` starts a local Ray; ``"auto"``, ``"host:6379"`` or
@@ -151,20 +161,20 @@ class RayRunner(Runner):
 
     def _judge(self, trial: TrialSpec, ref: Any) -> Poll:
         try:
-            outcome: Outcome = ray.get(ref)
+            outcome, progress = ray.get(ref)
         except RayError as error:
             self._forget(trial.key)
             return Poll(PollStatus.FAILED, f"the trial's Ray actor died: {tail(str(error))}")
         if outcome is None:
-            return Poll(PollStatus.RUNNING)
+            return Poll(PollStatus.RUNNING, progress=progress or None)
         kind, detail = outcome
         actor = self._forget(trial.key)
         if kind == "values":
             self._values[trial.key] = detail
             self._actors[trial.key] = actor  # released once fetched
-            return Poll(PollStatus.COMPLETED)
+            return Poll(PollStatus.COMPLETED, progress=progress or None)
         self._release.append(actor)
-        return Poll(PollStatus.FAILED, str(detail))
+        return Poll(PollStatus.FAILED, str(detail), progress or None)
 
     def fetch(self, trial: TrialSpec) -> Mapping[str, float] | float:
         if trial.key not in self._values:
