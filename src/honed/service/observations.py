@@ -18,6 +18,8 @@ from honed.service import idempotency
 from honed.service.access import check_classic
 from honed.service.access import check_live_experiment
 from honed.service.access import experiment_for
+from honed.service.ordering import check_marker_values
+from honed.service.ordering import observation_order
 from honed.storage.base import NewObservation
 from honed.storage.base import ObservationPatch
 from honed.storage.base import Page
@@ -114,10 +116,18 @@ class ObservationService:
         return self._storage.get_observation(experiment_id, observation_id)
 
     def list(
-        self, caller: Token, experiment_id: int, page: PageRequest, deleted: bool = False
-    ) -> Page[Observation]:
-        experiment_for(self._storage, caller, experiment_id)
-        return self._storage.list_observations(experiment_id, page, deleted)
+        self,
+        caller: Token,
+        experiment_id: int,
+        page: PageRequest,
+        deleted: bool = False,
+        sort: str = "id",
+    ) -> tuple[Experiment, Page[Observation]]:
+        """``sort`` is one of SigOpt's (honed.service.ordering), then id."""
+        experiment = experiment_for(self._storage, caller, experiment_id)
+        order = observation_order(experiment, sort)
+        check_marker_values(page, order.text)
+        return experiment, self._storage.list_observations(experiment_id, page, deleted, order)
 
     def update(
         self,

@@ -71,8 +71,8 @@ from honed.storage.sql.models import QueuedSuggestionRow
 from honed.storage.sql.models import SuggestionRow
 from honed.storage.sql.models import TokenRow
 from honed.storage.sql.queries import count_rows as _count
-from honed.storage.sql.queries import get_row as _get
 from honed.storage.sql.queries import experiment_updated_key
+from honed.storage.sql.queries import get_row as _get
 from honed.storage.sql.queries import observation_sort_key
 from honed.storage.sql.queries import paginate as _paginate
 from honed.storage.sql.runs import ProjectsAndRuns
