@@ -325,6 +325,12 @@ def _sort_key(value: Any, item_id: int) -> tuple[bool, Any, int]:
     return (value is None, value if value is not None else 0, item_id)
 
 
+def _list_observations_by(
+    storage: Storage, experiment_id: int, order: ObservationOrder, page: PageRequest
+) -> Page[Observation]:
+    return storage.list_observations(experiment_id, page, order=order)
+
+
 def check_sorted_paging(
     list_page: Callable[[PageRequest], Page[Any]], values: dict[int, Any]
 ) -> None:
@@ -1117,6 +1123,31 @@ class StorageConformance(ProjectsAndRunsConformance):
         ]
         for order, value in orders:
             check_sorted_paging(listed(order), {i: value(m) for i, m in made.items()})
+        # Any parameter name can be sorted by, whatever JSON paths make of it.
+        odd = ('say "hi"', "dotted.name", "ünï [0]", "it's")
+        odd_space = SearchSpace(
+            parameters=tuple(Parameter(n, ParameterType.DOUBLE, bounds=(0.0, 1.0)) for n in odd)
+        )
+        odd_id = storage.create_experiment(
+            storage.create_client("odd").id, make_spec(space=odd_space)
+        ).id
+        odd_values: dict[int, Any] = {}
+        for x in (0.3, 0.9, 0.1):
+            new = NewObservation(
+                None, dict.fromkeys(odd, x), (MetricValue("f", 1.0),), False, None
+            )
+            odd_values[storage.create_observations(odd_id, [new])[0].id] = x
+        for name in odd:
+            check_sorted_paging(
+                partial(
+                    _list_observations_by,
+                    storage,
+                    odd_id,
+                    ObservationOrder(field="parameter", parameter=name),
+                ),
+                odd_values,
+            )
+
         # Created one after another: by time is by id.
         stamps = storage.list_observations(eid, PageRequest(), order=ObservationOrder("created"))
         assert [o.id for o in stamps.items] == sorted(made, reverse=True)

@@ -113,21 +113,32 @@ def _beyond(
     return and_(key.is_not(None), or_(key < marker, and_(key == marker, tie)))
 
 
-def observation_sort_key(order: ObservationOrder) -> ColumnElement[Any] | None:
-    """The SQL value an observation list is sorted by (None: id alone), on SQLite and
-    PostgreSQL alike (SQLAlchemy's JSON paths: json_extract there, #>> with a cast here)."""
+def observation_sort_key(order: ObservationOrder, dialect: str) -> ColumnElement[Any] | None:
+    """The SQL value an observation list is sorted by (None: id alone)."""
     key: ColumnElement[Any]
     if order.field == "id":
         return None
     if order.field == "created":
         key = ObservationRow.created.expression
     elif order.field in ("value", "value_stddev"):
+        # A fixed path (index, "value"): json_extract on SQLite, #>> with a cast on PostgreSQL.
         key = ObservationRow.values[(order.metric_index, order.field)].as_float()
     elif order.field == "parameter":
-        assigned = ObservationRow.assignments[(order.parameter,)]
-        key = assigned.as_string() if order.text else assigned.as_float()
+        key = _assignment(order.parameter, order.text, dialect)
     else:
         raise ValueError(f"unknown observation order {order.field!r}")
+    return key
+
+
+def _assignment(name: str, text: bool, dialect: str) -> ColumnElement[Any]:
+    """A parameter's assignment. Not a JSON path on SQLite: its paths cannot spell every
+    parameter name (a double quote, non-ASCII as SQLAlchemy escapes it), so the key is
+    matched through json_each, whose values are SQL numbers or text already."""
+    if dialect == "sqlite":
+        entries = func.json_each(ObservationRow.assignments).table_valued("key", "value")
+        return select(entries.c.value).where(entries.c.key == name).scalar_subquery()
+    assigned = ObservationRow.assignments[name]
+    key: ColumnElement[Any] = assigned.as_string() if text else assigned.as_float()
     return key
 
 

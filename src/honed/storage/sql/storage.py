@@ -412,8 +412,10 @@ class SqlStorage(ProjectsAndRuns, Storage):
             ObservationRow.experiment_id == experiment_id,
             ObservationRow.deleted == deleted,
         ]
-        key = observation_sort_key(order or ObservationOrder())
         with self._tx.read() as session:
+            key = observation_sort_key(
+                order or ObservationOrder(), session.get_bind().dialect.name
+            )
             return _paginate(session, ObservationRow, conditions, page, convert.observation, key)
 
     def all_observations(self, experiment_id: int) -> list[Observation]:
