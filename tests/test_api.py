@@ -964,6 +964,12 @@ def test_observation_update(api: TestClient, eid: str) -> None:
         0.2,
     )
     assert put({"value": 4.0, "value_stddev": 0.5})["value_stddev"] == 0.5
+    # An explicit null clears it (SigOpt's PATCH semantics), in either value form.
+    assert put({"value": 4.0, "value_stddev": None})["value_stddev"] is None
+    put({"value": 4.0, "value_stddev": 0.5})
+    cleared = put({"values": [{"name": "accuracy", "value": 4.5, "value_stddev": None}]})
+    assert (cleared["value"], cleared["values"][0]["value_stddev"]) == (4.5, None)
+    assert put({"value": 4.0})["value_stddev"] is None
     assert put({"metadata": {"note": "x"}})["metadata"] == {"note": "x"}
     assert put({})["metadata"] == {"note": "x"}
     assert put({"metadata": None})["metadata"] is None

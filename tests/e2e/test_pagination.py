@@ -8,6 +8,7 @@ from contextlib import ExitStack
 from typing import Any
 
 import pytest
+import sigopt
 
 from tests.e2e.sigopt_worker import connection
 from tests.e2e.sigopt_worker import evaluate
@@ -135,3 +136,58 @@ def test_suggestions_page_by_seven_with_before_markers(conn: Any) -> None:
     open_page = experiment.suggestions().fetch(state="open", limit=LIMIT)
     assert open_page.count == len(still_open)
     assert [int(s.id) for s in open_page.iterate_pages()] == sorted(still_open, reverse=True)
+
+
+def test_search_and_sorted_observations_through_the_client(conn: Any) -> None:
+    """The list options of sigopt-server, as code written for the official client uses them."""
+    tag = "SortedThroughClient"
+    mine = [
+        conn.experiments().create(name=f"{tag} {n}", parameters=PARAMETERS).id for n in range(3)
+    ]
+    conn.experiments().create(name="unrelated", parameters=PARAMETERS)
+    found = conn.experiments().fetch(search=tag.lower())
+    assert found.count == 3
+    assert [e.id for e in found.iterate_pages()] == mine[::-1]
+    rising_experiments = conn.experiments().fetch(search=tag, ascending=True)
+    assert [e.id for e in rising_experiments.iterate_pages()] == mine
+
+    experiment = conn.experiments(mine[0])
+    values = [0.5, 2.0, -1.0, 2.0, 0.25, 3.5, -1.0]
+    made = [
+        experiment.observations()
+        .create(
+            assignments={"gamma": 0.01 * (n + 1), "layers": 64 - n}, value=value, value_stddev=0.1
+        )
+        .id
+        for n, value in enumerate(values)
+    ]
+    by_value = sorted(zip(values, map(int, made), strict=True), reverse=True)
+    largest_first = [str(i) for _v, i in by_value]
+    # iterate_pages() follows the composite before markers of a sorted list.
+    paged = experiment.observations().fetch(sort="value", limit=2)
+    assert paged.count == len(values)
+    assert [o.id for o in paged.iterate_pages()] == largest_first
+    # Ascending pages up with after, which iterate_pages() follows when the call had it.
+    rising = experiment.observations().fetch(sort="value", ascending=True, limit=3)
+    ids = [o["id"] for o in rising.to_json()["data"]]
+    while rising.paging.after is not None:
+        rising = experiment.observations().fetch(
+            sort="value", ascending=True, limit=3, after=rising.paging.after
+        )
+        ids += [o["id"] for o in rising.to_json()["data"]]
+    assert ids == largest_first[::-1]
+    by_layers = experiment.observations().fetch(sort="parameter-layers", ascending=True)
+    assert [o.id for o in by_layers.iterate_pages()] == made[::-1]
+
+    # An explicit null clears a stored value_stddev; leaving it out keeps it.
+    kept = experiment.observations(made[0]).update(value=0.75)
+    assert (kept.value, kept.value_stddev) == (0.75, 0.1)
+    cleared = experiment.observations(made[0]).update(value=0.75, value_stddev=None)
+    assert cleared.value_stddev is None
+    assert experiment.observations(made[0]).fetch().value_stddev is None
+
+    # A sort honed does not know is refused, naming what it takes.
+    with pytest.raises(sigopt.exception.ApiException) as refused:
+        experiment.observations().fetch(sort="loss")
+    assert refused.value.status_code == 400
+    assert "parameter-<name>" in str(refused.value)

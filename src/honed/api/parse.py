@@ -216,16 +216,19 @@ def linear_constraint(data: LinearConstraintIn) -> LinearConstraint:
 
 def observation_input(data: ObservationIn) -> ObservationInput:
     values: tuple[MetricValue, ...] | None = None
+    stddev_sent: tuple[bool, ...] = ()
     if data.value is not None:
         if data.values is not None:
             raise InvalidRequestError("Invalid value: send either value or values, not both")
         values = (MetricValue(None, float(data.value), _float(data.value_stddev)),)
+        stddev_sent = ("value_stddev" in data.model_fields_set,)
     elif data.value_stddev is not None:
         raise InvalidRequestError("Invalid value_stddev: it goes with a top-level value")
     elif data.values is not None:
         values = tuple(
             MetricValue(v.name, float(v.value), _float(v.value_stddev)) for v in data.values
         )
+        stddev_sent = tuple("value_stddev" in v.model_fields_set for v in data.values)
     return ObservationInput(
         suggestion_id=object_id(data.suggestion, "suggestion")
         if data.suggestion is not None
@@ -234,6 +237,7 @@ def observation_input(data: ObservationIn) -> ObservationInput:
         values=values,
         failed=bool(data.failed),
         metadata=validate_metadata(data.metadata),
+        stddev_sent=stddev_sent,
     )
 
 

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 from typing import TypeVar
 
+from honed.api import markers
 from honed.domain.experiment import Experiment
 from honed.domain.metrics import Metric
 from honed.domain.parameters import Parameter
@@ -231,12 +232,16 @@ def _metadata(metadata: Any) -> JSON | None:
     return dict(metadata) if metadata is not None else None
 
 
-def pagination_json(page: Page[T], render: Callable[[T], JSON]) -> JSON:
+def pagination_json(page: Page[T], render: Callable[[T], JSON], sort: str = "id") -> JSON:
+    """``sort``: what the list is ordered by, which its paging markers carry."""
     return {
         "object": "pagination",
         "count": page.count,
         "data": [render(item) for item in page.items],
-        "paging": {"before": _id(page.before), "after": _id(page.after)},
+        "paging": {
+            "before": markers.encode(sort, page.before, page.before_value),
+            "after": markers.encode(sort, page.after, page.after_value),
+        },
     }
 
 

@@ -7,10 +7,12 @@ from typing import Any
 
 from fastapi import Request
 
+from honed.api import markers
 from honed.api.parse import is_digits
 from honed.errors import InvalidRequestError
 from honed.errors import PayloadTooLargeError
 from honed.storage.base import PageRequest
+from honed.storage.base import SortValue
 
 MAX_BODY_BYTES = 10 * 1024 * 1024
 MAX_LIMIT = 1000
@@ -117,16 +119,16 @@ def query_bool(request: Request, name: str, default: bool = False) -> bool:
     raise InvalidRequestError(f"Invalid {name}: expected true or false, got {raw!r}")
 
 
-def _marker(request: Request, name: str) -> int | None:
+def _marker(request: Request, name: str, sort: str) -> tuple[int | None, SortValue]:
     raw = request.query_params.get(name)
     if raw is None or raw == "":
-        return None
-    if not is_digits(raw) or len(raw) > 19:
-        raise InvalidRequestError(f"Invalid {name}: {raw!r} is not a paging marker")
-    return int(raw)
+        return None, None
+    return markers.decode(name, sort, raw)
 
 
-def page_request(request: Request) -> PageRequest:
+def page_request(request: Request, sort: str = "id") -> PageRequest:
+    """Paging of a list ordered by ``sort`` (its markers carry that sort's values), with
+    ``ascending`` from the query."""
     raw = request.query_params.get("limit")
     limit = DEFAULT_LIMIT
     if raw is not None:
@@ -135,9 +137,26 @@ def page_request(request: Request) -> PageRequest:
         limit = int(raw)
         if limit > MAX_LIMIT:
             raise InvalidRequestError(f"Exceeded maximum limit: {MAX_LIMIT}")
+    before, before_value = _marker(request, "before", sort)
+    after, after_value = _marker(request, "after", sort)
     return PageRequest(
-        limit=limit, before=_marker(request, "before"), after=_marker(request, "after")
+        limit=limit,
+        before=before,
+        after=after,
+        ascending=query_bool(request, "ascending"),
+        before_value=before_value,
+        after_value=after_value,
     )
+
+
+def query_seconds(request: Request, name: str) -> int | None:
+    """A timestamp in integer seconds, as SigOpt renders them."""
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return None
+    if not is_digits(raw) or len(raw) > 12:
+        raise InvalidRequestError(f"Invalid {name}: expected a timestamp in seconds, got {raw!r}")
+    return int(raw)
 
 
 def id_list(request: Request, name: str) -> list[int] | None:

@@ -423,15 +423,25 @@ O = E + "/observations"  # noqa: E741
 P = "/v1/clients/{client_id}/projects"
 A = "/v1/aiexperiments/{experiment_id}"
 R = "/v1/training_runs/{run_id}"
-PAGE = ("limit", "before", "after")
+# Every list pages through honed.storage.sql.queries.paginate, which honours ascending.
+PAGE = ("limit", "before", "after", "ascending")
+EXPERIMENT_LIST = (
+    *PAGE,
+    "state",
+    "search",
+    "sort_experiments",
+    "period_start",
+    "period_end",
+    "development",
+)
 # (method, path) -> (request body model or None, 200 response model, query parameters)
 OPERATIONS: dict[tuple[str, str], tuple[type[BaseModel] | None, type[BaseModel], tuple[str, ...]]]
 OPERATIONS = {
     ("get", "/v1/tokens/self"): (None, TokenOut, ()),
     ("get", "/v1/clients/{client_id}"): (None, ClientOut, ()),
-    ("get", "/v1/experiments"): (None, ExperimentPage, (*PAGE, "state")),
+    ("get", "/v1/experiments"): (None, ExperimentPage, EXPERIMENT_LIST),
     ("post", "/v1/experiments"): (schemas.ExperimentCreate, ExperimentOut, ()),
-    ("get", "/v1/clients/{client_id}/experiments"): (None, ExperimentPage, (*PAGE, "state")),
+    ("get", "/v1/clients/{client_id}/experiments"): (None, ExperimentPage, EXPERIMENT_LIST),
     ("post", "/v1/clients/{client_id}/experiments"): (schemas.ExperimentCreate, ExperimentOut, ()),
     ("get", E): (None, ExperimentOut, ()),
     ("put", E): (schemas.ExperimentUpdateIn, ExperimentOut, ()),
@@ -450,7 +460,7 @@ OPERATIONS = {
     ("get", Q + "/{queued_id}"): (None, QueuedSuggestionOut, ()),
     ("delete", Q + "/{queued_id}"): (None, EmptyOut, ()),
     ("post", O): (schemas.ObservationIn, ObservationOut, ()),
-    ("get", O): (None, ObservationPage, (*PAGE, "deleted")),
+    ("get", O): (None, ObservationPage, (*PAGE, "deleted", "sort_observations")),
     ("delete", O): (None, EmptyOut, ()),
     ("post", O + "/batch"): (schemas.ObservationBatch, ObservationPage, ()),
     ("get", O + "/{observation_id}"): (None, ObservationOut, ()),
@@ -463,7 +473,7 @@ OPERATIONS = {
     ("get", P + "/{project_id}/experiments"): (
         None,
         ProjectExperimentPage,
-        (*PAGE, "state", "include_ai"),
+        (*EXPERIMENT_LIST, "include_ai"),
     ),
     ("post", P + "/{project_id}/aiexperiments"): (schemas.AiExperimentCreate, AiExperimentOut, ()),
     ("get", P + "/{project_id}/aiexperiments"): (None, AiExperimentPage, (*PAGE, "state")),
@@ -505,9 +515,33 @@ PATH: dict[str, JSON] = {
 }
 QUERY: dict[str, JSON] = {
     "limit": {"type": "integer", "minimum": 0, "maximum": 1000},
-    # Paging markers; empty means none (honed.server.http.page_request).
-    "before": {"type": "string", "pattern": "^[0-9]*$"},
-    "after": {"type": "string", "pattern": "^[0-9]*$"},
+    # Paging markers; empty means none (honed.server.http.page_request). Ids under the
+    # default sort, base64url under others (honed.api.markers).
+    "before": {"type": "string", "pattern": "^[0-9A-Za-z_-]*$"},
+    "after": {"type": "string", "pattern": "^[0-9A-Za-z_-]*$"},
+    "ascending": {"type": "boolean", "description": "Smallest first (default: largest)"},
+    "search": {"type": "string", "description": "Case-insensitive substring of the name"},
+    "sort_experiments": {
+        "type": "string",
+        "enum": ["id", "recent"],
+        "description": "id, or recent: last updated first",
+    },
+    "sort_observations": {
+        "type": "string",
+        "pattern": "^(id|timestamp|value|value_stddev|(value|value_stddev|parameter)-.+)$",
+        "description": "id, timestamp, value, value-<metric>, value_stddev, "
+        "value_stddev-<metric> or parameter-<name>",
+    },
+    "period_start": {
+        "type": "integer",
+        "minimum": 0,
+        "description": "Created at or after (seconds)",
+    },
+    "period_end": {"type": "integer", "minimum": 0, "description": "Created before (seconds)"},
+    "development": {
+        "type": "boolean",
+        "description": "Development experiments or not; a token lists only its own kind",
+    },
     "state": {"type": "string"},
     "deleted": {"type": "boolean"},
     "experiment": {"type": "string", "pattern": ID_PATTERN},
@@ -580,7 +614,12 @@ def build_openapi(app: FastAPI) -> JSON:
                     default = {"type": "string", "pattern": ID_PATTERN}
                     parameter["schema"] = PATH.get(parameter["name"], default)
             operation.setdefault("parameters", []).extend(
-                {"name": name, "in": "query", "required": False, "schema": QUERY[name]}
+                {
+                    "name": name.partition("_")[0] if name.startswith("sort_") else name,
+                    "in": "query",
+                    "required": False,
+                    "schema": QUERY[name],
+                }
                 for name in query
             )
             if body is not None:

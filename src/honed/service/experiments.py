@@ -21,7 +21,9 @@ from honed.domain.validation import validate_spec
 from honed.errors import InvalidRequestError
 from honed.service.access import experiment_for
 from honed.service.access import require_write
+from honed.service.ordering import check_marker_values
 from honed.storage.base import ExperimentPatch
+from honed.storage.base import ExperimentQuery
 from honed.storage.base import Page
 from honed.storage.base import PageRequest
 from honed.storage.base import Storage
@@ -75,8 +77,17 @@ class ExperimentService:
         states: Sequence[ExperimentState],
         project: str | None = None,
         runs_only: bool | None = False,
+        query: ExperimentQuery | None = None,
+        development: bool | None = None,
     ) -> Page[Experiment]:
-        """``runs_only``: False for classic experiments, True for AI experiments, None both."""
+        """``runs_only``: False for classic experiments, True for AI experiments, None both.
+
+        A token sees only experiments of its own kind (development or not), so asking for
+        the other kind with ``development`` lists none.
+        """
+        if development is not None and development != caller.development:
+            return Page(items=[], count=0)
+        check_marker_values(page, text=False)
         return self._storage.list_experiments(
             caller.client_id,
             page,
@@ -85,6 +96,7 @@ class ExperimentService:
             project=project,
             runs_only=runs_only,
             experiment_id=caller.experiment_id,
+            query=query,
         )
 
     def update(self, caller: Token, experiment_id: int, change: ExperimentUpdate) -> Experiment:

@@ -18,6 +18,8 @@ from honed.service import idempotency
 from honed.service.access import check_classic
 from honed.service.access import check_live_experiment
 from honed.service.access import experiment_for
+from honed.service.ordering import check_marker_values
+from honed.service.ordering import observation_order
 from honed.storage.base import NewObservation
 from honed.storage.base import ObservationPatch
 from honed.storage.base import Page
@@ -36,6 +38,9 @@ class ObservationInput:
     values: tuple[MetricValue, ...] | None = None
     failed: bool = False
     metadata: Metadata | None = None
+    #: Parallel to ``values``: True where the client sent ``value_stddev`` (even as null).
+    #: An update keeps the stored stddev only where it was left out.
+    stddev_sent: tuple[bool, ...] = ()
 
 
 class ObservationService:
@@ -111,10 +116,18 @@ class ObservationService:
         return self._storage.get_observation(experiment_id, observation_id)
 
     def list(
-        self, caller: Token, experiment_id: int, page: PageRequest, deleted: bool = False
-    ) -> Page[Observation]:
-        experiment_for(self._storage, caller, experiment_id)
-        return self._storage.list_observations(experiment_id, page, deleted)
+        self,
+        caller: Token,
+        experiment_id: int,
+        page: PageRequest,
+        deleted: bool = False,
+        sort: str = "id",
+    ) -> tuple[Experiment, Page[Observation]]:
+        """``sort`` is one of SigOpt's (honed.service.ordering), then id."""
+        experiment = experiment_for(self._storage, caller, experiment_id)
+        order = observation_order(experiment, sort)
+        check_marker_values(page, order.text)
+        return experiment, self._storage.list_observations(experiment_id, page, deleted, order)
 
     def update(
         self,
@@ -130,7 +143,7 @@ class ObservationService:
         if "suggestion" in fields and "assignments" in fields:
             raise InvalidRequestError("Send either suggestion or assignments, not both")
         failed = given.failed if "failed" in fields else current.failed
-        values = _merged_values(current, given.values) if "values" in fields else current.values
+        values = _merged_values(current, given) if "values" in fields else current.values
         if "failed" in fields and failed and "values" not in fields:
             values = ()
         values = checked_values(experiment, values, failed)
@@ -152,21 +165,22 @@ class ObservationService:
         return self._storage.delete_observations(experiment_id, observation_id)
 
 
-def _merged_values(
-    current: Observation, given: tuple[MetricValue, ...] | None
-) -> tuple[MetricValue, ...]:
-    """SigOpt keeps a stored value_stddev when an update leaves it out."""
-    if given is None:
+def _merged_values(current: Observation, given: ObservationInput) -> tuple[MetricValue, ...]:
+    """SigOpt keeps a stored value_stddev when an update leaves it out; an explicit null
+    clears it."""
+    if given.values is None:
         return ()
+    # Without stddev_sent (an input not parsed from JSON), a given stddev counts as sent.
+    sent = given.stddev_sent or tuple(v.value_stddev is not None for v in given.values)
     old: dict[str | None, MetricValue] = {v.name: v for v in current.values}
     if len(current.values) == 1:
         # A single-metric experiment: an unnamed value (top-level ``value``) is that metric's.
         old[None] = current.values[0]
     return tuple(
-        MetricValue(v.name, v.value, v.value_stddev)
-        if v.value_stddev is not None or v.name not in old
-        else MetricValue(v.name, v.value, old[v.name].value_stddev)
-        for v in given
+        MetricValue(v.name, v.value, old[v.name].value_stddev)
+        if not was_sent and v.name in old
+        else v
+        for v, was_sent in zip(given.values, sent, strict=True)
     )
 
 

@@ -40,27 +40,77 @@ from honed.domain.tenancy import TokenType
 T = TypeVar("T")
 
 
+#: The value a list is sorted by at one item (before its id); None sorts above all values,
+#: as in SigOpt (a failed observation has no value).
+SortValue = float | str | None
+
+
 @dataclass(frozen=True)
 class PageRequest:
-    """Newest first by id. ``before``/``after`` are exclusive id bounds; limit may be 0."""
+    """A list is ordered by a sort key, then id: by id alone unless a list says otherwise.
+
+    ``before``/``after`` are exclusive bounds on that order, each an item's id with (for a
+    sort other than id) the sort key's value at that item in ``before_value``/``after_value``.
+    Descending (the default) pages from the top: the first page holds the largest keys and
+    ``Page.before`` leads to smaller ones. Ascending pages from the bottom: the first page
+    holds the smallest keys and ``Page.after`` leads to larger ones. limit may be 0.
+    """
 
     limit: int = 100
     before: int | None = None
     after: int | None = None
+    ascending: bool = False
+    before_value: SortValue = None
+    after_value: SortValue = None
 
 
 @dataclass(frozen=True)
 class Page(Generic[T]):
     """``count`` is the total number of matching items, not the page size.
 
-    ``before`` is the marker for the next older page (None when there is none); ``after``
-    the marker for the next newer page when the request paged with ``after``.
+    ``before`` is the marker for the next page of smaller keys (None when there is none);
+    ``after`` the marker for the next page of larger keys when the request paged upwards
+    (with ``after`` only, or ascending). ``before_value``/``after_value`` are the sort key's
+    values at those items, for a sort other than id.
     """
 
     items: list[T]
     count: int
     before: int | None = None
     after: int | None = None
+    before_value: SortValue = None
+    after_value: SortValue = None
+
+
+@dataclass(frozen=True)
+class ExperimentQuery:
+    """Filters and order of an experiment list beyond client and state.
+
+    ``search``: a case-insensitive substring of the name. ``recent``: sort by last update
+    (then id) instead of id. ``created_from``/``created_before``: a window on creation time
+    in seconds, start inclusive, end exclusive (SigOpt's period_start/period_end).
+    """
+
+    search: str | None = None
+    recent: bool = False
+    created_from: float | None = None
+    created_before: float | None = None
+
+
+@dataclass(frozen=True)
+class ObservationOrder:
+    """What an observation list is sorted by before its id.
+
+    ``field`` is "id", "created", "value" or "value_stddev" (of the metric at
+    ``metric_index`` in the observation's values, which are stored one per metric, sorted by
+    metric name), or "parameter" (the assignment of ``parameter``, compared as text when
+    ``text`` else as a number). A missing value (failed, unassigned) sorts above all.
+    """
+
+    field: str = "id"
+    metric_index: int = 0
+    parameter: str = ""
+    text: bool = False
 
 
 @dataclass(frozen=True)
@@ -301,6 +351,7 @@ class Storage(ABC):
         project: str | None = None,
         runs_only: bool | None = False,
         experiment_id: int | None = None,
+        query: ExperimentQuery | None = None,
     ) -> Page[Experiment]:
         """``runs_only``: False lists classic experiments, True AI experiments, None both.
         ``experiment_id`` keeps only that experiment (a token bound to one)."""
@@ -412,7 +463,11 @@ class Storage(ABC):
 
     @abstractmethod
     def list_observations(
-        self, experiment_id: int, page: PageRequest, deleted: bool = False
+        self,
+        experiment_id: int,
+        page: PageRequest,
+        deleted: bool = False,
+        order: ObservationOrder | None = None,
     ) -> Page[Observation]: ...
 
     @abstractmethod

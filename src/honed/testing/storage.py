@@ -48,9 +48,11 @@ from honed.errors import NotFoundError
 from honed.errors import UnprocessableError
 from honed.storage.base import Candidate
 from honed.storage.base import ExperimentPatch
+from honed.storage.base import ExperimentQuery
 from honed.storage.base import IdempotencyKey
 from honed.storage.base import NewObservation
 from honed.storage.base import NewSuggestion
+from honed.storage.base import ObservationOrder
 from honed.storage.base import ObservationPatch
 from honed.storage.base import Page
 from honed.storage.base import PageRequest
@@ -316,6 +318,61 @@ def check_paging(list_page: Callable[[PageRequest], Page[Any]], ids: Sequence[in
         assert _walk_newer(list_page, limit) == sorted(ids)
     middle = list_page(PageRequest(limit=1000, before=newest_first[0], after=newest_first[-1]))
     assert [item.id for item in middle.items] == newest_first[1:-1]
+
+
+def _sort_key(value: Any, item_id: int) -> tuple[bool, Any, int]:
+    """SigOpt's order of (value, id): a missing value above every other."""
+    return (value is None, value if value is not None else 0, item_id)
+
+
+def _list_observations_by(
+    storage: Storage, experiment_id: int, order: ObservationOrder, page: PageRequest
+) -> Page[Observation]:
+    return storage.list_observations(experiment_id, page, order=order)
+
+
+def check_sorted_paging(
+    list_page: Callable[[PageRequest], Page[Any]], values: dict[int, Any]
+) -> None:
+    """``list_page`` lists the ids of ``values`` ordered by (value, id), paging both ways
+    with markers that carry the value, as the PageRequest contract says."""
+    descending = sorted(values, key=lambda i: _sort_key(values[i], i), reverse=True)
+    whole = list_page(PageRequest(limit=1000))
+    assert [item.id for item in whole.items] == descending
+    assert (whole.count, whole.before, whole.after) == (len(values), None, None)
+    rising = list_page(PageRequest(limit=1000, ascending=True))
+    assert [item.id for item in rising.items] == descending[::-1]
+    for limit in (1, 2, 3):
+        # Down from the top with ``before``, as the sigopt client's iterate_pages() does.
+        down: list[int] = []
+        request = PageRequest(limit=limit)
+        for _ in range(100):
+            page = list_page(request)
+            down.extend(item.id for item in page.items)
+            if page.before is None:
+                break
+            assert page.before == page.items[-1].id
+            request = PageRequest(limit=limit, before=page.before, before_value=page.before_value)
+        assert down == descending, limit
+        # Up from the bottom with ``after``, ascending.
+        up: list[int] = []
+        request = PageRequest(limit=limit, ascending=True)
+        for _ in range(100):
+            page = list_page(request)
+            up.extend(item.id for item in page.items)
+            if page.after is None:
+                break
+            request = PageRequest(
+                limit=limit, ascending=True, after=page.after, after_value=page.after_value
+            )
+        assert up == descending[::-1], limit
+    # Back down from the middle, ascending: the items just below the marker, smallest first.
+    middle = descending[len(descending) // 2]
+    back = list_page(
+        PageRequest(limit=2, ascending=True, before=middle, before_value=values[middle])
+    )
+    below = descending[descending.index(middle) + 1 :]
+    assert [item.id for item in back.items] == below[:2][::-1]
 
 
 # --- the suite -----------------------------------------------------------------------------
@@ -989,6 +1046,111 @@ class StorageConformance(ProjectsAndRunsConformance):
         assert storage.count_observations(eid) == 0
         assert storage.all_observations(eid) == []
         assert storage.list_observations(eid, PageRequest(), deleted=True).count == 6
+
+    def test_experiment_search_recent_and_period(self, storage: Storage) -> None:
+        client = storage.create_client("query")
+        names = ["Alpha one", "beta TWO", "alpha%", "gamma_alphA"]
+        ids = [storage.create_experiment(client.id, make_spec(n)).id for n in names]
+
+        def listed(query: ExperimentQuery, page: PageRequest | None = None) -> list[int]:
+            page = page or PageRequest()
+            found = storage.list_experiments(client.id, page, query=query)
+            assert found.count == len(found.items) or page.limit < found.count
+            return [e.id for e in found.items]
+
+        assert listed(ExperimentQuery(search="ALPHA")) == [ids[3], ids[2], ids[0]]
+        # LIKE wildcards in the search are plain characters.
+        assert listed(ExperimentQuery(search="a%")) == [ids[2]]
+        assert listed(ExperimentQuery(search="_")) == [ids[3]]
+        assert listed(ExperimentQuery(search="two")) == [ids[1]]
+        # Touch the oldest: it is the most recently updated.
+        self.observe(storage, ids[0], assignments=point(0))
+        recent = [ids[0], ids[3], ids[2], ids[1]]
+        assert listed(ExperimentQuery(recent=True)) == recent
+        rising = listed(ExperimentQuery(recent=True), PageRequest(ascending=True))
+        assert rising == recent[::-1]
+        walked: list[int] = []
+        page = storage.list_experiments(
+            client.id, PageRequest(limit=1), query=ExperimentQuery(recent=True)
+        )
+        while True:
+            walked.extend(e.id for e in page.items)
+            if page.before is None:
+                break
+            request = PageRequest(limit=1, before=page.before, before_value=page.before_value)
+            page = storage.list_experiments(client.id, request, query=ExperimentQuery(recent=True))
+        assert walked == recent
+        first = storage.get_experiment(ids[0]).created
+        assert listed(ExperimentQuery(created_from=first + 3600)) == []
+        assert listed(ExperimentQuery(created_before=first)) == []
+        window = ExperimentQuery(created_from=first, created_before=first + 3600, search="beta")
+        assert listed(window) == [ids[1]]
+
+    def test_sorted_observations(self, storage: Storage) -> None:
+        spec = make_spec(
+            metrics=(Metric("f", Objective.MAXIMIZE), Metric("g", Objective.MINIMIZE))
+        )
+        eid = storage.create_experiment(storage.create_client("sorted").id, spec).id
+        # Ties everywhere (ids break them) and a failed observation (no values: sorts on top).
+        rows = [(0.5, 0.1, 3), (0.2, None, 1), (0.5, 0.3, 0), (None, None, 7), (-1.0, 0.1, 2)]
+        made: dict[int, tuple[Any, ...]] = {}
+        for index, (f, stddev, n) in enumerate(rows):
+            values = (
+                ()
+                if f is None
+                else (MetricValue("f", f, stddev), MetricValue("g", float(index), None))
+            )
+            assignments: dict[str, float | int | str]
+            assignments = {"x": n / 10, "n": 1 + n % 5, "c": "ba"[index % 2]}
+            if index == 4:
+                assignments = {"x": 0.35, "n": 2, "c": "a"}
+            new = NewObservation(None, assignments, values, f is None, None)
+            made[storage.create_observations(eid, [new])[0].id] = (f, stddev, index, assignments)
+
+        def listed(order: ObservationOrder) -> Callable[[PageRequest], Page[Any]]:
+            return lambda page: storage.list_observations(eid, page, order=order)
+
+        orders: list[tuple[ObservationOrder, Callable[[tuple[Any, ...]], Any]]] = [
+            (ObservationOrder(field="value", metric_index=0), lambda m: m[0]),
+            (ObservationOrder(field="value_stddev", metric_index=0), lambda m: m[1]),
+            (
+                ObservationOrder(field="value", metric_index=1),
+                lambda m: None if m[0] is None else float(m[2]),
+            ),
+            (ObservationOrder(field="parameter", parameter="x"), lambda m: m[3]["x"]),
+            (ObservationOrder(field="parameter", parameter="n"), lambda m: float(m[3]["n"])),
+            (ObservationOrder(field="parameter", parameter="c", text=True), lambda m: m[3]["c"]),
+        ]
+        for order, value in orders:
+            check_sorted_paging(listed(order), {i: value(m) for i, m in made.items()})
+        # Any parameter name can be sorted by, whatever JSON paths make of it.
+        odd = ('say "hi"', "dotted.name", "ünï [0]", "it's")
+        odd_space = SearchSpace(
+            parameters=tuple(Parameter(n, ParameterType.DOUBLE, bounds=(0.0, 1.0)) for n in odd)
+        )
+        odd_id = storage.create_experiment(
+            storage.create_client("odd").id, make_spec(space=odd_space)
+        ).id
+        odd_values: dict[int, Any] = {}
+        for x in (0.3, 0.9, 0.1):
+            new = NewObservation(
+                None, dict.fromkeys(odd, x), (MetricValue("f", 1.0),), False, None
+            )
+            odd_values[storage.create_observations(odd_id, [new])[0].id] = x
+        for name in odd:
+            check_sorted_paging(
+                partial(
+                    _list_observations_by,
+                    storage,
+                    odd_id,
+                    ObservationOrder(field="parameter", parameter=name),
+                ),
+                odd_values,
+            )
+
+        # Created one after another: by time is by id.
+        stamps = storage.list_observations(eid, PageRequest(), order=ObservationOrder("created"))
+        assert [o.id for o in stamps.items] == sorted(made, reverse=True)
 
     def test_update_observation(self, storage: Storage) -> None:
         eid = self.experiment(storage).id

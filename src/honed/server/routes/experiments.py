@@ -19,6 +19,8 @@ from honed.domain.experiment import Experiment
 from honed.domain.experiment import ExperimentState
 from honed.errors import InvalidRequestError
 from honed.server.http import page_request
+from honed.server.http import query_bool
+from honed.server.http import query_seconds
 from honed.server.routes.deps import Caller
 from honed.server.routes.deps import JsonBody
 from honed.server.routes.deps import Svc
@@ -26,6 +28,7 @@ from honed.server.routes.deps import check_client
 from honed.server.routes.deps import path_id
 from honed.server.routes.deps import reply
 from honed.service.app import Services
+from honed.storage.base import ExperimentQuery
 
 router = APIRouter()
 
@@ -59,9 +62,42 @@ def experiment_states(request: Request) -> tuple[ExperimentState, ...]:
     return STATES[state]
 
 
+EXPERIMENT_SORTS = ("id", "recent")
+
+
+def experiment_list_options(request: Request) -> tuple[str, ExperimentQuery, bool | None]:
+    """SigOpt's experiment list options: the sort, the filters, and ``development``."""
+    sort = request.query_params.get("sort") or "id"
+    if sort not in EXPERIMENT_SORTS:
+        raise InvalidRequestError(
+            f"Invalid sort: {sort!r}; expected one of {', '.join(EXPERIMENT_SORTS)}"
+        )
+    start = query_seconds(request, "period_start")
+    end = query_seconds(request, "period_end")
+    if start is not None and end is not None and start >= end:
+        raise InvalidRequestError("Invalid period_start: it must be before period_end")
+    query = ExperimentQuery(
+        search=request.query_params.get("search") or None,
+        recent=sort == "recent",
+        created_from=start,
+        created_before=end,
+    )
+    development = (
+        query_bool(request, "development") if "development" in request.query_params else None
+    )
+    return sort, query, development
+
+
 def _list(svc: Services, token: Caller, request: Request) -> dict[str, Any]:
-    page = svc.experiments.list(token, page_request(request), experiment_states(request))
-    return render.pagination_json(page, lambda e: _render(svc, e))
+    sort, query, development = experiment_list_options(request)
+    page = svc.experiments.list(
+        token,
+        page_request(request, sort),
+        experiment_states(request),
+        query=query,
+        development=development,
+    )
+    return render.pagination_json(page, lambda e: _render(svc, e), sort)
 
 
 @router.post("/v1/experiments")

@@ -76,11 +76,12 @@ def list_observations(
     svc: Svc, token: Caller, experiment_id: str, request: Request
 ) -> JSONResponse:
     eid = path_id(experiment_id)
-    page = svc.observations.list(
-        token, eid, page_request(request), deleted=query_bool(request, "deleted")
+    sort = request.query_params.get("sort") or "id"
+    experiment, page = svc.observations.list(
+        token, eid, page_request(request, sort), query_bool(request, "deleted"), sort
     )
-    single = _single_metric(svc, token, eid)
-    return reply(render.pagination_json(page, lambda o: render.observation_json(o, single)))
+    single = len(experiment.spec.metrics) == 1
+    return reply(render.pagination_json(page, lambda o: render.observation_json(o, single), sort))
 
 
 @router.delete("/observations")

@@ -26,6 +26,7 @@ from honed.server.routes.deps import JsonBody
 from honed.server.routes.deps import Svc
 from honed.server.routes.deps import check_client
 from honed.server.routes.deps import reply
+from honed.server.routes.experiments import experiment_list_options
 from honed.server.routes.experiments import experiment_states
 from honed.service.app import Services
 from honed.service.projects import ProjectUpdate
@@ -85,12 +86,15 @@ def list_project_experiments(
     check_client(token, client_id)
     svc.projects.get(token, project_id)
     runs_only = None if query_bool(request, "include_ai") else False
+    sort, query, development = experiment_list_options(request)
     page = svc.experiments.list(
         token,
-        page_request(request),
+        page_request(request, sort),
         experiment_states(request),
         project=project_id,
         runs_only=runs_only,
+        query=query,
+        development=development,
     )
 
     def one(experiment: Any) -> dict[str, Any]:
@@ -98,7 +102,7 @@ def list_project_experiments(
             return render_aiexperiment(svc, experiment)
         return render.experiment_json(experiment, svc.experiments.progress(experiment))
 
-    return reply(render.pagination_json(page, one))
+    return reply(render.pagination_json(page, one, sort))
 
 
 @router.post("/{project_id}/aiexperiments")

@@ -8,13 +8,20 @@ from typing import Any
 from typing import TypeVar
 
 from sqlalchemy import ColumnElement
+from sqlalchemy import and_
+from sqlalchemy import case
 from sqlalchemy import func
+from sqlalchemy import literal
+from sqlalchemy import or_
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from honed.errors import NotFoundError
+from honed.storage.base import ObservationOrder
 from honed.storage.base import Page
 from honed.storage.base import PageRequest
+from honed.storage.sql.models import ExperimentRow
+from honed.storage.sql.models import ObservationRow
 
 Row = TypeVar("Row")
 Item = TypeVar("Item")
@@ -39,33 +46,112 @@ def paginate(
     conditions: Sequence[ColumnElement[bool]],
     page: PageRequest,
     to_domain: Callable[[Row], Item],
+    key: ColumnElement[Any] | None = None,
 ) -> Page[Item]:
-    """Newest first. With ``after`` only, the page is the oldest ``limit`` newer items."""
+    """One page of ``model`` rows ordered by ``key`` (None: id alone), then id.
+
+    Keyset paging as SigOpt's pager does it, but in SQL: a marker is the (key, id) of an
+    item, ``before`` keeps smaller pairs, ``after`` larger ones, and a NULL key is larger
+    than any value. Descending fills a page from the top of what the bounds keep (newest
+    first by default) unless only ``after`` is given; ascending fills it from the bottom
+    unless only ``before`` is given.
+    """
     count = count_rows(session, conditions, model)
     if page.limit == 0:
         return Page(items=[], count=count)
-    query = select(model).where(*conditions)
+    sort_key = key if key is not None else literal(None)
+    query = select(model, sort_key).where(*conditions)
     if page.before is not None:
-        query = query.where(model.id < page.before)
-    if page.after is not None and page.before is None:
-        query = query.where(model.id > page.after).order_by(model.id).limit(page.limit + 1)
-        rows = list(session.scalars(query))
-        more_newer = len(rows) > page.limit
-        rows = rows[: page.limit][::-1]
-        return Page(
-            items=[to_domain(r) for r in rows],
-            count=count,
-            before=rows[-1].id if rows else None,
-            after=rows[0].id if rows and more_newer else None,
-        )
+        query = query.where(_beyond(model.id, key, page.before, page.before_value, above=False))
     if page.after is not None:
-        query = query.where(model.id > page.after)
-    rows = list(session.scalars(query.order_by(model.id.desc()).limit(page.limit + 1)))
-    more_older = len(rows) > page.limit
+        query = query.where(_beyond(model.id, key, page.after, page.after_value, above=True))
+    if page.ascending:
+        from_top = page.before is not None and page.after is None
+    else:
+        from_top = page.before is not None or page.after is None
+    # Spelled out, not NULLS LAST: SQLite and PostgreSQL put NULLs at opposite ends.
+    order = [model.id] if key is None else [case((key.is_(None), 1), else_=0), key, model.id]
+    query = query.order_by(*(column.desc() if from_top else column for column in order))
+    rows: list[Any] = list(session.execute(query.limit(page.limit + 1)).all())
+    more = len(rows) > page.limit
     rows = rows[: page.limit]
+    if not from_top:
+        rows.reverse()
+    # rows now run from the largest key down.
+    lower: tuple[Any, Any] | None = rows[-1] if rows else None
+    upper: tuple[Any, Any] | None = rows[0] if rows else None
+    if from_top:
+        lower = lower if more else None
+        upper = upper if page.ascending else None
+    elif not more:
+        upper = None
+    if page.ascending:
+        rows.reverse()
     return Page(
-        items=[to_domain(r) for r in rows],
+        items=[to_domain(row) for row, _value in rows],
         count=count,
-        before=rows[-1].id if rows and more_older else None,
-        after=None,
+        before=lower[0].id if lower is not None else None,
+        after=upper[0].id if upper is not None else None,
+        before_value=lower[1] if lower is not None else None,
+        after_value=upper[1] if upper is not None else None,
+    )
+
+
+def _beyond(
+    row_id: Any, key: ColumnElement[Any] | None, marker_id: int, marker: Any, above: bool
+) -> ColumnElement[bool]:
+    """Rows whose (key, id) is above (or below) the marker's; a NULL key is the largest."""
+    tie: ColumnElement[bool] = row_id > marker_id if above else row_id < marker_id
+    if key is None:
+        return tie
+    if marker is None:
+        if above:
+            return and_(key.is_(None), tie)
+        return or_(key.is_not(None), tie)
+    if above:
+        return or_(key.is_(None), key > marker, and_(key == marker, tie))
+    return and_(key.is_not(None), or_(key < marker, and_(key == marker, tie)))
+
+
+def observation_sort_key(order: ObservationOrder, dialect: str) -> ColumnElement[Any] | None:
+    """The SQL value an observation list is sorted by (None: id alone)."""
+    key: ColumnElement[Any]
+    if order.field == "id":
+        return None
+    if order.field == "created":
+        key = ObservationRow.created.expression
+    elif order.field in ("value", "value_stddev"):
+        # A fixed path (index, "value"): json_extract on SQLite, #>> with a cast on PostgreSQL.
+        key = ObservationRow.values[(order.metric_index, order.field)].as_float()
+    elif order.field == "parameter":
+        key = _assignment(order.parameter, order.text, dialect)
+    else:
+        raise ValueError(f"unknown observation order {order.field!r}")
+    return key
+
+
+def _assignment(name: str, text: bool, dialect: str) -> ColumnElement[Any]:
+    """A parameter's assignment. Not a JSON path on SQLite: its paths cannot spell every
+    parameter name (a double quote, non-ASCII as SQLAlchemy escapes it), so the key is
+    matched through json_each, whose values are SQL numbers or text already."""
+    if dialect == "sqlite":
+        entries = func.json_each(ObservationRow.assignments).table_valued("key", "value")
+        return select(entries.c.value).where(entries.c.key == name).scalar_subquery()
+    assigned = ObservationRow.assignments[name]
+    key: ColumnElement[Any] = assigned.as_string() if text else assigned.as_float()
+    return key
+
+
+def experiment_updated_key() -> ColumnElement[Any]:
+    """When an experiment last changed, as its ``updated`` field renders it: observation
+    inserts leave the experiment row alone (they must not queue behind suggestion
+    creation's lock on it), so its newest observation counts too."""
+    newest = (
+        select(func.max(ObservationRow.created))
+        .where(ObservationRow.experiment_id == ExperimentRow.id, ~ObservationRow.deleted)
+        .scalar_subquery()
+    )
+    newest_or_zero = func.coalesce(newest, 0.0)
+    return case(
+        (newest_or_zero > ExperimentRow.updated, newest_or_zero), else_=ExperimentRow.updated
     )

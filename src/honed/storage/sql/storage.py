@@ -34,8 +34,10 @@ from honed.errors import InvalidRequestError
 from honed.errors import NotFoundError
 from honed.errors import ServiceUnavailableError
 from honed.storage.base import ExperimentPatch
+from honed.storage.base import ExperimentQuery
 from honed.storage.base import IdempotencyKey
 from honed.storage.base import NewObservation
+from honed.storage.base import ObservationOrder
 from honed.storage.base import ObservationPatch
 from honed.storage.base import OptimizerStatus
 from honed.storage.base import OptimizerWork
@@ -69,7 +71,9 @@ from honed.storage.sql.models import QueuedSuggestionRow
 from honed.storage.sql.models import SuggestionRow
 from honed.storage.sql.models import TokenRow
 from honed.storage.sql.queries import count_rows as _count
+from honed.storage.sql.queries import experiment_updated_key
 from honed.storage.sql.queries import get_row as _get
+from honed.storage.sql.queries import observation_sort_key
 from honed.storage.sql.queries import paginate as _paginate
 from honed.storage.sql.runs import ProjectsAndRuns
 
@@ -201,7 +205,9 @@ class SqlStorage(ProjectsAndRuns, Storage):
         project: str | None = None,
         runs_only: bool | None = False,
         experiment_id: int | None = None,
+        query: ExperimentQuery | None = None,
     ) -> Page[Experiment]:
+        query = query or ExperimentQuery()
         conditions = [
             ExperimentRow.client_id == client_id,
             ExperimentRow.state.in_([s.value for s in states]),
@@ -214,8 +220,17 @@ class SqlStorage(ProjectsAndRuns, Storage):
             conditions.append(ExperimentRow.project == project)
         if runs_only is not None:
             conditions.append(ExperimentRow.runs_only == runs_only)
+        if query.search:
+            conditions.append(
+                func.lower(ExperimentRow.name).contains(query.search.lower(), autoescape=True)
+            )
+        if query.created_from is not None:
+            conditions.append(ExperimentRow.created >= query.created_from)
+        if query.created_before is not None:
+            conditions.append(ExperimentRow.created < query.created_before)
+        key = experiment_updated_key() if query.recent else None
         with self._tx.read() as session:
-            return _paginate(session, ExperimentRow, conditions, page, convert.experiment)
+            return _paginate(session, ExperimentRow, conditions, page, convert.experiment, key)
 
     def update_experiment(self, experiment_id: int, patch: ExperimentPatch) -> Experiment:
         with self._tx.write() as session:
@@ -387,14 +402,21 @@ class SqlStorage(ProjectsAndRuns, Storage):
             return convert.observation(row)
 
     def list_observations(
-        self, experiment_id: int, page: PageRequest, deleted: bool = False
+        self,
+        experiment_id: int,
+        page: PageRequest,
+        deleted: bool = False,
+        order: ObservationOrder | None = None,
     ) -> Page[Observation]:
         conditions = [
             ObservationRow.experiment_id == experiment_id,
             ObservationRow.deleted == deleted,
         ]
         with self._tx.read() as session:
-            return _paginate(session, ObservationRow, conditions, page, convert.observation)
+            key = observation_sort_key(
+                order or ObservationOrder(), session.get_bind().dialect.name
+            )
+            return _paginate(session, ObservationRow, conditions, page, convert.observation, key)
 
     def all_observations(self, experiment_id: int) -> list[Observation]:
         with self._tx.raw_read() as tx:

@@ -1,0 +1,59 @@
+"""How a list request's ``sort`` names an order, checked against the experiment."""
+
+from __future__ import annotations
+
+from honed.domain.experiment import Experiment
+from honed.domain.parameters import ParameterType
+from honed.errors import InvalidRequestError
+from honed.storage.base import ObservationOrder
+from honed.storage.base import PageRequest
+
+#: SigOpt's observation sorts; ``-<metric>``/``-<name>`` pick a metric or parameter.
+OBSERVATION_SORTS = (
+    "id",
+    "timestamp",
+    "value",
+    "value-<metric>",
+    "value_stddev",
+    "value_stddev-<metric>",
+    "parameter-<name>",
+)
+
+
+def _invalid_sort(sort: str, why: str) -> InvalidRequestError:
+    return InvalidRequestError(
+        f"Invalid sort: {sort!r} {why}; expected one of {', '.join(OBSERVATION_SORTS)}"
+    )
+
+
+def observation_order(experiment: Experiment, sort: str) -> ObservationOrder:
+    """The order ``sort`` names for observations of ``experiment`` (SigOpt's sort keys;
+    plain ``value`` is the first metric's)."""
+    if sort == "id":
+        return ObservationOrder()
+    if sort == "timestamp":
+        return ObservationOrder(field="created")
+    field, dash, name = sort.partition("-")
+    if field in ("value", "value_stddev"):
+        # Stored values are one per metric, sorted by name (service.observations).
+        names = sorted(str(m.name) for m in experiment.spec.metrics)
+        metric = name if dash else str(experiment.spec.metrics[0].name)
+        if metric not in names:
+            raise _invalid_sort(sort, f"names no metric of this experiment ({', '.join(names)})")
+        return ObservationOrder(field=field, metric_index=names.index(metric))
+    if field == "parameter" and dash:
+        parameters = {p.name: p for p in experiment.spec.space.parameters}
+        if name not in parameters:
+            known = ", ".join(sorted(parameters))
+            raise _invalid_sort(sort, f"names no parameter of this experiment ({known})")
+        text = parameters[name].type is ParameterType.CATEGORICAL
+        return ObservationOrder(field="parameter", parameter=name, text=text)
+    raise _invalid_sort(sort, "is not a sort")
+
+
+def check_marker_values(page: PageRequest, text: bool) -> None:
+    """A marker's sort value must be of the sort's type (a number, or text for a
+    categorical parameter): the database would refuse to compare them otherwise."""
+    for name, value in (("before", page.before_value), ("after", page.after_value)):
+        if value is not None and isinstance(value, str) != text:
+            raise InvalidRequestError(f"Invalid {name}: not a paging marker of this sort")
