@@ -144,7 +144,9 @@ def test_candidates_for_parallel_workers_differ_and_avoid_open_points(
     held = [services.suggestions.create(token, eid) for _ in range(3)]  # 3 busy workers
     assert loop.step() == eid
     status = services.storage.optimizer_status(eid)
-    assert status.ready_candidates == 4 + LoopSettings().spare_candidates  # bandwidth 4
+    settings = LoopSettings()
+    # Bandwidth 4 plus spares, then the pool for requests that outpace fits.
+    assert status.ready_candidates == 4 + settings.spare_candidates + settings.min_pool
     assert status.error is None
     more = [services.suggestions.create(token, eid) for _ in range(4)]
     assert {s.source for s in more} == {SuggestionSource.OPTIMIZER}
