@@ -146,7 +146,8 @@ def test_candidates_for_parallel_workers_differ_and_avoid_open_points(
     status = services.storage.optimizer_status(eid)
     settings = LoopSettings()
     # Bandwidth 4 plus spares, then the pool for requests that outpace fits.
-    assert status.ready_candidates == 4 + settings.spare_candidates + settings.min_pool
+    pool = 4 * settings.pool_per_worker
+    assert status.ready_candidates == 4 + settings.spare_candidates + pool
     assert status.error is None
     more = [services.suggestions.create(token, eid) for _ in range(4)]
     assert {s.source for s in more} == {SuggestionSource.OPTIMIZER}

@@ -42,7 +42,7 @@ from honed.service.optimizer import botorch_engine_factory
 from honed.storage.sql.storage import SqlStorage
 from tests.test_optimizer import unit
 
-POOL = LoopSettings(min_pool=16)
+POOL = LoopSettings(pool_per_worker=4)
 
 
 @pytest.fixture
@@ -97,7 +97,7 @@ def test_concurrent_requests_after_one_fit_get_distinct_model_points(
     assert loop.step() == eid
     ready = services.storage.optimizer_status(eid).ready_candidates
     batch = 2 + LoopSettings().spare_candidates  # parallel_bandwidth 2, plus spares
-    assert ready == batch + POOL.min_pool
+    assert ready == batch + 2 * POOL.pool_per_worker
 
     # Far more workers than the experiment planned for ask at once, before any refit.
     with ThreadPoolExecutor(max_workers=8) as workers:
@@ -124,15 +124,15 @@ def test_the_pool_follows_the_request_rate(
     loop = OptimizerLoop(services.storage, engine_factory, settings=POOL)
     eid = started_experiment(services, token, loop)
     loop.step()
-    # Twelve workers report and ask again while the next fit is due.
-    for _ in range(12):
+    # Ten workers report and ask again while the next fit is due.
+    for _ in range(10):
         suggestion = services.suggestions.create(token, eid)
         observe(services, token, eid, suggestion.id)
     assert loop.step() == eid
     # Requests outpaced fits: one optimised candidate keeps the cycle short, and the pool
     # holds twice the requests of the last cycle.
     status = services.storage.optimizer_status(eid)
-    assert status.ready_candidates == 1 + math.ceil(12 * POOL.pool_margin)
+    assert status.ready_candidates == 1 + math.ceil(10 * POOL.pool_margin)
 
 
 def test_pool_points_are_valid_in_mixed_constrained_spaces() -> None:

@@ -53,8 +53,11 @@ class LoopSettings:
     spare_candidates: int = 2
     #: Thompson-sampled candidates after the batch, for requests that arrive faster than
     #: fits: ``pool_margin`` times the observations that arrived during the last fit cycle,
-    #: at least ``min_pool`` and at most ``max_pool``.
-    min_pool: int = 64
+    #: at least ``pool_per_worker`` per expected worker (before any rate is known, each
+    #: worker may come back many times during one fit; a pool point is served only when
+    #: nothing fresher is ready, and its cost is nearly flat in its size), at most
+    #: ``max_pool``.
+    pool_per_worker: int = 32
     max_pool: int = 512
     pool_margin: float = 2.0
     idle_seconds: float = 0.1
@@ -104,8 +107,12 @@ class OptimizerLoop:
     def batch_size(self, work: OptimizerWork) -> int:
         """Candidates per fit: one per expected worker (``parallel_bandwidth``, or the open
         suggestions plus one) and a few spares."""
-        expected = max(work.experiment.spec.parallel_bandwidth or 1, work.open_count + 1)
+        expected = self.expected_workers(work)
         return min(expected + self._settings.spare_candidates, self._settings.max_batch)
+
+    def expected_workers(self, work: OptimizerWork) -> int:
+        """``parallel_bandwidth``, or the open suggestions plus one when more."""
+        return max(work.experiment.spec.parallel_bandwidth or 1, work.open_count + 1)
 
     def arrivals(self, work: OptimizerWork) -> int:
         """Observations that arrived during the last cycle of this experiment's fits: as
@@ -117,7 +124,8 @@ class OptimizerLoop:
         """Pool points for the requests expected until the next fit is stored, with a
         margin for a slower next cycle."""
         wanted = math.ceil(self.arrivals(work) * self._settings.pool_margin)
-        return min(max(wanted, self._settings.min_pool), self._settings.max_pool)
+        floor = self._settings.pool_per_worker * self.expected_workers(work)
+        return min(max(wanted, floor), self._settings.max_pool)
 
     def step(self) -> int | None:
         """Fit the experiment that needs it most; return its id, or None when idle."""
@@ -144,12 +152,14 @@ class OptimizerLoop:
         try:
             observations = self._storage.all_observations(experiment.id)
             pending = [s.assignments for s in self._storage.open_suggestions(experiment.id)]
-            count = self.batch_size(replace(work, open_count=len(pending)))
-            if self.arrivals(work) > count:
+            current = replace(work, open_count=len(pending))
+            count = self.batch_size(current)
+            consumed = work.stored_candidates - work.ready_candidates
+            if max(self.arrivals(work), consumed) >= count:
                 # Requests outpace fits and the pool serves most of them: one optimised
                 # candidate keeps the cycle short, so the pool is drawn from fresh data.
                 count = 1
-            pool = self.pool_size(work)
+            pool = self.pool_size(current)
             proposal = self._engine_factory().propose(
                 ProposalRequest(experiment, 0, pending, observations, count=count, pool=pool)
             )

@@ -25,11 +25,9 @@ from honed.engine.botorch.data import TrainingData
 from honed.engine.botorch.encoding import DTYPE
 from honed.engine.botorch.encoding import Encoding
 
-#: Points in the candidate set (half quasi-random, half around the best points): at least
-#: CANDIDATE_SET and POOL_SHARE times the pool, so that late samples still choose among many.
+#: Points in the candidate set (half quasi-random, half around the best points). Its
+#: Cholesky is most of the pool's cost (cubic in this size, not in the pool's).
 CANDIDATE_SET = 1024
-MAX_CANDIDATE_SET = 2048
-POOL_SHARE = 4
 #: Best observed points (per objective) that candidates are perturbed around.
 BEST_CENTERS = 5
 #: Perturbation sizes in the unit cube, from local refinement to a wider look around.
@@ -52,11 +50,10 @@ def thompson_pool(
     observed points."""
     if count <= 0:
         return []
-    size = min(max(CANDIDATE_SET, POOL_SHARE * count), MAX_CANDIDATE_SET)
-    candidates = candidate_set(encoding, data, centers, size, generator)
+    candidates = candidate_set(encoding, data, centers, CANDIDATE_SET, generator)
     with (
         torch.no_grad(),
-        gpytorch.settings.max_cholesky_size(MAX_CANDIDATE_SET + 1),
+        gpytorch.settings.max_cholesky_size(CANDIDATE_SET + 1),
         warnings.catch_warnings(),
         # Sampling draws from torch's global generator: seed a fork of it from ours, so that
         # the pool leaves the random state of the caller's optimisation alone.
