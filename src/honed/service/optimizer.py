@@ -78,8 +78,6 @@ class OptimizerLoop:
         self._settings = settings or LoopSettings()
         #: Experiment id -> observation count when its last fit began: the request rate.
         self._last_fit: dict[int, int] = {}
-        #: Experiment id -> pool points stored by its last fit (after the batch).
-        self._pooled: dict[int, int] = {}
 
     def needs_fit(self, work: OptimizerWork, now: float) -> bool:
         spec = work.experiment.spec
@@ -99,9 +97,9 @@ class OptimizerLoop:
         # Candidates were handed out since the last fit and fewer are ready than workers
         # will ask for: compute the next ones now, while the workers evaluate, with the
         # suggestions just handed out as pending points.
+        # The pool counts as ready: while it lasts, refits follow the data, not each request.
         consumed = work.ready_candidates < work.stored_candidates
-        batch_ready = work.ready_candidates - self._pooled.get(work.experiment.id, 0)
-        low = consumed and batch_ready < self.batch_size(work)
+        low = consumed and work.ready_candidates < self.batch_size(work)
         return changed or starving or low
 
     def batch_size(self, work: OptimizerWork) -> int:
@@ -171,7 +169,6 @@ class OptimizerLoop:
                 time.perf_counter() - started,
             )
             self._last_fit[experiment.id] = work.observation_count
-            self._pooled[experiment.id] = max(len(proposal.points) - count, 0)
             logger.info(
                 "experiment %s: %d candidates from %d observations in %.2fs",
                 experiment.id,
