@@ -62,7 +62,8 @@ HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 AX_PYTHON = HERE / ".venv-ax" / "bin" / "python"
 AX_HELPER = HERE / "_ax_arm.py"
-ARMS = ("honed", "sobol", "optuna", "ax", "honed-pool", "honed-lag")
+DEFAULT_ARMS = ("honed", "sobol", "optuna", "ax")
+ARMS = (*DEFAULT_ARMS, "honed-pool", "honed-lag")
 # The order arms of one cell and seed are started in: the two slow ones first, together.
 START_ORDER = ("ax", "honed", "honed-pool", "honed-lag", "optuna", "sobol")
 # honed-pool and honed-lag model the service when requests outpace fits: the model is
@@ -662,7 +663,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seeds", type=int, default=10, help="seeds per cell (default 10)")
     parser.add_argument("--problems", default=",".join(PROBLEMS), help="comma-separated")
     parser.add_argument("--budgets", default=",".join(BUDGETS), help="comma-separated")
-    parser.add_argument("--arms", default=",".join(ARMS), help="comma-separated")
+    parser.add_argument("--arms", default=",".join(DEFAULT_ARMS), help="comma-separated")
     parser.add_argument("--jobs", type=int, default=2, help="parallel processes (default 2)")
     parser.add_argument("--resume", action="store_true", help="reuse runs in the runs file")
     parser.add_argument("--estimate", action="store_true", help="print the plan and exit")
