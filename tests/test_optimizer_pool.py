@@ -170,3 +170,18 @@ def test_pool_points_are_valid_in_mixed_constrained_spaces() -> None:
     for point in pool:
         space.check_assignments(point)  # types, bounds, categories and the constraint
     assert {p["c"] for p in pool} <= {"a", "b", "c"}
+
+
+def test_a_few_very_bad_values_do_not_set_the_models_scale() -> None:
+    spec = ExperimentSpec("tail", SearchSpace((unit("x0"),)), (Metric("f", Objective.MINIMIZE),))
+    values = [1.0, 1.2, 0.9, 1.1, 1.3, 0.8, 1.0, 500.0]  # one diverged evaluation
+    observations = [
+        Observation(i + 1, 1, None, {"x0": i / 10}, (MetricValue("f", v),), False, None, 0)
+        for i, v in enumerate(values)
+    ]
+    outcome = training_data(spec, Encoding.of(spec.space), observations).objectives[0]
+    signed = outcome.Y.reshape(-1).tolist()
+    # Minimized: signed -f, the good values unchanged, the outlier clipped at Tukey's fence
+    # (Q1 - 1.5 IQR of the signed values), still the worst.
+    assert signed[:7] == [-v for v in values[:7]]
+    assert -1.8 < signed[7] < -1.3
