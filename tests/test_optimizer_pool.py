@@ -95,6 +95,7 @@ def test_concurrent_requests_after_one_fit_get_distinct_model_points(
     loop = OptimizerLoop(services.storage, engine_factory, settings=POOL)
     eid = started_experiment(services, token, loop)
     assert loop.step() == eid
+    services.storage.heartbeat(loop.name)  # still alive after a fit on a busy machine
     ready = services.storage.optimizer_status(eid).ready_candidates
     batch = 2 + LoopSettings().spare_candidates  # parallel_bandwidth 2, plus spares
     assert ready == batch + 2 * POOL.pool_per_worker
