@@ -62,12 +62,25 @@ HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 AX_PYTHON = HERE / ".venv-ax" / "bin" / "python"
 AX_HELPER = HERE / "_ax_arm.py"
-ARMS = ("honed", "sobol", "optuna", "ax")
+DEFAULT_ARMS = ("honed", "sobol", "optuna", "ax")
+ARMS = (*DEFAULT_ARMS, "honed-pool", "honed-lag")
 # The order arms of one cell and seed are started in: the two slow ones first, together.
-START_ORDER = ("ax", "honed", "optuna", "sobol")
+START_ORDER = ("ax", "honed", "honed-pool", "honed-lag", "optuna", "sobol")
+# honed-pool and honed-lag model the service when requests outpace fits: the model is
+# refitted only every LAG_OBSERVATIONS observations; the first ask after a fit gets its
+# optimised candidate, the asks in between get the pool's Thompson samples (honed-pool) or
+# Sobol points (honed-lag, what a service without a pool hands out).
+LAG_OBSERVATIONS = 4
 AX_TIMEOUT = 3600.0
 # Rough seconds per model-based candidate on this machine, for --estimate only.
-SECONDS_PER_CANDIDATE = {"honed": 1.2, "ax": 2.0, "optuna": 0.03, "sobol": 0.001}
+SECONDS_PER_CANDIDATE = {
+    "honed": 1.2,
+    "ax": 2.0,
+    "optuna": 0.03,
+    "sobol": 0.001,
+    "honed-pool": 0.4,
+    "honed-lag": 0.3,
+}
 AX_START_SECONDS = 8.0
 GOAL_OPTUNA_FACTOR = 5.0
 
@@ -133,7 +146,10 @@ def _honed_experiment(problem: Problem, seed: int) -> Any:
     return Experiment(1 + seed, 1, spec, ExperimentState.ACTIVE, 0, 0)
 
 
-def _honed_arm(problem: Problem, seed: int, model: bool, stats: dict[str, int]) -> Arm[int]:
+def _honed_arm(
+    problem: Problem, seed: int, model: bool, stats: dict[str, int], lag: str | None = None
+) -> Arm[int]:
+    """``lag``: None (a fresh proposal per ask), "pool" or "sobol" (see LAG_OBSERVATIONS)."""
     import torch
 
     from honed.domain.parameters import point_hash
@@ -153,10 +169,40 @@ def _honed_arm(problem: Problem, seed: int, model: bool, stats: dict[str, int]) 
     seen: set[str] = set()
     state = {"cursor": 0, "model": False}
     initial = initial_design_size(experiment.spec)
+    lagged: list[Point] = []  # the last proposal's points not handed out yet
+    fitted_at = [-LAG_OBSERVATIONS]  # observations at the last proposal
 
     def ask(pending: Sequence[Point]) -> tuple[int, Point] | None:
         taken = {point_hash(p) for p in pending} | seen
         state["model"] = model and len(observations) >= initial
+        if lag is not None and state["model"]:
+            if len(observations) - fitted_at[0] < LAG_OBSERVATIONS:
+                while lagged:
+                    point = lagged.pop(0)
+                    if point_hash(point) not in taken:
+                        return len(observations) + len(pending), point
+                if lag == "sobol":
+                    state["model"] = False
+                    proposal = sobol.propose(
+                        ProposalRequest(experiment, state["cursor"], list(pending), [], 1)
+                    )
+                    state["cursor"] = proposal.cursor
+                    if point_hash(proposal.points[0]) not in taken:
+                        return len(observations) + len(pending), proposal.points[0]
+            fitted_at[0] = len(observations)
+            proposal = engine.propose(
+                ProposalRequest(
+                    experiment,
+                    state["cursor"],
+                    list(pending),
+                    observations,
+                    1,
+                    pool=LAG_OBSERVATIONS if lag == "pool" else 0,
+                )
+            )
+            lagged[:] = proposal.points[1:]
+            if proposal.points and point_hash(proposal.points[0]) not in taken:
+                return len(observations) + len(pending), proposal.points[0]
         for attempt in range(3):
             chosen: Engine = engine if attempt < 2 else sobol
             if attempt == 2:
@@ -240,7 +286,9 @@ def run_local(job: Job) -> dict[str, Any]:
         if job.arm == "optuna":
             arm = _optuna_arm(problem, job.seed)
         else:
-            arm = _honed_arm(problem, job.seed, job.arm == "honed", stats)
+            lag = {"honed-pool": "pool", "honed-lag": "sobol"}.get(job.arm)
+            model = job.arm.startswith("honed")
+            arm = _honed_arm(problem, job.seed, model, stats, lag)
         result.update(simulate(problem, arm, evaluations, workers, job.seed))
     except Exception:
         result["error"] = traceback.format_exc()[-2000:]
@@ -555,7 +603,14 @@ def plot(args: argparse.Namespace, results: Sequence[dict[str, Any]], path: Path
     columns = min(count, 3)
     rows = math.ceil(count / columns)
     figure, axes = plt.subplots(rows, columns, figsize=(5.2 * columns, 3.9 * rows), squeeze=False)
-    colors = {"honed": "tab:blue", "sobol": "tab:gray", "optuna": "tab:green", "ax": "tab:red"}
+    colors = {
+        "honed": "tab:blue",
+        "sobol": "tab:gray",
+        "optuna": "tab:green",
+        "ax": "tab:red",
+        "honed-pool": "tab:purple",
+        "honed-lag": "tab:orange",
+    }
     styles = {"30x1": "-", "60x4": "--"}
     for index, problem in enumerate(args.problems):
         axis = axes[index // columns][index % columns]
@@ -608,7 +663,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seeds", type=int, default=10, help="seeds per cell (default 10)")
     parser.add_argument("--problems", default=",".join(PROBLEMS), help="comma-separated")
     parser.add_argument("--budgets", default=",".join(BUDGETS), help="comma-separated")
-    parser.add_argument("--arms", default=",".join(ARMS), help="comma-separated")
+    parser.add_argument("--arms", default=",".join(DEFAULT_ARMS), help="comma-separated")
     parser.add_argument("--jobs", type=int, default=2, help="parallel processes (default 2)")
     parser.add_argument("--resume", action="store_true", help="reuse runs in the runs file")
     parser.add_argument("--estimate", action="store_true", help="print the plan and exit")

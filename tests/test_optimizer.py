@@ -91,8 +91,9 @@ def optimize(
     handed_out = []
     for _ in range(budget):
         if loop is not None:
-            services.storage.heartbeat(loop.name)  # as OptimizerLoop.run does from a thread
             loop.step()
+            # As OptimizerLoop.run does from a thread, also while a slow fit runs.
+            services.storage.heartbeat(loop.name)
         suggestion = services.suggestions.create(token, experiment.id)
         handed_out.append(suggestion)
         observe(services, token, suggestion, objective)
@@ -143,8 +144,12 @@ def test_candidates_for_parallel_workers_differ_and_avoid_open_points(
     eid = first[0].experiment_id
     held = [services.suggestions.create(token, eid) for _ in range(3)]  # 3 busy workers
     assert loop.step() == eid
+    services.storage.heartbeat(loop.name)  # still alive after a fit on a busy machine
     status = services.storage.optimizer_status(eid)
-    assert status.ready_candidates == 4 + LoopSettings().spare_candidates  # bandwidth 4
+    settings = LoopSettings()
+    # Bandwidth 4 plus spares, then the pool for requests that outpace fits.
+    pool = 4 * settings.pool_per_worker
+    assert status.ready_candidates == 4 + settings.spare_candidates + pool
     assert status.error is None
     more = [services.suggestions.create(token, eid) for _ in range(4)]
     assert {s.source for s in more} == {SuggestionSource.OPTIMIZER}

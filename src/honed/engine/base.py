@@ -20,7 +20,9 @@ class ProposalRequest:
 
     ``cursor`` is the engine's own position in a deterministic sequence for this experiment
     (QMC index, grid index); ``pending`` are the open suggestions, to be treated as points
-    being evaluated right now.
+    being evaluated right now. ``count`` points are wanted at full quality; ``pool`` more
+    may follow them, cheaper but still informed (an engine without such a mode ignores it),
+    for requests that arrive before the next proposal is ready.
     """
 
     experiment: Experiment
@@ -28,6 +30,7 @@ class ProposalRequest:
     pending: Sequence[Assignments] = ()
     observations: Sequence[Observation] = field(default=())
     count: int = 1
+    pool: int = 0
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,8 @@ ENGINE_ATTEMPTS = 16
 # Discrete spaces up to this size are searched exhaustively for a free point.
 ENUMERABLE_SIZE = 200_000
 RANDOM_ATTEMPTS = 2_000
+# Ready candidates checked against the observations per query.
+CANDIDATE_CHUNK = 8
 
 
 class CandidatesNeeded(Exception):
@@ -100,15 +102,19 @@ def chosen_decision(
 def _ready_candidate(
     context: SuggestionContext, taken: set[str]
 ) -> tuple[int, Assignments] | None:
+    """The first candidate in the optimizer's order that is neither open nor observed
+    (failed points too). Checked a few at a time: a pool may hold hundreds."""
     candidates = context.load_candidates()
-    if not candidates:
-        return None
-    hashes = {c.id: point_hash(c.assignments) for c in candidates}
-    # Never hand out a point again that is open, or already evaluated (failed points too).
-    observed = context.observed_among(set(hashes.values()))
-    for candidate in candidates:
-        if hashes[candidate.id] not in taken and hashes[candidate.id] not in observed:
-            return candidate.id, candidate.assignments
+    for start in range(0, len(candidates), CANDIDATE_CHUNK):
+        chunk = [
+            (candidate, key)
+            for candidate in candidates[start : start + CANDIDATE_CHUNK]
+            if (key := point_hash(candidate.assignments)) not in taken
+        ]
+        observed = context.observed_among({key for _, key in chunk})
+        for candidate, key in chunk:
+            if key not in observed:
+                return candidate.id, candidate.assignments
     return None
 
 

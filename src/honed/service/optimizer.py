@@ -8,6 +8,7 @@ share a database; a lease per experiment keeps two from fitting the same one at 
 from __future__ import annotations
 
 import logging
+import math
 import os
 import socket
 import threading
@@ -50,6 +51,15 @@ class LoopSettings:
     #: Candidates beyond the expected workers, so that a request arriving while the next
     #: fit runs still gets a model-chosen point (computed with the others as pending).
     spare_candidates: int = 2
+    #: Thompson-sampled candidates after the batch, for requests that arrive faster than
+    #: fits: ``pool_margin`` times the observations that arrived during the last fit cycle,
+    #: at least ``pool_per_worker`` per expected worker (before any rate is known, each
+    #: worker may come back many times during one fit; a pool point is served only when
+    #: nothing fresher is ready, and its cost is nearly flat in its size), at most
+    #: ``max_pool``.
+    pool_per_worker: int = 32
+    max_pool: int = 512
+    pool_margin: float = 2.0
     idle_seconds: float = 0.1
     heartbeat_seconds: float = 2.0
 
@@ -66,6 +76,8 @@ class OptimizerLoop:
         self._engine_factory = engine_factory
         self.name = name or f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         self._settings = settings or LoopSettings()
+        #: Experiment id -> observation count when its last fit began: the request rate.
+        self._last_fit: dict[int, int] = {}
 
     def needs_fit(self, work: OptimizerWork, now: float) -> bool:
         spec = work.experiment.spec
@@ -85,6 +97,7 @@ class OptimizerLoop:
         # Candidates were handed out since the last fit and fewer are ready than workers
         # will ask for: compute the next ones now, while the workers evaluate, with the
         # suggestions just handed out as pending points.
+        # The pool counts as ready: while it lasts, refits follow the data, not each request.
         consumed = work.ready_candidates < work.stored_candidates
         low = consumed and work.ready_candidates < self.batch_size(work)
         return changed or starving or low
@@ -92,8 +105,25 @@ class OptimizerLoop:
     def batch_size(self, work: OptimizerWork) -> int:
         """Candidates per fit: one per expected worker (``parallel_bandwidth``, or the open
         suggestions plus one) and a few spares."""
-        expected = max(work.experiment.spec.parallel_bandwidth or 1, work.open_count + 1)
+        expected = self.expected_workers(work)
         return min(expected + self._settings.spare_candidates, self._settings.max_batch)
+
+    def expected_workers(self, work: OptimizerWork) -> int:
+        """``parallel_bandwidth``, or the open suggestions plus one when more."""
+        return max(work.experiment.spec.parallel_bandwidth or 1, work.open_count + 1)
+
+    def arrivals(self, work: OptimizerWork) -> int:
+        """Observations that arrived during the last cycle of this experiment's fits: as
+        many requests follow, since workers ask again when they report."""
+        last = self._last_fit.get(work.experiment.id)
+        return max(work.observation_count - last, 0) if last is not None else 0
+
+    def pool_size(self, work: OptimizerWork) -> int:
+        """Pool points for the requests expected until the next fit is stored, with a
+        margin for a slower next cycle."""
+        wanted = math.ceil(self.arrivals(work) * self._settings.pool_margin)
+        floor = self._settings.pool_per_worker * self.expected_workers(work)
+        return min(max(wanted, floor), self._settings.max_pool)
 
     def step(self) -> int | None:
         """Fit the experiment that needs it most; return its id, or None when idle."""
@@ -120,9 +150,16 @@ class OptimizerLoop:
         try:
             observations = self._storage.all_observations(experiment.id)
             pending = [s.assignments for s in self._storage.open_suggestions(experiment.id)]
-            count = self.batch_size(replace(work, open_count=len(pending)))
+            current = replace(work, open_count=len(pending))
+            count = self.batch_size(current)
+            consumed = work.stored_candidates - work.ready_candidates
+            if max(self.arrivals(work), consumed) >= count:
+                # Requests outpace fits and the pool serves most of them: one optimised
+                # candidate keeps the cycle short, so the pool is drawn from fresh data.
+                count = 1
+            pool = self.pool_size(current)
             proposal = self._engine_factory().propose(
-                ProposalRequest(experiment, 0, pending, observations, count=count)
+                ProposalRequest(experiment, 0, pending, observations, count=count, pool=pool)
             )
             self._storage.store_candidates(
                 experiment.id,
@@ -131,6 +168,7 @@ class OptimizerLoop:
                 len(observations),
                 time.perf_counter() - started,
             )
+            self._last_fit[experiment.id] = work.observation_count
             logger.info(
                 "experiment %s: %d candidates from %d observations in %.2fs",
                 experiment.id,

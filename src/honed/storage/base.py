@@ -121,6 +121,9 @@ class NewSuggestion:
     queued_id: int | None = None
 
 
+LOADED_CANDIDATES = 64
+
+
 @dataclass(frozen=True)
 class Candidate:
     """A point the optimizer computed ahead from the data as of ``basis_modified``."""
@@ -144,7 +147,8 @@ class SuggestionContext:
     next_queued: QueuedSuggestion | None
     cursor: int
     load_observations: Callable[[], list[Observation]] = field(repr=False)
-    #: Unused candidates, newest basis first, then by rank.
+    #: Unused candidates, newest basis first, then by rank; the first LOADED_CANDIDATES of
+    #: them (a pool may hold hundreds, and a request takes one of the first few).
     load_candidates: Callable[[], list[Candidate]] = field(repr=False)
     #: Which of the given point hashes an observation of the experiment already has.
     observed_among: Callable[[set[str]], set[str]] = field(repr=False)

@@ -17,6 +17,8 @@ from honed.engine.botorch.encoding import Encoding
 # the rest, so fit and acquisition stay bounded in time and memory.
 MAX_TRAINING_POINTS = 800
 BEST_KEPT = 200
+# Fewer points give no meaningful quartiles to winsorize by.
+WINSORIZE_MIN_POINTS = 5
 
 
 @dataclass(frozen=True)
@@ -41,10 +43,16 @@ class TrainingData:
 
 
 def _metric_outcome(
-    encoding: Encoding, metric: Metric, observations: Sequence[Observation], observed: int
+    encoding: Encoding,
+    metric: Metric,
+    observations: Sequence[Observation],
+    observed: int,
+    winsorize: bool = False,
 ) -> Outcome:
     rows = [o for o in observations if not o.failed and o.value_of(metric.name) is not None]
     values = [metric.sign() * float(o.value_of(metric.name) or 0.0) for o in rows]
+    if winsorize:
+        values = winsorized(values)
     stddevs = [_stddev(o, metric.name) for o in rows]
     yvar = None
     if rows and all(s is not None for s in stddevs):
@@ -60,6 +68,23 @@ def _metric_outcome(
         Yvar=yvar,
         observed=observed,
     )
+
+
+def winsorized(values: list[float]) -> list[float]:
+    """Values (larger is better) with the bad tail clipped at Tukey's lower fence,
+    Q1 - 1.5 IQR, as Ax does for objectives. A few very bad points (Branin's corners,
+    a diverged run) otherwise dominate the standardized scale and the lengthscales, and
+    the model fits the bad region instead of the good one; the order of points is kept."""
+    if len(values) < WINSORIZE_MIN_POINTS:
+        return values
+    q1, q3 = (
+        float(q)
+        for q in torch.quantile(
+            torch.tensor(values, dtype=DTYPE), torch.tensor([0.25, 0.75], dtype=DTYPE)
+        )
+    )
+    fence = q1 - 1.5 * (q3 - q1)
+    return [max(v, fence) for v in values]
 
 
 def _stddev(observation: Observation, name: str | None) -> float | None:
@@ -94,8 +119,12 @@ def training_data(
 ) -> TrainingData:
     observed = len(observations)
     observations = subsample(spec, observations)
+    # One objective is winsorized; several keep their values, whose range sets the
+    # hypervolume's reference point.
+    single = len(spec.optimized_metrics) == 1
     objectives = [
-        _metric_outcome(encoding, m, observations, observed) for m in spec.optimized_metrics
+        _metric_outcome(encoding, m, observations, observed, winsorize=single)
+        for m in spec.optimized_metrics
     ]
     constraints = [
         (

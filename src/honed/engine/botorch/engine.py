@@ -29,6 +29,7 @@ from honed.engine.botorch.data import training_data
 from honed.engine.botorch.encoding import Encoding
 from honed.engine.botorch.model import WarmStart
 from honed.engine.botorch.model import fit_models
+from honed.engine.botorch.pool import thompson_pool
 from honed.engine.design import initial_design_size
 from honed.engine.sobol import SobolEngine
 
@@ -107,22 +108,34 @@ class BoTorchEngine(Engine):
             points.extend(
                 _best_nearby(acquisition, encoding, pending, taken, request.count - len(points))
             )
+        optimized = time.perf_counter()
+        if request.pool > 0:
+            generator = torch.Generator().manual_seed(len(request.observations))
+            centers = encoding.encode(points[: request.count])
+            points.extend(
+                thompson_pool(model, data, encoding, centers, request.pool, taken, generator)
+            )
         training_points = max(o.X.shape[0] for o in outcomes)
-        fit_seconds, candidate_seconds = fitted - started, time.perf_counter() - fitted
+        fit_seconds, candidate_seconds = fitted - started, optimized - fitted
+        pool_seconds = time.perf_counter() - optimized
         logger.info(
-            "experiment %s: model on %d of %d observations, d=%d; fit %.2fs, %d candidates %.2fs",
+            "experiment %s: model on %d of %d observations, d=%d; fit %.2fs, "
+            "%d candidates %.2fs, pool of %d %.2fs",
             request.experiment.id,
             training_points,
             len(request.observations),
             encoding.dim,
             fit_seconds,
-            len(points),
+            request.count,
             candidate_seconds,
+            len(points) - min(request.count, len(points)),
+            pool_seconds,
             # For operators' log processors and the scale test.
             extra={
                 "training_points": training_points,
                 "fit_seconds": fit_seconds,
                 "candidate_seconds": candidate_seconds,
+                "pool_seconds": pool_seconds,
             },
         )
         return Proposal(points, request.cursor)

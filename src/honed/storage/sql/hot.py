@@ -30,6 +30,7 @@ from honed.domain.records import SuggestionState
 from honed.errors import InvalidRequestError
 from honed.errors import NotFoundError
 from honed.errors import UnprocessableError
+from honed.storage.base import LOADED_CANDIDATES
 from honed.storage.base import Candidate
 from honed.storage.base import IdempotencyKey
 from honed.storage.base import NewObservation
@@ -168,6 +169,7 @@ UNUSED_CANDIDATES = Prepared(
     select(CANDIDATES)
     .where(CANDIDATES.c.experiment_id == _EXPERIMENT_ID, ~CANDIDATES.c.used)
     .order_by(CANDIDATES.c.basis_modified.desc(), CANDIDATES.c.rank, CANDIDATES.c.id)
+    .limit(LOADED_CANDIDATES)
 )
 USE_CANDIDATE = Prepared(
     update(CANDIDATES)
