@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
+from honed.domain.tenancy import Token
+from honed.engine.base import Engine
 from honed.server.app import create_app
 from honed.service.app import Services
+from honed.service.optimizer import botorch_engine_factory
 from honed.storage.sql.storage import SqlStorage
 from tests.support.postgres import PostgresServer
 from tests.support.postgres import running_postgres
@@ -54,6 +58,29 @@ def storage(sqlite_url: str) -> Iterator[SqlStorage]:
     store = SqlStorage.from_url(sqlite_url)
     yield store
     store.close()
+
+
+# --- services and the optimizer, in process ---
+
+
+@pytest.fixture
+def services(storage: SqlStorage) -> Services:
+    """Services on ``storage`` that never wait for the optimizer (tests run it themselves)."""
+    import torch  # here, not at import: only optimizer tests pay for it
+
+    torch.manual_seed(0)
+    return Services(storage, candidate_wait_seconds=0.0)
+
+
+@pytest.fixture
+def token(services: Services) -> Token:
+    services.tokens.bootstrap(TEST_TOKEN)
+    return services.tokens.authenticate(TEST_TOKEN)
+
+
+@pytest.fixture(scope="module")
+def engine_factory() -> Callable[[], Engine]:
+    return botorch_engine_factory()
 
 
 @pytest.fixture

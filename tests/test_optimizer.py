@@ -11,7 +11,6 @@ from collections.abc import Callable
 from collections.abc import Iterator
 
 import pytest
-import torch
 from fastapi.testclient import TestClient
 
 from honed.domain.experiment import ExperimentSpec
@@ -33,29 +32,12 @@ from honed.service.app import Services
 from honed.service.observations import ObservationInput
 from honed.service.optimizer import LoopSettings
 from honed.service.optimizer import OptimizerLoop
-from honed.service.optimizer import botorch_engine_factory
 from honed.storage.sql.storage import SqlStorage
+from tests.conftest import TEST_TOKEN
 
 Objective_ = Callable[[Assignments], dict[str, float] | None]  # None: the evaluation failed
 
 DOUBLE = ParameterType.DOUBLE
-
-
-@pytest.fixture
-def services(storage: SqlStorage) -> Services:
-    torch.manual_seed(0)
-    return Services(storage, candidate_wait_seconds=0.0)
-
-
-@pytest.fixture
-def token(services: Services) -> Token:
-    services.tokens.bootstrap("optimizer-test")
-    return services.tokens.authenticate("optimizer-test")
-
-
-@pytest.fixture(scope="module")
-def engine_factory() -> Callable[[], Engine]:
-    return botorch_engine_factory()
 
 
 def space(*parameters: Parameter) -> SearchSpace:
@@ -259,7 +241,7 @@ def test_optimizer_failure_is_recorded_and_sobol_keeps_serving(
     # Users see it on the experiment (a honed field beside SigOpt's).
     app = create_app(services=services)
     with TestClient(app) as client:
-        client.auth = ("optimizer-test", "")
+        client.auth = (TEST_TOKEN, "")
         shown = client.get(f"/v1/experiments/{eid}").json()["optimizer"]
     assert shown["error"] == "RuntimeError: model fit diverged"
     assert shown["ready_candidates"] == 0

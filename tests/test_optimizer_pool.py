@@ -9,7 +9,6 @@ import math
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
-import pytest
 import torch
 
 from honed.domain.experiment import Experiment
@@ -38,28 +37,9 @@ from honed.service.app import Services
 from honed.service.observations import ObservationInput
 from honed.service.optimizer import LoopSettings
 from honed.service.optimizer import OptimizerLoop
-from honed.service.optimizer import botorch_engine_factory
-from honed.storage.sql.storage import SqlStorage
 from tests.test_optimizer import unit
 
 POOL = LoopSettings(pool_per_worker=4)
-
-
-@pytest.fixture
-def services(storage: SqlStorage) -> Services:
-    torch.manual_seed(0)
-    return Services(storage, candidate_wait_seconds=0.0)
-
-
-@pytest.fixture
-def token(services: Services) -> Token:
-    services.tokens.bootstrap("pool-test")
-    return services.tokens.authenticate("pool-test")
-
-
-@pytest.fixture(scope="module")
-def engine_factory() -> Callable[[], Engine]:
-    return botorch_engine_factory()
 
 
 def bowl(assignments: Assignments) -> float:

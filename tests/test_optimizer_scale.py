@@ -41,22 +41,10 @@ from honed.service.app import Services
 from honed.service.observations import MAX_BATCH
 from honed.service.observations import ObservationInput
 from honed.storage.sql import hot
-from honed.storage.sql.storage import SqlStorage
 
 ROOT = Path(__file__).resolve().parent.parent
 # Torch and BoTorch alone take ~0.5 GB; Ax ran out of 16 GB near 3,000 trials.
 PEAK_RSS_LIMIT_MB = 2048
-
-
-@pytest.fixture
-def services(storage: SqlStorage) -> Services:
-    return Services(storage, candidate_wait_seconds=0.0)
-
-
-@pytest.fixture
-def token(services: Services) -> Token:
-    services.tokens.bootstrap("scale-test")
-    return services.tokens.authenticate("scale-test")
 
 
 def experiment_with(services: Services, token: Token, dimensions: int, observations: int) -> int:
