@@ -54,6 +54,8 @@ class Engine(ABC):
 
     #: Whether ``ProposalRequest.observations`` must be filled in for this engine.
     needs_observations: bool = False
+    #: Whether ``ProposalRequest.pending`` must be filled in (else it may be left empty).
+    needs_pending: bool = False
 
     @abstractmethod
     def propose(self, request: ProposalRequest) -> Proposal:

@@ -75,7 +75,7 @@ def decide(
             context.cursor,
         )
     experiment = context.experiment
-    taken = {point_hash(s.assignments) for s in context.open_suggestions}
+    taken = set(context.open_hashes)
     source = SuggestionSource.ENGINE
     if optimizer_running and uses_optimizer(experiment):
         chosen = _ready_candidate(context, taken)
@@ -143,7 +143,9 @@ def _engine_point(
     engine: Engine, context: SuggestionContext, taken: set[str]
 ) -> tuple[dict[str, AssignmentValue] | None, int]:
     observations = context.load_observations() if engine.needs_observations else []
-    pending: list[Assignments] = [s.assignments for s in context.open_suggestions]
+    pending: list[Assignments] = (
+        [s.assignments for s in context.load_open_suggestions()] if engine.needs_pending else []
+    )
     cursor = context.cursor
     for _ in range(ENGINE_ATTEMPTS):
         proposal = engine.propose(

@@ -143,9 +143,14 @@ class SuggestionContext:
     """
 
     experiment: Experiment
-    open_suggestions: list[Suggestion]
+    #: ``point_hash`` of every open suggestion: the points a new suggestion must not repeat.
+    open_hashes: frozenset[str]
     next_queued: QueuedSuggestion | None
     cursor: int
+    #: The open suggestions themselves, oldest first, for a decision that needs their
+    #: points (most need only ``open_hashes``: with many workers, reading and decoding
+    #: every open suggestion on each request was a tenth of the server's CPU).
+    load_open_suggestions: Callable[[], list[Suggestion]] = field(repr=False)
     load_observations: Callable[[], list[Observation]] = field(repr=False)
     #: Unused candidates, newest basis first, then by rank; the first LOADED_CANDIDATES of
     #: them (a pool may hold hundreds, and a request takes one of the first few).

@@ -120,8 +120,8 @@ class _Peeked(Exception):
 def peek_context(storage: Storage, experiment_id: int) -> SuggestionContext:
     """The context ``create_suggestion`` would hand to ``decide`` now; stores nothing.
 
-    Its transaction is over: read ``cursor``, ``open_suggestions`` and ``next_queued``, but
-    do not call ``load_observations``.
+    Its transaction is over: read ``cursor``, ``open_hashes`` and ``next_queued``, but
+    call none of its loaders.
     """
     seen: list[SuggestionContext] = []
 
@@ -153,7 +153,7 @@ class PoolExhaustedError(Exception):
 
 def decide_from_pool(context: SuggestionContext, delay: float = 0.0) -> SuggestionDecision:
     """The first pool point that is not an open suggestion; sleeps to widen any race."""
-    taken = {point_hash(s.assignments) for s in context.open_suggestions}
+    taken = context.open_hashes
     for candidate in POOL:
         if point_hash(candidate) not in taken:
             time.sleep(delay)
@@ -605,10 +605,12 @@ class StorageConformance(ProjectsAndRunsConformance):
         eid = experiment.id
         contexts: list[SuggestionContext] = []
         loaded: list[list[Observation]] = []
+        open_ids: list[list[int]] = []
 
         def decide(context: SuggestionContext) -> SuggestionDecision:
             contexts.append(context)
             loaded.append(context.load_observations())  # only valid inside decide
+            open_ids.append([s.id for s in context.load_open_suggestions()])
             index = len(contexts)
             return SuggestionDecision(
                 NewSuggestion(point(index), SuggestionSource.ENGINE, {"i": index}),
@@ -617,7 +619,11 @@ class StorageConformance(ProjectsAndRunsConformance):
 
         first = storage.create_suggestion(eid, decide)
         assert contexts[0].experiment == experiment
-        assert (contexts[0].open_suggestions, contexts[0].next_queued) == ([], None)
+        assert (contexts[0].open_hashes, open_ids[0], contexts[0].next_queued) == (
+            frozenset(),
+            [],
+            None,
+        )
         assert (contexts[0].cursor, loaded[0]) == (0, [])
         assert (first.experiment_id, first.assignments) == (eid, point(1))
         assert (first.state, first.source, first.deleted) == (
@@ -632,16 +638,19 @@ class StorageConformance(ProjectsAndRunsConformance):
 
         second = storage.create_suggestion(eid, decide)
         assert contexts[1].cursor == 10  # the cursor the first decision returned
-        assert contexts[1].open_suggestions == [first]
+        assert contexts[1].open_hashes == {point_hash(first.assignments)}
+        assert open_ids[1] == [first.id]
         third = storage.create_suggestion(eid, decide)
         assert contexts[2].cursor == 30
-        assert [s.id for s in contexts[2].open_suggestions] == [first.id, second.id]
+        assert open_ids[2] == [first.id, second.id]
+        assert contexts[2].open_hashes == {point_hash(point(1)), point_hash(point(2))}
 
         # Closed and deleted suggestions are not open; observations are loaded on demand.
         observation = self.observe(storage, eid, first.id)
         storage.delete_suggestions(eid, second.id)
         fourth = storage.create_suggestion(eid, decide)
-        assert [s.id for s in contexts[3].open_suggestions] == [third.id]
+        assert open_ids[3] == [third.id]
+        assert contexts[3].open_hashes == {point_hash(third.assignments)}
         assert loaded[3] == [observation]
         assert contexts[3].cursor == 60
         # A decide that fails stores nothing, cursor included.

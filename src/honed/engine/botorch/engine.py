@@ -49,6 +49,7 @@ class BoTorchEngine(Engine):
     """
 
     needs_observations = True
+    needs_pending = True
 
     def __init__(
         self,
