@@ -172,6 +172,19 @@ def test_sobol_walk_does_not_repeat() -> None:
     assert len({point_hash(p) for p in points}) == 50
 
 
+def test_sobol_point_depends_on_the_cursor_alone() -> None:
+    """Server processes take turns along one sequence, so a process asks for cursors in any
+    order, back and forth, past and within its cached block: each must give the point of
+    a plain walk, or processes would hand out different sequences (and repeats)."""
+    target = experiment(X, N, C, experiment_id=11)
+    sequential = walk(SobolEngine(), target, 150)
+    order = [0, 3, 1, 70, 69, 140, 2, 64, 63, 149, 128, 5, 100, 99, 6]
+    fresh = experiment(X, N, C, experiment_id=11)
+    assert [propose(SobolEngine(), fresh, cursor=c)[0] for c in order] == [
+        sequential[c] for c in order
+    ]
+
+
 DOUBLE_RULES = [
     pytest.param(
         (X, Y, C),

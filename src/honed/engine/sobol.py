@@ -5,6 +5,8 @@ from __future__ import annotations
 import threading
 import warnings
 from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from scipy.stats import qmc
@@ -18,35 +20,64 @@ from honed.engine.space import satisfies_constraints
 
 # How many sequence points to scan for ones that meet the linear constraints.
 MAX_SCAN = 4096
-# Samplers kept warm in this process; scrambling a new one costs more than a whole request.
-CACHED_SAMPLERS = 256
+# Sequences kept warm in this process; scrambling a new one costs more than a whole request.
+CACHED_SEQUENCES = 256
+# Points computed ahead per sequence. Server processes sharing a database take turns
+# along one sequence, so each process's next point is rarely the one after its last: a
+# block serves them all, where a sampler had to be moved (or made anew) on most requests.
+BLOCK = 64
 
 
-class _SamplerCache:
-    """Samplers by (experiment, dimension), each with the index of its next point."""
+@dataclass
+class _Sequence:
+    sampler: qmc.Sobol
+    start: int  # the index of rows[0]
+    rows: np.ndarray[Any, np.dtype[np.float64]]
+
+
+class _SequenceCache:
+    """Each experiment's scrambled sequence (by dimension), with a block of its points."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._entries: OrderedDict[tuple[int, int], tuple[qmc.Sobol, int]] = OrderedDict()
+        self._entries: OrderedDict[tuple[int, int], _Sequence] = OrderedDict()
 
-    def take(self, experiment_id: int, dimension: int, cursor: int) -> qmc.Sobol:
+    def rows(
+        self, experiment_id: int, dimension: int, start: int, count: int
+    ) -> np.ndarray[Any, np.dtype[np.float64]]:
+        """Points ``start`` to ``start + count - 1`` of the experiment's sequence."""
+        key = (experiment_id, dimension)
         with self._lock:
-            entry = self._entries.pop((experiment_id, dimension), None)
-        if entry is not None and entry[1] == cursor:
-            return entry[0]
-        sampler = qmc.Sobol(dimension, scramble=True, rng=np.random.default_rng(experiment_id))
-        if cursor:
-            sampler.fast_forward(cursor)
-        return sampler
-
-    def put(self, experiment_id: int, dimension: int, sampler: qmc.Sobol, cursor: int) -> None:
+            entry = self._entries.get(key)
+            if entry is not None and entry.start <= start:
+                offset = start - entry.start
+                if offset + count <= len(entry.rows):
+                    self._entries.move_to_end(key)
+                    return entry.rows[offset : offset + count]
+            # Only this thread moves the sampler: others make their own meanwhile.
+            self._entries.pop(key, None)
+        sampler = entry.sampler if entry is not None else _new_sampler(experiment_id, dimension)
+        if sampler.num_generated > start:
+            sampler.reset()  # back to index 0, scrambling kept
+        with warnings.catch_warnings():
+            # Balance needs powers of two; we hand out points one at a time on purpose.
+            warnings.simplefilter("ignore", UserWarning)
+            if start > sampler.num_generated:  # SciPy refuses a step of 0
+                sampler.fast_forward(start - sampler.num_generated)
+            rows = np.asarray(sampler.random(max(count, BLOCK)), dtype=np.float64)
+        rows.setflags(write=False)
         with self._lock:
-            self._entries[(experiment_id, dimension)] = (sampler, cursor)
-            while len(self._entries) > CACHED_SAMPLERS:
+            self._entries[key] = _Sequence(sampler, start, rows)
+            while len(self._entries) > CACHED_SEQUENCES:
                 self._entries.popitem(last=False)
+        return rows[:count]
 
 
-_samplers = _SamplerCache()
+def _new_sampler(experiment_id: int, dimension: int) -> qmc.Sobol:
+    return qmc.Sobol(dimension, scramble=True, rng=np.random.default_rng(experiment_id))
+
+
+_sequences = _SequenceCache()
 
 
 class SobolEngine(Engine):
@@ -60,26 +91,15 @@ class SobolEngine(Engine):
     def propose(self, request: ProposalRequest) -> Proposal:
         space = request.experiment.spec.space
         dimension = len(space.parameters)
-        sampler = _samplers.take(request.experiment.id, dimension, request.cursor)
         points: list[dict[str, AssignmentValue]] = []
         cursor = request.cursor
-        batch = max(request.count, 1) if not space.linear_constraints else 64
-        with warnings.catch_warnings():
-            # Balance needs powers of two; we hand out points one at a time on purpose.
-            warnings.simplefilter("ignore", UserWarning)
-            while len(points) < request.count and cursor - request.cursor < MAX_SCAN:
-                rows = np.asarray(sampler.random(batch), dtype=np.float64)
-                for offset, row in enumerate(rows):
-                    point = point_from_unit(space, row)
-                    if satisfies_constraints(space, point):
-                        points.append(point)
-                        if len(points) == request.count:
-                            cursor += offset + 1
-                            break
-                else:
-                    cursor += len(rows)
-                    continue
-                break
-        # The sampler has moved past every row drawn; keep it only if that equals the cursor.
-        _samplers.put(request.experiment.id, dimension, sampler, sampler.num_generated)
+        batch = max(request.count, 1) if not space.linear_constraints else BLOCK
+        while len(points) < request.count and cursor - request.cursor < MAX_SCAN:
+            for row in _sequences.rows(request.experiment.id, dimension, cursor, batch):
+                cursor += 1
+                point = point_from_unit(space, row)
+                if satisfies_constraints(space, point):
+                    points.append(point)
+                    if len(points) == request.count:
+                        break
         return Proposal(points=points, cursor=cursor)
