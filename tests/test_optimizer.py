@@ -104,8 +104,8 @@ def test_optimizer_beats_sobol_on_a_smooth_function(
     bo = optimize(services, token, spec, sphere, 18, loop)
     sobol = optimize(services, token, spec, sphere, 18, None)
     sources = [s.source for s in bo]
-    assert sources[:6] == [SuggestionSource.ENGINE] * 6  # initial design: 2 x 3 parameters
-    assert set(sources[6:]) == {SuggestionSource.OPTIMIZER}
+    assert sources[:5] == [SuggestionSource.ENGINE] * 5  # initial design: at least 5
+    assert set(sources[5:]) == {SuggestionSource.OPTIMIZER}
     bo_best = best_value(services, token, bo[0].experiment_id)
     sobol_best = best_value(services, token, sobol[0].experiment_id)
     assert bo_best < sobol_best / 5, (bo_best, sobol_best)
