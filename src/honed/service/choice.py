@@ -9,6 +9,7 @@ waiting was not possible; a free point found by enumeration or random draws.
 from __future__ import annotations
 
 import logging
+from collections.abc import Set as AbstractSet
 
 import numpy as np
 
@@ -75,7 +76,7 @@ def decide(
             context.cursor,
         )
     experiment = context.experiment
-    taken = set(context.open_hashes)
+    taken = context.open_hashes
     source = SuggestionSource.ENGINE
     if optimizer_running and uses_optimizer(experiment):
         chosen = _ready_candidate(context, taken)
@@ -100,7 +101,7 @@ def chosen_decision(
 
 
 def _ready_candidate(
-    context: SuggestionContext, taken: set[str]
+    context: SuggestionContext, taken: AbstractSet[str]
 ) -> tuple[int, Assignments] | None:
     """The first candidate in the optimizer's order that is neither open nor observed
     (failed points too). Checked a few at a time: a pool may hold hundreds."""
@@ -121,7 +122,7 @@ def _ready_candidate(
 def _sequence_decision(
     engine: Engine,
     context: SuggestionContext,
-    taken: set[str],
+    taken: AbstractSet[str],
     metadata: Metadata | None,
     source: SuggestionSource,
 ) -> SuggestionDecision:
@@ -140,7 +141,7 @@ def _sequence_decision(
 
 
 def _engine_point(
-    engine: Engine, context: SuggestionContext, taken: set[str]
+    engine: Engine, context: SuggestionContext, taken: AbstractSet[str]
 ) -> tuple[dict[str, AssignmentValue] | None, int]:
     observations = context.load_observations() if engine.needs_observations else []
     pending: list[Assignments] = (
@@ -160,7 +161,7 @@ def _engine_point(
     return None, cursor
 
 
-def free_point(experiment: Experiment, taken: set[str]) -> dict[str, AssignmentValue]:
+def free_point(experiment: Experiment, taken: AbstractSet[str]) -> dict[str, AssignmentValue]:
     """Any valid point that is not in ``taken``, or ConflictError when none is left."""
     space = experiment.spec.space
     rng = np.random.default_rng()

@@ -605,12 +605,12 @@ class StorageConformance(ProjectsAndRunsConformance):
         eid = experiment.id
         contexts: list[SuggestionContext] = []
         loaded: list[list[Observation]] = []
-        open_ids: list[list[int]] = []
+        opened: list[list[Suggestion]] = []
 
         def decide(context: SuggestionContext) -> SuggestionDecision:
             contexts.append(context)
             loaded.append(context.load_observations())  # only valid inside decide
-            open_ids.append([s.id for s in context.load_open_suggestions()])
+            opened.append(context.load_open_suggestions())
             index = len(contexts)
             return SuggestionDecision(
                 NewSuggestion(point(index), SuggestionSource.ENGINE, {"i": index}),
@@ -619,7 +619,7 @@ class StorageConformance(ProjectsAndRunsConformance):
 
         first = storage.create_suggestion(eid, decide)
         assert contexts[0].experiment == experiment
-        assert (contexts[0].open_hashes, open_ids[0], contexts[0].next_queued) == (
+        assert (contexts[0].open_hashes, opened[0], contexts[0].next_queued) == (
             frozenset(),
             [],
             None,
@@ -639,17 +639,17 @@ class StorageConformance(ProjectsAndRunsConformance):
         second = storage.create_suggestion(eid, decide)
         assert contexts[1].cursor == 10  # the cursor the first decision returned
         assert contexts[1].open_hashes == {point_hash(first.assignments)}
-        assert open_ids[1] == [first.id]
+        assert opened[1] == [first]
         third = storage.create_suggestion(eid, decide)
         assert contexts[2].cursor == 30
-        assert open_ids[2] == [first.id, second.id]
+        assert [s.id for s in opened[2]] == [first.id, second.id]
         assert contexts[2].open_hashes == {point_hash(point(1)), point_hash(point(2))}
 
         # Closed and deleted suggestions are not open; observations are loaded on demand.
         observation = self.observe(storage, eid, first.id)
         storage.delete_suggestions(eid, second.id)
         fourth = storage.create_suggestion(eid, decide)
-        assert open_ids[3] == [third.id]
+        assert [s.id for s in opened[3]] == [third.id]
         assert contexts[3].open_hashes == {point_hash(third.assignments)}
         assert loaded[3] == [observation]
         assert contexts[3].cursor == 60

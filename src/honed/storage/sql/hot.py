@@ -221,8 +221,9 @@ def create_suggestion(
         open_hashes=frozenset(p.point_hash for p in open_points if live(p.lease_until)),
         next_queued=convert.queued_suggestion(queued) if queued is not None else None,
         cursor=row.engine_cursor,
+        # Read after the EXPIRE: expired suggestions are no longer open there.
         load_open_suggestions=lambda: [
-            convert.suggestion(r) for r in OPEN_SUGGESTIONS.rows(tx, key) if live(r.lease_until)
+            convert.suggestion(r) for r in OPEN_SUGGESTIONS.rows(tx, key)
         ],
         load_observations=lambda: all_observations(tx, experiment_id),
         load_candidates=lambda: _unused_candidates(tx, experiment_id),
