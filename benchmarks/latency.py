@@ -16,7 +16,7 @@ duration of the fits that ran during the window.
 
 Each suggestion carries honed's ``source`` field: ``optimizer`` (a ready GP candidate),
 ``fallback`` (Sobol, because no candidate came within ``--candidate-wait``) or ``engine``
-(the initial Sobol design: the first 2 x d observations, at most 20). A fast answer is only a
+(the initial design: the first d/2 observations, 5 to 10). A fast answer is only a
 success when it is an ``optimizer`` one, so the table shows the share of each.
 
 Ax 1.3.1 (its own venv, ``benchmarks/.venv-ax``) gets the same n points and values: a

@@ -185,6 +185,28 @@ def test_sobol_point_depends_on_the_cursor_alone() -> None:
     ]
 
 
+def test_sobol_starts_at_the_centre_of_the_space() -> None:
+    """The first point is the centre in each parameter's own scale (a log parameter's
+    geometric middle, the middle integer and category); the sequence follows."""
+    target = experiment(X, LOG, M, C)
+    first = propose(SobolEngine(), target)[0]
+    assert first == {"x": 0.5, "l": pytest.approx(1e-2), "m": 5, "c": "b"}
+    # Only cursor 0 is the centre: a batch from 0 and a walk from 1 continue alike.
+    batch = propose(SobolEngine(), target, count=4)
+    assert batch[0] == first
+    assert batch[1:] == walk(SobolEngine(), target, 3, cursor=1)
+    assert first not in batch[1:]
+
+
+def test_sobol_skips_a_centre_that_breaks_a_linear_constraint() -> None:
+    rule = LinearConstraint("greater_than", (("x", 1.0), ("y", 1.0)), 2.0)
+    target = experiment(X, Y, constraints=[rule])
+    proposal = SobolEngine().propose(ProposalRequest(target, 0, count=3))
+    assert len(proposal.points) == 3
+    assert all(rule.is_satisfied(p) for p in proposal.points)
+    assert {"x": 0.5, "y": 0.5} not in proposal.points
+
+
 DOUBLE_RULES = [
     pytest.param(
         (X, Y, C),

@@ -155,6 +155,22 @@ def test_refits_follow_the_observations_not_the_capped_training_set() -> None:
     assert warm["f"].observations == 1200
 
 
+def test_few_observations_refit_on_each_new_one() -> None:
+    """Up to REFIT_EVERY_UP_TO observations every new one refits the hyperparameters (a
+    skipped refit cost the model much of its likelihood); the same data does not."""
+    space = SearchSpace(parameters=(Parameter("x", ParameterType.DOUBLE, (0.0, 1.0)),))
+    X = torch.linspace(0, 1, 12, dtype=DTYPE).reshape(-1, 1)
+    warm: WarmStart = {}
+    encoding = Encoding.of(space)
+    fit_outcome(encoding, Outcome("f", X[:11], torch.sin(6 * X[:11]), None, observed=11), warm)
+    first = warm["f"]
+    fit_outcome(encoding, Outcome("f", X[:11], torch.sin(6 * X[:11]), None, observed=11), warm)
+    assert warm["f"] is first  # nothing new: conditioned only
+    fit_outcome(encoding, Outcome("f", X, torch.sin(6 * X), None, observed=12), warm)
+    assert warm["f"] is not first
+    assert warm["f"].observations == 12
+
+
 def test_representative_rows_keep_the_best_and_a_spread() -> None:
     Y = torch.arange(1000, dtype=DTYPE).reshape(-1, 1).flip(0)  # row 0 is the best
     rows = representative_rows(Y, FIT_POINTS)

@@ -67,8 +67,8 @@ def test_a_rule_stops_real_trials_that_report_a_bad_curve(tmp_path: Path) -> Non
         trials = list(scheduler.trials.values())
         stopped = [t for t in trials if t.status is TrialStatus.EARLY_STOPPED]
         completed = [t for t in trials if t.status is TrialStatus.COMPLETED]
-        # The first four points of a scrambled Sobol' sequence put one x in each quarter
-        # of [0, 1]: two bad runs, two good ones.
+        # The centre (0.5, good) and the next three points of the experiment's scrambled
+        # Sobol' sequence: two bad runs, two good ones.
         assert (len(stopped), len(completed)) == (2, 2)
         assert result.early_stopped == 2
         assert all(bad(t.assignments["x"]) for t in stopped)

@@ -81,11 +81,14 @@ _sequences = _SequenceCache()
 
 
 class SobolEngine(Engine):
-    """The next points of the experiment's own scrambled Sobol' sequence.
+    """The centre of the space, then the experiment's own scrambled Sobol' sequence.
 
     The sequence is seeded by the experiment id and indexed by the cursor, so every server
     process that shares a database walks the same sequence without repeating a point.
-    Points that break a linear constraint are skipped.
+    Cursor 0 is the centre (as in Ax and Vizier: search ranges are usually drawn around a
+    sensible default, so the centre is often a good first point, and it anchors the
+    model's first fit); cursor k > 0 is the sequence's point k. Points that break a linear
+    constraint are skipped.
     """
 
     def propose(self, request: ProposalRequest) -> Proposal:
@@ -94,6 +97,11 @@ class SobolEngine(Engine):
         points: list[dict[str, AssignmentValue]] = []
         cursor = request.cursor
         batch = max(request.count, 1) if not space.linear_constraints else BLOCK
+        if cursor == 0 and request.count > 0:
+            cursor = 1
+            centre = point_from_unit(space, np.full(dimension, 0.5))
+            if satisfies_constraints(space, centre):
+                points.append(centre)
         while len(points) < request.count and cursor - request.cursor < MAX_SCAN:
             for row in _sequences.rows(request.experiment.id, dimension, cursor, batch):
                 cursor += 1

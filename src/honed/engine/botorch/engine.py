@@ -54,8 +54,8 @@ class BoTorchEngine(Engine):
     def __init__(
         self,
         warm_starts: MutableMapping[int, WarmStart] | None = None,
-        num_restarts: int = 8,
-        raw_samples: int = 256,
+        num_restarts: int = 20,
+        raw_samples: int = 1024,
     ) -> None:
         self._warm_starts = warm_starts
         self._num_restarts = num_restarts
@@ -191,7 +191,9 @@ class BoTorchEngine(Engine):
                     raw_samples=self._raw_samples,
                     inequality_constraints=constraints,
                     sequential=q > 1,
-                    options={"maxiter": maxiter, "batch_limit": 8},
+                    # All restarts in one L-BFGS-B problem: far less Python per step than
+                    # batches of 8 (20 restarts cost what 8 did), as Ax does.
+                    options={"maxiter": maxiter, "batch_limit": restarts},
                 )
         return candidates.detach().reshape(q, encoding.dim)
 

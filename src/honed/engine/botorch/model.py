@@ -23,8 +23,12 @@ from honed.engine.botorch.encoding import Encoding
 
 logger = logging.getLogger(__name__)
 
-# Hyperparameters are refitted when the data grew by this share since their last fit;
-# in between, new observations only condition the model (a fit costs ~30% of a proposal).
+# Hyperparameters are refitted on every new observation up to this many observations: a
+# skipped refit left the marginal likelihood far below a fresh fit's at times (-2.4 against
+# -1.7 per point on Ackley10 at n=25), and a fit of so few points is cheap. Past it they
+# are refitted when the data grew by REFIT_GROWTH since their last fit; in between, new
+# observations only condition the model (a fit costs ~30% of a proposal).
+REFIT_EVERY_UP_TO = 100
 REFIT_GROWTH = 0.1
 # Hyperparameters are fitted on at most this many of a model's points (see fit_outcome).
 FIT_POINTS = 300
@@ -49,7 +53,7 @@ def fit_outcome(encoding: Encoding, outcome: Outcome, warm: WarmStart | None) ->
     if (
         previous is not None
         and _load_hyperparameters(model, previous.hyperparameters)
-        and outcome.observed <= previous.observations * (1 + REFIT_GROWTH)
+        and not _refit_due(outcome.observed, previous.observations)
     ):
         model.eval()
         return model
@@ -73,6 +77,12 @@ def fit_outcome(encoding: Encoding, outcome: Outcome, warm: WarmStart | None) ->
         warm[outcome.name] = Fitted(hyperparameters, outcome.observed)
     model.eval()
     return model
+
+
+def _refit_due(observed: int, fitted_on: int) -> bool:
+    if observed <= REFIT_EVERY_UP_TO:
+        return observed != fitted_on
+    return observed > fitted_on * (1 + REFIT_GROWTH)
 
 
 def _model(
