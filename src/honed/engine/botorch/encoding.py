@@ -3,7 +3,7 @@
 Every double is one dimension in [0, 1] (in log space when log-scaled); ints and grid values
 are discrete dimensions on the same scale (large int ranges are relaxed to continuous and
 rounded); each categorical parameter is one dimension holding the category's index, which
-the mixed kernel and the mixed optimizer treat as unordered.
+the model one-hot encodes and the mixed optimizer treats as unordered.
 """
 
 from __future__ import annotations
