@@ -27,6 +27,7 @@ from honed.domain.records import Suggestion
 from honed.domain.records import SuggestionSource
 from honed.domain.tenancy import Token
 from honed.engine.base import Engine
+from honed.errors import ServiceUnavailableError
 from honed.server.app import create_app
 from honed.service.app import Services
 from honed.service.observations import ObservationInput
@@ -245,6 +246,39 @@ def test_optimizer_failure_is_recorded_and_sobol_keeps_serving(
         shown = client.get(f"/v1/experiments/{eid}").json()["optimizer"]
     assert shown["error"] == "RuntimeError: model fit diverged"
     assert shown["ready_candidates"] == 0
+
+
+def test_a_fit_cut_off_by_the_database_is_retried_by_its_own_loop(
+    services: Services,
+    token: Token,
+    engine_factory: Callable[[], Engine],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A fit that can neither store its candidates nor record its error (the database went
+    down meanwhile) leaves its lease behind. Its own loop fits again once the database is
+    back, instead of waiting out the lease; another loop still keeps off."""
+    spec = ExperimentSpec("cut off", space(unit("x0"), unit("x1")), (Metric("f"),))
+    handed_out = optimize(services, token, spec, lambda a: {"f": float(a["x0"])}, 6, None)
+    eid = handed_out[0].experiment_id
+    storage = services.storage
+    loop = OptimizerLoop(storage, engine_factory)
+    other = OptimizerLoop(storage, engine_factory)
+
+    def down(*args: object, **kwargs: object) -> None:
+        raise ServiceUnavailableError("The database is unavailable, try again shortly")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(storage, "store_candidates", down)
+        patched.setattr(storage, "record_optimizer_error", down)
+        with pytest.raises(ServiceUnavailableError):
+            loop.step()
+    assert storage.optimizer_status(eid).fitting
+    assert other.step() is None
+    assert loop.step() == eid
+    status = storage.optimizer_status(eid)
+    assert status.fitted_at is not None
+    assert not status.fitting
+    assert status.ready_candidates > 0
 
 
 @pytest.fixture

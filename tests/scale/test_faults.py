@@ -19,6 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from honed.storage.base import OptimizerStatus
 from honed.storage.sql.storage import SqlStorage
 from tests.scale import fault_worker
 from tests.scale.helpers import all_items
@@ -138,7 +139,8 @@ def test_faults_lose_nothing_and_duplicate_nothing(
         assert retries["503"] > 0, summary
         assert sum(n for reason, n in retries.items() if not reason.isdigit()) > 0, summary
         # The optimizer process reconnected after the restart and went on fitting.
-        assert fitted_after(database, int(experiment_id), restarted), summary
+        status = status_after_fit(database, int(experiment_id), restarted)
+        assert (status.fitted_at or 0.0) > restarted, (summary, status)
         for suggestion_id, observation_id in acknowledged.items():
             assert stored.get(observation_id) == suggestion_id
         repeated = {s: n for s, n in per_suggestion.items() if n > 1}
@@ -150,17 +152,17 @@ def test_faults_lose_nothing_and_duplicate_nothing(
         assert all(n == 1 for n in open_points.values()), open_points.most_common(3)
 
 
-def fitted_after(database: str, experiment_id: int, moment: float) -> bool:
-    """Whether the optimizer finished a fit of the experiment after ``moment`` (waiting a
-    while: one may be under way when the workers stop)."""
+def status_after_fit(database: str, experiment_id: int, moment: float) -> OptimizerStatus:
+    """The optimizer's status of the experiment once it finished a fit after ``moment``, or
+    after two minutes without one (one may be under way when the workers stop)."""
     storage = SqlStorage.from_url(database, migrate=False)
     try:
         deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            fitted_at = storage.optimizer_status(experiment_id).fitted_at
-            if fitted_at is not None and fitted_at > moment:
-                return True
+        while True:
+            status = storage.optimizer_status(experiment_id)
+            fitted = status.fitted_at is not None and status.fitted_at > moment
+            if fitted or time.monotonic() > deadline:
+                return status
             time.sleep(0.5)
-        return False
     finally:
         storage.close()

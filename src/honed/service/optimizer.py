@@ -85,7 +85,13 @@ class OptimizerLoop:
             return False
         if work.success_count < initial_design_size(spec):
             return False
-        if work.lease_until is not None and work.lease_until > now:
+        # Another process is fitting it. A lease of this loop's own is stale: a fit that
+        # failed while the database was down could not release it.
+        if (
+            work.lease_until is not None
+            and work.lease_until > now
+            and work.lease_owner != self.name
+        ):
             return False
         if (
             work.error_at is not None

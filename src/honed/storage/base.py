@@ -186,6 +186,8 @@ class OptimizerWork:
     fit_seconds: float | None
     demand_at: float | None
     lease_until: float | None
+    #: The optimizer process holding the lease (``OptimizerLoop.name``), if any.
+    lease_owner: str | None
     error_at: float | None
 
 

@@ -536,6 +536,7 @@ class SqlStorage(ProjectsAndRuns, Storage):
                     fit_seconds=state.fit_seconds,
                     demand_at=state.demand_at,
                     lease_until=state.lease_until,
+                    lease_owner=state.lease_owner,
                     error_at=state.error_at,
                 )
                 for experiment, state, latest, total, successes, open_count, ready_count in (
