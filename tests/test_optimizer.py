@@ -7,6 +7,7 @@ import math
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable
 from collections.abc import Iterator
 
@@ -33,6 +34,7 @@ from honed.service.app import Services
 from honed.service.observations import ObservationInput
 from honed.service.optimizer import LoopSettings
 from honed.service.optimizer import OptimizerLoop
+from honed.storage.base import LEASE_OWNER_SILENT_SECONDS
 from honed.storage.sql.storage import SqlStorage
 from tests.conftest import TEST_TOKEN
 
@@ -263,6 +265,7 @@ def test_a_fit_cut_off_by_the_database_is_retried_by_its_own_loop(
     storage = services.storage
     loop = OptimizerLoop(storage, engine_factory)
     other = OptimizerLoop(storage, engine_factory)
+    storage.heartbeat(loop.name)  # alive: its lease keeps `other` off
 
     def down(*args: object, **kwargs: object) -> None:
         raise ServiceUnavailableError("The database is unavailable, try again shortly")
@@ -279,6 +282,40 @@ def test_a_fit_cut_off_by_the_database_is_retried_by_its_own_loop(
     assert status.fitted_at is not None
     assert not status.fitting
     assert status.ready_candidates > 0
+
+
+def test_the_lease_of_a_silent_or_signed_off_process_is_taken_over(
+    services: Services,
+    token: Token,
+    engine_factory: Callable[[], Engine],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A process killed mid-fit keeps its lease in the database; once its heartbeats stop
+    for LEASE_OWNER_SILENT_SECONDS, another process fits the experiment (not only after
+    the 10-minute lease). A process that stops cleanly releases its leases at once."""
+    spec = ExperimentSpec("taken over", space(unit("x0"), unit("x1")), (Metric("f"),))
+    handed_out = optimize(services, token, spec, lambda a: {"f": float(a["x0"])}, 6, None)
+    eid = handed_out[0].experiment_id
+    storage = services.storage
+    dead = OptimizerLoop(storage, engine_factory, name="dead")
+    other = OptimizerLoop(storage, engine_factory, name="other")
+    storage.heartbeat(dead.name)
+    assert storage.claim_experiment(eid, dead.name, 600)
+    assert other.step() is None  # a live owner's lease is respected
+    assert not storage.claim_experiment(eid, other.name, 600)
+
+    later = time.time() + LEASE_OWNER_SILENT_SECONDS + 1
+    monkeypatch.setattr(time, "time", lambda: later)
+    assert other.step() == eid
+    assert storage.optimizer_status(eid).ready_candidates > 0
+
+    storage.heartbeat(other.name)
+    assert storage.claim_experiment(eid, other.name, 600)
+    assert not storage.claim_experiment(eid, dead.name, 600)
+    storage.sign_off(other.name)
+    assert not storage.optimizer_status(eid).fitting
+    assert storage.live_optimizers(5) == 0
+    assert storage.claim_experiment(eid, dead.name, 600)
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from typing import TYPE_CHECKING
@@ -139,6 +140,10 @@ def serve(
     os.environ["HONED_RATE_BURST"] = str(rate_burst) if rate_burst is not None else ""
     os.environ["HONED_CORS_ORIGINS"] = ",".join(cors_origins)
     os.environ["HONED_DB_POOL_SIZE"] = str(db_pool_size)
+    # uvicorn re-raises the SIGTERM that stopped it once it has shut down; with the
+    # default action that killed this process before the `finally` below, leaving the
+    # optimizer processes running on their own. As SystemExit it unwinds through it.
+    signal.signal(signal.SIGTERM, _exit_on_signal)
     # Optimizer processes: torch stays out of the API processes.
     children = [
         subprocess.Popen(
@@ -166,6 +171,10 @@ def serve(
                 child.kill()
 
 
+def _exit_on_signal(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
 @main.command()
 @DATABASE_OPTION
 @click.option("--log-level", default="info", show_default=True)
@@ -174,8 +183,8 @@ def optimizer(database_url: str, log_level: str) -> None:
 
     ``honed serve`` starts these itself; run more anywhere that reaches the database.
     """
+    import faulthandler
     import logging
-    import signal
     import threading
 
     from honed.service.optimizer import OptimizerLoop
@@ -183,22 +192,30 @@ def optimizer(database_url: str, log_level: str) -> None:
     from honed.storage.sql.storage import SqlStorage
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s optimizer %(message)s")
+    # A crash in native code (torch) leaves its Python stack in the log, and
+    # `kill -USR1 <pid>` prints every thread's stack: where a slow or stuck fit is.
+    faulthandler.enable()
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    # A fit can take minutes on a busy machine and has nothing worth finishing: stop now
+    # (the handler runs in the main thread and unwinds the fit; the lease is released).
+    signal.signal(signal.SIGTERM, _exit_on_signal)
+    signal.signal(signal.SIGINT, _exit_on_signal)
     parent = os.getppid()
 
     def watch_parent() -> None:
         # Started by `honed serve`: end with it, even if it was killed without notice.
         while not stop.wait(1.0):
             if os.getppid() != parent:
-                stop.set()
+                os.kill(os.getpid(), signal.SIGTERM)
+                return
 
     threading.Thread(target=watch_parent, daemon=True).start()
     storage = SqlStorage.from_url(database_url)
     try:
         OptimizerLoop(storage, botorch_engine_factory()).run(stop)
     finally:
+        stop.set()
         storage.close()
 
 

@@ -85,13 +85,9 @@ class OptimizerLoop:
             return False
         if work.success_count < initial_design_size(spec):
             return False
-        # Another process is fitting it. A lease of this loop's own is stale: a fit that
-        # failed while the database was down could not release it.
-        if (
-            work.lease_until is not None
-            and work.lease_until > now
-            and work.lease_owner != self.name
-        ):
+        # Another live process is fitting it. A lease of this loop's own is stale: a fit
+        # that failed while the database was down could not release it.
+        if work.leased_by_other(self.name, now):
             return False
         if (
             work.error_at is not None
@@ -190,15 +186,26 @@ class OptimizerLoop:
         """Fit until ``stop`` is set; heartbeats go on from a thread while a fit runs."""
         heartbeat = threading.Thread(target=self._heartbeat, args=(stop,), daemon=True)
         heartbeat.start()
-        while not stop.is_set():
-            try:
-                worked = self.step()
-            except Exception:  # e.g. the database is restarting: keep the loop alive
-                logger.exception("optimizer loop error")
-                worked = None
-            if worked is None:
-                stop.wait(self._settings.idle_seconds)
-        heartbeat.join()
+        try:
+            while not stop.is_set():
+                try:
+                    worked = self.step()
+                except Exception:  # e.g. the database is restarting: keep the loop alive
+                    logger.exception("optimizer loop error")
+                    worked = None
+                if worked is None:
+                    stop.wait(self._settings.idle_seconds)
+        finally:  # also when a signal ends a fit midway (SystemExit)
+            stop.set()
+            heartbeat.join()
+            self._sign_off()
+
+    def _sign_off(self) -> None:
+        """Release this loop's leases at once, so another process fits them now."""
+        try:
+            self._storage.sign_off(self.name)
+        except Exception:  # the database is down: the leases lapse when we fall silent
+            logger.warning("optimizer sign-off failed", exc_info=True)
 
     def _heartbeat(self, stop: threading.Event) -> None:
         while not stop.is_set():

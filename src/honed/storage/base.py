@@ -45,6 +45,12 @@ T = TypeVar("T")
 SortValue = float | str | None
 
 
+#: An optimizer process silent this long (heartbeats every 2 s) is taken for dead: its
+#: leases can be claimed by others, so a fit killed midway does not block the experiment
+#: for the rest of its lease.
+LEASE_OWNER_SILENT_SECONDS = 30.0
+
+
 @dataclass(frozen=True)
 class PageRequest:
     """A list is ordered by a sort key, then id: by id alone unless a list says otherwise.
@@ -189,6 +195,19 @@ class OptimizerWork:
     #: The optimizer process holding the lease (``OptimizerLoop.name``), if any.
     lease_owner: str | None
     error_at: float | None
+    #: The lease owner's last heartbeat (None: it signed off or never sent one).
+    lease_owner_seen_at: float | None = None
+
+    def leased_by_other(self, name: str, now: float) -> bool:
+        """Another optimizer process holds a lease that is still good: not expired, and
+        its owner sent a heartbeat within LEASE_OWNER_SILENT_SECONDS."""
+        return (
+            self.lease_until is not None
+            and self.lease_until > now
+            and self.lease_owner != name
+            and self.lease_owner_seen_at is not None
+            and self.lease_owner_seen_at >= now - LEASE_OWNER_SILENT_SECONDS
+        )
 
 
 @dataclass(frozen=True)
@@ -503,8 +522,16 @@ class Storage(ABC):
         """Active, non-development experiments of type offline, for the optimizer loop."""
 
     @abstractmethod
-    def claim_experiment(self, experiment_id: int, owner: str, lease_seconds: float) -> bool:
-        """Take the experiment's optimizer lease unless another live owner holds it."""
+    def claim_experiment(
+        self,
+        experiment_id: int,
+        owner: str,
+        lease_seconds: float,
+        owner_silent_seconds: float = LEASE_OWNER_SILENT_SECONDS,
+    ) -> bool:
+        """Take the experiment's optimizer lease unless another live owner holds it: one
+        whose lease has not expired and who sent a heartbeat within
+        ``owner_silent_seconds`` (a process killed mid-fit holds it no longer)."""
 
     @abstractmethod
     def open_suggestions(self, experiment_id: int) -> list[Suggestion]: ...
@@ -537,6 +564,10 @@ class Storage(ABC):
     @abstractmethod
     def heartbeat(self, name: str) -> None:
         """An optimizer process says it is alive."""
+
+    @abstractmethod
+    def sign_off(self, name: str) -> None:
+        """An optimizer process stops: its leases are released, it no longer counts live."""
 
     @abstractmethod
     def live_optimizers(self, within_seconds: float) -> int:

@@ -33,6 +33,7 @@ from honed.domain.tenancy import TokenType
 from honed.errors import InvalidRequestError
 from honed.errors import NotFoundError
 from honed.errors import ServiceUnavailableError
+from honed.storage.base import LEASE_OWNER_SILENT_SECONDS
 from honed.storage.base import ExperimentPatch
 from honed.storage.base import ExperimentQuery
 from honed.storage.base import IdempotencyKey
@@ -508,8 +509,12 @@ class SqlStorage(ProjectsAndRuns, Storage):
                 observations.c.successes,
                 open_counts.c.open,
                 ready.c.ready,
+                OptimizerProcessRow.seen_at,
             )
             .join(OptimizerStateRow, OptimizerStateRow.experiment_id == ExperimentRow.id)
+            .outerjoin(
+                OptimizerProcessRow, OptimizerProcessRow.name == OptimizerStateRow.lease_owner
+            )
             .outerjoin(observations, observations.c.experiment_id == ExperimentRow.id)
             .outerjoin(open_counts, open_counts.c.experiment_id == ExperimentRow.id)
             .outerjoin(ready, ready.c.experiment_id == ExperimentRow.id)
@@ -538,14 +543,31 @@ class SqlStorage(ProjectsAndRuns, Storage):
                     lease_until=state.lease_until,
                     lease_owner=state.lease_owner,
                     error_at=state.error_at,
+                    lease_owner_seen_at=owner_seen_at,
                 )
-                for experiment, state, latest, total, successes, open_count, ready_count in (
-                    session.execute(query)
-                )
+                for (
+                    experiment,
+                    state,
+                    latest,
+                    total,
+                    successes,
+                    open_count,
+                    ready_count,
+                    owner_seen_at,
+                ) in session.execute(query)
             ]
 
-    def claim_experiment(self, experiment_id: int, owner: str, lease_seconds: float) -> bool:
+    def claim_experiment(
+        self,
+        experiment_id: int,
+        owner: str,
+        lease_seconds: float,
+        owner_silent_seconds: float = LEASE_OWNER_SILENT_SECONDS,
+    ) -> bool:
         now = time.time()
+        live_owners = select(OptimizerProcessRow.name).where(
+            OptimizerProcessRow.seen_at >= now - owner_silent_seconds
+        )
         with self._tx.write() as session:
             result = session.execute(
                 update(OPTIMIZER_STATE)
@@ -553,7 +575,8 @@ class SqlStorage(ProjectsAndRuns, Storage):
                     OPTIMIZER_STATE.c.experiment_id == experiment_id,
                     (OPTIMIZER_STATE.c.lease_until.is_(None))
                     | (OPTIMIZER_STATE.c.lease_until < now)
-                    | (OPTIMIZER_STATE.c.lease_owner == owner),
+                    | (OPTIMIZER_STATE.c.lease_owner == owner)
+                    | OPTIMIZER_STATE.c.lease_owner.not_in(live_owners),
                 )
                 .values(lease_owner=owner, lease_until=now + lease_seconds)
             )
@@ -669,6 +692,15 @@ class SqlStorage(ProjectsAndRuns, Storage):
                 session.add(OptimizerProcessRow(name=name, seen_at=now))
             else:
                 row.seen_at = now
+
+    def sign_off(self, name: str) -> None:
+        with self._tx.write() as session:
+            session.execute(
+                update(OPTIMIZER_STATE)
+                .where(OPTIMIZER_STATE.c.lease_owner == name)
+                .values(lease_owner=None, lease_until=None)
+            )
+            session.execute(delete(OptimizerProcessRow).where(OptimizerProcessRow.name == name))
 
     def live_optimizers(self, within_seconds: float) -> int:
         with self._tx.read() as session:

@@ -1,0 +1,74 @@
+"""`honed serve` as an operator stops it: SIGTERM to its process, as systemd or Docker send
+it, ends the server and its optimizer processes (uvicorn re-raises the signal after its
+shutdown, which used to end the server before it could stop them)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+
+from tests.support.server import running_server
+
+
+def optimizer_children(parent: int) -> list[int]:
+    found = subprocess.run(
+        ["pgrep", "-P", str(parent), "-f", "honed optimizer"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.split()
+    return [int(pid) for pid in found]
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie has ended; its parent (this test's process or init) has yet to reap it.
+    state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    return state != "Z"
+
+
+def test_sigterm_stops_the_optimizer_processes_too(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'serve.db'}"
+    with running_server(url, optimizers=1) as server:
+        deadline = time.monotonic() + 30
+        while not (children := optimizer_children(server.process.pid)):
+            assert time.monotonic() < deadline, server.log()
+            time.sleep(0.1)
+        # Keep the optimizer busy: an experiment past its initial design, refitted on
+        # every observation.
+        client = httpx.Client(base_url=server.url, auth=(server.token, ""), timeout=30)
+        experiment = client.post(
+            "/v1/experiments",
+            json={
+                "name": "stop",
+                "parameters": [
+                    {"name": f"x{i}", "type": "double", "bounds": {"min": 0, "max": 1}}
+                    for i in range(6)
+                ],
+                "metrics": [{"name": "f", "objective": "maximize"}],
+            },
+        ).json()
+        base = f"/v1/experiments/{experiment['id']}"
+        for _ in range(12):
+            suggestion = client.post(f"{base}/suggestions").json()
+            value = sum(float(v) for v in suggestion["assignments"].values())
+            client.post(
+                f"{base}/observations",
+                json={"suggestion": suggestion["id"], "values": [{"value": value}]},
+            )
+        client.close()
+
+        server.process.send_signal(signal.SIGTERM)  # the server process only
+        server.process.wait(timeout=30)
+        deadline = time.monotonic() + 15
+        while any(alive(pid) for pid in children):
+            assert time.monotonic() < deadline, f"optimizer outlived the server:\n{server.log()}"
+            time.sleep(0.1)
