@@ -10,6 +10,7 @@ import json
 import multiprocessing
 import os
 import signal
+import subprocess
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -140,7 +141,13 @@ def test_faults_lose_nothing_and_duplicate_nothing(
         assert sum(n for reason, n in retries.items() if not reason.isdigit()) > 0, summary
         # The optimizer process reconnected after the restart and went on fitting.
         status = status_after_fit(database, int(experiment_id), restarted)
-        assert (status.fitted_at or 0.0) > restarted, (summary, status)
+        if (status.fitted_at or 0.0) <= restarted:
+            dump_stacks(survivor.process.pid)
+            pytest.fail(
+                f"no optimizer fit after the restart: {summary} {status}\n"
+                f"sessions: {sessions(cluster)}\nprocesses:\n{processes()}\n"
+                f"survivor's log:\n{survivor.log()[-8000:]}"
+            )
         for suggestion_id, observation_id in acknowledged.items():
             assert stored.get(observation_id) == suggestion_id
         repeated = {s: n for s, n in per_suggestion.items() if n > 1}
@@ -150,6 +157,40 @@ def test_faults_lose_nothing_and_duplicate_nothing(
             for s in all_items(client, f"{base}/suggestions", state="open")
         )
         assert all(n == 1 for n in open_points.values()), open_points.most_common(3)
+
+
+def sessions(cluster: PostgresServer) -> list[tuple[object, ...]]:
+    """What the database's sessions are doing (a fit stuck on a lock shows here)."""
+    with cluster.connect_admin() as conn:
+        return conn.execute(
+            "SELECT application_name, state, wait_event_type, wait_event, "
+            "now() - xact_start, left(query, 120) FROM pg_stat_activity "
+            "WHERE backend_type = 'client backend'"
+        ).fetchall()
+
+
+def processes() -> str:
+    """CPU hogs at the time of the failure (a busy machine makes fits slow)."""
+    return subprocess.run(
+        ["ps", "-eo", "pid,ppid,pcpu,etime,args", "--sort=-pcpu"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout[:3000]
+
+
+def dump_stacks(parent: int) -> None:
+    """Have the optimizer processes under ``parent`` print their threads' stacks to the
+    server's log (``honed optimizer`` registers SIGUSR1 with faulthandler)."""
+    children = subprocess.run(
+        ["pgrep", "-P", str(parent), "-f", "honed optimizer"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.split()
+    for pid in children:
+        os.kill(int(pid), signal.SIGUSR1)
+    time.sleep(1.0)
 
 
 def status_after_fit(database: str, experiment_id: int, moment: float) -> OptimizerStatus:

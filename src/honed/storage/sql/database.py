@@ -59,6 +59,15 @@ class Database:
             self.write_engine.dispose()
 
 
+CONNECT_TIMEOUT_SECONDS = 10
+POSTGRES_CONNECT_ARGS: dict[str, int] = {
+    "connect_timeout": CONNECT_TIMEOUT_SECONDS,
+    "keepalives": 1,
+    "keepalives_idle": 30,
+    "keepalives_interval": 10,
+    "keepalives_count": 3,
+}
+
 #: Connections per process to PostgreSQL (``honed serve --db-pool-size``).
 DEFAULT_POOL_SIZE = 10
 
@@ -73,8 +82,20 @@ def open_database(url: str, pool_size: int = DEFAULT_POOL_SIZE) -> Database:
     # backend process each), which cost more CPU than the transactions themselves under
     # load. pool_timeout: a request that cannot get a connection answers 503 soon rather
     # than hanging (the pool's TimeoutError is translated like a dead database).
+    # A server that accepts the connection but never answers (starting up, overloaded, a
+    # dropped network path) must not hang a process: connecting gives up after
+    # CONNECT_TIMEOUT_SECONDS and TCP keepalives notice a peer that vanished. Settings in
+    # the URL's query win.
+    connect_args = {
+        key: value for key, value in POSTGRES_CONNECT_ARGS.items() if key not in parsed.query
+    }
     engine = create_engine(
-        url, pool_size=pool_size, max_overflow=0, pool_recycle=1800, pool_timeout=10
+        url,
+        pool_size=pool_size,
+        max_overflow=0,
+        pool_recycle=1800,
+        pool_timeout=10,
+        connect_args=connect_args,
     )
     _drop_dead_connections(engine)
     return Database(url, engine, engine)
