@@ -6,23 +6,13 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import time
 from pathlib import Path
 
 import httpx
 
+from tests.support.server import optimizer_children
 from tests.support.server import running_server
-
-
-def optimizer_children(parent: int) -> list[int]:
-    found = subprocess.run(
-        ["pgrep", "-P", str(parent), "-f", "honed optimizer"],
-        capture_output=True,
-        text=True,
-        check=False,
-    ).stdout.split()
-    return [int(pid) for pid in found]
 
 
 def alive(pid: int) -> bool:

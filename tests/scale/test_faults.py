@@ -29,6 +29,7 @@ from tests.support.postgres import PostgresServer
 from tests.support.postgres import start_cluster
 from tests.support.postgres import start_cluster_again
 from tests.support.postgres import stop_cluster
+from tests.support.server import optimizer_children
 from tests.support.server import running_server
 
 pytestmark = pytest.mark.postgres
@@ -182,14 +183,8 @@ def processes() -> str:
 def dump_stacks(parent: int) -> None:
     """Have the optimizer processes under ``parent`` print their threads' stacks to the
     server's log (``honed optimizer`` registers SIGUSR1 with faulthandler)."""
-    children = subprocess.run(
-        ["pgrep", "-P", str(parent), "-f", "honed optimizer"],
-        capture_output=True,
-        text=True,
-        check=False,
-    ).stdout.split()
-    for pid in children:
-        os.kill(int(pid), signal.SIGUSR1)
+    for pid in optimizer_children(parent):
+        os.kill(pid, signal.SIGUSR1)
     time.sleep(1.0)
 
 

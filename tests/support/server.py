@@ -109,3 +109,14 @@ def stop(server: RunningServer) -> None:
         except subprocess.TimeoutExpired:
             os.killpg(server.process.pid, 9)
             server.process.wait()
+
+
+def optimizer_children(parent: int) -> list[int]:
+    """The pids of the `honed optimizer` processes that the server ``parent`` started."""
+    found = subprocess.run(
+        ["pgrep", "-P", str(parent), "-f", "honed optimizer"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.split()
+    return [int(pid) for pid in found]
