@@ -28,10 +28,7 @@ def alive(pid: int) -> bool:
 def test_sigterm_stops_the_optimizer_processes_too(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'serve.db'}"
     with running_server(url, optimizers=1) as server:
-        deadline = time.monotonic() + 30
-        while not (children := optimizer_children(server.process.pid)):
-            assert time.monotonic() < deadline, server.log()
-            time.sleep(0.1)
+        children = wait_for_children(server.process.pid, exclude=[])
         # Keep the optimizer busy: an experiment past its initial design, refitted on
         # every observation.
         client = httpx.Client(base_url=server.url, auth=(server.token, ""), timeout=30)
@@ -62,3 +59,30 @@ def test_sigterm_stops_the_optimizer_processes_too(tmp_path: Path) -> None:
         while any(alive(pid) for pid in children):
             assert time.monotonic() < deadline, f"optimizer outlived the server:\n{server.log()}"
             time.sleep(0.1)
+
+
+def test_an_optimizer_process_that_dies_is_started_again(tmp_path: Path) -> None:
+    """An optimizer killed from outside (OOM killer, an operator) is replaced, so the
+    server does not go on without its optimizer; stopping the server ends the new one."""
+    url = f"sqlite:///{tmp_path / 'serve.db'}"
+    with running_server(url, optimizers=1) as server:
+        first = wait_for_children(server.process.pid, exclude=[])
+        os.kill(first[0], signal.SIGKILL)
+        second = wait_for_children(server.process.pid, exclude=first)
+        assert f"optimizer process {first[0]} exited with -9" in server.log()
+        server.process.send_signal(signal.SIGTERM)
+        server.process.wait(timeout=30)
+        deadline = time.monotonic() + 15
+        while any(alive(pid) for pid in second):
+            assert time.monotonic() < deadline, server.log()
+            time.sleep(0.1)
+
+
+def wait_for_children(parent: int, exclude: list[int]) -> list[int]:
+    deadline = time.monotonic() + 30
+    while True:
+        children = [pid for pid in optimizer_children(parent) if pid not in exclude]
+        if children and all(alive(pid) for pid in children):
+            return children
+        assert time.monotonic() < deadline, "no optimizer process"
+        time.sleep(0.1)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import sys
 from typing import TYPE_CHECKING
 
@@ -15,6 +14,7 @@ from honed.cli.experiments import experiment
 from honed.cli.experiments import experiments
 from honed.cli.experiments import export
 from honed.cli.run import run
+from honed.cli.supervise import Supervisor
 from honed.storage.sql.database import DEFAULT_POOL_SIZE
 from honed.storage.sql.database import DEFAULT_URL
 
@@ -144,13 +144,14 @@ def serve(
     # default action that killed this process before the `finally` below, leaving the
     # optimizer processes running on their own. As SystemExit it unwinds through it.
     signal.signal(signal.SIGTERM, _exit_on_signal)
-    # Optimizer processes: torch stays out of the API processes.
-    children = [
-        subprocess.Popen(
-            [sys.executable, "-m", "honed", "optimizer", "--database-url", database_url]
-        )
-        for _ in range(optimizers)
-    ]
+    # Optimizer processes: torch stays out of the API processes. One that dies is started
+    # again.
+    optimizer_processes = Supervisor(
+        "optimizer",
+        [sys.executable, "-m", "honed", "optimizer", "--database-url", database_url],
+        optimizers,
+    )
+    optimizer_processes.start()
     try:
         uvicorn.run(
             "honed.server.app:app_from_env",
@@ -162,13 +163,7 @@ def serve(
             timeout_graceful_shutdown=5,
         )
     finally:
-        for child in children:
-            child.terminate()
-        for child in children:
-            try:
-                child.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                child.kill()
+        optimizer_processes.stop()
 
 
 def _exit_on_signal(signum: int, _frame: object) -> None:

@@ -1,0 +1,89 @@
+"""Child processes that ``honed serve`` keeps running: its optimizer processes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Sequence
+
+#: A child that dies sooner than this after its start is restarted after a growing delay
+#: (it may die at once again: a bad database URL, a broken install), up to MAX_DELAY.
+STEADY_SECONDS = 60.0
+FIRST_DELAY = 1.0
+MAX_DELAY = 60.0
+STOP_GRACE_SECONDS = 10.0
+
+
+class _Slot:
+    def __init__(self, command: Sequence[str]) -> None:
+        self.command = list(command)
+        self.process = subprocess.Popen(self.command)
+        self.started = time.monotonic()
+        self.delay = FIRST_DELAY
+        self.restart_at: float | None = None
+
+
+class Supervisor:
+    """Runs ``count`` copies of ``command`` and starts a new one when one exits (killed,
+    out of memory, crashed), so that the server never silently loses its optimizer."""
+
+    def __init__(
+        self, name: str, command: Sequence[str], count: int, poll_seconds: float = 0.5
+    ) -> None:
+        self._name = name
+        self._command = command
+        self._count = count
+        self._poll = poll_seconds
+        self._stop = threading.Event()
+        self._slots: list[_Slot] = []
+        self._thread = threading.Thread(target=self._watch, name="supervisor", daemon=True)
+
+    def start(self) -> None:
+        self._slots = [_Slot(self._command) for _ in range(self._count)]
+        self._thread.start()
+
+    def pids(self) -> list[int]:
+        return [slot.process.pid for slot in self._slots]
+
+    def _watch(self) -> None:
+        while not self._stop.wait(self._poll):
+            for slot in self._slots:
+                self._check(slot)
+
+    def _check(self, slot: _Slot) -> None:
+        code = slot.process.poll()
+        if code is None:
+            return
+        now = time.monotonic()
+        if slot.restart_at is None:
+            lived = now - slot.started
+            slot.delay = FIRST_DELAY if lived >= STEADY_SECONDS else min(slot.delay * 2, MAX_DELAY)
+            slot.restart_at = now + (0.0 if lived >= STEADY_SECONDS else slot.delay)
+            print(
+                f"honed: {self._name} process {slot.process.pid} exited with {code}; "
+                f"starting another in {slot.restart_at - now:.0f}s",
+                file=sys.stderr,
+                flush=True,
+            )
+        if now >= slot.restart_at:
+            slot.process = subprocess.Popen(slot.command)
+            slot.started = now
+            slot.restart_at = None
+
+    def stop(self) -> None:
+        """No more restarts; SIGTERM to every child, SIGKILL to those still running after
+        STOP_GRACE_SECONDS."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+        for slot in self._slots:
+            if slot.process.poll() is None:
+                slot.process.terminate()
+        for slot in self._slots:
+            try:
+                slot.process.wait(timeout=STOP_GRACE_SECONDS)
+            except subprocess.TimeoutExpired:
+                slot.process.kill()
+                slot.process.wait()
