@@ -58,9 +58,11 @@ class Supervisor:
             return
         now = time.monotonic()
         if slot.restart_at is None:
-            lived = now - slot.started
-            slot.delay = FIRST_DELAY if lived >= STEADY_SECONDS else min(slot.delay * 2, MAX_DELAY)
-            slot.restart_at = now + (0.0 if lived >= STEADY_SECONDS else slot.delay)
+            if now - slot.started >= STEADY_SECONDS:
+                wait, slot.delay = 0.0, FIRST_DELAY
+            else:
+                wait, slot.delay = slot.delay, min(slot.delay * 2, MAX_DELAY)
+            slot.restart_at = now + wait
             print(
                 f"honed: {self._name} process {slot.process.pid} exited with {code}; "
                 f"starting another in {slot.restart_at - now:.0f}s",
