@@ -210,7 +210,6 @@ def optimizer(database_url: str, log_level: str) -> None:
     try:
         OptimizerLoop(storage, botorch_engine_factory()).run(stop)
     finally:
-        stop.set()
         storage.close()
 
 

@@ -44,9 +44,6 @@ class Supervisor:
         self._slots = [_Slot(self._command) for _ in range(self._count)]
         self._thread.start()
 
-    def pids(self) -> list[int]:
-        return [slot.process.pid for slot in self._slots]
-
     def _watch(self) -> None:
         while not self._stop.wait(self._poll):
             for slot in self._slots:

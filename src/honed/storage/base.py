@@ -522,16 +522,9 @@ class Storage(ABC):
         """Active, non-development experiments of type offline, for the optimizer loop."""
 
     @abstractmethod
-    def claim_experiment(
-        self,
-        experiment_id: int,
-        owner: str,
-        lease_seconds: float,
-        owner_silent_seconds: float = LEASE_OWNER_SILENT_SECONDS,
-    ) -> bool:
-        """Take the experiment's optimizer lease unless another live owner holds it: one
-        whose lease has not expired and who sent a heartbeat within
-        ``owner_silent_seconds`` (a process killed mid-fit holds it no longer)."""
+    def claim_experiment(self, experiment_id: int, owner: str, lease_seconds: float) -> bool:
+        """Take the experiment's optimizer lease unless another live owner holds it
+        (`OptimizerWork.leased_by_other`: a process killed mid-fit holds it no longer)."""
 
     @abstractmethod
     def open_suggestions(self, experiment_id: int) -> list[Suggestion]: ...

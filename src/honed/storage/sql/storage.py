@@ -557,16 +557,10 @@ class SqlStorage(ProjectsAndRuns, Storage):
                 ) in session.execute(query)
             ]
 
-    def claim_experiment(
-        self,
-        experiment_id: int,
-        owner: str,
-        lease_seconds: float,
-        owner_silent_seconds: float = LEASE_OWNER_SILENT_SECONDS,
-    ) -> bool:
+    def claim_experiment(self, experiment_id: int, owner: str, lease_seconds: float) -> bool:
         now = time.time()
         live_owners = select(OptimizerProcessRow.name).where(
-            OptimizerProcessRow.seen_at >= now - owner_silent_seconds
+            OptimizerProcessRow.seen_at >= now - LEASE_OWNER_SILENT_SECONDS
         )
         with self._tx.write() as session:
             result = session.execute(
