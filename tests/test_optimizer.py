@@ -303,9 +303,11 @@ def test_the_lease_of_a_silent_or_signed_off_process_is_taken_over(
     assert storage.claim_experiment(eid, dead.name, 600)
     assert other.step() is None  # a live owner's lease is respected
     assert not storage.claim_experiment(eid, other.name, 600)
+    assert storage.optimizer_status(eid).fitting
 
     later = time.time() + LEASE_OWNER_SILENT_SECONDS + 1
     monkeypatch.setattr(time, "time", lambda: later)
+    assert not storage.optimizer_status(eid).fitting  # nobody is: its owner is gone
     assert other.step() == eid
     assert storage.optimizer_status(eid).ready_candidates > 0
 

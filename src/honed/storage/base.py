@@ -201,13 +201,20 @@ class OptimizerWork:
     def leased_by_other(self, name: str, now: float) -> bool:
         """Another optimizer process holds a lease that is still good: not expired, and
         its owner sent a heartbeat within LEASE_OWNER_SILENT_SECONDS."""
-        return (
-            self.lease_until is not None
-            and self.lease_until > now
-            and self.lease_owner != name
-            and self.lease_owner_seen_at is not None
-            and self.lease_owner_seen_at >= now - LEASE_OWNER_SILENT_SECONDS
+        return self.lease_owner != name and lease_is_live(
+            self.lease_until, self.lease_owner_seen_at, now
         )
+
+
+def lease_is_live(lease_until: float | None, owner_seen_at: float | None, now: float) -> bool:
+    """A lease is good while unexpired and while its owner sent a heartbeat within
+    LEASE_OWNER_SILENT_SECONDS (a killed owner's lease stays stored until it expires)."""
+    return (
+        lease_until is not None
+        and lease_until > now
+        and owner_seen_at is not None
+        and owner_seen_at >= now - LEASE_OWNER_SILENT_SECONDS
+    )
 
 
 @dataclass(frozen=True)
@@ -220,7 +227,7 @@ class OptimizerStatus:
     ready_candidates: int
     error: str | None
     error_at: float | None
-    #: An optimizer process holds the experiment's lease: a fit is running.
+    #: A live optimizer process holds the experiment's lease: a fit is running.
     fitting: bool = False
 
 

@@ -47,6 +47,7 @@ from honed.storage.base import PageRequest
 from honed.storage.base import Storage
 from honed.storage.base import SuggestionContext
 from honed.storage.base import SuggestionDecision
+from honed.storage.base import lease_is_live
 from honed.storage.sql import convert
 from honed.storage.sql import hot
 from honed.storage.sql.codec import spec_to_json
@@ -675,8 +676,13 @@ class SqlStorage(ProjectsAndRuns, Storage):
                 ready_candidates=ready_count,
                 error=state.error,
                 error_at=state.error_at,
-                fitting=state.lease_until is not None and state.lease_until > time.time(),
+                fitting=self._lease_is_live(session, state, time.time()),
             )
+
+    @staticmethod
+    def _lease_is_live(session: Session, state: OptimizerStateRow, now: float) -> bool:
+        owner = session.get(OptimizerProcessRow, state.lease_owner) if state.lease_owner else None
+        return lease_is_live(state.lease_until, owner.seen_at if owner else None, now)
 
     def heartbeat(self, name: str) -> None:
         now = time.time()
