@@ -39,6 +39,14 @@ Constraint = Callable[[torch.Tensor], torch.Tensor]
 # Re-optimizations when candidates land on evaluated or pending points.
 DUPLICATE_RETRIES = 1
 NEARBY_SAMPLES = 64
+# From this many dimensions the acquisition optimization also starts from perturbations of
+# the best points, not only from space-filling raw samples: 1,024 Sobol points give fewer
+# than two per axis here and rarely land where the acquisition peaks near the incumbent
+# (Ackley10, 30 evaluations: median regret 5.65 against 6.32 over 20 seeds). In fewer
+# dimensions the raw samples cover the space, and restarts spent near the incumbent found
+# the other basins of Styblinski-Tang4 less often (60x4: 31.2 against 20.4, 10 seeds).
+# BoTorch's perturbations can leave a linear constraint's polytope: not with constraints.
+SAMPLE_AROUND_BEST_MIN_DIM = 10
 
 
 class BoTorchEngine(Engine):
@@ -191,9 +199,14 @@ class BoTorchEngine(Engine):
                     raw_samples=self._raw_samples,
                     inequality_constraints=constraints,
                     sequential=q > 1,
-                    # All restarts in one L-BFGS-B problem: far less Python per step than
-                    # batches of 8 (20 restarts cost what 8 did), as Ax does.
-                    options={"maxiter": maxiter, "batch_limit": restarts},
+                    options={
+                        "maxiter": maxiter,
+                        # All restarts in one L-BFGS-B problem: far less Python per step
+                        # than batches of 8 (20 restarts cost what 8 did), as Ax does.
+                        "batch_limit": restarts,
+                        "sample_around_best": constraints is None
+                        and encoding.dim >= SAMPLE_AROUND_BEST_MIN_DIM,
+                    },
                 )
         return candidates.detach().reshape(q, encoding.dim)
 
