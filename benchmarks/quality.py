@@ -31,10 +31,12 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import importlib.util
 import json
 import math
 import os
 import platform
+import signal
 import statistics
 import subprocess
 import sys
@@ -47,6 +49,7 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures import wait
 from dataclasses import asdict
 from dataclasses import dataclass
+from multiprocessing import active_children
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
@@ -104,11 +107,15 @@ def _engine_fingerprint() -> str:
     """A digest of honed's engine sources: other people edit them while benchmarks run.
 
     Computed once per process, just before the process first imports honed, so it names
-    the code the process's honed and sobol runs used."""
+    the code the process's honed and sobol runs used: the honed that imports (another
+    checkout on PYTHONPATH, say), found without importing it."""
     if _FINGERPRINT:
         return _FINGERPRINT[0]
     digest = hashlib.sha256()
-    engine = HERE.parent / "src" / "honed" / "engine"
+    spec = importlib.util.find_spec("honed")
+    if spec is None or spec.origin is None:
+        raise SystemExit("honed is not importable: pip install -e . first")
+    engine = Path(spec.origin).parent / "engine"
     for path in sorted(engine.rglob("*.py")):
         digest.update(path.relative_to(engine).as_posix().encode())
         digest.update(path.read_bytes())
@@ -297,30 +304,39 @@ def run_local(job: Job) -> dict[str, Any]:
     return result
 
 
+#: Ax subprocesses running in this worker, killed when the worker is stopped.
+_AX_PROCESSES: set[subprocess.Popen[str]] = set()
+
+
 def run_ax(job: Job) -> dict[str, Any]:
     """One run of the Ax arm: a subprocess of benchmarks/.venv-ax's python."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
     payload = json.dumps([{"problem": job.problem, "budget": job.budget, "seed": job.seed}])
     result: dict[str, Any] = asdict(job)
     started = time.perf_counter()
-    try:
-        done = subprocess.run(
-            [str(AX_PYTHON), str(AX_HELPER)],
-            input=payload,
-            capture_output=True,
-            text=True,
-            timeout=AX_TIMEOUT,
-            env=env,
-            cwd=HERE,
-            check=False,
-        )
-        lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
-        if lines:
-            result.update(json.loads(lines[-1]))
-        else:
-            result["error"] = f"exit {done.returncode}: {done.stderr[-2000:]}"
-    except subprocess.TimeoutExpired:
-        result["error"] = f"timed out after {AX_TIMEOUT:.0f} s"
+    with subprocess.Popen(
+        [str(AX_PYTHON), str(AX_HELPER)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=HERE,
+    ) as process:
+        _AX_PROCESSES.add(process)
+        try:
+            stdout, stderr = process.communicate(payload, timeout=AX_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            stdout, stderr = "", ""
+            result["error"] = f"timed out after {AX_TIMEOUT:.0f} s"
+        finally:
+            _AX_PROCESSES.discard(process)
+    lines = [line for line in stdout.splitlines() if line.startswith("{")]
+    if lines:
+        result.update(json.loads(lines[-1]))
+    elif "error" not in result:
+        result["error"] = f"exit {process.returncode}: {stderr[-2000:]}"
     result["process_seconds"] = time.perf_counter() - started
     return result
 
@@ -335,6 +351,22 @@ def run_job(job: Job) -> dict[str, Any]:
 
 def _worker_init() -> None:
     os.environ["OMP_NUM_THREADS"] = "1"
+    signal.signal(signal.SIGTERM, _stop_worker)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops us
+
+
+def _stop_worker(signum: int, frame: object) -> None:
+    """Stopped by the parent: take a running Ax arm along and leave at once (the pool
+    would catch an exception and start the next queued run)."""
+    for process in list(_AX_PROCESSES):
+        process.kill()
+    os._exit(128 + signum)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 # --- planning ------------------------------------------------------------------------------
@@ -406,27 +438,34 @@ def execute(jobs: Sequence[Job], workers: int, log_path: Path) -> list[dict[str,
     ):
         futures: dict[Future[dict[str, Any]], Job] = {pool.submit(run_job, j): j for j in jobs}
         remaining = set(futures)
-        while remaining:
-            finished, remaining = wait(remaining, return_when=FIRST_COMPLETED)
-            for future in finished:
-                job = futures[future]
-                try:
-                    run = future.result()
-                except Exception:
-                    run = {**asdict(job), "error": traceback.format_exc()[-2000:]}
-                results.append(run)
-                log.write(json.dumps(run) + "\n")
-                log.flush()
-                status = f"regret {run['regret']:.4g}" if "error" not in run else "ERROR"
-                elapsed = time.perf_counter() - started
-                print(
-                    f"[{len(results)}/{total} {elapsed:6.0f}s] {job.problem} {job.budget} "
-                    f"{job.arm} seed {job.seed}: {status} "
-                    f"({run.get('wall_seconds', 0.0):.1f} s)",
-                    flush=True,
-                )
-                if "error" in run:
-                    print(str(run["error"])[-600:], file=sys.stderr, flush=True)
+        try:
+            while remaining:
+                finished, remaining = wait(remaining, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    job = futures[future]
+                    try:
+                        run = future.result()
+                    except Exception:
+                        run = {**asdict(job), "error": traceback.format_exc()[-2000:]}
+                    results.append(run)
+                    log.write(json.dumps(run) + "\n")
+                    log.flush()
+                    status = f"regret {run['regret']:.4g}" if "error" not in run else "ERROR"
+                    elapsed = time.perf_counter() - started
+                    print(
+                        f"[{len(results)}/{total} {elapsed:6.0f}s] {job.problem} {job.budget} "
+                        f"{job.arm} seed {job.seed}: {status} "
+                        f"({run.get('wall_seconds', 0.0):.1f} s)",
+                        flush=True,
+                    )
+                    if "error" in run:
+                        print(str(run["error"])[-600:], file=sys.stderr, flush=True)
+        except KeyboardInterrupt:
+            # Ctrl-C or SIGTERM: stop the runs in flight (finished ones are in the log).
+            pool.shutdown(wait=False, cancel_futures=True)
+            for worker in active_children():
+                worker.terminate()
+            raise
     return results
 
 
@@ -707,7 +746,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.runs_file.unlink()
     started = time.perf_counter()
     fingerprint = _engine_fingerprint()
-    results = [*previous, *execute(jobs, args.jobs, args.runs_file)]
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        results = [*previous, *execute(jobs, args.jobs, args.runs_file)]
+    except KeyboardInterrupt:
+        print(f"Stopped; --resume continues from {args.runs_file}", file=sys.stderr)
+        return 130
     summary = summarize(args, results)
     print_table(args, summary)
     report = {
