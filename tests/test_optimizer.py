@@ -114,6 +114,34 @@ def test_optimizer_beats_sobol_on_a_smooth_function(
     assert bo_best < sobol_best / 5, (bo_best, sobol_best)
 
 
+def test_parallel_workers_get_model_points_once_the_design_is_handed_out(
+    services: Services, token: Token, engine_factory: Callable[[], Engine]
+) -> None:
+    """Four workers: once the five design points are handed out and two are observed, the
+    next worker gets a model point. Waiting for five observations gave each worker beyond
+    the design one more quasi-random point."""
+    spec = ExperimentSpec(
+        "parallel design",
+        space(unit("x0"), unit("x1"), unit("x2")),
+        (Metric("f", Objective.MINIMIZE),),
+        parallel_bandwidth=4,
+    )
+    experiment = services.experiments.create(token, spec)
+    loop = OptimizerLoop(services.storage, engine_factory)
+    services.storage.heartbeat(loop.name)
+
+    def next_suggestion() -> Suggestion:
+        loop.step()
+        return services.suggestions.create(token, experiment.id)
+
+    running = [next_suggestion() for _ in range(4)]
+    observe(services, token, running.pop(0), sphere)
+    running.append(next_suggestion())  # the fifth design point: one observed
+    assert [s.source for s in running] == [SuggestionSource.ENGINE] * 4
+    observe(services, token, running.pop(0), sphere)
+    assert next_suggestion().source == SuggestionSource.OPTIMIZER  # two observed, three open
+
+
 def test_candidates_for_parallel_workers_differ_and_avoid_open_points(
     services: Services, token: Token, engine_factory: Callable[[], Engine]
 ) -> None:

@@ -23,7 +23,7 @@ from honed.domain.parameters import point_hash
 from honed.domain.records import SuggestionSource
 from honed.engine.base import Engine
 from honed.engine.base import ProposalRequest
-from honed.engine.design import initial_design_size
+from honed.engine.design import model_ready
 from honed.engine.selection import engine_for
 from honed.engine.space import point_at_index
 from honed.engine.space import point_from_unit
@@ -82,7 +82,7 @@ def decide(
         chosen = _ready_candidate(context, taken)
         if chosen is not None:
             return chosen_decision(context, chosen, metadata)
-        if context.count_successes() >= initial_design_size(experiment.spec):
+        if model_ready(experiment.spec, context.count_successes(), len(taken)):
             if not allow_fallback:
                 raise CandidatesNeeded()
             source = SuggestionSource.FALLBACK

@@ -21,7 +21,7 @@ from typing import Any
 
 from honed.engine.base import Engine
 from honed.engine.base import ProposalRequest
-from honed.engine.design import initial_design_size
+from honed.engine.design import model_ready
 from honed.service.choice import uses_optimizer
 from honed.storage.base import OptimizerWork
 from honed.storage.base import Storage
@@ -83,7 +83,7 @@ class OptimizerLoop:
         spec = work.experiment.spec
         if not uses_optimizer(work.experiment):
             return False
-        if work.success_count < initial_design_size(spec):
+        if not model_ready(spec, work.success_count, work.open_count):
             return False
         # Another live process is fitting it. A lease of this loop's own is stale: a fit
         # that failed while the database was down could not release it.

@@ -30,7 +30,7 @@ from honed.engine.botorch.encoding import Encoding
 from honed.engine.botorch.model import WarmStart
 from honed.engine.botorch.model import fit_models
 from honed.engine.botorch.pool import thompson_pool
-from honed.engine.design import initial_design_size
+from honed.engine.design import model_ready
 from honed.engine.sobol import SobolEngine
 
 logger = logging.getLogger(__name__)
@@ -79,7 +79,9 @@ class BoTorchEngine(Engine):
     def _propose(self, request: ProposalRequest) -> Proposal:
         spec = request.experiment.spec
         successes = [o for o in request.observations if not o.failed and not o.deleted]
-        if len(successes) < initial_design_size(spec) or not spec.optimized_metrics:
+        if not model_ready(spec, len(successes), len(request.pending)) or not (
+            spec.optimized_metrics
+        ):
             return SobolEngine().propose(request)
         encoding = Encoding.of(spec.space)
         data = training_data(spec, encoding, [o for o in request.observations if not o.deleted])
