@@ -49,12 +49,13 @@ from contextlib import ExitStack
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType
 from typing import TYPE_CHECKING
 from typing import Any
 
 import httpx
 import numpy as np
+
+from _signals import unwind_on_stop
 
 if TYPE_CHECKING:
     from multiprocessing.context import SpawnProcess
@@ -732,21 +733,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def _interrupt(signum: int, _frame: FrameType | None) -> None:
-    """First Ctrl-C or SIGTERM: unwind; further ones are ignored so the clean-up finishes."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
     from tests.support.postgres import running_postgres
 
-    signal.signal(signal.SIGINT, _interrupt)
-    signal.signal(signal.SIGTERM, _interrupt)
+    unwind_on_stop()
     rows: list[dict[str, Any]] = []
     overhead: dict[str, Any] | None = None
     try:

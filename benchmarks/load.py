@@ -21,7 +21,6 @@ import argparse
 import json
 import os
 import platform
-import signal
 import sys
 import time
 from collections.abc import Sequence
@@ -30,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import api_throughput as bench
+from _signals import unwind_on_stop
 
 RESULTS = bench.ROOT / "benchmarks" / "results" / "load.json"
 GOAL_CYCLES_PER_SECOND = 300.0
@@ -101,8 +101,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.path.insert(0, str(bench.ROOT))
     from tests.support.postgres import running_postgres
 
-    signal.signal(signal.SIGINT, bench._interrupt)
-    signal.signal(signal.SIGTERM, bench._interrupt)
+    unwind_on_stop()
     rows: list[dict[str, Any]] = []
     try:
         with ExitStack() as stack:

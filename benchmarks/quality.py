@@ -60,6 +60,7 @@ from _quality_problems import Arm
 from _quality_problems import Point
 from _quality_problems import Problem
 from _quality_problems import simulate
+from _signals import unwind_on_stop
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
@@ -361,12 +362,6 @@ def _stop_worker(signum: int, frame: object) -> None:
     for process in list(_AX_PROCESSES):
         process.kill()
     os._exit(128 + signum)
-
-
-def _interrupt(signum: int, frame: object) -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    raise KeyboardInterrupt(f"signal {signum}")
 
 
 # --- planning ------------------------------------------------------------------------------
@@ -746,7 +741,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.runs_file.unlink()
     started = time.perf_counter()
     fingerprint = _engine_fingerprint()
-    signal.signal(signal.SIGTERM, _interrupt)
+    unwind_on_stop()
     try:
         results = [*previous, *execute(jobs, args.jobs, args.runs_file)]
     except KeyboardInterrupt:
