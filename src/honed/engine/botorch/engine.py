@@ -79,8 +79,8 @@ class BoTorchEngine(Engine):
     def _propose(self, request: ProposalRequest) -> Proposal:
         spec = request.experiment.spec
         successes = [o for o in request.observations if not o.failed and not o.deleted]
-        if not model_ready(spec, len(successes), len(request.pending)) or not (
-            spec.optimized_metrics
+        if not spec.optimized_metrics or not model_ready(
+            spec, len(successes), len(request.pending)
         ):
             return SobolEngine().propose(request)
         encoding = Encoding.of(spec.space)
