@@ -252,6 +252,34 @@ def test_int_log_and_categorical_parameters(
     assert (best.value_of("f") or -9) > -0.8
 
 
+def test_wide_integers_are_searched_as_continuous_and_rounded(
+    services: Services, token: Token, engine_factory: Callable[[], Engine]
+) -> None:
+    """An integer with hundreds of values is optimized as a continuous dimension and
+    rounded (BoTorch's rule past 20 values), on the continuous optimizer's settings."""
+    from honed.engine.botorch.encoding import Encoding
+    from honed.engine.botorch.engine import _searched_discrete_dims
+
+    wide = Parameter("units", ParameterType.INT, (1, 1000))
+    narrow = Parameter("layers", ParameterType.INT, (1, 12))
+    searched = Encoding.of(space(unit("x0"), wide, narrow))
+    assert _searched_discrete_dims(searched, None) == [2]
+
+    def peaked(assignments: Assignments) -> dict[str, float]:
+        units = assignments["units"]
+        assert isinstance(units, int)
+        return {"f": -(((units - 700) / 1000) ** 2) - (float(assignments["x0"]) - 0.3) ** 2}
+
+    spec = ExperimentSpec("wide", space(unit("x0"), wide), (Metric("f"),))
+    loop = OptimizerLoop(services.storage, engine_factory)
+    handed_out = optimize(services, token, spec, peaked, 12, loop)
+    assert services.storage.optimizer_status(handed_out[0].experiment_id).error is None
+    assert {s.source for s in handed_out[6:]} == {SuggestionSource.OPTIMIZER}
+    best = services.experiments.best_assignments(token, handed_out[0].experiment_id)[0]
+    assert abs(int(best.assignments["units"]) - 700) <= 100
+    assert abs(float(best.assignments["x0"]) - 0.3) <= 0.1
+
+
 class BrokenEngine(Engine):
     def propose(self, request: object) -> object:  # type: ignore[override]
         raise RuntimeError("model fit diverged")

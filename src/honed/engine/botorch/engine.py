@@ -16,6 +16,7 @@ from botorch.acquisition.multi_objective.objective import IdentityMCMultiOutputO
 from botorch.acquisition.objective import GenericMCObjective
 from botorch.models.model_list_gp_regression import ModelListGP
 from botorch.optim.optimize import optimize_acqf
+from botorch.optim.optimize_mixed import MAX_DISCRETE_VALUES
 from botorch.optim.optimize_mixed import optimize_acqf_mixed_alternating
 
 from honed.domain.parameters import Assignments
@@ -180,7 +181,7 @@ class BoTorchEngine(Engine):
         constraints = encoding.inequality_constraints() or None
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            if encoding.discrete_dims or encoding.cat_dims:
+            if encoding.cat_dims or _searched_discrete_dims(encoding, constraints):
                 candidates, _ = optimize_acqf_mixed_alternating(
                     acquisition,
                     bounds=bounds,
@@ -211,6 +212,23 @@ class BoTorchEngine(Engine):
                     },
                 )
         return candidates.detach().reshape(q, encoding.dim)
+
+
+def _searched_discrete_dims(
+    encoding: Encoding, constraints: list[tuple[torch.Tensor, torch.Tensor, float]] | None
+) -> list[int]:
+    """The integer and grid dimensions that the mixed optimizer searches value by value.
+    BoTorch relaxes the others (more than MAX_DISCRETE_VALUES values, in no constraint) to
+    continuous ones and rounds; when that leaves nothing discrete it runs the continuous
+    optimizer, but without our settings (maxiter 200, restarts in batches): an integer with
+    100 values made each candidate 4x slower than a double (13 s against 3.7 s at 800
+    observations), so such spaces take the continuous path here, and decoding rounds."""
+    constrained = {int(i) for indices, _, _ in constraints or [] for i in indices}
+    return [
+        dim
+        for dim, values in encoding.discrete_dims.items()
+        if len(values) <= MAX_DISCRETE_VALUES or dim in constrained
+    ]
 
 
 def _best_nearby(
