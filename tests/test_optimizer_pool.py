@@ -9,6 +9,7 @@ import math
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
 import torch
 
 from honed.domain.experiment import Experiment
@@ -33,6 +34,7 @@ from honed.engine.botorch.encoding import Encoding
 from honed.engine.botorch.model import fit_models
 from honed.engine.botorch.pool import thompson_pool
 from honed.engine.sobol import SobolEngine
+from honed.errors import ServiceUnavailableError
 from honed.service.app import Services
 from honed.service.observations import ObservationInput
 from honed.service.optimizer import LoopSettings
@@ -112,6 +114,34 @@ def test_the_pool_follows_the_request_rate(
     assert loop.step() == eid
     # Requests outpaced fits: one optimised candidate keeps the cycle short, and the pool
     # holds twice the requests of the last cycle.
+    status = services.storage.optimizer_status(eid)
+    assert status.ready_candidates == 1 + math.ceil(10 * POOL.pool_margin)
+
+
+def test_a_fit_lost_to_the_database_still_paces_the_next(
+    services: Services,
+    token: Token,
+    engine_factory: Callable[[], Engine],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The first fit of a loop cannot store its candidates (the database restarts); the
+    workers go on meanwhile. The next fit knows the request rate from the lost one: one
+    optimised candidate and a pool for that rate, not a whole batch at leisure."""
+    loop = OptimizerLoop(services.storage, engine_factory, settings=POOL)
+    eid = started_experiment(services, token, loop)
+
+    def down(*args: object, **kwargs: object) -> None:
+        raise ServiceUnavailableError("The database is unavailable, try again shortly")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(services.storage, "store_candidates", down)
+        patched.setattr(services.storage, "record_optimizer_error", down)
+        with pytest.raises(ServiceUnavailableError):
+            loop.step()
+    for _ in range(10):
+        suggestion = services.suggestions.create(token, eid)
+        observe(services, token, eid, suggestion.id)
+    assert loop.step() == eid
     status = services.storage.optimizer_status(eid)
     assert status.ready_candidates == 1 + math.ceil(10 * POOL.pool_margin)
 

@@ -160,6 +160,11 @@ class OptimizerLoop:
                 # candidate keeps the cycle short, so the pool is drawn from fresh data.
                 count = 1
             pool = self.pool_size(current)
+            # Set when the fit begins, not when it succeeds: after a fit lost to a database
+            # restart the next one still knows the rate, instead of computing a whole batch
+            # as if requests were few (at 800 observations, minutes that a busy server's
+            # workers spend on fallback points).
+            self._last_fit[experiment.id] = work.observation_count
             proposal = self._engine_factory().propose(
                 ProposalRequest(experiment, 0, pending, observations, count=count, pool=pool)
             )
@@ -170,7 +175,6 @@ class OptimizerLoop:
                 len(observations),
                 time.perf_counter() - started,
             )
-            self._last_fit[experiment.id] = work.observation_count
             logger.info(
                 "experiment %s: %d candidates from %d observations in %.2fs",
                 experiment.id,
