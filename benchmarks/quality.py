@@ -12,7 +12,8 @@ Every arm runs the same problems, budgets and seeds in one invocation:
   BoTorch, so it lives in its own venv).
 
 Budgets: ``30x1`` is 30 evaluations one at a time; ``60x4`` is 60 evaluations with 4 points
-in flight (first in, first out: each new point is asked for while 3 others are pending).
+in flight (first in, first out: each new point is asked for while 3 others are pending);
+``60x8``, on request, has 8 in flight.
 Regret is simple regret: the true value of the best observed point minus the optimum (for the
 noisy problem the best *observed* value picks the point, its noiseless value is scored).
 
@@ -55,6 +56,7 @@ from pathlib import Path
 from typing import Any
 
 from _quality_problems import BUDGETS
+from _quality_problems import DEFAULT_BUDGETS
 from _quality_problems import PROBLEMS
 from _quality_problems import Arm
 from _quality_problems import Point
@@ -696,7 +698,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--seeds", type=int, default=10, help="seeds per cell (default 10)")
     parser.add_argument("--problems", default=",".join(PROBLEMS), help="comma-separated")
-    parser.add_argument("--budgets", default=",".join(BUDGETS), help="comma-separated")
+    parser.add_argument(
+        "--budgets",
+        default=",".join(DEFAULT_BUDGETS),
+        help=f"comma-separated, of {', '.join(BUDGETS)}",
+    )
     parser.add_argument("--arms", default=",".join(DEFAULT_ARMS), help="comma-separated")
     parser.add_argument("--jobs", type=int, default=2, help="parallel processes (default 2)")
     parser.add_argument("--resume", action="store_true", help="reuse runs in the runs file")
