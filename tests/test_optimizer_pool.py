@@ -108,14 +108,21 @@ def test_the_pool_follows_the_request_rate(
     eid = started_experiment(services, token, loop)
     loop.step()
     # Ten workers report and ask again while the next fit is due.
-    for _ in range(10):
+    assert_next_fit_is_paced(services, token, loop, eid, arrivals=10)
+
+
+def assert_next_fit_is_paced(
+    services: Services, token: Token, loop: OptimizerLoop, eid: int, arrivals: int
+) -> None:
+    """``arrivals`` workers report and ask again, then the loop fits: requests outpaced
+    fits, so one optimised candidate keeps the cycle short and the pool holds twice the
+    requests of the last cycle."""
+    for _ in range(arrivals):
         suggestion = services.suggestions.create(token, eid)
         observe(services, token, eid, suggestion.id)
     assert loop.step() == eid
-    # Requests outpaced fits: one optimised candidate keeps the cycle short, and the pool
-    # holds twice the requests of the last cycle.
     status = services.storage.optimizer_status(eid)
-    assert status.ready_candidates == 1 + math.ceil(10 * POOL.pool_margin)
+    assert status.ready_candidates == 1 + math.ceil(arrivals * POOL.pool_margin)
 
 
 def test_a_fit_lost_to_the_database_still_paces_the_next(
@@ -138,12 +145,7 @@ def test_a_fit_lost_to_the_database_still_paces_the_next(
         patched.setattr(services.storage, "record_optimizer_error", down)
         with pytest.raises(ServiceUnavailableError):
             loop.step()
-    for _ in range(10):
-        suggestion = services.suggestions.create(token, eid)
-        observe(services, token, eid, suggestion.id)
-    assert loop.step() == eid
-    status = services.storage.optimizer_status(eid)
-    assert status.ready_candidates == 1 + math.ceil(10 * POOL.pool_margin)
+    assert_next_fit_is_paced(services, token, loop, eid, arrivals=10)
 
 
 def test_pool_points_are_valid_in_mixed_constrained_spaces() -> None:
