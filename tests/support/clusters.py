@@ -20,10 +20,15 @@ sys.stdin.read()
 ray.shutdown()
 """
 
+# A lost-worker-timeout past any test: the timer a worker's restart (a stopped trial)
+# starts would otherwise close its nanny for good if the worker is down again, restarted
+# for another trial, when it fires 15 s later (see DaskRunner._restart).
 DASK = """
 import sys
+import dask
 from dask.distributed import LocalCluster
 if __name__ == "__main__":
+    dask.config.set({"distributed.deploy.lost-worker-timeout": "1h"})
     with LocalCluster(
         n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
         scheduler_port=0,

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import contextvars
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -15,6 +17,7 @@ from dask.distributed import Client
 from dask.distributed import Future
 from dask.distributed import get_client
 from dask.distributed import wait as dask_wait
+from dask.typing import Key
 
 from honed.scheduler.progress import Value
 from honed.scheduler.progress import reporting
@@ -25,18 +28,25 @@ from honed.scheduler.trial import Poll
 from honed.scheduler.trial import PollStatus
 from honed.scheduler.trial import TrialSpec
 
+logger = logging.getLogger(__name__)
+
 ASSIGN_SECONDS = 1.0
 ANSWER_SECONDS = 1.0
 PUBLISH_SECONDS = 0.5
+CANCEL_SECONDS = 5.0
+KILL_SECONDS = 1.0  # of which 80 % for the worker to leave the scheduler cleanly
+# Scheduler states of a task that a cancel has not reached yet.
+ACTIVE_STATES = frozenset({"waiting", "queued", "no-worker", "processing"})
 
 
 class DaskRunner(Runner):
     """Submits ``fn(assignments)`` to a Dask cluster per trial: pass ``client``, or the
     ``address`` of a scheduler (``tcp://host:8786``). ``max_concurrent`` bounds the trials in
     flight (default: the cluster's worker threads). ``stop`` restarts the worker running the
-    trial (``restart_worker_on_stop``), as Dask cannot interrupt a running task; Dask then
-    computes again the results that worker held and no one has fetched yet (trials of a
-    scheduler that is down), so those trials run twice.
+    trial (``restart_worker_on_stop``; its nanny, Dask's default, starts a new process within
+    a second), as Dask cannot interrupt a running task; Dask then computes again the results
+    that worker held and no one has fetched yet (trials of a scheduler that is down), so
+    those trials run twice.
 
     ``fn`` may call ``honed.scheduler.report(step, value)`` (from the thread Dask runs it
     in, or any thread if its worker runs one task at a time); the trial's curve is
@@ -161,20 +171,69 @@ class DaskRunner(Runner):
     def _cancel(self, future: Future[Any]) -> None:
         """Dask cannot interrupt a running task; with ``restart_worker_on_stop`` the worker
         process that runs it is restarted (other tasks there are rescheduled by Dask)."""
-        busy: list[str] = []
+        key = future.key
+        busy: set[str] = set()
         if self.restart_worker_on_stop:
             # A task just submitted reaches a worker within moments; one queued at the
             # scheduler for longer is not running, and cancelling it is enough.
             deadline = time.monotonic() + ASSIGN_SECONDS
-            while future.status == "pending" and not busy and time.monotonic() < deadline:
-                busy = [w for w, keys in self.client.processing().items() if future.key in keys]
+            while not busy and future.status == "pending" and time.monotonic() < deadline:
+                busy = self._processing_on(key)
                 if not busy:
                     time.sleep(0.05)
         # Cancel first: restarting a worker that holds a live task makes Dask run it again
         # elsewhere.
         future.cancel(force=True)
+        if not self.restart_worker_on_stop:
+            return
+        # Client.cancel only queues its message: a restart the scheduler got first would
+        # still make Dask run the trial again, on another worker, to its end.
+        self._await_cancelled(key)
+        busy |= self._executing_on(key)  # assigned while the cancel was on its way
         if busy:
-            self.client.restart_workers(busy, raise_for_error=False)
+            self._restart(sorted(busy))
+
+    def _processing_on(self, key: Key) -> set[str]:
+        return {w for w, keys in self.client.processing().items() if key in keys}
+
+    def _await_cancelled(self, key: Key) -> None:
+        scheduler = self.client.scheduler
+        assert scheduler is not None  # a connected client
+        deadline = time.monotonic() + CANCEL_SECONDS
+        while time.monotonic() < deadline:
+            status = self.client.sync(scheduler.get_task_status, keys=[key])
+            if status.get(key) not in ACTIVE_STATES:
+                return
+            time.sleep(0.02)
+
+    def _executing_on(self, key: Key) -> set[str]:
+        """The workers whose thread runs the task, cancelled or not."""
+        answers = self.client.run(runs_task, key, on_error="return")
+        return {worker for worker, runs in answers.items() if runs is True}
+
+    def _restart(self, workers: list[str]) -> None:
+        """Kill the workers' processes; their nannies start new ones. Not with
+        ``Client.restart_workers``: it lets a worker close for 4 s first, in vain, as the
+        trial's thread does not end, and then waits for the cluster to regain a count of
+        workers taken at the start, which a worker restarted moments before inflates (the
+        wait then lasts its whole timeout, 2 minutes). Each second a worker is away also
+        risks a ``SpecCluster`` (``LocalCluster``, dask-jobqueue) closing its nanny for good:
+        the ``lost-worker-timeout`` timer of an earlier restart that fires meanwhile."""
+        known = self.client.scheduler_info(n_workers=-1)["workers"]
+        nannies = {w: known[w].get("nanny") for w in workers if w in known}
+        if orphans := sorted(w for w, nanny in nannies.items() if not nanny):
+            logger.warning(
+                "Dask workers without a nanny cannot be restarted: a stopped trial runs on "
+                "to its end on %s",
+                orphans,
+            )
+        self.client.sync(self._kill_processes, [n for n in nannies.values() if n])
+
+    async def _kill_processes(self, nannies: list[str]) -> None:
+        await asyncio.gather(
+            *(self.client.rpc(n).kill(timeout=KILL_SECONDS, reason="honed-stop") for n in nannies),
+            return_exceptions=True,  # a worker gone already needs no restart
+        )
 
     def available_capacity(self) -> int | None:
         return max(self.max_concurrent - len(self._futures), 0)
@@ -225,6 +284,12 @@ def task_name(key: str) -> str:
 
 def progress_name(key: str) -> str:
     return f"honed-progress-{key}"
+
+
+def runs_task(key: Key, dask_worker: Any) -> bool:
+    """On a worker: whether one of its threads runs the task (also once cancelled)."""
+    task = dask_worker.state.tasks.get(key)
+    return task is not None and task.state in {"executing", "long-running", "cancelled"}
 
 
 def run_reporting(
