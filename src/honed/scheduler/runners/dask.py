@@ -189,7 +189,8 @@ class DaskRunner(Runner):
         # Client.cancel only queues its message: a restart the scheduler got first would
         # still make Dask run the trial again, on another worker, to its end.
         self._await_cancelled(key)
-        busy |= self._executing_on(key)  # assigned while the cancel was on its way
+        if not busy:  # it may have reached a worker while the cancel was on its way
+            busy = self._executing_on(key)
         if busy:
             self._restart(sorted(busy))
 
@@ -207,7 +208,7 @@ class DaskRunner(Runner):
             time.sleep(0.02)
 
     def _executing_on(self, key: Key) -> set[str]:
-        """The workers whose thread runs the task, cancelled or not."""
+        """The workers whose thread runs the task, cancelled or not (asks every worker)."""
         answers = self.client.run(runs_task, key, on_error="return")
         return {worker for worker, runs in answers.items() if runs is True}
 
