@@ -1,0 +1,70 @@
+"""Refits start from the last fit's hyperparameters; a bad starting point must not cost the
+model its fit (real BoTorch fits, a few points in 3 dimensions)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from botorch.models.gpytorch import GPyTorchModel
+from gpytorch.mlls import ExactMarginalLogLikelihood
+
+from honed.domain.parameters import Parameter
+from honed.domain.parameters import ParameterType
+from honed.domain.parameters import SearchSpace
+from honed.engine.botorch.data import Outcome
+from honed.engine.botorch.encoding import DTYPE
+from honed.engine.botorch.encoding import Encoding
+from honed.engine.botorch.model import Fitted
+from honed.engine.botorch.model import WarmStart
+from honed.engine.botorch.model import fit_outcome
+
+SPACE = SearchSpace(
+    parameters=tuple(Parameter(f"x{i}", ParameterType.DOUBLE, (0.0, 1.0)) for i in range(3))
+)
+
+
+def data(points: int) -> Outcome:
+    X = torch.rand(30, 3, generator=torch.Generator().manual_seed(0), dtype=DTYPE)[:points]
+    Y = torch.sin(8 * X[:, :1]) + 0.1 * X[:, 1:2]  # one short lengthscale, two long
+    return Outcome("f", X, Y, None, observed=points)
+
+
+def log_likelihood(model: GPyTorchModel) -> float:
+    model.train()
+    mll = ExactMarginalLogLikelihood(model.likelihood, model)
+    with torch.no_grad():
+        return float(mll(model(*model.train_inputs), model.train_targets))
+
+
+def warm_start_at(lengthscale: float, noise: float) -> WarmStart:
+    """The hyperparameters of a fit on 29 points, moved to ``lengthscale`` and ``noise``."""
+    warm: WarmStart = {}
+    fit_outcome(Encoding.of(SPACE), data(29), warm)
+    raw = {"raw_lengthscale": lengthscale, "raw_noise": noise}
+    hyperparameters = {
+        name: next(
+            (torch.full_like(value, math.log(math.expm1(v))) for k, v in raw.items() if k in name),
+            value,
+        )
+        for name, value in warm["f"].hyperparameters.items()
+    }
+    assert hyperparameters.keys() == warm["f"].hyperparameters.keys()
+    return {"f": Fitted(hyperparameters, observations=29)}
+
+
+@pytest.mark.parametrize(
+    ("lengthscale", "noise"),
+    [
+        (10.0, 1.0),  # "all noise": a warm-only fit stayed there, far below a fresh fit
+        (0.01, 1e-4),  # a warm-only fit failed (ModelFittingError), so every later one did
+    ],
+)
+def test_a_refit_is_as_good_as_a_fit_without_history(lengthscale: float, noise: float) -> None:
+    encoding = Encoding.of(SPACE)
+    fresh = log_likelihood(fit_outcome(encoding, data(30), None))
+    warm = warm_start_at(lengthscale, noise)
+    refitted = log_likelihood(fit_outcome(encoding, data(30), warm))
+    assert refitted >= fresh - 1e-3
+    assert warm["f"].observations == 30
