@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import math
 
-import pytest
 import torch
 from botorch.models.gpytorch import GPyTorchModel
 from gpytorch.mlls import ExactMarginalLogLikelihood
@@ -42,29 +41,20 @@ def warm_start_at(lengthscale: float, noise: float) -> WarmStart:
     """The hyperparameters of a fit on 29 points, moved to ``lengthscale`` and ``noise``."""
     warm: WarmStart = {}
     fit_outcome(Encoding.of(SPACE), data(29), warm)
-    raw = {"raw_lengthscale": lengthscale, "raw_noise": noise}
-    hyperparameters = {
-        name: next(
-            (torch.full_like(value, math.log(math.expm1(v))) for k, v in raw.items() if k in name),
-            value,
-        )
-        for name, value in warm["f"].hyperparameters.items()
-    }
-    assert hyperparameters.keys() == warm["f"].hyperparameters.keys()
+    hyperparameters = dict(warm["f"].hyperparameters)
+    for suffix, value in {".raw_lengthscale": lengthscale, ".raw_noise": noise}.items():
+        (name,) = [n for n in hyperparameters if n.endswith(suffix)]
+        raw = math.log(math.expm1(value))  # the inverse of the softplus constraint
+        hyperparameters[name] = torch.full_like(hyperparameters[name], raw)
     return {"f": Fitted(hyperparameters, observations=29)}
 
 
-@pytest.mark.parametrize(
-    ("lengthscale", "noise"),
-    [
-        (10.0, 1.0),  # "all noise": a warm-only fit stayed there, far below a fresh fit
-        (0.01, 1e-4),  # a warm-only fit failed (ModelFittingError), so every later one did
-    ],
-)
-def test_a_refit_is_as_good_as_a_fit_without_history(lengthscale: float, noise: float) -> None:
+def test_a_refit_is_as_good_as_a_fit_without_history() -> None:
+    """From a flat, all-noise start (lengthscales 300, noise 5) a warm-only refit stayed
+    there: a log likelihood of -1.68 per point, where a fit without history reaches 1.44."""
     encoding = Encoding.of(SPACE)
     fresh = log_likelihood(fit_outcome(encoding, data(30), None))
-    warm = warm_start_at(lengthscale, noise)
+    warm = warm_start_at(lengthscale=300.0, noise=5.0)
     refitted = log_likelihood(fit_outcome(encoding, data(30), warm))
     assert refitted >= fresh - 1e-3
     assert warm["f"].observations == 30

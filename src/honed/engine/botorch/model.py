@@ -93,9 +93,9 @@ def _best_fit(
 ) -> GPyTorchModel:
     """Fit from the previous hyperparameters and, while fits are cheap (or if that one
     fails), from the prior's defaults too: the higher marginal likelihood wins. A warm
-    start alone can stay in a mode the data has left (a log likelihood of -2.1 per point
-    where a fresh fit reaches 1.4), and one that fails would fail every refit after it,
-    leaving the experiment to quasi-random points. On benchmarks/quality.py the two are
+    start alone can stay in a mode the data has left (a log likelihood of -1.7 per point
+    where a fresh fit reaches 1.4), and a failed fit keeps the old hyperparameters, so
+    every later refit would start from the same point. On benchmarks/quality.py the two are
     even (paired by seed, best of both against warm only: Ackley10 60x4 3.40 and 3.38 over
     20 seeds, Styblinski-Tang4 30x1 33.8 and 29.5 over 20, 60x4 15.2 and 24.2 over 8)."""
     _load_hyperparameters(model, previous.hyperparameters)
