@@ -53,12 +53,12 @@ WarmStart = MutableMapping[str, Fitted]
 def fit_outcome(encoding: Encoding, outcome: Outcome, warm: WarmStart | None) -> GPyTorchModel:
     model = _model(encoding, outcome.X, outcome.Y, outcome.Yvar)
     previous = warm.get(outcome.name) if warm is not None else None
-    # Loading is the warm start of a refit too; the fit is skipped while the data is close
-    # to what the hyperparameters were fitted on.
+    # The fit is skipped while the data is close to what the hyperparameters were fitted
+    # on (and they still fit the model: a changed search space needs a fit).
     if (
         previous is not None
-        and _load_hyperparameters(model, previous.hyperparameters)
         and not _refit_due(outcome.observed, previous.observations)
+        and _load_hyperparameters(model, previous.hyperparameters)
     ):
         model.eval()
         return model
