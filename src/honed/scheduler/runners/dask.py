@@ -18,6 +18,7 @@ from dask.distributed import Future
 from dask.distributed import get_client
 from dask.distributed import wait as dask_wait
 from dask.typing import Key
+from distributed.client import ClosedClientError
 
 from honed.scheduler.progress import Value
 from honed.scheduler.progress import reporting
@@ -354,6 +355,13 @@ class CurvePublisher:
         if self._client is None:  # the worker's client, made on its first report
             self._client = self._task_context.run(get_client)
         curve = sorted(self._curve.items())
-        self._client.publish_dataset(curve, name=self.name, override=True)
+        try:
+            self._client.publish_dataset(curve, name=self.name, override=True)
+        except ClosedClientError:
+            # The worker is going down (its trial was stopped, or the cluster closes):
+            # nothing can read this curve any more, and the trial's report() or the
+            # timer's thread should not fail for it.
+            logger.debug("curve %s not published: the worker's client is closed", self.name)
+            return
         self._published = time.monotonic()
         self._dirty = False
