@@ -6,8 +6,6 @@ from __future__ import annotations
 import math
 
 import torch
-from botorch.models.gpytorch import GPyTorchModel
-from gpytorch.mlls import ExactMarginalLogLikelihood
 
 from honed.domain.parameters import Parameter
 from honed.domain.parameters import ParameterType
@@ -18,6 +16,7 @@ from honed.engine.botorch.encoding import Encoding
 from honed.engine.botorch.model import Fitted
 from honed.engine.botorch.model import WarmStart
 from honed.engine.botorch.model import fit_outcome
+from honed.engine.botorch.model import log_likelihood
 
 SPACE = SearchSpace(
     parameters=tuple(Parameter(f"x{i}", ParameterType.DOUBLE, (0.0, 1.0)) for i in range(3))
@@ -28,13 +27,6 @@ def data(points: int) -> Outcome:
     X = torch.rand(30, 3, generator=torch.Generator().manual_seed(0), dtype=DTYPE)[:points]
     Y = torch.sin(8 * X[:, :1]) + 0.1 * X[:, 1:2]  # one short lengthscale, two long
     return Outcome("f", X, Y, None, observed=points)
-
-
-def log_likelihood(model: GPyTorchModel) -> float:
-    model.train()
-    mll = ExactMarginalLogLikelihood(model.likelihood, model)
-    with torch.no_grad():
-        return float(mll(model(*model.train_inputs), model.train_targets))
 
 
 def warm_start_at(lengthscale: float, noise: float) -> WarmStart:

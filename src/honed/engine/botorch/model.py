@@ -123,10 +123,17 @@ def _fit(model: GPyTorchModel) -> float:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         fit_gpytorch_mll(mll, optimizer_kwargs={"options": {"maxiter": 200}})
+    return -log_likelihood(model)
+
+
+def log_likelihood(model: GPyTorchModel) -> float:
+    """The marginal log likelihood per point of the model's training data, priors included
+    (what a fit maximises); leaves the model in training mode."""
     model.train()
+    mll = ExactMarginalLogLikelihood(model.likelihood, model)
     inputs: tuple[torch.Tensor, ...] = model.train_inputs  # type: ignore[assignment]
     with torch.no_grad():
-        return -float(mll(model(*inputs), model.train_targets).sum())
+        return float(mll(model(*inputs), model.train_targets).sum())
 
 
 def _refit_due(observed: int, fitted_on: int) -> bool:
