@@ -20,8 +20,8 @@ from honed.engine.botorch.encoding import Encoding
 # the rest, so fit and acquisition stay bounded in time and memory.
 MAX_TRAINING_POINTS = 800
 BEST_KEPT = 200
-# Fewer points give no meaningful quartiles to winsorize by.
-WINSORIZE_MIN_POINTS = 5
+# Fewer points give no meaningful quartiles to winsorize by, nor skew to transform away.
+RESHAPE_MIN_POINTS = 5
 # The Yeo-Johnson exponent is kept within +-3: beyond, a few extreme values overflow it.
 LAMBDA_BOUND = 3.0
 # The 95% quantile of chi-squared with one degree of freedom.
@@ -54,16 +54,16 @@ def _metric_outcome(
     metric: Metric,
     observations: Sequence[Observation],
     observed: int,
-    winsorize: bool = False,
+    reshape: bool = False,
 ) -> Outcome:
     rows = [o for o in observations if not o.failed and o.value_of(metric.name) is not None]
     values = [metric.sign() * float(o.value_of(metric.name) or 0.0) for o in rows]
-    if winsorize:
+    if reshape:
         values = winsorized(values)
     stddevs = [_stddev(o, metric.name) for o in rows]
     yvar = None
     known_noise = bool(rows) and all(s is not None for s in stddevs)
-    if winsorize and not known_noise:
+    if reshape and not known_noise:
         values = power_transformed(values)
     if known_noise:
         yvar = torch.tensor([[max(float(s or 0.0) ** 2, 1e-9)] for s in stddevs], dtype=DTYPE)
@@ -85,7 +85,7 @@ def winsorized(values: list[float]) -> list[float]:
     Q1 - 1.5 IQR, as Ax does for objectives. A few very bad points (Branin's corners,
     a diverged run) otherwise dominate the standardized scale and the lengthscales, and
     the model fits the bad region instead of the good one; the order of points is kept."""
-    if len(values) < WINSORIZE_MIN_POINTS:
+    if len(values) < RESHAPE_MIN_POINTS:
         return values
     q1, q3 = (
         float(q)
@@ -104,7 +104,7 @@ def power_transformed(values: list[float]) -> list[float]:
     rare spike of good values (Hartmann6) no longer forces short lengthscales on the whole
     space, and a long tail of bad ones (Branin) no longer flattens the differences between
     the good ones."""
-    if len(values) < WINSORIZE_MIN_POINTS:
+    if len(values) < RESHAPE_MIN_POINTS:
         return values
     y = numpy.asarray(values, dtype=float)
     with numpy.errstate(all="ignore"):  # overflows are caught below, as non-finite values
@@ -161,11 +161,12 @@ def training_data(
 ) -> TrainingData:
     observed = len(observations)
     observations = subsample(spec, observations)
-    # One objective is winsorized; several keep their values, whose range sets the
-    # hypervolume's reference point.
+    # One objective is winsorized and, when clearly skewed, power-transformed (with known
+    # noise only winsorized: its variances are on the values' scale); several keep their
+    # values, whose range sets the hypervolume's reference point.
     single = len(spec.optimized_metrics) == 1
     objectives = [
-        _metric_outcome(encoding, m, observations, observed, winsorize=single)
+        _metric_outcome(encoding, m, observations, observed, reshape=single)
         for m in spec.optimized_metrics
     ]
     constraints = [
