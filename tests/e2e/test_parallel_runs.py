@@ -202,7 +202,7 @@ def test_runs_get_the_optimizers_candidates(server: RunningServer) -> None:
     Bayesian optimizer process (suggestion source "optimizer"), as classic suggestions are."""
     experiment_id = create_ai_experiment(server, CONTINUOUS[:1], budget=100)
     deadline = time.monotonic() + 120  # the optimizer process may still be importing torch
-    sources = []
+    sources: list[str | None] = []
     with connection(server.url, server.token) as conn:
         runs = conn.aiexperiments(experiment_id).training_runs()
         while "optimizer" not in sources:

@@ -19,4 +19,4 @@ def _sample_views_too(population: Sequence[Any] | Set[Any], k: int, **kwargs: An
     return _sample(population, k, **kwargs)
 
 
-random.sample = _sample_views_too  # type: ignore[assignment]
+random.sample = _sample_views_too

@@ -14,7 +14,9 @@ import subprocess
 import time
 from collections import Counter
 from collections.abc import Iterator
+from collections.abc import Sequence
 from contextlib import ExitStack
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 
 import httpx
@@ -51,6 +53,12 @@ def cluster() -> Iterator[PostgresServer]:
         yield server
 
 
+def _kill_alive(workers: Sequence[BaseProcess]) -> None:
+    for worker in workers:
+        if worker.is_alive():
+            worker.kill()
+
+
 def wait_until(moment: float) -> None:
     time.sleep(max(0.0, moment - time.time()))
 
@@ -85,7 +93,7 @@ def test_faults_lose_nothing_and_duplicate_nothing(
         ]
         for worker in workers:
             worker.start()
-        stack.callback(lambda: [w.kill() for w in workers if w.is_alive()])
+        stack.callback(_kill_alive, workers)
         wait_until(start + KILL_SERVER_AT)
         os.killpg(doomed.process.pid, signal.SIGKILL)
         wait_until(start + STOP_DATABASE_AT)
@@ -95,7 +103,7 @@ def test_faults_lose_nothing_and_duplicate_nothing(
         restarted = time.time()
         wait_until(start + KILL_WORKERS_AT)
         for worker in workers[:KILLED_WORKERS]:
-            os.kill(worker.pid, signal.SIGKILL)
+            worker.kill()
         for worker in workers[KILLED_WORKERS:]:
             worker.join(timeout=RUN_SECONDS + 90)
             assert worker.exitcode == 0, f"worker {worker.pid} exited with {worker.exitcode}"

@@ -76,7 +76,7 @@ def routes(app: Any) -> list[tuple[str, str]]:
         (method, route.path)
         for route in app.routes
         if isinstance(route, APIRoute) and route.path.startswith("/v1/")
-        for method in route.methods
+        for method in route.methods or ()
     )
 
 

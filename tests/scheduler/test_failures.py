@@ -120,7 +120,7 @@ def test_fetch_errors_are_retried_before_the_trial_fails(client: Client, clock: 
             raise OSError("result file missing")
         return 1.0
 
-    runner.fetch = fetch  # type: ignore[method-assign,assignment]
+    runner.fetch = fetch  # type: ignore[method-assign]
     scheduler = make(client, runner, clock, total_trials=2, fetch_attempts=3)
     scheduler.run_all_trials()
     assert scheduler.trials[0].status is TrialStatus.COMPLETED

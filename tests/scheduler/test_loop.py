@@ -120,7 +120,8 @@ def test_best_trial_summary_and_dataframe(
     )
     assert (frame["status"] == "completed").all()
     assert (frame["end_time"] - frame["start_time"] >= pd.Timedelta(seconds=10)).all()
-    assert frame.loc[0, "runner_metadata"]["job"].startswith("job-")
+    metadata: dict[str, str] = frame.loc[0, "runner_metadata"]  # type: ignore[assignment]
+    assert metadata["job"].startswith("job-")
 
 
 def test_embedded_postgres_runs_and_resumes(postgres_url: str) -> None:

@@ -42,7 +42,7 @@ def test_in_a_trial_values_go_to_the_trials_sink_as_plain_floats() -> None:
     curve = Curve()
     with reporting(curve):
         honed.report(0, 2)  # also at the top level, as honed.Scheduler
-        report(np.int64(1), np.float32(0.5))
+        report(np.int64(1), np.float32(0.5))  # type: ignore[arg-type]  # numpy scalars too
         report(2.5, {"loss": np.float64(0.25), "accuracy": 1})
         report(1, 0.4)  # a step again: its new value
     assert curve.values == {0.0: 2.0, 1.0: 0.4, 2.5: {"loss": 0.25, "accuracy": 1.0}}
