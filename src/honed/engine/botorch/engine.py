@@ -48,6 +48,12 @@ NEARBY_SAMPLES = 64
 # the other basins of Styblinski-Tang4 less often (60x4: 31.2 against 20.4, 10 seeds).
 # BoTorch's perturbations can leave a linear constraint's polytope: not with constraints.
 SAMPLE_AROUND_BEST_MIN_DIM = 10
+# L-BFGS-B iterations per restart for a request's first candidate, BoTorch's default: 100
+# cut ascents short in 10 dimensions (Ackley10, 60 evaluations by 4 workers: median regret
+# 3.34 against 3.23 over 10 seeds; 5 better, 4 equal, 1 worse). The further candidates of a
+# batch take fewer.
+FIRST_MAXITER = 200
+REST_MAXITER = 50
 
 
 class BoTorchEngine(Engine):
@@ -158,13 +164,13 @@ class BoTorchEngine(Engine):
         """The best candidate with full effort, then the rest of a batch one after the
         other with the earlier ones pending and lighter settings (which also removed the
         heavy tail of joint optimization, see reference/environment.md)."""
-        first = self._optimize_batch(acquisition, encoding, 1, self._num_restarts, 100)
+        first = self._optimize_batch(acquisition, encoding, 1, self._num_restarts, FIRST_MAXITER)
         if q == 1:
             return first
         pending = acquisition.X_pending
         acquisition.set_X_pending(first if pending is None else torch.cat([pending, first]))
         rest = self._optimize_batch(
-            acquisition, encoding, q - 1, max(2, self._num_restarts // 2), 50
+            acquisition, encoding, q - 1, max(2, self._num_restarts // 2), REST_MAXITER
         )
         acquisition.set_X_pending(pending)
         return torch.cat([first, rest])
