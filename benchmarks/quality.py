@@ -80,16 +80,21 @@ START_ORDER = ("ax", "honed", "honed-pool", "honed-lag", "optuna", "sobol")
 # Sobol points (honed-lag, what a service without a pool hands out).
 LAG_OBSERVATIONS = 4
 AX_TIMEOUT = 3600.0
-# Rough seconds per model-based candidate on this machine, for --estimate only.
+# Rough seconds per model-based candidate on this machine, for --estimate only: honed's and
+# Ax's are medians of a 10-seed grid at cce08b9 (wall time over model candidates, d <= 6,
+# one worker); with workers in parallel a candidate costs BATCHED_FACTOR times as much, and
+# honed's from 7 parameters on WIDE_FACTOR times. The pool and lag arms are scaled from honed.
 SECONDS_PER_CANDIDATE = {
-    "honed": 1.2,
-    "ax": 2.0,
+    "honed": 0.65,
+    "ax": 0.6,
     "optuna": 0.03,
     "sobol": 0.001,
-    "honed-pool": 0.4,
-    "honed-lag": 0.3,
+    "honed-pool": 0.22,
+    "honed-lag": 0.16,
 }
-AX_START_SECONDS = 8.0
+BATCHED_FACTOR = 1.2
+WIDE_FACTOR = 1.8
+AX_START_SECONDS = 3.0
 GOAL_OPTUNA_FACTOR = 5.0
 # Resamples of the seeds for the interval of honed's median over Ax's: at 20 seeds two arms
 # that win half the seeds each can differ by 1.5x on the median (skewed regrets), so the
@@ -376,24 +381,26 @@ def _stop_worker(signum: int, frame: object) -> None:
 
 
 def _model_candidates(problem: Problem, budget: str, arm: str) -> int:
-    evaluations, workers = BUDGETS[budget]
+    from honed.engine.design import initial_design_size
+
+    evaluations, _ = BUDGETS[budget]
     if arm == "ax":
         initial = 5
     elif arm == "optuna":
         initial = 10
     else:
-        initial = max(5, min(2 * problem.dim, 20)) + workers - 1
+        initial = initial_design_size(_honed_experiment(problem, 0).spec)
     return max(evaluations - initial, 0)
 
 
 def estimate_seconds(job: Job) -> float:
     problem = PROBLEMS[job.problem]
-    per = SECONDS_PER_CANDIDATE[job.arm] * (1.3 if BUDGETS[job.budget][1] > 1 else 1.0)
+    per = SECONDS_PER_CANDIDATE[job.arm] * (BATCHED_FACTOR if BUDGETS[job.budget][1] > 1 else 1)
     seconds = per * _model_candidates(problem, job.budget, job.arm)
     if job.arm == "ax":
         seconds += AX_START_SECONDS
-    if job.arm == "honed" and problem.dim > 6:
-        seconds *= 1.5
+    if job.arm.startswith("honed") and problem.dim > 6:
+        seconds *= WIDE_FACTOR
     return seconds
 
 
