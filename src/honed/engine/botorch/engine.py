@@ -40,14 +40,6 @@ Constraint = Callable[[torch.Tensor], torch.Tensor]
 # Re-optimizations when candidates land on evaluated or pending points.
 DUPLICATE_RETRIES = 1
 NEARBY_SAMPLES = 64
-# From this many dimensions the acquisition optimization also starts from perturbations of
-# the best points, not only from space-filling raw samples: 1,024 Sobol points give fewer
-# than two per axis here and rarely land where the acquisition peaks near the incumbent
-# (Ackley10, 30 evaluations: median regret 5.65 against 6.32 over 20 seeds). In fewer
-# dimensions the raw samples cover the space, and restarts spent near the incumbent found
-# the other basins of Styblinski-Tang4 less often (60x4: 31.2 against 20.4, 10 seeds).
-# BoTorch's perturbations can leave a linear constraint's polytope: not with constraints.
-SAMPLE_AROUND_BEST_MIN_DIM = 10
 # L-BFGS-B iterations per restart for a request's first candidate, BoTorch's default: 100
 # cut ascents short in 10 dimensions (Ackley10, 60 evaluations by 4 workers: median regret
 # 3.34 against 3.23 over 10 seeds; 5 better, 4 equal, 1 worse). The further candidates of a
@@ -213,8 +205,12 @@ class BoTorchEngine(Engine):
                         # All restarts in one L-BFGS-B problem: far less Python per step
                         # than batches of 8 (20 restarts cost what 8 did), as Ax does.
                         "batch_limit": restarts,
-                        "sample_around_best": constraints is None
-                        and encoding.dim >= SAMPLE_AROUND_BEST_MIN_DIM,
+                        # Not BoTorch's sample_around_best (restarts also from perturbations
+                        # of the best points): it helped Ackley10 at 30 evaluations with an
+                        # earlier model, not with this one (median regret 6.30 with, 5.82
+                        # without, 7 of 10 seeds better; 60x4: 3.23 and 3.18), and found
+                        # Styblinski-Tang4's other basins less often.
+                        "sample_around_best": False,
                     },
                 )
         return candidates.detach().reshape(q, encoding.dim)
