@@ -771,8 +771,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--ax-timeout", type=float, default=240.0, help="seconds per Ax cell")
     parser.add_argument("--no-ax", action="store_true")
     parser.add_argument("--profile", type=Path, default=None, help="py-spy raw stacks here")
-    parser.add_argument("--output", type=Path, default=RESULTS)
-    return parser.parse_args(argv)
+    parser.add_argument(
+        "--output", type=Path, default=RESULTS, help="JSON results file, or a directory for it"
+    )
+    args = parser.parse_args(argv)
+    if args.output.is_dir():
+        args.output = args.output / RESULTS.name
+    return args
 
 
 def main(argv: Sequence[str] | None = None) -> int:
