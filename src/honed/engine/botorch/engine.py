@@ -202,7 +202,8 @@ class BoTorchEngine(Engine):
                     sequential=q > 1,
                     options={
                         "maxiter": maxiter,
-                        # All restarts in one L-BFGS-B problem: far less Python per step
+                        # All restarts in one batch (BoTorch runs them as independent
+                        # L-BFGS-B problems, evaluated together): far less Python per step
                         # than batches of 8 (20 restarts cost what 8 did), as Ax does.
                         "batch_limit": restarts,
                         # Not BoTorch's sample_around_best (restarts also from perturbations
