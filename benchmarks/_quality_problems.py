@@ -116,6 +116,13 @@ def styblinski_tang4(point: Point) -> float:
     return sum(_styblinski_term(v) for v in _xs(point, 4))
 
 
+def levy20(point: Point) -> float:
+    w = [1 + (v - 1) / 4 for v in _xs(point, 20)]
+    total = math.sin(math.pi * w[0]) ** 2
+    total += sum((v - 1) ** 2 * (1 + 10 * math.sin(math.pi * v + 1) ** 2) for v in w[:-1])
+    return total + (w[-1] - 1) ** 2 * (1 + math.sin(2 * math.pi * w[-1]) ** 2)
+
+
 # The best category is the first and its int target is 8, so neither is the middle value
 # that a centre point (Ax's first trial is the centre: k=5, c="b") would pick; "c" at k=5 is
 # a decoy local optimum.
@@ -184,8 +191,32 @@ PROBLEMS: dict[str, Problem] = {
             noise_sd=0.1,
             note="Hartmann6 + N(0, 0.1^2) noise; regret of the best observed point's true value",
         ),
+        # On request (--problems): above 10 parameters, where honed's initial design grows
+        # past Ax's 5 points; Ax takes seconds per candidate here.
+        Problem(
+            "hartmann6_in20",
+            _doubles("x", 20, 0.0, 1.0),
+            hartmann6,
+            HARTMANN6_MIN,
+            note="Hartmann6 on the first 6 of 20 parameters in the unit cube (14 inactive)",
+        ),
+        Problem(
+            "levy20",
+            _doubles("x", 20, -5.0, 10.0),
+            levy20,
+            0.0,
+            note="20-d on [-5, 10]^20 (optimum at 1 in every coordinate, not the centre)",
+        ),
     )
 }
+DEFAULT_PROBLEMS = (
+    "branin",
+    "hartmann6",
+    "ackley10",
+    "styblinski_tang4",
+    "mixed",
+    "hartmann6_noisy",
+)
 
 # Evaluations x points in flight. 60x8 (many workers, most of them waiting while the
 # initial design is out) is run on request: --budgets 60x8.

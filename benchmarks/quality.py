@@ -13,7 +13,8 @@ Every arm runs the same problems, budgets and seeds in one invocation:
 
 Budgets: ``30x1`` is 30 evaluations one at a time; ``60x4`` is 60 evaluations with 4 points
 in flight (first in, first out: each new point is asked for while 3 others are pending);
-``60x8``, on request, has 8 in flight.
+``60x8``, on request, has 8 in flight. Problems ``hartmann6_in20`` and ``levy20`` (20
+parameters) are run on request too.
 Regret is simple regret: the true value of the best observed point minus the optimum (for the
 noisy problem the best *observed* value picks the point, its noiseless value is scored).
 
@@ -59,6 +60,7 @@ from typing import Any
 
 from _quality_problems import BUDGETS
 from _quality_problems import DEFAULT_BUDGETS
+from _quality_problems import DEFAULT_PROBLEMS
 from _quality_problems import PROBLEMS
 from _quality_problems import Arm
 from _quality_problems import Point
@@ -753,7 +755,11 @@ def _names(text: str, allowed: Sequence[str], what: str) -> list[str]:
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--seeds", type=int, default=10, help="seeds per cell (default 10)")
-    parser.add_argument("--problems", default=",".join(PROBLEMS), help="comma-separated")
+    parser.add_argument(
+        "--problems",
+        default=",".join(DEFAULT_PROBLEMS),
+        help=f"comma-separated, of {', '.join(PROBLEMS)}",
+    )
     parser.add_argument(
         "--budgets",
         default=",".join(DEFAULT_BUDGETS),
