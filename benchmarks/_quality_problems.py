@@ -43,6 +43,8 @@ class Problem:
     optimum: float
     noise_sd: float = 0.0
     note: str = ""
+    #: Left out of the default grid; run with --problems.
+    on_request: bool = False
 
     @property
     def dim(self) -> int:
@@ -191,14 +193,15 @@ PROBLEMS: dict[str, Problem] = {
             noise_sd=0.1,
             note="Hartmann6 + N(0, 0.1^2) noise; regret of the best observed point's true value",
         ),
-        # On request (--problems): above 10 parameters, where honed's initial design grows
-        # past Ax's 5 points; Ax takes seconds per candidate here.
+        # Above 10 parameters, where honed's initial design grows past Ax's 5 points; on
+        # request, as Ax takes seconds per candidate here.
         Problem(
             "hartmann6_in20",
             _doubles("x", 20, 0.0, 1.0),
             hartmann6,
             HARTMANN6_MIN,
             note="Hartmann6 on the first 6 of 20 parameters in the unit cube (14 inactive)",
+            on_request=True,
         ),
         Problem(
             "levy20",
@@ -206,17 +209,11 @@ PROBLEMS: dict[str, Problem] = {
             levy20,
             0.0,
             note="20-d on [-5, 10]^20 (optimum at 1 in every coordinate, not the centre)",
+            on_request=True,
         ),
     )
 }
-DEFAULT_PROBLEMS = (
-    "branin",
-    "hartmann6",
-    "ackley10",
-    "styblinski_tang4",
-    "mixed",
-    "hartmann6_noisy",
-)
+DEFAULT_PROBLEMS = tuple(name for name, problem in PROBLEMS.items() if not problem.on_request)
 
 # Evaluations x points in flight. 60x8 (many workers, most of them waiting while the
 # initial design is out) is run on request: --budgets 60x8.
