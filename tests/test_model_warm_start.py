@@ -13,6 +13,7 @@ from honed.domain.parameters import SearchSpace
 from honed.engine.botorch.data import Outcome
 from honed.engine.botorch.encoding import DTYPE
 from honed.engine.botorch.encoding import Encoding
+from honed.engine.botorch.model import KERNELS
 from honed.engine.botorch.model import Fitted
 from honed.engine.botorch.model import WarmStart
 from honed.engine.botorch.model import fit_outcome
@@ -33,12 +34,15 @@ def warm_start_at(lengthscale: float, noise: float) -> WarmStart:
     """The hyperparameters of a fit on 29 points, moved to ``lengthscale`` and ``noise``."""
     warm: WarmStart = {}
     fit_outcome(Encoding.of(SPACE), data(29), warm)
-    hyperparameters = dict(warm["f"].hyperparameters)
-    for suffix, value in {".raw_lengthscale": lengthscale, ".raw_noise": noise}.items():
-        (name,) = [n for n in hyperparameters if n.endswith(suffix)]
-        raw = math.log(math.expm1(value))  # the inverse of the softplus constraint
-        hyperparameters[name] = torch.full_like(hyperparameters[name], raw)
-    return {"f": Fitted(hyperparameters, observations=29)}
+    fitted = warm["f"]
+    moved = {kernel: dict(values) for kernel, values in fitted.hyperparameters.items()}
+    assert set(moved) == set(KERNELS)
+    for hyperparameters in moved.values():
+        for suffix, value in {".raw_lengthscale": lengthscale, ".raw_noise": noise}.items():
+            (name,) = [n for n in hyperparameters if n.endswith(suffix)]
+            raw = math.log(math.expm1(value))  # the inverse of the softplus constraint
+            hyperparameters[name] = torch.full_like(hyperparameters[name], raw)
+    return {"f": Fitted(moved, observations=29, kernel=fitted.kernel)}
 
 
 def test_a_refit_is_as_good_as_a_fit_without_history() -> None:

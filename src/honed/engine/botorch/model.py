@@ -40,11 +40,27 @@ REFIT_GROWTH = 0.1
 FIT_POINTS = 300
 
 
+#: The kernels fitted to each outcome; the one with the higher marginal likelihood (priors
+#: included) models it until the next fit. Matern-5/2 suits objectives that are not
+#: infinitely smooth (a kink at the optimum, ripples: an RBF fitted to such values is
+#: overconfident between points), RBF smooth ones, where it pins an optimum down more
+#: precisely. Either alone lost a cell of benchmarks/quality.py to Ax (median regret, 10
+#: seeds; Ackley10 20): Matern Branin with 4 workers, 0.0018 against Ax's 0.00063, RBF
+#: Ackley10 with 4 workers, 3.28 against 3.08. The choice made both 0.00061 and 2.79, and
+#: Branin with 1 worker 0.0022 (Matern 0.0099, RBF 0.0066); the likelihood favoured RBF
+#: on Branin at almost every step, Matern on Ackley10 once it had about 40 points.
+#: The mixed problem with 1 worker lost by it: 1.78 against Matern's 0.24 (Ax 2.04).
+KERNELS = ("matern", "rbf")
+
+
 @dataclass
 class Fitted:
-    hyperparameters: dict[str, torch.Tensor]
+    #: Hyperparameters by kernel: each kernel's next fit starts from its own.
+    hyperparameters: dict[str, dict[str, torch.Tensor]]
     #: Observations behind the outcome when fitted (Outcome.observed).
     observations: int
+    #: The kernel chosen for the outcome.
+    kernel: str
 
 
 #: Fitted hyperparameters by outcome name, reused as the starting point of the next fit.
@@ -52,17 +68,14 @@ WarmStart = MutableMapping[str, Fitted]
 
 
 def fit_outcome(encoding: Encoding, outcome: Outcome, warm: WarmStart | None) -> GPyTorchModel:
-    model = _model(encoding, outcome.X, outcome.Y, outcome.Yvar)
     previous = warm.get(outcome.name) if warm is not None else None
     # The fit is skipped while the data is close to what the hyperparameters were fitted
     # on (and they still fit the model: a changed search space needs a fit).
-    if (
-        previous is not None
-        and not _refit_due(outcome.observed, previous.observations)
-        and _load_hyperparameters(model, previous.hyperparameters)
-    ):
-        model.eval()
-        return model
+    if previous is not None and not _refit_due(outcome.observed, previous.observations):
+        model = _model(encoding, outcome.X, outcome.Y, outcome.Yvar, previous.kernel)
+        if _load_hyperparameters(model, previous.hyperparameters[previous.kernel]):
+            model.eval()
+            return model
     X, Y, Yvar = outcome.X, outcome.Y, outcome.Yvar
     if outcome.X.shape[0] > FIT_POINTS:
         # Each step of the fit costs O(n^3): fit on a representative part, then condition
@@ -70,51 +83,61 @@ def fit_outcome(encoding: Encoding, outcome: Outcome, warm: WarmStart | None) ->
         rows = representative_rows(outcome.Y, FIT_POINTS)
         X, Y = X[rows], Y[rows]
         Yvar = Yvar[rows] if Yvar is not None else None
-    fitted = model if X is outcome.X else _model(encoding, X, Y, Yvar)
-    if previous is None:
-        _fit(fitted)
-    else:
-        fitted = _best_fit(
-            fitted, previous, outcome.observed, partial(_model, encoding, X, Y, Yvar)
-        )
-    hyperparameters = _hyperparameters(fitted)
-    if fitted is not model:
-        _load_hyperparameters(model, hyperparameters)
+    fits: dict[str, tuple[GPyTorchModel, float]] = {}
+    for kernel in KERNELS:
+        start = previous.hyperparameters.get(kernel) if previous is not None else None
+        try:
+            fits[kernel] = _best_fit(
+                partial(_model, encoding, X, Y, Yvar, kernel), start, outcome.observed
+            )
+        except ModelFittingError:
+            logger.debug("the %s fit of %s failed", kernel, outcome.name, exc_info=True)
+    if not fits:
+        raise ModelFittingError(f"no kernel could be fitted to {outcome.name!r}")
+    kernel = min(fits, key=lambda k: fits[k][1])
+    fitted = fits[kernel][0]
+    hyperparameters = {k: _hyperparameters(m) for k, (m, _) in fits.items()}
+    model = fitted
+    if X is not outcome.X:
+        model = _model(encoding, outcome.X, outcome.Y, outcome.Yvar, kernel)
+        _load_hyperparameters(model, hyperparameters[kernel])
     if warm is not None:
-        warm[outcome.name] = Fitted(hyperparameters, outcome.observed)
+        warm[outcome.name] = Fitted(hyperparameters, outcome.observed, kernel)
     model.eval()
     return model
 
 
 def _best_fit(
-    model: GPyTorchModel,
-    previous: Fitted,
-    observed: int,
-    fresh: Callable[[], GPyTorchModel],
-) -> GPyTorchModel:
-    """Fit from the previous hyperparameters and, while fits are cheap (or if that one
-    fails), from the prior's defaults too: the higher marginal likelihood wins. A warm
-    start alone can stay in a mode the data has left (a log likelihood of -1.7 per point
-    where a fresh fit reaches 1.4), and a failed fit keeps the old hyperparameters, so
-    every later refit would start from the same point. On benchmarks/quality.py the two are
-    even (paired by seed, best of both against warm only: Ackley10 60x4 3.40 and 3.38 over
-    20 seeds, Styblinski-Tang4 30x1 33.8 and 29.5 over 20, 60x4 15.2 and 24.2 over 8)."""
-    _load_hyperparameters(model, previous.hyperparameters)
+    build: Callable[[], GPyTorchModel], start: dict[str, torch.Tensor] | None, observed: int
+) -> tuple[GPyTorchModel, float]:
+    """The fitted model and its loss (see _fit). From the previous hyperparameters
+    (``start``) and, while fits are cheap (or if that one fails), from the prior's
+    defaults too: the higher marginal likelihood wins. A warm start alone can stay in a
+    mode the data has left (a log likelihood of -1.7 per point where a fresh fit reaches
+    1.4), and a failed fit keeps the old hyperparameters, so every later refit would start
+    from the same point. On benchmarks/quality.py the two are even (paired by seed, best
+    of both against warm only: Ackley10 60x4 3.40 and 3.38 over 20 seeds,
+    Styblinski-Tang4 30x1 33.8 and 29.5 over 20, 60x4 15.2 and 24.2 over 8)."""
+    if start is None:
+        cold = build()
+        return cold, _fit(cold)
+    model = build()
+    _load_hyperparameters(model, start)
     try:
         warm_loss = _fit(model)
     except ModelFittingError:
         logger.debug("the warm-started fit failed; fitting from the defaults", exc_info=True)
         warm_loss = math.inf
     if observed > REFIT_EVERY_UP_TO and warm_loss < math.inf:
-        return model
-    cold = fresh()
+        return model, warm_loss
+    cold = build()
     try:
         cold_loss = _fit(cold)
     except ModelFittingError:
         if warm_loss == math.inf:
             raise
-        return model
-    return cold if cold_loss < warm_loss else model
+        return model, warm_loss
+    return (cold, cold_loss) if cold_loss < warm_loss else (model, warm_loss)
 
 
 def _fit(model: GPyTorchModel) -> float:
@@ -144,7 +167,11 @@ def _refit_due(observed: int, fitted_on: int) -> bool:
 
 
 def _model(
-    encoding: Encoding, X: torch.Tensor, Y: torch.Tensor, Yvar: torch.Tensor | None
+    encoding: Encoding,
+    X: torch.Tensor,
+    Y: torch.Tensor,
+    Yvar: torch.Tensor | None,
+    kernel: str,
 ) -> GPyTorchModel:
     kwargs: dict[str, Any] = {"outcome_transform": Standardize(m=1)}
     kernel_dims = encoding.dim
@@ -163,12 +190,9 @@ def _model(
             encoders={d: partial(one_hot, num_classes=size) for d, size in sizes.items()},
         )
         kernel_dims += sum(sizes.values()) - len(sizes)
-    # Matern-5/2, not BoTorch's default RBF, with the same dimension-scaled lengthscale
-    # prior: objectives are rarely infinitely smooth (a kink at the optimum, ripples), and
-    # an RBF fitted to such values is overconfident between points. Ackley10 with 4
-    # workers: median regret 2.83 against 3.28 with RBF (20 seeds, 15 better; Ax 3.08).
+    # BoTorch's dimension-scaled lengthscale prior, whichever the kernel.
     kwargs["covar_module"] = get_covar_module_with_dim_scaled_prior(
-        ard_num_dims=kernel_dims, use_rbf_kernel=False
+        ard_num_dims=kernel_dims, use_rbf_kernel=kernel == "rbf"
     )
     with warnings.catch_warnings():
         # Inputs are already scaled to the unit cube (categorical indices excepted).
