@@ -1,5 +1,6 @@
-"""Each outcome is modelled by the kernel that explains it best: RBF for a smooth function,
-Matern-5/2 for one with a kink or ripples (real BoTorch fits, 25 points in 2 dimensions)."""
+"""Each outcome is modelled by Matern-5/2 unless RBF explains it much better: RBF for a
+smooth function seen at enough points, Matern-5/2 for one with a kink or ripples, and for a
+smooth one seen at few (real BoTorch fits, up to 25 points in 2 dimensions)."""
 
 from __future__ import annotations
 
@@ -34,28 +35,49 @@ FUNCTIONS = {
 }
 
 
-def outcome(Y: torch.Tensor) -> Outcome:
-    return Outcome("f", X, Y, None, observed=len(Y))
+def outcome(Y: torch.Tensor, points: int = len(X)) -> Outcome:
+    return Outcome("f", X[:points], Y[:points], None, observed=points)
 
 
-@pytest.mark.parametrize("function", FUNCTIONS)
-def test_the_kernel_with_the_higher_likelihood_models_the_outcome(
-    function: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    Y, expected = FUNCTIONS[function]
-    encoding = Encoding.of(SPACE)
-    alone: dict[str, float] = {}
+def likelihoods(Y: torch.Tensor, points: int, monkeypatch: pytest.MonkeyPatch) -> dict[str, float]:
+    """The marginal log likelihood of each kernel fitted alone, in all (not per point)."""
+    found = {}
     for kernel in model_module.KERNELS:
         with monkeypatch.context() as patch:
             patch.setattr(model_module, "KERNELS", (kernel,))
-            alone[kernel] = log_likelihood(fit_outcome(encoding, outcome(Y), None))
+            model = fit_outcome(Encoding.of(SPACE), outcome(Y, points), None)
+            found[kernel] = log_likelihood(model) * points
+    return found
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_each_function_gets_the_kernel_that_suits_it(
+    function: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    Y, expected = FUNCTIONS[function]
+    alone = likelihoods(Y, len(X), monkeypatch)
     warm: WarmStart = {}
-    chosen = fit_outcome(encoding, outcome(Y), warm)
+    chosen = fit_outcome(Encoding.of(SPACE), outcome(Y), warm)
     assert isinstance(chosen.covar_module, expected)
-    assert log_likelihood(chosen) == pytest.approx(max(alone.values()))
-    assert warm["f"].kernel == max(alone, key=alone.__getitem__)
+    assert log_likelihood(chosen) * len(X) == pytest.approx(alone[warm["f"].kernel])
     # Every kernel keeps its hyperparameters for its next (warm-started) fit.
     assert set(warm["f"].hyperparameters) == set(model_module.KERNELS)
+
+
+def test_rbf_needs_strong_evidence(monkeypatch: pytest.MonkeyPatch) -> None:
+    """At 10 points the smooth function's RBF fit is ahead, but by less than
+    STRONG_EVIDENCE: Matern stays (RBF's confidence between so few points is a gamble)."""
+    smooth = FUNCTIONS["smooth"][0]
+    alone = likelihoods(smooth, 10, monkeypatch)
+    assert 0 < alone["rbf"] - alone["matern"] < model_module.STRONG_EVIDENCE
+    assert isinstance(
+        fit_outcome(Encoding.of(SPACE), outcome(smooth, 10), None).covar_module, MaternKernel
+    )
+    alone = likelihoods(smooth, 25, monkeypatch)
+    assert alone["rbf"] - alone["matern"] > model_module.STRONG_EVIDENCE
+    assert isinstance(
+        fit_outcome(Encoding.of(SPACE), outcome(smooth), None).covar_module, RBFKernel
+    )
 
 
 def test_a_kernel_that_cannot_be_fitted_leaves_the_outcome_to_the_others(

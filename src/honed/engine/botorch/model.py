@@ -40,17 +40,21 @@ REFIT_GROWTH = 0.1
 FIT_POINTS = 300
 
 
-#: The kernels fitted to each outcome; the one with the higher marginal likelihood (priors
-#: included) models it until the next fit. Matern-5/2 suits objectives that are not
-#: infinitely smooth (a kink at the optimum, ripples: an RBF fitted to such values is
-#: overconfident between points), RBF smooth ones, where it pins an optimum down more
-#: precisely. Either alone lost a cell of benchmarks/quality.py to Ax (median regret, 10
-#: seeds; Ackley10 20): Matern Branin with 4 workers, 0.0018 against Ax's 0.00063, RBF
-#: Ackley10 with 4 workers, 3.28 against 3.08. The choice made both 0.00061 and 2.79, and
-#: Branin with 1 worker 0.0022 (Matern 0.0099, RBF 0.0066); the likelihood favoured RBF
-#: on Branin at almost every step, Matern on Ackley10 once it had about 40 points.
-#: The mixed problem with 1 worker lost by it: 1.78 against Matern's 0.24 (Ax 2.04).
+#: The kernels fitted to each outcome, the default first. Matern-5/2 suits objectives that
+#: are not infinitely smooth (a kink at the optimum, ripples: an RBF fitted to such values
+#: is overconfident between points); RBF pins the optimum of a smooth one down more
+#: precisely. Either alone lost a cell of benchmarks/quality.py to Ax 1.3.1 (median
+#: regret, 10 seeds; Ackley10 20): Matern Branin with 4 workers, 0.0018 against 0.00063;
+#: RBF Ackley10 with 4 workers, 3.28 against 3.08.
 KERNELS = ("matern", "rbf")
+#: RBF replaces Matern only when it explains the data much better: by this many nats of
+#: marginal log likelihood in all ("strong" evidence on Kass and Raftery's scale of Bayes
+#: factors). Early on the likelihood favours the smoother kernel by a little on most
+#: functions, and its confidence between few points misled the search: choosing by the
+#: likelihood alone made the mixed problem with 1 worker 1.78 (Matern 0.24, Ax 2.04);
+#: with this rule 0.17, and Branin with 4 workers 0.00023, where the likelihood favoured
+#: RBF strongly from about 30 points.
+STRONG_EVIDENCE = 3.0
 
 
 @dataclass
@@ -94,7 +98,10 @@ def fit_outcome(encoding: Encoding, outcome: Outcome, warm: WarmStart | None) ->
             logger.debug("the %s fit of %s failed", kernel, outcome.name, exc_info=True)
     if not fits:
         raise ModelFittingError(f"no kernel could be fitted to {outcome.name!r}")
-    kernel = min(fits, key=lambda k: fits[k][1])
+    kernel = min(fits, key=lambda k: fits[k][1])  # losses are per point
+    default = KERNELS[0]
+    if default in fits and (fits[default][1] - fits[kernel][1]) * len(X) < STRONG_EVIDENCE:
+        kernel = default
     fitted = fits[kernel][0]
     hyperparameters = {k: _hyperparameters(m) for k, (m, _) in fits.items()}
     model = fitted
