@@ -41,7 +41,7 @@ def outcome(Y: torch.Tensor, points: int = len(X)) -> Outcome:
 
 def likelihoods(Y: torch.Tensor, points: int, monkeypatch: pytest.MonkeyPatch) -> dict[str, float]:
     """The marginal log likelihood of each kernel fitted alone, in all (not per point)."""
-    found = {}
+    found: dict[str, float] = {}
     for kernel in model_module.KERNELS:
         with monkeypatch.context() as patch:
             patch.setattr(model_module, "KERNELS", (kernel,))

@@ -10,6 +10,7 @@ from collections.abc import MutableMapping
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
+from typing import Literal
 
 import torch
 from botorch.exceptions.errors import ModelFittingError
@@ -46,7 +47,8 @@ FIT_POINTS = 300
 #: precisely. Either alone lost a cell of benchmarks/quality.py to Ax 1.3.1 (median
 #: regret, 10 seeds; Ackley10 20): Matern Branin with 4 workers, 0.0018 against 0.00063;
 #: RBF Ackley10 with 4 workers, 3.28 against 3.08.
-KERNELS = ("matern", "rbf")
+Kernel = Literal["matern", "rbf"]
+KERNELS: tuple[Kernel, ...] = ("matern", "rbf")
 #: RBF replaces Matern only when it explains the data much better: by this many nats of
 #: marginal log likelihood in all ("strong" evidence on Kass and Raftery's scale of Bayes
 #: factors). Early on the likelihood favours the smoother kernel by a little on most
@@ -60,11 +62,11 @@ STRONG_EVIDENCE = 3.0
 @dataclass
 class Fitted:
     #: Hyperparameters by kernel: each kernel's next fit starts from its own.
-    hyperparameters: dict[str, dict[str, torch.Tensor]]
+    hyperparameters: dict[Kernel, dict[str, torch.Tensor]]
     #: Observations behind the outcome when fitted (Outcome.observed).
     observations: int
     #: The kernel chosen for the outcome.
-    kernel: str
+    kernel: Kernel
 
 
 #: Fitted hyperparameters by outcome name, reused as the starting point of the next fit.
@@ -87,7 +89,7 @@ def fit_outcome(encoding: Encoding, outcome: Outcome, warm: WarmStart | None) ->
         rows = representative_rows(outcome.Y, FIT_POINTS)
         X, Y = X[rows], Y[rows]
         Yvar = Yvar[rows] if Yvar is not None else None
-    fits: dict[str, tuple[GPyTorchModel, float]] = {}
+    fits: dict[Kernel, tuple[GPyTorchModel, float]] = {}
     for kernel in KERNELS:
         start = previous.hyperparameters.get(kernel) if previous is not None else None
         try:
@@ -178,7 +180,7 @@ def _model(
     X: torch.Tensor,
     Y: torch.Tensor,
     Yvar: torch.Tensor | None,
-    kernel: str,
+    kernel: Kernel,
 ) -> GPyTorchModel:
     kwargs: dict[str, Any] = {"outcome_transform": Standardize(m=1)}
     kernel_dims = encoding.dim
