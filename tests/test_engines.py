@@ -21,6 +21,7 @@ from honed.domain.parameters import Parameter
 from honed.domain.parameters import ParameterType
 from honed.domain.parameters import SearchSpace
 from honed.domain.parameters import point_hash
+from honed.domain.records import MetricValue
 from honed.domain.tenancy import Token
 from honed.engine.base import Engine
 from honed.engine.base import ProposalRequest
@@ -31,6 +32,7 @@ from honed.engine.sobol import SobolEngine
 from honed.errors import ConflictError
 from honed.service.app import Services
 from honed.service.choice import free_point
+from honed.service.observations import ObservationInput
 from honed.storage.sql.storage import SqlStorage
 
 Point = dict[str, AssignmentValue]
@@ -367,3 +369,51 @@ def test_service_hands_out_every_point_then_conflicts(storage: SqlStorage) -> No
         services.suggestions.create(caller, created.id)
     services.suggestions.delete(caller, created.id, handed[3].id)
     assert services.suggestions.create(caller, created.id).assignments == handed[3].assignments
+
+
+def test_design_points_skip_observed_points_until_every_point_is_observed(
+    storage: SqlStorage,
+) -> None:
+    """A worker that reports before it asks again gets every point of a small discrete
+    space once (Sobol's points there repeat one another); then a repeat, not a 409."""
+    services = Services(storage)
+    client = storage.create_client("c")
+    caller: Token = services.tokens.issue(client.id).token
+    created = services.experiments.create(caller, TINY.spec)
+    handed = []
+    for _ in range(6):
+        suggestion = services.suggestions.create(caller, created.id)
+        handed.append(point_hash(suggestion.assignments))
+        report(services, caller, created.id, suggestion_id=suggestion.id)
+    assert sorted(handed) == sorted(
+        point_hash({"n": n, "c": c}) for n in (1, 2) for c in ("a", "b", "c")
+    )
+    again = services.suggestions.create(caller, created.id)
+    assert point_hash(again.assignments) in handed
+
+
+def test_the_centre_is_not_suggested_when_it_was_already_reported(storage: SqlStorage) -> None:
+    """Users often report their default configuration first; the design's first point,
+    the centre, would evaluate it again."""
+    services = Services(storage)
+    client = storage.create_client("c")
+    caller: Token = services.tokens.issue(client.id).token
+    created = services.experiments.create(caller, experiment(X, Y).spec)
+    centre: Point = {"x": 0.5, "y": 0.5}
+    first = services.suggestions.create(caller, created.id)
+    assert first.assignments == centre  # what a fresh experiment starts with
+    later = services.experiments.create(caller, experiment(X, Y).spec)
+    report(services, caller, later.id, assignments=centre)
+    assert services.suggestions.create(caller, later.id).assignments != centre
+
+
+def report(
+    services: Services,
+    caller: Token,
+    experiment_id: int,
+    suggestion_id: int | None = None,
+    assignments: Point | None = None,
+) -> None:
+    values = (MetricValue("f", 1.0),)
+    given = ObservationInput(suggestion_id, assignments, values)
+    services.observations.create(caller, experiment_id, given)

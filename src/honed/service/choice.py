@@ -148,17 +148,26 @@ def _engine_point(
         [s.assignments for s in context.load_open_suggestions()] if engine.needs_pending else []
     )
     cursor = context.cursor
+    # An observed point is taken too while the engine finds others: a design point that
+    # repeats one (the centre a user already reported, a small discrete space) would be
+    # an evaluation that tells nothing new. Once none is found, a repeat beats a conflict.
+    repeat: tuple[dict[str, AssignmentValue], int] | None = None
     for _ in range(ENGINE_ATTEMPTS):
         proposal = engine.propose(
             ProposalRequest(context.experiment, cursor, pending, observations, count=1)
         )
         cursor = proposal.cursor
         for point in proposal.points:
-            if point_hash(point) not in taken:
+            key = point_hash(point)
+            if key in taken:
+                continue
+            if not context.observed_among({key}):
                 return point, cursor
+            if repeat is None:
+                repeat = point, cursor
         if not proposal.points:
             break
-    return None, cursor
+    return repeat if repeat is not None else (None, cursor)
 
 
 def free_point(experiment: Experiment, taken: AbstractSet[str]) -> dict[str, AssignmentValue]:
