@@ -19,6 +19,7 @@ from honed.domain.metrics import Metric
 from honed.domain.metrics import Objective
 from honed.domain.metrics import Strategy
 from honed.domain.parameters import Assignments
+from honed.domain.parameters import LinearConstraint
 from honed.domain.parameters import Parameter
 from honed.domain.parameters import ParameterType
 from honed.domain.parameters import SearchSpace
@@ -218,6 +219,37 @@ def test_constraint_metric_finds_the_best_feasible_point(
     # The constraint model keeps the optimizer near the feasible disc.
     late = [round(disc(s.assignments)["c"], 2) for s in bo[6:]]
     assert sum(c > -0.1 for c in late) >= len(late) * 2 // 3, late
+
+
+@pytest.mark.parametrize("kind", [DOUBLE, ParameterType.INT])
+def test_linear_constraints_hold_and_the_optimum_on_their_boundary_is_found(
+    services: Services, token: Token, engine_factory: Callable[[], Engine], kind: ParameterType
+) -> None:
+    """Closest to (0.9, 0.7) with x + y <= 1: (0.6, 0.4) on the boundary, off the centre.
+    Integers in 0..10 stand for tenths there: the mixed optimizer searches them value by
+    value."""
+    scale = 1.0 if kind is DOUBLE else 0.1
+    bounds = (0.0, 1.0) if kind is DOUBLE else (0, 10)
+    parameters = tuple(Parameter(name, kind, bounds) for name in ("x", "y"))
+
+    def closest(assignments: Assignments) -> dict[str, float]:
+        x, y = (scale * float(assignments[name]) for name in ("x", "y"))
+        return {"f": -((x - 0.9) ** 2) - (y - 0.7) ** 2}
+
+    limit = LinearConstraint("less_than", (("x", scale), ("y", scale)), 1.0)
+    space = SearchSpace(parameters, linear_constraints=(limit,))
+    spec = ExperimentSpec("linear", space, (Metric("f"),))
+    loop = OptimizerLoop(services.storage, engine_factory)
+    bo = optimize(services, token, spec, closest, 14, loop)
+    assert services.storage.optimizer_status(bo[0].experiment_id).error is None
+    assert {s.source for s in bo[6:]} == {SuggestionSource.OPTIMIZER}
+    broken = [dict(s.assignments) for s in bo if not limit.is_satisfied(s.assignments)]
+    assert not broken
+    sobol = optimize(services, token, spec, closest, 14, None)
+    bo_best = best_value(services, token, bo[0].experiment_id)
+    sobol_best = best_value(services, token, sobol[0].experiment_id)
+    assert bo_best > -0.185, (bo_best, sobol_best)  # the optimum: -0.18
+    assert sobol_best < -0.185  # a test the design alone would not pass
 
 
 def test_int_log_and_categorical_parameters(

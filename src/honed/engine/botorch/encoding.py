@@ -105,24 +105,33 @@ class Encoding:
                 point[p.name] = _from_unit(p, u)
         return point
 
-    def inequality_constraints(self) -> list[tuple[torch.Tensor, torch.Tensor, float]]:
-        """Linear constraints in model space, in BoTorch's ``sum(c * x[i]) >= rhs`` form."""
+    def inequality_constraints(
+        self, margin: float = 0.0
+    ) -> list[tuple[torch.Tensor, torch.Tensor, float]]:
+        """Linear constraints in model space, in BoTorch's ``sum(c * x[i]) >= rhs`` form.
+
+        ``margin`` tightens the constraints on doubles by that share of their scale (the
+        sum of ``|c|``); those on integers hold exactly at their snapped values.
+        """
         result = []
         names = [p.name for p in self.space.parameters]
         for constraint in self.space.linear_constraints:
             sign = 1.0 if constraint.type == "greater_than" else -1.0
             indices, coefficients = [], []
             rhs = constraint.threshold
+            continuous = True
             for name, weight in constraint.terms:
                 p = self.space.parameter(name)
                 indices.append(names.index(name))
                 coefficients.append(sign * weight * (p.high - p.low))
                 rhs -= weight * p.low
+                continuous = continuous and p.type is ParameterType.DOUBLE
+            slack = margin * sum(abs(c) for c in coefficients) if continuous else 0.0
             result.append(
                 (
                     torch.tensor(indices, dtype=torch.long),
                     torch.tensor(coefficients, dtype=DTYPE),
-                    sign * rhs,
+                    sign * rhs + slack,
                 )
             )
         return result

@@ -24,6 +24,7 @@ from honed.domain.parameters import point_hash
 from honed.engine.botorch.data import TrainingData
 from honed.engine.botorch.encoding import DTYPE
 from honed.engine.botorch.encoding import Encoding
+from honed.engine.botorch.feasible import feasible
 
 #: Points in the candidate set (half quasi-random, half around the best points). Its
 #: Cholesky is most of the pool's cost (cubic in this size, not in the pool's).
@@ -117,7 +118,7 @@ def candidate_set(
             moved[:, d] = torch.where(mask[:, d], resample, base[:, d])
         points = torch.cat([spread, moved])
     points = _from_unit_cube(encoding, points)
-    return _feasible(encoding, points)
+    return points[feasible(points, encoding.inequality_constraints(), tolerance=1e-9)]
 
 
 def _best_points(data: TrainingData) -> list[torch.Tensor]:
@@ -147,13 +148,6 @@ def _from_unit_cube(encoding: Encoding, u: torch.Tensor) -> torch.Tensor:
         grid = torch.tensor(allowed, dtype=DTYPE)
         x[:, d] = grid[(u[:, d].unsqueeze(-1) - grid).abs().argmin(dim=-1)]
     return x
-
-
-def _feasible(encoding: Encoding, x: torch.Tensor) -> torch.Tensor:
-    keep = torch.ones(x.shape[0], dtype=torch.bool)
-    for indices, coefficients, rhs in encoding.inequality_constraints():
-        keep &= (x[:, indices] * coefficients).sum(dim=-1) >= rhs - 1e-9
-    return x[keep]
 
 
 def _scores(samples: torch.Tensor, data: TrainingData) -> torch.Tensor:
