@@ -24,6 +24,8 @@ from honed.domain.parameters import SearchSpace
 # Int ranges with more values than this are optimized as continuous and rounded.
 MAX_DISCRETE_VALUES = 128
 DTYPE = torch.float64
+# Linear constraints in BoTorch's form: (indices, coefficients, rhs) for sum(c * x[i]) >= rhs.
+LinearConstraints = list[tuple[torch.Tensor, torch.Tensor, float]]
 
 
 def _to_unit(parameter: Parameter, value: float) -> float:
@@ -105,9 +107,7 @@ class Encoding:
                 point[p.name] = _from_unit(p, u)
         return point
 
-    def inequality_constraints(
-        self, margin: float = 0.0
-    ) -> list[tuple[torch.Tensor, torch.Tensor, float]]:
+    def inequality_constraints(self, margin: float = 0.0) -> LinearConstraints:
         """Linear constraints in model space, in BoTorch's ``sum(c * x[i]) >= rhs`` form.
 
         ``margin`` tightens the constraints on doubles by that share of their scale (the

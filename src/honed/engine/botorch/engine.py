@@ -29,7 +29,7 @@ from honed.engine.base import ProposalRequest
 from honed.engine.botorch.data import TrainingData
 from honed.engine.botorch.data import training_data
 from honed.engine.botorch.encoding import Encoding
-from honed.engine.botorch.feasible import Constraints
+from honed.engine.botorch.encoding import LinearConstraints
 from honed.engine.botorch.feasible import FeasibleSampler
 from honed.engine.botorch.model import WarmStart
 from honed.engine.botorch.model import fit_models
@@ -227,7 +227,7 @@ class BoTorchEngine(Engine):
         return candidates.detach().reshape(q, encoding.dim)
 
 
-def _mixed_options(maxiter: int, constraints: Constraints | None) -> dict[str, Any]:
+def _mixed_options(maxiter: int, constraints: LinearConstraints | None) -> dict[str, Any]:
     options: dict[str, Any] = {"maxiter_continuous": maxiter}
     if constraints:
         # Starting points from the box's points that meet the constraints, not from an
@@ -237,7 +237,9 @@ def _mixed_options(maxiter: int, constraints: Constraints | None) -> dict[str, A
     return options
 
 
-def _searched_discrete_dims(encoding: Encoding, constraints: Constraints | None) -> list[int]:
+def _searched_discrete_dims(
+    encoding: Encoding, constraints: LinearConstraints | None
+) -> list[int]:
     """The integer and grid dimensions that the mixed optimizer searches value by value.
     BoTorch relaxes the others (more than MAX_DISCRETE_VALUES values, in no constraint) to
     continuous ones and rounds; when that leaves nothing discrete it runs the continuous

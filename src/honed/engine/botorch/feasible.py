@@ -13,7 +13,7 @@ import torch
 from botorch.optim.initializers import sample_q_batches_from_polytope
 from botorch.utils.sampling import draw_sobol_samples
 
-Constraints = list[tuple[torch.Tensor, torch.Tensor, float]]
+from honed.engine.botorch.encoding import LinearConstraints
 
 # Box points drawn per wanted sample: enough when an eighth of the box or more is feasible.
 OVERSAMPLING = 8
@@ -22,7 +22,9 @@ BURN_IN = 10_000
 THINNING = 32
 
 
-def feasible(X: torch.Tensor, constraints: Constraints, tolerance: float = 0.0) -> torch.Tensor:
+def feasible(
+    X: torch.Tensor, constraints: LinearConstraints, tolerance: float = 0.0
+) -> torch.Tensor:
     """Which rows of ``X`` (n x d) meet every ``sum(c * x[i]) >= rhs - tolerance``."""
     ok = torch.ones(X.shape[0], dtype=torch.bool)
     for indices, coefficients, rhs in constraints:
@@ -34,7 +36,7 @@ class FeasibleSampler:
     """A ``generator`` for BoTorch's ``gen_batch_initial_conditions``: ``(n, q, seed)`` to
     ``n x q x d`` points that meet ``constraints`` (inequalities within one point)."""
 
-    def __init__(self, bounds: torch.Tensor, constraints: Constraints) -> None:
+    def __init__(self, bounds: torch.Tensor, constraints: LinearConstraints) -> None:
         self._bounds = bounds
         self._constraints = constraints
 
