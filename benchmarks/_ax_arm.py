@@ -58,7 +58,11 @@ def run_one(problem: Problem, evaluations: int, workers: int, seed: int) -> dict
     from ax.api.client import Client
 
     client = Client(random_seed=seed)
-    client.configure_experiment(parameters=_parameters(problem), name=f"{problem.name}-{seed}")
+    client.configure_experiment(
+        parameters=_parameters(problem),
+        parameter_constraints=[c.ax_string() for c in problem.constraints],
+        name=f"{problem.name}-{seed}",
+    )
     client.configure_optimization(objective="-f")
     last_node = [""]
 

@@ -148,6 +148,7 @@ def _honed_experiment(problem: Problem, seed: int) -> Any:
     from honed.domain.experiment import ExperimentState
     from honed.domain.metrics import Metric
     from honed.domain.metrics import Objective
+    from honed.domain.parameters import LinearConstraint
     from honed.domain.parameters import Parameter
     from honed.domain.parameters import ParameterType
     from honed.domain.parameters import SearchSpace
@@ -162,8 +163,13 @@ def _honed_experiment(problem: Problem, seed: int) -> Any:
             parameters.append(Parameter(p.name, ParameterType.INT, (p.low, p.high)))
         else:
             parameters.append(Parameter(p.name, ParameterType.DOUBLE, (p.low, p.high)))
+    constraints = tuple(
+        LinearConstraint("less_than", c.terms, c.bound) for c in problem.constraints
+    )
     spec = ExperimentSpec(
-        problem.name, SearchSpace(tuple(parameters)), (Metric("f", Objective.MINIMIZE),)
+        problem.name,
+        SearchSpace(tuple(parameters), constraints),
+        (Metric("f", Objective.MINIMIZE),),
     )
     # The experiment id seeds honed's Sobol sequence.
     return Experiment(1 + seed, 1, spec, ExperimentState.ACTIVE, 0, 0)
@@ -266,9 +272,15 @@ def _optuna_arm(problem: Problem, seed: int) -> Arm[Any]:
     from optuna.distributions import IntDistribution
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(
-        direction="minimize", sampler=optuna.samplers.TPESampler(seed=seed)
+    # Optuna has no constraints on parameters; its documented way is constraints_func: the
+    # trial is evaluated, and TPE ranks those that break a constraint below the others.
+    sampler = optuna.samplers.TPESampler(
+        seed=seed,
+        constraints_func=(
+            (lambda trial: trial.user_attrs["excess"]) if problem.constraints else None
+        ),
     )
+    study = optuna.create_study(direction="minimize", sampler=sampler)
     distributions: dict[str, BaseDistribution] = {}
     for p in problem.params:
         if p.kind == "categorical":
@@ -284,6 +296,7 @@ def _optuna_arm(problem: Problem, seed: int) -> Arm[Any]:
         return trial, dict(trial.params)
 
     def tell(trial: Any, point: Point, value: float) -> None:
+        trial.set_user_attr("excess", [c.excess(point) for c in problem.constraints])
         study.tell(trial, value)
         told[0] += 1
 
@@ -737,6 +750,7 @@ def plot(args: argparse.Namespace, results: Sequence[dict[str, Any]], path: Path
     seeds = args.seeds
     figure.suptitle(f"Median simple regret over {seeds} seeds (solid 30x1, dashed 60x4)")
     figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=110)
     plt.close(figure)
 
