@@ -104,9 +104,8 @@ def fit_outcome(encoding: Encoding, outcome: Outcome, warm: WarmStart | None) ->
     default = KERNELS[0]
     if default in fits and (fits[default][1] - fits[kernel][1]) * len(X) < STRONG_EVIDENCE:
         kernel = default
-    fitted = fits[kernel][0]
+    model = fits[kernel][0]
     hyperparameters = {k: _hyperparameters(m) for k, (m, _) in fits.items()}
-    model = fitted
     if X is not outcome.X:
         model = _model(encoding, outcome.X, outcome.Y, outcome.Yvar, kernel)
         _load_hyperparameters(model, hyperparameters[kernel])
