@@ -583,6 +583,8 @@ def summarize(args: argparse.Namespace, results: Sequence[dict[str, Any]]) -> di
                     "duplicates": sum(int(r.get("duplicates", 0)) for r in runs),
                     "fallbacks": sum(int(r.get("fallbacks", 0)) for r in runs),
                     "stalls": sum(int(r.get("stalls", 0)) for r in runs),
+                    "infeasible": sum(int(r.get("infeasible", 0)) for r in runs),
+                    "evaluations": sum(len(r["trace"]) for r in runs),
                 }
             cell["paired_with_ax"] = _paired_with_ax(
                 [r for r in ok if (r["problem"], r["budget"]) == (problem, budget)]
@@ -679,6 +681,14 @@ def print_table(args: argparse.Namespace, summary: dict[str, Any]) -> None:
     if extras:
         print("\nRe-asks (a proposal equal to an open or observed point)")
         print("\n".join(extras))
+    constrained = [c for c in summary["cells"] if PROBLEMS[c["problem"]].constraints]
+    if constrained:
+        print("\nEvaluated points that broke a linear constraint (never counted as the best)")
+        for cell in constrained:
+            counts = ", ".join(
+                f"{arm} {s['infeasible']} of {s['evaluations']}" for arm, s in cell["arms"].items()
+            )
+            print(f"  {cell['problem']} {cell['budget']}: {counts}")
     goals = summary["goals"]
     if goals["honed_no_worse_than_ax"]:
         missed = [
