@@ -110,8 +110,12 @@ class Encoding:
     def inequality_constraints(self, margin: float = 0.0) -> LinearConstraints:
         """Linear constraints in model space, in BoTorch's ``sum(c * x[i]) >= rhs`` form.
 
-        ``margin`` tightens the constraints on doubles by that share of their scale (the
-        sum of ``|c|``); those on integers hold exactly at their snapped values.
+        ``margin`` tightens each constraint by that share of the scale of its continuous
+        doubles (the sum of their ``|c|``): the optimizers meet a constraint only to their
+        tolerance, and such a double on the boundary would break it by ~1e-9 once decoded;
+        integers and grid values hold exactly at their snapped values. Integer values that
+        leave a double no room but its bound (x + k <= 9 at k = 9, x >= 0) are lost to the
+        optimizers.
         """
         result = []
         names = [p.name for p in self.space.parameters]
@@ -119,14 +123,14 @@ class Encoding:
             sign = 1.0 if constraint.type == "greater_than" else -1.0
             indices, coefficients = [], []
             rhs = constraint.threshold
-            continuous = True
+            slack = 0.0
             for name, weight in constraint.terms:
                 p = self.space.parameter(name)
                 indices.append(names.index(name))
                 coefficients.append(sign * weight * (p.high - p.low))
                 rhs -= weight * p.low
-                continuous = continuous and p.type is ParameterType.DOUBLE
-            slack = margin * sum(abs(c) for c in coefficients) if continuous else 0.0
+                if p.type is ParameterType.DOUBLE and p.grid is None:
+                    slack += margin * abs(coefficients[-1])
             result.append(
                 (
                     torch.tensor(indices, dtype=torch.long),
