@@ -179,7 +179,8 @@ def mixed(point: Point) -> float:
 # best feasible point is another basin's minimum, at x3 + x4 + x5 = 0.75.
 HARTMANN6_CONSTRAINED_MIN = -3.2031619183962294
 # mixed under x1 + k <= 9: the constraint is active at the optimum, c="a", k=7 (one below
-# the int target), x = (3.1808, 2.0).
+# the int target), x = (3.1808, 2.0). It mixes a double and an int, which the SigOpt API
+# (and so honed's) rejects: this problem reaches the engine's mixed-type path only here.
 MIXED_CONSTRAINED_MIN = 1.0116174544801027
 _MIXED_PARAMS = (
     Param("x0", "double", -5.0, 10.0),
@@ -250,7 +251,8 @@ PROBLEMS: dict[str, Problem] = {
             _MIXED_PARAMS,
             mixed,
             MIXED_CONSTRAINED_MIN,
-            note="mixed under x1 + k <= 9 (a double and the int; active at the optimum)",
+            note="mixed under x1 + k <= 9 (a double and the int, which the API rejects; "
+            "active at the optimum)",
             constraints=(LinearConstraint((("x1", 1.0), ("k", 1.0)), 9.0),),
             on_request=True,
         ),
