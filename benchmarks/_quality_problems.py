@@ -174,14 +174,14 @@ def mixed(point: Point) -> float:
 # Two problems with linear constraints, on request: Ax takes ~6 s per candidate on them
 # (BoTorch's hit-and-run sampler draws its starting points), ten times its unconstrained
 # cost. Their optima were found with 3,000 SLSQP starts
-# (hartmann6_constrained) and L-BFGS-B on every category and int (mixed_constrained).
+# (hartmann6_constrained) and 100 per category and int (mixed_constrained).
 # Hartmann6 under x3 + x4 + x5 <= 1 loses its global basin (there x3 + x4 + x5 = 1.24); the
 # best feasible point is another basin's minimum, at x3 + x4 + x5 = 0.75.
 HARTMANN6_CONSTRAINED_MIN = -3.2031619183962294
-# mixed under x1 + k <= 9: the constraint is active at the optimum, c="a", k=7 (one below
-# the int target), x = (3.1808, 2.0). It mixes a double and an int, which the SigOpt API
-# (and so honed's) rejects: this problem reaches the engine's mixed-type path only here.
-MIXED_CONSTRAINED_MIN = 1.0116174544801027
+# mixed under x0 + x1 <= 5 (SigOpt's API takes constraints over doubles or over ints, not
+# both): it cuts off Branin's three minima, and the optimum lies on it, at c="a", k=8,
+# x = (3.1231, 1.8769).
+MIXED_CONSTRAINED_MIN = 0.569739742891338
 _MIXED_PARAMS = (
     Param("x0", "double", -5.0, 10.0),
     Param("x1", "double", 0.0, 15.0),
@@ -251,9 +251,8 @@ PROBLEMS: dict[str, Problem] = {
             _MIXED_PARAMS,
             mixed,
             MIXED_CONSTRAINED_MIN,
-            note="mixed under x1 + k <= 9 (a double and the int, which the API rejects; "
-            "active at the optimum)",
-            constraints=(LinearConstraint((("x1", 1.0), ("k", 1.0)), 9.0),),
+            note="mixed under x0 + x1 <= 5 (active at the optimum)",
+            constraints=(LinearConstraint((("x0", 1.0), ("x1", 1.0)), 5.0),),
             on_request=True,
         ),
         # Above 10 parameters, where honed's initial design grows past Ax's 5 points; on
