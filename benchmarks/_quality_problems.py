@@ -171,9 +171,9 @@ def mixed(point: Point) -> float:
     return base * (1 + 0.1 * abs(miss)) + 0.5 * miss**2 + _MIXED_OFFSET[category]
 
 
-# Two problems with linear constraints, on request: Ax takes ~6 s per candidate on them
-# (BoTorch's hit-and-run sampler draws its starting points), ten times its unconstrained
-# cost. Their optima were found with 3,000 SLSQP starts
+# Two problems with linear constraints, on request: Ax takes 3.5-3.8 s per candidate on
+# them (BoTorch's hit-and-run sampler draws its starting points), five times its
+# unconstrained cost. Their optima were found with 3,000 SLSQP starts
 # (hartmann6_constrained) and 100 per category and int (mixed_constrained).
 # Hartmann6 under x3 + x4 + x5 <= 1 loses its global basin (there x3 + x4 + x5 = 1.24); the
 # best feasible point is another basin's minimum, at x3 + x4 + x5 = 0.75.
