@@ -25,7 +25,6 @@ from honed.domain.records import MetricValue
 from honed.domain.tenancy import Token
 from honed.engine.base import Engine
 from honed.engine.base import ProposalRequest
-from honed.engine.centre import centre_point
 from honed.engine.grid import GridEngine
 from honed.engine.random import RandomEngine
 from honed.engine.selection import engine_for
@@ -201,39 +200,13 @@ def test_sobol_starts_at_the_centre_of_the_space() -> None:
     assert first not in batch[1:]
 
 
-def test_sobol_starts_at_the_centre_of_the_feasible_region() -> None:
-    """When the box's centre breaks a constraint, the first point is the centre of the
-    largest ball inside what the constraints leave, each parameter scaled to [0, 1]; the
-    others stay at their centre. x in [-2, 3] and y in [0, 1] under x + 5y <= -1.5 leave
-    u + v <= 0.1 of the unit square: a right triangle whose inscribed circle has radius
-    and centre coordinates 0.1 / (2 + sqrt(2))."""
-    rule = LinearConstraint("less_than", (("x", 1.0), ("y", 5.0)), -1.5)
-    target = experiment(X, Y, C, constraints=[rule])
+def test_sobol_skips_a_centre_that_breaks_a_linear_constraint() -> None:
+    rule = LinearConstraint("greater_than", (("x", 1.0), ("y", 1.0)), 2.0)
+    target = experiment(X, Y, constraints=[rule])
     proposal = SobolEngine().propose(ProposalRequest(target, 0, count=3))
     assert len(proposal.points) == 3
     assert all(rule.is_satisfied(p) for p in proposal.points)
-    inner = 0.1 / (2 + math.sqrt(2))
-    assert proposal.points[0] == {
-        "x": pytest.approx(-2 + 5 * inner),
-        "y": pytest.approx(inner),
-        "c": "b",
-    }
-
-
-def test_a_constrained_centre_is_a_point_that_meets_the_constraints_or_none() -> None:
-    """Integers take the rounded centre when it is feasible; no centre when the region
-    is empty or holds no integer point (SobolEngine then starts with the sequence)."""
-    corner = LinearConstraint("greater_than", (("n", 1.0), ("m", 1.0)), 13.5)
-    assert centre_point(SearchSpace((N, M), (corner,))) == {"n": 4, "m": 10}
-    band = (
-        LinearConstraint("greater_than", (("n", 1.0), ("m", -1.0)), 0.2),
-        LinearConstraint("less_than", (("n", 1.0), ("m", -1.0)), 0.8),
-    )
-    assert centre_point(SearchSpace((N, M), band)) is None
-    empty = LinearConstraint("greater_than", (("x", 1.0), ("y", 1.0)), 5.0)
-    assert centre_point(SearchSpace((X, Y), (empty,))) is None
-    edge = LinearConstraint("greater_than", (("x", 1.0), ("y", 1.0)), 4.0)
-    assert centre_point(SearchSpace((X, Y), (edge,))) == {"x": 3.0, "y": 1.0}
+    assert {"x": 0.5, "y": 0.5} not in proposal.points
 
 
 DOUBLE_RULES = [

@@ -15,7 +15,6 @@ from honed.domain.parameters import AssignmentValue
 from honed.engine.base import Engine
 from honed.engine.base import Proposal
 from honed.engine.base import ProposalRequest
-from honed.engine.centre import centre_point
 from honed.engine.space import point_from_unit
 from honed.engine.space import satisfies_constraints
 
@@ -88,9 +87,8 @@ class SobolEngine(Engine):
     process that shares a database walks the same sequence without repeating a point.
     Cursor 0 is the centre (as in Ax and Vizier: search ranges are usually drawn around a
     sensible default, so the centre is often a good first point, and it anchors the
-    model's first fit; under linear constraints the centre of their feasible region);
-    cursor k > 0 is the sequence's point k. Points that break a linear constraint are
-    skipped.
+    model's first fit); cursor k > 0 is the sequence's point k. Points that break a linear
+    constraint are skipped.
     """
 
     def propose(self, request: ProposalRequest) -> Proposal:
@@ -101,8 +99,8 @@ class SobolEngine(Engine):
         batch = max(request.count, 1) if not space.linear_constraints else BLOCK
         if cursor == 0 and request.count > 0:
             cursor = 1
-            centre = centre_point(space)
-            if centre is not None:
+            centre = point_from_unit(space, np.full(dimension, 0.5))
+            if satisfies_constraints(space, centre):
                 points.append(centre)
         while len(points) < request.count and cursor - request.cursor < MAX_SCAN:
             for row in _sequences.rows(request.experiment.id, dimension, cursor, batch):
