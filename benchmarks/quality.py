@@ -432,7 +432,7 @@ def plan(args: argparse.Namespace) -> list[Job]:
         [Job(problem, budget, arm, seed) for arm in sorted(args.arms, key=START_ORDER.index)]
         for problem in args.problems
         for budget in args.budgets
-        for seed in range(args.seeds)
+        for seed in range(args.first_seed, args.first_seed + args.seeds)
     ]
     groups.sort(key=lambda group: sum(estimate_seconds(j) for j in group), reverse=True)
     return [job for group in groups for job in group]
@@ -785,6 +785,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--seeds", type=int, default=10, help="seeds per cell (default 10)")
     parser.add_argument(
+        "--first-seed",
+        type=int,
+        default=0,
+        help="the first seed (default 0): --first-seed 40 --seeds 20 adds seeds 40-59 to an "
+        "earlier run of 40, for a new sample beside it",
+    )
+    parser.add_argument(
         "--problems",
         default=",".join(DEFAULT_PROBLEMS),
         help=f"comma-separated, of {', '.join(PROBLEMS)}",
@@ -850,6 +857,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "benchmark": "quality",
         "config": {
             "seeds": args.seeds,
+            "first_seed": args.first_seed,
             "problems": {name: PROBLEMS[name].note for name in args.problems},
             "budgets": {name: BUDGETS[name] for name in args.budgets},
             "arms": args.arms,
