@@ -180,8 +180,10 @@ def test_no_two_running_runs_share_a_point(server: RunningServer, pool: Any) -> 
     budget = 30
     experiment_id = create_ai_experiment(server, SMALL, budget)
 
-    # Each evaluation takes a moment, so that runs overlap.
-    records = run_workers(pool, server, experiment_id, work_seconds=0.05)
+    # Each evaluation takes long beside a request, so that runs overlap: with 0.05 s, on a
+    # slow machine under load, a worker's next run took longer to start than another's
+    # evaluation and report, and no two runs overlapped (the check below saw nothing).
+    records = run_workers(pool, server, experiment_id, work_seconds=0.5)
 
     check_runs_and_observations(server, experiment_id, records, budget)
     assert len({point_key(r.assignments) for r in records}) < len(records)
