@@ -809,6 +809,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--plot", type=Path, default=RESULTS / "quality.png")
     parser.add_argument("--runs-file", type=Path, default=RESULTS / "quality.runs.jsonl")
     args = parser.parse_args(argv)
+    if args.seeds < 1:
+        parser.error(f"--seeds must be at least 1, not {args.seeds}")
+    if args.first_seed < 0:
+        # Seeds reach NumPy's and Ax's generators, which take no negative seed.
+        parser.error(f"--first-seed must be 0 or more, not {args.first_seed}")
     args.problems = _names(args.problems, list(PROBLEMS), "problems")
     args.budgets = _names(args.budgets, list(BUDGETS), "budgets")
     args.arms = _names(args.arms, ARMS, "arms")
