@@ -14,6 +14,7 @@ from honed.engine.base import Engine
 from honed.server.app import create_app
 from honed.service.app import Services
 from honed.service.optimizer import botorch_engine_factory
+from honed.service.suggestions import ServingPolicy
 from honed.storage.sql.storage import SqlStorage
 from tests.support.postgres import PostgresServer
 from tests.support.postgres import running_postgres
@@ -69,7 +70,7 @@ def services(storage: SqlStorage) -> Services:
     import torch  # here, not at import: only optimizer tests pay for it
 
     torch.manual_seed(0)
-    return Services(storage, candidate_wait_seconds=0.0)
+    return Services(storage, ServingPolicy(max_wait_seconds=0.0))
 
 
 @pytest.fixture

@@ -35,6 +35,7 @@ from honed.service.app import Services
 from honed.service.observations import ObservationInput
 from honed.service.optimizer import LoopSettings
 from honed.service.optimizer import OptimizerLoop
+from honed.service.suggestions import ServingPolicy
 from honed.storage.base import LEASE_OWNER_SILENT_SECONDS
 from honed.storage.sql.storage import SqlStorage
 from tests.conftest import TEST_TOKEN
@@ -427,7 +428,7 @@ def running_loop(
 def test_a_request_waits_for_the_running_optimizer(
     storage: SqlStorage, token: Token, running_loop: OptimizerLoop
 ) -> None:
-    patient = Services(storage, candidate_wait_seconds=60.0)
+    patient = Services(storage, ServingPolicy(max_wait_seconds=60.0))
     spec = ExperimentSpec("waits", space(unit("x0"), unit("x1")), (Metric("f"),))
     experiment = patient.experiments.create(token, spec)
     for _ in range(5):

@@ -13,6 +13,7 @@ from honed.domain.metrics import Metric
 from honed.domain.parameters import Parameter
 from honed.domain.parameters import ParameterType
 from honed.domain.projects import Project
+from honed.domain.records import ModelBasis
 from honed.domain.records import Observation
 from honed.domain.records import QueuedSuggestion
 from honed.domain.records import Suggestion
@@ -171,6 +172,22 @@ def suggestion_json(suggestion: Suggestion) -> JSON:
         # honed's own field, with a suggestion TTL: when the suggestion expires unless its
         # worker updates it (an expired one shows deleted: true).
         "lease_until": suggestion.lease_until,
+        # honed's own field, for optimizer suggestions: what the model knew when it chose
+        # the point (the observations it was fitted on; from the optimised batch or the
+        # Thompson pool; stored observations it neither saw nor had pending, and whether
+        # that was within the tolerance for the workers in flight).
+        "model": model_json(suggestion.model),
+    }
+
+
+def model_json(model: ModelBasis | None) -> JSON | None:
+    if model is None:
+        return None
+    return {
+        "observations": model.observations,
+        "candidate": "pool" if model.pool else "batch",
+        "unaccounted": model.unaccounted,
+        "fresh": model.fresh,
     }
 
 

@@ -59,10 +59,21 @@ def main() -> None:
 )
 @click.option(
     "--candidate-wait",
-    default=1.0,
+    default=60.0,
     show_default=True,
-    type=click.FloatRange(0, 60),
-    help="Seconds a suggestion request may wait for the optimizer before Sobol serves.",
+    type=click.FloatRange(0, 3600),
+    help="The longest a suggestion request past the initial design waits for a fresh model "
+    "point (it waits about three fits at most); then it gets the newest model point, and "
+    "Sobol only if the optimizer has none. 0: never wait.",
+)
+@click.option(
+    "--prefer",
+    type=click.Choice(["quality", "latency"]),
+    default="quality",
+    show_default=True,
+    help="quality: wait for a point whose model saw every reported observation. latency: "
+    "hand out whatever model point is ready at once, even one computed before the latest "
+    "observations.",
 )
 @click.option(
     "--rate-limit",
@@ -105,6 +116,7 @@ def serve(
     log_level: str,
     optimizers: int,
     candidate_wait: float,
+    prefer: str,
     rate_limit: float,
     rate_burst: float | None,
     cors_origins: tuple[str, ...],
@@ -136,6 +148,8 @@ def serve(
     sys.stdout.flush()
     os.environ["HONED_DATABASE_URL"] = database_url
     os.environ["HONED_CANDIDATE_WAIT_SECONDS"] = str(candidate_wait)
+    os.environ["HONED_PREFER"] = prefer
+    os.environ["HONED_OPTIMIZERS"] = str(optimizers)
     os.environ["HONED_RATE_LIMIT"] = str(rate_limit)
     os.environ["HONED_RATE_BURST"] = str(rate_burst) if rate_burst is not None else ""
     os.environ["HONED_CORS_ORIGINS"] = ",".join(cors_origins)

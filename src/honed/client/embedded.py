@@ -21,6 +21,7 @@ from honed.domain.tenancy import Token
 from honed.domain.tenancy import TokenType
 from honed.server.app import create_app
 from honed.service.app import Services
+from honed.service.suggestions import ServingPolicy
 from honed.service.tokens import TokenService
 from honed.service.tokens import generate_token
 from honed.storage.sql.storage import SqlStorage
@@ -51,11 +52,10 @@ class EmbeddedTransport(httpx.BaseTransport):
     end with this process.
     """
 
-    def __init__(
-        self, database_url: str, optimizers: int = 0, candidate_wait_seconds: float = 1.0
-    ) -> None:
+    def __init__(self, database_url: str, optimizers: int = 0) -> None:
         self.storage = SqlStorage.from_url(database_url)
-        services = Services(self.storage, candidate_wait_seconds)
+        # Requests wait (bounded) for the optimizer processes started here, from their start.
+        services = Services(self.storage, ServingPolicy(optimizers_expected=optimizers > 0))
         client, _ = services.tokens.bootstrap(None)
         trusted = Token(
             id=0,

@@ -64,6 +64,29 @@ class Experiment:
 
 
 @dataclass(frozen=True)
+class SuggestionModel:
+    """What the model behind an optimizer suggestion knew (honed's ``model`` field):
+    observations it was fitted on, ``candidate`` "batch" or "pool", stored observations it
+    neither saw nor had pending, and whether that was within the tolerance (fresh)."""
+
+    observations: int
+    candidate: str
+    unaccounted: int
+    fresh: bool
+
+    @classmethod
+    def from_json(cls, data: JSON | None) -> SuggestionModel | None:
+        if not data:
+            return None
+        return cls(
+            observations=int(data["observations"]),
+            candidate=str(data["candidate"]),
+            unaccounted=int(data["unaccounted"]),
+            fresh=bool(data["fresh"]),
+        )
+
+
+@dataclass(frozen=True)
 class Suggestion:
     id: str
     experiment: str
@@ -72,6 +95,7 @@ class Suggestion:
     assignments: dict[str, Any]
     metadata: dict[str, Any]
     source: str | None = None
+    model: SuggestionModel | None = None
 
     @classmethod
     def from_json(cls, data: JSON) -> Suggestion:
@@ -83,6 +107,7 @@ class Suggestion:
             assignments=dict(data.get("assignments") or {}),
             metadata=dict(data.get("metadata") or {}),
             source=data.get("source"),
+            model=SuggestionModel.from_json(data.get("model")),
         )
 
 

@@ -38,6 +38,22 @@ class SuggestionSource(StrEnum):
 
 
 @dataclass(frozen=True)
+class ModelBasis:
+    """What the model behind an optimizer suggestion knew when it chose the point.
+
+    ``observations``: the observations it was fitted on. ``pool``: a Thompson sample of the
+    pool, not a point of the acquisition-optimised batch. ``unaccounted``: observations
+    stored at hand-out that the model had neither seen nor treated as pending. ``fresh``:
+    that number was within the tolerance for the workers in flight (zero for one worker).
+    """
+
+    observations: int
+    pool: bool
+    unaccounted: int
+    fresh: bool
+
+
+@dataclass(frozen=True)
 class Suggestion:
     id: int
     experiment_id: int
@@ -49,6 +65,8 @@ class Suggestion:
     deleted: bool = False
     #: With a suggestion TTL: when the suggestion expires unless its worker updates it.
     lease_until: int | None = None
+    #: For optimizer suggestions: what the model knew (see ModelBasis).
+    model: ModelBasis | None = None
 
     @property
     def is_open(self) -> bool:

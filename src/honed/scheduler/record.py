@@ -90,6 +90,8 @@ def trial_from_records(suggestion: Suggestion, observation: Observation | None) 
         deploy_attempts=int(meta.get("honed_attempts", 0)),
         started=_float(meta.get("honed_started")),
         progress={float(s): float(v) for s, v in _join("honed_progress_", meta) or []},
+        source=suggestion.source,
+        model=suggestion.model,
     )
     if observation is None:
         status = meta.get(STATUS)

@@ -305,11 +305,15 @@ class Scheduler:
 
     def to_dataframe(self) -> pd.DataFrame:
         """One row per trial: index, id, status, assignments, values, reason, runner
-        metadata, start and end times (UTC)."""
+        metadata, start and end times (UTC), then who chose the point (``source``:
+        engine for the initial design, optimizer, fallback) and, for optimizer points,
+        what the model knew: the observations it was fitted on, ``batch`` or ``pool``, and
+        whether it accounted for every result stored when the trial was created."""
         import pandas as pd
 
         rows = []
         for trial in sorted(self.trials.values(), key=lambda t: t.index):
+            model = trial.model
             rows.append(
                 {
                     "trial_index": trial.index,
@@ -321,6 +325,10 @@ class Scheduler:
                     "runner_metadata": dict(trial.runner_metadata),
                     "start_time": _timestamp(trial.started),
                     "end_time": _timestamp(trial.ended),
+                    "source": trial.source,
+                    "model_observations": model.observations if model else None,
+                    "model_candidate": model.candidate if model else None,
+                    "model_fresh": model.fresh if model else None,
                 }
             )
         return pd.DataFrame(rows)
@@ -491,6 +499,7 @@ class Scheduler:
                 break
             self._suggestion_failures = 0
             trial.id, trial.assignments = suggestion.id, dict(suggestion.assignments)
+            trial.source, trial.model = suggestion.source, suggestion.model
             self.trials[index] = trial
             created.append(trial)
         return created

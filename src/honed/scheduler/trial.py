@@ -8,6 +8,8 @@ from dataclasses import field
 from enum import StrEnum
 from typing import Any
 
+from honed.client.models import SuggestionModel
+
 
 class TrialStatus(StrEnum):
     """A trial's life: PENDING (to be deployed; also after an interrupted deployment) ->
@@ -96,6 +98,10 @@ class Trial:
     fetch_failures: int = 0
     progress: dict[float, float] = field(default_factory=dict)
     observation_id: str | None = None
+    #: Who chose the point (the suggestion's ``source``) and what the optimizer's model
+    #: knew then (its ``model``: None for design and fallback points).
+    source: str | None = None
+    model: SuggestionModel | None = None
     # Monotonic times, this process only.
     retry_at: float = 0.0
     running_since: float | None = None

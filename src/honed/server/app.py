@@ -76,7 +76,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     if services is None:
         services = Services(
             SqlStorage.from_url(settings.database_url, pool_size=settings.db_pool_size),
-            settings.candidate_wait_seconds,
+            settings.serving,
         )
         services.tokens.bootstrap(settings.api_token)
     app = FastAPI(title="honed", version=__version__, docs_url="/docs", redoc_url=None)

@@ -7,6 +7,7 @@ from honed.service.experiments import ExperimentService
 from honed.service.observations import ObservationService
 from honed.service.projects import ProjectService
 from honed.service.runs import TrainingRunService
+from honed.service.suggestions import ServingPolicy
 from honed.service.suggestions import SuggestionService
 from honed.service.summaries import SummaryService
 from honed.service.tokens import TokenService
@@ -16,11 +17,11 @@ from honed.storage.base import Storage
 class Services:
     """Every use case of honed over one store."""
 
-    def __init__(self, storage: Storage, candidate_wait_seconds: float = 1.0) -> None:
+    def __init__(self, storage: Storage, serving: ServingPolicy | None = None) -> None:
         self.storage = storage
         self.tokens = TokenService(storage)
         self.experiments = ExperimentService(storage)
-        self.suggestions = SuggestionService(storage, candidate_wait_seconds)
+        self.suggestions = SuggestionService(storage, serving)
         self.observations = ObservationService(storage)
         self.summaries = SummaryService(storage)
         self.projects = ProjectService(storage)

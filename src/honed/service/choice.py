@@ -1,15 +1,20 @@
 """Which point a suggestion gets, decided under the experiment's lock.
 
-In order: the oldest queued suggestion; once the initial design is done, the optimizer's
-best ready candidate that is neither open nor observed; the experiment's sequence engine
-(Sobol, random, grid) for the initial design or when the optimizer has nothing ready and
-waiting was not possible; a free point found by enumeration or random draws.
+In order: the oldest queued suggestion; the optimizer's best ready candidate that is
+neither open nor observed, if its model is fresh enough for the request (``Serving``);
+the experiment's sequence engine (Sobol, random, grid) for the initial design, or past it
+when the request may no longer wait for the optimizer; a free point found by enumeration
+or random draws.
+
+A candidate is fresh when its model accounts for every stored observation (saw it, or had
+its suggestion pending) but for ``staleness_tolerance`` of them with concurrent workers.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Set as AbstractSet
+from enum import Enum
 
 import numpy as np
 
@@ -20,6 +25,7 @@ from honed.domain.parameters import Assignments
 from honed.domain.parameters import AssignmentValue
 from honed.domain.parameters import SearchSpace
 from honed.domain.parameters import point_hash
+from honed.domain.records import ModelBasis
 from honed.domain.records import SuggestionSource
 from honed.engine.base import Engine
 from honed.engine.base import ProposalRequest
@@ -29,6 +35,9 @@ from honed.engine.space import point_at_index
 from honed.engine.space import point_from_unit
 from honed.engine.space import satisfies_constraints
 from honed.errors import ConflictError
+from honed.storage.base import Candidate
+from honed.storage.base import CandidateBasis
+from honed.storage.base import FitMarker
 from honed.storage.base import NewSuggestion
 from honed.storage.base import SuggestionContext
 from honed.storage.base import SuggestionDecision
@@ -44,8 +53,25 @@ RANDOM_ATTEMPTS = 2_000
 CANDIDATE_CHUNK = 8
 
 
+class Serving(Enum):
+    """What a request past the initial design may be served, strictest first: a waiting
+    request relaxes one step each time its wait runs out."""
+
+    #: A candidate whose model is fresh (see ``staleness_tolerance``).
+    FRESH = "fresh"
+    #: Any ready candidate: they all come from the newest stored fit.
+    MODEL = "model"
+    #: A candidate if one is ready, else the sequence engine (Sobol) as a fallback.
+    ANY = "any"
+
+
 class CandidatesNeeded(Exception):
-    """The optimizer should serve this request but has no usable candidate ready."""
+    """The optimizer should serve this request but has no candidate it may take.
+    ``marker``: the newest fit and fit error then (a request waits for them to change)."""
+
+    def __init__(self, marker: FitMarker) -> None:
+        super().__init__("no candidate ready")
+        self.marker = marker
 
 
 def uses_optimizer(experiment: Experiment) -> bool:
@@ -58,13 +84,26 @@ def uses_optimizer(experiment: Experiment) -> bool:
     )
 
 
+def workers_in_flight(experiment: Experiment, open_count: int) -> int:
+    """The experiment's ``parallel_bandwidth``, or its open suggestions plus this request."""
+    return max(experiment.spec.parallel_bandwidth or 1, open_count + 1)
+
+
+def staleness_tolerance(workers: int) -> int:
+    """Observations a fresh candidate's model may have neither seen nor had pending: none
+    for one worker; with concurrent workers, under half of the others' results, since
+    those arrive while a fit runs and a rule that waited for all of them would make every
+    worker wait for a fit in turn."""
+    return max(workers - 1, 0) // 2
+
+
 def decide(
     context: SuggestionContext,
     metadata: Metadata | None,
-    allow_fallback: bool,
+    serving: Serving,
     optimizer_running: bool = True,
 ) -> SuggestionDecision:
-    """Raise CandidatesNeeded instead of falling back unless ``allow_fallback``.
+    """Raise CandidatesNeeded where ``serving`` forbids what is at hand.
 
     Without ``optimizer_running`` candidates are not looked at: none would come, and the
     hot path saves its queries.
@@ -79,33 +118,45 @@ def decide(
     taken = context.open_hashes
     source = SuggestionSource.ENGINE
     if optimizer_running and uses_optimizer(experiment):
-        chosen = _ready_candidate(context, taken)
-        if chosen is not None:
-            return chosen_decision(context, chosen, metadata)
+        basis: CandidateBasis | None = None
+        candidates = context.load_candidates()
+        if candidates:
+            basis = context.load_basis()
+            tolerance = staleness_tolerance(workers_in_flight(experiment, len(taken)))
+            fresh = basis.unaccounted <= tolerance
+            if fresh or serving is not Serving.FRESH:
+                chosen = _ready_candidate(context, candidates, taken)
+                if chosen is not None:
+                    model = ModelBasis(
+                        basis.observations, chosen.rank >= basis.batch, basis.unaccounted, fresh
+                    )
+                    return chosen_decision(context, chosen, metadata, model)
         if model_ready(experiment.spec, context.count_successes(), len(taken)):
-            if not allow_fallback:
-                raise CandidatesNeeded()
+            if serving is not Serving.ANY:
+                marker = (basis or context.load_basis()).marker
+                raise CandidatesNeeded(marker)
             source = SuggestionSource.FALLBACK
     return _sequence_decision(engine_for(experiment), context, taken, metadata, source)
 
 
 def chosen_decision(
-    context: SuggestionContext, chosen: tuple[int, Assignments], metadata: Metadata | None
+    context: SuggestionContext,
+    chosen: Candidate,
+    metadata: Metadata | None,
+    model: ModelBasis | None = None,
 ) -> SuggestionDecision:
-    candidate_id, assignments = chosen
     return SuggestionDecision(
-        NewSuggestion(assignments, SuggestionSource.OPTIMIZER, metadata),
+        NewSuggestion(chosen.assignments, SuggestionSource.OPTIMIZER, metadata, model=model),
         context.cursor,
-        candidate_id=candidate_id,
+        candidate_id=chosen.id,
     )
 
 
 def _ready_candidate(
-    context: SuggestionContext, taken: AbstractSet[str]
-) -> tuple[int, Assignments] | None:
+    context: SuggestionContext, candidates: list[Candidate], taken: AbstractSet[str]
+) -> Candidate | None:
     """The first candidate in the optimizer's order that is neither open nor observed
     (failed points too). Checked a few at a time: a pool may hold hundreds."""
-    candidates = context.load_candidates()
     for start in range(0, len(candidates), CANDIDATE_CHUNK):
         chunk = [
             (candidate, key)
@@ -115,7 +166,7 @@ def _ready_candidate(
         observed = context.observed_among({key for _, key in chunk})
         for candidate, key in chunk:
             if key not in observed:
-                return candidate.id, candidate.assignments
+                return candidate
     return None
 
 

@@ -23,6 +23,7 @@ from honed.engine.base import Engine
 from honed.engine.base import ProposalRequest
 from honed.engine.design import model_ready
 from honed.service.choice import uses_optimizer
+from honed.storage.base import CandidateSet
 from honed.storage.base import OptimizerWork
 from honed.storage.base import Storage
 
@@ -30,16 +31,22 @@ logger = logging.getLogger(__name__)
 
 
 def botorch_engine_factory() -> Callable[[], Engine]:
-    """The BoTorch engine with warm starts kept for the life of this process."""
-    import torch
-
-    from honed.engine.botorch.engine import BoTorchEngine
-
-    # Parallelism comes from processes: with the other core busy, OpenMP threads made
-    # fits 2.5-20x slower here (see reference/environment.md).
-    torch.set_num_threads(1)
+    """The BoTorch engine with warm starts kept for the life of this process. torch is
+    imported by the first call, which ``OptimizerLoop.run`` makes while it already sends
+    heartbeats: API processes see an optimizer starting, not none."""
     warm_starts: MutableMapping[int, Any] = {}
-    return lambda: BoTorchEngine(warm_starts=warm_starts)
+
+    def engine() -> Engine:
+        import torch
+
+        from honed.engine.botorch.engine import BoTorchEngine
+
+        # Parallelism comes from processes: with the other core busy, OpenMP threads made
+        # fits several times slower.
+        torch.set_num_threads(1)
+        return BoTorchEngine(warm_starts=warm_starts)
+
+    return engine
 
 
 @dataclass(frozen=True)
@@ -94,25 +101,31 @@ class OptimizerLoop:
             and now - work.error_at < self._settings.error_backoff_seconds
         ):
             return False
-        changed = work.latest_modified != work.fitted_modified
-        starving = work.ready_candidates == 0 and (work.demand_at or 0.0) > (work.fitted_at or 0.0)
-        # Candidates were handed out since the last fit and fewer are ready than workers
-        # will ask for: compute the next ones now, while the workers evaluate, with the
-        # suggestions just handed out as pending points.
-        # The pool counts as ready: while it lasts, refits follow the data, not each request.
-        consumed = work.ready_candidates < work.stored_candidates
-        low = consumed and work.ready_candidates < self.batch_size(work)
-        return changed or starving or low
+        changed = (
+            work.latest_modified != work.fitted_modified
+            or work.observation_count != work.fitted_count
+        )
+        # A suggestion handed out after the last fit read its data: compute the next
+        # candidates now, while its worker evaluates, with it as a pending point, so that
+        # they are fresh when its result arrives.
+        uncovered = work.latest_open_id is not None and work.latest_open_id > (
+            work.fitted_suggestion_id or 0
+        )
+        return changed or uncovered or work.waiting > 0
 
     def batch_size(self, work: OptimizerWork) -> int:
-        """Candidates per fit: one per expected worker (``parallel_bandwidth``, or the open
-        suggestions plus one) and a few spares."""
+        """Candidates per fit: one per expected worker and, with several, a few spares for
+        a request that arrives while the next fit runs. One worker gets one: it asks again
+        only with a new result, which every spare missed."""
         expected = self.expected_workers(work)
-        return min(expected + self._settings.spare_candidates, self._settings.max_batch)
+        spares = self._settings.spare_candidates if expected > 1 else 0
+        return min(expected + spares, self._settings.max_batch)
 
     def expected_workers(self, work: OptimizerWork) -> int:
-        """``parallel_bandwidth``, or the open suggestions plus one when more."""
-        return max(work.experiment.spec.parallel_bandwidth or 1, work.open_count + 1)
+        """``parallel_bandwidth``, or more when more ask: the workers of the open
+        suggestions (each asks again when it reports) and the requests waiting now."""
+        asking = work.open_count + work.waiting
+        return max(work.experiment.spec.parallel_bandwidth or 1, asking, 1)
 
     def arrivals(self, work: OptimizerWork) -> int:
         """Observations that arrived during the last cycle of this experiment's fits: as
@@ -134,7 +147,7 @@ class OptimizerLoop:
         # Waiting requests first, then the experiment whose candidates are oldest.
         due.sort(
             key=lambda w: (
-                not (w.ready_candidates == 0 and w.demand_at is not None),
+                w.waiting == 0,
                 w.fitted_at or 0.0,
             )
         )
@@ -147,11 +160,12 @@ class OptimizerLoop:
         return None
 
     def fit(self, work: OptimizerWork) -> None:
-        experiment = work.experiment
-        started = time.perf_counter()
+        experiment_id = work.experiment.id
         try:
-            observations = self._storage.all_observations(experiment.id)
-            pending = [s.assignments for s in self._storage.open_suggestions(experiment.id)]
+            engine = self._engine_factory()
+            started = time.perf_counter()
+            inputs = self._storage.fit_inputs(experiment_id)
+            pending = [s.assignments for s in inputs.pending]
             current = replace(work, open_count=len(pending))
             count = self.batch_size(current)
             consumed = work.stored_candidates - work.ready_candidates
@@ -162,35 +176,36 @@ class OptimizerLoop:
             pool = self.pool_size(current)
             # Set when the fit begins, not when it succeeds: after a fit lost to a database
             # restart the next one still knows the rate, instead of computing a whole batch
-            # as if requests were few (at 800 observations, minutes that a busy server's
-            # workers spend on fallback points).
-            self._last_fit[experiment.id] = work.observation_count
-            proposal = self._engine_factory().propose(
-                ProposalRequest(experiment, 0, pending, observations, count=count, pool=pool)
+            # as if requests were few.
+            self._last_fit[experiment_id] = work.observation_count
+            proposal = engine.propose(
+                ProposalRequest(
+                    work.experiment, 0, pending, inputs.observations, count=count, pool=pool
+                )
             )
+            seconds = time.perf_counter() - started
             self._storage.store_candidates(
-                experiment.id,
-                proposal.points,
-                work.latest_modified,
-                len(observations),
-                time.perf_counter() - started,
+                experiment_id,
+                CandidateSet(proposal.points, min(count, len(proposal.points)), inputs, seconds),
             )
             logger.info(
-                "experiment %s: %d candidates from %d observations in %.2fs",
-                experiment.id,
+                "experiment %s: %d candidates from %d observations, %d pending, in %.2fs",
+                experiment_id,
                 len(proposal.points),
-                len(observations),
-                time.perf_counter() - started,
+                len(inputs.observations),
+                len(pending),
+                seconds,
             )
         except Exception as error:  # recorded and shown; Sobol keeps serving meanwhile
-            logger.exception("optimizer failed for experiment %s", experiment.id)
-            self._storage.record_optimizer_error(experiment.id, f"{type(error).__name__}: {error}")
+            logger.exception("optimizer failed for experiment %s", experiment_id)
+            self._storage.record_optimizer_error(experiment_id, f"{type(error).__name__}: {error}")
 
     def run(self, stop: threading.Event) -> None:
         """Fit until ``stop`` is set; heartbeats go on from a thread while a fit runs."""
         heartbeat = threading.Thread(target=self._heartbeat, args=(stop,), daemon=True)
         heartbeat.start()
         try:
+            self._engine_factory()  # loads the engine's libraries (torch) while alive
             while not stop.is_set():
                 try:
                     worked = self.step()

@@ -1,10 +1,20 @@
 """Suggestion use cases. Creation is serialized per experiment by the store; which point
-a suggestion gets is decided under that lock by honed.service.choice."""
+a suggestion gets is decided under that lock by honed.service.choice.
+
+Past the initial design a request is served a fresh model point (``choice``): when none is
+ready it waits for the fit that is running or due, for at most ``ServingPolicy.wait_bound``;
+then it takes the newest fit's point even if stale, and only when the optimizer has none
+at all (or no optimizer runs) the sequence engine's (Sobol) point, with a warning.
+"""
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
 
 from honed.domain.experiment import Experiment
 from honed.domain.experiment import Metadata
@@ -17,6 +27,7 @@ from honed.service.access import check_classic
 from honed.service.access import check_live_experiment
 from honed.service.access import experiment_for
 from honed.service.access import live_experiment_for
+from honed.storage.base import FitMarker
 from honed.storage.base import NewSuggestion
 from honed.storage.base import Page
 from honed.storage.base import PageRequest
@@ -24,21 +35,161 @@ from honed.storage.base import Storage
 from honed.storage.base import SuggestionContext
 from honed.storage.base import SuggestionDecision
 
-# An optimizer process that sent a heartbeat this recently is worth waiting for.
+logger = logging.getLogger(__name__)
+
+# An optimizer process that sent a heartbeat this recently is alive.
 OPTIMIZER_ALIVE_SECONDS = 10.0
 OPTIMIZER_CHECK_SECONDS = 2.0
-CANDIDATE_POLL_SECONDS = 0.05
+# A waiting request looks for a new fit this often; the requests of one experiment in a
+# process share each look (one read per interval, however many wait).
+POLL_SECONDS = 0.05
+DEFAULT_MAX_WAIT_SECONDS = 60.0
+# A request waits up to this many times the experiment's last fit, plus the slack: the fit
+# running when it arrives may have read its data before the request's own observation,
+# so the fresh point can be the next fit's.
+FIT_WAIT_FACTOR = 3.0
+FIT_WAIT_SLACK_SECONDS = 2.0
+
+
+class Preference(StrEnum):
+    """``quality``: past the design, wait (bounded) for a fresh model point. ``latency``:
+    take any ready model point at once, waiting only while the optimizer has none."""
+
+    QUALITY = "quality"
+    LATENCY = "latency"
+
+
+@dataclass(frozen=True)
+class ServingPolicy:
+    """How suggestion requests trade waiting for the optimizer against latency."""
+
+    #: The longest a request waits for the optimizer (0: never wait).
+    max_wait_seconds: float = DEFAULT_MAX_WAIT_SECONDS
+    prefer: Preference = Preference.QUALITY
+    #: Optimizer processes were started with this service (``honed serve``, an embedded
+    #: client): requests wait for them while they start instead of serving Sobol.
+    optimizers_expected: bool = False
+
+    def wait_bound(self, fit_seconds: float | None) -> float:
+        """Seconds a request may wait, from the experiment's last fit duration (None: no fit
+        yet, perhaps no optimizer started yet either: the maximum)."""
+        if fit_seconds is None:
+            return self.max_wait_seconds
+        return min(self.max_wait_seconds, FIT_WAIT_FACTOR * fit_seconds + FIT_WAIT_SLACK_SECONDS)
+
+
+class SuggestionRequest:
+    """One suggestion create. ``step`` never sleeps: it returns the suggestion, or the
+    seconds to wait before the next step.
+
+    Past the design it asks for a fresh model point (``Preference.QUALITY``) or any ready
+    one (``LATENCY``). While none may be served it tells the optimizer, polls for a newer
+    fit (cheap reads), and decides again under the lock only when one was stored. When the
+    wait bound passes, or a fit fails meanwhile, it relaxes: the newest fit's point, then
+    the sequence engine's.
+    """
+
+    def __init__(
+        self,
+        service: SuggestionService,
+        caller: Token,
+        experiment_id: int,
+        metadata: Metadata | None,
+        assignments: object | None,
+        for_run: bool,
+    ) -> None:
+        self._service = service
+        self._caller = caller
+        self._experiment_id = experiment_id
+        self._metadata = metadata
+        self._assignments = assignments
+        self._for_run = for_run
+        self._optimizer_running = service.optimizer_running()
+        latency = service.policy.prefer is Preference.LATENCY
+        self._serving = choice.Serving.MODEL if latency else choice.Serving.FRESH
+        if not self._optimizer_running:
+            self._serving = choice.Serving.ANY
+        self._started = time.monotonic()
+        self._deadline: float | None = None
+        #: The fit marker when this request last found nothing it may take.
+        self._marker: FitMarker | None = None
+        self._first_error: float | None = None
+        #: Counted among the optimizer's waiting requests (``request_candidates``).
+        self._counted = False
+
+    def step(self) -> Suggestion | float:
+        service = self._service
+        if self._marker is not None and self._deadline is not None:
+            unchanged = service.fit_marker(self._experiment_id) == self._marker
+            if unchanged and time.monotonic() < self._deadline:
+                return POLL_SECONDS
+        try:
+            return service.attempt(
+                self._caller,
+                self._experiment_id,
+                self._metadata,
+                self._assignments,
+                self._serving,
+                self._optimizer_running,
+                self._for_run,
+            )
+        except choice.CandidatesNeeded as needed:
+            return self._wait(needed.marker)
+
+    def _wait(self, marker: FitMarker) -> float:
+        storage = self._service.storage
+        now = time.monotonic()
+        if self._deadline is None:
+            fit_seconds = storage.optimizer_status(self._experiment_id).fit_seconds
+            alive = self._service.optimizer_alive()
+            bound = self._service.policy.wait_bound(fit_seconds if alive else None)
+            self._deadline = now + bound
+            self._first_error = marker[1]
+            storage.request_candidates(self._experiment_id)
+            self._counted = True
+        elif self._marker is not None and marker[0] != self._marker[0]:
+            # A newer fit, and still nothing this request may take: ask for the next one.
+            storage.request_candidates(self._experiment_id)
+        failed = marker[1] is not None and marker[1] != self._first_error
+        if now >= self._deadline or failed:
+            self._relax(now, failed)
+            return 0.0
+        self._marker = marker
+        return POLL_SECONDS
+
+    def _relax(self, now: float, failed: bool) -> None:
+        waited = now - self._started
+        why = "a fit failed" if failed else f"no fresh model point after {waited:.1f}s"
+        if self._counted:
+            # It stops waiting for a fit: the optimizer should not plan for it any more.
+            self._service.storage.request_candidates(self._experiment_id, withdraw=True)
+            self._counted = False
+        if self._serving is choice.Serving.FRESH:
+            logger.info(
+                "experiment %s: %s; serving the newest model point", self._experiment_id, why
+            )
+            self._serving = choice.Serving.MODEL
+        else:
+            alive = self._service.optimizer_alive()
+            logger.warning(
+                "experiment %s: %s; serving a Sobol point",
+                self._experiment_id,
+                why if alive else f"no optimizer process alive after {waited:.1f}s",
+            )
+            self._serving = choice.Serving.ANY
+        # One more decision at once; the bound stays spent, so that finding nothing again
+        # relaxes further instead of waiting anew.
+        self._marker = None
 
 
 class SuggestionService:
-    """``candidate_wait_seconds``: how long a request may wait for the optimizer when it has
-    no candidate ready, before a Sobol point serves instead."""
-
-    def __init__(self, storage: Storage, candidate_wait_seconds: float = 1.0) -> None:
+    def __init__(self, storage: Storage, policy: ServingPolicy | None = None) -> None:
         self._storage = storage
-        self._candidate_wait = candidate_wait_seconds
+        self.policy = policy or ServingPolicy()
         self._alive = False
         self._alive_checked_at = -float("inf")
+        self._markers: dict[int, tuple[float, FitMarker]] = {}
+        self._markers_lock = threading.Lock()
 
     def create(
         self,
@@ -48,70 +199,45 @@ class SuggestionService:
         assignments: object | None = None,
         for_run: bool = False,
     ) -> Suggestion:
-        """May wait a bounded time for the optimizer (see ``candidate_wait_seconds``).
+        """Blocks while the request waits for the optimizer (see ``SuggestionRequest``).
 
         ``for_run``: the suggestion of a new training run of an AI experiment (honed's run
         service); other callers may not create suggestions of AI experiments.
         """
-        optimizer_running = self._optimizer_alive()
-        allow_fallback = not optimizer_running
-        deadline: float | None = None
-        while True:
-            try:
-                return self._attempt(
-                    caller,
-                    experiment_id,
-                    metadata,
-                    assignments,
-                    allow_fallback=allow_fallback,
-                    optimizer_running=optimizer_running,
-                    for_run=for_run,
-                )
-            except choice.CandidatesNeeded:
-                # Outside the lock: ask the optimizer, wait a bounded time, then retry. With
-                # no optimizer alive, or once the time is up, the sequence engine serves.
-                now = time.monotonic()
-                if deadline is None and self._worth_waiting(experiment_id):
-                    self._storage.request_candidates(experiment_id)
-                    deadline = now + self._candidate_wait
-                if deadline is None or now >= deadline:
-                    allow_fallback = True
-                    continue
-                self._wait_for_candidates(experiment_id, deadline)
+        request = self.request(caller, experiment_id, metadata, assignments, for_run)
+        while not isinstance(step := request.step(), Suggestion):
+            time.sleep(step)
+        return step
 
-    def create_without_waiting(
+    @property
+    def storage(self) -> Storage:
+        return self._storage
+
+    def request(
         self,
         caller: Token,
         experiment_id: int,
         metadata: Metadata | None = None,
         assignments: object | None = None,
-    ) -> Suggestion | None:
-        """``create`` when it needs no wait, else None (then call ``create``): a caller on
-        an event loop must not sleep."""
-        optimizer_running = self._optimizer_alive()
-        try:
-            return self._attempt(
-                caller,
-                experiment_id,
-                metadata,
-                assignments,
-                not optimizer_running,
-                optimizer_running,
-            )
-        except choice.CandidatesNeeded:
-            return None
+        for_run: bool = False,
+    ) -> SuggestionRequest:
+        """A suggestion create to be stepped by the caller, who sleeps (or awaits) between
+        steps: a server's waiting request holds no thread and no database connection."""
+        return SuggestionRequest(self, caller, experiment_id, metadata, assignments, for_run)
 
-    def _attempt(
+    def attempt(
         self,
         caller: Token,
         experiment_id: int,
         metadata: Metadata | None,
         assignments: object | None,
-        allow_fallback: bool,
+        serving: choice.Serving,
         optimizer_running: bool,
         for_run: bool = False,
     ) -> Suggestion:
-        """One transaction: the checks run on the experiment as locked for the decision."""
+        """One transaction: the checks run on the experiment as locked for the decision.
+        Raises choice.CandidatesNeeded (nothing stored) where ``serving`` forbids what is at
+        hand."""
 
         def decide(context: SuggestionContext) -> SuggestionDecision:
             what = "training runs" if for_run else "suggestions"
@@ -123,31 +249,35 @@ class SuggestionService:
                 return SuggestionDecision(
                     NewSuggestion(manual, SuggestionSource.MANUAL, metadata), context.cursor
                 )
-            return choice.decide(context, metadata, allow_fallback, optimizer_running)
+            return choice.decide(context, metadata, serving, optimizer_running)
 
         return self._storage.create_suggestion(experiment_id, decide)
 
-    def _worth_waiting(self, experiment_id: int) -> bool:
-        """Wait only if the optimizer's last fit of this experiment took less than the wait
-        (or there was none yet): otherwise the request would time out and serve Sobol late."""
-        if self._candidate_wait <= 0:
-            return False
-        last = self._storage.optimizer_status(experiment_id).fit_seconds
-        return last is None or last < self._candidate_wait
-
-    def _optimizer_alive(self) -> bool:
-        """Heartbeats, read at most once per OPTIMIZER_CHECK_SECONDS per process."""
+    def optimizer_running(self) -> bool:
+        """An optimizer process sent a heartbeat lately (read at most once per
+        OPTIMIZER_CHECK_SECONDS per process), or one was started with this service."""
         now = time.monotonic()
         if now - self._alive_checked_at > OPTIMIZER_CHECK_SECONDS:
             self._alive = self._storage.live_optimizers(OPTIMIZER_ALIVE_SECONDS) > 0
             self._alive_checked_at = now
+        return self._alive or self.policy.optimizers_expected
+
+    def optimizer_alive(self) -> bool:
+        self.optimizer_running()
         return self._alive
 
-    def _wait_for_candidates(self, experiment_id: int, deadline: float) -> None:
-        while time.monotonic() < deadline:
-            time.sleep(CANDIDATE_POLL_SECONDS)
-            if self._storage.ready_candidates(experiment_id) > 0:
-                return
+    def fit_marker(self, experiment_id: int) -> FitMarker:
+        """The experiment's newest fit marker, read at most once per POLL_SECONDS in this
+        process."""
+        now = time.monotonic()
+        with self._markers_lock:
+            cached = self._markers.get(experiment_id)
+        if cached is not None and now - cached[0] < POLL_SECONDS:
+            return cached[1]
+        marker = self._storage.fit_marker(experiment_id)
+        with self._markers_lock:
+            self._markers[experiment_id] = (now, marker)
+        return marker
 
     def get(self, caller: Token, experiment_id: int, suggestion_id: int) -> Suggestion:
         self._expire(experiment_for(self._storage, caller, experiment_id))

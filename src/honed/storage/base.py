@@ -25,6 +25,7 @@ from honed.domain.experiment import Metadata
 from honed.domain.parameters import Assignments
 from honed.domain.projects import Project
 from honed.domain.records import MetricValue
+from honed.domain.records import ModelBasis
 from honed.domain.records import Observation
 from honed.domain.records import QueuedSuggestion
 from honed.domain.records import Suggestion
@@ -125,9 +126,56 @@ class NewSuggestion:
     source: SuggestionSource
     metadata: Metadata | None = None
     queued_id: int | None = None
+    #: For a candidate of the optimizer: what its model knew.
+    model: ModelBasis | None = None
 
 
 LOADED_CANDIDATES = 64
+
+#: Identifies the newest stored fit and recorded fit error of an experiment (their times):
+#: a request waiting for candidates tries again when it changes.
+FitMarker = tuple[float | None, float | None]
+
+
+@dataclass(frozen=True)
+class CandidateBasis:
+    """What the model behind the ready candidates was conditioned on, against the store
+    at hand-out. All unused candidates come from the newest stored fit."""
+
+    #: Observations the model was fitted on.
+    observations: int
+    #: Candidates of rank below this were optimised one by one; the others are the pool.
+    batch: int
+    #: Observations stored now (created, changed or deleted since the fit read its data)
+    #: that the model neither saw nor treated as pending (an open suggestion then).
+    unaccounted: int
+    marker: FitMarker
+
+
+@dataclass(frozen=True)
+class FitInputs:
+    """What one fit is conditioned on, read in this order: the marks first, so that what
+    was read after them is never taken for more than it is."""
+
+    #: The newest ``modified`` of the experiment's observation rows, deleted ones too: an
+    #: observation modified later may be one the fit did not see.
+    basis_modified: float | None
+    #: The newest suggestion id: a suggestion opened after it was not pending in the fit.
+    latest_suggestion_id: int | None
+    observations: list[Observation]
+    #: The open suggestions, oldest first: points being evaluated.
+    pending: list[Suggestion]
+
+
+@dataclass(frozen=True)
+class CandidateSet:
+    """A fit's result: replaces the unused candidates of its experiment."""
+
+    #: Best first: ``batch`` optimised candidates, then the Thompson pool.
+    points: Sequence[Assignments]
+    batch: int
+    inputs: FitInputs
+    fit_seconds: float
 
 
 @dataclass(frozen=True)
@@ -165,6 +213,8 @@ class SuggestionContext:
     observed_among: Callable[[set[str]], set[str]] = field(repr=False)
     #: How many non-deleted observations did not fail.
     count_successes: Callable[[], int] = field(repr=False)
+    #: What the model behind the unused candidates knew, against the observations now.
+    load_basis: Callable[[], CandidateBasis] = field(repr=False)
 
 
 @dataclass(frozen=True)
@@ -197,6 +247,13 @@ class OptimizerWork:
     error_at: float | None
     #: The lease owner's last heartbeat (None: it signed off or never sent one).
     lease_owner_seen_at: float | None = None
+    #: FitInputs.latest_suggestion_id of the last stored fit.
+    fitted_suggestion_id: int | None = None
+    #: The newest open suggestion: one newer than ``fitted_suggestion_id`` was handed out
+    #: after the last fit read its data, which did not treat it as pending.
+    latest_open_id: int | None = None
+    #: Requests that found no candidate they could take since the last fit was stored.
+    waiting: int = 0
 
     def leased_by_other(self, name: str, now: float) -> bool:
         """Another optimizer process holds a lease that is still good: not expired, and
@@ -537,23 +594,28 @@ class Storage(ABC):
     def open_suggestions(self, experiment_id: int) -> list[Suggestion]: ...
 
     @abstractmethod
-    def store_candidates(
-        self,
-        experiment_id: int,
-        points: Sequence[Assignments],
-        basis_modified: float | None,
-        fitted_count: int,
-        fit_seconds: float,
-    ) -> None:
-        """Replace the unused candidates by ``points`` (best first) and release the lease."""
+    def fit_inputs(self, experiment_id: int) -> FitInputs:
+        """The observations (not deleted) and open suggestions a fit is conditioned on."""
+
+    @abstractmethod
+    def store_candidates(self, experiment_id: int, candidates: CandidateSet) -> None:
+        """Replace the unused candidates by ``candidates`` (best first), remember what
+        their model knew (``CandidateBasis``), and release the lease."""
+
+    @abstractmethod
+    def fit_marker(self, experiment_id: int) -> FitMarker:
+        """When the newest fit was stored and the newest fit error recorded: one cheap
+        read, polled by waiting requests."""
 
     @abstractmethod
     def record_optimizer_error(self, experiment_id: int, message: str) -> None:
         """Keep the failure for users to see, and release the lease."""
 
     @abstractmethod
-    def request_candidates(self, experiment_id: int) -> None:
-        """Tell the optimizer that a suggestion request found no candidate ready."""
+    def request_candidates(self, experiment_id: int, withdraw: bool = False) -> None:
+        """Tell the optimizer that a suggestion request found no candidate it could take
+        (counted in ``OptimizerWork.waiting`` until the next fit is stored), or with
+        ``withdraw`` that such a request stopped waiting before one was."""
 
     @abstractmethod
     def ready_candidates(self, experiment_id: int) -> int: ...

@@ -47,6 +47,8 @@ from honed.errors import InvalidRequestError
 from honed.errors import NotFoundError
 from honed.errors import UnprocessableError
 from honed.storage.base import Candidate
+from honed.storage.base import CandidateBasis
+from honed.storage.base import CandidateSet
 from honed.storage.base import ExperimentPatch
 from honed.storage.base import ExperimentQuery
 from honed.storage.base import IdempotencyKey
@@ -669,7 +671,8 @@ class StorageConformance(ProjectsAndRunsConformance):
         eid = self.experiment(storage).id
         self.observe(storage, eid, assignments=point(1))
         self.observe(storage, eid, assignments=point(2), failed=True)
-        storage.store_candidates(eid, [point(3), point(1)], None, 2, 0.5)
+        inputs = storage.fit_inputs(eid)
+        storage.store_candidates(eid, CandidateSet([point(3), point(1)], 1, inputs, 0.5))
         seen: dict[str, Any] = {}
 
         def decide(context: SuggestionContext) -> SuggestionDecision:
@@ -695,6 +698,65 @@ class StorageConformance(ProjectsAndRunsConformance):
         # The candidate handed out is used: the next decision no longer sees it.
         assert [c.assignments for c in peek_candidates(storage, eid)] == [point(1)]
         assert storage.ready_candidates(eid) == 1
+
+    def test_a_fit_remembers_what_its_model_knew(self, storage: Storage) -> None:
+        """``fit_inputs`` reads what a fit is conditioned on; the stored candidates keep it,
+        and a decision learns which stored observations their model did not account for:
+        neither seen nor pending (a suggestion open when the fit read)."""
+        eid = self.experiment(storage).id
+        seen = self.observe(storage, eid, assignments=point(1))
+        self.observe(storage, eid, assignments=point(2), failed=True)
+        pending = self.suggest(storage, eid, point(3))
+        inputs = storage.fit_inputs(eid)
+        assert [o.failed for o in inputs.observations] == [False, True]
+        assert inputs.observations[0].id == seen.id
+        assert inputs.pending == [pending]
+        assert inputs.latest_suggestion_id == pending.id
+        assert inputs.basis_modified is not None
+        assert storage.fit_marker(eid) == (None, None)
+
+        time.sleep(0.01)  # observation times are the clock's: keep them apart
+        unseen = self.suggest(storage, eid, point(4))  # handed out after the fit read
+        storage.store_candidates(
+            eid, CandidateSet([point(5), point(6), point(7)], 2, inputs, 0.25)
+        )
+        fitted_at, error_at = storage.fit_marker(eid)
+        assert fitted_at is not None
+        assert error_at is None
+        status = storage.optimizer_status(eid)
+        assert (status.fitted_count, status.fit_seconds, status.ready_candidates) == (2, 0.25, 3)
+
+        def basis() -> CandidateBasis:
+            found: list[CandidateBasis] = []
+
+            def decide(context: SuggestionContext) -> SuggestionDecision:
+                found.append(context.load_basis())
+                raise _Peeked
+
+            with pytest.raises(_Peeked):
+                storage.create_suggestion(eid, decide)
+            return found[0]
+
+        assert basis() == CandidateBasis(2, 2, 0, (fitted_at, None))
+        # The pending suggestion's result was accounted for; another's was not.
+        self.observe(storage, eid, pending.id)
+        assert basis().unaccounted == 0
+        self.observe(storage, eid, unseen.id)
+        assert basis().unaccounted == 1
+        self.observe(storage, eid, assignments=point(8))
+        assert basis().unaccounted == 2
+        # A change to an observation the model saw makes it stale too.
+        storage.delete_observations(eid, seen.id)
+        assert basis().unaccounted == 3
+        # The optimizer loop sees which open suggestion the fit did not know of.
+        newer = self.suggest(storage, eid, point(9))
+        work = next(w for w in storage.optimizer_work() if w.experiment.id == eid)
+        assert work.fitted_suggestion_id == pending.id
+        assert work.latest_open_id == newer.id
+        storage.record_optimizer_error(eid, "boom")
+        assert storage.fit_marker(eid)[1] is not None
+        with pytest.raises(NotFoundError):
+            storage.fit_marker(eid + 1000)
 
     def test_queued_suggestions_are_served_fifo(self, storage: Storage) -> None:
         eid = self.experiment(storage).id

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from honed.api import render
 from honed.domain.experiment import Experiment
 from honed.domain.metrics import Metric
 from honed.domain.records import Observation
@@ -85,6 +86,7 @@ def _suggestion(suggestion: Suggestion, now: int) -> JSON:
         "assignments": dict(suggestion.assignments),
         "source": suggestion.source.value,
         "hostname": (suggestion.metadata or {}).get("hostname"),
+        "model": render.model_json(suggestion.model),
     }
 
 

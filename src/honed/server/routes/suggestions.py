@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import anyio
 from fastapi import APIRouter
 from fastapi import Request
 from fastapi.responses import JSONResponse
@@ -12,6 +13,7 @@ from honed.api import render
 from honed.api.schemas import QueuedSuggestionCreate
 from honed.api.schemas import SuggestionCreate
 from honed.api.schemas import SuggestionUpdate
+from honed.domain.records import Suggestion
 from honed.domain.validation import validate_metadata
 from honed.errors import InvalidRequestError
 from honed.server.http import id_list
@@ -47,16 +49,14 @@ async def create_suggestion(request: Request, experiment_id: str) -> JSONRespons
     body = parse.body(SuggestionCreate, data)
     eid = path_id(experiment_id)
     meta = validate_metadata(body.metadata)
-    if svc.storage.local:
-        # An embedded store answers in about a millisecond: skip the thread hop, unless
-        # this request has to wait for the optimizer.
-        now = svc.suggestions.create_without_waiting(token, eid, meta, body.assignments)
-        if now is not None:
-            return reply(render.suggestion_json(now))
-    suggestion = await run_in_threadpool(
-        svc.suggestions.create, token, eid, meta, body.assignments
-    )
-    return reply(render.suggestion_json(suggestion))
+    pending = svc.suggestions.request(token, eid, meta, body.assignments)
+    while True:
+        # An embedded store answers in about a millisecond: no thread hop. A request
+        # waiting for the optimizer sleeps here, holding no thread and no connection.
+        step = pending.step() if svc.storage.local else await run_in_threadpool(pending.step)
+        if isinstance(step, Suggestion):
+            return reply(render.suggestion_json(step))
+        await anyio.sleep(step)
 
 
 @router.get("/suggestions")

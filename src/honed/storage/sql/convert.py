@@ -4,6 +4,7 @@ objects."""
 from __future__ import annotations
 
 import copy
+import dataclasses
 from typing import Any
 
 from sqlalchemy import Row
@@ -11,6 +12,7 @@ from sqlalchemy import Row
 from honed.domain.experiment import Experiment
 from honed.domain.experiment import ExperimentState
 from honed.domain.projects import Project
+from honed.domain.records import ModelBasis
 from honed.domain.records import Observation
 from honed.domain.records import QueuedSuggestion
 from honed.domain.records import Suggestion
@@ -76,7 +78,12 @@ def suggestion(row: SuggestionRow | Row[Any]) -> Suggestion:
         created=int(row.created),
         deleted=row.deleted,
         lease_until=int(row.lease_until) if row.lease_until is not None else None,
+        model=ModelBasis(**row.model) if row.model is not None else None,
     )
+
+
+def model_json(model: ModelBasis | None) -> dict[str, Any] | None:
+    return dataclasses.asdict(model) if model is not None else None
 
 
 def queued_suggestion(row: QueuedSuggestionRow | Row[Any]) -> QueuedSuggestion:

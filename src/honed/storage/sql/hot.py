@@ -32,6 +32,7 @@ from honed.errors import NotFoundError
 from honed.errors import UnprocessableError
 from honed.storage.base import LOADED_CANDIDATES
 from honed.storage.base import Candidate
+from honed.storage.base import CandidateBasis
 from honed.storage.base import IdempotencyKey
 from honed.storage.base import NewObservation
 from honed.storage.base import SuggestionContext
@@ -44,6 +45,7 @@ from honed.storage.sql.models import CANDIDATES
 from honed.storage.sql.models import EXPERIMENTS
 from honed.storage.sql.models import IDEMPOTENCY_KEYS
 from honed.storage.sql.models import OBSERVATIONS
+from honed.storage.sql.models import OPTIMIZER_STATE
 from honed.storage.sql.models import QUEUED
 from honed.storage.sql.models import SUGGESTIONS
 from honed.storage.sql.prepared import Pending
@@ -111,6 +113,7 @@ _SUGGESTION_KEYS = (
     "created",
     "deleted",
     "lease_until",
+    "model",
 )
 INSERT_SUGGESTION = Prepared(insert(SUGGESTIONS).returning(SUGGESTIONS.c.id), _SUGGESTION_KEYS)
 CLOSE_SUGGESTION = Prepared(
@@ -168,6 +171,23 @@ UNUSED_CANDIDATES = Prepared(
     .where(CANDIDATES.c.experiment_id == _EXPERIMENT_ID, ~CANDIDATES.c.used)
     .order_by(CANDIDATES.c.basis_modified.desc(), CANDIDATES.c.rank, CANDIDATES.c.id)
     .limit(LOADED_CANDIDATES)
+)
+FITTED = Prepared(
+    select(
+        OPTIMIZER_STATE.c.fitted_modified,
+        OPTIMIZER_STATE.c.fitted_count,
+        OPTIMIZER_STATE.c.fitted_batch,
+        OPTIMIZER_STATE.c.fitted_pending,
+        OPTIMIZER_STATE.c.fitted_at,
+        OPTIMIZER_STATE.c.error_at,
+    ).where(OPTIMIZER_STATE.c.experiment_id == _EXPERIMENT_ID)
+)
+# Observations created, changed or deleted after a fit read its data (index on modified).
+CHANGED_SINCE = Prepared(
+    select(OBSERVATIONS.c.suggestion_id).where(
+        OBSERVATIONS.c.experiment_id == _EXPERIMENT_ID,
+        OBSERVATIONS.c.modified > bindparam("b_basis"),
+    )
 )
 USE_CANDIDATE = Prepared(
     update(CANDIDATES)
@@ -229,6 +249,7 @@ def create_suggestion(
         load_candidates=lambda: _unused_candidates(tx, experiment_id),
         observed_among=lambda hashes: _observed_among(tx, experiment_id, hashes),
         count_successes=lambda: int(COUNT_SUCCESSES.scalars(tx, key)[0]),
+        load_basis=lambda: candidate_basis(tx, experiment_id),
     )
     decision = decide(context)
     new = decision.suggestion
@@ -251,6 +272,7 @@ def create_suggestion(
         "created": created,
         "deleted": False,
         "lease_until": created + ttl if ttl is not None else None,
+        "model": convert.model_json(new.model),
     }
     inserted = INSERT_SUGGESTION.send(tx, values)
     # The writes and COMMIT in one round trip: the experiment's row lock, which every
@@ -266,6 +288,23 @@ def create_suggestion(
         metadata=values["metadata"],
         created=int(created),
         lease_until=int(values["lease_until"]) if ttl is not None else None,
+        model=new.model,
+    )
+
+
+def candidate_basis(tx: RawTransaction, experiment_id: int) -> CandidateBasis:
+    key = {"experiment_id": experiment_id}
+    state = FITTED.first(tx, key)
+    if state is None:
+        raise NotFoundError()
+    basis = state.fitted_modified if state.fitted_modified is not None else -1.0
+    pending = set(state.fitted_pending or ())
+    changed = CHANGED_SINCE.scalars(tx, {**key, "b_basis": basis})
+    return CandidateBasis(
+        observations=state.fitted_count,
+        batch=state.fitted_batch,
+        unaccounted=sum(1 for s in changed if s is None or s not in pending),
+        marker=(state.fitted_at, state.error_at),
     )
 
 

@@ -117,6 +117,8 @@ class SuggestionRow(Base):
     deleted: Mapped[bool] = mapped_column(Boolean, default=False)
     # Set when the experiment has a suggestion_ttl_seconds: past it the suggestion expires.
     lease_until: Mapped[float | None] = mapped_column(Double)
+    # Optimizer suggestions: what the model knew (honed.domain.records.ModelBasis).
+    model: Mapped[dict[str, Any] | None] = mapped_column(JsonType)
 
 
 class QueuedSuggestionRow(Base):
@@ -185,6 +187,14 @@ class OptimizerStateRow(Base):
     demand_at: Mapped[float | None] = mapped_column(Double)
     error: Mapped[str | None] = mapped_column(String(2000))
     error_at: Mapped[float | None] = mapped_column(Double)
+    # What the last stored fit was conditioned on (honed.storage.base.FitInputs): the open
+    # suggestions it treated as pending, the newest suggestion id when it read, and how
+    # many of its candidates were optimised (the rest are its Thompson pool).
+    fitted_pending: Mapped[list[int] | None] = mapped_column(JsonType)
+    fitted_suggestion_id: Mapped[int | None] = mapped_column(BigInteger)
+    fitted_batch: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    # Requests that found nothing they could take since the last fit was stored.
+    waiting: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
 
 
 class OptimizerProcessRow(Base):

@@ -9,6 +9,7 @@ from typing import Any
 from typing import TypeVar
 
 from sqlalchemy import ColumnElement
+from sqlalchemy import case
 from sqlalchemy import delete
 from sqlalchemy import func
 from sqlalchemy import insert
@@ -34,8 +35,11 @@ from honed.errors import InvalidRequestError
 from honed.errors import NotFoundError
 from honed.errors import ServiceUnavailableError
 from honed.storage.base import LEASE_OWNER_SILENT_SECONDS
+from honed.storage.base import CandidateSet
 from honed.storage.base import ExperimentPatch
 from honed.storage.base import ExperimentQuery
+from honed.storage.base import FitInputs
+from honed.storage.base import FitMarker
 from honed.storage.base import IdempotencyKey
 from honed.storage.base import NewObservation
 from honed.storage.base import ObservationOrder
@@ -490,7 +494,11 @@ class SqlStorage(ProjectsAndRuns, Storage):
             .subquery()
         )
         open_counts = (
-            select(SuggestionRow.experiment_id, func.count().label("open"))
+            select(
+                SuggestionRow.experiment_id,
+                func.count().label("open"),
+                func.max(SuggestionRow.id).label("latest_open"),
+            )
             .where(SuggestionRow.state == SuggestionState.OPEN.value, ~SuggestionRow.deleted)
             .group_by(SuggestionRow.experiment_id)
             .subquery()
@@ -509,6 +517,7 @@ class SqlStorage(ProjectsAndRuns, Storage):
                 observations.c.total,
                 observations.c.successes,
                 open_counts.c.open,
+                open_counts.c.latest_open,
                 ready.c.ready,
                 OptimizerProcessRow.seen_at,
             )
@@ -545,6 +554,9 @@ class SqlStorage(ProjectsAndRuns, Storage):
                     lease_owner=state.lease_owner,
                     error_at=state.error_at,
                     lease_owner_seen_at=owner_seen_at,
+                    fitted_suggestion_id=state.fitted_suggestion_id,
+                    latest_open_id=latest_open,
+                    waiting=state.waiting,
                 )
                 for (
                     experiment,
@@ -553,6 +565,7 @@ class SqlStorage(ProjectsAndRuns, Storage):
                     total,
                     successes,
                     open_count,
+                    latest_open,
                     ready_count,
                     owner_seen_at,
                 ) in session.execute(query)
@@ -586,22 +599,41 @@ class SqlStorage(ProjectsAndRuns, Storage):
             )
             return [convert.suggestion(row) for row in rows]
 
-    def store_candidates(
-        self,
-        experiment_id: int,
-        points: Sequence[Assignments],
-        basis_modified: float | None,
-        fitted_count: int,
-        fit_seconds: float,
-    ) -> None:
+    def fit_inputs(self, experiment_id: int) -> FitInputs:
+        with self._tx.read() as session:
+            basis = session.scalar(
+                select(func.max(ObservationRow.modified)).where(
+                    ObservationRow.experiment_id == experiment_id
+                )
+            )
+            latest = session.scalar(
+                select(func.max(SuggestionRow.id)).where(
+                    SuggestionRow.experiment_id == experiment_id
+                )
+            )
+            observations = hot.all_observations(_raw(session), experiment_id)
+            pending = session.scalars(
+                select(SuggestionRow)
+                .where(*_open_suggestion_conditions(experiment_id))
+                .order_by(SuggestionRow.id)
+            )
+            return FitInputs(
+                basis_modified=basis,
+                latest_suggestion_id=latest,
+                observations=observations,
+                pending=[convert.suggestion(row) for row in pending],
+            )
+
+    def store_candidates(self, experiment_id: int, candidates: CandidateSet) -> None:
         now = time.time()
+        inputs = candidates.inputs
         with self._tx.write() as session:
             session.execute(
                 delete(CANDIDATES).where(
                     CANDIDATES.c.experiment_id == experiment_id, ~CANDIDATES.c.used
                 )
             )
-            if points:
+            if candidates.points:
                 session.execute(
                     insert(CANDIDATES),
                     [
@@ -609,29 +641,44 @@ class SqlStorage(ProjectsAndRuns, Storage):
                             "experiment_id": experiment_id,
                             "assignments": dict(point),
                             "point_hash": point_hash(point),
-                            "basis_modified": basis_modified or 0.0,
+                            "basis_modified": inputs.basis_modified or 0.0,
                             "rank": rank,
                             "created": now,
                             "used": False,
                         }
-                        for rank, point in enumerate(points)
+                        for rank, point in enumerate(candidates.points)
                     ],
                 )
             session.execute(
                 update(OPTIMIZER_STATE)
                 .where(OPTIMIZER_STATE.c.experiment_id == experiment_id)
                 .values(
-                    fitted_modified=basis_modified,
-                    fitted_count=fitted_count,
-                    stored_candidates=len(points),
+                    fitted_modified=inputs.basis_modified,
+                    fitted_count=len(inputs.observations),
+                    fitted_pending=[s.id for s in inputs.pending],
+                    fitted_suggestion_id=inputs.latest_suggestion_id,
+                    fitted_batch=candidates.batch,
+                    waiting=0,
+                    stored_candidates=len(candidates.points),
                     fitted_at=now,
-                    fit_seconds=fit_seconds,
+                    fit_seconds=candidates.fit_seconds,
                     error=None,
                     error_at=None,
                     lease_owner=None,
                     lease_until=None,
                 )
             )
+
+    def fit_marker(self, experiment_id: int) -> FitMarker:
+        with self._tx.read() as session:
+            row = session.execute(
+                select(OptimizerStateRow.fitted_at, OptimizerStateRow.error_at).where(
+                    OptimizerStateRow.experiment_id == experiment_id
+                )
+            ).first()
+            if row is None:
+                raise NotFoundError()
+            return (row.fitted_at, row.error_at)
 
     def record_optimizer_error(self, experiment_id: int, message: str) -> None:
         with self._tx.write() as session:
@@ -643,13 +690,18 @@ class SqlStorage(ProjectsAndRuns, Storage):
                 )
             )
 
-    def request_candidates(self, experiment_id: int) -> None:
+    def request_candidates(self, experiment_id: int, withdraw: bool = False) -> None:
+        waiting = OPTIMIZER_STATE.c.waiting
         with self._tx.write() as session:
-            session.execute(
-                update(OPTIMIZER_STATE)
-                .where(OPTIMIZER_STATE.c.experiment_id == experiment_id)
-                .values(demand_at=time.time())
-            )
+            if withdraw:
+                statement = update(OPTIMIZER_STATE).values(
+                    waiting=case((waiting > 0, waiting - 1), else_=0)
+                )
+            else:
+                statement = update(OPTIMIZER_STATE).values(
+                    demand_at=time.time(), waiting=waiting + 1
+                )
+            session.execute(statement.where(OPTIMIZER_STATE.c.experiment_id == experiment_id))
 
     def ready_candidates(self, experiment_id: int) -> int:
         with self._tx.read() as session:

@@ -223,10 +223,21 @@
     document.getElementById(emptyId).hidden = rows.length > 0;
   }
 
+  // What the optimizer's model knew when it chose the point: observations it was fitted
+  // on, batch or pool, and "stale" when it missed more results than the workers allow.
+  function modelCell(m) {
+    if (!m) return el("td", {}, "");
+    const title = `fitted on ${m.observations} observations; ${m.unaccounted} stored results ` +
+      `neither seen nor pending when handed out`;
+    return el("td", { title, class: "model" }, `${m.observations} obs, ${m.candidate}`,
+      m.fresh ? null : el("span", { class: "badge stale" }, "stale"));
+  }
+
   function renderSuggestions(d) {
-    simpleTable("suggestions", "no-suggestions", ["id", "open for", "source", "assignments"],
+    simpleTable("suggestions", "no-suggestions", ["id", "open for", "source", "model", "assignments"],
       d.open_suggestions.map((s) => el("tr", { "data-id": s.id },
         el("td", {}, s.id), el("td", { title: when(s.created) }, duration(s.age)), el("td", {}, s.source),
+        modelCell(s.model),
         el("td", {}, Object.entries(s.assignments).map(([k, v]) => `${k}=${fmt(v)}`).join(", ")))));
   }
 
