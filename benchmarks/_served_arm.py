@@ -2,7 +2,8 @@
 
 One run is one problem, budget and seed: a fresh ``honed serve`` (one optimizer process) on a
 fresh SQLite file in a temporary directory, on a free loopback port, with a random
-``HONED_API_TOKEN``. The experiment is created over HTTP in SigOpt's JSON and driven by
+``HONED_API_TOKEN``. The experiment is created over HTTP in SigOpt's JSON, with the id
+``1 + seed`` as the engine arm's (honed seeds its Sobol sequence with it), and driven by
 ``workers`` spawned processes (1 for 30x1, 4 for 60x4), each with its own keep-alive
 ``httpx.Client``: take a slot from a shared counter (so exactly ``evaluations`` suggestions
 are evaluated in all), create a suggestion (timed), evaluate the problem's function at once,
@@ -274,6 +275,30 @@ def _drive(plans: Sequence[WorkerPlan]) -> tuple[list[dict[str, Any]], float]:
         messages.join_thread()
 
 
+def _create_experiment(client: Any, body: dict[str, Any], seed: int) -> str:
+    """Create the experiment with id ``1 + seed``, as the engine arm's: honed's Sobol
+    sequence (the initial design, the fallbacks) is seeded by the experiment id, so on a
+    fresh database every seed would get the same design. ``seed`` placeholder experiments,
+    deleted at once, take the ids before it."""
+    for _ in range(seed):
+        placeholder = client.post(
+            "/v1/experiments",
+            json={
+                "name": "placeholder",
+                "parameters": [{"name": "x", "type": "double", "bounds": {"min": 0, "max": 1}}],
+            },
+        )
+        placeholder.raise_for_status()
+        client.delete(f"/v1/experiments/{placeholder.json()['id']}").raise_for_status()
+    created = client.post("/v1/experiments", json=body)
+    if created.status_code != 200:
+        raise RuntimeError(f"create: HTTP {created.status_code}: {created.text}")
+    experiment_id = str(created.json()["id"])
+    if experiment_id != str(1 + seed):
+        raise RuntimeError(f"experiment id {experiment_id}, not {1 + seed}: seeds would differ")
+    return experiment_id
+
+
 def _wait_for_optimizer(database_url: str, timeout: float) -> float:
     """Until the server's optimizer process has sent a heartbeat: its torch import is not
     part of the run (a long-running service has its optimizer up)."""
@@ -314,12 +339,9 @@ def run_served(problem_name: str, budget: str, seed: int) -> dict[str, Any]:
             with httpx.Client(
                 base_url=server.url, auth=(token, ""), timeout=REQUEST_TIMEOUT
             ) as client:
-                created = client.post(
-                    "/v1/experiments", json=experiment_body(problem, evaluations, workers)
+                experiment_id = _create_experiment(
+                    client, experiment_body(problem, evaluations, workers), seed
                 )
-                if created.status_code != 200:
-                    raise RuntimeError(f"create: HTTP {created.status_code}: {created.text}")
-                experiment_id = str(created.json()["id"])
                 noise = tuple(noise_draws(problem, seed, evaluations))
                 plans = [
                     WorkerPlan(
