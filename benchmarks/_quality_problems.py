@@ -312,19 +312,15 @@ def simulate(
     of every ask. A point that breaks a linear constraint is evaluated and told, but is
     never the best (the regret is infinite until a point meets them all).
     """
-    noise = random.Random(f"{problem.name}-{seed}")
+    noise = noise_draws(problem, seed, evaluations)
     pending: deque[tuple[Any, Point]] = deque()
     true_values: list[float] = []
     observed: list[float] = []
-    trace: list[float] = []
     ask_seconds: list[float] = []
     ask_model: list[bool] = []
     points: list[dict[str, Value]] = []
-    best_observed = math.inf
-    best_true = math.inf
     asked = 0
     stalls = 0
-    infeasible = 0
     while len(true_values) < evaluations:
         while len(pending) < workers and asked < evaluations:
             started = time.perf_counter()
@@ -341,24 +337,51 @@ def simulate(
             asked += 1
         token, point = pending.popleft()
         value = problem.function(point)
-        noisy = value + noise.gauss(0.0, problem.noise_sd) if problem.noise_sd else value
+        noisy = value + noise[len(true_values)]
         arm.tell(token, point, noisy)
         true_values.append(value)
         observed.append(noisy)
         points.append(dict(point))
+    return {
+        **score(problem, points, true_values, observed),
+        "ask_seconds": ask_seconds,
+        "ask_model": ask_model,
+        "stalls": stalls,
+    }
+
+
+def noise_draws(problem: Problem, seed: int, evaluations: int) -> list[float]:
+    """The observation noise of the evaluations, in order (all 0.0 on a noiseless problem)."""
+    if not problem.noise_sd:
+        return [0.0] * evaluations
+    noise = random.Random(f"{problem.name}-{seed}")
+    return [noise.gauss(0.0, problem.noise_sd) for _ in range(evaluations)]
+
+
+def score(
+    problem: Problem,
+    points: Sequence[Point],
+    true_values: Sequence[float],
+    observed: Sequence[float],
+) -> dict[str, Any]:
+    """The best-so-far regret after each evaluation, in order of completion: the true value
+    of the best *observed* point minus the optimum. A point that breaks a linear constraint
+    is never the best (the regret is infinite until a point meets them all)."""
+    trace: list[float] = []
+    best_observed = math.inf
+    best_true = math.inf
+    infeasible = 0
+    for point, value, noisy in zip(points, true_values, observed, strict=True):
         if not problem.feasible(point):
             infeasible += 1
         elif noisy < best_observed:
             best_observed, best_true = noisy, value
         trace.append(best_true - problem.optimum)
     return {
-        "true_values": true_values,
-        "observed": observed,
+        "true_values": list(true_values),
+        "observed": list(observed),
         "trace": trace,
         "regret": trace[-1],
-        "ask_seconds": ask_seconds,
-        "ask_model": ask_model,
-        "stalls": stalls,
         "infeasible": infeasible,
-        "points": points,
+        "points": [dict(point) for point in points],
     }

@@ -3,10 +3,11 @@
 For every cell (n existing observations, d double parameters in [0, 1], w workers) a fresh
 ``honed serve`` runs on a fresh SQLite file with one optimizer process. The experiment
 (objective: Hartmann6 on the first six parameters, minimized; the other d - 6 parameters are
-ignored; ``parallel_bandwidth`` = w) is seeded with n uniformly random observations through
-``POST /v1/experiments/{id}/observations/batch``. The script then waits until the optimizer
-has caught up: it reads the optimizer's status from the database (``Storage.optimizer_status``)
-until a fit on all n observations has stored candidates (when n is past the initial design).
+ignored; Hartmann3 on the first three when d < 6; ``parallel_bandwidth`` = w) is seeded
+with n uniformly random observations through ``POST /v1/experiments/{id}/observations/batch``.
+The script then waits until the optimizer has caught up: it reads the optimizer's status from
+the database (``Storage.optimizer_status``) until a fit on all n observations has stored
+candidates (when n is past the initial design).
 Then w worker processes, each with one keep-alive ``httpx.Client`` (HTTP Basic auth, the token
 as user name), repeat a fixed number of times: create a suggestion (timed), "evaluate" it by
 sleeping ``--eval-seconds`` (0.2 s by default: a short job, so that the optimizer has to keep
@@ -17,7 +18,17 @@ duration of the fits that ran during the window.
 Each suggestion carries honed's ``source`` field: ``optimizer`` (a ready GP candidate),
 ``fallback`` (Sobol, because no candidate came within ``--candidate-wait``) or ``engine``
 (the initial design: the first d/2 observations, 5 to 10). A fast answer is only a
-success when it is an ``optimizer`` one, so the table shows the share of each.
+success when it is an ``optimizer`` one, so the table shows the share of each. A second
+table shows p50 per source and, where the server reports honed's ``model`` extension on
+optimizer points (``{"observations", "candidate": "batch"|"pool", "unaccounted", "fresh"}``),
+the share of fresh ones, their p50 against the stale ones', the share from the batch and the
+pool, and the share of all points past the initial design that are fresh model points.
+
+``--mode`` picks the defaults of --n, --d, --workers, --eval-seconds and --ax: ``grid`` (the
+default, the grid below, judged on the issue's 8-worker goal), ``sequential`` (n=10, d=3,6,
+one worker, 2 s evaluations, no Ax: judged on p50 < 20 ms and >= 90% of the points past the
+design fresh model points) and ``instant`` (the same with instant evaluations: p50 printed
+beside the optimizer's median fit time).
 
 Ax 1.3.1 (its own venv, ``benchmarks/.venv-ax``) gets the same n points and values: a
 ``Client`` with the same parameters, n trials attached and completed, then
@@ -28,9 +39,10 @@ Ax process per d handles the cells in increasing n; a cell that takes longer tha
 n=2000 unless ``--ax-n`` asks for it: attaching 2,000 trials took 81 s and one candidate at
 d=20 326 s on this machine.
 
-Usage: .venv/bin/python benchmarks/latency.py [--n 10,100,500,2000] [--d 6,20]
-       [--workers 1,8] [--requests 20] [--eval-seconds 0.2] [--candidate-wait 1.0]
-       [--ax-n 10,100,500] [--ax-reps 2] [--ax-timeout 240] [--no-ax] [--profile DIR]
+Usage: .venv/bin/python benchmarks/latency.py [--mode grid|sequential|instant]
+       [--n 10,100,500,2000] [--d 6,20] [--workers 1,8] [--requests 20]
+       [--eval-seconds 0.2] [--candidate-wait 1.0] [--ax-n 10,100,500] [--ax-reps 2]
+       [--ax-timeout 240] [--ax | --no-ax] [--profile DIR]
 
 The scale cells are options, not defaults: ``--n 5000 --d 6,50 --no-ax`` (past 800
 observations the model trains on a subset, see honed.engine.botorch.data).
@@ -99,6 +111,17 @@ GOAL_WORKERS = 8
 #: "Quality holds" here: at most this share of the suggestions past the initial design are
 #: Sobol fallbacks (the rest are GP candidates).
 GOAL_MAX_FALLBACK = 0.10
+#: --mode sequential (one worker, slow evaluations, few observations): suggestion p50 under
+#: this, and at least this share of the points past the initial design fresh model points
+#: (an optimizer point whose ``model.fresh`` is true: fitted on every observation so far).
+GOAL_SEQUENTIAL_P50_MS = 20.0
+GOAL_SEQUENTIAL_FRESH = 0.90
+#: The defaults of --n, --d, --workers, --eval-seconds and --ax per --mode.
+MODES: dict[str, dict[str, Any]] = {
+    "grid": {"n": [10, 100, 500, 2000], "d": [6, 20], "workers": [1, 8], "eval": 0.2, "ax": True},
+    "sequential": {"n": [10], "d": [3, 6], "workers": [1], "eval": 2.0, "ax": False},
+    "instant": {"n": [10], "d": [3, 6], "workers": [1], "eval": 0.0, "ax": False},
+}
 
 # Hartmann6 (minimum -3.32237 at (0.20169, 0.150011, 0.476874, 0.275332, 0.311652, 0.6573)).
 HARTMANN_ALPHA = (1.0, 1.2, 3.0, 3.2)
@@ -114,6 +137,14 @@ HARTMANN_P = (
     (0.2348, 0.1451, 0.3522, 0.2883, 0.3047, 0.6650),
     (0.4047, 0.8828, 0.8732, 0.5743, 0.1091, 0.0381),
 )
+# Hartmann3, for d = 3 to 5 (minimum -3.86278 at (0.114614, 0.555649, 0.852547)).
+HARTMANN3_A = ((3.0, 10.0, 30.0), (0.1, 10.0, 35.0), (3.0, 10.0, 30.0), (0.1, 10.0, 35.0))
+HARTMANN3_P = (
+    (0.3689, 0.1170, 0.2673),
+    (0.4699, 0.4387, 0.7470),
+    (0.1091, 0.8732, 0.5547),
+    (0.0381, 0.5743, 0.8828),
+)
 
 
 # --- shared by both venvs: the problem ------------------------------------------------------
@@ -126,6 +157,20 @@ def hartmann6(x: Sequence[float]) -> float:
         inner = sum(aj * (xj - pj) ** 2 for aj, xj, pj in zip(a, x[:6], p, strict=True))
         total -= alpha * math.exp(-inner)
     return total
+
+
+def hartmann3(x: Sequence[float]) -> float:
+    """Hartmann3 on the first three coordinates (the rest are ignored)."""
+    total = 0.0
+    for alpha, a, p in zip(HARTMANN_ALPHA, HARTMANN3_A, HARTMANN3_P, strict=True):
+        inner = sum(aj * (xj - pj) ** 2 for aj, xj, pj in zip(a, x[:3], p, strict=True))
+        total -= alpha * math.exp(-inner)
+    return total
+
+
+def objective(x: Sequence[float]) -> float:
+    """Hartmann6 from six parameters on, Hartmann3 below (d >= 3)."""
+    return hartmann6(x) if len(x) >= 6 else hartmann3(x)
 
 
 def names(d: int) -> list[str]:
@@ -173,7 +218,7 @@ def ax_main() -> None:
         begun = time.perf_counter()
         for point in seed_points(n, d):
             index = client.attach_trial(parameters=dict(zip(names(d), point, strict=True)))
-            client.complete_trial(trial_index=index, raw_data={"f": hartmann6(point)})
+            client.complete_trial(trial_index=index, raw_data={"f": objective(point)})
         attach_seconds = time.perf_counter() - begun
         _emit({"event": "attached", "n": n, "d": d, "attach_seconds": attach_seconds})
         asks: list[dict[str, Any]] = []
@@ -187,7 +232,7 @@ def ax_main() -> None:
             runs = client._experiment.trials[index].generator_runs
             node = str(getattr(runs[0], "_generation_node_name", "") if runs else "")
             asks.append({"seconds": seconds, "node": node})
-            value = hartmann6(vector(dict(parameters), d))
+            value = objective(vector(dict(parameters), d))
             client.complete_trial(trial_index=index, raw_data={"f": value})
         _emit({"event": "cell", "n": n, "d": d, "attach_seconds": attach_seconds, "asks": asks})
 
@@ -234,7 +279,7 @@ def worker_main(plan: WorkerPlan, messages: Queue[Any], go: Event) -> None:
                     time.sleep(0.05)
                     continue
                 suggestion = response.json()
-                value = hartmann6(vector(suggestion["assignments"], plan.d))
+                value = objective(vector(suggestion["assignments"], plan.d))
                 if plan.eval_seconds > 0:
                     time.sleep(plan.eval_seconds)
                 began = time.perf_counter()
@@ -249,6 +294,10 @@ def worker_main(plan: WorkerPlan, messages: Queue[Any], go: Event) -> None:
                     {
                         "seconds": seconds,
                         "source": suggestion.get("source", "unknown"),
+                        # honed's extension (absent from servers without it): the model
+                        # behind an optimizer point, {"observations", "candidate",
+                        # "unaccounted", "fresh"}, or None.
+                        "model": suggestion.get("model"),
                         "observe_seconds": observe_seconds,
                         "value": value,
                     }
@@ -476,7 +525,7 @@ def create_experiment(client: httpx.Client, d: int, workers: int) -> str:
                 {"name": name, "type": "double", "bounds": {"min": 0.0, "max": 1.0}}
                 for name in names(d)
             ],
-            "metrics": [{"name": "hartmann6", "objective": "minimize"}],
+            "metrics": [{"name": "hartmann6" if d >= 6 else "hartmann3", "objective": "minimize"}],
             "parallel_bandwidth": workers,
         },
     )
@@ -494,7 +543,7 @@ def seed(client: httpx.Client, experiment_id: str, n: int, d: int) -> None:
                 "observations": [
                     {
                         "assignments": dict(zip(names(d), point, strict=True)),
-                        "values": [{"value": hartmann6(point)}],
+                        "values": [{"value": objective(point)}],
                     }
                     for point in chunk
                 ]
@@ -591,9 +640,23 @@ def run_cell(n: int, d: int, workers: int, args: argparse.Namespace) -> dict[str
     return cell
 
 
+def _fresh(record: dict[str, Any]) -> bool:
+    model = record.get("model")
+    return (
+        record["source"] == "optimizer" and isinstance(model, dict) and model.get("fresh") is True
+    )
+
+
 def summarize(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
     sources = Counter(str(r["source"]) for r in records)
     total = len(records)
+    # Among optimizer points, those whose suggestion carries `model` (a server that does
+    # not report it leaves the freshness figures None).
+    reported = [
+        r for r in records if r["source"] == "optimizer" and isinstance(r.get("model"), dict)
+    ]
+    candidates = Counter(str(r["model"].get("candidate")) for r in reported)
+    past_design = [r for r in records if r["source"] != "engine"]
     return {
         "suggestion": latency_stats([r["seconds"] for r in records]),
         "observation": latency_stats([r["observe_seconds"] for r in records]),
@@ -603,6 +666,21 @@ def summarize(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
             source: latency_stats([r["seconds"] for r in records if r["source"] == source])
             for source in sorted(sources)
         },
+        "model_reported": len(reported),
+        "fresh_share": (sum(map(_fresh, reported)) / len(reported) if reported else None),
+        "candidate_share": (
+            {k: v / len(reported) for k, v in sorted(candidates.items())} if reported else {}
+        ),
+        "by_freshness": {
+            "fresh": latency_stats([r["seconds"] for r in reported if _fresh(r)]),
+            "stale": latency_stats([r["seconds"] for r in reported if not _fresh(r)]),
+        },
+        # The share of the points past the initial design (optimizer and fallback ones)
+        # that are fresh optimizer points.
+        "past_design": len(past_design),
+        "fresh_past_design_share": (
+            sum(map(_fresh, past_design)) / len(past_design) if reported and past_design else None
+        ),
         "best_value": min((r["value"] for r in records), default=None),
     }
 
@@ -725,6 +803,68 @@ def print_table(cells: Sequence[dict[str, Any]], ax: dict[str, Any]) -> None:
         )
 
 
+def _pct(share: float | None) -> str:
+    return "-" if share is None else f"{100 * share:.0f}"
+
+
+def print_freshness(cells: Sequence[dict[str, Any]]) -> None:
+    """p50 per source and per fresh/stale optimizer point; among optimizer points that
+    report ``model``, the fresh share and the share from the batch and from the pool."""
+    header = (
+        f"{'n':>5} {'d':>3} {'w':>2} {'opt p50':>8} {'fb p50':>7} {'eng p50':>8} "
+        f"{'fresh%':>6} {'fresh p50':>9} {'stale p50':>9} {'batch/pool %':>12} "
+        f"{'fresh past design %':>19}"
+    )
+    print("Per source and freshness (p50 in ms; freshness only where the server reports it)")
+    print(header)
+    print("-" * len(header))
+    for cell in cells:
+        if "failed" in cell:
+            continue
+        by_source = cell["by_source"]
+
+        def p50(source: str, table: dict[str, Any] = by_source) -> str:
+            return _fmt(table.get(source, {}).get("p50_ms"))
+
+        share = cell["candidate_share"]
+        candidates = f"{_pct(share.get('batch'))}/{_pct(share.get('pool'))}" if share else "-"
+        print(
+            f"{cell['n']:>5} {cell['d']:>3} {cell['workers']:>2} {p50('optimizer'):>8} "
+            f"{p50('fallback'):>7} {p50('engine'):>8} {_pct(cell['fresh_share']):>6} "
+            f"{p50('fresh', cell['by_freshness']):>9} {p50('stale', cell['by_freshness']):>9} "
+            f"{candidates:>12} {_pct(cell['fresh_past_design_share']):>19}"
+        )
+    if not any(c.get("model_reported") for c in cells if "failed" not in c):
+        print("(this server reports no `model` on its suggestions: freshness unknown)")
+
+
+def sequential_verdict(cells: Sequence[dict[str, Any]]) -> list[str]:
+    """One worker: p50 < GOAL_SEQUENTIAL_P50_MS and fresh points past the design."""
+    lines = []
+    for c in cells:
+        if "failed" in c or c["workers"] != 1:
+            continue
+        p50 = c["suggestion"]["p50_ms"]
+        fast = p50 is not None and p50 < GOAL_SEQUENTIAL_P50_MS
+        fresh = c["fresh_past_design_share"]
+        if fresh is None:
+            fresh_text = "unknown (no `model` on the suggestions)"
+        else:
+            fresh_text = (
+                f"{100 * fresh:.0f}% of {c['past_design']} "
+                f"({'ok' if fresh >= GOAL_SEQUENTIAL_FRESH else 'MISSED'})"
+            )
+        if fresh is None:
+            verdict = "MISSED" if not fast else "not judged"
+        else:
+            verdict = "met" if fast and fresh >= GOAL_SEQUENTIAL_FRESH else "MISSED"
+        lines.append(
+            f"n={c['n']} d={c['d']}: p50 {_fmt(p50)} ms ({'ok' if fast else 'MISSED'}), "
+            f"fresh model points past the design {fresh_text}: {verdict}"
+        )
+    return lines
+
+
 def goal_verdict(cells: Sequence[dict[str, Any]]) -> dict[str, Any]:
     judged = [
         c
@@ -757,11 +897,22 @@ def _ints(text: str) -> list[int]:
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--n", type=_ints, default=[10, 100, 500, 2000])
-    parser.add_argument("--d", type=_ints, default=[6, 20])
-    parser.add_argument("--workers", type=_ints, default=[1, 8])
+    parser.add_argument(
+        "--mode",
+        choices=list(MODES),
+        default="grid",
+        help="grid (default): the latency grid; sequential: one worker, --eval-seconds 2, "
+        "n=10, d=3,6, judged on p50 and fresh points; instant: one worker, --eval-seconds 0, "
+        "p50 beside the median fit time. --n, --d, --workers, --eval-seconds, --ax override "
+        "a mode's defaults",
+    )
+    parser.add_argument("--n", type=_ints, default=None, help="default: the mode's")
+    parser.add_argument("--d", type=_ints, default=None, help="3 or more; default: the mode's")
+    parser.add_argument("--workers", type=_ints, default=None, help="default: the mode's")
     parser.add_argument("--requests", type=int, default=20, help="suggestions per worker")
-    parser.add_argument("--eval-seconds", dest="eval", type=float, default=0.2)
+    parser.add_argument(
+        "--eval-seconds", dest="eval", type=float, default=None, help="default: the mode's"
+    )
     parser.add_argument("--candidate-wait", type=float, default=1.0)
     parser.add_argument("--catch-up-timeout", type=float, default=240.0)
     parser.add_argument(
@@ -769,12 +920,22 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--ax-reps", type=int, default=2)
     parser.add_argument("--ax-timeout", type=float, default=240.0, help="seconds per Ax cell")
-    parser.add_argument("--no-ax", action="store_true")
+    parser.add_argument(
+        "--ax",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="time Ax too (default: in grid mode only)",
+    )
     parser.add_argument("--profile", type=Path, default=None, help="py-spy raw stacks here")
     parser.add_argument(
         "--output", type=Path, default=RESULTS, help="JSON results file, or a directory for it"
     )
     args = parser.parse_args(argv)
+    for key, value in MODES[args.mode].items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    if min(args.d) < 3:
+        parser.error(f"--d must be 3 or more (Hartmann3 below 6 parameters), not {args.d}")
     if args.output.is_dir():
         args.output = args.output / RESULTS.name
     return args
@@ -807,7 +968,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                             print(f"    {100 * share:5.1f}%  {frame}")
                 cells.append(cell)
     ax: dict[str, Any] = {}
-    if not args.no_ax:
+    if args.ax:
         ax_n = args.ax_n or [n for n in args.n if n <= AX_DEFAULT_MAX_N]
         print(f"Ax: n={ax_n} d={args.d}, {args.ax_reps} candidates per cell ...", flush=True)
         ax = run_ax([(n, d) for d in args.d for n in ax_n], args.ax_reps, args.ax_timeout)
@@ -815,15 +976,44 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"  Ax {key}: {value.get('median_seconds', value.get('skipped'))}", flush=True)
     print()
     print_table(cells, ax)
-    verdict = goal_verdict(cells)
     print()
-    print(
-        f"goal (n <= {GOAL_MAX_N}, {GOAL_WORKERS} workers: p50 < {GOAL_P50_MS:.0f} ms, "
-        f"p95 < {GOAL_P95_MS:.0f} ms, fallback <= {100 * GOAL_MAX_FALLBACK:.0f}% past the "
-        f"initial design): {'met' if verdict['met'] else 'MISSED'}"
-    )
-    for miss in verdict["misses"]:
-        print(f"  {miss}")
+    print_freshness(cells)
+    verdict = goal_verdict(cells)
+    if args.mode == "grid":
+        print()
+        print(
+            f"goal (n <= {GOAL_MAX_N}, {GOAL_WORKERS} workers: p50 < {GOAL_P50_MS:.0f} ms, "
+            f"p95 < {GOAL_P95_MS:.0f} ms, fallback <= {100 * GOAL_MAX_FALLBACK:.0f}% past the "
+            f"initial design): {'met' if verdict['met'] else 'MISSED'}"
+        )
+        for miss in verdict["misses"]:
+            print(f"  {miss}")
+    sequential: list[str] = []
+    if args.mode == "sequential":
+        sequential = sequential_verdict(cells)
+        print()
+        print(
+            f"goal (one worker, {args.eval:g} s evaluations: suggestion p50 < "
+            f"{GOAL_SEQUENTIAL_P50_MS:.0f} ms and >= {100 * GOAL_SEQUENTIAL_FRESH:.0f}% of the "
+            "points past the initial design fresh model points):"
+        )
+        for line in sequential:
+            print(f"  {line}")
+    if args.eval == 0:
+        print()
+        print("instant evaluations: suggestion p50 beside the optimizer's median fit time")
+        for c in cells:
+            if "failed" in c:
+                continue
+            opt = c["optimizer"]
+            fit = opt["fit_seconds_median"]
+            before = c["catch_up"]["fit_seconds"]
+            print(
+                f"  n={c['n']} d={c['d']} w={c['workers']}: p50 {_fmt(c['suggestion']['p50_ms'])}"
+                f" ms, median fit {_fmt(None if fit is None else 1000 * fit, 0)} ms "
+                f"({opt['fits']} fits ended in the window; the fit on the n seeded "
+                f"observations: {_fmt(None if before is None else 1000 * before, 0)} ms)"
+            )
     load = os.getloadavg()
     print(f"load average at end: {' '.join(f'{x:.2f}' for x in load)}")
     print(f"total {time.monotonic() - started:.0f}s")
@@ -835,6 +1025,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "cells": cells,
         "ax": ax,
         "goal": verdict,
+        "sequential_goal": sequential,
     }
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(out, indent=2, default=str))

@@ -10,6 +10,13 @@ Every arm runs the same problems, budgets and seeds in one invocation:
 - ``ax``: Ax's ``Client`` with its default generation strategy, run by
   ``benchmarks/_ax_arm.py`` under the python of ``benchmarks/.venv-ax`` (Ax pins its own
   BoTorch, so it lives in its own venv).
+- ``honed-served`` (on request): the whole service, a fresh ``honed serve`` with one
+  optimizer process per run, driven over HTTP by 1 (30x1) or 4 (60x4) worker processes with
+  instant evaluations (``benchmarks/_served_arm.py``). Served runs go one at a time, before
+  the others and with nothing else of this script running beside them (the server, its
+  optimizer and the workers already fill two cores, and their seconds per evaluation and the
+  freshness of their points depend on the CPU they get); ``--cpu-load N`` runs N busy loops
+  beside them.
 
 Budgets: ``30x1`` is 30 evaluations one at a time; ``60x4`` is 60 evaluations with 4 points
 in flight (first in, first out: each new point is asked for while 3 others are pending);
@@ -26,8 +33,8 @@ of median best-so-far regret to benchmarks/results/quality.png, and every finish
 appended to benchmarks/results/quality.runs.jsonl as it ends (``--resume`` reuses them).
 
 Usage: .venv/bin/python benchmarks/quality.py [--seeds 10] [--problems branin,hartmann6]
-       [--budgets 30x1,60x4] [--arms honed,sobol,optuna,ax] [--jobs 2] [--resume]
-       [--estimate]
+       [--budgets 30x1,60x4] [--arms honed,sobol,optuna,ax,honed-served] [--jobs 2]
+       [--cpu-load 0] [--resume] [--estimate]
 """
 
 from __future__ import annotations
@@ -57,6 +64,7 @@ from multiprocessing import active_children
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
+from typing import TextIO
 
 from _quality_problems import BUDGETS
 from _quality_problems import DEFAULT_BUDGETS
@@ -66,6 +74,12 @@ from _quality_problems import Arm
 from _quality_problems import Point
 from _quality_problems import Problem
 from _quality_problems import simulate
+from _served_arm import ARM as SERVED
+from _served_arm import SOURCES as SERVED_SOURCES
+from _served_arm import cpu_load
+from _served_arm import run_served
+from _served_arm import served_sources
+from _served_arm import source_summary
 from _signals import unwind_on_stop
 
 HERE = Path(__file__).resolve().parent
@@ -73,9 +87,11 @@ RESULTS = HERE / "results"
 AX_PYTHON = HERE / ".venv-ax" / "bin" / "python"
 AX_HELPER = HERE / "_ax_arm.py"
 DEFAULT_ARMS = ("honed", "sobol", "optuna", "ax")
-ARMS = (*DEFAULT_ARMS, "honed-pool", "honed-lag")
+# honed-served runs the whole service (a server and an optimizer process per run) and is
+# run one run at a time, apart from the others (see execute).
+ARMS = (*DEFAULT_ARMS, "honed-pool", "honed-lag", SERVED)
 # The order arms of one cell and seed are started in: the two slow ones first, together.
-START_ORDER = ("ax", "honed", "honed-pool", "honed-lag", "optuna", "sobol")
+START_ORDER = ("ax", "honed", "honed-pool", "honed-lag", "optuna", "sobol", SERVED)
 # honed-pool and honed-lag model the service when requests outpace fits: the model is
 # refitted only every LAG_OBSERVATIONS observations; the first ask after a fit gets its
 # optimised candidate, the asks in between get the pool's Thompson samples (honed-pool) or
@@ -93,7 +109,10 @@ SECONDS_PER_CANDIDATE = {
     "sobol": 0.001,
     "honed-pool": 0.22,
     "honed-lag": 0.16,
+    SERVED: 0.8,
 }
+# A served run's start: the server, and its optimizer process importing torch.
+SERVED_START_SECONDS = 15.0
 BATCHED_FACTOR = 1.2
 WIDE_FACTOR = 1.8
 # Under linear constraints (the problems' own medians at f04c8e3, 30x1: honed 1.86 s and
@@ -101,6 +120,11 @@ WIDE_FACTOR = 1.8
 CONSTRAINED_FACTOR = {"honed": 3.0, "ax": 6.0}
 AX_START_SECONDS = 3.0
 GOAL_OPTUNA_FACTOR = 5.0
+# The issue "Served quality": honed-served's median regret at most this times the engine's
+# own (honed) on every cell, and no worse than Ax's on GOAL_SERVED_AX_CELLS of the 12
+# default cells (scaled to the cells run).
+GOAL_SERVED_FACTOR = 1.25
+GOAL_SERVED_AX_CELLS = (10, 12)
 # Resamples of the seeds for the interval of honed's median over Ax's: at 20 seeds two arms
 # that win half the seeds each can differ by 1.5x on the median (skewed regrets), so the
 # ratio alone does not say whether a cell is a real gap or a draw.
@@ -417,6 +441,8 @@ def estimate_seconds(job: Job) -> float:
     seconds = per * _model_candidates(problem, job.budget, job.arm)
     if job.arm == "ax":
         seconds += AX_START_SECONDS
+    if job.arm == SERVED:
+        seconds += SERVED_START_SECONDS
     if job.arm.startswith("honed") and problem.dim > 6:
         seconds *= WIDE_FACTOR
     if problem.constraints:
@@ -449,23 +475,88 @@ def _load_previous(path: Path, wanted: set[tuple[str, str, str, int]]) -> list[d
         except json.JSONDecodeError:
             continue
         key = (run["problem"], run["budget"], run["arm"], int(run["seed"]))
-        same_code = run["arm"] in ("optuna", "ax") or (
-            run.get("honed_engine_sources") == _engine_fingerprint()
-        )
+        if run["arm"] == SERVED:  # the whole server ran, not only the engine
+            same_code = run.get("honed_sources") == served_sources()
+        else:
+            same_code = run["arm"] in ("optuna", "ax") or (
+                run.get("honed_engine_sources") == _engine_fingerprint()
+            )
         if key in wanted and "error" not in run and same_code:
             results[key] = run
     return list(results.values())
 
 
-def execute(jobs: Sequence[Job], workers: int, log_path: Path) -> list[dict[str, Any]]:
-    results: list[dict[str, Any]] = []
+def run_served_job(job: Job) -> dict[str, Any]:
+    """One run of the served arm, in this process (it starts its server and workers)."""
+    result: dict[str, Any] = asdict(job)
+    result["honed_engine_sources"] = _engine_fingerprint()
+    result["honed_sources"] = served_sources()
+    load = os.getloadavg()[0]
     started = time.perf_counter()
-    total = len(jobs)
+    try:
+        result.update(run_served(job.problem, job.budget, job.seed))
+    except Exception:
+        result["error"] = traceback.format_exc()[-3000:]
+    result["wall_seconds"] = time.perf_counter() - started
+    result["load_before"] = load
+    result["load_after"] = os.getloadavg()[0]
+    return result
+
+
+class _Progress:
+    """Appends each finished run to the runs file and prints a line for it."""
+
+    def __init__(self, total: int, log: TextIO) -> None:
+        self.total = total
+        self.log = log
+        self.results: list[dict[str, Any]] = []
+        self.started = time.perf_counter()
+
+    def add(self, job: Job, run: dict[str, Any]) -> None:
+        self.results.append(run)
+        self.log.write(json.dumps(run) + "\n")
+        self.log.flush()
+        status = f"regret {run['regret']:.4g}" if "error" not in run else "ERROR"
+        if "error" not in run and "seconds_per_evaluation" in run:
+            status += f", {run['seconds_per_evaluation']:.2f} s per evaluation"
+        elapsed = time.perf_counter() - self.started
+        print(
+            f"[{len(self.results)}/{self.total} {elapsed:6.0f}s] {job.problem} {job.budget} "
+            f"{job.arm} seed {job.seed}: {status} ({run.get('wall_seconds', 0.0):.1f} s)",
+            flush=True,
+        )
+        if "error" in run:
+            print(str(run["error"])[-600:], file=sys.stderr, flush=True)
+
+
+def execute(
+    jobs: Sequence[Job], workers: int, log_path: Path, load: int = 0
+) -> list[dict[str, Any]]:
+    """The served runs first, one at a time and alone (``load`` busy loops beside them),
+    then the others on ``workers`` processes.
+
+    A served run already keeps both cores busy (its server, its optimizer process and up to
+    4 worker processes): beside other runs it would get less CPU, its optimizer would fall
+    behind the workers and the arm would be judged on the machine's load, not on the service.
+    """
+    served = [job for job in jobs if job.arm == SERVED]
+    local = [job for job in jobs if job.arm != SERVED]
+    with log_path.open("a") as log:
+        progress = _Progress(len(jobs), log)
+        if served:
+            with cpu_load(load) as busy:
+                if busy:
+                    print(f"{len(busy)} busy-loop processes: {busy}", flush=True)
+                for job in served:
+                    progress.add(job, run_served_job(job))
+        if local:
+            _execute_pool(local, workers, progress)
+    return progress.results
+
+
+def _execute_pool(jobs: Sequence[Job], workers: int, progress: _Progress) -> None:
     context = get_context("spawn")
-    with (
-        ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_init) as pool,
-        log_path.open("a") as log,
-    ):
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_init) as pool:
         futures: dict[Future[dict[str, Any]], Job] = {pool.submit(run_job, j): j for j in jobs}
         remaining = set(futures)
         try:
@@ -477,26 +568,13 @@ def execute(jobs: Sequence[Job], workers: int, log_path: Path) -> list[dict[str,
                         run = future.result()
                     except Exception:
                         run = {**asdict(job), "error": traceback.format_exc()[-2000:]}
-                    results.append(run)
-                    log.write(json.dumps(run) + "\n")
-                    log.flush()
-                    status = f"regret {run['regret']:.4g}" if "error" not in run else "ERROR"
-                    elapsed = time.perf_counter() - started
-                    print(
-                        f"[{len(results)}/{total} {elapsed:6.0f}s] {job.problem} {job.budget} "
-                        f"{job.arm} seed {job.seed}: {status} "
-                        f"({run.get('wall_seconds', 0.0):.1f} s)",
-                        flush=True,
-                    )
-                    if "error" in run:
-                        print(str(run["error"])[-600:], file=sys.stderr, flush=True)
+                    progress.add(job, run)
         except KeyboardInterrupt:
             # Ctrl-C or SIGTERM: stop the runs in flight (finished ones are in the log).
             pool.shutdown(wait=False, cancel_futures=True)
             for worker in active_children():
                 worker.terminate()
             raise
-    return results
 
 
 # --- summary -------------------------------------------------------------------------------
@@ -524,6 +602,15 @@ def _model_seconds(runs: Sequence[dict[str, Any]]) -> list[float]:
         for s, is_model in zip(run["ask_seconds"], run["ask_model"], strict=True)
         if is_model
     ]
+
+
+def _seconds_per_evaluation(run: dict[str, Any]) -> float:
+    """Wall time of the run over its evaluations: for the served arm from the workers'
+    start to the last observation, for Ax without its import, for honed's arms in-process
+    with the engine's construction."""
+    if "seconds_per_evaluation" in run:
+        return float(run["seconds_per_evaluation"])
+    return float(run["wall_seconds"]) / len(run["trace"])
 
 
 def _paired_with_ax(runs: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
@@ -585,13 +672,20 @@ def summarize(args: argparse.Namespace, results: Sequence[dict[str, Any]]) -> di
                     "stalls": sum(int(r.get("stalls", 0)) for r in runs),
                     "infeasible": sum(int(r.get("infeasible", 0)) for r in runs),
                     "evaluations": sum(len(r["trace"]) for r in runs),
+                    "seconds_per_evaluation": statistics.median(
+                        _seconds_per_evaluation(r) for r in runs
+                    ),
                 }
+                if arm == SERVED:
+                    cell["arms"][arm]["served"] = source_summary(runs)
             cell["paired_with_ax"] = _paired_with_ax(
                 [r for r in ok if (r["problem"], r["budget"]) == (problem, budget)]
             )
             medians = {arm: v["median"] for arm, v in cell["arms"].items()}
             cell["honed_over_ax"] = _ratio(medians.get("honed"), medians.get("ax"))
             cell["honed_over_optuna"] = _ratio(medians.get("honed"), medians.get("optuna"))
+            cell["served_over_honed"] = _ratio(medians.get(SERVED), medians.get("honed"))
+            cell["served_over_ax"] = _ratio(medians.get(SERVED), medians.get("ax"))
             cells.append(cell)
     latency: dict[str, Any] = {}
     for budget in args.budgets:
@@ -601,8 +695,22 @@ def summarize(args: argparse.Namespace, results: Sequence[dict[str, Any]]) -> di
             row[arm] = statistics.median(seconds) if seconds else None
         row["honed_over_ax"] = _ratio(row["honed"], row["ax"])
         latency[budget] = row
-    goals: dict[str, Any] = {"honed_no_worse_than_ax": [], "honed_5x_better_than_optuna": None}
+    goals: dict[str, Any] = {
+        "honed_no_worse_than_ax": [],
+        "honed_5x_better_than_optuna": None,
+        "served_within_factor_of_honed": [],
+        "served_no_worse_than_ax": [],
+    }
     for cell in cells:
+        where = {"problem": cell["problem"], "budget": cell["budget"]}
+        if cell["served_over_honed"] is not None:
+            goals["served_within_factor_of_honed"].append(
+                {**where, "met": cell["served_over_honed"] <= GOAL_SERVED_FACTOR}
+            )
+        if cell["served_over_ax"] is not None:
+            goals["served_no_worse_than_ax"].append(
+                {**where, "met": cell["served_over_ax"] <= 1.0}
+            )
         ratio = cell["honed_over_ax"]
         if ratio is not None:
             goals["honed_no_worse_than_ax"].append(
@@ -633,7 +741,10 @@ def _fmt(value: float | None, digits: int = 3) -> str:
 
 
 def print_table(args: argparse.Namespace, summary: dict[str, Any]) -> None:
+    served = SERVED in args.arms
     header = ["problem", "budget", *args.arms, "honed/ax", "honed/optuna"]
+    if served:
+        header += ["served/honed", "served/ax", "s/eval served", "s/eval ax"]
     rows = [header]
     for cell in summary["cells"]:
         row = [cell["problem"], cell["budget"]]
@@ -646,6 +757,14 @@ def print_table(args: argparse.Namespace, summary: dict[str, Any]) -> None:
                     f"{_fmt(stats['median'])} [{_fmt(stats['q25'], 2)}, {_fmt(stats['q75'], 2)}]"
                 )
         row += [_fmt(cell["honed_over_ax"]), _fmt(cell["honed_over_optuna"])]
+        if served:
+            seconds = {a: s["seconds_per_evaluation"] for a, s in cell["arms"].items()}
+            row += [
+                _fmt(cell["served_over_honed"]),
+                _fmt(cell["served_over_ax"]),
+                _fmt(seconds.get(SERVED), 2),
+                _fmt(seconds.get("ax"), 2),
+            ]
         rows.append(row)
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
     print("\nSimple regret, median [25%, 75%] over seeds (lower is better)")
@@ -665,6 +784,8 @@ def print_table(args: argparse.Namespace, summary: dict[str, Any]) -> None:
                 f"{pair['seeds']} seeds; {_fmt(cell['honed_over_ax'])} "
                 f"[{_fmt(pair['ratio_low'], 2)}, {_fmt(pair['ratio_high'], 2)}]"
             )
+    if served:
+        _print_served(summary)
     print("\nMedian seconds per model-based candidate")
     for budget, row in summary["latency"].items():
         print(
@@ -676,7 +797,8 @@ def print_table(args: argparse.Namespace, summary: dict[str, Any]) -> None:
         f"{s['fallbacks']} Sobol fallbacks, {s['stalls']} stalls"
         for c in summary["cells"]
         for arm, s in c["arms"].items()
-        if s["duplicates"] or s["fallbacks"] or s["stalls"]
+        # The served arm's fallbacks are the server's (its sources are printed above).
+        if arm != SERVED and (s["duplicates"] or s["fallbacks"] or s["stalls"])
     ]
     if extras:
         print("\nRe-asks (a proposal equal to an open or observed point)")
@@ -704,6 +826,8 @@ def print_table(args: argparse.Namespace, summary: dict[str, Any]) -> None:
             f"Goal: honed >= {GOAL_OPTUNA_FACTOR:.0f}x lower than Optuna on hartmann6 60x4: "
             f"{verdict}"
         )
+    if served:
+        _print_served_goals(summary)
     if len(summary["honed_engine_sources"]) > 1:
         print(
             "\nWARNING: honed's engine sources changed during the run "
@@ -711,6 +835,69 @@ def print_table(args: argparse.Namespace, summary: dict[str, Any]) -> None:
         )
     if summary["errors"]:
         print(f"\n{summary['errors']} runs failed; see the JSON for their tracebacks")
+
+
+def _print_served(summary: dict[str, Any]) -> None:
+    print(
+        "\nhoned-served: share of suggestions per source; among optimizer ones that report "
+        "`model`,\nthe share with fresh=true and from the batch or the pool; median seconds "
+        "per evaluation\n(wall time from the workers' start to the last observation over "
+        "the evaluations)"
+    )
+    for cell in summary["cells"]:
+        stats = cell["arms"].get(SERVED)
+        if stats is None:
+            continue
+        info = stats["served"]
+        shares = ", ".join(
+            f"{source} {100 * info['share'].get(source, 0.0):.0f}%" for source in SERVED_SOURCES
+        )
+        others = sorted(set(info["share"]) - set(SERVED_SOURCES))
+        if others:
+            shares += ", " + ", ".join(f"{s} {100 * info['share'][s]:.0f}%" for s in others)
+        if info["with_model"]:
+            candidates = "/".join(
+                f"{c} {100 * share:.0f}%" for c, share in info["candidate_share"].items()
+            )
+            fresh = (
+                f"fresh {100 * info['fresh_share']:.0f}% of {info['with_model']} optimizer "
+                f"points ({candidates})"
+            )
+        elif info["optimizer"]:
+            fresh = "freshness not reported by this server"
+        else:
+            fresh = "no optimizer points"
+        print(
+            f"  {cell['problem']} {cell['budget']}: {shares}; {fresh}; "
+            f"{_fmt(stats['seconds_per_evaluation'], 2)} s per evaluation"
+        )
+
+
+def _print_served_goals(summary: dict[str, Any]) -> None:
+    goals = summary["goals"]
+    within = goals["served_within_factor_of_honed"]
+    print()
+    if within:
+        missed = [f"{g['problem']} {g['budget']}" for g in within if not g["met"]]
+        verdict = "met" if not missed else "NOT met on " + ", ".join(missed)
+        print(
+            f"Goal: honed-served median regret <= {GOAL_SERVED_FACTOR} x honed (the engine "
+            f"called directly) on every cell ({len(within)} judged): {verdict}"
+        )
+    versus_ax = goals["served_no_worse_than_ax"]
+    if versus_ax:
+        wins, total = GOAL_SERVED_AX_CELLS
+        needed = math.ceil(len(versus_ax) * wins / total)
+        held = sum(g["met"] for g in versus_ax)
+        verdict = "met" if held >= needed else "NOT met"
+        missed = [f"{g['problem']} {g['budget']}" for g in versus_ax if not g["met"]]
+        print(
+            f"Goal: honed-served median regret <= Ax on at least {wins} of {total} cells "
+            f"(here {needed} of {len(versus_ax)}): {held} hold, {verdict}"
+            + (f" (worse on {', '.join(missed)})" if missed else "")
+        )
+    else:
+        print("Goal: honed-served against Ax: not judged (Ax did not run)")
 
 
 def plot(args: argparse.Namespace, results: Sequence[dict[str, Any]], path: Path) -> None:
@@ -732,6 +919,7 @@ def plot(args: argparse.Namespace, results: Sequence[dict[str, Any]], path: Path
         "ax": "tab:red",
         "honed-pool": "tab:purple",
         "honed-lag": "tab:orange",
+        SERVED: "tab:cyan",
     }
     styles = {"30x1": "-", "60x4": "--"}
     for index, problem in enumerate(args.problems):
@@ -803,6 +991,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--arms", default=",".join(DEFAULT_ARMS), help="comma-separated")
     parser.add_argument("--jobs", type=int, default=2, help="parallel processes (default 2)")
+    parser.add_argument(
+        "--cpu-load",
+        type=int,
+        default=0,
+        help=f"busy-loop processes beside the {SERVED} runs (default 0); they run only "
+        "while those runs do, and end with the script",
+    )
     parser.add_argument("--resume", action="store_true", help="reuse runs in the runs file")
     parser.add_argument("--estimate", action="store_true", help="print the plan and exit")
     parser.add_argument("--output", type=Path, default=RESULTS / "quality.json")
@@ -814,6 +1009,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     if args.first_seed < 0:
         # Seeds reach NumPy's and Ax's generators, which take no negative seed.
         parser.error(f"--first-seed must be 0 or more, not {args.first_seed}")
+    if args.cpu_load < 0:
+        parser.error(f"--cpu-load must be 0 or more, not {args.cpu_load}")
     args.problems = _names(args.problems, list(PROBLEMS), "problems")
     args.budgets = _names(args.budgets, list(BUDGETS), "budgets")
     args.arms = _names(args.arms, ARMS, "arms")
@@ -836,11 +1033,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         previous = _load_previous(args.runs_file, {j.key for j in jobs})
         done = {(r["problem"], r["budget"], r["arm"], int(r["seed"])) for r in previous}
         jobs = [j for j in jobs if j.key not in done]
-    cpu_seconds = sum(estimate_seconds(j) for j in jobs)
+    cpu_seconds = sum(estimate_seconds(j) for j in jobs if j.arm != SERVED)
+    served_seconds = sum(estimate_seconds(j) for j in jobs if j.arm == SERVED)
+    served_runs = sum(j.arm == SERVED for j in jobs)
     print(
         f"{len(jobs)} runs ({len(previous)} reused) on {args.jobs} processes: about "
-        f"{cpu_seconds / 60:.0f} CPU minutes, {cpu_seconds / args.jobs / 60:.0f} minutes "
-        "wall time (a rough guess; shared machines vary)",
+        f"{(cpu_seconds + served_seconds) / 60:.0f} CPU minutes, "
+        f"{(cpu_seconds / args.jobs + served_seconds) / 60:.0f} minutes wall time"
+        + (f" ({served_runs} {SERVED} runs one at a time)" if served_runs else "")
+        + " (a rough guess; shared machines vary)",
         flush=True,
     )
     if args.estimate:
@@ -852,7 +1053,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     fingerprint = _engine_fingerprint()
     unwind_on_stop()
     try:
-        results = [*previous, *execute(jobs, args.jobs, args.runs_file)]
+        results = [*previous, *execute(jobs, args.jobs, args.runs_file, args.cpu_load)]
     except KeyboardInterrupt:
         print(f"Stopped; --resume continues from {args.runs_file}", file=sys.stderr)
         return 130
@@ -867,9 +1068,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             "budgets": {name: BUDGETS[name] for name in args.budgets},
             "arms": args.arms,
             "jobs": args.jobs,
+            "cpu_load": args.cpu_load,
             "python": platform.python_version(),
             "machine": platform.machine(),
             "honed_engine_sources": fingerprint,
+            "honed_sources": served_sources() if SERVED in args.arms else None,
             "wall_seconds": time.perf_counter() - started,
         },
         "summary": summary,
