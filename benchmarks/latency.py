@@ -41,7 +41,7 @@ d=20 326 s on this machine.
 
 Usage: .venv/bin/python benchmarks/latency.py [--mode grid|sequential|instant]
        [--n 10,100,500,2000] [--d 6,20] [--workers 1,8] [--requests 20]
-       [--eval-seconds 0.2] [--candidate-wait 1.0] [--ax-n 10,100,500] [--ax-reps 2]
+       [--eval-seconds 0.2] [--candidate-wait SECONDS] [--ax-n 10,100,500] [--ax-reps 2]
        [--ax-timeout 240] [--ax | --no-ax] [--profile DIR]
 
 The scale cells are options, not defaults: ``--n 5000 --d 6,50 --no-ax`` (past 800
@@ -913,7 +913,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--eval-seconds", dest="eval", type=float, default=None, help="default: the mode's"
     )
-    parser.add_argument("--candidate-wait", type=float, default=1.0)
+    # None: the server's default (a wait bounded by the measured fit time).
+    parser.add_argument("--candidate-wait", type=float, default=None)
     parser.add_argument("--catch-up-timeout", type=float, default=240.0)
     parser.add_argument(
         "--ax-n", type=_ints, default=None, help=f"default: the --n up to {AX_DEFAULT_MAX_N}"

@@ -42,7 +42,7 @@ def running_server(
     workers: int = 1,
     startup_timeout: float = 60.0,
     optimizers: int = 0,
-    candidate_wait: float = 1.0,
+    candidate_wait: float | None = None,
     extra_args: Sequence[str] = (),
 ) -> Iterator[RunningServer]:
     """Start ``python -m honed serve`` on a free port; wait for /health; stop it after.
@@ -69,8 +69,7 @@ def running_server(
                 str(workers),
                 "--optimizers",
                 str(optimizers),
-                "--candidate-wait",
-                str(candidate_wait),
+                *(["--candidate-wait", str(candidate_wait)] if candidate_wait is not None else []),
                 *extra_args,
             ],
             stdout=log_file,
