@@ -43,6 +43,9 @@ from tests.conftest import TEST_TOKEN
 Objective_ = Callable[[Assignments], dict[str, float] | None]  # None: the evaluation failed
 
 DOUBLE = ParameterType.DOUBLE
+# Loops driven step by step: each step fits what is due at once, without waiting for the
+# worker's next request after a result (the test is the clock).
+STEPPED = LoopSettings(settle_seconds=0.0)
 
 
 def space(*parameters: Parameter) -> SearchSpace:
@@ -105,7 +108,7 @@ def test_optimizer_beats_sobol_on_a_smooth_function(
     spec = ExperimentSpec(
         "sphere", space(unit("x0"), unit("x1"), unit("x2")), (Metric("f", Objective.MINIMIZE),)
     )
-    loop = OptimizerLoop(services.storage, engine_factory)
+    loop = OptimizerLoop(services.storage, engine_factory, settings=STEPPED)
     bo = optimize(services, token, spec, sphere, 18, loop)
     sobol = optimize(services, token, spec, sphere, 18, None)
     sources = [s.source for s in bo]
@@ -129,11 +132,12 @@ def test_parallel_workers_get_model_points_once_the_design_is_handed_out(
         parallel_bandwidth=4,
     )
     experiment = services.experiments.create(token, spec)
-    loop = OptimizerLoop(services.storage, engine_factory)
+    loop = OptimizerLoop(services.storage, engine_factory, settings=STEPPED)
     services.storage.heartbeat(loop.name)
 
     def next_suggestion() -> Suggestion:
         loop.step()
+        services.storage.heartbeat(loop.name)  # still alive after a fit on a busy machine
         return services.suggestions.create(token, experiment.id)
 
     running = [next_suggestion() for _ in range(4)]
@@ -153,7 +157,7 @@ def test_candidates_for_parallel_workers_differ_and_avoid_open_points(
         (Metric("f", Objective.MINIMIZE),),
         parallel_bandwidth=4,
     )
-    loop = OptimizerLoop(services.storage, engine_factory)
+    loop = OptimizerLoop(services.storage, engine_factory, settings=STEPPED)
     services.storage.heartbeat(loop.name)  # alive before the service first asks
     first = optimize(services, token, spec, sphere, 6, None)
     eid = first[0].experiment_id
@@ -185,7 +189,7 @@ def test_failed_region_is_avoided_and_failed_points_are_not_repeated(
         return {"f": float(assignments["x0"]) + float(assignments["x1"])}
 
     spec = ExperimentSpec("fails", space(unit("x0"), unit("x1")), (Metric("f"),))
-    loop = OptimizerLoop(services.storage, engine_factory)
+    loop = OptimizerLoop(services.storage, engine_factory, settings=STEPPED)
     handed_out = optimize(services, token, spec, fails_left, 20, loop)
     optimizer_points = [s for s in handed_out if s.source is SuggestionSource.OPTIMIZER]
     assert len(optimizer_points) >= 10
@@ -210,7 +214,7 @@ def test_constraint_metric_finds_the_best_feasible_point(
         (Metric("f"), Metric("c", strategy=Strategy.CONSTRAINT, threshold=0.0)),
         observation_budget=16,
     )
-    loop = OptimizerLoop(services.storage, engine_factory)
+    loop = OptimizerLoop(services.storage, engine_factory, settings=STEPPED)
     bo = optimize(services, token, spec, disc, 16, loop)
     sobol = optimize(services, token, spec, disc, 16, None)
     bo_best = services.experiments.best_assignments(token, bo[0].experiment_id)[0]
@@ -240,7 +244,7 @@ def test_linear_constraints_hold_and_the_optimum_on_their_boundary_is_found(
     limit = LinearConstraint("less_than", (("x", scale), ("y", scale)), 1.0)
     space = SearchSpace(parameters, linear_constraints=(limit,))
     spec = ExperimentSpec("linear", space, (Metric("f"),))
-    loop = OptimizerLoop(services.storage, engine_factory)
+    loop = OptimizerLoop(services.storage, engine_factory, settings=STEPPED)
     bo = optimize(services, token, spec, closest, 14, loop)
     assert services.storage.optimizer_status(bo[0].experiment_id).error is None
     assert {s.source for s in bo[6:]} == {SuggestionSource.OPTIMIZER}
@@ -273,7 +277,7 @@ def test_int_log_and_categorical_parameters(
         ),
         (Metric("f"),),
     )
-    loop = OptimizerLoop(services.storage, engine_factory)
+    loop = OptimizerLoop(services.storage, engine_factory, settings=STEPPED)
     handed_out = optimize(services, token, spec, mixed, 18, loop)
     assert services.storage.optimizer_status(handed_out[0].experiment_id).error is None
     assert {s.source for s in handed_out[6:]} == {SuggestionSource.OPTIMIZER}
@@ -304,7 +308,7 @@ def test_wide_integers_are_searched_as_continuous_and_rounded(
         return {"f": -(((units - 700) / 1000) ** 2) - (float(assignments["x0"]) - 0.3) ** 2}
 
     spec = ExperimentSpec("wide", space(unit("x0"), wide), (Metric("f"),))
-    loop = OptimizerLoop(services.storage, engine_factory)
+    loop = OptimizerLoop(services.storage, engine_factory, settings=STEPPED)
     handed_out = optimize(services, token, spec, peaked, 12, loop)
     assert services.storage.optimizer_status(handed_out[0].experiment_id).error is None
     assert {s.source for s in handed_out[6:]} == {SuggestionSource.OPTIMIZER}
@@ -322,7 +326,7 @@ def test_optimizer_failure_is_recorded_and_sobol_keeps_serving(
     services: Services, token: Token
 ) -> None:
     spec = ExperimentSpec("broken", space(unit("x0")), (Metric("f"),))
-    loop = OptimizerLoop(services.storage, BrokenEngine)
+    loop = OptimizerLoop(services.storage, BrokenEngine, settings=STEPPED)
     handed_out = optimize(services, token, spec, lambda a: {"f": float(a["x0"])}, 8, loop)
     eid = handed_out[0].experiment_id
     status = services.storage.optimizer_status(eid)
@@ -352,8 +356,8 @@ def test_a_fit_cut_off_by_the_database_is_retried_by_its_own_loop(
     handed_out = optimize(services, token, spec, lambda a: {"f": float(a["x0"])}, 6, None)
     eid = handed_out[0].experiment_id
     storage = services.storage
-    loop = OptimizerLoop(storage, engine_factory)
-    other = OptimizerLoop(storage, engine_factory)
+    loop = OptimizerLoop(storage, engine_factory, settings=STEPPED)
+    other = OptimizerLoop(storage, engine_factory, settings=STEPPED)
     storage.heartbeat(loop.name)  # alive: its lease keeps `other` off
 
     def down(*args: object, **kwargs: object) -> None:
@@ -386,8 +390,8 @@ def test_the_lease_of_a_silent_or_signed_off_process_is_taken_over(
     handed_out = optimize(services, token, spec, lambda a: {"f": float(a["x0"])}, 6, None)
     eid = handed_out[0].experiment_id
     storage = services.storage
-    dead = OptimizerLoop(storage, engine_factory, name="dead")
-    other = OptimizerLoop(storage, engine_factory, name="other")
+    dead = OptimizerLoop(storage, engine_factory, name="dead", settings=STEPPED)
+    other = OptimizerLoop(storage, engine_factory, name="other", settings=STEPPED)
     storage.heartbeat(dead.name)
     assert storage.claim_experiment(eid, dead.name, 600)
     assert other.step() is None  # a live owner's lease is respected

@@ -41,7 +41,7 @@ from honed.service.optimizer import LoopSettings
 from honed.service.optimizer import OptimizerLoop
 from tests.test_optimizer import unit
 
-POOL = LoopSettings(pool_per_worker=4)
+POOL = LoopSettings(pool_per_worker=4, settle_seconds=0.0)
 
 
 def bowl(assignments: Assignments) -> float:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
 
 from honed.domain.experiment import ExperimentSpec
 from honed.domain.metrics import Metric
@@ -25,6 +26,7 @@ from honed.domain.records import Suggestion
 from honed.domain.records import SuggestionSource
 from honed.domain.tenancy import Token
 from honed.engine.base import Engine
+from honed.server.app import create_app
 from honed.service.app import Services
 from honed.service.optimizer import LoopSettings
 from honed.service.optimizer import OptimizerLoop
@@ -32,7 +34,9 @@ from honed.service.suggestions import Preference
 from honed.service.suggestions import ServingPolicy
 from honed.storage.base import PageRequest
 from honed.storage.sql.storage import SqlStorage
+from tests.conftest import TEST_TOKEN
 from tests.support.server import running_server
+from tests.test_optimizer import STEPPED
 from tests.test_optimizer import observe
 from tests.test_optimizer import space
 from tests.test_optimizer import unit
@@ -121,7 +125,7 @@ def test_a_stale_model_point_is_served_on_request_or_when_the_wait_runs_out(
     out (here at once) takes the newest model point, never Sobol. Either way the
     suggestion says that its model missed a result."""
     services = Services(storage, ServingPolicy(max_wait_seconds=0.0, prefer=prefer))
-    loop = OptimizerLoop(storage, engine_factory)
+    loop = OptimizerLoop(storage, engine_factory, settings=STEPPED)
     eid = stale_experiment(services, token, loop)
     served = services.suggestions.create(token, eid)
     assert served.source is SuggestionSource.OPTIMIZER
@@ -175,7 +179,7 @@ def test_a_handed_out_point_is_pending_in_the_next_fit(
 ) -> None:
     """While a worker evaluates, the loop computes the next candidate with its point
     pending: the worker's report then finds a fresh point ready, with no wait."""
-    loop = OptimizerLoop(services.storage, engine_factory)
+    loop = OptimizerLoop(services.storage, engine_factory, settings=STEPPED)
     services.storage.heartbeat(loop.name)
     experiment = services.experiments.create(token, bowl_spec("ahead"))
     for _ in range(DESIGN):
@@ -184,6 +188,17 @@ def test_a_handed_out_point_is_pending_in_the_next_fit(
     out = services.suggestions.create(token, experiment.id)
     assert out.model is not None
     assert out.model.observations == DESIGN
+    # The dashboard's open-suggestions panel shows what the model knew.
+    with TestClient(create_app(services=services)) as client:
+        client.auth = (TEST_TOKEN, "")
+        detail = client.get(f"/dashboard/api/experiments/{experiment.id}").json()
+    (shown,) = detail["open_suggestions"]
+    assert shown["model"] == {
+        "observations": DESIGN,
+        "candidate": "batch",
+        "unaccounted": 0,
+        "fresh": True,
+    }
     assert loop.step() == experiment.id  # the handed-out point is not in the last fit
     assert loop.step() is None  # and then nothing is due
     observe(services, token, out, bowl)
@@ -263,3 +278,31 @@ def test_the_readme_scheduler_example_gets_model_points_after_its_design(
     assert set(sources[DESIGN:]) == {SuggestionSource.OPTIMIZER}, sources
     # And the user sees it in the table the example prints.
     assert "optimizer" in run.stdout
+
+
+def test_a_fit_waits_a_moment_after_a_result_for_the_workers_next_request(
+    services: Services, token: Token, engine_factory: Callable[[], Engine]
+) -> None:
+    """Right after a result, with nobody waiting, the loop holds off a moment: the worker
+    asks again at once, and the fit then has its new point pending too, so one fit (not
+    two) is ready for the worker's next report."""
+    loop = OptimizerLoop(services.storage, engine_factory)  # the production settings
+    services.storage.heartbeat(loop.name)
+    experiment = services.experiments.create(token, bowl_spec("settle"))
+    for _ in range(DESIGN):
+        observe(services, token, services.suggestions.create(token, experiment.id), bowl)
+    time.sleep(LoopSettings().settle_seconds)
+    assert loop.step() == experiment.id
+    first = services.suggestions.create(token, experiment.id)
+    assert loop.step() == experiment.id  # with ``first`` pending
+    observe(services, token, first, bowl)
+    assert loop.step() is None  # a result just now, and nobody waits yet
+    second = services.suggestions.create(token, experiment.id)
+    assert second.model is not None
+    assert (second.model.observations, second.model.fresh) == (DESIGN, True)
+    assert loop.step() == experiment.id  # the new result, with ``second`` pending
+    assert services.storage.optimizer_status(experiment.id).fitted_count == DESIGN + 1
+    observe(services, token, second, bowl)
+    third = services.suggestions.create(token, experiment.id)
+    assert third.model is not None
+    assert (third.model.observations, third.model.unaccounted) == (DESIGN + 1, 0)

@@ -119,6 +119,9 @@ def test_best_trial_summary_and_dataframe(
         frame.columns
     )
     assert (frame["status"] == "completed").all()
+    # Who chose each point: here the initial design, with no model behind it.
+    assert set(frame["source"]) == {"engine"}
+    assert frame["model_fresh"].isna().all()
     assert (frame["end_time"] - frame["start_time"] >= pd.Timedelta(seconds=10)).all()
     metadata: dict[str, str] = frame.loc[0, "runner_metadata"]  # type: ignore[assignment]
     assert metadata["job"].startswith("job-")

@@ -17,6 +17,7 @@ import resource
 import sys
 from typing import Any
 
+from honed.service.optimizer import LoopSettings
 from honed.service.optimizer import OptimizerLoop
 from honed.service.optimizer import botorch_engine_factory
 from honed.storage.sql.storage import SqlStorage
@@ -49,7 +50,7 @@ def main(database_url: str, experiment_id: int) -> dict[str, Any]:
 
     storage = SqlStorage.from_url(database_url)
     try:
-        loop = OptimizerLoop(storage, factory)
+        loop = OptimizerLoop(storage, factory, settings=LoopSettings(settle_seconds=0.0))
         before = peak_rss_mb()
         fitted = loop.step()
         result: dict[str, Any] = {

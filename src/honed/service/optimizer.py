@@ -68,6 +68,8 @@ class LoopSettings:
     max_pool: int = 512
     pool_margin: float = 2.0
     idle_seconds: float = 0.1
+    #: How long after a result a fit waits for its worker's next request (see needs_fit).
+    settle_seconds: float = 0.25
     heartbeat_seconds: float = 2.0
 
 
@@ -111,7 +113,14 @@ class OptimizerLoop:
         uncovered = work.latest_open_id is not None and work.latest_open_id > (
             work.fitted_suggestion_id or 0
         )
-        return changed or uncovered or work.waiting > 0
+        if uncovered or work.waiting > 0:
+            return True
+        # A result just came in and nobody waits: its worker usually asks again within
+        # milliseconds, takes a candidate fitted with its point pending, and the next fit
+        # should have the new point pending too. One fit then serves the worker's next
+        # report, where fitting at once would need a second fit before it.
+        just_now = 0.0 <= now - (work.latest_modified or 0.0) < self._settings.settle_seconds
+        return changed and not just_now
 
     def batch_size(self, work: OptimizerWork) -> int:
         """Candidates per fit: one per expected worker and, with several, a few spares for
