@@ -104,11 +104,9 @@ class SuggestionRequest:
         self._metadata = metadata
         self._assignments = assignments
         self._for_run = for_run
-        self._optimizer_running = service.optimizer_running()
-        latency = service.policy.prefer is Preference.LATENCY
-        self._serving = choice.Serving.MODEL if latency else choice.Serving.FRESH
-        if not self._optimizer_running:
-            self._serving = choice.Serving.ANY
+        #: Set by the first step (it may read the database: not on a server's event loop).
+        self._optimizer_running: bool | None = None
+        self._serving = choice.Serving.FRESH
         self._started = time.monotonic()
         self._deadline: float | None = None
         #: The fit marker when this request last found nothing it may take.
@@ -119,6 +117,12 @@ class SuggestionRequest:
 
     def step(self) -> Suggestion | float:
         service = self._service
+        if self._optimizer_running is None:
+            self._optimizer_running = service.optimizer_running()
+            if not self._optimizer_running:
+                self._serving = choice.Serving.ANY
+            elif service.policy.prefer is Preference.LATENCY:
+                self._serving = choice.Serving.MODEL
         if self._marker is not None and self._deadline is not None:
             unchanged = service.fit_marker(self._experiment_id) == self._marker
             if unchanged and time.monotonic() < self._deadline:
