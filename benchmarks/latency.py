@@ -150,22 +150,24 @@ HARTMANN3_P = (
 # --- shared by both venvs: the problem ------------------------------------------------------
 
 
-def hartmann6(x: Sequence[float]) -> float:
-    """Hartmann6 on the first six coordinates (the rest are ignored)."""
+def _hartmann(
+    x: Sequence[float], a_rows: Sequence[Sequence[float]], p_rows: Sequence[Sequence[float]]
+) -> float:
+    """A Hartmann function on the first len(a_rows[0]) coordinates (the rest are ignored)."""
+    dims = len(a_rows[0])
     total = 0.0
-    for alpha, a, p in zip(HARTMANN_ALPHA, HARTMANN_A, HARTMANN_P, strict=True):
-        inner = sum(aj * (xj - pj) ** 2 for aj, xj, pj in zip(a, x[:6], p, strict=True))
+    for alpha, a, p in zip(HARTMANN_ALPHA, a_rows, p_rows, strict=True):
+        inner = sum(aj * (xj - pj) ** 2 for aj, xj, pj in zip(a, x[:dims], p, strict=True))
         total -= alpha * math.exp(-inner)
     return total
+
+
+def hartmann6(x: Sequence[float]) -> float:
+    return _hartmann(x, HARTMANN_A, HARTMANN_P)
 
 
 def hartmann3(x: Sequence[float]) -> float:
-    """Hartmann3 on the first three coordinates (the rest are ignored)."""
-    total = 0.0
-    for alpha, a, p in zip(HARTMANN_ALPHA, HARTMANN3_A, HARTMANN3_P, strict=True):
-        inner = sum(aj * (xj - pj) ** 2 for aj, xj, pj in zip(a, x[:3], p, strict=True))
-        total -= alpha * math.exp(-inner)
-    return total
+    return _hartmann(x, HARTMANN3_A, HARTMANN3_P)
 
 
 def objective(x: Sequence[float]) -> float:

@@ -136,17 +136,22 @@ def peek_context(storage: Storage, experiment_id: int) -> SuggestionContext:
     return seen[0]
 
 
-def peek_candidates(storage: Storage, experiment_id: int) -> list[Candidate]:
-    """The unused candidates a decision would see now; stores nothing."""
-    seen: list[list[Candidate]] = []
+def peek(storage: Storage, experiment_id: int, read: Callable[[SuggestionContext], T]) -> T:
+    """What ``read`` finds in the context a decision would get now; stores nothing."""
+    seen: list[T] = []
 
     def decide(context: SuggestionContext) -> SuggestionDecision:
-        seen.append(context.load_candidates())
+        seen.append(read(context))
         raise _Peeked
 
     with pytest.raises(_Peeked):
         storage.create_suggestion(experiment_id, decide)
     return seen[0]
+
+
+def peek_candidates(storage: Storage, experiment_id: int) -> list[Candidate]:
+    """The unused candidates a decision would see now; stores nothing."""
+    return peek(storage, experiment_id, lambda context: context.load_candidates())
 
 
 class PoolExhaustedError(Exception):
@@ -727,15 +732,7 @@ class StorageConformance(ProjectsAndRunsConformance):
         assert (status.fitted_count, status.fit_seconds, status.ready_candidates) == (2, 0.25, 3)
 
         def basis() -> CandidateBasis:
-            found: list[CandidateBasis] = []
-
-            def decide(context: SuggestionContext) -> SuggestionDecision:
-                found.append(context.load_basis())
-                raise _Peeked
-
-            with pytest.raises(_Peeked):
-                storage.create_suggestion(eid, decide)
-            return found[0]
+            return peek(storage, eid, lambda context: context.load_basis())
 
         assert basis() == CandidateBasis(2, 2, 0, (fitted_at, None))
         # The pending suggestion's result was accounted for; another's was not.
