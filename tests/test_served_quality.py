@@ -306,3 +306,28 @@ def test_a_fit_waits_a_moment_after_a_result_for_the_workers_next_request(
     third = services.suggestions.create(token, experiment.id)
     assert third.model is not None
     assert (third.model.observations, third.model.unaccounted) == (DESIGN + 1, 0)
+
+
+def test_a_request_may_cap_its_own_wait(
+    storage: SqlStorage, token: Token, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``X-Honed-Max-Wait`` (a Scheduler sends what is left of its timeout) ends the wait
+    sooner than the server's bound: here an optimizer that never starts, which the server
+    would wait ten minutes for. A value that is not a number of seconds is refused."""
+    services = Services(storage, ServingPolicy(max_wait_seconds=600.0, optimizers_expected=True))
+    experiment = services.experiments.create(token, bowl_spec("capped"))
+    for _ in range(DESIGN):
+        observe(services, token, services.suggestions.create(token, experiment.id), bowl)
+    path = f"/v1/experiments/{experiment.id}/suggestions"
+    with TestClient(create_app(services=services)) as client:
+        client.auth = (TEST_TOKEN, "")
+        for bad in ("-1", "soon", "nan"):
+            refused = client.post(path, json={}, headers={"X-Honed-Max-Wait": bad})
+            assert refused.status_code == 400
+            assert "X-Honed-Max-Wait" in refused.json()["message"]
+        with caplog.at_level(logging.WARNING, logger="honed.service.suggestions"):
+            served = client.post(path, json={}, headers={"X-Honed-Max-Wait": "0.2"})
+    assert served.status_code == 200
+    assert served.json()["source"] == "fallback"
+    assert "no optimizer process alive" in caplog.text
+    assert storage.count_observations(experiment.id) == DESIGN  # nothing lost or added

@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import pandas as pd
+import pytest
 
 from honed.client import Client
+from honed.client.models import Suggestion
 from honed.scheduler import FakeClock
 from honed.scheduler import Scheduler
 from honed.scheduler import SchedulerOptions
@@ -143,3 +145,26 @@ def test_embedded_postgres_runs_and_resumes(postgres_url: str) -> None:
         assert len(observations) == 6
         assert len({o.suggestion for o in observations}) == 6  # each trial observed once
         assert client.list_suggestions(first.experiment.id, open_only=True) == []
+
+
+def test_a_suggestion_waits_no_longer_than_the_run_has_left(
+    client: Client, runner: ClockRunner, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each suggestion request carries what is left of the run's timeout, so waiting for
+    a fresh model point cannot carry the run past it; a run without a timeout sends none."""
+    asked: list[float | None] = []
+    create = client.create_suggestion
+
+    def recording(experiment_id: str, **kwargs: Any) -> Suggestion:
+        asked.append(kwargs.get("max_wait"))
+        return create(experiment_id, **kwargs)
+
+    monkeypatch.setattr(client, "create_suggestion", recording)
+    make(client, runner, clock, max_pending_trials=2).run_n_trials(max_trials=4, timeout=1000)
+    waits = [wait for wait in asked if wait is not None]
+    assert len(waits) == 4
+    assert all(0 <= wait <= 1000 for wait in waits)
+    assert waits == sorted(waits, reverse=True)  # the clock moved on between them
+    asked.clear()
+    make(client, runner, clock, max_pending_trials=2).run_n_trials(max_trials=2)
+    assert asked == [None, None]

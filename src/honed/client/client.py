@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 
+from honed.api import headers
 from honed.client.models import JSON
 from honed.client.models import BestAssignments
 from honed.client.models import Experiment
@@ -188,14 +189,18 @@ class Client:
         experiment_id: str,
         metadata: Mapping[str, Any] | None = None,
         assignments: Mapping[str, Any] | None = None,
+        max_wait: float | None = None,
     ) -> Suggestion:
+        """``max_wait``: the most seconds to wait for a fresh model point (honed's own
+        header); then the newest model point, or Sobol when the optimizer has none."""
         body: JSON = {}
         if metadata is not None:
             body["metadata"] = dict(metadata)
         if assignments is not None:
             body["assignments"] = dict(assignments)
         path = f"/v1/experiments/{experiment_id}/suggestions"
-        return Suggestion.from_json(self.request("POST", path, json=body))
+        sent = {headers.MAX_WAIT: f"{max(max_wait, 0.0):g}"} if max_wait is not None else None
+        return Suggestion.from_json(self.request("POST", path, json=body, headers=sent))
 
     def list_suggestions(self, experiment_id: str, open_only: bool = False) -> list[Suggestion]:
         params = {"state": "open"} if open_only else {}

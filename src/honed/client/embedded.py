@@ -88,7 +88,12 @@ class EmbeddedTransport(httpx.BaseTransport):
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         if "idempotency-key" not in request.headers:
             fast = fastpath.serve(
-                self._services, self._trusted, request.method, request.url.path, request.read()
+                self._services,
+                self._trusted,
+                request.method,
+                request.url.path,
+                request.read(),
+                request.headers,
             )
             if fast is not None:
                 status, data = fast

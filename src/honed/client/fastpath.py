@@ -14,8 +14,10 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable
+from collections.abc import Mapping
 from typing import Any
 
+from honed.api import headers
 from honed.api import parse
 from honed.api import render
 from honed.api.schemas import SuggestionCreate
@@ -29,7 +31,7 @@ from honed.service.app import Services
 
 JSON = dict[str, Any]
 logger = logging.getLogger(__name__)
-Handler = Callable[[Services, Token, list[int], Any], JSON]
+Handler = Callable[[Services, Token, list[int], Any, Mapping[str, str]], JSON]
 
 
 def _id(text: str) -> int:
@@ -39,15 +41,23 @@ def _id(text: str) -> int:
         raise NotFoundError() from None
 
 
-def create_suggestion(svc: Services, token: Token, ids: list[int], data: Any) -> JSON:
+def create_suggestion(
+    svc: Services, token: Token, ids: list[int], data: Any, sent: Mapping[str, str]
+) -> JSON:
     body = parse.body(SuggestionCreate, data)
     suggestion = svc.suggestions.create(
-        token, ids[0], metadata=validate_metadata(body.metadata), assignments=body.assignments
+        token,
+        ids[0],
+        metadata=validate_metadata(body.metadata),
+        assignments=body.assignments,
+        max_wait=headers.max_wait(sent.get(headers.MAX_WAIT)),
     )
     return render.suggestion_json(suggestion)
 
 
-def update_suggestion(svc: Services, token: Token, ids: list[int], data: Any) -> JSON:
+def update_suggestion(
+    svc: Services, token: Token, ids: list[int], data: Any, sent: Mapping[str, str]
+) -> JSON:
     body = parse.body(SuggestionUpdate, data)
     # As the route: any update also extends the suggestion's lease (suggestion TTL).
     updated = svc.suggestions.update(
@@ -67,7 +77,12 @@ ROUTES: list[tuple[str, re.Pattern[str], Handler]] = [
 
 
 def serve(
-    svc: Services, token: Token, method: str, path: str, content: bytes
+    svc: Services,
+    token: Token,
+    method: str,
+    path: str,
+    content: bytes,
+    sent: Mapping[str, str],
 ) -> tuple[int, JSON] | None:
     """(status, JSON) for a hot route, or None to let the app serve the request."""
     for route_method, pattern, handler in ROUTES:
@@ -77,7 +92,7 @@ def serve(
         try:
             ids = [_id(part) for part in match.groups()]
             data = parse_json(content)
-            return 200, handler(svc, token, ids, data)
+            return 200, handler(svc, token, ids, data, sent)
         except HonedError as error:
             return error.status_code, {"message": error.message, "status": error.status_code}
         except Exception:

@@ -119,6 +119,8 @@ class Scheduler:
         self._global_stop: str | None = None
         self._stop_reason: str | None = None
         self._run_started: float | None = None
+        #: The running loop's timeout, on self.clock (None: no timeout, or no run).
+        self._deadline: float | None = None
         self._run_seconds = 0.0
         logger.info(
             "experiment %s (%s): %d trials loaded",
@@ -192,6 +194,7 @@ class Scheduler:
         start = clock.monotonic()
         self._run_started = start
         deadline = start + timeout if timeout is not None else None
+        self._deadline = deadline
         self._stop_reason = None
         self._global_stop = None
         new_trials = idle_wakes = 0
@@ -484,7 +487,9 @@ class Scheduler:
             trial = Trial(index=index, id="", assignments={}, key=uuid.uuid4().hex)
             try:
                 suggestion = self.client.create_suggestion(
-                    self.experiment.id, metadata=record.suggestion_metadata(trial)
+                    self.experiment.id,
+                    metadata=record.suggestion_metadata(trial),
+                    max_wait=self._time_left(),
                 )
             except ConflictError as error:
                 logger.info("no new suggestion: %s", error.message)
@@ -503,6 +508,13 @@ class Scheduler:
             self.trials[index] = trial
             created.append(trial)
         return created
+
+    def _time_left(self) -> float | None:
+        """Seconds until this run's timeout: a suggestion waits no longer for a fresh model
+        point (it takes the newest one, or Sobol), so the timeout holds."""
+        if self._deadline is None:
+            return None
+        return max(self._deadline - self.clock.monotonic(), 0.0)
 
     def _give_up_if_optimizer_keeps_failing(self) -> None:
         """Nothing runs and suggestions keep failing: end instead of asking forever."""

@@ -97,6 +97,7 @@ class SuggestionRequest:
         metadata: Metadata | None,
         assignments: object | None,
         for_run: bool,
+        max_wait: float | None = None,
     ) -> None:
         self._service = service
         self._caller = caller
@@ -104,6 +105,7 @@ class SuggestionRequest:
         self._metadata = metadata
         self._assignments = assignments
         self._for_run = for_run
+        self._max_wait = max_wait
         #: Set by the first step (it may read the database: not on a server's event loop).
         self._optimizer_running: bool | None = None
         self._serving = choice.Serving.FRESH
@@ -147,6 +149,8 @@ class SuggestionRequest:
             fit_seconds = storage.optimizer_status(self._experiment_id).fit_seconds
             alive = self._service.optimizer_alive()
             bound = self._service.policy.wait_bound(fit_seconds if alive else None)
+            if self._max_wait is not None:
+                bound = min(bound, self._max_wait)
             self._deadline = now + bound
             self._first_error = marker[1]
             storage.request_candidates(self._experiment_id)
@@ -202,13 +206,14 @@ class SuggestionService:
         metadata: Metadata | None = None,
         assignments: object | None = None,
         for_run: bool = False,
+        max_wait: float | None = None,
     ) -> Suggestion:
         """Blocks while the request waits for the optimizer (see ``SuggestionRequest``).
 
         ``for_run``: the suggestion of a new training run of an AI experiment (honed's run
         service); other callers may not create suggestions of AI experiments.
         """
-        request = self.request(caller, experiment_id, metadata, assignments, for_run)
+        request = self.request(caller, experiment_id, metadata, assignments, for_run, max_wait)
         while not isinstance(step := request.step(), Suggestion):
             time.sleep(step)
         return step
@@ -224,10 +229,14 @@ class SuggestionService:
         metadata: Metadata | None = None,
         assignments: object | None = None,
         for_run: bool = False,
+        max_wait: float | None = None,
     ) -> SuggestionRequest:
         """A suggestion create to be stepped by the caller, who sleeps (or awaits) between
-        steps: a server's waiting request holds no thread and no database connection."""
-        return SuggestionRequest(self, caller, experiment_id, metadata, assignments, for_run)
+        steps: a server's waiting request holds no thread and no database connection.
+        ``max_wait``: the caller's own cap on the wait for a fresh model point."""
+        return SuggestionRequest(
+            self, caller, experiment_id, metadata, assignments, for_run, max_wait
+        )
 
     def attempt(
         self,

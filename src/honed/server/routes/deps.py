@@ -14,6 +14,7 @@ from fastapi import Response
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 
+from honed.api.headers import MAX_WAIT
 from honed.api.parse import object_id
 from honed.domain.tenancy import Token
 from honed.errors import NotFoundError
@@ -64,6 +65,19 @@ IDEMPOTENCY_HEADER_DOC: dict[str, Any] = {
             "in": "header",
             "required": False,
             "schema": {"anyOf": [{"type": "string"}, {"type": "null"}]},
+        }
+    ]
+}
+
+
+#: Likewise for suggestion create's ``X-Honed-Max-Wait`` (honed.api.headers).
+MAX_WAIT_HEADER_DOC: dict[str, Any] = {
+    "parameters": [
+        {
+            "name": MAX_WAIT,
+            "in": "header",
+            "required": False,
+            "schema": {"type": "number", "minimum": 0},
         }
     ]
 }

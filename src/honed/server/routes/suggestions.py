@@ -8,6 +8,7 @@ from fastapi import Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
+from honed.api import headers
 from honed.api import parse
 from honed.api import render
 from honed.api.schemas import QueuedSuggestionCreate
@@ -20,6 +21,7 @@ from honed.server.http import id_list
 from honed.server.http import json_body
 from honed.server.http import page_request
 from honed.server.http import query_bool
+from honed.server.routes.deps import MAX_WAIT_HEADER_DOC
 from honed.server.routes.deps import Caller
 from honed.server.routes.deps import JsonBody
 from honed.server.routes.deps import LeanRoute
@@ -42,14 +44,15 @@ def _open_only(request: Request) -> bool:
     return True
 
 
-@hot.post("/suggestions")
+@hot.post("/suggestions", openapi_extra=MAX_WAIT_HEADER_DOC)
 async def create_suggestion(request: Request, experiment_id: str) -> JSONResponse:
     svc, token = await authorized(request)
     data = await json_body(request)
     body = parse.body(SuggestionCreate, data)
     eid = path_id(experiment_id)
     meta = validate_metadata(body.metadata)
-    pending = svc.suggestions.request(token, eid, meta, body.assignments)
+    wait = headers.max_wait(request.headers.get(headers.MAX_WAIT))
+    pending = svc.suggestions.request(token, eid, meta, body.assignments, max_wait=wait)
     while True:
         # An embedded store answers in about a millisecond: no thread hop. A request
         # waiting for the optimizer sleeps here, holding no thread and no connection.
