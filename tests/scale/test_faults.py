@@ -70,10 +70,14 @@ def test_faults_lose_nothing_and_duplicate_nothing(
     context.set_forkserver_preload([fault_worker.__name__])
     with ExitStack() as stack:
         database = cluster.create_database()
-        doomed = stack.enter_context(running_server(database))
+        # Latency over freshness: the faults must land among many requests in flight, and
+        # with fresh points each of 32 instant workers waits for a fit in turn (fewer than
+        # 100 cycles in the run). Waiting requests are tested in tests/test_served_quality.py.
+        latency = ["--prefer", "latency"]
+        doomed = stack.enter_context(running_server(database, extra_args=latency))
         # The optimizer process (BoTorch) runs beside the survivor and lives through the
         # database restart like the API processes.
-        survivor = stack.enter_context(running_server(database, optimizers=1))
+        survivor = stack.enter_context(running_server(database, optimizers=1, extra_args=latency))
         urls = [doomed.url, survivor.url]
         client = stack.enter_context(
             httpx.Client(base_url=survivor.url, auth=(survivor.token, ""), timeout=60)
