@@ -331,3 +331,19 @@ def test_a_request_may_cap_its_own_wait(
     assert served.json()["source"] == "fallback"
     assert "no optimizer process alive" in caplog.text
     assert storage.count_observations(experiment.id) == DESIGN  # nothing lost or added
+
+
+def test_an_optimizer_that_never_started_costs_no_wait_after_the_startup_window(
+    storage: SqlStorage, token: Token
+) -> None:
+    """Optimizers were started with the service but none ever sent a heartbeat, and the
+    startup window is over: requests serve Sobol at once (as with no optimizer at all),
+    instead of each waiting out the bound."""
+    policy = ServingPolicy(max_wait_seconds=600.0, optimizers_expected=True, startup_seconds=0)
+    services = Services(storage, policy)
+    experiment = services.experiments.create(token, bowl_spec("never started"))
+    for _ in range(DESIGN):
+        observe(services, token, services.suggestions.create(token, experiment.id), bowl)
+    served = services.suggestions.create(token, experiment.id)
+    assert (served.source, served.model) == (SuggestionSource.ENGINE, None)
+    assert storage.optimizer_status(experiment.id).ready_candidates == 0

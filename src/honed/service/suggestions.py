@@ -69,6 +69,9 @@ class ServingPolicy:
     #: Optimizer processes were started with this service (``honed serve``, an embedded
     #: client): requests wait for them while they start instead of serving Sobol.
     optimizers_expected: bool = False
+    #: How long after the service's start an expected optimizer counts as starting; later,
+    #: only heartbeats say that one runs (one that died costs no request a wait).
+    startup_seconds: float = 120.0
 
     def wait_bound(self, fit_seconds: float | None) -> float:
         """Seconds a request may wait, from the experiment's last fit duration (None: no fit
@@ -196,6 +199,7 @@ class SuggestionService:
         self.policy = policy or ServingPolicy()
         self._alive = False
         self._alive_checked_at = -float("inf")
+        self._started = time.monotonic()
         self._markers: dict[int, tuple[float, FitMarker]] = {}
         self._markers_lock = threading.Lock()
 
@@ -268,12 +272,14 @@ class SuggestionService:
 
     def optimizer_running(self) -> bool:
         """An optimizer process sent a heartbeat lately (read at most once per
-        OPTIMIZER_CHECK_SECONDS per process), or one was started with this service."""
+        OPTIMIZER_CHECK_SECONDS per process), or one was started with this service and may
+        still be starting."""
         now = time.monotonic()
         if now - self._alive_checked_at > OPTIMIZER_CHECK_SECONDS:
             self._alive = self._storage.live_optimizers(OPTIMIZER_ALIVE_SECONDS) > 0
             self._alive_checked_at = now
-        return self._alive or self.policy.optimizers_expected
+        starting = now - self._started < self.policy.startup_seconds
+        return self._alive or (self.policy.optimizers_expected and starting)
 
     def optimizer_alive(self) -> bool:
         self.optimizer_running()
