@@ -4,11 +4,15 @@ smooth one seen at few (real BoTorch fits, up to 25 points in 2 dimensions)."""
 
 from __future__ import annotations
 
+from functools import partial
+
 import pytest
 import torch
 from botorch.exceptions.errors import ModelFittingError
+from botorch.fit import fit_gpytorch_mll
 from gpytorch.kernels import MaternKernel
 from gpytorch.kernels import RBFKernel
+from gpytorch.mlls import ExactMarginalLogLikelihood
 
 from honed.domain.parameters import Parameter
 from honed.domain.parameters import ParameterType
@@ -104,3 +108,61 @@ def test_a_kernel_that_cannot_be_fitted_leaves_the_outcome_to_the_others(
     monkeypatch.setattr(model_module, "_fit", failing)
     with pytest.raises(ModelFittingError, match="no kernel"):
         fit_outcome(Encoding.of(SPACE), outcome(smooth), None)
+
+
+@pytest.mark.parametrize("kernel", model_module.KERNELS)
+@pytest.mark.parametrize("categorical", [False, True])
+@pytest.mark.parametrize("noise", [None, 0.01])
+def test_the_direct_likelihood_is_gpytorchs(
+    kernel: model_module.Kernel, categorical: bool, noise: float | None
+) -> None:
+    """The written-out loss and gradient of _fit_direct equal GPyTorch's (autograd through
+    its marginal likelihood), away from the defaults, for every model _model builds."""
+    parameters = [Parameter(f"x{i}", ParameterType.DOUBLE, (0.0, 1.0)) for i in range(3)]
+    if categorical:
+        parameters.append(
+            Parameter("c", ParameterType.CATEGORICAL, categorical_values=("a", "b", "c"))
+        )
+    encoding = Encoding.of(SearchSpace(tuple(parameters)))
+    generator = torch.Generator().manual_seed(3)
+    points = torch.rand(12, encoding.dim, generator=generator, dtype=DTYPE)
+    if categorical:
+        points[:, -1] = torch.randint(0, 3, (12,), generator=generator).to(DTYPE)
+    values = torch.sin(5 * points[:, :1]) + points[:, 1:2]
+    Yvar = torch.full_like(values, noise) if noise is not None else None
+    model = model_module._model(encoding, points, values, Yvar, kernel)
+    direct = model_module._direct_loss(model)
+    assert direct is not None
+    function, x0, bounds, write = direct
+    moved = x0 + 0.5 * torch.rand(len(x0), generator=generator, dtype=DTYPE).numpy()
+    write(moved)
+    model.train()
+    mll = ExactMarginalLogLikelihood(model.likelihood, model)
+    inputs: tuple[torch.Tensor, ...] = model.train_inputs  # type: ignore[assignment]
+    loss = -mll(model(*inputs), model.train_targets)
+    loss.backward()
+    names = ["mean_module.raw_constant", "covar_module.raw_lengthscale"]
+    if noise is None:
+        names.append("likelihood.noise_covar.raw_noise")
+    named = dict(model.named_parameters())
+    grads = [named[name].grad for name in names]
+    expected = torch.cat([g.reshape(-1) for g in grads if g is not None])
+    value, gradient = function(moved)
+    assert value == pytest.approx(float(loss.detach()), abs=1e-7)
+    assert torch.from_numpy(gradient) == pytest.approx(expected, abs=1e-7)
+    assert len(bounds) == len(x0)
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+@pytest.mark.parametrize("kernel", model_module.KERNELS)
+def test_the_direct_fit_ends_where_gpytorchs_ends(
+    function: str, kernel: model_module.Kernel
+) -> None:
+    Y, _ = FUNCTIONS[function]
+    build = partial(model_module._model, Encoding.of(SPACE), X, Y, None, kernel)
+    direct = build()
+    loss = model_module._fit_direct(direct)
+    assert loss is not None
+    reference = build()
+    fit_gpytorch_mll(ExactMarginalLogLikelihood(reference.likelihood, reference))
+    assert loss == pytest.approx(-log_likelihood(reference), abs=1e-4)

@@ -12,6 +12,8 @@ from functools import partial
 from typing import Any
 from typing import Literal
 
+import numpy
+import scipy.optimize
 import torch
 from botorch.exceptions.errors import ModelFittingError
 from botorch.exceptions.warnings import InputDataWarning
@@ -22,7 +24,15 @@ from botorch.models.model_list_gp_regression import ModelListGP
 from botorch.models.transforms.input import NumericToCategoricalEncoding
 from botorch.models.transforms.outcome import Standardize
 from botorch.models.utils.gpytorch_modules import get_covar_module_with_dim_scaled_prior
+from gpytorch.constraints import GreaterThan
+from gpytorch.kernels import MaternKernel
+from gpytorch.kernels import RBFKernel
+from gpytorch.likelihoods import FixedNoiseGaussianLikelihood
+from gpytorch.likelihoods import GaussianLikelihood
+from gpytorch.means import ConstantMean
 from gpytorch.mlls import ExactMarginalLogLikelihood
+from gpytorch.priors import LogNormalPrior
+from linear_operator.utils.errors import NotPSDError
 from torch.nn.functional import one_hot
 
 from honed.engine.botorch.data import Outcome
@@ -39,6 +49,11 @@ REFIT_EVERY_UP_TO = 100
 REFIT_GROWTH = 0.1
 # Hyperparameters are fitted on at most this many of a model's points (see fit_outcome).
 FIT_POINTS = 300
+FIT_MAXITER = 200
+# The relative difference allowed between _fit_direct's likelihood and GPyTorch's.
+DIRECT_TOLERANCE = 1e-6
+# _fit_direct keeps points x points x dimensions differences: past this many, GPyTorch fits.
+DIRECT_MAX_ELEMENTS = 10_000_000
 
 
 #: The kernels fitted to each outcome, the default first. Matern-5/2 suits objectives that
@@ -151,11 +166,165 @@ def _best_fit(
 def _fit(model: GPyTorchModel) -> float:
     """Fit the hyperparameters (their posterior mode); returns the negative marginal log
     likelihood per point, priors included, as the fit minimised it."""
+    direct = _fit_direct(model)
+    if direct is not None:
+        return direct
     mll = ExactMarginalLogLikelihood(model.likelihood, model)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        fit_gpytorch_mll(mll, optimizer_kwargs={"options": {"maxiter": 200}})
+        fit_gpytorch_mll(mll, optimizer_kwargs={"options": {"maxiter": FIT_MAXITER}})
     return -log_likelihood(model)
+
+
+def _fit_direct(model: GPyTorchModel) -> float | None:
+    """_fit's optimization (L-BFGS-B, the same start, bounds and tolerances) on the marginal
+    likelihood written out in a few tensor operations: GPyTorch's lazy operators cost
+    milliseconds of Python per step, several times the arithmetic at these sizes. The
+    result is checked against GPyTorch's own value. None for a model this does not cover
+    (or a fit that ended badly: then fit_gpytorch_mll fits it, with its retries)."""
+    loss = _direct_loss(model)
+    if loss is None:
+        return None
+    function, x0, bounds, write = loss
+    try:
+        result = scipy.optimize.minimize(
+            function,
+            x0,
+            jac=True,
+            method="L-BFGS-B",
+            bounds=bounds,
+            options={"maxiter": FIT_MAXITER},
+        )
+    except (NotPSDError, RuntimeError, ValueError):
+        logger.debug("the direct fit failed", exc_info=True)
+        return None
+    # 1: the iteration limit, which fit_gpytorch_mll accepts too.
+    if not (result.success or result.status == 1) or not math.isfinite(result.fun):
+        write(x0)
+        return None
+    write(result.x)
+    checked = -log_likelihood(model)
+    if not abs(checked - result.fun) <= DIRECT_TOLERANCE * max(1.0, abs(checked)):
+        logger.warning("the direct likelihood %s differs from GPyTorch's %s", result.fun, checked)
+        write(x0)
+        return None
+    return checked
+
+
+def _direct_loss(
+    model: GPyTorchModel,
+) -> (
+    tuple[
+        Callable[[numpy.ndarray], tuple[float, numpy.ndarray]],
+        numpy.ndarray,
+        list[tuple[float | None, float | None]],
+        Callable[[numpy.ndarray], None],
+    ]
+    | None
+):
+    """The negative marginal log likelihood per point (priors included) of an unbatched
+    SingleTaskGP as _model builds it, as a function of its hyperparameters in one vector,
+    with its gradient; the starting vector, its bounds and a writer back into the model.
+    None for any other structure."""
+    kernel: Any = model.covar_module
+    mean: Any = model.mean_module
+    likelihood: Any = model.likelihood
+    targets: Any = model.train_targets
+    if type(kernel) not in (MaternKernel, RBFKernel) or type(mean) is not ConstantMean:
+        return None
+    if isinstance(kernel, MaternKernel) and kernel.nu != 2.5:
+        return None
+    if type(likelihood) not in (GaussianLikelihood, FixedNoiseGaussianLikelihood):
+        return None
+    if kernel.active_dims is not None or targets.dim() != 1:
+        return None
+    parts: list[tuple[torch.nn.Parameter, Any, Any]] = [
+        (mean.raw_constant, None, None),
+        (kernel.raw_lengthscale, kernel.raw_lengthscale_constraint, kernel.lengthscale_prior),
+    ]
+    if isinstance(likelihood, GaussianLikelihood) and not isinstance(
+        likelihood, FixedNoiseGaussianLikelihood
+    ):
+        noise = likelihood.noise_covar
+        parts.append((noise.raw_noise, noise.raw_noise_constraint, noise.noise_prior))
+    bounds: list[tuple[float | None, float | None]] = []
+    for parameter, constraint, prior in parts:
+        if constraint is None:
+            if prior is not None:
+                return None
+            bounds += [(None, None)] * parameter.numel()
+            continue
+        # Constraints enforced by bounds (no transform), as BoTorch sets them.
+        if not isinstance(constraint, GreaterThan) or constraint.enforced:
+            return None
+        if type(prior) is not LogNormalPrior or getattr(prior, "_transform", None) is not None:
+            return None
+        bounds += [(float(constraint.lower_bound), None)] * parameter.numel()
+    if sum(1 for p in model.parameters() if p.requires_grad) != len(parts):
+        return None
+    model.train()
+    with torch.no_grad():
+        inputs: tuple[torch.Tensor, ...] = model.train_inputs  # type: ignore[assignment]
+        X = model.transform_inputs(inputs[0])
+    y: torch.Tensor = targets.detach()
+    n = y.shape[-1]
+    if n * n * X.shape[-1] > DIRECT_MAX_ELEMENTS:
+        return None
+    fixed = likelihood.noise.detach().reshape(-1) if len(parts) == 2 else None
+    sizes = [p.numel() for p, _, _ in parts]
+    rbf = isinstance(kernel, RBFKernel)
+    priors = [(float(prior.loc), float(prior.scale)) for _, _, prior in parts[1:] if prior]
+
+    # Squared differences per dimension, n x n x D: the kernel and its gradient need them.
+    differences = (X.unsqueeze(-2) - X.unsqueeze(-3)).pow(2)
+    log_2pi = math.log(2 * math.pi)
+
+    def function(vector: numpy.ndarray) -> tuple[float, numpy.ndarray]:
+        """The loss and its gradient, written out: autograd's bookkeeping cost more than
+        the arithmetic at these sizes."""
+        theta = torch.from_numpy(vector).to(y.dtype)
+        constant, lengthscale, *noise = torch.split(theta, sizes)
+        squared = differences @ lengthscale.pow(-2)
+        if rbf:
+            K = torch.exp(-0.5 * squared)
+            slope = K  # dK/d(lengthscale_j) = slope * difference_j^2 / lengthscale_j^3
+        else:
+            root5 = math.sqrt(5) * squared.sqrt()
+            decay = torch.exp(-root5)
+            K = (1 + root5 + root5.pow(2) / 3) * decay
+            slope = 5 / 3 * (1 + root5) * decay
+        diagonal = noise[0].expand(n) if noise or fixed is None else fixed
+        L, info = torch.linalg.cholesky_ex(K + torch.diag_embed(diagonal))
+        if int(info) != 0:
+            raise NotPSDError("not positive definite")
+        residual = (y - constant).unsqueeze(-1)
+        alpha = torch.cholesky_solve(residual, L)
+        loss = 0.5 * float(residual.mT @ alpha) + float(L.diagonal().log().sum()) + n * log_2pi / 2
+        # d loss / dK = (K^-1 - alpha alpha^T) / 2, the trace term of the gradient.
+        weights = 0.5 * (torch.cholesky_inverse(L) - alpha @ alpha.mT)
+        gradients = [
+            -alpha.sum().reshape(1),
+            torch.einsum("ik,ikj->j", weights * slope, differences) / lengthscale.pow(3),
+        ]
+        if noise:
+            gradients.append(weights.diagonal().sum().reshape(1))
+        # Minus the log densities of the LogNormal priors and their gradients.
+        for index, (loc, scale) in enumerate(priors, start=1):
+            value = (lengthscale, *noise)[index - 1]
+            log_value = value.log()
+            z = (log_value - loc) / scale
+            loss += float((log_value + math.log(scale) + log_2pi / 2 + z.pow(2) / 2).sum())
+            gradients[index] = gradients[index] + (1 + z / scale) / value
+        return loss / n, (torch.cat(gradients) / n).numpy()
+
+    def write(vector: numpy.ndarray) -> None:
+        values = torch.split(torch.as_tensor(vector, dtype=y.dtype), sizes)
+        with torch.no_grad():
+            for (parameter, _, _), value in zip(parts, values, strict=True):
+                parameter.copy_(value.reshape(parameter.shape))
+
+    x0 = torch.cat([p.detach().reshape(-1) for p, _, _ in parts]).numpy().copy()
+    return function, x0, bounds, write
 
 
 def log_likelihood(model: GPyTorchModel) -> float:
