@@ -166,8 +166,8 @@ class BoTorchEngine(Engine):
         self, acquisition: AcquisitionFunction, encoding: Encoding, q: int
     ) -> torch.Tensor:
         """The best candidate with full effort, then the rest of a batch one after the
-        other with the earlier ones pending and lighter settings (which also removed the
-        heavy tail of joint optimization, see reference/environment.md)."""
+        other with the earlier ones pending and lighter settings: a joint optimization of
+        q points had a heavy tail of slow candidates."""
         first = self._optimize_batch(acquisition, encoding, 1, self._num_restarts, FIRST_MAXITER)
         if q == 1:
             return first
