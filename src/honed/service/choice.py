@@ -37,7 +37,6 @@ from honed.engine.space import satisfies_constraints
 from honed.errors import ConflictError
 from honed.storage.base import Candidate
 from honed.storage.base import CandidateBasis
-from honed.storage.base import FitMarker
 from honed.storage.base import NewSuggestion
 from honed.storage.base import SuggestionContext
 from honed.storage.base import SuggestionDecision
@@ -67,11 +66,11 @@ class Serving(Enum):
 
 class CandidatesNeeded(Exception):
     """The optimizer should serve this request but has no candidate it may take.
-    ``marker``: the newest fit and fit error then (a request waits for them to change)."""
+    ``basis``: the newest fit then (a request waits for its marker to change)."""
 
-    def __init__(self, marker: FitMarker) -> None:
+    def __init__(self, basis: CandidateBasis) -> None:
         super().__init__("no candidate ready")
-        self.marker = marker
+        self.basis = basis
 
 
 def uses_optimizer(experiment: Experiment) -> bool:
@@ -133,8 +132,7 @@ def decide(
                     return chosen_decision(context, chosen, metadata, model)
         if model_ready(experiment.spec, context.count_successes(), len(taken)):
             if serving is not Serving.ANY:
-                marker = (basis or context.load_basis()).marker
-                raise CandidatesNeeded(marker)
+                raise CandidatesNeeded(basis or context.load_basis())
             source = SuggestionSource.FALLBACK
     return _sequence_decision(engine_for(experiment), context, taken, metadata, source)
 

@@ -27,6 +27,7 @@ from honed.service.access import check_classic
 from honed.service.access import check_live_experiment
 from honed.service.access import experiment_for
 from honed.service.access import live_experiment_for
+from honed.storage.base import CandidateBasis
 from honed.storage.base import FitMarker
 from honed.storage.base import NewSuggestion
 from honed.storage.base import Page
@@ -143,15 +144,15 @@ class SuggestionRequest:
                 self._for_run,
             )
         except choice.CandidatesNeeded as needed:
-            return self._wait(needed.marker)
+            return self._wait(needed.basis)
 
-    def _wait(self, marker: FitMarker) -> float:
+    def _wait(self, basis: CandidateBasis) -> float:
         storage = self._service.storage
+        marker = basis.marker
         now = time.monotonic()
         if self._deadline is None:
-            fit_seconds = storage.optimizer_status(self._experiment_id).fit_seconds
             alive = self._service.optimizer_alive()
-            bound = self._service.policy.wait_bound(fit_seconds if alive else None)
+            bound = self._service.policy.wait_bound(basis.fit_seconds if alive else None)
             if self._max_wait is not None:
                 bound = min(bound, self._max_wait)
             self._deadline = now + bound

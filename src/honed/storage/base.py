@@ -150,6 +150,9 @@ class CandidateBasis:
     #: that the model neither saw nor treated as pending (an open suggestion then).
     unaccounted: int
     marker: FitMarker
+    #: How long the newest fit took (None: none yet): what a waiting request's bound is
+    #: made from.
+    fit_seconds: float | None
 
 
 @dataclass(frozen=True)

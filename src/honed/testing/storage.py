@@ -734,7 +734,7 @@ class StorageConformance(ProjectsAndRunsConformance):
         def basis() -> CandidateBasis:
             return peek(storage, eid, lambda context: context.load_basis())
 
-        assert basis() == CandidateBasis(2, 2, 0, (fitted_at, None))
+        assert basis() == CandidateBasis(2, 2, 0, (fitted_at, None), 0.25)
         # The pending suggestion's result was accounted for; another's was not.
         self.observe(storage, eid, pending.id)
         assert basis().unaccounted == 0

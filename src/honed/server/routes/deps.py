@@ -56,31 +56,17 @@ class LeanRoute(APIRoute):
         return handler
 
 
-#: ``openapi_extra`` of a LeanRoute that reads the ``Idempotency-Key`` header itself (a
-#: signature parameter would document it, but LeanRoute passes only path parameters).
-IDEMPOTENCY_HEADER_DOC: dict[str, Any] = {
-    "parameters": [
-        {
-            "name": "Idempotency-Key",
-            "in": "header",
-            "required": False,
-            "schema": {"anyOf": [{"type": "string"}, {"type": "null"}]},
-        }
-    ]
-}
+def _header_doc(name: str, schema: dict[str, Any]) -> dict[str, Any]:
+    """``openapi_extra`` of a LeanRoute that reads an optional header itself (a signature
+    parameter would document it, but LeanRoute passes only path parameters)."""
+    return {"parameters": [{"name": name, "in": "header", "required": False, "schema": schema}]}
 
 
-#: Likewise for suggestion create's ``X-Honed-Max-Wait`` (honed.api.headers).
-MAX_WAIT_HEADER_DOC: dict[str, Any] = {
-    "parameters": [
-        {
-            "name": MAX_WAIT,
-            "in": "header",
-            "required": False,
-            "schema": {"type": "number", "minimum": 0},
-        }
-    ]
-}
+IDEMPOTENCY_HEADER_DOC = _header_doc(
+    "Idempotency-Key", {"anyOf": [{"type": "string"}, {"type": "null"}]}
+)
+#: Suggestion create's ``X-Honed-Max-Wait`` (honed.api.headers).
+MAX_WAIT_HEADER_DOC = _header_doc(MAX_WAIT, {"type": "number", "minimum": 0})
 
 
 def reply(data: dict[str, Any]) -> JSONResponse:

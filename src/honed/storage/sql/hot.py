@@ -179,6 +179,7 @@ FITTED = Prepared(
         OPTIMIZER_STATE.c.fitted_batch,
         OPTIMIZER_STATE.c.fitted_pending,
         OPTIMIZER_STATE.c.fitted_at,
+        OPTIMIZER_STATE.c.fit_seconds,
         OPTIMIZER_STATE.c.error_at,
     ).where(OPTIMIZER_STATE.c.experiment_id == _EXPERIMENT_ID)
 )
@@ -242,9 +243,7 @@ def create_suggestion(
         next_queued=convert.queued_suggestion(queued) if queued is not None else None,
         cursor=row.engine_cursor,
         # Read after the EXPIRE: expired suggestions are no longer open there.
-        load_open_suggestions=lambda: [
-            convert.suggestion(r) for r in OPEN_SUGGESTIONS.rows(tx, key)
-        ],
+        load_open_suggestions=lambda: open_suggestions(tx, experiment_id),
         load_observations=lambda: all_observations(tx, experiment_id),
         load_candidates=lambda: _unused_candidates(tx, experiment_id),
         observed_among=lambda hashes: _observed_among(tx, experiment_id, hashes),
@@ -305,6 +304,7 @@ def candidate_basis(tx: RawTransaction, experiment_id: int) -> CandidateBasis:
         batch=state.fitted_batch,
         unaccounted=sum(1 for s in changed if s is None or s not in pending),
         marker=(state.fitted_at, state.error_at),
+        fit_seconds=state.fit_seconds,
     )
 
 
@@ -432,6 +432,12 @@ def suggestion_for_observation(
         # An expired suggestion keeps its lease and still takes its late report.
         raise InvalidRequestError(f"Invalid suggestion: {suggestion_id} has been deleted")
     return row
+
+
+def open_suggestions(tx: RawTransaction, experiment_id: int) -> list[Suggestion]:
+    """Oldest first."""
+    rows = OPEN_SUGGESTIONS.rows(tx, {"experiment_id": experiment_id})
+    return [convert.suggestion(row) for row in rows]
 
 
 def all_observations(tx: RawTransaction, experiment_id: int) -> list[Observation]:

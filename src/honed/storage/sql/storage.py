@@ -592,12 +592,7 @@ class SqlStorage(ProjectsAndRuns, Storage):
 
     def open_suggestions(self, experiment_id: int) -> list[Suggestion]:
         with self._tx.read() as session:
-            rows = session.scalars(
-                select(SuggestionRow)
-                .where(*_open_suggestion_conditions(experiment_id))
-                .order_by(SuggestionRow.id)
-            )
-            return [convert.suggestion(row) for row in rows]
+            return hot.open_suggestions(_raw(session), experiment_id)
 
     def fit_inputs(self, experiment_id: int) -> FitInputs:
         with self._tx.read() as session:
@@ -611,17 +606,12 @@ class SqlStorage(ProjectsAndRuns, Storage):
                     SuggestionRow.experiment_id == experiment_id
                 )
             )
-            observations = hot.all_observations(_raw(session), experiment_id)
-            pending = session.scalars(
-                select(SuggestionRow)
-                .where(*_open_suggestion_conditions(experiment_id))
-                .order_by(SuggestionRow.id)
-            )
+            tx = _raw(session)
             return FitInputs(
                 basis_modified=basis,
                 latest_suggestion_id=latest,
-                observations=observations,
-                pending=[convert.suggestion(row) for row in pending],
+                observations=hot.all_observations(tx, experiment_id),
+                pending=hot.open_suggestions(tx, experiment_id),
             )
 
     def store_candidates(self, experiment_id: int, candidates: CandidateSet) -> None:
@@ -802,11 +792,3 @@ def _get_child(session: Session, model: type[Child], experiment_id: int, row_id:
     if row is None or row.experiment_id != experiment_id:
         raise NotFoundError()
     return row
-
-
-def _open_suggestion_conditions(experiment_id: int) -> list[ColumnElement[bool]]:
-    return [
-        SuggestionRow.experiment_id == experiment_id,
-        SuggestionRow.state == SuggestionState.OPEN.value,
-        ~SuggestionRow.deleted,
-    ]
