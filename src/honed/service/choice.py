@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Set as AbstractSet
+from dataclasses import dataclass
 from enum import Enum
 
 import numpy as np
@@ -62,15 +63,18 @@ class Serving(Enum):
     MODEL = "model"
     #: A candidate if one is ready, else the sequence engine (Sobol) as a fallback.
     ANY = "any"
+    #: No optimizer runs: the sequence engine serves, and candidates (none would come) are
+    #: not read, which saves the hot path its queries.
+    SEQUENCE = "sequence"
 
 
-class CandidatesNeeded(Exception):
-    """The optimizer should serve this request but has no candidate it may take.
-    ``basis``: the newest fit then (a request waits for its marker to change)."""
+@dataclass(frozen=True)
+class CandidatesNeeded:
+    """The decision when the optimizer should serve a request but has no candidate it may
+    take: nothing is stored. ``basis``: the newest fit then (a request waits for its
+    marker to change)."""
 
-    def __init__(self, basis: CandidateBasis) -> None:
-        super().__init__("no candidate ready")
-        self.basis = basis
+    basis: CandidateBasis
 
 
 def uses_optimizer(experiment: Experiment) -> bool:
@@ -97,16 +101,10 @@ def staleness_tolerance(workers: int) -> int:
 
 
 def decide(
-    context: SuggestionContext,
-    metadata: Metadata | None,
-    serving: Serving,
-    optimizer_running: bool = True,
-) -> SuggestionDecision:
-    """Raise CandidatesNeeded where ``serving`` forbids what is at hand.
-
-    Without ``optimizer_running`` candidates are not looked at: none would come, and the
-    hot path saves its queries.
-    """
+    context: SuggestionContext, metadata: Metadata | None, serving: Serving
+) -> SuggestionDecision | CandidatesNeeded:
+    """The point to hand out, or CandidatesNeeded where ``serving`` forbids what is at
+    hand."""
     if context.next_queued is not None:
         queued = context.next_queued
         return SuggestionDecision(
@@ -116,7 +114,7 @@ def decide(
     experiment = context.experiment
     taken = context.open_hashes
     source = SuggestionSource.ENGINE
-    if optimizer_running and uses_optimizer(experiment):
+    if serving is not Serving.SEQUENCE and uses_optimizer(experiment):
         basis: CandidateBasis | None = None
         candidates = context.load_candidates()
         if candidates:
@@ -132,7 +130,7 @@ def decide(
                     return chosen_decision(context, chosen, metadata, model)
         if model_ready(experiment.spec, context.count_successes(), len(taken)):
             if serving is not Serving.ANY:
-                raise CandidatesNeeded(basis or context.load_basis())
+                return CandidatesNeeded(basis or context.load_basis())
             source = SuggestionSource.FALLBACK
     return _sequence_decision(engine_for(experiment), context, taken, metadata, source)
 

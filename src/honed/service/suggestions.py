@@ -111,8 +111,7 @@ class SuggestionRequest:
         self._for_run = for_run
         self._max_wait = max_wait
         #: Set by the first step (it may read the database: not on a server's event loop).
-        self._optimizer_running: bool | None = None
-        self._serving = choice.Serving.FRESH
+        self._serving: choice.Serving | None = None
         self._started = time.monotonic()
         self._deadline: float | None = None
         #: The fit marker when this request last found nothing it may take.
@@ -123,28 +122,23 @@ class SuggestionRequest:
 
     def step(self) -> Suggestion | float:
         service = self._service
-        if self._optimizer_running is None:
-            self._optimizer_running = service.optimizer_running()
-            if not self._optimizer_running:
-                self._serving = choice.Serving.ANY
-            elif service.policy.prefer is Preference.LATENCY:
-                self._serving = choice.Serving.MODEL
+        if self._serving is None:
+            self._serving = service.serving()
         if self._marker is not None and self._deadline is not None:
             unchanged = service.fit_marker(self._experiment_id) == self._marker
             if unchanged and time.monotonic() < self._deadline:
                 return POLL_SECONDS
-        try:
-            return service.attempt(
-                self._caller,
-                self._experiment_id,
-                self._metadata,
-                self._assignments,
-                self._serving,
-                self._optimizer_running,
-                self._for_run,
-            )
-        except choice.CandidatesNeeded as needed:
-            return self._wait(needed.basis)
+        outcome = service.attempt(
+            self._caller,
+            self._experiment_id,
+            self._metadata,
+            self._assignments,
+            self._serving,
+            for_run=self._for_run,
+        )
+        if isinstance(outcome, choice.CandidatesNeeded):
+            return self._wait(outcome.basis)
+        return outcome
 
     def _wait(self, basis: CandidateBasis) -> float:
         storage = self._service.storage
@@ -250,14 +244,13 @@ class SuggestionService:
         metadata: Metadata | None,
         assignments: object | None,
         serving: choice.Serving,
-        optimizer_running: bool,
+        *,
         for_run: bool = False,
-    ) -> Suggestion:
+    ) -> Suggestion | choice.CandidatesNeeded:
         """One transaction: the checks run on the experiment as locked for the decision.
-        Raises choice.CandidatesNeeded (nothing stored) where ``serving`` forbids what is at
-        hand."""
+        CandidatesNeeded (nothing stored) where ``serving`` forbids what is at hand."""
 
-        def decide(context: SuggestionContext) -> SuggestionDecision:
+        def decide(context: SuggestionContext) -> SuggestionDecision | choice.CandidatesNeeded:
             what = "training runs" if for_run else "suggestions"
             experiment = check_live_experiment(caller, context.experiment, what)
             if not for_run:
@@ -267,9 +260,18 @@ class SuggestionService:
                 return SuggestionDecision(
                     NewSuggestion(manual, SuggestionSource.MANUAL, metadata), context.cursor
                 )
-            return choice.decide(context, metadata, serving, optimizer_running)
+            return choice.decide(context, metadata, serving)
 
         return self._storage.create_suggestion(experiment_id, decide)
+
+    def serving(self) -> choice.Serving:
+        """What a new request asks for first: by the policy's preference while an
+        optimizer runs (``optimizer_running``), else the sequence engine's point."""
+        if not self.optimizer_running():
+            return choice.Serving.SEQUENCE
+        if self.policy.prefer is Preference.LATENCY:
+            return choice.Serving.MODEL
+        return choice.Serving.FRESH
 
     def optimizer_running(self) -> bool:
         """An optimizer process sent a heartbeat lately (read at most once per

@@ -39,6 +39,8 @@ from honed.domain.tenancy import Token
 from honed.domain.tenancy import TokenType
 
 T = TypeVar("T")
+#: What a suggestion decision returns instead of a suggestion to store (see create_suggestion).
+Declined = TypeVar("Declined")
 
 
 #: The value a list is sorted by at one item (before its id); None sorts above all values,
@@ -459,12 +461,16 @@ class Storage(ABC):
     # --- suggestions --------------------------------------------------------------------
     @abstractmethod
     def create_suggestion(
-        self, experiment_id: int, decide: Callable[[SuggestionContext], SuggestionDecision]
-    ) -> Suggestion:
+        self,
+        experiment_id: int,
+        decide: Callable[[SuggestionContext], SuggestionDecision | Declined],
+    ) -> Suggestion | Declined:
         """Lock the experiment, let ``decide`` choose from the context, insert, commit.
 
         ``decide`` must be quick: it runs inside the transaction that holds the lock.
-        A decision that consumes a queued suggestion removes it from the queue.
+        A decision that consumes a queued suggestion removes it from the queue. Any other
+        value than a ``SuggestionDecision`` declines: nothing is inserted and that value is
+        returned (leases that expired meanwhile stay expired).
         """
 
     @abstractmethod

@@ -672,6 +672,22 @@ class StorageConformance(ProjectsAndRunsConformance):
             storage.create_suggestion(eid + 1000, decide)
         assert len(contexts) == 4
 
+    def test_a_declined_decision_stores_nothing_and_is_returned(self, storage: Storage) -> None:
+        eid = self.experiment(storage).id
+        inputs = storage.fit_inputs(eid)
+        storage.store_candidates(eid, CandidateSet([point(3)], 1, inputs, 0.5))
+        declined = object()
+
+        def decline(context: SuggestionContext) -> SuggestionDecision | object:
+            assert context.load_candidates()  # read, not taken
+            return declined
+
+        assert storage.create_suggestion(eid, decline) is declined
+        assert storage.list_suggestions(eid, PageRequest()).count == 0
+        assert peek_context(storage, eid).cursor == 0
+        unused = peek(storage, eid, lambda c: [x.assignments for x in c.load_candidates()])
+        assert unused == [point(3)]
+
     def test_decide_reads_candidates_observed_points_and_successes(self, storage: Storage) -> None:
         eid = self.experiment(storage).id
         self.observe(storage, eid, assignments=point(1))

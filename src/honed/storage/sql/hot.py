@@ -33,6 +33,7 @@ from honed.errors import UnprocessableError
 from honed.storage.base import LOADED_CANDIDATES
 from honed.storage.base import Candidate
 from honed.storage.base import CandidateBasis
+from honed.storage.base import Declined
 from honed.storage.base import IdempotencyKey
 from honed.storage.base import NewObservation
 from honed.storage.base import SuggestionContext
@@ -216,8 +217,8 @@ def _json(metadata: Metadata | None) -> dict[str, Any] | None:
 def create_suggestion(
     tx: RawTransaction,
     experiment_id: int,
-    decide: Callable[[SuggestionContext], SuggestionDecision],
-) -> Suggestion:
+    decide: Callable[[SuggestionContext], SuggestionDecision | Declined],
+) -> Suggestion | Declined:
     key = {"experiment_id": experiment_id}
     # One round trip on PostgreSQL: the server runs these in order, so the reads see the
     # state after the row lock was granted.
@@ -251,6 +252,8 @@ def create_suggestion(
         load_basis=lambda: candidate_basis(tx, experiment_id),
     )
     decision = decide(context)
+    if not isinstance(decision, SuggestionDecision):
+        return decision
     new = decision.suggestion
     if new.queued_id is not None:
         if queued is None or queued.id != new.queued_id:

@@ -36,6 +36,7 @@ from honed.errors import NotFoundError
 from honed.errors import ServiceUnavailableError
 from honed.storage.base import LEASE_OWNER_SILENT_SECONDS
 from honed.storage.base import CandidateSet
+from honed.storage.base import Declined
 from honed.storage.base import ExperimentPatch
 from honed.storage.base import ExperimentQuery
 from honed.storage.base import FitInputs
@@ -264,8 +265,10 @@ class SqlStorage(ProjectsAndRuns, Storage):
 
     # --- suggestions --------------------------------------------------------------------
     def create_suggestion(
-        self, experiment_id: int, decide: Callable[[SuggestionContext], SuggestionDecision]
-    ) -> Suggestion:
+        self,
+        experiment_id: int,
+        decide: Callable[[SuggestionContext], SuggestionDecision | Declined],
+    ) -> Suggestion | Declined:
         # The hot path of the service: one transaction on prepared statements (hot.py).
         with self._tx.raw_write() as tx:
             return hot.create_suggestion(tx, experiment_id, decide)
