@@ -2,7 +2,8 @@
 
 Imported only for embedded connections, so ``import honed.client`` stays free of FastAPI,
 SQLAlchemy and torch. Requests go through the same routes, parsing and error table as a
-remote server, which keeps one code path for both kinds of connection.
+remote server, which keeps one code path for both kinds of connection; the worker loop's
+calls run their route's operation in the caller's thread.
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ from typing import Any
 import anyio.from_thread
 import httpx
 
-from honed.client import fastpath
 from honed.domain.tenancy import Token
 from honed.domain.tenancy import TokenType
+from honed.server import handout
 from honed.server.app import create_app
 from honed.service.app import Services
 from honed.service.suggestions import ServingPolicy
@@ -67,9 +68,8 @@ class EmbeddedTransport(httpx.BaseTransport):
         )
         self.secret = generate_token()
         services.tokens = _TrustedTokens(services, self.secret, trusted)
-        self._services, self._trusted = services, trusted
-        app = create_app(services=services)
-        self._asgi = httpx.ASGITransport(app=app)
+        self._app = create_app(services=services)
+        self._asgi = httpx.ASGITransport(app=self._app)
         self._exit = contextlib.ExitStack()
         self._portal = self._exit.enter_context(anyio.from_thread.start_blocking_portal())
         # Quiet (warnings only: this process's user reads its own output, e.g. `honed run`'s
@@ -86,18 +86,20 @@ class EmbeddedTransport(httpx.BaseTransport):
         ]
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        if "idempotency-key" not in request.headers:
-            fast = fastpath.serve(
-                self._services,
-                self._trusted,
-                request.method,
-                request.url.path,
-                request.read(),
-                request.headers,
+        # The worker loop's calls run in this thread (honed.server.handout); the skip
+        # header is the app middleware's job.
+        hot = handout.hot_route(self._app, request.method, request.url.path)
+        if hot is not None and "x-response-content" not in request.headers:
+            route, path_params = hot
+            answer = handout.serve_in_thread(
+                self._app, route, path_params, request.read(), request.headers
             )
-            if fast is not None:
-                status, data = fast
-                return httpx.Response(status, json=data, request=request)
+            return httpx.Response(
+                answer.status_code,
+                headers=answer.headers.raw,
+                content=bytes(answer.body),
+                request=request,
+            )
 
         async def call() -> tuple[int, Any, bytes]:
             response = await self._asgi.handle_async_request(request)

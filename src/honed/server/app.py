@@ -20,9 +20,11 @@ from starlette.types import Send
 
 from honed import __version__
 from honed.errors import HonedError
-from honed.errors import RateLimitedError
 from honed.server import dashboard
 from honed.server import openapi
+from honed.server.http import UNEXPECTED
+from honed.server.http import error_json
+from honed.server.http import error_response
 from honed.server.ratelimit import RateLimiter
 from honed.server.routes import aiexperiments
 from honed.server.routes import experiments
@@ -36,10 +38,6 @@ from honed.service.app import Services
 from honed.storage.sql.storage import SqlStorage
 
 logger = logging.getLogger(__name__)
-
-
-def error_response(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"message": message, "status": status}, status_code=status)
 
 
 class SkipResponseContent:
@@ -100,10 +98,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
 
     @app.exception_handler(HonedError)
     async def honed_error(_request: Request, error: HonedError) -> JSONResponse:
-        response = error_response(error.status_code, error.message)
-        if isinstance(error, RateLimitedError):
-            response.headers["Retry-After"] = str(error.retry_after)
-        return response
+        return error_json(error)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
@@ -127,7 +122,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     @app.exception_handler(Exception)
     async def unexpected(_request: Request, error: Exception) -> JSONResponse:
         logger.exception("unexpected error", exc_info=error)
-        return error_response(500, "An unexpected server error has occurred.")
+        return error_response(500, UNEXPECTED)
 
     openapi.install(app)
     app.add_middleware(SkipResponseContent)

@@ -7,6 +7,7 @@ import binascii
 
 from fastapi import Request
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import State
 
 from honed.domain.tenancy import Token
 from honed.errors import AuthenticationRequiredError
@@ -54,7 +55,19 @@ async def caller(request: Request) -> Token:
     token = tokens.cached(secret)
     if token is None:
         token = await run_in_threadpool(tokens.authenticate, secret)
-    limiter: RateLimiter | None = request.app.state.rate_limiter
+    return _rate_checked(request.app.state, token)
+
+
+def caller_in_thread(state: State, authorization: str | None) -> Token:
+    """``caller`` for a request served outside the event loop (the embedded transport);
+    ``state``: the app's."""
+    secret = token_from_header(authorization)
+    tokens = state.services.tokens
+    return _rate_checked(state, tokens.cached(secret) or tokens.authenticate(secret))
+
+
+def _rate_checked(state: State, token: Token) -> Token:
+    limiter: RateLimiter | None = state.rate_limiter
     if limiter is not None:
         limiter.check(token.id)
     return token

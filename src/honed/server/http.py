@@ -6,11 +6,14 @@ import json
 from typing import Any
 
 from fastapi import Request
+from fastapi.responses import JSONResponse
 
 from honed.api import markers
 from honed.api.parse import is_digits
+from honed.errors import HonedError
 from honed.errors import InvalidRequestError
 from honed.errors import PayloadTooLargeError
+from honed.errors import RateLimitedError
 from honed.storage.base import PageRequest
 from honed.storage.base import SortValue
 
@@ -19,6 +22,19 @@ MAX_LIMIT = 1000
 # SigOpt: "limit defaults to and is capped at 1000" (a client reading `.data` gets it all).
 DEFAULT_LIMIT = MAX_LIMIT
 MALFORMED = "Malformed json in request body"
+UNEXPECTED = "An unexpected server error has occurred."
+
+
+def error_response(status: int, message: str) -> JSONResponse:
+    """SigOpt's error shape."""
+    return JSONResponse({"message": message, "status": status}, status_code=status)
+
+
+def error_json(error: HonedError) -> JSONResponse:
+    response = error_response(error.status_code, error.message)
+    if isinstance(error, RateLimitedError):
+        response.headers["Retry-After"] = str(error.retry_after)
+    return response
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

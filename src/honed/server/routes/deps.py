@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from collections.abc import Coroutine
 from typing import Annotated
 from typing import Any
 
 from fastapi import Depends
 from fastapi import Header
-from fastapi import Request
-from fastapi import Response
 from fastapi.responses import JSONResponse
-from fastapi.routing import APIRoute
 
 from honed.api.headers import MAX_WAIT
 from honed.api.parse import object_id
@@ -30,35 +25,9 @@ JsonBody = Annotated[Any, Depends(json_body)]
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key")]
 
 
-async def authorized(request: Request) -> tuple[Services, Token]:
-    """The services and the caller's token, without FastAPI's dependency machinery.
-
-    For the hot endpoints (suggestion and observation create; see ``LeanRoute``).
-    """
-    return await services(request), await caller(request)
-
-
-class LeanRoute(APIRoute):
-    """A route whose endpoint takes the request and its path parameters (as ``str``) and
-    does its own parsing: FastAPI's per-request dependency solving is skipped. The OpenAPI
-    document still lists it (honed.server.openapi adds its body and responses).
-
-    For the worker loop's endpoints, where that solving cost as much CPU as the endpoint.
-    """
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        endpoint = self.endpoint
-
-        async def handler(request: Request) -> Response:
-            response: Response = await endpoint(request, **request.path_params)
-            return response
-
-        return handler
-
-
 def _header_doc(name: str, schema: dict[str, Any]) -> dict[str, Any]:
     """``openapi_extra`` of a LeanRoute that reads an optional header itself (a signature
-    parameter would document it, but LeanRoute passes only path parameters)."""
+    parameter would document it, but a LeanRoute's operation has none)."""
     return {"parameters": [{"name": name, "in": "header", "required": False, "schema": schema}]}
 
 

@@ -5,29 +5,29 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi import Request
 from fastapi.responses import JSONResponse
-from starlette.concurrency import run_in_threadpool
 
 from honed.api import parse
 from honed.api import render
 from honed.api.schemas import ObservationBatch
 from honed.api.schemas import ObservationIn
 from honed.errors import InvalidRequestError
-from honed.server.http import json_body
+from honed.server.handout import HotCall
+from honed.server.handout import LeanRoute
+from honed.server.handout import Steps
+from honed.server.handout import answer
 from honed.server.http import page_request
 from honed.server.http import query_bool
 from honed.server.routes.deps import IDEMPOTENCY_HEADER_DOC
 from honed.server.routes.deps import Caller
 from honed.server.routes.deps import IdempotencyKey
 from honed.server.routes.deps import JsonBody
-from honed.server.routes.deps import LeanRoute
 from honed.server.routes.deps import Svc
-from honed.server.routes.deps import authorized
 from honed.server.routes.deps import path_id
 from honed.server.routes.deps import reply
 from honed.service.app import Services
 
 router = APIRouter(prefix="/v1/experiments/{experiment_id}")
-# The worker loop's endpoint: no FastAPI dependencies, see LeanRoute.
+# The worker loop's endpoint (honed.server.handout).
 hot = APIRouter(prefix="/v1/experiments/{experiment_id}", route_class=LeanRoute)
 
 
@@ -36,20 +36,13 @@ def _single_metric(svc: Services, token: Caller, experiment_id: int) -> bool:
 
 
 @hot.post("/observations", openapi_extra=IDEMPOTENCY_HEADER_DOC)
-async def create_observation(request: Request, experiment_id: str) -> JSONResponse:
-    svc, token = await authorized(request)
-    data = await json_body(request)
-    given = parse.observation_input(parse.body(ObservationIn, data))
-    eid = path_id(experiment_id)
+def create_observation(call: HotCall) -> Steps:
+    given = parse.observation_input(parse.body(ObservationIn, call.body))
+    eid = path_id(call.path["experiment_id"])
     # Retries with the same key return the first answer (honed.service.idempotency).
-    key = request.headers.get("idempotency-key")
-    if svc.storage.local:  # an embedded store answers in about a millisecond
-        experiment, observation = svc.observations.create(token, eid, given, key)
-    else:
-        experiment, observation = await run_in_threadpool(
-            svc.observations.create, token, eid, given, key
-        )
-    return reply(render.observation_json(observation, len(experiment.spec.metrics) == 1))
+    key = call.headers.get("idempotency-key")
+    experiment, observation = call.services.observations.create(call.token, eid, given, key)
+    return answer(render.observation_json(observation, len(experiment.spec.metrics) == 1))
 
 
 @router.post("/observations/batch")

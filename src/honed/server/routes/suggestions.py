@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import anyio
 from fastapi import APIRouter
 from fastapi import Request
 from fastapi.responses import JSONResponse
-from starlette.concurrency import run_in_threadpool
 
 from honed.api import headers
 from honed.api import parse
@@ -17,21 +15,22 @@ from honed.api.schemas import SuggestionUpdate
 from honed.domain.records import Suggestion
 from honed.domain.validation import validate_metadata
 from honed.errors import InvalidRequestError
+from honed.server.handout import HotCall
+from honed.server.handout import LeanRoute
+from honed.server.handout import Steps
+from honed.server.handout import answer
 from honed.server.http import id_list
-from honed.server.http import json_body
 from honed.server.http import page_request
 from honed.server.http import query_bool
 from honed.server.routes.deps import MAX_WAIT_HEADER_DOC
 from honed.server.routes.deps import Caller
 from honed.server.routes.deps import JsonBody
-from honed.server.routes.deps import LeanRoute
 from honed.server.routes.deps import Svc
-from honed.server.routes.deps import authorized
 from honed.server.routes.deps import path_id
 from honed.server.routes.deps import reply
 
 router = APIRouter(prefix="/v1/experiments/{experiment_id}")
-# The worker loop's endpoint: no FastAPI dependencies, see LeanRoute.
+# The worker loop's endpoints (honed.server.handout).
 hot = APIRouter(prefix="/v1/experiments/{experiment_id}", route_class=LeanRoute)
 
 
@@ -45,21 +44,18 @@ def _open_only(request: Request) -> bool:
 
 
 @hot.post("/suggestions", openapi_extra=MAX_WAIT_HEADER_DOC)
-async def create_suggestion(request: Request, experiment_id: str) -> JSONResponse:
-    svc, token = await authorized(request)
-    data = await json_body(request)
-    body = parse.body(SuggestionCreate, data)
-    eid = path_id(experiment_id)
+def create_suggestion(call: HotCall) -> Steps:
+    body = parse.body(SuggestionCreate, call.body)
+    eid = path_id(call.path["experiment_id"])
     meta = validate_metadata(body.metadata)
-    wait = headers.max_wait(request.headers.get(headers.MAX_WAIT))
-    pending = svc.suggestions.request(token, eid, meta, body.assignments, max_wait=wait)
-    while True:
-        # An embedded store answers in about a millisecond: no thread hop. A request
-        # waiting for the optimizer sleeps here, holding no thread and no connection.
-        step = pending.step() if svc.storage.local else await run_in_threadpool(pending.step)
-        if isinstance(step, Suggestion):
-            return reply(render.suggestion_json(step))
-        await anyio.sleep(step)
+    wait = headers.max_wait(call.headers.get(headers.MAX_WAIT))
+    pending = call.services.suggestions.request(
+        call.token, eid, meta, body.assignments, max_wait=wait
+    )
+    # A request waiting for the optimizer sleeps between steps.
+    while not isinstance(step := pending.step(), Suggestion):
+        yield step
+    return render.suggestion_json(step)
 
 
 @router.get("/suggestions")
@@ -93,20 +89,18 @@ def get_suggestion(
     return reply(render.suggestion_json(suggestion))
 
 
-@router.put("/suggestions/{suggestion_id}")
-@router.post("/suggestions/{suggestion_id}")  # POST too: a worker's lease heartbeat
-def update_suggestion(
-    svc: Svc, token: Caller, experiment_id: str, suggestion_id: str, data: JsonBody
-) -> JSONResponse:
-    body = parse.body(SuggestionUpdate, data)
-    updated = svc.suggestions.update(
-        token,
-        path_id(experiment_id),
-        path_id(suggestion_id),
+@hot.put("/suggestions/{suggestion_id}")
+@hot.post("/suggestions/{suggestion_id}")  # POST too: a worker's lease heartbeat
+def update_suggestion(call: HotCall) -> Steps:
+    body = parse.body(SuggestionUpdate, call.body)
+    updated = call.services.suggestions.update(
+        call.token,
+        path_id(call.path["experiment_id"]),
+        path_id(call.path["suggestion_id"]),
         validate_metadata(body.metadata),
         set_metadata="metadata" in body.model_fields_set,
     )
-    return reply(render.suggestion_json(updated))
+    return answer(render.suggestion_json(updated))
 
 
 @router.delete("/suggestions/{suggestion_id}")
