@@ -4,7 +4,10 @@ caller's thread, with the app's answers."""
 from __future__ import annotations
 
 import base64
+import os
+import signal
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,6 +18,7 @@ from honed.client.embedded import EmbeddedTransport
 from honed.server import handout
 from honed.server.routes import observations
 from honed.server.routes import suggestions
+from tests.cli.test_serve import alive
 
 EXPERIMENT = {
     "name": "embedded",
@@ -117,3 +121,21 @@ def test_an_idempotency_key_holds_on_the_embedded_hot_path(transport: EmbeddedTr
         assert first.json() == again.json()
         listed = http.get(f"/v1/experiments/{eid}/observations").json()
         assert [o["id"] for o in listed["data"]] == [first.json()["id"]]
+
+
+def test_an_embedded_optimizer_that_dies_is_started_again(sqlite_url: str) -> None:
+    """The same owner as ``honed serve``'s starts a killed optimizer again and ends it with
+    the client."""
+    transport = EmbeddedTransport(sqlite_url, optimizers=1)
+    try:
+        [first] = transport.optimizer_pids()
+        os.kill(first, signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while transport.optimizer_pids() in ([first], []):
+            assert time.monotonic() < deadline, "the optimizer was not started again"
+            time.sleep(0.1)
+        [second] = transport.optimizer_pids()
+        assert second != first
+    finally:
+        transport.close()
+    assert not alive(second)

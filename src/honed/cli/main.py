@@ -14,7 +14,7 @@ from honed.cli.experiments import experiment
 from honed.cli.experiments import experiments
 from honed.cli.experiments import export
 from honed.cli.run import run
-from honed.cli.supervise import Supervisor
+from honed.server.optimizers import optimizer_processes
 from honed.storage.sql.database import DEFAULT_POOL_SIZE
 from honed.storage.sql.database import DEFAULT_URL
 
@@ -160,12 +160,8 @@ def serve(
     signal.signal(signal.SIGTERM, _exit_on_signal)
     # Optimizer processes: torch stays out of the API processes. One that dies is started
     # again.
-    optimizer_processes = Supervisor(
-        "optimizer",
-        [sys.executable, "-m", "honed", "optimizer", "--database-url", database_url],
-        optimizers,
-    )
-    optimizer_processes.start()
+    processes = optimizer_processes(database_url, optimizers)
+    processes.start()
     try:
         uvicorn.run(
             "honed.server.app:app_from_env",
@@ -177,7 +173,7 @@ def serve(
             timeout_graceful_shutdown=5,
         )
     finally:
-        optimizer_processes.stop()
+        processes.stop()
 
 
 def _exit_on_signal(signum: int, _frame: object) -> None:

@@ -9,9 +9,6 @@ calls run their route's operation in the caller's thread.
 from __future__ import annotations
 
 import contextlib
-import os
-import subprocess
-import sys
 from typing import Any
 
 import anyio.from_thread
@@ -21,6 +18,7 @@ from honed.domain.tenancy import Token
 from honed.domain.tenancy import TokenType
 from honed.server import handout
 from honed.server.app import create_app
+from honed.server.optimizers import optimizer_processes
 from honed.service.app import Services
 from honed.service.suggestions import ServingPolicy
 from honed.service.tokens import TokenService
@@ -72,18 +70,8 @@ class EmbeddedTransport(httpx.BaseTransport):
         self._asgi = httpx.ASGITransport(app=self._app)
         self._exit = contextlib.ExitStack()
         self._portal = self._exit.enter_context(anyio.from_thread.start_blocking_portal())
-        # Quiet (warnings only: this process's user reads its own output, e.g. `honed run`'s
-        # live display) and in a session of their own, so that Ctrl-C in the terminal
-        # reaches only this process, which ends them in close(); they also end when it dies.
-        command = [sys.executable, "-m", "honed", "optimizer", "--database-url", database_url]
-        self._optimizers = [
-            subprocess.Popen(
-                [*command, "--log-level", "warning"],
-                env={**os.environ, "OMP_NUM_THREADS": "1"},
-                start_new_session=True,
-            )
-            for _ in range(optimizers)
-        ]
+        self._optimizers = optimizer_processes(database_url, optimizers, quiet=True)
+        self._optimizers.start()
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         # The worker loop's calls run in this thread (honed.server.handout); the skip
@@ -109,13 +97,10 @@ class EmbeddedTransport(httpx.BaseTransport):
         status, headers, body = self._portal.call(call)
         return httpx.Response(status, headers=headers, content=body, request=request)
 
+    def optimizer_pids(self) -> list[int]:
+        return self._optimizers.pids()
+
     def close(self) -> None:
-        for process in self._optimizers:
-            process.terminate()
-        for process in self._optimizers:
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        self._optimizers.stop()
         self._exit.close()
         self.storage.close()

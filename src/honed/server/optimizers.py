@@ -1,12 +1,15 @@
-"""Child processes that ``honed serve`` keeps running: its optimizer processes."""
+"""The optimizer processes of a service, ``honed serve`` or an embedded client: one owner
+starts them, starts again one that dies, and ends them with the service."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Sequence
+from typing import Any
 
 #: A child that dies sooner than this after its start is restarted after a growing delay
 #: (it may die at once again: a bad database URL, a broken install), up to MAX_DELAY.
@@ -16,10 +19,24 @@ MAX_DELAY = 60.0
 STOP_GRACE_SECONDS = 10.0
 
 
+def optimizer_processes(database_url: str, count: int, quiet: bool = False) -> Supervisor:
+    """``count`` ``honed optimizer`` processes on ``database_url``, one torch thread each
+    (not started yet). ``quiet``: they log warnings only and run in a session of their own,
+    so that Ctrl-C in a terminal reaches only the caller (an embedded client's user reads
+    its own output), which ends them with ``stop``."""
+    command = [sys.executable, "-m", "honed", "optimizer", "--database-url", database_url]
+    options: dict[str, Any] = {"env": {**os.environ, "OMP_NUM_THREADS": "1"}}
+    if quiet:
+        command += ["--log-level", "warning"]
+        options["start_new_session"] = True
+    return Supervisor("optimizer", command, count, options)
+
+
 class _Slot:
-    def __init__(self, command: Sequence[str]) -> None:
+    def __init__(self, command: Sequence[str], options: dict[str, Any]) -> None:
         self.command = list(command)
-        self.process = subprocess.Popen(self.command)
+        self.options = options
+        self.process = subprocess.Popen(self.command, **options)
         self.started = time.monotonic()
         self.delay = FIRST_DELAY
         self.restart_at: float | None = None
@@ -30,10 +47,16 @@ class Supervisor:
     out of memory, crashed), so that the server never silently loses its optimizer."""
 
     def __init__(
-        self, name: str, command: Sequence[str], count: int, poll_seconds: float = 0.5
+        self,
+        name: str,
+        command: Sequence[str],
+        count: int,
+        popen_options: dict[str, Any] | None = None,
+        poll_seconds: float = 0.5,
     ) -> None:
         self._name = name
         self._command = command
+        self._options = popen_options or {}
         self._count = count
         self._poll = poll_seconds
         self._stop = threading.Event()
@@ -41,7 +64,7 @@ class Supervisor:
         self._thread = threading.Thread(target=self._watch, name="supervisor", daemon=True)
 
     def start(self) -> None:
-        self._slots = [_Slot(self._command) for _ in range(self._count)]
+        self._slots = [_Slot(self._command, self._options) for _ in range(self._count)]
         self._thread.start()
 
     def _watch(self) -> None:
@@ -67,9 +90,13 @@ class Supervisor:
                 flush=True,
             )
         if now >= slot.restart_at:
-            slot.process = subprocess.Popen(slot.command)
+            slot.process = subprocess.Popen(slot.command, **slot.options)
             slot.started = now
             slot.restart_at = None
+
+    def pids(self) -> list[int]:
+        """The processes running now."""
+        return [slot.process.pid for slot in self._slots if slot.process.poll() is None]
 
     def stop(self) -> None:
         """No more restarts; SIGTERM to every child, SIGKILL to those still running after
