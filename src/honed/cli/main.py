@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import signal
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 import click
@@ -19,8 +21,7 @@ from honed.storage.sql.database import DEFAULT_POOL_SIZE
 from honed.storage.sql.database import DEFAULT_URL
 
 if TYPE_CHECKING:
-    from honed.service.app import Services
-    from honed.service.tokens import IssuedToken
+    from honed.service.tokens import TokenService
 
 DATABASE_OPTION = click.option(
     "--database-url",
@@ -258,68 +259,41 @@ def token_create(
     experiment_id: int | None,
 ) -> None:
     """Mint a token and print it (only its hash is stored)."""
-    from honed.domain.tenancy import TokenType
-    from honed.service.app import Services
-    from honed.storage.sql.storage import SqlStorage
+    from honed.errors import InvalidRequestError
+    from honed.errors import NotFoundError
 
-    storage = SqlStorage.from_url(database_url)
-    services = Services(storage)
-    if experiment_id is not None:
-        try:
-            issued = _experiment_token(services, experiment_id, client_id, new_client, description)
-        finally:
-            storage.close()
-        click.echo(issued.secret)
+    if experiment_id is not None and new_client is not None:
+        raise click.UsageError("--experiment and --new-client: a new client owns no experiment")
+    with _token_service(database_url) as tokens:
+        if experiment_id is None:
+            issued = tokens.mint(client_id, new_client, development, read_only, description)
+        else:
+            try:
+                issued = tokens.mint_for_experiment(experiment_id, client_id, description)
+            except (NotFoundError, InvalidRequestError) as error:
+                raise click.BadParameter(error.message, param_hint="--experiment") from None
+    click.echo(issued.secret)
+    if experiment_id is None:
+        click.echo(f"client {issued.token.client_id}, token id {issued.token.id}", err=True)
+    else:
         click.echo(
             f"client {issued.token.client_id}, token id {issued.token.id}, "
             f"read-only, experiment {experiment_id} only",
             err=True,
         )
-        return
-    if new_client is not None:
-        client_id = storage.create_client(new_client).id
-    elif client_id is None:
-        client, _ = services.tokens.bootstrap(None)
-        client_id = client.id
-    issued = services.tokens.issue(
-        client_id,
-        TokenType.CLIENT_DEV if development else TokenType.CLIENT_API,
-        permissions="read" if read_only else "write",
-        description=description,
-    )
-    storage.close()
-    click.echo(issued.secret)
-    click.echo(f"client {client_id}, token id {issued.token.id}", err=True)
 
 
-def _experiment_token(
-    services: Services,
-    experiment_id: int,
-    client_id: int | None,
-    new_client: str | None,
-    description: str | None,
-) -> IssuedToken:
-    """``token create --experiment``: the token belongs to the experiment's client and is of
-    the kind (development or not) that may read it."""
-    from honed.errors import NotFoundError
+@contextmanager
+def _token_service(database_url: str) -> Iterator[TokenService]:
+    """The token service over the database, closed however the command ends."""
+    from honed.service.tokens import TokenService
+    from honed.storage.sql.storage import SqlStorage
 
-    if new_client is not None:
-        raise click.UsageError("--experiment and --new-client: a new client owns no experiment")
+    storage = SqlStorage.from_url(database_url)
     try:
-        experiment = services.storage.get_experiment(experiment_id)
-    except NotFoundError:
-        raise click.BadParameter(
-            f"experiment {experiment_id} does not exist", param_hint="--experiment"
-        ) from None
-    if client_id is not None and client_id != experiment.client_id:
-        raise click.BadParameter(
-            f"experiment {experiment_id} belongs to client {experiment.client_id}, "
-            f"not {client_id}",
-            param_hint="--experiment",
-        )
-    return services.tokens.issue_for_experiment(
-        experiment_id, description or f"share token for experiment {experiment_id}"
-    )
+        yield TokenService(storage)
+    finally:
+        storage.close()
 
 
 @token.command("list")
@@ -327,20 +301,15 @@ def _experiment_token(
 @click.option("--client", "client_id", type=int, default=None)
 def token_list(database_url: str, client_id: int | None) -> None:
     """List a client's tokens (their ids; secrets are never stored)."""
-    from honed.storage.sql.storage import SqlStorage
-
-    storage = SqlStorage.from_url(database_url)
-    if client_id is None:
-        first = storage.first_client()
-        client_id = first.id if first else 0
-    for item in storage.list_tokens(client_id):
+    with _token_service(database_url) as tokens:
+        listed = tokens.list_tokens(client_id)
+    for item in listed:
         state = "revoked" if item.revoked else "active"
         scope = "all" if item.experiment_id is None else f"experiment {item.experiment_id}"
         click.echo(
             f"{item.id}\t{item.token_type.value}\t{item.permissions}\t{state}\t"
             f"{item.description or ''}\t{scope}"
         )
-    storage.close()
 
 
 @token.command("revoke")
@@ -348,11 +317,8 @@ def token_list(database_url: str, client_id: int | None) -> None:
 @click.argument("token_id", type=int)
 def token_revoke(database_url: str, token_id: int) -> None:
     """Revoke a token by id; requests with it then answer 403."""
-    from honed.storage.sql.storage import SqlStorage
-
-    storage = SqlStorage.from_url(database_url)
-    storage.revoke_token(token_id)
-    storage.close()
+    with _token_service(database_url) as tokens:
+        tokens.revoke(token_id)
     click.echo(f"revoked token {token_id}")
 
 

@@ -11,6 +11,8 @@ from honed.domain.tenancy import Client
 from honed.domain.tenancy import Token
 from honed.domain.tenancy import TokenType
 from honed.errors import ConflictError
+from honed.errors import InvalidRequestError
+from honed.errors import NotFoundError
 from honed.errors import PermissionDeniedError
 from honed.service.access import experiment_for
 from honed.service.access import require_write
@@ -99,6 +101,55 @@ class TokenService:
         return self.issue(
             experiment.client_id, token_type, "read", description, experiment_id=experiment_id
         )
+
+    # --- an operator's (``honed token``: whoever holds the database, no caller token) ----
+    def mint(
+        self,
+        client_id: int | None = None,
+        new_client: str | None = None,
+        development: bool = False,
+        read_only: bool = False,
+        description: str | None = None,
+    ) -> IssuedToken:
+        """A token of ``client_id``, of a new client named ``new_client``, or else of the
+        default client (created when there is none)."""
+        if new_client is not None:
+            client_id = self._storage.create_client(new_client).id
+        elif client_id is None:
+            client_id = self.bootstrap(None)[0].id
+        return self.issue(
+            client_id,
+            TokenType.CLIENT_DEV if development else TokenType.CLIENT_API,
+            permissions="read" if read_only else "write",
+            description=description,
+        )
+
+    def mint_for_experiment(
+        self, experiment_id: int, client_id: int | None = None, description: str | None = None
+    ) -> IssuedToken:
+        """``issue_for_experiment``, checked for an operator who named the experiment (and
+        perhaps its client): NotFoundError, or InvalidRequestError for another client's."""
+        try:
+            experiment = self._storage.get_experiment(experiment_id)
+        except NotFoundError:
+            raise NotFoundError(f"experiment {experiment_id} does not exist") from None
+        if client_id is not None and client_id != experiment.client_id:
+            raise InvalidRequestError(
+                f"experiment {experiment_id} belongs to client {experiment.client_id}, "
+                f"not {client_id}"
+            )
+        return self.issue_for_experiment(
+            experiment_id, description or f"share token for experiment {experiment_id}"
+        )
+
+    def list_tokens(self, client_id: int | None = None) -> list[Token]:
+        """A client's tokens, revoked ones too; by default the default client's."""
+        if client_id is None:
+            first = self._storage.first_client()
+            if first is None:
+                return []
+            client_id = first.id
+        return list(self._storage.list_tokens(client_id))
 
     def share(
         self, caller: Token, description: str, experiment_id: int | None = None
