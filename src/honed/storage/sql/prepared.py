@@ -6,6 +6,10 @@ half of a suggestion + observation cycle). A ``Prepared`` statement is still wri
 SQLAlchemy Core, so the SQL stays dialect-correct, but it is compiled once and then run
 straight on the driver's cursor, with the few conversions honed's column types need
 (JSON text in and out, SQLite's 0/1 booleans) done here.
+
+Compiling reads SQLAlchemy internals (``_returning``, ``construct_params(_check=False)``,
+``positiontup``): pyproject pins SQLAlchemy to the minor release they were tested with, and
+tests/test_prepared_statements.py has both databases plan every statement.
 """
 
 from __future__ import annotations
