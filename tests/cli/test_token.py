@@ -58,3 +58,10 @@ def test_experiment_and_new_client_do_not_mix(tmp_path: Path) -> None:
     refused = CliRunner().invoke(main, both)
     assert refused.exit_code == 2
     assert "a new client owns no experiment" in refused.output
+
+
+def test_revoking_a_token_that_does_not_exist_is_a_one_line_error(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'tokens.db'}"
+    missing = CliRunner().invoke(main, ["token", "revoke", "--database-url", url, "999999"])
+    assert missing.exit_code == 1
+    assert missing.output == "Error: token 999999 does not exist\n"

@@ -285,13 +285,17 @@ def token_create(
 
 @contextmanager
 def _token_service(database_url: str) -> Iterator[TokenService]:
-    """The token service over the database, closed however the command ends."""
+    """The token service over the database, closed however the command ends; its errors
+    are one-line CLI errors (exit code 1)."""
+    from honed.errors import HonedError
     from honed.service.tokens import TokenService
     from honed.storage.sql.storage import SqlStorage
 
     storage = SqlStorage.from_url(database_url)
     try:
         yield TokenService(storage)
+    except HonedError as error:
+        raise click.ClickException(error.message) from None
     finally:
         storage.close()
 

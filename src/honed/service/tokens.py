@@ -69,7 +69,10 @@ class TokenService:
         return token
 
     def revoke(self, token_id: int) -> Token:
-        token = self._storage.revoke_token(token_id)
+        try:
+            token = self._storage.revoke_token(token_id)
+        except NotFoundError:
+            raise NotFoundError(f"token {token_id} does not exist") from None
         self._cache.clear()
         return token
 
