@@ -38,6 +38,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from _revisions import extract_src
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 VARIANTS = ("before", "after")
@@ -150,16 +152,6 @@ def worker(d: int, ns: list[int], reps: int, pool: int, seed: int) -> dict[str, 
     return results
 
 
-def _extract(revision: str, into: Path) -> Path:
-    archive = subprocess.run(
-        ["git", "-C", str(ROOT), "archive", "--format=tar", revision, "src"],
-        check=True,
-        capture_output=True,
-    ).stdout
-    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
-    return into / "src"
-
-
 def _run_variant(src: Path, d: int, args: argparse.Namespace) -> dict[str, Any]:
     env = {
         **os.environ,
@@ -242,7 +234,10 @@ def main() -> None:
     results: dict[str, dict[str, dict[str, Any]]] = {v: {} for v in VARIANTS}
     loads: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as scratch:
-        sources = {"before": _extract(args.before, Path(scratch)), "after": Path(args.after_src)}
+        sources = {
+            "before": extract_src(args.before, Path(scratch)),
+            "after": Path(args.after_src),
+        }
         for index, d in enumerate(ds):
             # Alternate which variant goes first, so neither always runs on a warmer cache.
             order = VARIANTS if index % 2 == 0 else VARIANTS[::-1]

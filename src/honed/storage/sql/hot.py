@@ -398,7 +398,10 @@ def insert_observations(
             "point_hash": point_hash(assignments),
             "modified": now,
         }
-        created.append((INSERT_OBSERVATION.send(tx, row), row))
+        sent = INSERT_OBSERVATION.send(tx, row)
+        # Read at once unless pipelined (PostgreSQL): SQLite keeps each unread INSERT ...
+        # RETURNING as an active statement, and every further insert cost more.
+        created.append((sent, row) if tx.pipeline is not None else _inserted(sent, row))
     if commit_sent:
         tx.commit_sent()
     return [
