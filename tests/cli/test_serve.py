@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -86,3 +88,18 @@ def wait_for_children(parent: int, exclude: list[int]) -> list[int]:
             return children
         assert time.monotonic() < deadline, "no optimizer process"
         time.sleep(0.1)
+
+
+def test_an_optimizer_whose_parent_died_before_it_looked_ends(tmp_path: Path) -> None:
+    """The parent's pid comes on the command line: a parent killed while the optimizer was
+    still importing cannot go unnoticed (it would otherwise watch its new parent)."""
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    url = f"sqlite:///{tmp_path / 'orphan.db'}"
+    command = [sys.executable, "-m", "honed", "optimizer", "--database-url", url]
+    orphan = subprocess.Popen([*command, "--parent-pid", str(gone.pid)])
+    try:
+        # Its own SIGTERM, as for a parent that dies later.
+        assert orphan.wait(timeout=60) == 128 + signal.SIGTERM
+    finally:
+        orphan.kill()

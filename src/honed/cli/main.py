@@ -184,7 +184,14 @@ def _exit_on_signal(signum: int, _frame: object) -> None:
 @main.command()
 @DATABASE_OPTION
 @click.option("--log-level", default="info", show_default=True)
-def optimizer(database_url: str, log_level: str) -> None:
+@click.option(
+    "--parent-pid",
+    type=int,
+    default=None,
+    help="End when this process ends (honed serve and embedded clients pass their own). "
+    "Default: the parent process at start.",
+)
+def optimizer(database_url: str, log_level: str, parent_pid: int | None) -> None:
     """Fit models and keep candidates ready for the experiments in the database.
 
     ``honed serve`` starts these itself; run more anywhere that reaches the database.
@@ -207,14 +214,16 @@ def optimizer(database_url: str, log_level: str) -> None:
     # (the handler runs in the main thread and unwinds the fit; the lease is released).
     signal.signal(signal.SIGTERM, _exit_on_signal)
     signal.signal(signal.SIGINT, _exit_on_signal)
-    parent = os.getppid()
+    # Given on the command line, the parent cannot die unnoticed before this line runs
+    # (the imports above take a while).
+    parent = parent_pid if parent_pid is not None else os.getppid()
 
     def watch_parent() -> None:
         # Started by `honed serve`: end with it, even if it was killed without notice.
-        while not stop.wait(1.0):
-            if os.getppid() != parent:
-                os.kill(os.getpid(), signal.SIGTERM)
-                return
+        while os.getppid() == parent and not stop.wait(1.0):
+            pass
+        if not stop.is_set():
+            os.kill(os.getpid(), signal.SIGTERM)
 
     threading.Thread(target=watch_parent, daemon=True).start()
     storage = SqlStorage.from_url(database_url)

@@ -25,6 +25,7 @@ def optimizer_processes(database_url: str, count: int, quiet: bool = False) -> S
     so that Ctrl-C in a terminal reaches only the caller (an embedded client's user reads
     its own output), which ends them with ``stop``."""
     command = [sys.executable, "-m", "honed", "optimizer", "--database-url", database_url]
+    command += ["--parent-pid", str(os.getpid())]
     options: dict[str, Any] = {"env": {**os.environ, "OMP_NUM_THREADS": "1"}}
     if quiet:
         command += ["--log-level", "warning"]
