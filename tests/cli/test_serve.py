@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.support.server import optimizer_children
 from tests.support.server import running_server
@@ -103,3 +104,27 @@ def test_an_optimizer_whose_parent_died_before_it_looked_ends(tmp_path: Path) ->
         assert orphan.wait(timeout=60) == 128 + signal.SIGTERM
     finally:
         orphan.kill()
+
+
+def test_workers_end_when_the_master_is_killed(tmp_path: Path) -> None:
+    """SIGKILL of `honed serve --workers 2`: its uvicorn workers stop serving the port
+    instead of going on unsupervised (a restart would find the address in use)."""
+    url = f"sqlite:///{tmp_path / 'workers.db'}"
+    with running_server(url, workers=2) as server:
+        workers = _children(server.process.pid, "spawn_main")
+        assert len(workers) == 2
+        server.process.kill()
+        server.process.wait(timeout=30)
+        deadline = time.monotonic() + 30
+        while any(alive(pid) for pid in workers):
+            assert time.monotonic() < deadline, f"workers outlived their master:\n{server.log()}"
+            time.sleep(0.1)
+        with pytest.raises(httpx.TransportError):
+            httpx.get(f"{server.url}/health", timeout=2)
+
+
+def _children(parent: int, pattern: str) -> list[int]:
+    found = subprocess.run(
+        ["pgrep", "-P", str(parent), "-f", pattern], capture_output=True, text=True, check=False
+    ).stdout.split()
+    return [int(pid) for pid in found]

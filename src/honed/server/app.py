@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import logging
+import multiprocessing
+import os
+import signal
+import threading
+import time
 from typing import Any
 
 from fastapi import FastAPI
@@ -160,4 +165,22 @@ def _allowed_methods(app: FastAPI, scope: Scope) -> list[str]:
 
 def app_from_env() -> FastAPI:
     """Factory for uvicorn workers: settings come from HONED_* variables."""
+    master = multiprocessing.parent_process()
+    if master is not None and master.pid is not None:
+        # A worker of `honed serve --workers N`: uvicorn's master supervises it, and a
+        # worker whose master was killed would go on serving the port unsupervised.
+        _end_with(master.pid)
     return create_app(Settings.from_env())
+
+
+def _end_with(parent: int) -> None:
+    """SIGTERM to this process (a graceful shutdown) once ``parent`` is no longer its
+    parent, checked every second from now on."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        logger.warning("the server's master process %s ended; this worker stops", parent)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="watch-master", daemon=True).start()
