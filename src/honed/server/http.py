@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from fastapi import Request
@@ -57,8 +58,16 @@ def _bounded_int(text: str) -> int:
     return int(text)
 
 
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e999: a float beyond double range
+        raise InvalidRequestError(f"{MALFORMED}: {text} is out of range for a number")
+    return value
+
+
 def parse_json(raw: bytes) -> Any:
-    """Missing body is ``{}``; NaN, Infinity, duplicate keys and bad UTF-8 are refused."""
+    """Missing body is ``{}``; NaN, Infinity, numbers beyond double range, duplicate keys,
+    bad UTF-8, NUL characters and lone UTF-16 surrogates are refused."""
     if len(raw) > MAX_BODY_BYTES:
         raise PayloadTooLargeError(f"Request body larger than {MAX_BODY_BYTES} bytes")
     if not raw.strip():
@@ -75,31 +84,41 @@ def parse_json(raw: bytes) -> Any:
             object_pairs_hook=_no_duplicates,
             parse_constant=_no_constants,
             parse_int=_bounded_int,
+            parse_float=_finite_float,
         )
     except json.JSONDecodeError as error:
         raise InvalidRequestError(f"{MALFORMED}: {error}") from None
     except RecursionError:
         raise InvalidRequestError(f"{MALFORMED}: nested too deeply") from None
-    if _has_nul(data):
-        # Escaped as \u0000; PostgreSQL cannot store it in JSONB (it would be a 500).
-        raise InvalidRequestError(f"{MALFORMED}: NUL characters are not allowed")
+    refused = _refused_string(data)
+    if refused is not None:
+        raise InvalidRequestError(f"{MALFORMED}: {refused}")
     return data
 
 
-def _has_nul(data: Any) -> bool:
-    """Whether any string (key or value) in parsed JSON holds a NUL; no recursion."""
+def _refused_string(data: Any) -> str | None:
+    """What is wrong with a string (key or value) of parsed JSON, if anything; no recursion.
+
+    Escaped as \\u0000 or \\ud800, such characters decode without error, but PostgreSQL
+    refuses them in JSONB and SQLite stores them in text that can no longer be encoded
+    (every later read of the record would fail)."""
     pending = [data]
     while pending:
         item = pending.pop()
         if isinstance(item, str):
             if "\x00" in item:
-                return True
+                return "NUL characters are not allowed"
+            if not item.isascii():
+                try:
+                    item.encode("utf-8")
+                except UnicodeEncodeError:
+                    return "a string holds a lone UTF-16 surrogate (\\ud800-\\udfff)"
         elif isinstance(item, dict):
             pending.extend(item)
             pending.extend(item.values())
         elif isinstance(item, list):
             pending.extend(item)
-    return False
+    return None
 
 
 async def json_body(request: Request) -> Any:
