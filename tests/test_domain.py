@@ -176,6 +176,26 @@ INVALID_SPECS: list[tuple[str, ExperimentSpec, str]] = [
         "parameters[0] (x).prior.shape_b",
     ),
     ("unknown prior", with_parameter(prior={"name": "gamma"}), "parameters[0] (x).prior.name"),
+    (
+        "prior mean a boolean",
+        with_parameter(prior={"name": "normal", "mean": True, "scale": 1}),
+        "parameters[0] (x).prior.mean",
+    ),
+    (
+        "prior unknown key",
+        with_parameter(prior={"name": "normal", "mean": 0.5, "scale": 1, "deep": {"a": [1]}}),
+        "parameters[0] (x).prior: unknown field 'deep'",
+    ),
+    (
+        "prior infinite scale",
+        with_parameter(prior={"name": "normal", "mean": 0.5, "scale": INF}),
+        "parameters[0] (x).prior.scale",
+    ),
+    (
+        "bounds wider than a double",
+        with_parameter(bounds=(-1.7e308, 1.7e308)),
+        "parameters[0] (x).bounds: max - min must be a finite number",
+    ),
     ("default outside", with_parameter(default_value=2.0), "parameters[0] (x).default_value"),
     (
         "categorical default unknown",
@@ -221,6 +241,8 @@ INVALID_SPECS: list[tuple[str, ExperimentSpec, str]] = [
     ("only stored", metrics(Metric("f", strategy=STORE)), "metrics"),
     ("threshold on single optimized", metrics(Metric("f", threshold=1.0)), "metrics"),
     ("budget zero", spec(observation_budget=0), "observation_budget"),
+    ("budget beyond int64", spec(observation_budget=2**63), "observation_budget"),
+    ("budget 10^30", spec(observation_budget=10**30), "observation_budget"),
     (
         "two metrics no budget",
         metrics(Metric("f"), Metric("g"), budget=None),
@@ -241,6 +263,7 @@ INVALID_SPECS: list[tuple[str, ExperimentSpec, str]] = [
         "observation_budget",
     ),
     ("parallel bandwidth zero", spec(parallel_bandwidth=0), "parallel_bandwidth"),
+    ("parallel bandwidth 10^40", spec(parallel_bandwidth=10**40), "parallel_bandwidth"),
     ("metadata nested", spec(metadata={"a": {"b": 1}}), "metadata.a"),
     ("constraint type", constraint("equal", [("x", 1)], 0.5), "linear_constraints[0].type"),
     ("constraint no terms", constraint("less_than", [], 0.5), "linear_constraints[0].terms"),

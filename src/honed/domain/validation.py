@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from typing import TypeGuard
 
 from honed.domain.experiment import ExperimentSpec
 from honed.domain.experiment import ExperimentType
@@ -28,6 +29,10 @@ MAX_METADATA_KEY_LENGTH = 100
 MAX_METADATA_STRING_LENGTH = 500
 MIN_BOUNDS_WIDTH = 1e-8
 MAX_SUGGESTION_TTL_SECONDS = 30 * 24 * 3600.0
+# Far beyond what one experiment can use, and inside int64 (stored and echoed as such).
+MAX_OBSERVATION_BUDGET = 1_000_000
+MAX_PARALLEL_BANDWIDTH = 10_000
+PRIOR_KEYS = {"normal": ("mean", "scale"), "beta": ("shape_a", "shape_b")}
 
 
 def _fail(message: str) -> InvalidRequestError:
@@ -76,8 +81,11 @@ def validate_spec(spec: ExperimentSpec) -> None:
     _validate_metrics(spec)
     _validate_budget(spec)
     _validate_linear_constraints(spec)
-    if spec.parallel_bandwidth is not None and spec.parallel_bandwidth < 1:
-        raise _fail("Invalid parallel_bandwidth: must be a positive integer")
+    bandwidth = spec.parallel_bandwidth
+    if bandwidth is not None and not 1 <= bandwidth <= MAX_PARALLEL_BANDWIDTH:
+        raise _fail(
+            f"Invalid parallel_bandwidth: must be an integer from 1 to {MAX_PARALLEL_BANDWIDTH}"
+        )
     validate_metadata(spec.metadata)
     if spec.runs_only and any(m.name is None for m in spec.metrics):
         raise _fail(
@@ -166,6 +174,8 @@ def _validate_numeric(parameter: Parameter, path: str) -> None:
             raise _fail(f"Invalid {path}.bounds: an int parameter's bounds must be integers")
         if high - low < MIN_BOUNDS_WIDTH or not high > low:
             raise _fail(f"Invalid {path}.bounds: max must be greater than min")
+        if not math.isfinite(high - low):  # e.g. -1.7e308 to 1.7e308: no unit cube maps it
+            raise _fail(f"Invalid {path}.bounds: max - min must be a finite number")
     if parameter.transformation is not None:
         if parameter.transformation != "log":
             raise _fail(f"Invalid {path}.transformation: must be 'log' or null")
@@ -185,19 +195,31 @@ def _validate_prior(parameter: Parameter, path: str) -> None:
     if parameter.type is not ParameterType.DOUBLE:
         raise _fail(f"Invalid {path}.prior: only double parameters may have a prior")
     name = prior.get("name")
-    if name == "normal":
-        mean, scale = prior.get("mean"), prior.get("scale")
-        if not isinstance(mean, int | float) or not parameter.low <= mean <= parameter.high:
-            raise _fail(f"Invalid {path}.prior.mean: must be a number within the bounds")
-        if not isinstance(scale, int | float) or not scale > 0:
-            raise _fail(f"Invalid {path}.prior.scale: must be a positive number")
-    elif name == "beta":
-        for key in ("shape_a", "shape_b"):
-            shape = prior.get(key)
-            if not isinstance(shape, int | float) or not shape > 0:
-                raise _fail(f"Invalid {path}.prior.{key}: must be a positive number")
-    else:
+    if not isinstance(name, str) or name not in PRIOR_KEYS:
         raise _fail(f"Invalid {path}.prior.name: must be 'normal' or 'beta'")
+    unknown = sorted(set(prior) - {"name", *PRIOR_KEYS[name]})
+    if unknown:
+        raise _fail(f"Invalid {path}.prior: unknown field {unknown[0]!r} for a {name} prior")
+    numbers: dict[str, float] = {}
+    for key in PRIOR_KEYS[name]:
+        value = prior.get(key)
+        if not _is_number(value):
+            raise _fail(f"Invalid {path}.prior.{key}: must be a number")
+        numbers[key] = value
+    if name == "normal":
+        if not parameter.low <= numbers["mean"] <= parameter.high:
+            raise _fail(f"Invalid {path}.prior.mean: must be a number within the bounds")
+        if not numbers["scale"] > 0:
+            raise _fail(f"Invalid {path}.prior.scale: must be a positive number")
+    else:
+        for key, shape in numbers.items():
+            if not shape > 0:
+                raise _fail(f"Invalid {path}.prior.{key}: must be a positive number")
+
+
+def _is_number(value: object) -> TypeGuard[float]:
+    """A finite JSON number (booleans are not)."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _validate_metrics(spec: ExperimentSpec) -> None:
@@ -238,8 +260,10 @@ def _validate_metrics(spec: ExperimentSpec) -> None:
 
 def _validate_budget(spec: ExperimentSpec) -> None:
     budget = spec.observation_budget
-    if budget is not None and budget < 1:
-        raise _fail("Invalid observation_budget: must be a positive integer")
+    if budget is not None and not 1 <= budget <= MAX_OBSERVATION_BUDGET:
+        raise _fail(
+            f"Invalid observation_budget: must be an integer from 1 to {MAX_OBSERVATION_BUDGET}"
+        )
     needs_budget = len(spec.optimized_metrics) == 2 or bool(spec.constraint_metrics)
     if needs_budget and budget is None:
         raise _fail(
