@@ -1154,3 +1154,18 @@ def test_other_clients_have_their_own_experiments(
     assert [e["id"] for e in own["data"]] == [theirs["id"]]
     assert [e["id"] for e in ok(api.get("/v1/experiments"))["data"]] == [eid]
     error(api.get(f"/v1/experiments/{theirs['id']}"), 404)
+
+
+def test_an_empty_metrics_list_is_refused_not_replaced(api: TestClient) -> None:
+    body = {"name": "no metrics", "parameters": PARAMETERS, "metrics": []}
+    error(api.post("/v1/experiments", json=body), 400, "metrics", "at least one metric")
+    assert ok(api.get("/v1/experiments"))["data"] == []
+    # Omitted, SigOpt's default stands: one unnamed metric.
+    created = ok(api.post("/v1/experiments", json={"name": "default", "parameters": PARAMETERS}))
+    assert [m["name"] for m in created["metrics"]] == [None]
+
+
+def test_an_observation_task_is_refused(api: TestClient, eid: str) -> None:
+    body = {"assignments": POINT, "value": 1.0, "task": {"name": "cheap", "cost": 0.1}}
+    error(api.post(f"/v1/experiments/{eid}/observations", json=body), 400, "task", "multitask")
+    assert ok(api.get(f"/v1/experiments/{eid}/observations"))["data"] == []

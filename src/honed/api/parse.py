@@ -107,7 +107,8 @@ def experiment_spec(data: ExperimentCreate) -> ExperimentSpec:
             )
     if data.num_solutions is not None and data.num_solutions != 1:
         raise InvalidRequestError("Invalid num_solutions: only 1 is supported")
-    metrics = data.metrics if data.metrics else [MetricIn()]
+    # Omitted: SigOpt's one unnamed metric. An empty list is the validator's to refuse.
+    metrics = data.metrics if data.metrics is not None else [MetricIn()]
     return ExperimentSpec(
         name=data.name,
         space=SearchSpace(
@@ -215,6 +216,10 @@ def linear_constraint(data: LinearConstraintIn) -> LinearConstraint:
 
 
 def observation_input(data: ObservationIn) -> ObservationInput:
+    if data.task is not None:
+        raise InvalidRequestError(
+            "Invalid task: multitask is not supported by this honed server yet"
+        )
     values: tuple[MetricValue, ...] | None = None
     stddev_sent: tuple[bool, ...] = ()
     if data.value is not None:
