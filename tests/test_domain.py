@@ -203,6 +203,11 @@ INVALID_SPECS: list[tuple[str, ExperimentSpec, str]] = [
         "parameters[0] (c).default_value",
     ),
     (
+        "grid of more points than a budget may hold",
+        spec([integer(bounds=(0, 20_000_000))], type=ExperimentType.GRID),
+        "parameters: a grid experiment over 20000001 points",
+    ),
+    (
         "grid experiment without grid",
         spec(type=ExperimentType.GRID),
         "parameters[0] (x)",

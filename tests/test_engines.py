@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 import statistics
+import subprocess
+import sys
 from collections import Counter
 from collections.abc import Sequence
 from typing import Any
@@ -303,6 +305,25 @@ def test_grid_skips_points_that_break_a_constraint() -> None:
     assert len(set(hashes[:15])) == 15
     assert hashes[15] == hashes[0]
     assert all(int(p["n"]) <= 1 for p in points)
+
+
+def test_a_grid_point_of_a_wide_int_range_is_computed_not_enumerated() -> None:
+    """In a process limited to 1 GiB: a list of the range's values would need tens of GB."""
+    code = (
+        "import resource; resource.setrlimit(resource.RLIMIT_AS, (2**30, 2**30))\n"
+        "from honed.domain.parameters import Parameter, ParameterType, SearchSpace\n"
+        "from honed.engine.space import point_at_index\n"
+        "space = SearchSpace((Parameter('c', ParameterType.CATEGORICAL,"
+        " categorical_values=('a', 'b')), Parameter('n', ParameterType.INT,"
+        " bounds=(-10**12, 10**12))))\n"
+        "print(point_at_index(space, 2 * 10**12 + 1 + 7), point_at_index(space, 5))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert (
+        done.stdout.split("\n")[0]
+        == "{'c': 'b', 'n': -999999999993} {'c': 'a', 'n': -999999999995}"
+    )
 
 
 @pytest.mark.parametrize(

@@ -272,6 +272,11 @@ def _validate_budget(spec: ExperimentSpec) -> None:
         )
     if spec.type is ExperimentType.GRID:
         size = spec.space.discrete_size()
+        if size is not None and size > MAX_OBSERVATION_BUDGET:
+            raise _fail(
+                f"Invalid parameters: a grid experiment over {size} points is more than "
+                f"{MAX_OBSERVATION_BUDGET} evaluations; narrow its ranges or grids"
+            )
         if budget is not None and size is not None and budget != size:
             raise _fail(
                 f"Invalid observation_budget: a grid experiment over {size} points "

@@ -60,10 +60,16 @@ def discrete_values(parameter: Parameter) -> list[AssignmentValue]:
 
 
 def point_at_index(space: SearchSpace, index: int) -> dict[str, AssignmentValue]:
-    """The index-th point of a discrete space in mixed-radix order (first parameter slowest)."""
+    """The index-th point of a discrete space in mixed-radix order (first parameter slowest).
+    Computed digit by digit: an int range is never materialized (it may span 10^9)."""
     point: dict[str, AssignmentValue] = {}
     for parameter in reversed(space.parameters):
-        values = discrete_values(parameter)
-        index, digit = divmod(index, len(values))
-        point[parameter.name] = values[digit]
+        if parameter.type is ParameterType.INT and parameter.grid is None:
+            low = int(parameter.low)
+            index, digit = divmod(index, int(parameter.high) - low + 1)
+            point[parameter.name] = low + digit
+        else:
+            values = discrete_values(parameter)
+            index, digit = divmod(index, len(values))
+            point[parameter.name] = values[digit]
     return {p.name: point[p.name] for p in space.parameters}
