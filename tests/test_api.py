@@ -1169,3 +1169,26 @@ def test_an_observation_task_is_refused(api: TestClient, eid: str) -> None:
     body = {"assignments": POINT, "value": 1.0, "task": {"name": "cheap", "cost": 0.1}}
     error(api.post(f"/v1/experiments/{eid}/observations", json=body), 400, "task", "multitask")
     assert ok(api.get(f"/v1/experiments/{eid}/observations"))["data"] == []
+
+
+def test_constraints_that_cannot_hold_together_are_refused(api: TestClient) -> None:
+    ints = [{"name": name, "type": "int", "bounds": {"min": 0, "max": 300}} for name in ("a", "b")]
+    terms = [{"name": "a", "weight": 1}, {"name": "b", "weight": 1}]
+    above = {"type": "greater_than", "terms": terms, "threshold": 450}
+    below = {"type": "less_than", "terms": terms, "threshold": 150}
+    body = {"name": "c", "parameters": ints, "linear_constraints": [above, below]}
+    error(api.post("/v1/experiments", json=body), 400, "linear_constraints", "all of them")
+    assert ok(api.get("/v1/experiments"))["data"] == []
+    # Only integers: 2a = 3 holds for a double, not for an int.
+    odd = [{"name": "a", "weight": 2}]
+    exact = [
+        {"type": "greater_than", "terms": odd, "threshold": 3},
+        {"type": "less_than", "terms": odd, "threshold": 3},
+    ]
+    refused = {"name": "c", "parameters": ints, "linear_constraints": exact}
+    error(api.post("/v1/experiments", json=refused), 400, "linear_constraints")
+    # Each can hold alone; together with room between them they are fine.
+    below["threshold"] = 500
+    created = ok(api.post("/v1/experiments", json=body))
+    point = ok(api.post(f"/v1/experiments/{created['id']}/suggestions"))["assignments"]
+    assert 450 <= point["a"] + point["b"] <= 500

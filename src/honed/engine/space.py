@@ -73,3 +73,35 @@ def point_at_index(space: SearchSpace, index: int) -> dict[str, AssignmentValue]
             index, digit = divmod(index, len(values))
             point[parameter.name] = values[digit]
     return {p.name: point[p.name] for p in space.parameters}
+
+
+def constraints_feasible(space: SearchSpace) -> bool:
+    """Whether some point of the space meets every linear constraint at once: a mixed-integer
+    program (SciPy's HiGHS) over the constrained parameters' bounds, ints integral."""
+    if not space.linear_constraints:
+        return True
+    from scipy.optimize import Bounds
+    from scipy.optimize import LinearConstraint as Rows
+    from scipy.optimize import milp
+
+    names = sorted({name for c in space.linear_constraints for name, _ in c.terms})
+    column = {name: index for index, name in enumerate(names)}
+    parameters = [space.parameter(name) for name in names]
+    matrix = np.zeros((len(space.linear_constraints), len(names)))
+    low = np.full(len(space.linear_constraints), -np.inf)
+    high = np.full(len(space.linear_constraints), np.inf)
+    for row, constraint in enumerate(space.linear_constraints):
+        for name, weight in constraint.terms:
+            matrix[row, column[name]] += weight
+        if constraint.type == "greater_than":
+            low[row] = constraint.threshold
+        else:
+            high[row] = constraint.threshold
+    result = milp(
+        c=np.zeros(len(names)),
+        constraints=Rows(matrix, low, high),
+        bounds=Bounds([p.low for p in parameters], [p.high for p in parameters]),
+        integrality=[int(p.type is ParameterType.INT) for p in parameters],
+    )
+    # 0: a point was found; 2: proven infeasible. Anything else (a limit) is not a proof.
+    return bool(result.status != 2)

@@ -18,6 +18,7 @@ from honed.domain.records import Observation
 from honed.domain.tenancy import Token
 from honed.domain.validation import validate_metadata
 from honed.domain.validation import validate_spec
+from honed.engine.space import constraints_feasible
 from honed.errors import InvalidRequestError
 from honed.service.access import experiment_for
 from honed.service.access import require_write
@@ -64,7 +65,7 @@ class ExperimentService:
     def create(self, caller: Token, spec: ExperimentSpec) -> Experiment:
         require_write(caller)
         spec = replace(spec, development=caller.development)
-        validate_spec(spec)
+        _validate(spec)
         return self._storage.create_experiment(caller.client_id, spec)
 
     def get(self, caller: Token, experiment_id: int) -> Experiment:
@@ -120,7 +121,7 @@ class ExperimentService:
             spec = replace(spec, project=change.project)
         if change.set_suggestion_ttl:
             spec = replace(spec, suggestion_ttl_seconds=change.suggestion_ttl_seconds)
-        validate_spec(spec)
+        _validate(spec)
         return self._storage.update_experiment(
             experiment_id, ExperimentPatch(name=change.name, state=change.state, spec=spec)
         )
@@ -181,3 +182,14 @@ def _updated_metrics(old: tuple[Metric, ...], new: tuple[Metric, ...]) -> tuple[
                 f"Invalid metrics[{index}]: only a metric's threshold can be updated"
             )
     return new
+
+
+def _validate(spec: ExperimentSpec) -> None:
+    """The definition's rules, and constraints that some point meets all together (each
+    alone is checked by validate_spec): otherwise every suggestion would be a conflict."""
+    validate_spec(spec)
+    if not constraints_feasible(spec.space):
+        raise InvalidRequestError(
+            "Invalid linear_constraints: no point of the search space satisfies all of them "
+            "together"
+        )
