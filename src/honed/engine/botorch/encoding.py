@@ -8,7 +8,6 @@ the model one-hot encodes and the mixed optimizer treats as unordered.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,6 +19,8 @@ from honed.domain.parameters import AssignmentValue
 from honed.domain.parameters import Parameter
 from honed.domain.parameters import ParameterType
 from honed.domain.parameters import SearchSpace
+from honed.engine.space import from_unit
+from honed.engine.space import to_unit
 
 # Int ranges with more values than this are optimized as continuous and rounded.
 MAX_DISCRETE_VALUES = 128
@@ -28,19 +29,9 @@ DTYPE = torch.float64
 LinearConstraints = list[tuple[torch.Tensor, torch.Tensor, float]]
 
 
-def _to_unit(parameter: Parameter, value: float) -> float:
-    low, high = parameter.low, parameter.high
-    if parameter.is_log:
-        return (math.log(value) - math.log(low)) / (math.log(high) - math.log(low))
-    return (value - low) / (high - low)
-
-
 def _from_unit(parameter: Parameter, u: float) -> float:
-    low, high = parameter.low, parameter.high
-    u = min(max(u, 0.0), 1.0)
-    if parameter.is_log:
-        return math.exp(math.log(low) + u * (math.log(high) - math.log(low)))
-    return low + u * (high - low)
+    """A model-space number as the parameter's value, ``u`` clamped to [0, 1] first."""
+    return from_unit(parameter, min(max(u, 0.0), 1.0))
 
 
 @dataclass(frozen=True)
@@ -59,12 +50,12 @@ class Encoding:
             if p.type is ParameterType.CATEGORICAL:
                 categorical[dim] = [float(i) for i in range(len(p.categorical_values))]
             elif p.grid is not None:
-                discrete[dim] = sorted(_to_unit(p, float(v)) for v in set(p.grid))
+                discrete[dim] = sorted(to_unit(p, float(v)) for v in set(p.grid))
             elif p.type is ParameterType.INT:
                 count = int(p.high) - int(p.low) + 1
                 if count <= MAX_DISCRETE_VALUES:
                     discrete[dim] = [
-                        _to_unit(p, float(v)) for v in range(int(p.low), int(p.high) + 1)
+                        to_unit(p, float(v)) for v in range(int(p.low), int(p.high) + 1)
                     ]
         return cls(space, discrete, categorical)
 
@@ -88,7 +79,7 @@ class Encoding:
                 if p.type is ParameterType.CATEGORICAL:
                     row.append(float(p.categorical_values.index(str(value))))
                 else:
-                    row.append(_to_unit(p, float(value)))
+                    row.append(to_unit(p, float(value)))
             rows.append(row)
         return torch.tensor(rows, dtype=DTYPE).reshape(len(rows), self.dim)
 
