@@ -49,6 +49,8 @@ class LoopSettings:
     pool_margin: float = 2.0
     idle_seconds: float = 0.1
     #: How long after a result a fit waits for its worker's next request (see needs_fit).
+    #: docs/decisions.md: The loop computes the next point while a worker evaluates
+    #: (settle after a result).
     settle_seconds: float = 0.25
     heartbeat_seconds: float = 2.0
 

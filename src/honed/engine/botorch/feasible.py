@@ -1,10 +1,10 @@
 """Raw samples for the acquisition optimizer's starting points under linear constraints.
 
-BoTorch draws them with its hit-and-run polytope sampler: a Python loop of 10,000 burn-in
-steps and 32 more per sample, 4 s of the 5 s a constrained candidate took (1,024 raw
-samples, 3 parameters). Rejection from scrambled Sobol' points is vectorized and exactly
-uniform on the feasible set; the sampler only makes up the shortfall when the
-constraints leave a small part of the box.
+BoTorch draws them with its hit-and-run polytope sampler, a Python loop of thousands of
+steps that was most of a constrained candidate's time. Rejection from scrambled Sobol'
+points is vectorized and exactly uniform on the feasible set; the sampler only makes up
+the shortfall when the constraints leave a small part of the box (docs/decisions.md:
+Starting points under linear constraints: Sobol points that meet them).
 """
 
 from __future__ import annotations
