@@ -4,6 +4,9 @@ Every double is one dimension in [0, 1] (in log space when log-scaled); ints and
 are discrete dimensions on the same scale (large int ranges are relaxed to continuous and
 rounded); each categorical parameter is one dimension holding the category's index, which
 the model one-hot encodes and the mixed optimizer treats as unordered.
+
+Shapes in this package: ``d`` is ``Encoding.dim``, one column per parameter in the search
+space's order; a set of ``n`` points in model space is a float64 tensor ``(n, d)``.
 """
 
 from __future__ import annotations
@@ -36,6 +39,8 @@ def _from_unit(parameter: Parameter, u: float) -> float:
 
 @dataclass(frozen=True)
 class Encoding:
+    """The map between a search space's assignments and model-space points ``(d,)``."""
+
     space: SearchSpace
     #: dimension -> allowed model-space values, for ints and grids (sorted)
     discrete_dims: Mapping[int, Sequence[float]]
@@ -64,6 +69,8 @@ class Encoding:
         return len(self.space.parameters)
 
     def bounds(self) -> torch.Tensor:
+        """``(2, d)``: the lower bounds (all 0) over the upper ones (1, or a categorical
+        parameter's last index), as BoTorch's optimizers take them."""
         upper = [
             float(len(self.cat_dims[d]) - 1) if d in self.cat_dims else 1.0
             for d in range(self.dim)
@@ -71,6 +78,7 @@ class Encoding:
         return torch.tensor([[0.0] * self.dim, upper], dtype=DTYPE)
 
     def encode(self, assignments: Sequence[Assignments]) -> torch.Tensor:
+        """``(n, d)`` for ``n`` assignments, ``(0, d)`` for none."""
         rows = []
         for point in assignments:
             row = []
@@ -84,6 +92,8 @@ class Encoding:
         return torch.tensor(rows, dtype=DTYPE).reshape(len(rows), self.dim)
 
     def decode(self, x: torch.Tensor) -> dict[str, AssignmentValue]:
+        """One point ``x: (d,)`` as assignments: clamped to the bounds, categorical indices
+        and discrete values rounded to the nearest allowed one."""
         point: dict[str, AssignmentValue] = {}
         for dim, p in enumerate(self.space.parameters):
             u = float(x[dim])
@@ -99,7 +109,9 @@ class Encoding:
         return point
 
     def inequality_constraints(self, margin: float = 0.0) -> LinearConstraints:
-        """Linear constraints in model space, in BoTorch's ``sum(c * x[i]) >= rhs`` form.
+        """Linear constraints in model space, in BoTorch's ``sum(c * x[i]) >= rhs`` form: per
+        constraint ``(indices: (k,) long, coefficients: (k,) float64, rhs)`` over the ``k``
+        parameters it names.
 
         ``margin`` tightens each constraint by that share of the scale of its continuous
         doubles (the sum of their ``|c|``): the optimizers meet a constraint only to their

@@ -40,6 +40,8 @@ from honed.engine.space import satisfies_constraints
 
 logger = logging.getLogger(__name__)
 
+# An outcome constraint on MC samples: (*sample, *batch, q, m) -> (*sample, *batch, q),
+# feasible where <= 0.
 Constraint = Callable[[torch.Tensor], torch.Tensor]
 # Re-optimizations when candidates land on evaluated or pending points.
 DUPLICATE_RETRIES = 1
@@ -165,9 +167,9 @@ class BoTorchEngine(Engine):
     def _optimize(
         self, acquisition: AcquisitionFunction, encoding: Encoding, q: int
     ) -> torch.Tensor:
-        """The best candidate with full effort, then the rest of a batch one after the
-        other with the earlier ones pending and lighter settings: a joint optimization of
-        q points had a heavy tail of slow candidates."""
+        """``(q, d)``: the best candidate with full effort, then the rest of a batch one
+        after the other with the earlier ones pending and lighter settings: a joint
+        optimization of q points had a heavy tail of slow candidates."""
         first = self._optimize_batch(acquisition, encoding, 1, self._num_restarts, FIRST_MAXITER)
         if q == 1:
             return first
@@ -187,6 +189,8 @@ class BoTorchEngine(Engine):
         restarts: int,
         maxiter: int,
     ) -> torch.Tensor:
+        """``(q, d)``: q candidates in model space (sequentially, each with the earlier ones
+        pending, when q > 1)."""
         bounds = encoding.bounds()
         constraints = encoding.inequality_constraints(CONSTRAINT_MARGIN) or None
         with warnings.catch_warnings():
@@ -235,6 +239,10 @@ class BoTorchEngine(Engine):
 
 
 def _raw_batch(acquisition: AcquisitionFunction, restarts: int) -> int:
+    """Raw samples per pass, ``b``: each raw sample ``(1, d)`` is evaluated jointly with
+    ``X_baseline: (n, d)`` under ``sample_shape`` MC samples, so a pass ``(b, 1, d)`` holds
+    about ``b * samples * (n + 1)`` values, at most RAW_BATCH_VALUES (``b`` at least
+    ``restarts``)."""
     samples = getattr(acquisition, "sample_shape", torch.Size([512])).numel()
     baseline = getattr(acquisition, "X_baseline", None)
     points = 1 + (baseline.shape[-2] if isinstance(baseline, torch.Tensor) else 0)
@@ -277,7 +285,9 @@ def _best_nearby(
     taken: set[str],
     wanted: int,
 ) -> list[dict[str, AssignmentValue]]:
-    """The best of many small perturbations of ``around`` that are new points."""
+    """The best of many small perturbations of ``around`` (its last 8 points, ``(k, d)``
+    encoded, ``NEARBY_SAMPLES`` perturbations each) that are new points and meet the linear
+    constraints, scored as ``N`` batches of one point, ``(N, 1, d)``."""
     generator = torch.Generator().manual_seed(len(taken))
     centers = encoding.encode(around[-8:])
     bounds = encoding.bounds()
@@ -325,6 +335,9 @@ def _meeting_constraints(
 def _acquisition(
     model: ModelListGP, data: TrainingData, pending: torch.Tensor | None
 ) -> AcquisitionFunction:
+    """qLogNEI (one objective) or qLogNEHVI over ``model``'s outputs in
+    ``training_data``'s order, with ``pending: (p, d)`` as pending points. It maps
+    ``X: (*batch, q, d)`` to ``(*batch,)``."""
     n_objectives = len(data.objectives)
     constraints: list[Constraint] = [
         # Feasible when the signed value reaches the signed threshold (constraint <= 0).
@@ -355,6 +368,7 @@ def _acquisition(
 
 
 def _first_outcome(samples: torch.Tensor, X: torch.Tensor | None = None) -> torch.Tensor:
+    """``(*sample, *batch, q, m)`` -> ``(*sample, *batch, q)``: the objective's samples."""
     return samples[..., 0]
 
 

@@ -25,7 +25,8 @@ THINNING = 32
 def feasible(
     X: torch.Tensor, constraints: LinearConstraints, tolerance: float = 0.0
 ) -> torch.Tensor:
-    """Which rows of ``X`` (n x d) meet every ``sum(c * x[i]) >= rhs - tolerance``."""
+    """``(n,)`` bool: which rows of ``X: (n, d)`` meet every
+    ``sum(c * x[i]) >= rhs - tolerance``."""
     ok = torch.ones(X.shape[0], dtype=torch.bool)
     for indices, coefficients, rhs in constraints:
         ok &= (X[:, indices] * coefficients).sum(dim=-1) >= rhs - tolerance
@@ -34,7 +35,8 @@ def feasible(
 
 class FeasibleSampler:
     """A ``generator`` for BoTorch's ``gen_batch_initial_conditions``: ``(n, q, seed)`` to
-    ``n x q x d`` points that meet ``constraints`` (inequalities within one point)."""
+    ``(n, q, d)`` points within ``bounds: (2, d)`` that meet ``constraints``
+    (inequalities within one point)."""
 
     def __init__(self, bounds: torch.Tensor, constraints: LinearConstraints) -> None:
         self._bounds = bounds

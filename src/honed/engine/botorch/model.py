@@ -86,6 +86,9 @@ WarmStart = MutableMapping[str, Fitted]
 
 
 def fit_outcome(encoding: Encoding, outcome: Outcome, warm: WarmStart | None) -> GPyTorchModel:
+    """A single-output GP on ``outcome.X: (n, d)`` and ``outcome.Y: (n, 1)``, in eval
+    mode: its posterior at ``X: (*batch, q, d)`` has mean ``(*batch, q, 1)``. ``warm``
+    gives the starting hyperparameters and receives the fitted ones."""
     previous = warm.get(outcome.name) if warm is not None else None
     # The fit is skipped while the data is close to what the hyperparameters were fitted
     # on (and they still fit the model: a changed search space needs a fit).
@@ -272,7 +275,7 @@ def _direct_loss(
     rbf = isinstance(kernel, RBFKernel)
     priors = [(float(prior.loc), float(prior.scale)) for _, _, prior in parts[1:] if prior]
 
-    # Squared differences per dimension, n x n x D: the kernel and its gradient need them.
+    # Squared differences per dimension, (n, n, D): the kernel and its gradient need them.
     differences = (X.unsqueeze(-2) - X.unsqueeze(-3)).pow(2)
     log_2pi = math.log(2 * math.pi)
 
@@ -347,6 +350,10 @@ def _model(
     Yvar: torch.Tensor | None,
     kernel: Kernel,
 ) -> GPyTorchModel:
+    """An unfitted SingleTaskGP on ``X: (n, d)``, ``Y: (n, 1)`` and ``Yvar: (n, 1)``
+    (None: a noise level is learned). With categorical parameters its kernel sees
+    ``d - c + sum(k_i)`` columns: each of the ``c`` categorical indices one-hot over its
+    ``k_i`` categories."""
     kwargs: dict[str, Any] = {"outcome_transform": Standardize(m=1)}
     kernel_dims = encoding.dim
     if Yvar is not None:
@@ -375,8 +382,9 @@ def _model(
 
 
 def representative_rows(Y: torch.Tensor, count: int) -> torch.Tensor:
-    """``count`` row indices: the best quarter by value (larger is better) and an even
-    spread over the others in their original order, sorted."""
+    """``count`` row indices of ``Y: (n, 1)`` (``n > count``), as a sorted ``(count,)``
+    long tensor: the best quarter by value (larger is better) and an even spread over the
+    others in their original order."""
     order = torch.argsort(Y.reshape(-1), descending=True, stable=True)
     best = order[: count // 4]
     rest = torch.sort(order[count // 4 :]).values
@@ -406,4 +414,7 @@ def _load_hyperparameters(model: GPyTorchModel, state: dict[str, torch.Tensor]) 
 
 
 def fit_models(encoding: Encoding, outcomes: list[Outcome], warm: WarmStart | None) -> ModelListGP:
+    """One GP per outcome (each on its own points): a model with ``m = len(outcomes)``
+    outputs in that order, whose posterior at ``X: (*batch, q, d)`` has mean
+    ``(*batch, q, m)``."""
     return ModelListGP(*[fit_outcome(encoding, outcome, warm) for outcome in outcomes])
