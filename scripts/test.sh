@@ -69,6 +69,8 @@ step() {
 step "ruff check" .venv/bin/ruff check .
 step "ruff format --check" .venv/bin/ruff format --check .
 step "mypy" .venv/bin/mypy
+# The layers of the design and who may import torch ([tool.importlinter] in pyproject.toml).
+step "import contracts" .venv/bin/lint-imports --no-cache
 step "pytest" .venv/bin/pytest "$@"
 
 if [ "${#failed[@]}" -ne 0 ]; then

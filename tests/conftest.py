@@ -11,9 +11,9 @@ from fastapi.testclient import TestClient
 
 from honed.domain.tenancy import Token
 from honed.engine.base import Engine
+from honed.engine.botorch.factory import botorch_engine_factory
 from honed.server.app import create_app
 from honed.service.app import Services
-from honed.service.optimizer import botorch_engine_factory
 from honed.service.suggestions import ServingPolicy
 from honed.storage.sql.storage import SqlStorage
 from tests.support.postgres import PostgresServer

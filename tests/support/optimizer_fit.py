@@ -17,9 +17,9 @@ import resource
 import sys
 from typing import Any
 
+from honed.engine.botorch.factory import botorch_engine_factory
 from honed.service.optimizer import LoopSettings
 from honed.service.optimizer import OptimizerLoop
-from honed.service.optimizer import botorch_engine_factory
 from honed.storage.sql.storage import SqlStorage
 
 

@@ -200,8 +200,8 @@ def optimizer(database_url: str, log_level: str, parent_pid: int | None) -> None
     import logging
     import threading
 
+    from honed.engine.botorch.factory import botorch_engine_factory
     from honed.service.optimizer import OptimizerLoop
-    from honed.service.optimizer import botorch_engine_factory
     from honed.storage.sql.storage import SqlStorage
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s optimizer %(message)s")

@@ -5,15 +5,14 @@ from __future__ import annotations
 from honed.domain.experiment import ExperimentSpec
 
 # A GP with BoTorch's dimension-scaled lengthscale prior is useful after a handful of
-# points; every point more of the design is an evaluation the model did not choose. With
-# twice the number of parameters (at most 20), 10 seeds of benchmarks/quality.py lost to
-# Ax (5 initial points) on 10 of 12 problems and budgets, most at 30 evaluations.
+# points; every point more of the design is an evaluation the model did not choose
+# (docs/decisions.md: Initial design: half the parameters, 5 to 10 points).
 SMALLEST = 5
 LARGEST = 10
 # With workers in parallel the model takes over once the design is handed out and half of
-# it, at least this many points, is observed (as Ax does), not only once all of it is: else
-# every worker beyond the design got one more quasi-random point (8 workers on Hartmann6:
-# 12 instead of 9; median regret after 60 evaluations 0.042 against 0.13, 10 seeds).
+# it, at least this many points, is observed (as Ax does): else every worker beyond the
+# design gets one more quasi-random point (docs/decisions.md: With parallel workers the
+# model takes over once half the design is observed).
 SMALLEST_OBSERVED = 2
 
 

@@ -2,6 +2,9 @@
 
 Doubles are spread linearly or in log space, ints and grid values and categories get
 equal-width cells, so a uniform point in [0, 1)^d is a uniform point of the space.
+``to_unit``/``from_unit`` are the one linear-or-log map of a number's bounds onto [0, 1]:
+the model's encoding (``engine/botorch/encoding.py``) places numbers with them too. No
+torch here: the API process samples Sobol points through this module.
 """
 
 from __future__ import annotations
@@ -21,6 +24,23 @@ def _cell(u: float, n: int) -> int:
     return min(int(u * n), n - 1)
 
 
+def to_unit(parameter: Parameter, value: float) -> float:
+    """A number of ``[low, high]`` as its place in [0, 1]: linear, or linear in the logarithm
+    when the parameter is log-scaled."""
+    low, high = parameter.low, parameter.high
+    if parameter.is_log:
+        return (math.log(value) - math.log(low)) / (math.log(high) - math.log(low))
+    return (value - low) / (high - low)
+
+
+def from_unit(parameter: Parameter, u: float) -> float:
+    """The inverse of ``to_unit``; neither ``u`` nor the result is clamped."""
+    low, high = parameter.low, parameter.high
+    if parameter.is_log:
+        return math.exp(math.log(low) + u * (math.log(high) - math.log(low)))
+    return low + u * (high - low)
+
+
 def value_from_unit(parameter: Parameter, u: float) -> AssignmentValue:
     if parameter.type is ParameterType.CATEGORICAL:
         values = parameter.categorical_values
@@ -32,11 +52,7 @@ def value_from_unit(parameter: Parameter, u: float) -> AssignmentValue:
     low, high = parameter.low, parameter.high
     if parameter.type is ParameterType.INT:
         return int(low) + _cell(u, int(high) - int(low) + 1)
-    if parameter.is_log:
-        value = math.exp(math.log(low) + u * (math.log(high) - math.log(low)))
-    else:
-        value = low + u * (high - low)
-    return min(max(value, low), high)
+    return min(max(from_unit(parameter, u), low), high)
 
 
 def point_from_unit(space: SearchSpace, u: npt.NDArray[np.float64]) -> dict[str, AssignmentValue]:

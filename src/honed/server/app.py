@@ -87,9 +87,9 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.state.rate_limiter = (
         RateLimiter(settings.rate_limit, settings.rate_burst) if settings.rate_limit > 0 else None
     )
-    # The routes themselves, not include_router's wrapper: matching through the wrapper
-    # cost ~8% of a suggestion/observation cycle (FastAPI 0.165). Routes are matched in
-    # order, so the worker loop's endpoints come first.
+    # The routes themselves, not include_router's wrapper, which costs CPU on every
+    # request; routes are matched in order, so the worker loop's endpoints come first
+    # (docs/decisions.md: Routes added flat, the worker loop's first).
     for router in (suggestions.hot, observations.hot):
         app.router.routes.extend(router.routes)
     for module in (suggestions, observations, experiments, tokens, projects, aiexperiments, runs):

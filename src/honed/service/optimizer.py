@@ -1,7 +1,8 @@
 """The optimizer loop: fit models off the request path and keep candidates ready.
 
 Run by ``honed optimizer`` processes (``honed serve`` starts them), never in an API
-process: the engine is imported lazily and brings torch with it. Any number of loops may
+process: the engine comes from a factory (``honed.engine.botorch.factory``) whose first
+call imports torch, made once the loop already sends heartbeats. Any number of loops may
 share a database; a lease per experiment keeps two from fitting the same one at once.
 """
 
@@ -14,10 +15,8 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from collections.abc import MutableMapping
 from dataclasses import dataclass
 from dataclasses import replace
-from typing import Any
 
 from honed.engine.base import Engine
 from honed.engine.base import ProposalRequest
@@ -28,25 +27,6 @@ from honed.storage.base import OptimizerWork
 from honed.storage.base import Storage
 
 logger = logging.getLogger(__name__)
-
-
-def botorch_engine_factory() -> Callable[[], Engine]:
-    """The BoTorch engine with warm starts kept for the life of this process. torch is
-    imported by the first call, which ``OptimizerLoop.run`` makes while it already sends
-    heartbeats: API processes see an optimizer starting, not none."""
-    warm_starts: MutableMapping[int, Any] = {}
-
-    def engine() -> Engine:
-        import torch
-
-        from honed.engine.botorch.engine import BoTorchEngine
-
-        # Parallelism comes from processes: with the other core busy, OpenMP threads made
-        # fits several times slower.
-        torch.set_num_threads(1)
-        return BoTorchEngine(warm_starts=warm_starts)
-
-    return engine
 
 
 @dataclass(frozen=True)
@@ -69,6 +49,8 @@ class LoopSettings:
     pool_margin: float = 2.0
     idle_seconds: float = 0.1
     #: How long after a result a fit waits for its worker's next request (see needs_fit).
+    #: docs/decisions.md: The loop computes the next point while a worker evaluates
+    #: (settle after a result).
     settle_seconds: float = 0.25
     heartbeat_seconds: float = 2.0
 

@@ -33,8 +33,11 @@ class Outcome:
     """One modelled output: a metric's values (signed so larger is better) or failure."""
 
     name: str
+    #: ``(n, d)``: the points with a value of this outcome, in model space.
     X: torch.Tensor
+    #: ``(n, 1)``: their values (for failure: 1.0 failed, 0.0 not).
     Y: torch.Tensor
+    #: ``(n, 1)``: the values' known variances, or None when any is unknown.
     Yvar: torch.Tensor | None
     #: Observations behind the outcome before subsampling (what refits are paced by).
     observed: int
@@ -46,6 +49,7 @@ class TrainingData:
     objective_thresholds: list[float | None]  # signed, for the hypervolume reference point
     constraints: list[tuple[Outcome, float]]  # outcome (signed) and signed threshold
     failure: Outcome | None
+    #: ``(b, d)``: the successful observations' points, the acquisition's baseline.
     X_baseline: torch.Tensor
 
 
@@ -117,9 +121,8 @@ def power_transformed(values: list[float]) -> list[float]:
         except ValueError:
             return values
         # The identity (lambda = 1) unless the values reject it: a likelihood-ratio test at
-        # 5%. A warp the data does not ask for only adds noise to the model (Ackley10's
-        # nearly Gaussian values, 30 evaluations: median regret 6.65 against 5.39 untouched,
-        # 20 seeds).
+        # 5%. A warp the data does not ask for only adds noise to the model (docs/decisions.md:
+        # One objective through Yeo-Johnson only when a likelihood-ratio test asks for it).
         gain = scipy.stats.yeojohnson_llf(lmbda, z) - scipy.stats.yeojohnson_llf(1.0, z)
         if not 2 * float(gain) > CHI2_1DF_95:
             return values
@@ -159,6 +162,9 @@ def subsample(spec: ExperimentSpec, observations: Sequence[Observation]) -> list
 def training_data(
     spec: ExperimentSpec, encoding: Encoding, observations: Sequence[Observation]
 ) -> TrainingData:
+    """The outcomes to model, in the order the models and the acquisition read them:
+    objectives, then constraint metrics, then failure (when any observation failed). Each
+    outcome has its own ``n``: the observations that carry its value."""
     observed = len(observations)
     observations = subsample(spec, observations)
     # One objective is winsorized and, when clearly skewed, power-transformed (with known

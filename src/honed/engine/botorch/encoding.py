@@ -4,11 +4,13 @@ Every double is one dimension in [0, 1] (in log space when log-scaled); ints and
 are discrete dimensions on the same scale (large int ranges are relaxed to continuous and
 rounded); each categorical parameter is one dimension holding the category's index, which
 the model one-hot encodes and the mixed optimizer treats as unordered.
+
+Shapes in this package: ``d`` is ``Encoding.dim``, one column per parameter in the search
+space's order; a set of ``n`` points in model space is a float64 tensor ``(n, d)``.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,6 +22,8 @@ from honed.domain.parameters import AssignmentValue
 from honed.domain.parameters import Parameter
 from honed.domain.parameters import ParameterType
 from honed.domain.parameters import SearchSpace
+from honed.engine.space import from_unit
+from honed.engine.space import to_unit
 
 # Int ranges with more values than this are optimized as continuous and rounded.
 MAX_DISCRETE_VALUES = 128
@@ -28,23 +32,15 @@ DTYPE = torch.float64
 LinearConstraints = list[tuple[torch.Tensor, torch.Tensor, float]]
 
 
-def _to_unit(parameter: Parameter, value: float) -> float:
-    low, high = parameter.low, parameter.high
-    if parameter.is_log:
-        return (math.log(value) - math.log(low)) / (math.log(high) - math.log(low))
-    return (value - low) / (high - low)
-
-
 def _from_unit(parameter: Parameter, u: float) -> float:
-    low, high = parameter.low, parameter.high
-    u = min(max(u, 0.0), 1.0)
-    if parameter.is_log:
-        return math.exp(math.log(low) + u * (math.log(high) - math.log(low)))
-    return low + u * (high - low)
+    """A model-space number as the parameter's value, ``u`` clamped to [0, 1] first."""
+    return from_unit(parameter, min(max(u, 0.0), 1.0))
 
 
 @dataclass(frozen=True)
 class Encoding:
+    """The map between a search space's assignments and model-space points ``(d,)``."""
+
     space: SearchSpace
     #: dimension -> allowed model-space values, for ints and grids (sorted)
     discrete_dims: Mapping[int, Sequence[float]]
@@ -59,12 +55,12 @@ class Encoding:
             if p.type is ParameterType.CATEGORICAL:
                 categorical[dim] = [float(i) for i in range(len(p.categorical_values))]
             elif p.grid is not None:
-                discrete[dim] = sorted(_to_unit(p, float(v)) for v in set(p.grid))
+                discrete[dim] = sorted(to_unit(p, float(v)) for v in set(p.grid))
             elif p.type is ParameterType.INT:
                 count = int(p.high) - int(p.low) + 1
                 if count <= MAX_DISCRETE_VALUES:
                     discrete[dim] = [
-                        _to_unit(p, float(v)) for v in range(int(p.low), int(p.high) + 1)
+                        to_unit(p, float(v)) for v in range(int(p.low), int(p.high) + 1)
                     ]
         return cls(space, discrete, categorical)
 
@@ -73,6 +69,8 @@ class Encoding:
         return len(self.space.parameters)
 
     def bounds(self) -> torch.Tensor:
+        """``(2, d)``: the lower bounds (all 0) over the upper ones (1, or a categorical
+        parameter's last index), as BoTorch's optimizers take them."""
         upper = [
             float(len(self.cat_dims[d]) - 1) if d in self.cat_dims else 1.0
             for d in range(self.dim)
@@ -80,6 +78,7 @@ class Encoding:
         return torch.tensor([[0.0] * self.dim, upper], dtype=DTYPE)
 
     def encode(self, assignments: Sequence[Assignments]) -> torch.Tensor:
+        """``(n, d)`` for ``n`` assignments, ``(0, d)`` for none."""
         rows = []
         for point in assignments:
             row = []
@@ -88,11 +87,13 @@ class Encoding:
                 if p.type is ParameterType.CATEGORICAL:
                     row.append(float(p.categorical_values.index(str(value))))
                 else:
-                    row.append(_to_unit(p, float(value)))
+                    row.append(to_unit(p, float(value)))
             rows.append(row)
         return torch.tensor(rows, dtype=DTYPE).reshape(len(rows), self.dim)
 
     def decode(self, x: torch.Tensor) -> dict[str, AssignmentValue]:
+        """One point ``x: (d,)`` as assignments: clamped to the bounds, categorical indices
+        and discrete values rounded to the nearest allowed one."""
         point: dict[str, AssignmentValue] = {}
         for dim, p in enumerate(self.space.parameters):
             u = float(x[dim])
@@ -108,7 +109,9 @@ class Encoding:
         return point
 
     def inequality_constraints(self, margin: float = 0.0) -> LinearConstraints:
-        """Linear constraints in model space, in BoTorch's ``sum(c * x[i]) >= rhs`` form.
+        """Linear constraints in model space, in BoTorch's ``sum(c * x[i]) >= rhs`` form: per
+        constraint ``(indices: (k,) long, coefficients: (k,) float64, rhs)`` over the ``k``
+        parameters it names.
 
         ``margin`` tightens each constraint by that share of the scale of its continuous
         doubles (the sum of their ``|c|``): the optimizers meet a constraint only to their

@@ -40,19 +40,21 @@ from honed.engine.space import satisfies_constraints
 
 logger = logging.getLogger(__name__)
 
+# An outcome constraint on MC samples: (*sample, *batch, q, m) -> (*sample, *batch, q),
+# feasible where <= 0.
 Constraint = Callable[[torch.Tensor], torch.Tensor]
 # Re-optimizations when candidates land on evaluated or pending points.
 DUPLICATE_RETRIES = 1
 NEARBY_SAMPLES = 64
 # L-BFGS-B iterations per restart for a request's first candidate, BoTorch's default: 100
-# cut ascents short in 10 dimensions (Ackley10, 60 evaluations by 4 workers: median regret
-# 3.34 against 3.23 over 10 seeds; 5 better, 4 equal, 1 worse). The further candidates of a
-# batch take fewer.
+# cut ascents short in 10 dimensions. The further candidates of a batch take fewer
+# (docs/decisions.md: A request's first candidate: 200 L-BFGS-B iterations per restart).
 FIRST_MAXITER = 200
 REST_MAXITER = 50
 # Raw samples are evaluated in batches of up to this many MC sample values (MC samples x
 # points x baseline points, 32 MiB of doubles): a pass costs mostly Python at few
-# observations, and memory grows with the batch.
+# observations, and memory grows with the batch (docs/decisions.md: The GP fit on a
+# written-out marginal likelihood; raw samples scored in large batches).
 RAW_BATCH_VALUES = 2**22
 # Linear constraints on doubles are tightened by this share of their scale: SLSQP met
 # x + y <= 1 only to its tolerance (a candidate with x + y = 1 + 7e-9).
@@ -165,9 +167,9 @@ class BoTorchEngine(Engine):
     def _optimize(
         self, acquisition: AcquisitionFunction, encoding: Encoding, q: int
     ) -> torch.Tensor:
-        """The best candidate with full effort, then the rest of a batch one after the
-        other with the earlier ones pending and lighter settings: a joint optimization of
-        q points had a heavy tail of slow candidates."""
+        """``(q, d)``: the best candidate with full effort, then the rest of a batch one
+        after the other with the earlier ones pending and lighter settings: a joint
+        optimization of q points had a heavy tail of slow candidates."""
         first = self._optimize_batch(acquisition, encoding, 1, self._num_restarts, FIRST_MAXITER)
         if q == 1:
             return first
@@ -187,6 +189,8 @@ class BoTorchEngine(Engine):
         restarts: int,
         maxiter: int,
     ) -> torch.Tensor:
+        """``(q, d)``: q candidates in model space (sequentially, each with the earlier ones
+        pending, when q > 1)."""
         bounds = encoding.bounds()
         constraints = encoding.inequality_constraints(CONSTRAINT_MARGIN) or None
         with warnings.catch_warnings():
@@ -224,10 +228,10 @@ class BoTorchEngine(Engine):
                         # values in far fewer passes.
                         "init_batch_limit": _raw_batch(acquisition, restarts),
                         # Not BoTorch's sample_around_best (restarts also from perturbations
-                        # of the best points): it helped Ackley10 at 30 evaluations with an
-                        # earlier model, not with this one (median regret 6.30 with, 5.82
-                        # without, 7 of 10 seeds better; 60x4: 3.23 and 3.18), and found
-                        # Styblinski-Tang4's other basins less often.
+                        # of the best points): with this model it made Ackley10 worse and
+                        # found Styblinski-Tang4's other basins less often
+                        # (docs/decisions.md: No sample_around_best in the acquisition
+                        # optimization).
                         "sample_around_best": False,
                     },
                 )
@@ -235,6 +239,10 @@ class BoTorchEngine(Engine):
 
 
 def _raw_batch(acquisition: AcquisitionFunction, restarts: int) -> int:
+    """Raw samples per pass, ``b``: each raw sample ``(1, d)`` is evaluated jointly with
+    ``X_baseline: (n, d)`` under ``sample_shape`` MC samples, so a pass ``(b, 1, d)`` holds
+    about ``b * samples * (n + 1)`` values, at most RAW_BATCH_VALUES (``b`` at least
+    ``restarts``)."""
     samples = getattr(acquisition, "sample_shape", torch.Size([512])).numel()
     baseline = getattr(acquisition, "X_baseline", None)
     points = 1 + (baseline.shape[-2] if isinstance(baseline, torch.Tensor) else 0)
@@ -246,7 +254,9 @@ def _mixed_options(maxiter: int, constraints: LinearConstraints | None) -> dict[
     if constraints:
         # Starting points from the box's points that meet the constraints, not from an
         # optimization of the continuous relaxation: its raw samples come from BoTorch's
-        # hit-and-run sampler, which this optimizer gives no way to replace (4 of 5 s).
+        # hit-and-run sampler, slow in Python, which this optimizer gives no way to replace
+        # (docs/decisions.md: Starting points under linear constraints: Sobol points that
+        # meet them).
         options["initialization_strategy"] = "random"
     return options
 
@@ -257,9 +267,9 @@ def _searched_discrete_dims(
     """The integer and grid dimensions that the mixed optimizer searches value by value.
     BoTorch relaxes the others (more than MAX_DISCRETE_VALUES values, in no constraint) to
     continuous ones and rounds; when that leaves nothing discrete it runs the continuous
-    optimizer, but without our settings (maxiter 200, restarts in batches): an integer with
-    100 values made each candidate 4x slower than a double (13 s against 3.7 s at 800
-    observations), so such spaces take the continuous path here, and decoding rounds."""
+    optimizer, but without our settings (maxiter 200, restarts in batches), several times
+    slower, so such spaces take the continuous path here, and decoding rounds
+    (docs/decisions.md: Large integer ranges take the continuous optimizer, rounded)."""
     constrained = {int(i) for indices, _, _ in constraints or [] for i in indices}
     return [
         dim
@@ -275,7 +285,9 @@ def _best_nearby(
     taken: set[str],
     wanted: int,
 ) -> list[dict[str, AssignmentValue]]:
-    """The best of many small perturbations of ``around`` that are new points."""
+    """The best of many small perturbations of ``around`` (its last 8 points, ``(k, d)``
+    encoded, ``NEARBY_SAMPLES`` perturbations each) that are new points and meet the linear
+    constraints, scored as ``N`` batches of one point, ``(N, 1, d)``."""
     generator = torch.Generator().manual_seed(len(taken))
     centers = encoding.encode(around[-8:])
     bounds = encoding.bounds()
@@ -323,6 +335,9 @@ def _meeting_constraints(
 def _acquisition(
     model: ModelListGP, data: TrainingData, pending: torch.Tensor | None
 ) -> AcquisitionFunction:
+    """qLogNEI (one objective) or qLogNEHVI over ``model``'s outputs in
+    ``training_data``'s order, with ``pending: (p, d)`` as pending points. It maps
+    ``X: (*batch, q, d)`` to ``(*batch,)``."""
     n_objectives = len(data.objectives)
     constraints: list[Constraint] = [
         # Feasible when the signed value reaches the signed threshold (constraint <= 0).
@@ -353,6 +368,7 @@ def _acquisition(
 
 
 def _first_outcome(samples: torch.Tensor, X: torch.Tensor | None = None) -> torch.Tensor:
+    """``(*sample, *batch, q, m)`` -> ``(*sample, *batch, q)``: the objective's samples."""
     return samples[..., 0]
 
 

@@ -1,10 +1,10 @@
 """Raw samples for the acquisition optimizer's starting points under linear constraints.
 
-BoTorch draws them with its hit-and-run polytope sampler: a Python loop of 10,000 burn-in
-steps and 32 more per sample, 4 s of the 5 s a constrained candidate took (1,024 raw
-samples, 3 parameters). Rejection from scrambled Sobol' points is vectorized and exactly
-uniform on the feasible set; the sampler only makes up the shortfall when the
-constraints leave a small part of the box.
+BoTorch draws them with its hit-and-run polytope sampler, a Python loop of thousands of
+steps that was most of a constrained candidate's time. Rejection from scrambled Sobol'
+points is vectorized and exactly uniform on the feasible set; the sampler only makes up
+the shortfall when the constraints leave a small part of the box (docs/decisions.md:
+Starting points under linear constraints: Sobol points that meet them).
 """
 
 from __future__ import annotations
@@ -25,7 +25,8 @@ THINNING = 32
 def feasible(
     X: torch.Tensor, constraints: LinearConstraints, tolerance: float = 0.0
 ) -> torch.Tensor:
-    """Which rows of ``X`` (n x d) meet every ``sum(c * x[i]) >= rhs - tolerance``."""
+    """``(n,)`` bool: which rows of ``X: (n, d)`` meet every
+    ``sum(c * x[i]) >= rhs - tolerance``."""
     ok = torch.ones(X.shape[0], dtype=torch.bool)
     for indices, coefficients, rhs in constraints:
         ok &= (X[:, indices] * coefficients).sum(dim=-1) >= rhs - tolerance
@@ -34,7 +35,8 @@ def feasible(
 
 class FeasibleSampler:
     """A ``generator`` for BoTorch's ``gen_batch_initial_conditions``: ``(n, q, seed)`` to
-    ``n x q x d`` points that meet ``constraints`` (inequalities within one point)."""
+    ``(n, q, d)`` points within ``bounds: (2, d)`` that meet ``constraints``
+    (inequalities within one point)."""
 
     def __init__(self, bounds: torch.Tensor, constraints: LinearConstraints) -> None:
         self._bounds = bounds

@@ -41,10 +41,10 @@ from honed.engine.botorch.encoding import Encoding
 logger = logging.getLogger(__name__)
 
 # Hyperparameters are refitted on every new observation up to this many observations: a
-# skipped refit left the marginal likelihood far below a fresh fit's at times (-2.4 against
-# -1.7 per point on Ackley10 at n=25), and a fit of so few points is cheap. Past it they
-# are refitted when the data grew by REFIT_GROWTH since their last fit; in between, new
-# observations only condition the model (a fit costs ~30% of a proposal).
+# skipped refit can leave the marginal likelihood far below a fresh fit's, and a fit of so
+# few points is cheap. Past it they are refitted when the data grew by REFIT_GROWTH since
+# their last fit; in between, new observations only condition the model (docs/decisions.md:
+# Hyperparameters refitted on every observation up to 100, past it after 10% growth).
 REFIT_EVERY_UP_TO = 100
 REFIT_GROWTH = 0.1
 # Hyperparameters are fitted on at most this many of a model's points (see fit_outcome).
@@ -59,18 +59,15 @@ DIRECT_MAX_ELEMENTS = 10_000_000
 #: The kernels fitted to each outcome, the default first. Matern-5/2 suits objectives that
 #: are not infinitely smooth (a kink at the optimum, ripples: an RBF fitted to such values
 #: is overconfident between points); RBF pins the optimum of a smooth one down more
-#: precisely. Either alone lost a cell of benchmarks/quality.py to Ax 1.3.1 (median
-#: regret, 10 seeds; Ackley10 20): Matern Branin with 4 workers, 0.0018 against 0.00063;
-#: RBF Ackley10 with 4 workers, 3.28 against 3.08.
+#: precisely. Either alone lost a benchmark cell to Ax (docs/decisions.md: Two kernels per
+#: outcome; RBF replaces Matérn only on strong evidence).
 Kernel = Literal["matern", "rbf"]
 KERNELS: tuple[Kernel, ...] = ("matern", "rbf")
 #: RBF replaces Matern only when it explains the data much better: by this many nats of
 #: marginal log likelihood in all ("strong" evidence on Kass and Raftery's scale of Bayes
 #: factors). Early on the likelihood favours the smoother kernel by a little on most
-#: functions, and its confidence between few points misled the search: choosing by the
-#: likelihood alone made the mixed problem with 1 worker 1.78 (Matern 0.24, Ax 2.04);
-#: with this rule 0.17, and Branin with 4 workers 0.00023, where the likelihood favoured
-#: RBF strongly from about 30 points.
+#: functions, and its confidence between few points misled the search (docs/decisions.md:
+#: Two kernels per outcome; RBF replaces Matérn only on strong evidence).
 STRONG_EVIDENCE = 3.0
 
 
@@ -89,6 +86,9 @@ WarmStart = MutableMapping[str, Fitted]
 
 
 def fit_outcome(encoding: Encoding, outcome: Outcome, warm: WarmStart | None) -> GPyTorchModel:
+    """A single-output GP on ``outcome.X: (n, d)`` and ``outcome.Y: (n, 1)``, in eval
+    mode: its posterior at ``X: (*batch, q, d)`` has mean ``(*batch, q, 1)``. ``warm``
+    gives the starting hyperparameters and receives the fitted ones."""
     previous = warm.get(outcome.name) if warm is not None else None
     # The fit is skipped while the data is close to what the hyperparameters were fitted
     # on (and they still fit the model: a changed search space needs a fit).
@@ -136,11 +136,9 @@ def _best_fit(
     """The fitted model and its loss (see _fit). From the previous hyperparameters
     (``start``) and, while fits are cheap (or if that one fails), from the prior's
     defaults too: the higher marginal likelihood wins. A warm start alone can stay in a
-    mode the data has left (a log likelihood of -1.7 per point where a fresh fit reaches
-    1.4), and a failed fit keeps the old hyperparameters, so every later refit would start
-    from the same point. On benchmarks/quality.py the two are even (paired by seed, best
-    of both against warm only: Ackley10 60x4 3.40 and 3.38 over 20 seeds,
-    Styblinski-Tang4 30x1 33.8 and 29.5 over 20, 60x4 15.2 and 24.2 over 8)."""
+    mode the data has left, and a failed fit keeps the old hyperparameters, so every later
+    refit would start from the same point (docs/decisions.md: Refits up to 100
+    observations also start from the prior's defaults)."""
     if start is None:
         cold = build()
         return cold, _fit(cold)
@@ -181,7 +179,9 @@ def _fit_direct(model: GPyTorchModel) -> float | None:
     likelihood written out in a few tensor operations: GPyTorch's lazy operators cost
     milliseconds of Python per step, several times the arithmetic at these sizes. The
     result is checked against GPyTorch's own value. None for a model this does not cover
-    (or a fit that ended badly: then fit_gpytorch_mll fits it, with its retries)."""
+    (or a fit that ended badly: then fit_gpytorch_mll fits it, with its retries).
+    (docs/decisions.md: The GP fit on a written-out marginal likelihood; raw samples scored
+    in large batches)"""
     loss = _direct_loss(model)
     if loss is None:
         return None
@@ -275,7 +275,7 @@ def _direct_loss(
     rbf = isinstance(kernel, RBFKernel)
     priors = [(float(prior.loc), float(prior.scale)) for _, _, prior in parts[1:] if prior]
 
-    # Squared differences per dimension, n x n x D: the kernel and its gradient need them.
+    # Squared differences per dimension, (n, n, D): the kernel and its gradient need them.
     differences = (X.unsqueeze(-2) - X.unsqueeze(-3)).pow(2)
     log_2pi = math.log(2 * math.pi)
 
@@ -350,6 +350,10 @@ def _model(
     Yvar: torch.Tensor | None,
     kernel: Kernel,
 ) -> GPyTorchModel:
+    """An unfitted SingleTaskGP on ``X: (n, d)``, ``Y: (n, 1)`` and ``Yvar: (n, 1)``
+    (None: a noise level is learned). With categorical parameters its kernel sees
+    ``d - c + sum(k_i)`` columns: each of the ``c`` categorical indices one-hot over its
+    ``k_i`` categories."""
     kwargs: dict[str, Any] = {"outcome_transform": Standardize(m=1)}
     kernel_dims = encoding.dim
     if Yvar is not None:
@@ -378,8 +382,9 @@ def _model(
 
 
 def representative_rows(Y: torch.Tensor, count: int) -> torch.Tensor:
-    """``count`` row indices: the best quarter by value (larger is better) and an even
-    spread over the others in their original order, sorted."""
+    """``count`` row indices of ``Y: (n, 1)`` (``n > count``), as a sorted ``(count,)``
+    long tensor: the best quarter by value (larger is better) and an even spread over the
+    others in their original order."""
     order = torch.argsort(Y.reshape(-1), descending=True, stable=True)
     best = order[: count // 4]
     rest = torch.sort(order[count // 4 :]).values
@@ -409,4 +414,7 @@ def _load_hyperparameters(model: GPyTorchModel, state: dict[str, torch.Tensor]) 
 
 
 def fit_models(encoding: Encoding, outcomes: list[Outcome], warm: WarmStart | None) -> ModelListGP:
+    """One GP per outcome (each on its own points): a model with ``m = len(outcomes)``
+    outputs in that order, whose posterior at ``X: (*batch, q, d)`` has mean
+    ``(*batch, q, m)``."""
     return ModelListGP(*[fit_outcome(encoding, outcome, warm) for outcome in outcomes])

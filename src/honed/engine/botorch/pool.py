@@ -47,8 +47,9 @@ def thompson_pool(
     generator: torch.Generator,
 ) -> list[dict[str, AssignmentValue]]:
     """Up to ``count`` new points (not in ``taken``, which grows by them), each the maximiser
-    of one posterior sample; ``centers`` (model space) are perturbed besides the best
-    observed points."""
+    of one posterior sample; ``centers: (k, d)`` (model space, ``k`` may be 0) are
+    perturbed besides the best observed points. ``model`` has the outcomes of ``data`` as
+    its outputs, in ``training_data``'s order."""
     if count <= 0:
         return []
     candidates = candidate_set(encoding, data, centers, CANDIDATE_SET, generator)
@@ -63,7 +64,7 @@ def thompson_pool(
         torch.manual_seed(int(torch.randint(2**31, (1,), generator=generator)))
         # Near neighbours make the joint covariance nearly singular: jitter is routine here.
         warnings.simplefilter("ignore", NumericalWarning)
-        samples = model.posterior(candidates).rsample(torch.Size([count]))  # count x N x m
+        samples = model.posterior(candidates).rsample(torch.Size([count]))  # (count, N, m)
         scores = _scores(samples, data)
     chosen: list[dict[str, AssignmentValue]] = []
     used: set[int] = set()
@@ -89,8 +90,9 @@ def candidate_set(
     size: int,
     generator: torch.Generator,
 ) -> torch.Tensor:
-    """Quasi-random points and perturbations of ``centers`` and the best observed points,
-    valid in model space (discrete values snapped, linear constraints met)."""
+    """``(N, d)`` with ``N <= size``: quasi-random points and perturbations of
+    ``centers: (k, d)`` and the best observed points, valid in model space (discrete
+    values snapped; the points that break a linear constraint are dropped)."""
     dim = encoding.dim
     sobol = torch.quasirandom.SobolEngine(  # type: ignore[no-untyped-call]
         dim, scramble=True, seed=int(torch.randint(2**31, (1,), generator=generator))
@@ -122,6 +124,7 @@ def candidate_set(
 
 
 def _best_points(data: TrainingData) -> list[torch.Tensor]:
+    """Per objective, ``(k, d)``: its ``k <= BEST_CENTERS`` best observed points."""
     best = []
     for outcome in data.objectives:
         if outcome.Y.shape[0] == 0:
@@ -132,7 +135,8 @@ def _best_points(data: TrainingData) -> list[torch.Tensor]:
 
 
 def _to_unit_cube(encoding: Encoding, x: torch.Tensor) -> torch.Tensor:
-    """Categorical indices to the middle of their share of [0, 1]."""
+    """``x: (n, d)`` in model space to ``(n, d)`` in the unit cube: categorical indices to
+    the middle of their share of [0, 1]."""
     x = x.clone()
     for d, values in encoding.cat_dims.items():
         x[:, d] = (x[:, d] + 0.5) / len(values)
@@ -140,7 +144,8 @@ def _to_unit_cube(encoding: Encoding, x: torch.Tensor) -> torch.Tensor:
 
 
 def _from_unit_cube(encoding: Encoding, u: torch.Tensor) -> torch.Tensor:
-    """Unit cube to model space: categories as indices, discrete values snapped."""
+    """``u: (n, d)`` in the unit cube to ``(n, d)`` in model space: categories as
+    indices, discrete values snapped."""
     x = u.clone()
     for d, values in encoding.cat_dims.items():
         x[:, d] = (u[:, d] * len(values)).floor().clamp(0, len(values) - 1)
@@ -151,8 +156,9 @@ def _from_unit_cube(encoding: Encoding, u: torch.Tensor) -> torch.Tensor:
 
 
 def _scores(samples: torch.Tensor, data: TrainingData) -> torch.Tensor:
-    """count x N: each sample's objective (several objectives: a random Chebyshev
-    scalarization per sample), infeasible points ranked below all feasible ones."""
+    """``samples: (count, N, m)`` (``m`` outcomes at ``N`` points) to ``(count, N)``: each
+    sample's objective (several objectives: a random Chebyshev scalarization per sample),
+    infeasible points ranked below all feasible ones."""
     n_objectives = len(data.objectives)
     objectives = samples[..., :n_objectives]
     if n_objectives == 1:

@@ -1,11 +1,11 @@
 """Statements of the hot paths, compiled once per dialect and run on the DB-API cursor.
 
 SQLAlchemy builds, caches and post-processes every statement it executes; on the worker
-loop's endpoints that bookkeeping cost more CPU than SQLite's own work (profiled: about
-half of a suggestion + observation cycle). A ``Prepared`` statement is still written with
-SQLAlchemy Core, so the SQL stays dialect-correct, but it is compiled once and then run
-straight on the driver's cursor, with the few conversions honed's column types need
-(JSON text in and out, SQLite's 0/1 booleans) done here.
+loop's endpoints that bookkeeping cost more CPU than SQLite's own work (docs/decisions.md:
+The worker loop's statements compiled once, run on the driver's cursor). A ``Prepared``
+statement is still written with SQLAlchemy Core, so the SQL stays dialect-correct, but it
+is compiled once and then run straight on the driver's cursor, with the few conversions
+honed's column types need (JSON text in and out, SQLite's 0/1 booleans) done here.
 
 Compiling reads SQLAlchemy internals (``_returning``, ``construct_params(_check=False)``,
 ``positiontup``): pyproject pins SQLAlchemy to the minor release they were tested with, and
