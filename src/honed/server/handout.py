@@ -6,8 +6,8 @@ seconds to wait before its next step (a suggestion request waiting for the optim
 returns the answer's JSON. A route runs each step in the threadpool (inline for an embedded
 store, which answers in about a millisecond) and sleeps between steps holding no thread.
 The embedded transport finds the same route among the app's routes and runs the steps in
-its caller's thread: four thread hops fewer per call, most of a scheduler's trial cycle on
-a busy CPU.
+its caller's thread: four thread hops fewer per call (docs/decisions.md: The embedded
+client serves its hottest calls in the caller's thread).
 """
 
 from __future__ import annotations

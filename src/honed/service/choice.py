@@ -199,7 +199,8 @@ def _engine_point(
     # repeats one (the centre a user already reported, a small discrete space) would be
     # an evaluation that tells nothing new. Once none is found, a repeat beats a conflict.
     # Elsewhere a continuous value does not repeat, and the query inside the experiment's
-    # lock cost a quarter of Sobol's throughput (benchmarks/api_throughput.py, SQLite).
+    # lock is costly (docs/decisions.md: Observed repeats checked only in discrete spaces
+    # and at the design's first point).
     check_observed = context.experiment.spec.space.is_discrete or cursor == 0
     repeat: tuple[dict[str, AssignmentValue], int] | None = None
     for _ in range(ENGINE_ATTEMPTS):
