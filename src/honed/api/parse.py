@@ -22,6 +22,7 @@ from honed.api.schemas import TrainingRunIn
 from honed.domain.experiment import ExperimentSpec
 from honed.domain.experiment import ExperimentState
 from honed.domain.experiment import ExperimentType
+from honed.domain.experiment import ExperimentUpdate
 from honed.domain.metrics import Metric
 from honed.domain.metrics import Objective
 from honed.domain.metrics import Strategy
@@ -31,10 +32,9 @@ from honed.domain.parameters import ParameterType
 from honed.domain.parameters import SearchSpace
 from honed.domain.projects import check_project_id
 from honed.domain.records import MetricValue
+from honed.domain.records import ObservationInput
 from honed.domain.validation import validate_metadata
 from honed.errors import InvalidRequestError
-from honed.service.experiments import ExperimentUpdate
-from honed.service.observations import ObservationInput
 
 M = TypeVar("M", bound=BaseModel)
 

@@ -90,6 +90,13 @@ class RunCounts:
         return self.active + self.finished
 
 
+@dataclass(frozen=True)
+class RunProgress:
+    counts: RunCounts
+    #: The budget less every run so far (active ones included), or None without a budget.
+    remaining_budget: int | None
+
+
 def merge_json(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
     """SigOpt's MERGE: objects merge recursively, ``null`` removes a key, the rest replaces."""
     merged = dict(old)
