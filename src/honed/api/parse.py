@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 from typing import TypeVar
@@ -44,17 +45,24 @@ MAX_ID = 2**63 - 1
 def body(model: type[M], data: object) -> M:
     """Validate ``data`` as ``model``; the first problem becomes an InvalidRequestError."""
     if not isinstance(data, dict):
-        raise InvalidRequestError("Invalid request body: expected a JSON object")
+        raise InvalidRequestError(NOT_AN_OBJECT)
     try:
         return model.model_validate(data)
     except ValidationError as error:
-        raise InvalidRequestError(_describe(error)) from None
+        raise InvalidRequestError(describe(error.errors(include_url=False)[0])) from None
 
 
-def _describe(error: ValidationError) -> str:
-    first = error.errors(include_url=False)[0]
+NOT_AN_OBJECT = "Invalid request body: expected a JSON object"
+# What pydantic calls a body that is no JSON object, for a model or a dict.
+_NOT_AN_OBJECT = {"model_type", "model_attributes_type", "dict_type"}
+
+
+def describe(first: Mapping[str, Any]) -> str:
+    """A pydantic error (``loc`` from the body's top) as SigOpt's message naming the field."""
     path = _path(first["loc"])
     kind = first["type"]
+    if not first["loc"] and kind in _NOT_AN_OBJECT:
+        return NOT_AN_OBJECT
     if kind == "extra_forbidden":
         return f"Unknown field {path}"
     if kind == "missing":
@@ -166,7 +174,10 @@ def ai_experiment_spec(data: AiExperimentCreate) -> ExperimentSpec:
 
 def training_run(data: object) -> dict[str, Any]:
     """A run body's fields as sent, explicit nulls included (MERGE removes keys with them)."""
-    run = body(TrainingRunIn, data)
+    return training_run_fields(body(TrainingRunIn, data))
+
+
+def training_run_fields(run: TrainingRunIn) -> dict[str, Any]:
     return {name: getattr(run, name) for name in run.model_fields_set}
 
 
