@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 from typing import TypeVar
@@ -34,6 +33,8 @@ from honed.domain.parameters import SearchSpace
 from honed.domain.projects import check_project_id
 from honed.domain.records import MetricValue
 from honed.domain.records import ObservationInput
+from honed.domain.validation import NOT_AN_OBJECT
+from honed.domain.validation import describe
 from honed.domain.validation import validate_metadata
 from honed.errors import InvalidRequestError
 
@@ -50,38 +51,6 @@ def body(model: type[M], data: object) -> M:
         return model.model_validate(data)
     except ValidationError as error:
         raise InvalidRequestError(describe(error.errors(include_url=False)[0])) from None
-
-
-NOT_AN_OBJECT = "Invalid request body: expected a JSON object"
-# What pydantic calls a body that is no JSON object, for a model or a dict.
-_NOT_AN_OBJECT = {"model_type", "model_attributes_type", "dict_type"}
-
-
-def describe(first: Mapping[str, Any]) -> str:
-    """A pydantic error (``loc`` from the body's top) as SigOpt's message naming the field."""
-    path = _path(first["loc"])
-    kind = first["type"]
-    if not first["loc"] and kind in _NOT_AN_OBJECT:
-        return NOT_AN_OBJECT
-    if kind == "extra_forbidden":
-        return f"Unknown field {path}"
-    if kind == "missing":
-        return f"Missing required field {path}"
-    return f"Invalid {path}: {first['msg']}"
-
-
-def _path(loc: tuple[int | str, ...]) -> str:
-    text = ""
-    for part in loc:
-        if isinstance(part, int):
-            text += f"[{part}]"
-        elif (
-            part in ("int", "float", "str", "bool") or "[" in part or part.startswith("function-")
-        ):
-            continue  # union branch labels that pydantic adds; not a field
-        else:
-            text += f".{part}" if text else part
-    return text or "body"
 
 
 def is_digits(text: str) -> bool:
@@ -172,13 +141,9 @@ def ai_experiment_spec(data: AiExperimentCreate) -> ExperimentSpec:
     return replace(experiment_spec(classic), runs_only=True)
 
 
-def training_run(data: object) -> dict[str, Any]:
+def training_run(run: TrainingRunIn) -> dict[str, Any]:
     """A run body's fields as sent, explicit nulls included (MERGE removes keys with them)."""
-    return training_run_fields(body(TrainingRunIn, data))
-
-
-def training_run_fields(run: TrainingRunIn) -> dict[str, Any]:
-    return {name: getattr(run, name) for name in run.model_fields_set}
+    return run.model_dump(exclude_unset=True)
 
 
 def metric_values(values: list[MetricValueIn]) -> tuple[MetricValue, ...]:

@@ -19,7 +19,7 @@ from starlette.types import Scope
 from starlette.types import Send
 
 from honed import __version__
-from honed.api import parse
+from honed.domain.validation import describe
 from honed.errors import HonedError
 from honed.errors import RateLimitedError
 from honed.server import dashboard
@@ -124,7 +124,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         first = error.errors()[0] if error.errors() else {"loc": (), "msg": "invalid request"}
         where, *loc = first["loc"] or ("request",)
         if where == "body":  # as honed.api.parse.body words it
-            return error_response(400, parse.describe({**first, "loc": tuple(loc)}))
+            return error_response(400, describe({**first, "loc": tuple(loc)}))
         field = ".".join(str(part) for part in loc) or "request"
         return error_response(400, f"Invalid {field}: {first['msg']}")
 

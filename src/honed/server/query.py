@@ -3,8 +3,8 @@
 
 Values are read as SigOpt's servers read them, not as pydantic would: booleans are
 true/false/1/0 in any case (the sigopt client sends Python's ``True``), and a bad value is
-refused with a message naming the parameter, raised from the validator (pydantic lets any
-exception but ValueError pass through).
+refused with a message naming the parameter, raised from the validator (pydantic passes on
+any exception but ValueError and AssertionError).
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ from honed.api.responses import EmptyOut
 from honed.api.responses import TrainingRunOut
 from honed.api.responses import TrainingRunPage
 from honed.api.schemas import AiExperimentUpdateIn
-from honed.api.schemas import TrainingRunIn
+from honed.api.schemas import TrainingRunCreateBody
 from honed.domain.experiment import Experiment
 from honed.server.query import IncludeRunsQuery
 from honed.server.query import StatePageQuery
@@ -76,9 +76,9 @@ def create_training_run(
     svc: Svc,
     token: Caller,
     experiment_id: PathId,
-    body: Annotated[TrainingRunIn, Body(default_factory=TrainingRunIn)],
+    body: TrainingRunCreateBody,
 ) -> JSONResponse:
-    fields = parse.training_run_fields(body)
+    fields = parse.training_run(body)
     run = svc.runs.create_in_experiment(token, path_id(experiment_id), fields)
     return reply(render.training_run_json(run))
 

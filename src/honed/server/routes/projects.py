@@ -25,8 +25,8 @@ from honed.api.responses import TrainingRunPage
 from honed.api.schemas import AiExperimentCreate
 from honed.api.schemas import ProjectCreate
 from honed.api.schemas import ProjectUpdateIn
-from honed.api.schemas import TrainingRunBatch
-from honed.api.schemas import TrainingRunIn
+from honed.api.schemas import TrainingRunBatchBody
+from honed.api.schemas import TrainingRunCreateBody
 from honed.errors import InvalidRequestError
 from honed.server.query import DeletedPageQuery
 from honed.server.query import ProjectExperimentListQuery
@@ -151,26 +151,19 @@ def create_training_run(
     token: Caller,
     client_id: PathId,
     project_id: ProjectId,
-    body: Annotated[TrainingRunIn, Body(default_factory=TrainingRunIn)],
+    body: TrainingRunCreateBody,
 ) -> JSONResponse:
     check_client(token, client_id)
-    (run,) = svc.runs.create_in_project(token, project_id, [parse.training_run_fields(body)])
+    (run,) = svc.runs.create_in_project(token, project_id, [parse.training_run(body)])
     return reply(render.training_run_json(run))
 
 
 @router.post("/{project_id}/training_runs/batch", response_model=TrainingRunFieldsPage)
 def create_training_runs(
-    svc: Svc, token: Caller, client_id: PathId, project_id: ProjectId, batch: TrainingRunBatch
+    svc: Svc, token: Caller, client_id: PathId, project_id: ProjectId, batch: TrainingRunBatchBody
 ) -> JSONResponse:
     check_client(token, client_id)
-    raws = []
-    for index, item in enumerate(batch.runs):
-        try:
-            raws.append(parse.training_run(item))
-        except InvalidRequestError as error:
-            raise InvalidRequestError(
-                f"Error in run {index + 1}/{len(batch.runs)}: {error.message}"
-            ) from None
+    raws = [parse.training_run(run) for run in batch.runs]
     runs = svc.runs.create_in_project(token, project_id, raws)
     fields = _fields(batch.fields)
     return reply(render.list_json(runs, lambda run: _only(render.training_run_json(run), fields)))

@@ -16,7 +16,7 @@ from honed.api.responses import CheckpointPage
 from honed.api.responses import EmptyOut
 from honed.api.responses import TrainingRunOut
 from honed.api.schemas import CheckpointIn
-from honed.api.schemas import TrainingRunIn
+from honed.api.schemas import TrainingRunUpdateBody
 from honed.server.query import PageQuery
 from honed.server.routes.deps import ERRORS
 from honed.server.routes.deps import Caller
@@ -28,7 +28,7 @@ from honed.server.routes.deps import reply
 
 router = APIRouter(prefix="/v1/training_runs/{run_id}", responses=ERRORS, route_class=JsonRoute)
 # Optional: an empty body changes nothing.
-RunBody = Annotated[TrainingRunIn, Body(default_factory=TrainingRunIn)]
+RunBody = Annotated[TrainingRunUpdateBody, Body(default_factory=TrainingRunUpdateBody)]
 
 
 @router.get("", response_model=TrainingRunOut)
@@ -38,7 +38,7 @@ def get_training_run(svc: Svc, token: Caller, run_id: PathId) -> JSONResponse:
 
 @router.put("", response_model=TrainingRunOut)
 def replace_training_run(svc: Svc, token: Caller, run_id: PathId, body: RunBody) -> JSONResponse:
-    run = svc.runs.update(token, path_id(run_id), parse.training_run_fields(body), merge=False)
+    run = svc.runs.update(token, path_id(run_id), parse.training_run(body), merge=False)
     return reply(render.training_run_json(run))
 
 
@@ -46,7 +46,7 @@ def replace_training_run(svc: Svc, token: Caller, run_id: PathId, body: RunBody)
 def merge_training_run(svc: Svc, token: Caller, run_id: PathId, body: RunBody) -> JSONResponse:
     """The sigopt client's RunContext reports everything this way, with
     ``X-Response-Content: skip`` (answered with 204 by the app's middleware)."""
-    run = svc.runs.update(token, path_id(run_id), parse.training_run_fields(body), merge=True)
+    run = svc.runs.update(token, path_id(run_id), parse.training_run(body), merge=True)
     return reply(render.training_run_json(run))
 
 
