@@ -24,6 +24,7 @@ from honed.domain.parameters import ParameterType
 from honed.domain.parameters import SearchSpace
 from honed.domain.parameters import point_hash
 from honed.domain.records import MetricValue
+from honed.domain.records import ObservationInput
 from honed.domain.tenancy import Token
 from honed.engine.base import Engine
 from honed.engine.base import ProposalRequest
@@ -34,7 +35,6 @@ from honed.engine.sobol import SobolEngine
 from honed.errors import ConflictError
 from honed.service.app import Services
 from honed.service.choice import free_point
-from honed.service.observations import ObservationInput
 from honed.storage.sql.storage import SqlStorage
 
 Point = dict[str, AssignmentValue]

@@ -25,6 +25,7 @@ from honed.domain.parameters import ParameterType
 from honed.domain.parameters import SearchSpace
 from honed.domain.parameters import point_hash
 from honed.domain.records import MetricValue
+from honed.domain.records import ObservationInput
 from honed.domain.records import Suggestion
 from honed.domain.records import SuggestionSource
 from honed.domain.tenancy import Token
@@ -32,7 +33,6 @@ from honed.engine.base import Engine
 from honed.errors import ServiceUnavailableError
 from honed.server.app import create_app
 from honed.service.app import Services
-from honed.service.observations import ObservationInput
 from honed.service.optimizer import LoopSettings
 from honed.service.optimizer import OptimizerLoop
 from honed.service.suggestions import ServingPolicy

@@ -25,6 +25,7 @@ from honed.domain.parameters import SearchSpace
 from honed.domain.parameters import point_hash
 from honed.domain.records import MetricValue
 from honed.domain.records import Observation
+from honed.domain.records import ObservationInput
 from honed.domain.records import SuggestionSource
 from honed.domain.tenancy import Token
 from honed.engine.base import Engine
@@ -36,7 +37,6 @@ from honed.engine.botorch.pool import thompson_pool
 from honed.engine.sobol import SobolEngine
 from honed.errors import ServiceUnavailableError
 from honed.service.app import Services
-from honed.service.observations import ObservationInput
 from honed.service.optimizer import LoopSettings
 from honed.service.optimizer import OptimizerLoop
 from tests.test_optimizer import unit

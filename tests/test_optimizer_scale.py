@@ -27,6 +27,7 @@ from honed.domain.parameters import ParameterType
 from honed.domain.parameters import SearchSpace
 from honed.domain.records import MetricValue
 from honed.domain.records import Observation
+from honed.domain.records import ObservationInput
 from honed.domain.records import SuggestionSource
 from honed.domain.tenancy import Token
 from honed.engine.botorch.data import MAX_TRAINING_POINTS
@@ -39,7 +40,6 @@ from honed.engine.botorch.model import fit_outcome
 from honed.engine.botorch.model import representative_rows
 from honed.service.app import Services
 from honed.service.observations import MAX_BATCH
-from honed.service.observations import ObservationInput
 from honed.storage.sql import hot
 
 ROOT = Path(__file__).resolve().parent.parent

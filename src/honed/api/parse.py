@@ -22,6 +22,7 @@ from honed.api.schemas import TrainingRunIn
 from honed.domain.experiment import ExperimentSpec
 from honed.domain.experiment import ExperimentState
 from honed.domain.experiment import ExperimentType
+from honed.domain.experiment import ExperimentUpdate
 from honed.domain.metrics import Metric
 from honed.domain.metrics import Objective
 from honed.domain.metrics import Strategy
@@ -31,10 +32,11 @@ from honed.domain.parameters import ParameterType
 from honed.domain.parameters import SearchSpace
 from honed.domain.projects import check_project_id
 from honed.domain.records import MetricValue
+from honed.domain.records import ObservationInput
+from honed.domain.validation import NOT_AN_OBJECT
+from honed.domain.validation import describe
 from honed.domain.validation import validate_metadata
 from honed.errors import InvalidRequestError
-from honed.service.experiments import ExperimentUpdate
-from honed.service.observations import ObservationInput
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -44,36 +46,11 @@ MAX_ID = 2**63 - 1
 def body(model: type[M], data: object) -> M:
     """Validate ``data`` as ``model``; the first problem becomes an InvalidRequestError."""
     if not isinstance(data, dict):
-        raise InvalidRequestError("Invalid request body: expected a JSON object")
+        raise InvalidRequestError(NOT_AN_OBJECT)
     try:
         return model.model_validate(data)
     except ValidationError as error:
-        raise InvalidRequestError(_describe(error)) from None
-
-
-def _describe(error: ValidationError) -> str:
-    first = error.errors(include_url=False)[0]
-    path = _path(first["loc"])
-    kind = first["type"]
-    if kind == "extra_forbidden":
-        return f"Unknown field {path}"
-    if kind == "missing":
-        return f"Missing required field {path}"
-    return f"Invalid {path}: {first['msg']}"
-
-
-def _path(loc: tuple[int | str, ...]) -> str:
-    text = ""
-    for part in loc:
-        if isinstance(part, int):
-            text += f"[{part}]"
-        elif (
-            part in ("int", "float", "str", "bool") or "[" in part or part.startswith("function-")
-        ):
-            continue  # union branch labels that pydantic adds; not a field
-        else:
-            text += f".{part}" if text else part
-    return text or "body"
+        raise InvalidRequestError(describe(error.errors(include_url=False)[0])) from None
 
 
 def is_digits(text: str) -> bool:
@@ -165,10 +142,9 @@ def ai_experiment_spec(data: AiExperimentCreate) -> ExperimentSpec:
     return replace(experiment_spec(classic), runs_only=True)
 
 
-def training_run(data: object) -> dict[str, Any]:
+def training_run(run: TrainingRunIn) -> dict[str, Any]:
     """A run body's fields as sent, explicit nulls included (MERGE removes keys with them)."""
-    run = body(TrainingRunIn, data)
-    return {name: getattr(run, name) for name in run.model_fields_set}
+    return run.model_dump(exclude_unset=True)
 
 
 def metric_values(values: list[MetricValueIn]) -> tuple[MetricValue, ...]:

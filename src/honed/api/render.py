@@ -15,14 +15,14 @@ from honed.domain.parameters import ParameterType
 from honed.domain.projects import Project
 from honed.domain.records import ModelBasis
 from honed.domain.records import Observation
+from honed.domain.records import Progress
 from honed.domain.records import QueuedSuggestion
 from honed.domain.records import Suggestion
 from honed.domain.runs import Checkpoint
+from honed.domain.runs import RunProgress
 from honed.domain.runs import TrainingRun
 from honed.domain.tenancy import Client
 from honed.domain.tenancy import Token
-from honed.service.aiexperiments import RunProgress
-from honed.service.experiments import Progress
 from honed.storage.base import OptimizerStatus
 from honed.storage.base import Page
 

@@ -18,6 +18,13 @@ from pydantic import StrictFloat
 from pydantic import StrictInt
 from pydantic import StrictStr
 from pydantic import field_validator
+from pydantic.json_schema import SkipJsonSchema
+
+from honed.domain.projects import MAX_PROJECT_ID_LENGTH
+from honed.domain.projects import PROJECT_ID_PATTERN
+from honed.domain.runs import MAX_BATCH
+from honed.domain.runs import RunData
+from honed.domain.runs import RunName
 
 Number = StrictInt | StrictFloat
 Value = StrictInt | StrictFloat | StrictStr
@@ -204,31 +211,34 @@ class AiExperimentUpdateIn(Body):
     _metrics = field_validator("metrics", mode="before")(_metrics_to_objects)
 
 
-class TrainingRunIn(Body):
-    """The fields a run takes; their contents are checked by honed.domain.runs (after a
-    MERGE has combined them with the stored ones)."""
+class TrainingRunIn(RunData):
+    """A run body: what users report (honed.domain.runs.RunData, checked again once a MERGE
+    or PUT has combined it with the stored data) and the run's lifecycle. Null removes a
+    field, or a key inside one, except name, state and project."""
 
-    name: Any = None
-    state: Any = None
-    assignments: Any = None
-    assignments_meta: Any = None
-    assignments_sources: Any = None
-    values: Any = None
-    metadata: Any = None
-    dev_metadata: Any = None
-    sys_metadata: Any = None
-    datasets: Any = None
-    logs: Any = None
-    model: Any = None
-    source_code: Any = None
-    favorite: Any = None
-    deleted: Any = None
-    project: Any = None
+    state: Literal["active", "completed", "failed"] | SkipJsonSchema[None] = None
+    deleted: StrictBool | None = None
 
 
-class TrainingRunBatch(Body):
-    runs: list[dict[str, Any]]
-    fields: StrictStr | None = None
+class TrainingRunCreateBody(TrainingRunIn):
+    name: RunName
+
+
+class TrainingRunUpdateBody(TrainingRunIn):
+    # Checked by honed.domain.projects.check_project_id, which pydantic's regex (no
+    # lookahead) cannot state.
+    project: StrictStr | SkipJsonSchema[None] = Field(
+        default=None,
+        json_schema_extra={"pattern": PROJECT_ID_PATTERN, "maxLength": MAX_PROJECT_ID_LENGTH},
+        description="Moves the run to another project",
+    )
+
+
+class TrainingRunBatchBody(Body):
+    runs: list[TrainingRunCreateBody] = Field(min_length=1, max_length=MAX_BATCH)
+    fields: StrictStr | None = Field(
+        default=None, description="Comma-separated keys: answer only these of each run"
+    )
 
 
 class CheckpointIn(Body):

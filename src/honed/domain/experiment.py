@@ -8,6 +8,7 @@ from enum import StrEnum
 
 from honed.domain.metrics import Metric
 from honed.domain.metrics import Strategy
+from honed.domain.parameters import Parameter
 from honed.domain.parameters import SearchSpace
 
 Metadata = Mapping[str, str | float | int]
@@ -67,3 +68,23 @@ class Experiment:
     @property
     def is_deleted(self) -> bool:
         return self.state is ExperimentState.DELETED
+
+
+@dataclass(frozen=True)
+class ExperimentUpdate:
+    """A partial update: None leaves a field unchanged; the ``set_*`` flags allow nulls."""
+
+    name: str | None = None
+    state: ExperimentState | None = None
+    observation_budget: int | None = None
+    set_observation_budget: bool = False
+    parallel_bandwidth: int | None = None
+    set_parallel_bandwidth: bool = False
+    metadata: dict[str, object] | None = None
+    set_metadata: bool = False
+    parameters: tuple[Parameter, ...] | None = None
+    metrics: tuple[Metric, ...] | None = None
+    project: str | None = None
+    set_project: bool = False
+    suggestion_ttl_seconds: float | None = None
+    set_suggestion_ttl: bool = False

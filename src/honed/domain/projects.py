@@ -11,6 +11,9 @@ from honed.errors import InvalidRequestError
 MAX_PROJECT_ID_LENGTH = 32
 # SigOpt's project ids, as the sigopt client checks them too.
 PROJECT_ID = re.compile(r"[a-z0-9\-_\.]+\Z")
+# The same as a JSON schema pattern, with check_project_id's refusal of "." and "..", which
+# no URL can name.
+PROJECT_ID_PATTERN = r"^(?!\.\.?$)[a-z0-9\-_\.]+$"
 
 
 @dataclass(frozen=True)

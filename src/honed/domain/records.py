@@ -107,3 +107,25 @@ class Observation:
             if metric_value.name == metric_name:
                 return metric_value.value
         return None
+
+
+@dataclass(frozen=True)
+class Progress:
+    observation_count: int
+    first_observation: Observation | None
+    last_observation: Observation | None
+    best_observation: Observation | None
+
+
+@dataclass(frozen=True)
+class ObservationInput:
+    """An observation as a client sends it, before it is checked against the experiment."""
+
+    suggestion_id: int | None = None
+    assignments: object | None = None
+    values: tuple[MetricValue, ...] | None = None
+    failed: bool = False
+    metadata: Metadata | None = None
+    #: Parallel to ``values``: True where the client sent ``value_stddev`` (even as null).
+    #: An update keeps the stored stddev only where it was left out.
+    stddev_sent: tuple[bool, ...] = ()

@@ -9,20 +9,34 @@ optimizer learns from.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Annotated
 from typing import Any
+
+from pydantic import AfterValidator
+from pydantic import BaseModel
+from pydantic import ConfigDict
+from pydantic import Field
+from pydantic import StrictFloat
+from pydantic import StrictInt
+from pydantic import StrictStr
+from pydantic import ValidationError
+from pydantic import ValidationInfo
+from pydantic.json_schema import SkipJsonSchema
 
 from honed.domain.experiment import Metadata
 from honed.domain.records import MetricValue
+from honed.domain.validation import MAX_NAME_LENGTH
 from honed.domain.validation import check_name
+from honed.domain.validation import describe
 from honed.domain.validation import validate_metadata
 from honed.errors import InvalidRequestError
 
 MAX_LOG_LENGTH = 1124  # SigOpt: 1024 characters plus the client's truncation notice
 MAX_MAP_ENTRIES = 1000
+MAX_BATCH = 10_000  # runs created at once
 
 
 class RunState(StrEnum):
@@ -90,6 +104,13 @@ class RunCounts:
         return self.active + self.finished
 
 
+@dataclass(frozen=True)
+class RunProgress:
+    counts: RunCounts
+    #: The budget less every run so far (active ones included), or None without a budget.
+    remaining_budget: int | None
+
+
 def merge_json(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
     """SigOpt's MERGE: objects merge recursively, ``null`` removes a key, the rest replaces."""
     merged = dict(old)
@@ -120,134 +141,110 @@ def _without_nulls(value: Any) -> Any:
     return value
 
 
-def check_run_data(data: Mapping[str, Any]) -> dict[str, Any]:
-    """Validate and normalize a run's reported data; messages name the field."""
-    clean: dict[str, Any] = {}
-    for key, value in data.items():
-        check = _CHECKS.get(key)
-        if check is None:
-            raise InvalidRequestError(f"Unknown field {key}")
-        clean[key] = check(value, key)
-    return clean
+# What a run's data may hold: the part of a run body users report (honed.api.schemas adds the
+# lifecycle fields). pydantic, as for every body, so that one set of models checks the data
+# and documents it. Bodies are checked against these models as sent, and a run's data again
+# after a MERGE or PUT has combined them with the stored data (null removes a key there, so a
+# body may hold nulls inside its objects, and stored data never does).
+class _Part(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
 
-def _name(value: Any, path: str) -> str:
-    if not isinstance(value, str):
-        raise InvalidRequestError(f"Invalid {path}: expected a string")
-    check_name(value, path)
+# The ``object`` (and a value's ``name``) that honed renders: accepted back, never stored.
+Rendered = Annotated[Any, Field(exclude=True)]
+
+
+def _flat(value: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+    validate_metadata(value, info.field_name or "metadata")
     return value
 
 
-def _bool(value: Any, path: str) -> bool:
-    if not isinstance(value, bool):
-        raise InvalidRequestError(f"Invalid {path}: expected true or false")
-    return value
-
-
-def _object(value: Any, path: str) -> Mapping[str, Any]:
-    if not isinstance(value, Mapping):
-        raise InvalidRequestError(f"Invalid {path}: expected an object")
-    if len(value) > MAX_MAP_ENTRIES:
-        raise InvalidRequestError(f"Invalid {path}: at most {MAX_MAP_ENTRIES} entries")
-    return value
-
-
-def _flat(value: Any, path: str) -> dict[str, Any]:
-    return dict(validate_metadata(_object(value, path), path) or {})
-
-
-def _number(value: Any, path: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise InvalidRequestError(f"Invalid {path}: expected a finite number")
-    return float(value)
-
-
-def _values(value: Any, path: str) -> dict[str, Any]:
-    values: dict[str, Any] = {}
-    for name, entry in _object(value, path).items():
-        here = f"{path}.{name}"
-        check_name(name, here)
-        entry = _object(entry, here)
-        unknown = sorted(set(entry) - {"value", "value_stddev", "name", "object"})
-        if unknown:
-            raise InvalidRequestError(f"Unknown field {here}.{unknown[0]}")
-        if "value" not in entry:
-            raise InvalidRequestError(f"Missing required field {here}.value")
-        stddev = entry.get("value_stddev")
-        if stddev is not None:
-            stddev = _number(stddev, f"{here}.value_stddev")
-            if stddev < 0:
-                raise InvalidRequestError(f"Invalid {here}.value_stddev: must be >= 0")
-        values[name] = {"value": _number(entry["value"], f"{here}.value"), "value_stddev": stddev}
+def _value_names(values: dict[str, Any]) -> dict[str, Any]:
+    for name in values:
+        check_name(name, f"values.{name}")
     return values
 
 
-def _strings_of(*fields: str) -> Any:
-    def check(value: Any, path: str) -> dict[str, Any]:
-        entry = _object(value, path)
-        unknown = sorted(set(entry) - {*fields, "object"})
-        if unknown:
-            raise InvalidRequestError(f"Unknown field {path}.{unknown[0]}")
-        clean = {}
-        for field in fields:
-            text = entry.get(field)
-            if text is not None and not isinstance(text, str):
-                raise InvalidRequestError(f"Invalid {path}.{field}: expected a string")
-            clean[field] = text
-        return clean
-
-    return check
+def _log(content: str | None) -> str | None:
+    return content[:MAX_LOG_LENGTH] if content is not None else None
 
 
-def _map_of(check: Any) -> Any:
-    def check_map(value: Any, path: str) -> dict[str, Any]:
-        return {
-            name: check(entry, f"{path}.{name}") for name, entry in _object(value, path).items()
-        }
-
-    return check_map
-
-
-def _log(value: Any, path: str) -> dict[str, Any]:
-    content = _strings_of("content")(value, path)["content"]
-    return {"content": content[:MAX_LOG_LENGTH] if content is not None else None}
+# SigOpt metadata: strings and numbers (honed.domain.validation.validate_metadata).
+Flat = Annotated[
+    dict[str, StrictStr | StrictInt | StrictFloat | None],
+    AfterValidator(_flat),
+]
+Entries = Field(max_length=MAX_MAP_ENTRIES)
+RunName = Annotated[str, Field(min_length=1, max_length=MAX_NAME_LENGTH)]
 
 
-def _datasets(value: Any, path: str) -> dict[str, Any]:
+class RunValue(_Part):
+    value: float
+    value_stddev: float | None = Field(default=None, ge=0)
+    name: Rendered = None
+    object: Rendered = None
+
+
+class RunLog(_Part):
+    content: Annotated[str | None, AfterValidator(_log)] = None
+    object: Rendered = None
+
+
+class RunModel(_Part):
+    type: str | None = None
+    object: Rendered = None
+
+
+class RunSourceCode(_Part):
+    content: str | None = None
+    hash: str | None = None
+    object: Rendered = None
+
+
+class RunAssignmentMeta(_Part):
+    source: str | None = None
+    object: Rendered = None
+
+
+class RunAssignmentSource(_Part):
+    """Other keys are ignored."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    sort: float | None = None
+    default_show: bool | None = None
+
+
+class RunData(_Part):
+    """A run's reported data; null (in a body) removes a field."""
+
+    # Optional but not nullable in the document: only a body's MERGE or PUT may send null,
+    # which the run service refuses for a name.
+    name: RunName | SkipJsonSchema[None] = None
+    assignments: Flat | None = None
+    values: Annotated[dict[str, RunValue | None], Entries, AfterValidator(_value_names)] | None = (
+        None
+    )
+    metadata: Flat | None = None
+    dev_metadata: Flat | None = None
+    sys_metadata: Annotated[dict[str, Any], Entries] | None = None
     # The client sends {"name": {}}; a list of names is accepted too.
-    if isinstance(value, list) and all(isinstance(v, str) for v in value):
-        value = {name: {} for name in value}
-    return {name: {} for name in _object(value, path)}
+    datasets: Annotated[dict[str, Any], Entries] | list[str] | None = None
+    logs: Annotated[dict[str, RunLog | None], Entries] | None = None
+    model: RunModel | None = None
+    source_code: RunSourceCode | None = None
+    assignments_meta: Annotated[dict[str, RunAssignmentMeta | None], Entries] | None = None
+    assignments_sources: Annotated[dict[str, RunAssignmentSource | None], Entries] | None = None
+    favorite: bool | None = None
 
 
-def _source(value: Any, path: str) -> dict[str, Any]:
-    entry = _object(value, path)
-    sort = entry.get("sort")
-    default_show = entry.get("default_show")
-    return {
-        "sort": _number(sort, f"{path}.sort") if sort is not None else None,
-        "default_show": _bool(default_show, f"{path}.default_show")
-        if default_show is not None
-        else None,
-    }
-
-
-def _any_object(value: Any, path: str) -> dict[str, Any]:
-    return dict(_object(value, path))
-
-
-_CHECKS: dict[str, Any] = {
-    "name": _name,
-    "assignments": _flat,
-    "values": _values,
-    "metadata": _flat,
-    "dev_metadata": _flat,
-    "sys_metadata": _any_object,
-    "datasets": _datasets,
-    "logs": _map_of(_log),
-    "model": _strings_of("type"),
-    "source_code": _strings_of("content", "hash"),
-    "assignments_meta": _map_of(_strings_of("source")),
-    "assignments_sources": _map_of(_source),
-    "favorite": _bool,
-}
+def check_run_data(data: Mapping[str, Any]) -> dict[str, Any]:
+    """Validate and normalize a run's reported data; messages name the field."""
+    try:
+        run = RunData.model_validate(data)
+    except ValidationError as error:
+        raise InvalidRequestError(describe(error.errors(include_url=False)[0])) from None
+    clean = run.model_dump(include=run.model_fields_set)
+    if isinstance(clean.get("datasets"), list | dict):
+        clean["datasets"] = {name: {} for name in clean["datasets"]}
+    return clean

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from typing import Any
 from typing import TypeGuard
 
 from honed.domain.experiment import ExperimentSpec
@@ -37,6 +38,39 @@ PRIOR_KEYS = {"normal": ("mean", "scale"), "beta": ("shape_a", "shape_b")}
 
 def _fail(message: str) -> InvalidRequestError:
     return InvalidRequestError(message)
+
+
+NOT_AN_OBJECT = "Invalid request body: expected a JSON object"
+# What pydantic calls a body that is no JSON object, for a model or a dict.
+_NOT_AN_OBJECT = {"model_type", "model_attributes_type", "dict_type"}
+
+
+def describe(first: Mapping[str, Any]) -> str:
+    """A pydantic error (``loc`` from the top of a body) as SigOpt's message naming the
+    field; pydantic checks the shapes of bodies and run data."""
+    path = _path(first["loc"])
+    kind = first["type"]
+    if not first["loc"] and kind in _NOT_AN_OBJECT:
+        return NOT_AN_OBJECT
+    if kind == "extra_forbidden":
+        return f"Unknown field {path}"
+    if kind == "missing":
+        return f"Missing required field {path}"
+    return f"Invalid {path}: {first['msg']}"
+
+
+def _path(loc: tuple[int | str, ...]) -> str:
+    text = ""
+    for part in loc:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        elif (
+            part in ("int", "float", "str", "bool") or "[" in part or part.startswith("function-")
+        ):
+            continue  # union branch labels that pydantic adds; not a field
+        else:
+            text += f".{part}" if text else part
+    return text or "body"
 
 
 def check_name(name: str, path: str, max_length: int = MAX_NAME_LENGTH) -> None:

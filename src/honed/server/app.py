@@ -24,6 +24,7 @@ from starlette.types import Scope
 from starlette.types import Send
 
 from honed import __version__
+from honed.domain.validation import describe
 from honed.errors import HonedError
 from honed.server import dashboard
 from honed.server import openapi
@@ -121,7 +122,10 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     @app.exception_handler(RequestValidationError)
     async def validation_error(_request: Request, error: RequestValidationError) -> JSONResponse:
         first = error.errors()[0] if error.errors() else {"loc": (), "msg": "invalid request"}
-        field = ".".join(str(part) for part in first["loc"][1:]) or "request"
+        where, *loc = first["loc"] or ("request",)
+        if where == "body":  # as honed.api.parse.body words it
+            return error_response(400, describe({**first, "loc": tuple(loc)}))
+        field = ".".join(str(part) for part in loc) or "request"
         return error_response(400, f"Invalid {field}: {first['msg']}")
 
     @app.exception_handler(Exception)

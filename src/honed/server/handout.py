@@ -43,6 +43,7 @@ from honed.server.http import error_json
 from honed.server.http import error_response
 from honed.server.http import json_body
 from honed.server.http import parse_json
+from honed.server.routes.deps import PathId
 from honed.service.app import Services
 
 logger = logging.getLogger(__name__)
@@ -93,8 +94,8 @@ class _Stepper:
 
 class LeanRoute(APIRoute):
     """A route served by an ``Operation``: no FastAPI dependency solving per request (it
-    cost as much CPU as the endpoint). The OpenAPI document lists its path parameters;
-    honed.server.openapi adds its body and responses.
+    cost as much CPU as the endpoint). The OpenAPI document still lists its path parameters,
+    the body its ``lean_body`` dependency names (never run) and its response model.
     """
 
     def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
@@ -135,7 +136,7 @@ def _documented(operation: Operation, path: str) -> Callable[..., Any]:
     endpoint.__name__ = operation.__name__
     endpoint.__doc__ = operation.__doc__
     parameters = [
-        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=str)
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=PathId)
         for name in sorted(get_path_param_names(path))
     ]
     setattr(endpoint, "__signature__", inspect.Signature(parameters))  # noqa: B010

@@ -1,4 +1,4 @@
-"""Strict request parsing: JSON bodies, query booleans, paging markers."""
+"""Strict request bodies: JSON as SigOpt's servers read it."""
 
 from __future__ import annotations
 
@@ -9,19 +9,13 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import JSONResponse
 
-from honed.api import markers
 from honed.api.parse import is_digits
 from honed.errors import HonedError
 from honed.errors import InvalidRequestError
 from honed.errors import PayloadTooLargeError
 from honed.errors import RateLimitedError
-from honed.storage.base import PageRequest
-from honed.storage.base import SortValue
 
 MAX_BODY_BYTES = 10 * 1024 * 1024
-MAX_LIMIT = 1000
-# SigOpt: "limit defaults to and is capped at 1000" (a client reading `.data` gets it all).
-DEFAULT_LIMIT = MAX_LIMIT
 MALFORMED = "Malformed json in request body"
 UNEXPECTED = "An unexpected server error has occurred."
 
@@ -122,7 +116,12 @@ def _refused_string(data: Any) -> str | None:
 
 
 async def json_body(request: Request) -> Any:
-    """FastAPI dependency: the parsed JSON body of a request."""
+    """The parsed JSON body of a request."""
+    return parse_json(await read_body(request))
+
+
+async def read_body(request: Request) -> bytes:
+    """The raw body, refused past MAX_BODY_BYTES."""
     length = request.headers.get("content-length")
     if length is not None and is_digits(length) and int(length) > MAX_BODY_BYTES:
         raise PayloadTooLargeError(f"Request body larger than {MAX_BODY_BYTES} bytes")
@@ -134,83 +133,4 @@ async def json_body(request: Request) -> Any:
         if size > MAX_BODY_BYTES:
             raise PayloadTooLargeError(f"Request body larger than {MAX_BODY_BYTES} bytes")
         chunks.append(chunk)
-    return parse_json(b"".join(chunks))
-
-
-TRUE = {"true", "1"}
-FALSE = {"false", "0"}
-
-
-def query_bool(request: Request, name: str, default: bool = False) -> bool:
-    """The sigopt client sends Python's ``True``/``False``; accept any case and 1/0."""
-    raw = request.query_params.get(name)
-    if raw is None:
-        return default
-    lowered = raw.lower()
-    if lowered in TRUE:
-        return True
-    if lowered in FALSE:
-        return False
-    raise InvalidRequestError(f"Invalid {name}: expected true or false, got {raw!r}")
-
-
-def _marker(request: Request, name: str, sort: str) -> tuple[int | None, SortValue]:
-    raw = request.query_params.get(name)
-    if raw is None or raw == "":
-        return None, None
-    return markers.decode(name, sort, raw)
-
-
-def page_request(request: Request, sort: str = "id") -> PageRequest:
-    """Paging of a list ordered by ``sort`` (its markers carry that sort's values), with
-    ``ascending`` from the query."""
-    raw = request.query_params.get("limit")
-    limit = DEFAULT_LIMIT
-    if raw is not None:
-        if not is_digits(raw) or len(raw) > 9:
-            raise InvalidRequestError(f"Invalid limit: {raw!r} is not a non-negative integer")
-        limit = int(raw)
-        if limit > MAX_LIMIT:
-            raise InvalidRequestError(f"Exceeded maximum limit: {MAX_LIMIT}")
-    before, before_value = _marker(request, "before", sort)
-    after, after_value = _marker(request, "after", sort)
-    return PageRequest(
-        limit=limit,
-        before=before,
-        after=after,
-        ascending=query_bool(request, "ascending"),
-        before_value=before_value,
-        after_value=after_value,
-    )
-
-
-def query_seconds(request: Request, name: str) -> int | None:
-    """A timestamp in integer seconds, as SigOpt renders them."""
-    raw = request.query_params.get(name)
-    if raw is None or raw == "":
-        return None
-    if not is_digits(raw) or len(raw) > 12:
-        raise InvalidRequestError(f"Invalid {name}: expected a timestamp in seconds, got {raw!r}")
-    return int(raw)
-
-
-def id_list(request: Request, name: str) -> list[int] | None:
-    """``id=1,2,3`` or a JSON list, as the sigopt client may send either."""
-    raw = request.query_params.getlist(name)
-    if not raw:
-        return None
-    ids: list[int] = []
-    for chunk in raw:
-        text = chunk.strip()
-        try:
-            parts = json.loads(text) if text.startswith("[") else text.split(",")
-        except json.JSONDecodeError:
-            raise InvalidRequestError(f"Invalid {name}: {text!r} is not a list of ids") from None
-        if not isinstance(parts, list):
-            raise InvalidRequestError(f"Invalid {name}: {text!r} is not a list of ids")
-        for part in parts:
-            part = str(part).strip()
-            if not is_digits(part) or len(part) > 19:
-                raise InvalidRequestError(f"Invalid {name}: {part!r} is not an id")
-            ids.append(int(part))
-    return ids
+    return b"".join(chunks)

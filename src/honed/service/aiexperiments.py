@@ -9,14 +9,14 @@ import builtins
 from collections.abc import Iterator
 from collections.abc import Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from dataclasses import replace
 
 from honed.domain.experiment import Experiment
 from honed.domain.experiment import ExperimentSpec
 from honed.domain.experiment import ExperimentState
+from honed.domain.experiment import ExperimentUpdate
 from honed.domain.ranking import best_observations
-from honed.domain.runs import RunCounts
+from honed.domain.runs import RunProgress
 from honed.domain.runs import TrainingRun
 from honed.domain.tenancy import Token
 from honed.errors import InvalidRequestError
@@ -24,18 +24,10 @@ from honed.service.access import check_ai_experiment
 from honed.service.access import experiment_for
 from honed.service.access import project_for
 from honed.service.experiments import ExperimentService
-from honed.service.experiments import ExperimentUpdate
 from honed.storage.base import ExperimentPatch
 from honed.storage.base import Page
 from honed.storage.base import PageRequest
 from honed.storage.base import Storage
-
-
-@dataclass(frozen=True)
-class RunProgress:
-    counts: RunCounts
-    #: The budget less every run so far (active ones included), or None without a budget.
-    remaining_budget: int | None
 
 
 class AiExperimentService:

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Sequence
-from dataclasses import dataclass
 from dataclasses import replace
 
 from honed.domain.experiment import Experiment
 from honed.domain.experiment import ExperimentSpec
 from honed.domain.experiment import ExperimentState
+from honed.domain.experiment import ExperimentUpdate
 from honed.domain.metrics import Metric
 from honed.domain.parameters import Parameter
 from honed.domain.parameters import SearchSpace
 from honed.domain.ranking import best_observations
 from honed.domain.records import Observation
+from honed.domain.records import Progress
 from honed.domain.tenancy import Token
 from honed.domain.validation import validate_metadata
 from honed.domain.validation import validate_spec
@@ -28,34 +29,6 @@ from honed.storage.base import ExperimentQuery
 from honed.storage.base import Page
 from honed.storage.base import PageRequest
 from honed.storage.base import Storage
-
-
-@dataclass(frozen=True)
-class Progress:
-    observation_count: int
-    first_observation: Observation | None
-    last_observation: Observation | None
-    best_observation: Observation | None
-
-
-@dataclass(frozen=True)
-class ExperimentUpdate:
-    """A partial update: None leaves a field unchanged; the ``set_*`` flags allow nulls."""
-
-    name: str | None = None
-    state: ExperimentState | None = None
-    observation_budget: int | None = None
-    set_observation_budget: bool = False
-    parallel_bandwidth: int | None = None
-    set_parallel_bandwidth: bool = False
-    metadata: dict[str, object] | None = None
-    set_metadata: bool = False
-    parameters: tuple[Parameter, ...] | None = None
-    metrics: tuple[Metric, ...] | None = None
-    project: str | None = None
-    set_project: bool = False
-    suggestion_ttl_seconds: float | None = None
-    set_suggestion_ttl: bool = False
 
 
 class ExperimentService:

@@ -22,14 +22,11 @@ import json
 import threading
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
+from honed.domain.records import ObservationInput
 from honed.errors import InvalidRequestError
 from honed.storage.base import IdempotencyKey
 from honed.storage.base import Storage
-
-if TYPE_CHECKING:
-    from honed.service.observations import ObservationInput
 
 HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 255

@@ -5,12 +5,11 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from honed.domain.experiment import Experiment
-from honed.domain.experiment import Metadata
 from honed.domain.records import MetricValue
 from honed.domain.records import Observation
+from honed.domain.records import ObservationInput
 from honed.domain.tenancy import Token
 from honed.errors import ConflictError
 from honed.errors import InvalidRequestError
@@ -27,20 +26,6 @@ from honed.storage.base import PageRequest
 from honed.storage.base import Storage
 
 MAX_BATCH = 2500
-
-
-@dataclass(frozen=True)
-class ObservationInput:
-    """An observation as a client sends it, before it is checked against the experiment."""
-
-    suggestion_id: int | None = None
-    assignments: object | None = None
-    values: tuple[MetricValue, ...] | None = None
-    failed: bool = False
-    metadata: Metadata | None = None
-    #: Parallel to ``values``: True where the client sent ``value_stddev`` (even as null).
-    #: An update keeps the stored stddev only where it was left out.
-    stddev_sent: tuple[bool, ...] = ()
 
 
 class ObservationService:

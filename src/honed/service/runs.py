@@ -15,6 +15,7 @@ from typing import Any
 from honed.domain.experiment import Experiment
 from honed.domain.projects import check_project_id
 from honed.domain.records import MetricValue
+from honed.domain.runs import MAX_BATCH
 from honed.domain.runs import Checkpoint
 from honed.domain.runs import RunState
 from honed.domain.runs import TrainingRun
@@ -40,7 +41,6 @@ from honed.storage.base import PageRequest
 from honed.storage.base import RunUpdate
 from honed.storage.base import Storage
 
-MAX_BATCH = 10_000
 MAX_CHECKPOINTS = 1000
 # What sigopt-server calls the source of assignments the optimizer chose.
 OPTIMIZED_SOURCE = "SigOpt"

@@ -3,20 +3,26 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 from fastapi import APIRouter
-from fastapi import Request
+from fastapi import Query
 from fastapi.responses import FileResponse
 from fastapi.responses import JSONResponse
 from fastapi.responses import RedirectResponse
 
-from honed.errors import InvalidRequestError
+from honed.api.responses import DashboardDetailOut
+from honed.api.responses import DashboardSummariesOut
+from honed.api.responses import ShareOut
 from honed.server.dashboard import render
+from honed.server.query import ShareQuery
+from honed.server.query import StateQuery
+from honed.server.routes.deps import ERRORS
 from honed.server.routes.deps import Caller
+from honed.server.routes.deps import PathId
 from honed.server.routes.deps import Svc
 from honed.server.routes.deps import path_id
 from honed.server.routes.deps import reply
-from honed.server.routes.experiments import STATES
 
 STATIC_DIR = Path(__file__).parent / "static"
 
@@ -34,7 +40,7 @@ PAGE_HEADERS = {
     "Cache-Control": "no-store",
 }
 
-router = APIRouter()
+router = APIRouter(responses=ERRORS)
 
 
 def _page(name: str) -> FileResponse:
@@ -62,30 +68,33 @@ def experiment_page(experiment_id: str) -> FileResponse:
     return _page("experiment.html")
 
 
-@router.get("/dashboard/api/experiments", tags=["dashboard"])
-def experiment_summaries(svc: Svc, token: Caller, request: Request) -> JSONResponse:
+@router.get("/dashboard/api/experiments", tags=["dashboard"], response_model=DashboardSummariesOut)
+def experiment_summaries(
+    svc: Svc, token: Caller, query: Annotated[StateQuery, Query()]
+) -> JSONResponse:
     """Every experiment of the caller's client with its progress and best value."""
-    state = request.query_params.get("state", "active")
-    if state not in STATES:
-        raise InvalidRequestError("Invalid state: expected active, deleted or all")
-    summaries = svc.summaries.experiments(token, STATES[state])
+    summaries = svc.summaries.experiments(token, query.states)
     return reply({"experiments": [render.summary_json(s) for s in summaries]})
 
 
-@router.get("/dashboard/api/experiments/{experiment_id}", tags=["dashboard"])
-def experiment_detail(svc: Svc, token: Caller, experiment_id: str) -> JSONResponse:
+@router.get(
+    "/dashboard/api/experiments/{experiment_id}",
+    tags=["dashboard"],
+    response_model=DashboardDetailOut,
+)
+def experiment_detail(svc: Svc, token: Caller, experiment_id: PathId) -> JSONResponse:
     """All an experiment page shows, in one read: observations, open suggestions,
     best-so-far traces, the Pareto front and the workers seen in observation metadata."""
     detail = svc.summaries.detail(token, path_id(experiment_id))
     return reply(render.detail_json(detail))
 
 
-@router.post("/dashboard/api/share", tags=["dashboard"])
-def share(svc: Svc, token: Caller, request: Request) -> JSONResponse:
+@router.post("/dashboard/api/share", tags=["dashboard"], response_model=ShareOut)
+def share(svc: Svc, token: Caller, query: Annotated[ShareQuery, Query()]) -> JSONResponse:
     """Mint a read-only token for a share link (revoke it with ``honed token revoke``).
 
     With ``?experiment=ID`` the token sees that experiment only; without, the list."""
-    experiment = request.query_params.get("experiment")
+    experiment = query.experiment
     experiment_id = None if experiment is None else path_id(experiment)
     target = "the experiments list" if experiment is None else f"experiment {experiment_id}"
     issued = svc.tokens.share(token, f"dashboard share link for {target}", experiment_id)

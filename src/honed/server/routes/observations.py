@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from fastapi import APIRouter
-from fastapi import Request
+from fastapi import Body
+from fastapi import Query
 from fastapi.responses import JSONResponse
 
 from honed.api import parse
 from honed.api import render
+from honed.api.responses import EmptyOut
+from honed.api.responses import ObservationOut
+from honed.api.responses import ObservationPage
 from honed.api.schemas import ObservationBatch
 from honed.api.schemas import ObservationIn
 from honed.errors import InvalidRequestError
@@ -15,27 +21,36 @@ from honed.server.handout import HotCall
 from honed.server.handout import LeanRoute
 from honed.server.handout import Steps
 from honed.server.handout import answer
-from honed.server.http import page_request
-from honed.server.http import query_bool
+from honed.server.query import ObservationListQuery
+from honed.server.routes.deps import ERRORS
 from honed.server.routes.deps import IDEMPOTENCY_HEADER_DOC
 from honed.server.routes.deps import Caller
 from honed.server.routes.deps import IdempotencyKey
-from honed.server.routes.deps import JsonBody
+from honed.server.routes.deps import JsonRoute
+from honed.server.routes.deps import PathId
 from honed.server.routes.deps import Svc
+from honed.server.routes.deps import lean_body
 from honed.server.routes.deps import path_id
 from honed.server.routes.deps import reply
 from honed.service.app import Services
 
-router = APIRouter(prefix="/v1/experiments/{experiment_id}")
+router = APIRouter(
+    prefix="/v1/experiments/{experiment_id}", responses=ERRORS, route_class=JsonRoute
+)
 # The worker loop's endpoint (honed.server.handout).
-hot = APIRouter(prefix="/v1/experiments/{experiment_id}", route_class=LeanRoute)
+hot = APIRouter(prefix="/v1/experiments/{experiment_id}", route_class=LeanRoute, responses=ERRORS)
 
 
 def _single_metric(svc: Services, token: Caller, experiment_id: int) -> bool:
     return len(svc.experiments.get(token, experiment_id).spec.metrics) == 1
 
 
-@hot.post("/observations", openapi_extra=IDEMPOTENCY_HEADER_DOC)
+@hot.post(
+    "/observations",
+    response_model=ObservationOut,
+    dependencies=[lean_body(ObservationIn)],
+    openapi_extra=IDEMPOTENCY_HEADER_DOC,
+)
 def create_observation(call: HotCall) -> Steps:
     given = parse.observation_input(parse.body(ObservationIn, call.body))
     eid = path_id(call.path["experiment_id"])
@@ -45,12 +60,15 @@ def create_observation(call: HotCall) -> Steps:
     return answer(render.observation_json(observation, len(experiment.spec.metrics) == 1))
 
 
-@router.post("/observations/batch")
+@router.post("/observations/batch", response_model=ObservationPage)
 def create_observations(
-    svc: Svc, token: Caller, experiment_id: str, data: JsonBody, key: IdempotencyKey = None
+    svc: Svc,
+    token: Caller,
+    experiment_id: PathId,
+    batch: ObservationBatch,
+    key: IdempotencyKey = None,
 ) -> JSONResponse:
     eid = path_id(experiment_id)
-    batch = parse.body(ObservationBatch, data)
     given = []
     for index, item in enumerate(batch.observations):
         try:
@@ -64,40 +82,44 @@ def create_observations(
     return reply(render.list_json(created, lambda o: render.observation_json(o, single)))
 
 
-@router.get("/observations")
+@router.get("/observations", response_model=ObservationPage)
 def list_observations(
-    svc: Svc, token: Caller, experiment_id: str, request: Request
+    svc: Svc,
+    token: Caller,
+    experiment_id: PathId,
+    query: Annotated[ObservationListQuery, Query()],
 ) -> JSONResponse:
     eid = path_id(experiment_id)
-    sort = request.query_params.get("sort") or "id"
-    experiment, page = svc.observations.list(
-        token, eid, page_request(request, sort), query_bool(request, "deleted"), sort
-    )
+    sort = query.sort
+    experiment, page = svc.observations.list(token, eid, query.page(sort), query.deleted, sort)
     single = len(experiment.spec.metrics) == 1
     return reply(render.pagination_json(page, lambda o: render.observation_json(o, single), sort))
 
 
-@router.delete("/observations")
-def delete_observations(svc: Svc, token: Caller, experiment_id: str) -> JSONResponse:
+@router.delete("/observations", response_model=EmptyOut)
+def delete_observations(svc: Svc, token: Caller, experiment_id: PathId) -> JSONResponse:
     svc.observations.delete(token, path_id(experiment_id))
     return reply({})
 
 
-@router.get("/observations/{observation_id}")
+@router.get("/observations/{observation_id}", response_model=ObservationOut)
 def get_observation(
-    svc: Svc, token: Caller, experiment_id: str, observation_id: str
+    svc: Svc, token: Caller, experiment_id: PathId, observation_id: PathId
 ) -> JSONResponse:
     eid = path_id(experiment_id)
     observation = svc.observations.get(token, eid, path_id(observation_id))
     return reply(render.observation_json(observation, _single_metric(svc, token, eid)))
 
 
-@router.put("/observations/{observation_id}")
+@router.put("/observations/{observation_id}", response_model=ObservationOut)
 def update_observation(
-    svc: Svc, token: Caller, experiment_id: str, observation_id: str, data: JsonBody
+    svc: Svc,
+    token: Caller,
+    experiment_id: PathId,
+    observation_id: PathId,
+    body: Annotated[ObservationIn, Body(default_factory=ObservationIn)],
 ) -> JSONResponse:
     eid = path_id(experiment_id)
-    body = parse.body(ObservationIn, data)
     fields = set(body.model_fields_set)
     if fields & {"value", "value_stddev"}:
         fields = (fields - {"value", "value_stddev"}) | {"values"}
@@ -107,9 +129,9 @@ def update_observation(
     return reply(render.observation_json(observation, _single_metric(svc, token, eid)))
 
 
-@router.delete("/observations/{observation_id}")
+@router.delete("/observations/{observation_id}", response_model=EmptyOut)
 def delete_observation(
-    svc: Svc, token: Caller, experiment_id: str, observation_id: str
+    svc: Svc, token: Caller, experiment_id: PathId, observation_id: PathId
 ) -> JSONResponse:
     svc.observations.delete(token, path_id(experiment_id), path_id(observation_id))
     return reply({})

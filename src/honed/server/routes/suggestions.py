@@ -2,48 +2,55 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from fastapi import APIRouter
-from fastapi import Request
+from fastapi import Query
 from fastapi.responses import JSONResponse
 
 from honed.api import headers
 from honed.api import parse
 from honed.api import render
+from honed.api.responses import EmptyOut
+from honed.api.responses import QueuedSuggestionOut
+from honed.api.responses import QueuedSuggestionPage
+from honed.api.responses import SuggestionOut
+from honed.api.responses import SuggestionPage
 from honed.api.schemas import QueuedSuggestionCreate
 from honed.api.schemas import SuggestionCreate
 from honed.api.schemas import SuggestionUpdate
 from honed.domain.records import Suggestion
 from honed.domain.validation import validate_metadata
-from honed.errors import InvalidRequestError
 from honed.server.handout import HotCall
 from honed.server.handout import LeanRoute
 from honed.server.handout import Steps
 from honed.server.handout import answer
-from honed.server.http import id_list
-from honed.server.http import page_request
-from honed.server.http import query_bool
+from honed.server.query import OpenQuery
+from honed.server.query import PageQuery
+from honed.server.query import SuggestionListQuery
+from honed.server.routes.deps import ERRORS
 from honed.server.routes.deps import MAX_WAIT_HEADER_DOC
 from honed.server.routes.deps import Caller
-from honed.server.routes.deps import JsonBody
+from honed.server.routes.deps import JsonRoute
+from honed.server.routes.deps import PathId
 from honed.server.routes.deps import Svc
+from honed.server.routes.deps import lean_body
 from honed.server.routes.deps import path_id
 from honed.server.routes.deps import reply
 
-router = APIRouter(prefix="/v1/experiments/{experiment_id}")
+router = APIRouter(
+    prefix="/v1/experiments/{experiment_id}", responses=ERRORS, route_class=JsonRoute
+)
 # The worker loop's endpoints (honed.server.handout).
-hot = APIRouter(prefix="/v1/experiments/{experiment_id}", route_class=LeanRoute)
+hot = APIRouter(prefix="/v1/experiments/{experiment_id}", route_class=LeanRoute, responses=ERRORS)
 
 
-def _open_only(request: Request) -> bool:
-    state = request.query_params.get("state")
-    if state is None:
-        return False
-    if state != "open":
-        raise InvalidRequestError("Invalid state: the only state filter is 'open'")
-    return True
-
-
-@hot.post("/suggestions", openapi_extra=MAX_WAIT_HEADER_DOC)
+@hot.post(
+    "/suggestions",
+    response_model=SuggestionOut,
+    dependencies=[lean_body(SuggestionCreate)],
+    openapi_extra=MAX_WAIT_HEADER_DOC,
+)
 def create_suggestion(call: HotCall) -> Steps:
     body = parse.body(SuggestionCreate, call.body)
     eid = path_id(call.path["experiment_id"])
@@ -58,39 +65,51 @@ def create_suggestion(call: HotCall) -> Steps:
     return render.suggestion_json(step)
 
 
-@router.get("/suggestions")
+@router.get("/suggestions", response_model=SuggestionPage)
 def list_suggestions(
-    svc: Svc, token: Caller, experiment_id: str, request: Request
+    svc: Svc,
+    token: Caller,
+    experiment_id: PathId,
+    query: Annotated[SuggestionListQuery, Query()],
 ) -> JSONResponse:
     page = svc.suggestions.list(
         token,
         path_id(experiment_id),
-        page_request(request),
-        open_only=_open_only(request),
-        deleted=query_bool(request, "deleted"),
-        ids=id_list(request, "id"),
+        query.page(),
+        open_only=query.state == "open",
+        deleted=query.deleted,
+        ids=query.id,
     )
     return reply(render.pagination_json(page, render.suggestion_json))
 
 
-@router.delete("/suggestions")
+@router.delete("/suggestions", response_model=EmptyOut)
 def delete_suggestions(
-    svc: Svc, token: Caller, experiment_id: str, request: Request
+    svc: Svc, token: Caller, experiment_id: PathId, query: Annotated[OpenQuery, Query()]
 ) -> JSONResponse:
-    svc.suggestions.delete(token, path_id(experiment_id), open_only=_open_only(request))
+    svc.suggestions.delete(token, path_id(experiment_id), open_only=query.state == "open")
     return reply({})
 
 
-@router.get("/suggestions/{suggestion_id}")
+@router.get("/suggestions/{suggestion_id}", response_model=SuggestionOut)
 def get_suggestion(
-    svc: Svc, token: Caller, experiment_id: str, suggestion_id: str
+    svc: Svc, token: Caller, experiment_id: PathId, suggestion_id: PathId
 ) -> JSONResponse:
     suggestion = svc.suggestions.get(token, path_id(experiment_id), path_id(suggestion_id))
     return reply(render.suggestion_json(suggestion))
 
 
-@hot.put("/suggestions/{suggestion_id}")
-@hot.post("/suggestions/{suggestion_id}")  # POST too: a worker's lease heartbeat
+# POST too: a worker's lease heartbeat.
+@hot.put(
+    "/suggestions/{suggestion_id}",
+    response_model=SuggestionOut,
+    dependencies=[lean_body(SuggestionUpdate)],
+)
+@hot.post(
+    "/suggestions/{suggestion_id}",
+    response_model=SuggestionOut,
+    dependencies=[lean_body(SuggestionUpdate)],
+)
 def update_suggestion(call: HotCall) -> Steps:
     body = parse.body(SuggestionUpdate, call.body)
     updated = call.services.suggestions.update(
@@ -103,42 +122,41 @@ def update_suggestion(call: HotCall) -> Steps:
     return answer(render.suggestion_json(updated))
 
 
-@router.delete("/suggestions/{suggestion_id}")
+@router.delete("/suggestions/{suggestion_id}", response_model=EmptyOut)
 def delete_suggestion(
-    svc: Svc, token: Caller, experiment_id: str, suggestion_id: str
+    svc: Svc, token: Caller, experiment_id: PathId, suggestion_id: PathId
 ) -> JSONResponse:
     svc.suggestions.delete(token, path_id(experiment_id), path_id(suggestion_id))
     return reply({})
 
 
-@router.post("/queued_suggestions")
+@router.post("/queued_suggestions", response_model=QueuedSuggestionOut)
 def create_queued_suggestion(
-    svc: Svc, token: Caller, experiment_id: str, data: JsonBody
+    svc: Svc, token: Caller, experiment_id: PathId, body: QueuedSuggestionCreate
 ) -> JSONResponse:
-    body = parse.body(QueuedSuggestionCreate, data)
     queued = svc.suggestions.enqueue(token, path_id(experiment_id), body.assignments)
     return reply(render.queued_suggestion_json(queued))
 
 
-@router.get("/queued_suggestions")
+@router.get("/queued_suggestions", response_model=QueuedSuggestionPage)
 def list_queued_suggestions(
-    svc: Svc, token: Caller, experiment_id: str, request: Request
+    svc: Svc, token: Caller, experiment_id: PathId, query: Annotated[PageQuery, Query()]
 ) -> JSONResponse:
-    page = svc.suggestions.list_queued(token, path_id(experiment_id), page_request(request))
+    page = svc.suggestions.list_queued(token, path_id(experiment_id), query.page())
     return reply(render.pagination_json(page, render.queued_suggestion_json))
 
 
-@router.get("/queued_suggestions/{queued_id}")
+@router.get("/queued_suggestions/{queued_id}", response_model=QueuedSuggestionOut)
 def get_queued_suggestion(
-    svc: Svc, token: Caller, experiment_id: str, queued_id: str
+    svc: Svc, token: Caller, experiment_id: PathId, queued_id: PathId
 ) -> JSONResponse:
     queued = svc.suggestions.get_queued(token, path_id(experiment_id), path_id(queued_id))
     return reply(render.queued_suggestion_json(queued))
 
 
-@router.delete("/queued_suggestions/{queued_id}")
+@router.delete("/queued_suggestions/{queued_id}", response_model=EmptyOut)
 def delete_queued_suggestion(
-    svc: Svc, token: Caller, experiment_id: str, queued_id: str
+    svc: Svc, token: Caller, experiment_id: PathId, queued_id: PathId
 ) -> JSONResponse:
     svc.suggestions.delete_queued(token, path_id(experiment_id), path_id(queued_id))
     return reply({})
