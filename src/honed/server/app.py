@@ -71,8 +71,12 @@ class SkipResponseContent:
 
 
 def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
-    """The honed server. Pass ``services`` to serve an existing store (tests, embedded use)."""
-    settings = settings or Settings()
+    """The honed server. Pass ``services`` to serve an existing store (tests, embedded use).
+
+    Without ``settings``, the defaults: HONED_* variables are read by ``Settings()`` and
+    ``honed serve``, not by a server embedded in someone's process.
+    """
+    settings = settings or Settings.model_construct()
     if services is None:
         services = Services(
             SqlStorage.from_url(settings.database_url, pool_size=settings.db_pool_size),
