@@ -2,9 +2,9 @@
 
 The loop and its stop criteria live here; ``deployment`` launches trials, ``polling``
 follows them, ``store`` keeps them in the experiment, ``results`` sums them up. Every state
-change is written to the store as it happens, so a scheduler
-killed at any point resumes with ``Scheduler.from_stored_experiment``: running trials are
-polled again through their stored runner metadata, pending ones are deployed.
+change is written to the store as it happens, so a scheduler killed at any point resumes
+with ``Scheduler.from_stored_experiment``: running trials are polled again through their
+stored runner metadata, pending ones are deployed.
 """
 
 from __future__ import annotations
