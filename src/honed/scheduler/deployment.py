@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 
 from honed.errors import ConflictError
 from honed.errors import HonedError
@@ -24,7 +25,9 @@ logger = logging.getLogger("honed.scheduler")
 class Deployer:
     """Creates trials in ``trials`` (shared with the scheduler) and launches them.
 
-    ``exhausted``: the experiment refused a new suggestion because no free point is left.
+    ``time_left``: seconds to the run's timeout (None: none), read for every suggestion, which
+    waits no longer for a fresh model point. ``exhausted``: the experiment refused a new
+    suggestion because no free point is left.
     """
 
     def __init__(
@@ -34,20 +37,21 @@ class Deployer:
         store: TrialStore,
         options: SchedulerOptions,
         clock: Clock,
+        time_left: Callable[[], float | None],
     ) -> None:
         self.trials = trials
         self.runner = runner
         self.store = store
         self.options = options
         self.clock = clock
+        self.time_left = time_left
         self.exhausted = False
         self._suggestion_failures = 0
         self._last_suggestion_error: Exception | None = None
 
-    def deploy(self, room: int | None, max_wait: float | None) -> int:
+    def deploy(self, room: int | None) -> int:
         """Deploy what capacity allows: pending trials first, then new ones (at most
-        ``room``; a suggestion waits at most ``max_wait`` s for a fresh model point).
-        Returns how many new trials were created."""
+        ``room``). Returns how many new trials were created."""
         options = self.options
         now = self.clock.monotonic()
         active = [t for t in self.trials.values() if not t.status.terminal]
@@ -67,7 +71,7 @@ class Deployer:
             fresh = min(fresh, room)
         if options.total_trials is not None:
             fresh = min(fresh, options.total_trials - len(self.trials))
-        created = self.create(fresh, max_wait) if fresh > 0 else []
+        created = self.create(fresh) if fresh > 0 else []
         batch = ready + created
         if batch:
             self._launch(batch)
@@ -81,7 +85,7 @@ class Deployer:
                 f"trial running; last error: {self._last_suggestion_error}"
             )
 
-    def create(self, count: int, max_wait: float | None = None) -> list[Trial]:
+    def create(self, count: int) -> list[Trial]:
         """Up to ``count`` new PENDING trials, each stored with its suggestion; fewer when
         the experiment has no free point left or the optimizer fails."""
         created: list[Trial] = []
@@ -91,7 +95,7 @@ class Deployer:
             # across crashes and ``run`` can recognise one it already launched.
             trial = Trial(index=index, id="", assignments={}, key=uuid.uuid4().hex)
             try:
-                suggestion = self.store.suggest(trial, max_wait)
+                suggestion = self.store.suggest(trial, max_wait=self.time_left())
             except ConflictError as error:
                 logger.info("no new suggestion: %s", error.message)
                 self.exhausted = True

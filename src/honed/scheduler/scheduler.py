@@ -95,7 +95,9 @@ class Scheduler:
             {} if isinstance(experiment, Mapping) else self._store.load()
         )
         self._objective = Objective.of(self.experiment)
-        self._deployer = Deployer(self.trials, runner, self._store, self.options, self.clock)
+        self._deployer = Deployer(
+            self.trials, runner, self._store, self.options, self.clock, self._time_left
+        )
         self._poller = Poller(
             self.trials,
             runner,
@@ -204,7 +206,7 @@ class Scheduler:
                 # trial may be created.
                 reason = self._completion_reason(max_trials, new_trials)
                 room = 0 if reason is not None else max_trials and max_trials - new_trials
-                new_trials += self._deployer.deploy(room, self._time_left())
+                new_trials += self._deployer.deploy(room)
                 self._store.record()
                 reason = self._completion_reason(max_trials, new_trials)
                 active = [t for t in self.trials.values() if not t.status.terminal]
