@@ -119,7 +119,9 @@ def serve(
 ) -> None:
     """Run the API server (SQLite ./honed.db unless --database-url says otherwise).
 
-    A setting not given as a flag comes from its HONED_* variable (see server/settings.py).
+    A setting not given as a flag comes from its HONED_* variable, e.g.
+    HONED_CANDIDATE_WAIT_SECONDS or HONED_CORS_ORIGINS (comma-separated); --host, --port,
+    --workers, --optimizers and --log-level have none.
     """
     from honed.server.settings import Settings
     from honed.service.app import Services
