@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.support.server import optimizer_children
 from tests.support.server import running_server
@@ -86,3 +87,27 @@ def wait_for_children(parent: int, exclude: list[int]) -> list[int]:
             return children
         assert time.monotonic() < deadline, "no optimizer process"
         time.sleep(0.1)
+
+
+def test_every_worker_process_serves_with_the_settings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With --workers 2, uvicorn spawns the API processes; each gets the settings as an
+    object (nothing is written into the environment for them): flags and HONED_* variables
+    alike, the token included."""
+    monkeypatch.setenv("HONED_CORS_ORIGINS", "https://a.example")
+    url = f"sqlite:///{tmp_path / 'serve.db'}"
+    flags = ["--rate-limit", "0.001", "--rate-burst", "1"]
+    with running_server(url, workers=2, extra_args=flags) as server:
+        statuses = []
+        for _ in range(6):  # a new connection each: the processes share the port
+            response = httpx.get(
+                f"{server.url}/v1/experiments",
+                headers={"Origin": "https://a.example"},
+                auth=(server.token, ""),
+            )
+            assert response.headers["access-control-allow-origin"] == "https://a.example"
+            statuses.append(response.status_code)
+        # One request per process passes the burst of 1; the others are limited.
+        assert statuses.count(200) in (1, 2)
+        assert statuses.count(429) == 6 - statuses.count(200)

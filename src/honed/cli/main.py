@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import functools
 import os
 import signal
 import sys
@@ -182,17 +181,18 @@ def _serve_api(settings: Settings, host: str, port: int, workers: int, log_level
 
     ``uvicorn.run`` takes only an import string for several workers, and that factory
     could learn its settings only from the environment. Its own parts take the factory as
-    an object: the Config, pickled into each spawned worker, carries the settings with it.
+    an object: the Config, pickled into each spawned worker, carries the settings with it
+    (see ``AppFactory``).
     """
     from uvicorn import Config
     from uvicorn import Server
     from uvicorn.config import STARTUP_FAILURE
     from uvicorn.supervisors import Multiprocess
 
-    from honed.server.app import create_app
+    from honed.server.worker import AppFactory
 
     config = Config(
-        functools.partial(create_app, settings),
+        AppFactory.of(settings),
         factory=True,
         host=host,
         port=port,
