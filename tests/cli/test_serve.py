@@ -128,3 +128,27 @@ def _children(parent: int, pattern: str) -> list[int]:
         ["pgrep", "-P", str(parent), "-f", pattern], capture_output=True, text=True, check=False
     ).stdout.split()
     return [int(pid) for pid in found]
+
+
+def test_every_worker_process_serves_with_the_settings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With --workers 2, uvicorn spawns the API processes; each gets the settings as an
+    object (nothing is written into the environment for them): flags and HONED_* variables
+    alike, the token included."""
+    monkeypatch.setenv("HONED_CORS_ORIGINS", "https://a.example")
+    url = f"sqlite:///{tmp_path / 'serve.db'}"
+    flags = ["--rate-limit", "0.001", "--rate-burst", "1"]
+    with running_server(url, workers=2, extra_args=flags) as server:
+        statuses = []
+        for _ in range(6):  # a new connection each: the processes share the port
+            response = httpx.get(
+                f"{server.url}/v1/experiments",
+                headers={"Origin": "https://a.example"},
+                auth=(server.token, ""),
+            )
+            assert response.headers["access-control-allow-origin"] == "https://a.example"
+            statuses.append(response.status_code)
+        # One request per process passes the burst of 1; the others are limited.
+        assert statuses.count(200) in (1, 2)
+        assert statuses.count(429) == 6 - statuses.count(200)

@@ -242,7 +242,7 @@ def test_resume_redeploys_a_trial_whose_deployment_was_interrupted(
     runner = ClockRunner(clock)
     scheduler = make(client, runner, clock, total_trials=2)
     # Crash between creating trial 0's suggestion and its deployment: it is stored PENDING.
-    scheduler._create_trials(1)
+    scheduler._deployer.create(1)
     resumed = Scheduler.from_stored_experiment(
         scheduler.experiment.id, runner, SchedulerOptions(total_trials=2), client, clock=clock
     )

@@ -168,3 +168,21 @@ def test_a_suggestion_waits_no_longer_than_the_run_has_left(
     asked.clear()
     make(client, runner, clock, max_pending_trials=2).run_n_trials(max_trials=2)
     assert asked == [None, None]
+
+
+def test_each_suggestion_of_a_round_carries_what_is_left_when_it_is_asked(
+    client: Client, runner: ClockRunner, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A round's suggestions are asked one after another: the time one spent waiting is
+    gone for the next, so a round's waits together cannot carry the run past its timeout."""
+    asked: list[float | None] = []
+    create = client.create_suggestion
+
+    def slow(experiment_id: str, **kwargs: Any) -> Suggestion:
+        asked.append(kwargs.get("max_wait"))
+        clock.advance(300)  # the optimizer took its time
+        return create(experiment_id, **kwargs)
+
+    monkeypatch.setattr(client, "create_suggestion", slow)
+    make(client, runner, clock, max_pending_trials=3).run_n_trials(max_trials=3, timeout=1000)
+    assert asked == [1000, 700, 400]

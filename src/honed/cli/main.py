@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
+from typing import Any
 
 import click
+from click.core import ParameterSource
 
 from honed import __version__
 from honed.cli.experiments import experiment
@@ -21,6 +24,7 @@ from honed.storage.sql.database import DEFAULT_POOL_SIZE
 from honed.storage.sql.database import DEFAULT_URL
 
 if TYPE_CHECKING:
+    from honed.server.settings import Settings
     from honed.service.tokens import TokenService
 
 DATABASE_OPTION = click.option(
@@ -60,6 +64,7 @@ def main() -> None:
 )
 @click.option(
     "--candidate-wait",
+    "candidate_wait_seconds",
     default=60.0,
     show_default=True,
     type=click.FloatRange(0, 3600),
@@ -110,26 +115,33 @@ def main() -> None:
     "repeat for several. No CORS unless given.",
 )
 def serve(
-    host: str,
-    port: int,
-    database_url: str,
-    workers: int,
-    log_level: str,
-    optimizers: int,
-    candidate_wait: float,
-    prefer: str,
-    rate_limit: float,
-    rate_burst: float | None,
-    cors_origins: tuple[str, ...],
-    db_pool_size: int,
+    host: str, port: int, workers: int, log_level: str, optimizers: int, **flags: Any
 ) -> None:
-    """Run the API server (SQLite ./honed.db unless --database-url says otherwise)."""
-    import uvicorn
+    """Run the API server (SQLite ./honed.db unless --database-url says otherwise).
 
+    A setting not given as a flag comes from its HONED_* variable, e.g.
+    HONED_CANDIDATE_WAIT_SECONDS or HONED_CORS_ORIGINS (comma-separated); --host, --port,
+    --workers, --optimizers and --log-level have none.
+    """
+    from honed.server.settings import Settings
     from honed.service.app import Services
     from honed.storage.sql.storage import SqlStorage
 
-    env_token = os.environ.get("HONED_API_TOKEN") or None
+    # The other options are Settings fields by name; those left at their default give way
+    # to the HONED_* variables.
+    context = click.get_current_context()
+    given = {
+        name: value
+        for name, value in flags.items()
+        if context.get_parameter_source(name) is not ParameterSource.DEFAULT
+    }
+    try:
+        # The optimizer processes are this command's to start: --optimizers always counts.
+        settings = Settings(**given, optimizers=optimizers)
+    except ValueError as error:
+        raise click.UsageError(str(error)) from None
+    database_url = settings.database_url
+    env_token = settings.api_token
     storage = SqlStorage.from_url(database_url)  # migrates once, before any worker starts
     client, issued = Services(storage).tokens.bootstrap(env_token)
     storage.close()
@@ -147,14 +159,6 @@ def serve(
     else:
         click.echo("  create a token with: honed token create")
     sys.stdout.flush()
-    os.environ["HONED_DATABASE_URL"] = database_url
-    os.environ["HONED_CANDIDATE_WAIT_SECONDS"] = str(candidate_wait)
-    os.environ["HONED_PREFER"] = prefer
-    os.environ["HONED_OPTIMIZERS"] = str(optimizers)
-    os.environ["HONED_RATE_LIMIT"] = str(rate_limit)
-    os.environ["HONED_RATE_BURST"] = str(rate_burst) if rate_burst is not None else ""
-    os.environ["HONED_CORS_ORIGINS"] = ",".join(cors_origins)
-    os.environ["HONED_DB_POOL_SIZE"] = str(db_pool_size)
     # uvicorn re-raises the SIGTERM that stopped it once it has shut down; with the
     # default action that killed this process before the `finally` below, leaving the
     # optimizer processes running on their own. As SystemExit it unwinds through it.
@@ -164,17 +168,43 @@ def serve(
     processes = optimizer_processes(database_url, optimizers)
     processes.start()
     try:
-        uvicorn.run(
-            "honed.server.app:app_from_env",
-            factory=True,
-            host=host,
-            port=port,
-            workers=workers,
-            log_level=log_level,
-            timeout_graceful_shutdown=5,
-        )
+        _serve_api(settings, host, port, workers, log_level)
     finally:
         processes.stop()
+
+
+def _serve_api(settings: Settings, host: str, port: int, workers: int, log_level: str) -> None:
+    """uvicorn serving ``create_app(settings)`` in ``workers`` processes.
+
+    ``uvicorn.run`` takes only an import string for several workers, and that factory
+    could learn its settings only from the environment. Its own parts take the factory as
+    an object: the Config, pickled into each spawned worker, carries the settings with it
+    (see ``AppFactory``).
+    """
+    from uvicorn import Config
+    from uvicorn import Server
+    from uvicorn.config import STARTUP_FAILURE
+    from uvicorn.supervisors import Multiprocess
+
+    from honed.server.worker import AppFactory
+
+    config = Config(
+        AppFactory.of(settings),
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=log_level,
+        timeout_graceful_shutdown=5,
+    )
+    if workers > 1:
+        Multiprocess(config, sockets=[config.bind_socket()]).run()
+        return
+    server = Server(config)
+    with contextlib.suppress(KeyboardInterrupt):  # as uvicorn.run: Ctrl-C ends quietly
+        server.run()
+    if not server.started:
+        sys.exit(STARTUP_FAILURE)
 
 
 def _exit_on_signal(signum: int, _frame: object) -> None:

@@ -94,7 +94,7 @@ def load_config(path: Path) -> dict[str, Any]:
 
 def build_options(path: Path, config: dict[str, Any]) -> SchedulerOptions:
     extra = config.get("options") or {}
-    fields = {f.name for f in dataclasses.fields(SchedulerOptions)}
+    fields = set(SchedulerOptions.model_fields)
     if not isinstance(extra, dict) or set(extra) - fields:
         raise ConfigError(path, f"'options' may set {sorted(fields)}")
     try:

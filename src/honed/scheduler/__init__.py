@@ -9,9 +9,9 @@ from honed.scheduler.errors import NotInTrialError
 from honed.scheduler.errors import SchedulerError
 from honed.scheduler.options import SchedulerOptions
 from honed.scheduler.progress import report
+from honed.scheduler.results import SchedulerResult
 from honed.scheduler.runner import Runner
 from honed.scheduler.scheduler import Scheduler
-from honed.scheduler.scheduler import SchedulerResult
 from honed.scheduler.stopping import EarlyStoppingRule
 from honed.scheduler.stopping import GlobalStoppingRule
 from honed.scheduler.stopping import NoImprovement

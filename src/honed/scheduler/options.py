@@ -1,11 +1,20 @@
 """SchedulerOptions: every knob of the loop, validated so that none can make it spin or
-wait forever."""
+wait forever. Each rule stands beside its field; a refused value raises ValueError naming
+the option."""
 
 from __future__ import annotations
 
 import logging
-import math
-from dataclasses import dataclass
+from typing import TYPE_CHECKING
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic import ConfigDict
+from pydantic import Field
+from pydantic import ValidationError
+from pydantic import field_validator
+from pydantic import model_validator
+from pydantic_core import ErrorDetails
 
 from honed.scheduler.stopping import EarlyStoppingRule
 from honed.scheduler.stopping import GlobalStoppingRule
@@ -15,133 +24,182 @@ from honed.scheduler.stopping import GlobalStoppingRule
 LONGEST_POLL_SECONDS = 3600.0
 
 
-@dataclass(frozen=True)
-class SchedulerOptions:
-    """Options of ``honed.Scheduler``. Times are in seconds.
+class SchedulerOptions(BaseModel):
+    """Options of ``honed.Scheduler``, given as keywords; times are in seconds. Each field's
+    description says what it does (``SchedulerOptions.model_fields``)."""
 
-    - ``total_trials``: stop once the experiment has this many scheduler trials (failed
-      ones included); None: no limit (then give ``run_n_trials`` a count or a timeout).
-    - ``max_pending_trials``: trials deployed and not finished at once (the parallelism).
-    - ``tolerated_trial_failure_rate``: failed / finished trials above this raises
-      ``FailureRateExceededError``, checked once ``min_failed_trials_for_failure_rate_check``
-      trials failed and always at the end of a run.
-    - ``ttl_seconds_for_trials``: a RUNNING trial older than this is stopped and FAILED.
-    - ``init_seconds_between_polls``: first wait after a change; each quiet poll multiplies
-      it by ``seconds_between_polls_backoff_factor``, up to ``max_seconds_between_polls``.
-    - ``min_seconds_before_poll``: a trial is first polled this long after its deployment
-      (deployments themselves are never throttled).
-    - ``run_trials_in_batches``: deploy each round's new trials in one ``run_many`` call.
-    - ``wait_for_running_trials``: False makes ``run_n_trials`` deploy and return at once
-      (one step for cron-style drivers).
-    - ``deploy_attempts`` / ``deploy_backoff_seconds``: a failing ``run`` is tried this many
-      times, waiting ``backoff * 2**k`` between tries, then the trial fails.
-    - ``poll_attempts``: a failing bulk poll is tried this many times, then trials are polled
-      one by one; a trial whose own poll keeps failing for ``poll_attempts`` rounds fails.
-    - ``fetch_attempts``: polls on which fetching a completed trial's result may fail
-      before the trial fails.
-    - ``max_suggestion_failures``: consecutive errors from the optimizer (suggestion
-      creation) tolerated while no trial runs; then ``SchedulerError``.
-    - ``global_stopping``: a GlobalStoppingRule (e.g. ``NoImprovement(window=5)``).
-    - ``early_stopping``: an EarlyStoppingRule for trials that report intermediate values.
-    - ``log_filepath``, ``logging_level``: the ``honed.scheduler`` logger only.
-    """
+    # Strict: a string or a float is not silently taken for a count.
+    model_config = ConfigDict(
+        frozen=True, strict=True, extra="forbid", arbitrary_types_allowed=True
+    )
 
-    total_trials: int | None = None
-    max_pending_trials: int = 10
-    tolerated_trial_failure_rate: float = 0.5
-    min_failed_trials_for_failure_rate_check: int = 5
-    ttl_seconds_for_trials: float | None = None
-    init_seconds_between_polls: float = 0.02
-    min_seconds_before_poll: float = 0.0
-    seconds_between_polls_backoff_factor: float = 1.5
-    max_seconds_between_polls: float = 10.0
-    run_trials_in_batches: bool = False
-    wait_for_running_trials: bool = True
-    deploy_attempts: int = 3
-    deploy_backoff_seconds: float = 1.0
-    poll_attempts: int = 3
-    fetch_attempts: int = 3
-    max_suggestion_failures: int = 5
-    global_stopping: GlobalStoppingRule | None = None
-    early_stopping: EarlyStoppingRule | None = None
-    log_filepath: str | None = None
-    logging_level: int | str = logging.INFO
+    total_trials: int | None = Field(
+        None,
+        ge=0,
+        description="stop once the experiment has this many scheduler trials (failed ones "
+        "included); None: no limit (then give run_n_trials a count or a timeout)",
+    )
+    max_pending_trials: int = Field(
+        10, ge=1, description="trials deployed and not finished at once (the parallelism)"
+    )
+    tolerated_trial_failure_rate: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        allow_inf_nan=False,
+        description="failed / finished trials above this raises FailureRateExceededError, "
+        "checked once min_failed_trials_for_failure_rate_check trials failed and always at "
+        "the end of a run",
+    )
+    min_failed_trials_for_failure_rate_check: int = Field(
+        5, ge=1, description="failed trials before the failure rate is checked during a run"
+    )
+    ttl_seconds_for_trials: float | None = Field(
+        None,
+        gt=0,
+        allow_inf_nan=False,
+        description="a RUNNING trial older than this is stopped and FAILED; None: no limit",
+    )
+    init_seconds_between_polls: float = Field(
+        0.02,
+        gt=0,
+        allow_inf_nan=False,
+        description="first wait after a change; each quiet poll multiplies it by "
+        "seconds_between_polls_backoff_factor, up to max_seconds_between_polls (0 would "
+        "poll in a busy loop; use e.g. 0.01)",
+    )
+    min_seconds_before_poll: float = Field(
+        0.0,
+        ge=0,
+        le=LONGEST_POLL_SECONDS,
+        allow_inf_nan=False,
+        description="a trial is first polled this long after its deployment (deployments "
+        "themselves are never throttled)",
+    )
+    seconds_between_polls_backoff_factor: float = Field(
+        1.5,
+        ge=1,
+        allow_inf_nan=False,
+        description="what each quiet poll multiplies the wait by",
+    )
+    max_seconds_between_polls: float = Field(
+        10.0,
+        le=LONGEST_POLL_SECONDS,
+        allow_inf_nan=False,
+        description="the longest wait between polls, at least init_seconds_between_polls",
+    )
+    run_trials_in_batches: bool = Field(
+        False, description="deploy each round's new trials in one Runner.run_many call"
+    )
+    wait_for_running_trials: bool = Field(
+        True,
+        description="False makes run_n_trials deploy and return at once (one step for "
+        "cron-style drivers)",
+    )
+    deploy_attempts: int = Field(
+        3,
+        ge=1,
+        description="a failing Runner.run is tried this many times, waiting "
+        "deploy_backoff_seconds * 2**k between tries, then the trial fails",
+    )
+    deploy_backoff_seconds: float = Field(
+        1.0,
+        gt=0,
+        le=LONGEST_POLL_SECONDS,
+        allow_inf_nan=False,
+        description="the first wait before a failed deployment is tried again",
+    )
+    poll_attempts: int = Field(
+        3,
+        ge=1,
+        description="a failing bulk poll is tried this many times, then trials are polled "
+        "one by one; a trial whose own poll keeps failing for this many rounds fails",
+    )
+    fetch_attempts: int = Field(
+        3,
+        ge=1,
+        description="polls on which fetching a completed trial's result may fail before "
+        "the trial fails",
+    )
+    max_suggestion_failures: int = Field(
+        5,
+        ge=1,
+        description="consecutive errors from the optimizer (suggestion creation) tolerated "
+        "while no trial runs; then SchedulerError",
+    )
+    global_stopping: GlobalStoppingRule | None = Field(
+        None,
+        description="a GlobalStoppingRule that ends the run, e.g. NoImprovement(window=5)",
+    )
+    early_stopping: EarlyStoppingRule | None = Field(
+        None,
+        description="an EarlyStoppingRule for trials that report intermediate values",
+    )
+    log_filepath: str | None = Field(
+        None, description="a file the honed.scheduler logger also writes to"
+    )
+    logging_level: int | str = Field(
+        logging.INFO, description="the level of the honed.scheduler logger"
+    )
 
-    def __post_init__(self) -> None:
-        def need(ok: bool, message: str) -> None:
-            if not ok:
-                raise ValueError(f"SchedulerOptions.{message}")
+    if not TYPE_CHECKING:
+        # Hidden from mypy, whose pydantic plugin then checks keyword arguments by field.
+        def __init__(self, **options: Any) -> None:
+            try:
+                super().__init__(**options)
+            except ValidationError as error:
+                raise ValueError(_explain(error)) from None
 
-        def finite(value: float) -> bool:
-            return isinstance(value, int | float) and math.isfinite(value)
+    @field_validator("global_stopping", mode="before")
+    @classmethod
+    def _global_rule(cls, rule: object) -> object:
+        if rule is not None and not isinstance(rule, GlobalStoppingRule):
+            raise ValueError(
+                f"must be a GlobalStoppingRule such as NoImprovement(window=5), not {rule!r}"
+            )
+        return rule
 
-        need(
-            self.total_trials is None or self.total_trials >= 0,
-            f"total_trials must be None or >= 0, not {self.total_trials}",
-        )
-        need(
-            self.max_pending_trials >= 1,
-            f"max_pending_trials must be at least 1, not {self.max_pending_trials}",
-        )
-        need(
-            finite(self.tolerated_trial_failure_rate)
-            and 0 <= self.tolerated_trial_failure_rate <= 1,
-            "tolerated_trial_failure_rate must be between 0 and 1, "
-            f"not {self.tolerated_trial_failure_rate}",
-        )
-        need(
-            self.min_failed_trials_for_failure_rate_check >= 1,
-            "min_failed_trials_for_failure_rate_check must be at least 1",
-        )
-        need(
-            self.ttl_seconds_for_trials is None
-            or (finite(self.ttl_seconds_for_trials) and self.ttl_seconds_for_trials > 0),
-            f"ttl_seconds_for_trials must be None or > 0, not {self.ttl_seconds_for_trials}",
-        )
-        need(
-            finite(self.init_seconds_between_polls) and self.init_seconds_between_polls > 0,
-            "init_seconds_between_polls must be > 0 (0 would poll in a busy loop; "
-            f"use e.g. 0.01), not {self.init_seconds_between_polls}",
-        )
-        need(
-            finite(self.max_seconds_between_polls)
-            and self.init_seconds_between_polls
-            <= self.max_seconds_between_polls
-            <= LONGEST_POLL_SECONDS,
-            "max_seconds_between_polls must be between init_seconds_between_polls and "
-            f"{LONGEST_POLL_SECONDS:g}, not {self.max_seconds_between_polls}",
-        )
-        need(
-            finite(self.seconds_between_polls_backoff_factor)
-            and self.seconds_between_polls_backoff_factor >= 1,
-            "seconds_between_polls_backoff_factor must be >= 1, "
-            f"not {self.seconds_between_polls_backoff_factor}",
-        )
-        need(
-            finite(self.min_seconds_before_poll)
-            and 0 <= self.min_seconds_before_poll <= LONGEST_POLL_SECONDS,
-            f"min_seconds_before_poll must be between 0 and {LONGEST_POLL_SECONDS:g}",
-        )
-        for name in ("deploy_attempts", "poll_attempts", "fetch_attempts"):
-            need(getattr(self, name) >= 1, f"{name} must be at least 1")
-        need(self.max_suggestion_failures >= 1, "max_suggestion_failures must be at least 1")
-        need(
-            finite(self.deploy_backoff_seconds)
-            and 0 < self.deploy_backoff_seconds <= LONGEST_POLL_SECONDS,
-            f"deploy_backoff_seconds must be > 0 and <= {LONGEST_POLL_SECONDS:g}",
-        )
-        need(
-            self.global_stopping is None or isinstance(self.global_stopping, GlobalStoppingRule),
-            "global_stopping must be a GlobalStoppingRule such as NoImprovement(window=5), "
-            f"not {self.global_stopping!r}",
-        )
-        need(
-            self.early_stopping is None or isinstance(self.early_stopping, EarlyStoppingRule),
-            "early_stopping must be an EarlyStoppingRule such as "
-            f"PercentileEarlyStopping(percentile=50), not {self.early_stopping!r}",
-        )
-        level = self.logging_level
-        need(
-            isinstance(level, int) or isinstance(logging.getLevelName(level), int),
-            f"logging_level {level!r} is not a logging level",
-        )
+    @field_validator("early_stopping", mode="before")
+    @classmethod
+    def _early_rule(cls, rule: object) -> object:
+        if rule is not None and not isinstance(rule, EarlyStoppingRule):
+            raise ValueError(
+                "must be an EarlyStoppingRule such as PercentileEarlyStopping(percentile=50), "
+                f"not {rule!r}"
+            )
+        return rule
+
+    @field_validator("logging_level")
+    @classmethod
+    def _level(cls, level: int | str) -> int | str:
+        if not isinstance(level, int) and not isinstance(logging.getLevelName(level), int):
+            raise ValueError(f"must be a logging level such as 'INFO' or 20, not {level!r}")
+        return level
+
+    @model_validator(mode="after")
+    def _polls_back_off_upwards(self) -> SchedulerOptions:
+        if self.max_seconds_between_polls < self.init_seconds_between_polls:
+            raise ValueError(
+                "max_seconds_between_polls must be between init_seconds_between_polls "
+                f"({self.init_seconds_between_polls:g}) and {LONGEST_POLL_SECONDS:g}, "
+                f"not {self.max_seconds_between_polls:g}"
+            )
+        return self
+
+
+def _explain(error: ValidationError) -> str:
+    """pydantic's errors as sentences that name each option, its rule and its doc."""
+    return "; ".join(_sentence(detail) for detail in error.errors(include_url=False))
+
+
+def _sentence(detail: ErrorDetails) -> str:
+    name = str(detail["loc"][0]) if detail["loc"] else ""
+    if detail["type"] == "extra_forbidden":
+        return f"SchedulerOptions has no option {name}"
+    if detail["type"] == "value_error":
+        message = str(detail.get("ctx", {}).get("error", detail["msg"]))
+        return f"SchedulerOptions.{name} {message}" if name else f"SchedulerOptions.{message}"
+    rule = detail["msg"].replace("Input should be", "must be")
+    field = SchedulerOptions.model_fields.get(name)
+    doc = f": {field.description}" if field and field.description else ""
+    return f"SchedulerOptions.{name} {rule}, not {detail['input']!r}{doc}"

@@ -13,7 +13,9 @@ from honed.client.models import SuggestionModel
 
 class TrialStatus(StrEnum):
     """A trial's life: PENDING (to be deployed; also after an interrupted deployment) ->
-    RUNNING -> COMPLETED | FAILED | EARLY_STOPPED. Terminal states never change."""
+    RUNNING -> COMPLETED | FAILED | EARLY_STOPPED. RUNNING goes back to PENDING when the run
+    is interrupted or lost; terminal states never change once stored. ``Trial``'s methods
+    are the transitions."""
 
     PENDING = "pending"
     RUNNING = "running"
@@ -27,6 +29,8 @@ class TrialStatus(StrEnum):
 
 
 TERMINAL = frozenset({TrialStatus.COMPLETED, TrialStatus.FAILED, TrialStatus.EARLY_STOPPED})
+#: Terminal states that carry values the store may still refuse.
+REJECTABLE = frozenset({TrialStatus.COMPLETED, TrialStatus.EARLY_STOPPED})
 
 
 class PollStatus(StrEnum):
@@ -110,3 +114,68 @@ class Trial:
         return TrialSpec(
             self.id, self.index, dict(self.assignments), dict(self.runner_metadata), self.key
         )
+
+    # --- transitions: the only code that changes ``status`` -------------------------------
+    def start(self, runner_metadata: Mapping[str, Any], started: float, now: float) -> None:
+        """PENDING -> RUNNING: the runner launched it (``started``: epoch seconds,
+        ``now``: this process's monotonic clock)."""
+        self._require(TrialStatus.PENDING, "start")
+        self.status = TrialStatus.RUNNING
+        self.runner_metadata = dict(runner_metadata)
+        self.started = started
+        self.running_since = now
+        self.poll_failures = self.fetch_failures = 0
+
+    def retry_deployment_at(self, when: float) -> None:
+        """Stays PENDING after a failed deployment; deployed again from ``when``
+        (monotonic)."""
+        self._require(TrialStatus.PENDING, "retry its deployment")
+        self.retry_at = when
+
+    def back_to_pending(self) -> None:
+        """RUNNING -> PENDING (interrupted, or lost by its runner): to be deployed again with
+        the same assignments and key. Whatever the aborted run left is cleared, as if it had
+        never started: its start time (else a TTL or ``start_time`` would count from the
+        aborted run), runner metadata, and intermediate values (the next run reports its
+        own curve from its first step)."""
+        self._require(TrialStatus.RUNNING, "go back to pending")
+        self.status = TrialStatus.PENDING
+        self.runner_metadata = {}
+        self.started = None
+        self.running_since = None
+        self.progress = {}
+        self.poll_failures = self.fetch_failures = 0
+
+    def finish(
+        self,
+        status: TrialStatus,
+        ended: float,
+        values: Mapping[str, float] | None = None,
+        reason: str | None = None,
+    ) -> None:
+        """PENDING | RUNNING -> a terminal ``status`` (a trial whose deployment keeps
+        failing ends from PENDING)."""
+        if not status.terminal:
+            raise ValueError(f"finish needs a terminal status, not {status.value}")
+        self._require(TrialStatus.PENDING, "finish", also=TrialStatus.RUNNING)
+        self.status = status
+        self.ended = ended
+        self.values = dict(values or {})
+        self.reason = reason
+
+    def reject_result(self, reason: str) -> None:
+        """COMPLETED | EARLY_STOPPED -> FAILED before it is stored: the store refused its
+        values (a metric missing, a string value). The only change of a terminal state, and
+        only while its observation is not yet written."""
+        if self.status not in REJECTABLE or self.observation_id is not None:
+            raise RuntimeError(
+                f"trial {self.index} is {self.status.value}"
+                f"{' and stored' if self.observation_id else ''}: its result cannot be rejected"
+            )
+        self.status = TrialStatus.FAILED
+        self.values = {}
+        self.reason = reason
+
+    def _require(self, status: TrialStatus, action: str, also: TrialStatus | None = None) -> None:
+        if self.status is not status and self.status is not also:
+            raise RuntimeError(f"trial {self.index} is {self.status.value}: it cannot {action}")

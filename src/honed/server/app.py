@@ -3,11 +3,6 @@
 from __future__ import annotations
 
 import logging
-import multiprocessing
-import os
-import signal
-import threading
-import time
 from typing import Any
 
 from fastapi import FastAPI
@@ -75,8 +70,12 @@ class SkipResponseContent:
 
 
 def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
-    """The honed server. Pass ``services`` to serve an existing store (tests, embedded use)."""
-    settings = settings or Settings()
+    """The honed server. Pass ``services`` to serve an existing store (tests, embedded use).
+
+    Without ``settings``, the defaults: HONED_* variables are read by ``Settings()`` and
+    ``honed serve``, not by a server embedded in someone's process.
+    """
+    settings = settings or Settings.model_construct()
     if services is None:
         services = Services(
             SqlStorage.from_url(settings.database_url, pool_size=settings.db_pool_size),
@@ -165,26 +164,3 @@ def _allowed_methods(app: FastAPI, scope: Scope) -> list[str]:
         if any(route.matches(probe)[0] is Match.FULL for route in app.router.routes):
             allowed.append(method)
     return allowed
-
-
-def app_from_env() -> FastAPI:
-    """Factory for uvicorn workers: settings come from HONED_* variables."""
-    master = multiprocessing.parent_process()
-    if master is not None and master.pid is not None:
-        # A worker of `honed serve --workers N`: uvicorn's master supervises it, and a
-        # worker whose master was killed would go on serving the port unsupervised.
-        _end_with(master.pid)
-    return create_app(Settings.from_env())
-
-
-def _end_with(parent: int) -> None:
-    """SIGTERM to this process (a graceful shutdown) once ``parent`` is no longer its
-    parent, checked every second from now on."""
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(1.0)
-        logger.warning("the server's master process %s ended; this worker stops", parent)
-        os.kill(os.getpid(), signal.SIGTERM)
-
-    threading.Thread(target=watch, name="watch-master", daemon=True).start()

@@ -1,9 +1,21 @@
-"""Server settings, from arguments or HONED_* environment variables."""
+"""Server settings: keyword arguments first, then ``HONED_<FIELD>`` environment variables
+(``HONED_DATABASE_URL``, ``HONED_CORS_ORIGINS``, ...; empty ones count as unset), then the
+defaults. A value that does not parse raises ValueError naming its variable."""
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from typing import TYPE_CHECKING
+from typing import Annotated
+from typing import Any
+
+from pydantic import Field
+from pydantic import ValidationError
+from pydantic import field_validator
+from pydantic_core import ErrorDetails
+from pydantic_settings import BaseSettings
+from pydantic_settings import NoDecode
+from pydantic_settings import SettingsConfigDict
 
 from honed.service.suggestions import DEFAULT_MAX_WAIT_SECONDS
 from honed.service.suggestions import Preference
@@ -11,45 +23,92 @@ from honed.service.suggestions import ServingPolicy
 from honed.storage.sql.database import DEFAULT_POOL_SIZE
 from honed.storage.sql.database import DEFAULT_URL
 
+ENV_PREFIX = "HONED_"
 
-@dataclass(frozen=True)
-class Settings:
-    database_url: str = DEFAULT_URL
-    #: A token value that becomes valid for the default client at start (scripts, CI).
-    api_token: str | None = None
-    #: The longest a suggestion request waits for a fresh model point (see ServingPolicy).
-    candidate_wait_seconds: float = DEFAULT_MAX_WAIT_SECONDS
-    #: Fresh model points (waiting for a fit) or whatever is ready at once.
-    prefer: Preference = Preference.QUALITY
-    #: Optimizer processes started beside the server: requests wait for them to start.
-    optimizers: int = 0
-    #: Requests per second per API token and process (0: no limit); see server/ratelimit.py.
-    rate_limit: float = 0.0
-    #: Burst size of the rate limit (None: one second's worth).
-    rate_burst: float | None = None
-    #: Browser origins allowed to call the API (CORS); none by default.
-    cors_origins: tuple[str, ...] = ()
-    #: Connections each server process keeps to PostgreSQL.
-    db_pool_size: int = DEFAULT_POOL_SIZE
 
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_ignore_empty=True, frozen=True, extra="forbid"
+    )
+
+    database_url: str = Field(
+        DEFAULT_URL, description="SQLAlchemy URL: a SQLite file or a PostgreSQL database"
+    )
+    api_token: str | None = Field(
+        None, description="a token value that becomes valid for the default client at start"
+    )
+    candidate_wait_seconds: float = Field(
+        DEFAULT_MAX_WAIT_SECONDS,
+        ge=0,
+        allow_inf_nan=False,
+        description="the longest a suggestion request waits for a fresh model point "
+        "(see ServingPolicy)",
+    )
+    prefer: Preference = Field(
+        Preference.QUALITY,
+        description="fresh model points (waiting for a fit) or whatever is ready at once",
+    )
+    optimizers: int = Field(
+        0,
+        ge=0,
+        description="optimizer processes started beside the server: requests wait for them "
+        "to start",
+    )
+    rate_limit: float = Field(
+        0.0,
+        ge=0,
+        allow_inf_nan=False,
+        description="requests per second per API token and process (0: no limit); see "
+        "server/ratelimit.py",
+    )
+    rate_burst: float | None = Field(
+        None,
+        ge=1,
+        allow_inf_nan=False,
+        description="burst size of the rate limit (None: one second's worth)",
+    )
+    cors_origins: Annotated[tuple[str, ...], NoDecode] = Field(
+        (),
+        description="browser origins allowed to call the API (CORS), comma-separated in "
+        "the environment; none by default",
+    )
+    db_pool_size: int = Field(
+        DEFAULT_POOL_SIZE, ge=1, description="connections each server process keeps to PostgreSQL"
+    )
+
+    if not TYPE_CHECKING:
+        # Hidden from mypy, whose pydantic plugin then checks keyword arguments by field.
+        def __init__(self, **settings: Any) -> None:
+            try:
+                super().__init__(**settings)
+            except ValidationError as error:
+                messages = (_sentence(detail, settings) for detail in error.errors())
+                raise ValueError("; ".join(messages)) from None
+
+    @field_validator("cors_origins", mode="before")
     @classmethod
-    def from_env(cls) -> Settings:
-        burst = os.environ.get("HONED_RATE_BURST", "")
-        origins = os.environ.get("HONED_CORS_ORIGINS", "")
-        return cls(
-            database_url=os.environ.get("HONED_DATABASE_URL", DEFAULT_URL),
-            api_token=os.environ.get("HONED_API_TOKEN") or None,
-            candidate_wait_seconds=float(
-                os.environ.get("HONED_CANDIDATE_WAIT_SECONDS", DEFAULT_MAX_WAIT_SECONDS)
-            ),
-            prefer=Preference(os.environ.get("HONED_PREFER", Preference.QUALITY.value)),
-            optimizers=int(os.environ.get("HONED_OPTIMIZERS", "0") or 0),
-            rate_limit=float(os.environ.get("HONED_RATE_LIMIT", "0") or 0),
-            rate_burst=float(burst) if burst else None,
-            cors_origins=tuple(o.strip() for o in origins.split(",") if o.strip()),
-            db_pool_size=int(os.environ.get("HONED_DB_POOL_SIZE", DEFAULT_POOL_SIZE)),
-        )
+    def _comma_separated(cls, origins: object) -> object:
+        if isinstance(origins, str):
+            return tuple(o.strip() for o in origins.split(",") if o.strip())
+        return origins
 
     @property
     def serving(self) -> ServingPolicy:
         return ServingPolicy(self.candidate_wait_seconds, self.prefer, self.optimizers > 0)
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        """Every field from its ``HONED_*`` variable, else its default."""
+        return cls()
+
+
+def _sentence(detail: ErrorDetails, given: dict[str, Any]) -> str:
+    """Name what was wrong as the user wrote it: the variable, unless an argument gave it."""
+    name = str(detail["loc"][0]) if detail["loc"] else ""
+    variable = ENV_PREFIX + name.upper()
+    if name not in given and os.environ.get(variable):
+        where = f"{variable}={os.environ[variable]!r}"
+    else:
+        where = f"Settings.{name}={detail['input']!r}"
+    rule = detail["msg"].replace("Input should be", "should be")
+    return f"{where}: {rule}"
