@@ -4,8 +4,10 @@ shutdown, which used to end the server before it could stop them)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -152,3 +154,19 @@ def test_every_worker_process_serves_with_the_settings(
         # One request per process passes the burst of 1; the others are limited.
         assert statuses.count(200) in (1, 2)
         assert statuses.count(429) == 6 - statuses.count(200)
+
+
+def test_a_huge_request_head_is_refused_without_being_read(tmp_path: Path) -> None:
+    """An unauthenticated 8 MB header is answered 431 once 64 KiB of it arrived, and the
+    server goes on serving."""
+    url = f"sqlite:///{tmp_path / 'head.db'}"
+    with running_server(url) as server:
+        host, port = server.url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port)), timeout=30) as connection:
+            head = f"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: {'a' * 8 * 2**20}\r\n\r\n"
+            with contextlib.suppress(ConnectionError):  # closed before all of it was sent
+                connection.sendall(head.encode())
+            answer = connection.recv(4096)
+        assert answer.startswith(b"HTTP/1.1 431 ")
+        assert b'"status": 431' in answer
+        assert httpx.get(f"{server.url}/health", timeout=10).status_code == 200

@@ -186,6 +186,7 @@ def _serve_api(settings: Settings, host: str, port: int, workers: int, log_level
     from uvicorn.config import STARTUP_FAILURE
     from uvicorn.supervisors import Multiprocess
 
+    from honed.server.http_protocol import LimitedHeadProtocol
     from honed.server.worker import AppFactory
 
     config = Config(
@@ -196,6 +197,8 @@ def _serve_api(settings: Settings, host: str, port: int, workers: int, log_level
         workers=workers,
         log_level=log_level,
         timeout_graceful_shutdown=5,
+        # Request heads capped (431 past 64 KiB), see honed.server.http_protocol.
+        http=LimitedHeadProtocol,
     )
     if workers > 1:
         Multiprocess(config, sockets=[config.bind_socket()]).run()
