@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 import yaml
 
-from honed.cli.run import ConfigError
-from honed.cli.run import build_options
+from honed.cli.run_config import ConfigError
+from honed.cli.run_config import build_options
 from honed.client import Client
 from honed.scheduler import NoImprovement
 from honed.scheduler import PercentileEarlyStopping

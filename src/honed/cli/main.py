@@ -19,6 +19,7 @@ from honed.cli.experiments import experiment
 from honed.cli.experiments import experiments
 from honed.cli.experiments import export
 from honed.cli.run import run
+from honed.errors import HonedError
 from honed.server.optimizers import optimizer_processes
 from honed.storage.sql.database import DEFAULT_POOL_SIZE
 from honed.storage.sql.database import DEFAULT_URL
@@ -36,7 +37,18 @@ DATABASE_OPTION = click.option(
 )
 
 
-@click.group()
+class HonedGroup(click.Group):
+    """A HonedError is one honed raised on purpose, for the user to act on: it ends any
+    command with one ``Error:`` line and exit code 1, never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except HonedError as error:
+            raise click.ClickException(" ".join(error.message.split())) from None
+
+
+@click.group(cls=HonedGroup)
 @click.version_option(__version__, prog_name="honed")
 def main() -> None:
     """honed: self-hosted Bayesian optimization with the SigOpt REST API."""
