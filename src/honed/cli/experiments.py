@@ -1,5 +1,6 @@
 """``honed experiments list``, ``honed experiment show`` and ``honed export``: a server's
-experiments in the terminal, over HTTP (``--url``/``--token`` or SIGOPT_API_URL/TOKEN)."""
+experiments in the terminal, over HTTP (``--url``/``--token`` or SIGOPT_API_URL/TOKEN), or a
+database's read directly (``--database honed.db``, no token: the file is one's own)."""
 
 from __future__ import annotations
 
@@ -34,6 +35,14 @@ JSON = dict[str, Any]
 
 def server_options(command: F) -> F:
     command = click.option(
+        "--database",
+        "--database-url",
+        "database",
+        default=None,
+        help="Read this database directly instead of a server, with no token: a SQLite file "
+        "(the database: of honed run, e.g. honed.db) or a SQLAlchemy URL.",
+    )(command)
+    command = click.option(
         "--token", envvar="SIGOPT_API_TOKEN", help="API token [env: SIGOPT_API_TOKEN]."
     )(command)
     return click.option(
@@ -46,13 +55,38 @@ def server_options(command: F) -> F:
 
 
 @contextmanager
-def remote(url: str, token: str | None) -> Iterator[Remote]:
-    """The server, with its errors turned into one-line CLI errors."""
+def remote(url: str, token: str | None, database: str | None = None) -> Iterator[Remote]:
+    """The server, or the database when one is given, with their errors turned into
+    one-line CLI errors."""
     try:
-        with Remote(url, token) as api:
-            yield api
+        if database is None:
+            with Remote(url, token) as api:
+                yield api
+        else:
+            with embedded(database) as api:
+                yield api
     except HonedError as error:
         raise click.ClickException(error.message) from None
+
+
+@contextmanager
+def embedded(database: str) -> Iterator[Remote]:
+    """The v1 API over a database in this process, as its default client (the one
+    ``honed run`` and embedded clients use)."""
+    from honed.client import database_url
+    from honed.client.embedded import EmbeddedTransport
+
+    url = database_url(database)
+    file = url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else None
+    if file is not None and not Path(file).is_file():
+        # Opening it would create an empty database, and answer with nothing at all.
+        raise HonedError(f"no database at {file}: give the file that honed run's database: names")
+    transport = EmbeddedTransport(url)
+    try:
+        with Remote("http://embedded", transport.secret, transport=transport) as api:
+            yield api
+    finally:
+        transport.close()
 
 
 def fetch_observations(api: Remote, experiment_id: str) -> list[JSON]:
@@ -91,7 +125,7 @@ def _assignments(assignments: JSON) -> str:
 
 @click.group("experiments")
 def experiments() -> None:
-    """List the experiments on a server."""
+    """List the experiments on a server or in a database."""
 
 
 @experiments.command("list")
@@ -99,9 +133,9 @@ def experiments() -> None:
 @click.option(
     "--state", type=click.Choice(["active", "deleted", "all"]), default="active", show_default=True
 )
-def experiments_list(url: str, token: str | None, state: str) -> None:
+def experiments_list(url: str, token: str | None, database: str | None, state: str) -> None:
     """Name, state, observations / budget, best value and last activity of each experiment."""
-    with remote(url, token) as api:
+    with remote(url, token, database) as api:
         items = api.experiments(state)
     table = Table("id", "name", "state", "observations", "best", "last activity")
     for e in items:
@@ -128,9 +162,9 @@ def experiment() -> None:
 @experiment.command("show")
 @server_options
 @click.argument("experiment_id")
-def experiment_show(url: str, token: str | None, experiment_id: str) -> None:
+def experiment_show(url: str, token: str | None, database: str | None, experiment_id: str) -> None:
     """Progress, best assignments and open suggestions of one experiment."""
-    with remote(url, token) as api:
+    with remote(url, token, database) as api:
         e = api.experiment(experiment_id)
         best = api.best_assignments(experiment_id)
         open_suggestions = api.open_suggestions(experiment_id)
@@ -172,10 +206,17 @@ def experiment_show(url: str, token: str | None, experiment_id: str) -> None:
     default=None,
     help="File to write (default: stdout; parquet: experiment-ID.parquet).",
 )
-def export(url: str, token: str | None, experiment_id: str, fmt: str, output: Path | None) -> None:
+def export(
+    url: str,
+    token: str | None,
+    database: str | None,
+    experiment_id: str,
+    fmt: str,
+    output: Path | None,
+) -> None:
     """Export an experiment's observations: one row per observation (csv, parquet) or the
     experiment and its observations as the API returns them (json)."""
-    with remote(url, token) as api:
+    with remote(url, token, database) as api:
         e = api.experiment(experiment_id)
         observations = fetch_observations(api, experiment_id)
     if fmt == "parquet":

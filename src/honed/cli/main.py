@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shlex
 import signal
 import sys
 from collections.abc import Iterator
@@ -169,7 +170,13 @@ def serve(
     elif env_token is not None:
         click.echo("  the HONED_API_TOKEN value is a valid token of the default client")
     else:
-        click.echo("  create a token with: honed token create")
+        # Its first start printed the token, once; the operator may not have kept it.
+        create = "honed token create"
+        if database_url != DEFAULT_URL:
+            create += f" --database-url {shlex.quote(database_url)}"
+        click.echo(
+            f"  this database has tokens; for a new one: export SIGOPT_API_TOKEN=$({create})"
+        )
     sys.stdout.flush()
     # uvicorn re-raises the SIGTERM that stopped it once it has shut down; with the
     # default action that killed this process before the `finally` below, leaving the
