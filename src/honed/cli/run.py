@@ -78,6 +78,8 @@ class Display:
         table = Table(title=f"honed run: {self.name}", show_header=False, min_width=40)
         done = report.get("completed", 0) + report.get("early_stopped", 0)
         table.add_row("done", f"{done} / {self.budget}")
+        # Of those done: stopped by the early-stopping rule (not in "best").
+        table.add_row("stopped early", str(report.get("early_stopped", 0)))
         table.add_row("running", str(report.get("running", 0)))
         table.add_row("failed", str(report.get("failed", 0)))
         best = report.get("best_value")
