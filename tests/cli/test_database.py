@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -27,11 +28,12 @@ def honed(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 
 
 def seed(database: Path) -> str:
-    """An experiment with two observations (best: loss 0.25) and one open suggestion."""
+    """An experiment with a long name, two observations (best: loss 0.25) and one open
+    suggestion."""
     with Client(str(database)) as client:
         experiment = client.create_experiment(
             {
-                "name": "read me",
+                "name": "Validation loss of the classifier on the held-out split",
                 "parameters": [{"name": "x", "type": "double", "bounds": {"min": 0, "max": 1}}],
                 "metrics": [{"name": "loss", "objective": "minimize"}],
                 "observation_budget": 10,
@@ -51,9 +53,10 @@ def test_list_show_and_export_read_the_file(tmp_path: Path) -> None:
 
     listed = honed("experiments", "list", "--database", "honed.db", cwd=tmp_path)
     assert listed.returncode == 0, listed.stderr
-    row = next(line for line in listed.stdout.splitlines() if "read me" in line)
-    assert "2 / 10" in row
-    assert "loss=0.25" in row
+    # In 80 columns, with the long name wrapped and every value whole.
+    assert max(len(line) for line in listed.stdout.splitlines()) <= 80
+    row = next(line for line in listed.stdout.splitlines() if "Validation loss" in line)
+    assert re.search(r" 2 / 10 +loss=0\.25 +\d+ s ago", row), listed.stdout
 
     shown = honed("experiment", "show", experiment_id, "--database", "honed.db", cwd=tmp_path)
     assert shown.returncode == 0, shown.stderr
@@ -63,6 +66,8 @@ def test_list_show_and_export_read_the_file(tmp_path: Path) -> None:
     assert exported.returncode == 0, exported.stderr
     rows = list(csv.DictReader(io.StringIO(exported.stdout)))
     assert [float(r["loss"]) for r in rows] == [0.5, 0.25]
+    # ISO 8601 in UTC, as spreadsheets and pandas read times.
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", r["created"]) for r in rows)
 
 
 def test_a_database_that_is_not_there_is_not_created(tmp_path: Path) -> None:

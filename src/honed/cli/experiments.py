@@ -14,6 +14,7 @@ from typing import Any
 from typing import TypeVar
 
 import click
+from rich import box
 from rich.console import Console
 from rich.progress import BarColumn
 from rich.progress import MofNCompleteColumn
@@ -134,10 +135,18 @@ def experiments() -> None:
     "--state", type=click.Choice(["active", "deleted", "all"]), default="active", show_default=True
 )
 def experiments_list(url: str, token: str | None, database: str | None, state: str) -> None:
-    """Name, state, observations / budget, best value and last activity of each experiment."""
+    """Name, observations / budget, best value and last activity of each experiment (and
+    its state, with --state deleted or all)."""
     with remote(url, token, database) as api:
         items = api.experiments(state)
-    table = Table("id", "name", "state", "observations", "best", "last activity")
+    # Fits 80 columns: no borders, and only the name wraps, so values are never cut short.
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, collapse_padding=True)
+    table.add_column("id", no_wrap=True)
+    table.add_column("name", ratio=1, min_width=12)
+    if state != "active":
+        table.add_column("state", no_wrap=True)
+    for column in ("observations", "best", "updated"):
+        table.add_column(column, no_wrap=True)
     for e in items:
         progress = e.get("progress") or {}
         budget = e.get("observation_budget")
@@ -146,7 +155,7 @@ def experiments_list(url: str, token: str | None, database: str | None, state: s
         table.add_row(
             e["id"],
             e["name"],
-            e["state"],
+            *([e["state"]] if state != "active" else []),
             f"{count} / {budget}" if budget else str(count),
             _values(best["values"]) if best else "-",
             _ago(e.get("updated")),

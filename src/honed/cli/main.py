@@ -403,6 +403,7 @@ def token_list(database_url: str, client_id: int | None) -> None:
     """List a client's tokens (their ids; secrets are never stored)."""
     with _token_service(database_url) as tokens:
         listed = tokens.list_tokens(client_id)
+    click.echo("id\ttype\tpermissions\tstate\tdescription\tscope")
     for item in listed:
         state = "revoked" if item.revoked else "active"
         scope = "all" if item.experiment_id is None else f"experiment {item.experiment_id}"
