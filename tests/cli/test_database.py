@@ -11,6 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from honed.client import Client
 from honed.client import NewObservation
 
@@ -87,3 +89,23 @@ def test_an_unknown_experiment_is_one_error_line(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
     assert len(result.stderr.splitlines()) == 1
     assert result.stderr.startswith("Error: ")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["experiments", "list", "--database", "notes.txt"], "file is not a database"),
+        (["token", "list", "--database-url", "sqlite:///no/such/dir/x.db"], "unable to open"),
+        (["token", "list", "--database-url", "bogus://x"], "database URL bogus://x"),
+    ],
+)
+def test_a_database_that_cannot_be_opened_is_one_error_line(
+    tmp_path: Path, args: list[str], message: str
+) -> None:
+    (tmp_path / "notes.txt").write_text("not a database\n")
+    result = honed(*args, cwd=tmp_path)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.splitlines()) == 1, result.stderr
+    assert result.stderr.startswith("Error: ")
+    assert message in result.stderr
