@@ -8,6 +8,7 @@ import os
 import select
 import shlex
 import signal
+import string
 import subprocess
 import sys
 from collections.abc import Iterable
@@ -100,6 +101,11 @@ class SubprocessRunner(Runner):
 
     def _fill(self, fields: dict[str, str], parameters: Sequence[str]) -> str:
         names = ", ".join(parameters)
+        if _positional(self.command):
+            raise ValueError(
+                "the command has a placeholder without a name ({} or {0}): name a "
+                f"parameter, one of {names}"
+            )
         try:
             return self.command.format_map(fields)
         except KeyError as error:
@@ -109,11 +115,6 @@ class SubprocessRunner(Runner):
             raise ValueError(
                 f"the command names {{{name}}}, which is neither a parameter of the "
                 f"experiment ({names}) nor one of {', '.join(TRIAL_FIELDS)}{literal}"
-            ) from None
-        except IndexError:
-            raise ValueError(
-                "the command has a placeholder without a name ({} or {0}): name a parameter, "
-                f"one of {names}"
             ) from None
         except (ValueError, AttributeError) as error:
             # A lone brace, or a format spec or attribute the quoted value has not ({lr:.3f}).
@@ -249,6 +250,15 @@ class SubprocessRunner(Runner):
     def close(self) -> None:
         for child in self._children.values():
             child.poll()
+
+
+def _positional(command: str) -> bool:
+    """Whether the command has a ``{}`` or ``{0}`` (a lone brace: format_map says so)."""
+    try:
+        fields = [f for _, f, _, _ in string.Formatter().parse(command) if f is not None]
+    except ValueError:
+        return False
+    return any(field == "" or field[0].isdigit() for field in fields)
 
 
 def _stderr(directory: Path) -> str:
