@@ -107,6 +107,7 @@ def serve_settings(
     """Run `honed serve` up to the point where uvicorn would start; its settings."""
     served: list[Settings] = []
     monkeypatch.setattr(cli, "_serve_api", lambda settings, *rest: served.append(settings))
+    monkeypatch.setattr(cli, "_listen", lambda host, port: None)  # no port taken here
     database = ["--database-url", f"sqlite:///{tmp_path / 'serve.db'}"]
     result = CliRunner().invoke(cli.main, ["serve", *database, "--optimizers", "0", *args])
     return result.exit_code, result.output, served

@@ -1,9 +1,10 @@
 """Observations as flat rows (one per observation) for CSV, JSON, parquet and pandas.
 
 Works on the v1 wire JSON, so it serves the CLI and the notebook helpers alike. Columns:
-``id, created, suggestion, failed``, then each parameter by name, each metric by name
-(``value`` for an unnamed one; ``metric.<name>`` if a parameter has the same name) with
-``<metric>_stddev`` where any observation reported one, then ``metadata.<key>``.
+``id, created, suggestion, failed`` (``created`` in seconds; ISO 8601 in CSV), then each
+parameter by name, each metric by name (``value`` for an unnamed one; ``metric.<name>`` if
+a parameter has the same name) with ``<metric>_stddev`` where any observation reported one,
+then ``metadata.<key>``.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Sequence
+from datetime import UTC
+from datetime import datetime
 from pathlib import Path
 from typing import IO
 from typing import Any
@@ -75,9 +78,17 @@ def columns_of(experiment: JSON, rows: Sequence[dict[str, Any]]) -> list[str]:
 
 
 def write_csv(experiment: JSON, rows: Sequence[dict[str, Any]], out: IO[str]) -> None:
+    """The rows, with ``created`` as ISO 8601 in UTC (a spreadsheet reads it as a time,
+    where integer seconds are just a number)."""
     writer = csv.DictWriter(out, fieldnames=columns_of(experiment, rows), lineterminator="\n")
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows({**row, "created": iso_8601(row["created"])} for row in rows)
+
+
+def iso_8601(epoch: int | None) -> str | None:
+    if epoch is None:
+        return None
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def write_json(experiment: JSON, observations: Sequence[JSON], out: IO[str]) -> None:

@@ -27,18 +27,28 @@ class Remote:
     Args:
         url: the server; ``SIGOPT_API_URL`` or http://127.0.0.1:8080 when None.
         token: an API token; ``SIGOPT_API_TOKEN`` when None.
+        transport: what carries the requests instead of the network (the CLI passes an
+            embedded database's, honed.client.embedded).
 
     Raises:
         HonedError: the server's error (its message and status) for any failed request.
     """
 
-    def __init__(self, url: str | None = None, token: str | None = None, timeout: float = 30.0):
+    def __init__(
+        self,
+        url: str | None = None,
+        token: str | None = None,
+        timeout: float = 30.0,
+        transport: httpx.BaseTransport | None = None,
+    ):
         url = url or os.environ.get("SIGOPT_API_URL") or DEFAULT_URL
         token = token or os.environ.get("SIGOPT_API_TOKEN")
         if not token:
             raise HonedError("No API token: pass --token (or token=...) or set SIGOPT_API_TOKEN.")
         self.url = url.rstrip("/")
-        self._http = httpx.Client(base_url=self.url, auth=(token, ""), timeout=timeout)
+        self._http = httpx.Client(
+            base_url=self.url, auth=(token, ""), timeout=timeout, transport=transport
+        )
 
     def close(self) -> None:
         self._http.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -15,8 +16,8 @@ from typing import Any
 import pytest
 import yaml
 
-from honed.cli.run import ConfigError
-from honed.cli.run import build_options
+from honed.cli.run_config import ConfigError
+from honed.cli.run_config import build_options
 from honed.client import Client
 from honed.scheduler import NoImprovement
 from honed.scheduler import PercentileEarlyStopping
@@ -226,3 +227,44 @@ def test_stopping_rules_are_read_from_the_config(tmp_path: Path) -> None:
     config["options"] = {"early_stopping": {"percentil": 25}}
     with pytest.raises(ConfigError, match=r"sets \['percentil'\]: PercentileEarlyStopping takes"):
         build_options(path, config)
+
+
+CURVE = """
+import json, sys, time
+print(json.dumps({"step": 1, "loss": 5.0}), flush=True)
+time.sleep(60)
+print(json.dumps({"loss": 5.0}))
+"""
+
+
+def test_the_live_panel_counts_early_stopped_trials(tmp_path: Path) -> None:
+    (tmp_path / "curve.py").write_text(CURVE)
+    config = {
+        "name": "stopped early",
+        "parameters": [{"name": "x", "type": "double", "bounds": {"min": 0, "max": 1}}],
+        "metrics": [{"name": "loss", "objective": "minimize"}],
+        "command": f"{sys.executable} curve.py --x {{x}}",
+        "parallelism": 2,
+        "budget": 2,
+        "database": "honed.db",
+        "optimizers": 0,
+        "options": {
+            "init_seconds_between_polls": 0.05,
+            "max_seconds_between_polls": 0.2,
+            # A loss above 1 at step 1 stops the trial (larger is better: -1).
+            "early_stopping": {"threshold": -1.0, "min_step": 1},
+        },
+    }
+    path = tmp_path / "experiment.yaml"
+    path.write_text(yaml.safe_dump(config))
+    result = subprocess.run(
+        [sys.executable, "-m", "honed", "run", str(path)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    # The display's last frame: both trials done, both stopped early.
+    assert re.search(r"done\s+│\s+2 / 2", result.stderr), result.stderr
+    assert re.search(r"stopped early\s+│\s+2", result.stderr), result.stderr

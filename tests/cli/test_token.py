@@ -31,11 +31,14 @@ def test_create_list_and_revoke_tokens(tmp_path: Path) -> None:
     listed = runner.invoke(
         main, ["token", "list", "--database-url", url, "--client", str(client_id)]
     )
-    assert listed.output.splitlines() == [f"{token_id}\tclient-api\tread\tactive\t\tall"]
+    assert listed.output.splitlines() == [
+        "id\ttype\tpermissions\tstate\tdescription\tscope",
+        f"{token_id}\tclient-api\tread\tactive\t\tall",
+    ]
     # Without --client: the default client's tokens only.
     default_tokens = runner.invoke(main, ["token", "list", "--database-url", url]).output
     # (the one minted on first start, and the first command's)
-    assert [line.split("\t")[0] for line in default_tokens.splitlines()] == ["1", "2"]
+    assert [line.split("\t")[0] for line in default_tokens.splitlines()[1:]] == ["1", "2"]
     assert token_id == 3
 
     revoked = runner.invoke(main, ["token", "revoke", "--database-url", url, str(token_id)])

@@ -12,7 +12,9 @@ from honed.client.models import Suggestion
 from honed.scheduler import FakeClock
 from honed.scheduler import Scheduler
 from honed.scheduler import SchedulerOptions
+from honed.scheduler import Trial
 from honed.scheduler import TrialStatus
+from honed.scheduler.results import trials_frame
 from tests.scheduler.conftest import EXPERIMENT
 from tests.scheduler.conftest import ClockRunner
 from tests.scheduler.conftest import loss
@@ -123,10 +125,25 @@ def test_best_trial_summary_and_dataframe(
     assert (frame["status"] == "completed").all()
     # Who chose each point: here the initial design, with no model behind it.
     assert set(frame["source"]) == {"engine"}
+    assert list(frame.columns[:4]) == ["trial_index", "trial_id", "status", "generation_method"]
+    assert set(frame["generation_method"]) == {"design"}
     assert frame["model_fresh"].isna().all()
     assert (frame["end_time"] - frame["start_time"] >= pd.Timedelta(seconds=10)).all()
     metadata: dict[str, str] = frame.loc[0, "runner_metadata"]  # type: ignore[assignment]
     assert metadata["job"].startswith("job-")
+
+
+def test_generation_method_names_what_chose_each_point() -> None:
+    """As Ax's exp_to_df: design, optimizer, fallback or manual (queued points too)."""
+    sources = ["engine", "optimizer", "fallback", "manual", "queued", None]
+    trials = [
+        Trial(index=i, id=str(i), assignments={"x": 0.5}, key=str(i), source=source)
+        for i, source in enumerate(sources)
+    ]
+    frame = trials_frame(trials)
+    methods = frame["generation_method"]
+    assert list(methods[:5]) == ["design", "optimizer", "fallback", "manual", "manual"]
+    assert pd.isna(methods[5])  # a trial whose suggestion had no source on record
 
 
 def test_embedded_postgres_runs_and_resumes(postgres_url: str) -> None:

@@ -81,3 +81,26 @@ class TestDaskRunner(RunnerConformance):
         from honed.scheduler.runners.dask import DaskRunner
 
         return partial(DaskRunner, task, address=dask_address)
+
+
+@pytest.mark.parametrize(
+    ("command", "message"),
+    [
+        (
+            "train --lr {lr}",
+            r"names \{lr\}, which is neither a parameter of the experiment \(x, y\)",
+        ),
+        ("awk '{print $1}'", r"write \{\{ and \}\} for a literal brace"),
+        ("train --x {}", r"a placeholder without a name"),
+        ("train --x {x:.3f}", r"cannot fill in the command: Unknown format code 'f'"),
+        ("train --x {x", r"cannot fill in the command: expected '\}'"),
+    ],
+)
+def test_a_command_is_checked_against_the_parameters(command: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        SubprocessRunner(command).check_command(["x", "y"])
+
+
+def test_a_good_command_passes_the_check() -> None:
+    command = "{python} train.py --x {x} --y {y} --out {result_file} --dir {trial_dir} {{}}"
+    SubprocessRunner(command).check_command(["x", "y"])

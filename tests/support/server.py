@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -38,7 +39,7 @@ class RunningServer:
 @contextmanager
 def running_server(
     database_url: str,
-    token: str = "test-token",
+    token: str | None = "test-token",
     workers: int = 1,
     startup_timeout: float = 60.0,
     optimizers: int = 0,
@@ -47,13 +48,18 @@ def running_server(
 ) -> Iterator[RunningServer]:
     """Start ``python -m honed serve`` on a free port; wait for /health; stop it after.
 
+    ``token`` is made valid with HONED_API_TOKEN; None: the server is left to mint its own,
+    and ``server.token`` is the one it prints (empty on a database that has tokens).
+
     No optimizer process by default (Sobol serves): most tests are about the API, and each
     optimizer process costs seconds of torch import.
     """
     port = free_port()
     with tempfile.NamedTemporaryFile(prefix="honed-serve-", suffix=".log", delete=False) as log:
         log_path = Path(log.name)
-    env = {**os.environ, "HONED_API_TOKEN": token}
+    env = {k: v for k, v in os.environ.items() if k != "HONED_API_TOKEN"}
+    if token is not None:
+        env["HONED_API_TOKEN"] = token
     with log_path.open("wb") as log_file:
         process = subprocess.Popen(
             [
@@ -77,9 +83,12 @@ def running_server(
             env=env,
             start_new_session=True,
         )
-    server = RunningServer(f"http://127.0.0.1:{port}", token, process, log_path)
+    server = RunningServer(f"http://127.0.0.1:{port}", token or "", process, log_path)
     try:
         _wait_healthy(server, startup_timeout)
+        if token is None:
+            printed = re.search(r"export SIGOPT_API_TOKEN=(\S+)   \(client", server.log())
+            server.token = printed.group(1) if printed else ""
         yield server
     finally:
         stop(server)

@@ -1,5 +1,6 @@
 """``honed experiments list``, ``honed experiment show`` and ``honed export``: a server's
-experiments in the terminal, over HTTP (``--url``/``--token`` or SIGOPT_API_URL/TOKEN)."""
+experiments in the terminal, over HTTP (``--url``/``--token`` or SIGOPT_API_URL/TOKEN), or a
+database's read directly (``--database honed.db``, no token: the file is one's own)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from typing import Any
 from typing import TypeVar
 
 import click
+from rich import box
 from rich.console import Console
 from rich.progress import BarColumn
 from rich.progress import MofNCompleteColumn
@@ -34,6 +36,14 @@ JSON = dict[str, Any]
 
 def server_options(command: F) -> F:
     command = click.option(
+        "--database",
+        "--database-url",
+        "database",
+        default=None,
+        help="Read this database directly instead of a server, with no token: a SQLite file "
+        "(the database: of honed run, e.g. honed.db) or a SQLAlchemy URL.",
+    )(command)
+    command = click.option(
         "--token", envvar="SIGOPT_API_TOKEN", help="API token [env: SIGOPT_API_TOKEN]."
     )(command)
     return click.option(
@@ -46,13 +56,38 @@ def server_options(command: F) -> F:
 
 
 @contextmanager
-def remote(url: str, token: str | None) -> Iterator[Remote]:
-    """The server, with its errors turned into one-line CLI errors."""
+def remote(url: str, token: str | None, database: str | None = None) -> Iterator[Remote]:
+    """The server, or the database when one is given, with their errors turned into
+    one-line CLI errors."""
     try:
-        with Remote(url, token) as api:
-            yield api
+        if database is None:
+            with Remote(url, token) as api:
+                yield api
+        else:
+            with embedded(database) as api:
+                yield api
     except HonedError as error:
         raise click.ClickException(error.message) from None
+
+
+@contextmanager
+def embedded(database: str) -> Iterator[Remote]:
+    """The v1 API over a database in this process, as its default client (the one
+    ``honed run`` and embedded clients use)."""
+    from honed.client import database_url
+    from honed.client.embedded import EmbeddedTransport
+
+    url = database_url(database)
+    file = url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else None
+    if file is not None and not Path(file).is_file():
+        # Opening it would create an empty database, and answer with nothing at all.
+        raise HonedError(f"no database at {file}: give the file that honed run's database: names")
+    transport = EmbeddedTransport(url)
+    try:
+        with Remote("http://embedded", transport.secret, transport=transport) as api:
+            yield api
+    finally:
+        transport.close()
 
 
 def fetch_observations(api: Remote, experiment_id: str) -> list[JSON]:
@@ -91,7 +126,7 @@ def _assignments(assignments: JSON) -> str:
 
 @click.group("experiments")
 def experiments() -> None:
-    """List the experiments on a server."""
+    """List the experiments on a server or in a database."""
 
 
 @experiments.command("list")
@@ -99,11 +134,19 @@ def experiments() -> None:
 @click.option(
     "--state", type=click.Choice(["active", "deleted", "all"]), default="active", show_default=True
 )
-def experiments_list(url: str, token: str | None, state: str) -> None:
-    """Name, state, observations / budget, best value and last activity of each experiment."""
-    with remote(url, token) as api:
+def experiments_list(url: str, token: str | None, database: str | None, state: str) -> None:
+    """Name, observations / budget, best value and last activity of each experiment (and
+    its state, with --state deleted or all)."""
+    with remote(url, token, database) as api:
         items = api.experiments(state)
-    table = Table("id", "name", "state", "observations", "best", "last activity")
+    # Fits 80 columns: no borders, and only the name wraps, so values are never cut short.
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, collapse_padding=True)
+    table.add_column("id", no_wrap=True)
+    table.add_column("name", ratio=1, min_width=12)
+    if state != "active":
+        table.add_column("state", no_wrap=True)
+    for column in ("observations", "best", "updated"):
+        table.add_column(column, no_wrap=True)
     for e in items:
         progress = e.get("progress") or {}
         budget = e.get("observation_budget")
@@ -112,7 +155,7 @@ def experiments_list(url: str, token: str | None, state: str) -> None:
         table.add_row(
             e["id"],
             e["name"],
-            e["state"],
+            *([e["state"]] if state != "active" else []),
             f"{count} / {budget}" if budget else str(count),
             _values(best["values"]) if best else "-",
             _ago(e.get("updated")),
@@ -128,9 +171,9 @@ def experiment() -> None:
 @experiment.command("show")
 @server_options
 @click.argument("experiment_id")
-def experiment_show(url: str, token: str | None, experiment_id: str) -> None:
+def experiment_show(url: str, token: str | None, database: str | None, experiment_id: str) -> None:
     """Progress, best assignments and open suggestions of one experiment."""
-    with remote(url, token) as api:
+    with remote(url, token, database) as api:
         e = api.experiment(experiment_id)
         best = api.best_assignments(experiment_id)
         open_suggestions = api.open_suggestions(experiment_id)
@@ -172,10 +215,17 @@ def experiment_show(url: str, token: str | None, experiment_id: str) -> None:
     default=None,
     help="File to write (default: stdout; parquet: experiment-ID.parquet).",
 )
-def export(url: str, token: str | None, experiment_id: str, fmt: str, output: Path | None) -> None:
+def export(
+    url: str,
+    token: str | None,
+    database: str | None,
+    experiment_id: str,
+    fmt: str,
+    output: Path | None,
+) -> None:
     """Export an experiment's observations: one row per observation (csv, parquet) or the
     experiment and its observations as the API returns them (json)."""
-    with remote(url, token) as api:
+    with remote(url, token, database) as api:
         e = api.experiment(experiment_id)
         observations = fetch_observations(api, experiment_id)
     if fmt == "parquet":

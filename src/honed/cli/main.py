@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shlex
 import signal
+import socket
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,6 +21,7 @@ from honed.cli.experiments import experiment
 from honed.cli.experiments import experiments
 from honed.cli.experiments import export
 from honed.cli.run import run
+from honed.errors import HonedError
 from honed.server.optimizers import optimizer_processes
 from honed.storage.sql.database import DEFAULT_POOL_SIZE
 from honed.storage.sql.database import DEFAULT_URL
@@ -26,6 +29,9 @@ from honed.storage.sql.database import DEFAULT_URL
 if TYPE_CHECKING:
     from honed.server.settings import Settings
     from honed.service.tokens import TokenService
+
+#: As uvicorn's default.
+LISTEN_BACKLOG = 2048
 
 DATABASE_OPTION = click.option(
     "--database-url",
@@ -36,7 +42,18 @@ DATABASE_OPTION = click.option(
 )
 
 
-@click.group()
+class HonedGroup(click.Group):
+    """A HonedError is one honed raised on purpose, for the user to act on: it ends any
+    command with one ``Error:`` line and exit code 1, never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except HonedError as error:
+            raise click.ClickException(" ".join(error.message.split())) from None
+
+
+@click.group(cls=HonedGroup)
 @click.version_option(__version__, prog_name="honed")
 def main() -> None:
     """honed: self-hosted Bayesian optimization with the SigOpt REST API."""
@@ -53,7 +70,14 @@ def main() -> None:
     type=click.IntRange(1, 64),
     help="Server processes. Use PostgreSQL when running more than one.",
 )
-@click.option("--log-level", default="warning", show_default=True)
+@click.option(
+    "--log-level",
+    type=click.Choice(["critical", "error", "warning", "info", "debug"], case_sensitive=False),
+    default="warning",
+    show_default=True,
+    help="Of the server and its optimizer processes (info: a line per request and per "
+    "model fit; debug: also the database migrations).",
+)
 @click.option(
     "--optimizers",
     default=1,
@@ -142,6 +166,8 @@ def serve(
         raise click.UsageError(str(error)) from None
     database_url = settings.database_url
     env_token = settings.api_token
+    # Before the database is touched: a busy port must not cost a token shown only once.
+    sock = _listen(host, port)
     storage = SqlStorage.from_url(database_url)  # migrates once, before any worker starts
     client, issued = Services(storage).tokens.bootstrap(env_token)
     storage.close()
@@ -157,7 +183,12 @@ def serve(
     elif env_token is not None:
         click.echo("  the HONED_API_TOKEN value is a valid token of the default client")
     else:
-        click.echo("  create a token with: honed token create")
+        # Its first start printed the token, once; the operator may not have kept it.
+        create = "honed token create"
+        if database_url != DEFAULT_URL:
+            create += f" --database-url {shlex.quote(database_url)}"
+        click.echo("  this database has its tokens (shown once, at its first start); a new one:")
+        click.echo(f"  export SIGOPT_API_TOKEN=$({create})")
     sys.stdout.flush()
     # uvicorn re-raises the SIGTERM that stopped it once it has shut down; with the
     # default action that killed this process before the `finally` below, leaving the
@@ -165,15 +196,35 @@ def serve(
     signal.signal(signal.SIGTERM, _exit_on_signal)
     # Optimizer processes: torch stays out of the API processes. One that dies is started
     # again.
-    processes = optimizer_processes(database_url, optimizers)
+    processes = optimizer_processes(database_url, optimizers, log_level=log_level)
     processes.start()
     try:
-        _serve_api(settings, host, port, workers, log_level)
+        _serve_api(settings, sock, host, port, workers, log_level)
     finally:
         processes.stop()
 
 
-def _serve_api(settings: Settings, host: str, port: int, workers: int, log_level: str) -> None:
+def _listen(host: str, port: int) -> socket.socket:
+    """The server's socket, bound and listening, or a one-line error (as uvicorn binds)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+        sock.listen(LISTEN_BACKLOG)
+    except OSError as error:
+        sock.close()
+        raise click.ClickException(
+            f"cannot listen on {host}:{port}: {error.strerror or error}; stop what uses the "
+            "port, or pass another --port"
+        ) from None
+    sock.set_inheritable(True)  # for the worker processes of --workers
+    return sock
+
+
+def _serve_api(
+    settings: Settings, sock: socket.socket, host: str, port: int, workers: int, log_level: str
+) -> None:
     """uvicorn serving ``create_app(settings)`` in ``workers`` processes.
 
     ``uvicorn.run`` takes only an import string for several workers, and that factory
@@ -201,11 +252,11 @@ def _serve_api(settings: Settings, host: str, port: int, workers: int, log_level
         http=LimitedHeadProtocol,
     )
     if workers > 1:
-        Multiprocess(config, sockets=[config.bind_socket()]).run()
+        Multiprocess(config, sockets=[sock]).run()
         return
     server = Server(config)
     with contextlib.suppress(KeyboardInterrupt):  # as uvicorn.run: Ctrl-C ends quietly
-        server.run()
+        server.run(sockets=[sock])
     if not server.started:
         sys.exit(STARTUP_FAILURE)
 
@@ -238,6 +289,9 @@ def optimizer(database_url: str, log_level: str, parent_pid: int | None) -> None
     from honed.storage.sql.storage import SqlStorage
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s optimizer %(message)s")
+    # Alembic says "Context impl SQLiteImpl." on every start: only for those who debug.
+    if logging.getLogger().level > logging.DEBUG:
+        logging.getLogger("alembic").setLevel(logging.WARNING)
     # A crash in native code (torch) leaves its Python stack in the log, and
     # `kill -USR1 <pid>` prints every thread's stack: where a slow or stuck fit is.
     faulthandler.enable()
@@ -349,6 +403,7 @@ def token_list(database_url: str, client_id: int | None) -> None:
     """List a client's tokens (their ids; secrets are never stored)."""
     with _token_service(database_url) as tokens:
         listed = tokens.list_tokens(client_id)
+    click.echo("id\ttype\tpermissions\tstate\tdescription\tscope")
     for item in listed:
         state = "revoked" if item.revoked else "active"
         scope = "all" if item.experiment_id is None else f"experiment {item.experiment_id}"

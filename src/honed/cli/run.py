@@ -10,7 +10,7 @@ command: python train.py --lr {lr}     # prints {"loss": ...} or writes {result_
 parallelism: 4
 budget: 20                             # total trials
 timeout: 3600                          # seconds, optional
-database: honed.db                     # or  server: http://host:8080  (token: HONED_API_TOKEN)
+database: honed.db                     # or  server: http://host:8080  (SIGOPT_API_TOKEN)
 optimizers: 1                          # model processes for an embedded database (0: Sobol)
 workdir: .honed-trials                 # trial directories (stdout, stderr, result)
 options: {ttl_seconds_for_trials: 600} # any other SchedulerOptions field; stopping rules as
@@ -26,8 +26,6 @@ trials and exits; nothing finished is lost.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import os
 import sys
 import time
 from collections.abc import Iterator
@@ -35,104 +33,26 @@ from pathlib import Path
 from typing import Any
 
 import click
-import yaml
 from rich.console import Console
 from rich.console import ConsoleOptions
 from rich.console import RenderResult
 from rich.live import Live
 from rich.table import Table
 
+from honed.cli.run_config import EXPERIMENT_KEYS
+from honed.cli.run_config import RUN_MARK
+from honed.cli.run_config import ConfigError
+from honed.cli.run_config import Target
+from honed.cli.run_config import build_options
+from honed.cli.run_config import load_config
+from honed.cli.run_config import parameter_names
 from honed.client import Client
-from honed.scheduler import NoImprovement
-from honed.scheduler import PercentileEarlyStopping
+from honed.errors import HonedError
+from honed.errors import InvalidRequestError
 from honed.scheduler import Scheduler
 from honed.scheduler import SchedulerOptions
-from honed.scheduler import ThresholdEarlyStopping
+from honed.scheduler.errors import FailureRateExceededError
 from honed.scheduler.runners import SubprocessRunner
-
-EXPERIMENT_KEYS = {
-    "name",
-    "type",
-    "parameters",
-    "metrics",
-    "linear_constraints",
-    "metadata",
-    "parallel_bandwidth",
-}
-RUN_KEYS = {"command", "parallelism", "budget", "timeout", "database", "server", "token"}
-RUN_KEYS |= {"workdir", "options", "cwd", "env", "optimizers"}
-RUN_MARK = "honed_run"
-
-
-class ConfigError(click.ClickException):
-    def __init__(self, path: Path, message: str) -> None:
-        super().__init__(f"{path}: {message}")
-
-
-def load_config(path: Path) -> dict[str, Any]:
-    try:
-        config = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as error:
-        raise ConfigError(path, f"cannot read it: {error}") from None
-    if not isinstance(config, dict):
-        raise ConfigError(path, "expected a mapping of settings")
-    unknown = set(config) - EXPERIMENT_KEYS - RUN_KEYS
-    if unknown:
-        raise ConfigError(
-            path,
-            f"unknown settings {sorted(unknown)}; known: {sorted(EXPERIMENT_KEYS | RUN_KEYS)}",
-        )
-    for key in ("name", "parameters", "metrics", "command", "budget"):
-        if key not in config:
-            raise ConfigError(path, f"'{key}' is missing")
-    if not isinstance(config["command"], str):
-        raise ConfigError(path, "'command' must be a string such as 'python train.py --lr {lr}'")
-    if "database" in config and "server" in config:
-        raise ConfigError(path, "give either 'database' or 'server', not both")
-    return config
-
-
-def build_options(path: Path, config: dict[str, Any]) -> SchedulerOptions:
-    extra = config.get("options") or {}
-    fields = set(SchedulerOptions.model_fields)
-    if not isinstance(extra, dict) or set(extra) - fields:
-        raise ConfigError(path, f"'options' may set {sorted(fields)}")
-    try:
-        return SchedulerOptions(
-            **{
-                "total_trials": config["budget"],
-                "max_pending_trials": config.get("parallelism", 1),
-                "max_seconds_between_polls": 2.0,
-                **extra,
-                **stopping_rules(extra),
-            }
-        )
-    except (TypeError, ValueError) as error:
-        raise ConfigError(path, str(error)) from None
-
-
-def stopping_rules(options: dict[str, Any]) -> dict[str, Any]:
-    """The rules a config gives as mappings: ``global_stopping: {window: 5}`` is
-    NoImprovement; ``early_stopping: {percentile: 50, min_step: 3}`` PercentileEarlyStopping,
-    or ThresholdEarlyStopping when it has a ``threshold``."""
-    rules: dict[str, Any] = {}
-    for name in ("global_stopping", "early_stopping"):
-        given = options.get(name)
-        if not isinstance(given, dict):
-            continue
-        kind: type[NoImprovement | ThresholdEarlyStopping | PercentileEarlyStopping]
-        if name == "global_stopping":
-            kind = NoImprovement
-        else:
-            kind = ThresholdEarlyStopping if "threshold" in given else PercentileEarlyStopping
-        fields = {f.name for f in dataclasses.fields(kind)}
-        if set(given) - fields:
-            raise ValueError(
-                f"options.{name} {given} sets {sorted(set(given) - fields)}: "
-                f"{kind.__name__} takes {sorted(fields)}"
-            )
-        rules[name] = kind(**given)
-    return rules
 
 
 def find_experiment(client: Client, name: str) -> str | None:
@@ -158,6 +78,8 @@ class Display:
         table = Table(title=f"honed run: {self.name}", show_header=False, min_width=40)
         done = report.get("completed", 0) + report.get("early_stopped", 0)
         table.add_row("done", f"{done} / {self.budget}")
+        # Of those done: stopped by the early-stopping rule (not in "best").
+        table.add_row("stopped early", str(report.get("early_stopped", 0)))
         table.add_row("running", str(report.get("running", 0)))
         table.add_row("failed", str(report.get("failed", 0)))
         best = report.get("best_value")
@@ -184,44 +106,108 @@ def live(display: Display, console: Console) -> Iterator[None]:
 @click.argument("config_path", metavar="EXPERIMENT_YAML", type=click.Path(path_type=Path))
 @click.option("--new", is_flag=True, help="Start a new experiment even if one can be resumed.")
 def run(config_path: Path, new: bool) -> None:
-    """Run an experiment's trials as commands, with a live progress display."""
+    """Run an experiment's trials as commands, with a live progress display.
+
+    With ``server:``, the token is the config's ``token:``, else SIGOPT_API_TOKEN (what
+    ``honed serve`` prints), else HONED_API_TOKEN.
+    """
+    # Every mistake the config alone shows is found here, before anything is created.
     config = load_config(config_path)
     options = build_options(config_path, config)
     base = config_path.resolve().parent
-    connection = config.get("server") or str(base / str(config.get("database", "honed.db")))
-    token = config.get("token") or os.environ.get("HONED_API_TOKEN")
-    timeout = config.get("timeout")
     runner = SubprocessRunner(
         config["command"],
         workdir=base / str(config.get("workdir", ".honed-trials")),
         cwd=base / str(config.get("cwd", ".")),
         env={str(k): str(v) for k, v in (config.get("env") or {}).items()},
     )
+    try:
+        runner.check_command(parameter_names(config_path, config))
+    except ValueError as error:
+        raise ConfigError(config_path, str(error)) from None
+    target = Target.of(config_path, config)
     console = Console(stderr=True)
-    optimizers = int(config.get("optimizers", 1))
-    with Client(connection, token, optimizers=optimizers) as client:
-        existing = None if new else find_experiment(client, config["name"])
-        if existing is None:
-            body = {k: v for k, v in config.items() if k in EXPERIMENT_KEYS}
-            body["metadata"] = {**(body.get("metadata") or {}), RUN_MARK: 1}
-            scheduler = Scheduler(body, runner, options, client)
-            console.print(f"experiment {scheduler.experiment.id} created")
-        else:
-            scheduler = Scheduler.from_stored_experiment(existing, runner, options, client)
-            console.print(f"resuming experiment {existing}: {len(scheduler.trials)} trials so far")
-        display = Display(config["name"], options.total_trials or 0, timeout)
-        try:
-            with live(display, console):
-                for report in scheduler.run_trials_and_yield_results(None, timeout):
-                    display.report = report
-        except KeyboardInterrupt:
-            scheduler.interrupt("interrupted (Ctrl-C)")  # if it came between two rounds
-            console.print("stopped: run the same command again to resume")
-            sys.exit(130)
-        finally:
-            runner.close()
-        result = scheduler.summarize_final_result()
-        console.print(f"finished: {result.stop_reason}")
-        if result.best_trial is not None:
-            best = result.best_trial
-            click.echo(f"best trial {best.index}: {best.values} at {best.assignments}")
+    try:
+        with Client(target.connection, target.token, optimizers=target.optimizers) as client:
+            scheduler = open_scheduler(config_path, config, client, runner, options, new, console)
+            drive(scheduler, runner, config_path, config, console)
+            result = scheduler.summarize_final_result()
+    except HonedError as error:
+        raise click.ClickException(target.explain(error)) from None
+    console.print(f"finished: {result.stop_reason}")
+    if result.best_trial is not None:
+        best = result.best_trial
+        click.echo(f"best trial {best.index}: {best.values} at {best.assignments}")
+
+
+def open_scheduler(
+    path: Path,
+    config: dict[str, Any],
+    client: Client,
+    runner: SubprocessRunner,
+    options: SchedulerOptions,
+    new: bool,
+    console: Console,
+) -> Scheduler:
+    """The experiment of this name to resume, or a new one."""
+    existing = None if new else find_experiment(client, config["name"])
+    if existing is not None:
+        scheduler = Scheduler.from_stored_experiment(existing, runner, options, client)
+        console.print(f"resuming experiment {existing}: {len(scheduler.trials)} trials so far")
+        return scheduler
+    body = {k: v for k, v in config.items() if k in EXPERIMENT_KEYS}
+    body["metadata"] = {**(body.get("metadata") or {}), RUN_MARK: 1}
+    try:
+        scheduler = Scheduler(body, runner, options, client)
+    except InvalidRequestError as error:  # e.g. objective: minimise; nothing was created
+        raise ConfigError(path, error.message) from None
+    console.print(f"experiment {scheduler.experiment.id} created")
+    return scheduler
+
+
+def drive(
+    scheduler: Scheduler,
+    runner: SubprocessRunner,
+    path: Path,
+    config: dict[str, Any],
+    console: Console,
+) -> None:
+    """The loop under the live display, until it ends or Ctrl-C stops it."""
+    options = scheduler.options
+    display = Display(config["name"], options.total_trials or 0, config.get("timeout"))
+    try:
+        with live(display, console):
+            for report in scheduler.run_trials_and_yield_results(None, config.get("timeout")):
+                display.report = report
+    except KeyboardInterrupt:
+        scheduler.interrupt("interrupted (Ctrl-C)")  # if it came between two rounds
+        console.print("stopped: run the same command again to resume")
+        sys.exit(130)
+    except FailureRateExceededError as error:
+        raise click.ClickException(failure_rate_message(error, scheduler, path)) from None
+    finally:
+        runner.close()
+
+
+def failure_rate_message(error: FailureRateExceededError, scheduler: Scheduler, path: Path) -> str:
+    """One line: how many failed, the latest failure and where its output is, and the
+    option that tolerates more."""
+    index, _, reason = error.failures[-1]
+    directory = scheduler.trials[index].runner_metadata.get("dir")
+    output = f" (its output: {directory})" if directory else ""
+    return (
+        f"{len(error.failures)} trials failed, {error.rate:.0%} of those run (tolerated: "
+        f"{error.tolerated:.0%}); the latest, trial {index}: {one_line(reason)}{output}. "
+        "Fix the command, or tolerate more failures with "
+        f"options: {{tolerated_trial_failure_rate: 0.9}} in {path}"
+    )
+
+
+def one_line(text: str) -> str:
+    """A multi-line reason as its first and last lines: for a Python traceback on stderr,
+    the exit code and the exception."""
+    text = text.replace("Traceback (most recent call last):", "")
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    if len(lines) <= 2:
+        return " ".join(lines)
+    return f"{lines[0]} ... {lines[-1]}"

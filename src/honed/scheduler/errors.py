@@ -27,7 +27,9 @@ class FailureRateExceededError(SchedulerError):
         )
         super().__init__(
             f"{len(failures)} failed trials, a failure rate of {rate:.0%} (tolerated: "
-            f"{tolerated:.0%}). Failed trials:\n{lines}"
+            f"{tolerated:.0%}; raise tolerated_trial_failure_rate to tolerate more). "
+            f"Failed trials:\n{lines}"
         )
         self.rate = rate
+        self.tolerated = tolerated
         self.failures = list(failures)

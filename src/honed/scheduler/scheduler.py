@@ -296,11 +296,13 @@ class Scheduler:
         )
 
     def to_dataframe(self) -> pd.DataFrame:
-        """One row per trial: index, id, status, assignments, values, reason, runner
-        metadata, start and end times (UTC), then who chose the point (``source``:
-        engine for the initial design, optimizer, fallback) and, for optimizer points,
-        what the model knew: the observations it was fitted on, ``batch`` or ``pool``, and
-        whether it accounted for every result stored when the trial was created."""
+        """One row per trial: index, id, status, ``generation_method`` (what chose the
+        point, as in Ax's exp_to_df: design, optimizer, fallback or manual), assignments,
+        values, reason, runner metadata, start and end times (UTC), then the suggestion's own
+        ``source`` (engine for the design, optimizer, fallback, manual, queued) and, for
+        optimizer points, what the model knew: the observations it was fitted on, ``batch``
+        or ``pool``, and whether it accounted for every result stored when the trial was
+        created."""
         return trials_frame(self.trials.values())
 
     # --- the loop's decisions -------------------------------------------------------------

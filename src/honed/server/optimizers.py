@@ -19,16 +19,19 @@ MAX_DELAY = 60.0
 STOP_GRACE_SECONDS = 10.0
 
 
-def optimizer_processes(database_url: str, count: int, quiet: bool = False) -> Supervisor:
+def optimizer_processes(
+    database_url: str, count: int, quiet: bool = False, log_level: str = "warning"
+) -> Supervisor:
     """``count`` ``honed optimizer`` processes on ``database_url``, one torch thread each
-    (not started yet). ``quiet``: they log warnings only and run in a session of their own,
-    so that Ctrl-C in a terminal reaches only the caller (an embedded client's user reads
-    its own output), which ends them with ``stop``."""
+    (not started yet), logging at ``log_level`` (info: a line per model fit). ``quiet``:
+    they log warnings only and run in a session of their own, so that Ctrl-C in a terminal
+    reaches only the caller (an embedded client's user reads its own output), which ends
+    them with ``stop``."""
     command = [sys.executable, "-m", "honed", "optimizer", "--database-url", database_url]
     command += ["--parent-pid", str(os.getpid())]
+    command += ["--log-level", "warning" if quiet else log_level]
     options: dict[str, Any] = {"env": {**os.environ, "OMP_NUM_THREADS": "1"}}
     if quiet:
-        command += ["--log-level", "warning"]
         options["start_new_session"] = True
     return Supervisor("optimizer", command, count, options)
 

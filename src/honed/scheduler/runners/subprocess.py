@@ -8,8 +8,10 @@ import os
 import select
 import shlex
 import signal
+import string
 import subprocess
 import sys
+from collections.abc import Iterable
 from collections.abc import Mapping
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,6 +29,9 @@ from honed.scheduler.runners.results import to_values
 from honed.scheduler.trial import Poll
 from honed.scheduler.trial import PollStatus
 from honed.scheduler.trial import TrialSpec
+
+#: Placeholders every command may use besides the experiment's parameters.
+TRIAL_FIELDS = ("trial_id", "trial_index", "trial_dir", "result_file", "python")
 
 # The command runs in its own session, so Ctrl-C on the scheduler and a killed scheduler
 # leave it alone; its exit code is written to a file, because a resumed scheduler is not its
@@ -85,12 +90,37 @@ class SubprocessRunner(Runner):
             "result_file": shlex.quote(str(directory / "result.json")),
             "python": shlex.quote(sys.executable),
         }
+        return self._fill(fields, list(trial.assignments))
+
+    def check_command(self, parameters: Iterable[str]) -> None:
+        """Raise ValueError, naming what to fix, unless the command can be filled in for an
+        experiment with these parameters: callers check before they create anything, since
+        otherwise every trial would fail only once it is deployed."""
+        names = list(parameters)
+        self._fill(dict.fromkeys([*names, *TRIAL_FIELDS], "x"), names)
+
+    def _fill(self, fields: dict[str, str], parameters: Sequence[str]) -> str:
+        names = ", ".join(parameters)
+        if _positional(self.command):
+            raise ValueError(
+                "the command has a placeholder without a name ({} or {0}): name a "
+                f"parameter, one of {names}"
+            )
         try:
             return self.command.format_map(fields)
         except KeyError as error:
+            name = str(error.args[0])
+            # {print $1} of awk is no placeholder at all: say how to keep its braces.
+            literal = "" if name.isidentifier() else "; write {{ and }} for a literal brace"
             raise ValueError(
-                f"the command names {{{error.args[0]}}}, which is neither a parameter of the "
-                f"experiment nor one of trial_id, trial_index, trial_dir, result_file, python"
+                f"the command names {{{name}}}, which is neither a parameter of the "
+                f"experiment ({names}) nor one of {', '.join(TRIAL_FIELDS)}{literal}"
+            ) from None
+        except (ValueError, AttributeError) as error:
+            # A lone brace, or a format spec or attribute the quoted value has not ({lr:.3f}).
+            raise ValueError(
+                f"cannot fill in the command: {error} (placeholders are {{name}} only; write "
+                "{{ and }} for a literal brace)"
             ) from None
 
     def run(self, trial: TrialSpec) -> Mapping[str, Any]:
@@ -220,6 +250,15 @@ class SubprocessRunner(Runner):
     def close(self) -> None:
         for child in self._children.values():
             child.poll()
+
+
+def _positional(command: str) -> bool:
+    """Whether the command has a ``{}`` or ``{0}`` (a lone brace: format_map says so)."""
+    try:
+        fields = [f for _, f, _, _ in string.Formatter().parse(command) if f is not None]
+    except ValueError:
+        return False
+    return any(field == "" or field[0].isdigit() for field in fields)
 
 
 def _stderr(directory: Path) -> str:

@@ -11,11 +11,13 @@ from typing import TypeVar
 from sqlalchemy import ColumnElement
 from sqlalchemy import case
 from sqlalchemy import delete
+from sqlalchemy import exc
 from sqlalchemy import func
 from sqlalchemy import insert
 from sqlalchemy import select
 from sqlalchemy import text
 from sqlalchemy import update
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from honed.domain.experiment import Experiment
@@ -101,10 +103,23 @@ class SqlStorage(ProjectsAndRuns, Storage):
     def from_url(
         cls, url: str, migrate: bool = True, pool_size: int = DEFAULT_POOL_SIZE
     ) -> SqlStorage:
-        """``pool_size``: connections this process keeps to PostgreSQL (unused on SQLite)."""
-        database = open_database(url, pool_size)
-        if migrate:
-            upgrade(database)
+        """``pool_size``: connections this process keeps to PostgreSQL (unused on SQLite).
+
+        A URL that names no usable database is InvalidRequestError; one that cannot be
+        opened (no such directory, not a database file, no server) ServiceUnavailableError.
+        """
+        try:
+            database = open_database(url, pool_size)
+        except exc.ArgumentError as error:  # unreadable, or a dialect that is not installed
+            raise InvalidRequestError(f"database URL {_shown(url)}: {error}") from error
+        try:
+            if migrate:
+                upgrade(database)
+        except exc.DBAPIError as error:
+            database.dispose()
+            raise ServiceUnavailableError(
+                f"cannot open the database {_shown(url)}: {error.orig}"
+            ) from error
         return cls(database)
 
     # --- tenants and tokens -------------------------------------------------------------
@@ -795,3 +810,11 @@ def _get_child(session: Session, model: type[Child], experiment_id: int, row_id:
     if row is None or row.experiment_id != experiment_id:
         raise NotFoundError()
     return row
+
+
+def _shown(url: str) -> str:
+    """The URL for a message: without its password."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except exc.ArgumentError:
+        return url

@@ -1,0 +1,111 @@
+"""`honed experiments list`, `honed experiment show` and `honed export` read a database file
+directly (`--database honed.db`, as `honed run` leaves it), with no server and no token."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from honed.client import Client
+from honed.client import NewObservation
+
+
+def honed(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("SIGOPT_API")}
+    return subprocess.run(
+        [sys.executable, "-m", "honed", *args],
+        cwd=cwd,
+        env={**environment, "COLUMNS": "80"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def seed(database: Path) -> str:
+    """An experiment with a long name, two observations (best: loss 0.25) and one open
+    suggestion."""
+    with Client(str(database)) as client:
+        experiment = client.create_experiment(
+            {
+                "name": "Validation loss of the classifier on the held-out split",
+                "parameters": [{"name": "x", "type": "double", "bounds": {"min": 0, "max": 1}}],
+                "metrics": [{"name": "loss", "objective": "minimize"}],
+                "observation_budget": 10,
+            }
+        )
+        for loss in (0.5, 0.25):
+            suggestion = client.create_suggestion(experiment.id)
+            client.create_observation(
+                experiment.id, NewObservation(suggestion=suggestion.id, values={"loss": loss})
+            )
+        client.create_suggestion(experiment.id)
+        return experiment.id
+
+
+def test_list_show_and_export_read_the_file(tmp_path: Path) -> None:
+    experiment_id = seed(tmp_path / "honed.db")
+
+    listed = honed("experiments", "list", "--database", "honed.db", cwd=tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    # In 80 columns, with the long name wrapped and every value whole.
+    assert max(len(line) for line in listed.stdout.splitlines()) <= 80
+    row = next(line for line in listed.stdout.splitlines() if "Validation loss" in line)
+    assert re.search(r" 2 / 10 +loss=0\.25 +\d+ s ago", row), listed.stdout
+
+    shown = honed("experiment", "show", experiment_id, "--database", "honed.db", cwd=tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    assert "observations: 2 / 10  (failed: 0)  open suggestions: 1" in shown.stdout
+
+    exported = honed("export", experiment_id, "--database", "honed.db", cwd=tmp_path)
+    assert exported.returncode == 0, exported.stderr
+    rows = list(csv.DictReader(io.StringIO(exported.stdout)))
+    assert [float(r["loss"]) for r in rows] == [0.5, 0.25]
+    # ISO 8601 in UTC, as spreadsheets and pandas read times.
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", r["created"]) for r in rows)
+
+
+def test_a_database_that_is_not_there_is_not_created(tmp_path: Path) -> None:
+    result = honed("experiments", "list", "--database", "typo.db", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert result.stderr == f"Error: no database at {tmp_path / 'typo.db'}: " + (
+        "give the file that honed run's database: names\n"
+    )
+    assert not (tmp_path / "typo.db").exists()
+
+
+def test_an_unknown_experiment_is_one_error_line(tmp_path: Path) -> None:
+    seed(tmp_path / "honed.db")
+    result = honed("experiment", "show", "999", "--database", "honed.db", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.splitlines()) == 1
+    assert result.stderr.startswith("Error: ")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["experiments", "list", "--database", "notes.txt"], "file is not a database"),
+        (["token", "list", "--database-url", "sqlite:///no/such/dir/x.db"], "unable to open"),
+        (["token", "list", "--database-url", "bogus://x"], "database URL bogus://x"),
+    ],
+)
+def test_a_database_that_cannot_be_opened_is_one_error_line(
+    tmp_path: Path, args: list[str], message: str
+) -> None:
+    (tmp_path / "notes.txt").write_text("not a database\n")
+    result = honed(*args, cwd=tmp_path)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.splitlines()) == 1, result.stderr
+    assert result.stderr.startswith("Error: ")
+    assert message in result.stderr

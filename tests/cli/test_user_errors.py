@@ -1,0 +1,128 @@
+"""A user's mistakes, each run as a real `honed run` process: one `Error:` line that says
+what to fix, exit code 1, no traceback, and no experiment left behind where the mistake can
+be found before anything is created."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from honed.client import Client
+from tests.support.server import free_port
+from tests.support.server import running_server
+
+
+def write_config(tmp_path: Path, **changes: Any) -> Path:
+    config: dict[str, Any] = {
+        "name": "mistakes",
+        "parameters": [{"name": "x", "type": "double", "bounds": {"min": 0, "max": 1}}],
+        "metrics": [{"name": "loss", "objective": "minimize"}],
+        "command": f"{sys.executable} -c 'print({{x}} ** 2)'",
+        "budget": 2,
+        "database": "honed.db",
+        "optimizers": 0,  # Sobol: no torch import
+        "options": {"init_seconds_between_polls": 0.05, "max_seconds_between_polls": 0.2},
+    }
+    config.update(changes)
+    config = {key: value for key, value in config.items() if value is not None}
+    path = tmp_path / "experiment.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def honed(
+    *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    environment = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("SIGOPT_API") and k != "HONED_API_TOKEN"
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "honed", *args],
+        cwd=cwd,
+        env={**environment, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def error_line(result: subprocess.CompletedProcess[str]) -> str:
+    """The one error line, after checking that it is one, at the end, without a traceback."""
+    output = result.stdout + result.stderr
+    assert result.returncode == 1, output
+    assert "Traceback" not in output
+    errors = [line for line in output.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1, output
+    assert result.stderr.splitlines()[-1] == errors[0]
+    return errors[0]
+
+
+def experiments_in(database: Path) -> list[str]:
+    if not database.exists():
+        return []
+    with Client(str(database)) as client:
+        return [e.name for e in client.list_experiments()]
+
+
+def test_a_value_typo_creates_no_experiment(tmp_path: Path) -> None:
+    path = write_config(tmp_path, metrics=[{"name": "loss", "objective": "minimise"}])
+    error = error_line(honed("run", str(path), cwd=tmp_path))
+    assert "metrics[0].objective" in error
+    assert "'maximize' or 'minimize'" in error
+    assert experiments_in(tmp_path / "honed.db") == []
+
+
+def test_a_wrong_placeholder_is_found_before_anything_is_created(tmp_path: Path) -> None:
+    path = write_config(tmp_path, command="python train.py --lr {lr} --out {result_file}")
+    error = error_line(honed("run", str(path), cwd=tmp_path))
+    assert "names {lr}, which is neither a parameter of the experiment (x)" in error
+    assert not (tmp_path / "honed.db").exists()
+    # A shell brace that is not a placeholder: the message says how to write it.
+    path = write_config(tmp_path, command="awk '{print $1}' data.txt")
+    error = error_line(honed("run", str(path), cwd=tmp_path))
+    assert "write {{ and }} for a literal brace" in error
+    assert not (tmp_path / "honed.db").exists()
+
+
+def test_a_crashing_command_names_the_tolerance_option(tmp_path: Path) -> None:
+    (tmp_path / "train.py").write_text("import sys\nprint(sys.argv)\n1 / 0\n")
+    path = write_config(tmp_path, command=f"{sys.executable} train.py --x {{x}}")
+    error = error_line(honed("run", str(path), cwd=tmp_path))
+    assert "2 trials failed" in error
+    assert "ZeroDivisionError: division by zero" in error
+    assert "tolerated_trial_failure_rate" in error
+    assert str(tmp_path / ".honed-trials") in error  # where the trial's stderr is
+
+
+def test_a_server_that_is_down(tmp_path: Path) -> None:
+    path = write_config(tmp_path, database=None, server=f"http://127.0.0.1:{free_port()}")
+    error = error_line(honed("run", str(path), cwd=tmp_path, env={"SIGOPT_API_TOKEN": "t"}))
+    assert "is unreachable" in error
+    assert "is it running? ('server' in" in error
+
+
+def test_a_server_needs_a_token(tmp_path: Path) -> None:
+    path = write_config(tmp_path, database=None, server="http://127.0.0.1:8080")
+    error = error_line(honed("run", str(path), cwd=tmp_path))
+    assert "export SIGOPT_API_TOKEN=" in error
+
+
+def test_a_wrong_token_and_the_right_one_from_sigopt_api_token(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'server.db'}"
+    with running_server(url, token="the-token") as server:
+        path = write_config(tmp_path, database=None, server=server.url)
+        wrong = honed("run", str(path), cwd=tmp_path, env={"SIGOPT_API_TOKEN": "wrong"})
+        error = error_line(wrong)
+        assert "unknown or revoked" in error
+        assert "the token came from SIGOPT_API_TOKEN" in error
+
+        right = honed("run", str(path), cwd=tmp_path, env={"SIGOPT_API_TOKEN": "the-token"})
+        assert right.returncode == 0, right.stderr
+        assert "best trial" in right.stdout
