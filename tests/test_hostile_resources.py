@@ -1,0 +1,130 @@
+"""Requests that would cost the optimizer unbounded memory or time (issue 26, points 3 and
+16): categorical values are capped at create and update; a fit past its budget gives up
+and records an error; a finite space whose every point was observed costs no fit at all,
+and a suggestion request there is answered at once."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from honed.domain.validation import MAX_CATEGORICAL_VALUES
+from honed.domain.validation import MAX_CATEGORICAL_VALUES_TOTAL
+from honed.server.app import create_app
+from honed.service.app import Services
+from honed.storage.sql.storage import SqlStorage
+from tests.test_api import error
+from tests.test_api import ok
+
+ROOT = Path(__file__).resolve().parent.parent
+TOKEN = "resources-token"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def served(request: pytest.FixtureRequest) -> Iterator[tuple[TestClient, Services]]:
+    url: str = request.getfixturevalue(f"{request.param}_url")
+    storage = SqlStorage.from_url(url)
+    services = Services(storage)
+    services.tokens.bootstrap(TOKEN)
+    with TestClient(create_app(services=services)) as client:
+        client.auth = (TOKEN, "")
+        yield client, services
+    storage.close()
+
+
+def categorical(name: str, count: int) -> dict[str, Any]:
+    return {
+        "name": name,
+        "type": "categorical",
+        "categorical_values": [{"name": f"v{i}"} for i in range(count)],
+    }
+
+
+def experiment_body(*parameters: dict[str, Any]) -> dict[str, Any]:
+    return {"name": "e", "parameters": list(parameters), "metrics": [{"name": "f"}]}
+
+
+# --- point 3: categorical values ------------------------------------------------------------
+
+
+def test_categorical_values_are_capped_at_create_and_update(
+    served: tuple[TestClient, Services],
+) -> None:
+    api, _ = served
+    at_limit = ok(api.post("/v1/experiments", json=experiment_body(categorical("c", 1000))))
+    assert MAX_CATEGORICAL_VALUES == 1000
+
+    too_many = experiment_body(categorical("c", MAX_CATEGORICAL_VALUES + 1))
+    error(
+        api.post("/v1/experiments", json=too_many),
+        400,
+        "parameters[0] (c).categorical_values",
+        f"at most {MAX_CATEGORICAL_VALUES} values",
+    )
+    # Each parameter within its limit, together beyond the one-hot width's.
+    each = MAX_CATEGORICAL_VALUES_TOTAL // 3 + 1
+    wide = experiment_body(*(categorical(f"c{i}", each) for i in range(3)))
+    error(
+        api.post("/v1/experiments", json=wide),
+        400,
+        "parameters[2] (c2).categorical_values",
+        f"at most {MAX_CATEGORICAL_VALUES_TOTAL} categorical values",
+    )
+    # An update cannot grow a parameter past the limit either.
+    grown = {"parameters": [categorical("c", MAX_CATEGORICAL_VALUES + 1)]}
+    error(
+        api.put(f"/v1/experiments/{at_limit['id']}", json=grown),
+        400,
+        "parameters[0] (c).categorical_values",
+    )
+
+    listed = ok(api.get("/v1/experiments"))["data"]
+    assert [e["id"] for e in listed] == [at_limit["id"]]  # nothing else was stored
+    stored = ok(api.get(f"/v1/experiments/{at_limit['id']}"))
+    assert len(stored["parameters"][0]["categorical_values"]) == 1000
+
+
+API_PROCESS = """
+import json, resource, sys
+limit = int(sys.argv[2]) * 2**20
+resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+from fastapi.testclient import TestClient
+from honed.server.app import create_app
+from honed.service.app import Services
+from honed.storage.sql.storage import SqlStorage
+services = Services(SqlStorage.from_url(sys.argv[1]))
+services.tokens.bootstrap("t")
+values = [{"name": "value-%d" % i} for i in range(20000)]
+body = {"name": "e", "metrics": [{"name": "f"}], "parameters": [
+    {"name": "c", "type": "categorical", "categorical_values": values}]}
+with TestClient(create_app(services=services)) as client:
+    created = client.post("/v1/experiments", json=body, auth=("t", ""))
+    listed = client.get("/v1/experiments", auth=("t", ""))
+print(json.dumps({"status": created.status_code, "message": created.json().get("message"),
+                  "listed": listed.status_code, "count": len(listed.json()["data"])}))
+"""
+
+
+def test_a_huge_categorical_is_refused_under_a_memory_limit(sqlite_url: str) -> None:
+    """20,000 values (11.7 GB and growing in the optimizer before the limit): a 400 from an
+    API process held to 1 GiB of address space, and nothing for the optimizer to fit."""
+    done = subprocess.run(
+        [sys.executable, "-c", API_PROCESS, sqlite_url, "1024"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    result = json.loads(done.stdout.splitlines()[-1])
+    assert result["status"] == 400
+    assert "categorical_values" in result["message"]
+    assert (result["listed"], result["count"]) == (200, 0)
+
+
