@@ -15,10 +15,16 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from honed.domain.parameters import point_hash
+from honed.domain.records import Suggestion
 from honed.domain.validation import MAX_CATEGORICAL_VALUES
 from honed.domain.validation import MAX_CATEGORICAL_VALUES_TOTAL
+from honed.engine.botorch import engine as botorch_engine
+from honed.engine.botorch.factory import botorch_engine_factory
 from honed.server.app import create_app
 from honed.service.app import Services
+from honed.service.optimizer import LoopSettings
+from honed.service.optimizer import OptimizerLoop
 from honed.storage.sql.storage import SqlStorage
 from tests.test_api import error
 from tests.test_api import ok
@@ -128,3 +134,44 @@ def test_a_huge_categorical_is_refused_under_a_memory_limit(sqlite_url: str) -> 
     assert (result["listed"], result["count"]) == (200, 0)
 
 
+# --- point 16: an exhausted discrete space ----------------------------------------------------
+
+
+def test_an_exhausted_discrete_space_costs_no_fit_and_is_answered_at_once(
+    served: tuple[TestClient, Services], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """160 points, every one observed: before, one fit computed 8 candidates for 483 s and
+    stored none, and requests waited for it. Now the optimizer proposes nothing without
+    fitting, and a request is answered at once (a repeat, as grids and the initial design
+    answer once every point is observed; a 409 when every point is an open suggestion)."""
+    api, services = served
+    body = experiment_body(
+        {"name": "a", "type": "int", "bounds": {"min": 1, "max": 16}},
+        {"name": "b", "type": "int", "bounds": {"min": 1, "max": 10}},
+    )
+    eid = ok(api.post("/v1/experiments", json=body))["id"]
+    points = [{"a": a, "b": b} for a in range(1, 17) for b in range(1, 11)]
+    observations = [{"assignments": p, "value": float(p["a"] * p["b"])} for p in points]
+    ok(api.post(f"/v1/experiments/{eid}/observations/batch", json={"observations": observations}))
+
+    def no_fit(*_: object, **__: object) -> None:
+        raise AssertionError("an exhausted space was fitted")
+
+    monkeypatch.setattr(botorch_engine, "fit_models", no_fit)
+    storage = services.storage
+    loop = OptimizerLoop(storage, botorch_engine_factory(), settings=LoopSettings(settle_seconds=0))
+    storage.heartbeat(loop.name)  # an optimizer is alive: requests would wait for it
+    assert loop.step() == int(eid)
+    status = storage.optimizer_status(int(eid))
+    assert (status.error, status.fitted_count, status.ready_candidates) == (None, 160, 0)
+
+    caller = services.tokens.authenticate(TOKEN)
+    request = services.suggestions.request(caller, int(eid))
+    first = request.step()
+    assert isinstance(first, Suggestion)  # not a wait for a fit that would bring nothing
+    observed = {point_hash(p) for p in points}
+    assert point_hash(first.assignments) in observed
+
+    again = ok(api.post(f"/v1/experiments/{eid}/suggestions"))
+    assert point_hash(again["assignments"]) in observed
+    ok(api.get("/v1/experiments"))

@@ -36,6 +36,7 @@ from honed.engine.botorch.model import fit_models
 from honed.engine.botorch.pool import thompson_pool
 from honed.engine.design import model_ready
 from honed.engine.sobol import SobolEngine
+from honed.engine.space import exhausted
 from honed.engine.space import satisfies_constraints
 
 logger = logging.getLogger(__name__)
@@ -95,6 +96,9 @@ class BoTorchEngine(Engine):
             spec, len(successes), len(request.pending)
         ):
             return SobolEngine().propose(request)
+        if _nothing_left(request):
+            # No acquisition can find a new point; searching took minutes to find none.
+            return Proposal([], request.cursor)
         encoding = Encoding.of(spec.space)
         data = training_data(spec, encoding, [o for o in request.observations if not o.deleted])
         warm = None
@@ -259,6 +263,14 @@ def _mixed_options(maxiter: int, constraints: LinearConstraints | None) -> dict[
         # meet them).
         options["initialization_strategy"] = "random"
     return options
+
+
+def _nothing_left(request: ProposalRequest) -> bool:
+    """Every point of a finite search space is observed (failed ones too) or pending."""
+    taken = {point_hash(p) for p in request.pending} | {
+        point_hash(o.assignments) for o in request.observations if not o.deleted
+    }
+    return exhausted(request.experiment.spec.space, taken)
 
 
 def _searched_discrete_dims(
