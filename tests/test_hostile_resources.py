@@ -15,10 +15,19 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from honed.domain.experiment import ExperimentSpec
+from honed.domain.metrics import Metric
+from honed.domain.parameters import Parameter
+from honed.domain.parameters import ParameterType
+from honed.domain.parameters import SearchSpace
 from honed.domain.parameters import point_hash
+from honed.domain.records import MetricValue
+from honed.domain.records import ObservationInput
 from honed.domain.records import Suggestion
+from honed.domain.tenancy import Token
 from honed.domain.validation import MAX_CATEGORICAL_VALUES
 from honed.domain.validation import MAX_CATEGORICAL_VALUES_TOTAL
+from honed.engine.botorch import budget
 from honed.engine.botorch import engine as botorch_engine
 from honed.engine.botorch.factory import botorch_engine_factory
 from honed.server.app import create_app
@@ -132,6 +141,37 @@ def test_a_huge_categorical_is_refused_under_a_memory_limit(sqlite_url: str) -> 
     assert result["status"] == 400
     assert "categorical_values" in result["message"]
     assert (result["listed"], result["count"]) == (200, 0)
+
+
+# --- the fit budget -------------------------------------------------------------------------
+
+
+def test_a_fit_past_its_budget_gives_up_and_records_an_error(
+    services: Services, token: Token, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Time is faked: every check of the deadline after the first finds it passed."""
+    spec = ExperimentSpec(
+        "budget",
+        SearchSpace((Parameter("x", ParameterType.DOUBLE, bounds=(0.0, 1.0)),)),
+        (Metric("f"),),
+    )
+    experiment = services.experiments.create(token, spec)
+    given = [
+        ObservationInput(assignments={"x": i / 7}, values=(MetricValue("f", (i - 3.0) ** 2),))
+        for i in range(8)
+    ]
+    services.observations.create_batch(token, experiment.id, given)
+    clock = iter(range(0, 10**6, 1000))
+    monkeypatch.setattr(budget, "monotonic", lambda: float(next(clock)))
+    loop = OptimizerLoop(
+        services.storage, botorch_engine_factory(60.0), settings=LoopSettings(settle_seconds=0)
+    )
+    assert loop.step() == experiment.id
+    status = services.storage.optimizer_status(experiment.id)
+    assert status.error is not None
+    assert status.error.startswith("FitBudgetExceeded")
+    assert "60 s" in status.error
+    assert status.ready_candidates == 0
 
 
 # --- point 16: an exhausted discrete space ----------------------------------------------------

@@ -26,6 +26,7 @@ from honed.domain.parameters import point_hash
 from honed.engine.base import Engine
 from honed.engine.base import Proposal
 from honed.engine.base import ProposalRequest
+from honed.engine.botorch import budget
 from honed.engine.botorch.data import TrainingData
 from honed.engine.botorch.data import training_data
 from honed.engine.botorch.encoding import Encoding
@@ -66,7 +67,8 @@ class BoTorchEngine(Engine):
     """Bayesian optimization; Sobol serves the initial design and constraint-only searches.
 
     ``warm_starts`` (experiment id -> fitted hyperparameters by outcome) lets a long-lived
-    optimizer process start each fit where the previous one ended.
+    optimizer process start each fit where the previous one ended. A proposal that takes
+    longer than ``fit_budget_seconds`` raises ``budget.FitBudgetExceeded``.
     """
 
     needs_observations = True
@@ -77,8 +79,10 @@ class BoTorchEngine(Engine):
         warm_starts: MutableMapping[int, WarmStart] | None = None,
         num_restarts: int = 20,
         raw_samples: int = 1024,
+        fit_budget_seconds: float = budget.DEFAULT_FIT_BUDGET_SECONDS,
     ) -> None:
         self._warm_starts = warm_starts
+        self._fit_budget = fit_budget_seconds
         self._num_restarts = num_restarts
         self._raw_samples = raw_samples
 
@@ -87,9 +91,10 @@ class BoTorchEngine(Engine):
             # Numerical notes from GPyTorch/BoTorch (added jitter, optimizer restarts) are
             # routine here; real failures raise and are recorded by the optimizer loop.
             warnings.simplefilter("ignore")
-            return self._propose(request)
+            with budget.running(budget.Deadline(self._fit_budget)) as deadline:
+                return self._propose(request, deadline)
 
-    def _propose(self, request: ProposalRequest) -> Proposal:
+    def _propose(self, request: ProposalRequest, deadline: budget.Deadline) -> Proposal:
         spec = request.experiment.spec
         successes = [o for o in request.observations if not o.failed and not o.deleted]
         if not spec.optimized_metrics or not model_ready(
@@ -112,6 +117,7 @@ class BoTorchEngine(Engine):
         fitted = time.perf_counter()
         pending = list(request.pending)
         acquisition = _acquisition(model, data, encoding.encode(pending) if pending else None)
+        budget.guard(acquisition, deadline)
         taken = {point_hash(p) for p in pending} | {
             point_hash(o.assignments) for o in request.observations if not o.deleted
         }
@@ -137,6 +143,7 @@ class BoTorchEngine(Engine):
             )
         optimized = time.perf_counter()
         if request.pool > 0:
+            deadline.check()
             generator = torch.Generator().manual_seed(len(request.observations))
             centers = encoding.encode(points[: request.count])
             points.extend(
