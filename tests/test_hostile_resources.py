@@ -143,6 +143,52 @@ def test_a_huge_categorical_is_refused_under_a_memory_limit(sqlite_url: str) -> 
     assert (result["listed"], result["count"]) == (200, 0)
 
 
+def test_a_fit_over_a_wide_space_stays_in_memory_and_in_budget(
+    services: Services, token: Token, sqlite_url: str
+) -> None:
+    """An experiment stored before the cap (4,000 values, here written to the store
+    directly): under a 2.5 GiB address-space limit one optimizer fit either proposes or
+    gives up at its budget with a recorded error; before, it failed to allocate memory
+    (5 GB at this size, 11.7 GB at 20,000 values)."""
+    values = tuple(f"v{i}" for i in range(4000))
+    parameters = (
+        Parameter("c", ParameterType.CATEGORICAL, categorical_values=values),
+        Parameter("x", ParameterType.DOUBLE, bounds=(0.0, 1.0)),
+        Parameter("y", ParameterType.DOUBLE, bounds=(0.0, 1.0)),
+    )
+    spec = ExperimentSpec("wide", SearchSpace(parameters), (Metric("f"),))
+    experiment = services.storage.create_experiment(token.client_id, spec)
+    given = [
+        ObservationInput(
+            assignments={"c": values[(i * 397) % 4000], "x": i / 20, "y": (i * 7 % 20) / 20},
+            values=(MetricValue("f", float((i * 13) % 20)),),
+        )
+        for i in range(20)
+    ]
+    services.observations.create_batch(token, experiment.id, given)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tests.support.optimizer_fit",
+            sqlite_url,
+            str(experiment.id),
+            "2560",
+            "10",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    result = json.loads(done.stdout.splitlines()[-1])
+    print(result)  # the figures, for `pytest -s`
+    assert result["experiment"] == experiment.id
+    error_text = result["error"]
+    assert error_text is None or error_text.startswith("FitBudgetExceeded"), error_text
+    assert result["rss_peak_mb"] < 1500
+
+
 # --- the fit budget -------------------------------------------------------------------------
 
 

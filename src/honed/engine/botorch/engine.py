@@ -61,6 +61,13 @@ RAW_BATCH_VALUES = 2**22
 # Linear constraints on doubles are tightened by this share of their scale: SLSQP met
 # x + y <= 1 only to its tolerance (a candidate with x + y = 1 + 7e-9).
 CONSTRAINT_MARGIN = 1e-6
+# The mixed optimizer scores points in passes of up to this many kernel inputs (points
+# scored with the baseline and training points they meet, times the one-hot width; 64 MiB
+# of doubles, a few copies of which a pass holds), at most MAX_MIXED_BATCH points, its
+# default: 2,048 points per pass took 5 GB at 4,000 categorical values (docs/decisions.md:
+# At most 1,000 values per categorical parameter; the mixed optimizer's passes bounded).
+MIXED_BATCH_VALUES = 2**23
+MAX_MIXED_BATCH = 2048
 
 
 class BoTorchEngine(Engine):
@@ -216,7 +223,7 @@ class BoTorchEngine(Engine):
                     num_restarts=restarts,
                     raw_samples=self._raw_samples,
                     inequality_constraints=constraints,
-                    options=_mixed_options(maxiter, constraints),
+                    options=_mixed_options(maxiter, constraints, _mixed_batch(acquisition, encoding)),
                 )
             else:
                 candidates, _ = optimize_acqf(
@@ -260,8 +267,28 @@ def _raw_batch(acquisition: AcquisitionFunction, restarts: int) -> int:
     return max(restarts, RAW_BATCH_VALUES // (samples * points))
 
 
-def _mixed_options(maxiter: int, constraints: LinearConstraints | None) -> dict[str, Any]:
-    options: dict[str, Any] = {"maxiter_continuous": maxiter}
+def _mixed_batch(acquisition: AcquisitionFunction, encoding: Encoding) -> int:
+    """Points per pass of the mixed optimizer, ``b``: a pass ``(b, 1, d)`` is scored
+    jointly with ``X_baseline: (n, d)`` against the ``t`` training points, all of which the
+    kernel sees one-hot, about ``b * (1 + n + t) * w`` values for its width ``w``: at most
+    MIXED_BATCH_VALUES."""
+    baseline = getattr(acquisition, "X_baseline", None)
+    points = 1 + (baseline.shape[-2] if isinstance(baseline, torch.Tensor) else 0)
+    model = getattr(acquisition, "model", None)
+    for each in getattr(model, "models", [model]):
+        inputs = getattr(each, "train_inputs", None)
+        points += max((x.shape[-2] for x in inputs or ()), default=0)
+    return max(1, min(MAX_MIXED_BATCH, MIXED_BATCH_VALUES // (points * encoding.kernel_width)))
+
+
+def _mixed_options(
+    maxiter: int, constraints: LinearConstraints | None, batch: int
+) -> dict[str, Any]:
+    options: dict[str, Any] = {
+        "maxiter_continuous": maxiter,
+        "batch_limit": batch,
+        "init_batch_limit": batch,
+    }
     if constraints:
         # Starting points from the box's points that meet the constraints, not from an
         # optimization of the continuous relaxation: its raw samples come from BoTorch's
