@@ -2,7 +2,8 @@
 categorical values, each size in a process of its own under an address-space limit.
 
     .venv/bin/python benchmarks/categorical_fit.py [--sizes 20,100,500,2000] \
-        [--observations 20] [--count 1] [--categoricals 1] [--limit-gb 6] [--budget 0] [--exhausted 0]
+        [--observations 20] [--count 1] [--categoricals 1] [--limit-gb 6] [--budget 0] \
+        [--exhausted 0]
 
 Per size, one experiment: ``--categoricals`` parameters with that many values each and two
 doubles,
@@ -86,7 +87,12 @@ def run_one(args: argparse.Namespace, size: int) -> dict[str, Any]:
         outcome = f"{type(error).__name__}: {str(error)[:120]}"
     seconds = time.perf_counter() - started
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"size": size, "peak_rss_mb": round(rss), "seconds": round(seconds, 2), "outcome": outcome}
+    return {
+        "size": size,
+        "peak_rss_mb": round(rss),
+        "seconds": round(seconds, 2),
+        "outcome": outcome,
+    }
 
 
 def main() -> None:
@@ -109,7 +115,9 @@ def main() -> None:
         done = subprocess.run(command, capture_output=True, text=True)
         lines = done.stdout.strip().splitlines()
         if done.returncode != 0 or not lines:
-            print(json.dumps({"size": size, "exit": done.returncode, "stderr": done.stderr[-300:]}))
+            print(
+                json.dumps({"size": size, "exit": done.returncode, "stderr": done.stderr[-300:]})
+            )
         else:
             print(lines[-1], flush=True)
 

@@ -245,7 +245,9 @@ def test_an_exhausted_discrete_space_costs_no_fit_and_is_answered_at_once(
 
     monkeypatch.setattr(botorch_engine, "fit_models", no_fit)
     storage = services.storage
-    loop = OptimizerLoop(storage, botorch_engine_factory(), settings=LoopSettings(settle_seconds=0))
+    loop = OptimizerLoop(
+        storage, botorch_engine_factory(), settings=LoopSettings(settle_seconds=0)
+    )
     storage.heartbeat(loop.name)  # an optimizer is alive: requests would wait for it
     assert loop.step() == int(eid)
     status = storage.optimizer_status(int(eid))

@@ -11,10 +11,10 @@ No torch at import: the CLI reads the default budget from here.
 
 from __future__ import annotations
 
-from time import monotonic
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from time import monotonic
 from typing import TYPE_CHECKING
 from typing import Any
 

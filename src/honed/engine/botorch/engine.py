@@ -223,7 +223,7 @@ class BoTorchEngine(Engine):
                     num_restarts=restarts,
                     raw_samples=self._raw_samples,
                     inequality_constraints=constraints,
-                    options=_mixed_options(maxiter, constraints, _mixed_batch(acquisition, encoding)),
+                    options=_mixed_options(maxiter, constraints, acquisition, encoding),
                 )
             else:
                 candidates, _ = optimize_acqf(
@@ -282,8 +282,12 @@ def _mixed_batch(acquisition: AcquisitionFunction, encoding: Encoding) -> int:
 
 
 def _mixed_options(
-    maxiter: int, constraints: LinearConstraints | None, batch: int
+    maxiter: int,
+    constraints: LinearConstraints | None,
+    acquisition: AcquisitionFunction,
+    encoding: Encoding,
 ) -> dict[str, Any]:
+    batch = _mixed_batch(acquisition, encoding)
     options: dict[str, Any] = {
         "maxiter_continuous": maxiter,
         "batch_limit": batch,
