@@ -9,6 +9,8 @@ an object, so about half the valid requests are aimed at the fixture's real ones
 from __future__ import annotations
 
 import base64
+import json
+import re
 from typing import Any
 from typing import TypeAlias
 
@@ -245,3 +247,144 @@ def test_digits_of_other_scripts_are_not_ids(api: TestClient) -> None:
         assert api.get(f"/v1/training_runs/{digit}").status_code == 404
         observation = {"suggestion": digit, "value": 1}
         assert api.post(f"{base}/observations", json=observation).status_code == 400
+
+
+# --- hostile values in every field of every body --------------------------------------------
+
+#: Raw JSON text put in place of one string or number of a valid body. The first ones are
+#: refused as the body is parsed; the others reach validation in the place of a scalar.
+REFUSED_AT_PARSE = {
+    "lone surrogate": '"a\\ud800b"',
+    "overflowing float": "-1e999",
+    "huge integer": "9" * 400,
+}
+REACHING_VALIDATION = {
+    "integer beyond int64": "9" * 30,
+    "huge array": "[" + ",".join(["1"] * 50_000) + "]",
+    "huge string": '"' + "x" * 200_000 + '"',
+    "deep nesting": "[" * 900 + "]" * 900,
+    "deeper nesting": '{"a":' * 5_000 + "0" + "}" * 5_000,
+}
+HOSTILE_VALUES = {**REFUSED_AT_PARSE, **REACHING_VALIDATION}
+#: Valid bodies drawn per operation: their fields together are the fields fuzzed.
+BODIES_PER_OPERATION = 3
+SLOT = "\x01hostile\x01"
+Path: TypeAlias = tuple[str | int, ...]
+
+
+def leaves(body: Any, path: Path = ()) -> list[tuple[Path, bool]]:
+    """Where a body holds strings and numbers: (path, is a key). Object keys count as
+    strings too (metadata keys, prior keys)."""
+    if isinstance(body, dict):
+        found: list[tuple[Path, bool]] = []
+        for key, value in body.items():
+            found.append(((*path, key), True))
+            found.extend(leaves(value, (*path, key)))
+        return found
+    if isinstance(body, list):
+        return [leaf for index, item in enumerate(body) for leaf in leaves(item, (*path, index))]
+    if isinstance(body, str | int | float) and not isinstance(body, bool):
+        return [(path, False)]
+    return []
+
+
+def with_hostile(body: Any, path: Path, key: bool, value: str) -> str:
+    """``body`` as JSON text with the leaf (or key) at ``path`` replaced by raw ``value``."""
+    if not path:
+        return value
+    head, last = path[:-1], path[-1]
+    copy = json.loads(json.dumps(body))
+    parent = copy
+    for step in head:
+        parent = parent[step]
+    if key:  # then ``value`` is a JSON string
+        parent[SLOT] = parent.pop(last)
+    else:
+        parent[last] = SLOT
+    return json.dumps(copy).replace(json.dumps(SLOT), value)
+
+
+def valid_bodies(operation: Operation) -> list[Any]:
+    bodies: list[Any] = []
+
+    @given(case=operation.as_strategy(generation_mode=GenerationMode.POSITIVE))
+    @settings(
+        max_examples=BODIES_PER_OPERATION,
+        deadline=None,
+        database=None,
+        derandomize=True,
+        phases=[Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
+    def draw(case: Case) -> None:
+        if isinstance(case.body, dict | list):
+            bodies.append(case.body)
+
+    draw()
+    return bodies
+
+
+def test_hostile_values_in_every_string_and_number_field(app: FastAPI) -> None:
+    """Each hostile value in the place of each string and number (and key) of valid bodies
+    of every operation that takes JSON: never a 5xx, parse-time refusals answer 400, and
+    afterwards every record of the tenant still reads (nothing was stored poisoned)."""
+    schema = schemathesis.openapi.from_asgi("/openapi.json", app)
+    known: dict[str, str] = app.state.known
+    statuses: dict[int, int] = {}
+    with TestClient(app) as client:
+        client.headers.update(AUTH)
+        for result in schema.get_all_operations():
+            operation = _loaded(result)
+            if "requestBody" not in operation.definition.raw or operation.method == "delete":
+                continue
+            url = _real_path(operation, known)
+            # Each field once (list items alike), in the first body that has it.
+            places: dict[tuple[Path, bool], tuple[Path, Any]] = {}
+            for body in valid_bodies(operation):
+                for path, key in leaves(body):
+                    field = tuple("*" if isinstance(step, int) else step for step in path)
+                    places.setdefault((field, key), (path, body))
+            for (_, key), (path, body) in places.items():
+                for name, value in HOSTILE_VALUES.items():
+                    if key and not value.startswith('"'):
+                        continue  # a key can only be a string
+                    content = with_hostile(body, path, key, value)
+                    response = client.request(
+                        operation.method.upper(),
+                        url,
+                        content=content.encode(),  # json.dumps wrote ASCII
+                        headers={"Content-Type": "application/json"},
+                    )
+                    status = response.status_code
+                    statuses[status] = statuses.get(status, 0) + 1
+                    where = (operation.label, path, key, name)
+                    assert status < 500, (*where, response.text[:200])
+                    if name in REFUSED_AT_PARSE:
+                        assert status == 400, (*where, response.text[:200])
+        print(f"hostile values: {sum(statuses.values())} requests, statuses {statuses}")
+        assert sum(statuses.values()) >= 1000, statuses
+        _everything_reads(client, known)
+
+
+def _real_path(operation: Operation, known: dict[str, str]) -> str:
+    """The operation's path naming the fixture's objects (as ``aim`` does)."""
+    ai = operation.path.startswith("/v1/aiexperiments/")
+    names = re.findall(r"{(\w+)}", operation.path)
+    return operation.path.format(
+        **{name: known["aiexperiment_id" if ai else name] for name in names}
+    )
+
+
+def _everything_reads(client: TestClient, known: dict[str, str]) -> None:
+    """Every list and record of the tenant answers 200: nothing stored is unreadable."""
+    experiments = ok(client.get("/v1/experiments", params={"limit": 1000}))["data"]
+    assert experiments
+    for experiment in experiments:
+        base = f"/v1/experiments/{experiment['id']}"
+        for path in ("", "/observations", "/suggestions", "/best_assignments"):
+            ok(client.get(base + path))
+    projects = f"/v1/clients/{known['client_id']}/projects"
+    ok(client.get(projects))
+    ok(client.get(f"{projects}/{PROJECT}/training_runs"))
+    ok(client.get(f"/v1/aiexperiments/{known['aiexperiment_id']}"))
+    ok(client.get(RUN.format(**known)))

@@ -21,6 +21,8 @@ from honed.cli.experiments import experiment
 from honed.cli.experiments import experiments
 from honed.cli.experiments import export
 from honed.cli.run import run
+from honed.engine.botorch.budget import DEFAULT_FIT_BUDGET_SECONDS
+from honed.engine.botorch.budget import MAX_FIT_BUDGET_SECONDS
 from honed.errors import HonedError
 from honed.server.optimizers import optimizer_processes
 from honed.storage.sql.database import DEFAULT_POOL_SIZE
@@ -269,13 +271,26 @@ def _exit_on_signal(signum: int, _frame: object) -> None:
 @DATABASE_OPTION
 @click.option("--log-level", default="info", show_default=True)
 @click.option(
+    "--fit-budget",
+    "fit_budget_seconds",
+    default=DEFAULT_FIT_BUDGET_SECONDS,
+    show_default=True,
+    type=click.FloatRange(1, MAX_FIT_BUDGET_SECONDS),
+    envvar="HONED_FIT_BUDGET",
+    help="Seconds one model fit and its candidates may take; past it the fit gives up and "
+    "records an error (shown on the experiment) and suggestions come from Sobol meanwhile. "
+    "honed serve's optimizers read HONED_FIT_BUDGET.",
+)
+@click.option(
     "--parent-pid",
     type=int,
     default=None,
     help="End when this process ends (honed serve and embedded clients pass their own). "
     "Default: the parent process at start.",
 )
-def optimizer(database_url: str, log_level: str, parent_pid: int | None) -> None:
+def optimizer(
+    database_url: str, log_level: str, fit_budget_seconds: float, parent_pid: int | None
+) -> None:
     """Fit models and keep candidates ready for the experiments in the database.
 
     ``honed serve`` starts these itself; run more anywhere that reaches the database.
@@ -315,7 +330,7 @@ def optimizer(database_url: str, log_level: str, parent_pid: int | None) -> None
     threading.Thread(target=watch_parent, daemon=True).start()
     storage = SqlStorage.from_url(database_url)
     try:
-        OptimizerLoop(storage, botorch_engine_factory()).run(stop)
+        OptimizerLoop(storage, botorch_engine_factory(fit_budget_seconds)).run(stop)
     finally:
         storage.close()
 

@@ -21,6 +21,11 @@ from honed.errors import InvalidRequestError
 
 MAX_NAME_LENGTH = 100
 MAX_CATEGORICAL_NAME_LENGTH = 50
+# The model sees each categorical value as a column of its own (one-hot): the optimizer's
+# time grows with their number, per parameter and in all (docs/decisions.md: At most 1,000
+# values per categorical parameter; the mixed optimizer's passes bounded).
+MAX_CATEGORICAL_VALUES = 1_000
+MAX_CATEGORICAL_VALUES_TOTAL = 2_000
 MAX_METRICS = 50
 MAX_OPTIMIZED_METRICS = 2
 MAX_CONSTRAINT_METRICS = 4
@@ -141,6 +146,7 @@ def _validate_parameters(spec: ExperimentSpec) -> None:
     if len(parameters) > MAX_PARAMETERS:
         raise _fail(f"Invalid parameters: at most {MAX_PARAMETERS} parameters are allowed")
     seen: set[str] = set()
+    categories = 0
     for index, parameter in enumerate(parameters):
         path = f"parameters[{index}]"
         check_name(parameter.name, f"{path}.name")
@@ -148,6 +154,13 @@ def _validate_parameters(spec: ExperimentSpec) -> None:
             raise _fail(f"Invalid {path}.name: duplicate parameter name {parameter.name!r}")
         seen.add(parameter.name)
         _validate_parameter(parameter, f"{path} ({parameter.name})")
+        categories += len(parameter.categorical_values)
+        if categories > MAX_CATEGORICAL_VALUES_TOTAL:
+            raise _fail(
+                f"Invalid {path} ({parameter.name}).categorical_values: at most "
+                f"{MAX_CATEGORICAL_VALUES_TOTAL} categorical values are allowed across all "
+                "parameters"
+            )
         if spec.type is ExperimentType.GRID and (
             parameter.type is ParameterType.DOUBLE and parameter.grid is None
         ):
@@ -178,6 +191,11 @@ def _validate_categorical(parameter: Parameter, path: str) -> None:
     values = parameter.categorical_values
     if len(values) < 2:
         raise _fail(f"Invalid {path}.categorical_values: at least 2 values are required")
+    if len(values) > MAX_CATEGORICAL_VALUES:
+        raise _fail(
+            f"Invalid {path}.categorical_values: at most {MAX_CATEGORICAL_VALUES} values are "
+            "allowed"
+        )
     if len(set(values)) != len(values):
         raise _fail(f"Invalid {path}.categorical_values: values must be distinct")
     for value in values:

@@ -59,4 +59,6 @@ class Engine(ABC):
 
     @abstractmethod
     def propose(self, request: ProposalRequest) -> Proposal:
-        """Return at least one candidate unless the space has no point at all."""
+        """Return at least one candidate unless the space has no point at all, or (for an
+        engine that reads the observations) every point of a finite space was observed or
+        is pending."""

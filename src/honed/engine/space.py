@@ -10,6 +10,7 @@ torch here: the API process samples Sobol points through this module.
 from __future__ import annotations
 
 import math
+from collections.abc import Set as AbstractSet
 
 import numpy as np
 import numpy.typing as npt
@@ -18,6 +19,7 @@ from honed.domain.parameters import AssignmentValue
 from honed.domain.parameters import Parameter
 from honed.domain.parameters import ParameterType
 from honed.domain.parameters import SearchSpace
+from honed.domain.parameters import point_hash
 
 
 def _cell(u: float, n: int) -> int:
@@ -121,3 +123,25 @@ def constraints_feasible(space: SearchSpace) -> bool:
     )
     # 0: a point was found; 2: proven infeasible. Anything else (a limit) is not a proof.
     return bool(result.status != 2)
+
+
+# A constrained discrete space up to this size is searched point by point for a free one;
+# a larger one is taken to have some (the model's optimizers then look for it).
+EXHAUSTIBLE_SIZE = 200_000
+
+
+def exhausted(space: SearchSpace, taken: AbstractSet[str]) -> bool:
+    """Whether every point of a finite space that meets the linear constraints is in
+    ``taken`` (``point_hash`` values: the observed and pending points). Cheap unless
+    ``taken`` holds about as many points as the space: with fewer than its size and no
+    constraints, some point is free."""
+    size = space.discrete_size()
+    if size is None or size > EXHAUSTIBLE_SIZE:
+        return False
+    if size > len(taken) and not space.linear_constraints:
+        return False
+    for index in range(size):
+        point = point_at_index(space, index)
+        if point_hash(point) not in taken and satisfies_constraints(space, point):
+            return False
+    return True

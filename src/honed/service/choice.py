@@ -130,9 +130,17 @@ def decide(
                     return chosen_decision(context, chosen, metadata, model)
         if model_ready(experiment.spec, context.count_successes(), len(taken)):
             if serving is not Serving.ANY:
-                return CandidatesNeeded(basis or context.load_basis())
+                basis = basis or context.load_basis()
+                if not _proposed_nothing(basis):
+                    return CandidatesNeeded(basis)
             source = SuggestionSource.FALLBACK
     return _sequence_decision(engine_for(experiment), context, taken, metadata, source)
+
+
+def _proposed_nothing(basis: CandidateBasis) -> bool:
+    """The newest fit saw every stored observation and proposed no point (every point of a
+    finite space was observed or pending): waiting for the next fit would bring none."""
+    return basis.marker[0] is not None and basis.batch == 0 and basis.unaccounted == 0
 
 
 def chosen_decision(

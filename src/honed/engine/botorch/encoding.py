@@ -68,6 +68,12 @@ class Encoding:
     def dim(self) -> int:
         return len(self.space.parameters)
 
+    @property
+    def kernel_width(self) -> int:
+        """The columns the model's kernel sees: ``d``, with each categorical index one-hot
+        over its categories."""
+        return self.dim + sum(len(values) - 1 for values in self.cat_dims.values())
+
     def bounds(self) -> torch.Tensor:
         """``(2, d)``: the lower bounds (all 0) over the upper ones (1, or a categorical
         parameter's last index), as BoTorch's optimizers take them."""

@@ -26,6 +26,7 @@ from honed.domain.parameters import point_hash
 from honed.engine.base import Engine
 from honed.engine.base import Proposal
 from honed.engine.base import ProposalRequest
+from honed.engine.botorch import budget
 from honed.engine.botorch.data import TrainingData
 from honed.engine.botorch.data import training_data
 from honed.engine.botorch.encoding import Encoding
@@ -36,6 +37,7 @@ from honed.engine.botorch.model import fit_models
 from honed.engine.botorch.pool import thompson_pool
 from honed.engine.design import model_ready
 from honed.engine.sobol import SobolEngine
+from honed.engine.space import exhausted
 from honed.engine.space import satisfies_constraints
 
 logger = logging.getLogger(__name__)
@@ -59,13 +61,21 @@ RAW_BATCH_VALUES = 2**22
 # Linear constraints on doubles are tightened by this share of their scale: SLSQP met
 # x + y <= 1 only to its tolerance (a candidate with x + y = 1 + 7e-9).
 CONSTRAINT_MARGIN = 1e-6
+# The mixed optimizer scores points in passes of up to this many kernel inputs (points
+# scored with the baseline and training points they meet, times the one-hot width; 64 MiB
+# of doubles, a few copies of which a pass holds), at most MAX_MIXED_BATCH points, its
+# default: 2,048 points per pass took 5 GB at 4,000 categorical values (docs/decisions.md:
+# At most 1,000 values per categorical parameter; the mixed optimizer's passes bounded).
+MIXED_BATCH_VALUES = 2**23
+MAX_MIXED_BATCH = 2048
 
 
 class BoTorchEngine(Engine):
     """Bayesian optimization; Sobol serves the initial design and constraint-only searches.
 
     ``warm_starts`` (experiment id -> fitted hyperparameters by outcome) lets a long-lived
-    optimizer process start each fit where the previous one ended.
+    optimizer process start each fit where the previous one ended. A proposal that takes
+    longer than ``fit_budget_seconds`` raises ``budget.FitBudgetExceeded``.
     """
 
     needs_observations = True
@@ -76,8 +86,10 @@ class BoTorchEngine(Engine):
         warm_starts: MutableMapping[int, WarmStart] | None = None,
         num_restarts: int = 20,
         raw_samples: int = 1024,
+        fit_budget_seconds: float = budget.DEFAULT_FIT_BUDGET_SECONDS,
     ) -> None:
         self._warm_starts = warm_starts
+        self._fit_budget = fit_budget_seconds
         self._num_restarts = num_restarts
         self._raw_samples = raw_samples
 
@@ -86,15 +98,19 @@ class BoTorchEngine(Engine):
             # Numerical notes from GPyTorch/BoTorch (added jitter, optimizer restarts) are
             # routine here; real failures raise and are recorded by the optimizer loop.
             warnings.simplefilter("ignore")
-            return self._propose(request)
+            with budget.running(budget.Deadline(self._fit_budget)) as deadline:
+                return self._propose(request, deadline)
 
-    def _propose(self, request: ProposalRequest) -> Proposal:
+    def _propose(self, request: ProposalRequest, deadline: budget.Deadline) -> Proposal:
         spec = request.experiment.spec
         successes = [o for o in request.observations if not o.failed and not o.deleted]
         if not spec.optimized_metrics or not model_ready(
             spec, len(successes), len(request.pending)
         ):
             return SobolEngine().propose(request)
+        if _nothing_left(request):
+            # No acquisition can find a new point; searching took minutes to find none.
+            return Proposal([], request.cursor)
         encoding = Encoding.of(spec.space)
         data = training_data(spec, encoding, [o for o in request.observations if not o.deleted])
         warm = None
@@ -108,6 +124,7 @@ class BoTorchEngine(Engine):
         fitted = time.perf_counter()
         pending = list(request.pending)
         acquisition = _acquisition(model, data, encoding.encode(pending) if pending else None)
+        budget.guard(acquisition, deadline)
         taken = {point_hash(p) for p in pending} | {
             point_hash(o.assignments) for o in request.observations if not o.deleted
         }
@@ -133,6 +150,7 @@ class BoTorchEngine(Engine):
             )
         optimized = time.perf_counter()
         if request.pool > 0:
+            deadline.check()
             generator = torch.Generator().manual_seed(len(request.observations))
             centers = encoding.encode(points[: request.count])
             points.extend(
@@ -205,7 +223,7 @@ class BoTorchEngine(Engine):
                     num_restarts=restarts,
                     raw_samples=self._raw_samples,
                     inequality_constraints=constraints,
-                    options=_mixed_options(maxiter, constraints),
+                    options=_mixed_options(maxiter, constraints, acquisition, encoding),
                 )
             else:
                 candidates, _ = optimize_acqf(
@@ -249,8 +267,32 @@ def _raw_batch(acquisition: AcquisitionFunction, restarts: int) -> int:
     return max(restarts, RAW_BATCH_VALUES // (samples * points))
 
 
-def _mixed_options(maxiter: int, constraints: LinearConstraints | None) -> dict[str, Any]:
-    options: dict[str, Any] = {"maxiter_continuous": maxiter}
+def _mixed_batch(acquisition: AcquisitionFunction, encoding: Encoding) -> int:
+    """Points per pass of the mixed optimizer, ``b``: a pass ``(b, 1, d)`` is scored
+    jointly with ``X_baseline: (n, d)`` against the ``t`` training points, all of which the
+    kernel sees one-hot, about ``b * (1 + n + t) * w`` values for its width ``w``: at most
+    MIXED_BATCH_VALUES."""
+    baseline = getattr(acquisition, "X_baseline", None)
+    points = 1 + (baseline.shape[-2] if isinstance(baseline, torch.Tensor) else 0)
+    model = getattr(acquisition, "model", None)
+    for each in getattr(model, "models", [model]):
+        inputs = getattr(each, "train_inputs", None)
+        points += max((x.shape[-2] for x in inputs or ()), default=0)
+    return max(1, min(MAX_MIXED_BATCH, MIXED_BATCH_VALUES // (points * encoding.kernel_width)))
+
+
+def _mixed_options(
+    maxiter: int,
+    constraints: LinearConstraints | None,
+    acquisition: AcquisitionFunction,
+    encoding: Encoding,
+) -> dict[str, Any]:
+    batch = _mixed_batch(acquisition, encoding)
+    options: dict[str, Any] = {
+        "maxiter_continuous": maxiter,
+        "batch_limit": batch,
+        "init_batch_limit": batch,
+    }
     if constraints:
         # Starting points from the box's points that meet the constraints, not from an
         # optimization of the continuous relaxation: its raw samples come from BoTorch's
@@ -259,6 +301,14 @@ def _mixed_options(maxiter: int, constraints: LinearConstraints | None) -> dict[
         # meet them).
         options["initialization_strategy"] = "random"
     return options
+
+
+def _nothing_left(request: ProposalRequest) -> bool:
+    """Every point of a finite search space is observed (failed ones too) or pending."""
+    taken = {point_hash(p) for p in request.pending} | {
+        point_hash(o.assignments) for o in request.observations if not o.deleted
+    }
+    return exhausted(request.experiment.spec.space, taken)
 
 
 def _searched_discrete_dims(

@@ -11,15 +11,19 @@ from collections.abc import MutableMapping
 from typing import TYPE_CHECKING
 
 from honed.engine.base import Engine
+from honed.engine.botorch.budget import DEFAULT_FIT_BUDGET_SECONDS
 
 if TYPE_CHECKING:
     from honed.engine.botorch.model import WarmStart
 
 
-def botorch_engine_factory() -> Callable[[], Engine]:
-    """The BoTorch engine with warm starts kept for the life of this process. torch is
-    imported by the first call, which ``OptimizerLoop.run`` makes while it already sends
-    heartbeats: API processes see an optimizer starting, not none."""
+def botorch_engine_factory(
+    fit_budget_seconds: float = DEFAULT_FIT_BUDGET_SECONDS,
+) -> Callable[[], Engine]:
+    """The BoTorch engine with warm starts kept for the life of this process; a proposal
+    past ``fit_budget_seconds`` fails (the loop records the error). torch is imported by
+    the first call, which ``OptimizerLoop.run`` makes while it already sends heartbeats:
+    API processes see an optimizer starting, not none."""
     warm_starts: MutableMapping[int, WarmStart] = {}
 
     def engine() -> Engine:
@@ -30,6 +34,6 @@ def botorch_engine_factory() -> Callable[[], Engine]:
         # Parallelism comes from processes: with the other core busy, OpenMP threads made
         # fits several times slower.
         torch.set_num_threads(1)
-        return BoTorchEngine(warm_starts=warm_starts)
+        return BoTorchEngine(warm_starts=warm_starts, fit_budget_seconds=fit_budget_seconds)
 
     return engine

@@ -35,6 +35,7 @@ from gpytorch.priors import LogNormalPrior
 from linear_operator.utils.errors import NotPSDError
 from torch.nn.functional import one_hot
 
+from honed.engine.botorch import budget
 from honed.engine.botorch.data import Outcome
 from honed.engine.botorch.encoding import Encoding
 
@@ -170,7 +171,11 @@ def _fit(model: GPyTorchModel) -> float:
     mll = ExactMarginalLogLikelihood(model.likelihood, model)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        fit_gpytorch_mll(mll, optimizer_kwargs={"options": {"maxiter": FIT_MAXITER}})
+        fit_gpytorch_mll(
+            mll,
+            # budget.check: past the proposal's deadline the fit gives up.
+            optimizer_kwargs={"options": {"maxiter": FIT_MAXITER}, "callback": budget.check},
+        )
     return -log_likelihood(model)
 
 
@@ -194,6 +199,7 @@ def _fit_direct(model: GPyTorchModel) -> float | None:
             method="L-BFGS-B",
             bounds=bounds,
             options={"maxiter": FIT_MAXITER},
+            callback=budget.check,
         )
     except (NotPSDError, RuntimeError, ValueError):
         logger.debug("the direct fit failed", exc_info=True)
