@@ -13,6 +13,7 @@ from typing import Any
 from typing import Literal
 
 import numpy
+import scipy.linalg
 import scipy.optimize
 import torch
 from botorch.exceptions.errors import ModelFittingError
@@ -282,46 +283,53 @@ def _direct_loss(
     priors = [(float(prior.loc), float(prior.scale)) for _, _, prior in parts[1:] if prior]
 
     # Squared differences per dimension, (n, n, D): the kernel and its gradient need them.
-    differences = (X.unsqueeze(-2) - X.unsqueeze(-3)).pow(2)
+    # In NumPy: at these sizes each torch operation costs more in dispatch than in arithmetic.
+    differences = (X.unsqueeze(-2) - X.unsqueeze(-3)).pow(2).numpy()
+    targets_np = y.numpy()
+    fixed_np = fixed.numpy() if fixed is not None else None
     log_2pi = math.log(2 * math.pi)
+    splits = numpy.cumsum(sizes)[:-1]
+    diagonal_index = numpy.diag_indices(n)
 
     def function(vector: numpy.ndarray) -> tuple[float, numpy.ndarray]:
         """The loss and its gradient, written out: autograd's bookkeeping cost more than
         the arithmetic at these sizes."""
-        theta = torch.from_numpy(vector).to(y.dtype)
-        constant, lengthscale, *noise = torch.split(theta, sizes)
-        squared = differences @ lengthscale.pow(-2)
+        constant, lengthscale, *noise = numpy.split(vector, splits)
+        squared = differences @ lengthscale**-2
         if rbf:
-            K = torch.exp(-0.5 * squared)
+            K = numpy.exp(-0.5 * squared)
             slope = K  # dK/d(lengthscale_j) = slope * difference_j^2 / lengthscale_j^3
         else:
-            root5 = math.sqrt(5) * squared.sqrt()
-            decay = torch.exp(-root5)
-            K = (1 + root5 + root5.pow(2) / 3) * decay
+            root5 = math.sqrt(5) * numpy.sqrt(squared)
+            decay = numpy.exp(-root5)
+            K = (1 + root5 + root5**2 / 3) * decay
             slope = 5 / 3 * (1 + root5) * decay
-        diagonal = noise[0].expand(n) if noise or fixed is None else fixed
-        L, info = torch.linalg.cholesky_ex(K + torch.diag_embed(diagonal))
-        if int(info) != 0:
-            raise NotPSDError("not positive definite")
-        residual = (y - constant).unsqueeze(-1)
-        alpha = torch.cholesky_solve(residual, L)
-        loss = 0.5 * float(residual.mT @ alpha) + float(L.diagonal().log().sum()) + n * log_2pi / 2
+        K[diagonal_index] += noise[0] if noise or fixed_np is None else fixed_np
+        try:
+            L = scipy.linalg.cholesky(K, lower=True, check_finite=False)
+        except numpy.linalg.LinAlgError as error:
+            raise NotPSDError("not positive definite") from error
+        residual = targets_np - constant[0]
+        alpha = scipy.linalg.cho_solve((L, True), residual, check_finite=False)
+        loss = 0.5 * float(residual @ alpha) + float(numpy.log(L.diagonal()).sum())
+        loss += n * log_2pi / 2
         # d loss / dK = (K^-1 - alpha alpha^T) / 2, the trace term of the gradient.
-        weights = 0.5 * (torch.cholesky_inverse(L) - alpha @ alpha.mT)
+        inverse = scipy.linalg.cho_solve((L, True), numpy.eye(n), check_finite=False)
+        weights = 0.5 * (inverse - numpy.outer(alpha, alpha))
         gradients = [
             -alpha.sum().reshape(1),
-            torch.einsum("ik,ikj->j", weights * slope, differences) / lengthscale.pow(3),
+            numpy.einsum("ik,ikj->j", weights * slope, differences) / lengthscale**3,
         ]
         if noise:
             gradients.append(weights.diagonal().sum().reshape(1))
         # Minus the log densities of the LogNormal priors and their gradients.
         for index, (loc, scale) in enumerate(priors, start=1):
             value = (lengthscale, *noise)[index - 1]
-            log_value = value.log()
+            log_value = numpy.log(value)
             z = (log_value - loc) / scale
-            loss += float((log_value + math.log(scale) + log_2pi / 2 + z.pow(2) / 2).sum())
+            loss += float((log_value + math.log(scale) + log_2pi / 2 + z**2 / 2).sum())
             gradients[index] = gradients[index] + (1 + z / scale) / value
-        return loss / n, (torch.cat(gradients) / n).numpy()
+        return loss / n, numpy.concatenate(gradients) / n
 
     def write(vector: numpy.ndarray) -> None:
         values = torch.split(torch.as_tensor(vector, dtype=y.dtype), sizes)
