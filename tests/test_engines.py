@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import random
 import statistics
 import subprocess
 import sys
@@ -26,12 +27,16 @@ from honed.domain.parameters import point_hash
 from honed.domain.records import MetricValue
 from honed.domain.records import ObservationInput
 from honed.domain.tenancy import Token
+from honed.engine import space as space_module
 from honed.engine.base import Engine
 from honed.engine.base import ProposalRequest
 from honed.engine.grid import GridEngine
 from honed.engine.random import RandomEngine
 from honed.engine.selection import engine_for
 from honed.engine.sobol import SobolEngine
+from honed.engine.space import first_free_point
+from honed.engine.space import point_at_index
+from honed.engine.space import satisfies_constraints
 from honed.errors import ConflictError
 from honed.service.app import Services
 from honed.service.choice import free_point
@@ -367,6 +372,67 @@ def test_free_point_raises_conflict_when_none_is_left() -> None:
     everything = {point_hash({"n": n, "c": c}) for n in (1, 2) for c in ("a", "b", "c")}
     with pytest.raises(ConflictError, match="all 6 points"):
         free_point(TINY, everything)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_first_free_point_is_the_first_feasible_untaken_point_from_start(seed: int) -> None:
+    """The chunked search agrees with walking the space point by point, on random mixed
+    spaces (int ranges, grids, categories), constraints and taken sets."""
+    rng = random.Random(seed)
+    parameters = [
+        Parameter("i", ParameterType.INT, bounds=(-3, rng.randint(0, 40))),
+        Parameter("g", ParameterType.DOUBLE, grid=(0.5, 1.5, 2.5)),
+        Parameter("c", ParameterType.CATEGORICAL, categorical_values=("a", "b")),
+        Parameter("j", ParameterType.INT, grid=(1, 4, 9, 16)),
+    ]
+    rules = [
+        LinearConstraint(
+            rng.choice(["greater_than", "less_than"]),
+            (("i", rng.uniform(-1, 1)), ("g", rng.uniform(-1, 1)), ("j", rng.uniform(-1, 1))),
+            rng.uniform(-10, 10),
+        )
+        for _ in range(rng.randint(0, 2))
+    ]
+    space = SearchSpace(tuple(parameters), tuple(rules))
+    size = space.discrete_size()
+    assert size is not None
+    walk = [point_at_index(space, i) for i in range(size)]
+    taken = {point_hash(p) for p in walk if rng.random() < 0.9}
+    start = rng.randrange(size)
+    expected = next(
+        (
+            p
+            for p in walk[start:] + walk[:start]
+            if satisfies_constraints(space, p) and point_hash(p) not in taken
+        ),
+        None,
+    )
+    assert first_free_point(space, taken, start) == expected
+
+
+def test_a_tight_constraint_is_searched_without_building_every_point(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """195,112 points of which only the far corner meets the constraint: the search, which
+    runs inside the experiment's lock (on SQLite the whole database's), builds and hashes
+    only feasible points; point by point it took 6 s."""
+    parameters = tuple(Parameter(n, ParameterType.INT, bounds=(0, 57)) for n in "xyz")
+    rule = LinearConstraint("greater_than", (("x", 1.0), ("y", 1.0), ("z", 1.0)), 171.0)
+    target = experiment(*parameters, constraints=[rule])
+    built = 0
+    original = space_module.point_at_index
+
+    def counting(space: SearchSpace, index: int) -> dict[str, AssignmentValue]:
+        nonlocal built
+        built += 1
+        return original(space, index)
+
+    monkeypatch.setattr(space_module, "point_at_index", counting)
+    assert free_point(target, set()) == {"x": 57, "y": 57, "z": 57}
+    assert built == 1
+    with pytest.raises(ConflictError, match="No free point left"):
+        free_point(target, {point_hash({"x": 57, "y": 57, "z": 57})})
+    assert built == 2
 
 
 def test_free_point_in_a_continuous_space() -> None:

@@ -125,9 +125,59 @@ def constraints_feasible(space: SearchSpace) -> bool:
     return bool(result.status != 2)
 
 
-# A constrained discrete space up to this size is searched point by point for a free one;
-# a larger one is taken to have some (the model's optimizers then look for it).
+# A discrete space up to this size is searched exhaustively for a free point; a larger one
+# is taken to have some (the model's optimizers then look for it).
 EXHAUSTIBLE_SIZE = 200_000
+# Indices decoded and checked against the linear constraints per NumPy pass.
+SCAN_CHUNK = 8192
+
+
+def first_free_point(
+    space: SearchSpace, taken: AbstractSet[str], start: int = 0
+) -> dict[str, AssignmentValue] | None:
+    """The first point of a discrete space, in mixed-radix order from index ``start`` and
+    wrapping around, that meets the linear constraints and is not in ``taken``
+    (``point_hash`` values); None when there is none. Indices are decoded and checked
+    against the constraints a chunk at a time in NumPy; only the feasible ones are built
+    and hashed, so the cost is a few passes over the space plus one hash per taken point
+    met: a 200,000-point space took 6 s point by point inside the experiment's lock."""
+    size = space.discrete_size()
+    if size is None:
+        raise ValueError("the space is not discrete")
+    for first in range(0, size, SCAN_CHUNK):
+        indices = (start + np.arange(first, min(first + SCAN_CHUNK, size))) % size
+        for index in indices[_feasible(space, indices)].tolist():
+            point = point_at_index(space, index)
+            if point_hash(point) not in taken:
+                return point
+    return None
+
+
+def _feasible(space: SearchSpace, indices: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
+    """Which of the points at ``indices`` (a discrete space's, see point_at_index) meet
+    every linear constraint, with the tolerance of LinearConstraint.is_satisfied."""
+    if not space.linear_constraints:
+        return np.ones(len(indices), dtype=bool)
+    numbers: dict[str, npt.NDArray[np.float64]] = {}
+    rest = indices.copy()
+    for parameter in reversed(space.parameters):
+        if parameter.type is ParameterType.INT and parameter.grid is None:
+            low = int(parameter.low)
+            rest, digit = np.divmod(rest, int(parameter.high) - low + 1)
+            numbers[parameter.name] = (low + digit).astype(np.float64)
+        else:
+            values = discrete_values(parameter)
+            rest, digit = np.divmod(rest, len(values))
+            if parameter.type is not ParameterType.CATEGORICAL:
+                numbers[parameter.name] = np.asarray(values, dtype=np.float64)[digit]
+    feasible = np.ones(len(indices), dtype=bool)
+    for constraint in space.linear_constraints:
+        total = sum(weight * numbers[name] for name, weight in constraint.terms)
+        if constraint.type == "greater_than":
+            feasible &= total >= constraint.threshold - 1e-9
+        else:
+            feasible &= total <= constraint.threshold + 1e-9
+    return feasible
 
 
 def exhausted(space: SearchSpace, taken: AbstractSet[str]) -> bool:
@@ -140,8 +190,4 @@ def exhausted(space: SearchSpace, taken: AbstractSet[str]) -> bool:
         return False
     if size > len(taken) and not space.linear_constraints:
         return False
-    for index in range(size):
-        point = point_at_index(space, index)
-        if point_hash(point) not in taken and satisfies_constraints(space, point):
-            return False
-    return True
+    return first_free_point(space, taken) is None

@@ -32,7 +32,8 @@ from honed.engine.base import Engine
 from honed.engine.base import ProposalRequest
 from honed.engine.design import model_ready
 from honed.engine.selection import engine_for
-from honed.engine.space import point_at_index
+from honed.engine.space import EXHAUSTIBLE_SIZE
+from honed.engine.space import first_free_point
 from honed.engine.space import point_from_unit
 from honed.engine.space import satisfies_constraints
 from honed.errors import ConflictError
@@ -46,8 +47,6 @@ logger = logging.getLogger(__name__)
 
 # How often to ask the engine again when its point equals an open suggestion.
 ENGINE_ATTEMPTS = 16
-# Discrete spaces up to this size are searched exhaustively for a free point.
-ENUMERABLE_SIZE = 200_000
 RANDOM_ATTEMPTS = 2_000
 # Ready candidates checked against the observations per query.
 CANDIDATE_CHUNK = 8
@@ -234,13 +233,11 @@ def free_point(experiment: Experiment, taken: AbstractSet[str]) -> dict[str, Ass
     space = experiment.spec.space
     rng = np.random.default_rng()
     size = space.discrete_size()
-    if size is not None and size <= ENUMERABLE_SIZE:
-        start = int(rng.integers(size))
-        for offset in range(size):
-            point = point_at_index(space, (start + offset) % size)
-            if satisfies_constraints(space, point) and point_hash(point) not in taken:
-                return point
-        raise _space_exhausted(space, size)
+    if size is not None and size <= EXHAUSTIBLE_SIZE:
+        point = first_free_point(space, taken, start=int(rng.integers(size)))
+        if point is None:
+            raise _space_exhausted(space, size)
+        return point
     for _ in range(RANDOM_ATTEMPTS):
         point = point_from_unit(space, rng.random(len(space.parameters)))
         if satisfies_constraints(space, point) and point_hash(point) not in taken:
