@@ -374,6 +374,12 @@ def test_checkpoints(api: TestClient, ai: JSON) -> None:
         ({"favorite": "yes"}, ("Invalid favorite",)),
         ({"deleted": "no"}, ("Invalid deleted",)),
         ({"flavour": 1}, ("Unknown field flavour",)),
+        # Map keys are names: a 200 KB key was stored, and echoed whole in messages.
+        ({"sys_metadata": {"k" * 200_000: 1}}, ("sys_metadata.kkk", "(200000 characters)")),
+        ({"datasets": {"d" * 101: {}}}, ("Invalid datasets.ddd", "at most 100")),
+        ({"logs": {"o" * 101: {"content": "x"}}}, ("Invalid logs.ooo",)),
+        ({"assignments_meta": {"": {"source": "s"}}}, ("assignments_meta.", "at least 1")),
+        ({"assignments_sources": {"s" * 101: {}}}, ("Invalid assignments_sources.sss",)),
     ],
 )
 def test_bad_run_updates(

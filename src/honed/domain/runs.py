@@ -176,6 +176,8 @@ Flat = Annotated[
 ]
 Entries = Field(max_length=MAX_MAP_ENTRIES)
 RunName = Annotated[str, Field(min_length=1, max_length=MAX_NAME_LENGTH)]
+# A map's keys are names, as metadata keys are: a 200 KB key was stored before.
+Key = Annotated[str, Field(min_length=1, max_length=MAX_NAME_LENGTH)]
 
 
 class RunValue(_Part):
@@ -227,14 +229,14 @@ class RunData(_Part):
     )
     metadata: Flat | None = None
     dev_metadata: Flat | None = None
-    sys_metadata: Annotated[dict[str, Any], Entries] | None = None
+    sys_metadata: Annotated[dict[Key, Any], Entries] | None = None
     # The client sends {"name": {}}; a list of names is accepted too.
-    datasets: Annotated[dict[str, Any], Entries] | list[str] | None = None
-    logs: Annotated[dict[str, RunLog | None], Entries] | None = None
+    datasets: Annotated[dict[Key, Any], Entries] | Annotated[list[Key], Entries] | None = None
+    logs: Annotated[dict[Key, RunLog | None], Entries] | None = None
     model: RunModel | None = None
     source_code: RunSourceCode | None = None
-    assignments_meta: Annotated[dict[str, RunAssignmentMeta | None], Entries] | None = None
-    assignments_sources: Annotated[dict[str, RunAssignmentSource | None], Entries] | None = None
+    assignments_meta: Annotated[dict[Key, RunAssignmentMeta | None], Entries] | None = None
+    assignments_sources: Annotated[dict[Key, RunAssignmentSource | None], Entries] | None = None
     favorite: bool | None = None
 
 

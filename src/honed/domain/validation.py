@@ -64,9 +64,15 @@ def describe(first: Mapping[str, Any]) -> str:
     return f"Invalid {path}: {first['msg']}"
 
 
+# A key longer than this is cut in messages: the key itself may be what was too long.
+SHOWN_KEY_LENGTH = 40
+
+
 def _path(loc: tuple[int | str, ...]) -> str:
     text = ""
     for part in loc:
+        if isinstance(part, str) and len(part) > SHOWN_KEY_LENGTH:
+            part = f"{part[:SHOWN_KEY_LENGTH]}... ({len(part)} characters)"
         if isinstance(part, int):
             text += f"[{part}]"
         elif (
