@@ -71,7 +71,7 @@ def test_stopped_trials_are_marked_counted_and_never_best(
     expect(page.locator("#stat-stopped b")).to_have_text(str(count("early_stopped")))
     assert 0 < count("early_stopped") < len(trained.statuses)
 
-    best_line, observed, stopped = chart_data(watched, "honedCharts.best")
+    best_line, observed, _stopped = chart_data(watched, "honedCharts.best")
     running: float | None = None
     expected = []
     for status, value in zip(trained.statuses, trained.values, strict=True):
@@ -119,7 +119,8 @@ def test_views_hold_what_the_api_returns_with_log_axes(
         axis = page.evaluate(f"() => honedCharts.scatter[{name!r}].getOption().xAxis[0].type")
         assert axis == kind, name
     contour = page.evaluate(
-        "() => { const o = honedCharts.contour.getOption(); return [o.xAxis[0].type, o.yAxis[0].type]; }"
+        "() => { const o = honedCharts.contour.getOption();"
+        " return [o.xAxis[0].type, o.yAxis[0].type]; }"
     )
     assert contour == ["log", "log"]
     (parallel,) = chart_data(watched, "honedCharts.parallel")
@@ -157,7 +158,7 @@ def test_views_hold_what_the_api_returns_with_log_axes(
     assert sum(len(s) for s in bars) == len(trained.statuses)
     watched.screenshot("views")
     readme_screenshot(watched, "dashboard.png")
-    page.locator("#chart-curves").scroll_into_view_if_needed()
+    page.evaluate("() => document.querySelector('.metric-bar').scrollIntoView()")
     readme_screenshot(watched, "dashboard-analysis.png")
     assert watched.errors == []
 
@@ -218,7 +219,8 @@ def test_a_brush_and_a_legend_toggle_survive_refreshes_with_new_data(
     wait_loaded(watched)
     page.evaluate(
         "() => { honedCharts.parallel.dispatchAction({ type: 'axisAreaSelect', parallelAxisId: "
-        "honedCharts.parallel.getModel().getComponent('parallelAxis', 1).id, intervals: [[2, 5]] });"
+        "honedCharts.parallel.getModel().getComponent('parallelAxis', 1).id,"
+        " intervals: [[2, 5]] });"
         " honedCharts.best.dispatchAction({ type: 'legendUnSelect', name: 'score' }); }"
     )
     brush = "() => honedCharts.parallel.getModel().getComponent('parallelAxis', 1).activeIntervals"
@@ -296,7 +298,9 @@ def test_table_filters_rows_details_and_downloads(
     expect(dialog.locator("tr[data-key='source']")).to_contain_text("engine")
     stored = api(dashboard_server, f"/v1/experiments/{trained.id}/observations/{observation_id}")
     for key, value in stored["metadata"].items():
-        expect(dialog.locator(f"#details-metadata tr[data-key='{key}'] td")).to_have_text(str(value))
+        expect(dialog.locator(f"#details-metadata tr[data-key='{key}'] td")).to_have_text(
+            str(value)
+        )
     curve = page.evaluate("() => honedCharts.detailsCurve.getOption().series[0].data")
     assert curve == trained.curves[index]
     watched.screenshot("observation-details")
@@ -352,6 +356,7 @@ def test_the_page_fits_a_phone(
     for chart in ("chart-best", "chart-parallel", "chart-edf", "chart-timeline"):
         box = page.locator(f"#{chart}").bounding_box()
         assert box is not None
-        assert box["width"] <= width and box["width"] > 250, chart
+        assert box["width"] <= width, chart
+        assert box["width"] > 250, chart
     watched.screenshot("phone")
     assert watched.errors == []

@@ -27,6 +27,8 @@ const HonedCharts = (() => {
   // Merge, never replace: components keep their state; only the series list is replaced, so
   // a series that went away does not linger. `first` is applied once (toolboxes, zoom).
   function draw(c, option, first = {}) {
+    // Drawn in one go: progressive rendering would show a large series half-drawn.
+    for (const series of option.series || []) if (series.progressive === undefined) series.progressive = 0;
     if (!c.__honedDrawn) {
       c.setOption({ animation: false, ...first, ...option }, { notMerge: true });
       c.__honedDrawn = true;

@@ -90,7 +90,7 @@ const Honed = (() => {
     if (typeof value !== "number") return String(value);
     if (Number.isInteger(value)) return String(value);
     const abs = Math.abs(value);
-    if (abs !== 0 && (abs < 1e-3 || abs >= 1e6)) return value.toExponential(4);
+    if (abs !== 0 && (abs < 1e-3 || abs >= 1e6)) return value.toExponential(4).replace(/\.?0+e/, "e");
     const text = value.toPrecision(6);
     return text.includes(".") ? text.replace(/0+$/, "").replace(/\.$/, "") : text;
   }

@@ -121,7 +121,7 @@
   // --- a row's full record ----------------------------------------------------------------
   function openDetails(o) {
     const dialog = document.getElementById("details");
-    const pairs = (entries) => el("table", { class: "pairs" }, el("tbody", {},
+    const pairs = (entries, id = null) => el("table", { class: "pairs", id }, el("tbody", {},
       ...entries.map(([k, v]) => el("tr", { "data-key": k }, el("th", {}, k), el("td", {}, v)))));
     const took = o.started !== null ? duration(Math.max(0, o.ended - o.started)) : "–";
     document.getElementById("details-title").replaceChildren(`Observation ${o.id} `, badge(o.status));
@@ -140,7 +140,7 @@
       el("h3", {}, "Values"),
       Object.keys(o.values).length ? pairs(Object.entries(o.values).map(([k, v]) => [k, fmt(v)])) : el("p", { class: "muted" }, "none"),
       el("h3", {}, "Metadata"),
-      Object.keys(o.metadata).length ? pairs(Object.entries(o.metadata).map(([k, v]) => [k, String(v)])) : el("p", { class: "muted" }, "none"),
+      Object.keys(o.metadata).length ? pairs(Object.entries(o.metadata).map(([k, v]) => [k, String(v)]), "details-metadata") : el("p", { class: "muted" }, "none"),
       el("h3", {}, "Intermediate values"),
       o.curve ? el("div", { class: "chart small", id: "details-curve" }) : el("p", { class: "muted", id: "details-no-curve" }, "none reported"),
     );
