@@ -170,3 +170,21 @@ def test_a_huge_request_head_is_refused_without_being_read(tmp_path: Path) -> No
         assert answer.startswith(b"HTTP/1.1 431 ")
         assert b'"status": 431' in answer
         assert httpx.get(f"{server.url}/health", timeout=10).status_code == 200
+
+
+def test_a_large_body_read_with_its_head_is_not_taken_for_a_head(tmp_path: Path) -> None:
+    """The cap counts the head only: a 1 MB body sent in the same write as its small head
+    (as a big observation batch is) reaches the route."""
+    url = f"sqlite:///{tmp_path / 'body.db'}"
+    with running_server(url) as server:
+        host, port = server.url.removeprefix("http://").split(":")
+        body = b'{"name": "' + b"n" * 2**20 + b'"}'
+        head = (
+            f"POST /v1/experiments HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+        )
+        with socket.create_connection((host, int(port)), timeout=30) as connection:
+            connection.sendall(head.encode() + body)
+            answer = connection.recv(4096)
+        # Refused by the API (no token), not by the head's cap.
+        assert answer.startswith(b"HTTP/1.1 401 "), answer[:200]

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from dataclasses import field
 from pathlib import Path
+from typing import Any
 
 from playwright.sync_api import Browser
+from playwright.sync_api import BrowserContext
 from playwright.sync_api import ConsoleMessage
 from playwright.sync_api import Page
 from playwright.sync_api import expect
 from playwright.sync_api import sync_playwright
+
+from tests.support.server import RunningServer
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [
@@ -64,3 +69,25 @@ def watch(page: Page) -> Watched:
     page.on("console", on_console)
     page.on("pageerror", lambda error: watched.errors.append(f"page error: {error}"))
     return watched
+
+
+def sign_in(context: BrowserContext, server: RunningServer, path: str = "/dashboard/") -> Watched:
+    watched = watch(context.new_page())
+    page = watched.page
+    page.goto(server.url + path)
+    page.wait_for_url(re.compile(r"/dashboard/login\?"))
+    page.fill("#token", server.token)
+    page.click("#sign-in")
+    page.wait_for_url(server.url + path)
+    return watched
+
+
+def chart_data(watched: Watched, expression: str) -> Any:
+    """Series data as ECharts holds it (getOption), e.g. ``honedCharts.best``."""
+    return watched.page.evaluate(
+        f"() => {expression}.getOption().series.map((s) => s.data.map((d) => d.value ?? d))"
+    )
+
+
+def wait_loaded(watched: Watched, times: int = 1) -> None:
+    watched.page.wait_for_function(f"() => (window.honedLoaded || 0) >= {times}")

@@ -6,7 +6,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from playwright.sync_api import Browser
+from playwright.sync_api import BrowserContext
 
+from tests.dashboard.browser import chromium
 from tests.dashboard.seed import Seeded
 from tests.dashboard.seed import seed
 from tests.support.server import RunningServer
@@ -23,3 +26,24 @@ def dashboard_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runni
 @pytest.fixture(scope="session")
 def seeded(dashboard_server: RunningServer) -> Seeded:
     return seed(dashboard_server.url, dashboard_server.token)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    with chromium() as browser:
+        yield browser
+
+
+@pytest.fixture
+def context(browser: Browser) -> Iterator[BrowserContext]:
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    yield context
+    context.close()
+
+
+@pytest.fixture
+def browser_phone(browser: Browser) -> Iterator[BrowserContext]:
+    """A phone's viewport (390 x 844 CSS pixels, as an iPhone 12-15)."""
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
+    yield context
+    context.close()

@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -15,8 +10,9 @@ from playwright.sync_api import Browser
 from playwright.sync_api import BrowserContext
 from playwright.sync_api import expect
 
-from tests.dashboard.browser import Watched
-from tests.dashboard.browser import chromium
+from tests.dashboard.browser import chart_data
+from tests.dashboard.browser import sign_in
+from tests.dashboard.browser import wait_loaded
 from tests.dashboard.browser import watch
 from tests.dashboard.seed import BUDGET
 from tests.dashboard.seed import HOSTS
@@ -24,43 +20,6 @@ from tests.dashboard.seed import N_OBSERVATIONS
 from tests.dashboard.seed import Seeded
 from tests.dashboard.seed import best_so_far
 from tests.support.server import RunningServer
-
-README_SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "dashboard.png"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as browser:
-        yield browser
-
-
-@pytest.fixture
-def context(browser: Browser) -> Iterator[BrowserContext]:
-    context = browser.new_context(viewport={"width": 1400, "height": 900})
-    yield context
-    context.close()
-
-
-def sign_in(context: BrowserContext, server: RunningServer, path: str = "/dashboard/") -> Watched:
-    watched = watch(context.new_page())
-    page = watched.page
-    page.goto(server.url + path)
-    page.wait_for_url(re.compile(r"/dashboard/login\?"))
-    page.fill("#token", server.token)
-    page.click("#sign-in")
-    page.wait_for_url(server.url + path)
-    return watched
-
-
-def chart_data(watched: Watched, expression: str) -> Any:
-    """Series data as ECharts holds it (getOption), e.g. ``honedCharts.best``."""
-    return watched.page.evaluate(
-        f"() => {expression}.getOption().series.map((s) => s.data.map((d) => d.value ?? d))"
-    )
-
-
-def wait_loaded(watched: Watched, times: int = 1) -> None:
-    watched.page.wait_for_function(f"() => (window.honedLoaded || 0) >= {times}")
 
 
 def test_wrong_or_missing_token_is_refused(
@@ -118,17 +77,18 @@ def test_experiment_page_charts_hold_the_data(
     page = watched.page
     done = [v for v in seeded.values if v is not None]
 
-    best_line, observed = chart_data(watched, "honedCharts.best")
+    best_line, observed, stopped = chart_data(watched, "honedCharts.best")
     assert best_line == [[i + 1, v] for i, v in enumerate(best_so_far(seeded.values))]
     assert [point[1] for point in observed] == done
+    assert stopped == []
 
     (parallel,) = chart_data(watched, "honedCharts.parallel")
     assert [row[-1] for row in parallel] == done
     assert page.evaluate("() => honedCharts.parallel.getOption().parallelAxis.length") == 4
     for name in ("x", "y", "kind"):
-        (points,) = chart_data(watched, f"honedCharts.scatter[{name!r}]")
+        points, _stopped = chart_data(watched, f"honedCharts.scatter[{name!r}]")
         assert [p[1] for p in points] == done
-    (kinds,) = chart_data(watched, "honedCharts.scatter['kind']")
+    kinds, _stopped = chart_data(watched, "honedCharts.scatter['kind']")
     assert {p[0] for p in kinds} == {"a", "b", "c"}
     expect(page.locator("#pareto-panel")).to_be_hidden()
 
@@ -151,10 +111,6 @@ def test_experiment_page_charts_hold_the_data(
         )
         expect(cells.nth(3)).to_have_text(str(failures))
     watched.screenshot("experiment")
-    if os.environ.get("HONED_UPDATE_SCREENSHOT") == "1":
-        # The README's picture: refreshed on request, so a test run leaves the tree clean.
-        page.screenshot(path=str(README_SCREENSHOT.with_suffix(".tmp.png")), full_page=False)
-        shutil.move(README_SCREENSHOT.with_suffix(".tmp.png"), README_SCREENSHOT)
     assert watched.errors == []
 
 
@@ -182,10 +138,10 @@ def test_observations_table_sorts_and_pages(
     accuracy.click()
     done = sorted(v for v in seeded.values if v is not None)
     expect(accuracy).to_have_class(re.compile("sorted-asc"))
-    assert [float(v) for v in column(7)] == pytest.approx(done[:20], rel=1e-5)
+    assert [float(v) for v in column(8)] == pytest.approx(done[:20], rel=1e-5)
     accuracy.click()
     expect(accuracy).to_have_class(re.compile("sorted-desc"))
-    assert [float(v) for v in column(7)] == pytest.approx(done[::-1][:20], rel=1e-5)
+    assert [float(v) for v in column(8)] == pytest.approx(done[::-1][:20], rel=1e-5)
 
     page.click("#next-page")
     page.click("#next-page")
@@ -290,7 +246,7 @@ def test_share_link_is_read_only(
         assert "#" not in guest.page.url  # the token leaves the address bar at once
         expect(guest.page.locator("#read-only")).to_be_visible()
         expect(guest.page.locator("#share")).to_have_count(0)
-        (best_line, _observed) = chart_data(guest, "honedCharts.best")
+        (best_line, _observed, _stopped) = chart_data(guest, "honedCharts.best")
         assert len(best_line) == N_OBSERVATIONS
         guest.screenshot("shared")
         # The link is for this experiment only: the guest's list holds it and no other.

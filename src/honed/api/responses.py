@@ -284,6 +284,7 @@ class DashboardExperimentOut(Out):
 class DashboardSummaryOut(DashboardExperimentOut):
     observation_count: int
     failure_count: int
+    early_stopped_count: int
     best_value: float | None
     best_count: int
     best_metric: str | None
@@ -302,7 +303,9 @@ class DashboardDetailOut(Out):
     best_so_far: list[dict[str, Any]]
     best_ids: list[Id]
     pareto_ids: list[Id]
+    hypervolume: dict[str, Any] | None
     workers: list[dict[str, Any]]
+    version: str
 
 
 class ShareOut(Out):

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from honed.domain.experiment import ExperimentSpec
 from honed.domain.metrics import Metric
 from honed.domain.records import Observation
+from honed.domain.trials import is_early_stopped
 
 
 def is_feasible(spec: ExperimentSpec, observation: Observation) -> bool:
@@ -21,16 +22,23 @@ def is_feasible(spec: ExperimentSpec, observation: Observation) -> bool:
     return True
 
 
+def counts_for_best(spec: ExperimentSpec, observation: Observation) -> bool:
+    """Feasible and complete: an early-stopped trial's value is a partial one (the last of
+    its curve), so it never ranks as best, in best_assignments, best-so-far or a front."""
+    return is_feasible(spec, observation) and not is_early_stopped(observation)
+
+
 def best_observations(
     spec: ExperimentSpec, observations: Sequence[Observation]
 ) -> list[Observation]:
     """SigOpt's best_assignments semantics.
 
-    One optimized metric: the single best feasible observation (earliest wins ties).
+    One optimized metric: the single best feasible, complete observation (earliest wins
+    ties; see counts_for_best).
     Two: the Pareto front, sorted by the first metric. None (all constraints): every
     feasible observation, newest first.
     """
-    feasible = [o for o in observations if not o.deleted and is_feasible(spec, o)]
+    feasible = [o for o in observations if not o.deleted and counts_for_best(spec, o)]
     optimized = spec.optimized_metrics
     if not feasible:
         return []

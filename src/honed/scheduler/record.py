@@ -12,11 +12,11 @@ strings of at most 500 characters). Observation metadata: ``honed_trial``, ``hon
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from typing import Any
 
 from honed.client.models import Observation
 from honed.client.models import Suggestion
+from honed.domain import trials
 from honed.scheduler.trial import Trial
 from honed.scheduler.trial import TrialStatus
 
@@ -24,7 +24,7 @@ CHUNK = 500
 MAX_CHUNKS = 40
 INDEX = "honed_trial"
 KEY = "honed_key"
-STATUS = "honed_status"
+STATUS = trials.STATUS_KEY  # the keys the server reads back (honed.domain.trials)
 REASON_LENGTH = 500
 
 
@@ -38,11 +38,7 @@ def _split(prefix: str, value: Any, what: str) -> dict[str, str]:
     return {f"{prefix}{k}": chunk for k, chunk in enumerate(chunks)}
 
 
-def _join(prefix: str, metadata: Mapping[str, Any]) -> Any:
-    keys = sorted((int(k[len(prefix) :]), k) for k in metadata if k.startswith(prefix))
-    if not keys:
-        return None
-    return json.loads("".join(str(metadata[k]) for _, k in keys))
+_join = trials.join_chunks
 
 
 def suggestion_metadata(trial: Trial) -> dict[str, Any]:
@@ -59,7 +55,7 @@ def suggestion_metadata(trial: Trial) -> dict[str, Any]:
         data |= _split("honed_runner_", trial.runner_metadata, "The runner's metadata")
     if trial.progress:
         curve = [[step, value] for step, value in sorted(trial.progress.items())]
-        data |= _split("honed_progress_", curve[-200:], "The intermediate values")
+        data |= _split(trials.PROGRESS_PREFIX, curve[-200:], "The intermediate values")
     return data
 
 
@@ -89,7 +85,7 @@ def trial_from_records(suggestion: Suggestion, observation: Observation | None) 
         runner_metadata=_join("honed_runner_", meta) or {},
         deploy_attempts=int(meta.get("honed_attempts", 0)),
         started=_float(meta.get("honed_started")),
-        progress={float(s): float(v) for s, v in _join("honed_progress_", meta) or []},
+        progress={float(s): float(v) for s, v in _join(trials.PROGRESS_PREFIX, meta) or []},
         source=suggestion.source,
         model=suggestion.model,
     )

@@ -22,12 +22,21 @@ class LimitedHeadProtocol(HttpToolsProtocol):
         self._head_bytes = 0
 
     def data_received(self, data: bytes) -> None:
-        if not self._head_done:
-            self._head_bytes += len(data)
-            if self._head_bytes > MAX_HEAD_BYTES:
+        # One read can hold a head and a large body (a 2,500-observation batch arrives in one
+        # 256 KiB read on loopback): the parser gets at most the head's remaining allowance
+        # until it says the head is complete, and only the head's bytes count against it.
+        while data and not self._head_done:
+            allowed = MAX_HEAD_BYTES - self._head_bytes
+            if allowed <= 0:
                 self._refuse()
                 return
-        super().data_received(data)
+            chunk, data = data[:allowed], data[allowed:]
+            self._head_bytes += len(chunk)
+            super().data_received(chunk)
+            if self.transport.is_closing():
+                return
+        if data:
+            super().data_received(data)
 
     def on_headers_complete(self) -> None:
         self._head_done = True

@@ -9,18 +9,22 @@ from __future__ import annotations
 import itertools
 import statistics
 import time
+from collections.abc import Mapping
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from honed.domain.experiment import Experiment
 from honed.domain.experiment import ExperimentState
+from honed.domain.hypervolume import hypervolume_trace
+from honed.domain.hypervolume import reference_point
 from honed.domain.metrics import Metric
 from honed.domain.ranking import best_observations
-from honed.domain.ranking import is_feasible
+from honed.domain.ranking import counts_for_best
 from honed.domain.ranking import pareto_front
 from honed.domain.records import Observation
 from honed.domain.records import Suggestion
 from honed.domain.tenancy import Token
+from honed.domain.trials import is_early_stopped
 from honed.service.access import experiment_for
 from honed.storage.base import PageRequest
 from honed.storage.base import Storage
@@ -30,6 +34,8 @@ NO_HOSTNAME = "(no hostname)"
 # gaps between reports (and at least SILENT_MIN_SECONDS old).
 SILENT_GAPS = 3.0
 SILENT_MIN_SECONDS = 300
+# Suggestions read per query by id (an IN list well below every database's limit).
+ANSWERED_BATCH = 900
 
 
 @dataclass(frozen=True)
@@ -37,6 +43,7 @@ class ExperimentSummary:
     experiment: Experiment
     observation_count: int
     failure_count: int
+    early_stopped_count: int
     best_value: float | None
     best_count: int  # the Pareto front's size with two optimized metrics
     last_activity: int
@@ -60,13 +67,25 @@ class BestSoFar:
 
 
 @dataclass(frozen=True)
+class Hypervolume:
+    """``values[i]``: the area the front of the first i+1 observations dominates, measured
+    from ``reference`` (see honed.domain.hypervolume)."""
+
+    reference: tuple[float, float]
+    values: tuple[float, ...]
+
+
+@dataclass(frozen=True)
 class ExperimentDetail:
     experiment: Experiment
     observations: tuple[Observation, ...]
+    #: The suggestions the observations answered (their source, times, intermediate values).
+    suggestions: Mapping[int, Suggestion]
     open_suggestions: tuple[Suggestion, ...]
     best_so_far: tuple[BestSoFar, ...]
     best_ids: tuple[int, ...]
     pareto_ids: tuple[int, ...]
+    hypervolume: Hypervolume | None
     workers: tuple[Worker, ...]
     now: int
 
@@ -107,6 +126,7 @@ class SummaryService:
             experiment=experiment,
             observation_count=len(observations),
             failure_count=sum(o.failed for o in observations),
+            early_stopped_count=sum(is_early_stopped(o) for o in observations),
             best_value=best_value,
             best_count=len(best),
             last_activity=last,
@@ -118,33 +138,54 @@ class SummaryService:
         spec = experiment.spec
         optimized = spec.optimized_metrics
         pareto: list[Observation] = []
+        hypervolume = None
         if len(optimized) == 2:
-            pareto = pareto_front(optimized, [o for o in observations if is_feasible(spec, o)])
+            pareto = pareto_front(optimized, [o for o in observations if counts_for_best(spec, o)])
+            reference = reference_point(spec, observations)
+            if reference is not None:
+                trace = hypervolume_trace(spec, observations, reference)
+                hypervolume = Hypervolume(reference, tuple(trace))
         now = int(time.time())
         return ExperimentDetail(
             experiment=experiment,
             observations=tuple(observations),
+            suggestions=self._answered(experiment_id, observations),
             open_suggestions=tuple(self._storage.open_suggestions(experiment_id)),
             best_so_far=tuple(
                 BestSoFar(m, best_so_far(experiment, m, observations)) for m in optimized
             ),
             best_ids=tuple(o.id for o in best_observations(spec, observations)),
             pareto_ids=tuple(o.id for o in pareto),
+            hypervolume=hypervolume,
             workers=tuple(workers(observations, now)),
             now=now,
         )
+
+    def _answered(
+        self, experiment_id: int, observations: Sequence[Observation]
+    ) -> dict[int, Suggestion]:
+        ids = sorted({o.suggestion_id for o in observations if o.suggestion_id is not None})
+        found: dict[int, Suggestion] = {}
+        for start in range(0, len(ids), ANSWERED_BATCH):
+            batch = ids[start : start + ANSWERED_BATCH]
+            page = self._storage.list_suggestions(
+                experiment_id, PageRequest(limit=len(batch)), ids=batch
+            )
+            found.update((s.id, s) for s in page.items)
+        return found
 
 
 def best_so_far(
     experiment: Experiment, metric: Metric, observations: Sequence[Observation]
 ) -> tuple[float | None, ...]:
-    """The running best of one metric over feasible observations, oldest first."""
+    """The running best of one metric over feasible, complete observations, oldest first
+    (an early-stopped trial's partial value is never a best)."""
     best: float | None = None
     trace: list[float | None] = []
     for observation in observations:
         value = observation.value_of(metric.name)
         better = value is not None and (best is None or metric.sign() * (value - best) > 0)
-        if better and is_feasible(experiment.spec, observation):
+        if better and counts_for_best(experiment.spec, observation):
             best = value
         trace.append(best)
     return tuple(trace)

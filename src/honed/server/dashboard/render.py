@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Any
 
 from honed.api import render
@@ -9,6 +11,12 @@ from honed.domain.experiment import Experiment
 from honed.domain.metrics import Metric
 from honed.domain.records import Observation
 from honed.domain.records import Suggestion
+from honed.domain.trials import ENDED_KEY
+from honed.domain.trials import REASON_KEY
+from honed.domain.trials import STARTED_KEY
+from honed.domain.trials import number_of
+from honed.domain.trials import progress_curve
+from honed.domain.trials import status_of
 from honed.service.summaries import ExperimentDetail
 from honed.service.summaries import ExperimentSummary
 from honed.service.summaries import hostname_of
@@ -46,10 +54,20 @@ def experiment_head(experiment: Experiment) -> JSON:
                 "type": p.type.value,
                 "bounds": list(p.bounds) if p.bounds else None,
                 "categories": list(p.categorical_values) or None,
+                "transformation": p.transformation,
+                "grid": list(p.grid) if p.grid is not None else None,
+                "default": p.default_value,
             }
             for p in spec.space.parameters
         ],
         "metrics": [_metric(m) for m in spec.metrics],
+        "linear_constraints": [
+            {"type": c.type, "terms": dict(c.terms), "threshold": c.threshold}
+            for c in spec.space.linear_constraints
+        ],
+        "suggestion_ttl_seconds": spec.suggestion_ttl_seconds,
+        "project": spec.project,
+        "metadata": dict(spec.metadata or {}),
     }
 
 
@@ -59,6 +77,7 @@ def summary_json(summary: ExperimentSummary) -> JSON:
         **experiment_head(summary.experiment),
         "observation_count": summary.observation_count,
         "failure_count": summary.failure_count,
+        "early_stopped_count": summary.early_stopped_count,
         "best_value": summary.best_value,
         "best_count": summary.best_count,
         "best_metric": metric_key(optimized[0].name) if len(optimized) == 1 else None,
@@ -66,15 +85,30 @@ def summary_json(summary: ExperimentSummary) -> JSON:
     }
 
 
-def _observation(observation: Observation) -> JSON:
+def _observation(observation: Observation, suggestion: Suggestion | None) -> JSON:
+    """One row of the table and every chart: a scheduler trial's status, reason, times and
+    intermediate values are read back from the metadata it was stored with."""
+    metadata = dict(observation.metadata or {})
+    suggested = suggestion.metadata if suggestion is not None else None
+    started = number_of(metadata, STARTED_KEY) or number_of(suggested, STARTED_KEY)
+    if started is None and suggestion is not None:
+        started = suggestion.created
+    reason = metadata.get(REASON_KEY)
     return {
         "id": str(observation.id),
         "created": observation.created,
         "suggestion": str(observation.suggestion_id) if observation.suggestion_id else None,
+        "source": suggestion.source.value if suggestion is not None else None,
         "assignments": dict(observation.assignments),
         "values": {metric_key(v.name): v.value for v in observation.values},
         "failed": observation.failed,
+        "status": status_of(observation),
+        "reason": str(reason) if reason is not None else None,
+        "started": started,
+        "ended": number_of(metadata, ENDED_KEY) or observation.created,
         "hostname": hostname_of(observation),
+        "metadata": metadata,
+        "curve": [list(point) for point in progress_curve(suggested)] or None,
     }
 
 
@@ -91,10 +125,14 @@ def _suggestion(suggestion: Suggestion, now: int) -> JSON:
 
 
 def detail_json(detail: ExperimentDetail) -> JSON:
-    return {
+    """The page's data with ``version``: a digest of all of it but the clock, so a page
+    redraws (and a refresh transfers) only when something it shows has changed."""
+    data: JSON = {
         "experiment": experiment_head(detail.experiment),
-        "now": detail.now,
-        "observations": [_observation(o) for o in detail.observations],
+        "observations": [
+            _observation(o, detail.suggestions.get(o.suggestion_id or 0))
+            for o in detail.observations
+        ],
         "open_suggestions": [_suggestion(s, detail.now) for s in detail.open_suggestions],
         "best_so_far": [
             {"metric": metric_key(b.metric.name), "values": list(b.values)}
@@ -102,6 +140,12 @@ def detail_json(detail: ExperimentDetail) -> JSON:
         ],
         "best_ids": [str(i) for i in detail.best_ids],
         "pareto_ids": [str(i) for i in detail.pareto_ids],
+        "hypervolume": None
+        if detail.hypervolume is None
+        else {
+            "reference": list(detail.hypervolume.reference),
+            "values": list(detail.hypervolume.values),
+        },
         "workers": [
             {
                 "hostname": w.hostname,
@@ -113,3 +157,8 @@ def detail_json(detail: ExperimentDetail) -> JSON:
             for w in detail.workers
         ],
     }
+    timeless = {**data, "open_suggestions": [s["id"] for s in data["open_suggestions"]]}
+    text = json.dumps(timeless, separators=(",", ":"), default=str).encode()
+    data["version"] = hashlib.sha1(text, usedforsecurity=False).hexdigest()
+    data["now"] = detail.now
+    return data

@@ -6,10 +6,12 @@ from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter
+from fastapi import Header
 from fastapi import Query
 from fastapi.responses import FileResponse
 from fastapi.responses import JSONResponse
 from fastapi.responses import RedirectResponse
+from fastapi.responses import Response
 
 from honed.api.responses import DashboardDetailOut
 from honed.api.responses import DashboardSummariesOut
@@ -82,11 +84,24 @@ def experiment_summaries(
     tags=["dashboard"],
     response_model=DashboardDetailOut,
 )
-def experiment_detail(svc: Svc, token: Caller, experiment_id: PathId) -> JSONResponse:
-    """All an experiment page shows, in one read: observations, open suggestions,
-    best-so-far traces, the Pareto front and the workers seen in observation metadata."""
+def experiment_detail(
+    svc: Svc,
+    token: Caller,
+    experiment_id: PathId,
+    if_none_match: Annotated[str | None, Header()] = None,
+) -> Response:
+    """All an experiment page shows, in one read: observations (with their trial status,
+    source and intermediate values), open suggestions, best-so-far traces, the Pareto
+    front and its hypervolume, and the workers seen in observation metadata.
+
+    ``version`` changes whenever any of it does (the clock aside); sent back as
+    ``If-None-Match``, an unchanged experiment is a bodiless 304."""
     detail = svc.summaries.detail(token, path_id(experiment_id))
-    return reply(render.detail_json(detail))
+    data = render.detail_json(detail)
+    etag = f'"{data["version"]}"'
+    if if_none_match == etag:
+        return Response(status_code=304, headers={"ETag": etag})
+    return JSONResponse(data, headers={"ETag": etag})
 
 
 @router.post("/dashboard/api/share", tags=["dashboard"], response_model=ShareOut)

@@ -46,18 +46,18 @@ const Honed = (() => {
     }
   }
 
-  async function api(path, method = "GET") {
+  // `version`: the ETag of the copy the page holds; an unchanged resource answers 304 and
+  // api() returns null, so the page neither parses nor redraws anything.
+  async function api(path, method = "GET", version = null) {
     const secret = token();
     if (!secret) {
       signOut();
       throw new ApiError(401, "not signed in");
     }
-    const resp = await fetch(path, {
-      method,
-      headers: { Authorization: basic(secret), Accept: "application/json" },
-      credentials: "omit",
-      cache: "no-store",
-    });
+    const headers = { Authorization: basic(secret), Accept: "application/json" };
+    if (version) headers["If-None-Match"] = `"${version}"`;
+    const resp = await fetch(path, { method, headers, credentials: "omit", cache: "no-store" });
+    if (resp.status === 304) return null;
     const body = await resp.json().catch(() => ({}));
     if (resp.status === 401 || (resp.status === 403 && method === "GET")) {
       signOut("refused");
@@ -90,7 +90,7 @@ const Honed = (() => {
     if (typeof value !== "number") return String(value);
     if (Number.isInteger(value)) return String(value);
     const abs = Math.abs(value);
-    if (abs !== 0 && (abs < 1e-3 || abs >= 1e6)) return value.toExponential(4);
+    if (abs !== 0 && (abs < 1e-3 || abs >= 1e6)) return value.toExponential(4).replace(/\.?0+e/, "e");
     const text = value.toPrecision(6);
     return text.includes(".") ? text.replace(/0+$/, "").replace(/\.$/, "") : text;
   }
@@ -152,7 +152,7 @@ const Honed = (() => {
       busy = true;
       const started = performance.now();
       try {
-        await load();
+        if ((await load()) === false) return; // nothing more to show: stop polling
         if (status) status.textContent = "updated " + new Date().toLocaleTimeString();
       } catch (error) {
         if (status) status.textContent = "refresh failed: " + error.message;
@@ -167,5 +167,5 @@ const Honed = (() => {
 
   if (!location.pathname.startsWith("/dashboard/login") && !token()) signOut();
 
-  return { api, basic, signIn, signOut, safeNext, isShared, el, escapeHtml, fmt, ago, duration, when, header, live };
+  return { api, ApiError, basic, signIn, signOut, safeNext, isShared, el, escapeHtml, fmt, ago, duration, when, header, live };
 })();

@@ -1,0 +1,95 @@
+"use strict";
+// Chart plumbing shared by the experiment page's views (Apache ECharts does the drawing).
+// - Updates merge into the chart (replaceMerge on series only), so what a user did to it
+//   (a parallel-axis brush, legend toggles, a zoom) survives every refresh.
+// - Axes follow the parameter: `transformation: log` draws a log axis, bounds bound it,
+//   and no axis line is pinned to zero in the middle of a plot.
+// - Each metric keeps one colour in every view.
+const HonedCharts = (() => {
+  // Orange and red are kept for "stopped early" and "failed".
+  const PALETTE = ["#2f6fde", "#1e8e3e", "#a142f4", "#d01884", "#12b5cb", "#7f6000", "#5f6368"];
+  const GREY = "#9aa5b1", RED = "#c62828", ORANGE = "#e8710a";
+  const STATUS_COLOURS = { completed: "#2f6fde", failed: RED, early_stopped: ORANGE };
+  const STATUS_LABELS = { completed: "completed", failed: "failed", early_stopped: "stopped early" };
+  const instances = new Map(); // dom id -> chart, for resize
+
+  function chart(id) {
+    const node = document.getElementById(id);
+    let c = echarts.getInstanceByDom(node);
+    if (!c) {
+      c = echarts.init(node, null, { renderer: "canvas" });
+      instances.set(id, c);
+    }
+    return c;
+  }
+  window.addEventListener("resize", () => { for (const c of instances.values()) c.resize(); });
+
+  // Merge, never replace: components keep their state; only the series list is replaced, so
+  // a series that went away does not linger. `first` is applied once (toolboxes, zoom).
+  function draw(c, option, first = {}) {
+    // Drawn in one go: progressive rendering would show a large series half-drawn.
+    for (const series of option.series || []) if (series.progressive === undefined) series.progressive = 0;
+    if (!c.__honedDrawn) {
+      c.setOption({ animation: false, ...first, ...option }, { notMerge: true });
+      c.__honedDrawn = true;
+    } else {
+      c.setOption(option, { replaceMerge: ["series"] });
+    }
+  }
+
+  const metricColour = (exp, name) => PALETTE[Math.max(0, exp.metrics.findIndex((m) => m.name === name)) % PALETTE.length];
+  const isLog = (param) => param.transformation === "log";
+  const NO_ZERO = { axisLine: { onZero: false } };
+
+  // A numeric axis for a metric or anything without bounds: fitted to the data, not to 0.
+  const valueAxis = (extra = {}) => ({ type: "value", scale: true, ...NO_ZERO, ...extra });
+
+  // The axis of a parameter: categories, a log axis for log parameters, else its bounds.
+  function paramAxis(param, extra = {}) {
+    if (param.type === "categorical") return { type: "category", data: param.categories, ...NO_ZERO, ...extra };
+    const [min, max] = param.bounds || [undefined, undefined];
+    if (isLog(param)) return { type: "log", min, max, logBase: 10, ...NO_ZERO, ...extra };
+    return { type: "value", min, max, ...NO_ZERO, ...extra };
+  }
+
+  // Empty charts say why instead of drawing bare axes.
+  function setEmpty(id, message) {
+    const node = document.getElementById(id);
+    let note = node.parentElement.querySelector(":scope > .chart-empty");
+    if (!note) {
+      note = Honed.el("p", { class: "empty chart-empty" });
+      node.after(note);
+    }
+    note.textContent = message || "";
+    note.hidden = !message;
+    node.hidden = Boolean(message);
+    if (!message) {
+      const c = echarts.getInstanceByDom(node);
+      if (c) c.resize();
+    }
+    return Boolean(message);
+  }
+
+  // Large views draw at most `limit` items; the panel says so whenever it drops any.
+  function note(id, text) {
+    const node = document.getElementById(id);
+    node.textContent = text || "";
+    node.hidden = !text;
+  }
+
+  // Every nth item plus the ones that must stay (the best, say), in the original order.
+  function downsample(items, limit, keep = () => false) {
+    if (items.length <= limit) return items;
+    const stride = Math.ceil(items.length / limit);
+    return items.filter((item, i) => i % stride === 0 || keep(item));
+  }
+
+  return {
+    PALETTE, GREY, RED, ORANGE, STATUS_COLOURS, STATUS_LABELS,
+    chart, draw, metricColour, isLog, valueAxis, paramAxis, setEmpty, note, downsample, NO_ZERO,
+  };
+})();
+
+// The experiment page's views (views-*.js) add themselves here: render(data, context) when
+// the data changed, and tick(data, now) on every refresh for what depends on the clock.
+const HonedViews = [];

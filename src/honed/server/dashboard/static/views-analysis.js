@@ -1,0 +1,230 @@
+"use strict";
+// Analysis views, computed in the browser from the page's data (no model): slices per
+// parameter, the EDF of the objective, the trial timeline by worker, learning curves from
+// intermediate values, hypervolume over time, and a binned contour of two parameters.
+(() => {
+  const { el, fmt, escapeHtml } = Honed;
+  const C = HonedCharts;
+  const CURVE_LIMIT = 1000;
+  const MAX_BINS = 20;
+
+  const tooltip = (title, rows) =>
+    `<b>${escapeHtml(title)}</b><br>` + rows.map(([k, v]) => `${escapeHtml(k)}: ${escapeHtml(fmt(v))}`).join("<br>");
+
+  // --- slices: the metric against each parameter, stopped trials marked -----------------
+  function renderSlices(d, ctx) {
+    const exp = d.experiment;
+    const metric = ctx.metric;
+    const box = document.getElementById("scatters");
+    const with_ = (status) => d.observations.filter((o) => o.status === status && ctx.valueOf(o, metric) !== null);
+    const [done, stopped] = [with_("completed"), with_("early_stopped")];
+    for (const param of exp.parameters) {
+      const id = "scatter-" + param.name;
+      if (!document.getElementById(id)) box.append(el("div", { class: "chart", id, "data-param": param.name }));
+      const c = (ctx.charts.scatter[param.name] = C.chart(id));
+      const point = (o) => ({ value: [o.assignments[param.name] ?? null, ctx.valueOf(o, metric)], id: o.id });
+      C.draw(c, {
+        title: { text: param.name + (C.isLog(param) ? " (log)" : ""), left: "center", textStyle: { fontSize: 13 } },
+        grid: { left: 55, right: 15, top: 30, bottom: 30 },
+        xAxis: C.paramAxis(param),
+        yAxis: C.valueAxis({ name: metric }),
+        series: [
+          { id: "completed", name: metric, type: "scatter", symbolSize: 6, large: true,
+            itemStyle: { color: C.metricColour(exp, metric), opacity: 0.7 }, data: done.map(point) },
+          { id: "stopped", name: "stopped early", type: "scatter", symbol: "triangle", symbolSize: 8,
+            itemStyle: { color: C.ORANGE }, data: stopped.map(point) },
+        ],
+        tooltip: { formatter: (p) => tooltip(`observation ${p.data.id}`, [[param.name, p.value[0]], [metric, p.value[1]]]) },
+      });
+    }
+  }
+
+  // --- EDF: the share of completed observations at or below each value --------------------
+  function renderEdf(d, ctx) {
+    const exp = d.experiment;
+    const c = (ctx.charts.edf = C.chart("chart-edf"));
+    const values = d.observations.filter((o) => o.status === "completed").map((o) => ctx.valueOf(o, ctx.metric))
+      .filter((v) => v !== null).sort((a, b) => a - b);
+    if (C.setEmpty("chart-edf", values.length ? "" : `No completed observation of ${ctx.metric} yet.`)) return;
+    C.draw(c, {
+      grid: { left: 55, right: 20, top: 30, bottom: 40 },
+      xAxis: C.valueAxis({ name: ctx.metric, nameLocation: "middle", nameGap: 25 }),
+      yAxis: C.valueAxis({ name: "share ≤ value", min: 0, max: 1 }),
+      series: [{ id: "edf", name: ctx.metric, type: "line", step: "end", showSymbol: false,
+        itemStyle: { color: C.metricColour(exp, ctx.metric) },
+        data: values.map((v, i) => [v, (i + 1) / values.length]) }],
+    }, { legend: { top: 0 }, tooltip: { trigger: "axis" } });
+  }
+
+  // --- timeline: one row per worker, a bar per trial from start to report ------------------
+  function renderTimeline(d, ctx) {
+    const c = (ctx.charts.timeline = C.chart("chart-timeline"));
+    if (C.setEmpty("chart-timeline", d.observations.length ? "" : "No observations yet.")) return;
+    const hosts = [...new Set(d.observations.map((o) => o.hostname))].sort();
+    const row = new Map(hosts.map((h, i) => [h, i]));
+    const renderItem = (params, api) => {
+      const y = api.value(0);
+      const start = api.coord([api.value(1), y]);
+      const end = api.coord([api.value(2), y]);
+      const height = api.size([0, 1])[1] * 0.6;
+      return {
+        type: "rect",
+        shape: { x: start[0], y: start[1] - height / 2, width: Math.max(2, end[0] - start[0]), height },
+        style: api.style(),
+      };
+    };
+    const series = Object.keys(C.STATUS_LABELS).map((status) => ({
+      id: status, name: C.STATUS_LABELS[status], type: "custom", renderItem, progressive: 0,
+      itemStyle: { color: C.STATUS_COLOURS[status], opacity: 0.8 },
+      encode: { x: [1, 2], y: 0 },
+      data: d.observations.filter((o) => o.status === status).map((o) => ({
+        value: [row.get(o.hostname), 1000 * (o.started ?? o.ended), 1000 * o.ended], id: o.id,
+      })),
+    }));
+    // Padded so that trials reported at one moment still show as bars on a sane scale.
+    const lo = Math.min(...d.observations.map((o) => o.started ?? o.ended));
+    const hi = Math.max(...d.observations.map((o) => o.ended));
+    const pad = Math.max(30, 0.03 * (hi - lo));
+    C.draw(c, {
+      grid: { left: 90, right: 20, top: 35, bottom: 40 },
+      xAxis: { type: "time", min: 1000 * (lo - pad), max: 1000 * (hi + pad), ...C.NO_ZERO },
+      yAxis: { type: "category", data: hosts, ...C.NO_ZERO },
+      series,
+      tooltip: { formatter: (p) => tooltip(`observation ${p.data.id} (${p.seriesName})`, [
+        ["worker", hosts[p.value[0]]], ["seconds", (p.value[2] - p.value[1]) / 1000]]) },
+    }, {
+      legend: { top: 0 },
+      dataZoom: [{ type: "inside", xAxisIndex: 0, filterMode: "weakFilter" }],
+    });
+  }
+
+  // --- learning curves: intermediate values by step, stopped trials in their own colour ----
+  function renderCurves(d, ctx) {
+    const panel = document.getElementById("curves-panel");
+    const traced = d.observations.filter((o) => o.curve);
+    panel.hidden = traced.length === 0;
+    if (panel.hidden) return;
+    const shown = traced.slice(-CURVE_LIMIT);
+    C.note("curves-note", shown.length < traced.length ? `The newest ${shown.length} of ${traced.length} curves are drawn.` : "");
+    const c = (ctx.charts.curves = C.chart("chart-curves"));
+    // One series per status; curves are joined with a gap ("-") so thousands of trials
+    // are three series, not thousands.
+    const series = Object.keys(C.STATUS_LABELS).map((status) => ({
+      id: status, name: C.STATUS_LABELS[status], type: "line", showSymbol: false, connectNulls: false,
+      lineStyle: { width: 1.2, type: status === "early_stopped" ? "dashed" : "solid", color: C.STATUS_COLOURS[status] },
+      itemStyle: { color: C.STATUS_COLOURS[status] },
+      data: shown.filter((o) => o.status === status).flatMap((o) => [...o.curve, ["-", "-"]]),
+    }));
+    C.draw(c, {
+      grid: { left: 55, right: 20, top: 35, bottom: 40 },
+      xAxis: C.valueAxis({ name: "step", nameLocation: "middle", nameGap: 25 }),
+      yAxis: C.valueAxis({ name: "intermediate value" }),
+      series,
+    }, { legend: { top: 0 }, tooltip: { trigger: "item" } });
+  }
+
+  // --- hypervolume over time (two optimized metrics; computed by the server) --------------
+  function renderHypervolume(d, ctx) {
+    const panel = document.getElementById("hypervolume-panel");
+    panel.hidden = ctx.optimizedOf(d.experiment).length !== 2;
+    if (panel.hidden) return;
+    const c = (ctx.charts.hypervolume = C.chart("chart-hypervolume"));
+    if (C.setEmpty("chart-hypervolume", d.hypervolume ? "" : "No observation ranks yet.")) return;
+    const [a, b] = ctx.optimizedOf(d.experiment).map((m) => m.name);
+    C.note("hypervolume-note", `Area dominated by the Pareto front, from the reference point ` +
+      `${a} = ${fmt(d.hypervolume.reference[0])}, ${b} = ${fmt(d.hypervolume.reference[1])} ` +
+      "(each metric's threshold, else its worst value).");
+    C.draw(c, {
+      grid: { left: 65, right: 20, top: 20, bottom: 40 },
+      xAxis: C.valueAxis({ name: "observations", nameLocation: "middle", nameGap: 25, min: 1, minInterval: 1 }),
+      yAxis: C.valueAxis({ name: "hypervolume" }),
+      series: [{ id: "hv", type: "line", step: "end", showSymbol: false, itemStyle: { color: C.PALETTE[0] },
+        data: d.hypervolume.values.map((v, i) => [i + 1, v]) }],
+    }, { tooltip: { trigger: "axis" } });
+  }
+
+  // --- contour: the mean of the metric in a grid (up to 20 x 20) of two parameters (log-spaced for
+  // log parameters), with the observations on top. Empty cells stay blank: no interpolation.
+  function edges(param, bins) {
+    const [lo, hi] = param.bounds;
+    const log = C.isLog(param);
+    const [a, b] = log ? [Math.log10(lo), Math.log10(hi)] : [lo, hi];
+    return Array.from({ length: bins + 1 }, (_, i) => (log ? 10 ** (a + ((b - a) * i) / bins) : a + ((b - a) * i) / bins));
+  }
+  function binOf(cuts, v) {
+    let i = 0;
+    while (i < cuts.length - 2 && v >= cuts[i + 1]) i += 1;
+    return i;
+  }
+
+  function renderContour(d, ctx) {
+    const exp = d.experiment;
+    const numeric = exp.parameters.filter((p) => p.type !== "categorical");
+    const panel = document.getElementById("contour-panel");
+    panel.hidden = numeric.length < 2;
+    if (panel.hidden) return;
+    const [sx, sy] = ["contour-x", "contour-y"].map((id) => document.getElementById(id));
+    const names = numeric.map((p) => p.name);
+    if (sx.options.length !== names.length) {
+      for (const [select, pick] of [[sx, 0], [sy, 1]]) {
+        select.replaceChildren(...names.map((n) => el("option", { value: n }, n)));
+        select.value = names[pick];
+        select.onchange = () => renderContour(window.honedPage.data, ctx);
+      }
+    }
+    const [px, py] = [sx.value, sy.value].map((n) => numeric.find((p) => p.name === n));
+    const points = d.observations.filter((o) => o.status === "completed" && ctx.valueOf(o, ctx.metric) !== null
+      && typeof o.assignments[px.name] === "number" && typeof o.assignments[py.name] === "number");
+    const c = (ctx.charts.contour = C.chart("chart-contour"));
+    if (C.setEmpty("chart-contour", points.length ? "" : `No completed observation of ${ctx.metric} yet.`)) return;
+    // About one observation per cell on average, between 5 x 5 and MAX_BINS x MAX_BINS.
+    const bins = Math.max(5, Math.min(MAX_BINS, Math.floor(Math.sqrt(points.length))));
+    const [cx, cy] = [edges(px, bins), edges(py, bins)];
+    const sums = new Map();
+    for (const o of points) {
+      const key = binOf(cx, o.assignments[px.name]) * bins + binOf(cy, o.assignments[py.name]);
+      const cell = sums.get(key) || [0, 0];
+      cell[0] += ctx.valueOf(o, ctx.metric);
+      cell[1] += 1;
+      sums.set(key, cell);
+    }
+    const cells = [...sums].map(([key, [sum, n]]) => {
+      const [i, j] = [Math.floor(key / bins), key % bins];
+      return [cx[i], cx[i + 1], cy[j], cy[j + 1], sum / n, n];
+    });
+    const means = cells.map((cell) => cell[4]);
+    C.draw(c, {
+      grid: { left: 65, right: 90, top: 20, bottom: 45 },
+      xAxis: C.paramAxis(px, { name: px.name, nameLocation: "middle", nameGap: 28 }),
+      yAxis: C.paramAxis(py, { name: py.name }),
+      visualMap: { seriesIndex: 0, dimension: 4, min: Math.min(...means), max: Math.max(...means), right: 0, top: "middle",
+        calculable: false, text: [`mean ${ctx.metric}`, ""], inRange: { color: ["#d94e5d", "#eac736", "#50a3ba"] } },
+      series: [
+        { id: "cells", name: `mean ${ctx.metric}`, type: "custom", progressive: 0, encode: { x: [0, 1], y: [2, 3] },
+          renderItem: (params, api) => {
+            const p0 = api.coord([api.value(0), api.value(2)]);
+            const p1 = api.coord([api.value(1), api.value(3)]);
+            return { type: "rect", shape: { x: p0[0], y: p1[1], width: p1[0] - p0[0], height: p0[1] - p1[1] }, style: api.style() };
+          },
+          data: cells },
+        { id: "points", name: "observations", type: "scatter", symbolSize: 3, large: true,
+          itemStyle: { color: "#102a43", opacity: 0.5 },
+          data: points.map((o) => ({ value: [o.assignments[px.name], o.assignments[py.name]], id: o.id })) },
+      ],
+      tooltip: { formatter: (p) => (p.seriesId === "cells"
+        ? tooltip(`${p.value[5]} observations`, [[`mean ${ctx.metric}`, p.value[4]]])
+        : tooltip(`observation ${p.data.id}`, [[px.name, p.value[0]], [py.name, p.value[1]]])) },
+    });
+  }
+
+  HonedViews.push({
+    render(d, ctx) {
+      renderSlices(d, ctx);
+      renderEdf(d, ctx);
+      renderTimeline(d, ctx);
+      renderCurves(d, ctx);
+      renderHypervolume(d, ctx);
+      renderContour(d, ctx);
+    },
+  });
+})();

@@ -1,0 +1,362 @@
+"""The experiment page's views in Chromium against a real ``honed serve``: each chart holds
+what the API returns, log parameters get log axes, stopped trials are marked and never
+best, a brush survives refreshes, the table filters and opens rows, and the page holds up
+at phone width and for unknown or empty experiments."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import httpx
+from playwright.sync_api import BrowserContext
+from playwright.sync_api import expect
+
+from tests.dashboard.browser import Watched
+from tests.dashboard.browser import chart_data
+from tests.dashboard.browser import sign_in
+from tests.dashboard.browser import wait_loaded
+from tests.dashboard.seed import Seeded
+from tests.dashboard.seed import Trained
+from tests.support.server import RunningServer
+
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+NOT_FOUND_RESOURCE = "Failed to load resource: the server responded with a status of 404"
+
+
+def trained_of(seeded: Seeded) -> Trained:
+    assert seeded.trained is not None
+    return seeded.trained
+
+
+def api(server: RunningServer, path: str) -> Any:
+    response = httpx.get(server.url + path, auth=(server.token, ""), timeout=30)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def open_trained(context: BrowserContext, server: RunningServer, seeded: Seeded) -> Watched:
+    watched = sign_in(context, server, f"/dashboard/experiments/{trained_of(seeded).id}")
+    wait_loaded(watched)
+    return watched
+
+
+def readme_screenshot(watched: Watched, name: str, selector: str | None = None) -> None:
+    """The README's pictures: refreshed on request, so a test run leaves the tree clean."""
+    if os.environ.get("HONED_UPDATE_SCREENSHOT") != "1":
+        return
+    target = DOCS / name
+    temporary = target.with_suffix(".tmp.png")
+    if selector:
+        watched.page.locator(selector).screenshot(path=str(temporary))
+    else:
+        watched.page.screenshot(path=str(temporary), full_page=False)
+    shutil.move(temporary, target)
+
+
+def test_stopped_trials_are_marked_counted_and_never_best(
+    context: BrowserContext, dashboard_server: RunningServer, seeded: Seeded
+) -> None:
+    trained = trained_of(seeded)
+    watched = open_trained(context, dashboard_server, seeded)
+    page = watched.page
+    count = trained.statuses.count
+    expect(page.locator("#stat-completed b")).to_have_text(str(count("completed")))
+    expect(page.locator("#stat-failed b")).to_have_text(str(count("failed")))
+    expect(page.locator("#stat-stopped b")).to_have_text(str(count("early_stopped")))
+    assert 0 < count("early_stopped") < len(trained.statuses)
+
+    best_line, observed, _stopped = chart_data(watched, "honedCharts.best")
+    running: float | None = None
+    expected = []
+    for status, value in zip(trained.statuses, trained.values, strict=True):
+        if status == "completed" and value is not None and (running is None or value > running):
+            running = value
+        expected.append(running)
+    assert [v for _, v in best_line] == expected
+    assert [v for _, v in observed] == [
+        v for s, v in zip(trained.statuses, trained.values, strict=True) if s == "completed"
+    ]
+    stopped_ids = page.evaluate("() => honedCharts.best.getOption().series[2].data.map(d => d.id)")
+    assert stopped_ids == [
+        i
+        for i, s in zip(trained.observation_ids, trained.statuses, strict=True)
+        if s == "early_stopped"
+    ]
+    # The API agrees: best_assignments is the best completed trial, not a stopped one.
+    (best,) = api(dashboard_server, f"/v1/experiments/{trained.id}/best_assignments")["data"]
+    best_value = best["values"][0]["value"]
+    assert best_value == expected[-1]
+    assert best["id"] not in stopped_ids
+    expect(page.locator("#stat-best b")).to_have_text(f"{best_value:.6g}")
+    rows = page.locator("#observations tbody tr.early_stopped .badge")
+    expect(rows.first).to_have_text("stopped early")
+    assert watched.errors == []
+
+
+def test_views_hold_what_the_api_returns_with_log_axes(
+    context: BrowserContext, dashboard_server: RunningServer, seeded: Seeded
+) -> None:
+    trained = trained_of(seeded)
+    watched = open_trained(context, dashboard_server, seeded)
+    page = watched.page
+    detail = api(dashboard_server, f"/dashboard/api/experiments/{trained.id}")
+    done = [o for o in detail["observations"] if o["status"] == "completed"]
+    values = sorted(o["values"]["val_accuracy"] for o in done)
+
+    (edf,) = chart_data(watched, "honedCharts.edf")
+    assert edf == [[v, (i + 1) / len(values)] for i, v in enumerate(values)]
+
+    # Log parameters: log axes in the parallel coordinates, the slices and the contour.
+    axes = page.evaluate("() => honedCharts.parallel.getOption().parallelAxis.map(a => a.type)")
+    assert axes == ["log", "log", "value", "category", "value"]
+    for name, kind in (("learning_rate", "log"), ("weight_decay", "log"), ("batch_size", "value")):
+        axis = page.evaluate(f"() => honedCharts.scatter[{name!r}].getOption().xAxis[0].type")
+        assert axis == kind, name
+    contour = page.evaluate(
+        "() => { const o = honedCharts.contour.getOption();"
+        " return [o.xAxis[0].type, o.yAxis[0].type]; }"
+    )
+    assert contour == ["log", "log"]
+    (parallel,) = chart_data(watched, "honedCharts.parallel")
+    assert sorted(row[-1] for row in parallel) == values
+    # No value axis sits on zero in the middle of a plot.
+    on_zero = page.evaluate("() => honedCharts.best.getOption().xAxis[0].axisLine.onZero")
+    assert on_zero is False
+
+    # Learning curves: one line per trial, split by status, as stored.
+    completed, failed, stopped = chart_data(watched, "honedCharts.curves")
+
+    def joined(status: str) -> list[Any]:
+        out: list[Any] = []
+        for s, curve in zip(trained.statuses, trained.curves, strict=True):
+            if s == status:
+                out += [*curve, ["-", "-"]]
+        return out
+
+    assert completed == joined("completed")
+    assert failed == joined("failed")
+    assert stopped == joined("early_stopped")
+
+    # Timeline: every trial in its status's series, on its worker's row, start to end.
+    hosts = page.evaluate("() => honedCharts.timeline.getOption().yAxis[0].data")
+    bars = page.evaluate(
+        "() => honedCharts.timeline.getOption().series.map(s => s.data.map(d => [d.id, d.value]))"
+    )
+    by_id = {o["id"]: o for o in detail["observations"]}
+    for status, series in zip(("completed", "failed", "early_stopped"), bars, strict=True):
+        for observation_id, (row, start, end) in series:
+            o = by_id[observation_id]
+            assert o["status"] == status
+            assert hosts[row] == o["hostname"]
+            assert (start, end) == (1000 * o["started"], 1000 * o["ended"])
+    assert sum(len(s) for s in bars) == len(trained.statuses)
+    watched.screenshot("views")
+    readme_screenshot(watched, "dashboard.png")
+    page.evaluate("() => document.querySelector('.metric-bar').scrollIntoView()")
+    readme_screenshot(watched, "dashboard-analysis.png")
+    assert watched.errors == []
+
+
+def test_pareto_hypervolume_is_the_servers(
+    context: BrowserContext, dashboard_server: RunningServer, seeded: Seeded
+) -> None:
+    watched = sign_in(context, dashboard_server, f"/dashboard/experiments/{seeded.pareto}")
+    wait_loaded(watched)
+    detail = api(dashboard_server, f"/dashboard/api/experiments/{seeded.pareto}")
+    (trace,) = chart_data(watched, "honedCharts.hypervolume")
+    assert [v for _, v in trace] == detail["hypervolume"]["values"]
+    assert detail["hypervolume"]["values"][-1] > 0
+    expect(watched.page.locator("#hypervolume-note")).to_contain_text("reference point")
+    assert watched.errors == []
+
+
+def test_a_brush_and_a_legend_toggle_survive_refreshes_with_new_data(
+    context: BrowserContext, dashboard_server: RunningServer
+) -> None:
+    auth = (dashboard_server.token, "")
+    url = dashboard_server.url
+    experiment = httpx.post(
+        f"{url}/v1/experiments",
+        auth=auth,
+        json={
+            "name": "Brushed",
+            "parameters": [
+                {
+                    "name": "lr",
+                    "type": "double",
+                    "bounds": {"min": 1e-4, "max": 1},
+                    "transformation": "log",
+                },
+                {"name": "depth", "type": "int", "bounds": {"min": 1, "max": 8}},
+            ],
+            "metrics": [{"name": "score", "objective": "maximize"}],
+        },
+    ).json()["id"]
+
+    def observe(i: int) -> None:
+        body = {
+            "assignments": {"lr": 10 ** (-4 + i % 4), "depth": 1 + i % 8},
+            "values": [{"name": "score", "value": i / 10}],
+        }
+        assert (
+            httpx.post(
+                f"{url}/v1/experiments/{experiment}/observations", auth=auth, json=body
+            ).status_code
+            == 200
+        )
+
+    for i in range(6):
+        observe(i)
+    watched = sign_in(context, dashboard_server, f"/dashboard/experiments/{experiment}")
+    page = watched.page
+    page.goto(f"{url}/dashboard/experiments/{experiment}?refresh=300")
+    wait_loaded(watched)
+    page.evaluate(
+        "() => { honedCharts.parallel.dispatchAction({ type: 'axisAreaSelect', parallelAxisId: "
+        "honedCharts.parallel.getModel().getComponent('parallelAxis', 1).id,"
+        " intervals: [[2, 5]] });"
+        " honedCharts.best.dispatchAction({ type: 'legendUnSelect', name: 'score' }); }"
+    )
+    brush = "() => honedCharts.parallel.getModel().getComponent('parallelAxis', 1).activeIntervals"
+    legend = "() => honedCharts.best.getOption().legend[0].selected.score"
+    assert page.evaluate(brush) == [[2, 5]]
+    for refresh in range(3):
+        drawn = page.evaluate("() => window.honedDrawn")
+        observe(6 + refresh)
+        page.wait_for_function(f"() => window.honedDrawn > {drawn}")
+        (rows,) = chart_data(watched, "honedCharts.parallel")
+        assert len(rows) == 7 + refresh  # the new data is drawn...
+        assert page.evaluate(brush) == [[2, 5]]  # ...and the user's selection kept
+        assert page.evaluate(legend) is False
+    # Unchanged data is not redrawn (the server answers 304).
+    drawn = page.evaluate("() => window.honedDrawn")
+    loaded = page.evaluate("() => window.honedLoaded")
+    page.wait_for_function(f"() => window.honedLoaded >= {loaded + 2}")
+    assert page.evaluate("() => window.honedDrawn") == drawn
+    assert watched.errors == []
+
+
+def test_table_filters_rows_details_and_downloads(
+    context: BrowserContext, dashboard_server: RunningServer, seeded: Seeded
+) -> None:
+    trained = trained_of(seeded)
+    watched = open_trained(context, dashboard_server, seeded)
+    page = watched.page
+    rows = page.locator("#observations tbody tr")
+    info = page.locator("#page-info")
+    ids = list(
+        zip(trained.observation_ids, trained.statuses, trained.hosts, trained.values, strict=True)
+    )
+
+    def shown() -> list[str]:
+        result: list[str] = rows.evaluate_all("rows => rows.map(r => r.dataset.id)")
+        return sorted(result, key=int)
+
+    page.select_option("#filter-status", "early_stopped")
+    want = [i for i, s, _, _ in ids if s == "early_stopped"]
+    expect(info).to_contain_text(f"({len(want)} of {len(ids)} observations)")
+    assert shown() == want
+    page.select_option("#filter-host", "gpu-4")
+    want = [i for i, s, h, _ in ids if s == "early_stopped" and h == "gpu-4"]
+    expect(info).to_contain_text(f"({len(want)} of {len(ids)} observations)")
+    assert shown() == want
+    page.select_option("#filter-status", "")
+    page.select_option("#filter-host", "")
+    page.select_option("#filter-field", "m:val_accuracy")
+    page.fill("#filter-min", "0.85")
+    page.fill("#filter-max", "0.9")
+    want = [i for i, _, _, v in ids if v is not None and 0.85 <= v <= 0.9]
+    expect(info).to_contain_text(f"({len(want)} of {len(ids)} observations)")
+    assert shown() == sorted(want, key=int)[-20:] or shown() == sorted(want, key=int)
+
+    with page.expect_download() as download:
+        page.click("#download-csv")
+    table = list(csv.DictReader(io.StringIO(Path(download.value.path()).read_text())))
+    assert sorted((r["id"] for r in table), key=int) == sorted(want, key=int)
+    assert {float(r["val_accuracy"]) for r in table} <= {v for v in trained.values if v}
+    with page.expect_download() as download:
+        page.click("#download-json")
+    dumped = json.loads(Path(download.value.path()).read_text())
+    assert sorted((o["id"] for o in dumped), key=int) == sorted(want, key=int)
+    page.fill("#filter-min", "")
+    page.fill("#filter-max", "")
+
+    # A failed trial's row opens its full record: reason, every metadata field, curve, source.
+    index = trained.statuses.index("failed")
+    observation_id = trained.observation_ids[index]
+    page.select_option("#filter-status", "failed")
+    page.locator(f"#observations tbody tr[data-id='{observation_id}']").click()
+    dialog = page.locator("#details")
+    expect(dialog).to_be_visible()
+    expect(dialog.locator("tr[data-key='reason']")).to_contain_text(trained.reasons[index] or "")
+    expect(dialog.locator("tr[data-key='source']")).to_contain_text("engine")
+    stored = api(dashboard_server, f"/v1/experiments/{trained.id}/observations/{observation_id}")
+    for key, value in stored["metadata"].items():
+        expect(dialog.locator(f"#details-metadata tr[data-key='{key}'] td")).to_have_text(
+            str(value)
+        )
+    curve = page.evaluate("() => honedCharts.detailsCurve.getOption().series[0].data")
+    assert curve == trained.curves[index]
+    watched.screenshot("observation-details")
+    page.click("#details-close")
+    expect(dialog).to_be_hidden()
+
+    # The definition: bounds, scales, objective, budget.
+    page.click("#definition summary")
+    lr = page.locator("#definition-parameters tr[data-name='learning_rate'] td")
+    expect(lr.nth(2)).to_have_text("1e-4 … 1")
+    expect(lr.nth(3)).to_have_text("log")
+    expect(page.locator("#definition-metrics tr[data-name='val_accuracy']")).to_contain_text(
+        "maximize"
+    )
+    expect(page.locator("dd[data-fact='observation budget']")).to_have_text("48")
+    assert watched.errors == []
+
+
+def test_unknown_and_empty_experiments_say_so(
+    context: BrowserContext, dashboard_server: RunningServer
+) -> None:
+    watched = sign_in(context, dashboard_server, "/dashboard/experiments/987654")
+    expect(watched.page.locator("#not-found")).to_contain_text("No such experiment")
+    assert all(NOT_FOUND_RESOURCE in e for e in watched.errors)
+    empty = httpx.post(
+        f"{dashboard_server.url}/v1/experiments",
+        auth=(dashboard_server.token, ""),
+        json={
+            "name": "Nothing yet",
+            "parameters": [{"name": "x", "type": "double", "bounds": {"min": 0, "max": 1}}],
+            "metrics": [{"name": "f"}],
+        },
+    ).json()["id"]
+    page = watched.page
+    watched.errors.clear()
+    page.goto(f"{dashboard_server.url}/dashboard/experiments/{empty}")
+    wait_loaded(watched)
+    expect(page.locator("#chart-best + .chart-empty")).to_have_text("No observations yet.")
+    expect(page.locator("#chart-parallel + .chart-empty")).to_contain_text(
+        "No completed observation"
+    )
+    expect(page.locator("#page-info")).to_contain_text("(0 observations)")
+    assert watched.errors == []
+
+
+def test_the_page_fits_a_phone(
+    browser_phone: BrowserContext, dashboard_server: RunningServer, seeded: Seeded
+) -> None:
+    watched = open_trained(browser_phone, dashboard_server, seeded)
+    page = watched.page
+    width = page.evaluate("() => window.innerWidth")
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= width
+    for chart in ("chart-best", "chart-parallel", "chart-edf", "chart-timeline"):
+        box = page.locator(f"#{chart}").bounding_box()
+        assert box is not None
+        assert box["width"] <= width, chart
+        assert box["width"] > 250, chart
+    watched.screenshot("phone")
+    assert watched.errors == []
