@@ -606,6 +606,35 @@ class StorageConformance(ProjectsAndRunsConformance):
         with pytest.raises(NotFoundError):
             storage.update_experiment(eid + 1000, ExperimentPatch(name="x"))
 
+    def test_concurrent_updates_of_one_experiment_keep_both_fields(
+        self, storage: Storage
+    ) -> None:
+        eid = self.experiment(storage).id
+        rounds = 40
+        barrier = threading.Barrier(2)
+
+        def set_budgets() -> None:
+            barrier.wait(timeout=60)
+            for value in range(1, rounds + 1):
+                patch = ExperimentPatch(observation_budget=value, set_observation_budget=True)
+                storage.update_experiment(eid, patch)
+
+        def set_bandwidths() -> None:
+            barrier.wait(timeout=60)
+            for value in range(1, rounds + 1):
+                patch = ExperimentPatch(parallel_bandwidth=value, set_parallel_bandwidth=True)
+                storage.update_experiment(eid, patch)
+
+        threads = [threading.Thread(target=set_budgets), threading.Thread(target=set_bandwidths)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+        # Each update rewrites the whole spec: one read before the other's commit would
+        # put back the other's older value.
+        spec = storage.get_experiment(eid).spec
+        assert (spec.observation_budget, spec.parallel_bandwidth) == (rounds, rounds)
+
     # --- suggestions ----------------------------------------------------------------------
     def test_create_suggestion_hands_decide_the_context(self, storage: Storage) -> None:
         experiment = self.experiment(storage)

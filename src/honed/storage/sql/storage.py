@@ -256,7 +256,15 @@ class SqlStorage(ProjectsAndRuns, Storage):
 
     def update_experiment(self, experiment_id: int, patch: ExperimentPatch) -> Experiment:
         with self._tx.write() as session:
-            row = _get(session, ExperimentRow, experiment_id)
+            # Locked before it is read (PostgreSQL): the spec is rewritten whole, so two
+            # updates at once would otherwise lose one's fields.
+            row = session.scalars(
+                select(ExperimentRow)
+                .where(ExperimentRow.id == experiment_id)
+                .with_for_update(key_share=True)
+            ).first()
+            if row is None:
+                raise NotFoundError()
             spec = spec_to_json(patch.spec) if patch.spec is not None else dict(row.spec)
             if patch.spec is not None:
                 # The name and project live in columns of their own, not in the JSON spec.
