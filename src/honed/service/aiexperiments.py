@@ -24,10 +24,10 @@ from honed.service.access import check_ai_experiment
 from honed.service.access import experiment_for
 from honed.service.access import project_for
 from honed.service.experiments import ExperimentService
-from honed.storage.base import ExperimentPatch
-from honed.storage.base import Page
-from honed.storage.base import PageRequest
 from honed.storage.base import Storage
+from honed.storage.experiments import ExperimentPatch
+from honed.storage.paging import Page
+from honed.storage.paging import PageRequest
 
 
 class AiExperimentService:

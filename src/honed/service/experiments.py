@@ -24,11 +24,11 @@ from honed.errors import InvalidRequestError
 from honed.service.access import experiment_for
 from honed.service.access import require_write
 from honed.service.ordering import check_marker_values
-from honed.storage.base import ExperimentPatch
-from honed.storage.base import ExperimentQuery
-from honed.storage.base import Page
-from honed.storage.base import PageRequest
 from honed.storage.base import Storage
+from honed.storage.experiments import ExperimentPatch
+from honed.storage.experiments import ExperimentQuery
+from honed.storage.paging import Page
+from honed.storage.paging import PageRequest
 
 
 class ExperimentService:

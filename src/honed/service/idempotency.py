@@ -25,8 +25,8 @@ from collections.abc import Sequence
 
 from honed.domain.records import ObservationInput
 from honed.errors import InvalidRequestError
-from honed.storage.base import IdempotencyKey
 from honed.storage.base import Storage
+from honed.storage.observations import IdempotencyKey
 
 HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 255

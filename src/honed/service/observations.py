@@ -19,11 +19,11 @@ from honed.service.access import check_live_experiment
 from honed.service.access import experiment_for
 from honed.service.ordering import check_marker_values
 from honed.service.ordering import observation_order
-from honed.storage.base import NewObservation
-from honed.storage.base import ObservationPatch
-from honed.storage.base import Page
-from honed.storage.base import PageRequest
 from honed.storage.base import Storage
+from honed.storage.observations import NewObservation
+from honed.storage.observations import ObservationPatch
+from honed.storage.paging import Page
+from honed.storage.paging import PageRequest
 
 MAX_BATCH = 2500
 

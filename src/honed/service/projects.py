@@ -12,10 +12,10 @@ from honed.domain.validation import check_name
 from honed.domain.validation import validate_metadata
 from honed.service.access import project_for
 from honed.service.access import require_write
-from honed.storage.base import Page
-from honed.storage.base import PageRequest
-from honed.storage.base import ProjectPatch
 from honed.storage.base import Storage
+from honed.storage.paging import Page
+from honed.storage.paging import PageRequest
+from honed.storage.projects import ProjectPatch
 
 
 @dataclass(frozen=True)

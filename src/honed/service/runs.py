@@ -34,12 +34,12 @@ from honed.service.access import require_write
 from honed.service.access import sees_experiment
 from honed.service.observations import checked_values
 from honed.service.suggestions import SuggestionService
-from honed.storage.base import NewObservation
-from honed.storage.base import NewTrainingRun
-from honed.storage.base import Page
-from honed.storage.base import PageRequest
-from honed.storage.base import RunUpdate
 from honed.storage.base import Storage
+from honed.storage.observations import NewObservation
+from honed.storage.paging import Page
+from honed.storage.paging import PageRequest
+from honed.storage.runs import NewTrainingRun
+from honed.storage.runs import RunUpdate
 
 MAX_CHECKPOINTS = 1000
 # What sigopt-server calls the source of assignments the optimizer chose.

@@ -27,14 +27,14 @@ from honed.service.access import check_classic
 from honed.service.access import check_live_experiment
 from honed.service.access import experiment_for
 from honed.service.access import live_experiment_for
-from honed.storage.base import CandidateBasis
-from honed.storage.base import FitMarker
-from honed.storage.base import NewSuggestion
-from honed.storage.base import Page
-from honed.storage.base import PageRequest
 from honed.storage.base import Storage
-from honed.storage.base import SuggestionContext
-from honed.storage.base import SuggestionDecision
+from honed.storage.optimizer import CandidateBasis
+from honed.storage.optimizer import FitMarker
+from honed.storage.paging import Page
+from honed.storage.paging import PageRequest
+from honed.storage.suggestions import NewSuggestion
+from honed.storage.suggestions import SuggestionContext
+from honed.storage.suggestions import SuggestionDecision
 
 logger = logging.getLogger(__name__)
 

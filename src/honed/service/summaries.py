@@ -22,8 +22,8 @@ from honed.domain.records import Observation
 from honed.domain.records import Suggestion
 from honed.domain.tenancy import Token
 from honed.service.access import experiment_for
-from honed.storage.base import PageRequest
 from honed.storage.base import Storage
+from honed.storage.paging import PageRequest
 
 NO_HOSTNAME = "(no hostname)"
 # A worker is called silent when its last report is older than this many of its own usual

@@ -46,21 +46,21 @@ from honed.errors import ConflictError
 from honed.errors import InvalidRequestError
 from honed.errors import NotFoundError
 from honed.errors import UnprocessableError
-from honed.storage.base import Candidate
-from honed.storage.base import CandidateBasis
-from honed.storage.base import CandidateSet
-from honed.storage.base import ExperimentPatch
-from honed.storage.base import ExperimentQuery
-from honed.storage.base import IdempotencyKey
-from honed.storage.base import NewObservation
-from honed.storage.base import NewSuggestion
-from honed.storage.base import ObservationOrder
-from honed.storage.base import ObservationPatch
-from honed.storage.base import Page
-from honed.storage.base import PageRequest
 from honed.storage.base import Storage
-from honed.storage.base import SuggestionContext
-from honed.storage.base import SuggestionDecision
+from honed.storage.experiments import ExperimentPatch
+from honed.storage.experiments import ExperimentQuery
+from honed.storage.observations import IdempotencyKey
+from honed.storage.observations import NewObservation
+from honed.storage.observations import ObservationOrder
+from honed.storage.observations import ObservationPatch
+from honed.storage.optimizer import Candidate
+from honed.storage.optimizer import CandidateBasis
+from honed.storage.optimizer import CandidateSet
+from honed.storage.paging import Page
+from honed.storage.paging import PageRequest
+from honed.storage.suggestions import NewSuggestion
+from honed.storage.suggestions import SuggestionContext
+from honed.storage.suggestions import SuggestionDecision
 from honed.testing.storage_runs import ProjectsAndRunsConformance
 
 T = TypeVar("T")
@@ -606,9 +606,7 @@ class StorageConformance(ProjectsAndRunsConformance):
         with pytest.raises(NotFoundError):
             storage.update_experiment(eid + 1000, ExperimentPatch(name="x"))
 
-    def test_concurrent_updates_of_one_experiment_keep_both_fields(
-        self, storage: Storage
-    ) -> None:
+    def test_concurrent_updates_of_one_experiment_keep_both_fields(self, storage: Storage) -> None:
         eid = self.experiment(storage).id
         rounds = 40
         barrier = threading.Barrier(2)

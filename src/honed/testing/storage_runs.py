@@ -21,14 +21,14 @@ from honed.domain.runs import TrainingRun
 from honed.errors import ConflictError
 from honed.errors import InvalidRequestError
 from honed.errors import NotFoundError
-from honed.storage.base import NewObservation
-from honed.storage.base import NewSuggestion
-from honed.storage.base import NewTrainingRun
-from honed.storage.base import PageRequest
-from honed.storage.base import ProjectPatch
-from honed.storage.base import RunUpdate
 from honed.storage.base import Storage
-from honed.storage.base import SuggestionDecision
+from honed.storage.observations import NewObservation
+from honed.storage.paging import PageRequest
+from honed.storage.projects import ProjectPatch
+from honed.storage.runs import NewTrainingRun
+from honed.storage.runs import RunUpdate
+from honed.storage.suggestions import NewSuggestion
+from honed.storage.suggestions import SuggestionDecision
 
 POINT: dict[str, float | int | str] = {"x": 0.5, "n": 2, "c": "a"}
 
