@@ -11,6 +11,7 @@ import statistics
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from honed.domain.experiment import Experiment
 from honed.domain.experiment import ExperimentState
@@ -22,14 +23,21 @@ from honed.domain.records import Observation
 from honed.domain.records import Suggestion
 from honed.domain.tenancy import Token
 from honed.service.access import experiment_for
-from honed.storage.base import Storage
+from honed.storage.experiments import ExperimentStore
+from honed.storage.observations import ObservationStore
 from honed.storage.paging import PageRequest
+from honed.storage.suggestions import SuggestionStore
 
 NO_HOSTNAME = "(no hostname)"
 # A worker is called silent when its last report is older than this many of its own usual
 # gaps between reports (and at least SILENT_MIN_SECONDS old).
 SILENT_GAPS = 3.0
 SILENT_MIN_SECONDS = 300
+
+
+class SummaryRoles(ExperimentStore, SuggestionStore, ObservationStore, Protocol):
+    """What the dashboard's summaries read: experiments, their open suggestions and
+    observations."""
 
 
 @dataclass(frozen=True)
@@ -72,7 +80,7 @@ class ExperimentDetail:
 
 
 class SummaryService:
-    def __init__(self, storage: Storage) -> None:
+    def __init__(self, storage: SummaryRoles) -> None:
         self._storage = storage
 
     def experiments(
