@@ -15,7 +15,7 @@ import math
 
 from honed.api.parse import is_digits
 from honed.errors import InvalidRequestError
-from honed.storage.base import SortValue
+from honed.storage.paging import SortValue
 
 MAX_MARKER_LENGTH = 2000
 

@@ -23,8 +23,8 @@ from honed.domain.runs import RunProgress
 from honed.domain.runs import TrainingRun
 from honed.domain.tenancy import Client
 from honed.domain.tenancy import Token
-from honed.storage.base import OptimizerStatus
-from honed.storage.base import Page
+from honed.storage.optimizer import OptimizerStatus
+from honed.storage.paging import Page
 
 JSON = dict[str, Any]
 T = TypeVar("T")

@@ -24,9 +24,9 @@ from honed.api import markers
 from honed.api.parse import is_digits
 from honed.domain.experiment import ExperimentState
 from honed.errors import InvalidRequestError
-from honed.storage.base import ExperimentQuery
-from honed.storage.base import PageRequest
-from honed.storage.base import SortValue
+from honed.storage.experiments import ExperimentQuery
+from honed.storage.paging import PageRequest
+from honed.storage.paging import SortValue
 
 MAX_LIMIT = 1000
 # SigOpt: "limit defaults to and is capped at 1000" (a client reading `.data` gets it all).

@@ -3,13 +3,16 @@ a token bound to one experiment (a share link) neither do the client's other exp
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from honed.domain.experiment import Experiment
 from honed.domain.projects import Project
 from honed.domain.tenancy import Token
 from honed.errors import InvalidRequestError
 from honed.errors import NotFoundError
 from honed.errors import PermissionDeniedError
-from honed.storage.base import Storage
+from honed.storage.experiments import ExperimentStore
+from honed.storage.projects import ProjectStore
 
 READ_ONLY_MESSAGE = "You don't have permission to do this action: this token is read-only."
 
@@ -69,19 +72,23 @@ def check_live_experiment(caller: Token, experiment: Experiment, what: str) -> E
 
 
 def experiment_for(
-    storage: Storage, caller: Token, experiment_id: int, write: bool = False
+    storage: ExperimentStore, caller: Token, experiment_id: int, write: bool = False
 ) -> Experiment:
     """The caller's experiment, read from the store and checked."""
     return check_experiment(caller, storage.get_experiment(experiment_id), write)
 
 
 def live_experiment_for(
-    storage: Storage, caller: Token, experiment_id: int, what: str
+    storage: ExperimentStore, caller: Token, experiment_id: int, what: str
 ) -> Experiment:
     return check_live_experiment(caller, storage.get_experiment(experiment_id), what)
 
 
-def project_for(storage: Storage, caller: Token, reference: str) -> Project:
+class _ProjectsOfExperiments(ExperimentStore, ProjectStore, Protocol):
+    """What ``project_for`` reads."""
+
+
+def project_for(storage: _ProjectsOfExperiments, caller: Token, reference: str) -> Project:
     """The caller's project; a token bound to an experiment sees only that one's project."""
     if caller.experiment_id is not None:
         bound = storage.get_experiment(caller.experiment_id)

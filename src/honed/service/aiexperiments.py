@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from collections.abc import Sequence
 from contextlib import contextmanager
 from dataclasses import replace
+from typing import Protocol
 
 from honed.domain.experiment import Experiment
 from honed.domain.experiment import ExperimentSpec
@@ -24,14 +25,24 @@ from honed.service.access import check_ai_experiment
 from honed.service.access import experiment_for
 from honed.service.access import project_for
 from honed.service.experiments import ExperimentService
-from honed.storage.base import ExperimentPatch
-from honed.storage.base import Page
-from honed.storage.base import PageRequest
-from honed.storage.base import Storage
+from honed.storage.experiments import ExperimentPatch
+from honed.storage.experiments import ExperimentStore
+from honed.storage.observations import ObservationStore
+from honed.storage.paging import Page
+from honed.storage.paging import PageRequest
+from honed.storage.projects import ProjectStore
+from honed.storage.runs import TrainingRunStore
+
+
+class AiExperimentRoles(
+    ExperimentStore, ObservationStore, ProjectStore, TrainingRunStore, Protocol
+):
+    """What AI experiment use cases touch: experiments, their projects and runs, and
+    observations for the best runs."""
 
 
 class AiExperimentService:
-    def __init__(self, storage: Storage, experiments: ExperimentService) -> None:
+    def __init__(self, storage: AiExperimentRoles, experiments: ExperimentService) -> None:
         self._storage = storage
         self._experiments = experiments
 

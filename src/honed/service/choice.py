@@ -37,11 +37,11 @@ from honed.engine.space import first_free_point
 from honed.engine.space import point_from_unit
 from honed.engine.space import satisfies_constraints
 from honed.errors import ConflictError
-from honed.storage.base import Candidate
-from honed.storage.base import CandidateBasis
-from honed.storage.base import NewSuggestion
-from honed.storage.base import SuggestionContext
-from honed.storage.base import SuggestionDecision
+from honed.storage.optimizer import Candidate
+from honed.storage.optimizer import CandidateBasis
+from honed.storage.suggestions import NewSuggestion
+from honed.storage.suggestions import SuggestionContext
+from honed.storage.suggestions import SuggestionDecision
 
 logger = logging.getLogger(__name__)
 

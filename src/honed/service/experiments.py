@@ -5,6 +5,7 @@ from __future__ import annotations
 import builtins
 from collections.abc import Sequence
 from dataclasses import replace
+from typing import Protocol
 
 from honed.domain.experiment import Experiment
 from honed.domain.experiment import ExperimentSpec
@@ -24,15 +25,21 @@ from honed.errors import InvalidRequestError
 from honed.service.access import experiment_for
 from honed.service.access import require_write
 from honed.service.ordering import check_marker_values
-from honed.storage.base import ExperimentPatch
-from honed.storage.base import ExperimentQuery
-from honed.storage.base import Page
-from honed.storage.base import PageRequest
-from honed.storage.base import Storage
+from honed.storage.experiments import ExperimentPatch
+from honed.storage.experiments import ExperimentQuery
+from honed.storage.experiments import ExperimentStore
+from honed.storage.observations import ObservationStore
+from honed.storage.paging import Page
+from honed.storage.paging import PageRequest
+
+
+class ExperimentRoles(ExperimentStore, ObservationStore, Protocol):
+    """What experiment use cases touch: experiments, and their observations for
+    progress and best assignments."""
 
 
 class ExperimentService:
-    def __init__(self, storage: Storage) -> None:
+    def __init__(self, storage: ExperimentRoles) -> None:
         self._storage = storage
 
     def create(self, caller: Token, spec: ExperimentSpec) -> Experiment:

@@ -25,8 +25,8 @@ from collections.abc import Sequence
 
 from honed.domain.records import ObservationInput
 from honed.errors import InvalidRequestError
-from honed.storage.base import IdempotencyKey
-from honed.storage.base import Storage
+from honed.storage.observations import IdempotencyKey
+from honed.storage.observations import ObservationStore
 
 HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 255
@@ -57,7 +57,7 @@ def fingerprint(experiment_id: int, given: Sequence[ObservationInput], batch: bo
 class KeyPurger:
     """Forgets old keys now and then, at most once per PURGE_EVERY_SECONDS per process."""
 
-    def __init__(self, storage: Storage) -> None:
+    def __init__(self, storage: ObservationStore) -> None:
         self._storage = storage
         self._next = 0.0
         self._lock = threading.Lock()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from collections.abc import Sequence
+from typing import Protocol
 
 from honed.domain.experiment import Experiment
 from honed.domain.records import MetricValue
@@ -19,17 +20,23 @@ from honed.service.access import check_live_experiment
 from honed.service.access import experiment_for
 from honed.service.ordering import check_marker_values
 from honed.service.ordering import observation_order
-from honed.storage.base import NewObservation
-from honed.storage.base import ObservationPatch
-from honed.storage.base import Page
-from honed.storage.base import PageRequest
-from honed.storage.base import Storage
+from honed.storage.experiments import ExperimentStore
+from honed.storage.observations import NewObservation
+from honed.storage.observations import ObservationPatch
+from honed.storage.observations import ObservationStore
+from honed.storage.paging import Page
+from honed.storage.paging import PageRequest
 
 MAX_BATCH = 2500
 
 
+class ObservationRoles(ExperimentStore, ObservationStore, Protocol):
+    """What observation use cases touch: observations, and experiments to check
+    access."""
+
+
 class ObservationService:
-    def __init__(self, storage: Storage) -> None:
+    def __init__(self, storage: ObservationRoles) -> None:
         self._storage = storage
         self._purger = idempotency.KeyPurger(storage)
 

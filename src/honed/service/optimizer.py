@@ -22,9 +22,9 @@ from honed.engine.base import Engine
 from honed.engine.base import ProposalRequest
 from honed.engine.design import model_ready
 from honed.service.choice import uses_optimizer
-from honed.storage.base import CandidateSet
-from honed.storage.base import OptimizerWork
-from honed.storage.base import Storage
+from honed.storage.optimizer import CandidateSet
+from honed.storage.optimizer import OptimizerQueue
+from honed.storage.optimizer import OptimizerWork
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ class LoopSettings:
 class OptimizerLoop:
     def __init__(
         self,
-        storage: Storage,
+        storage: OptimizerQueue,
         engine_factory: Callable[[], Engine],
         name: str | None = None,
         settings: LoopSettings | None = None,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 from honed.domain.experiment import Metadata
 from honed.domain.projects import Project
@@ -12,10 +13,16 @@ from honed.domain.validation import check_name
 from honed.domain.validation import validate_metadata
 from honed.service.access import project_for
 from honed.service.access import require_write
-from honed.storage.base import Page
-from honed.storage.base import PageRequest
-from honed.storage.base import ProjectPatch
-from honed.storage.base import Storage
+from honed.storage.experiments import ExperimentStore
+from honed.storage.paging import Page
+from honed.storage.paging import PageRequest
+from honed.storage.projects import ProjectPatch
+from honed.storage.projects import ProjectStore
+
+
+class ProjectRoles(ExperimentStore, ProjectStore, Protocol):
+    """What project use cases touch: projects, and the experiment a bound token
+    names."""
 
 
 @dataclass(frozen=True)
@@ -31,7 +38,7 @@ class ProjectService:
     projects do not exist for the caller; for a token bound to an experiment, only that
     experiment's project exists."""
 
-    def __init__(self, storage: Storage) -> None:
+    def __init__(self, storage: ProjectRoles) -> None:
         self._storage = storage
 
     def create(

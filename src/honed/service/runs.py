@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from collections.abc import Sequence
 from typing import Any
+from typing import Protocol
 
 from honed.domain.experiment import Experiment
 from honed.domain.projects import check_project_id
@@ -34,12 +35,15 @@ from honed.service.access import require_write
 from honed.service.access import sees_experiment
 from honed.service.observations import checked_values
 from honed.service.suggestions import SuggestionService
-from honed.storage.base import NewObservation
-from honed.storage.base import NewTrainingRun
-from honed.storage.base import Page
-from honed.storage.base import PageRequest
-from honed.storage.base import RunUpdate
-from honed.storage.base import Storage
+from honed.storage.experiments import ExperimentStore
+from honed.storage.observations import NewObservation
+from honed.storage.paging import Page
+from honed.storage.paging import PageRequest
+from honed.storage.projects import ProjectStore
+from honed.storage.runs import NewTrainingRun
+from honed.storage.runs import RunUpdate
+from honed.storage.runs import TrainingRunStore
+from honed.storage.suggestions import SuggestionStore
 
 MAX_CHECKPOINTS = 1000
 # What sigopt-server calls the source of assignments the optimizer chose.
@@ -92,8 +96,13 @@ def run_observation(
     )
 
 
+class TrainingRunRoles(ExperimentStore, SuggestionStore, ProjectStore, TrainingRunStore, Protocol):
+    """What training run use cases touch: runs and checkpoints, their projects and
+    experiments, and the suggestion a failed create withdraws."""
+
+
 class TrainingRunService:
-    def __init__(self, storage: Storage, suggestions: SuggestionService) -> None:
+    def __init__(self, storage: TrainingRunRoles, suggestions: SuggestionService) -> None:
         self._storage = storage
         self._suggestions = suggestions
 

@@ -15,6 +15,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Protocol
 
 from honed.domain.experiment import Experiment
 from honed.domain.experiment import Metadata
@@ -27,14 +28,16 @@ from honed.service.access import check_classic
 from honed.service.access import check_live_experiment
 from honed.service.access import experiment_for
 from honed.service.access import live_experiment_for
-from honed.storage.base import CandidateBasis
-from honed.storage.base import FitMarker
-from honed.storage.base import NewSuggestion
-from honed.storage.base import Page
-from honed.storage.base import PageRequest
-from honed.storage.base import Storage
-from honed.storage.base import SuggestionContext
-from honed.storage.base import SuggestionDecision
+from honed.storage.experiments import ExperimentStore
+from honed.storage.optimizer import CandidateBasis
+from honed.storage.optimizer import FitMarker
+from honed.storage.optimizer import OptimizerSignals
+from honed.storage.paging import Page
+from honed.storage.paging import PageRequest
+from honed.storage.suggestions import NewSuggestion
+from honed.storage.suggestions import SuggestionContext
+from honed.storage.suggestions import SuggestionDecision
+from honed.storage.suggestions import SuggestionStore
 
 logger = logging.getLogger(__name__)
 
@@ -80,6 +83,11 @@ class ServingPolicy:
         if fit_seconds is None:
             return self.max_wait_seconds
         return min(self.max_wait_seconds, FIT_WAIT_FACTOR * fit_seconds + FIT_WAIT_SLACK_SECONDS)
+
+
+class SuggestionRoles(ExperimentStore, SuggestionStore, OptimizerSignals, Protocol):
+    """What suggestion use cases touch: suggestions and the queue, experiments to
+    check access, and the optimizer's signals a request waits on."""
 
 
 class SuggestionRequest:
@@ -189,7 +197,7 @@ class SuggestionRequest:
 
 
 class SuggestionService:
-    def __init__(self, storage: Storage, policy: ServingPolicy | None = None) -> None:
+    def __init__(self, storage: SuggestionRoles, policy: ServingPolicy | None = None) -> None:
         self._storage = storage
         self.policy = policy or ServingPolicy()
         self._alive = False
@@ -218,7 +226,7 @@ class SuggestionService:
         return step
 
     @property
-    def storage(self) -> Storage:
+    def storage(self) -> SuggestionRoles:
         return self._storage
 
     def request(

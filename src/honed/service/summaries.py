@@ -12,6 +12,7 @@ import time
 from collections.abc import Mapping
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from honed.domain.experiment import Experiment
 from honed.domain.experiment import ExperimentState
@@ -26,8 +27,10 @@ from honed.domain.records import Suggestion
 from honed.domain.tenancy import Token
 from honed.domain.trials import is_early_stopped
 from honed.service.access import experiment_for
-from honed.storage.base import PageRequest
-from honed.storage.base import Storage
+from honed.storage.experiments import ExperimentStore
+from honed.storage.observations import ObservationStore
+from honed.storage.paging import PageRequest
+from honed.storage.suggestions import SuggestionStore
 
 NO_HOSTNAME = "(no hostname)"
 # A worker is called silent when its last report is older than this many of its own usual
@@ -36,6 +39,11 @@ SILENT_GAPS = 3.0
 SILENT_MIN_SECONDS = 300
 # Suggestions read per query by id (an IN list well below every database's limit).
 ANSWERED_BATCH = 900
+
+
+class SummaryRoles(ExperimentStore, SuggestionStore, ObservationStore, Protocol):
+    """What the dashboard's summaries read: experiments, their open suggestions and
+    observations."""
 
 
 @dataclass(frozen=True)
@@ -91,7 +99,7 @@ class ExperimentDetail:
 
 
 class SummaryService:
-    def __init__(self, storage: Storage) -> None:
+    def __init__(self, storage: SummaryRoles) -> None:
         self._storage = storage
 
     def experiments(

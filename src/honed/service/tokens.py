@@ -6,6 +6,7 @@ import hashlib
 import secrets
 import time
 from dataclasses import dataclass
+from typing import Protocol
 
 from honed.domain.tenancy import Client
 from honed.domain.tenancy import Token
@@ -16,7 +17,8 @@ from honed.errors import NotFoundError
 from honed.errors import PermissionDeniedError
 from honed.service.access import experiment_for
 from honed.service.access import require_write
-from honed.storage.base import Storage
+from honed.storage.experiments import ExperimentStore
+from honed.storage.tenants import TenantStore
 
 INVALID_TOKEN_MESSAGE = (
     "This endpoint requires a valid API token. The token you sent is unknown or revoked; "
@@ -41,11 +43,16 @@ class IssuedToken:
     secret: str
 
 
+class TokenRoles(TenantStore, ExperimentStore, Protocol):
+    """What token use cases touch: clients and tokens, and experiments to check a
+    token bound to one."""
+
+
 class TokenService:
     """Tokens are looked up once per ``cache_seconds`` per process, not on every request;
     a revocation therefore takes effect everywhere within that time."""
 
-    def __init__(self, storage: Storage, cache_seconds: float = 5.0) -> None:
+    def __init__(self, storage: TokenRoles, cache_seconds: float = 5.0) -> None:
         self._storage = storage
         self._cache_seconds = cache_seconds
         self._cache: dict[str, tuple[float, Token]] = {}

@@ -10,5 +10,9 @@ it in a test module and provide a ``storage`` fixture (a fresh, empty store per 
             yield store
             store.close()
 
+The storage suite is one class per role (``TenantConformance``, ``SuggestionConformance``,
+... in ``honed.testing.storage``), each usable alone the same way. Their tests set up
+through the tenants and experiments roles, so the fixture's store implements those too.
+
 These modules import pytest; import them only from tests.
 """

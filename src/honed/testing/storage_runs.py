@@ -1,5 +1,9 @@
-"""The part of the storage conformance suite about projects, AI experiments, training runs
-and checkpoints; ``honed.testing.storage.StorageConformance`` includes it."""
+"""The ``ProjectStore`` and ``TrainingRunStore`` roles: projects, AI experiments in them,
+training runs and checkpoints.
+
+Part of ``honed.testing.storage.StorageConformance``; subclass ``ProjectConformance`` or
+``TrainingRunConformance`` alone to run only that role's tests (see ``RoleSuite``).
+"""
 
 from __future__ import annotations
 
@@ -11,7 +15,6 @@ from typing import Any
 import pytest
 
 from honed.domain.experiment import Experiment
-from honed.domain.experiment import ExperimentSpec
 from honed.domain.records import MetricValue
 from honed.domain.records import SuggestionSource
 from honed.domain.records import SuggestionState
@@ -21,14 +24,15 @@ from honed.domain.runs import TrainingRun
 from honed.errors import ConflictError
 from honed.errors import InvalidRequestError
 from honed.errors import NotFoundError
-from honed.storage.base import NewObservation
-from honed.storage.base import NewSuggestion
-from honed.storage.base import NewTrainingRun
-from honed.storage.base import PageRequest
-from honed.storage.base import ProjectPatch
-from honed.storage.base import RunUpdate
 from honed.storage.base import Storage
-from honed.storage.base import SuggestionDecision
+from honed.storage.observations import NewObservation
+from honed.storage.paging import PageRequest
+from honed.storage.projects import ProjectPatch
+from honed.storage.runs import NewTrainingRun
+from honed.storage.runs import RunUpdate
+from honed.storage.suggestions import NewSuggestion
+from honed.storage.suggestions import SuggestionDecision
+from honed.testing.storage_support import RoleSuite
 
 POINT: dict[str, float | int | str] = {"x": 0.5, "n": 2, "c": "a"}
 
@@ -47,28 +51,7 @@ def finish(
     return RunUpdate(RunState.COMPLETED, data, run.deleted, run.project, observation)
 
 
-class ProjectsAndRunsConformance:
-    """Needs a ``storage`` fixture and the helpers of StorageConformance."""
-
-    spec: Any  # make_spec, set by StorageConformance
-
-    def ai_experiment(self, storage: Storage, client_id: int, project: str) -> Experiment:
-        spec: ExperimentSpec = self.spec(runs_only=True, project=project)
-        return storage.create_experiment(client_id, spec)
-
-    def run_with_suggestion(
-        self, storage: Storage, experiment: Experiment, point: dict[str, float | int | str] = POINT
-    ) -> TrainingRun:
-        def decide(context: Any) -> SuggestionDecision:
-            return SuggestionDecision(
-                NewSuggestion(point, SuggestionSource.ENGINE), context.cursor + 1
-            )
-
-        suggestion = storage.create_suggestion(experiment.id, decide)
-        new = NewTrainingRun("proj", RunState.ACTIVE, {"name": "r"}, experiment.id, suggestion.id)
-        return storage.create_training_runs(experiment.client_id, [new])[0]
-
-    # --- projects -----------------------------------------------------------------------
+class ProjectConformance(RoleSuite):
     def test_projects(self, storage: Storage) -> None:
         alice, bob = storage.create_client("alice"), storage.create_client("bob")
         project = storage.create_project(alice.id, "proj", "Project", {"team": "a"})
@@ -125,7 +108,20 @@ class ProjectsAndRunsConformance:
         assert ids(runs_only=None) == [classic.id, ai.id]  # newest first
         assert ids(runs_only=None, project="proj") == [ai.id]
 
-    # --- training runs --------------------------------------------------------------------
+
+class TrainingRunConformance(RoleSuite):
+    def run_with_suggestion(
+        self, storage: Storage, experiment: Experiment, point: dict[str, float | int | str] = POINT
+    ) -> TrainingRun:
+        def decide(context: Any) -> SuggestionDecision:
+            return SuggestionDecision(
+                NewSuggestion(point, SuggestionSource.ENGINE), context.cursor + 1
+            )
+
+        suggestion = storage.create_suggestion(experiment.id, decide)
+        new = NewTrainingRun("proj", RunState.ACTIVE, {"name": "r"}, experiment.id, suggestion.id)
+        return storage.create_training_runs(experiment.client_id, [new])[0]
+
     def test_create_get_and_list_runs(self, storage: Storage) -> None:
         client = storage.create_client("c")
         storage.create_project(client.id, "proj", "P", None)

@@ -30,14 +30,11 @@ from honed.domain.records import SuggestionState
 from honed.errors import InvalidRequestError
 from honed.errors import NotFoundError
 from honed.errors import UnprocessableError
-from honed.storage.base import LOADED_CANDIDATES
-from honed.storage.base import Candidate
-from honed.storage.base import CandidateBasis
-from honed.storage.base import Declined
-from honed.storage.base import IdempotencyKey
-from honed.storage.base import NewObservation
-from honed.storage.base import SuggestionContext
-from honed.storage.base import SuggestionDecision
+from honed.storage.observations import IdempotencyKey
+from honed.storage.observations import NewObservation
+from honed.storage.optimizer import LOADED_CANDIDATES
+from honed.storage.optimizer import Candidate
+from honed.storage.optimizer import CandidateBasis
 from honed.storage.sql import convert
 from honed.storage.sql.codec import values_from_json
 from honed.storage.sql.codec import values_to_json
@@ -51,6 +48,9 @@ from honed.storage.sql.models import QUEUED
 from honed.storage.sql.models import SUGGESTIONS
 from honed.storage.sql.prepared import Pending
 from honed.storage.sql.prepared import Prepared
+from honed.storage.suggestions import Declined
+from honed.storage.suggestions import SuggestionContext
+from honed.storage.suggestions import SuggestionDecision
 
 
 def _row_columns(table: Table) -> list[ColumnElement[Any]]:

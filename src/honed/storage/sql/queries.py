@@ -17,9 +17,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from honed.errors import NotFoundError
-from honed.storage.base import ObservationOrder
-from honed.storage.base import Page
-from honed.storage.base import PageRequest
+from honed.storage.observations import ObservationOrder
+from honed.storage.paging import Page
+from honed.storage.paging import PageRequest
 from honed.storage.sql.models import ExperimentRow
 from honed.storage.sql.models import ObservationRow
 

@@ -36,25 +36,22 @@ from honed.domain.tenancy import TokenType
 from honed.errors import InvalidRequestError
 from honed.errors import NotFoundError
 from honed.errors import ServiceUnavailableError
-from honed.storage.base import LEASE_OWNER_SILENT_SECONDS
-from honed.storage.base import CandidateSet
-from honed.storage.base import Declined
-from honed.storage.base import ExperimentPatch
-from honed.storage.base import ExperimentQuery
-from honed.storage.base import FitInputs
-from honed.storage.base import FitMarker
-from honed.storage.base import IdempotencyKey
-from honed.storage.base import NewObservation
-from honed.storage.base import ObservationOrder
-from honed.storage.base import ObservationPatch
-from honed.storage.base import OptimizerStatus
-from honed.storage.base import OptimizerWork
-from honed.storage.base import Page
-from honed.storage.base import PageRequest
 from honed.storage.base import Storage
-from honed.storage.base import SuggestionContext
-from honed.storage.base import SuggestionDecision
-from honed.storage.base import lease_is_live
+from honed.storage.experiments import ExperimentPatch
+from honed.storage.experiments import ExperimentQuery
+from honed.storage.observations import IdempotencyKey
+from honed.storage.observations import NewObservation
+from honed.storage.observations import ObservationOrder
+from honed.storage.observations import ObservationPatch
+from honed.storage.optimizer import LEASE_OWNER_SILENT_SECONDS
+from honed.storage.optimizer import CandidateSet
+from honed.storage.optimizer import FitInputs
+from honed.storage.optimizer import FitMarker
+from honed.storage.optimizer import OptimizerStatus
+from honed.storage.optimizer import OptimizerWork
+from honed.storage.optimizer import lease_is_live
+from honed.storage.paging import Page
+from honed.storage.paging import PageRequest
 from honed.storage.sql import convert
 from honed.storage.sql import hot
 from honed.storage.sql.codec import spec_to_json
@@ -85,6 +82,9 @@ from honed.storage.sql.queries import get_row as _get
 from honed.storage.sql.queries import observation_sort_key
 from honed.storage.sql.queries import paginate as _paginate
 from honed.storage.sql.runs import ProjectsAndRuns
+from honed.storage.suggestions import Declined
+from honed.storage.suggestions import SuggestionContext
+from honed.storage.suggestions import SuggestionDecision
 
 Child = TypeVar("Child", SuggestionRow, ObservationRow, QueuedSuggestionRow)
 
@@ -256,7 +256,15 @@ class SqlStorage(ProjectsAndRuns, Storage):
 
     def update_experiment(self, experiment_id: int, patch: ExperimentPatch) -> Experiment:
         with self._tx.write() as session:
-            row = _get(session, ExperimentRow, experiment_id)
+            # Locked before it is read (PostgreSQL): the spec is rewritten whole, so two
+            # updates at once would otherwise lose one's fields.
+            row = session.scalars(
+                select(ExperimentRow)
+                .where(ExperimentRow.id == experiment_id)
+                .with_for_update(key_share=True)
+            ).first()
+            if row is None:
+                raise NotFoundError()
             spec = spec_to_json(patch.spec) if patch.spec is not None else dict(row.spec)
             if patch.spec is not None:
                 # The name and project live in columns of their own, not in the JSON spec.
