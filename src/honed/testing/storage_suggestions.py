@@ -228,6 +228,43 @@ class SuggestionConformance(RoleSuite):
             assert all(s.deleted for s in deleted.items), case
             assert storage.delete_suggestions(eid, target, open_only) == 0, case
 
+    def test_concurrent_lease_extensions_never_move_a_lease_back(self, storage: Storage) -> None:
+        """A lease only moves forward: an extension that read the row before another's
+        commit must not put back the earlier time it read."""
+        eid = self.experiment(storage, suggestion_ttl_seconds=60.0).id
+        held = self.suggest(storage, eid, point(0))
+        far = float(int(time.time()) + 10**6)  # leases read back in whole seconds
+        rounds = 150
+        barrier = threading.Barrier(3)
+        seen: list[float] = []
+
+        def extend(leases: list[float]) -> None:
+            barrier.wait(timeout=60)
+            for lease in leases:
+                storage.extend_suggestion_lease(eid, held.id, lease)
+
+        def watch() -> None:
+            barrier.wait(timeout=60)
+            for _ in range(2 * rounds):
+                lease = storage.get_suggestion(eid, held.id).lease_until
+                assert lease is not None
+                seen.append(lease)
+
+        # Interleaved: each one's next lease is later than the other's last.
+        evens = [far + 2 * step for step in range(rounds)]
+        odds = [far + 2 * step + 1 for step in range(rounds)]
+        threads = [
+            threading.Thread(target=extend, args=(evens,)),
+            threading.Thread(target=extend, args=(odds,)),
+            threading.Thread(target=watch),
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+        assert seen == sorted(seen)
+        assert storage.get_suggestion(eid, held.id).lease_until == odds[-1]
+
     def test_suggestion_leases(self, storage: Storage) -> None:
         eid = self.experiment(storage, suggestion_ttl_seconds=60.0).id
         assert storage.get_experiment(eid).spec.suggestion_ttl_seconds == 60.0

@@ -338,7 +338,9 @@ class SqlStorage(ProjectsAndRuns, Storage):
         set_metadata: bool = False,
     ) -> Suggestion:
         with self._tx.write() as session:
-            row = _get_child(session, SuggestionRow, experiment_id, suggestion_id)
+            # Locked before it is read: an extension that read the row before another's
+            # commit would write back its own, earlier lease (PostgreSQL).
+            row = _get_child(session, SuggestionRow, experiment_id, suggestion_id, lock=True)
             if set_metadata:
                 row.meta = _json(metadata)
             if (
@@ -813,8 +815,12 @@ def _check_project(session: Session, client_id: int, reference: str | None) -> N
         )
 
 
-def _get_child(session: Session, model: type[Child], experiment_id: int, row_id: int) -> Child:
-    row = session.get(model, row_id)
+def _get_child(
+    session: Session, model: type[Child], experiment_id: int, row_id: int, lock: bool = False
+) -> Child:
+    """The row ``row_id`` of experiment ``experiment_id``; ``lock``: FOR UPDATE on
+    PostgreSQL (SQLite's write transaction already excludes every other writer)."""
+    row = session.get(model, row_id, with_for_update=lock)
     if row is None or row.experiment_id != experiment_id:
         raise NotFoundError()
     return row
