@@ -37,6 +37,7 @@ from honed.domain.runs import TrainingRun
 from honed.domain.tenancy import Client
 from honed.domain.tenancy import Token
 from honed.domain.tenancy import TokenType
+from honed.storage.analyses import ModelAnalyses
 
 T = TypeVar("T")
 #: What a suggestion decision returns instead of a suggestion to store (see create_suggestion).
@@ -371,7 +372,7 @@ class RunUpdate:
     observation: NewObservation | None = None
 
 
-class Storage(ABC):
+class Storage(ModelAnalyses, ABC):
     """Persistence for clients, tokens, experiments and their records.
 
     Invariants:
