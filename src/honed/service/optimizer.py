@@ -23,6 +23,7 @@ from honed.engine.base import ProposalRequest
 from honed.engine.design import model_ready
 from honed.service.choice import uses_optimizer
 from honed.storage.base import CandidateSet
+from honed.storage.base import FitInputs
 from honed.storage.base import OptimizerWork
 from honed.storage.base import Storage
 
@@ -69,6 +70,9 @@ class OptimizerLoop:
         self._settings = settings or LoopSettings()
         #: Experiment id -> observation count when its last fit began: the request rate.
         self._last_fit: dict[int, int] = {}
+        #: Experiment id -> ``FitInputs.basis_modified`` of the data behind the last model
+        #: analysis this loop stored (or found stored).
+        self._analysed: dict[int, float | None] = {}
 
     def needs_fit(self, work: OptimizerWork, now: float) -> bool:
         spec = work.experiment.spec
@@ -187,9 +191,44 @@ class OptimizerLoop:
                 len(pending),
                 seconds,
             )
+            self._store_analysis(engine, experiment_id, inputs)
         except Exception as error:  # recorded and shown; Sobol keeps serving meanwhile
             logger.exception("optimizer failed for experiment %s", experiment_id)
             self._storage.record_optimizer_error(experiment_id, f"{type(error).__name__}: {error}")
+
+    def _store_analysis(self, engine: Engine, experiment_id: int, inputs: FitInputs) -> None:
+        """The analysis of the model just fitted (importance, slices), when the observations
+        changed since the last one stored. It runs after the candidates are stored, so no
+        hand-out waits for it, and a failure only costs the dashboard a newer analysis."""
+        try:
+            if not self._analysis_due(experiment_id, inputs):
+                return
+            analysis = engine.analyze()
+            if analysis is None:  # the proposal came from the initial design
+                return
+            self._storage.store_model_analysis(experiment_id, analysis)
+        except Exception:
+            logger.warning("model analysis failed for experiment %s", experiment_id, exc_info=True)
+            return
+        self._analysed[experiment_id] = inputs.basis_modified
+        logger.info(
+            "experiment %s: model analysis on %d observations in %.3fs",
+            experiment_id,
+            analysis.observation_count,
+            analysis.seconds,
+        )
+
+    def _analysis_due(self, experiment_id: int, inputs: FitInputs) -> bool:
+        if experiment_id in self._analysed:
+            return self._analysed[experiment_id] != inputs.basis_modified
+        # This process's first fit of the experiment: another process (or this one before
+        # a restart) may have stored an analysis of these observations already.
+        stored = self._storage.model_analysis(experiment_id)
+        count = sum(not o.deleted for o in inputs.observations)
+        if stored is not None and stored.observation_count == count:
+            self._analysed[experiment_id] = inputs.basis_modified
+            return False
+        return True
 
     def run(self, stop: threading.Event) -> None:
         """Fit until ``stop`` is set; heartbeats go on from a thread while a fit runs."""
