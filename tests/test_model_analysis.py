@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 import numpy
 import scipy.stats
+from fastapi.testclient import TestClient
 
 from honed.domain.analysis import Importance
 from honed.domain.analysis import MetricAnalysis
@@ -22,8 +23,10 @@ from honed.domain.parameters import ParameterType
 from honed.domain.records import Suggestion
 from honed.domain.tenancy import Token
 from honed.engine.base import Engine
+from honed.server.app import create_app
 from honed.service.app import Services
 from honed.service.optimizer import OptimizerLoop
+from tests.conftest import TEST_TOKEN
 from tests.test_optimizer import STEPPED
 from tests.test_optimizer import optimize
 from tests.test_optimizer import space
@@ -131,3 +134,38 @@ def test_analyses_are_stored_replaced_and_read_back(services: Services, token: T
     second = ModelAnalysis(8, 200.0, 0.03, 512, (metric,))
     storage.store_model_analysis(experiment.id, second)
     assert storage.model_analysis(experiment.id) == second
+
+
+def test_the_dashboard_serves_the_stored_analysis_or_says_why_there_is_none(
+    services: Services, token: Token, engine_factory: Callable[[], Engine]
+) -> None:
+    spec = ExperimentSpec(
+        "served", space(unit("x"), unit("y")), (Metric("f", Objective.MAXIMIZE),)
+    )
+    loop = OptimizerLoop(services.storage, engine_factory, settings=STEPPED)
+    with TestClient(create_app(services=services)) as client:
+        client.auth = (TEST_TOKEN, "")
+        fresh = services.experiments.create(token, spec)
+        waiting = client.get(f"/dashboard/api/experiments/{fresh.id}/model").json()
+        assert waiting["status"] == "model_not_ready"
+        assert waiting["analysis"] is None
+        assert "Model not ready" in waiting["message"]
+
+        handed_out = optimize(services, token, spec, wave, 8, loop)
+        path = f"/dashboard/api/experiments/{handed_out[0].experiment_id}/model"
+        before = client.get(path).json()
+        loop.step()
+        stored = services.storage.model_analysis(handed_out[0].experiment_id)
+        assert stored is not None
+        response = client.get(path)
+        served = response.json()
+        assert served["status"] == "ready"
+        assert served["version"] != before["version"]
+        assert served["analysis"]["observation_count"] == 8
+        (metric,) = served["analysis"]["metrics"]
+        assert metric["metric"] == "f"
+        assert [i["share"] for i in metric["importance"]] == [
+            i.share for i in stored.metrics[0].importance
+        ]
+        unchanged = client.get(path, headers={"If-None-Match": response.headers["ETag"]})
+        assert unchanged.status_code == 304
