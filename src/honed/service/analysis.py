@@ -58,17 +58,21 @@ class AnalysisService:
             )
         design = initial_design_size(experiment.spec)
         # No read of the observations themselves: this is polled by every open page.
-        if count >= design and self._storage.optimizer_status(experiment_id).fitted_at:
+        if count < design:
             return AnalysisView(
-                AnalysisStatus.NOT_COMPUTED,
-                "Not computed yet: an optimizer process analyses the model after its next fit.",
+                AnalysisStatus.MODEL_NOT_READY,
+                f"Model not ready: an optimizer process fits it once the initial design "
+                f"({design} successful observations) is in; {count} observations so far.",
                 count,
                 None,
             )
+        fitted = self._storage.optimizer_status(experiment_id).fitted_at is not None
         return AnalysisView(
-            AnalysisStatus.MODEL_NOT_READY,
-            f"Model not ready: an optimizer process fits it once the initial design "
-            f"({design} successful observations) is in; {count} observations so far.",
+            AnalysisStatus.NOT_COMPUTED,
+            "Not computed yet: an optimizer process analyses the model after its next fit."
+            if fitted
+            else "Not computed yet: no optimizer process has fitted this experiment's model "
+            "(honed serve runs them unless started with --optimizers 0).",
             count,
             None,
         )
