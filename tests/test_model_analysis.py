@@ -10,9 +10,7 @@ import numpy
 import scipy.stats
 from fastapi.testclient import TestClient
 
-from honed.domain.analysis import Importance
 from honed.domain.analysis import MetricAnalysis
-from honed.domain.analysis import ModelAnalysis
 from honed.domain.analysis import Slice
 from honed.domain.experiment import ExperimentSpec
 from honed.domain.metrics import Metric
@@ -114,26 +112,6 @@ def test_sobol_indices_of_a_known_function() -> None:
     first, total = sobol_indices(lambda X: X[:, 0] + 2 * X[:, 1], points[:, :3], points[:, 3:])
     assert numpy.allclose(first.numpy(), [0.2, 0.8, 0.0], atol=0.02)
     assert numpy.allclose(total.numpy(), [0.2, 0.8, 0.0], atol=0.02)
-
-
-def test_analyses_are_stored_replaced_and_read_back(services: Services, token: Token) -> None:
-    spec = ExperimentSpec("stored", space(unit("x")), (Metric("f", Objective.MAXIMIZE),))
-    experiment = services.experiments.create(token, spec)
-    storage = services.storage
-    assert storage.model_analysis(experiment.id) is None
-    metric = MetricAnalysis(
-        "f",
-        (Importance("x", 0.9, 0.95, 1.0),),
-        0.9,
-        {"x": 0.5},
-        (Slice("x", (0.0, 1.0), (1.0, 2.0), (0.5, 1.5), (1.5, 2.5)),),
-    )
-    first = ModelAnalysis(7, 100.0, 0.02, 512, (metric,))
-    storage.store_model_analysis(experiment.id, first)
-    assert storage.model_analysis(experiment.id) == first
-    second = ModelAnalysis(8, 200.0, 0.03, 512, (metric,))
-    storage.store_model_analysis(experiment.id, second)
-    assert storage.model_analysis(experiment.id) == second
 
 
 def test_the_dashboard_serves_the_stored_analysis_or_says_why_there_is_none(

@@ -61,6 +61,7 @@ from honed.storage.base import PageRequest
 from honed.storage.base import Storage
 from honed.storage.base import SuggestionContext
 from honed.storage.base import SuggestionDecision
+from honed.testing.storage_analyses import ModelAnalysesConformance
 from honed.testing.storage_runs import ProjectsAndRunsConformance
 
 T = TypeVar("T")
@@ -400,7 +401,7 @@ OBSERVATION_PATCHES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
 }
 
 
-class StorageConformance(ProjectsAndRunsConformance):
+class StorageConformance(ProjectsAndRunsConformance, ModelAnalysesConformance):
     """The ``Storage`` contract, test by test. Needs a ``storage`` fixture."""
 
     spec = staticmethod(make_spec)
