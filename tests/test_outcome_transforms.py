@@ -6,9 +6,10 @@ from __future__ import annotations
 import math
 import random
 
+import numpy
 import scipy.stats
 
-from honed.engine.botorch.data import power_transformed
+from honed.engine.botorch.data import power_transform
 from honed.engine.botorch.data import winsorized
 
 
@@ -17,6 +18,10 @@ def skewed(count: int) -> list[float]:
     negated loss: -exp(N(0, 0.75))."""
     rng = random.Random(0)
     return [-math.exp(rng.gauss(0.0, 0.75)) for _ in range(count)]
+
+
+def power_transformed(values: list[float]) -> list[float]:
+    return power_transform(values)[0]
 
 
 def ranks(values: list[float]) -> list[int]:
@@ -54,3 +59,11 @@ def test_power_transform_of_extreme_values_stays_finite() -> None:
     assert all(math.isfinite(v) for v in transformed)
     assert ranks(transformed)[0] == 21
     assert ranks(transformed)[-1] == 20
+
+
+def test_the_inverse_of_the_power_transform_gives_the_values_back() -> None:
+    values = skewed(40)
+    transformed, warp = power_transform(values)
+    assert warp is not None
+    back = warp.inverse(numpy.asarray(transformed))
+    assert numpy.allclose(back, values, atol=1e-9)

@@ -295,6 +295,14 @@ class DashboardSummariesOut(Out):
     experiments: list[DashboardSummaryOut]
 
 
+class DashboardModelOut(Out):
+    status: Literal["ready", "model_not_ready", "not_computed", "no_model"]
+    message: str
+    observation_count: int
+    analysis: dict[str, Any] | None
+    version: str
+
+
 class DashboardDetailOut(Out):
     experiment: DashboardExperimentOut
     now: int

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from dataclasses import field
 
+from honed.domain.analysis import ModelAnalysis
 from honed.domain.experiment import Experiment
 from honed.domain.parameters import Assignments
 from honed.domain.parameters import AssignmentValue
@@ -62,3 +63,10 @@ class Engine(ABC):
         """Return at least one candidate unless the space has no point at all, or (for an
         engine that reads the observations) every point of a finite space was observed or
         is pending."""
+
+    def analyze(self) -> ModelAnalysis | None:
+        """What the model behind this engine's last proposal says (parameter importance,
+        slices), or None: an engine without a model, or a last proposal made without one
+        (the initial design). Called after the proposal's points are stored, never on the
+        way to them: it may take a few tens of milliseconds."""
+        return None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from honed.service.aiexperiments import AiExperimentService
+from honed.service.analysis import AnalysisService
 from honed.service.experiments import ExperimentService
 from honed.service.observations import ObservationService
 from honed.service.projects import ProjectService
@@ -24,6 +25,7 @@ class Services:
         self.suggestions = SuggestionService(storage, serving)
         self.observations = ObservationService(storage)
         self.summaries = SummaryService(storage)
+        self.analysis = AnalysisService(storage)
         self.projects = ProjectService(storage)
         self.aiexperiments = AiExperimentService(storage, self.experiments)
         self.runs = TrainingRunService(storage, self.suggestions)

@@ -17,12 +17,15 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from dataclasses import replace
+from typing import Protocol
 
 from honed.engine.base import Engine
 from honed.engine.base import ProposalRequest
 from honed.engine.design import model_ready
 from honed.service.choice import uses_optimizer
+from honed.storage.analyses import ModelAnalyses
 from honed.storage.optimizer import CandidateSet
+from honed.storage.optimizer import FitInputs
 from honed.storage.optimizer import OptimizerQueue
 from honed.storage.optimizer import OptimizerWork
 
@@ -53,12 +56,21 @@ class LoopSettings:
     #: (settle after a result).
     settle_seconds: float = 0.25
     heartbeat_seconds: float = 2.0
+    #: A model analysis (the dashboard's importance and slices, 10-80 ms) runs right after
+    #: a fit at most this often per experiment; otherwise it waits for the loop's next idle
+    #: step, so a busy loop spends at most a few per mille of its time on it and a fit
+    #: never waits behind it twice in a row.
+    analysis_interval_seconds: float = 30.0
+
+
+class OptimizerLoopRoles(OptimizerQueue, ModelAnalyses, Protocol):
+    """What the loop touches: the optimizer's queue, and the analyses it stores."""
 
 
 class OptimizerLoop:
     def __init__(
         self,
-        storage: OptimizerQueue,
+        storage: OptimizerLoopRoles,
         engine_factory: Callable[[], Engine],
         name: str | None = None,
         settings: LoopSettings | None = None,
@@ -69,6 +81,13 @@ class OptimizerLoop:
         self._settings = settings or LoopSettings()
         #: Experiment id -> observation count when its last fit began: the request rate.
         self._last_fit: dict[int, int] = {}
+        #: Experiment id -> ``FitInputs.basis_modified`` of the data behind the last model
+        #: analysis this loop stored (or found stored).
+        self._analysed: dict[int, float | None] = {}
+        #: Experiment id -> when this loop last stored its analysis (monotonic clock).
+        self._analysed_at: dict[int, float] = {}
+        #: Experiment id -> the newest fit's engine and inputs whose analysis was put off.
+        self._deferred: dict[int, tuple[Engine, FitInputs]] = {}
 
     def needs_fit(self, work: OptimizerWork, now: float) -> bool:
         spec = work.experiment.spec
@@ -148,6 +167,7 @@ class OptimizerLoop:
             ):
                 self.fit(work)
                 return work.experiment.id
+        self._analyse_deferred()
         return None
 
     def fit(self, work: OptimizerWork) -> None:
@@ -187,9 +207,58 @@ class OptimizerLoop:
                 len(pending),
                 seconds,
             )
+            self._analyse_or_defer(engine, experiment_id, inputs)
         except Exception as error:  # recorded and shown; Sobol keeps serving meanwhile
             logger.exception("optimizer failed for experiment %s", experiment_id)
             self._storage.record_optimizer_error(experiment_id, f"{type(error).__name__}: {error}")
+
+    def _analyse_or_defer(self, engine: Engine, experiment_id: int, inputs: FitInputs) -> None:
+        last = self._analysed_at.get(experiment_id)
+        if last is None or time.monotonic() - last >= self._settings.analysis_interval_seconds:
+            self._deferred.pop(experiment_id, None)
+            self._store_analysis(engine, experiment_id, inputs)
+        else:
+            self._deferred[experiment_id] = (engine, inputs)
+
+    def _analyse_deferred(self) -> None:
+        while self._deferred:
+            experiment_id, (engine, inputs) = self._deferred.popitem()
+            self._store_analysis(engine, experiment_id, inputs)
+
+    def _store_analysis(self, engine: Engine, experiment_id: int, inputs: FitInputs) -> None:
+        """The analysis of the model just fitted (importance, slices), when the observations
+        changed since the last one stored. It runs after the candidates are stored, so no
+        hand-out waits for it, and a failure only costs the dashboard a newer analysis."""
+        try:
+            if not self._analysis_due(experiment_id, inputs):
+                return
+            analysis = engine.analyze()
+            if analysis is None:  # the proposal came from the initial design
+                return
+            self._storage.store_model_analysis(experiment_id, analysis)
+        except Exception:
+            logger.warning("model analysis failed for experiment %s", experiment_id, exc_info=True)
+            return
+        self._analysed[experiment_id] = inputs.basis_modified
+        self._analysed_at[experiment_id] = time.monotonic()
+        logger.info(
+            "experiment %s: model analysis on %d observations in %.3fs",
+            experiment_id,
+            analysis.observation_count,
+            analysis.seconds,
+        )
+
+    def _analysis_due(self, experiment_id: int, inputs: FitInputs) -> bool:
+        if experiment_id in self._analysed:
+            return self._analysed[experiment_id] != inputs.basis_modified
+        # This process's first fit of the experiment: another process (or this one before
+        # a restart) may have stored an analysis of these observations already.
+        stored = self._storage.model_analysis(experiment_id)
+        count = sum(not o.deleted for o in inputs.observations)
+        if stored is not None and stored.observation_count == count:
+            self._analysed[experiment_id] = inputs.basis_modified
+            return False
+        return True
 
     def run(self, stop: threading.Event) -> None:
         """Fit until ``stop`` is set; heartbeats go on from a thread while a fit runs."""

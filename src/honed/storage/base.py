@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from abc import abstractmethod
 
+from honed.storage.analyses import ModelAnalyses
 from honed.storage.experiments import ExperimentPatch
 from honed.storage.experiments import ExperimentQuery
 from honed.storage.experiments import ExperimentStore
@@ -57,6 +58,7 @@ __all__ = [
     "FitInputs",
     "FitMarker",
     "IdempotencyKey",
+    "ModelAnalyses",
     "NewObservation",
     "NewSuggestion",
     "NewTrainingRun",
@@ -92,6 +94,7 @@ class Storage(
     OptimizerSignals,
     ProjectStore,
     TrainingRunStore,
+    ModelAnalyses,
 ):
     """Every role over one database, and its lifecycle. Implementations subclass this;
     services take only the roles they use."""

@@ -26,6 +26,7 @@ from honed.errors import NotFoundError
 from honed.storage.base import Storage
 from honed.storage.observations import ObservationPatch
 from honed.storage.paging import PageRequest
+from honed.testing.storage_analyses import ModelAnalysesConformance
 from honed.testing.storage_experiments import ExperimentConformance
 from honed.testing.storage_observations import ObservationConformance
 from honed.testing.storage_optimizer import OptimizerConformance
@@ -42,6 +43,7 @@ from honed.testing.storage_tenants import TenantConformance
 
 __all__ = [
     "ExperimentConformance",
+    "ModelAnalysesConformance",
     "ObservationConformance",
     "OptimizerConformance",
     "ProcessRace",
@@ -65,6 +67,7 @@ class StorageConformance(
     OptimizerConformance,
     ProjectConformance,
     TrainingRunConformance,
+    ModelAnalysesConformance,
 ):
     """The whole ``Storage`` contract: every role's tests, and those that span roles."""
 

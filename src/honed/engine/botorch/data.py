@@ -41,6 +41,43 @@ class Outcome:
     Yvar: torch.Tensor | None
     #: Observations behind the outcome before subsampling (what refits are paced by).
     observed: int
+    #: The power transform ``Y`` went through, if any (see power_transform): the way back
+    #: from the model's predictions to the signed values.
+    warp: YeoJohnson | None = None
+
+
+@dataclass(frozen=True)
+class YeoJohnson:
+    """A fitted Yeo-Johnson transform of standardized values: ``y = yeojohnson((x - mean) /
+    spread, lmbda)``."""
+
+    mean: float
+    spread: float
+    lmbda: float
+    #: The range of the values it was fitted on: the inverse is clipped to a span of it
+    #: either side, since far outside it (a band's tail) the inverse grows without bound.
+    low: float
+    high: float
+
+    def inverse(self, y: numpy.ndarray) -> numpy.ndarray:
+        """Values of the transformed scale (any shape) back on the signed values' scale."""
+        lmbda, tiny = self.lmbda, 1e-12
+        positive = y >= 0
+        with numpy.errstate(all="ignore"):
+            if abs(lmbda) > tiny:
+                up = numpy.power(numpy.maximum(lmbda * y + 1, tiny), 1 / lmbda) - 1
+            else:
+                up = numpy.expm1(y)
+            if abs(2 - lmbda) > tiny:
+                down = 1 - numpy.power(numpy.maximum(1 - (2 - lmbda) * y, tiny), 1 / (2 - lmbda))
+            else:
+                down = -numpy.expm1(-y)
+        z = numpy.where(positive, up, down)
+        span = self.high - self.low
+        clipped: numpy.ndarray = numpy.clip(
+            z * self.spread + self.mean, self.low - span, self.high + span
+        )
+        return clipped
 
 
 @dataclass(frozen=True)
@@ -67,8 +104,9 @@ def _metric_outcome(
     stddevs = [_stddev(o, metric.name) for o in rows]
     yvar = None
     known_noise = bool(rows) and all(s is not None for s in stddevs)
+    warp = None
     if reshape and not known_noise:
-        values = power_transformed(values)
+        values, warp = power_transform(values)
     if known_noise:
         yvar = torch.tensor([[max(float(s or 0.0) ** 2, 1e-9)] for s in stddevs], dtype=DTYPE)
         scale = max(
@@ -81,6 +119,7 @@ def _metric_outcome(
         Y=torch.tensor(values, dtype=DTYPE).reshape(-1, 1),
         Yvar=yvar,
         observed=observed,
+        warp=warp,
     )
 
 
@@ -101,35 +140,36 @@ def winsorized(values: list[float]) -> list[float]:
     return [max(v, fence) for v in values]
 
 
-def power_transformed(values: list[float]) -> list[float]:
+def power_transform(values: list[float]) -> tuple[list[float], YeoJohnson | None]:
     """Standardized values through a Yeo-Johnson transform fitted by maximum likelihood,
     as HEBO does, when they are clearly skewed: a monotone map (the order of the points,
     hence the incumbent, is kept) that brings them closer to the Gaussian a GP assumes. A
     rare spike of good values (Hartmann6) no longer forces short lengthscales on the whole
     space, and a long tail of bad ones (Branin) no longer flattens the differences between
-    the good ones."""
+    the good ones. The transform is returned too (None: the values are kept as they are)."""
     if len(values) < RESHAPE_MIN_POINTS:
-        return values
+        return values, None
     y = numpy.asarray(values, dtype=float)
     with numpy.errstate(all="ignore"):  # overflows are caught below, as non-finite values
         spread = float(y.std())
         if not (math.isfinite(spread) and spread > 0):
-            return values
+            return values, None
         z = (y - y.mean()) / spread
         try:
             lmbda = min(max(float(scipy.stats.yeojohnson_normmax(z)), -LAMBDA_BOUND), LAMBDA_BOUND)
         except ValueError:
-            return values
+            return values, None
         # The identity (lambda = 1) unless the values reject it: a likelihood-ratio test at
         # 5%. A warp the data does not ask for only adds noise to the model (docs/decisions.md:
         # One objective through Yeo-Johnson only when a likelihood-ratio test asks for it).
         gain = scipy.stats.yeojohnson_llf(lmbda, z) - scipy.stats.yeojohnson_llf(1.0, z)
         if not 2 * float(gain) > CHI2_1DF_95:
-            return values
+            return values, None
         out = scipy.stats.yeojohnson(z, lmbda)
     if not numpy.all(numpy.isfinite(out)):
-        return values
-    return [float(v) for v in out]
+        return values, None
+    warp = YeoJohnson(float(y.mean()), spread, lmbda, float(y.min()), float(y.max()))
+    return [float(v) for v in out], warp
 
 
 def _stddev(observation: Observation, name: str | None) -> float | None:

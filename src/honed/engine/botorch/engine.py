@@ -7,6 +7,7 @@ import time
 import warnings
 from collections.abc import Callable
 from collections.abc import MutableMapping
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -20,12 +21,15 @@ from botorch.optim.optimize import optimize_acqf
 from botorch.optim.optimize_mixed import MAX_DISCRETE_VALUES
 from botorch.optim.optimize_mixed import optimize_acqf_mixed_alternating
 
+from honed.domain.analysis import ModelAnalysis
+from honed.domain.experiment import ExperimentSpec
 from honed.domain.parameters import Assignments
 from honed.domain.parameters import AssignmentValue
 from honed.domain.parameters import point_hash
 from honed.engine.base import Engine
 from honed.engine.base import Proposal
 from honed.engine.base import ProposalRequest
+from honed.engine.botorch import analysis
 from honed.engine.botorch import budget
 from honed.engine.botorch.data import TrainingData
 from honed.engine.botorch.data import training_data
@@ -70,6 +74,17 @@ MIXED_BATCH_VALUES = 2**23
 MAX_MIXED_BATCH = 2048
 
 
+@dataclass(frozen=True)
+class _Fit:
+    """The model behind the last proposal, kept for ``BoTorchEngine.analyze``."""
+
+    spec: ExperimentSpec
+    encoding: Encoding
+    data: TrainingData
+    model: ModelListGP
+    observation_count: int
+
+
 class BoTorchEngine(Engine):
     """Bayesian optimization; Sobol serves the initial design and constraint-only searches.
 
@@ -92,6 +107,13 @@ class BoTorchEngine(Engine):
         self._fit_budget = fit_budget_seconds
         self._num_restarts = num_restarts
         self._raw_samples = raw_samples
+        self._last_fit: _Fit | None = None
+
+    def analyze(self) -> ModelAnalysis | None:
+        if self._last_fit is None:
+            return None
+        fit = self._last_fit
+        return analysis.analyze(fit.spec, fit.encoding, fit.data, fit.model, fit.observation_count)
 
     def propose(self, request: ProposalRequest) -> Proposal:
         with warnings.catch_warnings():
@@ -122,6 +144,8 @@ class BoTorchEngine(Engine):
         started = time.perf_counter()
         model = fit_models(encoding, outcomes, warm)
         fitted = time.perf_counter()
+        observed = sum(not o.deleted for o in request.observations)
+        self._last_fit = _Fit(spec, encoding, data, model, observed)
         pending = list(request.pending)
         acquisition = _acquisition(model, data, encoding.encode(pending) if pending else None)
         budget.guard(acquisition, deadline)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import asdict
 from typing import Any
 
 from honed.api import render
@@ -17,6 +18,7 @@ from honed.domain.trials import STARTED_KEY
 from honed.domain.trials import number_of
 from honed.domain.trials import progress_curve
 from honed.domain.trials import status_of
+from honed.service.analysis import AnalysisView
 from honed.service.summaries import ExperimentDetail
 from honed.service.summaries import ExperimentSummary
 from honed.service.summaries import hostname_of
@@ -161,4 +163,23 @@ def detail_json(detail: ExperimentDetail) -> JSON:
     text = json.dumps(timeless, separators=(",", ":"), default=str).encode()
     data["version"] = hashlib.sha1(text, usedforsecurity=False).hexdigest()
     data["now"] = detail.now
+    return data
+
+
+def model_json(view: AnalysisView) -> JSON:
+    """The model analysis for the importance chart and the slices' bands, with ``version``:
+    a digest of all of it, so an unchanged analysis is a 304 and never redrawn."""
+    analysis = None
+    if view.analysis is not None:
+        analysis = asdict(view.analysis)
+        for metric in analysis["metrics"]:
+            metric["metric"] = metric_key(metric["metric"])
+    data: JSON = {
+        "status": view.status.value,
+        "message": view.message,
+        "observation_count": view.observation_count,
+        "analysis": analysis,
+    }
+    text = json.dumps(data, separators=(",", ":"), default=str).encode()
+    data["version"] = hashlib.sha1(text, usedforsecurity=False).hexdigest()
     return data

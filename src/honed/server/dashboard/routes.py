@@ -14,6 +14,7 @@ from fastapi.responses import RedirectResponse
 from fastapi.responses import Response
 
 from honed.api.responses import DashboardDetailOut
+from honed.api.responses import DashboardModelOut
 from honed.api.responses import DashboardSummariesOut
 from honed.api.responses import ShareOut
 from honed.server.dashboard import render
@@ -98,6 +99,29 @@ def experiment_detail(
     ``If-None-Match``, an unchanged experiment is a bodiless 304."""
     detail = svc.summaries.detail(token, path_id(experiment_id))
     data = render.detail_json(detail)
+    etag = f'"{data["version"]}"'
+    if if_none_match == etag:
+        return Response(status_code=304, headers={"ETag": etag})
+    return JSONResponse(data, headers={"ETag": etag})
+
+
+@router.get(
+    "/dashboard/api/experiments/{experiment_id}/model",
+    tags=["dashboard"],
+    response_model=DashboardModelOut,
+)
+def experiment_model(
+    svc: Svc,
+    token: Caller,
+    experiment_id: PathId,
+    if_none_match: Annotated[str | None, Header()] = None,
+) -> Response:
+    """honed's extension: what the optimizer's model says (parameter importance: Sobol
+    indices of the GP's posterior mean; slices with the mean and a ±2 sd band), as the
+    newest optimizer fit computed it, or why there is none yet (``status``). Computed in
+    optimizer processes; this only reads it. ``version`` works as on the detail."""
+    view = svc.analysis.view(token, path_id(experiment_id))
+    data = render.model_json(view)
     etag = f'"{data["version"]}"'
     if if_none_match == etag:
         return Response(status_code=304, headers={"ETag": etag})

@@ -197,6 +197,18 @@ class OptimizerStateRow(Base):
     waiting: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
 
 
+class ModelAnalysisRow(Base):
+    """Per experiment: the newest analysis of the optimizer's model (honed.domain.analysis),
+    as JSON (storage/sql/analyses.py)."""
+
+    __tablename__ = "model_analyses"
+
+    experiment_id: Mapped[int] = mapped_column(ForeignKey("experiments.id"), primary_key=True)
+    observation_count: Mapped[int] = mapped_column(Integer)
+    computed_at: Mapped[float] = mapped_column(Double)
+    body: Mapped[dict[str, Any]] = mapped_column(JsonType)
+
+
 class OptimizerProcessRow(Base):
     """Heartbeats of optimizer processes, so the API knows whether to wait for one."""
 

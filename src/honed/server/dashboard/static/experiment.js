@@ -8,7 +8,9 @@
   const experimentId = decodeURIComponent(location.pathname.split("/").filter(Boolean).pop());
   Honed.header("?experiment=" + encodeURIComponent(experimentId));
   const charts = (window.honedCharts = { scatter: {} });
-  const page = (window.honedPage = { data: null, metric: null, clockOffset: 0 });
+  // `model`: the optimizer's analysis of its model (importance, slice bands), polled apart:
+  // an optimizer process stores it after a fit, usually a moment after the data changed.
+  const page = (window.honedPage = { data: null, model: null, metric: null, clockOffset: 0 });
   const PARALLEL_LIMIT = 5000;
 
   const optimizedOf = (exp) => exp.metrics.filter((m) => m.strategy === "optimize");
@@ -184,7 +186,7 @@
     renderBest(d);
     renderPareto(d);
     renderParallel(d);
-    for (const view of HonedViews) view.render(d, { metric: page.metric, charts, valueOf, optimizedOf });
+    for (const view of HonedViews) view.render(d, { metric: page.metric, model: page.model, charts, valueOf, optimizedOf });
   }
 
   function notFound(error) {
@@ -211,8 +213,12 @@
     if (d !== null) {
       page.data = d;
       page.clockOffset = d.now - Date.now() / 1000;
-      metricSelect(d);
-      drawAll(d);
+    }
+    const model = await Honed.api(`/dashboard/api/experiments/${encodeURIComponent(experimentId)}/model`, "GET", page.model?.version);
+    if (model !== null) page.model = model;
+    if (d !== null || model !== null) {
+      metricSelect(page.data);
+      drawAll(page.data);
       window.honedDrawn = (window.honedDrawn || 0) + 1;
     }
     for (const view of HonedViews) if (view.tick) view.tick(page.data, Date.now() / 1000 + page.clockOffset);

@@ -1,7 +1,8 @@
 "use strict";
-// Analysis views, computed in the browser from the page's data (no model): slices per
-// parameter, the EDF of the objective, the trial timeline by worker, learning curves from
-// intermediate values, hypervolume over time, and a binned contour of two parameters.
+// Analysis views, computed in the browser from the page's data: slices per parameter (with
+// the model's band from views-model.js), the EDF of the objective, the trial timeline by
+// worker, learning curves from intermediate values, hypervolume over time, and a binned
+// contour of two parameters.
 (() => {
   const { el, fmt, escapeHtml } = Honed;
   const C = HonedCharts;
@@ -11,13 +12,36 @@
   const tooltip = (title, rows) =>
     `<b>${escapeHtml(title)}</b><br>` + rows.map(([k, v]) => `${escapeHtml(k)}: ${escapeHtml(fmt(v))}`).join("<br>");
 
-  // --- slices: the metric against each parameter, stopped trials marked -----------------
+  // --- slices: the metric against each parameter, stopped trials marked, and the model's
+  // prediction with a ±2 sd band (the other parameters at the best observed point). The
+  // band is a transparent lower line with the band's width stacked on it.
+  function modelSeries(band, exp, metric) {
+    const colour = C.metricColour(exp, metric);
+    const xs = band ? band.values : [];
+    const line = (id, extra, ys) => ({
+      id, type: "line", showSymbol: false, stack: extra.stack, stackStrategy: "all", silent: extra.silent,
+      lineStyle: extra.lineStyle, areaStyle: extra.areaStyle, itemStyle: { color: colour }, z: 1,
+      data: xs.map((x, i) => [x, ys[i]]),
+    });
+    return [
+      line("model-lower", { stack: "band", silent: true, lineStyle: { opacity: 0 } }, band ? band.lower : []),
+      line("model-band", { stack: "band", silent: true, lineStyle: { opacity: 0 }, areaStyle: { color: colour, opacity: 0.15 } },
+        band ? band.upper.map((u, i) => u - band.lower[i]) : []),
+      { ...line("model-mean", { lineStyle: { color: colour, width: 1.5 } }, band ? band.mean : []), name: "model" },
+    ];
+  }
+
   function renderSlices(d, ctx) {
     const exp = d.experiment;
     const metric = ctx.metric;
     const box = document.getElementById("scatters");
     const with_ = (status) => d.observations.filter((o) => o.status === status && ctx.valueOf(o, metric) !== null);
     const [done, stopped] = [with_("completed"), with_("early_stopped")];
+    const [analysis] = HonedModel.metricAnalysis(ctx.model, metric);
+    C.note("slices-note", analysis
+      ? "Model band: the prediction and ±2 standard deviations of the model, with the other parameters at the best observed point (" +
+        Object.entries(analysis.anchor).map(([k, v]) => `${k} = ${fmt(v)}`).join(", ") + "). " + ctx.model.message
+      : "");
     for (const param of exp.parameters) {
       const id = "scatter-" + param.name;
       if (!document.getElementById(id)) box.append(el("div", { class: "chart", id, "data-param": param.name }));
@@ -29,12 +53,15 @@
         xAxis: C.paramAxis(param),
         yAxis: C.valueAxis({ name: metric }),
         series: [
-          { id: "completed", name: metric, type: "scatter", symbolSize: 6, large: true,
+          { id: "completed", name: metric, type: "scatter", symbolSize: 6, large: true, z: 3,
             itemStyle: { color: C.metricColour(exp, metric), opacity: 0.7 }, data: done.map(point) },
-          { id: "stopped", name: "stopped early", type: "scatter", symbol: "triangle", symbolSize: 8,
+          { id: "stopped", name: "stopped early", type: "scatter", symbol: "triangle", symbolSize: 8, z: 3,
             itemStyle: { color: C.ORANGE }, data: stopped.map(point) },
+          ...modelSeries(HonedModel.slice(ctx.model, metric, param.name), exp, metric),
         ],
-        tooltip: { formatter: (p) => tooltip(`observation ${p.data.id}`, [[param.name, p.value[0]], [metric, p.value[1]]]) },
+        tooltip: { formatter: (p) => (p.seriesId === "model-mean"
+          ? tooltip("model prediction", [[param.name, p.value[0]], [metric, p.value[1]]])
+          : tooltip(`observation ${p.data.id}`, [[param.name, p.value[0]], [metric, p.value[1]]])) },
       });
     }
   }

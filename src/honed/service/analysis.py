@@ -1,0 +1,78 @@
+"""The model analysis as people read it: the stored one with where it stands, or why there
+is none. Read-only; optimizer processes compute and store analyses (service/optimizer.py),
+so the API process never needs the model (nor torch)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+from honed.domain.analysis import ModelAnalysis
+from honed.domain.tenancy import Token
+from honed.engine.design import initial_design_size
+from honed.service.access import experiment_for
+from honed.service.choice import uses_optimizer
+from honed.storage.base import Storage
+
+
+class AnalysisStatus(Enum):
+    READY = "ready"
+    #: The model has not taken over yet: the initial design is still being observed.
+    MODEL_NOT_READY = "model_not_ready"
+    #: The model is due, but no optimizer process has analysed a fit of it yet.
+    NOT_COMPUTED = "not_computed"
+    #: Random, grid and development experiments, or none with an optimized metric.
+    NO_MODEL = "no_model"
+
+
+@dataclass(frozen=True)
+class AnalysisView:
+    status: AnalysisStatus
+    #: One sentence for the page: where the analysis stands, or why there is none.
+    message: str
+    #: Observations stored now (not deleted), against the analysis's own count.
+    observation_count: int
+    analysis: ModelAnalysis | None
+
+
+class AnalysisService:
+    def __init__(self, storage: Storage) -> None:
+        self._storage = storage
+
+    def view(self, caller: Token, experiment_id: int) -> AnalysisView:
+        experiment = experiment_for(self._storage, caller, experiment_id)
+        analysis = self._storage.model_analysis(experiment_id)
+        count = self._storage.count_observations(experiment_id)
+        if analysis is not None:
+            behind = count - analysis.observation_count
+            message = f"From the model fitted on {analysis.observation_count} observations"
+            message += f"; {behind} newer ones are in the next fit." if behind > 0 else "."
+            return AnalysisView(AnalysisStatus.READY, message, count, analysis)
+        if not uses_optimizer(experiment):
+            return AnalysisView(
+                AnalysisStatus.NO_MODEL,
+                "This experiment is not served by honed's model (random, grid or development "
+                "experiments, or no optimized metric), so there is no model to analyse.",
+                count,
+                None,
+            )
+        design = initial_design_size(experiment.spec)
+        # No read of the observations themselves: this is polled by every open page.
+        if count < design:
+            return AnalysisView(
+                AnalysisStatus.MODEL_NOT_READY,
+                f"Model not ready: an optimizer process fits it once the initial design "
+                f"({design} successful observations) is in; {count} observations so far.",
+                count,
+                None,
+            )
+        fitted = self._storage.optimizer_status(experiment_id).fitted_at is not None
+        return AnalysisView(
+            AnalysisStatus.NOT_COMPUTED,
+            "Not computed yet: an optimizer process analyses the model after its next fit."
+            if fitted
+            else "Not computed yet: no optimizer process has fitted this experiment's model "
+            "(honed serve runs them unless started with --optimizers 0).",
+            count,
+            None,
+        )

@@ -1,0 +1,156 @@
+"""The model analysis (parameter importance, slices with a band) as the optimizer loop stores
+it: real fits, real SQLite storage, computed after the candidates of a fit are stored."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy
+import scipy.stats
+from fastapi.testclient import TestClient
+
+from honed.domain.analysis import MetricAnalysis
+from honed.domain.analysis import Slice
+from honed.domain.experiment import ExperimentSpec
+from honed.domain.metrics import Metric
+from honed.domain.metrics import Objective
+from honed.domain.parameters import Assignments
+from honed.domain.parameters import Parameter
+from honed.domain.parameters import ParameterType
+from honed.domain.records import Suggestion
+from honed.domain.tenancy import Token
+from honed.engine.base import Engine
+from honed.server.app import create_app
+from honed.service.app import Services
+from honed.service.optimizer import OptimizerLoop
+from tests.conftest import TEST_TOKEN
+from tests.test_optimizer import STEPPED
+from tests.test_optimizer import optimize
+from tests.test_optimizer import space
+from tests.test_optimizer import unit
+
+
+def wave(assignments: Assignments) -> dict[str, float]:
+    """Depends on x only, with no noise."""
+    x = float(assignments["x"])
+    return {"f": math.sin(6 * x) + x}
+
+
+def analysis_of(services: Services, handed_out: list[Suggestion]) -> MetricAnalysis:
+    stored = services.storage.model_analysis(handed_out[0].experiment_id)
+    assert stored is not None
+    assert len(stored.metrics) == 1
+    return stored.metrics[0]
+
+
+def settle(loop: OptimizerLoop) -> None:
+    """Fit on the last observation, then idle: an analysis put off because the previous
+    one was recent (LoopSettings.analysis_interval_seconds) runs at the idle step."""
+    while loop.step() is not None:
+        pass
+
+
+def slice_of(metric: MetricAnalysis, parameter: str) -> Slice:
+    return next(s for s in metric.slices if s.parameter == parameter)
+
+
+def test_the_parameter_that_matters_dominates_and_a_category_counts_once(
+    services: Services, token: Token, engine_factory: Callable[[], Engine]
+) -> None:
+    spec = ExperimentSpec(
+        "one matters",
+        space(
+            unit("x"),
+            Parameter("lr", ParameterType.DOUBLE, (1e-4, 1.0), transformation="log"),
+            Parameter("kind", ParameterType.CATEGORICAL, categorical_values=("a", "b", "c")),
+        ),
+        (Metric("f", Objective.MAXIMIZE),),
+    )
+    loop = OptimizerLoop(services.storage, engine_factory, settings=STEPPED)
+    handed_out = optimize(services, token, spec, wave, 16, loop)
+    settle(loop)
+    stored = services.storage.model_analysis(handed_out[0].experiment_id)
+    assert stored is not None
+    assert stored.observation_count == 16
+    metric = analysis_of(services, handed_out)
+    shares = {i.parameter: i.share for i in metric.importance}
+    assert list(shares) == ["x", "lr", "kind"]  # one entry for the categorical parameter
+    assert shares["x"] > 0.8, shares
+    assert math.isclose(sum(shares.values()), 1.0)
+    # The log parameter's slice spans its bounds evenly in log space.
+    lr = slice_of(metric, "lr").values
+    assert math.isclose(float(lr[0]), 1e-4)
+    assert math.isclose(float(lr[-1]), 1.0)
+    assert math.isclose(float(lr[1]) / float(lr[0]), float(lr[-1]) / float(lr[-2]))
+    assert slice_of(metric, "kind").values == ("a", "b", "c")
+
+
+def test_the_slice_of_a_noise_free_function_passes_through_its_observations(
+    services: Services, token: Token, engine_factory: Callable[[], Engine]
+) -> None:
+    spec = ExperimentSpec("1-d", space(unit("x")), (Metric("f", Objective.MINIMIZE),))
+    loop = OptimizerLoop(services.storage, engine_factory, settings=STEPPED)
+    handed_out = optimize(services, token, spec, wave, 12, loop)
+    settle(loop)
+    band = slice_of(analysis_of(services, handed_out), "x")
+    values = numpy.asarray(band.values, dtype=float)
+    mean, lower, upper = (numpy.asarray(v) for v in (band.mean, band.lower, band.upper))
+    assert numpy.all(lower <= mean)
+    assert numpy.all(mean <= upper)
+    observed = [float(s.assignments["x"]) for s in handed_out]
+    truth = numpy.asarray([wave(s.assignments)["f"] for s in handed_out])
+    predicted = numpy.interp(observed, values, mean)
+    spread = truth.max() - truth.min()
+    assert numpy.abs(predicted - truth).max() < 0.05 * spread, (predicted, truth)
+    # Near the observations the band is narrow: the model is sure of what it saw.
+    at_observed = numpy.interp(observed, values, upper - lower)
+    assert numpy.median(at_observed) < 0.1 * spread
+
+
+def test_sobol_indices_of_a_known_function() -> None:
+    """f = x0 + 2 x1 (+ nothing from x2) on uniform inputs: variances 1/12 and 4/12, so
+    first- and total-order indices 0.2, 0.8 and 0."""
+    import torch
+
+    from honed.engine.botorch.analysis import sobol_indices
+
+    points = torch.as_tensor(scipy.stats.qmc.Sobol(6, seed=0).random(4096), dtype=torch.float64)
+    first, total = sobol_indices(lambda X: X[:, 0] + 2 * X[:, 1], points[:, :3], points[:, 3:])
+    assert numpy.allclose(first.numpy(), [0.2, 0.8, 0.0], atol=0.02)
+    assert numpy.allclose(total.numpy(), [0.2, 0.8, 0.0], atol=0.02)
+
+
+def test_the_dashboard_serves_the_stored_analysis_or_says_why_there_is_none(
+    services: Services, token: Token, engine_factory: Callable[[], Engine]
+) -> None:
+    spec = ExperimentSpec(
+        "served", space(unit("x"), unit("y")), (Metric("f", Objective.MAXIMIZE),)
+    )
+    loop = OptimizerLoop(services.storage, engine_factory, settings=STEPPED)
+    with TestClient(create_app(services=services)) as client:
+        client.auth = (TEST_TOKEN, "")
+        fresh = services.experiments.create(token, spec)
+        waiting = client.get(f"/dashboard/api/experiments/{fresh.id}/model").json()
+        assert waiting["status"] == "model_not_ready"
+        assert waiting["analysis"] is None
+        assert "Model not ready" in waiting["message"]
+
+        handed_out = optimize(services, token, spec, wave, 8, loop)
+        path = f"/dashboard/api/experiments/{handed_out[0].experiment_id}/model"
+        before = client.get(path).json()
+        settle(loop)
+        stored = services.storage.model_analysis(handed_out[0].experiment_id)
+        assert stored is not None
+        response = client.get(path)
+        served = response.json()
+        assert served["status"] == "ready"
+        assert served["version"] != before["version"]
+        assert served["analysis"]["observation_count"] == 8
+        (metric,) = served["analysis"]["metrics"]
+        assert metric["metric"] == "f"
+        assert [i["share"] for i in metric["importance"]] == [
+            i.share for i in stored.metrics[0].importance
+        ]
+        unchanged = client.get(path, headers={"If-None-Match": response.headers["ETag"]})
+        assert unchanged.status_code == 304
