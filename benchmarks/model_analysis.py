@@ -13,18 +13,11 @@ Usage: .venv/bin/python benchmarks/model_analysis.py [--n 20,100] [--d 2,5,10,20
 from __future__ import annotations
 
 import argparse
-import math
 import statistics
 import time
 import warnings
 
-
-def ackley(x: list[float]) -> float:
-    v = [-5.0 + 15.0 * xi for xi in x]
-    n = len(v)
-    part1 = -20.0 * math.exp(-0.2 * math.sqrt(sum(t * t for t in v) / n))
-    part2 = -math.exp(sum(math.cos(2 * math.pi * t) for t in v) / n)
-    return part1 + part2 + 20.0 + math.e
+from fit_speed import ackley
 
 
 def main() -> None:

@@ -30,11 +30,10 @@ from honed.domain.validation import MAX_CATEGORICAL_VALUES_TOTAL
 from honed.engine.botorch import budget
 from honed.engine.botorch import engine as botorch_engine
 from honed.engine.botorch.factory import botorch_engine_factory
-from honed.server.app import create_app
 from honed.service.app import Services
 from honed.service.optimizer import LoopSettings
 from honed.service.optimizer import OptimizerLoop
-from honed.storage.sql.storage import SqlStorage
+from tests.support.app import app_on
 from tests.test_api import error
 from tests.test_api import ok
 
@@ -44,14 +43,8 @@ TOKEN = "resources-token"
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def served(request: pytest.FixtureRequest) -> Iterator[tuple[TestClient, Services]]:
-    url: str = request.getfixturevalue(f"{request.param}_url")
-    storage = SqlStorage.from_url(url)
-    services = Services(storage)
-    services.tokens.bootstrap(TOKEN)
-    with TestClient(create_app(services=services)) as client:
-        client.auth = (TOKEN, "")
-        yield client, services
-    storage.close()
+    with app_on(request.getfixturevalue(f"{request.param}_url"), TOKEN) as served:
+        yield served
 
 
 def categorical(name: str, count: int) -> dict[str, Any]:

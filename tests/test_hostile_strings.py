@@ -9,9 +9,7 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from honed.server.app import create_app
-from honed.service.app import Services
-from honed.storage.sql.storage import SqlStorage
+from tests.support.app import app_on
 from tests.test_api import error
 from tests.test_api import ok
 
@@ -49,14 +47,8 @@ EXPERIMENT_BODIES = {
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def api(request: pytest.FixtureRequest) -> Iterator[TestClient]:
-    url: str = request.getfixturevalue(f"{request.param}_url")
-    storage = SqlStorage.from_url(url)
-    services = Services(storage)
-    services.tokens.bootstrap(TOKEN)
-    with TestClient(create_app(services=services)) as client:
-        client.auth = (TOKEN, "")
+    with app_on(request.getfixturevalue(f"{request.param}_url"), TOKEN) as (client, _):
         yield client
-    storage.close()
 
 
 def _refused(api: TestClient, path: str, body: str) -> None:
