@@ -55,6 +55,13 @@ def write_experiment(tmp_path: Path, seconds: float, budget: int = 6, optimizers
     return path
 
 
+def interruptible() -> None:
+    """In the child: Ctrl-C's default action. A suite started in the background by a shell
+    without job control inherits SIGINT ignored, and so would `honed run` (as Python
+    leaves an ignored SIGINT ignored); a terminal's Ctrl-C is what these tests play."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 def honed_run(path: Path) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "honed", "run", str(path)],
@@ -62,6 +69,7 @@ def honed_run(path: Path) -> subprocess.Popen[str]:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        preexec_fn=interruptible,
     )
 
 
@@ -143,6 +151,7 @@ def test_ctrl_c_in_a_terminal_is_clean_with_an_optimizer(tmp_path: Path) -> None
         stderr=subprocess.STDOUT,
         text=True,
         start_new_session=True,  # a process group of its own, as a terminal's job
+        preexec_fn=interruptible,
     )
     wait_for_runs(tmp_path, 3, process)
     os.killpg(process.pid, signal.SIGINT)
