@@ -44,7 +44,7 @@ from honed.engine.space import from_unit
 
 #: Base points of the Sobol estimate (a power of two, as Sobol sequences want): the model's
 #: mean is evaluated at ``SAMPLE_POINTS * (d + 2)`` points (docs/decisions.md: Parameter
-#: importance from Sobol indices of the model's mean).
+#: importance from Sobol indices of the model's mean, computed in the optimizer).
 SAMPLE_POINTS = 512
 #: Points along a numeric parameter's slice (every value when it has fewer).
 SLICE_POINTS = 48
