@@ -10,6 +10,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +64,26 @@ def interruptible() -> None:
     signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
+@pytest.fixture
+def reap() -> Iterator[Callable[[subprocess.Popen[str]], subprocess.Popen[str]]]:
+    """Registers a process to end and close at teardown, whatever the test did: a test
+    that failed with its process alive would leave an open pipe, reported as a
+    ResourceWarning in whichever test runs when it is collected."""
+    started: list[subprocess.Popen[str]] = []
+
+    def register(process: subprocess.Popen[str]) -> subprocess.Popen[str]:
+        started.append(process)
+        return process
+
+    yield register
+    for process in started:
+        if process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)  # its own group, or honed run's
+            process.kill()
+        process.communicate()
+
+
 def honed_run(path: Path) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "honed", "run", str(path)],
@@ -99,9 +121,11 @@ def stored(tmp_path: Path) -> tuple[list[str], dict[str, int]]:
     return list(per), per
 
 
-def test_ctrl_c_stops_cleanly_and_rerunning_resumes(tmp_path: Path) -> None:
+def test_ctrl_c_stops_cleanly_and_rerunning_resumes(
+    tmp_path: Path, reap: Callable[[subprocess.Popen[str]], subprocess.Popen[str]]
+) -> None:
     path = write_experiment(tmp_path, seconds=30)
-    process = honed_run(path)
+    process = reap(honed_run(path))
     wait_for_runs(tmp_path, 3, process)
     process.send_signal(signal.SIGINT)
     output, _ = process.communicate(timeout=60)
@@ -139,19 +163,23 @@ def command_lines() -> list[str]:
     return lines
 
 
-def test_ctrl_c_in_a_terminal_is_clean_with_an_optimizer(tmp_path: Path) -> None:
+def test_ctrl_c_in_a_terminal_is_clean_with_an_optimizer(
+    tmp_path: Path, reap: Callable[[subprocess.Popen[str]], subprocess.Popen[str]]
+) -> None:
     """Ctrl-C in a terminal signals the whole foreground process group, which includes
     the embedded database's optimizer process: it must not print a traceback (it may still
     be importing torch), nor log over the display, nor outlive `honed run`."""
     path = write_experiment(tmp_path, seconds=30, optimizers=1)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "honed", "run", str(path)],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,  # a process group of its own, as a terminal's job
-        preexec_fn=interruptible,
+    process = reap(
+        subprocess.Popen(
+            [sys.executable, "-m", "honed", "run", str(path)],
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,  # a process group of its own, as a terminal's job
+            preexec_fn=interruptible,
+        )
     )
     wait_for_runs(tmp_path, 3, process)
     os.killpg(process.pid, signal.SIGINT)
