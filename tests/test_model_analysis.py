@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import replace
 
 import numpy
+import pytest
 import scipy.stats
 from fastapi.testclient import TestClient
 
 from honed.domain.analysis import MetricAnalysis
+from honed.domain.analysis import ModelAnalysis
 from honed.domain.analysis import Slice
 from honed.domain.experiment import ExperimentSpec
 from honed.domain.metrics import Metric
@@ -26,6 +29,7 @@ from honed.service.app import Services
 from honed.service.optimizer import OptimizerLoop
 from tests.conftest import TEST_TOKEN
 from tests.test_optimizer import STEPPED
+from tests.test_optimizer import observe
 from tests.test_optimizer import optimize
 from tests.test_optimizer import space
 from tests.test_optimizer import unit
@@ -154,3 +158,34 @@ def test_the_dashboard_serves_the_stored_analysis_or_says_why_there_is_none(
         ]
         unchanged = client.get(path, headers={"If-None-Match": response.headers["ETag"]})
         assert unchanged.status_code == 304
+
+
+@pytest.mark.parametrize("interval", [0.0, 3600.0])
+def test_a_busy_loop_puts_analyses_off_to_its_idle_step(
+    services: Services,
+    token: Token,
+    engine_factory: Callable[[], Engine],
+    monkeypatch: pytest.MonkeyPatch,
+    interval: float,
+) -> None:
+    """After the first analysis, a fit within the interval stores none; the loop's next
+    idle step stores the one of the newest fit. With no interval each fit stores its own."""
+    spec = ExperimentSpec("busy", space(unit("x")), (Metric("f", Objective.MINIMIZE),))
+    settings = replace(STEPPED, analysis_interval_seconds=interval)
+    loop = OptimizerLoop(services.storage, engine_factory, settings=settings)
+    handed_out = optimize(services, token, spec, wave, 8, loop)
+    settle(loop)
+    stored: list[int] = []
+    store = services.storage.store_model_analysis
+
+    def counting(experiment_id: int, analysis: ModelAnalysis) -> None:
+        stored.append(analysis.observation_count)
+        store(experiment_id, analysis)
+
+    monkeypatch.setattr(services.storage, "store_model_analysis", counting)
+    suggestion = services.suggestions.create(token, handed_out[0].experiment_id)
+    observe(services, token, suggestion, wave)
+    assert loop.step() == suggestion.experiment_id  # the fit on 9 observations
+    assert stored == ([9] if interval == 0.0 else [])
+    assert loop.step() is None  # idle
+    assert stored == [9]
