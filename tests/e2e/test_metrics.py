@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -23,6 +22,7 @@ from tests.support.metrics import value
 from tests.support.postgres import PostgresServer
 from tests.support.server import free_port
 from tests.support.server import running_server
+from tests.support.server import worker_children
 
 #: Seconds a server may take to start on a loaded machine.
 STARTUP = 300.0
@@ -156,7 +156,7 @@ def test_two_workers_and_an_optimizer_report_through_one_endpoint(
             client.close()
             assert "optimizer" in sources, sources
             samples = scrape(port)
-            workers = _worker_pids(server.process.pid)
+            workers = worker_children(server.process.pid)
             assert len(workers) == 2, workers
             os.kill(workers[0], signal.SIGKILL)
             # The scrape drops the dead worker's gauges (its pool is no longer counted)...
@@ -177,17 +177,6 @@ def test_two_workers_and_an_optimizer_report_through_one_endpoint(
     assert value(samples, "honed_db_pool_size") == 2 * pool  # each process's, summed
     # Counters keep what the killed worker counted.
     assert requests(replaced, "POST", SUGGESTIONS, 200) == 8
-
-
-def _worker_pids(master: int) -> list[int]:
-    """The uvicorn worker processes of ``honed serve --workers`` (spawned children)."""
-    found = subprocess.run(
-        ["pgrep", "-P", str(master), "-f", "multiprocessing.spawn"],
-        capture_output=True,
-        text=True,
-        check=False,
-    ).stdout.split()
-    return [int(pid) for pid in found]
 
 
 def _until(port: int, done: Callable[[Samples], bool], seconds: float = 180.0) -> Samples:
