@@ -32,6 +32,10 @@ from honed.storage.sql.database import DEFAULT_POOL_SIZE
 from honed.storage.sql.database import DEFAULT_URL
 
 if TYPE_CHECKING:
+    from wsgiref.simple_server import WSGIServer
+
+    from prometheus_client import CollectorRegistry
+
     from honed.server.settings import Settings
     from honed.service.app import Services
     from honed.service.tokens import TokenService
@@ -161,8 +165,6 @@ def serve(
     --workers, --optimizers and --log-level have none.
     """
     from honed.server.settings import Settings
-    from honed.service.app import Services
-    from honed.storage.sql.storage import SqlStorage
 
     # The other options are Settings fields by name; those left at their default give way
     # to the HONED_* variables.
@@ -177,16 +179,38 @@ def serve(
         settings = Settings(**given, optimizers=optimizers)
     except ValueError as error:
         raise click.UsageError(str(error)) from None
-    database_url = settings.database_url
-    env_token = settings.api_token
     # Before the database is touched: a busy port must not cost a token shown only once.
     sock = _listen(host, port)
-    metrics = _Metrics.start(host, settings.metrics_port)
+    with contextlib.ExitStack() as cleanup:
+        metrics = _Metrics.start(host, settings.metrics_port)
+        if metrics is not None:
+            cleanup.callback(metrics.stop)
+        _serve_from(settings, sock, host, port, workers, log_level, optimizers, metrics, cleanup)
+
+
+def _serve_from(
+    settings: Settings,
+    sock: socket.socket,
+    host: str,
+    port: int,
+    workers: int,
+    log_level: str,
+    optimizers: int,
+    metrics: _Metrics | None,
+    cleanup: contextlib.ExitStack,
+) -> None:
+    """``serve`` once its ports are bound: the database, the token, the processes."""
+    from honed.service.app import Services
+    from honed.storage.sql.storage import SqlStorage
+
+    database_url = settings.database_url
+    env_token = settings.api_token
     storage = SqlStorage.from_url(database_url)  # migrates once, before any worker starts
+    cleanup.callback(storage.close)  # (closing twice is harmless)
     services = Services(storage)
     client, issued = services.tokens.bootstrap(env_token)
     if metrics is None:
-        storage.close()
+        storage.close()  # the server's processes open their own
     else:  # its scrapes read the store
         metrics.read_store(services)
     url = f"http://{host}:{port}"
@@ -211,20 +235,16 @@ def serve(
         click.echo(f"  export SIGOPT_API_TOKEN=$({create})")
     sys.stdout.flush()
     # uvicorn re-raises the SIGTERM that stopped it once it has shut down; with the
-    # default action that killed this process before the `finally` below, leaving the
-    # optimizer processes running on their own. As SystemExit it unwinds through it.
+    # default action that killed this process before its cleanup (``serve``'s ExitStack),
+    # leaving the optimizer processes running on their own. As SystemExit it unwinds
+    # through it.
     signal.signal(signal.SIGTERM, _exit_on_signal)
     # Optimizer processes: torch stays out of the API processes. One that dies is started
     # again.
     processes = optimizer_processes(database_url, optimizers, log_level=log_level)
     processes.start()
-    try:
-        _serve_api(settings, sock, host, port, workers, log_level)
-    finally:
-        processes.stop()
-        if metrics is not None:
-            metrics.stop()
-            storage.close()
+    cleanup.callback(processes.stop)  # first: the callbacks run last registered first
+    _serve_api(settings, sock, host, port, workers, log_level)
 
 
 class _Metrics:
@@ -232,7 +252,7 @@ class _Metrics:
     processes, which write their metrics to a directory of its own (prometheus-client's
     multiprocess mode; see honed.server.scrape)."""
 
-    def __init__(self, directory: str, server: Any, registry: Any) -> None:
+    def __init__(self, directory: str, server: WSGIServer, registry: CollectorRegistry) -> None:
         self._directory = directory
         self._server = server
         self._registry = registry
