@@ -150,8 +150,6 @@ def serve(
     --workers, --optimizers and --log-level have none.
     """
     from honed.server.settings import Settings
-    from honed.service.app import Services
-    from honed.storage.sql.storage import SqlStorage
 
     # The other options are Settings fields by name; those left at their default give way
     # to the HONED_* variables.
@@ -170,9 +168,8 @@ def serve(
     env_token = settings.api_token
     # Before the database is touched: a busy port must not cost a token shown only once.
     sock = _listen(host, port)
-    storage = SqlStorage.from_url(database_url)  # migrates once, before any worker starts
-    client, issued = Services(storage).tokens.bootstrap(env_token)
-    storage.close()
+    with _token_service(database_url) as tokens:  # migrates once, before any worker starts
+        client, issued = tokens.bootstrap(env_token)
     url = f"http://{host}:{port}"
     click.echo(f"honed {__version__} serving {database_url} at {url}")
     click.echo(f"  export SIGOPT_API_URL={url}")
@@ -396,17 +393,14 @@ def token_create(
 
 @contextmanager
 def _token_service(database_url: str) -> Iterator[TokenService]:
-    """The token service over the database, closed however the command ends; its errors
-    are one-line CLI errors (exit code 1)."""
-    from honed.errors import HonedError
+    """The token service over the database (migrated first), closed however the command
+    ends; its errors end the command as HonedGroup says."""
     from honed.service.tokens import TokenService
     from honed.storage.sql.storage import SqlStorage
 
     storage = SqlStorage.from_url(database_url)
     try:
         yield TokenService(storage)
-    except HonedError as error:
-        raise click.ClickException(error.message) from None
     finally:
         storage.close()
 
