@@ -36,7 +36,7 @@ from honed.service.app import Services
 from honed.service.optimizer import LoopSettings
 from honed.service.optimizer import OptimizerLoop
 from honed.service.suggestions import ServingPolicy
-from honed.storage.base import LEASE_OWNER_SILENT_SECONDS
+from honed.storage.optimizer import LEASE_OWNER_SILENT_SECONDS
 from honed.storage.sql.storage import SqlStorage
 from tests.conftest import TEST_TOKEN
 

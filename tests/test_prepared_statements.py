@@ -14,6 +14,8 @@ from honed.storage.sql.prepared import Prepared
 from honed.storage.sql.storage import SqlStorage
 
 STATEMENTS = {name: value for name, value in vars(hot).items() if isinstance(value, Prepared)}
+# Built per number of point hashes asked about: one and several.
+STATEMENTS |= {f"observed_among({n})": hot._observed_among_statement(n) for n in (1, 3)}
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
 

@@ -32,7 +32,7 @@ from honed.service.optimizer import LoopSettings
 from honed.service.optimizer import OptimizerLoop
 from honed.service.suggestions import Preference
 from honed.service.suggestions import ServingPolicy
-from honed.storage.base import PageRequest
+from honed.storage.paging import PageRequest
 from honed.storage.sql.storage import SqlStorage
 from tests.conftest import TEST_TOKEN
 from tests.support.server import running_server

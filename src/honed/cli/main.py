@@ -37,8 +37,8 @@ if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
 
     from honed.server.settings import Settings
-    from honed.service.app import Services
     from honed.service.tokens import TokenService
+    from honed.storage.sql.storage import SqlStorage
 
 #: As uvicorn's default.
 LISTEN_BACKLOG = 2048
@@ -200,19 +200,12 @@ def _serve_from(
     cleanup: contextlib.ExitStack,
 ) -> None:
     """``serve`` once its ports are bound: the database, the token, the processes."""
-    from honed.service.app import Services
-    from honed.storage.sql.storage import SqlStorage
-
     database_url = settings.database_url
     env_token = settings.api_token
-    storage = SqlStorage.from_url(database_url)  # migrates once, before any worker starts
-    cleanup.callback(storage.close)  # (closing twice is harmless)
-    services = Services(storage)
-    client, issued = services.tokens.bootstrap(env_token)
-    if metrics is None:
-        storage.close()  # the server's processes open their own
-    else:  # its scrapes read the store
-        metrics.read_store(services)
+    with _token_service(database_url) as tokens:  # migrates once, before any worker starts
+        client, issued = tokens.bootstrap(env_token)
+    if metrics is not None:  # its scrapes read the store
+        metrics.read_store(database_url)
     url = f"http://{host}:{port}"
     click.echo(f"honed {__version__} serving {database_url} at {url}")
     click.echo(f"  export SIGOPT_API_URL={url}")
@@ -256,6 +249,7 @@ class _Metrics:
         self._directory = directory
         self._server = server
         self._registry = registry
+        self._storage: SqlStorage | None = None
 
     @classmethod
     def start(cls, host: str, port: int | None) -> _Metrics | None:
@@ -279,12 +273,17 @@ class _Metrics:
             ) from None
         return cls(directory, server, registry)
 
-    def read_store(self, services: Services) -> None:
+    def read_store(self, database_url: str) -> None:
         from honed.server import scrape
+        from honed.service.operations import OperationsService
+        from honed.storage.sql.storage import SqlStorage
 
-        self._registry.register(scrape.StoreCollector(services.operations))
+        self._storage = SqlStorage.from_url(database_url, migrate=False, pool_size=2)
+        self._registry.register(scrape.StoreCollector(OperationsService(self._storage)))
 
     def stop(self) -> None:
+        if self._storage is not None:
+            self._storage.close()
         self._server.shutdown()
         self._server.server_close()
         shutil.rmtree(self._directory, ignore_errors=True)
@@ -519,17 +518,14 @@ def token_create(
 
 @contextmanager
 def _token_service(database_url: str) -> Iterator[TokenService]:
-    """The token service over the database, closed however the command ends; its errors
-    are one-line CLI errors (exit code 1)."""
-    from honed.errors import HonedError
+    """The token service over the database (migrated first), closed however the command
+    ends; its errors end the command as HonedGroup says."""
     from honed.service.tokens import TokenService
     from honed.storage.sql.storage import SqlStorage
 
     storage = SqlStorage.from_url(database_url)
     try:
         yield TokenService(storage)
-    except HonedError as error:
-        raise click.ClickException(error.message) from None
     finally:
         storage.close()
 

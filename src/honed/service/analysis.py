@@ -6,13 +6,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
+from typing import Protocol
 
 from honed.domain.analysis import ModelAnalysis
 from honed.domain.tenancy import Token
 from honed.engine.design import initial_design_size
 from honed.service.access import experiment_for
 from honed.service.choice import uses_optimizer
-from honed.storage.base import Storage
+from honed.storage.analyses import ModelAnalyses
+from honed.storage.experiments import ExperimentStore
+from honed.storage.observations import ObservationStore
+from honed.storage.optimizer import OptimizerSignals
 
 
 class AnalysisStatus(Enum):
@@ -35,8 +39,13 @@ class AnalysisView:
     analysis: ModelAnalysis | None
 
 
+class AnalysisRoles(ExperimentStore, ObservationStore, OptimizerSignals, ModelAnalyses, Protocol):
+    """What the analysis view reads: the experiment, how many observations it has, the
+    stored analysis, and whether the optimizer fitted it."""
+
+
 class AnalysisService:
-    def __init__(self, storage: Storage) -> None:
+    def __init__(self, storage: AnalysisRoles) -> None:
         self._storage = storage
 
     def view(self, caller: Token, experiment_id: int) -> AnalysisView:

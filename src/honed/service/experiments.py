@@ -29,13 +29,15 @@ from honed.storage.experiments import ExperimentPatch
 from honed.storage.experiments import ExperimentQuery
 from honed.storage.experiments import ExperimentStore
 from honed.storage.observations import ObservationStore
+from honed.storage.optimizer import OptimizerSignals
+from honed.storage.optimizer import OptimizerStatus
 from honed.storage.paging import Page
 from honed.storage.paging import PageRequest
 
 
-class ExperimentRoles(ExperimentStore, ObservationStore, Protocol):
-    """What experiment use cases touch: experiments, and their observations for
-    progress and best assignments."""
+class ExperimentRoles(ExperimentStore, ObservationStore, OptimizerSignals, Protocol):
+    """What experiment use cases touch: experiments, their observations for progress and
+    best assignments, and the optimizer's status shown with one."""
 
 
 class ExperimentService:
@@ -124,6 +126,10 @@ class ExperimentService:
             last_observation=observations[-1] if observations else None,
             best_observation=best,
         )
+
+    def optimizer_status(self, experiment: Experiment) -> OptimizerStatus:
+        """What the optimizer did last for ``experiment`` (one the caller may read)."""
+        return self._storage.optimizer_status(experiment.id)
 
     def best_assignments(self, caller: Token, experiment_id: int) -> builtins.list[Observation]:
         experiment = experiment_for(self._storage, caller, experiment_id)

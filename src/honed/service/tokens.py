@@ -75,6 +75,10 @@ class TokenService:
         self._cache[token_hash] = (time.monotonic() + self._cache_seconds, token)
         return token
 
+    def client(self, caller: Token) -> Client:
+        """The caller's own client."""
+        return self._storage.get_client(caller.client_id)
+
     def revoke(self, token_id: int) -> Token:
         try:
             token = self._storage.revoke_token(token_id)

@@ -15,7 +15,8 @@ The roles (module: Protocol):
   candidates, heartbeats), and ``OptimizerSignals``, what suggestion requests and users
   see of the optimizer (fit markers, demand, liveness, status);
 - projects: ``ProjectStore``;
-- runs: ``TrainingRunStore``, training runs and checkpoints.
+- runs: ``TrainingRunStore``, training runs and checkpoints;
+- analyses: ``ModelAnalyses``, each experiment's newest model analysis.
 
 Conventions every role keeps (a method's docstring states only its own):
 

@@ -17,8 +17,15 @@ class ModelAnalyses(Protocol):
     """
 
     @abstractmethod
-    def store_model_analysis(self, experiment_id: int, analysis: ModelAnalysis) -> None: ...
+    def store_model_analysis(self, experiment_id: int, analysis: ModelAnalysis) -> None:
+        """Store ``analysis`` as the experiment's, replacing the one stored before.
+
+        Raises: NotFoundError. Locks: write; the experiment's analysis row.
+        """
 
     @abstractmethod
     def model_analysis(self, experiment_id: int) -> ModelAnalysis | None:
-        """The stored analysis, or None when none was computed yet."""
+        """The stored analysis, or None when none was computed yet.
+
+        Raises: NotFoundError. Locks: read.
+        """

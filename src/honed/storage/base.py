@@ -1,8 +1,5 @@
 """The whole storage contract: every role over one database (see honed.storage for the
-roles and the conventions they share).
-
-The contract's types are re-exported here, so ``from honed.storage.base import X`` keeps
-working for every name the roles define.
+roles and the conventions they share). The types the roles use live in the roles' modules.
 """
 
 from __future__ import annotations
@@ -10,79 +7,14 @@ from __future__ import annotations
 from abc import abstractmethod
 
 from honed.storage.analyses import ModelAnalyses
-from honed.storage.experiments import ExperimentPatch
-from honed.storage.experiments import ExperimentQuery
 from honed.storage.experiments import ExperimentStore
-from honed.storage.observations import IdempotencyKey
-from honed.storage.observations import NewObservation
-from honed.storage.observations import ObservationOrder
-from honed.storage.observations import ObservationPatch
 from honed.storage.observations import ObservationStore
-from honed.storage.optimizer import LEASE_OWNER_SILENT_SECONDS
-from honed.storage.optimizer import LOADED_CANDIDATES
-from honed.storage.optimizer import Candidate
-from honed.storage.optimizer import CandidateBasis
-from honed.storage.optimizer import CandidateSet
-from honed.storage.optimizer import FitInputs
-from honed.storage.optimizer import FitMarker
 from honed.storage.optimizer import OptimizerQueue
 from honed.storage.optimizer import OptimizerSignals
-from honed.storage.optimizer import OptimizerStatus
-from honed.storage.optimizer import OptimizerWork
-from honed.storage.optimizer import lease_is_live
-from honed.storage.paging import Page
-from honed.storage.paging import PageRequest
-from honed.storage.paging import SortValue
-from honed.storage.projects import ProjectPatch
 from honed.storage.projects import ProjectStore
-from honed.storage.runs import NewTrainingRun
-from honed.storage.runs import RunUpdate
 from honed.storage.runs import TrainingRunStore
-from honed.storage.suggestions import Declined
-from honed.storage.suggestions import NewSuggestion
-from honed.storage.suggestions import SuggestionContext
-from honed.storage.suggestions import SuggestionDecision
 from honed.storage.suggestions import SuggestionStore
 from honed.storage.tenants import TenantStore
-
-__all__ = [
-    "LEASE_OWNER_SILENT_SECONDS",
-    "LOADED_CANDIDATES",
-    "Candidate",
-    "CandidateBasis",
-    "CandidateSet",
-    "Declined",
-    "ExperimentPatch",
-    "ExperimentQuery",
-    "ExperimentStore",
-    "FitInputs",
-    "FitMarker",
-    "IdempotencyKey",
-    "ModelAnalyses",
-    "NewObservation",
-    "NewSuggestion",
-    "NewTrainingRun",
-    "ObservationOrder",
-    "ObservationPatch",
-    "ObservationStore",
-    "OptimizerQueue",
-    "OptimizerSignals",
-    "OptimizerStatus",
-    "OptimizerWork",
-    "Page",
-    "PageRequest",
-    "ProjectPatch",
-    "ProjectStore",
-    "RunUpdate",
-    "SortValue",
-    "Storage",
-    "SuggestionContext",
-    "SuggestionDecision",
-    "SuggestionStore",
-    "TenantStore",
-    "TrainingRunStore",
-    "lease_is_live",
-]
 
 
 class Storage(

@@ -6,8 +6,10 @@ public contract of ``honed.storage``, so they apply to any backend.
 
 The suite is one class per storage role, each in its own module, and an implementer of one
 role may subclass that class alone: ``TenantConformance``, ``ExperimentConformance``,
-``SuggestionConformance``, ``ObservationConformance``, ``OptimizerConformance``,
-``ProjectConformance`` and ``TrainingRunConformance``. This class adds what spans roles.
+``SuggestionConformance``, ``ObservationConformance``, ``OptimizerQueueConformance``,
+``OptimizerSignalsConformance`` (both: ``OptimizerConformance``), ``ProjectConformance``,
+``TrainingRunConformance`` and ``ModelAnalysesConformance``. This class adds what spans
+roles.
 
 ``suggest_from_processes`` runs the suggestion race across the OS processes of a
 ``ProcessRace``, for backends that several processes can open (pass a picklable factory,
@@ -30,6 +32,8 @@ from honed.testing.storage_analyses import ModelAnalysesConformance
 from honed.testing.storage_experiments import ExperimentConformance
 from honed.testing.storage_observations import ObservationConformance
 from honed.testing.storage_optimizer import OptimizerConformance
+from honed.testing.storage_optimizer import OptimizerQueueConformance
+from honed.testing.storage_optimizer import OptimizerSignalsConformance
 from honed.testing.storage_runs import ProjectConformance
 from honed.testing.storage_runs import TrainingRunConformance
 from honed.testing.storage_suggestions import SuggestionConformance
@@ -46,6 +50,8 @@ __all__ = [
     "ModelAnalysesConformance",
     "ObservationConformance",
     "OptimizerConformance",
+    "OptimizerQueueConformance",
+    "OptimizerSignalsConformance",
     "ProcessRace",
     "ProjectConformance",
     "StorageConformance",

@@ -1,23 +1,32 @@
-"""The ``OptimizerQueue`` and ``OptimizerSignals`` roles: candidates, what their model
-knew, leases, heartbeats and demand.
+"""The ``OptimizerQueue`` and ``OptimizerSignals`` roles: the queue of experiments to fit,
+leases, heartbeats, fit inputs and candidates, and what requests and users see of them.
 
-Part of ``honed.testing.storage.StorageConformance``; subclass ``OptimizerConformance`` alone to
-run only this role's tests (see ``RoleSuite`` for the fixture).
+Part of ``honed.testing.storage.StorageConformance``; subclass ``OptimizerQueueConformance``
+or ``OptimizerSignalsConformance`` alone to run only that role's tests, or
+``OptimizerConformance`` for both (see ``RoleSuite`` for the fixture). The two roles share
+one queue, so each role's tests observe it through the other role too.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any
 
 import pytest
 
+from honed.domain.experiment import ExperimentState
+from honed.domain.experiment import ExperimentType
 from honed.domain.parameters import point_hash
 from honed.domain.records import SuggestionSource
 from honed.errors import NotFoundError
 from honed.storage.base import Storage
+from honed.storage.experiments import ExperimentPatch
 from honed.storage.optimizer import CandidateBasis
 from honed.storage.optimizer import CandidateSet
+from honed.storage.optimizer import FitInputs
+from honed.storage.optimizer import OptimizerStatus
+from honed.storage.optimizer import OptimizerWork
 from honed.storage.suggestions import NewSuggestion
 from honed.storage.suggestions import SuggestionContext
 from honed.storage.suggestions import SuggestionDecision
@@ -27,7 +36,57 @@ from honed.testing.storage_support import peek_candidates
 from honed.testing.storage_support import point
 
 
-class OptimizerConformance(RoleSuite):
+def work_of(storage: Storage, experiment_id: int) -> OptimizerWork:
+    """The experiment's entry in ``optimizer_work``."""
+    return next(w for w in storage.optimizer_work() if w.experiment.id == experiment_id)
+
+
+def store_fit(storage: Storage, experiment_id: int, *indices: int, batch: int = 1) -> None:
+    """Store a fit of the experiment's current data whose candidates are ``point(i)``."""
+    inputs = storage.fit_inputs(experiment_id)
+    points = [point(i) for i in indices]
+    storage.store_candidates(experiment_id, CandidateSet(points, batch, inputs, 0.5))
+
+
+def claim_at_once(storage: Storage, experiment_id: int, owners: list[str]) -> list[str]:
+    """The owners whose ``claim_experiment`` succeeded, one thread per owner, all at once."""
+    barrier = threading.Barrier(len(owners))
+    won: list[str] = []
+    errors: list[str] = []
+    lock = threading.Lock()
+
+    def claim(owner: str) -> None:
+        try:
+            barrier.wait(timeout=60)
+            claimed = storage.claim_experiment(experiment_id, owner, 600)
+        except Exception as error:  # reported to the test, which fails on it
+            with lock:
+                errors.append(repr(error))
+            return
+        if claimed:
+            with lock:
+                won.append(owner)
+
+    threads = [threading.Thread(target=claim, args=(owner,)) for owner in owners]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert errors == [], errors
+    return won
+
+
+def take_candidate(context: SuggestionContext) -> SuggestionDecision:
+    """A ``decide`` that hands out the best unused candidate."""
+    best = context.load_candidates()[0]
+    return SuggestionDecision(
+        NewSuggestion(best.assignments, SuggestionSource.OPTIMIZER, None),
+        context.cursor,
+        candidate_id=best.id,
+    )
+
+
+class OptimizerQueueConformance(RoleSuite):
     def test_decide_reads_candidates_observed_points_and_successes(self, storage: Storage) -> None:
         eid = self.experiment(storage).id
         self.observe(storage, eid, assignments=point(1))
@@ -103,10 +162,209 @@ class OptimizerConformance(RoleSuite):
         assert basis().unaccounted == 3
         # The optimizer loop sees which open suggestion the fit did not know of.
         newer = self.suggest(storage, eid, point(9))
-        work = next(w for w in storage.optimizer_work() if w.experiment.id == eid)
+        work = work_of(storage, eid)
         assert work.fitted_suggestion_id == pending.id
         assert work.latest_open_id == newer.id
         storage.record_optimizer_error(eid, "boom")
         assert storage.fit_marker(eid)[1] is not None
         with pytest.raises(NotFoundError):
             storage.fit_marker(eid + 1000)
+
+    def test_optimizer_work_lists_the_experiments_to_fit(self, storage: Storage) -> None:
+        """Active, non-development experiments of type offline, by id, each with what its
+        records and its last fit say."""
+        first = self.experiment(storage).id
+        self.experiment(storage, development=True)
+        self.experiment(storage, type=ExperimentType.RANDOM)
+        deleted = self.experiment(storage).id
+        storage.update_experiment(deleted, ExperimentPatch(state=ExperimentState.DELETED))
+        second = self.experiment(storage).id
+        assert [w.experiment.id for w in storage.optimizer_work()] == [first, second]
+        fresh = work_of(storage, second)
+        assert fresh.experiment == storage.get_experiment(second)
+        counts = (fresh.observation_count, fresh.success_count, fresh.open_count)
+        assert counts == (0, 0, 0)
+        assert (fresh.latest_modified, fresh.latest_open_id, fresh.ready_candidates) == (
+            None,
+            None,
+            0,
+        )
+        assert (fresh.fitted_at, fresh.fitted_count, fresh.stored_candidates) == (None, 0, 0)
+        assert (fresh.lease_owner, fresh.error_at, fresh.demand_at, fresh.waiting) == (
+            None,
+            None,
+            None,
+            0,
+        )
+
+        self.observe(storage, first, assignments=point(1))
+        self.observe(storage, first, assignments=point(2), failed=True)
+        gone = self.observe(storage, first, assignments=point(3))
+        storage.delete_observations(first, gone.id)
+        self.suggest(storage, first, point(4))
+        newest = self.suggest(storage, first, point(5))
+        store_fit(storage, first, 6, 7, 8)
+        handed = storage.create_suggestion(first, take_candidate)
+        work = work_of(storage, first)
+        # The deleted observation is not counted, but its change dates the data.
+        assert (work.observation_count, work.success_count) == (2, 1)
+        assert work.latest_modified is not None
+        assert work.latest_modified == work.fitted_modified  # nothing changed since the fit
+        assert (work.open_count, work.latest_open_id) == (3, handed.id)
+        assert work.fitted_suggestion_id == newest.id  # the candidate was handed out after
+        assert (work.fitted_count, work.fit_seconds) == (2, 0.5)
+        assert work.fitted_at is not None
+        assert (work.stored_candidates, work.ready_candidates) == (3, 2)
+
+        time.sleep(0.01)  # observation times are the clock's: keep them apart
+        self.observe(storage, first, handed.id)
+        work = work_of(storage, first)
+        assert work.observation_count == 3
+        assert work.latest_modified is not None
+        assert work.fitted_modified is not None
+        assert work.latest_modified > work.fitted_modified
+
+    def test_a_fit_replaces_the_unused_candidates(self, storage: Storage) -> None:
+        eid = self.experiment(storage).id
+        assert storage.fit_inputs(eid + 1000) == FitInputs(None, None, [], [])
+        self.observe(storage, eid, assignments=point(0))
+        inputs = storage.fit_inputs(eid)
+        storage.store_candidates(eid, CandidateSet([point(1), point(2), point(3)], 1, inputs, 1))
+        candidates = peek_candidates(storage, eid)
+        assert [(c.experiment_id, c.rank) for c in candidates] == [(eid, 0), (eid, 1), (eid, 2)]
+        assert {c.basis_modified for c in candidates} == {inputs.basis_modified}
+        assert storage.create_suggestion(eid, take_candidate).assignments == point(1)
+        store_fit(storage, eid, 4, 5)
+        assert [c.assignments for c in peek_candidates(storage, eid)] == [point(4), point(5)]
+        work = work_of(storage, eid)
+        assert (work.stored_candidates, work.ready_candidates) == (2, 2)
+        store_fit(storage, eid)  # a fit that proposed nothing
+        assert peek_candidates(storage, eid) == []
+        assert storage.ready_candidates(eid) == 0
+
+    def test_an_error_is_kept_until_the_next_fit(self, storage: Storage) -> None:
+        eid = self.experiment(storage).id
+        store_fit(storage, eid, 1)
+        fitted_at = storage.fit_marker(eid)[0]
+        storage.record_optimizer_error(eid, "x" * 5000)
+        status = storage.optimizer_status(eid)
+        assert status.error == "x" * 2000
+        assert status.error_at is not None
+        assert storage.fit_marker(eid) == (fitted_at, status.error_at)
+        assert status.ready_candidates == 1  # the last fit's candidates stay
+        store_fit(storage, eid, 2)
+        status = storage.optimizer_status(eid)
+        assert (status.error, status.error_at) == (None, None)
+        assert storage.fit_marker(eid)[1] is None
+
+    def test_one_live_owner_holds_a_lease(self, storage: Storage) -> None:
+        eid = self.experiment(storage).id
+        storage.heartbeat("a")
+        storage.heartbeat("b")
+        assert not storage.claim_experiment(eid + 1000, "a", 600)
+        before = time.time()
+        assert storage.claim_experiment(eid, "a", 600)
+        work = work_of(storage, eid)
+        assert work.lease_owner == "a"
+        assert work.lease_until is not None
+        assert before + 600 <= work.lease_until <= time.time() + 600
+        assert work.lease_owner_seen_at is not None
+        assert work.leased_by_other("b", time.time())
+        assert not work.leased_by_other("a", time.time())
+        assert storage.optimizer_status(eid).fitting
+        assert not storage.claim_experiment(eid, "b", 600)  # a live owner's lease holds
+        assert storage.claim_experiment(eid, "a", 600)  # and its owner renews it
+        # Storing a fit releases the lease, and so does recording an error.
+        store_fit(storage, eid, 1)
+        work = work_of(storage, eid)
+        assert (work.lease_owner, work.lease_until) == (None, None)
+        assert not storage.optimizer_status(eid).fitting
+        assert storage.claim_experiment(eid, "b", 600)
+        storage.record_optimizer_error(eid, "boom")
+        assert work_of(storage, eid).lease_owner is None
+        # An expired lease is anyone's.
+        assert storage.claim_experiment(eid, "a", 0.0)
+        time.sleep(0.01)
+        assert storage.claim_experiment(eid, "b", 600)
+        assert work_of(storage, eid).lease_owner == "b"
+        # An owner that never sent a heartbeat is not live: its lease holds nobody off.
+        other = self.experiment(storage).id
+        assert storage.claim_experiment(other, "ghost", 600)
+        assert not storage.optimizer_status(other).fitting
+        assert not work_of(storage, other).leased_by_other("b", time.time())
+        assert storage.claim_experiment(other, "b", 600)
+
+    def test_concurrent_claims_give_the_lease_to_one(self, storage: Storage) -> None:
+        owners = [f"process-{i}" for i in range(6)]
+        for owner in owners:
+            storage.heartbeat(owner)
+        for _ in range(5):
+            eid = self.experiment(storage).id
+            won = claim_at_once(storage, eid, owners)
+            assert len(won) == 1, won
+            assert work_of(storage, eid).lease_owner == won[0]
+
+    def test_heartbeats_and_sign_off(self, storage: Storage) -> None:
+        leased = [self.experiment(storage).id for _ in range(3)]
+        assert storage.live_optimizers(60) == 0
+        storage.heartbeat("a")
+        storage.heartbeat("b")
+        storage.heartbeat("a")  # again: still one process
+        assert storage.live_optimizers(60) == 2
+        time.sleep(0.05)
+        assert storage.live_optimizers(0.01) == 0  # none within the last 10 ms
+        assert storage.claim_experiment(leased[0], "a", 600)
+        assert storage.claim_experiment(leased[1], "a", 600)
+        assert storage.claim_experiment(leased[2], "b", 600)
+        storage.sign_off("a")  # its leases are released, and it is no longer live
+        assert storage.live_optimizers(60) == 1
+        assert [work_of(storage, eid).lease_owner for eid in leased] == [None, None, "b"]
+        assert storage.claim_experiment(leased[0], "b", 600)
+        storage.sign_off("nobody")  # a process that never sent a heartbeat: nothing changes
+        assert storage.live_optimizers(60) == 1
+
+
+class OptimizerSignalsConformance(RoleSuite):
+    def test_status_and_fit_marker(self, storage: Storage) -> None:
+        eid = self.experiment(storage).id
+        assert storage.optimizer_status(eid) == OptimizerStatus(0, None, None, 0, None, None)
+        assert storage.fit_marker(eid) == (None, None)
+        assert storage.ready_candidates(eid) == 0
+        self.observe(storage, eid, assignments=point(0))
+        store_fit(storage, eid, 1, 2)
+        fitted_at, error_at = storage.fit_marker(eid)
+        assert fitted_at is not None
+        assert error_at is None
+        assert storage.optimizer_status(eid) == OptimizerStatus(1, fitted_at, 0.5, 2, None, None)
+        storage.create_suggestion(eid, take_candidate)
+        assert storage.ready_candidates(eid) == 1
+        assert storage.optimizer_status(eid).ready_candidates == 1
+        assert storage.ready_candidates(eid + 1000) == 0
+        with pytest.raises(NotFoundError):
+            storage.optimizer_status(eid + 1000)
+        with pytest.raises(NotFoundError):
+            storage.fit_marker(eid + 1000)
+
+    def test_requests_signal_their_demand_until_a_fit_is_stored(self, storage: Storage) -> None:
+        eid = self.experiment(storage).id
+        assert (work_of(storage, eid).waiting, work_of(storage, eid).demand_at) == (0, None)
+        before = time.time()
+        storage.request_candidates(eid)
+        storage.request_candidates(eid)
+        work = work_of(storage, eid)
+        assert work.waiting == 2
+        assert work.demand_at is not None
+        assert before <= work.demand_at <= time.time()
+        for _ in range(3):
+            storage.request_candidates(eid, withdraw=True)
+        assert work_of(storage, eid).waiting == 0  # never below 0
+        storage.request_candidates(eid)
+        assert work_of(storage, eid).waiting == 1
+        store_fit(storage, eid, 1)  # answers the requests that waited
+        assert work_of(storage, eid).waiting == 0
+        storage.request_candidates(eid + 1000)  # an unknown experiment: nothing to signal
+        storage.request_candidates(eid + 1000, withdraw=True)
+
+
+class OptimizerConformance(OptimizerQueueConformance, OptimizerSignalsConformance):
+    """Both optimizer roles."""

@@ -186,6 +186,7 @@ class SuggestionConformance(RoleSuite):
 
         assert listed() == ([ids[5], ids[4], ids[3], ids[0]], 4)
         assert listed(open_only=True) == ([ids[5], ids[4]], 2)
+        assert storage.open_suggestions(eid) == [made[4], made[5]]  # oldest first
         assert listed(deleted=True) == ([ids[2], ids[1]], 2)
         assert listed(ids=[ids[0], ids[1], ids[4]]) == ([ids[4], ids[0]], 2)
         assert listed(ids=[ids[3], ids[4]], open_only=True) == ([ids[4]], 1)

@@ -33,14 +33,10 @@ from honed.domain.analysis import ModelAnalysis
 from honed.domain.analysis import Slice
 from honed.domain.experiment import ExperimentSpec
 from honed.domain.metrics import Metric
-from honed.domain.parameters import AssignmentValue
-from honed.domain.parameters import Parameter
-from honed.domain.parameters import ParameterType
 from honed.engine.botorch.data import Outcome
 from honed.engine.botorch.data import TrainingData
 from honed.engine.botorch.encoding import DTYPE
 from honed.engine.botorch.encoding import Encoding
-from honed.engine.space import from_unit
 
 #: Base points of the Sobol estimate (a power of two, as Sobol sequences want): the model's
 #: mean is evaluated at ``SAMPLE_POINTS * (d + 2)`` points (docs/decisions.md: Parameter
@@ -151,18 +147,8 @@ def _sobol_points(encoding: Encoding, count: int) -> tuple[torch.Tensor, torch.T
     d = encoding.dim
     unit = scipy.stats.qmc.Sobol(2 * d, scramble=True, seed=0).random(count)
     points = torch.as_tensor(unit, dtype=DTYPE)
-    return _from_unit_cube(encoding, points[:, :d]), _from_unit_cube(encoding, points[:, d:])
-
-
-def _from_unit_cube(encoding: Encoding, u: torch.Tensor) -> torch.Tensor:
-    """``(n, d)`` uniform points of [0, 1)^d as model-space points: a discrete dimension
-    takes its ``k`` allowed values in equal cells, a categorical one its indices 0..k-1."""
-    x = u.clone()
-    for dim, values in (*encoding.discrete_dims.items(), *encoding.cat_dims.items()):
-        allowed = torch.as_tensor(values, dtype=DTYPE)
-        cells = (u[:, dim] * len(allowed)).long().clamp(0, len(allowed) - 1)
-        x[:, dim] = allowed[cells]
-    return x
+    first, second = points[:, :d], points[:, d:]
+    return encoding.uniform_from_unit_cube(first), encoding.uniform_from_unit_cube(second)
 
 
 def _mean_function(gp: GPyTorchModel, example: torch.Tensor) -> Predict:
@@ -212,7 +198,7 @@ def _slice(
     centre, low, high = (to_metric(v) for v in (mean, mean - BAND_SDS * sd, mean + BAND_SDS * sd))
     return Slice(
         parameter=parameter.name,
-        values=tuple(_value(parameter, float(u)) for u in positions),
+        values=tuple(encoding.value(dim, float(u)) for u in positions),
         mean=tuple(float(v) for v in centre),
         lower=tuple(float(v) for v in numpy.minimum(low, high)),
         upper=tuple(float(v) for v in numpy.maximum(low, high)),
@@ -245,15 +231,3 @@ def _to_metric(outcome: Outcome, sign: float) -> Callable[[torch.Tensor], numpy.
         return result
 
     return convert
-
-
-def _value(parameter: Parameter, u: float) -> AssignmentValue:
-    """A model-space position as the parameter's own value (the category, the integer)."""
-    if parameter.type is ParameterType.CATEGORICAL:
-        return parameter.categorical_values[round(u)]
-    value = from_unit(parameter, u)
-    if parameter.grid is not None:
-        value = min((float(g) for g in parameter.grid), key=lambda g: abs(g - value))
-    if parameter.type is ParameterType.INT:
-        return round(value)
-    return value

@@ -100,19 +100,58 @@ class Encoding:
     def decode(self, x: torch.Tensor) -> dict[str, AssignmentValue]:
         """One point ``x: (d,)`` as assignments: clamped to the bounds, categorical indices
         and discrete values rounded to the nearest allowed one."""
-        point: dict[str, AssignmentValue] = {}
-        for dim, p in enumerate(self.space.parameters):
-            u = float(x[dim])
-            if p.type is ParameterType.CATEGORICAL:
-                index = min(max(round(u), 0), len(p.categorical_values) - 1)
-                point[p.name] = p.categorical_values[index]
-            elif p.grid is not None:
-                point[p.name] = _nearest(p, _from_unit(p, u), p.grid)
-            elif p.type is ParameterType.INT:
-                point[p.name] = int(min(max(round(_from_unit(p, u)), p.low), p.high))
-            else:
-                point[p.name] = _from_unit(p, u)
-        return point
+        return {
+            p.name: self.value(dim, float(x[dim])) for dim, p in enumerate(self.space.parameters)
+        }
+
+    def value(self, dim: int, u: float) -> AssignmentValue:
+        """Model-space coordinate ``u`` of dimension ``dim`` as its parameter's value (see
+        ``decode``)."""
+        p = self.space.parameters[dim]
+        if p.type is ParameterType.CATEGORICAL:
+            index = min(max(round(u), 0), len(p.categorical_values) - 1)
+            return p.categorical_values[index]
+        if p.grid is not None:
+            return _nearest(p, _from_unit(p, u), p.grid)
+        if p.type is ParameterType.INT:
+            return int(min(max(round(_from_unit(p, u)), p.low), p.high))
+        return _from_unit(p, u)
+
+    # --- the unit cube: [0, 1]^d, each categorical index spread over an equal share -------
+    def to_unit_cube(self, x: torch.Tensor) -> torch.Tensor:
+        """``x: (n, d)`` in model space to ``(n, d)`` in the unit cube: categorical indices
+        to the middle of their share of [0, 1]; the other dimensions are there already."""
+        x = x.clone()
+        for d, values in self.cat_dims.items():
+            x[:, d] = (x[:, d] + 0.5) / len(values)
+        return x
+
+    def from_unit_cube(self, u: torch.Tensor) -> torch.Tensor:
+        """``u: (n, d)`` in the unit cube to ``(n, d)`` in model space, each point moved as
+        little as it can: categories as indices, discrete values snapped to the nearest
+        allowed one (a perturbed point stays near where it was)."""
+        x = self._categories_from_unit_cube(u)
+        for d, allowed in self.discrete_dims.items():
+            grid = torch.tensor(allowed, dtype=DTYPE)
+            x[:, d] = grid[(u[:, d].unsqueeze(-1) - grid).abs().argmin(dim=-1)]
+        return x
+
+    def uniform_from_unit_cube(self, u: torch.Tensor) -> torch.Tensor:
+        """``u: (n, d)`` uniform in [0, 1)^d to ``(n, d)`` uniform points of the search space
+        in model space: a discrete dimension's ``k`` allowed values take equal cells, however
+        they are spaced (as ``engine/space.py`` samples)."""
+        x = self._categories_from_unit_cube(u)
+        for d, allowed in self.discrete_dims.items():
+            values = torch.as_tensor(allowed, dtype=DTYPE)
+            x[:, d] = values[_cells(u[:, d], len(values)).long()]
+        return x
+
+    def _categories_from_unit_cube(self, u: torch.Tensor) -> torch.Tensor:
+        """A copy of ``u: (n, d)`` with each categorical dimension's category index."""
+        x = u.clone()
+        for d, values in self.cat_dims.items():
+            x[:, d] = _cells(u[:, d], len(values))
+        return x
 
     def inequality_constraints(self, margin: float = 0.0) -> LinearConstraints:
         """Linear constraints in model space, in BoTorch's ``sum(c * x[i]) >= rhs`` form: per
@@ -148,6 +187,11 @@ class Encoding:
                 )
             )
         return result
+
+
+def _cells(u: torch.Tensor, count: int) -> torch.Tensor:
+    """``u: (n,)`` in [0, 1] as the index of its cell among ``count`` equal ones, as floats."""
+    return (u * count).floor().clamp(0, count - 1)
 
 
 def _nearest(parameter: Parameter, value: float, grid: Sequence[float]) -> AssignmentValue:

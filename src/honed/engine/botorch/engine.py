@@ -12,7 +12,6 @@ from typing import Any
 
 import torch
 from botorch.acquisition.acquisition import AcquisitionFunction
-from botorch.acquisition.logei import qLogNoisyExpectedImprovement
 from botorch.acquisition.multi_objective.logei import qLogNoisyExpectedHypervolumeImprovement
 from botorch.acquisition.multi_objective.objective import IdentityMCMultiOutputObjective
 from botorch.acquisition.objective import GenericMCObjective
@@ -31,6 +30,7 @@ from honed.engine.base import Proposal
 from honed.engine.base import ProposalRequest
 from honed.engine.botorch import analysis
 from honed.engine.botorch import budget
+from honed.engine.botorch.acquisition import direct_log_nei
 from honed.engine.botorch.data import TrainingData
 from honed.engine.botorch.data import training_data
 from honed.engine.botorch.encoding import Encoding
@@ -422,7 +422,7 @@ def _acquisition(
         # The failure model predicts 1 where evaluations failed: keep away from > 0.5.
         constraints.append(_at_most(n_objectives + len(data.constraints), 0.5))
     if n_objectives == 1:
-        return qLogNoisyExpectedImprovement(
+        return direct_log_nei(
             model,
             X_baseline=data.X_baseline,
             objective=GenericMCObjective(_first_outcome),

@@ -237,13 +237,7 @@ def _direct_loss(
     mean: Any = model.mean_module
     likelihood: Any = model.likelihood
     targets: Any = model.train_targets
-    if type(kernel) not in (MaternKernel, RBFKernel) or type(mean) is not ConstantMean:
-        return None
-    if isinstance(kernel, MaternKernel) and kernel.nu != 2.5:
-        return None
-    if type(likelihood) not in (GaussianLikelihood, FixedNoiseGaussianLikelihood):
-        return None
-    if kernel.active_dims is not None or targets.dim() != 1:
+    if written_out_kernel(model) is None:
         return None
     parts: list[tuple[torch.nn.Parameter, Any, Any]] = [
         (mean.raw_constant, None, None),
@@ -339,6 +333,25 @@ def _direct_loss(
 
     x0 = torch.cat([p.detach().reshape(-1) for p, _, _ in parts]).numpy().copy()
     return function, x0, bounds, write
+
+
+def written_out_kernel(model: torch.nn.Module) -> Kernel | None:
+    """The kernel of a GP of the structure that _model builds and that this package's
+    written-out computations cover (a Matérn-5/2 or RBF kernel with no output scale on all
+    inputs, a constant mean, Gaussian noise learned or known, one output); else None."""
+    kernel: Any = getattr(model, "covar_module", None)
+    mean: Any = getattr(model, "mean_module", None)
+    likelihood: Any = getattr(model, "likelihood", None)
+    targets: Any = getattr(model, "train_targets", None)
+    if type(kernel) not in (MaternKernel, RBFKernel) or type(mean) is not ConstantMean:
+        return None
+    if isinstance(kernel, MaternKernel) and kernel.nu != 2.5:
+        return None
+    if type(likelihood) not in (GaussianLikelihood, FixedNoiseGaussianLikelihood):
+        return None
+    if kernel.active_dims is not None or targets is None or targets.dim() != 1:
+        return None
+    return "rbf" if isinstance(kernel, RBFKernel) else "matern"
 
 
 def log_likelihood(model: GPyTorchModel) -> float:

@@ -104,7 +104,7 @@ def candidate_set(
     else:
         local = size - spread.shape[0]
         base = anchors[torch.randint(anchors.shape[0], (local,), generator=generator)]
-        base = _to_unit_cube(encoding, base)
+        base = encoding.to_unit_cube(base)
         scales = torch.tensor(PERTURBATION_SCALES, dtype=DTYPE)
         scale = scales[torch.randint(len(scales), (local, 1), generator=generator)]
         step = torch.randn(local, dim, generator=generator, dtype=DTYPE) * scale
@@ -119,7 +119,7 @@ def candidate_set(
             resample = torch.rand(local, generator=generator, dtype=DTYPE)
             moved[:, d] = torch.where(mask[:, d], resample, base[:, d])
         points = torch.cat([spread, moved])
-    points = _from_unit_cube(encoding, points)
+    points = encoding.from_unit_cube(points)
     return points[feasible(points, encoding.inequality_constraints(), tolerance=1e-9)]
 
 
@@ -132,27 +132,6 @@ def _best_points(data: TrainingData) -> list[torch.Tensor]:
         top = torch.argsort(outcome.Y.reshape(-1), descending=True)[:BEST_CENTERS]
         best.append(outcome.X[top])
     return best
-
-
-def _to_unit_cube(encoding: Encoding, x: torch.Tensor) -> torch.Tensor:
-    """``x: (n, d)`` in model space to ``(n, d)`` in the unit cube: categorical indices to
-    the middle of their share of [0, 1]."""
-    x = x.clone()
-    for d, values in encoding.cat_dims.items():
-        x[:, d] = (x[:, d] + 0.5) / len(values)
-    return x
-
-
-def _from_unit_cube(encoding: Encoding, u: torch.Tensor) -> torch.Tensor:
-    """``u: (n, d)`` in the unit cube to ``(n, d)`` in model space: categories as
-    indices, discrete values snapped."""
-    x = u.clone()
-    for d, values in encoding.cat_dims.items():
-        x[:, d] = (u[:, d] * len(values)).floor().clamp(0, len(values) - 1)
-    for d, allowed in encoding.discrete_dims.items():
-        grid = torch.tensor(allowed, dtype=DTYPE)
-        x[:, d] = grid[(u[:, d].unsqueeze(-1) - grid).abs().argmin(dim=-1)]
-    return x
 
 
 def _scores(samples: torch.Tensor, data: TrainingData) -> torch.Tensor:

@@ -46,7 +46,7 @@ def _render(svc: Services, experiment: Experiment) -> dict[str, Any]:
 def _render_one(svc: Services, experiment: Experiment) -> dict[str, Any]:
     """A single experiment also shows the optimizer's state (not in lists: a query each)."""
     data = _render(svc, experiment)
-    data["optimizer"] = render.optimizer_json(svc.storage.optimizer_status(experiment.id))
+    data["optimizer"] = render.optimizer_json(svc.experiments.optimizer_status(experiment))
     return data
 
 

@@ -28,4 +28,4 @@ def token_self(token: Caller) -> JSONResponse:
 @router.get("/v1/clients/{client_id}", response_model=ClientOut)
 def get_client(svc: Svc, token: Caller, client_id: PathId) -> JSONResponse:
     check_client(token, client_id)
-    return reply(render.client_json(svc.storage.get_client(token.client_id)))
+    return reply(render.client_json(svc.tokens.client(token)))

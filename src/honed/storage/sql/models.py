@@ -187,7 +187,7 @@ class OptimizerStateRow(Base):
     demand_at: Mapped[float | None] = mapped_column(Double)
     error: Mapped[str | None] = mapped_column(String(2000))
     error_at: Mapped[float | None] = mapped_column(Double)
-    # What the last stored fit was conditioned on (honed.storage.base.FitInputs): the open
+    # What the last stored fit was conditioned on (honed.storage.optimizer.FitInputs): the open
     # suggestions it treated as pending, the newest suggestion id when it read, and how
     # many of its candidates were optimised (the rest are its Thompson pool).
     fitted_pending: Mapped[list[int] | None] = mapped_column(JsonType)

@@ -1,0 +1,181 @@
+"""qLogNEI for one objective modelled by one GP, with the posterior at new points written out.
+
+BoTorch's qLogNoisyExpectedImprovement asks GPyTorch for the joint posterior of the
+baseline and the new points at every evaluation, through lazy operators whose Python costs
+several times the arithmetic at these sizes. It only needs the new points' mean, their
+covariance, and their covariance with the baseline: a few tensor operations against the
+training Cholesky, which is computed once per acquisition function.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from botorch.acquisition.logei import qLogNoisyExpectedImprovement
+from botorch.models.model_list_gp_regression import ModelListGP
+from botorch.models.transforms.outcome import Standardize
+from linear_operator.utils.cholesky import psd_safe_cholesky
+from linear_operator.utils.errors import NotPSDError
+from torch import Tensor
+
+from honed.engine.botorch.model import written_out_kernel
+
+
+@dataclass(frozen=True)
+class _Posterior:
+    """A GP's posterior over f, in the outcome's own units, from its training data: the
+    GP's kernel (Matérn-5/2 or RBF with one lengthscale per input, no output scale), a
+    constant mean and Standardize's untransform."""
+
+    #: ``(n, d)`` training inputs, divided by the lengthscales.
+    scaled_train: Tensor
+    #: ``(d,)``.
+    lengthscale: Tensor
+    rbf: bool
+    #: ``(n, n)`` lower Cholesky factor of the training covariance with its noise.
+    train_cholesky: Tensor
+    #: ``(n,)``: (K + noise)^-1 (y - constant), in standardized units.
+    weights: Tensor
+    constant: float
+    #: Standardize's mean and standard deviation of the outcome.
+    offset: float
+    scale: float
+
+    @classmethod
+    def of(cls, gp: torch.nn.Module) -> _Posterior | None:
+        """None for a GP this does not cover (BoTorch's own posterior serves it)."""
+        kind = written_out_kernel(gp)
+        transform: Any = getattr(gp, "outcome_transform", None)
+        if kind is None or getattr(gp, "input_transform", None) is not None:
+            return None
+        if type(transform) is not Standardize or transform._m != 1:
+            return None
+        kernel: Any = gp.covar_module
+        mean: Any = gp.mean_module
+        likelihood: Any = gp.likelihood
+        inputs: Any = gp.train_inputs
+        targets: Any = gp.train_targets
+        if len(inputs) != 1 or inputs[0].dim() != 2:
+            return None
+        with torch.no_grad():
+            train = inputs[0]
+            lengthscale = kernel.lengthscale.detach().reshape(-1)
+            scaled = train / lengthscale
+            rbf = kind == "rbf"
+            covariance = _kernel(scaled, scaled, rbf)
+            noise = likelihood.noise.detach().reshape(-1)
+            covariance = covariance + torch.diag_embed(noise.expand(train.shape[0]))
+            cholesky = psd_safe_cholesky(covariance)
+            constant = float(mean.constant.detach())
+            residual = (targets.detach() - constant).unsqueeze(-1)
+            weights = torch.cholesky_solve(residual, cholesky).squeeze(-1)
+        return cls(
+            scaled,
+            lengthscale,
+            rbf,
+            cholesky,
+            weights,
+            constant,
+            float(transform.means.reshape(())),
+            float(transform.stdvs.reshape(())),
+        )
+
+    def whiten(self, X: Tensor) -> tuple[Tensor, Tensor]:
+        """For ``X: (*batch, q, d)``: the prior mean part ``(*batch, q)`` of the posterior
+        mean and ``L^-1 k(train, X): (*batch, n, q)``, from which the posterior
+        covariances follow."""
+        cross = _kernel(X / self.lengthscale, self.scaled_train, self.rbf)
+        mean = self.constant + cross @ self.weights
+        whitened = torch.linalg.solve_triangular(
+            self.train_cholesky, cross.transpose(-1, -2), upper=False
+        )
+        return mean, whitened
+
+    def covariance(self, A: Tensor, whitened_A: Tensor, B: Tensor, whitened_B: Tensor) -> Tensor:
+        """The posterior covariance of f between ``A: (*batch, p, d)`` and
+        ``B: (*batch, r, d)``, ``(*batch, p, r)``, in the outcome's units."""
+        prior = _kernel(A / self.lengthscale, B / self.lengthscale, self.rbf)
+        return (prior - whitened_A.transpose(-1, -2) @ whitened_B) * self.scale**2
+
+
+def _kernel(A: Tensor, B: Tensor, rbf: bool) -> Tensor:
+    """``(*batch, p, r)`` kernel values between ``A: (*batch, p, d)`` and
+    ``B: (*batch, r, d)``, inputs already divided by the lengthscales."""
+    squared = (A.unsqueeze(-2) - B.unsqueeze(-3)).pow(2).sum(-1)
+    if rbf:
+        return torch.exp(-0.5 * squared)
+    # As GPyTorch: a floor under the squared distance keeps the gradient of its root finite.
+    root5 = math.sqrt(5) * squared.clamp_min(1e-30).sqrt()
+    return (1 + root5 + root5.pow(2) / 3) * torch.exp(-root5)
+
+
+class DirectLogNEI(qLogNoisyExpectedImprovement):
+    """BoTorch's qLogNEI (the same pruned baseline, cached baseline Cholesky, base samples
+    and smoothing), with the new points' samples computed by ``_Posterior``. Build it with
+    ``direct_log_nei``."""
+
+    def __init__(self, model: ModelListGP, posterior: _Posterior, **kwargs: Any) -> None:
+        super().__init__(model, **kwargs)
+        self._direct = posterior
+        #: The baseline and ``L^-1 k(train, baseline)`` for it: a new baseline (pending
+        #: points join it) needs a new one.
+        self._whitened_baseline: tuple[Tensor, Tensor] | None = None
+
+    def _get_samples_and_objectives(self, X: Tensor) -> tuple[Tensor, Tensor]:
+        """``samples: (S, *batch, q, 1)`` and ``obj: (S, *batch, q)`` at ``X: (*batch,
+        q, d)``, as BoTorch's cached-root path computes them."""
+        q = X.shape[-2]
+        baseline = self.X_baseline
+        base_samples = getattr(self.sampler, "base_samples", None)
+        points = baseline.shape[-2] + q
+        if (
+            not self._cache_root
+            or not hasattr(self, "_baseline_L")
+            or self.q_in != q
+            or base_samples is None
+            or base_samples.numel() != self.sample_shape.numel() * points
+            or baseline.dim() != 2
+        ):
+            # BoTorch's path sets the sampler up for q new points (first call per q).
+            return super()._get_samples_and_objectives(X)
+        posterior = self._direct
+        if self._whitened_baseline is None or self._whitened_baseline[0] is not baseline:
+            with torch.no_grad():
+                self._whitened_baseline = (baseline, posterior.whiten(baseline)[1])
+        whitened_baseline = self._whitened_baseline[1]
+        prior_mean, whitened = posterior.whiten(X)
+        mean = posterior.offset + posterior.scale * prior_mean
+        # The q new rows of the joint covariance, then of its Cholesky factor (the
+        # baseline's rows are cached), as botorch.utils.low_rank.sample_cached_cholesky.
+        bottom_left = posterior.covariance(X, whitened, baseline, whitened_baseline)
+        bottom_right = posterior.covariance(X, whitened, X, whitened)
+        left = torch.linalg.solve_triangular(
+            self._baseline_L, bottom_left.transpose(-1, -2), upper=False
+        ).transpose(-1, -2)
+        try:
+            right = psd_safe_cholesky(bottom_right - left @ left.transpose(-1, -2))
+        except NotPSDError:
+            # BoTorch's path warns and samples without the cached root.
+            return super()._get_samples_and_objectives(X)
+        rows = torch.cat([left, right], dim=-1)
+        # Laid out as (S, n + q) whatever the sampler's shape (one output).
+        z = base_samples.reshape(*self.sample_shape, points)
+        # (S, n + q) x (*batch, q, n + q) -> (S, *batch, q)
+        draws = torch.einsum("sk,...qk->s...q", z, rows) + mean
+        samples = draws.unsqueeze(-1)
+        if not torch.isfinite(samples).all():
+            return super()._get_samples_and_objectives(X)
+        return samples, self.objective(samples, X=X)
+
+
+def direct_log_nei(model: ModelListGP, **kwargs: Any) -> qLogNoisyExpectedImprovement:
+    """qLogNEI on ``model`` (keyword arguments as BoTorch's): a ``DirectLogNEI`` when its
+    one outcome's GP is covered by ``_Posterior``, else BoTorch's own."""
+    models = list(model.models)
+    direct = _Posterior.of(models[0]) if len(models) == 1 else None
+    if direct is None or kwargs.get("constraints"):
+        return qLogNoisyExpectedImprovement(model, **kwargs)
+    return DirectLogNEI(model, direct, **kwargs)

@@ -1,0 +1,131 @@
+"""The written-out qLogNEI gives BoTorch's values and gradients: fitted models of both kernels,
+learned and known noise, with and without pending points, one and two new points, and in a
+search (real fits, no mocks)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import torch
+from botorch.acquisition.logei import qLogNoisyExpectedImprovement
+from botorch.acquisition.objective import GenericMCObjective
+from botorch.models.model_list_gp_regression import ModelListGP
+from botorch.optim.optimize import optimize_acqf
+
+from honed.domain.parameters import Parameter
+from honed.domain.parameters import ParameterType
+from honed.domain.parameters import SearchSpace
+from honed.engine.botorch.acquisition import DirectLogNEI
+from honed.engine.botorch.acquisition import direct_log_nei
+from honed.engine.botorch.data import Outcome
+from honed.engine.botorch.encoding import DTYPE
+from honed.engine.botorch.encoding import Encoding
+from honed.engine.botorch.model import fit_outcome
+
+# Relative to 1 + |value|: rounding in a different order of operations.
+TOLERANCE = 1e-9
+
+
+def _first(samples: torch.Tensor, X: torch.Tensor | None = None) -> torch.Tensor:
+    return samples[..., 0]
+
+
+def _model(d: int, n: int, known_noise: bool, seed: int) -> tuple[ModelListGP, torch.Tensor]:
+    generator = torch.Generator().manual_seed(seed)
+    space = SearchSpace(
+        tuple(Parameter(f"x{i}", ParameterType.DOUBLE, (0.0, 1.0)) for i in range(d))
+    )
+    X = torch.rand(n, d, generator=generator, dtype=DTYPE)
+    noise = 0.05 * torch.randn(n, 1, generator=generator, dtype=DTYPE)
+    Y = torch.sin(6 * X).sum(-1, keepdim=True) + noise
+    Yvar = torch.full_like(Y, 0.0025) if known_noise else None
+    gp = fit_outcome(Encoding.of(space), Outcome("f", X, Y, Yvar, n), None)
+    return ModelListGP(gp), X
+
+
+def _pair(
+    model: ModelListGP, baseline: torch.Tensor, pending: torch.Tensor | None, seed: int
+) -> tuple[qLogNoisyExpectedImprovement, qLogNoisyExpectedImprovement]:
+    arguments: dict[str, Any] = {
+        "X_baseline": baseline,
+        "objective": GenericMCObjective(_first),
+        "X_pending": pending,
+        "prune_baseline": True,
+    }
+    # Pruning draws random samples: the same seed gives both the same baseline.
+    torch.manual_seed(seed)
+    reference = qLogNoisyExpectedImprovement(model, **arguments)
+    torch.manual_seed(seed)
+    direct = direct_log_nei(model, **arguments)
+    assert isinstance(direct, DirectLogNEI)
+    return reference, direct
+
+
+@pytest.mark.parametrize(
+    ("d", "n", "known_noise", "pending"),
+    [(2, 6, False, 0), (3, 15, True, 1), (6, 40, False, 2), (10, 80, False, 0)],
+)
+def test_values_and_gradients_equal_botorchs(
+    d: int, n: int, known_noise: bool, pending: int
+) -> None:
+    model, X = _model(d, n, known_noise, seed=d)
+    generator = torch.Generator().manual_seed(n)
+    pending_points = torch.rand(pending, d, generator=generator, dtype=DTYPE) if pending else None
+    reference, direct = _pair(model, X, pending_points, seed=n)
+    for q in (1, 2, 1):
+        # The first call per q goes BoTorch's way (it sets the base samples up); the
+        # second is the written-out one.
+        for _ in range(2):
+            points = torch.rand(16, q, d, generator=generator, dtype=DTYPE)
+            a, b = points.clone().requires_grad_(True), points.clone().requires_grad_(True)
+            expected, actual = reference(a), direct(b)
+            expected.sum().backward()
+            actual.sum().backward()
+            assert a.grad is not None
+            assert b.grad is not None
+            assert torch.allclose(actual, expected, rtol=TOLERANCE, atol=TOLERANCE)
+            assert torch.allclose(b.grad, a.grad, rtol=TOLERANCE, atol=TOLERANCE)
+
+
+def test_a_new_pending_point_changes_the_direct_values_as_botorchs() -> None:
+    model, X = _model(4, 20, False, seed=1)
+    reference, direct = _pair(model, X, None, seed=2)
+    points = torch.rand(8, 1, 4, generator=torch.Generator().manual_seed(3), dtype=DTYPE)
+    before = direct(points).detach()
+    # Beside the best of the points, not on it (a point's variance given itself is 0).
+    best = (points[before.argmax()].reshape(1, 4) + 0.01).clamp(max=1.0)
+    for acquisition in (reference, direct):
+        acquisition.set_X_pending(best)
+    reference(points), direct(points)  # new base samples for the new baseline
+    after = direct(points).detach()
+    assert torch.allclose(after, reference(points).detach(), rtol=TOLERANCE, atol=TOLERANCE)
+    # Beside the pending point the improvement is (almost) gone.
+    assert after[before.argmax()] < before.max() - 1
+
+
+def test_the_search_finds_botorchs_candidate() -> None:
+    model, X = _model(3, 12, False, seed=5)
+    candidates = []
+    for index in range(2):
+        acquisition = _pair(model, X, None, seed=6)[index]
+        torch.manual_seed(7)
+        candidate, _ = optimize_acqf(
+            acquisition,
+            bounds=torch.tensor([[0.0] * 3, [1.0] * 3], dtype=DTYPE),
+            q=1,
+            num_restarts=4,
+            raw_samples=64,
+        )
+        candidates.append(candidate)
+    assert torch.allclose(candidates[0], candidates[1], atol=1e-6)
+
+
+def test_models_it_does_not_cover_get_botorchs_acquisition() -> None:
+    model, X = _model(2, 8, False, seed=0)
+    gp: Any = model.models[0]
+    two_outcomes = ModelListGP(gp, gp)
+    acquisition = direct_log_nei(
+        two_outcomes, X_baseline=X, objective=GenericMCObjective(_first), prune_baseline=True
+    )
+    assert type(acquisition) is qLogNoisyExpectedImprovement
