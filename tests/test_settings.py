@@ -23,6 +23,7 @@ VARIABLES = (
     "RATE_BURST",
     "CORS_ORIGINS",
     "DB_POOL_SIZE",
+    "METRICS_PORT",
 )
 
 
@@ -43,6 +44,7 @@ def test_every_field_has_its_variable(monkeypatch: pytest.MonkeyPatch) -> None:
         "RATE_BURST": "40",
         "CORS_ORIGINS": "https://a.example, https://b.example,",
         "DB_POOL_SIZE": "3",
+        "METRICS_PORT": "9100",
     }.items():
         monkeypatch.setenv(f"HONED_{name}", value)
     settings = Settings.from_env()
@@ -56,6 +58,7 @@ def test_every_field_has_its_variable(monkeypatch: pytest.MonkeyPatch) -> None:
         rate_burst=40.0,
         cors_origins=("https://a.example", "https://b.example"),
         db_pool_size=3,
+        metrics_port=9100,
     )
     assert set(Settings.model_fields) == {name.lower() for name in VARIABLES}
     assert pickle.loads(pickle.dumps(settings)) == settings  # as uvicorn's workers get it
@@ -86,6 +89,11 @@ def test_arguments_win_over_variables(monkeypatch: pytest.MonkeyPatch) -> None:
         ("DB_POOL_SIZE", "0", "HONED_DB_POOL_SIZE='0': should be greater than or equal to 1"),
         ("RATE_LIMIT", "-1", "HONED_RATE_LIMIT='-1': should be greater than or equal to 0"),
         ("RATE_BURST", "inf", "HONED_RATE_BURST='inf': should be a finite number"),
+        (
+            "METRICS_PORT",
+            "70000",
+            "HONED_METRICS_PORT='70000': should be less than or equal to 65535",
+        ),
     ],
 )
 def test_a_bad_variable_is_named(

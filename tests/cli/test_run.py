@@ -15,15 +15,20 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import yaml
 
 from honed.cli.run_config import ConfigError
 from honed.cli.run_config import build_options
+from honed.cli.run_config import load_config
 from honed.client import Client
 from honed.scheduler import NoImprovement
 from honed.scheduler import PercentileEarlyStopping
 from honed.scheduler import ThresholdEarlyStopping
+from tests.support.metrics import scrape
+from tests.support.metrics import total
+from tests.support.server import free_port
 
 TRAIN = """
 import argparse, json, os, time
@@ -305,3 +310,36 @@ def test_the_live_panel_counts_early_stopped_trials(tmp_path: Path) -> None:
     # The display's last frame: both trials done, both stopped early.
     assert re.search(r"done\s+│\s+2 / 2", result.stderr), result.stderr
     assert re.search(r"stopped early\s+│\s+2", result.stderr), result.stderr
+
+
+def test_metrics_port_serves_trials_by_state_while_it_runs(
+    tmp_path: Path, reap: Callable[[subprocess.Popen[str]], subprocess.Popen[str]]
+) -> None:
+    path = write_experiment(tmp_path, seconds=1.0, budget=4)
+    port = free_port()
+    config = yaml.safe_load(path.read_text())
+    path.write_text(yaml.safe_dump({**config, "metrics_port": port}))
+    process = reap(honed_run(path))
+    running = []
+    deadline = time.monotonic() + 240
+    while process.poll() is None:
+        assert time.monotonic() < deadline, "honed run did not end"
+        with contextlib.suppress(httpx.HTTPError):  # not listening yet, or any more
+            running.append(total(scrape(port), "honed_scheduler_trials", state="running"))
+        time.sleep(0.1)
+    assert process.stdout is not None
+    output = process.stdout.read()
+    assert process.returncode == 0, output
+    assert f"metrics: http://127.0.0.1:{port}/metrics" in output
+    assert max(running) > 0, running  # while its trials ran
+    with pytest.raises(httpx.ConnectError):  # the endpoint ends with the run
+        scrape(port)
+
+
+def test_a_metrics_port_that_is_no_port_is_refused(tmp_path: Path) -> None:
+    path = write_experiment(tmp_path, seconds=0.1)
+    config = yaml.safe_load(path.read_text())
+    for bad in ("9100", 0, 70000, True):
+        path.write_text(yaml.safe_dump({**config, "metrics_port": bad}))
+        with pytest.raises(ConfigError, match="'metrics_port' must be a port number"):
+            load_config(path)

@@ -121,8 +121,17 @@ def stop(server: RunningServer) -> None:
 
 def optimizer_children(parent: int) -> list[int]:
     """The pids of the `honed optimizer` processes that the server ``parent`` started."""
+    return _children(parent, "honed optimizer")
+
+
+def worker_children(parent: int) -> list[int]:
+    """The pids of the uvicorn worker processes of ``honed serve --workers`` (spawned)."""
+    return _children(parent, "multiprocessing.spawn")
+
+
+def _children(parent: int, command: str) -> list[int]:
     found = subprocess.run(
-        ["pgrep", "-P", str(parent), "-f", "honed optimizer"],
+        ["pgrep", "-P", str(parent), "-f", command],
         capture_output=True,
         text=True,
         check=False,

@@ -5,9 +5,12 @@ from __future__ import annotations
 import contextlib
 import os
 import shlex
+import shutil
 import signal
 import socket
 import sys
+import tempfile
+from collections.abc import Callable
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
@@ -29,8 +32,13 @@ from honed.storage.sql.database import DEFAULT_POOL_SIZE
 from honed.storage.sql.database import DEFAULT_URL
 
 if TYPE_CHECKING:
+    from wsgiref.simple_server import WSGIServer
+
+    from prometheus_client import CollectorRegistry
+
     from honed.server.settings import Settings
     from honed.service.tokens import TokenService
+    from honed.storage.sql.storage import SqlStorage
 
 #: As uvicorn's default.
 LISTEN_BACKLOG = 2048
@@ -134,6 +142,13 @@ def main() -> None:
     "Keep processes x this below the server's max_connections.",
 )
 @click.option(
+    "--metrics-port",
+    default=None,
+    type=click.IntRange(1, 65535),
+    help="Serve Prometheus metrics at http://HOST:PORT/metrics (same --host, a port of "
+    "its own, no token). Off by default: nothing is recorded. HONED_METRICS_PORT.",
+)
+@click.option(
     "--cors-origin",
     "cors_origins",
     multiple=True,
@@ -164,16 +179,39 @@ def serve(
         settings = Settings(**given, optimizers=optimizers)
     except ValueError as error:
         raise click.UsageError(str(error)) from None
-    database_url = settings.database_url
-    env_token = settings.api_token
     # Before the database is touched: a busy port must not cost a token shown only once.
     sock = _listen(host, port)
+    with contextlib.ExitStack() as cleanup:
+        metrics = _Metrics.start(host, settings.metrics_port)
+        if metrics is not None:
+            cleanup.callback(metrics.stop)
+        _serve_from(settings, sock, host, port, workers, log_level, optimizers, metrics, cleanup)
+
+
+def _serve_from(
+    settings: Settings,
+    sock: socket.socket,
+    host: str,
+    port: int,
+    workers: int,
+    log_level: str,
+    optimizers: int,
+    metrics: _Metrics | None,
+    cleanup: contextlib.ExitStack,
+) -> None:
+    """``serve`` once its ports are bound: the database, the token, the processes."""
+    database_url = settings.database_url
+    env_token = settings.api_token
     with _token_service(database_url) as tokens:  # migrates once, before any worker starts
         client, issued = tokens.bootstrap(env_token)
+    if metrics is not None:  # its scrapes read the store
+        metrics.read_store(database_url)
     url = f"http://{host}:{port}"
     click.echo(f"honed {__version__} serving {database_url} at {url}")
     click.echo(f"  export SIGOPT_API_URL={url}")
     click.echo(f"  dashboard: {url}/dashboard/")
+    if metrics is not None:
+        click.echo(f"  metrics: http://{host}:{settings.metrics_port}/metrics")
     if issued is not None and env_token is None:
         click.echo(
             f"  export SIGOPT_API_TOKEN={issued.secret}   (client {client.id}; "
@@ -190,17 +228,65 @@ def serve(
         click.echo(f"  export SIGOPT_API_TOKEN=$({create})")
     sys.stdout.flush()
     # uvicorn re-raises the SIGTERM that stopped it once it has shut down; with the
-    # default action that killed this process before the `finally` below, leaving the
-    # optimizer processes running on their own. As SystemExit it unwinds through it.
+    # default action that killed this process before its cleanup (``serve``'s ExitStack),
+    # leaving the optimizer processes running on their own. As SystemExit it unwinds
+    # through it.
     signal.signal(signal.SIGTERM, _exit_on_signal)
     # Optimizer processes: torch stays out of the API processes. One that dies is started
     # again.
     processes = optimizer_processes(database_url, optimizers, log_level=log_level)
     processes.start()
-    try:
-        _serve_api(settings, sock, host, port, workers, log_level)
-    finally:
-        processes.stop()
+    cleanup.callback(processes.stop)  # first: the callbacks run last registered first
+    _serve_api(settings, sock, host, port, workers, log_level)
+
+
+class _Metrics:
+    """``--metrics-port``: this process serves ``/metrics`` for all of the server's
+    processes, which write their metrics to a directory of its own (prometheus-client's
+    multiprocess mode; see honed.server.scrape)."""
+
+    def __init__(self, directory: str, server: WSGIServer, registry: CollectorRegistry) -> None:
+        self._directory = directory
+        self._server = server
+        self._registry = registry
+        self._storage: SqlStorage | None = None
+
+    @classmethod
+    def start(cls, host: str, port: int | None) -> _Metrics | None:
+        if port is None:
+            return None
+        # A fresh directory per start (stale files would add old counts to new ones), set
+        # before prometheus_client is first imported here, and inherited by the API
+        # workers and the optimizer processes started below.
+        directory = tempfile.mkdtemp(prefix="honed-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
+        from honed.server import scrape
+
+        registry = scrape.registry(directory)
+        try:
+            server = scrape.serve_metrics(host, port, registry)
+        except OSError as error:
+            shutil.rmtree(directory, ignore_errors=True)
+            raise click.ClickException(
+                f"cannot listen on {host}:{port} for metrics: {error.strerror or error}; "
+                "pass another --metrics-port"
+            ) from None
+        return cls(directory, server, registry)
+
+    def read_store(self, database_url: str) -> None:
+        from honed.server import scrape
+        from honed.service.operations import OperationsService
+        from honed.storage.sql.storage import SqlStorage
+
+        self._storage = SqlStorage.from_url(database_url, migrate=False, pool_size=2)
+        self._registry.register(scrape.StoreCollector(OperationsService(self._storage)))
+
+    def stop(self) -> None:
+        if self._storage is not None:
+            self._storage.close()
+        self._server.shutdown()
+        self._server.server_close()
+        shutil.rmtree(self._directory, ignore_errors=True)
 
 
 def _listen(host: str, port: int) -> socket.socket:
@@ -285,8 +371,27 @@ def _exit_on_signal(signum: int, _frame: object) -> None:
     help="End when this process ends (honed serve and embedded clients pass their own). "
     "Default: the parent process at start.",
 )
+@click.option(
+    "--metrics-port",
+    default=None,
+    type=click.IntRange(1, 65535),
+    help="Serve this process's Prometheus metrics (its fits) at "
+    "http://METRICS-HOST:PORT/metrics. (The optimizers of honed serve --metrics-port "
+    "report through its endpoint.)",
+)
+@click.option(
+    "--metrics-host",
+    default="127.0.0.1",
+    show_default=True,
+    help="The address --metrics-port listens on (0.0.0.0: every interface).",
+)
 def optimizer(
-    database_url: str, log_level: str, fit_budget_seconds: float, parent_pid: int | None
+    database_url: str,
+    log_level: str,
+    fit_budget_seconds: float,
+    parent_pid: int | None,
+    metrics_port: int | None,
+    metrics_host: str,
 ) -> None:
     """Fit models and keep candidates ready for the experiments in the database.
 
@@ -325,11 +430,31 @@ def optimizer(
             os.kill(os.getpid(), signal.SIGTERM)
 
     threading.Thread(target=watch_parent, daemon=True).start()
+    on_fit = _fit_metrics(metrics_host, metrics_port)
     storage = SqlStorage.from_url(database_url)
     try:
-        OptimizerLoop(storage, botorch_engine_factory(fit_budget_seconds)).run(stop)
+        OptimizerLoop(storage, botorch_engine_factory(fit_budget_seconds), on_fit=on_fit).run(stop)
     finally:
         storage.close()
+
+
+def _fit_metrics(host: str, port: int | None) -> Callable[[float, bool], None] | None:
+    """Record fits for Prometheus: on this process's own port, or (started by ``honed
+    serve --metrics-port``, which sets PROMETHEUS_MULTIPROC_DIR) for its endpoint."""
+    if port is None and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return None
+    from prometheus_client import start_http_server
+
+    from honed.server.metrics import record_fit
+
+    if port is not None:
+        try:
+            start_http_server(port, host)
+        except OSError as error:
+            raise click.ClickException(
+                f"cannot listen on {host}:{port} for metrics: {error.strerror or error}"
+            ) from None
+    return record_fit
 
 
 @main.group()

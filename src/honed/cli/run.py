@@ -12,6 +12,7 @@ budget: 20                             # total trials
 timeout: 3600                          # seconds, optional
 database: honed.db                     # or  server: http://host:8080  (SIGOPT_API_TOKEN)
 optimizers: 1                          # model processes for an embedded database (0: Sobol)
+metrics_port: 9101                     # optional: trials by state at 127.0.0.1:9101/metrics
 workdir: .honed-trials                 # trial directories (stdout, stderr, result)
 options: {ttl_seconds_for_trials: 600} # any other SchedulerOptions field; stopping rules as
                                        # early_stopping: {percentile: 50, min_step: 3} (or
@@ -130,8 +131,12 @@ def run(config_path: Path, new: bool) -> None:
     try:
         with Client(target.connection, target.token, optimizers=target.optimizers) as client:
             scheduler = open_scheduler(config_path, config, client, runner, options, new, console)
-            drive(scheduler, runner, config_path, config, console)
-            result = scheduler.summarize_final_result()
+            try:
+                serve_metrics(scheduler, config.get("metrics_port"), console)
+                drive(scheduler, runner, config_path, config, console)
+                result = scheduler.summarize_final_result()
+            finally:
+                scheduler.close()  # its metrics endpoint and runner; not the client
     except HonedError as error:
         raise click.ClickException(target.explain(error)) from None
     console.print(f"finished: {result.stop_reason}")
@@ -163,6 +168,19 @@ def open_scheduler(
         raise ConfigError(path, error.message) from None
     console.print(f"experiment {scheduler.experiment.id} created")
     return scheduler
+
+
+def serve_metrics(scheduler: Scheduler, port: int | None, console: Console) -> None:
+    if port is None:
+        return
+    try:
+        scheduler.serve_metrics(port)
+    except OSError as error:
+        raise click.ClickException(
+            f"cannot listen on 127.0.0.1:{port} for metrics: {error.strerror or error}; "
+            "set another metrics_port"
+        ) from None
+    console.print(f"metrics: http://127.0.0.1:{port}/metrics")
 
 
 def drive(

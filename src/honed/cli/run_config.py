@@ -31,7 +31,7 @@ EXPERIMENT_KEYS = {
     "parallel_bandwidth",
 }
 RUN_KEYS = {"command", "parallelism", "budget", "timeout", "database", "server", "token"}
-RUN_KEYS |= {"workdir", "options", "cwd", "env", "optimizers"}
+RUN_KEYS |= {"workdir", "options", "cwd", "env", "optimizers", "metrics_port"}
 RUN_MARK = "honed_run"
 
 
@@ -60,6 +60,9 @@ def load_config(path: Path) -> dict[str, Any]:
         raise ConfigError(path, "'command' must be a string such as 'python train.py --lr {lr}'")
     if "database" in config and "server" in config:
         raise ConfigError(path, "give either 'database' or 'server', not both")
+    port = config.get("metrics_port")
+    if port is not None and not (type(port) is int and 1 <= port <= 65535):
+        raise ConfigError(path, f"'metrics_port' must be a port number (1 to 65535), not {port!r}")
     return config
 
 

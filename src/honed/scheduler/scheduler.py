@@ -34,6 +34,8 @@ from honed.scheduler.trial import Trial
 from honed.scheduler.trial import TrialStatus
 
 if TYPE_CHECKING:
+    from wsgiref.simple_server import WSGIServer
+
     import pandas as pd
 
 logger = logging.getLogger("honed.scheduler")
@@ -85,6 +87,7 @@ class Scheduler:
             else Client(connection, _token(token), optimizers=optimizers)
         )
         self._handler: logging.Handler | None = None
+        self._metrics: WSGIServer | None = None
         self._configure_logging()
         if isinstance(experiment, Mapping):
             self.experiment = self.client.create_experiment(experiment)
@@ -144,7 +147,21 @@ class Scheduler:
             optimizers=optimizers,
         )
 
+    def serve_metrics(self, port: int, host: str = "127.0.0.1") -> None:
+        """Serve this scheduler's trials by state for Prometheus at
+        ``http://host:port/metrics`` (``honed_scheduler_trials{state=...}``, counted when
+        scraped) until ``close()``."""
+        from honed.scheduler.metrics import serve_trial_metrics
+
+        if self._metrics is not None:
+            raise RuntimeError("this scheduler serves its metrics already")
+        self._metrics = serve_trial_metrics(self.experiment.id, self.trials, host, port)
+
     def close(self) -> None:
+        if self._metrics is not None:
+            self._metrics.shutdown()
+            self._metrics.server_close()
+            self._metrics = None
         self.runner.close()
         if self._owns_client:
             self.client.close()

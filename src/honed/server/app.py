@@ -143,7 +143,20 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             allow_headers=["*"],
             max_age=600,
         )
+    if settings.metrics_port is not None:
+        _instrument(app, services)
     return app
+
+
+def _instrument(app: FastAPI, services: Services) -> None:
+    """Operators' metrics (honed.server.metrics), imported only when they are on."""
+    from honed.server import metrics
+
+    services.suggestions.observer = metrics.HandOutMetrics()
+    if isinstance(services.storage, SqlStorage):
+        metrics.sample_pool(services.storage.database.pool_use)
+    # Added last, so outermost: it times the other middleware too.
+    app.add_middleware(metrics.RequestMetrics)
 
 
 # MERGE: SigOpt's recursive update of training runs.

@@ -76,6 +76,14 @@ class Settings(BaseSettings):
         DEFAULT_POOL_SIZE, ge=1, description="connections each server process keeps to PostgreSQL"
     )
 
+    metrics_port: int | None = Field(
+        None,
+        ge=1,
+        le=65535,
+        description="the port of the Prometheus /metrics endpoint (honed serve serves it); "
+        "None: no metrics are recorded",
+    )
+
     if not TYPE_CHECKING:
         # Hidden from mypy, whose pydantic plugin then checks keyword arguments by field.
         def __init__(self, **settings: Any) -> None:

@@ -6,8 +6,10 @@ from honed.service.aiexperiments import AiExperimentService
 from honed.service.analysis import AnalysisService
 from honed.service.experiments import ExperimentService
 from honed.service.observations import ObservationService
+from honed.service.operations import OperationsService
 from honed.service.projects import ProjectService
 from honed.service.runs import TrainingRunService
+from honed.service.suggestions import HandOutObserver
 from honed.service.suggestions import ServingPolicy
 from honed.service.suggestions import SuggestionService
 from honed.service.summaries import SummaryService
@@ -18,14 +20,20 @@ from honed.storage.base import Storage
 class Services:
     """Every use case of honed over one store."""
 
-    def __init__(self, storage: Storage, serving: ServingPolicy | None = None) -> None:
+    def __init__(
+        self,
+        storage: Storage,
+        serving: ServingPolicy | None = None,
+        observer: HandOutObserver | None = None,
+    ) -> None:
         self.storage = storage
         self.tokens = TokenService(storage)
         self.experiments = ExperimentService(storage)
-        self.suggestions = SuggestionService(storage, serving)
+        self.suggestions = SuggestionService(storage, serving, observer)
         self.observations = ObservationService(storage)
         self.summaries = SummaryService(storage)
         self.analysis = AnalysisService(storage)
         self.projects = ProjectService(storage)
         self.aiexperiments = AiExperimentService(storage, self.experiments)
         self.runs = TrainingRunService(storage, self.suggestions)
+        self.operations = OperationsService(storage)

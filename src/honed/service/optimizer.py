@@ -63,6 +63,40 @@ class LoopSettings:
     analysis_interval_seconds: float = 30.0
 
 
+def fit_due(work: OptimizerWork, now: float, settings: LoopSettings, name: str = "") -> bool:
+    """Whether the optimizer loop called ``name`` would fit the experiment now. With no
+    name, whether it waits for a fit that no live process has begun: queued, as operators
+    see it."""
+    spec = work.experiment.spec
+    if not uses_optimizer(work.experiment):
+        return False
+    if not model_ready(spec, work.success_count, work.open_count):
+        return False
+    # Another live process is fitting it. A lease of this loop's own is stale: a fit
+    # that failed while the database was down could not release it.
+    if work.leased_by_other(name, now):
+        return False
+    if work.error_at is not None and now - work.error_at < settings.error_backoff_seconds:
+        return False
+    changed = (
+        work.latest_modified != work.fitted_modified or work.observation_count != work.fitted_count
+    )
+    # A suggestion handed out after the last fit read its data: compute the next
+    # candidates now, while its worker evaluates, with it as a pending point, so that
+    # they are fresh when its result arrives.
+    uncovered = work.latest_open_id is not None and work.latest_open_id > (
+        work.fitted_suggestion_id or 0
+    )
+    if uncovered or work.waiting > 0:
+        return True
+    # A result just came in and nobody waits: its worker usually asks again within
+    # milliseconds, takes a candidate fitted with its point pending, and the next fit
+    # should have the new point pending too. One fit then serves the worker's next
+    # report, where fitting at once would need a second fit before it.
+    just_now = 0.0 <= now - (work.latest_modified or 0.0) < settings.settle_seconds
+    return changed and not just_now
+
+
 class OptimizerLoopRoles(OptimizerQueue, ModelAnalyses, Protocol):
     """What the loop touches: the optimizer's queue, and the analyses it stores."""
 
@@ -74,8 +108,12 @@ class OptimizerLoop:
         engine_factory: Callable[[], Engine],
         name: str | None = None,
         settings: LoopSettings | None = None,
+        on_fit: Callable[[float, bool], None] | None = None,
     ) -> None:
+        """``on_fit(seconds, failed)``: told of every fit this loop ends (operators'
+        metrics)."""
         self._storage = storage
+        self._on_fit = on_fit
         self._engine_factory = engine_factory
         self.name = name or f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         self._settings = settings or LoopSettings()
@@ -90,38 +128,7 @@ class OptimizerLoop:
         self._deferred: dict[int, tuple[Engine, FitInputs]] = {}
 
     def needs_fit(self, work: OptimizerWork, now: float) -> bool:
-        spec = work.experiment.spec
-        if not uses_optimizer(work.experiment):
-            return False
-        if not model_ready(spec, work.success_count, work.open_count):
-            return False
-        # Another live process is fitting it. A lease of this loop's own is stale: a fit
-        # that failed while the database was down could not release it.
-        if work.leased_by_other(self.name, now):
-            return False
-        if (
-            work.error_at is not None
-            and now - work.error_at < self._settings.error_backoff_seconds
-        ):
-            return False
-        changed = (
-            work.latest_modified != work.fitted_modified
-            or work.observation_count != work.fitted_count
-        )
-        # A suggestion handed out after the last fit read its data: compute the next
-        # candidates now, while its worker evaluates, with it as a pending point, so that
-        # they are fresh when its result arrives.
-        uncovered = work.latest_open_id is not None and work.latest_open_id > (
-            work.fitted_suggestion_id or 0
-        )
-        if uncovered or work.waiting > 0:
-            return True
-        # A result just came in and nobody waits: its worker usually asks again within
-        # milliseconds, takes a candidate fitted with its point pending, and the next fit
-        # should have the new point pending too. One fit then serves the worker's next
-        # report, where fitting at once would need a second fit before it.
-        just_now = 0.0 <= now - (work.latest_modified or 0.0) < self._settings.settle_seconds
-        return changed and not just_now
+        return fit_due(work, now, self._settings, self.name)
 
     def batch_size(self, work: OptimizerWork) -> int:
         """Candidates per fit: one per expected worker and, with several, a few spares for
@@ -172,6 +179,7 @@ class OptimizerLoop:
 
     def fit(self, work: OptimizerWork) -> None:
         experiment_id = work.experiment.id
+        started = time.perf_counter()
         try:
             engine = self._engine_factory()
             started = time.perf_counter()
@@ -207,10 +215,17 @@ class OptimizerLoop:
                 len(pending),
                 seconds,
             )
-            self._analyse_or_defer(engine, experiment_id, inputs)
         except Exception as error:  # recorded and shown; Sobol keeps serving meanwhile
             logger.exception("optimizer failed for experiment %s", experiment_id)
+            self._fitted(time.perf_counter() - started, failed=True)
             self._storage.record_optimizer_error(experiment_id, f"{type(error).__name__}: {error}")
+            return
+        self._fitted(seconds, failed=False)
+        self._analyse_or_defer(engine, experiment_id, inputs)
+
+    def _fitted(self, seconds: float, failed: bool) -> None:
+        if self._on_fit is not None:
+            self._on_fit(seconds, failed)
 
     def _analyse_or_defer(self, engine: Engine, experiment_id: int, inputs: FitInputs) -> None:
         last = self._analysed_at.get(experiment_id)

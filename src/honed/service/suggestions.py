@@ -85,6 +85,15 @@ class ServingPolicy:
         return min(self.max_wait_seconds, FIT_WAIT_FACTOR * fit_seconds + FIT_WAIT_SLACK_SECONDS)
 
 
+class HandOutObserver(Protocol):
+    """Told of every suggestion handed out (operators' metrics), in the request's thread
+    or on the server's event loop: it must be cheap and must not touch the database."""
+
+    def handed_out(self, suggestion: Suggestion, waited_seconds: float | None) -> None:
+        """``waited_seconds``: how long the request waited for the optimizer; None when it
+        did not wait."""
+
+
 class SuggestionRoles(ExperimentStore, SuggestionStore, OptimizerSignals, Protocol):
     """What suggestion use cases touch: suggestions and the queue, experiments to
     check access, and the optimizer's signals a request waits on."""
@@ -146,6 +155,9 @@ class SuggestionRequest:
         )
         if isinstance(outcome, choice.CandidatesNeeded):
             return self._wait(outcome.basis)
+        if service.observer is not None:
+            waited = time.monotonic() - self._started if self._deadline is not None else None
+            service.observer.handed_out(outcome, waited)
         return outcome
 
     def _wait(self, basis: CandidateBasis) -> float:
@@ -197,9 +209,15 @@ class SuggestionRequest:
 
 
 class SuggestionService:
-    def __init__(self, storage: SuggestionRoles, policy: ServingPolicy | None = None) -> None:
+    def __init__(
+        self,
+        storage: SuggestionRoles,
+        policy: ServingPolicy | None = None,
+        observer: HandOutObserver | None = None,
+    ) -> None:
         self._storage = storage
         self.policy = policy or ServingPolicy()
+        self.observer = observer
         self._alive = False
         self._alive_checked_at = -float("inf")
         self._started = time.monotonic()

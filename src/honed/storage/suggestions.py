@@ -143,6 +143,15 @@ class SuggestionStore(Protocol):
         """
 
     @abstractmethod
+    def count_open_suggestions(self) -> int:
+        """How many open, non-deleted suggestions the active experiments have, all clients
+        together (what operators watch). Suggestions past their lease count until expiry
+        is applied to them.
+
+        Locks: read.
+        """
+
+    @abstractmethod
     def update_suggestion_metadata(
         self, experiment_id: int, suggestion_id: int, metadata: Metadata | None
     ) -> Suggestion:

@@ -13,6 +13,7 @@ from typing import ClassVar
 
 import pytest
 
+from honed.domain.experiment import ExperimentState
 from honed.domain.parameters import Assignments
 from honed.domain.parameters import point_hash
 from honed.domain.records import Observation
@@ -23,6 +24,7 @@ from honed.errors import ConflictError
 from honed.errors import InvalidRequestError
 from honed.errors import NotFoundError
 from honed.storage.base import Storage
+from honed.storage.experiments import ExperimentPatch
 from honed.storage.optimizer import CandidateSet
 from honed.storage.paging import PageRequest
 from honed.storage.suggestions import NewSuggestion
@@ -228,6 +230,20 @@ class SuggestionConformance(RoleSuite):
             assert page.count + deleted.count == 4, case
             assert all(s.deleted for s in deleted.items), case
             assert storage.delete_suggestions(eid, target, open_only) == 0, case
+
+    def test_count_open_suggestions_of_active_experiments(self, storage: Storage) -> None:
+        before = storage.count_open_suggestions()  # a shared store may hold others
+        first, second, gone = (self.experiment(storage).id for _ in range(3))
+        observed = self.suggest(storage, first, point(1))
+        deleted = self.suggest(storage, first, point(2))
+        self.suggest(storage, first, point(3))
+        self.suggest(storage, second, point(1), SuggestionSource.MANUAL)
+        self.suggest(storage, gone, point(1))
+        assert storage.count_open_suggestions() == before + 5
+        self.observe(storage, first, observed.id)
+        storage.delete_suggestions(first, deleted.id)
+        storage.update_experiment(gone, ExperimentPatch(state=ExperimentState.DELETED))
+        assert storage.count_open_suggestions() == before + 2
 
     def test_concurrent_lease_extensions_never_move_a_lease_back(self, storage: Storage) -> None:
         """A lease only moves forward: an extension that read the row before another's

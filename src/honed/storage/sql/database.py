@@ -53,6 +53,16 @@ class Database:
     def is_sqlite(self) -> bool:
         return self.read_engine.dialect.name == "sqlite"
 
+    def pool_use(self) -> tuple[int, int]:
+        """Connections checked out of this process's pools now, and the connections the
+        pools keep (both engines on SQLite, which may open overflow connections beyond
+        that; PostgreSQL's pool opens none)."""
+        pools = {id(e.pool): e.pool for e in (self.read_engine, self.write_engine)}.values()
+        # QueuePool keeps these counts; a pool that keeps none (SQLite :memory:) adds 0.
+        checked_out = sum(getattr(pool, "checkedout", lambda: 0)() for pool in pools)
+        size = sum(getattr(pool, "size", lambda: 0)() for pool in pools)
+        return checked_out, size
+
     def dispose(self) -> None:
         self.read_engine.dispose()
         if self.write_engine is not self.read_engine:

@@ -623,6 +623,20 @@ class SqlStorage(ProjectsAndRuns, SqlModelAnalyses, Storage):
         with self._tx.read() as session:
             return hot.open_suggestions(_raw(session), experiment_id)
 
+    def count_open_suggestions(self) -> int:
+        query = (
+            select(func.count())
+            .select_from(SuggestionRow)
+            .join(ExperimentRow, ExperimentRow.id == SuggestionRow.experiment_id)
+            .where(
+                SuggestionRow.state == SuggestionState.OPEN.value,
+                ~SuggestionRow.deleted,
+                ExperimentRow.state == ExperimentState.ACTIVE.value,
+            )
+        )
+        with self._tx.read() as session:
+            return int(session.scalar(query) or 0)
+
     def fit_inputs(self, experiment_id: int) -> FitInputs:
         with self._tx.read() as session:
             basis = session.scalar(
