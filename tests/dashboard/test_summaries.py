@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+
+import pytest
 from fastapi.testclient import TestClient
 
 from honed.domain.experiment import Experiment
@@ -14,6 +17,7 @@ from honed.domain.parameters import ParameterType
 from honed.domain.parameters import SearchSpace
 from honed.domain.records import MetricValue
 from honed.domain.records import Observation
+from honed.service import summaries
 from honed.service.summaries import NO_HOSTNAME
 from honed.service.summaries import best_so_far
 from honed.service.summaries import workers
@@ -57,6 +61,47 @@ def test_workers_counts_failures_and_flags_silence() -> None:
     assert (by_host["a"].observations, by_host["a"].failures, by_host["a"].silent) == (3, 1, True)
     assert (by_host["b"].observations, by_host["b"].failures, by_host["b"].silent) == (1, 0, False)
     assert by_host[NO_HOSTNAME].failures == 1
+
+
+def test_no_worker_is_silent_once_the_experiment_is_done(
+    api: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An hour after its last report a worker is silent while the experiment still waits
+    for results, and not once its budget is spent with nothing out."""
+
+    def experiment_with(budget: int, observed: int) -> str:
+        body = {
+            "name": "e",
+            "parameters": [{"name": "x", "type": "double", "bounds": {"min": 0, "max": 1}}],
+            "metrics": [{"name": "f"}],
+            "observation_budget": budget,
+        }
+        experiment_id: str = api.post("/v1/experiments", json=body).json()["id"]
+        for i in range(observed):
+            api.post(
+                f"/v1/experiments/{experiment_id}/observations",
+                json={
+                    "assignments": {"x": i / 4},
+                    "values": [{"name": "f", "value": i}],
+                    "metadata": {"hostname": "gpu-1"},
+                },
+            ).raise_for_status()
+        return experiment_id
+
+    done, waiting = experiment_with(budget=2, observed=2), experiment_with(budget=3, observed=2)
+    out = api.post(f"/v1/experiments/{done}/suggestions").json()["id"]  # one still out
+    later = time.time() + 3600
+    monkeypatch.setattr(summaries.time, "time", lambda: later)
+
+    def silent(experiment_id: str) -> bool:
+        (worker,) = api.get(f"/dashboard/api/experiments/{experiment_id}").json()["workers"]
+        value: bool = worker["silent"]
+        return value
+
+    assert silent(waiting) is True
+    assert silent(done) is True  # its budget is spent, but a suggestion is out
+    api.delete(f"/v1/experiments/{done}/suggestions/{out}").raise_for_status()
+    assert silent(done) is False
 
 
 def _experiment(api: TestClient) -> str:
