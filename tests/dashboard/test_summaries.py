@@ -17,7 +17,6 @@ from honed.domain.parameters import ParameterType
 from honed.domain.parameters import SearchSpace
 from honed.domain.records import MetricValue
 from honed.domain.records import Observation
-from honed.service import summaries
 from honed.service.summaries import NO_HOSTNAME
 from honed.service.summaries import best_so_far
 from honed.service.summaries import workers
@@ -91,7 +90,7 @@ def test_no_worker_is_silent_once_the_experiment_is_done(
     done, waiting = experiment_with(budget=2, observed=2), experiment_with(budget=3, observed=2)
     out = api.post(f"/v1/experiments/{done}/suggestions").json()["id"]  # one still out
     later = time.time() + 3600
-    monkeypatch.setattr(summaries.time, "time", lambda: later)
+    monkeypatch.setattr(time, "time", lambda: later)  # the clock summaries reads
 
     def silent(experiment_id: str) -> bool:
         (worker,) = api.get(f"/dashboard/api/experiments/{experiment_id}").json()["workers"]
@@ -157,7 +156,11 @@ def test_pages_are_served_with_a_strict_policy(api: TestClient) -> None:
         assert response.status_code == 200
         assert "script-src 'self'" in response.headers["content-security-policy"]
         assert response.headers["referrer-policy"] == "no-referrer"
-    assert api.get("/dashboard/experiments/abc").status_code == 404
+    # An id that is no id: still a 404, but the page (which says so), not JSON in a tab.
+    not_an_id = api.get("/dashboard/experiments/abc")
+    assert not_an_id.status_code == 404
+    assert not_an_id.headers["content-type"].startswith("text/html")
+    assert "script-src 'self'" in not_an_id.headers["content-security-policy"]
     assert api.get("/dashboard", follow_redirects=False).headers["location"] == "/dashboard/"
     script = api.get("/dashboard/static/vendor/echarts/echarts.min.js")
     assert script.status_code == 200
