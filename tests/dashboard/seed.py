@@ -39,7 +39,7 @@ class Seeded:
 
     single: str  # one metric, maximize: 45 observations (every 9th failed), 2 open suggestions
     pareto: str  # two metrics, minimize both: 20 observations
-    live: str  # for the live-refresh test, which adds observations
+    live: str  # for the live-refresh test, which adds observations (metric sharpe_ratio)
     trained: Trained | None = None  # scheduler trials: curves, early stopping, log parameters
     values: list[float | None] = field(default_factory=list)  # single, oldest first
     hosts: list[str] = field(default_factory=list)
@@ -126,15 +126,15 @@ def seed(url: str, token: str) -> Seeded:
         seeded.live = post(
             "/v1/experiments",
             {
-                "name": "Live one",
+                "name": "Trading strategy backtest",
                 "parameters": parameters[:1],
-                "metrics": [{"name": "score", "objective": "maximize"}],
+                "metrics": [{"name": "sharpe_ratio", "objective": "maximize"}],
                 "observation_budget": 10,
             },
         )["id"]
         post(
             f"/v1/experiments/{seeded.live}/observations",
-            {"assignments": {"x": 0.5}, "values": [{"name": "score", "value": 1.0}]},
+            {"assignments": {"x": 0.5}, "values": [{"name": "sharpe_ratio", "value": 1.0}]},
         )
         seeded.trained = seed_trained(post)
         return seeded

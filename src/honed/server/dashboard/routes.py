@@ -17,6 +17,7 @@ from honed.api.responses import DashboardDetailOut
 from honed.api.responses import DashboardModelOut
 from honed.api.responses import DashboardSummariesOut
 from honed.api.responses import ShareOut
+from honed.errors import NotFoundError
 from honed.server.dashboard import render
 from honed.server.query import ShareQuery
 from honed.server.query import StateQuery
@@ -46,8 +47,10 @@ PAGE_HEADERS = {
 router = APIRouter(responses=ERRORS)
 
 
-def _page(name: str) -> FileResponse:
-    return FileResponse(STATIC_DIR / name, media_type="text/html", headers=PAGE_HEADERS)
+def _page(name: str, status_code: int = 200) -> FileResponse:
+    return FileResponse(
+        STATIC_DIR / name, status_code=status_code, media_type="text/html", headers=PAGE_HEADERS
+    )
 
 
 @router.get("/dashboard", include_in_schema=False)
@@ -67,7 +70,12 @@ def login_page() -> FileResponse:
 
 @router.get("/dashboard/experiments/{experiment_id}", include_in_schema=False)
 def experiment_page(experiment_id: str) -> FileResponse:
-    path_id(experiment_id)
+    """The page for any id; one that is no id is a 404 still, but a page that says there is
+    no such experiment, not the API's JSON error in a browser tab."""
+    try:
+        path_id(experiment_id)
+    except NotFoundError:
+        return _page("experiment.html", status_code=404)
     return _page("experiment.html")
 
 
