@@ -13,6 +13,8 @@ from honed.storage.analyses import ModelAnalyses
 from honed.storage.experiments import ExperimentPatch
 from honed.storage.experiments import ExperimentQuery
 from honed.storage.experiments import ExperimentStore
+from honed.storage.files import NewRunFile
+from honed.storage.files import RunFileStore
 from honed.storage.observations import IdempotencyKey
 from honed.storage.observations import NewObservation
 from honed.storage.observations import ObservationOrder
@@ -43,6 +45,7 @@ from honed.storage.suggestions import NewSuggestion
 from honed.storage.suggestions import SuggestionContext
 from honed.storage.suggestions import SuggestionDecision
 from honed.storage.suggestions import SuggestionStore
+from honed.storage.tags import TagStore
 from honed.storage.tenants import TenantStore
 
 __all__ = [
@@ -60,6 +63,7 @@ __all__ = [
     "IdempotencyKey",
     "ModelAnalyses",
     "NewObservation",
+    "NewRunFile",
     "NewSuggestion",
     "NewTrainingRun",
     "ObservationOrder",
@@ -73,12 +77,14 @@ __all__ = [
     "PageRequest",
     "ProjectPatch",
     "ProjectStore",
+    "RunFileStore",
     "RunUpdate",
     "SortValue",
     "Storage",
     "SuggestionContext",
     "SuggestionDecision",
     "SuggestionStore",
+    "TagStore",
     "TenantStore",
     "TrainingRunStore",
     "lease_is_live",
@@ -94,6 +100,8 @@ class Storage(
     OptimizerSignals,
     ProjectStore,
     TrainingRunStore,
+    RunFileStore,
+    TagStore,
     ModelAnalyses,
 ):
     """Every role over one database, and its lifecycle. Implementations subclass this;
