@@ -21,6 +21,7 @@ from honed.cli.experiments import experiment
 from honed.cli.experiments import experiments
 from honed.cli.experiments import export
 from honed.cli.run import run
+from honed.domain.files import DEFAULT_MAX_FILE_BYTES
 from honed.engine.botorch.budget import DEFAULT_FIT_BUDGET_SECONDS
 from honed.engine.botorch.budget import MAX_FIT_BUDGET_SECONDS
 from honed.errors import HonedError
@@ -140,6 +141,27 @@ def main() -> None:
     help="A browser origin (e.g. https://dash.example.com) allowed to call the API; "
     "repeat for several. No CORS unless given.",
 )
+@click.option(
+    "--files-dir",
+    default=None,
+    help="Directory for run files (the sigopt client's log_image); created if missing. "
+    "Default: beside a SQLite database (honed.db: honed-files), else ./honed-files. "
+    "Several servers on one PostgreSQL need one directory they all mount.",
+)
+@click.option(
+    "--max-file-size",
+    "max_file_bytes",
+    default=DEFAULT_MAX_FILE_BYTES,
+    show_default=True,
+    type=click.IntRange(1),
+    help="The largest run file accepted, in bytes.",
+)
+@click.option(
+    "--public-url",
+    default=None,
+    help="The URL clients reach this server at (e.g. behind a proxy), for the upload and "
+    "download URLs of run files. Default: the URL each request came to.",
+)
 def serve(
     host: str, port: int, workers: int, log_level: str, optimizers: int, **flags: Any
 ) -> None:
@@ -177,6 +199,7 @@ def serve(
     click.echo(f"honed {__version__} serving {database_url} at {url}")
     click.echo(f"  export SIGOPT_API_URL={url}")
     click.echo(f"  dashboard: {url}/dashboard/")
+    click.echo(f"  run files: {os.path.abspath(settings.files_directory)}")
     if issued is not None and env_token is None:
         click.echo(
             f"  export SIGOPT_API_TOKEN={issued.secret}   (client {client.id}; "

@@ -17,11 +17,13 @@ from pydantic_settings import BaseSettings
 from pydantic_settings import NoDecode
 from pydantic_settings import SettingsConfigDict
 
+from honed.domain.files import DEFAULT_MAX_FILE_BYTES
 from honed.service.suggestions import DEFAULT_MAX_WAIT_SECONDS
 from honed.service.suggestions import Preference
 from honed.service.suggestions import ServingPolicy
 from honed.storage.sql.database import DEFAULT_POOL_SIZE
 from honed.storage.sql.database import DEFAULT_URL
+from honed.storage.sql.database import default_files_dir
 
 ENV_PREFIX = "HONED_"
 
@@ -76,6 +78,20 @@ class Settings(BaseSettings):
         DEFAULT_POOL_SIZE, ge=1, description="connections each server process keeps to PostgreSQL"
     )
 
+    files_dir: str | None = Field(
+        None,
+        description="the directory run files (log_image) are stored in; default: beside a "
+        "SQLite database (honed.db: honed-files), else ./honed-files",
+    )
+    max_file_bytes: int = Field(
+        DEFAULT_MAX_FILE_BYTES, ge=1, description="the largest run file accepted, in bytes"
+    )
+    public_url: str | None = Field(
+        None,
+        description="the URL clients reach this server at, for the upload and download "
+        "URLs of run files (default: the URL each request came to)",
+    )
+
     if not TYPE_CHECKING:
         # Hidden from mypy, whose pydantic plugin then checks keyword arguments by field.
         def __init__(self, **settings: Any) -> None:
@@ -95,6 +111,10 @@ class Settings(BaseSettings):
     @property
     def serving(self) -> ServingPolicy:
         return ServingPolicy(self.candidate_wait_seconds, self.prefer, self.optimizers > 0)
+
+    @property
+    def files_directory(self) -> str:
+        return self.files_dir or default_files_dir(self.database_url)
 
     @classmethod
     def from_env(cls) -> Settings:
