@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from honed.domain.runs import TrainingRun
 from honed.domain.tags import Tag
 from honed.domain.tags import check_tag
@@ -31,7 +33,14 @@ class TagService:
 
     def of_run(self, run: TrainingRun) -> list[Tag]:
         """The tags of a run the caller has read (TrainingRunService.get)."""
-        return self._storage.tags(run.client_id, list(run.tag_ids))
+        return self.of_runs([run])
+
+    def of_runs(self, runs: Sequence[TrainingRun]) -> list[Tag]:
+        """The tags of runs of one client that the caller has read, each once."""
+        if not runs:
+            return []
+        ids = sorted({t for run in runs for t in run.tag_ids})
+        return self._storage.tags(runs[0].client_id, ids)
 
     def add_to_run(self, caller: Token, run_id: int, tag_id: int) -> Tag:
         run = self._runs.get(caller, run_id)

@@ -47,7 +47,7 @@ DOWNLOAD_HEADERS = {
 }
 
 
-def _content_url(request: Request, file: RunFile, method: str, svc: Services) -> str:
+def content_url(request: Request, file: RunFile, method: str, svc: Services) -> str:
     """The file's own URL on this server, signed for ``method``. The server's public URL
     (``--public-url``), else the one this request came to."""
     signed = svc.files.sign(file, method)
@@ -74,7 +74,7 @@ def create_run_file(
     )
     declared = file.declared
     upload = {
-        "url": _content_url(request, file, "PUT", svc),
+        "url": content_url(request, file, "PUT", svc),
         "method": "PUT",
         "headers": {
             "Content-Length": str(declared.content_length),
@@ -89,7 +89,7 @@ def create_run_file(
 def get_file(request: Request, svc: Svc, token: Caller, file_id: PathId) -> JSONResponse:
     """The file; once its content arrived, ``download`` has a URL valid for an hour."""
     file = svc.files.get(token, path_id(file_id))
-    download = _content_url(request, file, "GET", svc) if file.is_uploaded else None
+    download = content_url(request, file, "GET", svc) if file.is_uploaded else None
     return reply(render.file_json(file, download_url=download))
 
 
