@@ -160,11 +160,11 @@ def test_log_image_round_trips_byte_for_byte(
 
     # The same bytes with the API token instead of a signed URL (what the dashboard uses).
     with api(served) as client:
-        content = client.get(f"/v1/files/{stored.files[0]}/content")
-    assert content.content == path.read_bytes()
-    assert content.headers["content-type"] == "image/png"
-    assert content.headers["content-disposition"] == 'attachment; filename="loss.png"'
-    assert "sandbox" in content.headers["content-security-policy"]
+        served_file = client.get(f"/v1/files/{stored.files[0]}/content")
+    assert served_file.content == path.read_bytes()
+    assert served_file.headers["content-type"] == "image/png"
+    assert served_file.headers["content-disposition"] == 'attachment; filename="loss.png"'
+    assert "sandbox" in served_file.headers["content-security-policy"]
 
 
 def test_tags_round_trip(served: Served, run: RunContext) -> None:

@@ -7,7 +7,8 @@ public contract of ``honed.storage``, so they apply to any backend.
 The suite is one class per storage role, each in its own module, and an implementer of one
 role may subclass that class alone: ``TenantConformance``, ``ExperimentConformance``,
 ``SuggestionConformance``, ``ObservationConformance``, ``OptimizerConformance``,
-``ProjectConformance`` and ``TrainingRunConformance``. This class adds what spans roles.
+``ProjectConformance``, ``TrainingRunConformance``, ``RunFileConformance`` and
+``TagConformance``. This class adds what spans roles.
 
 ``suggest_from_processes`` runs the suggestion race across the OS processes of a
 ``ProcessRace``, for backends that several processes can open (pass a picklable factory,
@@ -28,6 +29,8 @@ from honed.storage.observations import ObservationPatch
 from honed.storage.paging import PageRequest
 from honed.testing.storage_analyses import ModelAnalysesConformance
 from honed.testing.storage_experiments import ExperimentConformance
+from honed.testing.storage_files import RunFileConformance
+from honed.testing.storage_files import TagConformance
 from honed.testing.storage_observations import ObservationConformance
 from honed.testing.storage_optimizer import OptimizerConformance
 from honed.testing.storage_runs import ProjectConformance
@@ -48,8 +51,10 @@ __all__ = [
     "OptimizerConformance",
     "ProcessRace",
     "ProjectConformance",
+    "RunFileConformance",
     "StorageConformance",
     "SuggestionConformance",
+    "TagConformance",
     "TenantConformance",
     "TrainingRunConformance",
     "check_race_outcomes",
@@ -67,6 +72,8 @@ class StorageConformance(
     OptimizerConformance,
     ProjectConformance,
     TrainingRunConformance,
+    RunFileConformance,
+    TagConformance,
     ModelAnalysesConformance,
 ):
     """The whole ``Storage`` contract: every role's tests, and those that span roles."""
