@@ -149,6 +149,17 @@ def main() -> None:
     "Several servers on one PostgreSQL need one directory they all mount.",
 )
 @click.option(
+    "--files-s3-bucket",
+    default=None,
+    help="Keep run files in this S3-compatible bucket instead of --files-dir (needs "
+    "honed[s3]; credentials as boto3 finds them, e.g. AWS_ACCESS_KEY_ID).",
+)
+@click.option(
+    "--files-s3-endpoint-url",
+    default=None,
+    help="The S3 endpoint, for MinIO, Ceph and other S3-compatible stores (default: AWS).",
+)
+@click.option(
     "--max-file-size",
     "max_file_bytes",
     default=DEFAULT_MAX_FILE_BYTES,
@@ -171,6 +182,7 @@ def serve(
     HONED_CANDIDATE_WAIT_SECONDS or HONED_CORS_ORIGINS (comma-separated); --host, --port,
     --workers, --optimizers and --log-level have none.
     """
+    from honed.server.app import file_store
     from honed.server.settings import Settings
     from honed.service.app import Services
     from honed.storage.sql.storage import SqlStorage
@@ -190,6 +202,10 @@ def serve(
         raise click.UsageError(str(error)) from None
     database_url = settings.database_url
     env_token = settings.api_token
+    try:
+        files_location = file_store(settings).location
+    except ValueError as error:
+        raise click.UsageError(str(error)) from None
     # Before the database is touched: a busy port must not cost a token shown only once.
     sock = _listen(host, port)
     storage = SqlStorage.from_url(database_url)  # migrates once, before any worker starts
@@ -199,7 +215,7 @@ def serve(
     click.echo(f"honed {__version__} serving {database_url} at {url}")
     click.echo(f"  export SIGOPT_API_URL={url}")
     click.echo(f"  dashboard: {url}/dashboard/")
-    click.echo(f"  run files: {os.path.abspath(settings.files_directory)}")
+    click.echo(f"  run files: {files_location}")
     if issued is not None and env_token is None:
         click.echo(
             f"  export SIGOPT_API_TOKEN={issued.secret}   (client {client.id}; "

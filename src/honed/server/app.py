@@ -39,6 +39,7 @@ from honed.server.routes import tokens
 from honed.server.settings import Settings
 from honed.service.app import Services
 from honed.service.files import FileLimits
+from honed.storage.contents import FileContents
 from honed.storage.local_contents import LocalContents
 from honed.storage.sql.storage import SqlStorage
 
@@ -73,6 +74,22 @@ class SkipResponseContent:
         await self.app(scope, receive, send_skipping)
 
 
+def file_store(settings: Settings) -> FileContents:
+    """Where run files are kept: the S3 bucket if one is set, else a local directory."""
+    if settings.files_s3_bucket:
+        try:
+            from honed.storage.s3_contents import S3Contents
+        except ImportError:  # pragma: no cover - depends on the installation
+            raise ValueError("files_s3_bucket needs boto3: pip install 'honed[s3]'") from None
+        return S3Contents(
+            settings.files_s3_bucket,
+            settings.files_s3_prefix,
+            settings.files_s3_endpoint_url,
+            settings.files_s3_region,
+        )
+    return LocalContents(settings.files_directory)
+
+
 def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
     """The honed server. Pass ``services`` to serve an existing store (tests, embedded use).
 
@@ -84,7 +101,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         services = Services(
             SqlStorage.from_url(settings.database_url, pool_size=settings.db_pool_size),
             settings.serving,
-            LocalContents(settings.files_directory),
+            file_store(settings),
             FileLimits(max_bytes=settings.max_file_bytes),
         )
         services.tokens.bootstrap(settings.api_token)

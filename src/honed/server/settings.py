@@ -83,6 +83,16 @@ class Settings(BaseSettings):
         description="the directory run files (log_image) are stored in; default: beside a "
         "SQLite database (honed.db: honed-files), else ./honed-files",
     )
+    files_s3_bucket: str | None = Field(
+        None,
+        description="store run files in this S3-compatible bucket instead of files_dir "
+        "(needs honed[s3]; credentials as boto3 finds them, e.g. AWS_ACCESS_KEY_ID)",
+    )
+    files_s3_prefix: str = Field("", description="a prefix of the objects' keys in the bucket")
+    files_s3_endpoint_url: str | None = Field(
+        None, description="the S3 endpoint (MinIO, Ceph, ...); default: AWS's"
+    )
+    files_s3_region: str | None = Field(None, description="the bucket's region")
     max_file_bytes: int = Field(
         DEFAULT_MAX_FILE_BYTES, ge=1, description="the largest run file accepted, in bytes"
     )
