@@ -122,7 +122,11 @@ async def upload_file_content(
     return reply(render.file_json(file))
 
 
-@router.get("/v1/files/{file_id}/content", response_class=StreamingResponse)
+@router.get(
+    "/v1/files/{file_id}/content",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"*/*": {}}, "description": "The bytes, of the file's type"}},
+)
 async def get_file_content(
     request: Request, svc: Svc, file_id: PathId, query: SignedUrl
 ) -> StreamingResponse:
