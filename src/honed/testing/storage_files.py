@@ -7,8 +7,6 @@ Part of ``honed.testing.storage.StorageConformance``; subclass ``RunFileConforma
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 
 from honed.domain.files import FileDeclaration
@@ -22,6 +20,7 @@ from honed.storage.files import NewRunFile
 from honed.storage.paging import PageRequest
 from honed.storage.runs import NewTrainingRun
 from honed.testing.storage_support import RoleSuite
+from honed.testing.storage_support import run_together
 
 DECLARED = FileDeclaration(
     content_length=12,
@@ -82,21 +81,11 @@ class RunFileConformance(RoleSuite):
     ) -> None:
         run = make_run(storage)
         limit, workers = 3, 6
-        barrier = threading.Barrier(workers)
-        refused: list[BaseException] = []
-
-        def work(index: int) -> None:
-            barrier.wait(timeout=60)
-            try:
-                storage.create_run_file(run.id, new_file(index), max_per_run=limit)
-            except InvalidRequestError as error:
-                refused.append(error)
-
-        threads = [threading.Thread(target=work, args=(i,)) for i in range(workers)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=120)
+        refused = run_together(
+            lambda index: storage.create_run_file(run.id, new_file(index), max_per_run=limit),
+            workers,
+        )
+        assert all(isinstance(error, InvalidRequestError) for error in refused)
         assert len(refused) == workers - limit
         assert "3 files" in str(refused[0])
         stored = storage.get_training_run(run.id).file_ids

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 
+from sqlalchemy import exc
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -84,14 +85,12 @@ class SqlRunAttachments:
     def create_tag(self, client_id: int, name: str, color: str) -> Tag:
         with self._tx.write() as session:
             get_row(session, ClientRow, client_id)
-            if _tag_named(session, client_id, name) is not None:
-                raise _duplicate_tag(name)
             row = TagRow(client_id=client_id, name=name, color=color, created=time.time())
             session.add(row)
             try:
                 session.flush()
-            except ConflictError:  # another process created it since the check
-                raise _duplicate_tag(name) from None
+            except exc.IntegrityError:  # the unique (client, name) constraint
+                raise ConflictError(f"The tag with name `{name}` already exists.") from None
             return convert.tag(row)
 
     def get_tag(self, client_id: int, tag_id: int) -> Tag:
@@ -133,13 +132,3 @@ def _locked_run(session: Session, run_id: int) -> TrainingRunRow:
     if run is None:
         raise NotFoundError()
     return run
-
-
-def _tag_named(session: Session, client_id: int, name: str) -> TagRow | None:
-    return session.scalars(
-        select(TagRow).where(TagRow.client_id == client_id, TagRow.name == name)
-    ).first()
-
-
-def _duplicate_tag(name: str) -> ConflictError:
-    return ConflictError(f"The tag with name `{name}` already exists.")
