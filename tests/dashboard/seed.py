@@ -146,6 +146,33 @@ EPOCHS = 10
 STOP_AT = 4  # the early-stopping rule's step
 
 
+# A ResNet-18's hyperparameters on CIFAR-10, as the seeded trials and the model views tune it.
+RESNET: dict[str, Any] = {
+    "name": "ResNet-18 on CIFAR-10",
+    "parameters": [
+        {
+            "name": "learning_rate",
+            "type": "double",
+            "bounds": {"min": 1e-4, "max": 1.0},
+            "transformation": "log",
+        },
+        {
+            "name": "weight_decay",
+            "type": "double",
+            "bounds": {"min": 1e-6, "max": 1e-2},
+            "transformation": "log",
+        },
+        {"name": "batch_size", "type": "int", "bounds": {"min": 32, "max": 256}},
+        {
+            "name": "optimizer",
+            "type": "categorical",
+            "categorical_values": ["sgd", "adam", "adamw"],
+        },
+    ],
+    "metrics": [{"name": "val_accuracy", "objective": "maximize"}],
+}
+
+
 def final_accuracy(
     learning_rate: float, weight_decay: float, batch_size: int, optimizer: str
 ) -> float:
@@ -166,33 +193,7 @@ def seed_trained(post: Callable[[str, dict[str, Any]], dict[str, Any]]) -> Train
     worst third by their epoch-4 accuracy are stopped early (their value: the last
     intermediate one); a learning rate above 0.3 diverges and fails."""
     experiment = post(
-        "/v1/experiments",
-        {
-            "name": "ResNet-18 on CIFAR-10",
-            "parameters": [
-                {
-                    "name": "learning_rate",
-                    "type": "double",
-                    "bounds": {"min": 1e-4, "max": 1.0},
-                    "transformation": "log",
-                },
-                {
-                    "name": "weight_decay",
-                    "type": "double",
-                    "bounds": {"min": 1e-6, "max": 1e-2},
-                    "transformation": "log",
-                },
-                {"name": "batch_size", "type": "int", "bounds": {"min": 32, "max": 256}},
-                {
-                    "name": "optimizer",
-                    "type": "categorical",
-                    "categorical_values": ["sgd", "adam", "adamw"],
-                },
-            ],
-            "metrics": [{"name": "val_accuracy", "objective": "maximize"}],
-            "observation_budget": 48,
-            "parallel_bandwidth": 4,
-        },
+        "/v1/experiments", {**RESNET, "observation_budget": 48, "parallel_bandwidth": 4}
     )["id"]
     trained = Trained(id=experiment)
     start = time.time() - 6 * 3600

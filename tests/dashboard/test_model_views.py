@@ -19,6 +19,7 @@ from tests.dashboard.browser import label_problems
 from tests.dashboard.browser import readme_screenshot
 from tests.dashboard.browser import sign_in
 from tests.dashboard.browser import wait_loaded
+from tests.dashboard.seed import RESNET
 from tests.dashboard.seed import final_accuracy
 from tests.support.server import RunningServer
 from tests.support.server import running_server
@@ -168,34 +169,8 @@ def seed_resnet(server: RunningServer) -> tuple[str, list[float]]:
             }
         )
     with httpx.Client(base_url=server.url, auth=(server.token, ""), timeout=30) as http:
-        experiment = http.post(
-            "/v1/experiments",
-            json={
-                "name": "ResNet-18 on CIFAR-10",
-                "parameters": [
-                    {
-                        "name": "learning_rate",
-                        "type": "double",
-                        "bounds": {"min": 1e-4, "max": 1.0},
-                        "transformation": "log",
-                    },
-                    {
-                        "name": "weight_decay",
-                        "type": "double",
-                        "bounds": {"min": 1e-6, "max": 1e-2},
-                        "transformation": "log",
-                    },
-                    {"name": "batch_size", "type": "int", "bounds": {"min": 32, "max": 256}},
-                    {
-                        "name": "optimizer",
-                        "type": "categorical",
-                        "categorical_values": ["sgd", "adam", "adamw"],
-                    },
-                ],
-                "metrics": [{"name": "val_accuracy", "objective": "maximize"}],
-                "observation_budget": 60,
-            },
-        ).json()["id"]
+        body = {**RESNET, "observation_budget": 60}
+        experiment = http.post("/v1/experiments", json=body).json()["id"]
         response = http.post(
             f"/v1/experiments/{experiment}/observations/batch", json={"observations": batch}
         )

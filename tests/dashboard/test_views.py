@@ -43,6 +43,12 @@ def api(server: RunningServer, path: str) -> Any:
     return response.json()
 
 
+def post(server: RunningServer, path: str, body: dict[str, Any]) -> Any:
+    response = httpx.post(server.url + path, auth=(server.token, ""), json=body, timeout=30)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
 def open_trained(context: BrowserContext, server: RunningServer, seeded: Seeded) -> Watched:
     watched = sign_in(context, server, f"/dashboard/experiments/{trained_of(seeded).id}")
     wait_loaded(watched)
@@ -169,12 +175,11 @@ def test_pareto_hypervolume_is_the_servers(
 def test_a_brush_and_a_legend_toggle_survive_refreshes_with_new_data(
     context: BrowserContext, dashboard_server: RunningServer
 ) -> None:
-    auth = (dashboard_server.token, "")
     url = dashboard_server.url
-    experiment = httpx.post(
-        f"{url}/v1/experiments",
-        auth=auth,
-        json={
+    experiment = post(
+        dashboard_server,
+        "/v1/experiments",
+        {
             "name": "Brushed",
             "parameters": [
                 {
@@ -187,19 +192,14 @@ def test_a_brush_and_a_legend_toggle_survive_refreshes_with_new_data(
             ],
             "metrics": [{"name": "score", "objective": "maximize"}],
         },
-    ).json()["id"]
+    )["id"]
 
     def observe(i: int) -> None:
         body = {
             "assignments": {"lr": 10 ** (-4 + i % 4), "depth": 1 + i % 8},
             "values": [{"name": "score", "value": i / 10}],
         }
-        assert (
-            httpx.post(
-                f"{url}/v1/experiments/{experiment}/observations", auth=auth, json=body
-            ).status_code
-            == 200
-        )
+        post(dashboard_server, f"/v1/experiments/{experiment}/observations", body)
 
     for i in range(6):
         observe(i)
@@ -318,15 +318,15 @@ def test_unknown_and_empty_experiments_say_so(
     watched.page.goto(f"{dashboard_server.url}/dashboard/experiments/abc")
     expect(watched.page.locator("#not-found")).to_contain_text("No such experiment")
     assert all(NOT_FOUND_RESOURCE in e for e in watched.errors)
-    empty = httpx.post(
-        f"{dashboard_server.url}/v1/experiments",
-        auth=(dashboard_server.token, ""),
-        json={
+    empty = post(
+        dashboard_server,
+        "/v1/experiments",
+        {
             "name": "Nothing yet",
             "parameters": [{"name": "x", "type": "double", "bounds": {"min": 0, "max": 1}}],
             "metrics": [{"name": "f"}],
         },
-    ).json()["id"]
+    )["id"]
     page = watched.page
     watched.errors.clear()
     page.goto(f"{dashboard_server.url}/dashboard/experiments/{empty}")
@@ -423,17 +423,15 @@ def test_trials_run_at_once_on_one_worker_get_their_own_lanes(
 ) -> None:
     """honed run with parallelism 4 runs four trials at once on one machine: each gets a
     lane of the worker's row in the timeline instead of being drawn over the others."""
-    auth = (dashboard_server.token, "")
-    url = dashboard_server.url
-    experiment = httpx.post(
-        f"{url}/v1/experiments",
-        auth=auth,
-        json={
+    experiment = post(
+        dashboard_server,
+        "/v1/experiments",
+        {
             "name": "Four at once",
             "parameters": [{"name": "x", "type": "double", "bounds": {"min": 0, "max": 1}}],
             "metrics": [{"name": "loss", "objective": "minimize"}],
         },
-    ).json()["id"]
+    )["id"]
     start = time.time() - 3600
     # vm: trials of 40 s started every 10 s (4 at once); gpu-2: one after another.
     trials_run = [("vm", start + 10 * i, 40.0) for i in range(8)]
@@ -446,12 +444,11 @@ def test_trials_run_at_once_on_one_worker_get_their_own_lanes(
         }
         for i, (host, begin, seconds) in enumerate(trials_run)
     ]
-    response = httpx.post(
-        f"{url}/v1/experiments/{experiment}/observations/batch",
-        auth=auth,
-        json={"observations": batch},
+    post(
+        dashboard_server,
+        f"/v1/experiments/{experiment}/observations/batch",
+        {"observations": batch},
     )
-    assert response.status_code == 200, response.text
     watched = sign_in(context, dashboard_server, f"/dashboard/experiments/{experiment}")
     wait_loaded(watched)
     hosts = watched.page.evaluate("() => honedCharts.timeline.getOption().yAxis[0].data")
