@@ -24,6 +24,13 @@ VARIABLES = (
     "CORS_ORIGINS",
     "DB_POOL_SIZE",
     "METRICS_PORT",
+    "FILES_DIR",
+    "FILES_S3_BUCKET",
+    "FILES_S3_PREFIX",
+    "FILES_S3_ENDPOINT_URL",
+    "FILES_S3_REGION",
+    "MAX_FILE_BYTES",
+    "PUBLIC_URL",
 )
 
 
@@ -45,6 +52,13 @@ def test_every_field_has_its_variable(monkeypatch: pytest.MonkeyPatch) -> None:
         "CORS_ORIGINS": "https://a.example, https://b.example,",
         "DB_POOL_SIZE": "3",
         "METRICS_PORT": "9100",
+        "FILES_DIR": "/srv/honed/files",
+        "FILES_S3_BUCKET": "runs",
+        "FILES_S3_PREFIX": "honed/",
+        "FILES_S3_ENDPOINT_URL": "http://minio:9000",
+        "FILES_S3_REGION": "eu-west-1",
+        "MAX_FILE_BYTES": "1000",
+        "PUBLIC_URL": "https://honed.example/api",
     }.items():
         monkeypatch.setenv(f"HONED_{name}", value)
     settings = Settings.from_env()
@@ -59,6 +73,13 @@ def test_every_field_has_its_variable(monkeypatch: pytest.MonkeyPatch) -> None:
         cors_origins=("https://a.example", "https://b.example"),
         db_pool_size=3,
         metrics_port=9100,
+        files_dir="/srv/honed/files",
+        files_s3_bucket="runs",
+        files_s3_prefix="honed/",
+        files_s3_endpoint_url="http://minio:9000",
+        files_s3_region="eu-west-1",
+        max_file_bytes=1000,
+        public_url="https://honed.example/api",
     )
     assert set(Settings.model_fields) == {name.lower() for name in VARIABLES}
     assert pickle.loads(pickle.dumps(settings)) == settings  # as uvicorn's workers get it
@@ -72,6 +93,21 @@ def test_unset_and_empty_variables_give_the_defaults(monkeypatch: pytest.MonkeyP
     assert (settings.optimizers, settings.rate_limit) == (0, 0.0)
     assert settings.database_url == "sqlite:///honed.db"
     assert settings.serving.prefer is Preference.QUALITY
+    assert settings.files_directory == "honed-files"  # beside ./honed.db
+
+
+@pytest.mark.parametrize(
+    ("database_url", "directory"),
+    [
+        ("sqlite:////srv/honed/runs.db", "/srv/honed/runs-files"),
+        ("sqlite:///honed.db", "honed-files"),
+        ("sqlite://", "honed-files"),
+        ("postgresql://u:p@db/honed", "honed-files"),
+    ],
+)
+def test_files_go_beside_a_sqlite_database(database_url: str, directory: str) -> None:
+    assert Settings(database_url=database_url).files_directory == directory
+    assert Settings(database_url=database_url, files_dir="/x").files_directory == "/x"
 
 
 def test_arguments_win_over_variables(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -84,11 +84,14 @@ def test_a_database_that_is_not_there_is_not_created(tmp_path: Path) -> None:
 
 def test_an_unknown_experiment_is_one_error_line(tmp_path: Path) -> None:
     seed(tmp_path / "honed.db")
-    result = honed("experiment", "show", "999", "--database", "honed.db", cwd=tmp_path)
-    assert result.returncode == 1
-    assert "Traceback" not in result.stderr
-    assert len(result.stderr.splitlines()) == 1
-    assert result.stderr.startswith("Error: ")
+    for command in (("experiment", "show"), ("export",)):
+        result = honed(*command, "999", "--database", "honed.db", cwd=tmp_path)
+        assert result.returncode == 1
+        assert "Traceback" not in result.stderr
+        assert result.stderr == (
+            "Error: no experiment 999 in honed.db; "
+            "honed experiments list --database honed.db shows the ones there\n"
+        )
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,6 @@ from typing import Any
 
 import yaml
 
-from honed.client import Client
 from tests.support.server import free_port
 from tests.support.server import running_server
 
@@ -64,19 +63,19 @@ def error_line(result: subprocess.CompletedProcess[str]) -> str:
     return errors[0]
 
 
-def experiments_in(database: Path) -> list[str]:
-    if not database.exists():
-        return []
-    with Client(str(database)) as client:
-        return [e.name for e in client.list_experiments()]
-
-
 def test_a_value_typo_creates_no_experiment(tmp_path: Path) -> None:
     path = write_config(tmp_path, metrics=[{"name": "loss", "objective": "minimise"}])
     error = error_line(honed("run", str(path), cwd=tmp_path))
     assert "metrics[0].objective" in error
     assert "'maximize' or 'minimize'" in error
-    assert experiments_in(tmp_path / "honed.db") == []
+    # Found before the database is opened: no empty database file is left behind either.
+    assert not (tmp_path / "honed.db").exists()
+    # A rule of the definition itself (not of its wire shape) is found up front too.
+    bounds = [{"name": "x", "type": "double", "bounds": {"min": 1, "max": 0}}]
+    path = write_config(tmp_path, parameters=bounds)
+    error = error_line(honed("run", str(path), cwd=tmp_path))
+    assert "(x).bounds: max must be greater than min" in error
+    assert not (tmp_path / "honed.db").exists()
 
 
 def test_a_wrong_placeholder_is_found_before_anything_is_created(tmp_path: Path) -> None:

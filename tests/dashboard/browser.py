@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -34,6 +36,7 @@ ARGS = [
 # before calling a page wrong (they pass as soon as the page is right).
 expect.set_options(timeout=20_000)
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "build" / "screenshots"
+DOCS = Path(__file__).resolve().parents[2] / "docs"
 
 
 @contextmanager
@@ -91,3 +94,36 @@ def chart_data(watched: Watched, expression: str) -> Any:
 
 def wait_loaded(watched: Watched, times: int = 1) -> None:
     watched.page.wait_for_function(f"() => (window.honedLoaded || 0) >= {times}")
+
+
+LABEL_PROBLEMS = (Path(__file__).parent / "label_problems.js").read_text()
+
+
+def label_problems(watched: Watched) -> list[str]:
+    """Texts of the page's visible charts that overlap or are cut off, in words."""
+    problems: list[str] = watched.page.evaluate(LABEL_PROBLEMS)
+    return problems
+
+
+def readme_screenshot(watched: Watched, name: str, through: str | None = None) -> None:
+    """The README's pictures (docs/NAME), refreshed when HONED_UPDATE_SCREENSHOT=1, so a
+    test run leaves the tree clean: the viewport, or with ``through`` the page from the
+    viewport's top to the bottom of that element."""
+    if os.environ.get("HONED_UPDATE_SCREENSHOT") != "1":
+        return
+    target = DOCS / name
+    temporary = target.with_suffix(".tmp.png")
+    page = watched.page
+    if through is None:
+        page.screenshot(path=str(temporary), full_page=False)
+    else:
+        box = page.locator(through).bounding_box()
+        viewport = page.viewport_size
+        assert box is not None, through
+        assert viewport is not None
+        bottom = min(box["y"] + box["height"] + 16, viewport["height"])
+        page.screenshot(
+            path=str(temporary),
+            clip={"x": 0, "y": 0, "width": viewport["width"], "height": bottom},
+        )
+    shutil.move(temporary, target)

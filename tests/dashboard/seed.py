@@ -39,7 +39,7 @@ class Seeded:
 
     single: str  # one metric, maximize: 45 observations (every 9th failed), 2 open suggestions
     pareto: str  # two metrics, minimize both: 20 observations
-    live: str  # for the live-refresh test, which adds observations
+    live: str  # for the live-refresh test, which adds observations (metric sharpe_ratio)
     trained: Trained | None = None  # scheduler trials: curves, early stopping, log parameters
     values: list[float | None] = field(default_factory=list)  # single, oldest first
     hosts: list[str] = field(default_factory=list)
@@ -126,15 +126,15 @@ def seed(url: str, token: str) -> Seeded:
         seeded.live = post(
             "/v1/experiments",
             {
-                "name": "Live one",
+                "name": "Trading strategy backtest",
                 "parameters": parameters[:1],
-                "metrics": [{"name": "score", "objective": "maximize"}],
+                "metrics": [{"name": "sharpe_ratio", "objective": "maximize"}],
                 "observation_budget": 10,
             },
         )["id"]
         post(
             f"/v1/experiments/{seeded.live}/observations",
-            {"assignments": {"x": 0.5}, "values": [{"name": "score", "value": 1.0}]},
+            {"assignments": {"x": 0.5}, "values": [{"name": "sharpe_ratio", "value": 1.0}]},
         )
         seeded.trained = seed_trained(post)
         return seeded
@@ -144,6 +144,33 @@ TRAINED_HOSTS = ("gpu-1", "gpu-2", "gpu-3", "gpu-4")
 N_TRIALS = 36
 EPOCHS = 10
 STOP_AT = 4  # the early-stopping rule's step
+
+
+# A ResNet-18's hyperparameters on CIFAR-10, as the seeded trials and the model views tune it.
+RESNET: dict[str, Any] = {
+    "name": "ResNet-18 on CIFAR-10",
+    "parameters": [
+        {
+            "name": "learning_rate",
+            "type": "double",
+            "bounds": {"min": 1e-4, "max": 1.0},
+            "transformation": "log",
+        },
+        {
+            "name": "weight_decay",
+            "type": "double",
+            "bounds": {"min": 1e-6, "max": 1e-2},
+            "transformation": "log",
+        },
+        {"name": "batch_size", "type": "int", "bounds": {"min": 32, "max": 256}},
+        {
+            "name": "optimizer",
+            "type": "categorical",
+            "categorical_values": ["sgd", "adam", "adamw"],
+        },
+    ],
+    "metrics": [{"name": "val_accuracy", "objective": "maximize"}],
+}
 
 
 def final_accuracy(
@@ -166,33 +193,7 @@ def seed_trained(post: Callable[[str, dict[str, Any]], dict[str, Any]]) -> Train
     worst third by their epoch-4 accuracy are stopped early (their value: the last
     intermediate one); a learning rate above 0.3 diverges and fails."""
     experiment = post(
-        "/v1/experiments",
-        {
-            "name": "ResNet-18 on CIFAR-10",
-            "parameters": [
-                {
-                    "name": "learning_rate",
-                    "type": "double",
-                    "bounds": {"min": 1e-4, "max": 1.0},
-                    "transformation": "log",
-                },
-                {
-                    "name": "weight_decay",
-                    "type": "double",
-                    "bounds": {"min": 1e-6, "max": 1e-2},
-                    "transformation": "log",
-                },
-                {"name": "batch_size", "type": "int", "bounds": {"min": 32, "max": 256}},
-                {
-                    "name": "optimizer",
-                    "type": "categorical",
-                    "categorical_values": ["sgd", "adam", "adamw"],
-                },
-            ],
-            "metrics": [{"name": "val_accuracy", "objective": "maximize"}],
-            "observation_budget": 48,
-            "parallel_bandwidth": 4,
-        },
+        "/v1/experiments", {**RESNET, "observation_budget": 48, "parallel_bandwidth": 4}
     )["id"]
     trained = Trained(id=experiment)
     start = time.time() - 6 * 3600

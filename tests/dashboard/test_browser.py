@@ -11,6 +11,7 @@ from playwright.sync_api import BrowserContext
 from playwright.sync_api import expect
 
 from tests.dashboard.browser import chart_data
+from tests.dashboard.browser import readme_screenshot
 from tests.dashboard.browser import sign_in
 from tests.dashboard.browser import wait_loaded
 from tests.dashboard.browser import watch
@@ -57,12 +58,13 @@ def test_experiments_list(
     expect(row).to_contain_text("Classifier accuracy")
     expect(row).to_contain_text(f"{N_OBSERVATIONS} / {BUDGET}")
     best = max(v for v in seeded.values if v is not None)
-    expect(row.locator("td").nth(4)).to_have_text(f"{best:.6g}")
+    expect(row.locator("td").nth(4)).to_have_text(f"accuracy {best:.6g}")  # metric, value
     expect(row.locator("td").nth(3)).to_have_text(str(seeded.values.count(None)))
     pareto = watched.page.locator(f"#experiments tr[data-id='{seeded.pareto}']")
     expect(pareto).to_contain_text("Latency against loss")
     expect(pareto.locator("td").nth(4)).to_have_text(re.compile(r"^\d+ Pareto points$"))
     watched.screenshot("experiments")
+    readme_screenshot(watched, "dashboard-list.png", through="main")
     row.locator("a").click()
     watched.page.wait_for_url(f"{dashboard_server.url}/dashboard/experiments/{seeded.single}")
     wait_loaded(watched)
@@ -195,7 +197,7 @@ def test_live_refresh_shows_a_new_observation(
         auth=(dashboard_server.token, ""),
         json={
             "assignments": {"x": 0.25},
-            "values": [{"name": "score", "value": 2.5}],
+            "values": [{"name": "sharpe_ratio", "value": 2.5}],
             "metadata": {"hostname": "late-worker"},
         },
     )

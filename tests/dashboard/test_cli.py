@@ -109,9 +109,15 @@ def test_errors_are_one_line_messages(dashboard_server: RunningServer, seeded: S
     assert "token you sent is unknown or revoked" in result.stderr
     assert "Traceback" not in result.stderr
 
-    result = honed("experiment", "show", "999999", server=dashboard_server)
-    assert result.returncode == 1
-    assert "Traceback" not in result.stderr
+    # An unknown id is named, with where it was looked for (not the API's bare "The
+    # requested resource could not be found").
+    for command in (("experiment", "show"), ("export",)):
+        result = honed(*command, "999999", server=dashboard_server)
+        assert result.returncode == 1
+        assert result.stderr.strip() == (
+            f"Error: no experiment 999999 at {dashboard_server.url} that this token can see; "
+            "honed experiments list shows the ones it can"
+        )
 
     result = honed("experiments", "list", "--url", dashboard_server.url)
     assert result.returncode == 1

@@ -11,10 +11,16 @@ from typing import Any
 
 import httpx
 import pytest
+import scipy.stats
 from playwright.sync_api import BrowserContext
+from playwright.sync_api import expect
 
+from tests.dashboard.browser import label_problems
+from tests.dashboard.browser import readme_screenshot
 from tests.dashboard.browser import sign_in
 from tests.dashboard.browser import wait_loaded
+from tests.dashboard.seed import RESNET
+from tests.dashboard.seed import final_accuracy
 from tests.support.server import RunningServer
 from tests.support.server import running_server
 
@@ -66,14 +72,19 @@ def seed_and_wait_for_the_analysis(server: RunningServer) -> tuple[str, dict[str
             f"/v1/experiments/{experiment}/observations/batch", json={"observations": batch}
         )
         assert response.status_code == 200, response.text
-        deadline = time.monotonic() + 240
+    return experiment, wait_for_the_analysis(server, experiment, OBSERVATIONS)
+
+
+def wait_for_the_analysis(server: RunningServer, experiment: str, count: int) -> dict[str, Any]:
+    """The served model analysis, once the optimizer stored one of ``count`` observations."""
+    deadline = time.monotonic() + 240
+    model: dict[str, Any] = {}
+    with httpx.Client(base_url=server.url, auth=(server.token, ""), timeout=30) as http:
         while time.monotonic() < deadline:
-            model: dict[str, Any] = http.get(
-                f"/dashboard/api/experiments/{experiment}/model"
-            ).json()
+            model = http.get(f"/dashboard/api/experiments/{experiment}/model").json()
             analysis = model["analysis"]
-            if analysis is not None and analysis["observation_count"] == OBSERVATIONS:
-                return experiment, model
+            if analysis is not None and analysis["observation_count"] == count:
+                return model
             time.sleep(0.5)
     raise AssertionError(f"no model analysis within 240 s: {model}\n{server.log()}")
 
@@ -123,6 +134,91 @@ def test_importance_bars_and_slice_bands_are_the_served_analysis(
     assert page.evaluate("() => honedCharts.scatter.lr.getOption().xAxis[0].type") == "log"
     assert page.locator("#slices-note").is_visible()
     watched.screenshot("model-views")
+    assert watched.errors == []
+
+
+RESNET_TRIALS = 32
+DIVERGED = 0.1  # chance level on CIFAR-10's ten classes: a run whose loss became nan
+
+
+def seed_resnet(server: RunningServer) -> tuple[str, list[float]]:
+    """A ResNet-18 tuned on 32 quasi-random points (tests.dashboard.seed's response: the
+    learning rate matters most); runs with a learning rate above 0.3 diverge to chance
+    level, a bad tail the model clips. Returns the id and the values, in order."""
+    unit = scipy.stats.qmc.Sobol(4, scramble=True, seed=7).random(RESNET_TRIALS)
+    batch, values = [], []
+    for i, (a, b, c, d) in enumerate(unit):
+        learning_rate, weight_decay = float(10 ** (-4 + 4 * a)), float(10 ** (-6 + 4 * b))
+        batch_size, optimizer = int(32 + round(224 * c)), ("sgd", "adam", "adamw")[int(3 * d)]
+        value = (
+            DIVERGED
+            if learning_rate > 0.3
+            else final_accuracy(learning_rate, weight_decay, batch_size, optimizer)
+        )
+        values.append(value)
+        batch.append(
+            {
+                "assignments": {
+                    "learning_rate": learning_rate,
+                    "weight_decay": weight_decay,
+                    "batch_size": batch_size,
+                    "optimizer": optimizer,
+                },
+                "values": [{"name": "val_accuracy", "value": value}],
+                "metadata": {"hostname": f"gpu-{1 + i % 4}"},
+            }
+        )
+    with httpx.Client(base_url=server.url, auth=(server.token, ""), timeout=30) as http:
+        body = {**RESNET, "observation_budget": 60}
+        experiment = http.post("/v1/experiments", json=body).json()["id"]
+        response = http.post(
+            f"/v1/experiments/{experiment}/observations/batch", json={"observations": batch}
+        )
+        assert response.status_code == 200, response.text
+    return experiment, values
+
+
+def test_the_model_views_of_a_real_experiment_say_where_the_model_clips(
+    context: BrowserContext, model_server: RunningServer
+) -> None:
+    """Diverged runs are far below the rest: the model clips them at Tukey's fence, so its
+    band stays at the fence there. The analysis says at what value and for how many, the
+    slices draw that line, and the note says why the band is not at those points."""
+    experiment, values = seed_resnet(model_server)
+    model = wait_for_the_analysis(model_server, experiment, RESNET_TRIALS)
+    (analysis,) = model["analysis"]["metrics"]
+    diverged = values.count(DIVERGED)
+    assert diverged >= 2
+    assert analysis["clipped"] == diverged
+    assert DIVERGED < analysis["clipped_at"] < min(v for v in values if v != DIVERGED)
+    shares = {i["parameter"]: i["share"] for i in analysis["importance"]}
+    assert max(shares, key=shares.__getitem__) == "learning_rate", shares
+
+    watched = sign_in(context, model_server, f"/dashboard/experiments/{experiment}")
+    wait_loaded(watched)
+    page = watched.page
+    page.wait_for_function(
+        "() => honedCharts.scatter.learning_rate && honedCharts.scatter.learning_rate"
+        ".getOption().series.find(s => s.id === 'model-mean').data.length > 0"
+    )
+    note = page.locator("#slices-note")
+    expect(note).to_contain_text(
+        f"The model sees the {diverged} worst values of val_accuracy as "
+        f"{analysis['clipped_at']:.6g} (dotted line"
+    )
+    for parameter in ("learning_rate", "weight_decay", "batch_size", "optimizer"):
+        marked = page.evaluate(
+            f"() => honedCharts.scatter[{parameter!r}].getOption().series"
+            ".find(s => s.id === 'model-mean').markLine.data.map(d => d.yAxis)"
+        )
+        assert marked == [analysis["clipped_at"]], parameter
+    assert label_problems(watched) == []
+    page.evaluate(
+        "() => { document.querySelector('.model-grid').scrollIntoView();"
+        " window.scrollBy(0, -14); }"
+    )
+    watched.screenshot("model-views-resnet")
+    readme_screenshot(watched, "dashboard-model.png", through=".model-grid")
     assert watched.errors == []
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+
+import pytest
 from fastapi.testclient import TestClient
 
 from honed.domain.experiment import Experiment
@@ -59,6 +62,47 @@ def test_workers_counts_failures_and_flags_silence() -> None:
     assert by_host[NO_HOSTNAME].failures == 1
 
 
+def test_no_worker_is_silent_once_the_experiment_is_done(
+    api: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An hour after its last report a worker is silent while the experiment still waits
+    for results, and not once its budget is spent with nothing out."""
+
+    def experiment_with(budget: int, observed: int) -> str:
+        body = {
+            "name": "e",
+            "parameters": [{"name": "x", "type": "double", "bounds": {"min": 0, "max": 1}}],
+            "metrics": [{"name": "f"}],
+            "observation_budget": budget,
+        }
+        experiment_id: str = api.post("/v1/experiments", json=body).json()["id"]
+        for i in range(observed):
+            api.post(
+                f"/v1/experiments/{experiment_id}/observations",
+                json={
+                    "assignments": {"x": i / 4},
+                    "values": [{"name": "f", "value": i}],
+                    "metadata": {"hostname": "gpu-1"},
+                },
+            ).raise_for_status()
+        return experiment_id
+
+    done, waiting = experiment_with(budget=2, observed=2), experiment_with(budget=3, observed=2)
+    out = api.post(f"/v1/experiments/{done}/suggestions").json()["id"]  # one still out
+    later = time.time() + 3600
+    monkeypatch.setattr(time, "time", lambda: later)  # the clock summaries reads
+
+    def silent(experiment_id: str) -> bool:
+        (worker,) = api.get(f"/dashboard/api/experiments/{experiment_id}").json()["workers"]
+        value: bool = worker["silent"]
+        return value
+
+    assert silent(waiting) is True
+    assert silent(done) is True  # its budget is spent, but a suggestion is out
+    api.delete(f"/v1/experiments/{done}/suggestions/{out}").raise_for_status()
+    assert silent(done) is False
+
+
 def _experiment(api: TestClient) -> str:
     response = api.post(
         "/v1/experiments",
@@ -112,7 +156,11 @@ def test_pages_are_served_with_a_strict_policy(api: TestClient) -> None:
         assert response.status_code == 200
         assert "script-src 'self'" in response.headers["content-security-policy"]
         assert response.headers["referrer-policy"] == "no-referrer"
-    assert api.get("/dashboard/experiments/abc").status_code == 404
+    # An id that is no id: still a 404, but the page (which says so), not JSON in a tab.
+    not_an_id = api.get("/dashboard/experiments/abc")
+    assert not_an_id.status_code == 404
+    assert not_an_id.headers["content-type"].startswith("text/html")
+    assert "script-src 'self'" in not_an_id.headers["content-security-policy"]
     assert api.get("/dashboard", follow_redirects=False).headers["location"] == "/dashboard/"
     script = api.get("/dashboard/static/vendor/echarts/echarts.min.js")
     assert script.status_code == 200

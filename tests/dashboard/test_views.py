@@ -8,24 +8,27 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
-import shutil
+import time
 from pathlib import Path
 from typing import Any
 
 import httpx
+from playwright.sync_api import Browser
 from playwright.sync_api import BrowserContext
 from playwright.sync_api import expect
 
+from honed.domain.trials import ENDED_KEY
+from honed.domain.trials import STARTED_KEY
 from tests.dashboard.browser import Watched
 from tests.dashboard.browser import chart_data
+from tests.dashboard.browser import label_problems
+from tests.dashboard.browser import readme_screenshot
 from tests.dashboard.browser import sign_in
 from tests.dashboard.browser import wait_loaded
 from tests.dashboard.seed import Seeded
 from tests.dashboard.seed import Trained
 from tests.support.server import RunningServer
 
-DOCS = Path(__file__).resolve().parents[2] / "docs"
 NOT_FOUND_RESOURCE = "Failed to load resource: the server responded with a status of 404"
 
 
@@ -40,23 +43,16 @@ def api(server: RunningServer, path: str) -> Any:
     return response.json()
 
 
+def post(server: RunningServer, path: str, body: dict[str, Any]) -> Any:
+    response = httpx.post(server.url + path, auth=(server.token, ""), json=body, timeout=30)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
 def open_trained(context: BrowserContext, server: RunningServer, seeded: Seeded) -> Watched:
     watched = sign_in(context, server, f"/dashboard/experiments/{trained_of(seeded).id}")
     wait_loaded(watched)
     return watched
-
-
-def readme_screenshot(watched: Watched, name: str, selector: str | None = None) -> None:
-    """The README's pictures: refreshed on request, so a test run leaves the tree clean."""
-    if os.environ.get("HONED_UPDATE_SCREENSHOT") != "1":
-        return
-    target = DOCS / name
-    temporary = target.with_suffix(".tmp.png")
-    if selector:
-        watched.page.locator(selector).screenshot(path=str(temporary))
-    else:
-        watched.page.screenshot(path=str(temporary), full_page=False)
-    shutil.move(temporary, target)
 
 
 def test_stopped_trials_are_marked_counted_and_never_best(
@@ -150,7 +146,7 @@ def test_views_hold_what_the_api_returns_with_log_axes(
     )
     by_id = {o["id"]: o for o in detail["observations"]}
     for status, series in zip(("completed", "failed", "early_stopped"), bars, strict=True):
-        for observation_id, (row, start, end) in series:
+        for observation_id, (row, start, end, _lane, _lanes) in series:
             o = by_id[observation_id]
             assert o["status"] == status
             assert hosts[row] == o["hostname"]
@@ -179,12 +175,11 @@ def test_pareto_hypervolume_is_the_servers(
 def test_a_brush_and_a_legend_toggle_survive_refreshes_with_new_data(
     context: BrowserContext, dashboard_server: RunningServer
 ) -> None:
-    auth = (dashboard_server.token, "")
     url = dashboard_server.url
-    experiment = httpx.post(
-        f"{url}/v1/experiments",
-        auth=auth,
-        json={
+    experiment = post(
+        dashboard_server,
+        "/v1/experiments",
+        {
             "name": "Brushed",
             "parameters": [
                 {
@@ -197,19 +192,14 @@ def test_a_brush_and_a_legend_toggle_survive_refreshes_with_new_data(
             ],
             "metrics": [{"name": "score", "objective": "maximize"}],
         },
-    ).json()["id"]
+    )["id"]
 
     def observe(i: int) -> None:
         body = {
             "assignments": {"lr": 10 ** (-4 + i % 4), "depth": 1 + i % 8},
             "values": [{"name": "score", "value": i / 10}],
         }
-        assert (
-            httpx.post(
-                f"{url}/v1/experiments/{experiment}/observations", auth=auth, json=body
-            ).status_code
-            == 200
-        )
+        post(dashboard_server, f"/v1/experiments/{experiment}/observations", body)
 
     for i in range(6):
         observe(i)
@@ -324,16 +314,19 @@ def test_unknown_and_empty_experiments_say_so(
 ) -> None:
     watched = sign_in(context, dashboard_server, "/dashboard/experiments/987654")
     expect(watched.page.locator("#not-found")).to_contain_text("No such experiment")
+    # An id that is no id at all: the same page, not the API's JSON error.
+    watched.page.goto(f"{dashboard_server.url}/dashboard/experiments/abc")
+    expect(watched.page.locator("#not-found")).to_contain_text("No such experiment")
     assert all(NOT_FOUND_RESOURCE in e for e in watched.errors)
-    empty = httpx.post(
-        f"{dashboard_server.url}/v1/experiments",
-        auth=(dashboard_server.token, ""),
-        json={
+    empty = post(
+        dashboard_server,
+        "/v1/experiments",
+        {
             "name": "Nothing yet",
             "parameters": [{"name": "x", "type": "double", "bounds": {"min": 0, "max": 1}}],
             "metrics": [{"name": "f"}],
         },
-    ).json()["id"]
+    )["id"]
     page = watched.page
     watched.errors.clear()
     page.goto(f"{dashboard_server.url}/dashboard/experiments/{empty}")
@@ -343,6 +336,11 @@ def test_unknown_and_empty_experiments_say_so(
         "No completed observation"
     )
     expect(page.locator("#page-info")).to_contain_text("(0 observations)")
+    # The slices say so too, rather than draw bare axes.
+    expect(page.locator("#scatters + .chart-empty")).to_have_text(
+        "No completed observation of f yet."
+    )
+    expect(page.locator("#scatters")).to_be_hidden()
     assert watched.errors == []
 
 
@@ -359,4 +357,109 @@ def test_the_page_fits_a_phone(
         assert box["width"] <= width, chart
         assert box["width"] > 250, chart
     watched.screenshot("phone")
+    # The experiments list too: every column on the screen, none behind a sideways scroll.
+    page.goto(f"{dashboard_server.url}/dashboard/")
+    expect(page.locator(f"#experiments tr[data-id='{trained_of(seeded).id}']")).to_be_visible()
+    table, wrap = page.evaluate(
+        "() => { const t = document.getElementById('experiments');"
+        " return [t.scrollWidth, t.parentElement.clientWidth]; }"
+    )
+    assert table <= wrap
+    watched.screenshot("phone-list")
+    assert watched.errors == []
+
+
+def test_chart_texts_neither_overlap_nor_are_cut_off(
+    browser: Browser, dashboard_server: RunningServer, seeded: Seeded
+) -> None:
+    """Axis labels and names, legends and titles of every chart, on a desktop and on a
+    phone, for experiments with log parameters and curves, categories, and two metrics."""
+    for width, height in ((1400, 900), (390, 844)):
+        context = browser.new_context(
+            viewport={"width": width, "height": height}, is_mobile=width < 600
+        )
+        try:
+            watched = sign_in(context, dashboard_server)
+            for experiment in (trained_of(seeded).id, seeded.single, seeded.pareto):
+                watched.page.goto(f"{dashboard_server.url}/dashboard/experiments/{experiment}")
+                wait_loaded(watched)
+                assert label_problems(watched) == [], (width, experiment)
+            assert watched.errors == []
+        finally:
+            context.close()
+
+
+def test_best_values_are_blue_and_worst_red_whatever_the_objective(
+    context: BrowserContext, dashboard_server: RunningServer, seeded: Seeded
+) -> None:
+    """Parallel coordinates and contour cells: one colour scale for a maximized metric
+    (accuracy) and a minimized one (loss), so red always reads as bad."""
+    blue, red = "rgba(80,163,186,1)", "rgba(217,78,93,1)"
+    watched = sign_in(context, dashboard_server)
+    for experiment, maximize in ((seeded.single, True), (seeded.pareto, False)):
+        watched.page.goto(f"{dashboard_server.url}/dashboard/experiments/{experiment}")
+        wait_loaded(watched)
+        # (value, colour) of each parallel line and each contour cell, as drawn.
+        lines, cells = watched.page.evaluate(
+            "() => [[honedCharts.parallel, 'stroke', (v) => v.at(-1)],"
+            " [honedCharts.contour, 'fill', (v) => v[4]]].map(([c, key, value]) => {"
+            " const data = c.getModel().getSeriesByIndex(0).getData(); const out = [];"
+            " for (let i = 0; i < data.count(); i++) out.push([value(data.getRawDataItem(i).value"
+            " ?? data.getRawDataItem(i)), data.getItemVisual(i, 'style')[key]]);"
+            " return out; })"
+        )
+        for drawn in (lines, cells):
+            ranked = sorted(drawn, key=lambda pair: pair[0], reverse=maximize)
+            assert (ranked[0][1], ranked[-1][1]) == (blue, red), (experiment, ranked)
+    # The contour's colour bar is labelled with the lowest and highest cell means.
+    text = watched.page.evaluate("() => honedCharts.contour.getOption().visualMap[0].text")
+    means = [value for value, _ in cells]
+    assert text == [f"{max(means):.6g}", f"{min(means):.6g}"]
+    assert watched.errors == []
+
+
+def test_trials_run_at_once_on_one_worker_get_their_own_lanes(
+    context: BrowserContext, dashboard_server: RunningServer
+) -> None:
+    """honed run with parallelism 4 runs four trials at once on one machine: each gets a
+    lane of the worker's row in the timeline instead of being drawn over the others."""
+    experiment = post(
+        dashboard_server,
+        "/v1/experiments",
+        {
+            "name": "Four at once",
+            "parameters": [{"name": "x", "type": "double", "bounds": {"min": 0, "max": 1}}],
+            "metrics": [{"name": "loss", "objective": "minimize"}],
+        },
+    )["id"]
+    start = time.time() - 3600
+    # vm: trials of 40 s started every 10 s (4 at once); gpu-2: one after another.
+    trials_run = [("vm", start + 10 * i, 40.0) for i in range(8)]
+    trials_run += [("gpu-2", start + 70 * i, 60.0) for i in range(3)]
+    batch = [
+        {
+            "assignments": {"x": i / 11},
+            "values": [{"name": "loss", "value": i / 11}],
+            "metadata": {"hostname": host, STARTED_KEY: begin, ENDED_KEY: begin + seconds},
+        }
+        for i, (host, begin, seconds) in enumerate(trials_run)
+    ]
+    post(
+        dashboard_server,
+        f"/v1/experiments/{experiment}/observations/batch",
+        {"observations": batch},
+    )
+    watched = sign_in(context, dashboard_server, f"/dashboard/experiments/{experiment}")
+    wait_loaded(watched)
+    hosts = watched.page.evaluate("() => honedCharts.timeline.getOption().yAxis[0].data")
+    bars, failed, stopped = chart_data(watched, "honedCharts.timeline")
+    assert (len(bars), failed, stopped) == (len(trials_run), [], [])
+    lanes = {hosts[row]: count for row, _, _, _, count in bars}
+    assert lanes == {"vm": 4, "gpu-2": 1}
+    for row, begin, end, lane, count in bars:
+        assert 0 <= lane < count
+        for other_row, other_begin, other_end, other_lane, _ in bars:
+            if (other_row, other_lane) == (row, lane) and (other_begin, other_end) != (begin, end):
+                assert other_end <= begin or end <= other_begin  # one lane, no overlap
+    watched.screenshot("timeline-lanes")
     assert watched.errors == []

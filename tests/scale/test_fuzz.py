@@ -9,7 +9,9 @@ an object, so about half the valid requests are aimed at the fixture's real ones
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
+import pathlib
 import re
 from typing import Any
 from typing import TypeAlias
@@ -37,6 +39,7 @@ from schemathesis.specs.openapi.checks import status_code_conformance
 from honed.server.app import create_app
 from honed.server.http import MAX_BODY_BYTES
 from honed.service.app import Services
+from honed.storage.local_contents import LocalContents
 from honed.storage.sql.storage import SqlStorage
 from tests.conftest import TEST_TOKEN
 from tests.scale.helpers import EXPERIMENT
@@ -67,10 +70,10 @@ RUN = "/v1/training_runs/{run_id}"
 
 
 @pytest.fixture
-def app(storage: SqlStorage) -> FastAPI:
+def app(storage: SqlStorage, tmp_path: pathlib.Path) -> FastAPI:
     """An app with a few of everything, so small generated ids name real objects; the ids of
     the last ones are in ``app.state.known`` (path parameter name -> id)."""
-    services = Services(storage)
+    services = Services(storage, contents=LocalContents(tmp_path / "files"))
     services.tokens.bootstrap(TEST_TOKEN)
     application = create_app(services=services)
     with TestClient(application) as client:
@@ -100,6 +103,19 @@ def app(storage: SqlStorage) -> FastAPI:
         checkpoint = {"values": [{"name": "f", "value": 0.5}]}
         ok(client.post(RUN.format(**known) + "/checkpoints", json=checkpoint))
         known["project_id"] = PROJECT
+        content = b"an image"
+        declared = {
+            "content_length": len(content),
+            "content_md5": base64.b64encode(hashlib.md5(content).digest()).decode(),
+            "content_type": "image/png",
+            "name": "image",
+        }
+        file = ok(client.post(RUN.format(**known) + "/files", json=declared))
+        ok(client.put(file["upload"]["url"], content=content, headers=file["upload"]["headers"]))
+        known["file_id"] = file["id"]
+        tag = {"name": "fuzz", "color": "#123456"}
+        known["tag_id"] = ok(client.post(f"/v1/clients/{known['client_id']}/tags", json=tag))["id"]
+        ok(client.post(RUN.format(**known) + "/tags", json={"id": known["tag_id"]}))
     application.state.known = known
     return application
 

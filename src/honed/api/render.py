@@ -9,6 +9,7 @@ from typing import TypeVar
 
 from honed.api import markers
 from honed.domain.experiment import Experiment
+from honed.domain.files import RunFile
 from honed.domain.metrics import Metric
 from honed.domain.parameters import Parameter
 from honed.domain.parameters import ParameterType
@@ -21,6 +22,7 @@ from honed.domain.records import Suggestion
 from honed.domain.runs import Checkpoint
 from honed.domain.runs import RunProgress
 from honed.domain.runs import TrainingRun
+from honed.domain.tags import Tag
 from honed.domain.tenancy import Client
 from honed.domain.tenancy import Token
 from honed.storage.optimizer import OptimizerStatus
@@ -383,8 +385,8 @@ def training_run_json(run: TrainingRun) -> JSON:
             "hash": source_code.get("hash"),
         },
         "favorite": bool(data.get("favorite", False)),
-        "tags": [],
-        "files": [],
+        "tags": [str(t) for t in run.tag_ids],
+        "files": [str(f) for f in run.file_ids],
         "checkpoint_count": run.checkpoint_count,
         "best_checkpoint": None,
         "created": run.created,
@@ -405,4 +407,41 @@ def checkpoint_json(checkpoint: Checkpoint) -> JSON:
         "metadata": _metadata(checkpoint.metadata),
         "should_stop": False,
         "stopping_reasons": {},
+    }
+
+
+def file_json(file: RunFile, upload: JSON | None = None, download_url: str | None = None) -> JSON:
+    """sigopt-server's file; ``upload`` (url, method, headers) right after it is created,
+    ``download`` once its content arrived. ``training_run`` and ``uploaded`` are honed's."""
+    declared = file.declared
+    data: JSON = {
+        "object": "file",
+        "id": str(file.id),
+        "name": declared.name,
+        "filename": declared.filename,
+        "client": str(file.client_id),
+        "user": None,
+        "created": file.created,
+        "content_length": declared.content_length,
+        "content_type": declared.content_type,
+        "content_md5": declared.content_md5,
+        "training_run": str(file.training_run_id),
+        "uploaded": file.is_uploaded,
+    }
+    # sigopt-server's object names, whatever store holds the bytes.
+    if upload is not None:
+        data["upload"] = {"object": "s3_upload", **upload}
+    if download_url is not None:
+        data["download"] = {"object": "s3_download", "url": download_url}
+    return data
+
+
+def tag_json(tag: Tag) -> JSON:
+    return {
+        "object": "tag",
+        "id": str(tag.id),
+        "name": tag.name,
+        "color": tag.color,
+        "client": str(tag.client_id),
+        "created": tag.created,
     }

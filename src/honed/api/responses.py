@@ -216,6 +216,8 @@ class TrainingRunOut(Out):
     model: dict[str, Any]
     source_code: dict[str, Any]
     favorite: bool
+    tags: list[Id]
+    files: list[Id]
     checkpoint_count: int
     created: int
     updated: int
@@ -241,6 +243,47 @@ class CheckpointOut(Out):
     metadata: dict[str, Any] | None
     should_stop: bool
     stopping_reasons: dict[str, Any]
+
+
+class FileUploadOut(Out):
+    object: Literal["s3_upload"]
+    url: str
+    method: Literal["PUT"]
+    headers: dict[str, str]
+
+
+class FileDownloadOut(Out):
+    object: Literal["s3_download"]
+    url: str
+
+
+class FileOut(Out):
+    object: Literal["file"]
+    id: Id
+    name: str | None
+    filename: str | None
+    client: Id
+    created: int
+    content_length: int
+    content_type: str
+    content_md5: str
+    training_run: Id
+    uploaded: bool
+    upload: FileUploadOut | None = None
+    download: FileDownloadOut | None = None
+
+
+class TagOut(Out):
+    object: Literal["tag"]
+    id: Id
+    name: str
+    color: str
+    client: Id
+    created: int
+
+
+class TagPage(_Page):
+    data: list[TagOut]
 
 
 class ProjectPage(_Page):

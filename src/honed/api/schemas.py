@@ -241,6 +241,26 @@ class TrainingRunBatchBody(Body):
     )
 
 
+class RunFileIn(Body):
+    """A file the sigopt client's ``log_image`` is about to upload (checked further by
+    honed.domain.files.declare_file)."""
+
+    content_length: StrictInt = Field(description="Bytes the upload will send")
+    content_type: StrictStr = Field(description="Its MIME type, e.g. image/png")
+    content_md5: StrictStr = Field(description="Base64 of the MD5 of its bytes")
+    name: StrictStr | None = None
+    filename: StrictStr | None = None
+
+
+class TagIn(Body):
+    name: StrictStr
+    color: StrictStr = Field(description="#RRGGBB")
+
+
+class RunTagIn(Body):
+    id: Id = Field(description="A tag of the run's client")
+
+
 class CheckpointIn(Body):
     values: list[MetricValueIn]
     metadata: dict[str, Any] | None = None

@@ -23,6 +23,7 @@ from rich.progress import TextColumn
 from rich.table import Table
 
 from honed.errors import HonedError
+from honed.errors import NotFoundError
 from honed.export import FORMATS
 from honed.export import observation_rows
 from honed.export import write_csv
@@ -56,9 +57,12 @@ def server_options(command: F) -> F:
 
 
 @contextmanager
-def remote(url: str, token: str | None, database: str | None = None) -> Iterator[Remote]:
+def remote(
+    url: str, token: str | None, database: str | None = None, experiment_id: str | None = None
+) -> Iterator[Remote]:
     """The server, or the database when one is given, with their errors turned into
-    one-line CLI errors."""
+    one-line CLI errors; a 404 names the experiment asked for and where it was looked for
+    (the server says only "The requested resource could not be found")."""
     try:
         if database is None:
             with Remote(url, token) as api:
@@ -66,6 +70,20 @@ def remote(url: str, token: str | None, database: str | None = None) -> Iterator
         else:
             with embedded(database) as api:
                 yield api
+    except NotFoundError as error:
+        if experiment_id is None:
+            raise click.ClickException(error.message) from None
+        if database is not None:
+            message = (
+                f"no experiment {experiment_id} in {database}; "
+                f"honed experiments list --database {database} shows the ones there"
+            )
+        else:
+            message = (
+                f"no experiment {experiment_id} at {url} that this token can see; "
+                "honed experiments list shows the ones it can"
+            )
+        raise click.ClickException(message) from None
     except HonedError as error:
         raise click.ClickException(error.message) from None
 
@@ -173,7 +191,7 @@ def experiment() -> None:
 @click.argument("experiment_id")
 def experiment_show(url: str, token: str | None, database: str | None, experiment_id: str) -> None:
     """Progress, best assignments and open suggestions of one experiment."""
-    with remote(url, token, database) as api:
+    with remote(url, token, database, experiment_id) as api:
         e = api.experiment(experiment_id)
         best = api.best_assignments(experiment_id)
         open_suggestions = api.open_suggestions(experiment_id)
@@ -225,7 +243,7 @@ def export(
 ) -> None:
     """Export an experiment's observations: one row per observation (csv, parquet) or the
     experiment and its observations as the API returns them (json)."""
-    with remote(url, token, database) as api:
+    with remote(url, token, database, experiment_id) as api:
         e = api.experiment(experiment_id)
         observations = fetch_observations(api, experiment_id)
     if fmt == "parquet":

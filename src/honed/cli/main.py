@@ -24,6 +24,7 @@ from honed.cli.experiments import experiment
 from honed.cli.experiments import experiments
 from honed.cli.experiments import export
 from honed.cli.run import run
+from honed.domain.files import DEFAULT_MAX_FILE_BYTES
 from honed.engine.botorch.budget import DEFAULT_FIT_BUDGET_SECONDS
 from honed.engine.botorch.budget import MAX_FIT_BUDGET_SECONDS
 from honed.errors import HonedError
@@ -155,6 +156,38 @@ def main() -> None:
     help="A browser origin (e.g. https://dash.example.com) allowed to call the API; "
     "repeat for several. No CORS unless given.",
 )
+@click.option(
+    "--files-dir",
+    default=None,
+    help="Directory for run files (the sigopt client's log_image); created if missing. "
+    "Default: beside a SQLite database (honed.db: honed-files), else ./honed-files. "
+    "Several servers on one PostgreSQL need one directory they all mount.",
+)
+@click.option(
+    "--files-s3-bucket",
+    default=None,
+    help="Keep run files in this S3-compatible bucket instead of --files-dir (needs "
+    "honed[s3]; credentials as boto3 finds them, e.g. AWS_ACCESS_KEY_ID).",
+)
+@click.option(
+    "--files-s3-endpoint-url",
+    default=None,
+    help="The S3 endpoint, for MinIO, Ceph and other S3-compatible stores (default: AWS).",
+)
+@click.option(
+    "--max-file-size",
+    "max_file_bytes",
+    default=DEFAULT_MAX_FILE_BYTES,
+    show_default=True,
+    type=click.IntRange(1),
+    help="The largest run file accepted, in bytes.",
+)
+@click.option(
+    "--public-url",
+    default=None,
+    help="The URL clients reach this server at (e.g. behind a proxy), for the upload and "
+    "download URLs of run files. Default: the URL each request came to.",
+)
 def serve(
     host: str, port: int, workers: int, log_level: str, optimizers: int, **flags: Any
 ) -> None:
@@ -164,6 +197,7 @@ def serve(
     HONED_CANDIDATE_WAIT_SECONDS or HONED_CORS_ORIGINS (comma-separated); --host, --port,
     --workers, --optimizers and --log-level have none.
     """
+    from honed.server.app import file_store
     from honed.server.settings import Settings
 
     # The other options are Settings fields by name; those left at their default give way
@@ -179,13 +213,28 @@ def serve(
         settings = Settings(**given, optimizers=optimizers)
     except ValueError as error:
         raise click.UsageError(str(error)) from None
+    try:
+        files_location = file_store(settings).location
+    except ValueError as error:
+        raise click.UsageError(str(error)) from None
     # Before the database is touched: a busy port must not cost a token shown only once.
     sock = _listen(host, port)
     with contextlib.ExitStack() as cleanup:
         metrics = _Metrics.start(host, settings.metrics_port)
         if metrics is not None:
             cleanup.callback(metrics.stop)
-        _serve_from(settings, sock, host, port, workers, log_level, optimizers, metrics, cleanup)
+        _serve_from(
+            settings,
+            sock,
+            host,
+            port,
+            workers,
+            log_level,
+            optimizers,
+            metrics,
+            cleanup,
+            files_location,
+        )
 
 
 def _serve_from(
@@ -198,6 +247,7 @@ def _serve_from(
     optimizers: int,
     metrics: _Metrics | None,
     cleanup: contextlib.ExitStack,
+    files_location: str,
 ) -> None:
     """``serve`` once its ports are bound: the database, the token, the processes."""
     database_url = settings.database_url
@@ -210,6 +260,7 @@ def _serve_from(
     click.echo(f"honed {__version__} serving {database_url} at {url}")
     click.echo(f"  export SIGOPT_API_URL={url}")
     click.echo(f"  dashboard: {url}/dashboard/")
+    click.echo(f"  run files: {files_location}")
     if metrics is not None:
         click.echo(f"  metrics: http://{host}:{settings.metrics_port}/metrics")
     if issued is not None and env_token is None:

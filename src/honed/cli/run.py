@@ -40,11 +40,12 @@ from rich.console import RenderResult
 from rich.live import Live
 from rich.table import Table
 
-from honed.cli.run_config import EXPERIMENT_KEYS
 from honed.cli.run_config import RUN_MARK
 from honed.cli.run_config import ConfigError
 from honed.cli.run_config import Target
 from honed.cli.run_config import build_options
+from honed.cli.run_config import check_experiment
+from honed.cli.run_config import experiment_body
 from honed.cli.run_config import load_config
 from honed.cli.run_config import parameter_names
 from honed.client import Client
@@ -114,6 +115,7 @@ def run(config_path: Path, new: bool) -> None:
     """
     # Every mistake the config alone shows is found here, before anything is created.
     config = load_config(config_path)
+    check_experiment(config_path, config)
     options = build_options(config_path, config)
     base = config_path.resolve().parent
     runner = SubprocessRunner(
@@ -160,11 +162,9 @@ def open_scheduler(
         scheduler = Scheduler.from_stored_experiment(existing, runner, options, client)
         console.print(f"resuming experiment {existing}: {len(scheduler.trials)} trials so far")
         return scheduler
-    body = {k: v for k, v in config.items() if k in EXPERIMENT_KEYS}
-    body["metadata"] = {**(body.get("metadata") or {}), RUN_MARK: 1}
     try:
-        scheduler = Scheduler(body, runner, options, client)
-    except InvalidRequestError as error:  # e.g. objective: minimise; nothing was created
+        scheduler = Scheduler(experiment_body(config), runner, options, client)
+    except InvalidRequestError as error:  # what only the server checks; nothing was created
         raise ConfigError(path, error.message) from None
     console.print(f"experiment {scheduler.experiment.id} created")
     return scheduler

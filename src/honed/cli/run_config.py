@@ -12,8 +12,13 @@ from typing import Any
 import click
 import yaml
 
+from honed.api.parse import body
+from honed.api.parse import experiment_spec
+from honed.api.schemas import ExperimentCreate
+from honed.domain.validation import validate_spec
 from honed.errors import AuthenticationRequiredError
 from honed.errors import HonedError
+from honed.errors import InvalidRequestError
 from honed.errors import PermissionDeniedError
 from honed.errors import ServiceUnavailableError
 from honed.scheduler import NoImprovement
@@ -64,6 +69,22 @@ def load_config(path: Path) -> dict[str, Any]:
     if port is not None and not (type(port) is int and 1 <= port <= 65535):
         raise ConfigError(path, f"'metrics_port' must be a port number (1 to 65535), not {port!r}")
     return config
+
+
+def experiment_body(config: dict[str, Any]) -> dict[str, Any]:
+    """The experiment the config defines, as the API creates it (marked as honed run's)."""
+    experiment = {k: v for k, v in config.items() if k in EXPERIMENT_KEYS}
+    experiment["metadata"] = {**(experiment.get("metadata") or {}), RUN_MARK: 1}
+    return experiment
+
+
+def check_experiment(path: Path, config: dict[str, Any]) -> None:
+    """The experiment's definition checked as the server checks it, before a database is
+    opened: a typo such as ``objective: minimise`` leaves no empty database file behind."""
+    try:
+        validate_spec(experiment_spec(body(ExperimentCreate, experiment_body(config))))
+    except InvalidRequestError as error:
+        raise ConfigError(path, error.message) from None
 
 
 def build_options(path: Path, config: dict[str, Any]) -> SchedulerOptions:

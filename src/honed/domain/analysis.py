@@ -52,6 +52,11 @@ class MetricAnalysis:
     #: The best observed point of this metric, where the slices hold the other parameters.
     anchor: Assignments
     slices: tuple[Slice, ...]
+    #: The model saw values worse than this as this value (the bad tail clipped at Tukey's
+    #: lower fence, so a few very bad points do not set its scale), in the metric's units;
+    #: None when no value was clipped. ``clipped``: how many observations were.
+    clipped_at: float | None = None
+    clipped: int = 0
 
 
 @dataclass(frozen=True)

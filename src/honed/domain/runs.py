@@ -66,6 +66,9 @@ class TrainingRun:
     completed: int | None = None
     deleted: bool = False
     checkpoint_count: int = 0
+    #: Its files (honed.domain.files), pending ones too, and its tags, by id.
+    file_ids: tuple[int, ...] = ()
+    tag_ids: tuple[int, ...] = ()
 
     @property
     def name(self) -> str | None:

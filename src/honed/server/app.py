@@ -29,13 +29,18 @@ from honed.server.http import error_response
 from honed.server.ratelimit import RateLimiter
 from honed.server.routes import aiexperiments
 from honed.server.routes import experiments
+from honed.server.routes import files
 from honed.server.routes import observations
 from honed.server.routes import projects
 from honed.server.routes import runs
 from honed.server.routes import suggestions
+from honed.server.routes import tags
 from honed.server.routes import tokens
 from honed.server.settings import Settings
 from honed.service.app import Services
+from honed.service.files import FileLimits
+from honed.storage.contents import FileContents
+from honed.storage.local_contents import LocalContents
 from honed.storage.sql.storage import SqlStorage
 
 logger = logging.getLogger(__name__)
@@ -69,6 +74,22 @@ class SkipResponseContent:
         await self.app(scope, receive, send_skipping)
 
 
+def file_store(settings: Settings) -> FileContents:
+    """Where run files are kept: the S3 bucket if one is set, else a local directory."""
+    if settings.files_s3_bucket:
+        try:
+            from honed.storage.s3_contents import S3Contents
+        except ImportError:  # pragma: no cover - depends on the installation
+            raise ValueError("files_s3_bucket needs boto3: pip install 'honed[s3]'") from None
+        return S3Contents(
+            settings.files_s3_bucket,
+            settings.files_s3_prefix,
+            settings.files_s3_endpoint_url,
+            settings.files_s3_region,
+        )
+    return LocalContents(settings.files_directory)
+
+
 def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
     """The honed server. Pass ``services`` to serve an existing store (tests, embedded use).
 
@@ -80,10 +101,13 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         services = Services(
             SqlStorage.from_url(settings.database_url, pool_size=settings.db_pool_size),
             settings.serving,
+            contents=file_store(settings),
+            file_limits=FileLimits(max_bytes=settings.max_file_bytes),
         )
         services.tokens.bootstrap(settings.api_token)
     app = FastAPI(title="honed", version=__version__, docs_url="/docs", redoc_url=None)
     app.state.services = services
+    app.state.public_url = settings.public_url.rstrip("/") if settings.public_url else None
     app.state.rate_limiter = (
         RateLimiter(settings.rate_limit, settings.rate_burst) if settings.rate_limit > 0 else None
     )
@@ -92,7 +116,17 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     # (docs/decisions.md: Routes added flat, the worker loop's first).
     for router in (suggestions.hot, observations.hot):
         app.router.routes.extend(router.routes)
-    for module in (suggestions, observations, experiments, tokens, projects, aiexperiments, runs):
+    for module in (
+        suggestions,
+        observations,
+        experiments,
+        tokens,
+        projects,
+        aiexperiments,
+        runs,
+        files,
+        tags,
+    ):
         app.router.routes.extend(module.router.routes)
     dashboard.install(app)
 

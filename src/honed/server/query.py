@@ -258,3 +258,13 @@ class ShareQuery(BaseModel):
     experiment: Annotated[
         str | SkipJsonSchema[None], Field(json_schema_extra={"pattern": ID_PATTERN})
     ] = None
+
+
+class SignedUrlQuery(BaseModel):
+    """The query of a file's signed upload or download URL (honed.domain.files). Both
+    absent on a download: the caller's API token is asked for instead."""
+
+    expires: Seconds = None
+    signature: Annotated[
+        str | SkipJsonSchema[None], Field(json_schema_extra={"pattern": "^[0-9a-f]{64}$"})
+    ] = None

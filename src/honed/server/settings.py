@@ -17,11 +17,13 @@ from pydantic_settings import BaseSettings
 from pydantic_settings import NoDecode
 from pydantic_settings import SettingsConfigDict
 
+from honed.domain.files import DEFAULT_MAX_FILE_BYTES
 from honed.service.suggestions import DEFAULT_MAX_WAIT_SECONDS
 from honed.service.suggestions import Preference
 from honed.service.suggestions import ServingPolicy
 from honed.storage.sql.database import DEFAULT_POOL_SIZE
 from honed.storage.sql.database import DEFAULT_URL
+from honed.storage.sql.database import default_files_dir
 
 ENV_PREFIX = "HONED_"
 
@@ -83,6 +85,29 @@ class Settings(BaseSettings):
         description="the port of the Prometheus /metrics endpoint (honed serve serves it); "
         "None: no metrics are recorded",
     )
+    files_dir: str | None = Field(
+        None,
+        description="the directory run files (log_image) are stored in; default: beside a "
+        "SQLite database (honed.db: honed-files), else ./honed-files",
+    )
+    files_s3_bucket: str | None = Field(
+        None,
+        description="store run files in this S3-compatible bucket instead of files_dir "
+        "(needs honed[s3]; credentials as boto3 finds them, e.g. AWS_ACCESS_KEY_ID)",
+    )
+    files_s3_prefix: str = Field("", description="a prefix of the objects' keys in the bucket")
+    files_s3_endpoint_url: str | None = Field(
+        None, description="the S3 endpoint (MinIO, Ceph, ...); default: AWS's"
+    )
+    files_s3_region: str | None = Field(None, description="the bucket's region")
+    max_file_bytes: int = Field(
+        DEFAULT_MAX_FILE_BYTES, ge=1, description="the largest run file accepted, in bytes"
+    )
+    public_url: str | None = Field(
+        None,
+        description="the URL clients reach this server at, for the upload and download "
+        "URLs of run files (default: the URL each request came to)",
+    )
 
     if not TYPE_CHECKING:
         # Hidden from mypy, whose pydantic plugin then checks keyword arguments by field.
@@ -103,6 +128,10 @@ class Settings(BaseSettings):
     @property
     def serving(self) -> ServingPolicy:
         return ServingPolicy(self.candidate_wait_seconds, self.prefer, self.optimizers > 0)
+
+    @property
+    def files_directory(self) -> str:
+        return self.files_dir or default_files_dir(self.database_url)
 
     @classmethod
     def from_env(cls) -> Settings:

@@ -154,18 +154,22 @@ class SummaryService:
                 trace = hypervolume_trace(spec, observations, reference)
                 hypervolume = Hypervolume(reference, tuple(trace))
         now = int(time.time())
+        open_suggestions = tuple(self._storage.open_suggestions(experiment_id))
+        budget = spec.observation_budget
+        # Done: the budget is spent and nothing is out, so no worker is expected to report.
+        done = budget is not None and len(observations) >= budget and not open_suggestions
         return ExperimentDetail(
             experiment=experiment,
             observations=tuple(observations),
             suggestions=self._answered(experiment_id, observations),
-            open_suggestions=tuple(self._storage.open_suggestions(experiment_id)),
+            open_suggestions=open_suggestions,
             best_so_far=tuple(
                 BestSoFar(m, best_so_far(experiment, m, observations)) for m in optimized
             ),
             best_ids=tuple(o.id for o in best_observations(spec, observations)),
             pareto_ids=tuple(o.id for o in pareto),
             hypervolume=hypervolume,
-            workers=tuple(workers(observations, now)),
+            workers=tuple(workers(observations, now, expecting_reports=not done)),
             now=now,
         )
 
@@ -204,8 +208,12 @@ def hostname_of(observation: Observation) -> str:
     return str(value) if value not in (None, "") else NO_HOSTNAME
 
 
-def workers(observations: Sequence[Observation], now: int) -> list[Worker]:
-    """One row per ``metadata.hostname``, the most recently heard from first."""
+def workers(
+    observations: Sequence[Observation], now: int, expecting_reports: bool = True
+) -> list[Worker]:
+    """One row per ``metadata.hostname``, the most recently heard from first. Without
+    ``expecting_reports`` (the experiment is done) no worker is silent: a quiet worker is
+    what a finished experiment should have."""
     reports: dict[str, list[Observation]] = {}
     for observation in observations:
         reports.setdefault(hostname_of(observation), []).append(observation)
@@ -221,7 +229,8 @@ def workers(observations: Sequence[Observation], now: int) -> list[Worker]:
                 last_report=times[-1],
                 observations=len(items),
                 failures=sum(o.failed for o in items),
-                silent=quiet_for > max(SILENT_MIN_SECONDS, SILENT_GAPS * usual),
+                silent=expecting_reports
+                and quiet_for > max(SILENT_MIN_SECONDS, SILENT_GAPS * usual),
             )
         )
     return sorted(result, key=lambda w: (-w.last_report, w.hostname))

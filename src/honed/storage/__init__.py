@@ -16,7 +16,10 @@ The roles (module: Protocol):
   see of the optimizer (fit markers, demand, liveness, status);
 - projects: ``ProjectStore``;
 - runs: ``TrainingRunStore``, training runs and checkpoints;
-- analyses: ``ModelAnalyses``, each experiment's newest model analysis.
+- analyses: ``ModelAnalyses``, each experiment's newest model analysis;
+- files: ``RunFileStore``, what is known of the files of training runs (their bytes are in
+  a file store: ``contents.FileContents``, e.g. ``local_contents.LocalContents``);
+- tags: ``TagStore``, a client's tags and the runs that carry them.
 
 Conventions every role keeps (a method's docstring states only its own):
 

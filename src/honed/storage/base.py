@@ -8,12 +8,14 @@ from abc import abstractmethod
 
 from honed.storage.analyses import ModelAnalyses
 from honed.storage.experiments import ExperimentStore
+from honed.storage.files import RunFileStore
 from honed.storage.observations import ObservationStore
 from honed.storage.optimizer import OptimizerQueue
 from honed.storage.optimizer import OptimizerSignals
 from honed.storage.projects import ProjectStore
 from honed.storage.runs import TrainingRunStore
 from honed.storage.suggestions import SuggestionStore
+from honed.storage.tags import TagStore
 from honed.storage.tenants import TenantStore
 
 
@@ -26,6 +28,8 @@ class Storage(
     OptimizerSignals,
     ProjectStore,
     TrainingRunStore,
+    RunFileStore,
+    TagStore,
     ModelAnalyses,
 ):
     """Every role over one database, and its lifecycle. Implementations subclass this;

@@ -8,8 +8,8 @@ The suite is one class per storage role, each in its own module, and an implemen
 role may subclass that class alone: ``TenantConformance``, ``ExperimentConformance``,
 ``SuggestionConformance``, ``ObservationConformance``, ``OptimizerQueueConformance``,
 ``OptimizerSignalsConformance`` (both: ``OptimizerConformance``), ``ProjectConformance``,
-``TrainingRunConformance`` and ``ModelAnalysesConformance``. This class adds what spans
-roles.
+``TrainingRunConformance``, ``ModelAnalysesConformance``, ``RunFileConformance`` and
+``TagConformance``. This class adds what spans roles.
 
 ``suggest_from_processes`` runs the suggestion race across the OS processes of a
 ``ProcessRace``, for backends that several processes can open (pass a picklable factory,
@@ -30,6 +30,8 @@ from honed.storage.observations import ObservationPatch
 from honed.storage.paging import PageRequest
 from honed.testing.storage_analyses import ModelAnalysesConformance
 from honed.testing.storage_experiments import ExperimentConformance
+from honed.testing.storage_files import RunFileConformance
+from honed.testing.storage_files import TagConformance
 from honed.testing.storage_observations import ObservationConformance
 from honed.testing.storage_optimizer import OptimizerConformance
 from honed.testing.storage_optimizer import OptimizerQueueConformance
@@ -54,8 +56,10 @@ __all__ = [
     "OptimizerSignalsConformance",
     "ProcessRace",
     "ProjectConformance",
+    "RunFileConformance",
     "StorageConformance",
     "SuggestionConformance",
+    "TagConformance",
     "TenantConformance",
     "TrainingRunConformance",
     "check_race_outcomes",
@@ -73,6 +77,8 @@ class StorageConformance(
     OptimizerConformance,
     ProjectConformance,
     TrainingRunConformance,
+    RunFileConformance,
+    TagConformance,
     ModelAnalysesConformance,
 ):
     """The whole ``Storage`` contract: every role's tests, and those that span roles."""

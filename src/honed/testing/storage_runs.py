@@ -8,7 +8,6 @@ Part of ``honed.testing.storage.StorageConformance``; subclass ``ProjectConforma
 from __future__ import annotations
 
 import dataclasses
-import threading
 import time
 from typing import Any
 
@@ -33,6 +32,7 @@ from honed.storage.runs import RunUpdate
 from honed.storage.suggestions import NewSuggestion
 from honed.storage.suggestions import SuggestionDecision
 from honed.testing.storage_support import RoleSuite
+from honed.testing.storage_support import run_together
 
 POINT: dict[str, float | int | str] = {"x": 0.5, "n": 2, "c": "a"}
 
@@ -202,22 +202,12 @@ class TrainingRunConformance(RoleSuite):
         storage.create_project(client.id, "proj", "P", None)
         experiment = self.ai_experiment(storage, client.id, "proj")
         run = self.run_with_suggestion(storage, experiment)
-        workers = 4
-        barrier = threading.Barrier(workers)
-        errors: list[BaseException] = []
-
-        def work(index: int) -> None:
-            barrier.wait(timeout=60)
-            try:
-                storage.update_training_run(run.id, lambda r, e: finish(r, e, index, 0.02))
-            except BaseException as error:  # reported below
-                errors.append(error)
-
-        threads = [threading.Thread(target=work, args=(i,)) for i in range(workers)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=120)
+        errors = run_together(
+            lambda index: storage.update_training_run(
+                run.id, lambda r, e: finish(r, e, index, 0.02)
+            ),
+            workers=4,
+        )
         assert errors == []
         assert storage.count_observations(experiment.id) == 1
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import multiprocessing
+import threading
 import time
 from collections.abc import Callable
 from collections.abc import Sequence
@@ -356,6 +357,26 @@ def check_sorted_paging(
     )
     below = descending[descending.index(middle) + 1 :]
     assert [item.id for item in back.items] == below[:2][::-1]
+
+
+def run_together(work: Callable[[int], object], workers: int) -> list[BaseException]:
+    """``work(i)`` in ``workers`` threads released at once; what they raised."""
+    barrier = threading.Barrier(workers)
+    errors: list[BaseException] = []
+
+    def start(index: int) -> None:
+        barrier.wait(timeout=60)
+        try:
+            work(index)
+        except BaseException as error:  # reported to the caller
+            errors.append(error)
+
+    threads = [threading.Thread(target=start, args=(i,)) for i in range(workers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    return errors
 
 
 class RoleSuite:

@@ -114,6 +114,8 @@ def _metric_analysis(
         explained=float(positive.sum()),
         anchor=encoding.decode(anchor),
         slices=slices,
+        clipped_at=None if outcome.clipped_at is None else metric.sign() * outcome.clipped_at,
+        clipped=outcome.clipped,
     )
 
 

@@ -44,6 +44,10 @@ class Outcome:
     #: The power transform ``Y`` went through, if any (see power_transform): the way back
     #: from the model's predictions to the signed values.
     warp: YeoJohnson | None = None
+    #: The signed value the bad tail was clipped at (see winsorized) and how many values
+    #: were, or None and 0.
+    clipped_at: float | None = None
+    clipped: int = 0
 
 
 @dataclass(frozen=True)
@@ -99,8 +103,11 @@ def _metric_outcome(
 ) -> Outcome:
     rows = [o for o in observations if not o.failed and o.value_of(metric.name) is not None]
     values = [metric.sign() * float(o.value_of(metric.name) or 0.0) for o in rows]
+    raw = values
     if reshape:
         values = winsorized(values)
+    clipped = sum(a != b for a, b in zip(raw, values, strict=True))
+    fence = min(values) if clipped else None  # the clipped ones sit at the fence
     stddevs = [_stddev(o, metric.name) for o in rows]
     yvar = None
     known_noise = bool(rows) and all(s is not None for s in stddevs)
@@ -120,6 +127,8 @@ def _metric_outcome(
         Yvar=yvar,
         observed=observed,
         warp=warp,
+        clipped_at=fence,
+        clipped=clipped,
     )
 
 

@@ -12,7 +12,8 @@ from starlette.responses import Response
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
-from honed.server.dashboard.routes import STATIC_DIR
+from honed.server.dashboard import runs
+from honed.server.dashboard.pages import STATIC_DIR
 from honed.server.dashboard.routes import router
 
 __all__ = ["install"]
@@ -30,6 +31,7 @@ class RevalidatedStaticFiles(StaticFiles):
 
 def install(app: FastAPI) -> None:
     app.router.routes.extend(router.routes)
+    app.router.routes.extend(runs.router.routes)
     app.mount(
         "/dashboard/static", RevalidatedStaticFiles(directory=STATIC_DIR), name="dashboard-static"
     )

@@ -69,6 +69,7 @@ def experiment_head(experiment: Experiment) -> JSON:
         ],
         "suggestion_ttl_seconds": spec.suggestion_ttl_seconds,
         "project": spec.project,
+        "runs_only": spec.runs_only,
         "metadata": dict(spec.metadata or {}),
     }
 

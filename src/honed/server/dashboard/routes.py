@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter
@@ -17,7 +16,9 @@ from honed.api.responses import DashboardDetailOut
 from honed.api.responses import DashboardModelOut
 from honed.api.responses import DashboardSummariesOut
 from honed.api.responses import ShareOut
+from honed.errors import NotFoundError
 from honed.server.dashboard import render
+from honed.server.dashboard.pages import page
 from honed.server.query import ShareQuery
 from honed.server.query import StateQuery
 from honed.server.routes.deps import ERRORS
@@ -27,27 +28,7 @@ from honed.server.routes.deps import Svc
 from honed.server.routes.deps import path_id
 from honed.server.routes.deps import reply
 
-STATIC_DIR = Path(__file__).parent / "static"
-
-# The pages load scripts and styles from honed only (no CDN, no inline script), may not be
-# framed, and send no Referer: a share link's token sits in the URL fragment, which
-# browsers never send, and this keeps the page address itself private too.
-PAGE_HEADERS = {
-    "Content-Security-Policy": (
-        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
-        "img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; "
-        "form-action 'self'"
-    ),
-    "Referrer-Policy": "no-referrer",
-    "X-Content-Type-Options": "nosniff",
-    "Cache-Control": "no-store",
-}
-
 router = APIRouter(responses=ERRORS)
-
-
-def _page(name: str) -> FileResponse:
-    return FileResponse(STATIC_DIR / name, media_type="text/html", headers=PAGE_HEADERS)
 
 
 @router.get("/dashboard", include_in_schema=False)
@@ -56,19 +37,24 @@ def dashboard_root() -> RedirectResponse:
 
 
 @router.get("/dashboard/", include_in_schema=False)
-def experiments_page() -> FileResponse:
-    return _page("experiments.html")
+def experimentspage() -> FileResponse:
+    return page("experiments.html")
 
 
 @router.get("/dashboard/login", include_in_schema=False)
-def login_page() -> FileResponse:
-    return _page("login.html")
+def loginpage() -> FileResponse:
+    return page("login.html")
 
 
 @router.get("/dashboard/experiments/{experiment_id}", include_in_schema=False)
 def experiment_page(experiment_id: str) -> FileResponse:
-    path_id(experiment_id)
-    return _page("experiment.html")
+    """The page for any id; one that is no id is a 404 still, but a page that says there is
+    no such experiment, not the API's JSON error in a browser tab."""
+    try:
+        path_id(experiment_id)
+    except NotFoundError:
+        return page("experiment.html", status_code=404)
+    return page("experiment.html")
 
 
 @router.get("/dashboard/api/experiments", tags=["dashboard"], response_model=DashboardSummariesOut)

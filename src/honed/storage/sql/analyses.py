@@ -76,6 +76,9 @@ def analysis_from_json(body: dict[str, Any]) -> ModelAnalysis:
                     )
                     for s in m["slices"]
                 ),
+                # Absent from analyses stored before honed recorded the clipping.
+                clipped_at=m.get("clipped_at"),
+                clipped=m.get("clipped", 0),
             )
             for m in body["metrics"]
         ),

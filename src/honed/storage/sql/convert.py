@@ -11,6 +11,8 @@ from sqlalchemy import Row
 
 from honed.domain.experiment import Experiment
 from honed.domain.experiment import ExperimentState
+from honed.domain.files import FileDeclaration
+from honed.domain.files import RunFile
 from honed.domain.projects import Project
 from honed.domain.records import ModelBasis
 from honed.domain.records import Observation
@@ -21,6 +23,7 @@ from honed.domain.records import SuggestionState
 from honed.domain.runs import Checkpoint
 from honed.domain.runs import RunState
 from honed.domain.runs import TrainingRun
+from honed.domain.tags import Tag
 from honed.domain.tenancy import Client
 from honed.domain.tenancy import Token
 from honed.domain.tenancy import TokenType
@@ -32,7 +35,9 @@ from honed.storage.sql.models import ExperimentRow
 from honed.storage.sql.models import ObservationRow
 from honed.storage.sql.models import ProjectRow
 from honed.storage.sql.models import QueuedSuggestionRow
+from honed.storage.sql.models import RunFileRow
 from honed.storage.sql.models import SuggestionRow
+from honed.storage.sql.models import TagRow
 from honed.storage.sql.models import TokenRow
 from honed.storage.sql.models import TrainingRunRow
 
@@ -137,6 +142,38 @@ def training_run(row: TrainingRunRow) -> TrainingRun:
         completed=int(row.completed) if row.completed is not None else None,
         deleted=row.deleted,
         checkpoint_count=row.checkpoint_count,
+        file_ids=tuple(row.file_ids),
+        tag_ids=tuple(row.tag_ids),
+    )
+
+
+def run_file(row: RunFileRow) -> RunFile:
+    declared = FileDeclaration(
+        content_length=row.content_length,
+        content_type=row.content_type,
+        content_md5=row.content_md5,
+        name=row.name,
+        filename=row.filename,
+    )
+    return RunFile(
+        id=row.id,
+        client_id=row.client_id,
+        training_run_id=row.training_run_id,
+        declared=declared,
+        key=row.key,
+        created=int(row.created),
+        uploaded=int(row.uploaded) if row.uploaded is not None else None,
+        signing_key=row.signing_key,
+    )
+
+
+def tag(row: TagRow) -> Tag:
+    return Tag(
+        id=row.id,
+        client_id=row.client_id,
+        name=row.name,
+        color=row.color,
+        created=int(row.created),
     )
 
 

@@ -14,6 +14,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import IO
 from typing import Any
 
@@ -298,6 +299,21 @@ def _as_sqlalchemy_error(dialect: Dialect, error: BaseException) -> BaseExceptio
     if dbapi is None or not isinstance(error, dbapi.Error):
         return error
     return exc.DBAPIError.instance(None, None, error, dbapi.Error)
+
+
+#: Where run files go when the database is no SQLite file (a server's working directory).
+DEFAULT_FILES_DIR = "honed-files"
+
+
+def default_files_dir(url: str) -> str:
+    """The file store's directory by default: beside a SQLite database file
+    (``honed.db``: ``honed-files``), else ``honed-files`` in the working directory."""
+    parsed = make_url(normalize_url(url))
+    database = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:":
+        return DEFAULT_FILES_DIR
+    path = Path(database)
+    return str(path.with_name(f"{path.stem}-files"))
 
 
 def _lock_path(url: str) -> str | None:

@@ -256,6 +256,40 @@ class TrainingRunRow(Base):
     completed: Mapped[float | None] = mapped_column(Double)
     deleted: Mapped[bool] = mapped_column(Boolean, default=False)
     checkpoint_count: Mapped[int] = mapped_column(Integer, default=0)
+    # Ids of its files and tags, kept with the run (under its row lock) so that a run
+    # and every list of runs read in one query, as sigopt-server keeps them in its data.
+    file_ids: Mapped[list[int]] = mapped_column(JsonType, default=list, server_default="[]")
+    tag_ids: Mapped[list[int]] = mapped_column(JsonType, default=list, server_default="[]")
+
+
+class RunFileRow(Base):
+    """A file of a training run; its bytes are in the file store under ``key``."""
+
+    __tablename__ = "run_files"
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id"))
+    training_run_id: Mapped[int] = mapped_column(ForeignKey("training_runs.id"), index=True)
+    name: Mapped[str | None] = mapped_column(String(100))
+    filename: Mapped[str | None] = mapped_column(String(1024))
+    content_type: Mapped[str] = mapped_column(String(120))
+    content_length: Mapped[int] = mapped_column(BigInteger)
+    content_md5: Mapped[str] = mapped_column(String(24))
+    key: Mapped[str] = mapped_column(String(200), unique=True)
+    signing_key: Mapped[str] = mapped_column(String(64))
+    created: Mapped[float] = mapped_column(Double)
+    uploaded: Mapped[float | None] = mapped_column(Double)
+
+
+class TagRow(Base):
+    __tablename__ = "tags"
+    __table_args__ = (UniqueConstraint("client_id", "name", name="uq_tags_client_name"),)
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id"))
+    name: Mapped[str] = mapped_column(String(100))
+    color: Mapped[str] = mapped_column(String(7))
+    created: Mapped[float] = mapped_column(Double)
 
 
 class CheckpointRow(Base):

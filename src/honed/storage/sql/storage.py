@@ -55,6 +55,7 @@ from honed.storage.paging import PageRequest
 from honed.storage.sql import convert
 from honed.storage.sql import hot
 from honed.storage.sql.analyses import SqlModelAnalyses
+from honed.storage.sql.attachments import SqlRunAttachments
 from honed.storage.sql.codec import spec_to_json
 from honed.storage.sql.codec import values_to_json
 from honed.storage.sql.database import DEFAULT_POOL_SIZE
@@ -94,7 +95,7 @@ def _json(metadata: Metadata | None) -> dict[str, Any] | None:
     return dict(metadata) if metadata is not None else None
 
 
-class SqlStorage(ProjectsAndRuns, SqlModelAnalyses, Storage):
+class SqlStorage(ProjectsAndRuns, SqlRunAttachments, SqlModelAnalyses, Storage):
     def __init__(self, database: Database) -> None:
         self.database = database
         self._tx = Transactions(database)

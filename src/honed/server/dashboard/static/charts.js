@@ -39,7 +39,24 @@ const HonedCharts = (() => {
 
   const metricColour = (exp, name) => PALETTE[Math.max(0, exp.metrics.findIndex((m) => m.name === name)) % PALETTE.length];
   const isLog = (param) => param.transformation === "log";
-  const NO_ZERO = { axisLine: { onZero: false } };
+  // No axis line pinned to zero mid-plot; labels that would overlap (a bound next to a
+  // round tick, time labels on a narrow screen) are dropped rather than drawn on each other.
+  // The line height is given: ECharts otherwise takes it from the width of a CJK glyph,
+  // 4 px where no CJK font is installed, and then finds no overlap between labels 5 px apart.
+  const NO_ZERO = { axisLine: { onZero: false }, axisLabel: { hideOverlap: true, lineHeight: 14 } };
+
+  // Colour scales of a metric's value: the best values always blue, the worst red, whether
+  // the metric is maximized or minimized (red reads as bad).
+  const WORST_TO_BEST = ["#d94e5d", "#eac736", "#50a3ba"];
+  function valueColours(exp, name) {
+    const metric = exp.metrics.find((m) => m.name === name);
+    return metric && metric.objective === "minimize" ? [...WORST_TO_BEST].reverse() : WORST_TO_BEST;
+  }
+
+  // Legends stay on one line (paged when they do not fit, as on a phone), so they never run
+  // into the plot or an axis name; charts with one leave LEGEND_TOP for it and the names.
+  const LEGEND = { legend: { type: "scroll", top: 0 } };
+  const LEGEND_TOP = 52;
 
   // A numeric axis for a metric or anything without bounds: fitted to the data, not to 0.
   const valueAxis = (extra = {}) => ({ type: "value", scale: true, ...NO_ZERO, ...extra });
@@ -86,7 +103,8 @@ const HonedCharts = (() => {
 
   return {
     PALETTE, GREY, RED, ORANGE, STATUS_COLOURS, STATUS_LABELS,
-    chart, draw, metricColour, isLog, valueAxis, paramAxis, setEmpty, note, downsample, NO_ZERO,
+    chart, draw, metricColour, valueColours, isLog, valueAxis, paramAxis, setEmpty, note, downsample, NO_ZERO,
+    LEGEND, LEGEND_TOP,
   };
 })();
 

@@ -103,11 +103,11 @@
       name: trace.metric, position: axis ? "right" : "left", splitLine: { show: axis === 0 },
     }));
     C.draw(c, {
-      grid: { left: 60, right: axes.length > 1 ? 60 : 20, top: 40, bottom: 40 },
+      grid: { left: 60, right: axes.length > 1 ? 60 : 20, top: C.LEGEND_TOP, bottom: 40 },
       xAxis: C.valueAxis({ name: "observations", nameLocation: "middle", nameGap: 25, minInterval: 1, min: 1 }),
       yAxis: axes.length ? axes : C.valueAxis(),
       series,
-    }, { legend: { top: 0 }, tooltip: { trigger: "item" } });
+    }, { ...C.LEGEND, tooltip: { trigger: "item" } });
   }
 
   function renderPareto(d) {
@@ -122,7 +122,7 @@
     const c = (charts.pareto = C.chart("chart-pareto"));
     if (C.setEmpty("chart-pareto", usable.length ? "" : "No observation has both metrics yet.")) return;
     C.draw(c, {
-      grid: { left: 60, right: 20, top: 30, bottom: 45 },
+      grid: { left: 60, right: 20, top: C.LEGEND_TOP, bottom: 45 },
       xAxis: C.valueAxis({ name: a, nameLocation: "middle", nameGap: 28 }),
       yAxis: C.valueAxis({ name: b }),
       series: [
@@ -131,7 +131,7 @@
         { id: "front", name: "Pareto front", type: "line", symbolSize: 8, itemStyle: { color: C.PALETTE[0] },
           data: usable.filter((o) => front.has(o.id)).map(point).sort((p, q) => p.value[0] - q.value[0]) },
       ],
-    }, { legend: { top: 0 }, tooltip: { trigger: "item" } });
+    }, { ...C.LEGEND, tooltip: { trigger: "item" } });
   }
 
   // Parallel coordinates: drag on an axis to select a range; the selection is kept across
@@ -157,7 +157,7 @@
       parallelAxis: dims,
       visualMap: {
         show: false, dimension: dims.length - 1, min: Math.min(...values), max: Math.max(...values),
-        inRange: { color: ["#d94e5d", "#eac736", "#50a3ba"] },
+        inRange: { color: C.valueColours(exp, metric) },
       },
       series: [{
         id: "parallel", type: "parallel", lineStyle: { width: 1, opacity: 0.5 }, progressive: 0,

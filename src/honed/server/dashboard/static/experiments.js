@@ -21,12 +21,12 @@
         el("tr", { "data-id": e.id },
           el("td", {}, el("a", { href: `/dashboard/experiments/${encodeURIComponent(e.id)}` }, e.name),
             " ", el("span", { class: "muted" }, `#${e.id}`)),
-          el("td", {}, e.state),
-          el("td", { class: "num" }, progress(e)),
-          el("td", { class: "num" }, e.failure_count),
-          el("td", { class: "num", title: e.best_metric || "" },
-            paretoOf(e) ? `${e.best_count} Pareto points` : fmt(e.best_value)),
-          el("td", { title: when(e.last_activity) }, ago(now - e.last_activity)),
+          el("td", { "data-label": "state" }, e.state),
+          el("td", { class: "num", "data-label": "observations" }, progress(e)),
+          el("td", { class: "num", "data-label": "failed" }, e.failure_count),
+          el("td", { class: "num best", "data-label": "best" }, paretoOf(e) ? `${e.best_count} Pareto points`
+            : e.best_value === null ? "–" : [el("span", { class: "muted" }, `${e.best_metric} `), fmt(e.best_value)]),
+          el("td", { title: when(e.last_activity), "data-label": "last activity" }, ago(now - e.last_activity)),
         ),
       ),
     );

@@ -14,8 +14,9 @@
 
   // --- slices: the metric against each parameter, stopped trials marked, and the model's
   // prediction with a ±2 sd band (the other parameters at the best observed point). The
-  // band is a transparent lower line with the band's width stacked on it.
-  function modelSeries(band, exp, metric) {
+  // band is a transparent lower line with the band's width stacked on it. A dotted line
+  // marks the value the model clipped the bad tail at (`clippedAt`, when it did).
+  function modelSeries(band, exp, metric, clippedAt) {
     const colour = C.metricColour(exp, metric);
     const xs = band ? band.values : [];
     const line = (id, extra, ys) => ({
@@ -27,7 +28,9 @@
       line("model-lower", { stack: "band", silent: true, lineStyle: { opacity: 0 } }, band ? band.lower : []),
       line("model-band", { stack: "band", silent: true, lineStyle: { opacity: 0 }, areaStyle: { color: colour, opacity: 0.15 } },
         band ? band.upper.map((u, i) => u - band.lower[i]) : []),
-      { ...line("model-mean", { lineStyle: { color: colour, width: 1.5 } }, band ? band.mean : []), name: "model" },
+      { ...line("model-mean", { lineStyle: { color: colour, width: 1.5 } }, band ? band.mean : []), name: "model",
+        markLine: { silent: true, symbol: "none", label: { show: false }, lineStyle: { type: "dotted", color: C.GREY, width: 1.5 },
+          data: band && clippedAt !== null && clippedAt !== undefined ? [{ yAxis: clippedAt }] : [] } },
     ];
   }
 
@@ -38,9 +41,20 @@
     const with_ = (status) => d.observations.filter((o) => o.status === status && ctx.valueOf(o, metric) !== null);
     const [done, stopped] = [with_("completed"), with_("early_stopped")];
     const [analysis] = HonedModel.metricAnalysis(ctx.model, metric);
+    if (C.setEmpty("scatters", done.length || stopped.length || analysis ? "" : `No completed observation of ${metric} yet.`)) {
+      C.note("slices-note", "");
+      return;
+    }
+    // Where the model clipped the bad tail, its band sits at the clip, not at those points:
+    // say so, or the band would look wrong exactly where the worst observations are.
+    const clip = analysis && analysis.clipped
+      ? ` The model sees the ${analysis.clipped === 1 ? "worst value" : `${analysis.clipped} worst values`} of ${metric} as ` +
+        `${fmt(analysis.clipped_at)} (dotted line; values past Tukey's fence are clipped so that a few very bad ` +
+        "points do not dominate the fit), so there its band stays near that line."
+      : "";
     C.note("slices-note", analysis
       ? "Model band: the prediction and ±2 standard deviations of the model, with the other parameters at the best observed point (" +
-        Object.entries(analysis.anchor).map(([k, v]) => `${k} = ${fmt(v)}`).join(", ") + "). " + ctx.model.message
+        Object.entries(analysis.anchor).map(([k, v]) => `${k} = ${fmt(v)}`).join(", ") + "). " + ctx.model.message + clip
       : "");
     for (const param of exp.parameters) {
       const id = "scatter-" + param.name;
@@ -57,7 +71,7 @@
             itemStyle: { color: C.metricColour(exp, metric), opacity: 0.7 }, data: done.map(point) },
           { id: "stopped", name: "stopped early", type: "scatter", symbol: "triangle", symbolSize: 8, z: 3,
             itemStyle: { color: C.ORANGE }, data: stopped.map(point) },
-          ...modelSeries(HonedModel.slice(ctx.model, metric, param.name), exp, metric),
+          ...modelSeries(HonedModel.slice(ctx.model, metric, param.name), exp, metric, analysis && analysis.clipped_at),
         ],
         tooltip: { formatter: (p) => (p.seriesId === "model-mean"
           ? tooltip("model prediction", [[param.name, p.value[0]], [metric, p.value[1]]])
@@ -74,29 +88,58 @@
       .filter((v) => v !== null).sort((a, b) => a - b);
     if (C.setEmpty("chart-edf", values.length ? "" : `No completed observation of ${ctx.metric} yet.`)) return;
     C.draw(c, {
-      grid: { left: 55, right: 20, top: 30, bottom: 40 },
+      grid: { left: 55, right: 20, top: C.LEGEND_TOP, bottom: 40 },
       xAxis: C.valueAxis({ name: ctx.metric, nameLocation: "middle", nameGap: 25 }),
       yAxis: C.valueAxis({ name: "share ≤ value", min: 0, max: 1 }),
       series: [{ id: "edf", name: ctx.metric, type: "line", step: "end", showSymbol: false,
         itemStyle: { color: C.metricColour(exp, ctx.metric) },
         data: values.map((v, i) => [v, (i + 1) / values.length]) }],
-    }, { legend: { top: 0 }, tooltip: { trigger: "axis" } });
+    }, { ...C.LEGEND, tooltip: { trigger: "axis" } });
   }
 
   // --- timeline: one row per worker, a bar per trial from start to report ------------------
+  // Trials that overlap in time on one worker (a machine running several at once) get lanes
+  // of its row, so none is drawn over another: value = [row, start, end, lane, lanes].
+  function lanes(observations) {
+    const lane = new Map();
+    const count = new Map();
+    const byHost = new Map();
+    for (const o of observations) {
+      if (!byHost.has(o.hostname)) byHost.set(o.hostname, []);
+      byHost.get(o.hostname).push(o);
+    }
+    for (const [host, items] of byHost) {
+      const free = []; // per lane: when its last trial ended
+      for (const o of [...items].sort((a, b) => (a.started ?? a.ended) - (b.started ?? b.ended) || a.ended - b.ended)) {
+        const start = o.started ?? o.ended;
+        let i = free.findIndex((end) => end <= start);
+        if (i < 0) i = free.push(0) - 1;
+        free[i] = Math.max(o.ended, start);
+        lane.set(o.id, i);
+      }
+      count.set(host, Math.max(1, free.length));
+    }
+    return [lane, count];
+  }
+
   function renderTimeline(d, ctx) {
     const c = (ctx.charts.timeline = C.chart("chart-timeline"));
     if (C.setEmpty("chart-timeline", d.observations.length ? "" : "No observations yet.")) return;
     const hosts = [...new Set(d.observations.map((o) => o.hostname))].sort();
     const row = new Map(hosts.map((h, i) => [h, i]));
+    const [lane, laneCount] = lanes(d.observations);
     const renderItem = (params, api) => {
       const y = api.value(0);
       const start = api.coord([api.value(1), y]);
       const end = api.coord([api.value(2), y]);
-      const height = api.size([0, 1])[1] * 0.6;
+      const band = api.size([0, 1])[1] * 0.7;
+      const height = band / api.value(4);
       return {
         type: "rect",
-        shape: { x: start[0], y: start[1] - height / 2, width: Math.max(2, end[0] - start[0]), height },
+        shape: {
+          x: start[0], y: start[1] - band / 2 + api.value(3) * height,
+          width: Math.max(2, end[0] - start[0]), height: Math.max(1, height - (api.value(4) > 1 ? 1 : 0)),
+        },
         style: api.style(),
       };
     };
@@ -105,7 +148,8 @@
       itemStyle: { color: C.STATUS_COLOURS[status], opacity: 0.8 },
       encode: { x: [1, 2], y: 0 },
       data: d.observations.filter((o) => o.status === status).map((o) => ({
-        value: [row.get(o.hostname), 1000 * (o.started ?? o.ended), 1000 * o.ended], id: o.id,
+        value: [row.get(o.hostname), 1000 * (o.started ?? o.ended), 1000 * o.ended, lane.get(o.id), laneCount.get(o.hostname)],
+        id: o.id,
       })),
     }));
     // Padded so that trials reported at one moment still show as bars on a sane scale.
@@ -120,7 +164,7 @@
       tooltip: { formatter: (p) => tooltip(`observation ${p.data.id} (${p.seriesName})`, [
         ["worker", hosts[p.value[0]]], ["seconds", (p.value[2] - p.value[1]) / 1000]]) },
     }, {
-      legend: { top: 0 },
+      ...C.LEGEND,
       dataZoom: [{ type: "inside", xAxisIndex: 0, filterMode: "weakFilter" }],
     });
   }
@@ -143,11 +187,11 @@
       data: shown.filter((o) => o.status === status).flatMap((o) => [...o.curve, ["-", "-"]]),
     }));
     C.draw(c, {
-      grid: { left: 55, right: 20, top: 35, bottom: 40 },
+      grid: { left: 55, right: 20, top: C.LEGEND_TOP, bottom: 40 },
       xAxis: C.valueAxis({ name: "step", nameLocation: "middle", nameGap: 25 }),
       yAxis: C.valueAxis({ name: "intermediate value" }),
       series,
-    }, { legend: { top: 0 }, tooltip: { trigger: "item" } });
+    }, { ...C.LEGEND, tooltip: { trigger: "item" } });
   }
 
   // --- hypervolume over time (two optimized metrics; computed by the server) --------------
@@ -162,7 +206,7 @@
       `${a} = ${fmt(d.hypervolume.reference[0])}, ${b} = ${fmt(d.hypervolume.reference[1])} ` +
       "(each metric's threshold, else its worst value).");
     C.draw(c, {
-      grid: { left: 65, right: 20, top: 20, bottom: 40 },
+      grid: { left: 65, right: 20, top: 35, bottom: 40 },
       xAxis: C.valueAxis({ name: "observations", nameLocation: "middle", nameGap: 25, min: 1, minInterval: 1 }),
       yAxis: C.valueAxis({ name: "hypervolume" }),
       series: [{ id: "hv", type: "line", step: "end", showSymbol: false, itemStyle: { color: C.PALETTE[0] },
@@ -220,12 +264,14 @@
       return [cx[i], cx[i + 1], cy[j], cy[j + 1], sum / n, n];
     });
     const means = cells.map((cell) => cell[4]);
+    const [low, high] = [Math.min(...means), Math.max(...means)];
     C.draw(c, {
-      grid: { left: 65, right: 90, top: 20, bottom: 45 },
+      grid: { left: 65, right: 90, top: 35, bottom: 45 },
       xAxis: C.paramAxis(px, { name: px.name, nameLocation: "middle", nameGap: 28 }),
       yAxis: C.paramAxis(py, { name: py.name }),
-      visualMap: { seriesIndex: 0, dimension: 4, min: Math.min(...means), max: Math.max(...means), right: 0, top: "middle",
-        calculable: false, text: [`mean ${ctx.metric}`, ""], inRange: { color: ["#d94e5d", "#eac736", "#50a3ba"] } },
+      // The colour bar's ends are the lowest and highest cell means, written out.
+      visualMap: { seriesIndex: 0, dimension: 4, min: low, max: high, right: 5, top: "middle",
+        calculable: false, text: [fmt(high), fmt(low)], inRange: { color: C.valueColours(exp, ctx.metric) } },
       series: [
         { id: "cells", name: `mean ${ctx.metric}`, type: "custom", progressive: 0, encode: { x: [0, 1], y: [2, 3] },
           renderItem: (params, api) => {
