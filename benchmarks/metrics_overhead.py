@@ -5,7 +5,9 @@ them on (prometheus-client in multiprocess mode, as ``honed serve --metrics-port
 it). Rounds alternate between them: each round runs the worker loop (suggestion create,
 observation create) through the whole ASGI app with httpx's in-process transport, and
 counts the CPU seconds this process spent (``time.process_time``, which a loaded machine
-disturbs less than wall time). Prints CPU per cycle for each, and their ratio.
+disturbs less than wall time). Prints CPU per cycle for each, and their ratio; then the
+metrics' own CPU per request and per suggestion, measured alone (a difference of two
+noisy rounds cannot resolve a few microseconds).
 
 Usage: .venv/bin/python benchmarks/metrics_overhead.py [--cycles 300] [--rounds 6]
 """
@@ -56,6 +58,46 @@ async def cycles(client: httpx.AsyncClient, experiment: str, count: int) -> floa
     return (time.process_time() - started) / count
 
 
+async def bookkeeping(count: int) -> dict[str, float]:
+    """CPU microseconds of the metrics' own work: the request middleware around an app that
+    answers at once, less that app alone; one suggestion handed out."""
+    from starlette.routing import Route
+
+    from honed.domain.records import Suggestion
+    from honed.domain.records import SuggestionSource
+    from honed.domain.records import SuggestionState
+    from honed.server.metrics import HandOutMetrics
+    from honed.server.metrics import RequestMetrics
+
+    route = Route("/v1/experiments/{experiment_id}/suggestions", lambda _: None)
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        scope["route"] = route
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"{}"})
+
+    async def send(_message: Any) -> None:
+        pass
+
+    async def receive() -> dict[str, str]:
+        return {"type": "http.request"}
+
+    async def cpu(call: Any) -> float:
+        started = time.process_time()
+        for _ in range(count):
+            await call({"type": "http", "method": "POST"}, receive, send)
+        return (time.process_time() - started) / count * 1e6
+
+    bare, measured = await cpu(app), await cpu(RequestMetrics(app))
+    observer = HandOutMetrics()
+    handed = Suggestion(1, 1, {"x": 0.5}, SuggestionState.OPEN, SuggestionSource.ENGINE, None, 0)
+    started = time.process_time()
+    for _ in range(count):
+        observer.handed_out(handed, None)
+    hand_out = (time.process_time() - started) / count * 1e6
+    return {"request_us": measured - bare, "hand_out_us": hand_out}
+
+
 async def main(count: int, rounds: int) -> dict[str, Any]:
     directory = Path(tempfile.mkdtemp(prefix="honed-bench-"))
     clients: dict[str, tuple[httpx.AsyncClient, str]] = {}
@@ -75,7 +117,10 @@ async def main(count: int, rounds: int) -> dict[str, Any]:
     for client, _ in clients.values():
         await client.aclose()
     off, on = (statistics.median(seconds[name]) for name in ("off", "on"))
+    own = await bookkeeping(100_000)
     return {
+        "bookkeeping_cpu_us_per_request": own["request_us"],
+        "bookkeeping_cpu_us_per_hand_out": own["hand_out_us"],
         "cycles_per_round": count,
         "rounds": rounds,
         "cpu_us_per_cycle_off": off * 1e6,
@@ -95,6 +140,10 @@ if __name__ == "__main__":
         f"CPU per worker-loop cycle (median of {args.rounds} rounds of {args.cycles}): "
         f"metrics off {result['cpu_us_per_cycle_off']:.0f} us, "
         f"on {result['cpu_us_per_cycle_on']:.0f} us, ratio {result['ratio_on_off']:.3f}"
+    )
+    print(
+        f"the metrics' own CPU: {result['bookkeeping_cpu_us_per_request']:.1f} us per request, "
+        f"{result['bookkeeping_cpu_us_per_hand_out']:.1f} us per suggestion handed out"
     )
     out = Path(__file__).parent / "results" / "metrics_overhead.json"
     out.parent.mkdir(exist_ok=True)

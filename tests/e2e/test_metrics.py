@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import signal
 import time
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -145,11 +146,11 @@ def test_two_workers_and_an_optimizer_report_through_one_endpoint(
             client = httpx.Client(base_url=server.url, auth=(server.token, ""), timeout=300)
             eid = client.post("/v1/experiments", json=EXPERIMENT).json()["id"]
             base = f"/v1/experiments/{eid}"
-            sources = []
+            handed: list[tuple[str, str, str]] = []
             # Past the initial design (5 points for one parameter) into the optimizer's.
             for _ in range(8):
                 suggestion = client.post(f"{base}/suggestions").json()
-                sources.append(suggestion["source"])
+                handed.append(_labels(suggestion))
                 x = float(suggestion["assignments"]["x"])
                 answer = client.post(
                     f"{base}/observations",
@@ -157,7 +158,7 @@ def test_two_workers_and_an_optimizer_report_through_one_endpoint(
                 )
                 assert answer.status_code == 200
             client.close()
-            assert "optimizer" in sources, sources
+            assert any(source == "optimizer" for source, _, _ in handed), handed
             samples = scrape(port)
             workers = worker_children(server.process.pid)
             assert len(workers) == 2, workers
@@ -171,8 +172,11 @@ def test_two_workers_and_an_optimizer_report_through_one_endpoint(
 
     assert requests(samples, "POST", SUGGESTIONS, 200) == 8
     assert requests(samples, "POST", OBSERVATIONS, 200) == 8
-    optimizer_points = total(samples, "honed_suggestions_total", source="optimizer")
-    assert optimizer_points == sources.count("optimizer")
+    # Each suggestion counted by what its own `source` and `model` say.
+    for (source, freshness, candidate), count in Counter(handed).items():
+        series = {"source": source, "freshness": freshness, "candidate": candidate}
+        assert value(samples, "honed_suggestions_total", **series) == count, series
+    assert total(samples, "honed_suggestions_total") == len(handed)
     assert value(samples, "honed_optimizer_processes_alive") == 1
     assert value(samples, "honed_optimizer_fit_duration_seconds_count", outcome="ok") >= 1
     assert value(samples, "honed_fit_last_duration_seconds_max") > 0
@@ -180,6 +184,14 @@ def test_two_workers_and_an_optimizer_report_through_one_endpoint(
     assert value(samples, "honed_db_pool_size") == 2 * pool  # each process's, summed
     # Counters keep what the killed worker counted.
     assert requests(replaced, "POST", SUGGESTIONS, 200) == 8
+
+
+def _labels(suggestion: dict[str, Any]) -> tuple[str, str, str]:
+    model = suggestion.get("model")
+    if model is None:
+        return (suggestion["source"], "none", "none")
+    freshness = "fresh" if model["fresh"] else "stale"
+    return (suggestion["source"], freshness, model["candidate"])
 
 
 def _until(port: int, done: Callable[[Samples], bool], seconds: float = 180.0) -> Samples:

@@ -135,6 +135,9 @@ class RequestMetrics:
 class HandOutMetrics:
     """The ``HandOutObserver`` of an instrumented app."""
 
+    def __init__(self) -> None:
+        self._series: dict[tuple[str, str, str], Callable[[], None]] = {}
+
     def handed_out(self, suggestion: Suggestion, waited_seconds: float | None) -> None:
         model = suggestion.model
         if model is None:
@@ -142,7 +145,11 @@ class HandOutMetrics:
         else:
             freshness = "fresh" if model.fresh else "stale"
             candidate = "pool" if model.pool else "batch"
-        SUGGESTIONS.labels(suggestion.source.value, freshness, candidate).inc()
+        key = (suggestion.source.value, freshness, candidate)
+        count = self._series.get(key)
+        if count is None:
+            count = self._series[key] = SUGGESTIONS.labels(*key).inc
+        count()
         if waited_seconds is not None:
             SUGGESTION_WAIT_SECONDS.observe(waited_seconds)
 
