@@ -15,6 +15,7 @@ from honed.engine.botorch.factory import botorch_engine_factory
 from honed.server.app import create_app
 from honed.service.app import Services
 from honed.service.suggestions import ServingPolicy
+from honed.storage.local_contents import LocalContents
 from honed.storage.sql.storage import SqlStorage
 from tests.support.postgres import PostgresServer
 from tests.support.postgres import running_postgres
@@ -92,9 +93,10 @@ def sqlite_server(sqlite_url: str) -> Iterator[RunningServer]:
 
 
 @pytest.fixture
-def api(storage: SqlStorage) -> Iterator[TestClient]:
-    """The server app in-process (no socket), authenticated as the default client."""
-    services = Services(storage)
+def api(storage: SqlStorage, tmp_path: Path) -> Iterator[TestClient]:
+    """The server app in-process (no socket), authenticated as the default client, with a
+    file store in ``tmp_path``."""
+    services = Services(storage, contents=LocalContents(tmp_path / "files"))
     services.tokens.bootstrap(TEST_TOKEN)
     with TestClient(create_app(services=services)) as client:
         client.auth = (TEST_TOKEN, "")

@@ -316,7 +316,8 @@ def test_bad_uploads_store_nothing_and_lose_nothing(served: Served, run: RunCont
 
         missing = client.get("/v1/files/999999")
         assert missing.status_code == 404
-        assert missing.json()["message"] == "File with id 999999 not found."
+        # As another client's file: an id tells a caller nothing.
+        assert missing.json()["message"] == "The requested resource could not be found"
         assert declare(client, "999999").status_code == 404
         download = client.get(f"/v1/files/{file['id']}").json()["download"]["url"]
         assert httpx.get(download.replace("signature=", "signature=1")[:-1]).status_code == 403

@@ -105,7 +105,8 @@ class RunFileService:
         return self._storage.create_run_file(run.id, new, self.limits.max_per_run)
 
     def get(self, caller: Token, file_id: int) -> RunFile:
-        file = self._file(file_id)
+        # A missing file answers as another client's does: ids tell a caller nothing.
+        file = self._storage.get_run_file(file_id)
         self._runs.get(caller, file.training_run_id)  # 404 for a run the caller cannot see
         return file
 
@@ -167,6 +168,7 @@ class RunFileService:
 
     # --- helpers --------------------------------------------------------------------------
     def _file(self, file_id: int) -> RunFile:
+        """For a signed URL, which no client's token reads."""
         try:
             return self._storage.get_run_file(file_id)
         except NotFoundError:
