@@ -31,7 +31,7 @@ EXPERIMENT_KEYS = {
     "parallel_bandwidth",
 }
 RUN_KEYS = {"command", "parallelism", "budget", "timeout", "database", "server", "token"}
-RUN_KEYS |= {"workdir", "options", "cwd", "env", "optimizers"}
+RUN_KEYS |= {"workdir", "options", "cwd", "env", "optimizers", "output_log", "output_tail_bytes"}
 RUN_MARK = "honed_run"
 
 
