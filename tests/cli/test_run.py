@@ -4,6 +4,7 @@ SIGKILL then resume (running trials are polled again, not run twice)."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import signal
@@ -43,9 +44,15 @@ print(json.dumps({"loss": (args.x - 0.3) ** 2}))
 """
 
 
-def write_experiment(tmp_path: Path, seconds: float, budget: int = 6, optimizers: int = 0) -> Path:
+def write_experiment(
+    tmp_path: Path,
+    seconds: float,
+    budget: int = 6,
+    optimizers: int = 0,
+    output_log: str | None = None,
+) -> Path:
     (tmp_path / "train.py").write_text(TRAIN)
-    config = {
+    config: dict[str, Any] = {
         "name": "cli run",
         "parameters": [{"name": "x", "type": "double", "bounds": {"min": 0, "max": 1}}],
         "metrics": [{"name": "loss", "objective": "minimize"}],
@@ -57,6 +64,8 @@ def write_experiment(tmp_path: Path, seconds: float, budget: int = 6, optimizers
         "optimizers": optimizers,  # 0, Sobol: no torch import in a test of the loop
         "options": {"init_seconds_between_polls": 0.05, "max_seconds_between_polls": 0.5},
     }
+    if output_log is not None:
+        config["output_log"] = output_log
     path = tmp_path / "experiment.yaml"
     path.write_text(yaml.safe_dump(config))
     return path
@@ -158,6 +167,8 @@ def test_ctrl_c_stops_cleanly_and_rerunning_resumes(
     suggestions, per = stored(tmp_path)
     assert len(suggestions) == 6
     assert set(per.values()) == {1}
+    # Every trial is stored, the stopped ones included: none of their files is left.
+    assert not (tmp_path / ".honed-trials").exists()
 
 
 def command_lines() -> list[str]:
@@ -198,7 +209,7 @@ def test_ctrl_c_in_a_terminal_is_clean_with_an_optimizer(
 
 
 def test_sigkill_then_resume_runs_nothing_twice(tmp_path: Path) -> None:
-    path = write_experiment(tmp_path, seconds=3)
+    path = write_experiment(tmp_path, seconds=3, output_log="output.jsonl")
     process = honed_run(path)
     started = wait_for_runs(tmp_path, 3, process)
     time.sleep(0.3)  # let it record the three as running
@@ -230,6 +241,13 @@ def test_sigkill_then_resume_runs_nothing_twice(tmp_path: Path) -> None:
     suggestions, per = stored(tmp_path)
     assert sorted(suggestions) == sorted(runs)
     assert set(per.values()) == {1}
+    # Those that finished while no scheduler ran were released by the resumed one; each
+    # left the tail of its stdout in the output log.
+    assert not (tmp_path / ".honed-trials").exists()
+    lines = [json.loads(line) for line in (tmp_path / "output.jsonl").read_text().splitlines()]
+    assert sorted({line["id"] for line in lines}) == sorted(runs)
+    for line in lines:
+        assert line["stdout"].startswith('{"loss": ')
 
 
 def test_bad_config_names_the_setting(tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ be found before anything is created."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -97,7 +98,17 @@ def test_a_crashing_command_names_the_tolerance_option(tmp_path: Path) -> None:
     assert "2 trials failed" in error
     assert "ZeroDivisionError: division by zero" in error
     assert "tolerated_trial_failure_rate" in error
-    assert str(tmp_path / ".honed-trials") in error  # where the trial's stderr is
+    assert "output_log: FILE in" in error  # how to keep what the trials printed
+    # With an output log the message names it, and it holds the whole traceback.
+    path = write_config(
+        tmp_path, command=f"{sys.executable} train.py --x {{x}}", output_log="out.jsonl"
+    )
+    error = error_line(honed("run", str(path), "--new", cwd=tmp_path))
+    assert f"(its output: trial 1 in {tmp_path / 'out.jsonl'})" in error
+    lines = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert [line["trial"] for line in lines] == [0, 1]
+    assert "Traceback (most recent call last)" in lines[1]["stderr"]
+    assert not (tmp_path / ".honed-trials").exists()
 
 
 def test_a_server_that_is_down(tmp_path: Path) -> None:

@@ -38,7 +38,8 @@ def loss(assignments: Mapping[str, Any]) -> float:
 @dataclass
 class ClockRunner(Runner):
     """Trials take ``duration(assignments)`` fake seconds (None: never end) and return
-    ``loss``; ``fail(trial)`` makes one fail with a reason. Counts every call."""
+    ``loss``; ``fail(trial)`` makes one fail with a reason. Counts every call, and notes
+    the trials it is told to release."""
 
     clock: FakeClock
     duration: Callable[[Mapping[str, Any]], float | None] = lambda a: 10.0
@@ -52,6 +53,7 @@ class ClockRunner(Runner):
     started: dict[str, float] = field(default_factory=dict)
     max_running: int = 0
     done: set[str] = field(default_factory=set)
+    released: list[str] = field(default_factory=list)
 
     def run(self, trial: TrialSpec) -> Mapping[str, Any]:
         self.runs.append(trial.id)
@@ -91,6 +93,9 @@ class ClockRunner(Runner):
 
     def stop(self, trial: TrialSpec, reason: str) -> None:
         self.stopped[trial.id] = reason
+
+    def release(self, trials: Sequence[TrialSpec]) -> None:
+        self.released += [trial.id for trial in trials]
 
     def available_capacity(self) -> int | None:
         """``capacity`` is the system's size: what it takes minus what runs."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 from collections.abc import Mapping
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -42,13 +43,27 @@ class CrashingAfterLaunch(CallableRunner):
         return metadata
 
 
-def runner(workdir: Path, crash_after_launch: bool = False) -> CallableRunner:
-    kind = CrashingAfterLaunch if crash_after_launch else CallableRunner
-    return kind(task, max_workers=2, workdir=workdir)
+class CrashingOnRelease(CallableRunner):
+    """Kills its own process when first told to release trials: their outcomes are
+    stored, their files still there (a crash between storing and releasing)."""
+
+    def release(self, trials: Sequence[TrialSpec]) -> None:
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
-def run_scheduler(database: str, workdir: Path, crash_after_launch: bool) -> None:
+CRASHES: dict[str | None, type[CallableRunner]] = {
+    None: CallableRunner,
+    "after launch": CrashingAfterLaunch,
+    "on release": CrashingOnRelease,
+}
+
+
+def runner(workdir: Path, crash: str | None = None) -> CallableRunner:
+    return CRASHES[crash](task, max_workers=2, workdir=workdir)
+
+
+def run_scheduler(database: str, workdir: Path, crash: str | None) -> None:
     with Scheduler(
-        EXPERIMENT, runner(workdir, crash_after_launch), OPTIONS, database, optimizers=0
+        EXPERIMENT, runner(workdir, crash), OPTIONS, database, optimizers=0
     ) as scheduler:
         scheduler.run_all_trials()

@@ -236,6 +236,75 @@ def test_resume_polls_running_trials_instead_of_rerunning(
     assert len(runner.runs) == len(set(runner.runs)) == 6  # nothing ran twice
 
 
+class StoreWatchingRunner(ClockRunner):
+    """Notes, for each trial it is told to release, whether the store had its outcome."""
+
+    client: Client
+    stored_when_released: dict[str, bool]
+
+    def run(self, trial: TrialSpec) -> Mapping[str, Any]:
+        if trial.index == 4:
+            raise ConnectionError("the cluster refuses trial 4")
+        return super().run(trial)
+
+    def release(self, trials: Sequence[TrialSpec]) -> None:
+        super().release(trials)
+        (experiment,) = self.client.list_experiments()
+        stored = {o.suggestion for o in self.client.list_observations(experiment.id)}
+        for trial in trials:
+            self.stored_when_released[trial.id] = trial.id in stored
+
+
+def test_finished_trials_are_released_once_their_outcomes_are_stored(
+    client: Client, clock: FakeClock
+) -> None:
+    """Completed, failed, timed out, and failed to deploy: each is released once, after its
+    observation is stored, never while it may still be polled."""
+    runner = StoreWatchingRunner(
+        clock,
+        duration=lambda a: None if a["x"] == 0.5 else 10.0,  # the centre point never ends
+        fail=lambda t: "bad" if t.index == 1 else None,
+    )
+    runner.client, runner.stored_when_released = client, {}
+    scheduler = make(
+        client,
+        runner,
+        clock,
+        total_trials=5,
+        max_pending_trials=2,
+        ttl_seconds_for_trials=60,
+        tolerated_trial_failure_rate=1.0,
+    )
+    result = scheduler.run_all_trials()
+    assert (result.completed, result.failed) == (2, 3)
+    assert sorted(runner.released) == sorted(t.id for t in scheduler.trials.values())
+    assert all(runner.stored_when_released.values())
+
+
+def test_a_resumed_run_releases_what_was_stored_but_not_released(
+    client: Client, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A crash between storing trials and releasing them (here: release fails) leaves
+    their files; the resumed scheduler's first run releases every finished trial again."""
+    failing = ClockRunner(clock)
+    failing.release = lambda trials: 1 / 0  # type: ignore[assignment,method-assign]
+    first = make(client, failing, clock, total_trials=2)
+    assert first.run_all_trials().completed == 2  # a release that fails ends no run
+    assert "could not release" in caplog.text
+    assert "ZeroDivisionError" in caplog.text
+
+    runner = ClockRunner(clock)
+    resumed = Scheduler.from_stored_experiment(
+        first.experiment.id, runner, SchedulerOptions(total_trials=3), client, clock=clock
+    )
+    assert runner.released == []  # loading alone releases nothing
+    resumed.run_all_trials()
+    ids = [t.id for t in resumed.trials.values()]
+    assert runner.released == ids  # the two loaded ones first, then the new one
+    resumed.run_n_trials(0)
+    assert runner.released == ids  # once per scheduler
+
+
 def test_resume_redeploys_a_trial_whose_deployment_was_interrupted(
     client: Client, clock: FakeClock
 ) -> None:

@@ -1,12 +1,15 @@
 """A scheduler whose trials run in a CallableRunner's pool is killed (SIGKILL) mid-run; a
 new one in this process resumes it: trials that were running are polled through their
-stored metadata and adopted, none is lost or runs twice."""
+stored metadata and adopted, none is lost or runs twice, and once the resumed run is over
+no trial's files are left."""
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import signal
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,10 +25,10 @@ DEADLINE_SECONDS = 60.0
 
 
 def start_scheduler(
-    database: str, workdir: Path, crash_after_launch: bool = False
+    database: str, workdir: Path, crash: str | None = None
 ) -> multiprocessing.process.BaseProcess:
     process = multiprocessing.get_context("spawn").Process(
-        target=crashing.run_scheduler, args=(database, workdir, crash_after_launch)
+        target=crashing.run_scheduler, args=(database, workdir, crash)
     )
     process.start()
     return process
@@ -47,14 +50,18 @@ def wait_until_running(database: str, process: multiprocessing.process.BaseProce
             time.sleep(0.1)
 
 
-def resume(database: str, workdir: Path) -> Scheduler:
+@contextlib.contextmanager
+def resume(database: str, workdir: Path) -> Iterator[Scheduler]:
+    """The resumed scheduler, its run over. Once it is closed, every trial being stored,
+    none of their files may be left."""
     with Client(database, optimizers=0) as client:
         (experiment,) = client.list_experiments()
-    scheduler = Scheduler.from_stored_experiment(
+    with Scheduler.from_stored_experiment(
         experiment.id, crashing.runner(workdir), crashing.OPTIONS, database, optimizers=0
-    )
-    assert scheduler.run_all_trials().completed == crashing.OPTIONS.total_trials
-    return scheduler
+    ) as scheduler:
+        assert scheduler.run_all_trials().completed == crashing.OPTIONS.total_trials
+        yield scheduler
+    assert not workdir.exists(), sorted(workdir.rglob("*"))
 
 
 def runs_per_trial(log: Path) -> dict[float, int]:
@@ -108,7 +115,7 @@ def test_a_crash_between_launch_and_record_neither_loses_nor_reruns_the_trial(
     runner's metadata: the trial is still PENDING in the store, so the resumed scheduler
     deploys it, and the runner adopts the running one instead of calling it again."""
     database, workdir = str(tmp_path / "honed.db"), tmp_path / "trials"
-    process = start_scheduler(database, workdir, crash_after_launch=True)
+    process = start_scheduler(database, workdir, crash="after launch")
     process.join(DEADLINE_SECONDS)
     assert process.exitcode == -signal.SIGKILL
     with Client(database, optimizers=0) as client:
@@ -120,3 +127,22 @@ def test_a_crash_between_launch_and_record_neither_loses_nor_reruns_the_trial(
         check_each_trial_ran_once(scheduler, log)
         first = min(scheduler.trials.values(), key=lambda t: t.index)
         assert first.id == launched.id
+
+
+def test_a_crash_between_storing_and_releasing_leaves_files_the_resumed_run_removes(
+    tmp_path: Path, log: Path
+) -> None:
+    """The scheduler dies right after it stored the first finished trials, before their
+    files were removed: the resumed scheduler neither runs them again nor leaves their
+    files behind."""
+    database, workdir = str(tmp_path / "honed.db"), tmp_path / "trials"
+    process = start_scheduler(database, workdir, crash="on release")
+    process.join(DEADLINE_SECONDS)
+    assert process.exitcode == -signal.SIGKILL
+    with Client(database, optimizers=0) as client:
+        (experiment,) = client.list_experiments()
+        stored = client.list_observations(experiment.id)
+    assert stored  # the outcomes that were to be released
+    assert len(list(workdir.iterdir())) >= len(stored)  # with their files
+    with resume(database, workdir) as scheduler:
+        check_each_trial_ran_once(scheduler, log)

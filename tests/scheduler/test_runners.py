@@ -13,11 +13,17 @@ import pytest
 from honed.scheduler.runners import CallableRunner
 from honed.scheduler.runners import SubprocessRunner
 from honed.testing.runner import COMMAND
+from honed.testing.runner import Leftovers
 from honed.testing.runner import RunnerConformance
 from honed.testing.runner import RunnerFactory
 from honed.testing.trial_task import task
 from tests.support.clusters import dask_cluster
 from tests.support.clusters import ray_cluster
+
+
+def on_disk(workdir: Path) -> Leftovers:
+    """What a local runner keeps on disk: its work directory and everything under it."""
+    return lambda: sorted(p for p in [workdir, *workdir.rglob("*")] if p.exists())
 
 
 class TestSubprocessRunner(RunnerConformance):
@@ -26,6 +32,10 @@ class TestSubprocessRunner(RunnerConformance):
     @pytest.fixture
     def make_runner(self, tmp_path: Path) -> RunnerFactory:
         return partial(SubprocessRunner, COMMAND, workdir=tmp_path / "trials")
+
+    @pytest.fixture
+    def leftovers(self, tmp_path: Path) -> Leftovers:
+        return on_disk(tmp_path / "trials")
 
 
 class TestSubprocessRunnerResultFile(RunnerConformance):
@@ -36,6 +46,10 @@ class TestSubprocessRunnerResultFile(RunnerConformance):
         command = COMMAND + " --result-file {result_file}"
         return partial(SubprocessRunner, command, workdir=tmp_path / "trials")
 
+    @pytest.fixture
+    def leftovers(self, tmp_path: Path) -> Leftovers:
+        return on_disk(tmp_path / "trials")
+
 
 class TestCallableRunner(RunnerConformance):
     resumable = True
@@ -43,6 +57,10 @@ class TestCallableRunner(RunnerConformance):
     @pytest.fixture
     def make_runner(self, tmp_path: Path) -> RunnerFactory:
         return partial(CallableRunner, task, max_workers=2, workdir=tmp_path / "trials")
+
+    @pytest.fixture
+    def leftovers(self, tmp_path: Path) -> Leftovers:
+        return on_disk(tmp_path / "trials")
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,9 @@ timeout: 3600                          # seconds, optional
 database: honed.db                     # or  server: http://host:8080  (SIGOPT_API_TOKEN)
 optimizers: 1                          # model processes for an embedded database (0: Sobol)
 metrics_port: 9101                     # optional: trials by state at 127.0.0.1:9101/metrics
-workdir: .honed-trials                 # trial directories (stdout, stderr, result)
+workdir: .honed-trials                 # running trials' files, removed once stored
+output_log: trials-output.jsonl        # optional: each trial's stdout/stderr tail, a line
+output_tail_bytes: 8192                # per trial (the last 8 KiB of each stream)
 options: {ttl_seconds_for_trials: 600} # any other SchedulerOptions field; stopping rules as
                                        # early_stopping: {percentile: 50, min_step: 3} (or
                                        # {threshold: -1.0}), global_stopping: {window: 5}
@@ -55,6 +57,7 @@ from honed.scheduler import Scheduler
 from honed.scheduler import SchedulerOptions
 from honed.scheduler.errors import FailureRateExceededError
 from honed.scheduler.runners import SubprocessRunner
+from honed.scheduler.runners.trial_files import OUTPUT_TAIL_BYTES
 
 
 def find_experiment(client: Client, name: str) -> str | None:
@@ -117,13 +120,7 @@ def run(config_path: Path, new: bool) -> None:
     config = load_config(config_path)
     check_experiment(config_path, config)
     options = build_options(config_path, config)
-    base = config_path.resolve().parent
-    runner = SubprocessRunner(
-        config["command"],
-        workdir=base / str(config.get("workdir", ".honed-trials")),
-        cwd=base / str(config.get("cwd", ".")),
-        env={str(k): str(v) for k, v in (config.get("env") or {}).items()},
-    )
+    runner = make_runner(config_path, config)
     try:
         runner.check_command(parameter_names(config_path, config))
     except ValueError as error:
@@ -145,6 +142,23 @@ def run(config_path: Path, new: bool) -> None:
     if result.best_trial is not None:
         best = result.best_trial
         click.echo(f"best trial {best.index}: {best.values} at {best.assignments}")
+
+
+def make_runner(path: Path, config: dict[str, Any]) -> SubprocessRunner:
+    """The config's command as a runner; its paths are relative to the config file."""
+    base = path.resolve().parent
+    tail = config.get("output_tail_bytes", OUTPUT_TAIL_BYTES)
+    if not isinstance(tail, int) or isinstance(tail, bool) or tail < 0:
+        raise ConfigError(path, f"'output_tail_bytes' is a number of bytes >= 0, not {tail!r}")
+    output_log = config.get("output_log")
+    return SubprocessRunner(
+        config["command"],
+        workdir=base / str(config.get("workdir", ".honed-trials")),
+        cwd=base / str(config.get("cwd", ".")),
+        env={str(k): str(v) for k, v in (config.get("env") or {}).items()},
+        output_log=base / str(output_log) if output_log is not None else None,
+        output_tail_bytes=tail,
+    )
 
 
 def open_scheduler(
@@ -202,17 +216,21 @@ def drive(
         console.print("stopped: run the same command again to resume")
         sys.exit(130)
     except FailureRateExceededError as error:
-        raise click.ClickException(failure_rate_message(error, scheduler, path)) from None
+        raise click.ClickException(failure_rate_message(error, runner, path)) from None
     finally:
         runner.close()
 
 
-def failure_rate_message(error: FailureRateExceededError, scheduler: Scheduler, path: Path) -> str:
-    """One line: how many failed, the latest failure and where its output is, and the
-    option that tolerates more."""
+def failure_rate_message(
+    error: FailureRateExceededError, runner: SubprocessRunner, path: Path
+) -> str:
+    """One line: how many failed, the latest failure and where its output is (its trial
+    directory is gone: its outcome is stored), and the option that tolerates more."""
     index, _, reason = error.failures[-1]
-    directory = scheduler.trials[index].runner_metadata.get("dir")
-    output = f" (its output: {directory})" if directory else ""
+    if runner.output_log is not None:
+        output = f" (its output: trial {index} in {runner.output_log.path})"
+    else:
+        output = f" (output_log: FILE in {path} keeps each trial's output)"
     return (
         f"{len(error.failures)} trials failed, {error.rate:.0%} of those run (tolerated: "
         f"{error.tolerated:.0%}); the latest, trial {index}: {one_line(reason)}{output}. "

@@ -36,7 +36,16 @@ EXPERIMENT_KEYS = {
     "parallel_bandwidth",
 }
 RUN_KEYS = {"command", "parallelism", "budget", "timeout", "database", "server", "token"}
-RUN_KEYS |= {"workdir", "options", "cwd", "env", "optimizers", "metrics_port"}
+RUN_KEYS |= {
+    "workdir",
+    "options",
+    "cwd",
+    "env",
+    "optimizers",
+    "metrics_port",
+    "output_log",
+    "output_tail_bytes",
+}
 RUN_MARK = "honed_run"
 
 

@@ -47,13 +47,20 @@ class Runner(ABC):
       the outcome of a trial it fetched, or was told FAILED, before it next calls ``run``,
       ``poll`` or ``close``: from then on a runner may drop what it keeps for the trial
       (before, a crash would leave the trial running in the store with nothing to poll).
+    - ``release(trials)`` says so explicitly: each trial's outcome (completed, failed, early
+      stopped) is stored, so no resumed scheduler will poll, fetch or run it again, and the
+      runner removes what it keeps for it (files, published data). It comes after the
+      outcome is stored, never before; again, for every finished trial, when a resumed
+      scheduler starts its first run (a crash may have come between the two); and for
+      trials the runner never launched (a deployment that kept failing). So it is
+      idempotent and quiet about what it does not find.
     - ``stop(trial, reason)`` ends a running trial (TTL, early stopping, Ctrl-C), also one
       another process launched, and must not raise for a trial that has already ended.
 
     Optional: ``run_many`` (launch several at once; per-trial errors are returned, not
     raised), ``available_capacity`` (how many more trials the system takes now; None: no
     limit), ``wait`` (block until some trial may have changed, so short trials are noticed
-    at once rather than after a poll interval), ``close``.
+    at once rather than after a poll interval), ``release``, ``close``.
     """
 
     @abstractmethod
@@ -84,6 +91,10 @@ class Runner(ABC):
         """Block up to ``timeout`` seconds, returning early when a trial may have finished.
         Return False at once if this runner cannot tell (the scheduler then sleeps)."""
         return False
+
+    def release(self, trials: Sequence[TrialSpec]) -> None:
+        """Drop what the runner keeps for ``trials``, whose outcomes are stored."""
+        return None
 
     def close(self) -> None:
         """Release what the runner holds (pools, connections). Trials that live outside

@@ -111,6 +111,8 @@ class Scheduler:
             self._objective,
         )
         self._global_stop: str | None = None
+        #: Whether the finished trials loaded from the store were released to the runner.
+        self._released_loaded = False
         self._stop_reason: str | None = None
         self._run_started: float | None = None
         #: The running loop's timeout, on self.clock (None: no timeout, or no run).
@@ -205,12 +207,16 @@ class Scheduler:
         self._deadline = deadline
         self._stop_reason = None
         self._global_stop = None
+        if not self._released_loaded:
+            # A crash may have come between storing a trial and releasing it.
+            self._released_loaded = True
+            self._release([t for t in self.trials.values() if t.status.terminal])
         new_trials = idle_wakes = 0
         interval = self.options.init_seconds_between_polls
         try:
             while True:
                 changed = self._poller.poll()
-                self._store.record()
+                self._record()
                 self._check_failure_rate(force=False)
                 if changed:
                     interval = self.options.init_seconds_between_polls
@@ -224,7 +230,7 @@ class Scheduler:
                 reason = self._completion_reason(max_trials, new_trials)
                 room = 0 if reason is not None else max_trials and max_trials - new_trials
                 new_trials += self._deployer.deploy(room)
-                self._store.record()
+                self._record()
                 reason = self._completion_reason(max_trials, new_trials)
                 active = [t for t in self.trials.values() if not t.status.terminal]
                 if not self.options.wait_for_running_trials:
@@ -259,7 +265,7 @@ class Scheduler:
         finally:
             self._run_seconds = clock.monotonic() - start
             if self._store.unrecorded:
-                self._store.record()
+                self._record()
         self._check_failure_rate(force=True)
         logger.info("run ended: %s", self._stop_reason)
         yield self.report_results()
@@ -323,6 +329,23 @@ class Scheduler:
         return trials_frame(self.trials.values())
 
     # --- the loop's decisions -------------------------------------------------------------
+    def _record(self) -> None:
+        """Store the trials that finished, then let the runner drop what it keeps for them:
+        from now on no resumed scheduler needs it."""
+        self._release(self._store.record())
+
+    def _release(self, trials: list[Trial]) -> None:
+        if not trials:
+            return
+        try:
+            self.runner.release([t.spec() for t in trials])
+        except Exception as error:
+            # Their outcomes are stored: a leftover costs disk, not results, and a later
+            # scheduler's first run releases them again.
+            logger.warning(
+                "the runner could not release %d finished trials: %r", len(trials), error
+            )
+
     def _completion_reason(self, max_trials: int | None, new_trials: int) -> str | None:
         options = self.options
         if max_trials is not None and new_trials >= max_trials:

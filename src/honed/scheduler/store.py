@@ -82,9 +82,9 @@ class TrialStore:
     def unrecorded(self) -> bool:
         return bool(self._unrecorded)
 
-    def record(self) -> None:
+    def record(self) -> list[Trial]:
         """Store the trials finished since the last call: one batch request for a round's
-        completions."""
+        completions. Returns the trials stored."""
         pending, self._unrecorded = self._unrecorded, []
         if len(pending) > 1:
             key = f"honed-trials-{self.experiment.id}-" + "-".join(t.id for t in pending)
@@ -97,9 +97,10 @@ class TrialStore:
             else:
                 for trial, observation in zip(pending, created, strict=True):
                     trial.observation_id = observation.id
-                return
+                return pending
         for trial in pending:
             self._record_one(trial)
+        return pending
 
     def _record_one(self, trial: Trial) -> None:
         key = f"honed-trial-{self.experiment.id}-{trial.id}"

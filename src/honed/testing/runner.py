@@ -8,6 +8,9 @@ honed.testing.trial_task --x {x}``); the crash tests call it in a child process 
 one started (its state lives outside the process); otherwise such trials must poll as LOST.
 Set ``intermediate_values = False`` if the runner cannot pass on what a trial reports
 (its polls must then carry no progress, and early stopping never applies to its trials).
+A runner that keeps files per trial overrides the ``leftovers`` fixture: a callable that
+lists what the runner has on disk (its work directory and everything under it), which must
+be nothing once its trials are released and the runner is closed.
 
 The tests count how often each trial ran in the file named by ``HONED_TRIAL_LOG``: set it
 in the environment before starting the processes that run trials (clusters included).
@@ -52,6 +55,7 @@ DEADLINE_SECONDS = 60.0
 FREED_SECONDS = 20.0  # well within a SLOW trial's minute
 
 RunnerFactory = Callable[[], Runner]
+Leftovers = Callable[[], list[Path]]
 
 EXPERIMENT = {
     "name": "runner conformance",
@@ -165,6 +169,11 @@ class RunnerConformance:
         runner = make_runner()
         yield runner
         runner.close()
+
+    @pytest.fixture
+    def leftovers(self) -> Leftovers:
+        """What the runner keeps on disk: nothing, unless a test class says otherwise."""
+        return list
 
     def test_a_trial_runs_and_its_result_is_fetched(self, runner: Runner) -> None:
         trial = launched(runner, spec(0, 0.5))
@@ -344,7 +353,25 @@ class RunnerConformance:
             fresh.stop(trial, "test")
             fresh.close()
 
-    def test_scheduler_runs_an_experiment(self, runner: Runner, tmp_path: Path) -> None:
+    def test_release_drops_finished_trials_quietly(
+        self, runner: Runner, leftovers: Leftovers
+    ) -> None:
+        """``release`` after the outcomes are stored; again, as a resumed scheduler does;
+        and for a trial never launched (its deployment kept failing)."""
+        done = launched(runner, spec(18, 0.6))
+        failed = launched(runner, spec(19, FAIL))
+        assert poll_until_done(runner, done).status is PollStatus.COMPLETED
+        runner.fetch(done)
+        assert poll_until_done(runner, failed).status is PollStatus.FAILED
+        runner.release([done, failed])
+        runner.release([done, failed])
+        runner.release([spec(21, 0.1)])
+        runner.close()
+        assert leftovers() == []
+
+    def test_scheduler_runs_an_experiment(
+        self, runner: Runner, leftovers: Leftovers, tmp_path: Path
+    ) -> None:
         with Client(str(tmp_path / "honed.db"), optimizers=0) as client:
             options = SchedulerOptions(total_trials=4, max_pending_trials=2)
             scheduler = Scheduler(EXPERIMENT, runner, options, client)
@@ -356,3 +383,6 @@ class RunnerConformance:
                 if self.intermediate_values:
                     assert trial.progress == pytest.approx(curve(trial.assignments["x"]))
             assert len(client.list_observations(scheduler.experiment.id)) == 4
+            scheduler.close()
+        # Every trial's outcome is stored: nothing of them is left where they ran.
+        assert leftovers() == []

@@ -23,6 +23,11 @@ from honed.scheduler.runners.durable import kill_group
 from honed.scheduler.runners.durable import read_json
 from honed.scheduler.runners.durable import write_json
 from honed.scheduler.runners.results import tail
+from honed.scheduler.runners.trial_files import OUTPUT_TAIL_BYTES
+from honed.scheduler.runners.trial_files import OutputLog
+from honed.scheduler.runners.trial_files import is_trial_dir
+from honed.scheduler.runners.trial_files import remove_if_empty
+from honed.scheduler.runners.trial_files import remove_tree
 from honed.scheduler.trial import Poll
 from honed.scheduler.trial import PollStatus
 from honed.scheduler.trial import TrialSpec
@@ -54,7 +59,11 @@ class CallableRunner(Runner):
     (its prints go to ``output`` there). A runner in another process, such as a scheduler
     resumed after a crash, polls, fetches and stops trials from their metadata, and ``run``
     adopts a trial that is already running or finished instead of calling ``fn`` twice.
-    ``close`` ends idle workers; busy ones finish their trial, record its result, then exit.
+    Once the scheduler has stored a trial's outcome, ``release`` removes its directory,
+    after appending the last ``output_tail_bytes`` of its prints and its reported curve to
+    ``output_log`` if one is named (``honed.scheduler.runners.trial_files`` has the format).
+    ``close`` ends idle workers; busy ones finish their trial, record its result, then exit;
+    ``workdir`` goes too once it is empty.
     """
 
     def __init__(
@@ -62,12 +71,17 @@ class CallableRunner(Runner):
         fn: Callable[[dict[str, Any]], Any],
         max_workers: int | None = None,
         workdir: str | Path = ".honed-trials",
+        output_log: str | Path | None = None,
+        output_tail_bytes: int = OUTPUT_TAIL_BYTES,
     ) -> None:
         self.fn = fn
         self.max_workers = max_workers or os.cpu_count() or 1
         if self.max_workers < 1:
             raise ValueError(f"max_workers must be at least 1, not {max_workers}")
         self.workdir = Path(workdir).resolve()
+        self.output_log = (
+            OutputLog(output_log, output_tail_bytes) if output_log is not None else None
+        )
         self._function = pickle.dumps(fn)  # fails here, clearly, if fn cannot be pickled
         # Workers fork from a server that has imported fn's module: starting one, or
         # replacing one that stop() killed, costs a fork, not an interpreter and imports.
@@ -171,12 +185,32 @@ class CallableRunner(Runner):
         multiprocessing.connection.wait(busy, timeout)
         return True
 
+    def release(self, trials: Sequence[TrialSpec]) -> None:
+        directories = []
+        entries = []
+        for trial in trials:
+            self._others.pop(trial.key, None)
+            self._progress.pop(trial.key, None)
+            directory = Path(trial.metadata.get("dir") or self._dir_for(trial.key))
+            if not is_trial_dir(directory, self._dir_for(trial.key).name):
+                continue
+            directories.append(directory)
+            if self.output_log is not None:
+                curve = pool_worker.ProgressReader(directory).read()
+                output = {"output": directory / pool_worker.OUTPUT}
+                entries.append(self.output_log.entry(trial, output, curve))
+        if self.output_log is not None:
+            self.output_log.append(entries)
+        for directory in directories:
+            remove_tree(directory)
+
     def close(self) -> None:
         """End idle workers; busy ones finish their trial, store its result and exit."""
         for worker in self._workers:
             worker.tasks.close()
             worker.replies.close()
         self._workers.clear()
+        remove_if_empty(self.workdir)
 
     # --- the pool -------------------------------------------------------------------------
     def _idle_worker(self) -> _Worker:

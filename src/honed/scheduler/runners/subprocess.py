@@ -26,6 +26,11 @@ from honed.scheduler.runners.results import last_result_line
 from honed.scheduler.runners.results import progress_lines
 from honed.scheduler.runners.results import tail
 from honed.scheduler.runners.results import to_values
+from honed.scheduler.runners.trial_files import OUTPUT_TAIL_BYTES
+from honed.scheduler.runners.trial_files import OutputLog
+from honed.scheduler.runners.trial_files import is_trial_dir
+from honed.scheduler.runners.trial_files import remove_files
+from honed.scheduler.runners.trial_files import remove_if_empty
 from honed.scheduler.trial import Poll
 from honed.scheduler.trial import PollStatus
 from honed.scheduler.trial import TrialSpec
@@ -43,6 +48,12 @@ WRAPPER = (
 )
 
 
+# What the runner writes in a trial's directory (and the command's {result_file}); the
+# temporary names are of writes a kill cut short.
+OWN_FILES = ("pid", "stdout", "stderr", "exit_code", "result.json", "stopped")
+OWN_TEMPORARY_FILES = ("pid.tmp", "exit_code.tmp", ".pid.*.tmp")
+
+
 class SubprocessRunner(Runner):
     """Runs ``command`` per trial, e.g. ``"python train.py --lr {lr}"``.
 
@@ -56,7 +67,12 @@ class SubprocessRunner(Runner):
 
     All state is in the trial directory (pid, stdout, stderr, exit code), so a scheduler in
     another process can poll, fetch and stop trials this one started, and ``run`` adopts a
-    trial that is already running there instead of starting it twice.
+    trial that is already running there instead of starting it twice. Once the scheduler
+    has stored a trial's outcome, ``release`` removes these files, after appending the last
+    ``output_tail_bytes`` of its stdout and of its stderr to ``output_log`` if one is named
+    (``honed.scheduler.runners.trial_files`` has the format); the directory goes with them
+    unless the command wrote files of its own there. ``close`` removes ``workdir`` once it
+    is empty.
     """
 
     def __init__(
@@ -65,9 +81,14 @@ class SubprocessRunner(Runner):
         workdir: str | Path = ".honed-trials",
         cwd: str | Path | None = None,
         env: Mapping[str, str] | None = None,
+        output_log: str | Path | None = None,
+        output_tail_bytes: int = OUTPUT_TAIL_BYTES,
     ) -> None:
         self.command = command
         self.workdir = Path(workdir).resolve()
+        self.output_log = (
+            OutputLog(output_log, output_tail_bytes) if output_log is not None else None
+        )
         self.cwd = Path(cwd).resolve() if cwd is not None else None
         self.env = dict(env) if env is not None else None
         self._children: dict[str, subprocess.Popen[bytes]] = {}
@@ -247,9 +268,29 @@ class SubprocessRunner(Runner):
                 os.close(fd)
         return True
 
+    def release(self, trials: Sequence[TrialSpec]) -> None:
+        directories = []
+        entries = []
+        for trial in trials:
+            child = self._children.pop(trial.id, None)
+            if child is not None:
+                child.poll()  # reap it
+            directory = self._dir(trial)
+            if not is_trial_dir(directory, self._new_dir(trial).name):
+                continue
+            directories.append(directory)
+            if self.output_log is not None:
+                streams = {name: directory / name for name in ("stdout", "stderr")}
+                entries.append(self.output_log.entry(trial, streams))
+        if self.output_log is not None:
+            self.output_log.append(entries)
+        for directory in directories:
+            remove_files(directory, OWN_FILES, OWN_TEMPORARY_FILES)
+
     def close(self) -> None:
         for child in self._children.values():
             child.poll()
+        remove_if_empty(self.workdir)
 
 
 def _positional(command: str) -> bool:
