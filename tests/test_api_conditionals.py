@@ -250,3 +250,31 @@ def test_bad_assignments_are_refused_everywhere_naming_the_field(
     assert ok(api.get(f"{records}/observations"))["data"] == [stored]
     for kind in ("suggestions", "queued_suggestions"):
         assert ok(api.get(f"{records}/{kind}"))["count"] == 0
+
+
+@pytest.mark.parametrize("ascending", [True, False])
+def test_observations_sort_by_a_conditional_and_by_a_parameter_some_lack(
+    api: TestClient, ascending: bool
+) -> None:
+    """Paged two at a time: the markers carry the sort value, or its absence (an inactive
+    parameter sorts after every value, ascending)."""
+    records = f"/v1/experiments/{create(api)['id']}"
+    points = [FOREST, NET, {**FOREST, "trees": 50}, {**NET, "model": "linear", "width": None}]
+    ids = [
+        ok(api.post(f"{records}/observations", json={"assignments": p, "value": 1}))["id"]
+        for p in points
+    ]
+    expected = {
+        "parameter-model": [ids[0], ids[2], ids[3], ids[1]],  # forest, forest, linear, net
+        "parameter-trees": [ids[2], ids[0], ids[1], ids[3]],  # 50, 100, then none (by id)
+    }
+    for sort, order in expected.items():
+        marker, seen = "after" if ascending else "before", list[str]()
+        params: dict[str, Any] = {"sort": sort, "limit": 2, "ascending": str(ascending).lower()}
+        while True:
+            page = ok(api.get(f"{records}/observations", params=params))
+            seen += [o["id"] for o in page["data"]]
+            if not page["paging"][marker]:
+                break
+            params[marker] = page["paging"][marker]
+        assert seen == (order if ascending else order[::-1]), sort
