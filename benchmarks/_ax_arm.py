@@ -33,6 +33,8 @@ def _parameters(problem: Problem) -> list[Any]:
     from ax.api.configs import ChoiceParameterConfig
     from ax.api.configs import RangeParameterConfig
 
+    if problem.conditionals:
+        raise ValueError(f"{problem.name}: this Ax arm has no conditional (hierarchical) spaces")
     configs: list[Any] = []
     for p in problem.params:
         if p.kind == "categorical":

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from collections.abc import Sequence
 from dataclasses import dataclass
 from dataclasses import field
+from dataclasses import replace
 from typing import Any
 from typing import Generic
 from typing import TypeVar
@@ -26,13 +27,26 @@ Point = Mapping[str, Value]
 
 @dataclass(frozen=True)
 class Param:
-    """One parameter: ``kind`` is "double", "int" or "categorical"."""
+    """One parameter: ``kind`` is "double", "int" or "categorical". ``conditions``: per
+    conditional, the values under which the parameter applies (SigOpt's conditions)."""
 
     name: str
     kind: str
     low: float = 0.0
     high: float = 1.0
     values: tuple[str, ...] = ()
+    conditions: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+    def is_active(self, point: Point) -> bool:
+        return all(point.get(name) in values for name, values in self.conditions)
+
+
+@dataclass(frozen=True)
+class Conditional:
+    """A switch assigned one of ``values``; it decides which conditioned parameters apply."""
+
+    name: str
+    values: tuple[str, ...]
 
 
 #: How far a point may exceed a linear constraint and still count as meeting it.
@@ -71,10 +85,19 @@ class Problem:
     #: Every arm is told of them; a point that breaks one is evaluated (the functions are
     #: defined everywhere) but never counts as the best.
     constraints: tuple[LinearConstraint, ...] = ()
+    #: Its points assign each conditional a value and only the parameters active there.
+    conditionals: tuple[Conditional, ...] = ()
 
     @property
     def dim(self) -> int:
-        return len(self.params)
+        return len(self.params) + len(self.conditionals)
+
+    def flat(self) -> Problem:
+        """The same problem without conditionals: each becomes a categorical parameter
+        and every parameter always applies (the function ignores the inactive ones)."""
+        switches = tuple(Param(c.name, "categorical", values=c.values) for c in self.conditionals)
+        params = tuple(replace(p, conditions=()) for p in self.params)
+        return replace(self, params=switches + params, conditionals=())
 
     def feasible(self, point: Point) -> bool:
         return all(c.excess(point) <= FEASIBILITY_TOLERANCE for c in self.constraints)
@@ -171,6 +194,51 @@ def mixed(point: Point) -> float:
     return base * (1 + 0.1 * abs(miss)) + 0.5 * miss**2 + _MIXED_OFFSET[category]
 
 
+_H3_ALPHA = (1.0, 1.2, 3.0, 3.2)
+_H3_A = ((3.0, 10.0, 30.0), (0.1, 10.0, 35.0), (3.0, 10.0, 30.0), (0.1, 10.0, 35.0))
+_H3_P = (
+    (0.3689, 0.1170, 0.2673),
+    (0.4699, 0.4387, 0.7470),
+    (0.1091, 0.8732, 0.5547),
+    (0.03815, 0.5743, 0.8828),
+)
+HARTMANN3_MIN = -3.86278214782076
+
+
+def hartmann3(x: Sequence[float]) -> float:
+    total = 0.0
+    for alpha, a_row, p_row in zip(_H3_ALPHA, _H3_A, _H3_P, strict=True):
+        inner = sum(a * (xi - p) ** 2 for a, xi, p in zip(a_row, x, p_row, strict=True))
+        total -= alpha * math.exp(-inner)
+    return total
+
+
+# The conditional problem's branches: "branin" holds the global optimum (0), "hartmann3"
+# a worse one (0.5) in a branch whose typical values are better (a model that averages
+# over branches is drawn to it), "baseline" has no parameters at all.
+CONDITIONAL_HARTMANN_OFFSET = 0.5
+CONDITIONAL_BASELINE = 3.0
+_CONDITIONAL_PARAMS = (
+    Param("b0", "double", -5.0, 10.0, conditions=(("model", ("branin",)),)),
+    Param("b1", "double", 0.0, 15.0, conditions=(("model", ("branin",)),)),
+    *(
+        Param(f"h{i}", "double", 0.0, 1.0, conditions=(("model", ("hartmann3",)),))
+        for i in range(3)
+    ),
+)
+
+
+def conditional(point: Point) -> float:
+    """Reads only the parameters that the value of ``model`` activates."""
+    model = point["model"]
+    if model == "branin":
+        return (branin_xy(float(point["b0"]), float(point["b1"])) - BRANIN_MIN) / 10
+    if model == "hartmann3":
+        x = [float(point[f"h{i}"]) for i in range(3)]
+        return hartmann3(x) - HARTMANN3_MIN + CONDITIONAL_HARTMANN_OFFSET
+    return CONDITIONAL_BASELINE
+
+
 # Two problems with linear constraints, on request: Ax takes 3.5-3.8 s per candidate on
 # them (BoTorch's hit-and-run sampler draws its starting points), five times its
 # unconstrained cost. Their optima were found with 3,000 SLSQP starts
@@ -263,6 +331,18 @@ PROBLEMS: dict[str, Problem] = {
             hartmann6,
             HARTMANN6_MIN,
             note="Hartmann6 on the first 6 of 20 parameters in the unit cube (14 inactive)",
+            on_request=True,
+        ),
+        # On request: Ax has no arm for conditionals here; run it with
+        # --problems conditional --arms honed,honed-flat,optuna.
+        Problem(
+            "conditional",
+            _CONDITIONAL_PARAMS,
+            conditional,
+            0.0,
+            note="conditional 'model': branin (2 doubles, optimum 0), hartmann3 (3 doubles, "
+            "optimum 0.5) or baseline (none, 3.0)",
+            conditionals=(Conditional("model", ("branin", "hartmann3", "baseline")),),
             on_request=True,
         ),
         Problem(

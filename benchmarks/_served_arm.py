@@ -89,19 +89,20 @@ def experiment_body(problem: Problem, evaluations: int, workers: int) -> dict[st
     parameters: list[dict[str, Any]] = []
     for p in problem.params:
         if p.kind == "categorical":
-            parameters.append(
-                {
-                    "name": p.name,
-                    "type": "categorical",
-                    "categorical_values": [{"name": v} for v in p.values],
-                }
-            )
+            parameter: dict[str, Any] = {
+                "name": p.name,
+                "type": "categorical",
+                "categorical_values": [{"name": v} for v in p.values],
+            }
         elif p.kind == "int":
             bounds: dict[str, float | int] = {"min": int(p.low), "max": int(p.high)}
-            parameters.append({"name": p.name, "type": "int", "bounds": bounds})
+            parameter = {"name": p.name, "type": "int", "bounds": bounds}
         else:
             bounds = {"min": p.low, "max": p.high}
-            parameters.append({"name": p.name, "type": "double", "bounds": bounds})
+            parameter = {"name": p.name, "type": "double", "bounds": bounds}
+        if p.conditions:
+            parameter["conditions"] = {name: list(values) for name, values in p.conditions}
+        parameters.append(parameter)
     body: dict[str, Any] = {
         "name": f"quality {problem.name}",
         "parameters": parameters,
@@ -109,6 +110,10 @@ def experiment_body(problem: Problem, evaluations: int, workers: int) -> dict[st
         "observation_budget": evaluations,
         "parallel_bandwidth": workers,
     }
+    if problem.conditionals:
+        body["conditionals"] = [
+            {"name": c.name, "values": list(c.values)} for c in problem.conditionals
+        ]
     if problem.constraints:
         body["linear_constraints"] = [
             {

@@ -60,6 +60,7 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures import wait
 from dataclasses import asdict
 from dataclasses import dataclass
+from dataclasses import replace
 from multiprocessing import active_children
 from multiprocessing import get_context
 from pathlib import Path
@@ -87,11 +88,14 @@ RESULTS = HERE / "results"
 AX_PYTHON = HERE / ".venv-ax" / "bin" / "python"
 AX_HELPER = HERE / "_ax_arm.py"
 DEFAULT_ARMS = ("honed", "sobol", "optuna", "ax")
+# honed on a conditional problem's flat form: its conditionals as categorical parameters,
+# every parameter always active (problems without conditionals skip it).
+FLAT = "honed-flat"
 # honed-served runs the whole service (a server and an optimizer process per run) and is
 # run one run at a time, apart from the others (see execute).
-ARMS = (*DEFAULT_ARMS, "honed-pool", "honed-lag", SERVED)
+ARMS = (*DEFAULT_ARMS, "honed-pool", "honed-lag", FLAT, SERVED)
 # The order arms of one cell and seed are started in: the two slow ones first, together.
-START_ORDER = ("ax", "honed", "honed-pool", "honed-lag", "optuna", "sobol", SERVED)
+START_ORDER = ("ax", "honed", FLAT, "honed-pool", "honed-lag", "optuna", "sobol", SERVED)
 # honed-pool and honed-lag model the service when requests outpace fits: the model is
 # refitted only every LAG_OBSERVATIONS observations; the first ask after a fit gets its
 # optimised candidate, the asks in between get the pool's Thompson samples (honed-pool) or
@@ -109,6 +113,7 @@ SECONDS_PER_CANDIDATE = {
     "sobol": 0.001,
     "honed-pool": 0.22,
     "honed-lag": 0.16,
+    FLAT: 0.65,
     SERVED: 0.8,
 }
 # A served run's start: the server, and its optimizer process importing torch.
@@ -175,6 +180,7 @@ def _honed_experiment(problem: Problem, seed: int) -> Any:
     from honed.domain.experiment import ExperimentState
     from honed.domain.metrics import Metric
     from honed.domain.metrics import Objective
+    from honed.domain.parameters import Conditional
     from honed.domain.parameters import LinearConstraint
     from honed.domain.parameters import Parameter
     from honed.domain.parameters import ParameterType
@@ -183,19 +189,19 @@ def _honed_experiment(problem: Problem, seed: int) -> Any:
     parameters = []
     for p in problem.params:
         if p.kind == "categorical":
-            parameters.append(
-                Parameter(p.name, ParameterType.CATEGORICAL, categorical_values=p.values)
-            )
+            parameter = Parameter(p.name, ParameterType.CATEGORICAL, categorical_values=p.values)
         elif p.kind == "int":
-            parameters.append(Parameter(p.name, ParameterType.INT, (p.low, p.high)))
+            parameter = Parameter(p.name, ParameterType.INT, (p.low, p.high))
         else:
-            parameters.append(Parameter(p.name, ParameterType.DOUBLE, (p.low, p.high)))
+            parameter = Parameter(p.name, ParameterType.DOUBLE, (p.low, p.high))
+        parameters.append(replace(parameter, conditions=p.conditions))
     constraints = tuple(
         LinearConstraint("less_than", c.terms, c.bound) for c in problem.constraints
     )
+    conditionals = tuple(Conditional(c.name, c.values) for c in problem.conditionals)
     spec = ExperimentSpec(
         problem.name,
-        SearchSpace(tuple(parameters), constraints),
+        SearchSpace(tuple(parameters), constraints, conditionals),
         (Metric("f", Objective.MINIMIZE),),
     )
     # The experiment id seeds honed's Sobol sequence.
@@ -203,9 +209,15 @@ def _honed_experiment(problem: Problem, seed: int) -> Any:
 
 
 def _honed_arm(
-    problem: Problem, seed: int, model: bool, stats: dict[str, int], lag: str | None = None
+    problem: Problem,
+    seed: int,
+    model: bool,
+    stats: dict[str, int],
+    lag: str | None = None,
+    flat: bool = False,
 ) -> Arm[int]:
-    """``lag``: None (a fresh proposal per ask), "pool" or "sobol" (see LAG_OBSERVATIONS)."""
+    """``lag``: None (a fresh proposal per ask), "pool" or "sobol" (see LAG_OBSERVATIONS);
+    ``flat``: the problem without its conditionals (see FLAT)."""
     import torch
 
     from honed.domain.parameters import point_hash
@@ -218,7 +230,7 @@ def _honed_arm(
     from honed.engine.sobol import SobolEngine
 
     torch.manual_seed(seed)
-    experiment = _honed_experiment(problem, seed)
+    experiment = _honed_experiment(problem.flat() if flat else problem, seed)
     engine: Engine = BoTorchEngine(warm_starts={}) if model else SobolEngine()
     sobol = SobolEngine()
     observations: list[Observation] = []
@@ -309,6 +321,8 @@ def _optuna_arm(problem: Problem, seed: int) -> Arm[Any]:
     )
     study = optuna.create_study(direction="minimize", sampler=sampler)
     distributions: dict[str, BaseDistribution] = {}
+    for c in problem.conditionals:
+        distributions[c.name] = CategoricalDistribution(list(c.values))
     for p in problem.params:
         if p.kind == "categorical":
             distributions[p.name] = CategoricalDistribution(list(p.values))
@@ -319,8 +333,25 @@ def _optuna_arm(problem: Problem, seed: int) -> Arm[Any]:
     told = [0]
 
     def ask(pending: Sequence[Point]) -> tuple[Any, Point]:
-        trial = study.ask(distributions)
-        return trial, dict(trial.params)
+        if not problem.conditionals:
+            trial = study.ask(distributions)
+            return trial, dict(trial.params)
+        # Define-by-run, Optuna's own way with a conditional space: the conditionals'
+        # values first, then only the parameters they activate.
+        trial = study.ask()
+        point: dict[str, Any] = {}
+        for c in problem.conditionals:
+            point[c.name] = trial.suggest_categorical(c.name, list(c.values))
+        for p in problem.params:
+            if not p.is_active(point):
+                continue
+            if p.kind == "categorical":
+                point[p.name] = trial.suggest_categorical(p.name, list(p.values))
+            elif p.kind == "int":
+                point[p.name] = trial.suggest_int(p.name, int(p.low), int(p.high))
+            else:
+                point[p.name] = trial.suggest_float(p.name, p.low, p.high)
+        return trial, point
 
     def tell(trial: Any, point: Point, value: float) -> None:
         trial.set_user_attr("excess", [c.excess(point) for c in problem.constraints])
@@ -351,7 +382,7 @@ def run_local(job: Job) -> dict[str, Any]:
         else:
             lag = {"honed-pool": "pool", "honed-lag": "sobol"}.get(job.arm)
             model = job.arm.startswith("honed")
-            arm = _honed_arm(problem, job.seed, model, stats, lag)
+            arm = _honed_arm(problem, job.seed, model, stats, lag, flat=job.arm == FLAT)
         result.update(simulate(problem, arm, evaluations, workers, job.seed))
     except Exception:
         result["error"] = traceback.format_exc()[-2000:]
@@ -450,12 +481,25 @@ def estimate_seconds(job: Job) -> float:
     return seconds
 
 
+def runs_on(problem: Problem, arm: str) -> bool:
+    """Whether ``arm`` runs ``problem``: the flat arm only where there are conditionals to
+    flatten, Ax only where there are none (its arm here has no hierarchical spaces)."""
+    if arm == FLAT:
+        return bool(problem.conditionals)
+    return arm != "ax" or not problem.conditionals
+
+
 def plan(args: argparse.Namespace) -> list[Job]:
     """Cells longest first (so the workers finish together), the arms of one cell and seed
     next to each other: honed and Ax then run at the same time, under the same load from
-    whatever else the machine is doing, which keeps their per-candidate times comparable."""
+    whatever else the machine is doing, which keeps their per-candidate times comparable.
+    Arms that do not run a problem (``runs_on``) are left out of its cells."""
     groups = [
-        [Job(problem, budget, arm, seed) for arm in sorted(args.arms, key=START_ORDER.index)]
+        [
+            Job(problem, budget, arm, seed)
+            for arm in sorted(args.arms, key=START_ORDER.index)
+            if runs_on(PROBLEMS[problem], arm)
+        ]
         for problem in args.problems
         for budget in args.budgets
         for seed in range(args.first_seed, args.first_seed + args.seeds)
@@ -919,6 +963,7 @@ def plot(args: argparse.Namespace, results: Sequence[dict[str, Any]], path: Path
         "ax": "tab:red",
         "honed-pool": "tab:purple",
         "honed-lag": "tab:orange",
+        FLAT: "tab:brown",
         SERVED: "tab:cyan",
     }
     styles = {"30x1": "-", "60x4": "--"}

@@ -2,7 +2,8 @@
 
 Works on the v1 wire JSON, so it serves the CLI and the notebook helpers alike. Columns:
 ``id, created, suggestion, failed`` (``created`` in seconds; ISO 8601 in CSV), then each
-parameter by name, each metric by name (``value`` for an unnamed one; ``metric.<name>`` if
+conditional and each parameter by name (empty where the conditionals' values leave a
+parameter inactive), each metric by name (``value`` for an unnamed one; ``metric.<name>`` if
 a parameter has the same name) with ``<metric>_stddev`` where any observation reported one,
 then ``metadata.<key>``.
 """
@@ -27,8 +28,15 @@ def metric_column(name: str | None, parameter_names: set[str]) -> str:
     return f"metric.{column}" if column in parameter_names else column
 
 
+def assigned_names(experiment: JSON) -> list[str]:
+    """The keys of an experiment's assignments: its conditionals, then its parameters."""
+    return [c["name"] for c in experiment.get("conditionals") or []] + [
+        p["name"] for p in experiment.get("parameters", [])
+    ]
+
+
 def observation_rows(experiment: JSON, observations: Sequence[JSON]) -> list[dict[str, Any]]:
-    parameters = [p["name"] for p in experiment.get("parameters", [])]
+    parameters = assigned_names(experiment)
     names = set(parameters)
     metrics = [m.get("name") for m in experiment.get("metrics", [])]
     with_stddev = {
@@ -66,13 +74,14 @@ def observation_rows(experiment: JSON, observations: Sequence[JSON]) -> list[dic
 def columns_of(experiment: JSON, rows: Sequence[dict[str, Any]]) -> list[str]:
     if rows:
         return list(rows[0])
-    names = {p["name"] for p in experiment.get("parameters", [])}
+    assigned = assigned_names(experiment)
+    names = set(assigned)
     return [
         "id",
         "created",
         "suggestion",
         "failed",
-        *(p["name"] for p in experiment.get("parameters", [])),
+        *assigned,
         *(metric_column(m.get("name"), names) for m in experiment.get("metrics", [])),
     ]
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 from typing import Any
 
+from honed.export import assigned_names
 from honed.export import columns_of
 from honed.export import metric_column
 from honed.export import observation_rows
@@ -114,7 +115,7 @@ def best_so_far(
         ):
             best = value
         running.append(best)
-    names = {p["name"] for p in experiment.get("parameters", [])}
+    names = set(assigned_names(experiment))
     return metric_column(chosen.get("name"), names), values, running
 
 

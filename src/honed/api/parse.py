@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from honed.api.schemas import AiExperimentCreate
 from honed.api.schemas import AiExperimentUpdateIn
+from honed.api.schemas import ConditionalIn
 from honed.api.schemas import ExperimentCreate
 from honed.api.schemas import ExperimentUpdateIn
 from honed.api.schemas import LinearConstraintIn
@@ -26,6 +27,7 @@ from honed.domain.experiment import ExperimentUpdate
 from honed.domain.metrics import Metric
 from honed.domain.metrics import Objective
 from honed.domain.metrics import Strategy
+from honed.domain.parameters import Conditional
 from honed.domain.parameters import LinearConstraint
 from honed.domain.parameters import Parameter
 from honed.domain.parameters import ParameterType
@@ -77,11 +79,8 @@ def experiment_spec(data: ExperimentCreate) -> ExperimentSpec:
             "Invalid runs_only: create AI experiments with "
             "/v1/clients/{client}/projects/{project}/aiexperiments"
         )
-    for unsupported in ("conditionals", "tasks"):
-        if getattr(data, unsupported):
-            raise InvalidRequestError(
-                f"Invalid {unsupported}: not supported by this honed server yet"
-            )
+    if data.tasks:
+        raise InvalidRequestError("Invalid tasks: not supported by this honed server yet")
     if data.num_solutions is not None and data.num_solutions != 1:
         raise InvalidRequestError("Invalid num_solutions: only 1 is supported")
     # Omitted: SigOpt's one unnamed metric. An empty list is the validator's to refuse.
@@ -89,8 +88,9 @@ def experiment_spec(data: ExperimentCreate) -> ExperimentSpec:
     return ExperimentSpec(
         name=data.name,
         space=SearchSpace(
-            parameters=tuple(parameter(p, i) for i, p in enumerate(data.parameters)),
+            parameters=tuple(parameter(p) for p in data.parameters),
             linear_constraints=tuple(linear_constraint(c) for c in data.linear_constraints or []),
+            conditionals=tuple(conditional(c) for c in data.conditionals or []),
         ),
         metrics=tuple(metric(m) for m in metrics),
         type=ExperimentType(data.type or "offline"),
@@ -119,7 +119,7 @@ def experiment_update(
         set_parallel_bandwidth="parallel_bandwidth" in given,
         metadata=update.metadata,
         set_metadata="metadata" in given,
-        parameters=tuple(parameter(p, i) for i, p in enumerate(update.parameters))
+        parameters=tuple(parameter(p) for p in update.parameters)
         if update.parameters is not None
         else None,
         metrics=tuple(metric(m) for m in update.metrics) if update.metrics is not None else None,
@@ -151,11 +151,11 @@ def metric_values(values: list[MetricValueIn]) -> tuple[MetricValue, ...]:
     return tuple(MetricValue(v.name, float(v.value), _float(v.value_stddev)) for v in values)
 
 
-def parameter(data: ParameterIn, index: int) -> Parameter:
-    if data.conditions:
-        raise InvalidRequestError(
-            f"Invalid parameters[{index}].conditions: conditionals are not supported yet"
-        )
+def conditional(data: ConditionalIn) -> Conditional:
+    return Conditional(data.name, tuple(data.values))
+
+
+def parameter(data: ParameterIn) -> Parameter:
     return Parameter(
         name=data.name,
         type=ParameterType(data.type),
@@ -165,6 +165,11 @@ def parameter(data: ParameterIn, index: int) -> Parameter:
         transformation=None if data.transformation in (None, "none") else data.transformation,
         default_value=data.default_value,
         prior=_prior(data.prior),
+        # One value or a list of them, per conditional (SigOpt takes both).
+        conditions=tuple(
+            (name, (values,) if isinstance(values, str) else tuple(values))
+            for name, values in (data.conditions or {}).items()
+        ),
     )
 
 

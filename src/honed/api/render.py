@@ -47,7 +47,7 @@ def parameter_json(parameter: Parameter) -> JSON:
         "type": parameter.type.value,
         "bounds": None,
         "categorical_values": None,
-        "conditions": {},
+        "conditions": {name: list(values) for name, values in parameter.conditions},
         "default_value": parameter.default_value,
         "prior": None,
         "transformation": parameter.transformation,
@@ -108,7 +108,10 @@ def experiment_json(experiment: Experiment, progress: Progress | None) -> JSON:
         "parameters": [
             parameter_json(p) for p in sorted(spec.space.parameters, key=lambda p: p.name)
         ],
-        "conditionals": [],
+        "conditionals": [
+            {"object": "conditional", "name": c.name, "values": list(c.values)}
+            for c in spec.space.conditionals
+        ],
         "linear_constraints": [
             {
                 "object": "linear_constraint",

@@ -58,7 +58,8 @@ class ParameterIn(Body):
     transformation: Literal["log", "none"] | None = None
     default_value: Value | None = None
     prior: dict[str, Any] | None = None
-    conditions: dict[str, Any] | None = None
+    #: Per conditional, the value (or values) under which the parameter applies.
+    conditions: dict[StrictStr, StrictStr | list[StrictStr]] | None = None
     precision: StrictInt | None = None
     tunable: StrictBool | None = None
 
@@ -68,6 +69,12 @@ class ParameterIn(Body):
         if isinstance(value, list):
             return [{"name": v} if isinstance(v, str) else v for v in value]
         return value
+
+
+class ConditionalIn(Body):
+    object: Literal["conditional"] | None = None
+    name: StrictStr
+    values: list[StrictStr]
 
 
 class MetricIn(Body):
@@ -107,7 +114,7 @@ class ExperimentCreate(Body):
     linear_constraints: list[LinearConstraintIn] | None = None
     metadata: dict[str, Any] | None = None
     num_solutions: StrictInt | None = None
-    conditionals: list[Any] | None = None
+    conditionals: list[ConditionalIn] | None = None
     tasks: list[Any] | None = None
     project: StrictStr | None = None
     runs_only: StrictBool | None = None
@@ -194,7 +201,7 @@ class AiExperimentCreate(Body):
     linear_constraints: list[LinearConstraintIn] | None = None
     metadata: dict[str, Any] | None = None
     num_solutions: StrictInt | None = None
-    conditionals: list[Any] | None = None
+    conditionals: list[ConditionalIn] | None = None
 
     _metrics = field_validator("metrics", mode="before")(_metrics_to_objects)
 

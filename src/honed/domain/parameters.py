@@ -1,8 +1,15 @@
-"""Parameters, the search space they span, and the assignments that pick a point in it."""
+"""Parameters, the search space they span, and the assignments that pick a point in it.
+
+A space may have conditionals (SigOpt's): switches with a few named values, each assigned
+like a categorical parameter. A parameter with ``conditions`` applies only where every
+conditional it names has one of its listed values; elsewhere it is inactive and absent
+from assignments.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -14,6 +21,17 @@ from honed.errors import InvalidRequestError
 
 AssignmentValue = float | int | str
 Assignments = Mapping[str, AssignmentValue]
+#: A parameter's conditions: per conditional it depends on, the values it applies under.
+Conditions = tuple[tuple[str, tuple[str, ...]], ...]
+
+
+@dataclass(frozen=True)
+class Conditional:
+    """A switch of the search space: assigned one of ``values``, it decides which
+    conditioned parameters apply."""
+
+    name: str
+    values: tuple[str, ...]
 
 
 class ParameterType(StrEnum):
@@ -38,10 +56,20 @@ class Parameter:
     transformation: str | None = None
     default_value: AssignmentValue | None = None
     prior: Mapping[str, Any] | None = None
+    conditions: Conditions = ()
 
     @property
     def is_log(self) -> bool:
         return self.transformation == "log"
+
+    def is_active(self, conditional_values: Mapping[str, object]) -> bool:
+        """Whether the parameter applies where the conditionals have these values: each
+        conditional it names has one of the values it lists (none named: always)."""
+        return all(conditional_values.get(name) in values for name, values in self.conditions)
+
+    def describe_conditions(self) -> str:
+        """``model in ['a', 'b'] and size in ['large']``: when the parameter applies."""
+        return " and ".join(f"{name} in {list(values)}" for name, values in self.conditions)
 
     @property
     def low(self) -> float:
@@ -112,14 +140,39 @@ class LinearConstraint:
 
 @dataclass(frozen=True)
 class SearchSpace:
+    """Parameters, the linear constraints on them (over unconditioned parameters only) and
+    the conditionals that switch conditioned parameters on and off."""
+
     parameters: tuple[Parameter, ...]
     linear_constraints: tuple[LinearConstraint, ...] = field(default=())
+    conditionals: tuple[Conditional, ...] = field(default=())
 
     def parameter(self, name: str) -> Parameter:
         for parameter in self.parameters:
             if parameter.name == name:
                 return parameter
         raise KeyError(name)
+
+    def active_parameters(self, conditional_values: Mapping[str, object]) -> tuple[Parameter, ...]:
+        """The parameters that apply where the conditionals have these values."""
+        return tuple(p for p in self.parameters if p.is_active(conditional_values))
+
+    def combinations(self) -> list[dict[str, str]]:
+        """Every assignment of the conditionals (``[{}]`` without any), first value first."""
+        names = [c.name for c in self.conditionals]
+        return [
+            dict(zip(names, values, strict=True))
+            for values in itertools.product(*(c.values for c in self.conditionals))
+        ]
+
+    def subspaces(self) -> list[tuple[dict[str, str], SearchSpace]]:
+        """Per combination of conditional values, the space of its active parameters (with
+        the linear constraints, whose parameters are active everywhere): a conditional
+        space is the union of these."""
+        return [
+            (values, SearchSpace(self.active_parameters(values), self.linear_constraints))
+            for values in self.combinations()
+        ]
 
     @property
     def is_discrete(self) -> bool:
@@ -131,36 +184,67 @@ class SearchSpace:
         """How many distinct points the space holds, or None if it is continuous."""
         if not self.is_discrete:
             return None
-        size = 1
-        for p in self.parameters:
-            if p.type is ParameterType.CATEGORICAL:
-                size *= len(p.categorical_values)
-            elif p.grid is not None:
-                size *= len(p.grid)
-            else:
-                size *= int(p.high) - int(p.low) + 1
-        return size
+        if self.conditionals:
+            return sum(_product_size(space.parameters) for _, space in self.subspaces())
+        return _product_size(self.parameters)
 
     def check_assignments(
         self, raw: object, path: str = "assignments"
     ) -> dict[str, AssignmentValue]:
-        """Validate a full assignment of every parameter; return it in canonical form."""
+        """Validate a point: each conditional's value, and every parameter active under
+        them, no other (an inactive one may be null, and is dropped). Returns it in
+        canonical form, conditionals first."""
         if not isinstance(raw, Mapping):
             raise InvalidRequestError(f"Invalid {path}: expected an object of parameter values")
-        names = {p.name for p in self.parameters}
+        conditionals = {c.name: c for c in self.conditionals}
+        names = {p.name for p in self.parameters} | set(conditionals)
         unknown = sorted(set(raw) - names)
         if unknown:
             raise InvalidRequestError(f"Unknown parameter(s) in {path}: {', '.join(unknown)}")
-        missing = sorted(names - set(raw))
+        missing = sorted(set(conditionals) - set(raw))
+        if missing:
+            raise InvalidRequestError(f"Missing conditional(s) in {path}: {', '.join(missing)}")
+        checked: dict[str, AssignmentValue] = {}
+        for name, conditional in conditionals.items():
+            value = raw[name]
+            if not isinstance(value, str) or value not in conditional.values:
+                raise InvalidRequestError(
+                    f"Invalid value for {path}.{name}: {value!r}; expected one of "
+                    f"{list(conditional.values)}"
+                )
+            checked[name] = value
+        active = self.active_parameters(checked)
+        active_names = {p.name for p in active}
+        for p in self.parameters:
+            if p.name not in active_names and raw.get(p.name) is not None:
+                raise InvalidRequestError(
+                    f"Invalid {path}.{p.name}: the parameter applies only where "
+                    f"{p.describe_conditions()}; leave it out"
+                )
+        missing = sorted(active_names - set(raw))
         if missing:
             raise InvalidRequestError(f"Missing parameter(s) in {path}: {', '.join(missing)}")
-        checked = {p.name: p.check_value(raw[p.name], f"{path}.{p.name}") for p in self.parameters}
+        for p in active:
+            checked[p.name] = p.check_value(raw[p.name], f"{path}.{p.name}")
         for index, constraint in enumerate(self.linear_constraints):
             if not constraint.is_satisfied(checked):
                 raise InvalidRequestError(
                     f"Invalid {path}: linear_constraints[{index}] is not satisfied"
                 )
         return checked
+
+
+def _product_size(parameters: tuple[Parameter, ...]) -> int:
+    """The points of a discrete box of these parameters."""
+    size = 1
+    for p in parameters:
+        if p.type is ParameterType.CATEGORICAL:
+            size *= len(p.categorical_values)
+        elif p.grid is not None:
+            size *= len(p.grid)
+        else:
+            size *= int(p.high) - int(p.low) + 1
+    return size
 
 
 def point_hash(assignments: Assignments) -> str:

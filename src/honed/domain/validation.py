@@ -14,6 +14,7 @@ from typing import TypeGuard
 from honed.domain.experiment import ExperimentSpec
 from honed.domain.experiment import ExperimentType
 from honed.domain.metrics import Strategy
+from honed.domain.parameters import Conditional
 from honed.domain.parameters import LinearConstraint
 from honed.domain.parameters import Parameter
 from honed.domain.parameters import ParameterType
@@ -26,6 +27,10 @@ MAX_CATEGORICAL_NAME_LENGTH = 50
 # values per categorical parameter; the mixed optimizer's passes bounded).
 MAX_CATEGORICAL_VALUES = 1_000
 MAX_CATEGORICAL_VALUES_TOTAL = 2_000
+# Conditionals: each combination of their values is a subspace that the optimizer may
+# search on its own and a discrete space enumerates one by one.
+MAX_CONDITIONALS = 10
+MAX_CONDITIONAL_COMBINATIONS = 1_000
 MAX_METRICS = 50
 MAX_OPTIMIZED_METRICS = 2
 MAX_CONSTRAINT_METRICS = 4
@@ -122,6 +127,7 @@ def validate_metadata(raw: object, path: str = "metadata") -> dict[str, str | fl
 def validate_spec(spec: ExperimentSpec) -> None:
     """Raise InvalidRequestError for the first rule ``spec`` breaks."""
     check_name(spec.name, "name")
+    _validate_conditionals(spec)
     _validate_parameters(spec)
     _validate_metrics(spec)
     _validate_budget(spec)
@@ -152,14 +158,22 @@ def _validate_parameters(spec: ExperimentSpec) -> None:
     if len(parameters) > MAX_PARAMETERS:
         raise _fail(f"Invalid parameters: at most {MAX_PARAMETERS} parameters are allowed")
     seen: set[str] = set()
-    categories = 0
+    conditionals = {c.name: c for c in spec.space.conditionals}
+    # Conditional values reach the model one-hot too.
+    categories = sum(len(c.values) for c in conditionals.values())
     for index, parameter in enumerate(parameters):
         path = f"parameters[{index}]"
         check_name(parameter.name, f"{path}.name")
         if parameter.name in seen:
             raise _fail(f"Invalid {path}.name: duplicate parameter name {parameter.name!r}")
+        if parameter.name in conditionals:
+            raise _fail(
+                f"Invalid {path}.name: {parameter.name!r} is the name of a conditional; "
+                "assignments hold both by name"
+            )
         seen.add(parameter.name)
         _validate_parameter(parameter, f"{path} ({parameter.name})")
+        _validate_conditions(parameter, conditionals, f"{path} ({parameter.name}).conditions")
         categories += len(parameter.categorical_values)
         if categories > MAX_CATEGORICAL_VALUES_TOTAL:
             raise _fail(
@@ -174,6 +188,57 @@ def _validate_parameters(spec: ExperimentSpec) -> None:
                 f"Invalid {path} ({parameter.name}): a double parameter of a grid experiment "
                 "needs a grid"
             )
+
+
+def _validate_conditionals(spec: ExperimentSpec) -> None:
+    conditionals = spec.space.conditionals
+    if len(conditionals) > MAX_CONDITIONALS:
+        raise _fail(f"Invalid conditionals: at most {MAX_CONDITIONALS} are allowed")
+    seen: set[str] = set()
+    combinations = 1
+    for index, conditional in enumerate(conditionals):
+        path = f"conditionals[{index}]"
+        check_name(conditional.name, f"{path}.name")
+        if conditional.name in seen:
+            raise _fail(f"Invalid {path}.name: duplicate conditional name {conditional.name!r}")
+        seen.add(conditional.name)
+        path = f"{path} ({conditional.name}).values"
+        if not conditional.values:
+            raise _fail(f"Invalid {path}: at least one value is required")
+        if len(set(conditional.values)) != len(conditional.values):
+            raise _fail(f"Invalid {path}: values must be distinct")
+        for value in conditional.values:
+            check_name(value, path, MAX_CATEGORICAL_NAME_LENGTH)
+        combinations *= len(conditional.values)
+        if combinations > MAX_CONDITIONAL_COMBINATIONS:
+            raise _fail(
+                f"Invalid conditionals: at most {MAX_CONDITIONAL_COMBINATIONS} combinations "
+                "of their values are allowed"
+            )
+
+
+def _validate_conditions(
+    parameter: Parameter, conditionals: Mapping[str, Conditional], path: str
+) -> None:
+    """Each condition names a conditional once, and some of its values, each value once."""
+    named: set[str] = set()
+    for name, values in parameter.conditions:
+        if name in named:
+            raise _fail(f"Invalid {path}: {name!r} is named twice")
+        named.add(name)
+        conditional = conditionals.get(name)
+        if conditional is None:
+            known = ", ".join(repr(c) for c in conditionals) or "none"
+            raise _fail(f"Invalid {path}: {name!r} is no conditional of this experiment ({known})")
+        if not values:
+            raise _fail(f"Invalid {path}.{name}: at least one value is required")
+        if len(set(values)) != len(values):
+            raise _fail(f"Invalid {path}.{name}: values must be distinct")
+        for value in values:
+            if value not in conditional.values:
+                raise _fail(
+                    f"Invalid {path}.{name}: {value!r} is not one of {list(conditional.values)}"
+                )
 
 
 def _validate_parameter(parameter: Parameter, path: str) -> None:
@@ -359,6 +424,11 @@ def _validate_linear_constraints(spec: ExperimentSpec) -> None:
                 raise _fail(f"Invalid {path}.terms: unknown parameter {term_name!r}")
             if parameter.type is ParameterType.CATEGORICAL:
                 raise _fail(f"Invalid {path}.terms: {term_name!r} is categorical")
+            if parameter.conditions:
+                raise _fail(
+                    f"Invalid {path}.terms: {term_name!r} has conditions; constraints may "
+                    "name only parameters that always apply"
+                )
             if parameter.is_log or parameter.grid is not None:
                 raise _fail(f"Invalid {path}.terms: {term_name!r} is log-scaled or on a grid")
             if not math.isfinite(weight):

@@ -17,8 +17,10 @@ SMALLEST_OBSERVED = 2
 
 
 def initial_design_size(spec: ExperimentSpec) -> int:
-    """Half the number of parameters, at least 5 and at most 10 successful observations."""
-    return max(SMALLEST, min((len(spec.space.parameters) + 1) // 2, LARGEST))
+    """Half the number of parameters (conditionals count as parameters), at least 5 and at
+    most 10 successful observations."""
+    dimensions = len(spec.space.parameters) + len(spec.space.conditionals)
+    return max(SMALLEST, min((dimensions + 1) // 2, LARGEST))
 
 
 def model_ready(spec: ExperimentSpec, successes: int, pending: int) -> bool:

@@ -9,6 +9,7 @@ from honed.engine.base import Proposal
 from honed.engine.base import ProposalRequest
 from honed.engine.space import point_from_unit
 from honed.engine.space import satisfies_constraints
+from honed.engine.space import unit_dimension
 
 MAX_DRAWS = 4096
 
@@ -23,7 +24,7 @@ class RandomEngine(Engine):
         space = request.experiment.spec.space
         points = []
         for _ in range(MAX_DRAWS):
-            point = point_from_unit(space, self._rng.random(len(space.parameters)))
+            point = point_from_unit(space, self._rng.random(unit_dimension(space)))
             if satisfies_constraints(space, point):
                 points.append(point)
                 if len(points) == request.count:

@@ -17,6 +17,7 @@ from honed.engine.base import Proposal
 from honed.engine.base import ProposalRequest
 from honed.engine.space import point_from_unit
 from honed.engine.space import satisfies_constraints
+from honed.engine.space import unit_dimension
 
 # How many sequence points to scan for ones that meet the linear constraints.
 MAX_SCAN = 4096
@@ -93,7 +94,7 @@ class SobolEngine(Engine):
 
     def propose(self, request: ProposalRequest) -> Proposal:
         space = request.experiment.spec.space
-        dimension = len(space.parameters)
+        dimension = unit_dimension(space)
         points: list[dict[str, AssignmentValue]] = []
         cursor = request.cursor
         batch = max(request.count, 1) if not space.linear_constraints else BLOCK

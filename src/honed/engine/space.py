@@ -1,7 +1,10 @@
-"""Maps between the unit hypercube and assignments, one dimension per parameter.
+"""Maps between the unit hypercube and assignments, one dimension per conditional, then
+one per parameter.
 
-Doubles are spread linearly or in log space, ints and grid values and categories get
-equal-width cells, so a uniform point in [0, 1)^d is a uniform point of the space.
+Doubles are spread linearly or in log space, ints and grid values and categories (and
+conditional values) get equal-width cells, so a uniform point in [0, 1)^d is a uniform
+point of the space; the coordinates of parameters that the conditionals' values leave
+inactive are dropped.
 ``to_unit``/``from_unit`` are the one linear-or-log map of a number's bounds onto [0, 1]:
 the model's encoding (``engine/botorch/encoding.py``) places numbers with them too. No
 torch here: the API process samples Sobol points through this module.
@@ -10,6 +13,7 @@ torch here: the API process samples Sobol points through this module.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from collections.abc import Set as AbstractSet
 
 import numpy as np
@@ -57,8 +61,23 @@ def value_from_unit(parameter: Parameter, u: float) -> AssignmentValue:
     return min(max(from_unit(parameter, u), low), high)
 
 
+def unit_dimension(space: SearchSpace) -> int:
+    """The dimension of the unit cube that ``point_from_unit`` maps."""
+    return len(space.conditionals) + len(space.parameters)
+
+
 def point_from_unit(space: SearchSpace, u: npt.NDArray[np.float64]) -> dict[str, AssignmentValue]:
-    return {p.name: value_from_unit(p, float(x)) for p, x in zip(space.parameters, u, strict=True)}
+    """The point at ``u: (unit_dimension,)``: conditionals first, then the parameters they
+    leave active (the others' coordinates are not used)."""
+    count = len(space.conditionals)
+    point: dict[str, AssignmentValue] = {
+        c.name: c.values[_cell(float(x), len(c.values))]
+        for c, x in zip(space.conditionals, u[:count], strict=True)
+    }
+    for p, x in zip(space.parameters, u[count:], strict=True):
+        if p.is_active(point):
+            point[p.name] = value_from_unit(p, float(x))
+    return point
 
 
 def satisfies_constraints(space: SearchSpace, point: dict[str, AssignmentValue]) -> bool:
@@ -78,8 +97,18 @@ def discrete_values(parameter: Parameter) -> list[AssignmentValue]:
 
 
 def point_at_index(space: SearchSpace, index: int) -> dict[str, AssignmentValue]:
-    """The index-th point of a discrete space in mixed-radix order (first parameter slowest).
-    Computed digit by digit: an int range is never materialized (it may span 10^9)."""
+    """The index-th point of a discrete space in mixed-radix order (first parameter slowest);
+    with conditionals, the points of each combination of their values in turn (see
+    ``SearchSpace.subspaces``). Computed digit by digit: an int range is never
+    materialized (it may span 10^9)."""
+    if space.conditionals:
+        for combination, subspace in space.subspaces():
+            size = subspace.discrete_size()
+            assert size is not None  # a discrete space's subspaces are discrete
+            if index < size:
+                return {**combination, **point_at_index(subspace, index)}
+            index -= size
+        raise IndexError("index beyond the discrete space")
     point: dict[str, AssignmentValue] = {}
     for parameter in reversed(space.parameters):
         if parameter.type is ParameterType.INT and parameter.grid is None:
@@ -140,14 +169,44 @@ def first_free_point(
     (``point_hash`` values); None when there is none. Indices are decoded and checked
     against the constraints a chunk at a time in NumPy; only the feasible ones are built
     and hashed, so the cost is a few passes over the space plus one hash per taken point
-    met: a 200,000-point space took 6 s point by point inside the experiment's lock."""
+    met: a 200,000-point space took 6 s point by point inside the experiment's lock.
+    With conditionals, each combination's subspace is scanned in turn, from the one that
+    holds ``start``."""
     size = space.discrete_size()
     if size is None:
         raise ValueError("the space is not discrete")
+    if not space.conditionals:
+        return _first_free_in_box(space, taken, start % size, size, {})
+    subspaces = space.subspaces()
+    offset, first = start % size, 0
+    sizes = [subspace.discrete_size() or 0 for _, subspace in subspaces]
+    while offset >= sizes[first]:
+        offset -= sizes[first]
+        first += 1
+    for turn in range(len(subspaces)):
+        which = (first + turn) % len(subspaces)
+        values, subspace = subspaces[which]
+        point = _first_free_in_box(
+            subspace, taken, offset if turn == 0 else 0, sizes[which], values
+        )
+        if point is not None:
+            return point
+    return None
+
+
+def _first_free_in_box(
+    space: SearchSpace,
+    taken: AbstractSet[str],
+    start: int,
+    size: int,
+    prefix: Mapping[str, AssignmentValue],
+) -> dict[str, AssignmentValue] | None:
+    """``first_free_point`` of a space without conditionals (of ``size`` points), its
+    points completed by ``prefix`` (a combination's conditional values) before hashing."""
     for first in range(0, size, SCAN_CHUNK):
         indices = (start + np.arange(first, min(first + SCAN_CHUNK, size))) % size
         for index in indices[_feasible(space, indices)].tolist():
-            point = point_at_index(space, index)
+            point = {**prefix, **point_at_index(space, index)}
             if point_hash(point) not in taken:
                 return point
     return None

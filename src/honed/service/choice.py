@@ -36,6 +36,7 @@ from honed.engine.space import EXHAUSTIBLE_SIZE
 from honed.engine.space import first_free_point
 from honed.engine.space import point_from_unit
 from honed.engine.space import satisfies_constraints
+from honed.engine.space import unit_dimension
 from honed.errors import ConflictError
 from honed.storage.optimizer import Candidate
 from honed.storage.optimizer import CandidateBasis
@@ -239,7 +240,7 @@ def free_point(experiment: Experiment, taken: AbstractSet[str]) -> dict[str, Ass
             raise _space_exhausted(space, size)
         return point
     for _ in range(RANDOM_ATTEMPTS):
-        point = point_from_unit(space, rng.random(len(space.parameters)))
+        point = point_from_unit(space, rng.random(unit_dimension(space)))
         if satisfies_constraints(space, point) and point_hash(point) not in taken:
             return point
     raise _space_exhausted(space, size)

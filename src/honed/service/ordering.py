@@ -42,12 +42,14 @@ def observation_order(experiment: Experiment, sort: str) -> ObservationOrder:
             raise _invalid_sort(sort, f"names no metric of this experiment ({', '.join(names)})")
         return ObservationOrder(field=field, metric_index=names.index(metric))
     if field == "parameter" and dash:
-        parameters = {p.name: p for p in experiment.spec.space.parameters}
-        if name not in parameters:
-            known = ", ".join(sorted(parameters))
+        # Whether each assigned name sorts as text: categoricals and conditionals do.
+        space = experiment.spec.space
+        text = {p.name: p.type is ParameterType.CATEGORICAL for p in space.parameters}
+        text |= {c.name: True for c in space.conditionals}
+        if name not in text:
+            known = ", ".join(sorted(text))
             raise _invalid_sort(sort, f"names no parameter of this experiment ({known})")
-        text = parameters[name].type is ParameterType.CATEGORICAL
-        return ObservationOrder(field="parameter", parameter=name, text=text)
+        return ObservationOrder(field="parameter", parameter=name, text=text[name])
     raise _invalid_sort(sort, "is not a sort")
 
 

@@ -120,7 +120,8 @@ class TrainingRunService:
             )
         state, data = self._new_run_data(raw)
         given = data.get("assignments") or {}
-        names = {p.name for p in experiment.spec.space.parameters}
+        space = experiment.spec.space
+        names = {p.name for p in space.parameters} | {c.name for c in space.conditionals}
         relevant = {k: v for k, v in given.items() if k in names}
         if state.is_finished:
             # A run reported after the fact: its assignments must name a whole point.

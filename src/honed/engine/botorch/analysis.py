@@ -2,7 +2,8 @@
 
 Importance: first- and total-order Sobol indices of each objective model's posterior mean
 over the search space, estimated on ``SAMPLE_POINTS`` scrambled Sobol pairs (Saltelli's
-2010 estimator for the first order, Jansen's for the total). The indices are taken over
+2010 estimator for the first order, Jansen's for the total); a conditional counts as a
+parameter, and a parameter inactive at a point adds nothing there. The indices are taken over
 the box in model space: numbers uniform on their (log) scale, each integer, grid value and
 category equally likely, linear constraints ignored. A categorical parameter is one
 dimension of the encoding (the model one-hots it inside), so it counts as one parameter.
@@ -100,9 +101,10 @@ def _metric_analysis(
     # A flat model (all predictions equal) explains nothing: every share is 0.
     shares = positive / positive.sum() if float(positive.sum()) > 0 else positive
     parameters = encoding.space.parameters
+    # Conditionals (their dimensions follow the parameters') have an importance too.
     importance = tuple(
-        Importance(p.name, float(first[i]), float(total[i]), float(shares[i]))
-        for i, p in enumerate(parameters)
+        Importance(name, float(first[i]), float(total[i]), float(shares[i]))
+        for i, name in enumerate(encoding.dim_names())
     )
     anchor = outcome.X[int(torch.argmax(outcome.Y.reshape(-1)))]
     slices = tuple(

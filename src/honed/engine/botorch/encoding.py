@@ -3,14 +3,20 @@
 Every double is one dimension in [0, 1] (in log space when log-scaled); ints and grid values
 are discrete dimensions on the same scale (large int ranges are relaxed to continuous and
 rounded); each categorical parameter is one dimension holding the category's index, which
-the model one-hot encodes and the mixed optimizer treats as unordered.
+the model one-hot encodes and the mixed optimizer treats as unordered. A conditional with
+several values is one more such categorical dimension, after the parameters'. A parameter
+that its conditionals' values leave inactive is encoded at a fixed placeholder, and the
+model replaces its column by a constant (``engine/botorch/conditional.py``): points that
+differ only in inactive parameters are one point to the kernel.
 
 Shapes in this package: ``d`` is ``Encoding.dim``, one column per parameter in the search
-space's order; a set of ``n`` points in model space is a float64 tensor ``(n, d)``.
+space's order, then one per conditional of several values; a set of ``n`` points in model
+space is a float64 tensor ``(n, d)``.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,6 +25,7 @@ import torch
 
 from honed.domain.parameters import Assignments
 from honed.domain.parameters import AssignmentValue
+from honed.domain.parameters import Conditional
 from honed.domain.parameters import Parameter
 from honed.domain.parameters import ParameterType
 from honed.domain.parameters import SearchSpace
@@ -30,6 +37,8 @@ MAX_DISCRETE_VALUES = 128
 DTYPE = torch.float64
 # Linear constraints in BoTorch's form: (indices, coefficients, rhs) for sum(c * x[i]) >= rhs.
 LinearConstraints = list[tuple[torch.Tensor, torch.Tensor, float]]
+#: When a parameter is active: per conditional dimension, the value indices it applies under.
+Requirements = tuple[tuple[int, tuple[int, ...]], ...]
 
 
 def _from_unit(parameter: Parameter, u: float) -> float:
@@ -44,8 +53,12 @@ class Encoding:
     space: SearchSpace
     #: dimension -> allowed model-space values, for ints and grids (sorted)
     discrete_dims: Mapping[int, Sequence[float]]
-    #: dimension -> category indices 0..k-1
+    #: dimension -> category indices 0..k-1 (categorical parameters and conditionals)
     cat_dims: Mapping[int, Sequence[float]]
+    #: dimension -> the conditional (of several values) whose value index it holds
+    conditional_dims: Mapping[int, Conditional]
+    #: dimension of a conditioned parameter -> when it is active (see ``Requirements``)
+    requirements: Mapping[int, Requirements]
 
     @classmethod
     def of(cls, space: SearchSpace) -> Encoding:
@@ -62,17 +75,64 @@ class Encoding:
                     discrete[dim] = [
                         to_unit(p, float(v)) for v in range(int(p.low), int(p.high) + 1)
                     ]
-        return cls(space, discrete, categorical)
+        # A conditional of one value is that value everywhere: it needs no dimension.
+        switches = [c for c in space.conditionals if len(c.values) > 1]
+        conditional_dims = dict(enumerate(switches, start=len(space.parameters)))
+        for dim, conditional in conditional_dims.items():
+            categorical[dim] = [float(i) for i in range(len(conditional.values))]
+        column = {c.name: dim for dim, c in conditional_dims.items()}
+        requirements = {
+            dim: tuple(
+                (
+                    column[name],
+                    tuple(conditional_dims[column[name]].values.index(v) for v in values),
+                )
+                for name, values in p.conditions
+                if name in column
+            )
+            for dim, p in enumerate(space.parameters)
+            if any(name in column for name, _ in p.conditions)
+        }
+        return cls(space, discrete, categorical, conditional_dims, requirements)
 
     @property
     def dim(self) -> int:
-        return len(self.space.parameters)
+        return len(self.space.parameters) + len(self.conditional_dims)
 
     @property
     def kernel_width(self) -> int:
         """The columns the model's kernel sees: ``d``, with each categorical index one-hot
         over its categories."""
         return self.dim + sum(len(values) - 1 for values in self.cat_dims.values())
+
+    def dim_names(self) -> list[str]:
+        """What each dimension holds: the parameters' names, then the conditionals'."""
+        return [p.name for p in self.space.parameters] + [
+            c.name for c in self.conditional_dims.values()
+        ]
+
+    def placeholder(self, dim: int) -> float:
+        """The model-space value an inactive parameter is encoded at: the middle of its
+        range (its allowed value nearest it), or its first category; always a value the
+        optimizers may hold."""
+        if dim in self.cat_dims:
+            return 0.0
+        allowed = self.discrete_dims.get(dim)
+        return 0.5 if allowed is None else min(allowed, key=lambda v: abs(v - 0.5))
+
+    def combinations(self) -> list[dict[int, float]]:
+        """Every combination of the conditionals' values as fixed model-space features:
+        each conditional dimension at its value's index, each parameter that the
+        combination leaves inactive at its placeholder (``[{}]`` without conditionals)."""
+        dims = list(self.conditional_dims)
+        result = []
+        for indices in itertools.product(*(range(len(self.cat_dims[d])) for d in dims)):
+            fixed = {d: float(i) for d, i in zip(dims, indices, strict=True)}
+            for dim, requirements in self.requirements.items():
+                if not all(int(fixed[c]) in allowed for c, allowed in requirements):
+                    fixed[dim] = self.placeholder(dim)
+            result.append(fixed)
+        return result
 
     def bounds(self) -> torch.Tensor:
         """``(2, d)``: the lower bounds (all 0) over the upper ones (1, or a categorical
@@ -83,34 +143,52 @@ class Encoding:
         ]
         return torch.tensor([[0.0] * self.dim, upper], dtype=DTYPE)
 
+    def _conditional_values(self, point: Assignments) -> dict[str, str]:
+        return {c.name: str(point.get(c.name, c.values[0])) for c in self.space.conditionals}
+
     def encode(self, assignments: Sequence[Assignments]) -> torch.Tensor:
-        """``(n, d)`` for ``n`` assignments, ``(0, d)`` for none."""
+        """``(n, d)`` for ``n`` assignments, ``(0, d)`` for none. A parameter inactive at a
+        point (or, added later, missing from it without a default value) is at its
+        placeholder."""
         rows = []
         for point in assignments:
+            conditionals = self._conditional_values(point)
             row = []
-            for p in self.space.parameters:
-                value = point[p.name]
-                if p.type is ParameterType.CATEGORICAL:
+            for dim, p in enumerate(self.space.parameters):
+                value = point.get(p.name, p.default_value)
+                if value is None or not p.is_active(conditionals):
+                    row.append(self.placeholder(dim))
+                elif p.type is ParameterType.CATEGORICAL:
                     row.append(float(p.categorical_values.index(str(value))))
                 else:
                     row.append(to_unit(p, float(value)))
+            row += [
+                float(c.values.index(conditionals[c.name])) for c in self.conditional_dims.values()
+            ]
             rows.append(row)
         return torch.tensor(rows, dtype=DTYPE).reshape(len(rows), self.dim)
 
     def decode(self, x: torch.Tensor) -> dict[str, AssignmentValue]:
-        """One point ``x: (d,)`` as assignments: clamped to the bounds, categorical indices
-        and discrete values rounded to the nearest allowed one."""
-        return {
-            p.name: self.value(dim, float(x[dim])) for dim, p in enumerate(self.space.parameters)
+        """One point ``x: (d,)`` as assignments: the conditionals' values first, then the
+        parameters they leave active, clamped to the bounds, categorical indices and
+        discrete values rounded to the nearest allowed one."""
+        point: dict[str, AssignmentValue] = {
+            c.name: c.values[0] for c in self.space.conditionals if len(c.values) == 1
         }
+        for dim, conditional in self.conditional_dims.items():
+            point[conditional.name] = conditional.values[_index(float(x[dim]), conditional.values)]
+        point = {c.name: point[c.name] for c in self.space.conditionals}
+        for dim, p in enumerate(self.space.parameters):
+            if p.is_active(point):
+                point[p.name] = self.value(dim, float(x[dim]))
+        return point
 
     def value(self, dim: int, u: float) -> AssignmentValue:
         """Model-space coordinate ``u`` of dimension ``dim`` as its parameter's value (see
         ``decode``)."""
         p = self.space.parameters[dim]
         if p.type is ParameterType.CATEGORICAL:
-            index = min(max(round(u), 0), len(p.categorical_values) - 1)
-            return p.categorical_values[index]
+            return p.categorical_values[_index(u, p.categorical_values)]
         if p.grid is not None:
             return _nearest(p, _from_unit(p, u), p.grid)
         if p.type is ParameterType.INT:
@@ -192,6 +270,11 @@ class Encoding:
 def _cells(u: torch.Tensor, count: int) -> torch.Tensor:
     """``u: (n,)`` in [0, 1] as the index of its cell among ``count`` equal ones, as floats."""
     return (u * count).floor().clamp(0, count - 1)
+
+
+def _index(u: float, values: Sequence[str]) -> int:
+    """A model-space category index, rounded into range."""
+    return min(max(round(u), 0), len(values) - 1)
 
 
 def _nearest(parameter: Parameter, value: float, grid: Sequence[float]) -> AssignmentValue:

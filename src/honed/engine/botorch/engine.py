@@ -31,6 +31,8 @@ from honed.engine.base import ProposalRequest
 from honed.engine.botorch import analysis
 from honed.engine.botorch import budget
 from honed.engine.botorch.acquisition import direct_log_nei
+from honed.engine.botorch.conditional import effort_per_combination
+from honed.engine.botorch.conditional import searched_combinations
 from honed.engine.botorch.data import TrainingData
 from honed.engine.botorch.data import training_data
 from honed.engine.botorch.encoding import Encoding
@@ -212,7 +214,7 @@ class BoTorchEngine(Engine):
         """``(q, d)``: the best candidate with full effort, then the rest of a batch one
         after the other with the earlier ones pending and lighter settings: a joint
         optimization of q points had a heavy tail of slow candidates."""
-        first = self._optimize_batch(acquisition, encoding, 1, self._num_restarts, FIRST_MAXITER)
+        first = self._optimize_first(acquisition, encoding)
         if q == 1:
             return first
         pending = acquisition.X_pending
@@ -223,6 +225,32 @@ class BoTorchEngine(Engine):
         acquisition.set_X_pending(pending)
         return torch.cat([first, rest])
 
+    def _optimize_first(
+        self, acquisition: AcquisitionFunction, encoding: Encoding
+    ) -> torch.Tensor:
+        """``(1, d)``: a request's best candidate. In a conditional space with few
+        combinations of the conditionals' values, the best of one candidate per
+        combination, each searched over the parameters it leaves active."""
+        combinations = searched_combinations(encoding)
+        if combinations is None:
+            return self._optimize_batch(
+                acquisition, encoding, 1, self._num_restarts, FIRST_MAXITER
+            )
+        restarts, raw_samples = effort_per_combination(
+            self._num_restarts, self._raw_samples, len(combinations)
+        )
+        candidates = torch.cat(
+            [
+                self._optimize_batch(
+                    acquisition, encoding, 1, restarts, FIRST_MAXITER, fixed, raw_samples
+                )
+                for fixed in combinations
+            ]
+        )  # (c, d)
+        with torch.no_grad():
+            values = acquisition(candidates.unsqueeze(1))  # (c,)
+        return candidates[int(torch.argmax(values))].unsqueeze(0)
+
     def _optimize_batch(
         self,
         acquisition: AcquisitionFunction,
@@ -230,14 +258,24 @@ class BoTorchEngine(Engine):
         q: int,
         restarts: int,
         maxiter: int,
+        fixed: dict[int, float] | None = None,
+        raw_samples: int | None = None,
     ) -> torch.Tensor:
         """``(q, d)``: q candidates in model space (sequentially, each with the earlier ones
-        pending, when q > 1)."""
+        pending, when q > 1), ``fixed`` dimensions at their values."""
         bounds = encoding.bounds()
         constraints = encoding.inequality_constraints(CONSTRAINT_MARGIN) or None
+        fixed = fixed or {}
+        raw_samples = raw_samples or self._raw_samples
+        if len(fixed) == encoding.dim:  # nothing left to search: the point itself
+            point = torch.zeros(q, encoding.dim, dtype=bounds.dtype)
+            for dim, value in fixed.items():
+                point[:, dim] = value
+            return point
+        searched = [d for d in _searched_discrete_dims(encoding, constraints) if d not in fixed]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            if encoding.cat_dims or _searched_discrete_dims(encoding, constraints):
+            if searched or set(encoding.cat_dims) - set(fixed):
                 candidates, _ = optimize_acqf_mixed_alternating(
                     acquisition,
                     bounds=bounds,
@@ -245,7 +283,8 @@ class BoTorchEngine(Engine):
                     cat_dims={d: list(v) for d, v in encoding.cat_dims.items()},
                     q=q,
                     num_restarts=restarts,
-                    raw_samples=self._raw_samples,
+                    raw_samples=raw_samples,
+                    fixed_features=fixed or None,
                     inequality_constraints=constraints,
                     options=_mixed_options(maxiter, constraints, acquisition, encoding),
                 )
@@ -255,7 +294,8 @@ class BoTorchEngine(Engine):
                     bounds=bounds,
                     q=q,
                     num_restarts=restarts,
-                    raw_samples=self._raw_samples,
+                    raw_samples=raw_samples,
+                    fixed_features=fixed or None,
                     inequality_constraints=constraints,
                     sequential=q > 1,
                     # Passed on to gen_batch_initial_conditions.

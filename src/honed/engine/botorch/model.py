@@ -22,6 +22,8 @@ from botorch.fit import fit_gpytorch_mll
 from botorch.models.gp_regression import SingleTaskGP
 from botorch.models.gpytorch import GPyTorchModel
 from botorch.models.model_list_gp_regression import ModelListGP
+from botorch.models.transforms.input import ChainedInputTransform
+from botorch.models.transforms.input import InputTransform
 from botorch.models.transforms.input import NumericToCategoricalEncoding
 from botorch.models.transforms.outcome import Standardize
 from botorch.models.utils.gpytorch_modules import get_covar_module_with_dim_scaled_prior
@@ -34,9 +36,10 @@ from gpytorch.means import ConstantMean
 from gpytorch.mlls import ExactMarginalLogLikelihood
 from gpytorch.priors import LogNormalPrior
 from linear_operator.utils.errors import NotPSDError
-from torch.nn.functional import one_hot
 
 from honed.engine.botorch import budget
+from honed.engine.botorch.conditional import category_encoder
+from honed.engine.botorch.conditional import inactive_to_constant
 from honed.engine.botorch.data import Outcome
 from honed.engine.botorch.encoding import Encoding
 
@@ -392,11 +395,17 @@ def _model(
         # integer of benchmarks/quality.py's mixed problem far less often). The
         # optimizers keep the index, so a candidate is always one category.
         sizes = {d: len(values) for d, values in encoding.cat_dims.items()}
-        kwargs["input_transform"] = NumericToCategoricalEncoding(
+        encode: InputTransform = NumericToCategoricalEncoding(
             dim=encoding.dim,
             categorical_features=sizes,
-            encoders={d: partial(one_hot, num_classes=size) for d, size in sizes.items()},
+            encoders={d: category_encoder(encoding, d) for d in sizes},
         )
+        # Conditionals are categories too; before the one-hot, inactive parameters'
+        # columns become constants (engine/botorch/conditional.py).
+        inactive = inactive_to_constant(encoding)
+        if inactive is not None:
+            encode = ChainedInputTransform(inactive=inactive, one_hot=encode)
+        kwargs["input_transform"] = encode
         kernel_dims += sum(sizes.values()) - len(sizes)
     # BoTorch's dimension-scaled lengthscale prior, whichever the kernel.
     kwargs["covar_module"] = get_covar_module_with_dim_scaled_prior(

@@ -59,8 +59,12 @@ def experiment_head(experiment: Experiment) -> JSON:
                 "transformation": p.transformation,
                 "grid": list(p.grid) if p.grid is not None else None,
                 "default": p.default_value,
+                "conditions": {name: list(values) for name, values in p.conditions},
             }
             for p in spec.space.parameters
+        ],
+        "conditionals": [
+            {"name": c.name, "values": list(c.values)} for c in spec.space.conditionals
         ],
         "metrics": [_metric(m) for m in spec.metrics],
         "linear_constraints": [

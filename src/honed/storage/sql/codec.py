@@ -9,6 +9,7 @@ from honed.domain.experiment import ExperimentType
 from honed.domain.metrics import Metric
 from honed.domain.metrics import Objective
 from honed.domain.metrics import Strategy
+from honed.domain.parameters import Conditional
 from honed.domain.parameters import LinearConstraint
 from honed.domain.parameters import Parameter
 from honed.domain.parameters import ParameterType
@@ -19,6 +20,9 @@ from honed.domain.records import MetricValue
 def spec_to_json(spec: ExperimentSpec) -> dict[str, Any]:
     return {
         "parameters": [_parameter_to_json(p) for p in spec.space.parameters],
+        "conditionals": [
+            {"name": c.name, "values": list(c.values)} for c in spec.space.conditionals
+        ],
         "linear_constraints": [
             {"type": c.type, "terms": [list(t) for t in c.terms], "threshold": c.threshold}
             for c in spec.space.linear_constraints
@@ -49,6 +53,8 @@ def _parameter_to_json(parameter: Parameter) -> dict[str, Any]:
         "transformation": parameter.transformation,
         "default_value": parameter.default_value,
         "prior": dict(parameter.prior) if parameter.prior is not None else None,
+        # Pairs, not an object: PostgreSQL's JSONB would reorder an object's keys.
+        "conditions": [[name, list(values)] for name, values in parameter.conditions],
     }
 
 
@@ -70,8 +76,12 @@ def spec_from_json(
             transformation=p["transformation"],
             default_value=p["default_value"],
             prior=p["prior"],
+            conditions=tuple((c[0], tuple(c[1])) for c in p.get("conditions", ())),
         )
         for p in data["parameters"]
+    )
+    conditionals = tuple(
+        Conditional(c["name"], tuple(c["values"])) for c in data.get("conditionals", ())
     )
     constraints = tuple(
         LinearConstraint(
@@ -92,7 +102,7 @@ def spec_from_json(
     )
     return ExperimentSpec(
         name=name,
-        space=SearchSpace(parameters=parameters, linear_constraints=constraints),
+        space=SearchSpace(parameters, constraints, conditionals),
         metrics=metrics,
         type=ExperimentType(type_),
         observation_budget=data["observation_budget"],

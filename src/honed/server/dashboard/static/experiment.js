@@ -49,10 +49,16 @@
       t.tHead.replaceChildren(el("tr", {}, ...heads.map((h) => el("th", {}, h))));
       t.tBodies[0].replaceChildren(...rows);
     };
-    table("definition-parameters", ["parameter", "type", "range", "scale"],
-      exp.parameters.map((p) => el("tr", { "data-name": p.name },
+    // With conditionals: their rows first, and when each parameter applies.
+    const conditional = exp.conditionals.length > 0;
+    const appliesWhen = (p) => Object.entries(p.conditions).map(([k, v]) => `${k} ∈ {${v.join(", ")}}`).join(" and ") || "always";
+    table("definition-parameters", ["parameter", "type", "range", "scale", ...(conditional ? ["applies when"] : [])], [
+      ...exp.conditionals.map((c) => el("tr", { "data-name": c.name },
+        el("td", {}, c.name), el("td", {}, "conditional"), el("td", {}, c.values.join(", ")), el("td", {}, "–"), el("td", {}, "–"))),
+      ...exp.parameters.map((p) => el("tr", { "data-name": p.name },
         el("td", {}, p.name), el("td", {}, p.type), el("td", {}, range(p)),
-        el("td", {}, p.transformation === "log" ? "log" : p.type === "categorical" ? "–" : "linear"))));
+        el("td", {}, p.transformation === "log" ? "log" : p.type === "categorical" ? "–" : "linear"),
+        ...(conditional ? [el("td", {}, appliesWhen(p))] : [])))]);
     table("definition-metrics", ["metric", "objective", "strategy", "threshold"],
       exp.metrics.map((m) => el("tr", { "data-name": m.name },
         el("td", {}, el("span", { class: "swatch", style: `background:${C.metricColour(exp, m.name)}` }), m.name),

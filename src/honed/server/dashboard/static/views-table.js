@@ -19,12 +19,18 @@
       { key: "status", label: "status", get: (o) => o.status, show: (o) => badge(o.status) },
       { key: "hostname", label: "hostname", get: (o) => o.hostname },
       { key: "source", label: "source", get: (o) => o.source },
+      ...exp.conditionals.map((c) => ({ key: "p:" + c.name, label: c.name,
+        get: (o) => o.assignments[c.name] ?? null })),
+      // A parameter that the conditionals' values leave inactive has no value: an empty cell.
       ...exp.parameters.map((p) => ({ key: "p:" + p.name, label: p.name, num: p.type !== "categorical",
-        get: (o) => o.assignments[p.name] ?? null, show: (o) => fmt(o.assignments[p.name] ?? null) })),
+        get: (o) => o.assignments[p.name] ?? null,
+        show: (o) => (inactive(p, o) ? "" : fmt(o.assignments[p.name] ?? null)) })),
       ...exp.metrics.map((m) => ({ key: "m:" + m.name, label: m.name, num: true,
         get: (o) => valueOf(o, m.name), show: (o) => fmt(valueOf(o, m.name)) })),
     ];
   }
+
+  const inactive = (p, o) => Object.keys(p.conditions).length > 0 && !(p.name in o.assignments);
 
   function compare(a, b) {
     if (a === b) return 0;
