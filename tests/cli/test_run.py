@@ -8,6 +8,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -127,10 +128,17 @@ def stored(tmp_path: Path) -> tuple[list[str], dict[str, int]]:
     with Client(str(tmp_path / "honed.db")) as client:
         (experiment,) = client.list_experiments()
         observations = client.list_observations(experiment.id)
+    # The config's budget is the experiment's, as the dashboard's "done / budget" shows.
+    assert (
+        experiment.observation_budget
+        == yaml.safe_load((tmp_path / "experiment.yaml").read_text())["budget"]
+    )
     per: dict[str, int] = {}
     for observation in observations:
         assert observation.suggestion is not None
         assert not observation.failed
+        # Where the trial ran, for the dashboard's timeline and workers panel.
+        assert observation.metadata["hostname"] == socket.gethostname()
         per[observation.suggestion] = per.get(observation.suggestion, 0) + 1
     return list(per), per
 
@@ -153,7 +161,8 @@ def test_ctrl_c_stops_cleanly_and_rerunning_resumes(
             os.kill(pid, 0)
     assert stored(tmp_path)[0] == []
 
-    fast = write_experiment(tmp_path, seconds=0)
+    # Resumed with a raised budget: the experiment's budget follows the config's.
+    fast = write_experiment(tmp_path, seconds=0, budget=7)
     rerun = subprocess.run(
         [sys.executable, "-m", "honed", "run", str(fast)],
         cwd=tmp_path,
@@ -163,9 +172,9 @@ def test_ctrl_c_stops_cleanly_and_rerunning_resumes(
     )
     assert "resuming experiment" in rerun.stderr
     assert "best trial" in rerun.stdout
-    assert "6 / 6" in rerun.stderr  # the progress display's last state
+    assert "7 / 7" in rerun.stderr  # the progress display's last state
     suggestions, per = stored(tmp_path)
-    assert len(suggestions) == 6
+    assert len(suggestions) == 7
     assert set(per.values()) == {1}
     # Every trial is stored, the stopped ones included: none of their files is left.
     assert not (tmp_path / ".honed-trials").exists()

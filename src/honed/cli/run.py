@@ -17,8 +17,9 @@ workdir: .honed-trials                 # running trials' files, removed once sto
 output_log: trials-output.jsonl        # optional: each trial's stdout/stderr tail, a line
 output_tail_bytes: 8192                # per trial (the last 8 KiB of each stream)
 options: {ttl_seconds_for_trials: 600} # any other SchedulerOptions field; stopping rules as
-                                       # early_stopping: {percentile: 50, min_step: 3} (or
-                                       # {threshold: -1.0}), global_stopping: {window: 5}
+                                       # early_stopping: {percentile: 50, min_step: 3,
+                                       # max_step: 9} (or {threshold: -1.0, ...}),
+                                       # global_stopping: {window: 5}
 ```
 
 Running the same command again resumes the experiment of that name (finished trials are
@@ -175,6 +176,11 @@ def open_scheduler(
     if existing is not None:
         scheduler = Scheduler.from_stored_experiment(existing, runner, options, client)
         console.print(f"resuming experiment {existing}: {len(scheduler.trials)} trials so far")
+        if scheduler.experiment.observation_budget != config["budget"]:
+            # A budget raised in the config to go on: the experiment's follows it.
+            client.request(
+                "PUT", f"/v1/experiments/{existing}", json={"observation_budget": config["budget"]}
+            )
         return scheduler
     try:
         scheduler = Scheduler(experiment_body(config), runner, options, client)

@@ -70,6 +70,11 @@ def load_config(path: Path) -> dict[str, Any]:
     for key in ("name", "parameters", "metrics", "command", "budget"):
         if key not in config:
             raise ConfigError(path, f"'{key}' is missing")
+    budget = config["budget"]
+    if type(budget) is not int or budget < 1:
+        raise ConfigError(
+            path, f"'budget' must be a whole number of trials, 1 or more, not {budget!r}"
+        )
     if not isinstance(config["command"], str):
         raise ConfigError(path, "'command' must be a string such as 'python train.py --lr {lr}'")
     if "database" in config and "server" in config:
@@ -84,6 +89,8 @@ def experiment_body(config: dict[str, Any]) -> dict[str, Any]:
     """The experiment the config defines, as the API creates it (marked as honed run's)."""
     experiment = {k: v for k, v in config.items() if k in EXPERIMENT_KEYS}
     experiment["metadata"] = {**(experiment.get("metadata") or {}), RUN_MARK: 1}
+    # The dashboard and the API's progress read the budget from the experiment.
+    experiment["observation_budget"] = config["budget"]
     return experiment
 
 

@@ -26,6 +26,7 @@ INDEX = "honed_trial"
 KEY = "honed_key"
 STATUS = trials.STATUS_KEY  # the keys the server reads back (honed.domain.trials)
 REASON_LENGTH = 500
+HOSTNAME = "hostname"  # in a runner's metadata: the machine the trial runs on
 
 
 def _split(prefix: str, value: Any, what: str) -> dict[str, str]:
@@ -67,6 +68,11 @@ def observation_metadata(trial: Trial) -> dict[str, Any]:
         data["honed_started"] = trial.started
     if trial.ended is not None:
         data["honed_ended"] = trial.ended
+    hostname = trial.runner_metadata.get(HOSTNAME)
+    if isinstance(hostname, str) and hostname:
+        # Where the trial ran, under the key workers report theirs: the dashboard's
+        # timeline and workers panel group by it.
+        data[HOSTNAME] = hostname[:REASON_LENGTH]
     return data
 
 

@@ -17,7 +17,9 @@ class Runner(ABC):
 
     - ``run(trial)`` starts the trial and returns JSON-serializable metadata (a job id, a
       pid, a directory). The scheduler stores it with the trial right after, and every
-      later call gets it back as ``trial.metadata``. Raising means the trial did not start;
+      later call gets it back as ``trial.metadata``. Its ``hostname``, when the runner
+      knows where the trial runs, becomes the observation's ``hostname`` metadata, which
+      the dashboard's timeline and workers panel group by. Raising means the trial did not start;
       the scheduler retries with backoff, then fails the trial. Name what you launch after
       ``trial.key`` (unique across experiments and stores, stable across crashes), not
       ``trial.id`` (suggestion ids repeat across databases).

@@ -7,6 +7,7 @@ import multiprocessing.connection
 import os
 import pickle
 import signal
+import socket
 from collections.abc import Callable
 from collections.abc import Mapping
 from collections.abc import Sequence
@@ -281,7 +282,13 @@ class CallableRunner(Runner):
         return self.workdir / f"call-{file_name(key)}"
 
     def _metadata(self, directory: Path, pid: int, started: int | None) -> dict[str, Any]:
-        return {"function": self._name, "dir": str(directory), "pid": pid, "pid_started": started}
+        return {
+            "function": self._name,
+            "dir": str(directory),
+            "pid": pid,
+            "pid_started": started,
+            "hostname": socket.gethostname(),
+        }
 
     def _read_progress(self, key: str, directory: Path) -> dict[float, Any] | None:
         reader = self._progress.get(key)

@@ -8,6 +8,7 @@ import os
 import select
 import shlex
 import signal
+import socket
 import string
 import subprocess
 import sys
@@ -147,7 +148,11 @@ class SubprocessRunner(Runner):
     def run(self, trial: TrialSpec) -> Mapping[str, Any]:
         directory = self._new_dir(trial)
         command = self.command_for(trial)
-        metadata = {"dir": str(directory), "command": tail(command, 300)}
+        metadata = {
+            "dir": str(directory),
+            "command": tail(command, 300),
+            "hostname": socket.gethostname(),
+        }
         pid_file = directory / "pid"
         # Started before (a crash came before the scheduler stored it), and not stopped
         # since: adopt it if it runs or has ended, rather than start it twice.
