@@ -15,6 +15,7 @@ from honed.scheduler import NoImprovement
 from honed.scheduler import PercentileEarlyStopping
 from honed.scheduler import Scheduler
 from honed.scheduler import SchedulerOptions
+from honed.scheduler import ThresholdEarlyStopping
 from honed.scheduler import TrialStatus
 from honed.scheduler.options import LONGEST_POLL_SECONDS
 from tests.scheduler.conftest import EXPERIMENT
@@ -245,6 +246,22 @@ def test_early_stopping_of_trials_reporting_intermediate_values(
         if o.suggestion == stopped[0].id
     )
     assert observation.metadata["honed_status"] == "early_stopped"
+
+
+def test_a_trial_that_reached_max_step_is_left_to_finish() -> None:
+    """A trial first polled at its last step has run every epoch: stopping it would throw
+    away a complete run and count it as stopped early. ``max_step`` leaves it to finish."""
+    last_step_bad = {0.0: -3.0, 1.0: -2.5, 2.0: -2.0}
+    peers = [{0.0: 0.0, 1.0: 0.0, 2.0: 0.0}] * 3
+    assert (
+        ThresholdEarlyStopping(threshold=-1.0, max_step=2).should_stop(last_step_bad, []) is None
+    )
+    assert PercentileEarlyStopping(max_step=2).should_stop(last_step_bad, peers) is None
+    # The same curve before its last step is stopped.
+    assert ThresholdEarlyStopping(threshold=-1.0, max_step=3).should_stop(last_step_bad, [])
+    assert PercentileEarlyStopping(max_step=3).should_stop(last_step_bad, peers)
+    with pytest.raises(ValueError, match=r"max_step \(3\) must exceed min_step \(3\)"):
+        ThresholdEarlyStopping(threshold=0.0, min_step=3, max_step=3)
 
 
 def test_timeout_is_honoured_within_one_poll_interval(client: Client, clock: FakeClock) -> None:

@@ -65,6 +65,21 @@ class EarlyStoppingRule(ABC):
         ``others``: the curves of every other trial. A reason to stop it, or None."""
 
 
+def _in_window(curve: Mapping[float, float], min_step: float, max_step: float | None) -> bool:
+    """Whether a rule may judge this curve: it reached ``min_step``, and not ``max_step``
+    (a trial that reported its last step is about to finish: stopping it then would
+    throw away a complete run and call it stopped early; Ax's max_progression)."""
+    if not curve:
+        return False
+    step = max(curve)
+    return step >= min_step and (max_step is None or step < max_step)
+
+
+def _check_window(rule: str, min_step: float, max_step: float | None) -> None:
+    if max_step is not None and not max_step > min_step:
+        raise ValueError(f"{rule}.max_step ({max_step}) must exceed min_step ({min_step})")
+
+
 def _value_at(curve: Mapping[float, float], step: float) -> float | None:
     """The curve's value at its last step <= ``step``."""
     steps = [s for s in curve if s <= step]
@@ -75,26 +90,27 @@ def _value_at(curve: Mapping[float, float], step: float) -> float | None:
 class PercentileEarlyStopping(EarlyStoppingRule):
     """Stop a trial whose latest value is below the ``percentile`` of the other trials'
     values at the same step, once it reached ``min_step`` and ``min_curves`` other trials
-    reached that step too (Ax's PercentileEarlyStoppingStrategy)."""
+    reached that step too, and until it reaches ``max_step`` (when given: the last step,
+    say) (Ax's PercentileEarlyStoppingStrategy)."""
 
     percentile: float = 50.0
     min_step: float = 0.0
     min_curves: int = 3
+    max_step: float | None = None
 
     def __post_init__(self) -> None:
         if not 0 <= self.percentile <= 100:
             raise ValueError("PercentileEarlyStopping.percentile must be in [0, 100]")
         if self.min_curves < 1:
             raise ValueError("PercentileEarlyStopping.min_curves must be at least 1")
+        _check_window("PercentileEarlyStopping", self.min_step, self.max_step)
 
     def should_stop(
         self, curve: Mapping[float, float], others: Sequence[Mapping[float, float]]
     ) -> str | None:
-        if not curve:
+        if not _in_window(curve, self.min_step, self.max_step):
             return None
         step = max(curve)
-        if step < self.min_step:
-            return None
         peers = [
             value
             for other in others
@@ -113,16 +129,21 @@ class PercentileEarlyStopping(EarlyStoppingRule):
 
 @dataclass(frozen=True)
 class ThresholdEarlyStopping(EarlyStoppingRule):
-    """Stop a trial whose value at or after ``min_step`` is below ``threshold`` (in the
-    larger-is-better sense: for a minimized metric pass the negated threshold)."""
+    """Stop a trial whose value at or after ``min_step`` (and before ``max_step``, when
+    given) is below ``threshold`` (in the larger-is-better sense: for a minimized metric
+    pass the negated threshold)."""
 
     threshold: float
     min_step: float = 0.0
+    max_step: float | None = None
+
+    def __post_init__(self) -> None:
+        _check_window("ThresholdEarlyStopping", self.min_step, self.max_step)
 
     def should_stop(
         self, curve: Mapping[float, float], others: Sequence[Mapping[float, float]]
     ) -> str | None:
-        if not curve or max(curve) < self.min_step:
+        if not _in_window(curve, self.min_step, self.max_step):
             return None
         step = max(curve)
         if curve[step] < self.threshold:
