@@ -79,20 +79,20 @@ def test_experiment_page_charts_hold_the_data(
     page = watched.page
     done = [v for v in seeded.values if v is not None]
 
-    best_line, observed, stopped = chart_data(watched, "honedCharts.best")
+    # No trial stopped early: no "stopped early" series, so no such legend entry either.
+    best_line, observed = chart_data(watched, "honedCharts.best")
     assert best_line == [[i + 1, v] for i, v in enumerate(best_so_far(seeded.values))]
     assert [point[1] for point in observed] == done
-    assert stopped == []
 
     (parallel,) = chart_data(watched, "honedCharts.parallel")
     assert [row[-1] for row in parallel] == done
     assert page.evaluate("() => honedCharts.parallel.getOption().parallelAxis.length") == 4
     for name in ("x", "y", "kind"):
         # Then the model band's series, empty: this server runs no optimizer.
-        points, _stopped, *band = chart_data(watched, f"honedCharts.scatter[{name!r}]")
+        points, *band = chart_data(watched, f"honedCharts.scatter[{name!r}]")
         assert [p[1] for p in points] == done
         assert band == [[], [], []]
-    kinds, _stopped, *_band = chart_data(watched, "honedCharts.scatter['kind']")
+    kinds, *_band = chart_data(watched, "honedCharts.scatter['kind']")
     assert {p[0] for p in kinds} == {"a", "b", "c"}
     expect(page.locator("#pareto-panel")).to_be_hidden()
 
@@ -250,7 +250,7 @@ def test_share_link_is_read_only(
         assert "#" not in guest.page.url  # the token leaves the address bar at once
         expect(guest.page.locator("#read-only")).to_be_visible()
         expect(guest.page.locator("#share")).to_have_count(0)
-        (best_line, _observed, _stopped) = chart_data(guest, "honedCharts.best")
+        (best_line, _observed) = chart_data(guest, "honedCharts.best")
         assert len(best_line) == N_OBSERVATIONS
         guest.screenshot("shared")
         # The link is for this experiment only: the guest's list holds it and no other.

@@ -88,7 +88,7 @@ def test_thirty_thousand_observations_are_drawn_whole_or_say_downsampled(
         Path("build").mkdir(exist_ok=True)
         Path("build/dashboard-30k-seconds.txt").write_text(f"{seconds:.2f}\n")
 
-        _best, observed, _stopped = chart_data(watched, "honedCharts.best")
+        _best, observed = chart_data(watched, "honedCharts.best")
         assert len(observed) == N  # drawn whole
         (edf,) = chart_data(watched, "honedCharts.edf")
         assert len(edf) == N

@@ -98,12 +98,14 @@
           ? { value: [i + 1, valueOf(o, trace.metric)], id: o.id } : null)).filter(Boolean),
       });
     });
-    const stopped = d.observations.map((o, i) => [o, i]).filter(([o]) => o.status === "early_stopped");
     const first = d.best_so_far[0]?.metric;
-    series.push({
+    const stopped = d.observations.map((o, i) => [o, i])
+      .filter(([o]) => o.status === "early_stopped" && valueOf(o, first) !== null);
+    // Only when there are any: the legend lists every series, an empty one too.
+    if (stopped.length) series.push({
       id: "stopped", name: "stopped early", type: "scatter", symbol: "triangle", symbolSize: 8,
       itemStyle: { color: C.ORANGE }, yAxisIndex: 0,
-      data: stopped.filter(([o]) => valueOf(o, first) !== null).map(([o, i]) => ({ value: [i + 1, valueOf(o, first)], id: o.id })),
+      data: stopped.map(([o, i]) => ({ value: [i + 1, valueOf(o, first)], id: o.id })),
     });
     const axes = d.best_so_far.map((trace, axis) => C.valueAxis({
       name: trace.metric, position: axis ? "right" : "left", splitLine: { show: axis === 0 },

@@ -69,8 +69,8 @@
         series: [
           { id: "completed", name: metric, type: "scatter", symbolSize: 6, large: true, z: 3,
             itemStyle: { color: C.metricColour(exp, metric), opacity: 0.7 }, data: done.map(point) },
-          { id: "stopped", name: "stopped early", type: "scatter", symbol: "triangle", symbolSize: 8, z: 3,
-            itemStyle: { color: C.ORANGE }, data: stopped.map(point) },
+          ...(stopped.length ? [{ id: "stopped", name: "stopped early", type: "scatter", symbol: "triangle", symbolSize: 8, z: 3,
+            itemStyle: { color: C.ORANGE }, data: stopped.map(point) }] : []),
           ...modelSeries(HonedModel.slice(ctx.model, metric, param.name), exp, metric, analysis && analysis.clipped_at),
         ],
         tooltip: { formatter: (p) => (p.seriesId === "model-mean"
