@@ -21,7 +21,9 @@ from tests.e2e.sigopt_worker import connection
 from tests.e2e.sigopt_worker import everything
 from tests.e2e.sigopt_worker import init_worker
 from tests.e2e.sigopt_worker import run_job
+from tests.support.postgres import BACKENDS
 from tests.support.postgres import PostgresServer
+from tests.support.postgres import backend_database
 from tests.support.server import RunningServer
 from tests.support.server import running_server
 
@@ -63,24 +65,18 @@ ACTIVE = {
 }
 
 
-@pytest.fixture(
-    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
-)
+@pytest.fixture(scope="module", params=BACKENDS)
 def server(
     request: pytest.FixtureRequest,
     tmp_path_factory: pytest.TempPathFactory,
     postgres_server: PostgresServer,
 ) -> Iterator[RunningServer]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('conditionals') / 'honed.db'}"
-    else:
-        url = postgres_server.create_database()
-    try:
-        with running_server(url, token=TOKEN, optimizers=1) as running:
-            yield running
-    finally:
-        if request.param == "postgres":
-            postgres_server.drop_database(url)
+    directory = tmp_path_factory.mktemp("conditionals")
+    with (
+        backend_database(request.param, directory, postgres_server) as url,
+        running_server(url, token=TOKEN, optimizers=1) as running,
+    ):
+        yield running
 
 
 def run_workers(server: RunningServer, experiment_id: str) -> list[Step]:

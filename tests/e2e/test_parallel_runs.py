@@ -22,7 +22,9 @@ from tests.e2e.runs_worker import run_loop
 from tests.e2e.sigopt_worker import connection
 from tests.e2e.sigopt_worker import everything
 from tests.e2e.sigopt_worker import point_key
+from tests.support.postgres import BACKENDS
 from tests.support.postgres import PostgresServer
+from tests.support.postgres import backend_database
 from tests.support.server import RunningServer
 from tests.support.server import running_server
 
@@ -39,9 +41,7 @@ SMALL: list[dict[str, Any]] = [
 ]
 
 
-@pytest.fixture(
-    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
-)
+@pytest.fixture(scope="module", params=BACKENDS)
 def server(
     request: pytest.FixtureRequest,
     tmp_path_factory: pytest.TempPathFactory,
@@ -49,17 +49,13 @@ def server(
 ) -> Iterator[RunningServer]:
     """One server per backend for the module; each test makes its own experiment. The
     SQLite one runs an optimizer process, as ``honed serve`` does by default."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('runs') / 'honed.db'}"
-    else:
-        url = postgres_server.create_database()
     optimizers = 1 if request.param == "sqlite" else 0
-    try:
-        with running_server(url, candidate_wait=0.2, optimizers=optimizers) as running:
-            yield running
-    finally:
-        if request.param == "postgres":
-            postgres_server.drop_database(url)
+    directory = tmp_path_factory.mktemp("runs")
+    with (
+        backend_database(request.param, directory, postgres_server) as url,
+        running_server(url, candidate_wait=0.2, optimizers=optimizers) as running,
+    ):
+        yield running
 
 
 @pytest.fixture(scope="module")

@@ -26,7 +26,9 @@ from PIL import Image
 from tests.e2e.sigopt_worker import ApiException
 from tests.e2e.sigopt_worker import connection
 from tests.e2e.sigopt_worker import reset_throttle
+from tests.support.postgres import BACKENDS
 from tests.support.postgres import PostgresServer
+from tests.support.postgres import backend_database
 from tests.support.server import RunningServer
 from tests.support.server import running_server
 
@@ -44,9 +46,7 @@ class Served:
     files_dir: Path | None  # where the SQLite server keeps files by default
 
 
-@pytest.fixture(
-    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
-)
+@pytest.fixture(scope="module", params=BACKENDS)
 def served(
     request: pytest.FixtureRequest,
     tmp_path_factory: pytest.TempPathFactory,
@@ -57,21 +57,18 @@ def served(
     directory = tmp_path_factory.mktemp("run-files")
     args = ["--max-file-size", str(MAX_FILE_BYTES)]
     if request.param == "sqlite":
-        url = f"sqlite:///{directory / 'honed.db'}"
         files_dir = directory / "honed-files"
     else:
-        url = postgres_server.create_database()
         files_dir = directory / "files"
         args += ["--files-dir", str(files_dir)]
-    try:
-        with running_server(url, extra_args=args, startup_timeout=240) as server:
-            with connection(server.url, server.token) as conn:
-                client = conn.tokens("self").fetch().client
-                conn.clients(client).projects().create(id=PROJECT, name="Run files")
-            yield Served(server, files_dir)
-    finally:
-        if request.param == "postgres":
-            postgres_server.drop_database(url)
+    with (
+        backend_database(request.param, directory, postgres_server) as url,
+        running_server(url, extra_args=args, startup_timeout=240) as server,
+    ):
+        with connection(server.url, server.token) as conn:
+            client = conn.tokens("self").fetch().client
+            conn.clients(client).projects().create(id=PROJECT, name="Run files")
+        yield Served(server, files_dir)
 
 
 @pytest.fixture

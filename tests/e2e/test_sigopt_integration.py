@@ -16,7 +16,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.support.postgres import BACKENDS
 from tests.support.postgres import PostgresServer
+from tests.support.postgres import backend_database
 from tests.support.server import RunningServer
 from tests.support.server import running_server
 
@@ -33,24 +35,18 @@ REPOSITORY = Path(__file__).resolve().parents[2]
 SIGOPT_CLI = Path(sys.executable).with_name("sigopt")
 
 
-@pytest.fixture(
-    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
-)
+@pytest.fixture(scope="module", params=BACKENDS)
 def server(
     request: pytest.FixtureRequest,
     tmp_path_factory: pytest.TempPathFactory,
     postgres_server: PostgresServer,
 ) -> Iterator[RunningServer]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('upstream') / 'honed.db'}"
-    else:
-        url = postgres_server.create_database()
-    try:
-        with running_server(url) as running:
-            yield running
-    finally:
-        if request.param == "postgres":
-            postgres_server.drop_database(url)
+    directory = tmp_path_factory.mktemp("upstream")
+    with (
+        backend_database(request.param, directory, postgres_server) as url,
+        running_server(url) as running,
+    ):
+        yield running
 
 
 def sigopt_env(server: RunningServer, project: str) -> dict[str, str]:

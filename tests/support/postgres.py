@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
+import pytest
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 from sqlalchemy.engine import URL
@@ -280,3 +281,21 @@ def running_postgres() -> Iterator[PostgresServer]:
         return
     with start_cluster() as server:
         yield server
+
+
+# The two backends a module's server fixture runs on, PostgreSQL marked as such.
+BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+@contextlib.contextmanager
+def backend_database(backend: str, directory: Path, postgres: PostgresServer) -> Iterator[str]:
+    """The URL of a fresh database on ``backend`` (one of BACKENDS): a SQLite file in
+    ``directory``, or a PostgreSQL database that is dropped on exit."""
+    if backend == "sqlite":
+        yield f"sqlite:///{directory / 'honed.db'}"
+        return
+    url = postgres.create_database()
+    try:
+        yield url
+    finally:
+        postgres.drop_database(url)
