@@ -339,6 +339,64 @@ def test_the_live_panel_counts_early_stopped_trials(tmp_path: Path) -> None:
     assert re.search(r"stopped early\s+│\s+2", result.stderr), result.stderr
 
 
+BRANCHES = """
+import json, sys
+# argv: the {assignments} JSON, then --trees {trees} (empty where trees is inactive).
+active = json.loads(sys.argv[1])
+expected = {"forest": {"model", "trees"}, "linear": {"model", "penalty"}}[active["model"]]
+assert set(active) == expected, active
+assert sys.argv[2:] == ["--trees", str(active.get("trees", ""))], sys.argv
+print(json.dumps({"loss": active.get("penalty", active.get("trees", 0) / 100)}))
+"""
+
+
+def test_a_conditional_experiment_runs_from_a_config(tmp_path: Path) -> None:
+    (tmp_path / "branches.py").write_text(BRANCHES)
+    config = {
+        "name": "branches",
+        "conditionals": [{"name": "model", "values": ["forest", "linear"]}],
+        "parameters": [
+            {
+                "name": "trees",
+                "type": "int",
+                "bounds": {"min": 1, "max": 100},
+                "conditions": {"model": "forest"},
+            },
+            {
+                "name": "penalty",
+                "type": "double",
+                "bounds": {"min": 0, "max": 1},
+                "conditions": {"model": ["linear"]},
+            },
+        ],
+        "metrics": [{"name": "loss", "objective": "minimize"}],
+        "command": f"{sys.executable} branches.py {{assignments}} --trees {{trees}}",
+        "parallelism": 2,
+        "budget": 6,
+        "database": "honed.db",
+        "optimizers": 0,
+        "options": {"init_seconds_between_polls": 0.05, "max_seconds_between_polls": 0.2},
+    }
+    path = tmp_path / "experiment.yaml"
+    path.write_text(yaml.safe_dump(config))
+    result = subprocess.run(
+        [sys.executable, "-m", "honed", "run", str(path)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    with Client(str(tmp_path / "honed.db")) as client:
+        (experiment,) = client.list_experiments()
+        observations = client.list_observations(experiment.id)
+    # Every trial ran (the script fails on assignments that break the conditions), and
+    # both branches were tried.
+    assert len(observations) == 6
+    assert not any(o.failed for o in observations), [o.metadata for o in observations]
+    assert {o.assignments["model"] for o in observations} == {"forest", "linear"}
+
+
 def test_metrics_port_serves_trials_by_state_while_it_runs(
     tmp_path: Path, reap: Callable[[subprocess.Popen[str]], subprocess.Popen[str]]
 ) -> None:

@@ -4,19 +4,24 @@ that their trials outlive a killed scheduler)."""
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
 
 import pytest
 
+from honed.client import Client
+from honed.scheduler import Scheduler
 from honed.scheduler.runners import CallableRunner
 from honed.scheduler.runners import SubprocessRunner
+from honed.scheduler.trial import TrialSpec
 from honed.testing.runner import COMMAND
 from honed.testing.runner import Leftovers
 from honed.testing.runner import RunnerConformance
 from honed.testing.runner import RunnerFactory
 from honed.testing.trial_task import task
+from tests.scheduler.conftest import EXPERIMENT
 from tests.support.clusters import dask_cluster
 from tests.support.clusters import ray_cluster
 
@@ -122,3 +127,19 @@ def test_a_command_is_checked_against_the_parameters(command: str, message: str)
 def test_a_good_command_passes_the_check() -> None:
     command = "{python} train.py --x {x} --y {y} --out {result_file} --dir {trial_dir} {{}}"
     SubprocessRunner(command).check_command(["x", "y"])
+
+
+def test_an_inactive_parameter_is_an_empty_argument_and_assignments_hold_the_active() -> None:
+    runner = SubprocessRunner("train --model {model} --trees {trees} --rate {rate} {assignments}")
+    runner.prepare(["model", "trees", "rate"])
+    command = runner.command_for(TrialSpec("7", 0, {"model": "forest", "trees": 10}))
+    assert shlex.split(command) == [
+        *["train", "--model", "forest", "--trees", "10", "--rate", ""],
+        '{"model": "forest", "trees": 10}',
+    ]
+
+
+def test_a_command_the_experiment_cannot_fill_in_creates_no_experiment(client: Client) -> None:
+    with pytest.raises(ValueError, match=r"the command names \{lr\}"):
+        Scheduler(EXPERIMENT, SubprocessRunner("train --lr {lr}"), connection=client)
+    assert client.list_experiments() == []

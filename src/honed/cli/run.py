@@ -123,7 +123,7 @@ def run(config_path: Path, new: bool) -> None:
     options = build_options(config_path, config)
     runner = make_runner(config_path, config)
     try:
-        runner.check_command(parameter_names(config_path, config))
+        runner.prepare(parameter_names(config_path, config))
     except ValueError as error:
         raise ConfigError(config_path, str(error)) from None
     target = Target.of(config_path, config)

@@ -27,6 +27,7 @@ from honed.scheduler import SchedulerOptions
 from honed.scheduler import ThresholdEarlyStopping
 
 EXPERIMENT_KEYS = {
+    "conditionals",
     "name",
     "type",
     "parameters",
@@ -147,7 +148,8 @@ def stopping_rules(options: dict[str, Any]) -> dict[str, Any]:
 
 
 def parameter_names(path: Path, config: dict[str, Any]) -> list[str]:
-    """The names of the parameters the config defines (the server checks the rest)."""
+    """The names the config's assignments may hold, conditionals first, then parameters
+    (the server checks the rest)."""
     parameters = config["parameters"]
     if not isinstance(parameters, list) or not all(
         isinstance(p, dict) and isinstance(p.get("name"), str) for p in parameters
@@ -155,7 +157,8 @@ def parameter_names(path: Path, config: dict[str, Any]) -> list[str]:
         raise ConfigError(
             path, "'parameters' must be a list of {name: ..., type: ..., bounds: ...}"
         )
-    return [p["name"] for p in parameters]
+    conditionals = [c["name"] for c in config.get("conditionals") or []]  # checked by now
+    return [*conditionals, *(p["name"] for p in parameters)]
 
 
 @dataclass(frozen=True)

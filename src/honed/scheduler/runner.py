@@ -59,8 +59,10 @@ class Runner(ABC):
     - ``stop(trial, reason)`` ends a running trial (TTL, early stopping, Ctrl-C), also one
       another process launched, and must not raise for a trial that has already ended.
 
-    Optional: ``run_many`` (launch several at once; per-trial errors are returned, not
-    raised), ``available_capacity`` (how many more trials the system takes now; None: no
+    Optional: ``prepare`` (told the experiment's parameter names before any trial runs;
+    raises ValueError, naming what to fix, for a runner that cannot run them), ``run_many``
+    (launch several at once; per-trial errors are returned, not raised),
+    ``available_capacity`` (how many more trials the system takes now; None: no
     limit), ``wait`` (block until some trial may have changed, so short trials are noticed
     at once rather than after a poll interval), ``release``, ``close``.
     """
@@ -76,6 +78,12 @@ class Runner(ABC):
 
     @abstractmethod
     def stop(self, trial: TrialSpec, reason: str) -> None: ...
+
+    def prepare(self, parameters: Sequence[str]) -> None:
+        """The names an experiment's assignments may hold (its conditionals' and its
+        parameters'): a trial's assignments lack the parameters whose conditions do not
+        hold for it. Called before the experiment is created."""
+        return None
 
     def run_many(self, trials: Sequence[TrialSpec]) -> dict[str, Mapping[str, Any] | Exception]:
         results: dict[str, Mapping[str, Any] | Exception] = {}

@@ -46,6 +46,21 @@ MIN_WAIT_SECONDS = 0.001
 MAX_IDLE_WAKES = 3
 
 
+def _parameter_names(experiment: Mapping[str, Any]) -> list[str]:
+    """The names an experiment's assignments may hold: its conditionals' and parameters'.
+    The server reports the rest of a malformed definition."""
+    names: list[str] = []
+    for key in ("conditionals", "parameters"):
+        given = experiment.get(key)
+        if isinstance(given, list):
+            names += [
+                g["name"]
+                for g in given
+                if isinstance(g, Mapping) and isinstance(g.get("name"), str)
+            ]
+    return names
+
+
 def _token(token: str | None) -> str | None:
     return token or os.environ.get("HONED_API_TOKEN") or os.environ.get("SIGOPT_API_TOKEN")
 
@@ -89,10 +104,18 @@ class Scheduler:
         self._handler: logging.Handler | None = None
         self._metrics: WSGIServer | None = None
         self._configure_logging()
-        if isinstance(experiment, Mapping):
-            self.experiment = self.client.create_experiment(experiment)
-        else:
-            self.experiment = self.client.fetch_experiment(str(experiment))
+        try:
+            if isinstance(experiment, Mapping):
+                # Checked first: a runner that cannot run these parameters (a command
+                # naming one that does not exist) leaves no experiment behind.
+                runner.prepare(_parameter_names(experiment))
+                self.experiment = self.client.create_experiment(experiment)
+            else:
+                self.experiment = self.client.fetch_experiment(str(experiment))
+                runner.prepare(_parameter_names(self.experiment.raw))
+        except BaseException:
+            self._close_own()  # the client and log file it opened; the runner is the caller's
+            raise
         self._store = TrialStore(self.client, self.experiment, self.clock)
         self.trials: dict[int, Trial] = (
             {} if isinstance(experiment, Mapping) else self._store.load()
@@ -165,6 +188,9 @@ class Scheduler:
             self._metrics.server_close()
             self._metrics = None
         self.runner.close()
+        self._close_own()
+
+    def _close_own(self) -> None:
         if self._owns_client:
             self.client.close()
         if self._handler is not None:

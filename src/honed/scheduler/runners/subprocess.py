@@ -37,7 +37,7 @@ from honed.scheduler.trial import PollStatus
 from honed.scheduler.trial import TrialSpec
 
 #: Placeholders every command may use besides the experiment's parameters.
-TRIAL_FIELDS = ("trial_id", "trial_index", "trial_dir", "result_file", "python")
+TRIAL_FIELDS = ("trial_id", "trial_index", "trial_dir", "result_file", "python", "assignments")
 
 # The command runs in its own session, so Ctrl-C on the scheduler and a killed scheduler
 # leave it alone; its exit code is written to a file, because a resumed scheduler is not its
@@ -58,9 +58,12 @@ OWN_TEMPORARY_FILES = ("pid.tmp", "exit_code.tmp", ".pid.*.tmp")
 class SubprocessRunner(Runner):
     """Runs ``command`` per trial, e.g. ``"python train.py --lr {lr}"``.
 
-    Placeholders: every parameter (shell-quoted), ``{trial_id}``, ``{trial_index}``,
+    Placeholders: every parameter (shell-quoted), ``{assignments}`` (the trial's
+    assignments as one shell-quoted JSON object), ``{trial_id}``, ``{trial_index}``,
     ``{trial_dir}`` (the trial's own directory under ``workdir``), ``{result_file}`` and
-    ``{python}`` (this interpreter). The result is the JSON written to ``{result_file}`` if
+    ``{python}`` (this interpreter). A conditional parameter that is inactive in a trial
+    (its conditions do not hold) fills in as an empty argument, ``''``; ``{assignments}``
+    holds only the active ones. The result is the JSON written to ``{result_file}`` if
     the command wrote one, else the last JSON object line on stdout (``{"loss": 0.1}``, or a
     bare number for a single metric). Lines with a ``"step"`` key are intermediate values
     (``{"step": 3, "loss": 0.4}``) for early stopping. A non-zero exit fails the trial with
@@ -92,6 +95,7 @@ class SubprocessRunner(Runner):
         )
         self.cwd = Path(cwd).resolve() if cwd is not None else None
         self.env = dict(env) if env is not None else None
+        self._parameters: list[str] = []  # the experiment's, from prepare()
         self._children: dict[str, subprocess.Popen[bytes]] = {}
         self._watched: set[int] = set()  # pids of trials last seen running
 
@@ -104,15 +108,24 @@ class SubprocessRunner(Runner):
 
     def command_for(self, trial: TrialSpec) -> str:
         directory = self._new_dir(trial)
-        fields = {name: shlex.quote(str(value)) for name, value in trial.assignments.items()}
+        fields = dict.fromkeys(self._parameters, shlex.quote(""))  # inactive in this trial
+        fields |= {name: shlex.quote(str(value)) for name, value in trial.assignments.items()}
+        assignments = json.dumps(dict(trial.assignments), sort_keys=True)
         fields |= {
+            "assignments": shlex.quote(assignments),
             "trial_id": shlex.quote(trial.id),
             "trial_index": str(trial.index),
             "trial_dir": shlex.quote(str(directory)),
             "result_file": shlex.quote(str(directory / "result.json")),
             "python": shlex.quote(sys.executable),
         }
-        return self._fill(fields, list(trial.assignments))
+        return self._fill(fields, self._parameters or list(trial.assignments))
+
+    def prepare(self, parameters: Sequence[str]) -> None:
+        if not parameters:
+            return  # the server refuses an experiment without parameters, and says so
+        self.check_command(parameters)
+        self._parameters = list(parameters)
 
     def check_command(self, parameters: Iterable[str]) -> None:
         """Raise ValueError, naming what to fix, unless the command can be filled in for an
