@@ -87,6 +87,14 @@ class Parameter:
         assert self.bounds is not None
         return self.bounds[1]
 
+    def to_unit(self, value: float) -> float:
+        """A number of ``[low, high]`` as its place in [0, 1]: linear, or linear in the
+        logarithm when the parameter is log-scaled (numeric parameters only)."""
+        low, high = self.low, self.high
+        if self.is_log:
+            return (math.log(value) - math.log(low)) / (math.log(high) - math.log(low))
+        return (value - low) / (high - low)
+
     def check_value(self, value: object, path: str) -> AssignmentValue:
         """Return ``value`` in canonical form, or raise InvalidRequestError naming ``path``."""
         if self.type is ParameterType.CATEGORICAL:

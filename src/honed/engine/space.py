@@ -5,7 +5,7 @@ Doubles are spread linearly or in log space, ints and grid values and categories
 conditional values) get equal-width cells, so a uniform point in [0, 1)^d is a uniform
 point of the space; the coordinates of parameters that the conditionals' values leave
 inactive are dropped.
-``to_unit``/``from_unit`` are the one linear-or-log map of a number's bounds onto [0, 1]:
+``Parameter.to_unit``/``from_unit`` are the one linear-or-log map of a number's bounds onto [0, 1]:
 the model's encoding (``engine/botorch/encoding.py``) places numbers with them too. No
 torch here: the API process samples Sobol points through this module.
 """
@@ -30,17 +30,8 @@ def _cell(u: float, n: int) -> int:
     return min(int(u * n), n - 1)
 
 
-def to_unit(parameter: Parameter, value: float) -> float:
-    """A number of ``[low, high]`` as its place in [0, 1]: linear, or linear in the logarithm
-    when the parameter is log-scaled."""
-    low, high = parameter.low, parameter.high
-    if parameter.is_log:
-        return (math.log(value) - math.log(low)) / (math.log(high) - math.log(low))
-    return (value - low) / (high - low)
-
-
 def from_unit(parameter: Parameter, u: float) -> float:
-    """The inverse of ``to_unit``; neither ``u`` nor the result is clamped."""
+    """The inverse of ``Parameter.to_unit``; neither ``u`` nor the result is clamped."""
     low, high = parameter.low, parameter.high
     if parameter.is_log:
         return math.exp(math.log(low) + u * (math.log(high) - math.log(low)))

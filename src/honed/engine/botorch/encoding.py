@@ -30,7 +30,6 @@ from honed.domain.parameters import Parameter
 from honed.domain.parameters import ParameterType
 from honed.domain.parameters import SearchSpace
 from honed.engine.space import from_unit
-from honed.engine.space import to_unit
 
 # Int ranges with more values than this are optimized as continuous and rounded.
 MAX_DISCRETE_VALUES = 128
@@ -68,12 +67,12 @@ class Encoding:
             if p.type is ParameterType.CATEGORICAL:
                 categorical[dim] = [float(i) for i in range(len(p.categorical_values))]
             elif p.grid is not None:
-                discrete[dim] = sorted(to_unit(p, float(v)) for v in set(p.grid))
+                discrete[dim] = sorted(p.to_unit(float(v)) for v in set(p.grid))
             elif p.type is ParameterType.INT:
                 count = int(p.high) - int(p.low) + 1
                 if count <= MAX_DISCRETE_VALUES:
                     discrete[dim] = [
-                        to_unit(p, float(v)) for v in range(int(p.low), int(p.high) + 1)
+                        p.to_unit(float(v)) for v in range(int(p.low), int(p.high) + 1)
                     ]
         # A conditional of one value is that value everywhere: it needs no dimension.
         switches = [c for c in space.conditionals if len(c.values) > 1]
@@ -161,7 +160,7 @@ class Encoding:
                 elif p.type is ParameterType.CATEGORICAL:
                     row.append(float(p.categorical_values.index(str(value))))
                 else:
-                    row.append(to_unit(p, float(value)))
+                    row.append(p.to_unit(float(value)))
             row += [
                 float(c.values.index(conditionals[c.name])) for c in self.conditional_dims.values()
             ]
