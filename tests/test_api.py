@@ -708,6 +708,26 @@ def test_best_assignments_and_stopping_criteria(api: TestClient, experiment: JSO
     }
 
 
+def test_multisolution_best_assignments_are_the_best_of_each_basin(api: TestClient) -> None:
+    refused = api.post(
+        "/v1/experiments", json={"name": "m", "parameters": PARAMETERS, "num_solutions": 3}
+    )
+    error(refused, 400, "Invalid observation_budget", "num_solutions > 1")
+    experiment = create_experiment(api, num_solutions=3, observation_budget=10)
+    assert experiment["num_solutions"] == 3
+    eid = experiment["id"]
+    assert ok(api.get(f"/v1/experiments/{eid}"))["num_solutions"] == 3
+    changed = api.put(f"/v1/experiments/{eid}", json={"num_solutions": 2})
+    error(changed, 400, "num_solutions")
+    made = [
+        observe(api, eid, assignments={**POINT, "c": c, "x": x}, value=value)
+        for c, x, value in [("a", 0.1, 0.9), ("a", 0.11, 1.0), ("b", 0.1, 0.8), ("a", 0.9, 0.7)]
+    ]
+    best = check_page(ok(api.get(f"/v1/experiments/{eid}/best_assignments")), check_best)
+    # Best first; the 0.9 beside the 1.0 is the same solution.
+    assert [b["id"] for b in best] == [made[1]["id"], made[2]["id"], made[3]["id"]]
+
+
 # --- suggestions --------------------------------------------------------------------------------
 
 

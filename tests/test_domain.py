@@ -15,12 +15,15 @@ from honed.domain.experiment import ExperimentType
 from honed.domain.metrics import Metric
 from honed.domain.metrics import Objective
 from honed.domain.metrics import Strategy
+from honed.domain.parameters import AssignmentValue
+from honed.domain.parameters import Conditional
 from honed.domain.parameters import LinearConstraint
 from honed.domain.parameters import Parameter
 from honed.domain.parameters import ParameterType
 from honed.domain.parameters import SearchSpace
 from honed.domain.parameters import point_hash
 from honed.domain.ranking import best_observations
+from honed.domain.ranking import distance
 from honed.domain.ranking import is_feasible
 from honed.domain.records import MetricValue
 from honed.domain.records import Observation
@@ -300,6 +303,15 @@ INVALID_SPECS: list[tuple[str, ExperimentSpec, str]] = [
         constraint("greater_than", [("x", 1), ("y", 1)], 2.5),
         "linear_constraints[0]",
     ),
+    ("no solutions", spec(num_solutions=0, observation_budget=10), "num_solutions"),
+    ("too many solutions", spec(num_solutions=11, observation_budget=20), "num_solutions"),
+    (
+        "solutions of two metrics",
+        dataclasses.replace(metrics(Metric("f"), Metric("g")), num_solutions=2),
+        "num_solutions",
+    ),
+    ("solutions without budget", spec(num_solutions=2), "observation_budget"),
+    ("solutions over budget", spec(num_solutions=3, observation_budget=2), "num_solutions"),
 ]
 
 
@@ -586,6 +598,58 @@ def test_constraint_thresholds(objective: Objective, threshold: float, best: int
     constrained = metrics(Metric("f"), Metric("c", objective, CONSTRAINT, threshold))
     assert ids(best_observations(constrained, data)) == ([best] if best else [])
     assert not is_feasible(constrained, data[4])
+
+
+def located(oid: int, x: float, y: float, f: float) -> Observation:
+    return dataclasses.replace(observation(oid, f=f), assignments={"x": x, "y": y})
+
+
+BASINS = [
+    located(1, 0.5, 0.5, 0.1),  # between the basins, poor
+    located(2, 0.21, 0.2, 0.99),  # basin A, beside its best
+    located(3, 0.2, 0.2, 1.0),  # basin A's best
+    located(4, 0.8, 0.8, 0.96),
+    located(5, 0.81, 0.79, 0.97),  # basin B's best
+    located(6, 0.2, 0.8, 0.9),  # basin C
+]
+
+
+@pytest.mark.parametrize(("wanted", "best"), [(1, [3]), (2, [3, 5]), (3, [3, 5, 6])])
+def test_multisolution_returns_the_best_of_each_basin(wanted: int, best: list[int]) -> None:
+    diverse = spec([double("x"), double("y")], num_solutions=wanted, observation_budget=10)
+    assert ids(best_observations(diverse, BASINS)) == best
+
+
+def test_multisolution_returns_no_two_solutions_of_one_basin() -> None:
+    diverse = spec([double("x"), double("y")], num_solutions=10, observation_budget=10)
+    assert ids(best_observations(diverse, BASINS)) == [3, 5, 6, 1]  # 2 and 4 are beside 3, 5
+
+
+def test_a_point_on_a_better_solutions_slope_is_no_solution() -> None:
+    """Just outside the best's radius, but with a better point observed beside it."""
+    slope = [located(1, 0.2, 0.2, 1.0), located(2, 0.3, 0.2, 0.8), located(3, 0.36, 0.2, 0.5)]
+    diverse = spec([double("x"), double("y")], num_solutions=3, observation_budget=10)
+    assert ids(best_observations(diverse, slope)) == [1]
+    assert ids(best_observations(diverse, [slope[0], slope[2]])) == [1, 3]
+
+
+def test_distance_is_over_the_unit_cube_with_categories_and_inactive_parameters() -> None:
+    space = SearchSpace(
+        (
+            double("lr", bounds=(1e-4, 1.0), transformation="log"),
+            categorical("kind"),
+            integer("n", conditions=(("model", ("forest",)),)),
+        ),
+        conditionals=(Conditional("model", ("forest", "net")),),
+    )
+    forest: dict[str, AssignmentValue] = {"model": "forest", "lr": 1e-4, "kind": "a", "n": 1}
+    assert distance(space, forest, forest) == 0.0
+    # lr across a quarter of its log range: 1e-4 to 1e-3 of 1e-4 to 1.
+    assert distance(space, forest, {**forest, "lr": 1e-3}) == pytest.approx(0.25 / 2)
+    assert distance(space, forest, {**forest, "kind": "b"}) == pytest.approx(1 / 2)
+    # The conditional differs, and n is active in one point only.
+    net: dict[str, AssignmentValue] = {"model": "net", "lr": 1e-4, "kind": "a"}
+    assert distance(space, forest, net) == pytest.approx(math.sqrt(2 / 4))
 
 
 def test_search_experiments_return_every_feasible_point_newest_first() -> None:

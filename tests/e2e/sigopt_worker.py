@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import multiprocessing
 import os
 import signal
 import socket
@@ -219,6 +220,23 @@ def run_job(job: Job) -> list[Step]:
 
 class WorkerError(RuntimeError):
     """A worker job failed; the message holds the worker's traceback."""
+
+
+def run_workers(
+    url: str, experiment_id: str, workers: int, iterations: int, timeout: float
+) -> list[Step]:
+    """``workers`` spawned processes run the classic loop at once, ``iterations`` turns
+    each, all within ``timeout`` seconds."""
+    context = multiprocessing.get_context("spawn")
+    barrier = context.Barrier(workers)
+    with context.Pool(workers, initializer=init_worker, initargs=(barrier,)) as pool:
+        jobs = [Job(url, TOKEN, experiment_id, worker, iterations) for worker in range(workers)]
+        pending = [pool.apply_async(run_job, (job,)) for job in jobs]
+        deadline = time.monotonic() + timeout
+        steps: list[Step] = []
+        for result in pending:
+            steps += result.get(max(deadline - time.monotonic(), 0.1))
+    return steps
 
 
 def _run_job(job: Job) -> list[Step]:

@@ -6,8 +6,6 @@ activate."""
 
 from __future__ import annotations
 
-import multiprocessing
-import time
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
@@ -15,12 +13,9 @@ from typing import Any
 import pytest
 
 from tests.e2e.sigopt_worker import TOKEN
-from tests.e2e.sigopt_worker import Job
-from tests.e2e.sigopt_worker import Step
 from tests.e2e.sigopt_worker import connection
 from tests.e2e.sigopt_worker import everything
-from tests.e2e.sigopt_worker import init_worker
-from tests.e2e.sigopt_worker import run_job
+from tests.e2e.sigopt_worker import run_workers
 from tests.support.postgres import BACKENDS
 from tests.support.postgres import PostgresServer
 from tests.support.postgres import backend_database
@@ -79,22 +74,6 @@ def server(
         yield running
 
 
-def run_workers(server: RunningServer, experiment_id: str) -> list[Step]:
-    """WORKERS spawned processes run the classic loop at once, ITERATIONS turns each."""
-    context = multiprocessing.get_context("spawn")
-    barrier = context.Barrier(WORKERS)
-    with context.Pool(WORKERS, initializer=init_worker, initargs=(barrier,)) as pool:
-        jobs = [
-            Job(server.url, TOKEN, experiment_id, worker, ITERATIONS) for worker in range(WORKERS)
-        ]
-        pending = [pool.apply_async(run_job, (job,)) for job in jobs]
-        deadline = time.monotonic() + JOB_TIMEOUT
-        steps: list[Step] = []
-        for result in pending:
-            steps += result.get(max(deadline - time.monotonic(), 0.1))
-    return steps
-
-
 def test_workers_get_only_active_parameters(server: RunningServer) -> None:
     with connection(server.url) as conn:
         experiment = conn.experiments().create(
@@ -113,7 +92,7 @@ def test_workers_get_only_active_parameters(server: RunningServer) -> None:
         assert conditions["depth"] == {"model": ["forest", "net"]}
         assert conditions["seed"] == {}
 
-        steps = run_workers(server, experiment.id)
+        steps = run_workers(server.url, experiment.id, WORKERS, ITERATIONS, JOB_TIMEOUT)
 
         for step in steps:
             assignments = step.assignments

@@ -81,8 +81,6 @@ def experiment_spec(data: ExperimentCreate) -> ExperimentSpec:
         )
     if data.tasks:
         raise InvalidRequestError("Invalid tasks: not supported by this honed server yet")
-    if data.num_solutions is not None and data.num_solutions != 1:
-        raise InvalidRequestError("Invalid num_solutions: only 1 is supported")
     # Omitted: SigOpt's one unnamed metric. An empty list is the validator's to refuse.
     metrics = data.metrics if data.metrics is not None else [MetricIn()]
     return ExperimentSpec(
@@ -99,6 +97,7 @@ def experiment_spec(data: ExperimentCreate) -> ExperimentSpec:
         metadata=validate_metadata(data.metadata),
         project=project_reference(data.project) if data.project is not None else None,
         suggestion_ttl_seconds=_float(data.suggestion_ttl_seconds),
+        num_solutions=data.num_solutions,
     )
 
 

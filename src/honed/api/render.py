@@ -102,7 +102,7 @@ def experiment_json(experiment: Experiment, progress: Progress | None) -> JSON:
         "runs_only": spec.runs_only,
         "observation_budget": spec.observation_budget,
         "parallel_bandwidth": spec.parallel_bandwidth,
-        "num_solutions": None,
+        "num_solutions": spec.num_solutions,
         "metadata": dict(spec.metadata) if spec.metadata is not None else None,
         "metrics": [metric_json(m) for m in sorted(spec.metrics, key=lambda m: str(m.name))],
         "parameters": [

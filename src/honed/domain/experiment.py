@@ -44,6 +44,13 @@ class ExperimentSpec:
     #: honed's extension: open suggestions expire this long after they were handed out or
     #: last updated by their worker (None: never, as in SigOpt).
     suggestion_ttl_seconds: float | None = None
+    #: Multisolution: how many good, diverse solutions to search for and report (SigOpt's
+    #: num_solutions; None or 1: the single best).
+    num_solutions: int | None = None
+
+    @property
+    def solutions(self) -> int:
+        return self.num_solutions or 1
 
     @property
     def optimized_metrics(self) -> tuple[Metric, ...]:

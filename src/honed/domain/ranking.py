@@ -1,4 +1,5 @@
-"""Which observations are best: one optimum, a Pareto front, or every feasible point."""
+"""Which observations are best: one optimum, a few diverse ones (multisolution), a Pareto
+front, or every feasible point."""
 
 from __future__ import annotations
 
@@ -7,8 +8,17 @@ from collections.abc import Sequence
 
 from honed.domain.experiment import ExperimentSpec
 from honed.domain.metrics import Metric
+from honed.domain.parameters import Assignments
+from honed.domain.parameters import ParameterType
+from honed.domain.parameters import SearchSpace
 from honed.domain.records import Observation
 from honed.domain.trials import is_early_stopped
+
+#: Multisolution: solutions closer than this (root mean square over the dimensions of the
+#: unit cube, see ``distance``) count as one, the better one kept. 0.1 is a tenth of each
+#: range in every dimension, a third of a range in one of ten.
+SOLUTION_RADIUS = 0.1
+MAX_SOLUTION_SCAN = 1_000
 
 
 def is_feasible(spec: ExperimentSpec, observation: Observation) -> bool:
@@ -34,7 +44,8 @@ def best_observations(
     """SigOpt's best_assignments semantics.
 
     One optimized metric: the single best feasible, complete observation (earliest wins
-    ties; see counts_for_best).
+    ties; see counts_for_best); with ``num_solutions`` > 1, that many diverse ones (see
+    ``diverse_best``).
     Two: the Pareto front, sorted by the first metric. None (all constraints): every
     feasible observation, newest first.
     """
@@ -45,8 +56,66 @@ def best_observations(
     if not optimized:
         return sorted(feasible, key=lambda o: o.id, reverse=True)
     if len(optimized) == 1:
-        return [max(feasible, key=lambda o: (_score(optimized[0], o), -o.id))]
+        ranked = sorted(feasible, key=lambda o: (-_score(optimized[0], o), o.id))
+        return diverse_best(spec.space, ranked, spec.solutions)
     return pareto_front(optimized, feasible)
+
+
+def diverse_best(
+    space: SearchSpace, ranked: Sequence[Observation], count: int
+) -> list[Observation]:
+    """Up to ``count`` of ``ranked`` (best first) that no better one lies within
+    SOLUTION_RADIUS of: each the best point of its neighbourhood, so no two lie within the
+    radius, and a point on the slope just outside a better solution's radius stops being a
+    solution of its own once anything better is observed beside it. Only the first
+    MAX_SOLUTION_SCAN of ``ranked`` are looked at (the work grows with its square)."""
+    if count == 1:
+        return list(ranked[:1])
+    scanned = ranked[:MAX_SOLUTION_SCAN]
+    places = [_places(space, o.assignments) for o in scanned]
+    limit = SOLUTION_RADIUS**2 * (len(space.conditionals) + len(space.parameters))
+    chosen: list[Observation] = []
+    for index, observation in enumerate(scanned):
+        if all(_squared(places[index], better) >= limit for better in places[:index]):
+            chosen.append(observation)
+            if len(chosen) == count:
+                break
+    return chosen
+
+
+def distance(space: SearchSpace, a: Assignments, b: Assignments) -> float:
+    """How far apart two points are, from 0 to 1: the root mean square over the space's
+    dimensions of each one's distance in the unit cube. A number counts by its place in
+    its range (in log space for a log parameter); a category or a conditional's value 0
+    where the two agree, else 1; a parameter active in one point only, 1."""
+    squared = _squared(_places(space, a), _places(space, b))
+    return math.sqrt(squared / (len(space.conditionals) + len(space.parameters)))
+
+
+Place = float | str | None
+
+
+def _places(space: SearchSpace, point: Assignments) -> list[Place]:
+    """Per dimension: a number's place in its range, else the value as it is (a category,
+    a conditional's value, None where inactive)."""
+    places: list[Place] = [str(point.get(c.name)) for c in space.conditionals]
+    for parameter in space.parameters:
+        value = point.get(parameter.name)
+        if value is None or parameter.type is ParameterType.CATEGORICAL:
+            places.append(None if value is None else str(value))
+        else:
+            places.append(parameter.to_unit(float(value)))
+    return places
+
+
+def _squared(a: Sequence[Place], b: Sequence[Place]) -> float:
+    total = 0.0
+    for x, y in zip(a, b, strict=True):
+        if isinstance(x, float) and isinstance(y, float):
+            total += (x - y) ** 2
+        elif x != y:
+            total += 1.0
+    return total
 
 
 def _score(metric: Metric, observation: Observation) -> float:

@@ -42,6 +42,7 @@ MIN_BOUNDS_WIDTH = 1e-8
 MAX_SUGGESTION_TTL_SECONDS = 30 * 24 * 3600.0
 # Far beyond what one experiment can use, and inside int64 (stored and echoed as such).
 MAX_OBSERVATION_BUDGET = 1_000_000
+MAX_SOLUTIONS = 10
 MAX_PARALLEL_BANDWIDTH = 10_000
 PRIOR_KEYS = {"normal": ("mean", "scale"), "beta": ("shape_a", "shape_b")}
 
@@ -131,6 +132,7 @@ def validate_spec(spec: ExperimentSpec) -> None:
     _validate_parameters(spec)
     _validate_metrics(spec)
     _validate_budget(spec)
+    _validate_solutions(spec)
     _validate_linear_constraints(spec)
     bandwidth = spec.parallel_bandwidth
     if bandwidth is not None and not 1 <= bandwidth <= MAX_PARALLEL_BANDWIDTH:
@@ -378,6 +380,28 @@ def _validate_metrics(spec: ExperimentSpec) -> None:
     if len(optimized) == 1 and optimized[0].threshold is not None:
         raise _fail(
             "Invalid metrics: a threshold on an optimized metric needs two optimized metrics"
+        )
+
+
+def _validate_solutions(spec: ExperimentSpec) -> None:
+    wanted = spec.num_solutions
+    if wanted is None:
+        return
+    if not 1 <= wanted <= MAX_SOLUTIONS:
+        raise _fail(f"Invalid num_solutions: must be an integer from 1 to {MAX_SOLUTIONS}")
+    if wanted == 1:
+        return
+    if len(spec.optimized_metrics) != 1:
+        raise _fail(
+            "Invalid num_solutions: more than one solution needs exactly one optimized metric"
+        )
+    budget = spec.observation_budget
+    if budget is None:
+        raise _fail("Invalid observation_budget: required for experiments with num_solutions > 1")
+    if wanted > budget:
+        raise _fail(
+            f"Invalid num_solutions: {wanted} solutions need an observation_budget of at "
+            f"least {wanted}, not {budget}"
         )
 
 

@@ -40,6 +40,8 @@ from honed.engine.botorch.encoding import LinearConstraints
 from honed.engine.botorch.feasible import FeasibleSampler
 from honed.engine.botorch.model import WarmStart
 from honed.engine.botorch.model import fit_models
+from honed.engine.botorch.multisolution import Focus
+from honed.engine.botorch.multisolution import focus
 from honed.engine.botorch.pool import thompson_pool
 from honed.engine.design import model_ready
 from honed.engine.sobol import SobolEngine
@@ -155,9 +157,10 @@ class BoTorchEngine(Engine):
             point_hash(o.assignments) for o in request.observations if not o.deleted
         }
         points: list[dict[str, AssignmentValue]] = []
+        turn = focus(spec, encoding, request.observations, len(request.pending))
         for _ in range(DUPLICATE_RETRIES + 1):
             wanted = max(request.count, 1) - len(points)
-            for x in self._optimize(acquisition, encoding, wanted):
+            for x in self._optimize(acquisition, encoding, wanted, turn):
                 point = encoding.decode(x)
                 if point_hash(point) not in taken:
                     points.append(point)
@@ -209,12 +212,20 @@ class BoTorchEngine(Engine):
         return Proposal(points, request.cursor)
 
     def _optimize(
-        self, acquisition: AcquisitionFunction, encoding: Encoding, q: int
+        self,
+        acquisition: AcquisitionFunction,
+        encoding: Encoding,
+        q: int,
+        turn: Focus | None = None,
     ) -> torch.Tensor:
-        """``(q, d)``: the best candidate with full effort, then the rest of a batch one
-        after the other with the earlier ones pending and lighter settings: a joint
-        optimization of q points had a heavy tail of slow candidates."""
-        first = self._optimize_first(acquisition, encoding)
+        """``(q, d)``: the best candidate with full effort (where a multisolution ``turn``
+        looks), then the rest of a batch one after the other with the earlier ones pending
+        and lighter settings: a joint optimization of q points had a heavy tail of slow
+        candidates."""
+        if turn is None:
+            first = self._optimize_first(acquisition, encoding)
+        else:
+            first = self._optimize_focused(acquisition, encoding, turn)
         if q == 1:
             return first
         pending = acquisition.X_pending
@@ -224,6 +235,29 @@ class BoTorchEngine(Engine):
         )
         acquisition.set_X_pending(pending)
         return torch.cat([first, rest])
+
+    def _optimize_focused(
+        self, acquisition: AcquisitionFunction, encoding: Encoding, turn: Focus
+    ) -> torch.Tensor:
+        """``(1, d)``: the first candidate with ``turn.avoid`` pending as well, within its
+        box when it has one (see ``multisolution``)."""
+        pending = acquisition.X_pending
+        avoid = turn.avoid
+        acquisition.set_X_pending(avoid if pending is None else torch.cat([pending, avoid]))
+        try:
+            if turn.box is None:
+                return self._optimize_first(acquisition, encoding)
+            return self._optimize_batch(
+                acquisition,
+                encoding,
+                1,
+                self._num_restarts,
+                FIRST_MAXITER,
+                turn.fixed,
+                bounds=turn.box,
+            )
+        finally:
+            acquisition.set_X_pending(pending)
 
     def _optimize_first(
         self, acquisition: AcquisitionFunction, encoding: Encoding
@@ -260,10 +294,13 @@ class BoTorchEngine(Engine):
         maxiter: int,
         fixed: dict[int, float] | None = None,
         raw_samples: int | None = None,
+        bounds: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """``(q, d)``: q candidates in model space (sequentially, each with the earlier ones
-        pending, when q > 1), ``fixed`` dimensions at their values."""
-        bounds = encoding.bounds()
+        pending, when q > 1), ``fixed`` dimensions at their values, within ``bounds``
+        (default: the whole space)."""
+        if bounds is None:
+            bounds = encoding.bounds()
         constraints = encoding.inequality_constraints(CONSTRAINT_MARGIN) or None
         fixed = fixed or {}
         raw_samples = raw_samples or self._raw_samples
@@ -279,7 +316,10 @@ class BoTorchEngine(Engine):
                 candidates, _ = optimize_acqf_mixed_alternating(
                     acquisition,
                     bounds=bounds,
-                    discrete_dims={d: list(v) for d, v in encoding.discrete_dims.items()},
+                    discrete_dims={
+                        d: [x for x in v if bounds[0, d] <= x <= bounds[1, d]]
+                        for d, v in encoding.discrete_dims.items()
+                    },
                     cat_dims={d: list(v) for d, v in encoding.cat_dims.items()},
                     q=q,
                     num_restarts=restarts,

@@ -40,6 +40,7 @@ def spec_to_json(spec: ExperimentSpec) -> dict[str, Any]:
         "parallel_bandwidth": spec.parallel_bandwidth,
         "metadata": dict(spec.metadata) if spec.metadata is not None else None,
         "suggestion_ttl_seconds": spec.suggestion_ttl_seconds,
+        "num_solutions": spec.num_solutions,
     }
 
 
@@ -109,6 +110,7 @@ def spec_from_json(
         parallel_bandwidth=data["parallel_bandwidth"],
         metadata=data["metadata"],
         suggestion_ttl_seconds=data.get("suggestion_ttl_seconds"),
+        num_solutions=data.get("num_solutions"),
         development=development,
         runs_only=runs_only,
         project=project,
