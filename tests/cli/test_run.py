@@ -298,6 +298,21 @@ def test_stopping_rules_are_read_from_the_config(tmp_path: Path) -> None:
         build_options(path, config)
 
 
+def run_to_the_end(tmp_path: Path, config: dict[str, Any]) -> subprocess.CompletedProcess[str]:
+    """``honed run`` on ``config``, written to tmp_path, until it succeeds."""
+    path = tmp_path / "experiment.yaml"
+    path.write_text(yaml.safe_dump(config))
+    result = subprocess.run(
+        [sys.executable, "-m", "honed", "run", str(path)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    return result
+
+
 CURVE = """
 import json, sys, time
 print(json.dumps({"step": 1, "loss": 5.0}), flush=True)
@@ -324,16 +339,7 @@ def test_the_live_panel_counts_early_stopped_trials(tmp_path: Path) -> None:
             "early_stopping": {"threshold": -1.0, "min_step": 1},
         },
     }
-    path = tmp_path / "experiment.yaml"
-    path.write_text(yaml.safe_dump(config))
-    result = subprocess.run(
-        [sys.executable, "-m", "honed", "run", str(path)],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stderr
+    result = run_to_the_end(tmp_path, config)
     # The display's last frame: both trials done, both stopped early.
     assert re.search(r"done\s+│\s+2 / 2", result.stderr), result.stderr
     assert re.search(r"stopped early\s+│\s+2", result.stderr), result.stderr
@@ -377,16 +383,7 @@ def test_a_conditional_experiment_runs_from_a_config(tmp_path: Path) -> None:
         "optimizers": 0,
         "options": {"init_seconds_between_polls": 0.05, "max_seconds_between_polls": 0.2},
     }
-    path = tmp_path / "experiment.yaml"
-    path.write_text(yaml.safe_dump(config))
-    result = subprocess.run(
-        [sys.executable, "-m", "honed", "run", str(path)],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stderr
+    run_to_the_end(tmp_path, config)
     with Client(str(tmp_path / "honed.db")) as client:
         (experiment,) = client.list_experiments()
         observations = client.list_observations(experiment.id)

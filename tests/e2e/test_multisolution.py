@@ -22,9 +22,6 @@ from tests.e2e.sigopt_worker import TOKEN
 from tests.e2e.sigopt_worker import connection
 from tests.e2e.sigopt_worker import everything
 from tests.e2e.sigopt_worker import run_workers
-from tests.support.postgres import BACKENDS
-from tests.support.postgres import PostgresServer
-from tests.support.postgres import backend_database
 from tests.support.server import RunningServer
 from tests.support.server import running_server
 
@@ -41,17 +38,9 @@ SPACE = SearchSpace(
 )
 
 
-@pytest.fixture(scope="module", params=BACKENDS)
-def server(
-    request: pytest.FixtureRequest,
-    tmp_path_factory: pytest.TempPathFactory,
-    postgres_server: PostgresServer,
-) -> Iterator[RunningServer]:
-    directory = tmp_path_factory.mktemp("multisolution")
-    with (
-        backend_database(request.param, directory, postgres_server) as url,
-        running_server(url, token=TOKEN, optimizers=1) as running,
-    ):
+@pytest.fixture(scope="module")
+def server(backend_url: str) -> Iterator[RunningServer]:
+    with running_server(backend_url, token=TOKEN, optimizers=1) as running:
         yield running
 
 

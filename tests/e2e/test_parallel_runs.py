@@ -22,9 +22,6 @@ from tests.e2e.runs_worker import run_loop
 from tests.e2e.sigopt_worker import connection
 from tests.e2e.sigopt_worker import everything
 from tests.e2e.sigopt_worker import point_key
-from tests.support.postgres import BACKENDS
-from tests.support.postgres import PostgresServer
-from tests.support.postgres import backend_database
 from tests.support.server import RunningServer
 from tests.support.server import running_server
 
@@ -41,20 +38,12 @@ SMALL: list[dict[str, Any]] = [
 ]
 
 
-@pytest.fixture(scope="module", params=BACKENDS)
-def server(
-    request: pytest.FixtureRequest,
-    tmp_path_factory: pytest.TempPathFactory,
-    postgres_server: PostgresServer,
-) -> Iterator[RunningServer]:
+@pytest.fixture(scope="module")
+def server(backend_url: str) -> Iterator[RunningServer]:
     """One server per backend for the module; each test makes its own experiment. The
     SQLite one runs an optimizer process, as ``honed serve`` does by default."""
-    optimizers = 1 if request.param == "sqlite" else 0
-    directory = tmp_path_factory.mktemp("runs")
-    with (
-        backend_database(request.param, directory, postgres_server) as url,
-        running_server(url, candidate_wait=0.2, optimizers=optimizers) as running,
-    ):
+    optimizers = 1 if backend_url.startswith("sqlite") else 0
+    with running_server(backend_url, candidate_wait=0.2, optimizers=optimizers) as running:
         yield running
 
 
@@ -194,7 +183,7 @@ def test_no_two_running_runs_share_a_point(server: RunningServer, pool: Any) -> 
     assert overlapping > 0, "no two runs ran at once; the check above saw nothing"
 
 
-@pytest.mark.parametrize("server", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("backend_url", ["sqlite"], indirect=True)
 def test_runs_get_the_optimizers_candidates(server: RunningServer) -> None:
     """Once the initial design is observed, a new run's assignments are a candidate of the
     Bayesian optimizer process (suggestion source "optimizer"), as classic suggestions are."""

@@ -26,9 +26,6 @@ from PIL import Image
 from tests.e2e.sigopt_worker import ApiException
 from tests.e2e.sigopt_worker import connection
 from tests.e2e.sigopt_worker import reset_throttle
-from tests.support.postgres import BACKENDS
-from tests.support.postgres import PostgresServer
-from tests.support.postgres import backend_database
 from tests.support.server import RunningServer
 from tests.support.server import running_server
 
@@ -46,25 +43,17 @@ class Served:
     files_dir: Path | None  # where the SQLite server keeps files by default
 
 
-@pytest.fixture(scope="module", params=BACKENDS)
-def served(
-    request: pytest.FixtureRequest,
-    tmp_path_factory: pytest.TempPathFactory,
-    postgres_server: PostgresServer,
-) -> Iterator[Served]:
+@pytest.fixture(scope="module")
+def served(backend_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     """One server per backend for the module: on SQLite with its default file directory
     beside the database, on PostgreSQL with ``--files-dir``."""
-    directory = tmp_path_factory.mktemp("run-files")
     args = ["--max-file-size", str(MAX_FILE_BYTES)]
-    if request.param == "sqlite":
-        files_dir = directory / "honed-files"
+    if backend_url.startswith("sqlite:///"):
+        files_dir = Path(backend_url.removeprefix("sqlite:///")).parent / "honed-files"
     else:
-        files_dir = directory / "files"
+        files_dir = tmp_path_factory.mktemp("files")
         args += ["--files-dir", str(files_dir)]
-    with (
-        backend_database(request.param, directory, postgres_server) as url,
-        running_server(url, extra_args=args, startup_timeout=240) as server,
-    ):
+    with running_server(backend_url, extra_args=args, startup_timeout=240) as server:
         with connection(server.url, server.token) as conn:
             client = conn.tokens("self").fetch().client
             conn.clients(client).projects().create(id=PROJECT, name="Run files")

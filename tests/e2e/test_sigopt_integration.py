@@ -16,9 +16,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support.postgres import BACKENDS
-from tests.support.postgres import PostgresServer
-from tests.support.postgres import backend_database
 from tests.support.server import RunningServer
 from tests.support.server import running_server
 
@@ -35,17 +32,9 @@ REPOSITORY = Path(__file__).resolve().parents[2]
 SIGOPT_CLI = Path(sys.executable).with_name("sigopt")
 
 
-@pytest.fixture(scope="module", params=BACKENDS)
-def server(
-    request: pytest.FixtureRequest,
-    tmp_path_factory: pytest.TempPathFactory,
-    postgres_server: PostgresServer,
-) -> Iterator[RunningServer]:
-    directory = tmp_path_factory.mktemp("upstream")
-    with (
-        backend_database(request.param, directory, postgres_server) as url,
-        running_server(url) as running,
-    ):
+@pytest.fixture(scope="module")
+def server(backend_url: str) -> Iterator[RunningServer]:
+    with running_server(backend_url) as running:
         yield running
 
 
