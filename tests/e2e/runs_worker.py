@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 
@@ -23,8 +24,15 @@ class LoopJob:
     worker: int
     #: Every n-th run of this worker reports a failure instead of a value (0: never).
     fail_every: int = 0
-    #: How long each evaluation takes (the objective itself is instant).
+    #: How long each evaluation takes (the objective itself is instant), times 1 + w / 4
+    #: for worker w: workers in step would each ask as another's run ends, and no run
+    #: would be seen to overlap a later one.
     work_seconds: float = 0.0
+    #: A directory where each of ``workers`` jobs marks itself ready and waits for the
+    #: others before its first run: spawned processes start seconds apart on a busy
+    #: machine, and the first could otherwise take the whole budget alone.
+    start_line: str | None = None
+    workers: int = 1
 
 
 @dataclass(frozen=True)
@@ -48,6 +56,15 @@ def objective(assignments: dict[str, Any]) -> float:
     return total
 
 
+def _wait_for_the_others(line: Path, worker: int, workers: int, timeout: float = 120.0) -> None:
+    (line / str(worker)).touch()
+    deadline = time.monotonic() + timeout
+    while sum(1 for _ in line.iterdir()) < workers:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"worker {worker}: the other workers did not start in {timeout} s")
+        time.sleep(0.01)
+
+
 def run_loop(job: LoopJob) -> list[RunRecord]:
     os.environ.update(
         SIGOPT_API_URL=job.url, SIGOPT_API_TOKEN=job.token, SIGOPT_PROJECT=job.project
@@ -55,6 +72,8 @@ def run_loop(job: LoopJob) -> list[RunRecord]:
     import sigopt
 
     experiment = sigopt.get_experiment(job.experiment_id)
+    if job.start_line is not None:
+        _wait_for_the_others(Path(job.start_line), job.worker, job.workers)
     records = []
     runs = experiment.loop()
     count = 0
@@ -69,7 +88,7 @@ def run_loop(job: LoopJob) -> list[RunRecord]:
         fail = job.fail_every > 0 and count % job.fail_every == 0
         with run:
             assignments = dict(run.params)
-            time.sleep(job.work_seconds)
+            time.sleep(job.work_seconds * (1 + job.worker / 4))
             value = None
             if fail:
                 run.log_failure()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -86,13 +87,24 @@ def run_workers(
     fail_every: int = 0,
     work_seconds: float = 0.0,
 ) -> list[RunRecord]:
-    jobs = [
-        LoopJob(server.url, server.token, PROJECT, experiment_id, worker, fail_every, work_seconds)
-        for worker in range(WORKERS)
-    ]
     records: list[RunRecord] = []
-    for result in pool.map_async(run_loop, jobs).get(timeout=240):
-        records += result
+    with tempfile.TemporaryDirectory(prefix="start-line-") as line:
+        jobs = [
+            LoopJob(
+                server.url,
+                server.token,
+                PROJECT,
+                experiment_id,
+                worker,
+                fail_every,
+                work_seconds,
+                start_line=line,
+                workers=WORKERS,
+            )
+            for worker in range(WORKERS)
+        ]
+        for result in pool.map_async(run_loop, jobs).get(timeout=240):
+            records += result
     return records
 
 
