@@ -55,6 +55,8 @@ def best_observations(
         return []
     if not optimized:
         return sorted(feasible, key=lambda o: o.id, reverse=True)
+    if len(optimized) == 1 and spec.solutions == 1:
+        return [max(feasible, key=lambda o: (_score(optimized[0], o), -o.id))]
     if len(optimized) == 1:
         ranked = sorted(feasible, key=lambda o: (-_score(optimized[0], o), o.id))
         return diverse_best(spec.space, ranked, spec.solutions)
