@@ -64,11 +64,16 @@ def _trust_region(encoding: Encoding, center: torch.Tensor, avoid: torch.Tensor)
     fixed: dict[int, float] = {}
     for dim in range(encoding.dim):
         value = float(center[dim])
-        if dim in encoding.cat_dims or not _active(encoding, center, dim):
+        low = max(float(bounds[0, dim]), value - SOLUTION_RADIUS)
+        high = min(float(bounds[1, dim]), value + SOLUTION_RADIUS)
+        # An integer with no other value in the box is fixed too: the mixed optimizer
+        # searches an integer's values, and has none to choose from.
+        allowed = encoding.discrete_dims.get(dim, (low, high))
+        alone = sum(low <= v <= high for v in allowed) < 2
+        if dim in encoding.cat_dims or alone or not _active(encoding, center, dim):
             fixed[dim] = value
         else:
-            box[0, dim] = max(float(bounds[0, dim]), value - SOLUTION_RADIUS)
-            box[1, dim] = min(float(bounds[1, dim]), value + SOLUTION_RADIUS)
+            box[0, dim], box[1, dim] = low, high
     return Focus(avoid=avoid, box=box, fixed=fixed)
 
 
