@@ -146,3 +146,26 @@ def test_a_run_on_three_peaks_ends_with_a_solution_on_each() -> None:
         return min(range(len(PEAKS)), key=lambda i: math.dist(PEAKS[i], at))
 
     assert sorted(peak_of(s) for s in solutions) == [0, 1, 2], [s.assignments for s in solutions]
+
+
+@pytest.mark.parametrize(("high", "searched"), [(3, False), (40, True)])
+def test_an_integer_with_no_other_value_in_the_box_is_fixed(high: int, searched: bool) -> None:
+    """n's values lie 1 / (high - 1) apart in the unit cube: 0.5 for three values, more than
+    the box's 0.1 on each side; about 0.026 for forty."""
+    space = SearchSpace(
+        (
+            Parameter("x", ParameterType.DOUBLE, (0.0, 1.0)),
+            Parameter("n", ParameterType.INT, (1, high)),
+        )
+    )
+    spec = ExperimentSpec("m", space, (Metric("f"),), observation_budget=20, num_solutions=2)
+    points: list[Assignments] = [{"x": 0.1, "n": 2}, {"x": 0.9, "n": 2}]
+    history = [
+        Observation(i + 1, 5, None, p, (MetricValue("f", float(p["x"])),), False, None, 0)
+        for i, p in enumerate(points)
+    ]
+    region = focus(spec, Encoding.of(space), history, pending=1)  # turn 1 of 2
+    assert region is not None
+    assert region.box is not None
+    assert (1 not in region.fixed) is searched
+    assert region.fixed.get(0) is None  # x is searched either way
