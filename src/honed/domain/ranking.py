@@ -71,8 +71,6 @@ def diverse_best(
     radius, and a point on the slope just outside a better solution's radius stops being a
     solution of its own once anything better is observed beside it. Only the first
     MAX_SOLUTION_SCAN of ``ranked`` are looked at (the work grows with its square)."""
-    if count == 1:
-        return list(ranked[:1])
     scanned = ranked[:MAX_SOLUTION_SCAN]
     places = [_places(space, o.assignments) for o in scanned]
     limit = SOLUTION_RADIUS**2 * (len(space.conditionals) + len(space.parameters))

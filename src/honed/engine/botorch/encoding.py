@@ -119,6 +119,14 @@ class Encoding:
         allowed = self.discrete_dims.get(dim)
         return 0.5 if allowed is None else min(allowed, key=lambda v: abs(v - 0.5))
 
+    def is_active(self, dim: int, conditionals: Mapping[int, float] | torch.Tensor) -> bool:
+        """Whether dimension ``dim`` applies where the conditional dimensions hold these
+        value indices (``conditionals[column]``: a point ``(d,)``, or a mapping)."""
+        return all(
+            int(conditionals[column]) in allowed
+            for column, allowed in self.requirements.get(dim, ())
+        )
+
     def combinations(self) -> list[dict[int, float]]:
         """Every combination of the conditionals' values as fixed model-space features:
         each conditional dimension at its value's index, each parameter that the
@@ -127,8 +135,8 @@ class Encoding:
         result = []
         for indices in itertools.product(*(range(len(self.cat_dims[d])) for d in dims)):
             fixed = {d: float(i) for d, i in zip(dims, indices, strict=True)}
-            for dim, requirements in self.requirements.items():
-                if not all(int(fixed[c]) in allowed for c, allowed in requirements):
+            for dim in self.requirements:
+                if not self.is_active(dim, fixed):
                     fixed[dim] = self.placeholder(dim)
             result.append(fixed)
         return result

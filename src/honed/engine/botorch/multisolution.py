@@ -70,14 +70,8 @@ def _trust_region(encoding: Encoding, center: torch.Tensor, avoid: torch.Tensor)
         # searches an integer's values, and has none to choose from.
         allowed = encoding.discrete_dims.get(dim, (low, high))
         alone = sum(low <= v <= high for v in allowed) < 2
-        if dim in encoding.cat_dims or alone or not _active(encoding, center, dim):
+        if dim in encoding.cat_dims or alone or not encoding.is_active(dim, center):
             fixed[dim] = value
         else:
             box[0, dim], box[1, dim] = low, high
     return Focus(avoid=avoid, box=box, fixed=fixed)
-
-
-def _active(encoding: Encoding, point: torch.Tensor, dim: int) -> bool:
-    return all(
-        int(point[column]) in allowed for column, allowed in encoding.requirements.get(dim, ())
-    )
