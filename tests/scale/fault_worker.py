@@ -8,10 +8,15 @@ SIGKILL still leaves what it had acknowledged:
     ack <suggestion id> <observation id>    an observation the server acknowledged (200)
     bad <status> <method> <path> <body>     any answer other than 200, 429 and 503
     retry <reason>                          a retried request (transport error, 503, 429)
+
+SIGUSR1 makes a worker write its threads' stacks to the same file: the test sends it to a
+worker that outlived the run, to show where it hangs.
 """
 
 from __future__ import annotations
 
+import faulthandler
+import signal
 import time
 import uuid
 from pathlib import Path
@@ -79,6 +84,7 @@ def run(
 ) -> None:
     """Entry point: cycle until the wall clock reaches ``stop_at`` (time.time())."""
     with Path(log_path).open("a") as log:
+        faulthandler.register(signal.SIGUSR1, file=log, all_threads=True)
         worker = Worker(index, urls, token, experiment_id, log)
         worker.write("ready")
         while time.time() < stop_at:

@@ -108,8 +108,10 @@ def test_faults_lose_nothing_and_duplicate_nothing(
         wait_until(start + KILL_WORKERS_AT)
         for worker in workers[:KILLED_WORKERS]:
             worker.kill()
-        for worker in workers[KILLED_WORKERS:]:
+        for worker, log in zip(workers[KILLED_WORKERS:], logs[KILLED_WORKERS:], strict=True):
             worker.join(timeout=RUN_SECONDS + 90)
+            if worker.is_alive():
+                hung_worker(worker, log, cluster, survivor.log())
             assert worker.exitcode == 0, f"worker {worker.pid} exited with {worker.exitcode}"
 
         acknowledged: dict[str, str] = {}
@@ -170,6 +172,20 @@ def test_faults_lose_nothing_and_duplicate_nothing(
             for s in all_items(client, f"{base}/suggestions", state="open")
         )
         assert all(n == 1 for n in open_points.values()), open_points.most_common(3)
+
+
+def hung_worker(worker: BaseProcess, log: Path, cluster: PostgresServer, server_log: str) -> None:
+    """Fail with what shows where a worker that outlived the run hangs: its stacks (SIGUSR1,
+    see fault_worker), its last events, the database's sessions and the survivor's log."""
+    assert worker.pid is not None
+    os.kill(worker.pid, signal.SIGUSR1)
+    time.sleep(1.0)
+    pytest.fail(
+        f"worker {worker.pid} still running {RUN_SECONDS + 90:.0f} s after the faults\n"
+        f"its log (events, then stacks):\n{log.read_text()[-6000:]}\n"
+        f"sessions: {sessions(cluster)}\nprocesses:\n{processes()}\n"
+        f"survivor's log:\n{server_log[-8000:]}"
+    )
 
 
 def sessions(cluster: PostgresServer) -> list[tuple[object, ...]]:
