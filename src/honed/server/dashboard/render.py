@@ -49,6 +49,7 @@ def experiment_head(experiment: Experiment) -> JSON:
         "type": spec.type.value,
         "budget": spec.observation_budget,
         "parallel_bandwidth": spec.parallel_bandwidth,
+        "num_solutions": spec.solutions,
         "created": experiment.created,
         "parameters": [
             {

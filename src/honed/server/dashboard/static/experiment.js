@@ -67,6 +67,7 @@
       ["type", exp.type],
       ["observation budget", exp.budget ?? "none"],
       ["parallel bandwidth", exp.parallel_bandwidth ?? "not set"],
+      ...(exp.num_solutions > 1 ? [["solutions wanted", `${exp.num_solutions}, the best rows of the table`]] : []),
       ["suggestion TTL", exp.suggestion_ttl_seconds ? duration(exp.suggestion_ttl_seconds) : "none"],
       ["project", exp.project ?? "none"],
       ...exp.linear_constraints.map((c, i) => [`constraint ${i + 1}`,
