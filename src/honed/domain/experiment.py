@@ -26,6 +26,16 @@ class ExperimentState(StrEnum):
 
 
 @dataclass(frozen=True)
+class Task:
+    """Multitask: a cheaper variant of the evaluation (fewer epochs, a data subset) and its
+    cost relative to the full one. Exactly one task of an experiment costs 1: the target,
+    the only one whose results count as best."""
+
+    name: str
+    cost: float
+
+
+@dataclass(frozen=True)
 class ExperimentSpec:
     """What a user defines: validated by honed.domain.validation before it is stored."""
 
@@ -47,10 +57,21 @@ class ExperimentSpec:
     #: Multisolution: how many good, diverse solutions to search for and report (SigOpt's
     #: num_solutions; None or 1: the single best).
     num_solutions: int | None = None
+    #: Multitask: two or more tasks, one of cost 1 (empty: a plain experiment).
+    tasks: tuple[Task, ...] = ()
 
     @property
     def solutions(self) -> int:
         return self.num_solutions or 1
+
+    @property
+    def target_task(self) -> Task | None:
+        """The task of cost 1 of a multitask experiment (None for a plain one)."""
+        return next((t for t in self.tasks if t.cost == 1.0), None)
+
+    def task_cost(self, name: str | None) -> float:
+        """The cost of a task by name: 1 for a plain experiment's evaluations."""
+        return next((t.cost for t in self.tasks if t.name == name), 1.0)
 
     @property
     def optimized_metrics(self) -> tuple[Metric, ...]:

@@ -67,6 +67,8 @@ class Suggestion:
     lease_until: int | None = None
     #: For optimizer suggestions: what the model knew (see ModelBasis).
     model: ModelBasis | None = None
+    #: Multitask: the name of the task to evaluate (None for a plain experiment).
+    task: str | None = None
 
     @property
     def is_open(self) -> bool:
@@ -79,6 +81,7 @@ class QueuedSuggestion:
     experiment_id: int
     assignments: Assignments
     created: int
+    task: str | None = None
 
 
 @dataclass(frozen=True)
@@ -101,6 +104,8 @@ class Observation:
     metadata: Metadata | None
     created: int
     deleted: bool = False
+    #: Multitask: the task that was evaluated (None for a plain experiment).
+    task: str | None = None
 
     def value_of(self, metric_name: str | None) -> float | None:
         for metric_value in self.values:

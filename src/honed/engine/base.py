@@ -23,7 +23,8 @@ class ProposalRequest:
     (QMC index, grid index); ``pending`` are the open suggestions, to be treated as points
     being evaluated right now. ``count`` points are wanted at full quality; ``pool`` more
     may follow them, cheaper but still informed (an engine without such a mode ignores it),
-    for requests that arrive before the next proposal is ready.
+    for requests that arrive before the next proposal is ready. ``pending_tasks``: for a
+    multitask experiment, the task of each pending point (parallel to ``pending``).
     """
 
     experiment: Experiment
@@ -32,14 +33,19 @@ class ProposalRequest:
     observations: Sequence[Observation] = field(default=())
     count: int = 1
     pool: int = 0
+    pending_tasks: Sequence[str | None] = ()
 
 
 @dataclass(frozen=True)
 class Proposal:
-    """Candidates, best first, and the cursor to hand back next time."""
+    """Candidates, best first, and the cursor to hand back next time. ``tasks``: for a
+    multitask experiment, the task each point is to be evaluated at (parallel to
+    ``points``), or None where the engine does not choose tasks: the caller then picks
+    (``honed.engine.tasks``)."""
 
     points: list[dict[str, AssignmentValue]]
     cursor: int
+    tasks: list[str | None] | None = None
 
 
 class Engine(ABC):
