@@ -30,6 +30,7 @@ from honed.engine.base import Proposal
 from honed.engine.base import ProposalRequest
 from honed.engine.botorch import analysis
 from honed.engine.botorch import budget
+from honed.engine.botorch import multitask
 from honed.engine.botorch.acquisition import direct_log_nei
 from honed.engine.botorch.conditional import effort_per_combination
 from honed.engine.botorch.conditional import searched_combinations
@@ -61,6 +62,10 @@ NEARBY_SAMPLES = 64
 # (docs/decisions.md: A request's first candidate: 200 L-BFGS-B iterations per restart).
 FIRST_MAXITER = 200
 REST_MAXITER = 50
+# A multitask point is searched once per task, each time with this effort.
+TASK_RESTARTS = 8
+TASK_MAXITER = 100
+TASK_RAW_SAMPLES = 512
 # Raw samples are evaluated in batches of up to this many MC sample values (MC samples x
 # points x baseline points, 32 MiB of doubles): a pass costs mostly Python at few
 # observations, and memory grows with the batch (docs/decisions.md: The GP fit on a
@@ -138,6 +143,8 @@ class BoTorchEngine(Engine):
             # No acquisition can find a new point; searching took minutes to find none.
             return Proposal([], request.cursor)
         encoding = Encoding.of(spec.space)
+        if spec.tasks:
+            return self._propose_tasks(request, encoding, deadline)
         data = training_data(spec, encoding, [o for o in request.observations if not o.deleted])
         warm = None
         if self._warm_starts is not None:
@@ -153,9 +160,7 @@ class BoTorchEngine(Engine):
         pending = list(request.pending)
         acquisition = _acquisition(model, data, encoding.encode(pending) if pending else None)
         budget.guard(acquisition, deadline)
-        taken = {point_hash(p) for p in pending} | {
-            point_hash(o.assignments) for o in request.observations if not o.deleted
-        }
+        taken = _taken(request)
         points: list[dict[str, AssignmentValue]] = []
         turn = focus(spec, encoding, request.observations, len(request.pending))
         for _ in range(DUPLICATE_RETRIES + 1):
@@ -210,6 +215,45 @@ class BoTorchEngine(Engine):
             },
         )
         return Proposal(points, request.cursor)
+
+    def _propose_tasks(
+        self, request: ProposalRequest, encoding: Encoding, deadline: budget.Deadline
+    ) -> Proposal:
+        """A multitask experiment's points and tasks (see ``multitask``); no pool: its
+        evaluations are the expensive kind, and each point is chosen per unit cost."""
+        spec = request.experiment.spec
+        usable = multitask.task_observations(spec, request.observations)
+        if len(usable) < 2:  # nothing to fit yet (every design result failed)
+            return SobolEngine().propose(request)
+        self._last_fit = None  # the dashboard's analyses read single-task models only
+        model = multitask.fit_task_model(spec, encoding, usable)
+        tasks = list(request.pending_tasks) or [None] * len(request.pending)
+
+        def optimize(acquisition: AcquisitionFunction) -> torch.Tensor:
+            budget.guard(acquisition, deadline)
+            return self._optimize_batch(
+                acquisition, encoding, 1, TASK_RESTARTS, TASK_MAXITER, raw_samples=TASK_RAW_SAMPLES
+            )
+
+        taken = _taken(request)
+        points: list[dict[str, AssignmentValue]] = []
+        chosen_tasks: list[str | None] = []
+        choices = multitask.choose(
+            spec,
+            encoding,
+            model,
+            list(zip(request.pending, tasks, strict=True)),
+            max(request.count, 1),
+            optimize,
+            seed=len(request.observations),
+        )
+        for choice in choices:
+            point = encoding.decode(choice.x)
+            if point_hash(point) not in taken:
+                taken.add(point_hash(point))
+                points.append(point)
+                chosen_tasks.append(choice.task)
+        return Proposal(points, request.cursor, chosen_tasks)
 
     def _optimize(
         self,
@@ -409,10 +453,14 @@ def _mixed_options(
 
 def _nothing_left(request: ProposalRequest) -> bool:
     """Every point of a finite search space is observed (failed ones too) or pending."""
-    taken = {point_hash(p) for p in request.pending} | {
+    return exhausted(request.experiment.spec.space, _taken(request))
+
+
+def _taken(request: ProposalRequest) -> set[str]:
+    """The hashes of the points pending or observed (failed ones too)."""
+    return {point_hash(p) for p in request.pending} | {
         point_hash(o.assignments) for o in request.observations if not o.deleted
     }
-    return exhausted(request.experiment.spec.space, taken)
 
 
 def _searched_discrete_dims(

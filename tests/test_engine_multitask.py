@@ -1,0 +1,144 @@
+"""Multitask in the engine: every proposed point comes with a task of the experiment, the
+choice weighs information against cost, open suggestions at their tasks are pending, and a
+mixed space (an integer, a categorical) is searched like any other."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from honed.domain.experiment import Experiment
+from honed.domain.experiment import ExperimentSpec
+from honed.domain.experiment import ExperimentState
+from honed.domain.experiment import Task
+from honed.domain.metrics import Metric
+from honed.domain.metrics import Objective
+from honed.domain.parameters import Assignments
+from honed.domain.parameters import Parameter
+from honed.domain.parameters import ParameterType
+from honed.domain.parameters import SearchSpace
+from honed.domain.parameters import point_hash
+from honed.domain.records import MetricValue
+from honed.domain.records import Observation
+from honed.engine.base import ProposalRequest
+from honed.engine.botorch.engine import BoTorchEngine
+
+SPACE = SearchSpace(
+    (
+        Parameter("x", ParameterType.DOUBLE, (0.0, 1.0)),
+        Parameter("y", ParameterType.DOUBLE, (0.0, 1.0)),
+    )
+)
+MIXED = SearchSpace(
+    (
+        Parameter("x", ParameterType.DOUBLE, (0.0, 1.0)),
+        Parameter("layers", ParameterType.INT, (1, 6)),
+        Parameter("kind", ParameterType.CATEGORICAL, categorical_values=("a", "b", "c")),
+    )
+)
+
+
+def experiment(tasks: tuple[Task, ...], space: SearchSpace = SPACE) -> Experiment:
+    spec = ExperimentSpec(
+        "multitask",
+        space,
+        (Metric("loss", Objective.MINIMIZE),),
+        observation_budget=20,
+        tasks=tasks,
+    )
+    return Experiment(3, 1, spec, ExperimentState.ACTIVE, 0, 0)
+
+
+def loss(point: Assignments, task: str) -> float:
+    """A bowl at (0.3, 0.6); the cheap task sees it shifted a little and scaled."""
+    x, y = float(point["x"]), float(point.get("y", 0.5))
+    shift = 0.05 if task == "cheap" else 0.0
+    bowl = (x - 0.3 - shift) ** 2 + (y - 0.6) ** 2
+    return (0.8 if task == "cheap" else 1.0) * bowl + 0.1 * math.sin(7 * x)
+
+
+def observed(points: list[tuple[Assignments, str]]) -> list[Observation]:
+    return [
+        Observation(i + 1, 3, None, p, (MetricValue("loss", loss(p, t)),), False, None, 0, task=t)
+        for i, (p, t) in enumerate(points)
+    ]
+
+
+DESIGN: list[tuple[Assignments, str]] = [
+    ({"x": 0.1, "y": 0.2}, "cheap"),
+    ({"x": 0.8, "y": 0.9}, "full"),
+    ({"x": 0.5, "y": 0.5}, "cheap"),
+    ({"x": 0.2, "y": 0.7}, "full"),
+    ({"x": 0.9, "y": 0.1}, "cheap"),
+]
+
+
+def test_each_point_has_a_task_and_pending_points_are_avoided() -> None:
+    tasks = (Task("full", 1.0), Task("cheap", 0.2))
+    pending: list[Assignments] = [{"x": 0.31, "y": 0.59}]
+    proposal = BoTorchEngine().propose(
+        ProposalRequest(
+            experiment(tasks), 5, pending, observed(DESIGN), count=2, pending_tasks=["full"]
+        )
+    )
+    assert len(proposal.points) == 2
+    assert proposal.tasks is not None
+    assert len(proposal.tasks) == 2
+    assert set(proposal.tasks) <= {"full", "cheap"}
+    hashes = {point_hash(p) for p in proposal.points}
+    assert len(hashes) == 2
+    assert point_hash(pending[0]) not in hashes
+    for point in proposal.points:
+        SPACE.check_assignments(point)
+
+
+def test_a_nearly_free_task_is_chosen_while_much_is_unknown() -> None:
+    """At a hundredth of the cost, an evaluation of the correlated cheap task tells far
+    more per unit cost than a full one, five observations into the search."""
+    tasks = (Task("full", 1.0), Task("cheap", 0.01))
+    proposal = BoTorchEngine().propose(
+        ProposalRequest(experiment(tasks), 5, [], observed(DESIGN), count=1)
+    )
+    assert proposal.tasks == ["cheap"]
+
+
+def test_a_mixed_space_gets_valid_points() -> None:
+    tasks = (Task("full", 1.0), Task("cheap", 0.1))
+    design: list[tuple[Assignments, str]] = [
+        ({"x": 0.1 * i, "layers": 1 + i % 6, "kind": "abc"[i % 3]}, ("cheap", "full")[i % 2])
+        for i in range(6)
+    ]
+    proposal = BoTorchEngine().propose(
+        ProposalRequest(experiment(tasks, MIXED), 6, [], observed(design), count=1)
+    )
+    assert proposal.tasks is not None
+    assert proposal.tasks[0] in {"full", "cheap"}
+    MIXED.check_assignments(proposal.points[0])
+    assert isinstance(proposal.points[0]["layers"], int)
+
+
+@pytest.mark.parametrize("failed", [True, False])
+def test_too_little_data_to_fit_leaves_the_task_to_the_caller(failed: bool) -> None:
+    """With fewer than two usable results (here: the design failed, or reported no task)
+    the engine proposes a design point and chooses no task."""
+    tasks = (Task("full", 1.0), Task("cheap", 0.1))
+    observations = [
+        Observation(
+            i + 1,
+            3,
+            None,
+            p,
+            () if failed else (MetricValue("loss", 1.0),),
+            failed,
+            None,
+            0,
+            task=t if failed else None,
+        )
+        for i, (p, t) in enumerate(DESIGN)
+    ]
+    proposal = BoTorchEngine().propose(
+        ProposalRequest(experiment(tasks), 5, [], observations, count=1)
+    )
+    assert proposal.tasks is None
+    assert len(proposal.points) == 1
