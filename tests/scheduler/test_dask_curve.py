@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -29,7 +30,9 @@ def test_publishes_the_whole_curve(client: Client) -> None:
     publisher(1.0, 0.5)
     publisher(2.0, 0.25)  # within PUBLISH_SECONDS: left to the timer or close()
     publisher.close()
-    assert client.get_dataset("honed-progress-a") == [(1.0, 0.5), (2.0, 0.25)]
+    published = client.get_dataset("honed-progress-a")
+    assert published["curve"] == [(1.0, 0.5), (2.0, 0.25)]
+    assert published["hostname"] == socket.gethostname()
 
 
 def test_a_closed_client_loses_the_curve_without_failing_the_trial_or_the_timer(

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from honed.client import Experiment
 from honed.scheduler.clock import Clock
 from honed.scheduler.options import SchedulerOptions
+from honed.scheduler.record import HOSTNAME
 from honed.scheduler.results import Objective
 from honed.scheduler.results import runner_values
 from honed.scheduler.runner import Runner
@@ -117,6 +118,8 @@ class Poller:
         return results
 
     def _apply(self, trial: Trial, poll: Poll) -> bool:
+        if poll.hostname and HOSTNAME not in trial.runner_metadata:
+            trial.runner_metadata[HOSTNAME] = poll.hostname
         if poll.progress:
             self._merge_progress(trial, poll.progress)
         if poll.status is PollStatus.RUNNING:

@@ -19,8 +19,10 @@ class Runner(ABC):
       pid, a directory). The scheduler stores it with the trial right after, and every
       later call gets it back as ``trial.metadata``. Its ``hostname``, when the runner
       knows where the trial runs, becomes the observation's ``hostname`` metadata, which
-      the dashboard's timeline and workers panel group by. Raising means the trial did not start;
-      the scheduler retries with backoff, then fails the trial. Name what you launch after
+      the dashboard's timeline and workers panel group by (a runner that learns it only
+      once the trial is placed, as on a cluster, sets ``Poll.hostname`` instead).
+      Raising means the trial did not start; the scheduler retries with backoff, then
+      fails the trial. Name what you launch after
       ``trial.key`` (unique across experiments and stores, stable across crashes), not
       ``trial.id`` (suggestion ids repeat across databases).
     - ``run`` is idempotent by ``trial.key``: if the scheduler dies between launching a

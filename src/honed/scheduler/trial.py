@@ -75,12 +75,15 @@ class Poll:
     ``reason``: why it failed (e.g. the tail of stderr). ``progress``: intermediate values
     so far, ``{step: {metric: value}}`` (or ``{step: value}`` for the objective), used by
     early stopping: what the trial passed to ``honed.scheduler.report`` or printed as
-    ``{"step": ...}`` lines.
+    ``{"step": ...}`` lines. ``hostname``: the machine the trial runs on, from a runner
+    that learns it only once the trial is placed (a cluster's node); the trial's
+    observation carries it like a ``hostname`` in ``run``'s metadata.
     """
 
     status: PollStatus
     reason: str | None = None
     progress: Mapping[float, float | Mapping[str, float]] | None = None
+    hostname: str | None = None
 
 
 @dataclass

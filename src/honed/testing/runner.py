@@ -23,6 +23,7 @@ import multiprocessing
 import os
 import random
 import signal
+import socket
 import time
 from collections.abc import Callable
 from collections.abc import Iterator
@@ -382,7 +383,11 @@ class RunnerConformance:
                 assert trial.values["loss"] == pytest.approx(expected_loss(trial.assignments["x"]))
                 if self.intermediate_values:
                     assert trial.progress == pytest.approx(curve(trial.assignments["x"]))
-            assert len(client.list_observations(scheduler.experiment.id)) == 4
+            observations = client.list_observations(scheduler.experiment.id)
+            assert len(observations) == 4
+            # Every runner says where its trials ran (all of them on this machine here).
+            for observation in observations:
+                assert (observation.metadata or {}).get("hostname") == socket.gethostname()
             scheduler.close()
         # Every trial's outcome is stored: nothing of them is left where they ran.
         assert leftovers() == []

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import contextvars
 import logging
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -129,27 +130,33 @@ class DaskRunner(Runner):
 
     def _judge(self, trial: TrialSpec, future: Future[Any]) -> Poll:
         status = future.status
-        progress = self._progress(trial)
+        progress, hostname = self._progress(trial)
         if status == "finished":
             try:
                 self._values[trial.key] = to_values(future.result())
             except Exception as error:
                 self._forget(trial)
-                return Poll(PollStatus.FAILED, error_reason(error), progress)
-            return Poll(PollStatus.COMPLETED, progress=progress)
+                return Poll(PollStatus.FAILED, error_reason(error), progress, hostname)
+            return Poll(PollStatus.COMPLETED, progress=progress, hostname=hostname)
         if status == "error":
             raised = future.exception()
             self._forget(trial)
             reason = error_reason(raised) if raised else "the task failed"
-            return Poll(PollStatus.FAILED, reason, progress)
+            return Poll(PollStatus.FAILED, reason, progress, hostname)
         if status in {"cancelled", "lost"}:
             self._forget(trial)
-            return Poll(PollStatus.FAILED, f"the Dask task was {status}", progress)
-        return Poll(PollStatus.RUNNING, progress=progress)
+            return Poll(PollStatus.FAILED, f"the Dask task was {status}", progress, hostname)
+        return Poll(PollStatus.RUNNING, progress=progress, hostname=hostname)
 
-    def _progress(self, trial: TrialSpec) -> dict[float, Value] | None:
-        pairs = self.client.get_dataset(progress_name(trial.key), default=None)
-        return {float(step): value for step, value in pairs} if pairs else None
+    def _progress(self, trial: TrialSpec) -> tuple[dict[float, Value] | None, str | None]:
+        """What the trial published (see CurvePublisher): its curve and its worker's
+        hostname."""
+        published = self.client.get_dataset(progress_name(trial.key), default=None)
+        if not published:
+            return None, None
+        pairs = published.get("curve", [])
+        curve = {float(step): value for step, value in pairs} or None
+        return curve, published.get("hostname")
 
     def fetch(self, trial: TrialSpec) -> Mapping[str, float] | float:
         if trial.key not in self._values:
@@ -308,7 +315,8 @@ def run_reporting(
 
 
 class CurvePublisher:
-    """A sink for ``report`` that publishes the whole curve as ``[step, value]`` pairs.
+    """A sink for ``report`` that publishes the whole curve as ``[step, value]`` pairs,
+    with the hostname of the worker that runs the trial (``{"curve", "hostname"}``).
 
     A publication is a round trip to the Dask scheduler (milliseconds), so a trial that
     reports every batch publishes at most every ``PUBLISH_SECONDS``: at once if the last
@@ -324,7 +332,9 @@ class CurvePublisher:
         self._lock = threading.Lock()  # one publication at a time, newest last
         self._published = -PUBLISH_SECONDS
         self._timer: threading.Timer | None = None
-        self._dirty = False
+        # Published at the end even without a report: the hostname says where it ran.
+        self._dirty = True
+        self._hostname = socket.gethostname()
 
     def __call__(self, step: float, value: Value) -> None:
         with self._lock:
@@ -354,9 +364,9 @@ class CurvePublisher:
     def _publish(self) -> None:
         if self._client is None:  # the worker's client, made on its first report
             self._client = self._task_context.run(get_client)
-        curve = sorted(self._curve.items())
+        published = {"curve": sorted(self._curve.items()), "hostname": self._hostname}
         try:
-            self._client.publish_dataset(curve, name=self.name, override=True)
+            self._client.publish_dataset(published, name=self.name, override=True)
         except ClosedClientError:
             # The worker is going down (its trial was stopped, or the cluster closes):
             # nothing can read this curve any more, and the trial's report() or the

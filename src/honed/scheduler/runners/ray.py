@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -39,6 +40,7 @@ class TrialActor:
     goes on without the driver."""
 
     def __init__(self, fn: Callable[[dict[str, Any]], Any], assignments: dict[str, Any]):
+        self._hostname = socket.gethostname()  # the node the cluster placed the trial on
         self._outcome: Outcome = None
         self._progress: dict[float, Value] = {}
         self._done = threading.Event()
@@ -55,8 +57,8 @@ class TrialActor:
     def _report(self, step: float, value: Value) -> None:
         self._progress[step] = value
 
-    def state(self) -> tuple[Outcome, dict[float, Value]]:
-        return self._outcome, dict(self._progress)
+    def state(self) -> tuple[Outcome, dict[float, Value], str]:
+        return self._outcome, dict(self._progress), self._hostname
 
     def result(self) -> Outcome:
         self._done.wait()
@@ -161,20 +163,20 @@ class RayRunner(Runner):
 
     def _judge(self, trial: TrialSpec, ref: Any) -> Poll:
         try:
-            outcome, progress = ray.get(ref)
+            outcome, progress, hostname = ray.get(ref)
         except RayError as error:
             self._forget(trial.key)
             return Poll(PollStatus.FAILED, f"the trial's Ray actor died: {tail(str(error))}")
         if outcome is None:
-            return Poll(PollStatus.RUNNING, progress=progress or None)
+            return Poll(PollStatus.RUNNING, progress=progress or None, hostname=hostname)
         kind, detail = outcome
         actor = self._forget(trial.key)
         if kind == "values":
             self._values[trial.key] = detail
             self._actors[trial.key] = actor  # released once fetched
-            return Poll(PollStatus.COMPLETED, progress=progress or None)
+            return Poll(PollStatus.COMPLETED, progress=progress or None, hostname=hostname)
         self._release.append(actor)
-        return Poll(PollStatus.FAILED, str(detail), progress or None)
+        return Poll(PollStatus.FAILED, str(detail), progress or None, hostname)
 
     def fetch(self, trial: TrialSpec) -> Mapping[str, float] | float:
         if trial.key not in self._values:
