@@ -12,6 +12,7 @@ from dataclasses import field
 from pathlib import Path
 from typing import Any
 
+import httpx
 from playwright.sync_api import Browser
 from playwright.sync_api import BrowserContext
 from playwright.sync_api import ConsoleMessage
@@ -127,3 +128,17 @@ def readme_screenshot(watched: Watched, name: str, through: str | None = None) -
             clip={"x": 0, "y": 0, "width": viewport["width"], "height": bottom},
         )
     shutil.move(temporary, target)
+
+
+def api(server: RunningServer, path: str) -> Any:
+    """GET a path of the server's API as its token's client; the answer must be 200."""
+    response = httpx.get(server.url + path, auth=(server.token, ""), timeout=30)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def post(server: RunningServer, path: str, body: dict[str, Any]) -> Any:
+    """POST to the server's API as its token's client; the answer must be 200."""
+    response = httpx.post(server.url + path, auth=(server.token, ""), json=body, timeout=30)
+    assert response.status_code == 200, response.text
+    return response.json()

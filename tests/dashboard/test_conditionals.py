@@ -5,12 +5,11 @@ parameter applies."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
-import httpx
 from playwright.sync_api import BrowserContext
 from playwright.sync_api import expect
 
+from tests.dashboard.browser import post
 from tests.dashboard.browser import sign_in
 from tests.dashboard.browser import wait_loaded
 from tests.support.server import RunningServer
@@ -19,12 +18,6 @@ POINTS = [
     ({"model": "forest", "trees": 120, "seed": 0.5}, 0.8),
     ({"model": "net", "rate": 0.01, "seed": 0.25}, 0.9),
 ]
-
-
-def post(server: RunningServer, path: str, body: dict[str, Any]) -> Any:
-    response = httpx.post(server.url + path, auth=(server.token, ""), json=body, timeout=30)
-    assert response.status_code == 200, response.text
-    return response.json()
 
 
 def test_inactive_parameters_are_empty_cells(

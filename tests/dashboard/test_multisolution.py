@@ -4,12 +4,10 @@ single best."""
 
 from __future__ import annotations
 
-from typing import Any
-
-import httpx
 from playwright.sync_api import BrowserContext
 from playwright.sync_api import expect
 
+from tests.dashboard.browser import post
 from tests.dashboard.browser import sign_in
 from tests.dashboard.browser import wait_loaded
 from tests.support.server import RunningServer
@@ -22,12 +20,6 @@ POINTS = [
     ({"x": 0.90, "y": 0.90}, 0.80),
     ({"x": 0.50, "y": 0.50}, 0.10),
 ]
-
-
-def post(server: RunningServer, path: str, body: dict[str, Any]) -> Any:
-    response = httpx.post(server.url + path, auth=(server.token, ""), json=body, timeout=30)
-    assert response.status_code == 200, response.text
-    return response.json()
 
 
 def test_the_solutions_are_highlighted(

@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import httpx
 from playwright.sync_api import Browser
 from playwright.sync_api import BrowserContext
 from playwright.sync_api import expect
@@ -20,8 +19,10 @@ from playwright.sync_api import expect
 from honed.domain.trials import ENDED_KEY
 from honed.domain.trials import STARTED_KEY
 from tests.dashboard.browser import Watched
+from tests.dashboard.browser import api
 from tests.dashboard.browser import chart_data
 from tests.dashboard.browser import label_problems
+from tests.dashboard.browser import post
 from tests.dashboard.browser import readme_screenshot
 from tests.dashboard.browser import sign_in
 from tests.dashboard.browser import wait_loaded
@@ -35,18 +36,6 @@ NOT_FOUND_RESOURCE = "Failed to load resource: the server responded with a statu
 def trained_of(seeded: Seeded) -> Trained:
     assert seeded.trained is not None
     return seeded.trained
-
-
-def api(server: RunningServer, path: str) -> Any:
-    response = httpx.get(server.url + path, auth=(server.token, ""), timeout=30)
-    assert response.status_code == 200, response.text
-    return response.json()
-
-
-def post(server: RunningServer, path: str, body: dict[str, Any]) -> Any:
-    response = httpx.post(server.url + path, auth=(server.token, ""), json=body, timeout=30)
-    assert response.status_code == 200, response.text
-    return response.json()
 
 
 def open_trained(context: BrowserContext, server: RunningServer, seeded: Seeded) -> Watched:
