@@ -70,8 +70,12 @@ def is_timestamp(value: object) -> bool:
 
 def check_experiment(data: JSON) -> None:
     assert data["object"] == "experiment"
-    # A single experiment also carries honed's "optimizer" state; list entries do not.
-    assert set(data) - {"optimizer"} == EXPERIMENT_KEYS
+    # A single experiment also carries honed's "optimizer" state; list entries do not. A
+    # multitask one its tasks (the key is absent otherwise).
+    assert set(data) - {"optimizer", "tasks"} == EXPERIMENT_KEYS
+    for task in data.get("tasks", []):
+        assert set(task) == {"object", "name", "cost"}
+        assert task["object"] == "task"
     if "optimizer" in data:
         assert data["optimizer"]["object"] == "optimizer_status"
         assert data["optimizer"]["error"] is None
@@ -1185,10 +1189,90 @@ def test_an_empty_metrics_list_is_refused_not_replaced(api: TestClient) -> None:
     assert [m["name"] for m in created["metrics"]] == [None]
 
 
-def test_an_observation_task_is_refused(api: TestClient, eid: str) -> None:
-    body = {"assignments": POINT, "value": 1.0, "task": {"name": "cheap", "cost": 0.1}}
-    error(api.post(f"/v1/experiments/{eid}/observations", json=body), 400, "task", "multitask")
-    assert ok(api.get(f"/v1/experiments/{eid}/observations"))["data"] == []
+def test_a_task_is_refused_by_a_plain_experiment(api: TestClient, eid: str) -> None:
+    url = f"/v1/experiments/{eid}"
+    cheap = {"name": "cheap", "cost": 0.1}
+    for task in ("cheap", cheap):
+        body = {"assignments": POINT, "value": 1.0, "task": task}
+        error(api.post(f"{url}/observations", json=body), 400, "Invalid task", "not multitask")
+        manual = {"assignments": POINT, "task": task}
+        error(api.post(f"{url}/suggestions", json=manual), 400, "Invalid task", "not multitask")
+        error(api.post(f"{url}/queued_suggestions", json=manual), 400, "Invalid task")
+    # Not even with a suggestion, whose task it would be.
+    suggestion = suggest(api, eid)
+    assert "task" not in suggestion
+    body = {"suggestion": suggestion["id"], "value": 1.0, "task": "cheap"}
+    error(api.post(f"{url}/observations", json=body), 400, "Invalid task")
+    batch = {"observations": [{"assignments": POINT, "value": 1.0, "task": "cheap"}]}
+    error(api.post(f"{url}/observations/batch", json=batch), 400, "1/1", "Invalid task")
+    assert ok(api.get(f"{url}/observations"))["data"] == []
+    assert ok(api.get(f"{url}/queued_suggestions"))["data"] == []
+    assert "tasks" not in ok(api.get(url))
+
+
+TASKS = [{"name": "cheap", "cost": 0.1}, {"name": "full", "cost": 1}]
+
+
+@pytest.mark.parametrize(
+    ("changes", "fragments"),
+    [
+        ({"tasks": TASKS[:1]}, ("Invalid tasks", "2 to 10")),
+        ({"tasks": [{"name": "cheap"}, TASKS[1]]}, ("Missing required field tasks[0].cost",)),
+        ({"tasks": [{"cost": 0.1}, TASKS[1]]}, ("Missing required field tasks[0].name",)),
+        ({"tasks": [{**TASKS[0], "cost": "0.1"}, TASKS[1]]}, ("Invalid tasks[0].cost",)),
+        ({"tasks": [{**TASKS[0], "colour": 1}, TASKS[1]]}, ("Unknown field tasks[0].colour",)),
+        ({"tasks": [0.1, 1]}, ("Invalid tasks[0]",)),
+        ({"tasks": [{**TASKS[0], "cost": 0}, TASKS[1]]}, ("Invalid tasks[0] (cheap).cost",)),
+        ({"tasks": [{**TASKS[0], "cost": -0.1}, TASKS[1]]}, ("Invalid tasks[0] (cheap).cost",)),
+        ({"tasks": [TASKS[0], {**TASKS[1], "cost": 2}]}, ("Invalid tasks[1] (full).cost",)),
+        ({"tasks": [TASKS[0], {**TASKS[0], "cost": 1}]}, ("Invalid tasks[1].name", "duplicate")),
+        ({"tasks": [TASKS[0], {**TASKS[1], "cost": 0.1}]}, ("Invalid tasks[1] (full).cost",)),
+        ({"tasks": [TASKS[0], {**TASKS[1], "cost": 0.9}]}, ("Invalid tasks", "cost 1")),
+        ({"tasks": [{**TASKS[0], "name": ""}, TASKS[1]]}, ("Invalid tasks[0].name",)),
+        (
+            {"tasks": TASKS, "metrics": [{"name": "f"}, {"name": "g"}]},
+            ("Invalid tasks", "exactly one metric"),
+        ),
+        (
+            {
+                "tasks": TASKS,
+                "metrics": ["f", {"name": "g", "strategy": "constraint", "threshold": 0}],
+            },
+            ("Invalid tasks", "constraint"),
+        ),
+        ({"tasks": TASKS, "num_solutions": 2}, ("Invalid tasks", "num_solutions")),
+        (
+            {"tasks": TASKS, "observation_budget": None},
+            ("Invalid observation_budget", "multitask"),
+        ),
+    ],
+)
+def test_multitask_definitions_follow_sigopts_rules(
+    api: TestClient, changes: dict[str, Any], fragments: tuple[str, ...]
+) -> None:
+    body = {"name": "m", "parameters": PARAMETERS, "observation_budget": 10, **changes}
+    error(api.post("/v1/experiments", json=body), 400, *fragments)
+    assert ok(api.get("/v1/experiments"))["data"] == []
+
+
+def test_multitask_experiments_show_their_tasks_which_never_change(api: TestClient) -> None:
+    # Given cheapest first, with the client's own "object"; rendered the target first.
+    given = [{"object": "task", **TASKS[0]}, {"name": "half", "cost": 0.5}, TASKS[1]]
+    experiment = create_experiment(api, tasks=given, observation_budget=10)
+    check_experiment(experiment)
+    expected = [
+        {"object": "task", "name": "full", "cost": 1.0},
+        {"object": "task", "name": "half", "cost": 0.5},
+        {"object": "task", "name": "cheap", "cost": 0.1},
+    ]
+    assert experiment["tasks"] == expected
+    eid = experiment["id"]
+    assert ok(api.get(f"/v1/experiments/{eid}"))["tasks"] == expected
+    assert [e["tasks"] for e in ok(api.get("/v1/experiments"))["data"]] == [expected]
+    error(api.put(f"/v1/experiments/{eid}", json={"tasks": TASKS}), 400, "tasks")
+    renamed = ok(api.put(f"/v1/experiments/{eid}", json={"name": "renamed"}))
+    assert renamed["tasks"] == expected
+    assert renamed["progress"]["observation_budget_consumed"] == 0.0
 
 
 def test_constraints_that_cannot_hold_together_are_refused(api: TestClient) -> None:

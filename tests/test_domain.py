@@ -12,6 +12,7 @@ import pytest
 
 from honed.domain.experiment import ExperimentSpec
 from honed.domain.experiment import ExperimentType
+from honed.domain.experiment import Task
 from honed.domain.metrics import Metric
 from honed.domain.metrics import Objective
 from honed.domain.metrics import Strategy
@@ -23,6 +24,7 @@ from honed.domain.parameters import ParameterType
 from honed.domain.parameters import SearchSpace
 from honed.domain.parameters import point_hash
 from honed.domain.ranking import best_observations
+from honed.domain.ranking import budget_consumed
 from honed.domain.ranking import distance
 from honed.domain.ranking import is_feasible
 from honed.domain.records import MetricValue
@@ -70,6 +72,14 @@ def with_parameter(**changes: Any) -> ExperimentSpec:
 
 def metrics(*items: Metric, budget: int | None = 10) -> ExperimentSpec:
     return spec(metrics=items, observation_budget=budget)
+
+
+TWO_TASKS = (Task("cheap", 0.1), Task("full", 1.0))
+
+
+def multitask(*tasks: Task, **changes: Any) -> ExperimentSpec:
+    """A multitask experiment (with a budget), of ``tasks`` or TWO_TASKS."""
+    return spec(tasks=tasks or TWO_TASKS, **{"observation_budget": 10, **changes})
 
 
 def constraint(kind: str, terms: Sequence[tuple[str, float]], threshold: float) -> ExperimentSpec:
@@ -312,6 +322,41 @@ INVALID_SPECS: list[tuple[str, ExperimentSpec, str]] = [
     ),
     ("solutions without budget", spec(num_solutions=2), "observation_budget"),
     ("solutions over budget", spec(num_solutions=3, observation_budget=2), "num_solutions"),
+    ("one task", multitask(Task("full", 1.0)), "tasks"),
+    ("eleven tasks", multitask(*(Task(f"t{i}", (i + 1) / 11) for i in range(11))), "tasks"),
+    ("task without name", multitask(Task("", 0.5), Task("full", 1.0)), "tasks[0].name"),
+    ("task name of 101", multitask(Task("t" * 101, 0.5), Task("full", 1.0)), "tasks[0].name"),
+    ("task names twice", multitask(Task("a", 0.5), Task("a", 1.0)), "tasks[1].name"),
+    ("task cost zero", multitask(Task("a", 0.0), Task("full", 1.0)), "tasks[0] (a).cost"),
+    ("task cost negative", multitask(Task("a", -0.1), Task("full", 1.0)), "tasks[0] (a).cost"),
+    ("task cost above 1", multitask(Task("a", 0.5), Task("b", 2.0)), "tasks[1] (b).cost"),
+    ("task cost NaN", multitask(Task("a", NAN), Task("full", 1.0)), "tasks[0] (a).cost"),
+    ("task costs twice", multitask(Task("a", 0.5), Task("b", 0.5)), "tasks[1] (b).cost"),
+    ("no task of cost 1", multitask(Task("a", 0.1), Task("b", 0.9)), "tasks"),
+    (
+        "tasks of two metrics",
+        dataclasses.replace(metrics(Metric("f"), Metric("g")), tasks=TWO_TASKS),
+        "tasks",
+    ),
+    (
+        "tasks with a constraint metric",
+        dataclasses.replace(
+            metrics(Metric("f"), Metric("g", strategy=CONSTRAINT, threshold=0)),
+            tasks=TWO_TASKS,
+        ),
+        "tasks",
+    ),
+    ("tasks of solutions", multitask(num_solutions=2), "tasks"),
+    ("tasks without budget", multitask(observation_budget=None), "observation_budget"),
+    (
+        "tasks of a grid",
+        multitask(
+            space=SearchSpace((double(bounds=None, grid=(0.1, 0.2)),)),
+            type=ExperimentType.GRID,
+            observation_budget=2,
+        ),
+        "tasks",
+    ),
 ]
 
 
@@ -364,6 +409,13 @@ VALID_SPECS: list[tuple[str, ExperimentSpec]] = [
     ("int constraint", constraint("less_than", [("n", 2)], 2)),
     ("metadata", spec(metadata={"a": "b", "n": 1, "f": 0.5})),
     ("parallel bandwidth", spec(parallel_bandwidth=1)),
+    ("two tasks", multitask()),
+    ("ten tasks", multitask(*(Task(f"t{i}", (i + 1) / 10) for i in range(10)))),
+    (
+        "tasks and a stored metric",
+        dataclasses.replace(multitask(), metrics=(Metric("f"), Metric("s", strategy=STORE))),
+    ),
+    ("tasks of a random experiment", multitask(type=ExperimentType.RANDOM)),
 ]
 
 
@@ -738,3 +790,61 @@ def test_pareto_front_is_a_front() -> None:
         observation(6, a=5, b=0),  # dominated by 4
     ]
     assert ids(best_observations(two, data)) == [4, 2, 5, 1]
+
+
+# --- multitask ------------------------------------------------------------------------------
+
+
+def at_task(
+    oid: int, task: str | None, failed: bool = False, f: float | None = None
+) -> Observation:
+    """An observation of ``task``: of value ``f``, or failed."""
+    made = observation(oid, failed=True) if failed else observation(oid, f=f or 0.0)
+    return dataclasses.replace(made, task=task)
+
+
+def test_only_the_cost_1_task_counts_as_best() -> None:
+    experiment = multitask()
+    data = [
+        at_task(1, "cheap", f=5.0),  # the highest value, at the cheap task
+        at_task(2, "full", f=0.5),
+        at_task(3, "full", f=0.7),
+        at_task(4, "cheap", f=9.0),
+    ]
+    assert ids(best_observations(experiment, data)) == [3]
+    assert best_observations(experiment, data[:1]) == []
+    assert is_feasible(experiment, data[0])  # feasible all the same: just not complete
+    # A plain experiment knows no tasks: its best is the best value.
+    assert ids(best_observations(spec(), [observation(1, f=5.0), observation(2, f=0.5)])) == [1]
+
+
+def test_budget_consumed_sums_the_task_costs() -> None:
+    tasks = (Task("tenth", 0.1), Task("half", 0.5), Task("full", 1.0))
+    experiment = multitask(*tasks)
+    data = [
+        at_task(1, "tenth", f=1.0),
+        at_task(2, "half", failed=True),  # failed evaluations cost as much
+        at_task(3, "full", f=1.0),
+        dataclasses.replace(at_task(4, "full", f=1.0), deleted=True),  # deleted ones nothing
+        at_task(5, "tenth", f=1.0),
+    ]
+    assert budget_consumed(experiment, data) == pytest.approx(1.7)
+    assert budget_consumed(experiment, []) == 0.0
+    assert budget_consumed(spec(), [observation(1, f=1.0), observation(2, failed=True)]) == 2.0
+
+
+def test_a_task_is_checked_against_the_experiment() -> None:
+    experiment = multitask()
+    assert experiment.check_task("cheap") == "cheap"
+    assert experiment.task_cost("cheap") == 0.1
+    assert experiment.target_task == Task("full", 1.0)
+    for wrong, fragment in [(None, "needs the task"), ("nope", "'nope' is not a task")]:
+        with pytest.raises(InvalidRequestError) as caught:
+            experiment.check_task(wrong)
+        assert "Invalid task" in caught.value.message
+        assert fragment in caught.value.message
+    assert spec().check_task(None) is None
+    with pytest.raises(InvalidRequestError) as caught:
+        spec().check_task("cheap")
+    assert "Invalid task" in caught.value.message
+    assert "not multitask" in caught.value.message

@@ -49,7 +49,7 @@ def bowl(assignments: Assignments) -> float:
 
 
 def observe(services: Services, token: Token, experiment_id: int, suggestion_id: int) -> None:
-    suggestion = services.suggestions.get(token, experiment_id, suggestion_id)
+    _experiment, suggestion = services.suggestions.get(token, experiment_id, suggestion_id)
     value = MetricValue("f", bowl(suggestion.assignments))
     given = ObservationInput(suggestion_id=suggestion_id, values=(value,))
     services.observations.create(token, experiment_id, given)

@@ -1,7 +1,8 @@
 """Observations as flat rows (one per observation) for CSV, JSON, parquet and pandas.
 
 Works on the v1 wire JSON, so it serves the CLI and the notebook helpers alike. Columns:
-``id, created, suggestion, failed`` (``created`` in seconds; ISO 8601 in CSV), then each
+``id, created, suggestion, failed`` (``created`` in seconds; ISO 8601 in CSV), ``task``
+(the task's name) for a multitask experiment, then each
 conditional and each parameter by name (empty where the conditionals' values leave a
 parameter inactive), each metric by name (``value`` for an unnamed one; ``metric.<name>`` if
 a parameter has the same name) with ``<metric>_stddev`` where any observation reported one,
@@ -21,6 +22,8 @@ from typing import Any
 
 FORMATS = ("csv", "json", "parquet")
 JSON = dict[str, Any]
+#: A multitask experiment's column of the task each observation evaluated.
+TASK_COLUMN = "task"
 
 
 def metric_column(name: str | None, parameter_names: set[str]) -> str:
@@ -39,6 +42,7 @@ def observation_rows(experiment: JSON, observations: Sequence[JSON]) -> list[dic
     parameters = assigned_names(experiment)
     names = set(parameters)
     metrics = [m.get("name") for m in experiment.get("metrics", [])]
+    multitask = bool(experiment.get("tasks"))
     with_stddev = {
         v.get("name")
         for o in observations
@@ -54,6 +58,8 @@ def observation_rows(experiment: JSON, observations: Sequence[JSON]) -> list[dic
             "suggestion": int(o["suggestion"]) if o.get("suggestion") else None,
             "failed": bool(o.get("failed")),
         }
+        if multitask:
+            row[TASK_COLUMN] = (o.get("task") or {}).get("name")
         assignments = o.get("assignments") or {}
         for name in parameters:
             row[name] = assignments.get(name)
@@ -81,6 +87,7 @@ def columns_of(experiment: JSON, rows: Sequence[dict[str, Any]]) -> list[str]:
         "created",
         "suggestion",
         "failed",
+        *([TASK_COLUMN] if experiment.get("tasks") else []),
         *assigned,
         *(metric_column(m.get("name"), names) for m in experiment.get("metrics", [])),
     ]

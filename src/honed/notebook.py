@@ -90,7 +90,8 @@ def best_so_far(
 ) -> tuple[str, list[float | None], list[float | None]]:
     """(metric column, each observation's value, the running best), oldest first.
 
-    Failed observations and those outside a metric threshold do not count as best.
+    Failed observations, those outside a metric threshold and (multitask) those of a task
+    other than the cost-1 one do not count as best.
     """
     metrics = [m for m in experiment.get("metrics", []) if m.get("strategy") != "store"]
     optimized = [m for m in metrics if m.get("strategy", "optimize") == "optimize"] or metrics
@@ -101,6 +102,7 @@ def best_so_far(
             raise ValueError(f"Unknown metric {metric!r}: expected one of {known}")
         chosen = optimized[0]
     sign = -1.0 if chosen.get("objective") == "minimize" else 1.0
+    targets = {t.get("name") for t in experiment.get("tasks") or [] if t.get("cost") == 1}
     values: list[float | None] = []
     running: list[float | None] = []
     best: float | None = None
@@ -111,6 +113,7 @@ def best_so_far(
         if (
             value is not None
             and _within_thresholds(metrics, o)
+            and (not targets or (o.get("task") or {}).get("name") in targets)
             and (best is None or sign * value > sign * best)
         ):
             best = value

@@ -394,6 +394,46 @@ def test_a_conditional_experiment_runs_from_a_config(tmp_path: Path) -> None:
     assert {o.assignments["model"] for o in observations} == {"forest", "linear"}
 
 
+FIDELITIES = """
+import json, sys
+# argv: --task {task} --x {x}; the cheap task is a rougher estimate of the loss.
+task, x = sys.argv[2], float(sys.argv[4])
+assert task in ("quick", "full"), sys.argv
+loss = (x - 0.3) ** 2 + (0.2 if task == "quick" else 0.0)
+print(json.dumps({"loss": loss}))
+"""
+
+
+def test_a_multitask_experiment_runs_from_a_config_until_its_budget_in_cost(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "fidelities.py").write_text(FIDELITIES)
+    config = {
+        "name": "fidelities",
+        "parameters": [{"name": "x", "type": "double", "bounds": {"min": 0, "max": 1}}],
+        "metrics": [{"name": "loss", "objective": "minimize"}],
+        "tasks": [{"name": "quick", "cost": 0.5}, {"name": "full", "cost": 1}],
+        "command": f"{sys.executable} fidelities.py --task {{task}} --x {{x}}",
+        "parallelism": 1,
+        "budget": 4,
+        "database": "honed.db",
+        "optimizers": 0,
+        "options": {"init_seconds_between_polls": 0.05, "max_seconds_between_polls": 0.2},
+    }
+    result = run_to_the_end(tmp_path, config)
+    with Client(str(tmp_path / "honed.db")) as client:
+        (experiment,) = client.list_experiments()
+        observations = client.list_observations(experiment.id)
+    # One trial at a time: the design alternates quick and full (cheapest first), then
+    # full; the budget of 4 holds 3.5 after five trials, so a sixth (of cost 1) runs,
+    # where a plain experiment's budget of 4 would have been four trials.
+    tasks = [o.task for o in sorted(observations, key=lambda o: int(o.id))]
+    assert tasks == ["quick", "full"] * 3
+    assert not any(o.failed for o in observations), [o.metadata for o in observations]
+    assert experiment.observation_budget_consumed == 4.5
+    assert re.search(r"budget used\s+│\s+4\.5 / 4 \(task costs\)", result.stderr), result.stderr
+
+
 def test_metrics_port_serves_trials_by_state_while_it_runs(
     tmp_path: Path, reap: Callable[[subprocess.Popen[str]], subprocess.Popen[str]]
 ) -> None:

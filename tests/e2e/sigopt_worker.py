@@ -114,6 +114,12 @@ def evaluate(assignments: Mapping[str, Any]) -> float:
     return total
 
 
+def evaluate_at_task(assignments: Mapping[str, Any], cost: float) -> float:
+    """``evaluate`` at a cheaper task: the same landscape, tilted and shrunk (a multitask
+    model learns how the tasks relate); the full task (cost 1) is ``evaluate`` itself."""
+    return cost * evaluate(assignments) + (1 - cost) * 0.5
+
+
 # --- servers ---------------------------------------------------------------------------------
 
 
@@ -193,6 +199,9 @@ class Step:
     observed: float
     # (suggestion id, point key) of every open suggestion, listed right after ``got``.
     open_after: tuple[tuple[str, str], ...] | None
+    # Multitask: the suggestion's task, at which the worker evaluated (None otherwise).
+    task: str | None = None
+    cost: float = 1.0
 
 
 _barrier: Barrier | None = None
@@ -257,7 +266,10 @@ def _run_job(job: Job) -> list[Step]:
                     for s in experiment.suggestions().fetch(state="open").iterate_pages()
                 )
             assignments = suggestion.assignments.to_json()
-            value = evaluate(assignments)
+            # A multitask experiment's suggestion names the task to evaluate at.
+            task = suggestion.task
+            cost = float(task.cost) if task is not None else 1.0
+            value = evaluate(assignments) if task is None else evaluate_at_task(assignments, cost)
             observing = time.monotonic()
             observation = experiment.observations().create(
                 suggestion=suggestion.id,
@@ -276,6 +288,8 @@ def _run_job(job: Job) -> list[Step]:
                     observing=observing,
                     observed=time.monotonic(),
                     open_after=open_after,
+                    task=task.name if task is not None else None,
+                    cost=cost,
                 )
             )
         return steps

@@ -19,11 +19,14 @@ from honed.api.schemas import MetricIn
 from honed.api.schemas import MetricValueIn
 from honed.api.schemas import ObservationIn
 from honed.api.schemas import ParameterIn
+from honed.api.schemas import TaskIn
+from honed.api.schemas import TaskRef
 from honed.api.schemas import TrainingRunIn
 from honed.domain.experiment import ExperimentSpec
 from honed.domain.experiment import ExperimentState
 from honed.domain.experiment import ExperimentType
 from honed.domain.experiment import ExperimentUpdate
+from honed.domain.experiment import Task
 from honed.domain.metrics import Metric
 from honed.domain.metrics import Objective
 from honed.domain.metrics import Strategy
@@ -79,8 +82,6 @@ def experiment_spec(data: ExperimentCreate) -> ExperimentSpec:
             "Invalid runs_only: create AI experiments with "
             "/v1/clients/{client}/projects/{project}/aiexperiments"
         )
-    if data.tasks:
-        raise InvalidRequestError("Invalid tasks: not supported by this honed server yet")
     # Omitted: SigOpt's one unnamed metric. An empty list is the validator's to refuse.
     metrics = data.metrics if data.metrics is not None else [MetricIn()]
     return ExperimentSpec(
@@ -98,7 +99,29 @@ def experiment_spec(data: ExperimentCreate) -> ExperimentSpec:
         project=project_reference(data.project) if data.project is not None else None,
         suggestion_ttl_seconds=_float(data.suggestion_ttl_seconds),
         num_solutions=data.num_solutions,
+        tasks=tuple(task(t) for t in data.tasks or []),
     )
+
+
+def task(data: TaskIn) -> Task:
+    return Task(data.name, float(data.cost))
+
+
+def task_name(ref: TaskRef | None, path: str = "task") -> str | None:
+    """The task a suggestion or observation names: a name, or a task object as the client
+    renders it (only its ``name`` counts). Whether the experiment has it is the service's
+    to check."""
+    if ref is None or isinstance(ref, str):
+        return ref
+    name = ref.get("name")
+    if not isinstance(name, str):
+        raise InvalidRequestError(
+            f'Invalid {path}: give the task\'s name, or an object with its name ({{"name": ...}})'
+        )
+    unknown = sorted(set(ref) - {"name", "cost", "object"})
+    if unknown:
+        raise InvalidRequestError(f"Unknown field {path}.{unknown[0]}")
+    return name
 
 
 def experiment_update(
@@ -196,10 +219,6 @@ def linear_constraint(data: LinearConstraintIn) -> LinearConstraint:
 
 
 def observation_input(data: ObservationIn) -> ObservationInput:
-    if data.task is not None:
-        raise InvalidRequestError(
-            "Invalid task: multitask is not supported by this honed server yet"
-        )
     values: tuple[MetricValue, ...] | None = None
     stddev_sent: tuple[bool, ...] = ()
     if data.value is not None:
@@ -223,6 +242,8 @@ def observation_input(data: ObservationIn) -> ObservationInput:
         failed=bool(data.failed),
         metadata=validate_metadata(data.metadata),
         stddev_sent=stddev_sent,
+        task=task_name(data.task),
+        task_sent="task" in data.model_fields_set,
     )
 
 

@@ -9,6 +9,7 @@ from typing import TypeVar
 
 from honed.api import markers
 from honed.domain.experiment import Experiment
+from honed.domain.experiment import Task
 from honed.domain.files import RunFile
 from honed.domain.metrics import Metric
 from honed.domain.parameters import Parameter
@@ -30,6 +31,8 @@ from honed.storage.paging import Page
 
 JSON = dict[str, Any]
 T = TypeVar("T")
+#: How one kind of record renders (for lists of it).
+Render = Callable[[T], JSON]
 
 
 def _id(value: int | None) -> str | None:
@@ -124,21 +127,42 @@ def experiment_json(experiment: Experiment, progress: Progress | None) -> JSON:
             }
             for c in spec.space.linear_constraints
         ],
-        "progress": progress_json(progress, single) if progress is not None else None,
+        "progress": progress_json(progress, single, spec.tasks) if progress is not None else None,
         # honed's extension: open suggestions expire after this long without news (null:
         # never, as in SigOpt).
         "suggestion_ttl_seconds": spec.suggestion_ttl_seconds,
+        # Multitask only (the key is absent otherwise, as sigopt-server renders it).
+        **({"tasks": tasks_json(spec.tasks)} if spec.tasks else {}),
     }
 
 
-def progress_json(progress: Progress, single_metric: bool) -> JSON:
+def task_json(task: Task) -> JSON:
+    return {"object": "task", "name": task.name, "cost": task.cost}
+
+
+def tasks_json(tasks: Sequence[Task]) -> list[JSON]:
+    """An experiment's tasks, the most costly (the target) first."""
+    return [task_json(t) for t in sorted(tasks, key=lambda t: t.cost, reverse=True)]
+
+
+def _with_task(data: JSON, tasks: Sequence[Task], name: str | None) -> JSON:
+    """``data`` with the record's ``task`` object: only for a multitask experiment (its
+    ``tasks``), as sigopt-server renders records."""
+    if tasks:
+        task = next((t for t in tasks if t.name == name), None)
+        data["task"] = task_json(task) if task is not None else None
+    return data
+
+
+def progress_json(progress: Progress, single_metric: bool, tasks: Sequence[Task] = ()) -> JSON:
     def one(observation: Observation | None) -> JSON | None:
-        return observation_json(observation, single_metric) if observation else None
+        return observation_json(observation, single_metric, tasks) if observation else None
 
     return {
         "object": "progress",
         "observation_count": progress.observation_count,
-        "observation_budget_consumed": float(progress.observation_count),
+        # The tasks' costs summed: the count for a plain experiment.
+        "observation_budget_consumed": float(progress.budget_consumed),
         "first_observation": one(progress.first_observation),
         "last_observation": one(progress.last_observation),
         "best_observation": one(progress.best_observation),
@@ -160,8 +184,9 @@ def optimizer_json(status: OptimizerStatus) -> JSON:
     }
 
 
-def suggestion_json(suggestion: Suggestion) -> JSON:
-    return {
+def suggestion_json(suggestion: Suggestion, tasks: Sequence[Task] = ()) -> JSON:
+    """``tasks``: the experiment's, which render a multitask suggestion's ``task``."""
+    data: JSON = {
         "object": "suggestion",
         "id": str(suggestion.id),
         "experiment": str(suggestion.experiment_id),
@@ -183,6 +208,7 @@ def suggestion_json(suggestion: Suggestion) -> JSON:
         # that was within the tolerance for the workers in flight).
         "model": model_json(suggestion.model),
     }
+    return _with_task(data, tasks, suggestion.task)
 
 
 def model_json(model: ModelBasis | None) -> JSON | None:
@@ -196,14 +222,15 @@ def model_json(model: ModelBasis | None) -> JSON | None:
     }
 
 
-def queued_suggestion_json(queued: QueuedSuggestion) -> JSON:
-    return {
+def queued_suggestion_json(queued: QueuedSuggestion, tasks: Sequence[Task] = ()) -> JSON:
+    data: JSON = {
         "object": "queued_suggestion",
         "id": str(queued.id),
         "experiment": str(queued.experiment_id),
         "created": queued.created,
         "assignments": dict(queued.assignments),
     }
+    return _with_task(data, tasks, queued.task)
 
 
 def _values_json(observation: Observation) -> list[JSON]:
@@ -218,9 +245,12 @@ def _values_json(observation: Observation) -> list[JSON]:
     ]
 
 
-def observation_json(observation: Observation, single_metric: bool) -> JSON:
+def observation_json(
+    observation: Observation, single_metric: bool, tasks: Sequence[Task] = ()
+) -> JSON:
     """For single-metric experiments ``value``/``value_stddev`` are echoed at the top level
-    too, as the older hosted API did, so legacy scripts keep working."""
+    too, as the older hosted API did, so legacy scripts keep working. ``tasks``: the
+    experiment's, which render a multitask observation's ``task``."""
     data: JSON = {
         "object": "observation",
         "id": str(observation.id),
@@ -237,17 +267,18 @@ def observation_json(observation: Observation, single_metric: bool) -> JSON:
         first = observation.values[0] if observation.values else None
         data["value"] = first.value if first else None
         data["value_stddev"] = first.value_stddev if first else None
-    return data
+    return _with_task(data, tasks, observation.task)
 
 
-def best_assignments_json(observation: Observation) -> JSON:
-    return {
+def best_assignments_json(observation: Observation, tasks: Sequence[Task] = ()) -> JSON:
+    data: JSON = {
         "object": "best_assignments",
         "id": str(observation.id),
         "assignments": dict(observation.assignments),
         "metadata": _metadata(observation.metadata),
         "values": _values_json(observation),
     }
+    return _with_task(data, tasks, observation.task)
 
 
 def _metadata(metadata: Any) -> JSON | None:

@@ -33,6 +33,14 @@ class MetricValueOut(Out):
     value_stddev: float | None
 
 
+class TaskOut(Out):
+    """A task of a multitask experiment: ``cost`` relative to the full evaluation (1)."""
+
+    object: Literal["task"]
+    name: str
+    cost: float
+
+
 class SuggestionOut(Out):
     object: Literal["suggestion"]
     id: Id
@@ -44,6 +52,8 @@ class SuggestionOut(Out):
     deleted: bool
     source: str
     lease_until: int | None
+    #: Multitask experiments only (the key is absent otherwise): the task to evaluate.
+    task: TaskOut | None = None
 
 
 class QueuedSuggestionOut(Out):
@@ -52,6 +62,7 @@ class QueuedSuggestionOut(Out):
     experiment: Id
     created: int
     assignments: dict[str, Any]
+    task: TaskOut | None = None
 
 
 class ObservationOut(Out):
@@ -65,6 +76,8 @@ class ObservationOut(Out):
     metadata: dict[str, Any] | None
     values: list[MetricValueOut]
     deleted: bool
+    #: Multitask experiments only: the task evaluated.
+    task: TaskOut | None = None
 
 
 class BestAssignmentsOut(Out):
@@ -73,11 +86,14 @@ class BestAssignmentsOut(Out):
     assignments: dict[str, Any]
     metadata: dict[str, Any] | None
     values: list[MetricValueOut]
+    task: TaskOut | None = None
 
 
 class ProgressOut(Out):
     object: Literal["progress"]
     observation_count: int
+    #: The observations' task costs summed (the count for a plain experiment).
+    observation_budget_consumed: float
     first_observation: ObservationOut | None
     last_observation: ObservationOut | None
     best_observation: ObservationOut | None
@@ -101,6 +117,8 @@ class ExperimentOut(Out):
     linear_constraints: list[dict[str, Any]]
     progress: ProgressOut | None
     suggestion_ttl_seconds: float | None
+    #: Multitask experiments only (the key is absent otherwise), the target task first.
+    tasks: list[TaskOut] | None = None
 
 
 class Paging(Out):

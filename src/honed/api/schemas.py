@@ -98,6 +98,20 @@ class LinearConstraintIn(Body):
     threshold: Number
 
 
+class TaskIn(Body):
+    """A task of a multitask experiment: a cheaper variant of the evaluation and its cost
+    relative to the full one (0 < cost <= 1, exactly one task of cost 1)."""
+
+    object: Literal["task"] | None = None
+    name: StrictStr
+    cost: Number
+
+
+#: A task named in a suggestion or observation: its name, or the task object as the
+#: client renders it (``{"name": ...}``, its ``cost`` and ``object`` ignored).
+TaskRef = StrictStr | dict[str, Any]
+
+
 def _metrics_to_objects(value: Any) -> Any:
     if isinstance(value, list):
         return [{"name": v} if isinstance(v, str) else v for v in value]
@@ -115,7 +129,7 @@ class ExperimentCreate(Body):
     metadata: dict[str, Any] | None = None
     num_solutions: StrictInt | None = None
     conditionals: list[ConditionalIn] | None = None
-    tasks: list[Any] | None = None
+    tasks: list[TaskIn] | None = None
     project: StrictStr | None = None
     runs_only: StrictBool | None = None
     development: StrictBool | None = None
@@ -143,6 +157,8 @@ class ExperimentUpdateIn(Body):
 class SuggestionCreate(Body):
     assignments: dict[str, Any] | None = None
     metadata: dict[str, Any] | None = None
+    #: Multitask: the task of a manual suggestion (with ``assignments``).
+    task: TaskRef | None = None
 
 
 class SuggestionUpdate(Body):
@@ -151,6 +167,8 @@ class SuggestionUpdate(Body):
 
 class QueuedSuggestionCreate(Body):
     assignments: dict[str, Any]
+    #: Multitask: the task to evaluate the point at.
+    task: TaskRef | None = None
 
 
 class MetricValueIn(Body):
@@ -171,7 +189,9 @@ class ObservationIn(Body):
     failed: StrictBool | None = None
     metadata: dict[str, Any] | None = None
     no_optimize: StrictBool | None = None
-    task: Any | None = None
+    #: Multitask: the task evaluated, for an observation of ``assignments`` (one of a
+    #: suggestion has the suggestion's task).
+    task: TaskRef | None = None
 
 
 class ObservationBatch(Body):

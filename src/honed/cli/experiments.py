@@ -174,11 +174,21 @@ def experiments_list(url: str, token: str | None, database: str | None, state: s
             e["id"],
             e["name"],
             *([e["state"]] if state != "active" else []),
-            f"{count} / {budget}" if budget else str(count),
+            _against_budget(e, count, budget),
             _values(best["values"]) if best else "-",
             _ago(e.get("updated")),
         )
     Console().print(table)
+
+
+def _against_budget(experiment: dict[str, Any], count: int, budget: int | None) -> str:
+    """The observations against the budget; a multitask experiment spends it in task costs."""
+    if not budget:
+        return str(count)
+    if experiment.get("tasks"):
+        spent = (experiment.get("progress") or {}).get("observation_budget_consumed") or 0
+        return f"{count} (cost {spent:g} / {budget})"
+    return f"{count} / {budget}"
 
 
 @click.group("experiment")
@@ -202,10 +212,13 @@ def experiment_show(url: str, token: str | None, database: str | None, experimen
     failed = sum(1 for o in observations if o.get("failed"))
     console.print(f"[bold]{e['name']}[/bold]  (experiment {e['id']}, {e['state']})")
     console.print(
-        f"observations: {count}" + (f" / {budget}" if budget else "") + f"  (failed: {failed})"
+        f"observations: {_against_budget(e, count, budget)}  (failed: {failed})"
         f"  open suggestions: {len(open_suggestions)}"
         f"  last activity: {_ago(e.get('updated'))}"
     )
+    if e.get("tasks"):
+        tasks = ", ".join(f"{t['name']} (cost {t['cost']:g})" for t in e["tasks"])
+        console.print(f"tasks: {tasks}")
     title = (
         "best assignments" if len(best) <= 1 else f"best assignments (Pareto front, {len(best)})"
     )

@@ -8,7 +8,7 @@ metrics:
   - {name: loss, objective: minimize}
 command: python train.py --lr {lr}     # prints {"loss": ...} or writes {result_file}
 parallelism: 4
-budget: 20                             # total trials
+budget: 20                             # total trials (with tasks: their costs summed)
 timeout: 3600                          # seconds, optional
 database: honed.db                     # or  server: http://host:8080  (SIGOPT_API_TOKEN)
 optimizers: 1                          # model processes for an embedded database (0: Sobol)
@@ -21,6 +21,10 @@ options: {ttl_seconds_for_trials: 600} # any other SchedulerOptions field; stopp
                                        # max_step: 9} (or {threshold: -1.0, ...}),
                                        # global_stopping: {window: 5}
 ```
+
+A multitask config adds ``tasks: [{name: epoch1, cost: 0.1}, {name: full, cost: 1}]`` and
+passes ``{task}`` to its command (``--epochs ...`` as the task says); the budget is then
+spent in task costs.
 
 Running the same command again resumes the experiment of that name (finished trials are
 kept, running ones polled, interrupted ones deployed again). Ctrl-C stops the running
@@ -73,8 +77,12 @@ class Display:
     """What the live view shows; updated by the loop, rendered by rich's refresh thread
     (it reads only this snapshot, never the scheduler's own state)."""
 
-    def __init__(self, name: str, budget: int, timeout: float | None) -> None:
+    def __init__(
+        self, name: str, budget: int, timeout: float | None, multitask: bool = False
+    ) -> None:
         self.name, self.budget, self.timeout = name, budget, timeout
+        #: The budget is spent in task costs: the display counts them, not trials.
+        self.multitask = multitask
         self.started = time.monotonic()
         self.report: dict[str, Any] = {}
 
@@ -83,7 +91,12 @@ class Display:
         elapsed = time.monotonic() - self.started
         table = Table(title=f"honed run: {self.name}", show_header=False, min_width=40)
         done = report.get("completed", 0) + report.get("early_stopped", 0)
-        table.add_row("done", f"{done} / {self.budget}")
+        if self.multitask:
+            table.add_row("done", str(done))
+            spent = report.get("budget_consumed", 0.0)
+            table.add_row("budget used", f"{spent:.6g} / {self.budget} (task costs)")
+        else:
+            table.add_row("done", f"{done} / {self.budget}")
         # Of those done: stopped by the early-stopping rule (not in "best").
         table.add_row("stopped early", str(report.get("early_stopped", 0)))
         table.add_row("running", str(report.get("running", 0)))
@@ -212,7 +225,12 @@ def drive(
 ) -> None:
     """The loop under the live display, until it ends or Ctrl-C stops it."""
     options = scheduler.options
-    display = Display(config["name"], options.total_trials or 0, config.get("timeout"))
+    display = Display(
+        config["name"],
+        options.total_trials or 0,
+        config.get("timeout"),
+        multitask=bool(scheduler.experiment.tasks),
+    )
     try:
         with live(display, console):
             for report in scheduler.run_trials_and_yield_results(None, config.get("timeout")):

@@ -28,6 +28,7 @@ from honed.scheduler import ThresholdEarlyStopping
 
 EXPERIMENT_KEYS = {
     "conditionals",
+    "tasks",
     "name",
     "type",
     "parameters",

@@ -15,6 +15,7 @@ from honed.client.models import MetricDef
 from honed.client.models import NewObservation
 from honed.client.models import Observation
 from honed.client.models import Suggestion
+from honed.client.models import TaskDef
 from honed.client.retry import RetryPolicy
 
 __all__ = [
@@ -26,6 +27,7 @@ __all__ = [
     "Observation",
     "RetryPolicy",
     "Suggestion",
+    "TaskDef",
     "database_url",
     "is_remote",
 ]

@@ -190,14 +190,18 @@ class Client:
         metadata: Mapping[str, Any] | None = None,
         assignments: Mapping[str, Any] | None = None,
         max_wait: float | None = None,
+        task: str | None = None,
     ) -> Suggestion:
         """``max_wait``: the most seconds to wait for a fresh model point (honed's own
-        header); then the newest model point, or Sobol when the optimizer has none."""
+        header); then the newest model point, or Sobol when the optimizer has none.
+        ``task``: multitask, the task of a manual suggestion (with ``assignments``)."""
         body: JSON = {}
         if metadata is not None:
             body["metadata"] = dict(metadata)
         if assignments is not None:
             body["assignments"] = dict(assignments)
+        if task is not None:
+            body["task"] = task
         path = f"/v1/experiments/{experiment_id}/suggestions"
         sent = {headers.MAX_WAIT: f"{max(max_wait, 0.0):g}"} if max_wait is not None else None
         return Suggestion.from_json(self.request("POST", path, json=body, headers=sent))

@@ -20,6 +20,19 @@ class MetricDef:
 
 
 @dataclass(frozen=True)
+class TaskDef:
+    """A task of a multitask experiment and its cost relative to the full evaluation."""
+
+    name: str
+    cost: float
+
+
+def _task_name(data: Any) -> str | None:
+    """A record's ``task`` object as its name (None: a plain experiment's record)."""
+    return str(data["name"]) if isinstance(data, Mapping) and "name" in data else None
+
+
+@dataclass(frozen=True)
 class Experiment:
     id: str
     name: str
@@ -32,10 +45,18 @@ class Experiment:
     metadata: dict[str, Any] | None
     observation_count: int
     raw: JSON = field(repr=False, compare=False)
+    #: Multitask: the tasks, the target (cost 1) first; empty for a plain experiment.
+    tasks: list[TaskDef] = field(default_factory=list)
+    #: What the observations cost of the budget: their tasks' costs (the count if plain).
+    observation_budget_consumed: float = 0.0
 
     @property
     def optimized_metrics(self) -> list[MetricDef]:
         return [m for m in self.metrics if m.strategy == "optimize"]
+
+    def task_cost(self, name: str | None) -> float:
+        """The cost of the task ``name``: 1 for a plain experiment's evaluations."""
+        return next((t.cost for t in self.tasks if t.name == name), 1.0)
 
     @classmethod
     def from_json(cls, data: JSON) -> Experiment:
@@ -60,6 +81,8 @@ class Experiment:
             metadata=data.get("metadata"),
             observation_count=int(progress.get("observation_count") or 0),
             raw=data,
+            tasks=[TaskDef(str(t["name"]), float(t["cost"])) for t in data.get("tasks") or []],
+            observation_budget_consumed=float(progress.get("observation_budget_consumed") or 0),
         )
 
 
@@ -96,6 +119,8 @@ class Suggestion:
     metadata: dict[str, Any]
     source: str | None = None
     model: SuggestionModel | None = None
+    #: Multitask: the name of the task to evaluate (None for a plain experiment).
+    task: str | None = None
 
     @classmethod
     def from_json(cls, data: JSON) -> Suggestion:
@@ -108,6 +133,7 @@ class Suggestion:
             metadata=dict(data.get("metadata") or {}),
             source=data.get("source"),
             model=SuggestionModel.from_json(data.get("model")),
+            task=_task_name(data.get("task")),
         )
 
 
@@ -122,6 +148,8 @@ class Observation:
     stddevs: dict[str, float | None]
     failed: bool
     metadata: dict[str, Any]
+    #: Multitask: the name of the task evaluated.
+    task: str | None = None
 
     @classmethod
     def from_json(cls, data: JSON) -> Observation:
@@ -136,6 +164,7 @@ class Observation:
             stddevs={v.get("name") or "": v.get("value_stddev") for v in values},
             failed=bool(data.get("failed")),
             metadata=dict(data.get("metadata") or {}),
+            task=_task_name(data.get("task")),
         )
 
 
@@ -145,6 +174,7 @@ class BestAssignments:
     assignments: dict[str, Any]
     values: dict[str, float]
     metadata: dict[str, Any]
+    task: str | None = None
 
     @classmethod
     def from_json(cls, data: JSON) -> BestAssignments:
@@ -153,6 +183,7 @@ class BestAssignments:
             assignments=dict(data.get("assignments") or {}),
             values={v.get("name") or "": float(v["value"]) for v in data.get("values") or []},
             metadata=dict(data.get("metadata") or {}),
+            task=_task_name(data.get("task")),
         )
 
 
@@ -166,6 +197,8 @@ class NewObservation:
     assignments: Assignments | None = None
     metadata: Mapping[str, Any] | None = None
     stddevs: Mapping[str, float] | None = None
+    #: Multitask: the task evaluated, with ``assignments`` (one of a suggestion is its).
+    task: str | None = None
 
     def to_json(self) -> JSON:
         body: JSON = {}
@@ -184,4 +217,6 @@ class NewObservation:
             body["failed"] = True
         if self.metadata is not None:
             body["metadata"] = dict(self.metadata)
+        if self.task is not None:
+            body["task"] = self.task
         return body

@@ -10,6 +10,7 @@ from honed.domain.metrics import Metric
 from honed.domain.metrics import Strategy
 from honed.domain.parameters import Parameter
 from honed.domain.parameters import SearchSpace
+from honed.errors import InvalidRequestError
 
 Metadata = Mapping[str, str | float | int]
 
@@ -72,6 +73,31 @@ class ExperimentSpec:
     def task_cost(self, name: str | None) -> float:
         """The cost of a task by name: 1 for a plain experiment's evaluations."""
         return next((t.cost for t in self.tasks if t.name == name), 1.0)
+
+    def task_named(self, name: str | None) -> Task | None:
+        """The task called ``name``, or None (a plain experiment, or no such task)."""
+        return next((t for t in self.tasks if t.name == name), None)
+
+    def check_task(self, name: str | None, path: str = "task") -> str | None:
+        """``name`` if it is right for a point of this experiment: a task of a multitask
+        experiment (required there), and none for a plain one; else InvalidRequestError
+        naming ``path``."""
+        if not self.tasks:
+            if name is not None:
+                raise InvalidRequestError(
+                    f"Invalid {path}: this experiment is not multitask (it has no tasks)"
+                )
+            return None
+        names = ", ".join(repr(t.name) for t in self.tasks)
+        if name is None:
+            raise InvalidRequestError(
+                f"Invalid {path}: a multitask experiment needs the task, one of {names}"
+            )
+        if self.task_named(name) is None:
+            raise InvalidRequestError(
+                f"Invalid {path}: {name!r} is not a task of this experiment ({names})"
+            )
+        return name
 
     @property
     def optimized_metrics(self) -> tuple[Metric, ...]:

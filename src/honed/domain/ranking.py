@@ -34,8 +34,23 @@ def is_feasible(spec: ExperimentSpec, observation: Observation) -> bool:
 
 def counts_for_best(spec: ExperimentSpec, observation: Observation) -> bool:
     """Feasible and complete: an early-stopped trial's value is a partial one (the last of
-    its curve), so it never ranks as best, in best_assignments, best-so-far or a front."""
-    return is_feasible(spec, observation) and not is_early_stopped(observation)
+    its curve), so it never ranks as best, in best_assignments, best-so-far or a front.
+    Multitask: only an evaluation of the cost-1 task is complete (SigOpt's "best at task
+    cost 1"); a cheaper task's value is not the one users optimize."""
+    return (
+        is_feasible(spec, observation)
+        and not is_early_stopped(observation)
+        and (not spec.tasks or spec.task_cost(observation.task) == 1.0)
+    )
+
+
+def budget_consumed(spec: ExperimentSpec, observations: Sequence[Observation]) -> float:
+    """What the observations cost of the ``observation_budget``: each non-deleted one its
+    task's cost (failed ones too, as in SigOpt), so the count for a plain experiment."""
+    live = [o for o in observations if not o.deleted]
+    if not spec.tasks:
+        return float(len(live))
+    return math.fsum(spec.task_cost(o.task) for o in live)
 
 
 def best_observations(

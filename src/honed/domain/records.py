@@ -120,6 +120,9 @@ class Progress:
     first_observation: Observation | None
     last_observation: Observation | None
     best_observation: Observation | None
+    #: The observations' task costs summed (failed ones too): the count for a plain
+    #: experiment, what its ``observation_budget`` is compared with.
+    budget_consumed: float
 
 
 @dataclass(frozen=True)
@@ -134,3 +137,7 @@ class ObservationInput:
     #: Parallel to ``values``: True where the client sent ``value_stddev`` (even as null).
     #: An update keeps the stored stddev only where it was left out.
     stddev_sent: tuple[bool, ...] = ()
+    #: Multitask: the task evaluated, by name (an observation of ``assignments`` needs one).
+    task: str | None = None
+    #: The client sent ``task`` (even as null): an update changes it only then.
+    task_sent: bool = False

@@ -43,6 +43,8 @@ MAX_SUGGESTION_TTL_SECONDS = 30 * 24 * 3600.0
 # Far beyond what one experiment can use, and inside int64 (stored and echoed as such).
 MAX_OBSERVATION_BUDGET = 1_000_000
 MAX_SOLUTIONS = 10
+# Multitask: each task is a point of the initial design at least twice (honed.engine.design).
+MAX_TASKS = 10
 MAX_PARALLEL_BANDWIDTH = 10_000
 PRIOR_KEYS = {"normal": ("mean", "scale"), "beta": ("shape_a", "shape_b")}
 
@@ -133,6 +135,7 @@ def validate_spec(spec: ExperimentSpec) -> None:
     _validate_metrics(spec)
     _validate_budget(spec)
     _validate_solutions(spec)
+    _validate_tasks(spec)
     _validate_linear_constraints(spec)
     bandwidth = spec.parallel_bandwidth
     if bandwidth is not None and not 1 <= bandwidth <= MAX_PARALLEL_BANDWIDTH:
@@ -402,6 +405,52 @@ def _validate_solutions(spec: ExperimentSpec) -> None:
         raise _fail(
             f"Invalid num_solutions: {wanted} solutions need an observation_budget of at "
             f"least {wanted}, not {budget}"
+        )
+
+
+def _validate_tasks(spec: ExperimentSpec) -> None:
+    """SigOpt's multitask rules: two or more tasks of distinct names and costs in (0, 1],
+    exactly one of cost 1 (the target), for one optimized metric and with a budget."""
+    tasks = spec.tasks
+    if not tasks:
+        return
+    if not 2 <= len(tasks) <= MAX_TASKS:
+        raise _fail(f"Invalid tasks: a multitask experiment has 2 to {MAX_TASKS} tasks")
+    names: set[str] = set()
+    costs: set[float] = set()
+    for index, task in enumerate(tasks):
+        path = f"tasks[{index}]"
+        check_name(task.name, f"{path}.name")
+        if task.name in names:
+            raise _fail(f"Invalid {path}.name: duplicate task name {task.name!r}")
+        names.add(task.name)
+        path = f"{path} ({task.name}).cost"
+        if not (_is_number(task.cost) and 0 < task.cost <= 1):
+            raise _fail(f"Invalid {path}: must be a number greater than 0 and at most 1")
+        if task.cost in costs:
+            raise _fail(f"Invalid {path}: another task has the cost {task.cost:g}; costs differ")
+        costs.add(task.cost)
+    if 1 not in costs:
+        raise _fail(
+            "Invalid tasks: exactly one task must have cost 1 (the full evaluation, whose "
+            "results count as best)"
+        )
+    if len(spec.optimized_metrics) != 1 or spec.constraint_metrics:
+        raise _fail(
+            "Invalid tasks: a multitask experiment optimizes exactly one metric and has no "
+            "constraint metrics"
+        )
+    if spec.solutions > 1:
+        raise _fail("Invalid tasks: a multitask experiment cannot have num_solutions > 1")
+    if spec.type is ExperimentType.GRID:
+        raise _fail(
+            "Invalid tasks: a grid experiment evaluates each point of its grid once; it "
+            "cannot be multitask"
+        )
+    if spec.observation_budget is None:
+        raise _fail(
+            "Invalid observation_budget: required for multitask experiments (with tasks); it "
+            "counts the tasks' costs"
         )
 
 

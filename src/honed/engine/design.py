@@ -14,13 +14,18 @@ LARGEST = 10
 # design gets one more quasi-random point (docs/decisions.md: With parallel workers the
 # model takes over once half the design is observed).
 SMALLEST_OBSERVED = 2
+# Multitask: the design cycles through the tasks (honed.engine.tasks), at least this many
+# points of each, so that a multi-fidelity model sees every task at several points.
+POINTS_PER_TASK = 2
 
 
 def initial_design_size(spec: ExperimentSpec) -> int:
     """Half the number of parameters (conditionals count as parameters), at least 5 and at
-    most 10 successful observations."""
+    most 10 successful observations; for a multitask experiment at least POINTS_PER_TASK
+    per task."""
     dimensions = len(spec.space.parameters) + len(spec.space.conditionals)
-    return max(SMALLEST, min((dimensions + 1) // 2, LARGEST))
+    size = max(SMALLEST, min((dimensions + 1) // 2, LARGEST))
+    return max(size, POINTS_PER_TASK * len(spec.tasks))
 
 
 def model_ready(spec: ExperimentSpec, successes: int, pending: int) -> bool:

@@ -5,6 +5,7 @@ backoff."""
 from __future__ import annotations
 
 import logging
+import math
 import uuid
 from collections.abc import Callable
 
@@ -14,6 +15,7 @@ from honed.errors import InvalidRequestError
 from honed.scheduler.clock import Clock
 from honed.scheduler.errors import SchedulerError
 from honed.scheduler.options import SchedulerOptions
+from honed.scheduler.results import budget_used
 from honed.scheduler.runner import Runner
 from honed.scheduler.store import TrialStore
 from honed.scheduler.trial import Trial
@@ -70,7 +72,9 @@ class Deployer:
         if room is not None:
             fresh = min(fresh, room)
         if options.total_trials is not None:
-            fresh = min(fresh, options.total_trials - len(self.trials))
+            # A trial's task is known once it is suggested: each new one may cost 1.
+            used = budget_used(self.trials.values(), self.store.experiment)
+            fresh = min(fresh, math.ceil(options.total_trials - used))
         created = self.create(fresh) if fresh > 0 else []
         batch = ready + created
         if batch:
@@ -110,6 +114,7 @@ class Deployer:
             self._suggestion_failures = 0
             trial.id, trial.assignments = suggestion.id, dict(suggestion.assignments)
             trial.source, trial.model = suggestion.source, suggestion.model
+            trial.task = suggestion.task
             self.trials[index] = trial
             created.append(trial)
         return created

@@ -37,7 +37,8 @@ class SchedulerOptions(BaseModel):
         None,
         ge=0,
         description="stop once the experiment has this many scheduler trials (failed ones "
-        "included); None: no limit (then give run_n_trials a count or a timeout)",
+        "included; a multitask experiment's count their tasks' costs, as its budget does); "
+        "None: no limit (then give run_n_trials a count or a timeout)",
     )
     max_pending_trials: int = Field(
         10, ge=1, description="trials deployed and not finished at once (the parallelism)"

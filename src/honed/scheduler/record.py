@@ -94,6 +94,7 @@ def trial_from_records(suggestion: Suggestion, observation: Observation | None) 
         progress={float(s): float(v) for s, v in _join(trials.PROGRESS_PREFIX, meta) or []},
         source=suggestion.source,
         model=suggestion.model,
+        task=suggestion.task,
     )
     if observation is None:
         status = meta.get(STATUS)

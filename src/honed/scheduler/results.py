@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -58,6 +59,13 @@ class Objective:
         return max(done, key=self.signed) if done else None
 
 
+def budget_used(trials: Iterable[Trial], experiment: Experiment) -> float:
+    """What the trials cost of ``total_trials`` (failed, pending and running ones too):
+    their tasks' costs for a multitask experiment, as its ``observation_budget`` counts
+    them, so their number for a plain one."""
+    return math.fsum(experiment.task_cost(t.task) for t in trials)
+
+
 def runner_values(raw: Mapping[str, float] | float, experiment: Experiment) -> dict[str, float]:
     """A runner's result as ``{metric: value}``; a bare number is the only metric's."""
     if isinstance(raw, Mapping):
@@ -87,8 +95,11 @@ def trials_frame(trials: Iterable[Trial]) -> pd.DataFrame:
     """One row per trial, by index (the columns ``Scheduler.to_dataframe`` documents)."""
     import pandas as pd
 
+    ordered = sorted(trials, key=lambda t: t.index)
+    # Multitask: the task each trial evaluated, before its assignments.
+    multitask = any(t.task is not None for t in ordered)
     rows = []
-    for trial in sorted(trials, key=lambda t: t.index):
+    for trial in ordered:
         model = trial.model
         rows.append(
             {
@@ -96,6 +107,7 @@ def trials_frame(trials: Iterable[Trial]) -> pd.DataFrame:
                 "trial_id": trial.id,
                 "status": trial.status.value,
                 "generation_method": GENERATION_METHODS.get(trial.source or "", trial.source),
+                **({"task": trial.task} if multitask else {}),
                 **{f"{name}": value for name, value in trial.assignments.items()},
                 **{f"{name}": value for name, value in trial.values.items()},
                 "reason": trial.reason,

@@ -27,6 +27,7 @@ from honed.scheduler.polling import Poller
 from honed.scheduler.polling import stop_quietly
 from honed.scheduler.results import Objective
 from honed.scheduler.results import SchedulerResult
+from honed.scheduler.results import budget_used
 from honed.scheduler.results import trials_frame
 from honed.scheduler.runner import Runner
 from honed.scheduler.store import TrialStore
@@ -303,9 +304,12 @@ class Scheduler:
         for trial in self.trials.values():
             counts[trial.status.value] += 1
         best = self._objective.best(self.trials.values())
+        finished = [t for t in self.trials.values() if t.status.terminal]
         return {
             "trials": len(self.trials),
             **counts,
+            # What the finished trials cost of the budget: their tasks' costs (multitask).
+            "budget_consumed": budget_used(finished, self.experiment),
             "best_value": best.values.get(self._objective.name or "") if best else None,
             "best_trial": best.index if best else None,
             "elapsed": self.clock.monotonic() - (self._run_started or self.clock.monotonic()),
@@ -346,7 +350,8 @@ class Scheduler:
 
     def to_dataframe(self) -> pd.DataFrame:
         """One row per trial: index, id, status, ``generation_method`` (what chose the
-        point, as in Ax's exp_to_df: design, optimizer, fallback or manual), assignments,
+        point, as in Ax's exp_to_df: design, optimizer, fallback or manual), the ``task``
+        it evaluated (multitask experiments only), assignments,
         values, reason, runner metadata, start and end times (UTC), then the suggestion's own
         ``source`` (engine for the design, optimizer, fallback, manual, queued) and, for
         optimizer points, what the model knew: the observations it was fitted on, ``batch``
@@ -376,8 +381,12 @@ class Scheduler:
         options = self.options
         if max_trials is not None and new_trials >= max_trials:
             return f"{max_trials} trials deployed"
-        if options.total_trials is not None and len(self.trials) >= options.total_trials:
-            return f"total_trials={options.total_trials} reached"
+        if (
+            options.total_trials is not None
+            and budget_used(self.trials.values(), self.experiment) >= options.total_trials
+        ):
+            costs = " (in task costs)" if self.experiment.tasks else ""
+            return f"total_trials={options.total_trials} reached{costs}"
         if self._deployer.exhausted:
             return "the search space has no free point left"
         if self._global_stop is None and options.global_stopping is not None:

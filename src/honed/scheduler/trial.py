@@ -54,7 +54,8 @@ class TrialSpec:
 
     ``key``: a name for the trial that no other trial of any experiment or store shares
     (suggestion ids repeat across databases); runners name what they launch with it, so
-    that ``run`` can recognise a trial it launched before. Defaults to ``id``.
+    that ``run`` can recognise a trial it launched before. Defaults to ``id``. ``task``:
+    multitask, the task to evaluate the assignments at (None for a plain experiment).
     """
 
     id: str
@@ -62,6 +63,7 @@ class TrialSpec:
     assignments: Mapping[str, Any]
     metadata: Mapping[str, Any] = field(default_factory=dict)
     key: str = ""
+    task: str | None = None
 
     def __post_init__(self) -> None:
         if not self.key:
@@ -109,13 +111,20 @@ class Trial:
     #: knew then (its ``model``: None for design and fallback points).
     source: str | None = None
     model: SuggestionModel | None = None
+    #: Multitask: the suggestion's task, which the trial evaluates.
+    task: str | None = None
     # Monotonic times, this process only.
     retry_at: float = 0.0
     running_since: float | None = None
 
     def spec(self) -> TrialSpec:
         return TrialSpec(
-            self.id, self.index, dict(self.assignments), dict(self.runner_metadata), self.key
+            self.id,
+            self.index,
+            dict(self.assignments),
+            dict(self.runner_metadata),
+            self.key,
+            self.task,
         )
 
     # --- transitions: the only code that changes ``status`` -------------------------------

@@ -230,10 +230,11 @@ class ObservationListQuery(DeletedPageQuery):
         BeforeValidator(lambda raw: raw or "id"),
         Field(
             description="id, timestamp, value, value-<metric>, value_stddev, "
-            "value_stddev-<metric> or parameter-<name>",
+            "value_stddev-<metric>, parameter-<name> or task (its cost; multitask only)",
             # Checked by the observation service, which names the metrics and parameters.
             json_schema_extra={
-                "pattern": "^(id|timestamp|value|value_stddev|(value|value_stddev|parameter)-.+)$"
+                "pattern": "^(id|timestamp|value|value_stddev|task"
+                "|(value|value_stddev|parameter)-.+)$"
             },
         ),
     ] = "id"

@@ -4,7 +4,9 @@ In order: the oldest queued suggestion; the optimizer's best ready candidate tha
 neither open nor observed, if its model is fresh enough for the request (``Serving``);
 the experiment's sequence engine (Sobol, random, grid) for the initial design, or past it
 when the request may no longer wait for the optimizer; a free point found by enumeration
-or random draws.
+or random draws. Multitask: a queued point and a candidate bring their task; the engine's
+points get theirs from honed.engine.tasks (the design cycles through the tasks, fallback
+points are of the target task).
 
 A candidate is fresh when its model accounts for every stored observation (saw it, or had
 its suggestion pending) but for ``staleness_tolerance`` of them with concurrent workers.
@@ -37,6 +39,8 @@ from honed.engine.space import first_free_point
 from honed.engine.space import point_from_unit
 from honed.engine.space import satisfies_constraints
 from honed.engine.space import unit_dimension
+from honed.engine.tasks import design_task
+from honed.engine.tasks import target_task
 from honed.errors import ConflictError
 from honed.storage.optimizer import Candidate
 from honed.storage.optimizer import CandidateBasis
@@ -108,7 +112,13 @@ def decide(
     if context.next_queued is not None:
         queued = context.next_queued
         return SuggestionDecision(
-            NewSuggestion(queued.assignments, SuggestionSource.QUEUED, metadata, queued.id),
+            NewSuggestion(
+                queued.assignments,
+                SuggestionSource.QUEUED,
+                metadata,
+                queued.id,
+                task=queued.task,
+            ),
             context.cursor,
         )
     experiment = context.experiment
@@ -149,8 +159,14 @@ def chosen_decision(
     metadata: Metadata | None,
     model: ModelBasis | None = None,
 ) -> SuggestionDecision:
+    # A candidate stored before its experiment's tasks were known to the optimizer cannot
+    # exist (tasks never change), so a multitask candidate always has its task; the target
+    # stands in only as a guard.
+    task = chosen.task or target_task(context.experiment.spec)
     return SuggestionDecision(
-        NewSuggestion(chosen.assignments, SuggestionSource.OPTIMIZER, metadata, model=model),
+        NewSuggestion(
+            chosen.assignments, SuggestionSource.OPTIMIZER, metadata, model=model, task=task
+        ),
         context.cursor,
         candidate_id=chosen.id,
     )
@@ -182,26 +198,35 @@ def _sequence_decision(
     source: SuggestionSource,
 ) -> SuggestionDecision:
     cursor = context.cursor
+    spec = context.experiment.spec
     try:
-        point, cursor = _engine_point(engine, context, taken)
+        point, cursor, index = _engine_point(engine, context, taken)
     except Exception:  # an engine fault must not cost the worker its suggestion
         logger.exception(
             "engine failed for experiment %s; serving a fallback point", context.experiment.id
         )
         point = None
     if point is not None:
-        return SuggestionDecision(NewSuggestion(point, source, metadata), cursor)
+        # The design index is the cursor the point was proposed at; a fallback point is
+        # past the design whatever the cursor says.
+        task = design_task(spec, index) if source is SuggestionSource.ENGINE else None
+        task = task or target_task(spec)
+        return SuggestionDecision(NewSuggestion(point, source, metadata, task=task), cursor)
     fallback = free_point(context.experiment, taken)
-    return SuggestionDecision(NewSuggestion(fallback, SuggestionSource.FALLBACK, metadata), cursor)
+    return SuggestionDecision(
+        NewSuggestion(fallback, SuggestionSource.FALLBACK, metadata, task=target_task(spec)),
+        cursor,
+    )
 
 
 def _engine_point(
     engine: Engine, context: SuggestionContext, taken: AbstractSet[str]
-) -> tuple[dict[str, AssignmentValue] | None, int]:
+) -> tuple[dict[str, AssignmentValue] | None, int, int]:
+    """The engine's point, the cursor after it, and the cursor it was proposed at."""
     observations = context.load_observations() if engine.needs_observations else []
-    pending: list[Assignments] = (
-        [s.assignments for s in context.load_open_suggestions()] if engine.needs_pending else []
-    )
+    open_suggestions = context.load_open_suggestions() if engine.needs_pending else []
+    pending: list[Assignments] = [s.assignments for s in open_suggestions]
+    pending_tasks = [s.task for s in open_suggestions]
     cursor = context.cursor
     # An observed point is taken too while the engine finds others: a design point that
     # repeats one (the centre a user already reported, a small discrete space) would be
@@ -210,10 +235,18 @@ def _engine_point(
     # lock is costly (docs/decisions.md: Observed repeats checked only in discrete spaces
     # and at the design's first point).
     check_observed = context.experiment.spec.space.is_discrete or cursor == 0
-    repeat: tuple[dict[str, AssignmentValue], int] | None = None
+    repeat: tuple[dict[str, AssignmentValue], int, int] | None = None
     for _ in range(ENGINE_ATTEMPTS):
+        proposed_at = cursor
         proposal = engine.propose(
-            ProposalRequest(context.experiment, cursor, pending, observations, count=1)
+            ProposalRequest(
+                context.experiment,
+                cursor,
+                pending,
+                observations,
+                count=1,
+                pending_tasks=pending_tasks,
+            )
         )
         cursor = proposal.cursor
         for point in proposal.points:
@@ -221,12 +254,12 @@ def _engine_point(
             if key in taken:
                 continue
             if not check_observed or not context.observed_among({key}):
-                return point, cursor
+                return point, cursor, proposed_at
             if repeat is None:
-                repeat = point, cursor
+                repeat = point, cursor, proposed_at
         if not proposal.points:
             break
-    return repeat if repeat is not None else (None, cursor)
+    return repeat if repeat is not None else (None, cursor, cursor)
 
 
 def free_point(experiment: Experiment, taken: AbstractSet[str]) -> dict[str, AssignmentValue]:

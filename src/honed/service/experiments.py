@@ -15,6 +15,7 @@ from honed.domain.metrics import Metric
 from honed.domain.parameters import Parameter
 from honed.domain.parameters import SearchSpace
 from honed.domain.ranking import best_observations
+from honed.domain.ranking import budget_consumed
 from honed.domain.records import Observation
 from honed.domain.records import Progress
 from honed.domain.tenancy import Token
@@ -125,6 +126,7 @@ class ExperimentService:
             first_observation=observations[0] if observations else None,
             last_observation=observations[-1] if observations else None,
             best_observation=best,
+            budget_consumed=budget_consumed(experiment.spec, observations),
         )
 
     def optimizer_status(self, experiment: Experiment) -> OptimizerStatus:
@@ -132,8 +134,11 @@ class ExperimentService:
         return self._storage.optimizer_status(experiment.id)
 
     def best_assignments(self, caller: Token, experiment_id: int) -> builtins.list[Observation]:
-        experiment = experiment_for(self._storage, caller, experiment_id)
-        return best_observations(experiment.spec, self._storage.all_observations(experiment_id))
+        return self.best_of(experiment_for(self._storage, caller, experiment_id))
+
+    def best_of(self, experiment: Experiment) -> builtins.list[Observation]:
+        """Best assignments of ``experiment`` (one the caller may read)."""
+        return best_observations(experiment.spec, self._storage.all_observations(experiment.id))
 
 
 def _updated_space(spec: ExperimentSpec, parameters: tuple[Parameter, ...]) -> SearchSpace:

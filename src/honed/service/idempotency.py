@@ -48,10 +48,19 @@ def fingerprint(experiment_id: int, given: Sequence[ObservationInput], batch: bo
     payload = {
         "experiment": experiment_id,
         "batch": batch,
-        "observations": [dataclasses.asdict(item) for item in given],
+        "observations": [_fields(item) for item in given],
     }
     text = json.dumps(payload, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _fields(given: ObservationInput) -> dict[str, object]:
+    """An input's fields; the task's only when sent, so that a plain observation's digest
+    is the one a server before multitask stored for the same key."""
+    fields = dataclasses.asdict(given)
+    if not given.task_sent and given.task is None:
+        del fields["task"], fields["task_sent"]
+    return fields
 
 
 class KeyPurger:

@@ -142,6 +142,7 @@ class ObservationService:
         assignments = None
         if "assignments" in fields:
             assignments = experiment.spec.space.check_assignments(given.assignments)
+        set_task = _task_update(experiment, current, given, fields)
         patch = ObservationPatch(
             values=values,
             failed=failed,
@@ -149,6 +150,8 @@ class ObservationService:
             set_metadata="metadata" in fields,
             suggestion_id=given.suggestion_id if "suggestion" in fields else None,
             assignments=assignments,
+            task=given.task,
+            set_task=set_task,
         )
         return self._storage.update_observation(experiment_id, observation_id, patch)
 
@@ -176,14 +179,61 @@ def _merged_values(current: Observation, given: ObservationInput) -> tuple[Metri
     )
 
 
+def _task_update(
+    experiment: Experiment, current: Observation, given: ObservationInput, fields: set[str]
+) -> bool:
+    """Whether an update sets the observation's task (to ``given.task``), or
+    InvalidRequestError. As in SigOpt: the task of an observation of a suggestion is the
+    suggestion's, so a task is given only with assignments, or for an observation that
+    has none; one that gives up its suggestion for assignments needs its task then."""
+    spec = experiment.spec
+    sent = "task" in fields
+    if not spec.tasks:
+        if sent and given.task is not None:
+            spec.check_task(given.task)
+        return False
+    if "suggestion" in fields and given.suggestion_id is not None:
+        if sent:
+            raise InvalidRequestError(
+                "Invalid task: an observation of a suggestion is of the suggestion's task; "
+                "send task only with assignments"
+            )
+        return False
+    unlinked = "assignments" in fields and given.assignments is not None
+    if current.suggestion_id is not None and not unlinked:
+        if sent:
+            raise InvalidRequestError(
+                "Invalid task: this observation is of a suggestion, and of its task; send "
+                "task with assignments to unlink it"
+            )
+        return False
+    if unlinked and current.suggestion_id is not None and not sent:
+        raise InvalidRequestError(
+            "Invalid task: an observation that gives up its suggestion for assignments needs "
+            "its task too"
+        )
+    if sent:
+        spec.check_task(given.task)
+    return sent
+
+
 def _checked(experiment: Experiment, given: ObservationInput) -> NewObservation:
     if (given.suggestion_id is None) == (given.assignments is None):
         raise InvalidRequestError(
             "Invalid observation: send exactly one of suggestion or assignments"
         )
+    spec = experiment.spec
     assignments = None
+    task = None
     if given.assignments is not None:
-        assignments = experiment.spec.space.check_assignments(given.assignments)
+        assignments = spec.space.check_assignments(given.assignments)
+        task = spec.check_task(given.task)
+    elif given.task_sent:
+        spec.check_task(given.task)  # a plain experiment's refusal first
+        raise InvalidRequestError(
+            "Invalid task: an observation of a suggestion is of the suggestion's task; send "
+            "task only with assignments"
+        )
     values = checked_values(experiment, given.values or (), given.failed)
     return NewObservation(
         suggestion_id=given.suggestion_id,
@@ -191,6 +241,7 @@ def _checked(experiment: Experiment, given: ObservationInput) -> NewObservation:
         values=values,
         failed=given.failed,
         metadata=given.metadata,
+        task=task,
     )
 
 

@@ -22,6 +22,7 @@ from typing import Protocol
 from honed.engine.base import Engine
 from honed.engine.base import ProposalRequest
 from honed.engine.design import model_ready
+from honed.engine.tasks import proposal_tasks
 from honed.service.choice import uses_optimizer
 from honed.storage.analyses import ModelAnalyses
 from honed.storage.optimizer import CandidateSet
@@ -199,13 +200,23 @@ class OptimizerLoop:
             self._last_fit[experiment_id] = work.observation_count
             proposal = engine.propose(
                 ProposalRequest(
-                    work.experiment, 0, pending, inputs.observations, count=count, pool=pool
+                    work.experiment,
+                    0,
+                    pending,
+                    inputs.observations,
+                    count=count,
+                    pool=pool,
+                    pending_tasks=[s.task for s in inputs.pending],
                 )
             )
+            # Multitask: the engine's task of each point, else the target task.
+            tasks = proposal_tasks(work.experiment.spec, proposal)
             seconds = time.perf_counter() - started
             self._storage.store_candidates(
                 experiment_id,
-                CandidateSet(proposal.points, min(count, len(proposal.points)), inputs, seconds),
+                CandidateSet(
+                    proposal.points, min(count, len(proposal.points)), inputs, seconds, tasks
+                ),
             )
             logger.info(
                 "experiment %s: %d candidates from %d observations, %d pending, in %.2fs",

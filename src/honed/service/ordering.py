@@ -17,6 +17,7 @@ OBSERVATION_SORTS = (
     "value_stddev",
     "value_stddev-<metric>",
     "parameter-<name>",
+    "task",
 )
 
 
@@ -28,11 +29,17 @@ def _invalid_sort(sort: str, why: str) -> InvalidRequestError:
 
 def observation_order(experiment: Experiment, sort: str) -> ObservationOrder:
     """The order ``sort`` names for observations of ``experiment`` (SigOpt's sort keys;
-    plain ``value`` is the first metric's)."""
+    plain ``value`` is the first metric's; ``task`` the task's cost)."""
     if sort == "id":
         return ObservationOrder()
     if sort == "timestamp":
         return ObservationOrder(field="created")
+    if sort == "task":
+        # By the task's cost: the cost-1 task first in the default (descending) order.
+        tasks = experiment.spec.tasks
+        if not tasks:
+            raise _invalid_sort(sort, "sorts the observations of multitask experiments only")
+        return ObservationOrder(field="task", task_costs=tuple((t.name, t.cost) for t in tasks))
     field, dash, name = sort.partition("-")
     if field in ("value", "value_stddev"):
         # Stored values are one per metric, sorted by name (service.observations).

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -23,6 +24,7 @@ from honed.domain.records import QueuedSuggestion
 from honed.domain.records import Suggestion
 from honed.domain.records import SuggestionSource
 from honed.domain.tenancy import Token
+from honed.errors import InvalidRequestError
 from honed.service import choice
 from honed.service.access import check_classic
 from honed.service.access import check_live_experiment
@@ -119,14 +121,19 @@ class SuggestionRequest:
         assignments: object | None,
         for_run: bool,
         max_wait: float | None = None,
+        task: str | None = None,
     ) -> None:
         self._service = service
         self._caller = caller
         self._experiment_id = experiment_id
         self._metadata = metadata
         self._assignments = assignments
+        self._task = task
         self._for_run = for_run
         self._max_wait = max_wait
+        #: The experiment as the last decision saw it (set by ``step``): what renders the
+        #: suggestion's task.
+        self.experiment: Experiment | None = None
         #: Set by the first step (it may read the database: not on a server's event loop).
         self._serving: choice.Serving | None = None
         self._started = time.monotonic()
@@ -145,6 +152,7 @@ class SuggestionRequest:
             unchanged = service.fit_marker(self._experiment_id) == self._marker
             if unchanged and time.monotonic() < self._deadline:
                 return POLL_SECONDS
+        seen: list[Experiment] = []
         outcome = service.attempt(
             self._caller,
             self._experiment_id,
@@ -152,7 +160,11 @@ class SuggestionRequest:
             self._assignments,
             self._serving,
             for_run=self._for_run,
+            task=self._task,
+            seen=seen.append,
         )
+        if seen:
+            self.experiment = seen[-1]
         if isinstance(outcome, choice.CandidatesNeeded):
             return self._wait(outcome.basis)
         if service.observer is not None:
@@ -232,13 +244,17 @@ class SuggestionService:
         assignments: object | None = None,
         for_run: bool = False,
         max_wait: float | None = None,
+        task: str | None = None,
     ) -> Suggestion:
         """Blocks while the request waits for the optimizer (see ``SuggestionRequest``).
 
         ``for_run``: the suggestion of a new training run of an AI experiment (honed's run
-        service); other callers may not create suggestions of AI experiments.
+        service); other callers may not create suggestions of AI experiments. ``task``:
+        multitask, the task of a manual suggestion (with ``assignments``).
         """
-        request = self.request(caller, experiment_id, metadata, assignments, for_run, max_wait)
+        request = self.request(
+            caller, experiment_id, metadata, assignments, for_run, max_wait, task
+        )
         while not isinstance(step := request.step(), Suggestion):
             time.sleep(step)
         return step
@@ -255,12 +271,13 @@ class SuggestionService:
         assignments: object | None = None,
         for_run: bool = False,
         max_wait: float | None = None,
+        task: str | None = None,
     ) -> SuggestionRequest:
         """A suggestion create to be stepped by the caller, who sleeps (or awaits) between
         steps: a server's waiting request holds no thread and no database connection.
         ``max_wait``: the caller's own cap on the wait for a fresh model point."""
         return SuggestionRequest(
-            self, caller, experiment_id, metadata, assignments, for_run, max_wait
+            self, caller, experiment_id, metadata, assignments, for_run, max_wait, task
         )
 
     def attempt(
@@ -272,19 +289,32 @@ class SuggestionService:
         serving: choice.Serving,
         *,
         for_run: bool = False,
+        task: str | None = None,
+        seen: Callable[[Experiment], None] | None = None,
     ) -> Suggestion | choice.CandidatesNeeded:
         """One transaction: the checks run on the experiment as locked for the decision.
-        CandidatesNeeded (nothing stored) where ``serving`` forbids what is at hand."""
+        CandidatesNeeded (nothing stored) where ``serving`` forbids what is at hand.
+        ``seen`` is told of the experiment the decision saw (it renders the suggestion)."""
 
         def decide(context: SuggestionContext) -> SuggestionDecision | choice.CandidatesNeeded:
             what = "training runs" if for_run else "suggestions"
             experiment = check_live_experiment(caller, context.experiment, what)
+            if seen is not None:
+                seen(experiment)
             if not for_run:
                 check_classic(experiment)
             if assignments is not None:
                 manual = experiment.spec.space.check_assignments(assignments)
+                checked = experiment.spec.check_task(task)
                 return SuggestionDecision(
-                    NewSuggestion(manual, SuggestionSource.MANUAL, metadata), context.cursor
+                    NewSuggestion(manual, SuggestionSource.MANUAL, metadata, task=checked),
+                    context.cursor,
+                )
+            if task is not None:
+                experiment.spec.check_task(task)  # a plain experiment's 400 first
+                raise InvalidRequestError(
+                    "Invalid task: a task goes with the assignments of a manual suggestion; "
+                    "honed chooses the task of the points it suggests"
                 )
             return choice.decide(context, metadata, serving)
 
@@ -327,9 +357,13 @@ class SuggestionService:
             self._markers[experiment_id] = (now, marker)
         return marker
 
-    def get(self, caller: Token, experiment_id: int, suggestion_id: int) -> Suggestion:
-        self._expire(experiment_for(self._storage, caller, experiment_id))
-        return self._storage.get_suggestion(experiment_id, suggestion_id)
+    def get(
+        self, caller: Token, experiment_id: int, suggestion_id: int
+    ) -> tuple[Experiment, Suggestion]:
+        """The suggestion and its experiment (whose tasks render the suggestion's)."""
+        experiment = experiment_for(self._storage, caller, experiment_id)
+        self._expire(experiment)
+        return experiment, self._storage.get_suggestion(experiment_id, suggestion_id)
 
     def _expire(self, experiment: Experiment) -> None:
         """With a TTL, reads show expiry at once (suggestion creation also expires)."""
@@ -344,9 +378,12 @@ class SuggestionService:
         open_only: bool = False,
         deleted: bool = False,
         ids: Sequence[int] | None = None,
-    ) -> Page[Suggestion]:
-        self._expire(experiment_for(self._storage, caller, experiment_id))
-        return self._storage.list_suggestions(experiment_id, page, open_only, deleted, ids)
+    ) -> tuple[Experiment, Page[Suggestion]]:
+        experiment = experiment_for(self._storage, caller, experiment_id)
+        self._expire(experiment)
+        return experiment, self._storage.list_suggestions(
+            experiment_id, page, open_only, deleted, ids
+        )
 
     def update(
         self,
@@ -355,19 +392,22 @@ class SuggestionService:
         suggestion_id: int,
         metadata: Metadata | None = None,
         set_metadata: bool = False,
-    ) -> Suggestion:
+    ) -> tuple[Experiment, Suggestion]:
         """Any update is also the worker's sign of life: with a suggestion TTL it moves the
-        lease of an open suggestion to now + TTL (an expired one stays expired)."""
+        lease of an open suggestion to now + TTL (an expired one stays expired). Returns
+        the experiment too (its tasks render the suggestion's)."""
         experiment = experiment_for(self._storage, caller, experiment_id, write=True)
         ttl = experiment.spec.suggestion_ttl_seconds
         if ttl is not None:
             self._expire(experiment)
-            return self._storage.extend_suggestion_lease(
+            return experiment, self._storage.extend_suggestion_lease(
                 experiment_id, suggestion_id, time.time() + ttl, metadata, set_metadata
             )
         if not set_metadata:
-            return self._storage.get_suggestion(experiment_id, suggestion_id)
-        return self._storage.update_suggestion_metadata(experiment_id, suggestion_id, metadata)
+            return experiment, self._storage.get_suggestion(experiment_id, suggestion_id)
+        return experiment, self._storage.update_suggestion_metadata(
+            experiment_id, suggestion_id, metadata
+        )
 
     def delete(
         self,
@@ -380,22 +420,28 @@ class SuggestionService:
         return self._storage.delete_suggestions(experiment_id, suggestion_id, open_only)
 
     # --- queued suggestions ---------------------------------------------------------------
-    def enqueue(self, caller: Token, experiment_id: int, assignments: object) -> QueuedSuggestion:
+    def enqueue(
+        self, caller: Token, experiment_id: int, assignments: object, task: str | None = None
+    ) -> tuple[Experiment, QueuedSuggestion]:
+        """Queue a point; a multitask experiment's needs its ``task``."""
         experiment = live_experiment_for(
             self._storage, caller, experiment_id, "queued suggestions"
         )
         checked = experiment.spec.space.check_assignments(assignments)
-        return self._storage.create_queued_suggestion(experiment_id, checked)
+        task = experiment.spec.check_task(task)
+        return experiment, self._storage.create_queued_suggestion(experiment_id, checked, task)
 
-    def get_queued(self, caller: Token, experiment_id: int, queued_id: int) -> QueuedSuggestion:
-        experiment_for(self._storage, caller, experiment_id)
-        return self._storage.get_queued_suggestion(experiment_id, queued_id)
+    def get_queued(
+        self, caller: Token, experiment_id: int, queued_id: int
+    ) -> tuple[Experiment, QueuedSuggestion]:
+        experiment = experiment_for(self._storage, caller, experiment_id)
+        return experiment, self._storage.get_queued_suggestion(experiment_id, queued_id)
 
     def list_queued(
         self, caller: Token, experiment_id: int, page: PageRequest
-    ) -> Page[QueuedSuggestion]:
-        experiment_for(self._storage, caller, experiment_id)
-        return self._storage.list_queued_suggestions(experiment_id, page)
+    ) -> tuple[Experiment, Page[QueuedSuggestion]]:
+        experiment = experiment_for(self._storage, caller, experiment_id)
+        return experiment, self._storage.list_queued_suggestions(experiment_id, page)
 
     def delete_queued(self, caller: Token, experiment_id: int, queued_id: int) -> None:
         experiment_for(self._storage, caller, experiment_id, write=True)

@@ -20,6 +20,7 @@ from honed.domain.hypervolume import hypervolume_trace
 from honed.domain.hypervolume import reference_point
 from honed.domain.metrics import Metric
 from honed.domain.ranking import best_observations
+from honed.domain.ranking import budget_consumed
 from honed.domain.ranking import counts_for_best
 from honed.domain.ranking import pareto_front
 from honed.domain.records import Observation
@@ -55,6 +56,8 @@ class ExperimentSummary:
     best_value: float | None
     best_count: int  # the Pareto front's size with two optimized metrics
     last_activity: int
+    #: What the observations cost of the budget: their tasks' costs (the count if plain).
+    budget_consumed: float
 
 
 @dataclass(frozen=True)
@@ -96,6 +99,8 @@ class ExperimentDetail:
     hypervolume: Hypervolume | None
     workers: tuple[Worker, ...]
     now: int
+    #: What the observations cost of the budget: their tasks' costs (the count if plain).
+    budget_consumed: float
 
 
 class SummaryService:
@@ -138,6 +143,7 @@ class SummaryService:
             best_value=best_value,
             best_count=len(best),
             last_activity=last,
+            budget_consumed=budget_consumed(experiment.spec, observations),
         )
 
     def detail(self, caller: Token, experiment_id: int) -> ExperimentDetail:
@@ -156,8 +162,10 @@ class SummaryService:
         now = int(time.time())
         open_suggestions = tuple(self._storage.open_suggestions(experiment_id))
         budget = spec.observation_budget
-        # Done: the budget is spent and nothing is out, so no worker is expected to report.
-        done = budget is not None and len(observations) >= budget and not open_suggestions
+        consumed = budget_consumed(spec, observations)
+        # Done: the budget is spent (in task costs, multitask) and nothing is out, so no
+        # worker is expected to report.
+        done = budget is not None and consumed >= budget and not open_suggestions
         return ExperimentDetail(
             experiment=experiment,
             observations=tuple(observations),
@@ -171,6 +179,7 @@ class SummaryService:
             hypervolume=hypervolume,
             workers=tuple(workers(observations, now, expecting_reports=not done)),
             now=now,
+            budget_consumed=consumed,
         )
 
     def _answered(

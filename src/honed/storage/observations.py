@@ -23,26 +23,31 @@ class ObservationOrder:
 
     ``field`` is "id", "created", "value" or "value_stddev" (of the metric at
     ``metric_index`` in the observation's values, which are stored one per metric, sorted by
-    metric name), or "parameter" (the assignment of ``parameter``, compared as text when
-    ``text`` else as a number). A missing value (failed, unassigned) sorts above all.
+    metric name), "parameter" (the assignment of ``parameter``, compared as text when
+    ``text`` else as a number), or "task" (the cost of the observation's task, from
+    ``task_costs``: name and cost of each task). A missing value (failed, unassigned, no
+    task) sorts above all.
     """
 
     field: str = "id"
     metric_index: int = 0
     parameter: str = ""
     text: bool = False
+    task_costs: tuple[tuple[str, float], ...] = ()
 
 
 @dataclass(frozen=True)
 class NewObservation:
     """``suggestion_id`` or full ``assignments``; the storage fills assignments from the
-    suggestion when they are None."""
+    suggestion when they are None, and the task too (multitask): an observation of a
+    suggestion is of the suggestion's task, ``task`` is that of given assignments."""
 
     suggestion_id: int | None
     assignments: Assignments | None
     values: tuple[MetricValue, ...]
     failed: bool
     metadata: Metadata | None
+    task: str | None = None
 
 
 @dataclass(frozen=True)
@@ -64,6 +69,9 @@ class ObservationPatch:
     set_metadata: bool = False
     suggestion_id: int | None = None
     assignments: Assignments | None = None
+    #: Multitask: the new task (with ``set_task``); a new ``suggestion_id`` brings its own.
+    task: str | None = None
+    set_task: bool = False
 
 
 class ObservationStore(Protocol):
@@ -153,7 +161,8 @@ class ObservationStore(Protocol):
         self, experiment_id: int, observation_id: int, patch: ObservationPatch
     ) -> Observation:
         """Apply ``patch`` and return the observation. A new ``suggestion_id`` takes that
-        suggestion's assignments and closes it; new ``assignments`` unlink the suggestion.
+        suggestion's assignments and task and closes it; new ``assignments`` unlink the
+        suggestion.
 
         Raises: NotFoundError; InvalidRequestError for a suggestion the observation cannot
         name (as in ``observe``).

@@ -75,6 +75,8 @@ class CandidateSet:
     batch: int
     inputs: FitInputs
     fit_seconds: float
+    #: Multitask: the task of each point (parallel to ``points``; empty: none has one).
+    tasks: Sequence[str | None] = ()
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,8 @@ class Candidate:
     assignments: Assignments
     basis_modified: float
     rank: int
+    #: Multitask: the task the point is to be evaluated at.
+    task: str | None = None
 
 
 @dataclass(frozen=True)
@@ -188,7 +192,10 @@ class OptimizerQueue(Protocol):
         """Replace the unused candidates by ``candidates`` (best first), remember what
         their model knew (``CandidateBasis``), clear the recorded error and the waiting
         requests, and release the lease. Used candidates stay. The caller's lease is not
-        checked: a process that lost it to another still stores its fit.
+        checked: a process that lost it to another still stores its fit. Each candidate
+        keeps its task (``CandidateSet.tasks``; none when that is empty).
+
+        Raises: ValueError for ``tasks`` that are not parallel to the points.
 
         Locks: write; the experiment's unused candidates and its optimizer state row.
         """

@@ -35,6 +35,8 @@ class NewSuggestion:
     queued_id: int | None = None
     #: For a candidate of the optimizer: what its model knew.
     model: ModelBasis | None = None
+    #: Multitask: the task to evaluate the point at (None for a plain experiment).
+    task: str | None = None
 
 
 @dataclass(frozen=True)
@@ -197,9 +199,10 @@ class SuggestionStore(Protocol):
 
     @abstractmethod
     def create_queued_suggestion(
-        self, experiment_id: int, assignments: Assignments
+        self, experiment_id: int, assignments: Assignments, task: str | None = None
     ) -> QueuedSuggestion:
-        """Queue a point to be handed out before any the engine chooses; return it.
+        """Queue a point (and, multitask, its task) to be handed out before any the engine
+        chooses; return it.
 
         Raises: NotFoundError for a missing experiment. Locks: write.
         """

@@ -9,7 +9,8 @@ role may subclass that class alone: ``TenantConformance``, ``ExperimentConforman
 ``SuggestionConformance``, ``ObservationConformance``, ``OptimizerQueueConformance``,
 ``OptimizerSignalsConformance`` (both: ``OptimizerConformance``), ``ProjectConformance``,
 ``TrainingRunConformance``, ``ModelAnalysesConformance``, ``RunFileConformance`` and
-``TagConformance``. This class adds what spans roles.
+``TagConformance``; ``MultitaskConformance`` checks the tasks of every record that has one.
+This class adds what spans roles.
 
 ``suggest_from_processes`` runs the suggestion race across the OS processes of a
 ``ProcessRace``, for backends that several processes can open (pass a picklable factory,
@@ -45,11 +46,13 @@ from honed.testing.storage_support import make_spec
 from honed.testing.storage_support import open_and_close
 from honed.testing.storage_support import point
 from honed.testing.storage_support import suggest_from_processes
+from honed.testing.storage_tasks import MultitaskConformance
 from honed.testing.storage_tenants import TenantConformance
 
 __all__ = [
     "ExperimentConformance",
     "ModelAnalysesConformance",
+    "MultitaskConformance",
     "ObservationConformance",
     "OptimizerConformance",
     "OptimizerQueueConformance",
@@ -80,6 +83,7 @@ class StorageConformance(
     RunFileConformance,
     TagConformance,
     ModelAnalysesConformance,
+    MultitaskConformance,
 ):
     """The whole ``Storage`` contract: every role's tests, and those that span roles."""
 

@@ -37,7 +37,15 @@ from honed.scheduler.trial import PollStatus
 from honed.scheduler.trial import TrialSpec
 
 #: Placeholders every command may use besides the experiment's parameters.
-TRIAL_FIELDS = ("trial_id", "trial_index", "trial_dir", "result_file", "python", "assignments")
+TRIAL_FIELDS = (
+    "trial_id",
+    "trial_index",
+    "trial_dir",
+    "result_file",
+    "python",
+    "assignments",
+    "task",
+)
 
 # The command runs in its own session, so Ctrl-C on the scheduler and a killed scheduler
 # leave it alone; its exit code is written to a file, because a resumed scheduler is not its
@@ -60,8 +68,10 @@ class SubprocessRunner(Runner):
 
     Placeholders: every parameter (shell-quoted), ``{assignments}`` (the trial's
     assignments as one shell-quoted JSON object), ``{trial_id}``, ``{trial_index}``,
-    ``{trial_dir}`` (the trial's own directory under ``workdir``), ``{result_file}`` and
-    ``{python}`` (this interpreter). A conditional parameter that is inactive in a trial
+    ``{trial_dir}`` (the trial's own directory under ``workdir``), ``{result_file}``,
+    ``{python}`` (this interpreter) and ``{task}`` (a multitask experiment's task to
+    evaluate at, by name; empty otherwise, and a parameter called ``task`` wins over it).
+    A conditional parameter that is inactive in a trial
     (its conditions do not hold) fills in as an empty argument, ``''``; ``{assignments}``
     holds only the active ones. The result is the JSON written to ``{result_file}`` if
     the command wrote one, else the last JSON object line on stdout (``{"loss": 0.1}``, or a
@@ -108,7 +118,8 @@ class SubprocessRunner(Runner):
 
     def command_for(self, trial: TrialSpec) -> str:
         directory = self._new_dir(trial)
-        fields = dict.fromkeys(self._parameters, shlex.quote(""))  # inactive in this trial
+        fields = {"task": shlex.quote(trial.task or "")}  # unless a parameter has the name
+        fields |= dict.fromkeys(self._parameters, shlex.quote(""))  # inactive in this trial
         fields |= {name: shlex.quote(str(value)) for name, value in trial.assignments.items()}
         assignments = json.dumps(dict(trial.assignments), sort_keys=True)
         fields |= {

@@ -76,6 +76,11 @@ def experiment_head(experiment: Experiment) -> JSON:
         "project": spec.project,
         "runs_only": spec.runs_only,
         "metadata": dict(spec.metadata or {}),
+        # Multitask: the target (cost 1) first; empty for a plain experiment.
+        "tasks": [
+            {"name": t.name, "cost": t.cost}
+            for t in sorted(spec.tasks, key=lambda t: t.cost, reverse=True)
+        ],
     }
 
 
@@ -90,6 +95,7 @@ def summary_json(summary: ExperimentSummary) -> JSON:
         "best_count": summary.best_count,
         "best_metric": metric_key(optimized[0].name) if len(optimized) == 1 else None,
         "last_activity": summary.last_activity,
+        "budget_consumed": summary.budget_consumed,
     }
 
 
@@ -107,6 +113,7 @@ def _observation(observation: Observation, suggestion: Suggestion | None) -> JSO
         "created": observation.created,
         "suggestion": str(observation.suggestion_id) if observation.suggestion_id else None,
         "source": suggestion.source.value if suggestion is not None else None,
+        "task": observation.task,
         "assignments": dict(observation.assignments),
         "values": {metric_key(v.name): v.value for v in observation.values},
         "failed": observation.failed,
@@ -127,6 +134,7 @@ def _suggestion(suggestion: Suggestion, now: int) -> JSON:
         "age": max(0, now - suggestion.created),
         "assignments": dict(suggestion.assignments),
         "source": suggestion.source.value,
+        "task": suggestion.task,
         "hostname": (suggestion.metadata or {}).get("hostname"),
         "model": render.model_json(suggestion.model),
     }
@@ -137,6 +145,7 @@ def detail_json(detail: ExperimentDetail) -> JSON:
     redraws (and a refresh transfers) only when something it shows has changed."""
     data: JSON = {
         "experiment": experiment_head(detail.experiment),
+        "budget_consumed": detail.budget_consumed,
         "observations": [
             _observation(o, detail.suggestions.get(o.suggestion_id or 0))
             for o in detail.observations

@@ -143,8 +143,10 @@ def delete_experiment(svc: Svc, token: Caller, experiment_id: PathId) -> JSONRes
 
 @router.get("/v1/experiments/{experiment_id}/best_assignments", response_model=BestAssignmentsPage)
 def best_assignments(svc: Svc, token: Caller, experiment_id: PathId) -> JSONResponse:
-    best = svc.experiments.best_assignments(token, path_id(experiment_id))
-    return reply(render.list_json(best, render.best_assignments_json))
+    experiment = svc.experiments.get(token, path_id(experiment_id))
+    best = svc.experiments.best_of(experiment)
+    tasks = experiment.spec.tasks
+    return reply(render.list_json(best, lambda o: render.best_assignments_json(o, tasks)))
 
 
 @router.get(
@@ -155,6 +157,7 @@ def stopping_criteria(svc: Svc, token: Caller, experiment_id: PathId) -> JSONRes
     budget = experiment.spec.observation_budget
     progress = svc.experiments.progress(experiment)
     reasons = []
-    if budget is not None and progress.observation_count >= budget:
+    # The tasks' costs of a multitask experiment; the count of a plain one.
+    if budget is not None and progress.budget_consumed >= budget:
         reasons.append("observation_budget_reached")
     return reply({"object": "stopping_criteria", "should_stop": bool(reasons), "reasons": reasons})

@@ -16,6 +16,8 @@ from honed.api.responses import ObservationOut
 from honed.api.responses import ObservationPage
 from honed.api.schemas import ObservationBatch
 from honed.api.schemas import ObservationIn
+from honed.domain.experiment import Experiment
+from honed.domain.records import Observation
 from honed.errors import InvalidRequestError
 from honed.server.handout import HotCall
 from honed.server.handout import LeanRoute
@@ -32,7 +34,6 @@ from honed.server.routes.deps import Svc
 from honed.server.routes.deps import lean_body
 from honed.server.routes.deps import path_id
 from honed.server.routes.deps import reply
-from honed.service.app import Services
 
 router = APIRouter(
     prefix="/v1/experiments/{experiment_id}", responses=ERRORS, route_class=JsonRoute
@@ -41,8 +42,12 @@ router = APIRouter(
 hot = APIRouter(prefix="/v1/experiments/{experiment_id}", route_class=LeanRoute, responses=ERRORS)
 
 
-def _single_metric(svc: Services, token: Caller, experiment_id: int) -> bool:
-    return len(svc.experiments.get(token, experiment_id).spec.metrics) == 1
+def _rendered(experiment: Experiment) -> render.Render[Observation]:
+    """How the experiment's observations render: top-level ``value`` for a single metric,
+    ``task`` for a multitask experiment."""
+    single = len(experiment.spec.metrics) == 1
+    tasks = experiment.spec.tasks
+    return lambda o: render.observation_json(o, single, tasks)
 
 
 @hot.post(
@@ -57,7 +62,7 @@ def create_observation(call: HotCall) -> Steps:
     # Retries with the same key return the first answer (honed.service.idempotency).
     key = call.headers.get("idempotency-key")
     experiment, observation = call.services.observations.create(call.token, eid, given, key)
-    return answer(render.observation_json(observation, len(experiment.spec.metrics) == 1))
+    return answer(_rendered(experiment)(observation))
 
 
 @router.post("/observations/batch", response_model=ObservationPage)
@@ -78,8 +83,7 @@ def create_observations(
                 f"Error in observation {index + 1}/{len(batch.observations)}: {error.message}"
             ) from None
     experiment, created = svc.observations.create_batch(token, eid, given, idempotency_key=key)
-    single = len(experiment.spec.metrics) == 1
-    return reply(render.list_json(created, lambda o: render.observation_json(o, single)))
+    return reply(render.list_json(created, _rendered(experiment)))
 
 
 @router.get("/observations", response_model=ObservationPage)
@@ -92,8 +96,7 @@ def list_observations(
     eid = path_id(experiment_id)
     sort = query.sort
     experiment, page = svc.observations.list(token, eid, query.page(sort), query.deleted, sort)
-    single = len(experiment.spec.metrics) == 1
-    return reply(render.pagination_json(page, lambda o: render.observation_json(o, single), sort))
+    return reply(render.pagination_json(page, _rendered(experiment), sort))
 
 
 @router.delete("/observations", response_model=EmptyOut)
@@ -108,7 +111,7 @@ def get_observation(
 ) -> JSONResponse:
     eid = path_id(experiment_id)
     observation = svc.observations.get(token, eid, path_id(observation_id))
-    return reply(render.observation_json(observation, _single_metric(svc, token, eid)))
+    return reply(_rendered(svc.experiments.get(token, eid))(observation))
 
 
 @router.put("/observations/{observation_id}", response_model=ObservationOut)
@@ -126,7 +129,7 @@ def update_observation(
     observation = svc.observations.update(
         token, eid, path_id(observation_id), parse.observation_input(body), fields
     )
-    return reply(render.observation_json(observation, _single_metric(svc, token, eid)))
+    return reply(_rendered(svc.experiments.get(token, eid))(observation))
 
 
 @router.delete("/observations/{observation_id}", response_model=EmptyOut)

@@ -56,13 +56,15 @@ def create_suggestion(call: HotCall) -> Steps:
     eid = path_id(call.path["experiment_id"])
     meta = validate_metadata(body.metadata)
     wait = headers.max_wait(call.headers.get(headers.MAX_WAIT))
+    task = parse.task_name(body.task)
     pending = call.services.suggestions.request(
-        call.token, eid, meta, body.assignments, max_wait=wait
+        call.token, eid, meta, body.assignments, max_wait=wait, task=task
     )
     # A request waiting for the optimizer sleeps between steps.
     while not isinstance(step := pending.step(), Suggestion):
         yield step
-    return render.suggestion_json(step)
+    experiment = pending.experiment
+    return render.suggestion_json(step, experiment.spec.tasks if experiment else ())
 
 
 @router.get("/suggestions", response_model=SuggestionPage)
@@ -72,7 +74,7 @@ def list_suggestions(
     experiment_id: PathId,
     query: Annotated[SuggestionListQuery, Query()],
 ) -> JSONResponse:
-    page = svc.suggestions.list(
+    experiment, page = svc.suggestions.list(
         token,
         path_id(experiment_id),
         query.page(),
@@ -80,7 +82,8 @@ def list_suggestions(
         deleted=query.deleted,
         ids=query.id,
     )
-    return reply(render.pagination_json(page, render.suggestion_json))
+    tasks = experiment.spec.tasks
+    return reply(render.pagination_json(page, lambda s: render.suggestion_json(s, tasks)))
 
 
 @router.delete("/suggestions", response_model=EmptyOut)
@@ -95,8 +98,10 @@ def delete_suggestions(
 def get_suggestion(
     svc: Svc, token: Caller, experiment_id: PathId, suggestion_id: PathId
 ) -> JSONResponse:
-    suggestion = svc.suggestions.get(token, path_id(experiment_id), path_id(suggestion_id))
-    return reply(render.suggestion_json(suggestion))
+    experiment, suggestion = svc.suggestions.get(
+        token, path_id(experiment_id), path_id(suggestion_id)
+    )
+    return reply(render.suggestion_json(suggestion, experiment.spec.tasks))
 
 
 # POST too: a worker's lease heartbeat.
@@ -112,14 +117,14 @@ def get_suggestion(
 )
 def update_suggestion(call: HotCall) -> Steps:
     body = parse.body(SuggestionUpdate, call.body)
-    updated = call.services.suggestions.update(
+    experiment, updated = call.services.suggestions.update(
         call.token,
         path_id(call.path["experiment_id"]),
         path_id(call.path["suggestion_id"]),
         validate_metadata(body.metadata),
         set_metadata="metadata" in body.model_fields_set,
     )
-    return answer(render.suggestion_json(updated))
+    return answer(render.suggestion_json(updated, experiment.spec.tasks))
 
 
 @router.delete("/suggestions/{suggestion_id}", response_model=EmptyOut)
@@ -134,24 +139,29 @@ def delete_suggestion(
 def create_queued_suggestion(
     svc: Svc, token: Caller, experiment_id: PathId, body: QueuedSuggestionCreate
 ) -> JSONResponse:
-    queued = svc.suggestions.enqueue(token, path_id(experiment_id), body.assignments)
-    return reply(render.queued_suggestion_json(queued))
+    experiment, queued = svc.suggestions.enqueue(
+        token, path_id(experiment_id), body.assignments, parse.task_name(body.task)
+    )
+    return reply(render.queued_suggestion_json(queued, experiment.spec.tasks))
 
 
 @router.get("/queued_suggestions", response_model=QueuedSuggestionPage)
 def list_queued_suggestions(
     svc: Svc, token: Caller, experiment_id: PathId, query: Annotated[PageQuery, Query()]
 ) -> JSONResponse:
-    page = svc.suggestions.list_queued(token, path_id(experiment_id), query.page())
-    return reply(render.pagination_json(page, render.queued_suggestion_json))
+    experiment, page = svc.suggestions.list_queued(token, path_id(experiment_id), query.page())
+    tasks = experiment.spec.tasks
+    return reply(render.pagination_json(page, lambda q: render.queued_suggestion_json(q, tasks)))
 
 
 @router.get("/queued_suggestions/{queued_id}", response_model=QueuedSuggestionOut)
 def get_queued_suggestion(
     svc: Svc, token: Caller, experiment_id: PathId, queued_id: PathId
 ) -> JSONResponse:
-    queued = svc.suggestions.get_queued(token, path_id(experiment_id), path_id(queued_id))
-    return reply(render.queued_suggestion_json(queued))
+    experiment, queued = svc.suggestions.get_queued(
+        token, path_id(experiment_id), path_id(queued_id)
+    )
+    return reply(render.queued_suggestion_json(queued, experiment.spec.tasks))
 
 
 @router.delete("/queued_suggestions/{queued_id}", response_model=EmptyOut)

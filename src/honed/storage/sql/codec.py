@@ -6,6 +6,7 @@ from typing import Any
 
 from honed.domain.experiment import ExperimentSpec
 from honed.domain.experiment import ExperimentType
+from honed.domain.experiment import Task
 from honed.domain.metrics import Metric
 from honed.domain.metrics import Objective
 from honed.domain.metrics import Strategy
@@ -41,6 +42,8 @@ def spec_to_json(spec: ExperimentSpec) -> dict[str, Any]:
         "metadata": dict(spec.metadata) if spec.metadata is not None else None,
         "suggestion_ttl_seconds": spec.suggestion_ttl_seconds,
         "num_solutions": spec.num_solutions,
+        # Pairs, in the order given (absent from specs stored before multitask).
+        "tasks": [[t.name, t.cost] for t in spec.tasks],
     }
 
 
@@ -111,6 +114,7 @@ def spec_from_json(
         metadata=data["metadata"],
         suggestion_ttl_seconds=data.get("suggestion_ttl_seconds"),
         num_solutions=data.get("num_solutions"),
+        tasks=tuple(Task(t[0], float(t[1])) for t in data.get("tasks", ())),
         development=development,
         runs_only=runs_only,
         project=project,

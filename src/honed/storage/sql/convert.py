@@ -84,6 +84,7 @@ def suggestion(row: SuggestionRow | Row[Any]) -> Suggestion:
         deleted=row.deleted,
         lease_until=int(row.lease_until) if row.lease_until is not None else None,
         model=ModelBasis(**row.model) if row.model is not None else None,
+        task=row.task,
     )
 
 
@@ -97,6 +98,7 @@ def queued_suggestion(row: QueuedSuggestionRow | Row[Any]) -> QueuedSuggestion:
         experiment_id=row.experiment_id,
         assignments=dict(row.assignments),
         created=int(row.created),
+        task=row.task,
     )
 
 
@@ -111,6 +113,7 @@ def observation(row: ObservationRow | Row[Any]) -> Observation:
         metadata=dict(row.meta) if row.meta is not None else None,
         created=int(row.created),
         deleted=row.deleted,
+        task=row.task,
     )
 
 

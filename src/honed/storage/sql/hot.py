@@ -115,6 +115,7 @@ _SUGGESTION_KEYS = (
     "deleted",
     "lease_until",
     "model",
+    "task",
 )
 INSERT_SUGGESTION = Prepared(insert(SUGGESTIONS).returning(SUGGESTIONS.c.id), _SUGGESTION_KEYS)
 CLOSE_SUGGESTION = Prepared(
@@ -133,6 +134,7 @@ _OBSERVATION_KEYS = (
     "deleted",
     "point_hash",
     "modified",
+    "task",
 )
 INSERT_OBSERVATION = Prepared(insert(OBSERVATIONS).returning(OBSERVATIONS.c.id), _OBSERVATION_KEYS)
 OBSERVATIONS_OF_SUGGESTION = Prepared(
@@ -275,6 +277,7 @@ def create_suggestion(
         "deleted": False,
         "lease_until": created + ttl if ttl is not None else None,
         "model": convert.model_json(new.model),
+        "task": new.task,
     }
     inserted = INSERT_SUGGESTION.send(tx, values)
     # The writes and COMMIT in one round trip: the experiment's row lock, which every
@@ -291,6 +294,7 @@ def create_suggestion(
         created=int(created),
         lease_until=int(values["lease_until"]) if ttl is not None else None,
         model=new.model,
+        task=new.task,
     )
 
 
@@ -373,6 +377,7 @@ def insert_observations(
     created: list[Observation | tuple[Pending, dict[str, Any]]] = []
     for index, new in enumerate(observations):
         assignments = new.assignments
+        task = new.task
         if new.suggestion_id is not None:
             suggestion = suggestion_for_observation(
                 tx, experiment_id, new.suggestion_id, index, len(observations)
@@ -385,6 +390,7 @@ def insert_observations(
             else:
                 CLOSE_SUGGESTION.send(tx, {"b_id": suggestion.id})
             assignments = suggestion.assignments
+            task = suggestion.task
         assert assignments is not None
         row: dict[str, Any] = {
             "experiment_id": experiment_id,
@@ -397,6 +403,7 @@ def insert_observations(
             "deleted": False,
             "point_hash": point_hash(assignments),
             "modified": now,
+            "task": task,
         }
         sent = INSERT_OBSERVATION.send(tx, row)
         # Read at once unless pipelined (PostgreSQL): SQLite keeps each unread INSERT ...
@@ -420,6 +427,7 @@ def _inserted(sent: Pending, row: dict[str, Any]) -> Observation:
         failed=row["failed"],
         metadata=row["metadata"],
         created=int(row["created"]),
+        task=row["task"],
     )
 
 
@@ -460,6 +468,7 @@ def _unused_candidates(tx: RawTransaction, experiment_id: int) -> list[Candidate
             assignments=dict(row.assignments),
             basis_modified=row.basis_modified,
             rank=row.rank,
+            task=row.task,
         )
         for row in rows
     ]

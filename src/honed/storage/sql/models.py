@@ -119,6 +119,8 @@ class SuggestionRow(Base):
     lease_until: Mapped[float | None] = mapped_column(Double)
     # Optimizer suggestions: what the model knew (honed.domain.records.ModelBasis).
     model: Mapped[dict[str, Any] | None] = mapped_column(JsonType)
+    # Multitask: the task to evaluate (not part of point_hash: one point, one open suggestion).
+    task: Mapped[str | None] = mapped_column(String(100))
 
 
 class QueuedSuggestionRow(Base):
@@ -128,6 +130,7 @@ class QueuedSuggestionRow(Base):
     experiment_id: Mapped[int] = mapped_column(ForeignKey("experiments.id"), index=True)
     assignments: Mapped[dict[str, Any]] = mapped_column(JsonType)
     created: Mapped[float] = mapped_column(Double)
+    task: Mapped[str | None] = mapped_column(String(100))
 
 
 class ObservationRow(Base):
@@ -151,6 +154,8 @@ class ObservationRow(Base):
     point_hash: Mapped[str] = mapped_column(String(32))
     # Set on create, update and delete: the optimizer refits when it moves.
     modified: Mapped[float] = mapped_column(Double)
+    # Multitask: the task evaluated (its suggestion's, or given with the assignments).
+    task: Mapped[str | None] = mapped_column(String(100))
 
 
 class CandidateRow(Base):
@@ -168,6 +173,8 @@ class CandidateRow(Base):
     rank: Mapped[int] = mapped_column(Integer)
     created: Mapped[float] = mapped_column(Double)
     used: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Multitask: the task the point is to be evaluated at (honed.engine.tasks).
+    task: Mapped[str | None] = mapped_column(String(100))
 
 
 class OptimizerStateRow(Base):

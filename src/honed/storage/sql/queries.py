@@ -8,10 +8,12 @@ from typing import Any
 from typing import TypeVar
 
 from sqlalchemy import ColumnElement
+from sqlalchemy import Double
 from sqlalchemy import and_
 from sqlalchemy import case
 from sqlalchemy import func
 from sqlalchemy import literal
+from sqlalchemy import null
 from sqlalchemy import or_
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -125,6 +127,15 @@ def observation_sort_key(order: ObservationOrder, dialect: str) -> ColumnElement
         key = ObservationRow.values[(order.metric_index, order.field)].as_float()
     elif order.field == "parameter":
         key = _assignment(order.parameter, order.text, dialect)
+    elif order.field == "task" and order.task_costs:
+        # The task's cost: the names are the experiment's own, a handful.
+        key = case(
+            *(
+                (ObservationRow.task == name, literal(cost, Double()))
+                for name, cost in order.task_costs
+            ),
+            else_=null(),
+        )
     else:
         raise ValueError(f"unknown observation order {order.field!r}")
     return key

@@ -376,12 +376,15 @@ class SqlStorage(ProjectsAndRuns, SqlRunAttachments, SqlModelAnalyses, Storage):
 
     # --- queued suggestions ---------------------------------------------------------------
     def create_queued_suggestion(
-        self, experiment_id: int, assignments: Assignments
+        self, experiment_id: int, assignments: Assignments, task: str | None = None
     ) -> QueuedSuggestion:
         with self._tx.write() as session:
             _get(session, ExperimentRow, experiment_id)
             row = QueuedSuggestionRow(
-                experiment_id=experiment_id, assignments=dict(assignments), created=time.time()
+                experiment_id=experiment_id,
+                assignments=dict(assignments),
+                created=time.time(),
+                task=task,
             )
             session.add(row)
             session.flush()
@@ -482,9 +485,12 @@ class SqlStorage(ProjectsAndRuns, SqlRunAttachments, SqlModelAnalyses, Storage):
                 )
                 row.suggestion_id = suggestion.id
                 row.assignments = dict(suggestion.assignments)
+                row.task = suggestion.task
             elif patch.assignments is not None:
                 row.suggestion_id = None
                 row.assignments = dict(patch.assignments)
+            if patch.set_task and patch.suggestion_id is None:
+                row.task = patch.task
             row.point_hash = point_hash(row.assignments)
             row.modified = time.time()
             if patch.failed is not None:
@@ -661,6 +667,9 @@ class SqlStorage(ProjectsAndRuns, SqlRunAttachments, SqlModelAnalyses, Storage):
     def store_candidates(self, experiment_id: int, candidates: CandidateSet) -> None:
         now = time.time()
         inputs = candidates.inputs
+        tasks = list(candidates.tasks) or [None] * len(candidates.points)
+        if len(tasks) != len(candidates.points):
+            raise ValueError("CandidateSet.tasks must be parallel to its points")
         with self._tx.write() as session:
             session.execute(
                 delete(CANDIDATES).where(
@@ -679,8 +688,11 @@ class SqlStorage(ProjectsAndRuns, SqlRunAttachments, SqlModelAnalyses, Storage):
                             "rank": rank,
                             "created": now,
                             "used": False,
+                            "task": task,
                         }
-                        for rank, point in enumerate(candidates.points)
+                        for rank, (point, task) in enumerate(
+                            zip(candidates.points, tasks, strict=True)
+                        )
                     ],
                 )
             session.execute(

@@ -24,8 +24,13 @@
     document.title = `honed · ${exp.name}`;
     document.getElementById("title").replaceChildren(exp.name, " ", el("span", { class: "muted" }, `#${exp.id}`));
     const stat = (label, value, id) => el("div", { id }, el("b", {}, value), el("span", { class: "muted" }, label));
+    // A multitask experiment spends its budget in task costs: the header counts that.
+    const multitask = exp.tasks.length > 0;
     document.getElementById("stats").replaceChildren(
-      stat("observations" + (exp.budget ? ` of ${exp.budget}` : ""), String(d.observations.length), "stat-observations"),
+      ...(multitask
+        ? [stat("budget used" + (exp.budget ? ` of ${exp.budget}` : ""), fmt(d.budget_consumed), "stat-budget")]
+        : []),
+      stat("observations" + (exp.budget && !multitask ? ` of ${exp.budget}` : ""), String(d.observations.length), "stat-observations"),
       stat("completed", String(count("completed")), "stat-completed"),
       stat("failed", String(count("failed")), "stat-failed"),
       stat("stopped early", String(count("early_stopped")), "stat-stopped"),
@@ -65,7 +70,9 @@
         el("td", {}, m.objective), el("td", {}, m.strategy), el("td", {}, fmt(m.threshold)))));
     const facts = [
       ["type", exp.type],
-      ["observation budget", exp.budget ?? "none"],
+      ["observation budget", (exp.budget ?? "none") + (exp.tasks.length && exp.budget ? " (in task costs)" : "")],
+      // Multitask: each task's cost relative to the full evaluation; only cost 1 counts as best.
+      ...(exp.tasks.length ? [["tasks", exp.tasks.map((t) => `${t.name} (cost ${fmt(t.cost)})`).join(", ")]] : []),
       ["parallel bandwidth", exp.parallel_bandwidth ?? "not set"],
       ...(exp.num_solutions > 1 ? [["solutions wanted", `${exp.num_solutions}, the best rows of the table`]] : []),
       ["suggestion TTL", exp.suggestion_ttl_seconds ? duration(exp.suggestion_ttl_seconds) : "none"],

@@ -4,10 +4,14 @@
   Honed.header("");
   const body = document.querySelector("#experiments tbody");
 
+  // Against the budget: a multitask experiment spends its tasks' costs, not a count.
   function progress(e) {
-    const label = e.budget ? `${e.observation_count} / ${e.budget}` : `${e.observation_count}`;
+    const multitask = e.tasks.length > 0;
+    const used = multitask ? e.budget_consumed : e.observation_count;
+    const shown = multitask ? fmt(used) : String(used);
+    const label = e.budget ? `${shown} / ${e.budget}` : shown;
     if (!e.budget) return label;
-    const pct = Math.min(100, (100 * e.observation_count) / e.budget);
+    const pct = Math.min(100, (100 * used) / e.budget);
     return [label, el("span", { class: "progress" }, el("span", { style: `width:${pct}%` }))];
   }
 

@@ -19,6 +19,8 @@
       { key: "status", label: "status", get: (o) => o.status, show: (o) => badge(o.status) },
       { key: "hostname", label: "hostname", get: (o) => o.hostname },
       { key: "source", label: "source", get: (o) => o.source },
+      // Multitask: the task evaluated (in the table and the CSV).
+      ...(exp.tasks.length ? [{ key: "task", label: "task", get: (o) => o.task }] : []),
       ...exp.conditionals.map((c) => ({ key: "p:" + c.name, label: c.name,
         get: (o) => o.assignments[c.name] ?? null })),
       // A parameter that the conditionals' values leave inactive has no value: an empty cell.
@@ -137,6 +139,7 @@
         ...(o.reason ? [["reason", el("pre", { class: "reason" }, o.reason)]] : []),
         ["suggestion", o.suggestion ?? "none (reported without a suggestion)"],
         ["source", o.source ?? "–"],
+        ...(o.task ? [["task", o.task]] : []),
         ["hostname", o.hostname],
         ["started", o.started !== null ? when(o.started) : "–"],
         ["reported", when(o.created)],
@@ -212,10 +215,11 @@
   }
 
   function tick(d, now) {
-    simpleTable("suggestions", "no-suggestions", ["id", "open for", "source", "model", "assignments"],
+    const multitask = d.experiment.tasks.length > 0;
+    simpleTable("suggestions", "no-suggestions", ["id", "open for", "source", ...(multitask ? ["task"] : []), "model", "assignments"],
       d.open_suggestions.map((s) => el("tr", { "data-id": s.id },
         el("td", {}, s.id), el("td", { title: when(s.created) }, duration(Math.max(0, now - s.created))),
-        el("td", {}, s.source), modelCell(s.model),
+        el("td", {}, s.source), multitask ? el("td", {}, s.task ?? "") : null, modelCell(s.model),
         el("td", {}, Object.entries(s.assignments).map(([k, v]) => `${k}=${fmt(v)}`).join(", ")))));
     simpleTable("workers", "no-workers", ["hostname", "last report", "observations", "failures"],
       d.workers.map((w) => el("tr", { "data-hostname": w.hostname },
