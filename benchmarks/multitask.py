@@ -63,6 +63,7 @@ def run(arm: str, seed: int, budget: float) -> dict[str, Any]:
     from honed.domain.records import Observation
     from honed.engine.base import ProposalRequest
     from honed.engine.botorch.engine import BoTorchEngine
+    from honed.engine.tasks import design_task
 
     torch.manual_seed(seed)
     torch.set_num_threads(1)
@@ -88,11 +89,10 @@ def run(arm: str, seed: int, budget: float) -> dict[str, Any]:
     started = time.perf_counter()
     while spent < budget - 1e-9:
         proposal = engine.propose(ProposalRequest(experiment, cursor, [], observations, 1))
-        cursor = proposal.cursor
         point = proposal.points[0]
-        task = None
-        if multitask:
-            task = proposal.tasks[0] if proposal.tasks else design_task(len(observations))
+        # As the service does: the engine's task, else the design's (honed.engine.tasks).
+        task = proposal.tasks[0] if proposal.tasks else design_task(spec, cursor)
+        cursor = proposal.cursor
         fidelity, cost = TASKS[task] if task is not None else (1.0, 1.0)
         x = [float(point[f"x{i}"]) for i in range(DIMENSIONS)]
         value = float(function(torch.tensor([*x, fidelity])))
@@ -123,12 +123,6 @@ def run(arm: str, seed: int, budget: float) -> dict[str, Any]:
         "trace": trace,
         "seconds": time.perf_counter() - started,
     }
-
-
-def design_task(index: int) -> str:
-    """The initial design's tasks: in turn, cheapest first."""
-    names = sorted(TASKS, key=lambda name: TASKS[name][1])
-    return names[index % len(names)]
 
 
 def _run_job(job: tuple[str, int, float]) -> dict[str, Any]:
