@@ -168,15 +168,12 @@ def _validate_parameters(spec: ExperimentSpec) -> None:
     categories = sum(len(c.values) for c in conditionals.values())
     for index, parameter in enumerate(parameters):
         path = f"parameters[{index}]"
-        check_name(parameter.name, f"{path}.name")
-        if parameter.name in seen:
-            raise _fail(f"Invalid {path}.name: duplicate parameter name {parameter.name!r}")
+        _check_new_name(parameter.name, path, "parameter", seen)
         if parameter.name in conditionals:
             raise _fail(
                 f"Invalid {path}.name: {parameter.name!r} is the name of a conditional; "
                 "assignments hold both by name"
             )
-        seen.add(parameter.name)
         _validate_parameter(parameter, f"{path} ({parameter.name})")
         _validate_conditions(parameter, conditionals, f"{path} ({parameter.name}).conditions")
         categories += len(parameter.categorical_values)
@@ -195,6 +192,14 @@ def _validate_parameters(spec: ExperimentSpec) -> None:
             )
 
 
+def _check_new_name(name: str, path: str, kind: str, seen: set[str]) -> None:
+    """``name`` is a valid name (see check_name) not in ``seen``, which it joins."""
+    check_name(name, f"{path}.name")
+    if name in seen:
+        raise _fail(f"Invalid {path}.name: duplicate {kind} name {name!r}")
+    seen.add(name)
+
+
 def _validate_conditionals(spec: ExperimentSpec) -> None:
     conditionals = spec.space.conditionals
     if len(conditionals) > MAX_CONDITIONALS:
@@ -203,10 +208,7 @@ def _validate_conditionals(spec: ExperimentSpec) -> None:
     combinations = 1
     for index, conditional in enumerate(conditionals):
         path = f"conditionals[{index}]"
-        check_name(conditional.name, f"{path}.name")
-        if conditional.name in seen:
-            raise _fail(f"Invalid {path}.name: duplicate conditional name {conditional.name!r}")
-        seen.add(conditional.name)
+        _check_new_name(conditional.name, path, "conditional", seen)
         path = f"{path} ({conditional.name}).values"
         if not conditional.values:
             raise _fail(f"Invalid {path}: at least one value is required")
@@ -420,10 +422,7 @@ def _validate_tasks(spec: ExperimentSpec) -> None:
     costs: set[float] = set()
     for index, task in enumerate(tasks):
         path = f"tasks[{index}]"
-        check_name(task.name, f"{path}.name")
-        if task.name in names:
-            raise _fail(f"Invalid {path}.name: duplicate task name {task.name!r}")
-        names.add(task.name)
+        _check_new_name(task.name, path, "task", names)
         path = f"{path} ({task.name}).cost"
         if not (_is_number(task.cost) and 0 < task.cost <= 1):
             raise _fail(f"Invalid {path}: must be a number greater than 0 and at most 1")
