@@ -6,6 +6,7 @@ import os
 import re
 import shutil
 from collections.abc import Iterator
+from collections.abc import Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from dataclasses import field
@@ -142,3 +143,21 @@ def post(server: RunningServer, path: str, body: dict[str, Any]) -> Any:
     response = httpx.post(server.url + path, auth=(server.token, ""), json=body, timeout=30)
     assert response.status_code == 200, response.text
     return response.json()
+
+
+def open_observed(
+    context: BrowserContext,
+    server: RunningServer,
+    experiment: dict[str, Any],
+    points: Sequence[tuple[dict[str, Any], float]],
+) -> tuple[Watched, list[str]]:
+    """Report ``points`` (assignments, value) as observations of ``experiment``, then open
+    its page once loaded: the page and the observations' ids, in order."""
+    path = f"/v1/experiments/{experiment['id']}/observations"
+    observed = [
+        post(server, path, {"assignments": assignments, "value": value})["id"]
+        for assignments, value in points
+    ]
+    watched = sign_in(context, server, f"/dashboard/experiments/{experiment['id']}")
+    wait_loaded(watched)
+    return watched, observed

@@ -9,9 +9,8 @@ from pathlib import Path
 from playwright.sync_api import BrowserContext
 from playwright.sync_api import expect
 
+from tests.dashboard.browser import open_observed
 from tests.dashboard.browser import post
-from tests.dashboard.browser import sign_in
-from tests.dashboard.browser import wait_loaded
 from tests.support.server import RunningServer
 
 POINTS = [
@@ -47,16 +46,7 @@ def test_inactive_parameters_are_empty_cells(
             "metrics": [{"name": "accuracy"}],
         },
     )
-    observed = [
-        post(
-            dashboard_server,
-            f"/v1/experiments/{experiment['id']}/observations",
-            {"assignments": assignments, "value": value},
-        )["id"]
-        for assignments, value in POINTS
-    ]
-    watched = sign_in(context, dashboard_server, f"/dashboard/experiments/{experiment['id']}")
-    wait_loaded(watched)
+    watched, observed = open_observed(context, dashboard_server, experiment, POINTS)
     page = watched.page
 
     headers = page.locator("#observations thead th").all_inner_texts()

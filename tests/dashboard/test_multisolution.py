@@ -7,9 +7,8 @@ from __future__ import annotations
 from playwright.sync_api import BrowserContext
 from playwright.sync_api import expect
 
+from tests.dashboard.browser import open_observed
 from tests.dashboard.browser import post
-from tests.dashboard.browser import sign_in
-from tests.dashboard.browser import wait_loaded
 from tests.support.server import RunningServer
 
 # Two good points far apart, and a slightly better neighbour of the first: the neighbour
@@ -39,16 +38,7 @@ def test_the_solutions_are_highlighted(
             "observation_budget": 20,
         },
     )
-    observed = [
-        post(
-            dashboard_server,
-            f"/v1/experiments/{experiment['id']}/observations",
-            {"assignments": assignments, "value": value},
-        )["id"]
-        for assignments, value in POINTS
-    ]
-    watched = sign_in(context, dashboard_server, f"/dashboard/experiments/{experiment['id']}")
-    wait_loaded(watched)
+    watched, observed = open_observed(context, dashboard_server, experiment, POINTS)
     page = watched.page
 
     rows = page.locator("#observations tbody tr")
