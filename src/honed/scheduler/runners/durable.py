@@ -8,6 +8,7 @@ import contextlib
 import json
 import os
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +72,19 @@ def kill_group(pid: int, started: int | None, signal_number: int) -> bool:
         os.killpg(pid, signal_number)
         return True
     return False
+
+
+def wait_gone(pid: int, started: int | None, timeout: float) -> bool:
+    """Wait up to ``timeout`` seconds for a signalled process to end; whether it has. A
+    process killed with SIGKILL still runs until the kernel has torn it down (milliseconds,
+    more on a busy machine), and a caller that reuses its slot (a GPU, a port) must not
+    start the next trial beside it."""
+    deadline = time.monotonic() + timeout
+    while alive(pid, started):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.005)
+    return True
 
 
 def _exists(pid: int) -> int | None:

@@ -22,6 +22,7 @@ from honed.scheduler.runners.durable import alive
 from honed.scheduler.runners.durable import file_name
 from honed.scheduler.runners.durable import kill_group
 from honed.scheduler.runners.durable import read_json
+from honed.scheduler.runners.durable import wait_gone
 from honed.scheduler.runners.durable import write_json
 from honed.scheduler.runners.results import tail
 from honed.scheduler.runners.trial_files import OUTPUT_TAIL_BYTES
@@ -32,6 +33,10 @@ from honed.scheduler.runners.trial_files import remove_tree
 from honed.scheduler.trial import Poll
 from honed.scheduler.trial import PollStatus
 from honed.scheduler.trial import TrialSpec
+
+# stop() waits this long for a killed worker to be gone, so that the next trial does not
+# start beside it.
+STOP_WAIT_SECONDS = 5.0
 
 
 @dataclass
@@ -162,7 +167,8 @@ class CallableRunner(Runner):
         directory = Path(meta["dir"])
         if self._outcome(directory) is None:
             # The worker's whole session: the function may have started processes.
-            kill_group(meta["pid"], meta.get("pid_started"), signal.SIGKILL)
+            if kill_group(meta["pid"], meta.get("pid_started"), signal.SIGKILL):
+                wait_gone(meta["pid"], meta.get("pid_started"), STOP_WAIT_SECONDS)
             if self._outcome(directory) is None:
                 write_json(directory / pool_worker.RESULT, {"stopped": f"stopped: {reason}"})
         # A stopped trial deployed again (after Ctrl-C) starts afresh.
