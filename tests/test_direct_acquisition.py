@@ -21,6 +21,8 @@ from honed.engine.botorch.acquisition import direct_log_nei
 from honed.engine.botorch.data import Outcome
 from honed.engine.botorch.encoding import DTYPE
 from honed.engine.botorch.encoding import Encoding
+from honed.engine.botorch.engine import MAX_ACQUISITION_PENDING
+from honed.engine.botorch.engine import _acquisition_pending
 from honed.engine.botorch.model import fit_outcome
 
 # Relative to 1 + |value|: rounding in a different order of operations.
@@ -64,7 +66,13 @@ def _pair(
 
 @pytest.mark.parametrize(
     ("d", "n", "known_noise", "pending"),
-    [(2, 6, False, 0), (3, 15, True, 1), (6, 40, False, 2), (10, 80, False, 0)],
+    [
+        (2, 6, False, 0),
+        (3, 15, True, 1),
+        (6, 40, False, 2),
+        (10, 80, False, 0),
+        (3, 30, False, 70),
+    ],
 )
 def test_values_and_gradients_equal_botorchs(
     d: int, n: int, known_noise: bool, pending: int
@@ -129,3 +137,21 @@ def test_models_it_does_not_cover_get_botorchs_acquisition() -> None:
         two_outcomes, X_baseline=X, objective=GenericMCObjective(_first), prune_baseline=True
     )
     assert type(acquisition) is qLogNoisyExpectedImprovement
+
+
+def test_many_pending_points_are_cut_to_those_the_model_rates_best() -> None:
+    """A thousand workers in flight: the acquisition conditions on the pending points a
+    new point has to beat, not on every one (each is a column of every joint draw)."""
+    model, _ = _model(1, 12, False, seed=3)
+    generator = torch.Generator().manual_seed(4)
+    few = torch.rand(MAX_ACQUISITION_PENDING, 1, generator=generator, dtype=DTYPE)
+    assert _acquisition_pending(model, 1, few) is few
+    many = torch.rand(300, 1, generator=generator, dtype=DTYPE)
+    kept = _acquisition_pending(model, 1, many)
+    assert kept is not None
+    assert kept.shape == (MAX_ACQUISITION_PENDING, 1)
+    with torch.no_grad():
+        means = model.posterior(many).mean[:, 0]
+        kept_means = model.posterior(kept).mean[:, 0]
+    best = torch.sort(means, descending=True).values[:MAX_ACQUISITION_PENDING]
+    assert torch.allclose(torch.sort(kept_means, descending=True).values, best)

@@ -87,11 +87,15 @@ class _Posterior:
         """For ``X: (*batch, q, d)``: the prior mean part ``(*batch, q)`` of the posterior
         mean and ``L^-1 k(train, X): (*batch, n, q)``, from which the posterior
         covariances follow."""
-        cross = _kernel(X / self.lengthscale, self.scaled_train, self.rbf)
+        cross = _kernel(X / self.lengthscale, self.scaled_train, self.rbf)  # (*batch, q, n)
         mean = self.constant + cross @ self.weights
-        whitened = torch.linalg.solve_triangular(
-            self.train_cholesky, cross.transpose(-1, -2), upper=False
-        )
+        # One solve with every point as a column: a batched solve copies the (n, n) factor
+        # once per batch element.
+        n = cross.shape[-1]
+        columns = torch.linalg.solve_triangular(
+            self.train_cholesky, cross.reshape(-1, n).transpose(0, 1), upper=False
+        )  # (n, batch * q)
+        whitened = columns.transpose(0, 1).reshape(cross.shape).transpose(-1, -2)
         return mean, whitened
 
     def covariance(self, A: Tensor, whitened_A: Tensor, B: Tensor, whitened_B: Tensor) -> Tensor:
@@ -123,6 +127,10 @@ class DirectLogNEI(qLogNoisyExpectedImprovement):
         #: The baseline and ``L^-1 k(train, baseline)`` for it: a new baseline (pending
         #: points join it) needs a new one.
         self._whitened_baseline: tuple[Tensor, Tensor] | None = None
+        #: ``X_pending: (p, d)``, its prior mean part ``(p,)`` and ``L^-1 k(train,
+        #: X_pending): (n, p)``: the same for every evaluation until the pending points
+        #: change, and with many of them most of the work of one.
+        self._whitened_pending: tuple[Tensor, Tensor, Tensor] | None = None
 
     def _get_samples_and_objectives(self, X: Tensor) -> tuple[Tensor, Tensor]:
         """``samples: (S, *batch, q, 1)`` and ``obj: (S, *batch, q)`` at ``X: (*batch,
@@ -146,7 +154,7 @@ class DirectLogNEI(qLogNoisyExpectedImprovement):
             with torch.no_grad():
                 self._whitened_baseline = (baseline, posterior.whiten(baseline)[1])
         whitened_baseline = self._whitened_baseline[1]
-        prior_mean, whitened = posterior.whiten(X)
+        prior_mean, whitened = self._whiten(X)
         mean = posterior.offset + posterior.scale * prior_mean
         # The q new rows of the joint covariance, then of its Cholesky factor (the
         # baseline's rows are cached), as botorch.utils.low_rank.sample_cached_cholesky.
@@ -169,6 +177,24 @@ class DirectLogNEI(qLogNoisyExpectedImprovement):
         if not torch.isfinite(samples).all():
             return super()._get_samples_and_objectives(X)
         return samples, self.objective(samples, X=X)
+
+    def _whiten(self, X: Tensor) -> tuple[Tensor, Tensor]:
+        """``posterior.whiten(X)`` for ``X: (*batch, q, d)``, whose last rows are the
+        pending points (BoTorch appends them): only the new rows are computed."""
+        pending = self.X_pending
+        new_rows = X.shape[-2] - (0 if pending is None else pending.shape[-2])
+        if pending is None or pending.dim() != 2 or new_rows < 1:
+            return self._direct.whiten(X)
+        if self._whitened_pending is None or self._whitened_pending[0] is not pending:
+            with torch.no_grad():
+                self._whitened_pending = (pending, *self._direct.whiten(pending))
+        _, pending_mean, pending_whitened = self._whitened_pending
+        mean, whitened = self._direct.whiten(X[..., :new_rows, :])
+        batch = mean.shape[:-1]
+        return (
+            torch.cat([mean, pending_mean.expand(*batch, -1)], dim=-1),
+            torch.cat([whitened, pending_whitened.expand(*batch, -1, -1)], dim=-1),
+        )
 
 
 def direct_log_nei(model: ModelListGP, **kwargs: Any) -> qLogNoisyExpectedImprovement:

@@ -66,6 +66,8 @@ REST_MAXITER = 50
 TASK_RESTARTS = 8
 TASK_MAXITER = 100
 TASK_RAW_SAMPLES = 512
+# Open suggestions the acquisition conditions on, at most (see _acquisition_pending).
+MAX_ACQUISITION_PENDING = 64
 # Raw samples are evaluated in batches of up to this many MC sample values (MC samples x
 # points x baseline points, 32 MiB of doubles): a pass costs mostly Python at few
 # observations, and memory grows with the batch (docs/decisions.md: The GP fit on a
@@ -158,10 +160,14 @@ class BoTorchEngine(Engine):
         observed = sum(not o.deleted for o in request.observations)
         self._last_fit = _Fit(spec, encoding, data, model, observed)
         pending = list(request.pending)
-        acquisition = _acquisition(model, data, encoding.encode(pending) if pending else None)
+        conditioned = _acquisition_pending(
+            model, len(data.objectives), encoding.encode(pending) if pending else None
+        )
+        acquisition = _acquisition(model, data, conditioned)
         budget.guard(acquisition, deadline)
         taken = _taken(request)
         points: list[dict[str, AssignmentValue]] = []
+        repeats: list[dict[str, AssignmentValue]] = []
         turn = focus(spec, encoding, request.observations, len(request.pending))
         for _ in range(DUPLICATE_RETRIES + 1):
             wanted = max(request.count, 1) - len(points)
@@ -171,11 +177,15 @@ class BoTorchEngine(Engine):
                     points.append(point)
                 # A point already evaluated or pending (often a bound, once rounded) becomes
                 # pending itself, which makes the acquisition look elsewhere next time.
-                pending.append(point)
+                repeats.append(point)
                 taken.add(point_hash(point))
             if len(points) >= request.count:
                 break
-            acquisition.set_X_pending(encoding.encode(pending))
+            new = encoding.encode(repeats)
+            acquisition.set_X_pending(
+                new if conditioned is None else torch.cat([conditioned, new])
+            )
+        pending.extend(repeats)
         if len(points) < request.count:
             # The acquisition keeps its maximum on evaluated points (typically an optimum at
             # a bound): refine around them instead of leaving the request to Sobol.
@@ -532,6 +542,29 @@ def _meeting_constraints(
             len(points) - len(kept),
         )
     return kept
+
+
+def _acquisition_pending(
+    model: ModelListGP, objectives: int, pending: torch.Tensor | None
+) -> torch.Tensor | None:
+    """``(p', d)``: the open points the acquisition treats as pending, from ``pending:
+    (p, d)`` (the model's first ``objectives`` outputs are the objectives). Each is a
+    column of every joint posterior the acquisition draws, so past MAX_ACQUISITION_PENDING
+    (a thousand workers in flight made one candidate take a minute) only those the model
+    rates best per objective, in turn: a new point must beat them, while pending points in
+    poor regions change its improvement little."""
+    if pending is None or pending.shape[0] <= MAX_ACQUISITION_PENDING:
+        return pending
+    with torch.no_grad():
+        mean = model.posterior(pending).mean  # (p, outcomes), signed: larger is better
+    orders = [torch.argsort(mean[:, i], descending=True).tolist() for i in range(objectives)]
+    chosen: dict[int, None] = {}
+    for ranked in zip(*orders, strict=True):
+        for index in ranked:
+            chosen.setdefault(index, None)
+        if len(chosen) >= MAX_ACQUISITION_PENDING:
+            break
+    return pending[sorted(chosen)[:MAX_ACQUISITION_PENDING]]
 
 
 def _acquisition(
