@@ -12,6 +12,7 @@ from honed.domain.experiment import ExperimentSpec
 from honed.domain.experiment import ExperimentState
 from honed.domain.experiment import ExperimentUpdate
 from honed.domain.metrics import Metric
+from honed.domain.optimizer import OptimizerStatus
 from honed.domain.paging import Page
 from honed.domain.paging import PageRequest
 from honed.domain.parameters import Parameter
@@ -33,7 +34,6 @@ from honed.storage.experiments import ExperimentQuery
 from honed.storage.experiments import ExperimentStore
 from honed.storage.observations import ObservationStore
 from honed.storage.optimizer import OptimizerSignals
-from honed.storage.optimizer import OptimizerStatus
 
 
 class ExperimentRoles(ExperimentStore, ObservationStore, OptimizerSignals, Protocol):

@@ -17,6 +17,7 @@ import pytest
 
 from honed.domain.experiment import ExperimentState
 from honed.domain.experiment import ExperimentType
+from honed.domain.optimizer import OptimizerStatus
 from honed.domain.parameters import point_hash
 from honed.domain.records import SuggestionSource
 from honed.errors import NotFoundError
@@ -25,7 +26,6 @@ from honed.storage.experiments import ExperimentPatch
 from honed.storage.optimizer import CandidateBasis
 from honed.storage.optimizer import CandidateSet
 from honed.storage.optimizer import FitInputs
-from honed.storage.optimizer import OptimizerStatus
 from honed.storage.optimizer import OptimizerWork
 from honed.storage.suggestions import NewSuggestion
 from honed.storage.suggestions import SuggestionContext
