@@ -9,7 +9,6 @@ one queue, so each role's tests observe it through the other role too.
 
 from __future__ import annotations
 
-import threading
 import time
 from typing import Any
 
@@ -34,6 +33,7 @@ from honed.testing.storage_support import RoleSuite
 from honed.testing.storage_support import peek
 from honed.testing.storage_support import peek_candidates
 from honed.testing.storage_support import point
+from honed.testing.storage_support import run_together
 
 
 def work_of(storage: Storage, experiment_id: int) -> OptimizerWork:
@@ -50,28 +50,13 @@ def store_fit(storage: Storage, experiment_id: int, *indices: int, batch: int = 
 
 def claim_at_once(storage: Storage, experiment_id: int, owners: list[str]) -> list[str]:
     """The owners whose ``claim_experiment`` succeeded, one thread per owner, all at once."""
-    barrier = threading.Barrier(len(owners))
     won: list[str] = []
-    errors: list[str] = []
-    lock = threading.Lock()
 
-    def claim(owner: str) -> None:
-        try:
-            barrier.wait(timeout=60)
-            claimed = storage.claim_experiment(experiment_id, owner, 600)
-        except Exception as error:  # reported to the test, which fails on it
-            with lock:
-                errors.append(repr(error))
-            return
-        if claimed:
-            with lock:
-                won.append(owner)
+    def claim(index: int) -> None:
+        if storage.claim_experiment(experiment_id, owners[index], 600):
+            won.append(owners[index])
 
-    threads = [threading.Thread(target=claim, args=(owner,)) for owner in owners]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
+    errors = run_together(claim, len(owners))
     assert errors == [], errors
     return won
 
