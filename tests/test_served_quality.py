@@ -21,6 +21,7 @@ from fastapi.testclient import TestClient
 from honed.domain.experiment import ExperimentSpec
 from honed.domain.metrics import Metric
 from honed.domain.metrics import Objective
+from honed.domain.paging import PageRequest
 from honed.domain.parameters import Assignments
 from honed.domain.records import Suggestion
 from honed.domain.records import SuggestionSource
@@ -32,7 +33,6 @@ from honed.service.optimizer import LoopSettings
 from honed.service.optimizer import OptimizerLoop
 from honed.service.suggestions import Preference
 from honed.service.suggestions import ServingPolicy
-from honed.storage.paging import PageRequest
 from honed.storage.sql.storage import SqlStorage
 from tests.conftest import TEST_TOKEN
 from tests.support.server import running_server

@@ -22,7 +22,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from honed.storage.optimizer import OptimizerStatus
+from honed.domain.optimizer import OptimizerStatus
 from honed.storage.sql.storage import SqlStorage
 from tests.scale import fault_worker
 from tests.scale.helpers import all_items

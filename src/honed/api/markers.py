@@ -14,8 +14,8 @@ import json
 import math
 
 from honed.api.parse import is_digits
+from honed.domain.paging import SortValue
 from honed.errors import InvalidRequestError
-from honed.storage.paging import SortValue
 
 MAX_MARKER_LENGTH = 2000
 

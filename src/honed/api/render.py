@@ -12,6 +12,8 @@ from honed.domain.experiment import Experiment
 from honed.domain.experiment import Task
 from honed.domain.files import RunFile
 from honed.domain.metrics import Metric
+from honed.domain.optimizer import OptimizerStatus
+from honed.domain.paging import Page
 from honed.domain.parameters import Parameter
 from honed.domain.parameters import ParameterType
 from honed.domain.projects import Project
@@ -26,8 +28,6 @@ from honed.domain.runs import TrainingRun
 from honed.domain.tags import Tag
 from honed.domain.tenancy import Client
 from honed.domain.tenancy import Token
-from honed.storage.optimizer import OptimizerStatus
-from honed.storage.paging import Page
 
 JSON = dict[str, Any]
 T = TypeVar("T")

@@ -132,7 +132,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
 
     @app.api_route("/health", methods=["GET", "HEAD", "POST"], include_in_schema=False)
     def health() -> dict[str, Any]:
-        services.storage.ping()
+        services.operations.ping()
         return {}
 
     @app.exception_handler(HonedError)

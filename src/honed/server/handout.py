@@ -116,9 +116,7 @@ class LeanRoute(APIRoute):
             )
             stepper = _Stepper(operation, call)
             while True:
-                step = (
-                    stepper.next() if svc.storage.local else await run_in_threadpool(stepper.next)
-                )
+                step = stepper.next() if svc.local else await run_in_threadpool(stepper.next)
                 if isinstance(step, dict):
                     return JSONResponse(step)
                 await anyio.sleep(step)

@@ -23,10 +23,10 @@ from pydantic.json_schema import SkipJsonSchema
 from honed.api import markers
 from honed.api.parse import is_digits
 from honed.domain.experiment import ExperimentState
+from honed.domain.paging import PageRequest
+from honed.domain.paging import SortValue
 from honed.errors import InvalidRequestError
 from honed.storage.experiments import ExperimentQuery
-from honed.storage.paging import PageRequest
-from honed.storage.paging import SortValue
 
 MAX_LIMIT = 1000
 # SigOpt: "limit defaults to and is capped at 1000" (a client reading `.data` gets it all).

@@ -16,6 +16,8 @@ from honed.domain.experiment import Experiment
 from honed.domain.experiment import ExperimentSpec
 from honed.domain.experiment import ExperimentState
 from honed.domain.experiment import ExperimentUpdate
+from honed.domain.paging import Page
+from honed.domain.paging import PageRequest
 from honed.domain.ranking import best_observations
 from honed.domain.runs import RunProgress
 from honed.domain.runs import TrainingRun
@@ -28,8 +30,6 @@ from honed.service.experiments import ExperimentService
 from honed.storage.experiments import ExperimentPatch
 from honed.storage.experiments import ExperimentStore
 from honed.storage.observations import ObservationStore
-from honed.storage.paging import Page
-from honed.storage.paging import PageRequest
 from honed.storage.projects import ProjectStore
 from honed.storage.runs import TrainingRunStore
 

@@ -46,3 +46,9 @@ class Services:
         self.operations = OperationsService(storage)
         self.files = RunFileService(storage, self.runs, contents, file_limits)
         self.tags = TagService(storage, self.runs)
+
+    @property
+    def local(self) -> bool:
+        """``Connection.local``: the store answers in about a millisecond, so a transport may
+        call it on its event loop instead of a thread."""
+        return self.storage.local

@@ -12,6 +12,9 @@ from honed.domain.experiment import ExperimentSpec
 from honed.domain.experiment import ExperimentState
 from honed.domain.experiment import ExperimentUpdate
 from honed.domain.metrics import Metric
+from honed.domain.optimizer import OptimizerStatus
+from honed.domain.paging import Page
+from honed.domain.paging import PageRequest
 from honed.domain.parameters import Parameter
 from honed.domain.parameters import SearchSpace
 from honed.domain.ranking import best_observations
@@ -31,9 +34,6 @@ from honed.storage.experiments import ExperimentQuery
 from honed.storage.experiments import ExperimentStore
 from honed.storage.observations import ObservationStore
 from honed.storage.optimizer import OptimizerSignals
-from honed.storage.optimizer import OptimizerStatus
-from honed.storage.paging import Page
-from honed.storage.paging import PageRequest
 
 
 class ExperimentRoles(ExperimentStore, ObservationStore, OptimizerSignals, Protocol):

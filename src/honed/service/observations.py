@@ -8,6 +8,8 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from honed.domain.experiment import Experiment
+from honed.domain.paging import Page
+from honed.domain.paging import PageRequest
 from honed.domain.records import MetricValue
 from honed.domain.records import Observation
 from honed.domain.records import ObservationInput
@@ -24,8 +26,6 @@ from honed.storage.experiments import ExperimentStore
 from honed.storage.observations import NewObservation
 from honed.storage.observations import ObservationPatch
 from honed.storage.observations import ObservationStore
-from honed.storage.paging import Page
-from honed.storage.paging import PageRequest
 
 MAX_BATCH = 2500
 

@@ -11,6 +11,7 @@ from typing import Protocol
 from honed.service.optimizer import LoopSettings
 from honed.service.optimizer import fit_due
 from honed.service.suggestions import OPTIMIZER_ALIVE_SECONDS
+from honed.storage.base import Connection
 from honed.storage.optimizer import OptimizerQueue
 from honed.storage.optimizer import OptimizerSignals
 from honed.storage.optimizer import lease_is_live
@@ -37,14 +38,20 @@ class OperationsSnapshot:
     longest_last_fit_seconds: float | None
 
 
-class OperationsRoles(SuggestionStore, OptimizerQueue, OptimizerSignals, Protocol):
-    """Suggestion counts, and the optimizer's queue as its processes read it."""
+class OperationsRoles(SuggestionStore, OptimizerQueue, OptimizerSignals, Connection, Protocol):
+    """Suggestion counts, the optimizer's queue as its processes read it, and whether the
+    database answers."""
 
 
 class OperationsService:
     def __init__(self, storage: OperationsRoles, loop: LoopSettings | None = None) -> None:
         self._storage = storage
         self._loop = loop or LoopSettings()
+
+    def ping(self) -> None:
+        """The health check: raise ServiceUnavailableError when the database cannot be
+        reached."""
+        self._storage.ping()
 
     def snapshot(self) -> OperationsSnapshot:
         """Three reads (no lock, no write); about what one idle step of an optimizer

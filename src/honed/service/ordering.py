@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from honed.domain.experiment import Experiment
+from honed.domain.paging import PageRequest
 from honed.domain.parameters import ParameterType
 from honed.errors import InvalidRequestError
 from honed.storage.observations import ObservationOrder
-from honed.storage.paging import PageRequest
 
 #: SigOpt's observation sorts; ``-<metric>``/``-<name>`` pick a metric or parameter.
 OBSERVATION_SORTS = (

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from honed.domain.experiment import Metadata
+from honed.domain.paging import Page
+from honed.domain.paging import PageRequest
 from honed.domain.projects import Project
 from honed.domain.projects import check_project_id
 from honed.domain.tenancy import Token
@@ -14,8 +16,6 @@ from honed.domain.validation import validate_metadata
 from honed.service.access import project_for
 from honed.service.access import require_write
 from honed.storage.experiments import ExperimentStore
-from honed.storage.paging import Page
-from honed.storage.paging import PageRequest
 from honed.storage.projects import ProjectPatch
 from honed.storage.projects import ProjectStore
 

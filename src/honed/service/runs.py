@@ -14,6 +14,8 @@ from typing import Any
 from typing import Protocol
 
 from honed.domain.experiment import Experiment
+from honed.domain.paging import Page
+from honed.domain.paging import PageRequest
 from honed.domain.projects import check_project_id
 from honed.domain.records import MetricValue
 from honed.domain.runs import MAX_BATCH
@@ -37,8 +39,6 @@ from honed.service.observations import checked_values
 from honed.service.suggestions import SuggestionService
 from honed.storage.experiments import ExperimentStore
 from honed.storage.observations import NewObservation
-from honed.storage.paging import Page
-from honed.storage.paging import PageRequest
 from honed.storage.projects import ProjectStore
 from honed.storage.runs import NewTrainingRun
 from honed.storage.runs import RunUpdate

@@ -20,6 +20,8 @@ from typing import Protocol
 
 from honed.domain.experiment import Experiment
 from honed.domain.experiment import Metadata
+from honed.domain.paging import Page
+from honed.domain.paging import PageRequest
 from honed.domain.records import QueuedSuggestion
 from honed.domain.records import Suggestion
 from honed.domain.records import SuggestionSource
@@ -34,8 +36,6 @@ from honed.storage.experiments import ExperimentStore
 from honed.storage.optimizer import CandidateBasis
 from honed.storage.optimizer import FitMarker
 from honed.storage.optimizer import OptimizerSignals
-from honed.storage.paging import Page
-from honed.storage.paging import PageRequest
 from honed.storage.suggestions import NewSuggestion
 from honed.storage.suggestions import SuggestionContext
 from honed.storage.suggestions import SuggestionDecision

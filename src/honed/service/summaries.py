@@ -19,6 +19,7 @@ from honed.domain.experiment import ExperimentState
 from honed.domain.hypervolume import hypervolume_trace
 from honed.domain.hypervolume import reference_point
 from honed.domain.metrics import Metric
+from honed.domain.paging import PageRequest
 from honed.domain.ranking import best_observations
 from honed.domain.ranking import budget_consumed
 from honed.domain.ranking import counts_for_best
@@ -30,7 +31,6 @@ from honed.domain.trials import is_early_stopped
 from honed.service.access import experiment_for
 from honed.storage.experiments import ExperimentStore
 from honed.storage.observations import ObservationStore
-from honed.storage.paging import PageRequest
 from honed.storage.suggestions import SuggestionStore
 
 NO_HOSTNAME = "(no hostname)"

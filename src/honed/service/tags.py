@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from honed.domain.paging import Page
+from honed.domain.paging import PageRequest
 from honed.domain.runs import TrainingRun
 from honed.domain.tags import Tag
 from honed.domain.tags import check_tag
@@ -13,8 +15,6 @@ from honed.errors import NotFoundError
 from honed.errors import UnprocessableError
 from honed.service.access import require_write
 from honed.service.runs import TrainingRunService
-from honed.storage.paging import Page
-from honed.storage.paging import PageRequest
 from honed.storage.tags import TagStore
 
 

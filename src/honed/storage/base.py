@@ -1,10 +1,12 @@
-"""The whole storage contract: every role over one database (see honed.storage for the
-roles and the conventions they share). The types the roles use live in the roles' modules.
+"""The whole storage contract: every role over one database and the connection to it (see
+honed.storage for the roles and the conventions they share). The types the roles use live
+in the roles' modules.
 """
 
 from __future__ import annotations
 
 from abc import abstractmethod
+from typing import Protocol
 
 from honed.storage.analyses import ModelAnalyses
 from honed.storage.experiments import ExperimentStore
@@ -19,6 +21,24 @@ from honed.storage.tags import TagStore
 from honed.storage.tenants import TenantStore
 
 
+class Connection(Protocol):
+    """The store's link to its database: whether calls are local, whether it answers, and
+    its end. Part of every ``Storage``; the health check takes it as a role."""
+
+    #: True when a call needs no network round trip and returns in about a millisecond
+    #: unless another writer holds the lock (an embedded database such as SQLite). The
+    #: server then runs the worker loop's writes on its event loop instead of a thread.
+    local: bool
+
+    @abstractmethod
+    def ping(self) -> None:
+        """Raise ServiceUnavailableError when the database cannot be reached."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release connections and locks; the store is not used afterwards."""
+
+
 class Storage(
     TenantStore,
     ExperimentStore,
@@ -31,19 +51,10 @@ class Storage(
     RunFileStore,
     TagStore,
     ModelAnalyses,
+    Connection,
 ):
-    """Every role over one database, and its lifecycle. Implementations subclass this;
+    """Every role over one database, and its connection. Implementations subclass this;
     services take only the roles they use."""
 
-    #: True when a call needs no network round trip and returns in about a millisecond
-    #: unless another writer holds the lock (an embedded database such as SQLite). The
-    #: server then runs the worker loop's writes on its event loop instead of a thread.
+    #: A network database unless an implementation says otherwise.
     local: bool = False
-
-    @abstractmethod
-    def ping(self) -> None:
-        """Raise ServiceUnavailableError when the database cannot be reached."""
-
-    @abstractmethod
-    def close(self) -> None:
-        """Release connections and locks; the store is not used afterwards."""

@@ -11,8 +11,8 @@ from honed.domain.experiment import Experiment
 from honed.domain.experiment import ExperimentSpec
 from honed.domain.experiment import ExperimentState
 from honed.domain.experiment import Metadata
-from honed.storage.paging import Page
-from honed.storage.paging import PageRequest
+from honed.domain.paging import Page
+from honed.domain.paging import PageRequest
 
 
 @dataclass(frozen=True)

@@ -10,11 +10,11 @@ from typing import Protocol
 
 from honed.domain.experiment import Experiment
 from honed.domain.experiment import Metadata
+from honed.domain.paging import Page
+from honed.domain.paging import PageRequest
 from honed.domain.parameters import Assignments
 from honed.domain.records import MetricValue
 from honed.domain.records import Observation
-from honed.storage.paging import Page
-from honed.storage.paging import PageRequest
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from honed.domain.experiment import Experiment
+from honed.domain.optimizer import OptimizerStatus
 from honed.domain.parameters import Assignments
 from honed.domain.records import Observation
 from honed.domain.records import Suggestion
@@ -139,20 +140,6 @@ def lease_is_live(lease_until: float | None, owner_seen_at: float | None, now: f
         and owner_seen_at is not None
         and owner_seen_at >= now - LEASE_OWNER_SILENT_SECONDS
     )
-
-
-@dataclass(frozen=True)
-class OptimizerStatus:
-    """What the optimizer did last for one experiment (shown to users)."""
-
-    fitted_count: int
-    fitted_at: float | None
-    fit_seconds: float | None
-    ready_candidates: int
-    error: str | None
-    error_at: float | None
-    #: A live optimizer process holds the experiment's lease: a fit is running.
-    fitting: bool = False
 
 
 class OptimizerQueue(Protocol):

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from honed.domain.experiment import Metadata
+from honed.domain.paging import Page
+from honed.domain.paging import PageRequest
 from honed.domain.projects import Project
-from honed.storage.paging import Page
-from honed.storage.paging import PageRequest
 
 
 @dataclass(frozen=True)

@@ -13,14 +13,14 @@ from typing import Protocol
 
 from honed.domain.experiment import Experiment
 from honed.domain.experiment import Metadata
+from honed.domain.paging import Page
+from honed.domain.paging import PageRequest
 from honed.domain.records import MetricValue
 from honed.domain.runs import Checkpoint
 from honed.domain.runs import RunCounts
 from honed.domain.runs import RunState
 from honed.domain.runs import TrainingRun
 from honed.storage.observations import NewObservation
-from honed.storage.paging import Page
-from honed.storage.paging import PageRequest
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,8 @@ from typing import TypeVar
 
 from honed.domain.experiment import Experiment
 from honed.domain.experiment import Metadata
+from honed.domain.paging import Page
+from honed.domain.paging import PageRequest
 from honed.domain.parameters import Assignments
 from honed.domain.records import ModelBasis
 from honed.domain.records import Observation
@@ -20,8 +22,6 @@ from honed.domain.records import Suggestion
 from honed.domain.records import SuggestionSource
 from honed.storage.optimizer import Candidate
 from honed.storage.optimizer import CandidateBasis
-from honed.storage.paging import Page
-from honed.storage.paging import PageRequest
 
 #: What a suggestion decision returns instead of a suggestion to store (see create_suggestion).
 Declined = TypeVar("Declined")

@@ -5,9 +5,9 @@ from __future__ import annotations
 from abc import abstractmethod
 from typing import Protocol
 
+from honed.domain.paging import Page
+from honed.domain.paging import PageRequest
 from honed.domain.tags import Tag
-from honed.storage.paging import Page
-from honed.storage.paging import PageRequest
 
 
 class TagStore(Protocol):

@@ -24,11 +24,11 @@ from collections.abc import Callable
 
 import pytest
 
+from honed.domain.paging import PageRequest
 from honed.domain.tenancy import TokenType
 from honed.errors import NotFoundError
 from honed.storage.base import Storage
 from honed.storage.observations import ObservationPatch
-from honed.storage.paging import PageRequest
 from honed.testing.storage_analyses import ModelAnalysesConformance
 from honed.testing.storage_experiments import ExperimentConformance
 from honed.testing.storage_files import RunFileConformance

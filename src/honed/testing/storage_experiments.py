@@ -17,6 +17,7 @@ from honed.domain.experiment import ExperimentState
 from honed.domain.metrics import Metric
 from honed.domain.metrics import Objective
 from honed.domain.metrics import Strategy
+from honed.domain.paging import PageRequest
 from honed.domain.parameters import LinearConstraint
 from honed.domain.parameters import Parameter
 from honed.domain.parameters import ParameterType
@@ -25,7 +26,6 @@ from honed.errors import NotFoundError
 from honed.storage.base import Storage
 from honed.storage.experiments import ExperimentPatch
 from honed.storage.experiments import ExperimentQuery
-from honed.storage.paging import PageRequest
 from honed.testing.storage_support import SPACE
 from honed.testing.storage_support import RoleSuite
 from honed.testing.storage_support import check_paging

@@ -10,6 +10,7 @@ from __future__ import annotations
 import pytest
 
 from honed.domain.files import FileDeclaration
+from honed.domain.paging import PageRequest
 from honed.domain.runs import RunState
 from honed.domain.runs import TrainingRun
 from honed.errors import ConflictError
@@ -17,7 +18,6 @@ from honed.errors import InvalidRequestError
 from honed.errors import NotFoundError
 from honed.storage.base import Storage
 from honed.storage.files import NewRunFile
-from honed.storage.paging import PageRequest
 from honed.storage.runs import NewTrainingRun
 from honed.testing.storage_support import RoleSuite
 from honed.testing.storage_support import run_together

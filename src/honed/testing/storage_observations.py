@@ -16,6 +16,8 @@ import pytest
 
 from honed.domain.metrics import Metric
 from honed.domain.metrics import Objective
+from honed.domain.paging import Page
+from honed.domain.paging import PageRequest
 from honed.domain.parameters import Parameter
 from honed.domain.parameters import ParameterType
 from honed.domain.parameters import SearchSpace
@@ -29,8 +31,6 @@ from honed.storage.observations import IdempotencyKey
 from honed.storage.observations import NewObservation
 from honed.storage.observations import ObservationOrder
 from honed.storage.observations import ObservationPatch
-from honed.storage.paging import Page
-from honed.storage.paging import PageRequest
 from honed.testing.storage_support import RoleSuite
 from honed.testing.storage_support import check_paging
 from honed.testing.storage_support import check_sorted_paging

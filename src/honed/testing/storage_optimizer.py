@@ -9,7 +9,6 @@ one queue, so each role's tests observe it through the other role too.
 
 from __future__ import annotations
 
-import threading
 import time
 from typing import Any
 
@@ -17,15 +16,18 @@ import pytest
 
 from honed.domain.experiment import ExperimentState
 from honed.domain.experiment import ExperimentType
+from honed.domain.optimizer import OptimizerStatus
+from honed.domain.parameters import Assignments
 from honed.domain.parameters import point_hash
+from honed.domain.records import Suggestion
 from honed.domain.records import SuggestionSource
 from honed.errors import NotFoundError
 from honed.storage.base import Storage
 from honed.storage.experiments import ExperimentPatch
+from honed.storage.optimizer import LOADED_CANDIDATES
 from honed.storage.optimizer import CandidateBasis
 from honed.storage.optimizer import CandidateSet
 from honed.storage.optimizer import FitInputs
-from honed.storage.optimizer import OptimizerStatus
 from honed.storage.optimizer import OptimizerWork
 from honed.storage.suggestions import NewSuggestion
 from honed.storage.suggestions import SuggestionContext
@@ -34,6 +36,7 @@ from honed.testing.storage_support import RoleSuite
 from honed.testing.storage_support import peek
 from honed.testing.storage_support import peek_candidates
 from honed.testing.storage_support import point
+from honed.testing.storage_support import run_together
 
 
 def work_of(storage: Storage, experiment_id: int) -> OptimizerWork:
@@ -50,28 +53,13 @@ def store_fit(storage: Storage, experiment_id: int, *indices: int, batch: int = 
 
 def claim_at_once(storage: Storage, experiment_id: int, owners: list[str]) -> list[str]:
     """The owners whose ``claim_experiment`` succeeded, one thread per owner, all at once."""
-    barrier = threading.Barrier(len(owners))
     won: list[str] = []
-    errors: list[str] = []
-    lock = threading.Lock()
 
-    def claim(owner: str) -> None:
-        try:
-            barrier.wait(timeout=60)
-            claimed = storage.claim_experiment(experiment_id, owner, 600)
-        except Exception as error:  # reported to the test, which fails on it
-            with lock:
-                errors.append(repr(error))
-            return
-        if claimed:
-            with lock:
-                won.append(owner)
+    def claim(index: int) -> None:
+        if storage.claim_experiment(experiment_id, owners[index], 600):
+            won.append(owners[index])
 
-    threads = [threading.Thread(target=claim, args=(owner,)) for owner in owners]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
+    errors = run_together(claim, len(owners))
     assert errors == [], errors
     return won
 
@@ -323,6 +311,110 @@ class OptimizerQueueConformance(RoleSuite):
         storage.sign_off("nobody")  # a process that never sent a heartbeat: nothing changes
         assert storage.live_optimizers(60) == 1
 
+    def test_fit_inputs_hold_the_live_records_of_their_experiment(self, storage: Storage) -> None:
+        """Observations not deleted and open suggestions (oldest first), of this experiment
+        only; the marks count deleted records too, so a deletion dates the data anew."""
+        eid = self.experiment(storage).id
+        other = self.experiment(storage).id
+        self.observe(storage, other, self.suggest(storage, other, point(9)).id)
+        self.suggest(storage, other, point(8))
+        kept = self.observe(storage, eid, assignments=point(1))
+        gone = self.observe(storage, eid, assignments=point(2))
+        first = self.suggest(storage, eid, point(3))
+        closed = self.suggest(storage, eid, point(4))
+        dropped = self.suggest(storage, eid, point(5))
+        last = self.suggest(storage, eid, point(6))
+        answered = self.observe(storage, eid, closed.id)
+        storage.delete_suggestions(eid, dropped.id)
+        before = storage.fit_inputs(eid)
+        assert before.basis_modified is not None
+
+        time.sleep(0.01)  # observation times are the clock's: keep them apart
+        storage.delete_observations(eid, gone.id)
+        newest = self.suggest(storage, eid, point(7))
+        storage.delete_suggestions(eid, newest.id)
+        inputs = storage.fit_inputs(eid)
+        assert [o.id for o in inputs.observations] == [kept.id, answered.id]
+        assert [s.id for s in inputs.pending] == [first.id, last.id]
+        assert inputs.latest_suggestion_id == newest.id  # deleted, yet newer than the fit
+        assert inputs.basis_modified is not None
+        assert inputs.basis_modified > before.basis_modified
+
+    def test_a_fit_is_stored_whoever_holds_the_lease(self, storage: Storage) -> None:
+        """A process that lost its lease still stores its fit, and storing releases the
+        lease whoever holds it."""
+        eid = self.experiment(storage).id
+        storage.heartbeat("a")
+        storage.heartbeat("b")
+        assert storage.claim_experiment(eid, "a", 600)
+        store_fit(storage, eid, 1, 2)  # another process's fit, while a holds the lease
+        assert [c.assignments for c in peek_candidates(storage, eid)] == [point(1), point(2)]
+        work = work_of(storage, eid)
+        assert (work.lease_owner, work.lease_until) == (None, None)
+        assert storage.claim_experiment(eid, "b", 600)
+
+    def test_tasks_not_parallel_to_the_points_are_refused(self, storage: Storage) -> None:
+        eid = self.experiment(storage).id
+        store_fit(storage, eid, 1)
+        marker = storage.fit_marker(eid)
+        inputs = storage.fit_inputs(eid)
+        for tasks in (["t"], ["t", "t", "t"]):
+            with pytest.raises(ValueError, match="parallel"):
+                storage.store_candidates(
+                    eid, CandidateSet([point(2), point(3)], 1, inputs, 0.5, tasks)
+                )
+        # Nothing was stored: the last fit and its candidates stay.
+        assert storage.fit_marker(eid) == marker
+        assert [c.assignments for c in peek_candidates(storage, eid)] == [point(1)]
+
+    def test_a_decision_reads_the_best_candidates_only(self, storage: Storage) -> None:
+        """``load_candidates`` reads none before a fit, and after one the first
+        LOADED_CANDIDATES by rank, however many are ready."""
+        eid = self.experiment(storage).id
+        assert peek_candidates(storage, eid) == []
+        store_fit(storage, eid, *range(LOADED_CANDIDATES + 6), batch=4)
+        loaded = peek_candidates(storage, eid)
+        assert [c.rank for c in loaded] == list(range(LOADED_CANDIDATES))
+        assert [c.assignments for c in loaded[:2]] == [point(0), point(1)]
+        assert storage.ready_candidates(eid) == LOADED_CANDIDATES + 6
+
+    def test_concurrent_hand_outs_take_each_candidate_once(self, storage: Storage) -> None:
+        """Requests racing for candidates each get a different one, best first."""
+        eid = self.experiment(storage).id
+        store_fit(storage, eid, *range(1, 9), batch=8)
+        handed: list[Assignments] = []
+
+        def hand_out(_: int) -> None:
+            suggestion = storage.create_suggestion(eid, take_candidate)
+            assert isinstance(suggestion, Suggestion)
+            handed.append(suggestion.assignments)
+
+        assert run_together(hand_out, 6) == []
+        taken = sorted(point_hash(p) for p in handed)
+        assert taken == sorted(point_hash(point(i)) for i in range(1, 7))
+        assert [c.assignments for c in peek_candidates(storage, eid)] == [point(7), point(8)]
+
+    def test_concurrent_claims_of_a_stale_lease_give_it_to_one(self, storage: Storage) -> None:
+        """A lease that expired, or whose owner is not live, goes to one of the processes
+        that claim it at once (each sent a heartbeat, so the winner's lease holds)."""
+        owners = [f"process-{i}" for i in range(6)]
+        for owner in [*owners, "old"]:
+            storage.heartbeat(owner)
+        expired = self.experiment(storage).id
+        assert storage.claim_experiment(expired, "old", 0.0)
+        ghosted = self.experiment(storage).id
+        assert storage.claim_experiment(ghosted, "ghost", 600)  # never sent a heartbeat
+        time.sleep(0.01)
+        for eid in (expired, ghosted):
+            won = claim_at_once(storage, eid, owners)
+            assert len(won) == 1, won
+            assert work_of(storage, eid).lease_owner == won[0]
+
+    def test_an_empty_store_has_no_work(self, storage: Storage) -> None:
+        assert storage.optimizer_work() == []
+        self.experiment(storage, development=True)
+        assert storage.optimizer_work() == []
+
 
 class OptimizerSignalsConformance(RoleSuite):
     def test_status_and_fit_marker(self, storage: Storage) -> None:
@@ -364,6 +456,14 @@ class OptimizerSignalsConformance(RoleSuite):
         assert work_of(storage, eid).waiting == 0
         storage.request_candidates(eid + 1000)  # an unknown experiment: nothing to signal
         storage.request_candidates(eid + 1000, withdraw=True)
+
+    def test_concurrent_requests_are_all_counted(self, storage: Storage) -> None:
+        """Requests that signal at once are each counted: none is lost to another's write."""
+        eid = self.experiment(storage).id
+        assert run_together(lambda _: storage.request_candidates(eid), 6) == []
+        assert work_of(storage, eid).waiting == 6
+        assert run_together(lambda _: storage.request_candidates(eid, withdraw=True), 4) == []
+        assert work_of(storage, eid).waiting == 2
 
 
 class OptimizerConformance(OptimizerQueueConformance, OptimizerSignalsConformance):

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from honed.domain.experiment import Experiment
+from honed.domain.paging import PageRequest
 from honed.domain.records import MetricValue
 from honed.domain.records import SuggestionSource
 from honed.domain.records import SuggestionState
@@ -25,7 +26,6 @@ from honed.errors import InvalidRequestError
 from honed.errors import NotFoundError
 from honed.storage.base import Storage
 from honed.storage.observations import NewObservation
-from honed.storage.paging import PageRequest
 from honed.storage.projects import ProjectPatch
 from honed.storage.runs import NewTrainingRun
 from honed.storage.runs import RunUpdate

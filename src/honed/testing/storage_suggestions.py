@@ -14,6 +14,7 @@ from typing import ClassVar
 import pytest
 
 from honed.domain.experiment import ExperimentState
+from honed.domain.paging import PageRequest
 from honed.domain.parameters import Assignments
 from honed.domain.parameters import point_hash
 from honed.domain.records import Observation
@@ -26,7 +27,6 @@ from honed.errors import NotFoundError
 from honed.storage.base import Storage
 from honed.storage.experiments import ExperimentPatch
 from honed.storage.optimizer import CandidateSet
-from honed.storage.paging import PageRequest
 from honed.storage.suggestions import NewSuggestion
 from honed.storage.suggestions import SuggestionContext
 from honed.storage.suggestions import SuggestionDecision

@@ -20,6 +20,8 @@ from honed.domain.experiment import Experiment
 from honed.domain.experiment import ExperimentSpec
 from honed.domain.metrics import Metric
 from honed.domain.metrics import Objective
+from honed.domain.paging import Page
+from honed.domain.paging import PageRequest
 from honed.domain.parameters import Assignments
 from honed.domain.parameters import Parameter
 from honed.domain.parameters import ParameterType
@@ -33,8 +35,6 @@ from honed.storage.base import Storage
 from honed.storage.observations import NewObservation
 from honed.storage.observations import ObservationOrder
 from honed.storage.optimizer import Candidate
-from honed.storage.paging import Page
-from honed.storage.paging import PageRequest
 from honed.storage.suggestions import NewSuggestion
 from honed.storage.suggestions import SuggestionContext
 from honed.storage.suggestions import SuggestionDecision

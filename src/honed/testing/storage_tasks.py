@@ -13,6 +13,7 @@ from collections.abc import Callable
 import pytest
 
 from honed.domain.experiment import Task
+from honed.domain.paging import PageRequest
 from honed.domain.parameters import Assignments
 from honed.domain.records import MetricValue
 from honed.domain.records import Observation
@@ -24,7 +25,6 @@ from honed.storage.observations import NewObservation
 from honed.storage.observations import ObservationOrder
 from honed.storage.observations import ObservationPatch
 from honed.storage.optimizer import CandidateSet
-from honed.storage.paging import PageRequest
 from honed.storage.suggestions import NewSuggestion
 from honed.storage.suggestions import SuggestionContext
 from honed.storage.suggestions import SuggestionDecision

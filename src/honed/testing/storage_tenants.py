@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import pytest
 
+from honed.domain.paging import PageRequest
 from honed.domain.tenancy import TokenType
 from honed.errors import NotFoundError
 from honed.storage.base import Storage
-from honed.storage.paging import PageRequest
 from honed.testing.storage_support import RoleSuite
 from honed.testing.storage_support import make_spec
 

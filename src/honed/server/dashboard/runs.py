@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 
 from honed.api import render
 from honed.domain.files import RunFile
+from honed.domain.paging import PageRequest
 from honed.domain.runs import TrainingRun
 from honed.domain.tags import Tag
 from honed.server.dashboard.pages import page
@@ -22,7 +23,6 @@ from honed.server.routes.deps import Svc
 from honed.server.routes.deps import path_id
 from honed.server.routes.deps import reply
 from honed.server.routes.files import content_url
-from honed.storage.paging import PageRequest
 
 #: The newest runs an experiment page lists.
 RUNS_SHOWN = 500

@@ -11,13 +11,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from honed.domain.files import RunFile
+from honed.domain.paging import Page
+from honed.domain.paging import PageRequest
 from honed.domain.tags import Tag
 from honed.errors import ConflictError
 from honed.errors import InvalidRequestError
 from honed.errors import NotFoundError
 from honed.storage.files import NewRunFile
-from honed.storage.paging import Page
-from honed.storage.paging import PageRequest
 from honed.storage.sql import convert
 from honed.storage.sql.database import Transactions
 from honed.storage.sql.models import ClientRow

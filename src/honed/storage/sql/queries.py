@@ -18,10 +18,10 @@ from sqlalchemy import or_
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from honed.domain.paging import Page
+from honed.domain.paging import PageRequest
 from honed.errors import NotFoundError
 from honed.storage.observations import ObservationOrder
-from honed.storage.paging import Page
-from honed.storage.paging import PageRequest
 from honed.storage.sql.models import ExperimentRow
 from honed.storage.sql.models import ObservationRow
 

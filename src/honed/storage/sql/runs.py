@@ -15,6 +15,8 @@ from sqlalchemy.orm import Session
 
 from honed.domain.experiment import Experiment
 from honed.domain.experiment import Metadata
+from honed.domain.paging import Page
+from honed.domain.paging import PageRequest
 from honed.domain.projects import Project
 from honed.domain.records import MetricValue
 from honed.domain.records import Observation
@@ -25,8 +27,6 @@ from honed.domain.runs import TrainingRun
 from honed.errors import ConflictError
 from honed.errors import NotFoundError
 from honed.storage.observations import NewObservation
-from honed.storage.paging import Page
-from honed.storage.paging import PageRequest
 from honed.storage.projects import ProjectPatch
 from honed.storage.runs import NewTrainingRun
 from honed.storage.runs import RunUpdate

@@ -24,6 +24,9 @@ from honed.domain.experiment import Experiment
 from honed.domain.experiment import ExperimentSpec
 from honed.domain.experiment import ExperimentState
 from honed.domain.experiment import Metadata
+from honed.domain.optimizer import OptimizerStatus
+from honed.domain.paging import Page
+from honed.domain.paging import PageRequest
 from honed.domain.parameters import Assignments
 from honed.domain.parameters import point_hash
 from honed.domain.records import Observation
@@ -47,11 +50,8 @@ from honed.storage.optimizer import LEASE_OWNER_SILENT_SECONDS
 from honed.storage.optimizer import CandidateSet
 from honed.storage.optimizer import FitInputs
 from honed.storage.optimizer import FitMarker
-from honed.storage.optimizer import OptimizerStatus
 from honed.storage.optimizer import OptimizerWork
 from honed.storage.optimizer import lease_is_live
-from honed.storage.paging import Page
-from honed.storage.paging import PageRequest
 from honed.storage.sql import convert
 from honed.storage.sql import hot
 from honed.storage.sql.analyses import SqlModelAnalyses

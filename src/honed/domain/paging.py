@@ -1,4 +1,8 @@
-"""Pages of a list: the request, the page, and the sort value a marker carries."""
+"""Pages of a list: the request, the page, and the sort value a marker carries.
+
+Plain values in the domain because storage pages with them and api renders them (markers,
+``pagination`` objects), and api depends on the domain only.
+"""
 
 from __future__ import annotations
 
