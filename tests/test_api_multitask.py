@@ -123,6 +123,28 @@ def test_manual_and_queued_suggestions_need_their_task(api: TestClient, url: str
     assert (served["source"], served["task"]) == ("queued", task("full"))
 
 
+def test_a_point_open_at_one_task_is_free_at_the_others(api: TestClient) -> None:
+    """Two points, both open at the full task (manual suggestions): the engine serves both
+    at the cheap one, each an evaluation of its own; once every point is open at every
+    task, a further suggestion is refused rather than repeat one."""
+    body = {
+        "name": "two points",
+        "parameters": [{"name": "n", "type": "int", "bounds": {"min": 1, "max": 2}}],
+        "metrics": [{"name": "f", "objective": "maximize"}],
+        "observation_budget": 4,
+        "tasks": [{"name": "full", "cost": 1}, {"name": "tenth", "cost": 0.1}],
+    }
+    url = f"/v1/experiments/{ok(api.post('/v1/experiments', json=body))['id']}"
+    for n in (1, 2):
+        ok(api.post(f"{url}/suggestions", json={"assignments": {"n": n}, "task": "full"}))
+    served = [ok(api.post(f"{url}/suggestions")) for _ in range(2)]
+    assert [s["source"] for s in served] == ["engine", "engine"]
+    pairs = sorted((s["assignments"]["n"], s["task"]["name"]) for s in served)
+    assert pairs == [(1, "tenth"), (2, "tenth")]
+    error(api.post(f"{url}/suggestions"), 409, "No free point left")
+    assert ok(api.get(f"{url}/suggestions", params={"state": "open"}))["count"] == 4
+
+
 def test_observations_take_the_task_of_their_suggestion_or_the_one_given(
     api: TestClient, url: str
 ) -> None:
