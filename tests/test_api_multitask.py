@@ -281,6 +281,42 @@ def test_exports_have_a_task_column(api: TestClient, url: str) -> None:
     assert [row["task"] for row in rows] == ["tenth", "full"]
 
 
+PARAMETER_TASK = {"name": "task", "type": "int", "bounds": {"min": 1, "max": 3}}
+NAMED_TASK: list[tuple[JSON, str]] = [
+    ({"parameters": [*PARAMETERS, PARAMETER_TASK]}, "parameters[2].name"),
+    ({"conditionals": [{"name": "task", "values": ["a", "b"]}]}, "conditionals[0].name"),
+    ({"metrics": [{"name": "task", "objective": "maximize"}]}, "metrics[0].name"),
+]
+
+
+@pytest.mark.parametrize(
+    ("change", "field"), NAMED_TASK, ids=["parameter", "conditional", "metric"]
+)
+def test_nothing_of_a_multitask_experiment_is_named_task(
+    api: TestClient, change: JSON, field: str
+) -> None:
+    """``task`` is each suggestion's task beside the assignments and values (a command's
+    ``{task}``, the column of exports and of the Scheduler's table); a plain experiment
+    may use the name."""
+    body = {
+        "name": "named task",
+        "parameters": PARAMETERS,
+        "metrics": [{"name": "f", "objective": "maximize"}],
+        "observation_budget": 4,
+        "tasks": TASKS,
+        **change,
+    }
+    error(api.post("/v1/experiments", json=body), 400, f"Invalid {field}: 'task'", "{task}")
+    plain = ok(api.post("/v1/experiments", json={k: v for k, v in body.items() if k != "tasks"}))
+    assert not plain.get("tasks")
+
+
+def test_an_update_cannot_add_a_parameter_named_task(api: TestClient, url: str) -> None:
+    update = {"parameters": [*PARAMETERS, {**PARAMETER_TASK, "default_value": 1}]}
+    error(api.put(url, json=update), 400, "Invalid parameters[2].name: 'task'")
+    assert sorted(p["name"] for p in ok(api.get(url))["parameters"]) == ["n", "x"]
+
+
 def test_the_design_size_is_what_the_api_cycles_over() -> None:
     """The design test counts on the design honed.engine.design sizes for three tasks."""
     space = SearchSpace(
