@@ -167,14 +167,14 @@ def chosen_decision(
             SuggestionSource.OPTIMIZER,
             metadata,
             model=model,
-            task=candidate_task(context, chosen),
+            task=_candidate_task(context, chosen),
         ),
         context.cursor,
         candidate_id=chosen.id,
     )
 
 
-def candidate_task(context: SuggestionContext, candidate: Candidate) -> str | None:
+def _candidate_task(context: SuggestionContext, candidate: Candidate) -> str | None:
     """The task a candidate is handed out at. A candidate stored before its experiment's
     tasks were known to the optimizer cannot exist (tasks never change), so a multitask
     candidate always has its task; the target stands in only as a guard."""
@@ -190,7 +190,7 @@ def _ready_candidate(
         chunk = [
             (candidate, key)
             for candidate in candidates[start : start + CANDIDATE_CHUNK]
-            if (key := point_hash(candidate.assignments, candidate_task(context, candidate)))
+            if (key := point_hash(candidate.assignments, _candidate_task(context, candidate)))
             not in taken
         ]
         observed = context.observed_among({key for _, key in chunk})

@@ -56,14 +56,14 @@ def _table(name: str) -> sa.TableClause:
     )
 
 
-def _rows_with_a_task(table: sa.TableClause, *where: Any) -> Iterator[Any]:
+def _rows_with_a_task(table: sa.TableClause) -> Iterator[Any]:
     """``(id, assignments, task)`` of the rows that have a task, by id, a chunk at a time."""
     connection = op.get_bind()
     last = None
     while True:
         query = (
             sa.select(table.c.id, table.c.assignments, table.c.task)
-            .where(table.c.task.is_not(None), *where)
+            .where(table.c.task.is_not(None))
             .order_by(table.c.id)
             .limit(CHUNK)
         )
