@@ -123,6 +123,28 @@ def test_manual_and_queued_suggestions_need_their_task(api: TestClient, url: str
     assert (served["source"], served["task"]) == ("queued", task("full"))
 
 
+def test_a_point_open_at_one_task_is_free_at_the_others(api: TestClient) -> None:
+    """Two points, both open at the full task (manual suggestions): the engine serves both
+    at the cheap one, each an evaluation of its own; once every point is open at every
+    task, a further suggestion is refused rather than repeat one."""
+    body = {
+        "name": "two points",
+        "parameters": [{"name": "n", "type": "int", "bounds": {"min": 1, "max": 2}}],
+        "metrics": [{"name": "f", "objective": "maximize"}],
+        "observation_budget": 4,
+        "tasks": [{"name": "full", "cost": 1}, {"name": "tenth", "cost": 0.1}],
+    }
+    url = f"/v1/experiments/{ok(api.post('/v1/experiments', json=body))['id']}"
+    for n in (1, 2):
+        ok(api.post(f"{url}/suggestions", json={"assignments": {"n": n}, "task": "full"}))
+    served = [ok(api.post(f"{url}/suggestions")) for _ in range(2)]
+    assert [s["source"] for s in served] == ["engine", "engine"]
+    pairs = sorted((s["assignments"]["n"], s["task"]["name"]) for s in served)
+    assert pairs == [(1, "tenth"), (2, "tenth")]
+    error(api.post(f"{url}/suggestions"), 409, "No free point left")
+    assert ok(api.get(f"{url}/suggestions", params={"state": "open"}))["count"] == 4
+
+
 def test_observations_take_the_task_of_their_suggestion_or_the_one_given(
     api: TestClient, url: str
 ) -> None:
@@ -257,6 +279,42 @@ def test_exports_have_a_task_column(api: TestClient, url: str) -> None:
     assert columns_of(experiment, rows) == head
     assert columns_of(experiment, []) == head
     assert [row["task"] for row in rows] == ["tenth", "full"]
+
+
+PARAMETER_TASK = {"name": "task", "type": "int", "bounds": {"min": 1, "max": 3}}
+NAMED_TASK: list[tuple[JSON, str]] = [
+    ({"parameters": [*PARAMETERS, PARAMETER_TASK]}, "parameters[2].name"),
+    ({"conditionals": [{"name": "task", "values": ["a", "b"]}]}, "conditionals[0].name"),
+    ({"metrics": [{"name": "task", "objective": "maximize"}]}, "metrics[0].name"),
+]
+
+
+@pytest.mark.parametrize(
+    ("change", "field"), NAMED_TASK, ids=["parameter", "conditional", "metric"]
+)
+def test_nothing_of_a_multitask_experiment_is_named_task(
+    api: TestClient, change: JSON, field: str
+) -> None:
+    """``task`` is each suggestion's task beside the assignments and values (a command's
+    ``{task}``, the column of exports and of the Scheduler's table); a plain experiment
+    may use the name."""
+    body = {
+        "name": "named task",
+        "parameters": PARAMETERS,
+        "metrics": [{"name": "f", "objective": "maximize"}],
+        "observation_budget": 4,
+        "tasks": TASKS,
+        **change,
+    }
+    error(api.post("/v1/experiments", json=body), 400, f"Invalid {field}: 'task'", "{task}")
+    plain = ok(api.post("/v1/experiments", json={k: v for k, v in body.items() if k != "tasks"}))
+    assert not plain.get("tasks")
+
+
+def test_an_update_cannot_add_a_parameter_named_task(api: TestClient, url: str) -> None:
+    update = {"parameters": [*PARAMETERS, {**PARAMETER_TASK, "default_value": 1}]}
+    error(api.put(url, json=update), 400, "Invalid parameters[2].name: 'task'")
+    assert sorted(p["name"] for p in ok(api.get(url))["parameters"]) == ["n", "x"]
 
 
 def test_the_design_size_is_what_the_api_cycles_over() -> None:

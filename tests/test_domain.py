@@ -588,6 +588,35 @@ def test_point_hash_different(a: dict[str, Any], b: dict[str, Any]) -> None:
     assert point_hash(a) != point_hash(b)
 
 
+def test_a_point_without_a_task_hashes_as_before_tasks_existed() -> None:
+    """Stored hashes of plain experiments stay valid: the digest of this point before
+    tasks were part of a point's identity."""
+    assert point_hash({"x": 0.5, "c": "a", "n": 3}) == "057c2348f4286743c7e68e3880bf121a"
+    assert point_hash({"x": 0.5, "c": "a", "n": 3}, None) == point_hash(
+        {"n": 3.0, "c": "a", "x": 0.5}
+    )
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        (({"x": 1}, "cheap"), ({"x": 1}, "full")),
+        (({"x": 1}, "cheap"), ({"x": 1}, None)),
+        (({"x": 1}, ""), ({"x": 1}, None)),
+        (({"x": 1}, "cheap"), ({"x": 2}, "cheap")),
+        # A task cannot pass for an assignment, nor an assignment for a task.
+        (({"x": 1}, "1:y=2:s1"), ({"x": 1, "y": "1"}, None)),
+        (({}, "x"), ({"@1:x": ""}, None)),
+    ],
+    ids=["other-task", "no-task", "empty-task", "other-point", "task-as-part", "part-as-task"],
+)
+def test_the_task_is_part_of_the_point(
+    a: tuple[dict[str, Any], str | None], b: tuple[dict[str, Any], str | None]
+) -> None:
+    assert point_hash(*a) != point_hash(*b)
+    assert point_hash(*a) == point_hash(dict(a[0]), a[1])
+
+
 # --- ranking ---------------------------------------------------------------------------------
 
 

@@ -1,6 +1,7 @@
 """Multitask in the engine: every proposed point comes with a task of the experiment, the
-choice weighs information against cost, open suggestions at their tasks are pending, and a
-mixed space (an integer, a categorical) is searched like any other."""
+choice weighs information against cost, open suggestions at their tasks are pending, a
+point observed at one task is still new at another, and a mixed space (an integer, a
+categorical) is searched like any other."""
 
 from __future__ import annotations
 
@@ -86,9 +87,9 @@ def test_each_point_has_a_task_and_pending_points_are_avoided() -> None:
     assert proposal.tasks is not None
     assert len(proposal.tasks) == 2
     assert set(proposal.tasks) <= {"full", "cheap"}
-    hashes = {point_hash(p) for p in proposal.points}
+    hashes = {point_hash(p, t) for p, t in zip(proposal.points, proposal.tasks, strict=True)}
     assert len(hashes) == 2
-    assert point_hash(pending[0]) not in hashes
+    assert point_hash(pending[0], "full") not in hashes
     for point in proposal.points:
         SPACE.check_assignments(point)
 
@@ -101,6 +102,21 @@ def test_a_nearly_free_task_is_chosen_while_much_is_unknown() -> None:
         ProposalRequest(experiment(tasks), 5, [], observed(DESIGN), count=1)
     )
     assert proposal.tasks == ["cheap"]
+
+
+def test_a_point_observed_at_a_cheaper_task_is_new_at_the_full_one() -> None:
+    """Every point of a small space observed at the cheap task: the full task is still
+    to be evaluated anywhere, and the engine proposes a point there rather than finding
+    the space used up."""
+    tasks = (Task("full", 1.0), Task("cheap", 0.5))
+    space = SearchSpace((Parameter("x", ParameterType.INT, (1, 6)),))
+    design: list[tuple[Assignments, str]] = [({"x": x}, "cheap") for x in range(1, 7)]
+    proposal = BoTorchEngine().propose(
+        ProposalRequest(experiment(tasks, space), 6, [], observed(design), count=1)
+    )
+    assert proposal.tasks == ["full"]
+    assert len(proposal.points) == 1
+    assert proposal.points[0] in [point for point, _ in design]
 
 
 def test_a_mixed_space_gets_valid_points() -> None:

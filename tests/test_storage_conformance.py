@@ -3,26 +3,42 @@ that need more than one process."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from collections.abc import Iterator
 from functools import partial
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
+from honed.domain.experiment import Task
+from honed.domain.parameters import Assignments
+from honed.domain.parameters import point_hash
+from honed.domain.records import MetricValue
+from honed.domain.records import SuggestionSource
+from honed.storage.observations import NewObservation
+from honed.storage.optimizer import CandidateSet
 from honed.storage.sql.database import normalize_url
 from honed.storage.sql.migrate import alembic_config
+from honed.storage.sql.models import CANDIDATES
+from honed.storage.sql.models import OBSERVATIONS
+from honed.storage.sql.models import SUGGESTIONS
 from honed.storage.sql.models import Base
 from honed.storage.sql.storage import SqlStorage
+from honed.storage.suggestions import NewSuggestion
+from honed.storage.suggestions import SuggestionContext
+from honed.storage.suggestions import SuggestionDecision
 from honed.testing.storage import ProcessRace
 from honed.testing.storage import StorageConformance
 from honed.testing.storage import check_race_outcomes
 from honed.testing.storage import make_spec
 from honed.testing.storage import open_and_close
 from honed.testing.storage import suggest_from_processes
+from honed.testing.storage_support import point
 
 
 class TestSqlite(StorageConformance):
@@ -121,3 +137,102 @@ def test_concurrent_migrations_from_several_processes(
     assert race.run(open_and_close, partial(SqlStorage.from_url, postgres_url)) == ["ok"] * 4
     assert _schema_differences(postgres_url) == []
     assert _revision(postgres_url) == HEAD
+
+
+# --- 0010: a multitask point's hash covers its task -----------------------------------------
+
+HASHED = (SUGGESTIONS, OBSERVATIONS, CANDIDATES)
+
+
+def _hashed_rows(url: str) -> dict[tuple[str, int], Any]:
+    """``(table, id) -> row`` (``point_hash``, ``assignments``, ``task``) of every row with
+    a point hash."""
+    engine = sa.create_engine(normalize_url(url))
+    try:
+        with engine.connect() as connection:
+            return {
+                (table.name, row.id): row
+                for table in HASHED
+                for row in connection.execute(
+                    sa.select(table.c.id, table.c.point_hash, table.c.assignments, table.c.task)
+                )
+            }
+    finally:
+        engine.dispose()
+
+
+def _downgrade(url: str, revision: str) -> None:
+    config = alembic_config()
+    engine = sa.create_engine(normalize_url(url))
+    try:
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.downgrade(config, revision)
+    finally:
+        engine.dispose()
+
+
+def _at(assignments: Assignments, task: str | None) -> Callable[[SuggestionContext], Any]:
+    def decide(context: SuggestionContext) -> SuggestionDecision:
+        new = NewSuggestion(assignments, SuggestionSource.ENGINE, None, task=task)
+        return SuggestionDecision(new, context.cursor + 1)
+
+    return decide
+
+
+def _records(store: SqlStorage) -> int:
+    """A plain and a multitask experiment, each with an open suggestion, an observed one,
+    an observation of assignments and two candidates per task (point(0) is open at both
+    tasks). Returns the multitask experiment's id."""
+    client = store.create_client("c").id
+    plain = store.create_experiment(client, make_spec()).id
+    tasks = (Task("tenth", 0.1), Task("full", 1.0))
+    multitask = store.create_experiment(client, make_spec(tasks=tasks)).id
+    value = (MetricValue("f", 1.0, None),)
+    for eid, task in ((plain, None), (multitask, "tenth"), (multitask, "full")):
+        store.create_suggestion(eid, _at(point(0), task))
+        done = store.create_suggestion(eid, _at(point(1), task))
+        store.create_observations(
+            eid,
+            [
+                NewObservation(done.id, None, value, False, None),
+                NewObservation(None, point(2), (), True, None, task=task),
+            ],
+        )
+        inputs = store.fit_inputs(eid)
+        store.store_candidates(eid, CandidateSet([point(3), point(4)], 2, inputs, 0.1, [task] * 2))
+    return multitask
+
+
+def test_0010_rehashes_the_points_of_multitask_experiments_only(database_url: str) -> None:
+    store = SqlStorage.from_url(database_url)
+    try:
+        multitask = _records(store)
+        # 0009 allows one open suggestion per point of assignments.
+        store.delete_suggestions(multitask, open_only=True)
+    finally:
+        store.close()
+    at_head = _hashed_rows(database_url)
+    assert all(r.point_hash == point_hash(r.assignments, r.task) for r in at_head.values())
+
+    _downgrade(database_url, "0009")
+    before = _hashed_rows(database_url)
+    assert all(r.point_hash == point_hash(r.assignments) for r in before.values())
+    changed = {key for key, row in before.items() if row.point_hash != at_head[key].point_hash}
+    assert changed == {key for key, row in at_head.items() if row.task is not None}
+    assert len(changed) == 10  # of 15: five rows per experiment and task
+
+    SqlStorage.from_url(database_url).close()  # migrates to the head again
+    assert _revision(database_url) == HEAD
+    assert _hashed_rows(database_url) == at_head
+
+
+def test_0010_refuses_to_downgrade_a_point_open_at_two_tasks(database_url: str) -> None:
+    store = SqlStorage.from_url(database_url)
+    try:
+        _records(store)
+    finally:
+        store.close()
+    with pytest.raises(RuntimeError, match="the same assignments at two tasks"):
+        _downgrade(database_url, "0009")
+    assert _revision(database_url) == HEAD

@@ -1,6 +1,7 @@
 """The Scheduler on a multitask experiment, on a fake clock: each trial's runner is told
 the task of its suggestion, the budget (``total_trials``) is spent in task costs, and the
-trials' table and the client show each trial's task."""
+trials' table and the client show each trial's task. For real: a trial function that
+takes ``task`` evaluates each trial at its task in a CallableRunner's worker processes."""
 
 from __future__ import annotations
 
@@ -11,19 +12,25 @@ from dataclasses import field
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from honed.client import Client
 from honed.client import TaskDef
 from honed.scheduler import FakeClock
 from honed.scheduler import Scheduler
 from honed.scheduler import SchedulerOptions
 from honed.scheduler import TrialSpec
+from honed.scheduler.runners import CallableRunner
 from honed.scheduler.runners import SubprocessRunner
 from tests.scheduler.conftest import EXPERIMENT
 from tests.scheduler.conftest import ClockRunner
+from tests.scheduler.conftest import loss
 
 TASKS = [{"name": "quarter", "cost": 0.25}, {"name": "full", "cost": 1}]
 COST = {"quarter": 0.25, "full": 1.0}
 MULTITASK = {**EXPERIMENT, "tasks": TASKS, "observation_budget": 4}
+# What the cheap evaluation adds to the loss: a trial's value tells which task it ran at.
+BIAS = {"quarter": 0.5, "full": 0.0}
 
 
 @dataclass
@@ -104,3 +111,23 @@ def test_a_command_is_given_its_task(tmp_path: Path) -> None:
     named = SubprocessRunner("echo {task}", workdir=tmp_path)
     named.prepare(["task"])
     assert named.command_for(TrialSpec("9", 2, {"task": 3})) == "echo 3"
+
+
+def loss_at_task(assignments: dict[str, Any], task: str | None) -> float:
+    """A trial function that asks for its task: the quarter evaluation is biased."""
+    return loss(assignments) + BIAS[str(task)]
+
+
+def test_a_function_that_takes_the_task_is_evaluated_at_each_trials_task(
+    client: Client, tmp_path: Path
+) -> None:
+    runner = CallableRunner(loss_at_task, max_workers=2, workdir=tmp_path / "trials")
+    options = SchedulerOptions(total_trials=2, max_pending_trials=2)
+    with Scheduler(MULTITASK, runner, options, client) as scheduler:
+        result = scheduler.run_all_trials()
+        trials = list(scheduler.trials.values())
+    assert result.completed == len(trials)
+    assert {t.task for t in trials} == {"quarter", "full"}
+    for trial in trials:
+        expected = loss(trial.assignments) + BIAS[str(trial.task)]
+        assert trial.values["loss"] == pytest.approx(expected)

@@ -255,15 +255,23 @@ def _product_size(parameters: tuple[Parameter, ...]) -> int:
     return size
 
 
-def point_hash(assignments: Assignments) -> str:
-    """A fixed-size digest that is equal exactly when two assignments are the same point.
+def point_hash(assignments: Assignments, task: str | None = None) -> str:
+    """A fixed-size digest that is equal exactly when two points are the same: the same
+    assignments and, in a multitask experiment, the same task (the same assignments at
+    another task are another evaluation, often a good one: a costlier look at a point a
+    cheap task liked).
 
     Names are sorted and length-prefixed; ints and floats that are equal hash alike
-    (-0.0 as 0.0: adding 0.0 drops the sign of a zero and changes nothing else).
+    (-0.0 as 0.0: adding 0.0 drops the sign of a zero and changes nothing else). The task
+    is one more part, ``@`` and length-prefixed, which no assignment's part can be (each
+    starts with a digit); a point without a task hashes as it did before tasks existed,
+    so stored hashes of plain experiments stay valid.
     """
     parts = []
     for name in sorted(assignments):
         value = assignments[name]
         text = "s" + value if isinstance(value, str) else f"n{float(value) + 0.0!r}"
         parts.append(f"{len(name)}:{name}={len(text)}:{text}")
+    if task is not None:
+        parts.append(f"@{len(task)}:{task}")
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:32]

@@ -45,6 +45,9 @@ MAX_OBSERVATION_BUDGET = 1_000_000
 MAX_SOLUTIONS = 10
 # Multitask: each task is a point of the initial design at least twice (honed.engine.design).
 MAX_TASKS = 10
+# Multitask: the name under which each suggestion's task appears beside the assignments and
+# values (a command's {task}, the task column of exports and of Scheduler.to_dataframe()).
+TASK_FIELD = "task"
 MAX_PARALLEL_BANDWIDTH = 10_000
 PRIOR_KEYS = {"normal": ("mean", "scale"), "beta": ("shape_a", "shape_b")}
 
@@ -451,6 +454,26 @@ def _validate_tasks(spec: ExperimentSpec) -> None:
             "Invalid observation_budget: required for multitask experiments (with tasks); it "
             "counts the tasks' costs"
         )
+    _refuse_task_field(spec)
+
+
+def _refuse_task_field(spec: ExperimentSpec) -> None:
+    """honed's own rule: in a multitask experiment ``task`` names each suggestion's task
+    wherever it stands beside the assignments and values, so no conditional, parameter or
+    metric may take that name (a command's ``{task}`` or a table's column would mean
+    either)."""
+    fields: dict[str, list[str | None]] = {
+        "conditionals": [c.name for c in spec.space.conditionals],
+        "parameters": [p.name for p in spec.space.parameters],
+        "metrics": [m.name for m in spec.metrics],
+    }
+    for field, names in fields.items():
+        if TASK_FIELD in names:
+            raise _fail(
+                f"Invalid {field}[{names.index(TASK_FIELD)}].name: {TASK_FIELD!r} is the task "
+                "of each suggestion in a multitask experiment (a command's {task}, the task "
+                "column of exports and of Scheduler.to_dataframe()); choose another name"
+            )
 
 
 def _validate_budget(spec: ExperimentSpec) -> None:

@@ -153,10 +153,10 @@ SCAN_CHUNK = 8192
 
 
 def first_free_point(
-    space: SearchSpace, taken: AbstractSet[str], start: int = 0
+    space: SearchSpace, taken: AbstractSet[str], start: int = 0, task: str | None = None
 ) -> dict[str, AssignmentValue] | None:
     """The first point of a discrete space, in mixed-radix order from index ``start`` and
-    wrapping around, that meets the linear constraints and is not in ``taken``
+    wrapping around, that meets the linear constraints and is not in ``taken`` at ``task``
     (``point_hash`` values); None when there is none. Indices are decoded and checked
     against the constraints a chunk at a time in NumPy; only the feasible ones are built
     and hashed, so the cost is a few passes over the space plus one hash per taken point
@@ -167,7 +167,7 @@ def first_free_point(
     if size is None:
         raise ValueError("the space is not discrete")
     if not space.conditionals:
-        return _first_free_in_box(space, taken, start % size, size, {})
+        return _first_free_in_box(space, taken, start % size, size, {}, task)
     subspaces = space.subspaces()
     offset, first = start % size, 0
     sizes = [subspace.discrete_size() or 0 for _, subspace in subspaces]
@@ -178,7 +178,7 @@ def first_free_point(
         which = (first + turn) % len(subspaces)
         values, subspace = subspaces[which]
         point = _first_free_in_box(
-            subspace, taken, offset if turn == 0 else 0, sizes[which], values
+            subspace, taken, offset if turn == 0 else 0, sizes[which], values, task
         )
         if point is not None:
             return point
@@ -191,6 +191,7 @@ def _first_free_in_box(
     start: int,
     size: int,
     prefix: Mapping[str, AssignmentValue],
+    task: str | None,
 ) -> dict[str, AssignmentValue] | None:
     """``first_free_point`` of a space without conditionals (of ``size`` points), its
     points completed by ``prefix`` (a combination's conditional values) before hashing."""
@@ -198,7 +199,7 @@ def _first_free_in_box(
         indices = (start + np.arange(first, min(first + SCAN_CHUNK, size))) % size
         for index in indices[_feasible(space, indices)].tolist():
             point = {**prefix, **point_at_index(space, index)}
-            if point_hash(point) not in taken:
+            if point_hash(point, task) not in taken:
                 return point
     return None
 
@@ -230,14 +231,14 @@ def _feasible(space: SearchSpace, indices: npt.NDArray[np.int64]) -> npt.NDArray
     return feasible
 
 
-def exhausted(space: SearchSpace, taken: AbstractSet[str]) -> bool:
+def exhausted(space: SearchSpace, taken: AbstractSet[str], task: str | None = None) -> bool:
     """Whether every point of a finite space that meets the linear constraints is in
-    ``taken`` (``point_hash`` values: the observed and pending points). Cheap unless
-    ``taken`` holds about as many points as the space: with fewer than its size and no
-    constraints, some point is free."""
+    ``taken`` at ``task`` (``point_hash`` values: the observed and pending points). Cheap
+    unless ``taken`` holds about as many points as the space: with fewer than its size and
+    no constraints, some point is free."""
     size = space.discrete_size()
     if size is None or size > EXHAUSTIBLE_SIZE:
         return False
     if size > len(taken) and not space.linear_constraints:
         return False
-    return first_free_point(space, taken) is None
+    return first_free_point(space, taken, task=task) is None

@@ -6,7 +6,8 @@ the experiment's sequence engine (Sobol, random, grid) for the initial design, o
 when the request may no longer wait for the optimizer; a free point found by enumeration
 or random draws. Multitask: a queued point and a candidate bring their task; the engine's
 points get theirs from honed.engine.tasks (the design cycles through the tasks, fallback
-points are of the target task).
+points are of the target task). A point is its assignments and its task: one open at a
+task leaves the same assignments free at another (``point_hash``).
 
 A candidate is fresh when its model accounts for every stored observation (saw it, or had
 its suggestion pending) but for ``staleness_tolerance`` of them with concurrent workers.
@@ -15,6 +16,7 @@ its suggestion pending) but for ``staleness_tolerance`` of them with concurrent 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from enum import Enum
@@ -159,17 +161,24 @@ def chosen_decision(
     metadata: Metadata | None,
     model: ModelBasis | None = None,
 ) -> SuggestionDecision:
-    # A candidate stored before its experiment's tasks were known to the optimizer cannot
-    # exist (tasks never change), so a multitask candidate always has its task; the target
-    # stands in only as a guard.
-    task = chosen.task or target_task(context.experiment.spec)
     return SuggestionDecision(
         NewSuggestion(
-            chosen.assignments, SuggestionSource.OPTIMIZER, metadata, model=model, task=task
+            chosen.assignments,
+            SuggestionSource.OPTIMIZER,
+            metadata,
+            model=model,
+            task=_candidate_task(context, chosen),
         ),
         context.cursor,
         candidate_id=chosen.id,
     )
+
+
+def _candidate_task(context: SuggestionContext, candidate: Candidate) -> str | None:
+    """The task a candidate is handed out at. A candidate stored before its experiment's
+    tasks were known to the optimizer cannot exist (tasks never change), so a multitask
+    candidate always has its task; the target stands in only as a guard."""
+    return candidate.task or target_task(context.experiment.spec)
 
 
 def _ready_candidate(
@@ -181,7 +190,8 @@ def _ready_candidate(
         chunk = [
             (candidate, key)
             for candidate in candidates[start : start + CANDIDATE_CHUNK]
-            if (key := point_hash(candidate.assignments)) not in taken
+            if (key := point_hash(candidate.assignments, _candidate_task(context, candidate)))
+            not in taken
         ]
         observed = context.observed_among({key for _, key in chunk})
         for candidate, key in chunk:
@@ -197,20 +207,24 @@ def _sequence_decision(
     metadata: Metadata | None,
     source: SuggestionSource,
 ) -> SuggestionDecision:
-    cursor = context.cursor
     spec = context.experiment.spec
+
+    def task_at(cursor: int) -> str | None:
+        # The design index is the cursor the point is proposed at; a fallback point is
+        # past the design whatever the cursor says.
+        task = design_task(spec, cursor) if source is SuggestionSource.ENGINE else None
+        return task or target_task(spec)
+
+    cursor = context.cursor
     try:
-        point, cursor, index = _engine_point(engine, context, taken)
+        found, cursor = _engine_point(engine, context, taken, task_at)
     except Exception:  # an engine fault must not cost the worker its suggestion
         logger.exception(
             "engine failed for experiment %s; serving a fallback point", context.experiment.id
         )
-        point = None
-    if point is not None:
-        # The design index is the cursor the point was proposed at; a fallback point is
-        # past the design whatever the cursor says.
-        task = design_task(spec, index) if source is SuggestionSource.ENGINE else None
-        task = task or target_task(spec)
+        found = None
+    if found is not None:
+        point, task = found
         return SuggestionDecision(NewSuggestion(point, source, metadata, task=task), cursor)
     fallback = free_point(context.experiment, taken)
     return SuggestionDecision(
@@ -219,10 +233,17 @@ def _sequence_decision(
     )
 
 
+EnginePoint = tuple[dict[str, AssignmentValue], str | None]
+
+
 def _engine_point(
-    engine: Engine, context: SuggestionContext, taken: AbstractSet[str]
-) -> tuple[dict[str, AssignmentValue] | None, int, int]:
-    """The engine's point, the cursor after it, and the cursor it was proposed at."""
+    engine: Engine,
+    context: SuggestionContext,
+    taken: AbstractSet[str],
+    task_at: Callable[[int], str | None],
+) -> tuple[EnginePoint | None, int]:
+    """The engine's point with its task (``task_at`` the cursor it was proposed at), and
+    the cursor after it."""
     observations = context.load_observations() if engine.needs_observations else []
     open_suggestions = context.load_open_suggestions() if engine.needs_pending else []
     pending: list[Assignments] = [s.assignments for s in open_suggestions]
@@ -235,9 +256,9 @@ def _engine_point(
     # lock is costly (docs/decisions.md: Observed repeats checked only in discrete spaces
     # and at the design's first point).
     check_observed = context.experiment.spec.space.is_discrete or cursor == 0
-    repeat: tuple[dict[str, AssignmentValue], int, int] | None = None
+    repeat: tuple[EnginePoint, int] | None = None
     for _ in range(ENGINE_ATTEMPTS):
-        proposed_at = cursor
+        task = task_at(cursor)
         proposal = engine.propose(
             ProposalRequest(
                 context.experiment,
@@ -250,31 +271,33 @@ def _engine_point(
         )
         cursor = proposal.cursor
         for point in proposal.points:
-            key = point_hash(point)
+            key = point_hash(point, task)
             if key in taken:
                 continue
             if not check_observed or not context.observed_among({key}):
-                return point, cursor, proposed_at
+                return (point, task), cursor
             if repeat is None:
-                repeat = point, cursor, proposed_at
+                repeat = (point, task), cursor
         if not proposal.points:
             break
-    return repeat if repeat is not None else (None, cursor, cursor)
+    return repeat if repeat is not None else (None, cursor)
 
 
 def free_point(experiment: Experiment, taken: AbstractSet[str]) -> dict[str, AssignmentValue]:
-    """Any valid point that is not in ``taken``, or ConflictError when none is left."""
+    """Any valid point that is not in ``taken`` at the experiment's target task (a
+    fallback point's), or ConflictError when none is left."""
     space = experiment.spec.space
+    task = target_task(experiment.spec)
     rng = np.random.default_rng()
     size = space.discrete_size()
     if size is not None and size <= EXHAUSTIBLE_SIZE:
-        point = first_free_point(space, taken, start=int(rng.integers(size)))
+        point = first_free_point(space, taken, start=int(rng.integers(size)), task=task)
         if point is None:
             raise _space_exhausted(space, size)
         return point
     for _ in range(RANDOM_ATTEMPTS):
         point = point_from_unit(space, rng.random(unit_dimension(space)))
-        if satisfies_constraints(space, point) and point_hash(point) not in taken:
+        if satisfies_constraints(space, point) and point_hash(point, task) not in taken:
             return point
     raise _space_exhausted(space, size)
 

@@ -47,7 +47,8 @@ class SuggestionContext:
     """
 
     experiment: Experiment
-    #: ``point_hash`` of every open suggestion: the points a new suggestion must not repeat.
+    #: ``point_hash(assignments, task)`` of every open suggestion: the points a new
+    #: suggestion must not repeat (in a multitask experiment, at the same task).
     open_hashes: frozenset[str]
     next_queued: QueuedSuggestion | None
     cursor: int
@@ -59,7 +60,8 @@ class SuggestionContext:
     #: Unused candidates, newest basis first, then by rank; the first LOADED_CANDIDATES of
     #: them (a pool may hold hundreds, and a request takes one of the first few).
     load_candidates: Callable[[], list[Candidate]] = field(repr=False)
-    #: Which of the given point hashes an observation of the experiment already has.
+    #: Which of the given point hashes (``point_hash(assignments, task)``) an observation
+    #: of the experiment already has.
     observed_among: Callable[[set[str]], set[str]] = field(repr=False)
     #: How many non-deleted observations did not fail.
     count_successes: Callable[[], int] = field(repr=False)
@@ -83,7 +85,8 @@ class SuggestionStore(Protocol):
       shares the store: ``decide`` sees all suggestions committed before it, and no other
       ``create_suggestion`` for that experiment commits in between;
     - no two open suggestions of an experiment whose source ``must_be_unique`` have equal
-      assignments (enforced by the store, not only by callers);
+      assignments and the same task (enforced by the store, not only by callers): in a
+      multitask experiment the same assignments at two tasks are two points;
     - with a ``suggestion_ttl_seconds`` on the experiment, open suggestions whose
       ``lease_until`` has passed are expired (soft-deleted, keeping their lease) under the
       experiment's lock before ``create_suggestion`` decides, so their points are free

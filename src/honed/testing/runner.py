@@ -2,10 +2,11 @@
 
 Subclass ``RunnerConformance`` in a test module and provide a ``make_runner`` fixture: a
 picklable callable (``functools.partial(MyRunner, ...)``) that returns a new runner for
-``honed.testing.trial_task`` (the function ``task``, or the command ``{python} -m
-honed.testing.trial_task --x {x}``); the crash tests call it in a child process too. Set
-``resumable = True`` if a runner made in a new process can poll and fetch trials another
-one started (its state lives outside the process); otherwise such trials must poll as LOST.
+``honed.testing.trial_task`` (the function ``task``, or the command ``COMMAND``: ``{python}
+-m honed.testing.trial_task --x {x} --task {task}``), which must get each trial's task; the
+crash tests call it in a child process too. Set ``resumable = True`` if a runner made in a
+new process can poll and fetch trials another one started (its state lives outside the
+process); otherwise such trials must poll as LOST.
 Set ``intermediate_values = False`` if the runner cannot pass on what a trial reports
 (its polls must then carry no progress, and early stopping never applies to its trials).
 A runner that keeps files per trial overrides the ``leftovers`` fixture: a callable that
@@ -18,6 +19,7 @@ in the environment before starting the processes that run trials (clusters inclu
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import multiprocessing
 import os
@@ -51,7 +53,7 @@ from honed.testing.trial_task import curve
 from honed.testing.trial_task import expected_loss
 from honed.testing.trial_task import runs
 
-COMMAND = "{python} -m honed.testing.trial_task --x {x}"
+COMMAND = "{python} -m honed.testing.trial_task --x {x} --task {task}"
 DEADLINE_SECONDS = 60.0
 FREED_SECONDS = 20.0  # well within a SLOW trial's minute
 
@@ -65,14 +67,14 @@ EXPERIMENT = {
 }
 
 
-def spec(index: int, x: float, trial_id: str | None = None) -> TrialSpec:
+def spec(index: int, x: float, trial_id: str | None = None, task: str | None = None) -> TrialSpec:
     trial_id = trial_id or f"c{index}-{time.monotonic_ns()}"
     # A key of its own, as the scheduler gives: runners must name trials by it.
-    return TrialSpec(trial_id, index, {"x": x}, key=f"k{trial_id}")
+    return TrialSpec(trial_id, index, {"x": x}, key=f"k{trial_id}", task=task)
 
 
 def with_metadata(trial: TrialSpec, metadata: Mapping[str, object]) -> TrialSpec:
-    return TrialSpec(trial.id, trial.index, trial.assignments, dict(metadata), trial.key)
+    return dataclasses.replace(trial, metadata=dict(metadata))
 
 
 def fresh_x(lasting: bool = False) -> float:
@@ -183,6 +185,17 @@ class RunnerConformance:
         values = runner.fetch(trial)
         assert isinstance(values, Mapping)
         assert values["loss"] == pytest.approx(expected_loss(0.5))
+
+    def test_the_trial_is_evaluated_at_its_task(self, runner: Runner) -> None:
+        """A multitask trial's task reaches what evaluates it (a function that takes
+        ``task``, a command's ``{task}``); a plain trial has none."""
+        trials = [launched(runner, spec(22, 0.5, task=task)) for task in ("cheap", None)]
+        for trial in trials:
+            assert poll_until_done(runner, trial).status is PollStatus.COMPLETED
+            values = runner.fetch(trial)
+            assert isinstance(values, Mapping)
+            assert values["loss"] == pytest.approx(expected_loss(0.5, trial.task))
+        assert expected_loss(0.5, "cheap") != expected_loss(0.5)
 
     def test_a_failure_carries_its_reason(self, runner: Runner) -> None:
         trial = launched(runner, spec(1, FAIL))

@@ -15,6 +15,7 @@ import pytest
 from honed.domain.experiment import Task
 from honed.domain.paging import PageRequest
 from honed.domain.parameters import Assignments
+from honed.domain.parameters import point_hash
 from honed.domain.records import MetricValue
 from honed.domain.records import Observation
 from honed.domain.records import SuggestionSource
@@ -100,13 +101,43 @@ class MultitaskConformance(RoleSuite):
         assert peek(storage, eid, lambda c: c.next_queued) == queued
         assert storage.create_queued_suggestion(eid, point(3)).task is None
 
-    def test_the_task_is_not_part_of_the_point(self, storage: Storage) -> None:
-        """One point is one open suggestion, whatever task each would evaluate it at."""
+    def test_the_same_assignments_at_another_task_are_another_point(
+        self, storage: Storage
+    ) -> None:
+        """Open at one task, the assignments are free at another; at the same task they are
+        refused as ever. The hashes a decision reads, of open and of observed points, are
+        of the assignments at their task."""
         eid = self.experiment(storage, tasks=TASKS).id
-        storage.create_suggestion(eid, at_task(point(0), "tenth"))
+        tenth = storage.create_suggestion(eid, at_task(point(0), "tenth"))
+        full = storage.create_suggestion(eid, at_task(point(0), "full"))
         with pytest.raises(ConflictError):
             storage.create_suggestion(eid, at_task(point(0), "full"))
-        assert len(storage.open_suggestions(eid)) == 1
+        opened = [(s.id, s.task) for s in storage.open_suggestions(eid)]
+        assert opened == [(tenth.id, "tenth"), (full.id, "full")]
+        at = {name: point_hash(point(0), name) for name in ("tenth", "half", "full")}
+        assert peek(storage, eid, lambda c: c.open_hashes) == {at["tenth"], at["full"]}
+
+        observed(storage, eid, tenth.id)
+        assert peek(storage, eid, lambda c: c.open_hashes) == {at["full"]}
+        # Observed at the tenth, the point is open at the tenth again (a repeat) ...
+        storage.create_suggestion(eid, at_task(point(0), "tenth"))
+        found = peek(storage, eid, lambda c: c.observed_among(set(at.values())))
+        assert found == {at["tenth"]}
+        # ... and once more of the same assignments and task is refused.
+        with pytest.raises(ConflictError):
+            storage.create_suggestion(eid, at_task(point(0), "tenth"))
+
+    def test_an_observations_hash_follows_its_task(self, storage: Storage) -> None:
+        eid = self.experiment(storage, tasks=TASKS).id
+        stored = observed(storage, eid, assignments=point(0), task="tenth")
+        every = {point_hash(point(0), task.name) for task in TASKS}
+
+        def observed_hashes() -> set[str]:
+            return peek(storage, eid, lambda c: c.observed_among(every))
+
+        assert observed_hashes() == {point_hash(point(0), "tenth")}
+        storage.update_observation(eid, stored.id, ObservationPatch(task="half", set_task=True))
+        assert observed_hashes() == {point_hash(point(0), "half")}
 
     def test_observations_keep_their_task(self, storage: Storage) -> None:
         eid = self.experiment(storage, tasks=TASKS).id

@@ -5,7 +5,10 @@ of ``curve(x)``, reported with ``honed.scheduler.report`` or printed as ``{"step
 lines); ``x >= LASTING`` is one that takes ``LASTING_SECONDS`` (still running when a test
 kills its scheduler); ``x == FAIL`` fails (a non-zero exit / an exception); ``x == SLOW``
 runs a minute, for stop tests, and ``x == REPORTING`` too, after reporting its curve.
-``python -m honed.testing.trial_task --x 0.5`` is the command form. Every run appends
+A trial at a task of a multitask experiment (the function's ``task``, the command's
+``--task``) sees its loss shifted by ``TASK_SHIFTS[task]``, a cheaper evaluation's bias,
+so that a test can tell which task reached it.
+``python -m honed.testing.trial_task --x 0.5 --task cheap`` is the command form. Every run appends
 ``x`` to the file named by the ``HONED_TRIAL_LOG`` environment variable, if set, so tests
 can count how often a trial ran.
 """
@@ -26,10 +29,12 @@ STEPS = 3
 LASTING = 10.0
 LASTING_SECONDS = 2.0
 LOG = "HONED_TRIAL_LOG"
+TASK_SHIFTS = {"cheap": 0.25, "full": 0.0}
 
 
-def expected_loss(x: float) -> float:
-    return (x - 0.3) ** 2
+def expected_loss(x: float, task: str | None = None) -> float:
+    """The final loss of the trial ``x`` at ``task`` (None: a plain experiment's)."""
+    return (x - 0.3) ** 2 + (TASK_SHIFTS[task] if task is not None else 0.0)
 
 
 def curve(x: float) -> dict[float, float]:
@@ -58,7 +63,8 @@ def _wait(x: float) -> None:
         time.sleep(LASTING_SECONDS)
 
 
-def task(assignments: dict[str, Any]) -> dict[str, float]:
+def task(assignments: dict[str, Any], task: str | None = None) -> dict[str, float]:
+    """The trial as a function; ``task`` by keyword, as runners pass it."""
     # Here, so that the command form does not import the scheduler.
     from honed.scheduler.progress import report
 
@@ -69,13 +75,15 @@ def task(assignments: dict[str, Any]) -> dict[str, float]:
     if x == FAIL:
         raise RuntimeError(f"deliberate failure for x={x}")
     _wait(x)
-    return {"loss": expected_loss(x)}
+    return {"loss": expected_loss(x, task)}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--x", type=float, required=True)
     parser.add_argument("--result-file", default=None)
+    # Empty for a plain experiment: SubprocessRunner fills in {task} as ''.
+    parser.add_argument("--task", default="")
     x = parser.parse_args().x
     log_run(x)
     for step, loss in curve(x).items():
@@ -84,8 +92,8 @@ def main() -> None:
         print(f"deliberate failure for x={x}", file=sys.stderr)
         sys.exit(3)
     _wait(x)
-    result = {"loss": expected_loss(x)}
     args = parser.parse_args()
+    result = {"loss": expected_loss(x, args.task or None)}
     if args.result_file:
         with open(args.result_file, "w") as handle:
             json.dump(result, handle)

@@ -256,11 +256,14 @@ class BoTorchEngine(Engine):
             max(request.count, 1),
             optimize,
             seed=len(request.observations),
+            taken=lambda x, task: point_hash(encoding.decode(x), task) in taken,
         )
         for choice in choices:
             point = encoding.decode(choice.x)
-            if point_hash(point) not in taken:
-                taken.add(point_hash(point))
+            # Observed or pending at another task, the point is still new at this one.
+            key = point_hash(point, choice.task)
+            if key not in taken:
+                taken.add(key)
                 points.append(point)
                 chosen_tasks.append(choice.task)
         return Proposal(points, request.cursor, chosen_tasks)
@@ -462,14 +465,19 @@ def _mixed_options(
 
 
 def _nothing_left(request: ProposalRequest) -> bool:
-    """Every point of a finite search space is observed (failed ones too) or pending."""
-    return exhausted(request.experiment.spec.space, _taken(request))
+    """Every point of a finite search space is observed (failed ones too) or pending, at
+    every task of a multitask experiment."""
+    spec = request.experiment.spec
+    taken = _taken(request)
+    tasks: list[str | None] = [task.name for task in spec.tasks] or [None]
+    return all(exhausted(spec.space, taken, task) for task in tasks)
 
 
 def _taken(request: ProposalRequest) -> set[str]:
-    """The hashes of the points pending or observed (failed ones too)."""
-    return {point_hash(p) for p in request.pending} | {
-        point_hash(o.assignments) for o in request.observations if not o.deleted
+    """The hashes of the points pending or observed (failed ones too), each at its task."""
+    tasks = request.pending_tasks or [None] * len(request.pending)
+    return {point_hash(p, t) for p, t in zip(request.pending, tasks, strict=True)} | {
+        point_hash(o.assignments, o.task) for o in request.observations if not o.deleted
     }
 
 

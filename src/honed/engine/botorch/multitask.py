@@ -8,9 +8,10 @@ max-value entropy search per unit cost: the information an evaluation gives abou
 best value *at full cost*, divided by the task's cost, in its GIBBON lower bound (Moss et
 al. 2021), an order of magnitude cheaper to evaluate than the sampled entropy. Each task's
 best point is found with the task fixed, and the task with the most information per cost
-wins. The points of
-a batch are chosen one after the other, the earlier ones (and the open suggestions, at
-their tasks) pending.
+wins, among the tasks whose best point is new at that task (not observed or pending
+there: the same point at another task is another evaluation). The points of a batch are
+chosen one after the other, the earlier ones (and the open suggestions, at their tasks)
+pending.
 """
 
 from __future__ import annotations
@@ -43,6 +44,8 @@ from honed.engine.botorch.encoding import Encoding
 MAX_VALUE_CANDIDATES = 1024
 # An optimizer of one point: (acquisition over the encoded point, d) -> (1, d).
 PointOptimizer = Callable[[AcquisitionFunction], torch.Tensor]
+# Whether a point in model space, (d,), is observed or pending at the named task.
+Taken = Callable[[torch.Tensor, str], bool]
 
 
 @dataclass(frozen=True)
@@ -97,8 +100,10 @@ def choose(
     count: int,
     optimize: PointOptimizer,
     seed: int,
+    taken: Taken,
 ) -> list[TaskChoice]:
-    """``count`` points and tasks, one after the other, the earlier ones pending."""
+    """Up to ``count`` points and tasks, one after the other, the earlier ones pending;
+    fewer when every task's best point is ``taken`` at it (a small discrete space)."""
     d = encoding.dim
     project = partial(project_to_target_fidelity, target_fidelities={d: 1.0}, d=d + 1)
     cost = AffineFidelityCostModel(fidelity_weights={d: 1.0}, fixed_cost=0.0)
@@ -123,11 +128,14 @@ def choose(
         for task in spec.tasks:
             fixed = FixedFeatureAcquisitionFunction(acquisition, d + 1, [d], [task.cost])
             x = optimize(fixed)
+            if taken(x[0], task.name):
+                continue
             with torch.no_grad():
                 value = float(fixed(x.unsqueeze(0)))
             if best is None or value > best[0]:
                 best = (value, TaskChoice(x[0], task.name))
-        assert best is not None  # a multitask experiment has tasks
+        if best is None:
+            break
         chosen.append(best[1])
         row = _with_costs(best[1].x.unsqueeze(0), [spec.task_cost(best[1].task)])
         pending_x = torch.cat([pending_x, row])

@@ -26,6 +26,7 @@ from honed.scheduler.progress import reporting
 from honed.scheduler.runner import Runner
 from honed.scheduler.runners.results import error_reason
 from honed.scheduler.runners.results import to_values
+from honed.scheduler.runners.trial_function import TrialFunction
 from honed.scheduler.trial import Poll
 from honed.scheduler.trial import PollStatus
 from honed.scheduler.trial import TrialSpec
@@ -43,12 +44,14 @@ ACTIVE_STATES = frozenset({"waiting", "queued", "no-worker", "processing"})
 
 class DaskRunner(Runner):
     """Submits ``fn(assignments)`` to a Dask cluster per trial: pass ``client``, or the
-    ``address`` of a scheduler (``tcp://host:8786``). ``max_concurrent`` bounds the trials in
-    flight (default: the cluster's worker threads). ``stop`` restarts the worker running the
-    trial (``restart_worker_on_stop``; its nanny, Dask's default, starts a new process within
-    a second), as Dask cannot interrupt a running task; Dask then computes again the results
-    that worker held and no one has fetched yet (trials of a scheduler that is down), so
-    those trials run twice.
+    ``address`` of a scheduler (``tcp://host:8786``). ``fn(assignments, task=...)`` if
+    ``fn`` declares a parameter ``task`` (the trial's task in a multitask experiment, else
+    None; see ``honed.scheduler.runners.trial_function``). ``max_concurrent`` bounds the
+    trials in flight (default: the cluster's worker threads). ``stop`` restarts the worker
+    running the trial (``restart_worker_on_stop``; its nanny, Dask's default, starts a new
+    process within a second), as Dask cannot interrupt a running task; Dask then computes
+    again the results that worker held and no one has fetched yet (trials of a scheduler
+    that is down), so those trials run twice.
 
     ``fn`` may call ``honed.scheduler.report(step, value)`` (from the thread Dask runs it
     in, or any thread if its worker runs one task at a time); the trial's curve is
@@ -69,7 +72,7 @@ class DaskRunner(Runner):
 
     def __init__(
         self,
-        fn: Callable[[dict[str, Any]], Any],
+        fn: Callable[..., Any],
         client: Client | None = None,
         address: str | None = None,
         max_concurrent: int | None = None,
@@ -82,6 +85,7 @@ class DaskRunner(Runner):
         self._owns_client = client is None
         self.client = client if client is not None else Client(address)
         self.fn = fn
+        self._call = TrialFunction.of(fn)
         self.resources = dict(resources) if resources else None
         threads = sum(self.client.nthreads().values()) or 1
         self.max_concurrent = max_concurrent or threads
@@ -100,9 +104,10 @@ class DaskRunner(Runner):
                 self.client.unpublish_dataset(progress_name(trial.key))
             future = self.client.submit(
                 run_reporting,
-                self.fn,
+                self._call,
                 progress_name(trial.key),
                 dict(trial.assignments),
+                trial.task,
                 key=name,
                 pure=False,
                 resources=self.resources,
@@ -302,14 +307,15 @@ def runs_task(key: Key, dask_worker: Any) -> bool:
 
 
 def run_reporting(
-    fn: Callable[[dict[str, Any]], Any], name: str, assignments: dict[str, Any]
+    fn: TrialFunction, name: str, assignments: dict[str, Any], task: str | None
 ) -> Any:
-    """The task, on a worker: ``fn(assignments)``, with what it reports published on the
-    Dask scheduler as ``name``, so that any client of the cluster can poll it."""
+    """The Dask task, on a worker: ``fn(assignments, task)``, with what it reports
+    published on the Dask scheduler as ``name``, so that any client of the cluster can poll
+    it."""
     publisher = CurvePublisher(name)
     try:
         with reporting(publisher):
-            return fn(assignments)
+            return fn(assignments, task)
     finally:
         publisher.close()
 

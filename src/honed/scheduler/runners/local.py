@@ -30,6 +30,7 @@ from honed.scheduler.runners.trial_files import OutputLog
 from honed.scheduler.runners.trial_files import is_trial_dir
 from honed.scheduler.runners.trial_files import remove_if_empty
 from honed.scheduler.runners.trial_files import remove_tree
+from honed.scheduler.runners.trial_function import TrialFunction
 from honed.scheduler.trial import Poll
 from honed.scheduler.trial import PollStatus
 from honed.scheduler.trial import TrialSpec
@@ -50,7 +51,9 @@ class _Worker:
 
 class CallableRunner(Runner):
     """Calls ``fn(assignments)`` in a pool of up to ``max_workers`` worker processes (default:
-    the CPU count), one trial per worker at a time. ``fn`` must be picklable (a module-level
+    the CPU count), one trial per worker at a time; ``fn(assignments, task=...)`` if ``fn``
+    declares a parameter ``task`` (the trial's task in a multitask experiment, else None;
+    see ``honed.scheduler.runners.trial_function``). ``fn`` must be picklable (a module-level
     function; one in the script run as ``__main__`` works as with multiprocessing: guard the
     script with ``if __name__ == "__main__"``) and return a number or ``{metric: number}``;
     an exception fails the trial with its traceback as the reason. ``fn`` may call
@@ -74,7 +77,7 @@ class CallableRunner(Runner):
 
     def __init__(
         self,
-        fn: Callable[[dict[str, Any]], Any],
+        fn: Callable[..., Any],
         max_workers: int | None = None,
         workdir: str | Path = ".honed-trials",
         output_log: str | Path | None = None,
@@ -88,7 +91,8 @@ class CallableRunner(Runner):
         self.output_log = (
             OutputLog(output_log, output_tail_bytes) if output_log is not None else None
         )
-        self._function = pickle.dumps(fn)  # fails here, clearly, if fn cannot be pickled
+        # Fails here, clearly, if fn cannot be pickled.
+        self._function = pickle.dumps(TrialFunction.of(fn))
         # Workers fork from a server that has imported fn's module: starting one, or
         # replacing one that stop() killed, costs a fork, not an interpreter and imports.
         self._context: Any = multiprocessing.get_context("forkserver")
@@ -118,7 +122,7 @@ class CallableRunner(Runner):
         directory.mkdir(parents=True, exist_ok=True)
         self._progress.pop(trial.key, None)  # a run afresh reports afresh
         worker = self._idle_worker()
-        worker.tasks.send(("run", trial.key, str(directory), dict(trial.assignments)))
+        worker.tasks.send(("run", trial.key, str(directory), dict(trial.assignments), trial.task))
         reply = self._reply(worker, "started")
         worker.trial = reply[1]
         return self._metadata(directory, worker.pid, worker.started)

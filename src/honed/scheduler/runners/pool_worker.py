@@ -3,7 +3,8 @@
 It detaches from the scheduler (a double fork into a session of its own), so that a killed
 scheduler, or Ctrl-C in its terminal, does not end the trial it runs, and no scheduler
 waits for it on exit. It unpickles the function once (its module is preloaded in the fork
-server), then runs one trial at a time as the scheduler sends them. Each trial's
+server), then runs one trial at a time as the scheduler sends them (its assignments and
+task, which the function gets if it takes one: ``trial_function``). Each trial's
 record lives in its own directory: ``launch.json`` (this worker's pid and start time,
 written before the function is called), ``progress.jsonl`` (what the function passed to
 ``honed.scheduler.report``, a JSON line ``[step, value]`` each) and ``result.json`` (written
@@ -29,6 +30,7 @@ from honed.scheduler.runners.durable import start_time
 from honed.scheduler.runners.durable import write_json
 from honed.scheduler.runners.results import error_reason
 from honed.scheduler.runners.results import to_values
+from honed.scheduler.runners.trial_function import TrialFunction
 
 LAUNCH = "launch.json"
 RESULT = "result.json"
@@ -42,7 +44,7 @@ def serve(tasks: Connection, replies: Connection) -> None:
         # The scheduler's environment now, not the fork server's from when it started.
         os.environ.clear()
         os.environ.update(environment)
-        fn = pickle.loads(function)
+        fn: TrialFunction = pickle.loads(function)
     except BaseException as error:
         _reply(replies, ("error", error_reason(error)))
         return
@@ -50,14 +52,19 @@ def serve(tasks: Connection, replies: Connection) -> None:
     replies.send(("ready", pid, start_time(pid)))
     while True:
         try:
-            _, key, directory, assignments = tasks.recv()
+            _, key, directory, assignments, task = tasks.recv()
         except (EOFError, OSError):
             return  # the scheduler closed the pool or died: no more trials
-        run_trial(fn, Path(directory), assignments, replies, key)
+        run_trial(fn, Path(directory), assignments, task, replies, key)
 
 
 def run_trial(
-    fn: Any, directory: Path, assignments: dict[str, Any], replies: Connection, key: str
+    fn: TrialFunction,
+    directory: Path,
+    assignments: dict[str, Any],
+    task: str | None,
+    replies: Connection,
+    key: str,
 ) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     for stale in (RESULT, PROGRESS):  # of a run that stop() ended
@@ -76,7 +83,7 @@ def run_trial(
     progress = ProgressFile(directory / PROGRESS)
     try:
         with reporting(progress):
-            outcome: dict[str, Any] = {"values": to_values(fn(assignments))}
+            outcome: dict[str, Any] = {"values": to_values(fn(assignments, task))}
     except BaseException as error:
         outcome = {"error": error_reason(error)}
     finally:

@@ -20,6 +20,7 @@ from honed.scheduler.runner import Runner
 from honed.scheduler.runners.results import error_reason
 from honed.scheduler.runners.results import tail
 from honed.scheduler.runners.results import to_values
+from honed.scheduler.runners.trial_function import TrialFunction
 from honed.scheduler.trial import Poll
 from honed.scheduler.trial import PollStatus
 from honed.scheduler.trial import TrialSpec
@@ -39,17 +40,17 @@ class TrialActor:
     in the constructor, which the cluster (not the driver) owns for a detached actor, so it
     goes on without the driver."""
 
-    def __init__(self, fn: Callable[[dict[str, Any]], Any], assignments: dict[str, Any]):
+    def __init__(self, fn: TrialFunction, assignments: dict[str, Any], task: str | None):
         self._hostname = socket.gethostname()  # the node the cluster placed the trial on
         self._outcome: Outcome = None
         self._progress: dict[float, Value] = {}
         self._done = threading.Event()
-        threading.Thread(target=self._call, args=(fn, assignments), daemon=True).start()
+        threading.Thread(target=self._call, args=(fn, assignments, task), daemon=True).start()
 
-    def _call(self, fn: Callable[[dict[str, Any]], Any], assignments: dict[str, Any]) -> None:
+    def _call(self, fn: TrialFunction, assignments: dict[str, Any], task: str | None) -> None:
         try:
             with reporting(self._report):
-                self._outcome = ("values", to_values(fn(assignments)))
+                self._outcome = ("values", to_values(fn(assignments, task)))
         except BaseException as error:
             self._outcome = ("error", error_reason(error))
         self._done.set()
@@ -67,9 +68,11 @@ class TrialActor:
 
 class RayRunner(Runner):
     """Runs ``fn(assignments)`` per trial in a Ray actor named after the trial's key
-    (``honed-trial-<key>`` in namespace ``honed``), detached from the driver. ``fn`` may
-    call ``honed.scheduler.report(step, value)``; the actor keeps the curve and hands it
-    to any driver that polls it.
+    (``honed-trial-<key>`` in namespace ``honed``), detached from the driver;
+    ``fn(assignments, task=...)`` if ``fn`` declares a parameter ``task`` (the trial's task
+    in a multitask experiment, else None; see ``honed.scheduler.runners.trial_function``).
+    ``fn`` may call ``honed.scheduler.report(step, value)``; the actor keeps the curve and
+    hands it to any driver that polls it.
 
     Connects with ``ray.init(address=address, **init_kwargs)`` unless Ray is initialised
     already (``address=None`` starts a local Ray; ``"auto"``, ``"host:6379"`` or
@@ -88,7 +91,7 @@ class RayRunner(Runner):
 
     def __init__(
         self,
-        fn: Callable[[dict[str, Any]], Any],
+        fn: Callable[..., Any],
         address: str | None = None,
         num_cpus: float = 1,
         num_gpus: float = 0,
@@ -99,6 +102,7 @@ class RayRunner(Runner):
         if not ray.is_initialized():
             ray.init(address=address, **init_kwargs)
         self.fn = fn
+        self._call = TrialFunction.of(fn)
         self._options: dict[str, Any] = {
             "namespace": NAMESPACE,
             "lifetime": "detached",
@@ -125,7 +129,7 @@ class RayRunner(Runner):
         name = actor_name(trial.key)
         # get_if_exists: an actor launched for this trial before a crash is adopted.
         actor = self._actor_class.options(name=name, **self._options).remote(
-            self.fn, dict(trial.assignments)
+            self._call, dict(trial.assignments), trial.task
         )
         self._track(trial.key, actor)
         return {"actor": name, "namespace": NAMESPACE}

@@ -70,7 +70,8 @@ class SubprocessRunner(Runner):
     assignments as one shell-quoted JSON object), ``{trial_id}``, ``{trial_index}``,
     ``{trial_dir}`` (the trial's own directory under ``workdir``), ``{result_file}``,
     ``{python}`` (this interpreter) and ``{task}`` (a multitask experiment's task to
-    evaluate at, by name; empty otherwise, and a parameter called ``task`` wins over it).
+    evaluate at, by name, empty otherwise; a plain experiment's parameter called ``task``
+    wins over it, and a multitask experiment has none).
     A conditional parameter that is inactive in a trial
     (its conditions do not hold) fills in as an empty argument, ``''``; ``{assignments}``
     holds only the active ones. The result is the JSON written to ``{result_file}`` if

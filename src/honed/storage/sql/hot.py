@@ -269,7 +269,7 @@ def create_suggestion(
     values: dict[str, Any] = {
         "experiment_id": experiment_id,
         "assignments": dict(new.assignments),
-        "point_hash": point_hash(new.assignments),
+        "point_hash": point_hash(new.assignments, new.task),
         "source": new.source.value,
         "state": SuggestionState.OPEN.value,
         "metadata": _json(new.metadata),
@@ -401,7 +401,7 @@ def insert_observations(
             "metadata": _json(new.metadata),
             "created": now,
             "deleted": False,
-            "point_hash": point_hash(assignments),
+            "point_hash": point_hash(assignments, task),
             "modified": now,
             "task": task,
         }

@@ -37,7 +37,8 @@ NAMING = {
 }
 
 # An optimizer-chosen open suggestion; the unique index over these is the store's own
-# guarantee that no two of them are the same point.
+# guarantee that no two of them are the same point. Every point_hash column holds
+# honed.domain.parameters.point_hash(assignments, task) of its row (task None: plain).
 OPEN_UNIQUE_POINT = (
     "state = 'open' AND NOT deleted AND source IN ('engine', 'optimizer', 'fallback')"
 )
@@ -119,7 +120,8 @@ class SuggestionRow(Base):
     lease_until: Mapped[float | None] = mapped_column(Double)
     # Optimizer suggestions: what the model knew (honed.domain.records.ModelBasis).
     model: Mapped[dict[str, Any] | None] = mapped_column(JsonType)
-    # Multitask: the task to evaluate (not part of point_hash: one point, one open suggestion).
+    # Multitask: the task to evaluate (part of point_hash: the same assignments at another
+    # task are another point).
     task: Mapped[str | None] = mapped_column(String(100))
 
 

@@ -491,7 +491,7 @@ class SqlStorage(ProjectsAndRuns, SqlRunAttachments, SqlModelAnalyses, Storage):
                 row.assignments = dict(patch.assignments)
             if patch.set_task and patch.suggestion_id is None:
                 row.task = patch.task
-            row.point_hash = point_hash(row.assignments)
+            row.point_hash = point_hash(row.assignments, row.task)
             row.modified = time.time()
             if patch.failed is not None:
                 row.failed = patch.failed
@@ -683,7 +683,7 @@ class SqlStorage(ProjectsAndRuns, SqlRunAttachments, SqlModelAnalyses, Storage):
                         {
                             "experiment_id": experiment_id,
                             "assignments": dict(point),
-                            "point_hash": point_hash(point),
+                            "point_hash": point_hash(point, task),
                             "basis_modified": inputs.basis_modified or 0.0,
                             "rank": rank,
                             "created": now,
