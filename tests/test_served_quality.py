@@ -134,6 +134,35 @@ def test_a_stale_model_point_is_served_on_request_or_when_the_wait_runs_out(
     assert served.model.fresh is False
 
 
+def test_a_fit_that_began_after_the_request_ends_its_wait_even_if_others_reported_meanwhile(
+    storage: SqlStorage, token: Token, engine_factory: Callable[[], Engine]
+) -> None:
+    """Many workers: results keep arriving during every fit, so a fit that misses none may
+    never come. A waiting request takes the point of the first fit that read the store
+    after it arrived (it saw all this worker reported), marked stale, instead of waiting
+    out its bound (ten minutes here)."""
+    services = Services(storage, ServingPolicy(max_wait_seconds=600.0))
+    loop = OptimizerLoop(storage, engine_factory, settings=STEPPED)
+    eid = stale_experiment(services, token, loop)
+    request = services.suggestions.request(token, eid)
+    assert isinstance(request.step(), float)  # the ready candidates missed a result: wait
+    time.sleep(0.01)  # the next fit begins after the request arrived
+    assert loop.step() == eid
+    other = services.suggestions.create(token, eid, assignments={"x0": 0.1, "x1": 0.9})
+    observe(services, token, other, bowl)  # another worker reports after that fit read
+    served = None
+    for _ in range(10):
+        step = request.step()
+        if isinstance(step, Suggestion):
+            served = step
+            break
+    assert served is not None
+    assert served.source is SuggestionSource.OPTIMIZER
+    assert served.model is not None
+    assert (served.model.observations, served.model.unaccounted) == (DESIGN + 1, 1)
+    assert served.model.fresh is False
+
+
 def test_a_request_waits_for_an_optimizer_that_is_starting(
     storage: SqlStorage, token: Token, loop_thread: Callable[[], OptimizerLoop]
 ) -> None:

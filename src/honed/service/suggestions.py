@@ -107,9 +107,11 @@ class SuggestionRequest:
 
     Past the design it asks for a fresh model point (``Preference.QUALITY``) or any ready
     one (``LATENCY``). While none may be served it tells the optimizer, polls for a newer
-    fit (cheap reads), and decides again under the lock only when one was stored. When the
-    wait bound passes, or a fit fails meanwhile, it relaxes: the newest fit's point, then
-    the sequence engine's.
+    fit (cheap reads), and decides again under the lock only when one was stored. A fit
+    that began after the request arrived is as fresh as waiting makes it: its point is
+    served even if other workers' results arrived meanwhile. When the wait bound passes,
+    or a fit fails meanwhile, it relaxes: the newest fit's point, then the sequence
+    engine's.
     """
 
     def __init__(
@@ -137,6 +139,8 @@ class SuggestionRequest:
         #: Set by the first step (it may read the database: not on a server's event loop).
         self._serving: choice.Serving | None = None
         self._started = time.monotonic()
+        #: Wall-clock arrival, to compare with when a stored fit began (``_began_after``).
+        self._arrived = time.time()
         self._deadline: float | None = None
         #: The fit marker when this request last found nothing it may take.
         self._marker: FitMarker | None = None
@@ -186,6 +190,13 @@ class SuggestionRequest:
             storage.request_candidates(self._experiment_id)
             self._counted = True
         elif self._marker is not None and marker[0] != self._marker[0]:
+            if self._serving is choice.Serving.FRESH and _began_after(basis, self._arrived):
+                # This fit read the store after the request arrived: it saw everything the
+                # worker reported. The results it missed are other workers', which arrive
+                # during every fit: with many workers, waiting for a fit that misses none
+                # is a wait of every request until its bound.
+                self._settle_for_model()
+                return 0.0
             # A newer fit, and still nothing this request may take: ask for the next one.
             storage.request_candidates(self._experiment_id)
         failed = marker[1] is not None and marker[1] != self._first_error
@@ -194,6 +205,14 @@ class SuggestionRequest:
             return 0.0
         self._marker = marker
         return POLL_SECONDS
+
+    def _settle_for_model(self) -> None:
+        """Serve the newest fit's point from now on (``Serving.MODEL``), having waited
+        for one that began after this request arrived. (Storing that fit ended this
+        request's count among the waiting.)"""
+        self._counted = False
+        self._serving = choice.Serving.MODEL
+        self._marker = None
 
     def _relax(self, now: float, failed: bool) -> None:
         waited = now - self._started
@@ -218,6 +237,15 @@ class SuggestionRequest:
         # One more decision at once; the bound stays spent, so that finding nothing again
         # relaxes further instead of waiting anew.
         self._marker = None
+
+
+def _began_after(basis: CandidateBasis, moment: float) -> bool:
+    """Whether the newest fit read its data after ``moment`` (wall clock): it was stored
+    ``fit_seconds`` after it began."""
+    stored = basis.marker[0]
+    if stored is None or basis.fit_seconds is None:
+        return False
+    return stored - basis.fit_seconds >= moment
 
 
 class SuggestionService:
