@@ -194,7 +194,8 @@ class SuggestionRequest:
                 # This fit read the store after the request arrived: it saw everything the
                 # worker reported. The results it missed are other workers', which arrive
                 # during every fit: with many workers, waiting for a fit that misses none
-                # is a wait of every request until its bound.
+                # is a wait of every request until its bound (docs/decisions.md: A waiting
+                # request takes the first fit that began after it arrived).
                 self._settle_for_model()
                 return 0.0
             # A newer fit, and still nothing this request may take: ask for the next one.

@@ -66,7 +66,9 @@ REST_MAXITER = 50
 TASK_RESTARTS = 8
 TASK_MAXITER = 100
 TASK_RAW_SAMPLES = 512
-# Open suggestions the acquisition conditions on, at most (see _acquisition_pending).
+# Open suggestions the acquisition conditions on, at most (see _acquisition_pending;
+# docs/decisions.md: Many workers in flight: 64 pending points in the acquisition, whitened
+# once).
 MAX_ACQUISITION_PENDING = 64
 # Raw samples are evaluated in batches of up to this many MC sample values (MC samples x
 # points x baseline points, 32 MiB of doubles): a pass costs mostly Python at few
