@@ -248,6 +248,18 @@ def test_early_stopping_of_trials_reporting_intermediate_values(
     assert observation.metadata["honed_status"] == "early_stopped"
 
 
+def test_the_percentile_reason_reads_right_for_a_minimized_metric() -> None:
+    """The rule sees a minimized loss negated; its reason, shown on the dashboard, must not
+    say the loss was "below" the others' when it was above them."""
+    loss_is_higher = {5.0: -0.13}
+    peers = [{5.0: -0.05}, {5.0: -0.06}, {5.0: -0.07}]
+    reason = PercentileEarlyStopping(min_step=5).should_stop(loss_is_higher, peers)
+    assert reason == (
+        "at step 5 its value is worse than the 50th percentile (counted from the worst) "
+        "of 3 other trials' values"
+    )
+
+
 def test_a_trial_that_reached_max_step_is_left_to_finish() -> None:
     """A trial first polled at its last step has run every epoch: stopping it would throw
     away a complete run and count it as stopped early. ``max_step`` leaves it to finish."""

@@ -88,7 +88,7 @@ def _value_at(curve: Mapping[float, float], step: float) -> float | None:
 
 @dataclass(frozen=True)
 class PercentileEarlyStopping(EarlyStoppingRule):
-    """Stop a trial whose latest value is below the ``percentile`` of the other trials'
+    """Stop a trial whose latest value is worse than the ``percentile`` of the other trials'
     values at the same step, once it reached ``min_step`` and ``min_curves`` other trials
     reached that step too, and until it reaches ``max_step`` (when given: the last step,
     say) (Ax's PercentileEarlyStoppingStrategy)."""
@@ -120,9 +120,11 @@ class PercentileEarlyStopping(EarlyStoppingRule):
             return None
         cutoff = float(np.percentile(peers, self.percentile))
         if curve[step] < cutoff:
+            # Curves are in the larger-is-better sense (a minimized loss negated), so
+            # "below" would read backwards for a loss: say "worse", true either way.
             return (
-                f"at step {step:g} its value is below the {self.percentile:g}th percentile "
-                f"of {len(peers)} other trials"
+                f"at step {step:g} its value is worse than the {self.percentile:g}th "
+                f"percentile (counted from the worst) of {len(peers)} other trials' values"
             )
         return None
 
