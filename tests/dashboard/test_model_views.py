@@ -131,6 +131,14 @@ def test_importance_bars_and_slice_bands_are_the_served_analysis(
         )
         assert all(w >= 0 for w in widths)
         assert any(w > 0 for w in widths)
+    # Nothing lies between two categories: the band is a bar per category and the mean a
+    # dash, not a line and an area running from one category to the next.
+    types = (
+        "(p) => honedCharts.scatter[p].getOption().series"
+        ".filter(s => s.id.startsWith('model-')).map(s => s.type)"
+    )
+    assert page.evaluate(f"() => ({types})('kind')") == ["bar", "bar", "scatter"]
+    assert page.evaluate(f"() => ({types})('x')") == ["line", "line", "line"]
     assert page.evaluate("() => honedCharts.scatter.lr.getOption().xAxis[0].type") == "log"
     assert page.locator("#slices-note").is_visible()
     watched.screenshot("model-views")

@@ -16,7 +16,11 @@
   // prediction with a ±2 sd band (the other parameters at the best observed point). The
   // band is a transparent lower line with the band's width stacked on it. A dotted line
   // marks the value the model clipped the bad tail at (`clippedAt`, when it did).
-  function modelSeries(band, exp, metric, clippedAt) {
+  // A categorical parameter has no values between its categories: there the band is a
+  // floating bar per category (a transparent bar up to the lower bound, the band's width
+  // stacked on it) and the mean a dash, not a line and an area running from one category
+  // to the next.
+  function modelSeries(band, exp, metric, clippedAt, categorical) {
     const colour = C.metricColour(exp, metric);
     const xs = band ? band.values : [];
     const line = (id, extra, ys) => ({
@@ -24,11 +28,20 @@
       lineStyle: extra.lineStyle, areaStyle: extra.areaStyle, itemStyle: { color: colour }, z: 1,
       data: xs.map((x, i) => [x, ys[i]]),
     });
+    const bar = (id, opacity, ys) => ({
+      id, type: "bar", stack: "band", stackStrategy: "all", silent: true, barWidth: "40%", z: 1,
+      itemStyle: { color: colour, opacity }, data: xs.map((x, i) => [x, ys[i]]),
+    });
+    const widths = band ? band.upper.map((u, i) => u - band.lower[i]) : [];
+    const mean = categorical
+      ? { ...line("model-mean", {}, band ? band.mean : []), type: "scatter", symbol: "rect", symbolSize: [28, 2] }
+      : line("model-mean", { lineStyle: { color: colour, width: 1.5 } }, band ? band.mean : []);
     return [
-      line("model-lower", { stack: "band", silent: true, lineStyle: { opacity: 0 } }, band ? band.lower : []),
-      line("model-band", { stack: "band", silent: true, lineStyle: { opacity: 0 }, areaStyle: { color: colour, opacity: 0.15 } },
-        band ? band.upper.map((u, i) => u - band.lower[i]) : []),
-      { ...line("model-mean", { lineStyle: { color: colour, width: 1.5 } }, band ? band.mean : []), name: "model",
+      ...(categorical
+        ? [bar("model-lower", 0, band ? band.lower : []), bar("model-band", 0.15, widths)]
+        : [line("model-lower", { stack: "band", silent: true, lineStyle: { opacity: 0 } }, band ? band.lower : []),
+          line("model-band", { stack: "band", silent: true, lineStyle: { opacity: 0 }, areaStyle: { color: colour, opacity: 0.15 } }, widths)]),
+      { ...mean, name: "model",
         markLine: { silent: true, symbol: "none", label: { show: false }, lineStyle: { type: "dotted", color: C.GREY, width: 1.5 },
           data: band && clippedAt !== null && clippedAt !== undefined ? [{ yAxis: clippedAt }] : [] } },
     ];
@@ -71,7 +84,8 @@
             itemStyle: { color: C.metricColour(exp, metric), opacity: 0.7 }, data: done.map(point) },
           ...(stopped.length ? [{ id: "stopped", name: "stopped early", type: "scatter", symbol: "triangle", symbolSize: 8, z: 3,
             itemStyle: { color: C.ORANGE }, data: stopped.map(point) }] : []),
-          ...modelSeries(HonedModel.slice(ctx.model, metric, param.name), exp, metric, analysis && analysis.clipped_at),
+          ...modelSeries(HonedModel.slice(ctx.model, metric, param.name), exp, metric, analysis && analysis.clipped_at,
+            param.type === "categorical"),
         ],
         tooltip: { formatter: (p) => (p.seriesId === "model-mean"
           ? tooltip("model prediction", [[param.name, p.value[0]], [metric, p.value[1]]])
