@@ -335,8 +335,8 @@ def test_the_live_panel_counts_early_stopped_trials(tmp_path: Path) -> None:
         "options": {
             "init_seconds_between_polls": 0.05,
             "max_seconds_between_polls": 0.2,
-            # A loss above 1 at step 1 stops the trial (larger is better: -1).
-            "early_stopping": {"threshold": -1.0, "min_step": 1},
+            # A loss above 1 at step 1 stops the trial (in the loss's own units).
+            "early_stopping": {"threshold": 1.0, "min_step": 1},
         },
     }
     result = run_to_the_end(tmp_path, config)

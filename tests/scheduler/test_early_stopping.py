@@ -57,8 +57,8 @@ def test_a_rule_stops_real_trials_that_report_a_bad_curve(tmp_path: Path) -> Non
         total_trials=4,
         max_pending_trials=4,
         max_seconds_between_polls=1,
-        # Larger is better for rules: a loss above 5 at epoch 2 or later.
-        early_stopping=ThresholdEarlyStopping(threshold=-5.0, min_step=2),
+        # In the metric's units: a loss above 5 at epoch 2 or later.
+        early_stopping=ThresholdEarlyStopping(threshold=5.0, min_step=2),
     )
     with Client(database, optimizers=0) as client:
         scheduler = Scheduler(EXPERIMENT, runner, options, client)

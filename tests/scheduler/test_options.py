@@ -260,6 +260,18 @@ def test_the_percentile_reason_reads_right_for_a_minimized_metric() -> None:
     )
 
 
+def test_a_threshold_is_in_the_metrics_own_units() -> None:
+    """``threshold: 0.5`` on a loss stops a trial whose loss rose above 0.5, not every
+    trial (the scheduler hands the rule a minimized loss negated)."""
+    rule = ThresholdEarlyStopping(threshold=0.5, min_step=1).oriented(-1.0)
+    assert rule.should_stop({1.0: -0.3, 2.0: -0.2}, []) is None  # loss 0.2: good
+    reason = rule.should_stop({1.0: -0.3, 2.0: -0.8}, [])  # loss 0.8
+    assert reason == "at step 2 its value 0.8 is above 0.5"
+    maximized = ThresholdEarlyStopping(threshold=0.5, min_step=1).oriented(1.0)
+    assert maximized.should_stop({2.0: 0.8}, []) is None
+    assert maximized.should_stop({2.0: 0.2}, []) == "at step 2 its value 0.2 is below 0.5"
+
+
 def test_a_trial_that_reached_max_step_is_left_to_finish() -> None:
     """A trial first polled at its last step has run every epoch: stopping it would throw
     away a complete run and count it as stopped early. ``max_step`` leaves it to finish."""

@@ -161,10 +161,10 @@ class Poller:
             self.store.save_open(trial)
 
     def _early_stop(self) -> bool:
-        rule = self.options.early_stopping
-        if rule is None:
+        if self.options.early_stopping is None:
             return False
         sign, objective = self.objective.sign, self.objective.name
+        rule = self.options.early_stopping.oriented(sign)
         curves = {
             t.index: {s: sign * v for s, v in t.progress.items()}
             for t in self.trials.values()

@@ -64,6 +64,12 @@ class EarlyStoppingRule(ABC):
         """``curve``: a running trial's intermediate objective by step (larger is better);
         ``others``: the curves of every other trial. A reason to stop it, or None."""
 
+    def oriented(self, sign: float) -> EarlyStoppingRule:
+        """The rule the scheduler applies to curves multiplied by ``sign`` (-1 for a
+        minimized metric): itself, for a rule that compares curves only with each other.
+        A rule with a value in the metric's own units returns one that reads it so."""
+        return self
+
 
 def _in_window(curve: Mapping[float, float], min_step: float, max_step: float | None) -> bool:
     """Whether a rule may judge this curve: it reached ``min_step``, and not ``max_step``
@@ -132,8 +138,8 @@ class PercentileEarlyStopping(EarlyStoppingRule):
 @dataclass(frozen=True)
 class ThresholdEarlyStopping(EarlyStoppingRule):
     """Stop a trial whose value at or after ``min_step`` (and before ``max_step``, when
-    given) is below ``threshold`` (in the larger-is-better sense: for a minimized metric
-    pass the negated threshold)."""
+    given) is worse than ``threshold``, in the metric's own units: below it for a
+    maximized metric, above it for a minimized one (a loss above 5: ``threshold=5``)."""
 
     threshold: float
     min_step: float = 0.0
@@ -145,9 +151,31 @@ class ThresholdEarlyStopping(EarlyStoppingRule):
     def should_stop(
         self, curve: Mapping[float, float], others: Sequence[Mapping[float, float]]
     ) -> str | None:
-        if not _in_window(curve, self.min_step, self.max_step):
+        """For a maximized metric (``curve`` as reported); the scheduler applies
+        ``oriented(sign)``."""
+        return self.oriented(1.0).should_stop(curve, others)
+
+    def oriented(self, sign: float) -> EarlyStoppingRule:
+        return _SignedThreshold(self, sign)
+
+
+@dataclass(frozen=True)
+class _SignedThreshold(EarlyStoppingRule):
+    """A ThresholdEarlyStopping on curves multiplied by ``sign``."""
+
+    rule: ThresholdEarlyStopping
+    sign: float
+
+    def should_stop(
+        self, curve: Mapping[float, float], others: Sequence[Mapping[float, float]]
+    ) -> str | None:
+        rule = self.rule
+        if not _in_window(curve, rule.min_step, rule.max_step):
             return None
         step = max(curve)
-        if curve[step] < self.threshold:
-            return f"at step {step:g} its value {curve[step]:g} is below {self.threshold:g}"
+        # The curve is signed (larger is better); so is the threshold here.
+        if curve[step] < self.sign * rule.threshold:
+            value = self.sign * curve[step]  # as the trial reported it
+            side = "below" if self.sign > 0 else "above"
+            return f"at step {step:g} its value {value:g} is {side} {rule.threshold:g}"
         return None
