@@ -155,8 +155,6 @@ def experiments() -> None:
 def experiments_list(url: str, token: str | None, database: str | None, state: str) -> None:
     """Name, observations / budget, best value and last activity of each experiment (and
     its state, with --state deleted or all)."""
-    with remote(url, token, database) as api:
-        items = api.experiments(state)
     # Fits 80 columns: no borders, and only the name wraps, so values are never cut short.
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, collapse_padding=True)
     table.add_column("id", no_wrap=True)
@@ -165,20 +163,32 @@ def experiments_list(url: str, token: str | None, database: str | None, state: s
         table.add_column("state", no_wrap=True)
     for column in ("observations", "best", "updated"):
         table.add_column(column, no_wrap=True)
-    for e in items:
-        progress = e.get("progress") or {}
-        budget = e.get("observation_budget")
-        count = progress.get("observation_count", 0)
-        best = progress.get("best_observation")
-        table.add_row(
-            e["id"],
-            e["name"],
-            *([e["state"]] if state != "active" else []),
-            _against_budget(e, count, budget),
-            _values(best["values"]) if best else "-",
-            _ago(e.get("updated")),
-        )
+    with remote(url, token, database) as api:
+        for e in api.experiments(state):
+            progress = e.get("progress") or {}
+            budget = e.get("observation_budget")
+            count = progress.get("observation_count", 0)
+            table.add_row(
+                e["id"],
+                e["name"],
+                *([e["state"]] if state != "active" else []),
+                _against_budget(e, count, budget),
+                _best(api, e, progress.get("best_observation")),
+                _ago(e.get("updated")),
+            )
     Console().print(table)
+
+
+def _best(api: Remote, experiment: JSON, best: JSON | None) -> str:
+    """The best observation's values; with two optimized metrics (no single best), the
+    size of the Pareto front, as the dashboard's list shows it."""
+    if best is not None:
+        return _values(best["values"])
+    optimized = [m for m in experiment.get("metrics") or [] if m.get("strategy") == "optimize"]
+    observed = (experiment.get("progress") or {}).get("observation_count")
+    if len(optimized) < 2 or not observed or experiment.get("state") == "deleted":
+        return "-"
+    return f"{len(api.best_assignments(experiment['id']))} Pareto points"
 
 
 def _against_budget(experiment: dict[str, Any], count: int, budget: int | None) -> str:
