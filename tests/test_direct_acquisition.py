@@ -155,3 +155,26 @@ def test_many_pending_points_are_cut_to_those_the_model_rates_best() -> None:
         kept_means = model.posterior(kept).mean[:, 0]
     best = torch.sort(means, descending=True).values[:MAX_ACQUISITION_PENDING]
     assert torch.allclose(torch.sort(kept_means, descending=True).values, best)
+
+
+def test_with_two_objectives_the_cut_takes_each_objectives_best_in_turn() -> None:
+    """Two objectives: each one's best pending points, alternately, up to the cap (not the
+    points that happen to come first)."""
+    first, _ = _model(1, 12, False, seed=3)
+    second, _ = _model(1, 12, False, seed=5)
+    model = ModelListGP(*first.models, *second.models)
+    # A draw where the last turn passes the cap (65 points before the cut).
+    many = torch.rand(300, 1, generator=torch.Generator().manual_seed(7), dtype=DTYPE)
+    kept = _acquisition_pending(model, 2, many)
+    assert kept is not None
+    assert kept.shape == (MAX_ACQUISITION_PENDING, 1)
+    with torch.no_grad():
+        means = model.posterior(many).mean
+    # Half the cap from each objective, but for the last turn, which the cap may cut.
+    top = MAX_ACQUISITION_PENDING // 2 - 1
+    best_of_each = {
+        float(many[i, 0])
+        for column in range(2)
+        for i in torch.argsort(means[:, column], descending=True)[:top].tolist()
+    }
+    assert best_of_each <= {float(x) for x in kept[:, 0]}

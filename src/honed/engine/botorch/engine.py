@@ -574,7 +574,9 @@ def _acquisition_pending(
             chosen.setdefault(index, None)
         if len(chosen) >= MAX_ACQUISITION_PENDING:
             break
-    return pending[sorted(chosen)[:MAX_ACQUISITION_PENDING]]
+    # The first MAX_ACQUISITION_PENDING in rank order (a round over several objectives
+    # may pass it), in their original order.
+    return pending[sorted(list(chosen)[:MAX_ACQUISITION_PENDING])]
 
 
 def _acquisition(
