@@ -145,6 +145,31 @@ def test_a_point_open_at_one_task_is_free_at_the_others(api: TestClient) -> None
     assert ok(api.get(f"{url}/suggestions", params={"state": "open"}))["count"] == 4
 
 
+def test_with_every_target_point_open_a_fallback_point_is_at_a_cheaper_task(
+    api: TestClient,
+) -> None:
+    """Six points, all open at the full task (manual suggestions). The design places what
+    it can at the cheap task; past it the sequence engine serves the full task only, where
+    nothing is free, and the fallback takes the cheap task's free points (it was refused
+    with a 409). Only once every point is open at every task is a request refused."""
+    body = {
+        "name": "six points",
+        "parameters": [{"name": "n", "type": "int", "bounds": {"min": 1, "max": 6}}],
+        "metrics": [{"name": "f", "objective": "maximize"}],
+        "observation_budget": 12,
+        "tasks": [{"name": "full", "cost": 1}, {"name": "tenth", "cost": 0.1}],
+    }
+    url = f"/v1/experiments/{ok(api.post('/v1/experiments', json=body))['id']}"
+    for n in range(1, 7):
+        ok(api.post(f"{url}/suggestions", json={"assignments": {"n": n}, "task": "full"}))
+    served = [ok(api.post(f"{url}/suggestions")) for _ in range(6)]
+    assert {s["task"]["name"] for s in served} == {"tenth"}
+    assert sorted(s["assignments"]["n"] for s in served) == [1, 2, 3, 4, 5, 6]
+    assert [s["source"] for s in served].count("fallback") >= 1
+    error(api.post(f"{url}/suggestions"), 409, "No free point left", "each of its 2 tasks")
+    assert ok(api.get(f"{url}/suggestions", params={"state": "open"}))["count"] == 12
+
+
 def test_observations_take_the_task_of_their_suggestion_or_the_one_given(
     api: TestClient, url: str
 ) -> None:

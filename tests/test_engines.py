@@ -356,14 +356,14 @@ def test_free_point_finds_the_last_free_point() -> None:
     for last in everything:
         taken = {point_hash(p) for p in everything if p != last}
         for _ in range(5):  # the search starts at a random index
-            assert free_point(TINY, taken) == last
+            assert free_point(TINY, taken) == (last, None)
 
 
 def test_free_point_respects_constraints() -> None:
     rule = LinearConstraint("greater_than", (("n", 1.0),), 2.0)  # only n = 2
     target = experiment(Parameter("n", ParameterType.INT, bounds=(1, 2)), C, constraints=[rule])
     taken = {point_hash({"n": 2, "c": c}) for c in ("a", "b")}
-    assert free_point(target, taken) == {"n": 2, "c": "c"}
+    assert free_point(target, taken) == ({"n": 2, "c": "c"}, None)
     with pytest.raises(ConflictError, match="No free point left"):
         free_point(target, taken | {point_hash({"n": 2, "c": "c"})})
 
@@ -428,7 +428,7 @@ def test_a_tight_constraint_is_searched_without_building_every_point(
         return original(space, index)
 
     monkeypatch.setattr(space_module, "point_at_index", counting)
-    assert free_point(target, set()) == {"x": 57, "y": 57, "z": 57}
+    assert free_point(target, set()) == ({"x": 57, "y": 57, "z": 57}, None)
     assert built == 1
     with pytest.raises(ConflictError, match="No free point left"):
         free_point(target, {point_hash({"x": 57, "y": 57, "z": 57})})
@@ -437,9 +437,10 @@ def test_a_tight_constraint_is_searched_without_building_every_point(
 
 def test_free_point_in_a_continuous_space() -> None:
     target = experiment(X, C)
-    point = free_point(target, set())
+    point, task = free_point(target, set())
+    assert task is None
     assert_valid(target, [point])
-    assert free_point(target, {point_hash(point)}) != point
+    assert free_point(target, {point_hash(point)})[0] != point
 
 
 def test_service_hands_out_every_point_then_conflicts(storage: SqlStorage) -> None:

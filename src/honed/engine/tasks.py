@@ -5,8 +5,9 @@ picks here. During the initial design the sequence engine's points cycle through
 tasks, cheapest first (the design index is the engine's cursor), so that every task is
 observed at several design points: a multi-fidelity model learns how the tasks relate only
 from points of each (``honed.engine.design`` sizes the design for that). After the design,
-points an engine chose without a task (fallback points, an engine that knows no tasks) are
-evaluated at the target task, the one of cost 1, whose results are the ones that count.
+points an engine chose without a task (an engine that knows no tasks) are evaluated at the
+target task, the one of cost 1, whose results are the ones that count; so are fallback
+points, while the target task has a free one.
 
 Every function returns None for a plain experiment (no tasks).
 """

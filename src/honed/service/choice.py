@@ -6,8 +6,8 @@ the experiment's sequence engine (Sobol, random, grid) for the initial design, o
 when the request may no longer wait for the optimizer; a free point found by enumeration
 or random draws. Multitask: a queued point and a candidate bring their task; the engine's
 points get theirs from honed.engine.tasks (the design cycles through the tasks, fallback
-points are of the target task). A point is its assignments and its task: one open at a
-task leaves the same assignments free at another (``point_hash``).
+points are of the target task while it has a free one). A point is its assignments and its
+task: one open at a task leaves the same assignments free at another (``point_hash``).
 
 A candidate is fresh when its model accounts for every stored observation (saw it, or had
 its suggestion pending) but for ``staleness_tolerance`` of them with concurrent workers.
@@ -41,6 +41,7 @@ from honed.engine.space import first_free_point
 from honed.engine.space import point_from_unit
 from honed.engine.space import satisfies_constraints
 from honed.engine.space import unit_dimension
+from honed.engine.tasks import cheapest_first
 from honed.engine.tasks import design_task
 from honed.engine.tasks import target_task
 from honed.errors import ConflictError
@@ -226,10 +227,9 @@ def _sequence_decision(
     if found is not None:
         point, task = found
         return SuggestionDecision(NewSuggestion(point, source, metadata, task=task), cursor)
-    fallback = free_point(context.experiment, taken)
+    fallback, task = free_point(context.experiment, taken)
     return SuggestionDecision(
-        NewSuggestion(fallback, SuggestionSource.FALLBACK, metadata, task=target_task(spec)),
-        cursor,
+        NewSuggestion(fallback, SuggestionSource.FALLBACK, metadata, task=task), cursor
     )
 
 
@@ -283,28 +283,35 @@ def _engine_point(
     return repeat if repeat is not None else (None, cursor)
 
 
-def free_point(experiment: Experiment, taken: AbstractSet[str]) -> dict[str, AssignmentValue]:
-    """Any valid point that is not in ``taken`` at the experiment's target task (a
-    fallback point's), or ConflictError when none is left."""
+def free_point(
+    experiment: Experiment, taken: AbstractSet[str]
+) -> tuple[dict[str, AssignmentValue], str | None]:
+    """Any valid point that is not in ``taken`` at its task, with that task, or
+    ConflictError when none is left. Multitask: at the target task while it has a free
+    point, else at the costliest task that has one (the closest to the target): with every
+    target point open, a cheaper task's free points are still evaluations worth making."""
     space = experiment.spec.space
-    task = target_task(experiment.spec)
+    tasks: list[str | None] = [target_task(experiment.spec)]
+    tasks += [t.name for t in cheapest_first(experiment.spec)[::-1] if t.name != tasks[0]]
     rng = np.random.default_rng()
     size = space.discrete_size()
-    if size is not None and size <= EXHAUSTIBLE_SIZE:
-        point = first_free_point(space, taken, start=int(rng.integers(size)), task=task)
-        if point is None:
-            raise _space_exhausted(space, size)
-        return point
-    for _ in range(RANDOM_ATTEMPTS):
-        point = point_from_unit(space, rng.random(unit_dimension(space)))
-        if satisfies_constraints(space, point) and point_hash(point, task) not in taken:
-            return point
-    raise _space_exhausted(space, size)
+    for task in tasks:
+        if size is not None and size <= EXHAUSTIBLE_SIZE:
+            point = first_free_point(space, taken, start=int(rng.integers(size)), task=task)
+            if point is not None:
+                return point, task
+            continue
+        for _ in range(RANDOM_ATTEMPTS):
+            point = point_from_unit(space, rng.random(unit_dimension(space)))
+            if satisfies_constraints(space, point) and point_hash(point, task) not in taken:
+                return point, task
+    raise _space_exhausted(space, size, len(tasks))
 
 
-def _space_exhausted(space: SearchSpace, size: int | None) -> ConflictError:
+def _space_exhausted(space: SearchSpace, size: int | None, tasks: int) -> ConflictError:
     points = f"all {size} points" if size is not None else "every point tried"
+    at = f" at each of its {tasks} tasks" if tasks > 1 else ""
     return ConflictError(
-        f"No free point left: {points} of the search space are open suggestions. "
+        f"No free point left: {points} of the search space{at} are open suggestions. "
         "Report observations for them or delete open suggestions, then ask again."
     )
