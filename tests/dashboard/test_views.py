@@ -274,7 +274,7 @@ def test_table_filters_rows_details_and_downloads(
     dialog = page.locator("#details")
     expect(dialog).to_be_visible()
     expect(dialog.locator("tr[data-key='reason']")).to_contain_text(trained.reasons[index] or "")
-    expect(dialog.locator("tr[data-key='source']")).to_contain_text("engine")
+    expect(dialog.locator("tr[data-key='source']")).to_contain_text("design")
     stored = api(dashboard_server, f"/v1/experiments/{trained.id}/observations/{observation_id}")
     for key, value in stored["metadata"].items():
         expect(dialog.locator(f"#details-metadata tr[data-key='{key}'] td")).to_have_text(
