@@ -452,3 +452,26 @@ def test_trials_run_at_once_on_one_worker_get_their_own_lanes(
                 assert other_end <= begin or end <= other_begin  # one lane, no overlap
     watched.screenshot("timeline-lanes")
     assert watched.errors == []
+
+
+def test_the_contour_never_plots_one_parameter_against_itself(
+    context: BrowserContext, dashboard_server: RunningServer, seeded: Seeded
+) -> None:
+    """Choosing for one axis the parameter of the other swaps them: both axes never show
+    the same parameter (a diagonal of cells that says nothing)."""
+    watched = open_trained(context, dashboard_server, seeded)
+    page = watched.page
+    axes = (
+        "() => { const o = honedCharts.contour.getOption();"
+        " return [document.getElementById('contour-x').value,"
+        " document.getElementById('contour-y').value, o.xAxis[0].name, o.yAxis[0].name]; }"
+    )
+    assert page.evaluate(axes) == ["learning_rate", "weight_decay"] * 2
+    page.select_option("#contour-y", "learning_rate")
+    expect(page.locator("#contour-x")).to_have_value("weight_decay")
+    assert page.evaluate(axes) == ["weight_decay", "learning_rate"] * 2
+    page.select_option("#contour-x", "batch_size")
+    page.select_option("#contour-x", "learning_rate")
+    expect(page.locator("#contour-y")).to_have_value("batch_size")
+    assert page.evaluate(axes) == ["learning_rate", "batch_size"] * 2
+    assert watched.errors == []

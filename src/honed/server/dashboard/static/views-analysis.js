@@ -253,8 +253,16 @@
     if (sx.options.length !== names.length) {
       for (const [select, pick] of [[sx, 0], [sy, 1]]) {
         select.replaceChildren(...names.map((n) => el("option", { value: n }, n)));
-        select.value = names[pick];
-        select.onchange = () => renderContour(window.honedPage.data, ctx);
+        select.value = select.dataset.shown = names[pick];
+      }
+      // One parameter on both axes would draw a diagonal that says nothing: choosing the
+      // other axis' parameter swaps the two.
+      for (const [select, other] of [[sx, sy], [sy, sx]]) {
+        select.onchange = () => {
+          if (select.value === other.value) other.value = other.dataset.shown = select.dataset.shown;
+          select.dataset.shown = select.value;
+          renderContour(window.honedPage.data, ctx);
+        };
       }
     }
     const [px, py] = [sx.value, sy.value].map((n) => numeric.find((p) => p.name === n));
