@@ -17,7 +17,9 @@ from playwright.sync_api import BrowserContext
 from playwright.sync_api import expect
 
 from honed.domain.trials import ENDED_KEY
+from honed.domain.trials import PROGRESS_PREFIX
 from honed.domain.trials import STARTED_KEY
+from honed.domain.trials import STATUS_KEY
 from tests.dashboard.browser import Watched
 from tests.dashboard.browser import api
 from tests.dashboard.browser import chart_data
@@ -474,4 +476,44 @@ def test_the_contour_never_plots_one_parameter_against_itself(
     page.select_option("#contour-x", "learning_rate")
     expect(page.locator("#contour-y")).to_have_value("batch_size")
     assert page.evaluate(axes) == ["learning_rate", "batch_size"] * 2
+    assert watched.errors == []
+
+
+def test_the_learning_curves_legend_lists_only_the_statuses_that_occur(
+    context: BrowserContext, dashboard_server: RunningServer
+) -> None:
+    """No trial failed: no "failed" in the legend (nor an empty series behind it)."""
+    experiment = post(
+        dashboard_server,
+        "/v1/experiments",
+        {
+            "name": "Curves, none failed",
+            "parameters": [{"name": "x", "type": "double", "bounds": {"min": 0, "max": 1}}],
+            "metrics": [{"name": "accuracy", "objective": "maximize"}],
+        },
+    )["id"]
+    for index, status in enumerate(["completed", "early_stopped", "completed"]):
+        records = f"/v1/experiments/{experiment}"
+        suggestion = post(dashboard_server, f"{records}/suggestions", {})
+        curve = [[step, round(0.1 * step + 0.01 * index, 4)] for step in range(1, 5)]
+        post(
+            dashboard_server,
+            f"{records}/suggestions/{suggestion['id']}",
+            {"metadata": {PROGRESS_PREFIX + "0": json.dumps(curve)}},
+        )
+        body = {
+            "suggestion": suggestion["id"],
+            "values": [{"name": "accuracy", "value": curve[-1][1]}],
+            "metadata": {STATUS_KEY: status},
+        }
+        post(dashboard_server, f"{records}/observations", body)
+    watched = sign_in(context, dashboard_server, f"/dashboard/experiments/{experiment}")
+    wait_loaded(watched)
+    legend = watched.page.evaluate(
+        "() => honedCharts.curves.getModel().getComponent('legend').getData()"
+        ".map(item => item.get('name'))"
+    )
+    assert legend == ["completed", "stopped early"]
+    series = watched.page.evaluate("() => honedCharts.curves.getOption().series.map(s => s.name)")
+    assert series == legend
     assert watched.errors == []
