@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ from tests.dashboard.browser import sign_in
 from tests.dashboard.browser import wait_loaded
 from tests.dashboard.seed import Seeded
 from tests.dashboard.seed import Trained
+from tests.dashboard.test_cli import honed
 from tests.support.server import RunningServer
 
 NOT_FOUND_RESOURCE = "Failed to load resource: the server responded with a status of 404"
@@ -516,4 +518,95 @@ def test_the_learning_curves_legend_lists_only_the_statuses_that_occur(
     assert legend == ["completed", "stopped early"]
     series = watched.page.evaluate("() => honedCharts.curves.getOption().series.map(s => s.name)")
     assert series == legend
+    assert watched.errors == []
+
+
+def test_the_csv_download_is_honed_exports_csv(
+    context: BrowserContext, dashboard_server: RunningServer, seeded: Seeded
+) -> None:
+    """One CSV format: the page's download holds the very rows ``honed export`` writes
+    (columns, ISO 8601 times to the second, status, source, metadata), the table's rows
+    only and in its order when it is filtered."""
+    trained = trained_of(seeded)
+    exported = honed("export", trained.id, "--format", "csv", server=dashboard_server)
+    assert exported.returncode == 0, exported.stderr
+    watched = open_trained(context, dashboard_server, seeded)
+    page = watched.page
+    page.locator("#observations thead th[data-key='id']").click()  # oldest first, as exported
+    with page.expect_download() as download:
+        page.click("#download-csv")
+    assert Path(download.value.path()).read_text(encoding="utf-8") == exported.stdout
+
+    header, *lines = exported.stdout.splitlines()
+    columns = header.split(",")
+    assert columns[:6] == ["id", "created", "status", "failed", "suggestion", "source"]
+    # Parameters and metrics by name, as the v1 API lists them.
+    assert columns[6:11] == [
+        "batch_size",
+        "learning_rate",
+        "optimizer",
+        "weight_decay",
+        "val_accuracy",
+    ]
+    assert "metadata.hostname" in columns
+    rows = list(csv.DictReader(io.StringIO(exported.stdout)))
+    assert [r["status"] for r in rows] == trained.statuses
+    assert {r["source"] for r in rows} == {"design"}
+    assert [r["metadata.hostname"] for r in rows] == trained.hosts
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", r["created"]) for r in rows)
+
+    # Filtered and sorted: the same lines, those the table shows, in its order.
+    page.select_option("#filter-status", "early_stopped")
+    page.locator("#observations thead th[data-key='m:val_accuracy']").click()
+    shown: list[str] = page.locator("#observations tbody tr").evaluate_all(
+        "rows => rows.map(r => r.dataset.id)"
+    )
+    assert 0 < len(shown) < len(lines)
+    by_id = {line.split(",", 1)[0]: line for line in lines}
+    with page.expect_download() as download:
+        page.click("#download-csv")
+    text = Path(download.value.path()).read_text(encoding="utf-8")
+    assert text.splitlines() == [header, *(by_id[i] for i in shown)]
+    assert watched.errors == []
+
+
+def test_the_csv_download_keeps_fields_with_commas_quotes_and_newlines_whole(
+    context: BrowserContext, dashboard_server: RunningServer
+) -> None:
+    """The page cuts the server's CSV into records by id: a quoted field that holds a
+    comma, a quote or a newline stays one field of one record."""
+    experiment = post(
+        dashboard_server,
+        "/v1/experiments",
+        {
+            "name": "Notes in metadata",
+            "parameters": [{"name": "x", "type": "double", "bounds": {"min": 0, "max": 1}}],
+            "metrics": [{"name": "loss", "objective": "minimize"}],
+        },
+    )["id"]
+    notes = ["plain", 'a, "quoted" b\nand a second line', "1,2"]
+    batch = [
+        {
+            "assignments": {"x": i / 4},
+            "values": [{"name": "loss", "value": i}],
+            "metadata": {"note": n},
+        }
+        for i, n in enumerate(notes)
+    ]
+    post(
+        dashboard_server,
+        f"/v1/experiments/{experiment}/observations/batch",
+        {"observations": batch},
+    )
+    exported = honed("export", experiment, "--format", "csv", server=dashboard_server)
+    assert exported.returncode == 0, exported.stderr
+    cli = list(csv.DictReader(io.StringIO(exported.stdout)))
+    assert [r["metadata.note"] for r in cli] == notes
+    watched = sign_in(context, dashboard_server, f"/dashboard/experiments/{experiment}")
+    wait_loaded(watched)
+    page = watched.page
+    with page.expect_download() as download:
+        page.click("#download-csv")  # newest first, as the table shows them
+    text = Path(download.value.path()).read_text(encoding="utf-8")
+    assert list(csv.DictReader(io.StringIO(text))) == cli[::-1]
     assert watched.errors == []
