@@ -144,9 +144,9 @@ def test_csv_export_leaves_inactive_parameters_empty(api: TestClient) -> None:
     out = io.StringIO()
     write_csv(experiment, observation_rows(experiment, observations), out)
     header, forest, net = (line.split(",") for line in out.getvalue().splitlines())
-    assert header[4:] == ["model", "size", "rate", "seed", "trees", "width", "accuracy"]
-    assert forest[4:] == ["forest", "small", "", "1", "100", "", "1.0"]
-    assert net[4:] == ["net", "large", "0.01", "2", "", "wide", "2.0"]
+    assert header[6:] == ["model", "size", "rate", "seed", "trees", "width", "accuracy"]
+    assert forest[6:] == ["forest", "small", "", "1", "100", "", "1.0"]
+    assert net[6:] == ["net", "large", "0.01", "2", "", "wide", "2.0"]
 
 
 @pytest.mark.parametrize(

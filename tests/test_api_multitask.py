@@ -300,7 +300,7 @@ def test_exports_have_a_task_column(api: TestClient, url: str) -> None:
     made = [observe(api, url, assignments=POINT, value=1.0, task=n) for n in ("tenth", "full")]
     experiment = ok(api.get(url))
     rows = observation_rows(experiment, made)
-    head = ["id", "created", "suggestion", "failed", "task", "n", "x", "f"]
+    head = ["id", "created", "status", "failed", "suggestion", "source", "task", "n", "x", "f"]
     assert columns_of(experiment, rows) == head
     assert columns_of(experiment, []) == head
     assert [row["task"] for row in rows] == ["tenth", "full"]

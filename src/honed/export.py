@@ -1,110 +1,86 @@
 """Observations as flat rows (one per observation) for CSV, JSON, parquet and pandas.
 
-Works on the v1 wire JSON, so it serves the CLI and the notebook helpers alike. Columns:
-``id, created, suggestion, failed`` (``created`` in seconds; ISO 8601 in CSV), ``task``
-(the task's name) for a multitask experiment, then each
-conditional and each parameter by name (empty where the conditionals' values leave a
-parameter inactive), each metric by name (``value`` for an unnamed one; ``metric.<name>`` if
-a parameter has the same name) with ``<metric>_stddev`` where any observation reported one,
-then ``metadata.<key>``.
+Works on the v1 wire JSON, so it serves the CLI and the notebook helpers alike: the JSON is
+turned back into honed's records and laid out by honed.domain.table, the one column set
+the dashboard's CSV download uses too (its docstring lists the columns).
 """
 
 from __future__ import annotations
 
-import csv
 import json
+from collections.abc import Mapping
 from collections.abc import Sequence
-from datetime import UTC
-from datetime import datetime
 from pathlib import Path
 from typing import IO
 from typing import Any
 
+from honed.domain import table
+from honed.domain.records import MetricValue
+from honed.domain.records import Observation
+from honed.domain.table import TableSchema
+
 FORMATS = ("csv", "json", "parquet")
 JSON = dict[str, Any]
-#: A multitask experiment's column of the task each observation evaluated.
-TASK_COLUMN = "task"
 
 
-def metric_column(name: str | None, parameter_names: set[str]) -> str:
-    column = name if name is not None else "value"
-    return f"metric.{column}" if column in parameter_names else column
+def schema_of(experiment: JSON) -> TableSchema:
+    """The columns' part of a v1 experiment."""
+    return TableSchema(
+        conditionals=tuple(c["name"] for c in experiment.get("conditionals") or []),
+        parameters=tuple(p["name"] for p in experiment.get("parameters") or []),
+        metrics=tuple(m.get("name") for m in experiment.get("metrics") or []),
+        multitask=bool(experiment.get("tasks")),
+    )
 
 
 def assigned_names(experiment: JSON) -> list[str]:
     """The keys of an experiment's assignments: its conditionals, then its parameters."""
-    return [c["name"] for c in experiment.get("conditionals") or []] + [
-        p["name"] for p in experiment.get("parameters", [])
-    ]
+    return list(schema_of(experiment).assigned)
 
 
-def observation_rows(experiment: JSON, observations: Sequence[JSON]) -> list[dict[str, Any]]:
-    parameters = assigned_names(experiment)
-    names = set(parameters)
-    metrics = [m.get("name") for m in experiment.get("metrics", [])]
-    multitask = bool(experiment.get("tasks"))
-    with_stddev = {
-        v.get("name")
-        for o in observations
-        for v in o.get("values") or []
-        if v.get("value_stddev") is not None
-    }
-    metadata_keys = sorted({k for o in observations for k in (o.get("metadata") or {})})
-    rows = []
-    for o in observations:
-        row: dict[str, Any] = {
-            "id": int(o["id"]),
-            "created": o.get("created"),
-            "suggestion": int(o["suggestion"]) if o.get("suggestion") else None,
-            "failed": bool(o.get("failed")),
-        }
-        if multitask:
-            row[TASK_COLUMN] = (o.get("task") or {}).get("name")
-        assignments = o.get("assignments") or {}
-        for name in parameters:
-            row[name] = assignments.get(name)
-        values = {v.get("name"): v for v in o.get("values") or []}
-        for metric in metrics:
-            column = metric_column(metric, names)
-            value = values.get(metric) or {}
-            row[column] = value.get("value")
-            if metric in with_stddev:
-                row[f"{column}_stddev"] = value.get("value_stddev")
-        metadata = o.get("metadata") or {}
-        for key in metadata_keys:
-            row[f"metadata.{key}"] = metadata.get(key)
-        rows.append(row)
-    return rows
+def metric_column(name: str | None, parameter_names: set[str]) -> str:
+    return table.metric_column(name, parameter_names)
+
+
+def observation_of(data: JSON) -> Observation:
+    """A v1 observation as the record the server rendered it from."""
+    suggestion = data.get("suggestion")
+    return Observation(
+        id=int(data["id"]),
+        experiment_id=int(data.get("experiment") or 0),
+        suggestion_id=int(suggestion) if suggestion else None,
+        assignments=dict(data.get("assignments") or {}),
+        values=tuple(
+            MetricValue(v.get("name"), float(v["value"]), v.get("value_stddev"))
+            for v in data.get("values") or []
+        ),
+        failed=bool(data.get("failed")),
+        metadata=data.get("metadata"),
+        created=int(data["created"]),
+        deleted=bool(data.get("deleted")),
+        task=(data.get("task") or {}).get("name"),
+    )
+
+
+def observation_rows(
+    experiment: JSON,
+    observations: Sequence[JSON],
+    sources: Mapping[int, str] | None = None,
+) -> list[dict[str, Any]]:
+    """``sources``: each suggestion's ``source`` by id (``Remote.suggestion_sources``);
+    without them the ``source`` column is empty."""
+    return table.observation_rows(
+        schema_of(experiment), [observation_of(o) for o in observations], sources or {}
+    )
 
 
 def columns_of(experiment: JSON, rows: Sequence[dict[str, Any]]) -> list[str]:
-    if rows:
-        return list(rows[0])
-    assigned = assigned_names(experiment)
-    names = set(assigned)
-    return [
-        "id",
-        "created",
-        "suggestion",
-        "failed",
-        *([TASK_COLUMN] if experiment.get("tasks") else []),
-        *assigned,
-        *(metric_column(m.get("name"), names) for m in experiment.get("metrics", [])),
-    ]
+    return table.columns_of(schema_of(experiment), rows)
 
 
 def write_csv(experiment: JSON, rows: Sequence[dict[str, Any]], out: IO[str]) -> None:
-    """The rows, with ``created`` as ISO 8601 in UTC (a spreadsheet reads it as a time,
-    where integer seconds are just a number)."""
-    writer = csv.DictWriter(out, fieldnames=columns_of(experiment, rows), lineterminator="\n")
-    writer.writeheader()
-    writer.writerows({**row, "created": iso_8601(row["created"])} for row in rows)
-
-
-def iso_8601(epoch: int | None) -> str | None:
-    if epoch is None:
-        return None
-    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """The rows, with ``created`` as ISO 8601 in UTC, exactly as the dashboard's download."""
+    table.write_csv(schema_of(experiment), rows, out)
 
 
 def write_json(experiment: JSON, observations: Sequence[JSON], out: IO[str]) -> None:

@@ -11,6 +11,7 @@ pandas and plotly load on first use, so importing this module stays cheap.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 from typing import Any
 
@@ -43,7 +44,7 @@ class NotebookExperiment:
 
     def to_dataframe(self) -> pd.DataFrame:
         """One row per observation; columns as in ``honed export --format csv``."""
-        return frame_of(*self.fetch())
+        return frame_of(*self.fetch(), sources=self._remote.suggestion_sources(self.id))
 
     def best_so_far_figure(self, metric: str | None = None) -> go.Figure:
         """The best value so far against the number of observations (plotly)."""
@@ -76,10 +77,15 @@ def best_so_far_figure(
         experiment.close()
 
 
-def frame_of(experiment: dict[str, Any], observations: list[dict[str, Any]]) -> pd.DataFrame:
+def frame_of(
+    experiment: dict[str, Any],
+    observations: list[dict[str, Any]],
+    sources: Mapping[int, str] | None = None,
+) -> pd.DataFrame:
+    """``sources``: each suggestion's ``source`` by id, for the ``source`` column."""
     import pandas as pd
 
-    rows = observation_rows(experiment, observations)
+    rows = observation_rows(experiment, observations, sources)
     frame = pd.DataFrame(rows, columns=columns_of(experiment, rows))
     frame["created"] = pd.to_datetime(frame["created"], unit="s", utc=True)
     return frame.set_index("id")

@@ -110,6 +110,13 @@ class Remote:
         items = list(self.pages(f"/v1/experiments/{experiment_id}/observations", on_page))
         return sorted(items, key=lambda o: int(o["id"]))
 
+    def suggestion_sources(
+        self, experiment_id: str, on_page: Callable[[int, int], None] | None = None
+    ) -> dict[int, str]:
+        """Each suggestion's ``source`` by id (honed's extension): the exports' ``source``."""
+        items = self.pages(f"/v1/experiments/{experiment_id}/suggestions", on_page)
+        return {int(s["id"]): s["source"] for s in items if s.get("source")}
+
     def open_suggestions(self, experiment_id: str) -> list[JSON]:
         items = self.pages(f"/v1/experiments/{experiment_id}/suggestions", state="open")
         return sorted(items, key=lambda s: int(s["id"]))

@@ -84,9 +84,10 @@ def test_export_csv_json_parquet(
     rows = list(csv.DictReader(io.StringIO(result.stdout)))
     assert len(rows) == N_OBSERVATIONS
     columns = list(rows[0])
-    assert columns[:4] == ["id", "created", "suggestion", "failed"]
-    assert set(columns[4:8]) == {"x", "y", "kind", "accuracy"}
+    assert columns[:6] == ["id", "created", "status", "failed", "suggestion", "source"]
+    assert columns[6:10] == ["kind", "x", "y", "accuracy"]
     assert [r["failed"] == "True" for r in rows] == [v is None for v in seeded.values]
+    assert [r["status"] == "failed" for r in rows] == [v is None for v in seeded.values]
     assert [float(r["accuracy"]) if r["accuracy"] else None for r in rows] == seeded.values
     assert [r["metadata.hostname"] for r in rows] == seeded.hosts
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,9 @@ from playwright.sync_api import BrowserContext
 from playwright.sync_api import expect
 
 from honed.domain.trials import ENDED_KEY
+from honed.domain.trials import PROGRESS_PREFIX
 from honed.domain.trials import STARTED_KEY
+from honed.domain.trials import STATUS_KEY
 from tests.dashboard.browser import Watched
 from tests.dashboard.browser import api
 from tests.dashboard.browser import chart_data
@@ -28,6 +31,7 @@ from tests.dashboard.browser import sign_in
 from tests.dashboard.browser import wait_loaded
 from tests.dashboard.seed import Seeded
 from tests.dashboard.seed import Trained
+from tests.dashboard.test_cli import honed
 from tests.support.server import RunningServer
 
 NOT_FOUND_RESOURCE = "Failed to load resource: the server responded with a status of 404"
@@ -274,7 +278,7 @@ def test_table_filters_rows_details_and_downloads(
     dialog = page.locator("#details")
     expect(dialog).to_be_visible()
     expect(dialog.locator("tr[data-key='reason']")).to_contain_text(trained.reasons[index] or "")
-    expect(dialog.locator("tr[data-key='source']")).to_contain_text("engine")
+    expect(dialog.locator("tr[data-key='source']")).to_contain_text("design")
     stored = api(dashboard_server, f"/v1/experiments/{trained.id}/observations/{observation_id}")
     for key, value in stored["metadata"].items():
         expect(dialog.locator(f"#details-metadata tr[data-key='{key}'] td")).to_have_text(
@@ -451,4 +455,158 @@ def test_trials_run_at_once_on_one_worker_get_their_own_lanes(
             if (other_row, other_lane) == (row, lane) and (other_begin, other_end) != (begin, end):
                 assert other_end <= begin or end <= other_begin  # one lane, no overlap
     watched.screenshot("timeline-lanes")
+    assert watched.errors == []
+
+
+def test_the_contour_never_plots_one_parameter_against_itself(
+    context: BrowserContext, dashboard_server: RunningServer, seeded: Seeded
+) -> None:
+    """Choosing for one axis the parameter of the other swaps them: both axes never show
+    the same parameter (a diagonal of cells that says nothing)."""
+    watched = open_trained(context, dashboard_server, seeded)
+    page = watched.page
+    axes = (
+        "() => { const o = honedCharts.contour.getOption();"
+        " return [document.getElementById('contour-x').value,"
+        " document.getElementById('contour-y').value, o.xAxis[0].name, o.yAxis[0].name]; }"
+    )
+    assert page.evaluate(axes) == ["learning_rate", "weight_decay"] * 2
+    page.select_option("#contour-y", "learning_rate")
+    expect(page.locator("#contour-x")).to_have_value("weight_decay")
+    assert page.evaluate(axes) == ["weight_decay", "learning_rate"] * 2
+    page.select_option("#contour-x", "batch_size")
+    page.select_option("#contour-x", "learning_rate")
+    expect(page.locator("#contour-y")).to_have_value("batch_size")
+    assert page.evaluate(axes) == ["learning_rate", "batch_size"] * 2
+    assert watched.errors == []
+
+
+def test_the_learning_curves_legend_lists_only_the_statuses_that_occur(
+    context: BrowserContext, dashboard_server: RunningServer
+) -> None:
+    """No trial failed: no "failed" in the legend (nor an empty series behind it)."""
+    experiment = post(
+        dashboard_server,
+        "/v1/experiments",
+        {
+            "name": "Curves, none failed",
+            "parameters": [{"name": "x", "type": "double", "bounds": {"min": 0, "max": 1}}],
+            "metrics": [{"name": "accuracy", "objective": "maximize"}],
+        },
+    )["id"]
+    for index, status in enumerate(["completed", "early_stopped", "completed"]):
+        records = f"/v1/experiments/{experiment}"
+        suggestion = post(dashboard_server, f"{records}/suggestions", {})
+        curve = [[step, round(0.1 * step + 0.01 * index, 4)] for step in range(1, 5)]
+        post(
+            dashboard_server,
+            f"{records}/suggestions/{suggestion['id']}",
+            {"metadata": {PROGRESS_PREFIX + "0": json.dumps(curve)}},
+        )
+        body = {
+            "suggestion": suggestion["id"],
+            "values": [{"name": "accuracy", "value": curve[-1][1]}],
+            "metadata": {STATUS_KEY: status},
+        }
+        post(dashboard_server, f"{records}/observations", body)
+    watched = sign_in(context, dashboard_server, f"/dashboard/experiments/{experiment}")
+    wait_loaded(watched)
+    legend = watched.page.evaluate(
+        "() => honedCharts.curves.getModel().getComponent('legend').getData()"
+        ".map(item => item.get('name'))"
+    )
+    assert legend == ["completed", "stopped early"]
+    series = watched.page.evaluate("() => honedCharts.curves.getOption().series.map(s => s.name)")
+    assert series == legend
+    assert watched.errors == []
+
+
+def test_the_csv_download_is_honed_exports_csv(
+    context: BrowserContext, dashboard_server: RunningServer, seeded: Seeded
+) -> None:
+    """One CSV format: the page's download holds the very rows ``honed export`` writes
+    (columns, ISO 8601 times to the second, status, source, metadata), the table's rows
+    only and in its order when it is filtered."""
+    trained = trained_of(seeded)
+    exported = honed("export", trained.id, "--format", "csv", server=dashboard_server)
+    assert exported.returncode == 0, exported.stderr
+    watched = open_trained(context, dashboard_server, seeded)
+    page = watched.page
+    page.locator("#observations thead th[data-key='id']").click()  # oldest first, as exported
+    with page.expect_download() as download:
+        page.click("#download-csv")
+    assert Path(download.value.path()).read_text(encoding="utf-8") == exported.stdout
+
+    header, *lines = exported.stdout.splitlines()
+    columns = header.split(",")
+    assert columns[:6] == ["id", "created", "status", "failed", "suggestion", "source"]
+    # Parameters and metrics by name, as the v1 API lists them.
+    assert columns[6:11] == [
+        "batch_size",
+        "learning_rate",
+        "optimizer",
+        "weight_decay",
+        "val_accuracy",
+    ]
+    assert "metadata.hostname" in columns
+    rows = list(csv.DictReader(io.StringIO(exported.stdout)))
+    assert [r["status"] for r in rows] == trained.statuses
+    assert {r["source"] for r in rows} == {"design"}
+    assert [r["metadata.hostname"] for r in rows] == trained.hosts
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", r["created"]) for r in rows)
+
+    # Filtered and sorted: the same lines, those the table shows, in its order.
+    page.select_option("#filter-status", "early_stopped")
+    page.locator("#observations thead th[data-key='m:val_accuracy']").click()
+    shown: list[str] = page.locator("#observations tbody tr").evaluate_all(
+        "rows => rows.map(r => r.dataset.id)"
+    )
+    assert 0 < len(shown) < len(lines)
+    by_id = {line.split(",", 1)[0]: line for line in lines}
+    with page.expect_download() as download:
+        page.click("#download-csv")
+    text = Path(download.value.path()).read_text(encoding="utf-8")
+    assert text.splitlines() == [header, *(by_id[i] for i in shown)]
+    assert watched.errors == []
+
+
+def test_the_csv_download_keeps_fields_with_commas_quotes_and_newlines_whole(
+    context: BrowserContext, dashboard_server: RunningServer
+) -> None:
+    """The page cuts the server's CSV into records by id: a quoted field that holds a
+    comma, a quote or a newline stays one field of one record."""
+    experiment = post(
+        dashboard_server,
+        "/v1/experiments",
+        {
+            "name": "Notes in metadata",
+            "parameters": [{"name": "x", "type": "double", "bounds": {"min": 0, "max": 1}}],
+            "metrics": [{"name": "loss", "objective": "minimize"}],
+        },
+    )["id"]
+    notes = ["plain", 'a, "quoted" b\nand a second line', "1,2"]
+    batch = [
+        {
+            "assignments": {"x": i / 4},
+            "values": [{"name": "loss", "value": i}],
+            "metadata": {"note": n},
+        }
+        for i, n in enumerate(notes)
+    ]
+    post(
+        dashboard_server,
+        f"/v1/experiments/{experiment}/observations/batch",
+        {"observations": batch},
+    )
+    exported = honed("export", experiment, "--format", "csv", server=dashboard_server)
+    assert exported.returncode == 0, exported.stderr
+    cli = list(csv.DictReader(io.StringIO(exported.stdout)))
+    assert [r["metadata.note"] for r in cli] == notes
+    watched = sign_in(context, dashboard_server, f"/dashboard/experiments/{experiment}")
+    wait_loaded(watched)
+    page = watched.page
+    with page.expect_download() as download:
+        page.click("#download-csv")  # newest first, as the table shows them
+    text = Path(download.value.path()).read_text(encoding="utf-8")
+    assert list(csv.DictReader(io.StringIO(text))) == cli[::-1]
     assert watched.errors == []

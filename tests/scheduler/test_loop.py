@@ -146,6 +146,26 @@ def test_generation_method_names_what_chose_each_point() -> None:
     assert pd.isna(methods[5])  # a trial whose suggestion had no source on record
 
 
+def test_the_dashboard_names_each_points_generator_as_to_dataframe_does(
+    client: Client, runner: ClockRunner, clock: FakeClock
+) -> None:
+    """The dashboard's table and open-suggestions panel say what chose each point in the
+    words of ``to_dataframe()``'s ``generation_method`` (``design``, not the wire's
+    ``engine``): one mapping, honed.domain.records.generation_method."""
+    scheduler = make(client, runner, clock, total_trials=3)
+    scheduler.run_all_trials()
+    frame = scheduler.to_dataframe()
+    experiment_id = scheduler.experiment.id
+    suggestion = client.create_suggestion(experiment_id)
+    detail = client.request("GET", f"/dashboard/api/experiments/{experiment_id}")
+    by_suggestion = {o["suggestion"]: o["source"] for o in detail["observations"]}
+    assert [by_suggestion[t] for t in frame["trial_id"]] == list(frame["generation_method"])
+    assert set(frame["generation_method"]) == {"design"}
+    assert suggestion.source == "engine"  # the v1 API keeps its own field as it is
+    [shown] = detail["open_suggestions"]
+    assert (shown["id"], shown["source"]) == (suggestion.id, "design")
+
+
 def test_embedded_postgres_runs_and_resumes(postgres_url: str) -> None:
     """The embedded store may be PostgreSQL: a second scheduler resumes the experiment."""
     clock = FakeClock()

@@ -110,13 +110,23 @@ def embedded(database: str) -> Iterator[Remote]:
 
 def fetch_observations(api: Remote, experiment_id: str) -> list[JSON]:
     """All observations, with a progress bar on stderr while pages arrive."""
+    with _progress("observations") as on_page:
+        return api.observations(experiment_id, on_page)
+
+
+def fetch_sources(api: Remote, experiment_id: str) -> dict[int, str]:
+    """Each suggestion's source (the exports' ``source``), with a progress bar too."""
+    with _progress("suggestions") as on_page:
+        return api.suggestion_sources(experiment_id, on_page)
+
+
+@contextmanager
+def _progress(what: str) -> Iterator[Callable[[int, int], None]]:
     console = Console(stderr=True)
-    columns = (TextColumn("observations"), BarColumn(), MofNCompleteColumn())
+    columns = (TextColumn(what), BarColumn(), MofNCompleteColumn())
     with Progress(*columns, console=console, transient=True) as progress:
         task = progress.add_task("fetch", total=None)
-        return api.observations(
-            experiment_id, lambda done, total: progress.update(task, completed=done, total=total)
-        )
+        yield lambda done, total: progress.update(task, completed=done, total=total)
 
 
 def _ago(epoch: int | None) -> str:
@@ -269,10 +279,11 @@ def export(
     with remote(url, token, database, experiment_id) as api:
         e = api.experiment(experiment_id)
         observations = fetch_observations(api, experiment_id)
+        sources = fetch_sources(api, experiment_id) if fmt != "json" else {}
     if fmt == "parquet":
         path = output or Path(f"experiment-{experiment_id}.parquet")
         try:
-            write_parquet(e, observation_rows(e, observations), path)
+            write_parquet(e, observation_rows(e, observations, sources), path)
         except RuntimeError as error:
             raise click.ClickException(str(error)) from None
         click.echo(f"wrote {len(observations)} observations to {path}", err=True)
@@ -280,7 +291,7 @@ def export(
     out = output.open("w", newline="") if output else sys.stdout
     try:
         if fmt == "csv":
-            write_csv(e, observation_rows(e, observations), out)
+            write_csv(e, observation_rows(e, observations, sources), out)
         else:
             write_json(e, observations, out)
     finally:

@@ -158,7 +158,10 @@ class Client:
         them (pandas, loaded on first use)."""
         from honed import notebook
 
-        return notebook.frame_of(*self._experiment_with_observations(experiment_id))
+        data = self._experiment_with_observations(experiment_id)
+        suggestions = self._pages(f"/v1/experiments/{experiment_id}/suggestions")
+        sources = {int(s["id"]): s["source"] for s in suggestions if s.get("source")}
+        return notebook.frame_of(*data, sources=sources)
 
     def best_so_far_figure(self, experiment_id: str, metric: str | None = None) -> go.Figure:
         """The best value so far against the number of observations (plotly); ``metric``

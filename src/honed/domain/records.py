@@ -37,6 +37,28 @@ class SuggestionSource(StrEnum):
         )
 
 
+#: What chose a suggestion's point, in the words users read: the dashboard's ``source``, the
+#: exports' ``source`` column and ``Scheduler.to_dataframe()``'s ``generation_method`` (Ax's
+#: exp_to_df term). The experiment's own sequence is its initial ``design`` (Sobol, or its
+#: random or grid points); a queued point is a user's choice like a manual one. The v1 API
+#: keeps the stored ``source`` (``engine``, ``queued``) as it is.
+GENERATION_METHODS: dict[str, str] = {
+    SuggestionSource.ENGINE: "design",
+    SuggestionSource.OPTIMIZER: "optimizer",
+    SuggestionSource.FALLBACK: "fallback",
+    SuggestionSource.MANUAL: "manual",
+    SuggestionSource.QUEUED: "manual",
+}
+
+
+def generation_method(source: str | None) -> str | None:
+    """The user-facing word for a suggestion's ``source`` (None: no suggestion on record;
+    a source honed does not know is shown as it is)."""
+    if source is None:
+        return None
+    return GENERATION_METHODS.get(source, source)
+
+
 @dataclass(frozen=True)
 class ModelBasis:
     """What the model behind an optimizer suggestion knew when it chose the point.

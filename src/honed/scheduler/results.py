@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from typing import Any
 
 from honed.client import Experiment
+from honed.domain.records import generation_method
 from honed.scheduler.trial import Trial
 from honed.scheduler.trial import TrialStatus
 
@@ -78,19 +79,6 @@ def runner_values(raw: Mapping[str, float] | float, experiment: Experiment) -> d
     return {experiment.metrics[0].name: float(raw)}
 
 
-#: A suggestion's ``source`` as the generator of its trial, in the terms of Ax's exp_to_df
-#: ``generation_method``: the experiment's own sequence (Sobol initial design, or random or
-#: grid points), the Bayesian optimizer, Sobol served while the optimizer had nothing ready,
-#: or a point a user chose (given with the suggestion, or queued).
-GENERATION_METHODS = {
-    "engine": "design",
-    "optimizer": "optimizer",
-    "fallback": "fallback",
-    "manual": "manual",
-    "queued": "manual",
-}
-
-
 def trials_frame(trials: Iterable[Trial]) -> pd.DataFrame:
     """One row per trial, by index (the columns ``Scheduler.to_dataframe`` documents)."""
     import pandas as pd
@@ -106,7 +94,7 @@ def trials_frame(trials: Iterable[Trial]) -> pd.DataFrame:
                 "trial_index": trial.index,
                 "trial_id": trial.id,
                 "status": trial.status.value,
-                "generation_method": GENERATION_METHODS.get(trial.source or "", trial.source),
+                "generation_method": generation_method(trial.source),
                 **({"task": trial.task} if multitask else {}),
                 **{f"{name}": value for name, value in trial.assignments.items()},
                 **{f"{name}": value for name, value in trial.values.items()},

@@ -26,6 +26,9 @@ from honed.domain.ranking import counts_for_best
 from honed.domain.ranking import pareto_front
 from honed.domain.records import Observation
 from honed.domain.records import Suggestion
+from honed.domain.table import Row
+from honed.domain.table import TableSchema
+from honed.domain.table import observation_rows
 from honed.domain.tenancy import Token
 from honed.domain.trials import is_early_stopped
 from honed.service.access import experiment_for
@@ -101,6 +104,14 @@ class ExperimentDetail:
     now: int
     #: What the observations cost of the budget: their tasks' costs (the count if plain).
     budget_consumed: float
+
+
+@dataclass(frozen=True)
+class ObservationTable:
+    """Every observation as an export row (honed.domain.table), oldest first."""
+
+    schema: TableSchema
+    rows: tuple[Row, ...]
 
 
 class SummaryService:
@@ -181,6 +192,16 @@ class SummaryService:
             now=now,
             budget_consumed=consumed,
         )
+
+    def table(self, caller: Token, experiment_id: int) -> ObservationTable:
+        """The observations in the one export format (the dashboard's CSV download; the
+        CLI and notebooks make the same rows from the v1 API)."""
+        experiment = experiment_for(self._storage, caller, experiment_id)
+        observations = self._storage.all_observations(experiment_id)
+        answered = self._answered(experiment_id, observations)
+        sources = {i: s.source.value for i, s in answered.items()}
+        schema = TableSchema.of(experiment.spec)
+        return ObservationTable(schema, tuple(observation_rows(schema, observations, sources)))
 
     def _answered(
         self, experiment_id: int, observations: Sequence[Observation]

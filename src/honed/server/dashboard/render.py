@@ -12,6 +12,7 @@ from honed.domain.experiment import Experiment
 from honed.domain.metrics import Metric
 from honed.domain.records import Observation
 from honed.domain.records import Suggestion
+from honed.domain.records import generation_method
 from honed.domain.trials import ENDED_KEY
 from honed.domain.trials import REASON_KEY
 from honed.domain.trials import STARTED_KEY
@@ -112,7 +113,8 @@ def _observation(observation: Observation, suggestion: Suggestion | None) -> JSO
         "id": str(observation.id),
         "created": observation.created,
         "suggestion": str(observation.suggestion_id) if observation.suggestion_id else None,
-        "source": suggestion.source.value if suggestion is not None else None,
+        # What chose the point, in the words of the exports and Scheduler.to_dataframe().
+        "source": generation_method(suggestion.source) if suggestion is not None else None,
         "task": observation.task,
         "assignments": dict(observation.assignments),
         "values": {metric_key(v.name): v.value for v in observation.values},
@@ -133,7 +135,7 @@ def _suggestion(suggestion: Suggestion, now: int) -> JSON:
         "created": suggestion.created,
         "age": max(0, now - suggestion.created),
         "assignments": dict(suggestion.assignments),
-        "source": suggestion.source.value,
+        "source": generation_method(suggestion.source),
         "task": suggestion.task,
         "hostname": (suggestion.metadata or {}).get("hostname"),
         "model": render.model_json(suggestion.model),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from typing import Annotated
 
 from fastapi import APIRouter
@@ -16,6 +17,7 @@ from honed.api.responses import DashboardDetailOut
 from honed.api.responses import DashboardModelOut
 from honed.api.responses import DashboardSummariesOut
 from honed.api.responses import ShareOut
+from honed.domain.table import write_csv
 from honed.errors import NotFoundError
 from honed.server.dashboard import render
 from honed.server.dashboard.pages import page
@@ -89,6 +91,26 @@ def experiment_detail(
     if if_none_match == etag:
         return Response(status_code=304, headers={"ETag": etag})
     return JSONResponse(data, headers={"ETag": etag})
+
+
+@router.get(
+    "/dashboard/api/experiments/{experiment_id}/observations.csv",
+    tags=["dashboard"],
+    response_class=Response,
+    responses={200: {"content": {"text/csv": {}}, "description": "One row per observation"}},
+)
+def experiment_csv(svc: Svc, token: Caller, experiment_id: PathId) -> Response:
+    """Every observation, oldest first, in the CSV ``honed export`` writes (the columns
+    are honed.domain.table's): the page's CSV download keeps the rows its table shows."""
+    table = svc.summaries.table(token, path_id(experiment_id))
+    out = io.StringIO()
+    write_csv(table.schema, table.rows, out)
+    name = f"experiment-{experiment_id}-observations.csv"
+    return Response(
+        out.getvalue(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
 
 
 @router.get(

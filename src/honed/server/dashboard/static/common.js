@@ -48,16 +48,18 @@ const Honed = (() => {
 
   // `version`: the ETag of the copy the page holds; an unchanged resource answers 304 and
   // api() returns null, so the page neither parses nor redraws anything.
-  async function api(path, method = "GET", version = null) {
+  // `accept`: "text/csv" returns the body as text (errors still come as JSON).
+  async function api(path, method = "GET", version = null, accept = "application/json") {
     const secret = token();
     if (!secret) {
       signOut();
       throw new ApiError(401, "not signed in");
     }
-    const headers = { Authorization: basic(secret), Accept: "application/json" };
+    const headers = { Authorization: basic(secret), Accept: accept };
     if (version) headers["If-None-Match"] = `"${version}"`;
     const resp = await fetch(path, { method, headers, credentials: "omit", cache: "no-store" });
     if (resp.status === 304) return null;
+    if (resp.ok && accept !== "application/json") return resp.text();
     const body = await resp.json().catch(() => ({}));
     if (resp.status === 401 || (resp.status === 403 && method === "GET")) {
       signOut("refused");

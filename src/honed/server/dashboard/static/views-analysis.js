@@ -192,9 +192,10 @@
     const shown = traced.slice(-CURVE_LIMIT);
     C.note("curves-note", shown.length < traced.length ? `The newest ${shown.length} of ${traced.length} curves are drawn.` : "");
     const c = (ctx.charts.curves = C.chart("chart-curves"));
-    // One series per status; curves are joined with a gap ("-") so thousands of trials
-    // are three series, not thousands.
-    const series = Object.keys(C.STATUS_LABELS).map((status) => ({
+    // One series per status that occurs (the legend lists only those); curves are joined
+    // with a gap ("-") so thousands of trials are at most three series, not thousands.
+    const statuses = Object.keys(C.STATUS_LABELS).filter((status) => shown.some((o) => o.status === status));
+    const series = statuses.map((status) => ({
       id: status, name: C.STATUS_LABELS[status], type: "line", showSymbol: false, connectNulls: false,
       lineStyle: { width: 1.2, type: status === "early_stopped" ? "dashed" : "solid", color: C.STATUS_COLOURS[status] },
       itemStyle: { color: C.STATUS_COLOURS[status] },
@@ -253,8 +254,16 @@
     if (sx.options.length !== names.length) {
       for (const [select, pick] of [[sx, 0], [sy, 1]]) {
         select.replaceChildren(...names.map((n) => el("option", { value: n }, n)));
-        select.value = names[pick];
-        select.onchange = () => renderContour(window.honedPage.data, ctx);
+        select.value = select.dataset.shown = names[pick];
+      }
+      // One parameter on both axes would draw a diagonal that says nothing: choosing the
+      // other axis' parameter swaps the two.
+      for (const [select, other] of [[sx, sy], [sy, sx]]) {
+        select.onchange = () => {
+          if (select.value === other.value) other.value = other.dataset.shown = select.dataset.shown;
+          select.dataset.shown = select.value;
+          renderContour(window.honedPage.data, ctx);
+        };
       }
     }
     const [px, py] = [sx.value, sy.value].map((n) => numeric.find((p) => p.name === n));

@@ -15,11 +15,11 @@
   function columns(exp) {
     return [
       { key: "id", label: "id", num: true, get: (o) => Number(o.id) },
-      { key: "created", label: "reported", get: (o) => o.created, show: (o) => when(o.created), csv: (o) => new Date(o.created * 1000).toISOString() },
+      { key: "created", label: "reported", get: (o) => o.created, show: (o) => when(o.created) },
       { key: "status", label: "status", get: (o) => o.status, show: (o) => badge(o.status) },
       { key: "hostname", label: "hostname", get: (o) => o.hostname },
       { key: "source", label: "source", get: (o) => o.source },
-      // Multitask: the task evaluated (in the table and the CSV).
+      // Multitask: the task evaluated.
       ...(exp.tasks.length ? [{ key: "task", label: "task", get: (o) => o.task }] : []),
       ...exp.conditionals.map((c) => ({ key: "p:" + c.name, label: c.name,
         get: (o) => o.assignments[c.name] ?? null })),
@@ -77,8 +77,19 @@
     on("filter-max", "max", "input");
     document.getElementById("prev-page").onclick = () => { state.page -= 1; renderTable(); };
     document.getElementById("next-page").onclick = () => { state.page += 1; renderTable(); };
-    document.getElementById("download-csv").onclick = () => download("csv");
-    document.getElementById("download-json").onclick = () => download("json");
+    const downloading = (kind) => async (e) => {
+      const button = e.currentTarget;
+      button.disabled = true;
+      try {
+        await download(kind);
+      } catch (error) {
+        document.getElementById("page-info").textContent = `download failed: ${error.message}`;
+      } finally {
+        button.disabled = false;
+      }
+    };
+    document.getElementById("download-csv").onclick = downloading("csv");
+    document.getElementById("download-json").onclick = downloading("json");
     document.getElementById("details-close").onclick = () => document.getElementById("details").close();
   }
 
@@ -173,20 +184,20 @@
   });
 
   // --- downloads of what the table shows: every filtered row, in the table's order --------
-  function download(kind) {
+  // The CSV is the server's export (honed.domain.table: the columns and times `honed export`
+  // writes), cut to the table's rows: its records by id, in the table's order.
+  async function download(kind) {
     const exp = data.experiment;
     let text;
     if (kind === "json") {
       text = JSON.stringify(rows, null, 1);
     } else {
-      const cols = columns(exp);
-      const cell = (v) => {
-        const s = v === null || v === undefined ? "" : String(v);
-        return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
-      };
-      const head = [...cols.map((c) => c.label), "suggestion", "reason"];
-      const lines = rows.map((o) => [...cols.map((c) => (c.csv ? c.csv(o) : c.get(o))), o.suggestion, o.reason].map(cell).join(","));
-      text = [head.map(cell).join(","), ...lines].join("\r\n") + "\r\n";
+      const csv = await Honed.api(`/dashboard/api/experiments/${exp.id}/observations.csv`, "GET", null, "text/csv");
+      const [head, ...records] = csvRecords(csv);
+      const byId = new Map(records.map((r) => [r.slice(0, r.indexOf(",")), r]));
+      // A row reported after the table was drawn is in the export but not the table, and
+      // the other way round (deleted since): the table's rows that the export has.
+      text = [head, ...rows.map((o) => byId.get(o.id)).filter((r) => r !== undefined)].map((r) => r + "\n").join("");
     }
     const blob = new Blob([text], { type: kind === "json" ? "application/json" : "text/csv" });
     const link = el("a", { href: URL.createObjectURL(blob), download: `experiment-${exp.id}-observations.${kind}` });
@@ -194,6 +205,22 @@
     link.click();
     link.remove();
     setTimeout(() => URL.revokeObjectURL(link.href), 10_000);
+  }
+
+  // The records of CSV text, each without its "\n": a quoted field may hold newlines.
+  function csvRecords(text) {
+    const records = [];
+    let start = 0;
+    let quoted = false;
+    for (let i = 0; i < text.length; i += 1) {
+      if (text[i] === '"') quoted = !quoted;
+      else if (text[i] === "\n" && !quoted) {
+        records.push(text.slice(start, i));
+        start = i + 1;
+      }
+    }
+    if (start < text.length) records.push(text.slice(start));
+    return records;
   }
 
   // --- open suggestions and workers: their ages follow the clock on every refresh ----------
