@@ -20,7 +20,7 @@ are printed as p50/p95 per cell with the ratio after/before and written to
 benchmarks/results/fit_speed.json.
 
 Usage: .venv/bin/python benchmarks/fit_speed.py [--before main] [--n 5,20,50,100]
-       [--d 3,6,10] [--reps 5] [--pool 32] [--seed 0]
+       [--d 3,6,10] [--reps 5] [--pool 32] [--seed 0] [--blas-threads 1]
 """
 
 from __future__ import annotations
@@ -156,7 +156,8 @@ def _run_variant(src: Path, d: int, args: argparse.Namespace) -> dict[str, Any]:
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join([str(src), str(HERE)]),
-        "OMP_NUM_THREADS": "1",
+        # One thread each for torch and the BLAS under SciPy, as in an optimizer process.
+        "OMP_NUM_THREADS": str(args.blas_threads),
         "PYTHONWARNINGS": "ignore",
     }
     command = [
@@ -221,6 +222,12 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=5, help="timed proposals per cell")
     parser.add_argument("--pool", type=int, default=32, help="Thompson samples in the pool")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--blas-threads",
+        type=int,
+        default=1,
+        help="OMP_NUM_THREADS of both variants (default 1, as in an optimizer process)",
+    )
     parser.add_argument("--output", default=str(HERE / "results" / "fit_speed.json"))
     parser.add_argument("--worker", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()

@@ -28,12 +28,15 @@ def botorch_engine_factory(
 
     def engine() -> Engine:
         import torch
+        from threadpoolctl import threadpool_limits
 
         from honed.engine.botorch.engine import BoTorchEngine
 
         # Parallelism comes from processes: with the other core busy, OpenMP threads made
-        # fits several times slower.
+        # fits several times slower, and so did the BLAS threads of SciPy's Cholesky
+        # factorizations in the fit (docs/decisions.md: One BLAS thread per optimizer).
         torch.set_num_threads(1)
+        threadpool_limits(1)
         return BoTorchEngine(warm_starts=warm_starts, fit_budget_seconds=fit_budget_seconds)
 
     return engine
