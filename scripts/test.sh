@@ -71,7 +71,11 @@ step "ruff format --check" .venv/bin/ruff format --check .
 step "mypy" .venv/bin/mypy
 # The layers of the design and who may import torch ([tool.importlinter] in pyproject.toml).
 step "import contracts" .venv/bin/lint-imports --no-cache
-step "pytest" .venv/bin/pytest "$@"
+# Two processes, each taking a whole test file at a time (a file's module fixtures, its
+# servers and clusters, start once): most tests wait on servers and subprocesses, so this
+# takes about three quarters of the time of one process (docs/decisions.md: The test suite
+# in two processes). HONED_TEST_PROCESSES=0 runs it in this process (pdb, -s).
+step "pytest" .venv/bin/pytest -n "${HONED_TEST_PROCESSES:-2}" --dist loadfile "$@"
 
 if [ "${#failed[@]}" -ne 0 ]; then
     echo "==> FAILED: ${failed[*]}" >&2

@@ -20,7 +20,7 @@ from tests.support.server import RunningServer
 from tests.support.server import running_server
 
 WORKERS = 4
-ITERATIONS = 8
+ITERATIONS = 5
 JOB_TIMEOUT = 900.0  # a fit takes seconds; the test machine may be busy
 CONDITIONALS = [{"name": "model", "values": ["forest", "net", "linear"]}]
 PARAMETERS: list[dict[str, Any]] = [

@@ -23,7 +23,7 @@ from tests.support.server import RunningServer
 from tests.support.server import running_server
 
 WORKERS = 3
-ITERATIONS = 6
+ITERATIONS = 4
 JOB_TIMEOUT = 900.0  # a fit takes seconds; the test machine may be busy
 PARAMETERS: list[dict[str, Any]] = [
     {"name": "gamma", "type": "double", "bounds": {"min": 0.001, "max": 1}},

@@ -30,7 +30,7 @@ from dask.distributed import LocalCluster
 if __name__ == "__main__":
     dask.config.set({"distributed.deploy.lost-worker-timeout": "1h"})
     with LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
         scheduler_port=0,
     ) as cluster:
         print(cluster.scheduler_address, flush=True)
