@@ -5,6 +5,11 @@ baseline and the new points at every evaluation, through lazy operators whose Py
 several times the arithmetic at these sizes. It only needs the new points' mean, their
 covariance, and their covariance with the baseline: a few tensor operations against the
 training Cholesky, which is computed once per acquisition function.
+
+A GP with an input transform (the one-hot of categorical parameters, and before it the
+constants of inactive conditional parameters: ``model._model``) gets it as BoTorch's
+posterior applies it in eval mode: the training inputs are stored transformed, and new,
+baseline and pending points pass through the transform module, gradients included.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from typing import Any
 import torch
 from botorch.acquisition.logei import qLogNoisyExpectedImprovement
 from botorch.models.model_list_gp_regression import ModelListGP
+from botorch.models.transforms.input import InputTransform
 from botorch.models.transforms.outcome import Standardize
 from linear_operator.utils.cholesky import psd_safe_cholesky
 from linear_operator.utils.errors import NotPSDError
@@ -28,11 +34,13 @@ from honed.engine.botorch.model import written_out_kernel
 class _Posterior:
     """A GP's posterior over f, in the outcome's own units, from its training data: the
     GP's kernel (Matérn-5/2 or RBF with one lengthscale per input, no output scale), a
-    constant mean and Standardize's untransform."""
+    constant mean, Standardize's untransform and the GP's input transform, if any.
+    ``inputs`` maps points ``(*batch, q, d)`` to the kernel's ``(*batch, q, D)``; the other
+    methods take its output."""
 
-    #: ``(n, d)`` training inputs, divided by the lengthscales.
+    #: ``(n, D)`` training inputs as the kernel sees them, divided by the lengthscales.
     scaled_train: Tensor
-    #: ``(d,)``.
+    #: ``(D,)``.
     lengthscale: Tensor
     rbf: bool
     #: ``(n, n)`` lower Cholesky factor of the training covariance with its noise.
@@ -43,16 +51,27 @@ class _Posterior:
     #: Standardize's mean and standard deviation of the outcome.
     offset: float
     scale: float
+    #: The GP's input transform, ``(*batch, q, d) -> (*batch, q, D)``; None: none.
+    transform: InputTransform | None
 
     @classmethod
     def of(cls, gp: torch.nn.Module) -> _Posterior | None:
         """None for a GP this does not cover (BoTorch's own posterior serves it)."""
         kind = written_out_kernel(gp)
         transform: Any = getattr(gp, "outcome_transform", None)
-        if kind is None or getattr(gp, "input_transform", None) is not None:
+        if kind is None or type(transform) is not Standardize or transform._m != 1:
             return None
-        if type(transform) is not Standardize or transform._m != 1:
-            return None
+        input_transform: Any = getattr(gp, "input_transform", None)
+        if input_transform is not None:
+            # One-to-many transforms (n_w draws per point) change the posterior's shape.
+            if not isinstance(input_transform, InputTransform) or input_transform.is_one_to_many:
+                return None
+            # BoTorch's posterior puts the GP in eval mode first (the acquisition's
+            # constructor calls it next): then ``train_inputs`` hold the training points
+            # through ``preprocess_transform``, while in train mode they are the raw ones.
+            gp.eval()
+            if not getattr(gp, "_has_transformed_inputs", False):
+                return None
         kernel: Any = gp.covar_module
         mean: Any = gp.mean_module
         likelihood: Any = gp.likelihood
@@ -81,12 +100,26 @@ class _Posterior:
             constant,
             float(transform.means.reshape(())),
             float(transform.stdvs.reshape(())),
+            input_transform,
         )
 
+    def inputs(self, X: Tensor) -> Tensor:
+        """``X: (*batch, q, d)`` as the kernel sees it, ``(*batch, q, D)``: through the
+        input transform module as ``Model.transform_inputs`` does it (in eval mode: only
+        with ``transform_on_eval``; autograd follows it). The transforms are pointwise, so
+        rows can be transformed apart."""
+        return X if self.transform is None else self.transform(X)
+
+    @property
+    def current(self) -> bool:
+        """Whether ``inputs`` transforms as BoTorch's posterior would now: that sets the GP
+        in eval mode first, and a transform in train mode follows ``transform_on_train``."""
+        return self.transform is None or not self.transform.training
+
     def whiten(self, X: Tensor) -> tuple[Tensor, Tensor]:
-        """For ``X: (*batch, q, d)``: the prior mean part ``(*batch, q)`` of the posterior
-        mean and ``L^-1 k(train, X): (*batch, n, q)``, from which the posterior
-        covariances follow."""
+        """For ``X: (*batch, q, D)`` (``inputs``' output): the prior mean part
+        ``(*batch, q)`` of the posterior mean and ``L^-1 k(train, X): (*batch, n, q)``,
+        from which the posterior covariances follow."""
         cross = _kernel(X / self.lengthscale, self.scaled_train, self.rbf)  # (*batch, q, n)
         mean = self.constant + cross @ self.weights
         # One solve with every point as a column: a batched solve copies the (n, n) factor
@@ -99,8 +132,9 @@ class _Posterior:
         return mean, whitened
 
     def covariance(self, A: Tensor, whitened_A: Tensor, B: Tensor, whitened_B: Tensor) -> Tensor:
-        """The posterior covariance of f between ``A: (*batch, p, d)`` and
-        ``B: (*batch, r, d)``, ``(*batch, p, r)``, in the outcome's units."""
+        """The posterior covariance of f between ``A: (*batch, p, D)`` and
+        ``B: (*batch, r, D)`` (``inputs``' output), ``(*batch, p, r)``, in the outcome's
+        units."""
         prior = _kernel(A / self.lengthscale, B / self.lengthscale, self.rbf)
         return (prior - whitened_A.transpose(-1, -2) @ whitened_B) * self.scale**2
 
@@ -124,13 +158,13 @@ class DirectLogNEI(qLogNoisyExpectedImprovement):
     def __init__(self, model: ModelListGP, posterior: _Posterior, **kwargs: Any) -> None:
         super().__init__(model, **kwargs)
         self._direct = posterior
-        #: The baseline and ``L^-1 k(train, baseline)`` for it: a new baseline (pending
-        #: points join it) needs a new one.
-        self._whitened_baseline: tuple[Tensor, Tensor] | None = None
-        #: ``X_pending: (p, d)``, its prior mean part ``(p,)`` and ``L^-1 k(train,
-        #: X_pending): (n, p)``: the same for every evaluation until the pending points
-        #: change, and with many of them most of the work of one.
-        self._whitened_pending: tuple[Tensor, Tensor, Tensor] | None = None
+        #: The baseline, its inputs (transformed) and ``L^-1 k(train, baseline)`` for it: a
+        #: new baseline (pending points join it) needs a new one.
+        self._whitened_baseline: tuple[Tensor, Tensor, Tensor] | None = None
+        #: ``X_pending: (p, d)``, its inputs ``(p, D)``, its prior mean part ``(p,)`` and
+        #: ``L^-1 k(train, X_pending): (n, p)``: the same for every evaluation until the
+        #: pending points change, and with many of them most of the work of one.
+        self._whitened_pending: tuple[Tensor, Tensor, Tensor, Tensor] | None = None
 
     def _get_samples_and_objectives(self, X: Tensor) -> tuple[Tensor, Tensor]:
         """``samples: (S, *batch, q, 1)`` and ``obj: (S, *batch, q)`` at ``X: (*batch,
@@ -146,20 +180,26 @@ class DirectLogNEI(qLogNoisyExpectedImprovement):
             or base_samples is None
             or base_samples.numel() != self.sample_shape.numel() * points
             or baseline.dim() != 2
+            or not self._direct.current
         ):
             # BoTorch's path sets the sampler up for q new points (first call per q).
             return super()._get_samples_and_objectives(X)
         posterior = self._direct
         if self._whitened_baseline is None or self._whitened_baseline[0] is not baseline:
             with torch.no_grad():
-                self._whitened_baseline = (baseline, posterior.whiten(baseline)[1])
-        whitened_baseline = self._whitened_baseline[1]
-        prior_mean, whitened = self._whiten(X)
+                baseline_inputs = posterior.inputs(baseline)
+                self._whitened_baseline = (
+                    baseline,
+                    baseline_inputs,
+                    posterior.whiten(baseline_inputs)[1],
+                )
+        _, baseline_inputs, whitened_baseline = self._whitened_baseline
+        inputs, prior_mean, whitened = self._whiten(X)
         mean = posterior.offset + posterior.scale * prior_mean
         # The q new rows of the joint covariance, then of its Cholesky factor (the
         # baseline's rows are cached), as botorch.utils.low_rank.sample_cached_cholesky.
-        bottom_left = posterior.covariance(X, whitened, baseline, whitened_baseline)
-        bottom_right = posterior.covariance(X, whitened, X, whitened)
+        bottom_left = posterior.covariance(inputs, whitened, baseline_inputs, whitened_baseline)
+        bottom_right = posterior.covariance(inputs, whitened, inputs, whitened)
         left = torch.linalg.solve_triangular(
             self._baseline_L, bottom_left.transpose(-1, -2), upper=False
         ).transpose(-1, -2)
@@ -178,20 +218,30 @@ class DirectLogNEI(qLogNoisyExpectedImprovement):
             return super()._get_samples_and_objectives(X)
         return samples, self.objective(samples, X=X)
 
-    def _whiten(self, X: Tensor) -> tuple[Tensor, Tensor]:
-        """``posterior.whiten(X)`` for ``X: (*batch, q, d)``, whose last rows are the
-        pending points (BoTorch appends them): only the new rows are computed."""
+    def _whiten(self, X: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """``X: (*batch, q, d)``'s inputs ``(*batch, q, D)`` and ``posterior.whiten`` of
+        them; its last rows are the pending points (BoTorch appends them): only the new
+        rows are computed."""
+        posterior = self._direct
         pending = self.X_pending
         new_rows = X.shape[-2] - (0 if pending is None else pending.shape[-2])
         if pending is None or pending.dim() != 2 or new_rows < 1:
-            return self._direct.whiten(X)
+            inputs = posterior.inputs(X)
+            return (inputs, *posterior.whiten(inputs))
         if self._whitened_pending is None or self._whitened_pending[0] is not pending:
             with torch.no_grad():
-                self._whitened_pending = (pending, *self._direct.whiten(pending))
-        _, pending_mean, pending_whitened = self._whitened_pending
-        mean, whitened = self._direct.whiten(X[..., :new_rows, :])
+                pending_inputs = posterior.inputs(pending)
+                self._whitened_pending = (
+                    pending,
+                    pending_inputs,
+                    *posterior.whiten(pending_inputs),
+                )
+        _, pending_inputs, pending_mean, pending_whitened = self._whitened_pending
+        inputs = posterior.inputs(X[..., :new_rows, :])
+        mean, whitened = posterior.whiten(inputs)
         batch = mean.shape[:-1]
         return (
+            torch.cat([inputs, pending_inputs.expand(*batch, -1, -1)], dim=-2),
             torch.cat([mean, pending_mean.expand(*batch, -1)], dim=-1),
             torch.cat([whitened, pending_whitened.expand(*batch, -1, -1)], dim=-1),
         )
