@@ -7,6 +7,7 @@ import time
 import warnings
 from collections.abc import Callable
 from collections.abc import MutableMapping
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +35,7 @@ from honed.engine.botorch import multitask
 from honed.engine.botorch.acquisition import direct_log_nei
 from honed.engine.botorch.conditional import effort_per_combination
 from honed.engine.botorch.conditional import searched_combinations
+from honed.engine.botorch.data import Outcome
 from honed.engine.botorch.data import TrainingData
 from honed.engine.botorch.data import training_data
 from honed.engine.botorch.encoding import Encoding
@@ -89,13 +91,15 @@ MAX_MIXED_BATCH = 2048
 
 @dataclass(frozen=True)
 class _Fit:
-    """The model behind the last proposal, kept for ``BoTorchEngine.analyze``."""
+    """The model behind the last proposal, kept for ``BoTorchEngine.analyze`` (see
+    ``analysis.analyze`` for the objectives and the fixed inputs)."""
 
     spec: ExperimentSpec
     encoding: Encoding
-    data: TrainingData
+    objectives: Sequence[Outcome]
     model: ModelListGP
     observation_count: int
+    fixed: tuple[float, ...] = ()
 
 
 class BoTorchEngine(Engine):
@@ -126,7 +130,9 @@ class BoTorchEngine(Engine):
         if self._last_fit is None:
             return None
         fit = self._last_fit
-        return analysis.analyze(fit.spec, fit.encoding, fit.data, fit.model, fit.observation_count)
+        return analysis.analyze(
+            fit.spec, fit.encoding, fit.objectives, fit.model, fit.observation_count, fit.fixed
+        )
 
     def propose(self, request: ProposalRequest) -> Proposal:
         with warnings.catch_warnings():
@@ -160,7 +166,7 @@ class BoTorchEngine(Engine):
         model = fit_models(encoding, outcomes, warm)
         fitted = time.perf_counter()
         observed = sum(not o.deleted for o in request.observations)
-        self._last_fit = _Fit(spec, encoding, data, model, observed)
+        self._last_fit = _Fit(spec, encoding, data.objectives, model, observed)
         pending = list(request.pending)
         conditioned = _acquisition_pending(
             model, len(data.objectives), encoding.encode(pending) if pending else None
