@@ -243,8 +243,16 @@ class BoTorchEngine(Engine):
         usable = multitask.task_observations(spec, request.observations)
         if len(usable) < 2:  # nothing to fit yet (every design result failed)
             return SobolEngine().propose(request)
-        self._last_fit = None  # the dashboard's analyses read single-task models only
+        self._last_fit = None
         model = multitask.fit_task_model(spec, encoding, usable)
+        # The dashboard's analyses are of the target task: the model with its cost column at
+        # the target's cost, the slices based at the target's best result (none until the
+        # target task has a result).
+        target = multitask.target_outcome(spec, encoding, usable)
+        if target is not None:
+            observed = sum(not o.deleted for o in request.observations)
+            fixed = (multitask.TARGET_COST,)
+            self._last_fit = _Fit(spec, encoding, [target], ModelListGP(model), observed, fixed)
         tasks = list(request.pending_tasks) or [None] * len(request.pending)
 
         def optimize(acquisition: AcquisitionFunction) -> torch.Tensor:
