@@ -15,15 +15,23 @@ from fastapi.testclient import TestClient
 from honed.domain.analysis import MetricAnalysis
 from honed.domain.analysis import ModelAnalysis
 from honed.domain.analysis import Slice
+from honed.domain.experiment import Experiment
 from honed.domain.experiment import ExperimentSpec
+from honed.domain.experiment import ExperimentState
+from honed.domain.experiment import Task
 from honed.domain.metrics import Metric
 from honed.domain.metrics import Objective
 from honed.domain.parameters import Assignments
 from honed.domain.parameters import Parameter
 from honed.domain.parameters import ParameterType
+from honed.domain.records import MetricValue
+from honed.domain.records import Observation
+from honed.domain.records import ObservationInput
 from honed.domain.records import Suggestion
 from honed.domain.tenancy import Token
 from honed.engine.base import Engine
+from honed.engine.base import ProposalRequest
+from honed.engine.botorch.engine import BoTorchEngine
 from honed.server.app import create_app
 from honed.service.app import Services
 from honed.service.optimizer import OptimizerLoop
@@ -189,3 +197,100 @@ def test_a_busy_loop_puts_analyses_off_to_its_idle_step(
     assert stored == ([9] if interval == 0.0 else [])
     assert loop.step() is None  # idle
     assert stored == [9]
+
+
+# Multitask: the cheap task sees the full task's wave lower by 1 (so its observations look
+# better to a minimizer) and a little flattened.
+TASKS = (Task("full", 1.0), Task("cheap", 0.25))
+
+
+def wave_at(assignments: Assignments, task: str | None) -> dict[str, float]:
+    value = wave(assignments)["f"]
+    return {"f": value if task == "full" else 0.9 * value - 1.0}
+
+
+def multitask_spec(name: str) -> ExperimentSpec:
+    return ExperimentSpec(
+        name,
+        space(unit("x"), unit("y")),
+        (Metric("f", Objective.MINIMIZE),),
+        observation_budget=40,
+        tasks=TASKS,
+    )
+
+
+def check_target_task_analysis(
+    metric: MetricAnalysis, full: list[tuple[Assignments, float]]
+) -> None:
+    """x matters and y does not; the slices are based at the best full-task observation and
+    pass through the full task's values (in the metric's units), not the cheap task's."""
+    shares = {i.parameter: i.share for i in metric.importance}
+    assert list(shares) == ["x", "y"]
+    assert shares["x"] > 0.8, shares
+    best, best_value = min(full, key=lambda p: p[1])
+    assert metric.anchor.keys() == best.keys()
+    assert all(math.isclose(float(metric.anchor[k]), float(v)) for k, v in best.items())
+    band = slice_of(metric, "x")
+    values = numpy.asarray(band.values, dtype=float)
+    at_best = float(numpy.interp(float(best["x"]), values, numpy.asarray(band.mean)))
+    # The cheap task's value there is about 1 lower.
+    assert abs(at_best - best_value) < 0.2, (at_best, best_value)
+
+
+def test_a_multitask_model_is_analysed_at_the_target_task() -> None:
+    spec = multitask_spec("multitask analysis")
+    design = scipy.stats.qmc.Sobol(2, seed=0).random(16)
+    points: list[tuple[Assignments, str]] = [
+        ({"x": float(x), "y": float(y)}, ("cheap", "full")[i % 2])
+        for i, (x, y) in enumerate(design)
+    ]
+    observations = [
+        Observation(
+            i + 1, 3, None, p, (MetricValue("f", wave_at(p, t)["f"]),), False, None, 0, task=t
+        )
+        for i, (p, t) in enumerate(points)
+    ]
+    engine = BoTorchEngine(num_restarts=8, raw_samples=256)
+    experiment = Experiment(3, 1, spec, ExperimentState.ACTIVE, 0, 0)
+    proposal = engine.propose(ProposalRequest(experiment, 16, [], observations, count=1))
+    assert proposal.tasks is not None  # the multitask model chose it
+    analysis = engine.analyze()
+    assert analysis is not None
+    assert analysis.observation_count == 16
+    (metric,) = analysis.metrics
+    full = [(p, wave_at(p, t)["f"]) for p, t in points if t == "full"]
+    check_target_task_analysis(metric, full)
+
+
+def test_the_dashboard_serves_a_multitask_experiments_analysis(
+    services: Services, token: Token, engine_factory: Callable[[], Engine]
+) -> None:
+    """Through the optimizer loop as it runs in ``honed serve``, and the dashboard's API."""
+    spec = multitask_spec("served multitask")
+    loop = OptimizerLoop(services.storage, engine_factory, settings=STEPPED)
+    experiment = services.experiments.create(token, spec)
+    full: list[tuple[Assignments, float]] = []
+    tasks = []
+    for _ in range(12):
+        loop.step()
+        services.storage.heartbeat(loop.name)
+        suggestion = services.suggestions.create(token, experiment.id)
+        tasks.append(suggestion.task)
+        values = wave_at(suggestion.assignments, suggestion.task)
+        if suggestion.task == "full":
+            full.append((suggestion.assignments, values["f"]))
+        given = ObservationInput(
+            suggestion_id=suggestion.id, values=(MetricValue("f", values["f"]),)
+        )
+        services.observations.create(token, experiment.id, given)
+    settle(loop)
+    assert set(tasks) == {"full", "cheap"}
+    with TestClient(create_app(services=services)) as client:
+        client.auth = (TEST_TOKEN, "")
+        served = client.get(f"/dashboard/api/experiments/{experiment.id}/model").json()
+    assert served["status"] == "ready", served
+    assert served["analysis"]["observation_count"] == 12
+    stored = services.storage.model_analysis(experiment.id)
+    assert stored is not None
+    (metric,) = stored.metrics
+    check_target_task_analysis(metric, full)

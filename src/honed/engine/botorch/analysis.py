@@ -12,6 +12,10 @@ Slices: the posterior along each parameter with the others at the best observed 
 the mean and two standard deviations of the (noise-free) objective either side, mapped
 back through the model's output warp to the metric's units.
 
+A model with inputs beyond the encoding (a multitask model's task cost) is analysed with
+those inputs fixed (at the target task's cost): the importance and slices of its posterior
+there, based at the best point observed there.
+
 Shapes: ``d`` = ``Encoding.dim``; model-space points are ``(n, d)`` float64.
 """
 
@@ -20,6 +24,7 @@ from __future__ import annotations
 import time
 import warnings
 from collections.abc import Callable
+from collections.abc import Sequence
 from typing import Any
 
 import numpy
@@ -35,7 +40,6 @@ from honed.domain.analysis import Slice
 from honed.domain.experiment import ExperimentSpec
 from honed.domain.metrics import Metric
 from honed.engine.botorch.data import Outcome
-from honed.engine.botorch.data import TrainingData
 from honed.engine.botorch.encoding import DTYPE
 from honed.engine.botorch.encoding import Encoding
 
@@ -53,25 +57,32 @@ EVAL_BATCH = 4096
 
 # (k, d) model-space points -> (k,) values.
 Predict = Callable[[torch.Tensor], torch.Tensor]
+# (..., d) model-space points -> (..., d + f): the model's inputs, f fixed columns appended.
+Inputs = Callable[[torch.Tensor], torch.Tensor]
 
 
 def analyze(
     spec: ExperimentSpec,
     encoding: Encoding,
-    data: TrainingData,
+    objectives: Sequence[Outcome],
     model: ModelListGP,
     observation_count: int,
+    fixed: Sequence[float] = (),
 ) -> ModelAnalysis:
-    """The analysis of ``model`` (fitted on ``data``, objectives first) for every
-    optimized metric of ``spec``."""
+    """The analysis of ``model`` for every optimized metric of ``spec``: its first models
+    are the objectives', each fitted on its ``objectives`` outcome (whose best point the
+    slices are based at). ``fixed``: the values of the model's inputs past the encoding's
+    ``d`` columns, the same at every point analysed (a multitask model's cost column, at
+    the target task's cost; its outcome then holds the target task's results only)."""
     started = time.perf_counter()
+    inputs = _appending(fixed)
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")  # numerical notes from GPyTorch, as in a proposal
         base = _sobol_points(encoding, SAMPLE_POINTS)
         metrics = tuple(
-            _metric_analysis(encoding, outcome, metric, _objective(model, index), base)
+            _metric_analysis(encoding, outcome, metric, _objective(model, index), inputs, base)
             for index, (metric, outcome) in enumerate(
-                zip(spec.optimized_metrics, data.objectives, strict=True)
+                zip(spec.optimized_metrics, objectives, strict=True)
             )
         )
     return ModelAnalysis(
@@ -89,14 +100,26 @@ def _objective(model: ModelListGP, index: int) -> GPyTorchModel:
     return gp
 
 
+def _appending(fixed: Sequence[float]) -> Inputs:
+    """The model's inputs of model-space points: the points with ``fixed`` appended (the
+    points themselves when ``fixed`` is empty)."""
+    columns = torch.tensor(list(fixed), dtype=DTYPE)
+
+    def inputs(X: torch.Tensor) -> torch.Tensor:
+        return torch.cat([X, columns.expand(*X.shape[:-1], len(columns))], dim=-1)
+
+    return inputs
+
+
 def _metric_analysis(
     encoding: Encoding,
     outcome: Outcome,
     metric: Metric,
     gp: GPyTorchModel,
+    inputs: Inputs,
     base: tuple[torch.Tensor, torch.Tensor],
 ) -> MetricAnalysis:
-    first, total = sobol_indices(_mean_function(gp, base[0][:1]), *base)
+    first, total = sobol_indices(_mean_function(gp, inputs, base[0][:1]), *base)
     positive = first.clamp_min(0.0)
     # A flat model (all predictions equal) explains nothing: every share is 0.
     shares = positive / positive.sum() if float(positive.sum()) > 0 else positive
@@ -108,7 +131,8 @@ def _metric_analysis(
     )
     anchor = outcome.X[int(torch.argmax(outcome.Y.reshape(-1)))]
     slices = tuple(
-        _slice(encoding, outcome, gp, anchor, dim, metric.sign()) for dim in range(len(parameters))
+        _slice(encoding, outcome, gp, inputs, anchor, dim, metric.sign())
+        for dim in range(len(parameters))
     )
     return MetricAnalysis(
         metric=metric.name,
@@ -155,25 +179,26 @@ def _sobol_points(encoding: Encoding, count: int) -> tuple[torch.Tensor, torch.T
     return encoding.uniform_from_unit_cube(first), encoding.uniform_from_unit_cube(second)
 
 
-def _mean_function(gp: GPyTorchModel, example: torch.Tensor) -> Predict:
-    """The posterior mean as ``X: (k, d) -> (k,)``, written out: ``c + K(X, train) alpha``
-    with GPyTorch's cached ``alpha`` (a posterior at ``example: (1, d)`` fills the cache),
-    then the outcome transform undone. ``gp.posterior`` would also build the test points'
-    k x k covariance, which cost seconds at these sizes even when told to skip variances."""
-    gp.posterior(example)
+def _mean_function(gp: GPyTorchModel, inputs: Inputs, example: torch.Tensor) -> Predict:
+    """The posterior mean as ``X: (k, d) -> (k,)``, written out: ``c + K(x, train) alpha``
+    at the model's inputs ``x`` of ``X``, with GPyTorch's cached ``alpha`` (a posterior at
+    ``example: (1, d)`` fills the cache), then the outcome transform undone. ``gp.posterior``
+    would also build the test points' k x k covariance, which cost seconds at these sizes
+    even when told to skip variances."""
+    gp.posterior(inputs(example))
     # GPyTorch's modules, untyped to mypy (Tensor | Module attributes).
     strategy: Any = gp.prediction_strategy
     constant: Any = gp.mean_module
     kernel: Any = gp.covar_module
     outcome: Any = gp.outcome_transform
     alpha: torch.Tensor = strategy.mean_cache  # (n,)
-    inputs: tuple[torch.Tensor, ...] = gp.train_inputs  # type: ignore[assignment]
-    train = inputs[0]  # (n, w): as the kernel sees them (categories one-hot)
+    train_inputs: tuple[torch.Tensor, ...] = gp.train_inputs  # type: ignore[assignment]
+    train = train_inputs[0]  # (n, w): as the kernel sees them (categories one-hot)
 
     def mean(X: torch.Tensor) -> torch.Tensor:
         chunks = []
         for start in range(0, X.shape[0], EVAL_BATCH):
-            x = gp.transform_inputs(X[start : start + EVAL_BATCH])  # (b, w)
+            x = gp.transform_inputs(inputs(X[start : start + EVAL_BATCH]))  # (b, w)
             values = constant(x) + kernel(x, train).to_dense() @ alpha
             untransformed, _ = outcome.untransform(values.unsqueeze(-1))
             chunks.append(untransformed.reshape(-1))
@@ -186,6 +211,7 @@ def _slice(
     encoding: Encoding,
     outcome: Outcome,
     gp: GPyTorchModel,
+    inputs: Inputs,
     anchor: torch.Tensor,
     dim: int,
     sign: float,
@@ -195,7 +221,7 @@ def _slice(
     X = anchor.expand(len(positions), -1).clone()  # (s, d)
     X[:, dim] = positions
     # (s, 1, d): s independent points, each with its own variance.
-    posterior = gp.posterior(X.unsqueeze(-2))
+    posterior = gp.posterior(inputs(X).unsqueeze(-2))
     mean = posterior.mean.reshape(-1)
     sd = posterior.variance.clamp_min(0.0).sqrt().reshape(-1)
     to_metric = _to_metric(outcome, sign)

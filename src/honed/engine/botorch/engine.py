@@ -7,6 +7,7 @@ import time
 import warnings
 from collections.abc import Callable
 from collections.abc import MutableMapping
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +35,7 @@ from honed.engine.botorch import multitask
 from honed.engine.botorch.acquisition import direct_log_nei
 from honed.engine.botorch.conditional import effort_per_combination
 from honed.engine.botorch.conditional import searched_combinations
+from honed.engine.botorch.data import Outcome
 from honed.engine.botorch.data import TrainingData
 from honed.engine.botorch.data import training_data
 from honed.engine.botorch.encoding import Encoding
@@ -89,13 +91,15 @@ MAX_MIXED_BATCH = 2048
 
 @dataclass(frozen=True)
 class _Fit:
-    """The model behind the last proposal, kept for ``BoTorchEngine.analyze``."""
+    """The model behind the last proposal, kept for ``BoTorchEngine.analyze`` (see
+    ``analysis.analyze`` for the objectives and the fixed inputs)."""
 
     spec: ExperimentSpec
     encoding: Encoding
-    data: TrainingData
+    objectives: Sequence[Outcome]
     model: ModelListGP
     observation_count: int
+    fixed: tuple[float, ...] = ()
 
 
 class BoTorchEngine(Engine):
@@ -126,7 +130,9 @@ class BoTorchEngine(Engine):
         if self._last_fit is None:
             return None
         fit = self._last_fit
-        return analysis.analyze(fit.spec, fit.encoding, fit.data, fit.model, fit.observation_count)
+        return analysis.analyze(
+            fit.spec, fit.encoding, fit.objectives, fit.model, fit.observation_count, fit.fixed
+        )
 
     def propose(self, request: ProposalRequest) -> Proposal:
         with warnings.catch_warnings():
@@ -160,7 +166,7 @@ class BoTorchEngine(Engine):
         model = fit_models(encoding, outcomes, warm)
         fitted = time.perf_counter()
         observed = sum(not o.deleted for o in request.observations)
-        self._last_fit = _Fit(spec, encoding, data, model, observed)
+        self._last_fit = _Fit(spec, encoding, data.objectives, model, observed)
         pending = list(request.pending)
         conditioned = _acquisition_pending(
             model, len(data.objectives), encoding.encode(pending) if pending else None
@@ -237,8 +243,16 @@ class BoTorchEngine(Engine):
         usable = multitask.task_observations(spec, request.observations)
         if len(usable) < 2:  # nothing to fit yet (every design result failed)
             return SobolEngine().propose(request)
-        self._last_fit = None  # the dashboard's analyses read single-task models only
+        self._last_fit = None
         model = multitask.fit_task_model(spec, encoding, usable)
+        # The dashboard's analyses are of the target task: the model with its cost column at
+        # the target's cost, the slices based at the target's best result (none until the
+        # target task has a result).
+        target = multitask.target_outcome(spec, encoding, usable)
+        if target is not None:
+            observed = sum(not o.deleted for o in request.observations)
+            fixed = (multitask.TARGET_COST,)
+            self._last_fit = _Fit(spec, encoding, [target], ModelListGP(model), observed, fixed)
         tasks = list(request.pending_tasks) or [None] * len(request.pending)
 
         def optimize(acquisition: AcquisitionFunction) -> torch.Tensor:

@@ -12,6 +12,10 @@ wins, among the tasks whose best point is new at that task (not observed or pend
 there: the same point at another task is another evaluation). The points of a batch are
 chosen one after the other, the earlier ones (and the open suggestions, at their tasks)
 pending.
+
+The dashboard's analyses of a multitask model are of the target task: the model's posterior
+with the cost column at the target's cost, based at the best result of that task
+(``target_outcome``); results at cheaper tasks inform the model but are never that base.
 """
 
 from __future__ import annotations
@@ -37,9 +41,12 @@ from gpytorch.mlls.exact_marginal_log_likelihood import ExactMarginalLogLikeliho
 from honed.domain.experiment import ExperimentSpec
 from honed.domain.parameters import Assignments
 from honed.domain.records import Observation
+from honed.engine.botorch.data import Outcome
 from honed.engine.botorch.encoding import DTYPE
 from honed.engine.botorch.encoding import Encoding
 
+# The target task's cost: the fidelity whose best value the acquisition learns about.
+TARGET_COST = 1.0
 # Points (at full cost) over which the best value's distribution is sampled.
 MAX_VALUE_CANDIDATES = 1024
 # An optimizer of one point: (acquisition over the encoded point, d) -> (1, d).
@@ -92,6 +99,23 @@ def fit_task_model(
     return model
 
 
+def target_outcome(
+    spec: ExperimentSpec, encoding: Encoding, usable: Sequence[tuple[Observation, float]]
+) -> Outcome | None:
+    """The target task's results as ``fit_task_model`` saw them (values signed, no warp),
+    for the analyses of the model at that task; None when it has none."""
+    target = [(o, value) for o, value in usable if spec.task_cost(o.task) == TARGET_COST]
+    if not target:
+        return None
+    return Outcome(
+        name=str(spec.optimized_metrics[0].name),
+        X=encoding.encode([o.assignments for o, _ in target]),
+        Y=torch.tensor([[value] for _, value in target], dtype=DTYPE),
+        Yvar=None,
+        observed=len(target),
+    )
+
+
 def choose(
     spec: ExperimentSpec,
     encoding: Encoding,
@@ -105,7 +129,7 @@ def choose(
     """Up to ``count`` points and tasks, one after the other, the earlier ones pending;
     fewer when every task's best point is ``taken`` at it (a small discrete space)."""
     d = encoding.dim
-    project = partial(project_to_target_fidelity, target_fidelities={d: 1.0}, d=d + 1)
+    project = partial(project_to_target_fidelity, target_fidelities={d: TARGET_COST}, d=d + 1)
     cost = AffineFidelityCostModel(fidelity_weights={d: 1.0}, fixed_cost=0.0)
     generator = torch.Generator().manual_seed(seed)
     bounds = encoding.bounds()
@@ -119,7 +143,7 @@ def choose(
     for _ in range(count):
         acquisition = qMultiFidelityLowerBoundMaxValueEntropy(
             model,
-            candidate_set=_with_costs(candidates, [1.0] * len(candidates)),
+            candidate_set=_with_costs(candidates, [TARGET_COST] * len(candidates)),
             cost_aware_utility=InverseCostWeightedUtility(cost_model=cost),
             project=project,
             X_pending=pending_x if len(pending_x) else None,
