@@ -12,10 +12,10 @@ from collections.abc import Callable
 from honed.errors import ConflictError
 from honed.errors import HonedError
 from honed.errors import InvalidRequestError
+from honed.scheduler.book import TrialBook
 from honed.scheduler.clock import Clock
 from honed.scheduler.errors import SchedulerError
 from honed.scheduler.options import SchedulerOptions
-from honed.scheduler.results import budget_used
 from honed.scheduler.runner import Runner
 from honed.scheduler.store import TrialStore
 from honed.scheduler.trial import Trial
@@ -34,7 +34,7 @@ class Deployer:
 
     def __init__(
         self,
-        trials: dict[int, Trial],
+        trials: TrialBook,
         runner: Runner,
         store: TrialStore,
         options: SchedulerOptions,
@@ -56,7 +56,7 @@ class Deployer:
         ``room``). Returns how many new trials were created."""
         options = self.options
         now = self.clock.monotonic()
-        active = [t for t in self.trials.values() if not t.status.terminal]
+        active = [t for t in self.trials.unsettled() if not t.status.terminal]
         capacity = options.max_pending_trials - sum(
             t.status is TrialStatus.RUNNING for t in active
         )
@@ -73,7 +73,7 @@ class Deployer:
             fresh = min(fresh, room)
         if options.total_trials is not None:
             # A trial's task is known once it is suggested: each new one may cost 1.
-            used = budget_used(self.trials.values(), self.store.experiment)
+            used = self.trials.cost()
             fresh = min(fresh, math.ceil(options.total_trials - used))
         created = self.create(fresh) if fresh > 0 else []
         batch = ready + created
@@ -94,7 +94,7 @@ class Deployer:
         the experiment has no free point left or the optimizer fails."""
         created: list[Trial] = []
         for _ in range(count):
-            index = max(self.trials, default=-1) + 1
+            index = self.trials.next_index()
             # The key is stored with the suggestion, so a trial keeps its name for the runner
             # across crashes and ``run`` can recognise one it already launched.
             trial = Trial(index=index, id="", assignments={}, key=uuid.uuid4().hex)

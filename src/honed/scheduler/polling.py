@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from collections.abc import Sequence
 
 from honed.client import Experiment
+from honed.scheduler.book import TrialBook
 from honed.scheduler.clock import Clock
 from honed.scheduler.options import SchedulerOptions
 from honed.scheduler.record import HOSTNAME
@@ -38,7 +39,7 @@ class Poller:
 
     def __init__(
         self,
-        trials: dict[int, Trial],
+        trials: TrialBook,
         runner: Runner,
         store: TrialStore,
         options: SchedulerOptions,
@@ -58,7 +59,7 @@ class Poller:
         """Poll the running trials that are due; end what finished; apply TTL and early
         stopping. True if any trial changed state."""
         now = self.clock.monotonic()
-        running = [t for t in self.trials.values() if t.status is TrialStatus.RUNNING]
+        running = [t for t in self.trials.unsettled() if t.status is TrialStatus.RUNNING]
         changed = self._expire(running)
         due = [
             t

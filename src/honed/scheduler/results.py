@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -58,13 +57,6 @@ class Objective:
         """The best completed trial by the objective."""
         done = [t for t in trials if t.status is TrialStatus.COMPLETED and self.has_value(t)]
         return max(done, key=self.signed) if done else None
-
-
-def budget_used(trials: Iterable[Trial], experiment: Experiment) -> float:
-    """What the trials cost of ``total_trials`` (failed, pending and running ones too):
-    their tasks' costs for a multitask experiment, as its ``observation_budget`` counts
-    them, so their number for a plain one."""
-    return math.fsum(experiment.task_cost(t.task) for t in trials)
 
 
 def runner_values(raw: Mapping[str, float] | float, experiment: Experiment) -> dict[str, float]:

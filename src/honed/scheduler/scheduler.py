@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from typing import Any
 
 from honed.client import Client
+from honed.scheduler.book import TrialBook
 from honed.scheduler.clock import Clock
 from honed.scheduler.clock import SystemClock
 from honed.scheduler.deployment import Deployer
@@ -27,7 +28,6 @@ from honed.scheduler.polling import Poller
 from honed.scheduler.polling import stop_quietly
 from honed.scheduler.results import Objective
 from honed.scheduler.results import SchedulerResult
-from honed.scheduler.results import budget_used
 from honed.scheduler.results import trials_frame
 from honed.scheduler.runner import Runner
 from honed.scheduler.store import TrialStore
@@ -118,10 +118,12 @@ class Scheduler:
             self._close_own()  # the client and log file it opened; the runner is the caller's
             raise
         self._store = TrialStore(self.client, self.experiment, self.clock)
-        self.trials: dict[int, Trial] = (
-            {} if isinstance(experiment, Mapping) else self._store.load()
-        )
         self._objective = Objective.of(self.experiment)
+        self.trials = TrialBook(
+            {} if isinstance(experiment, Mapping) else self._store.load(),
+            self._objective,
+            self.experiment.task_cost,
+        )
         self._deployer = Deployer(
             self.trials, runner, self._store, self.options, self.clock, self._time_left
         )
@@ -259,7 +261,7 @@ class Scheduler:
                 new_trials += self._deployer.deploy(room)
                 self._record()
                 reason = self._completion_reason(max_trials, new_trials)
-                active = [t for t in self.trials.values() if not t.status.terminal]
+                active = [t for t in self.trials.unsettled() if not t.status.terminal]
                 if not self.options.wait_for_running_trials:
                     self._stop_reason = "deployed; not waiting (wait_for_running_trials=False)"
                     break
@@ -300,16 +302,13 @@ class Scheduler:
     def report_results(self) -> dict[str, Any]:
         """Hook called after every round with finished trials; its return value is what
         ``run_trials_and_yield_results`` yields. Override it for progress reporting."""
-        counts = {status.value: 0 for status in TrialStatus}
-        for trial in self.trials.values():
-            counts[trial.status.value] += 1
-        best = self._objective.best(self.trials.values())
-        finished = [t for t in self.trials.values() if t.status.terminal]
+        counts = self.trials.counts()
+        best = self.trials.best()
         return {
             "trials": len(self.trials),
-            **counts,
+            **{status.value: counts[status] for status in TrialStatus},
             # What the finished trials cost of the budget: their tasks' costs (multitask).
-            "budget_consumed": budget_used(finished, self.experiment),
+            "budget_consumed": self.trials.cost(terminal_only=True),
             "best_value": best.values.get(self._objective.name or "") if best else None,
             "best_trial": best.index if best else None,
             "elapsed": self.clock.monotonic() - (self._run_started or self.clock.monotonic()),
@@ -381,10 +380,7 @@ class Scheduler:
         options = self.options
         if max_trials is not None and new_trials >= max_trials:
             return f"{max_trials} trials deployed"
-        if (
-            options.total_trials is not None
-            and budget_used(self.trials.values(), self.experiment) >= options.total_trials
-        ):
+        if options.total_trials is not None and self.trials.cost() >= options.total_trials:
             costs = " (in task costs)" if self.experiment.tasks else ""
             return f"total_trials={options.total_trials} reached{costs}"
         if self._deployer.exhausted:
@@ -410,14 +406,16 @@ class Scheduler:
 
     def _check_failure_rate(self, force: bool) -> None:
         options = self.options
-        failed = [t for t in self.trials.values() if t.status is TrialStatus.FAILED]
-        if not failed:
+        counts = self.trials.counts()
+        failures = counts[TrialStatus.FAILED]
+        if not failures:
             return
-        if not force and len(failed) < options.min_failed_trials_for_failure_rate_check:
+        if not force and failures < options.min_failed_trials_for_failure_rate_check:
             return
-        deployed = [t for t in self.trials.values() if t.status is not TrialStatus.PENDING]
-        rate = len(failed) / max(len(deployed), 1)
+        deployed = len(self.trials) - counts[TrialStatus.PENDING]
+        rate = failures / max(deployed, 1)
         if rate > options.tolerated_trial_failure_rate:
+            failed = [t for t in self.trials.values() if t.status is TrialStatus.FAILED]
             raise FailureRateExceededError(
                 rate,
                 options.tolerated_trial_failure_rate,
@@ -431,7 +429,7 @@ class Scheduler:
         due = [interval]
         if deadline is not None:
             due.append(deadline - now)
-        for trial in self.trials.values():
+        for trial in self.trials.unsettled():
             if trial.status is TrialStatus.PENDING and trial.retry_at > now:
                 due.append(trial.retry_at - now)
             if trial.status is TrialStatus.RUNNING and trial.running_since is not None:
