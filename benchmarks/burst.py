@@ -192,6 +192,7 @@ def _run(deployment: str, src: Path, args: argparse.Namespace, postgres: Any) ->
             record = asyncio.run(_drive([s.url for s in servers], experiment, args))
             listed = list_suggestions(servers[0], experiment)
             if args.keep_logs:
+                args.keep_logs.mkdir(parents=True, exist_ok=True)
                 for i, server in enumerate(servers):
                     log = args.keep_logs / f"{deployment}-{src.parent.name}-{i}.log"
                     log.write_text(server.log())
