@@ -291,8 +291,9 @@ def free_point(
     point, else at the costliest task that has one (the closest to the target): with every
     target point open, a cheaper task's free points are still evaluations worth making."""
     space = experiment.spec.space
-    tasks: list[str | None] = [target_task(experiment.spec)]
-    tasks += [t.name for t in cheapest_first(experiment.spec)[::-1] if t.name != tasks[0]]
+    # Costliest first: the target (cost 1, the highest) leads. A plain experiment: None.
+    tasks: list[str | None] = [t.name for t in reversed(cheapest_first(experiment.spec))]
+    tasks = tasks or [None]
     rng = np.random.default_rng()
     size = space.discrete_size()
     for task in tasks:
