@@ -125,29 +125,28 @@ def decide(
             context.cursor,
         )
     experiment = context.experiment
-    taken = context.open_hashes
     source = SuggestionSource.ENGINE
     if serving is not Serving.SEQUENCE and uses_optimizer(experiment):
         basis: CandidateBasis | None = None
         candidates = context.load_candidates()
         if candidates:
             basis = context.load_basis()
-            tolerance = staleness_tolerance(workers_in_flight(experiment, len(taken)))
+            tolerance = staleness_tolerance(workers_in_flight(experiment, context.open_count))
             fresh = basis.unaccounted <= tolerance
             if fresh or serving is not Serving.FRESH:
-                chosen = _ready_candidate(context, candidates, taken)
+                chosen = _ready_candidate(context, candidates)
                 if chosen is not None:
                     model = ModelBasis(
                         basis.observations, chosen.rank >= basis.batch, basis.unaccounted, fresh
                     )
                     return chosen_decision(context, chosen, metadata, model)
-        if model_ready(experiment.spec, context.count_successes(), len(taken)):
+        if model_ready(experiment.spec, context.count_successes(), context.open_count):
             if serving is not Serving.ANY:
                 basis = basis or context.load_basis()
                 if not _proposed_nothing(basis):
                     return CandidatesNeeded(basis)
             source = SuggestionSource.FALLBACK
-    return _sequence_decision(engine_for(experiment), context, taken, metadata, source)
+    return _sequence_decision(engine_for(experiment), context, metadata, source)
 
 
 def _proposed_nothing(basis: CandidateBasis) -> bool:
@@ -182,21 +181,19 @@ def _candidate_task(context: SuggestionContext, candidate: Candidate) -> str | N
     return candidate.task or target_task(context.experiment.spec)
 
 
-def _ready_candidate(
-    context: SuggestionContext, candidates: list[Candidate], taken: AbstractSet[str]
-) -> Candidate | None:
+def _ready_candidate(context: SuggestionContext, candidates: list[Candidate]) -> Candidate | None:
     """The first candidate in the optimizer's order that is neither open nor observed
     (failed points too). Checked a few at a time: a pool may hold hundreds."""
     for start in range(0, len(candidates), CANDIDATE_CHUNK):
         chunk = [
-            (candidate, key)
+            (candidate, point_hash(candidate.assignments, _candidate_task(context, candidate)))
             for candidate in candidates[start : start + CANDIDATE_CHUNK]
-            if (key := point_hash(candidate.assignments, _candidate_task(context, candidate)))
-            not in taken
         ]
-        observed = context.observed_among({key for _, key in chunk})
+        keys = {key for _, key in chunk}
+        if free := keys - context.open_among(keys):
+            free -= context.observed_among(free)
         for candidate, key in chunk:
-            if key not in observed:
+            if key in free:
                 return candidate
     return None
 
@@ -204,7 +201,6 @@ def _ready_candidate(
 def _sequence_decision(
     engine: Engine,
     context: SuggestionContext,
-    taken: AbstractSet[str],
     metadata: Metadata | None,
     source: SuggestionSource,
 ) -> SuggestionDecision:
@@ -218,7 +214,7 @@ def _sequence_decision(
 
     cursor = context.cursor
     try:
-        found, cursor = _engine_point(engine, context, taken, task_at)
+        found, cursor = _engine_point(engine, context, task_at)
     except Exception:  # an engine fault must not cost the worker its suggestion
         logger.exception(
             "engine failed for experiment %s; serving a fallback point", context.experiment.id
@@ -227,7 +223,7 @@ def _sequence_decision(
     if found is not None:
         point, task = found
         return SuggestionDecision(NewSuggestion(point, source, metadata, task=task), cursor)
-    fallback, task = free_point(context.experiment, taken)
+    fallback, task = free_point(context.experiment, context.load_open_hashes())
     return SuggestionDecision(
         NewSuggestion(fallback, SuggestionSource.FALLBACK, metadata, task=task), cursor
     )
@@ -239,7 +235,6 @@ EnginePoint = tuple[dict[str, AssignmentValue], str | None]
 def _engine_point(
     engine: Engine,
     context: SuggestionContext,
-    taken: AbstractSet[str],
     task_at: Callable[[int], str | None],
 ) -> tuple[EnginePoint | None, int]:
     """The engine's point with its task (``task_at`` the cursor it was proposed at), and
@@ -272,7 +267,7 @@ def _engine_point(
         cursor = proposal.cursor
         for point in proposal.points:
             key = point_hash(point, task)
-            if key in taken:
+            if context.open_among({key}):
                 continue
             if not check_observed or not context.observed_among({key}):
                 return (point, task), cursor

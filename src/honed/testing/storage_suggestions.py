@@ -49,10 +49,14 @@ class SuggestionConformance(RoleSuite):
         loaded: list[list[Observation]] = []
         opened: list[list[Suggestion]] = []
 
+        open_hashes: list[frozenset[str]] = []
+
         def decide(context: SuggestionContext) -> SuggestionDecision:
             contexts.append(context)
             loaded.append(context.load_observations())  # only valid inside decide
             opened.append(context.load_open_suggestions())
+            open_hashes.append(context.load_open_hashes())
+            assert context.open_count == len(open_hashes[-1])
             index = len(contexts)
             return SuggestionDecision(
                 NewSuggestion(point(index), SuggestionSource.ENGINE, {"i": index}),
@@ -61,7 +65,7 @@ class SuggestionConformance(RoleSuite):
 
         first = storage.create_suggestion(eid, decide)
         assert contexts[0].experiment == experiment
-        assert (contexts[0].open_hashes, opened[0], contexts[0].next_queued) == (
+        assert (open_hashes[0], opened[0], contexts[0].next_queued) == (
             frozenset(),
             [],
             None,
@@ -80,19 +84,19 @@ class SuggestionConformance(RoleSuite):
 
         second = storage.create_suggestion(eid, decide)
         assert contexts[1].cursor == 10  # the cursor the first decision returned
-        assert contexts[1].open_hashes == {point_hash(first.assignments)}
+        assert open_hashes[1] == {point_hash(first.assignments)}
         assert opened[1] == [first]
         third = storage.create_suggestion(eid, decide)
         assert contexts[2].cursor == 30
         assert [s.id for s in opened[2]] == [first.id, second.id]
-        assert contexts[2].open_hashes == {point_hash(point(1)), point_hash(point(2))}
+        assert open_hashes[2] == {point_hash(point(1)), point_hash(point(2))}
 
         # Closed and deleted suggestions are not open; observations are loaded on demand.
         observation = self.observe(storage, eid, first.id)
         storage.delete_suggestions(eid, second.id)
         fourth = storage.create_suggestion(eid, decide)
         assert [s.id for s in opened[3]] == [third.id]
-        assert contexts[3].open_hashes == {point_hash(third.assignments)}
+        assert open_hashes[3] == {point_hash(third.assignments)}
         assert loaded[3] == [observation]
         assert contexts[3].cursor == 60
         # A decide that fails stores nothing, cursor included.
@@ -311,6 +315,29 @@ class SuggestionConformance(RoleSuite):
         # Without a TTL there is no lease.
         plain = self.experiment(storage).id
         assert self.suggest(storage, plain, point(0)).lease_until is None
+
+    def test_a_decision_sees_every_open_point_however_many(self, storage: Storage) -> None:
+        """Past the open points a store may read with the experiment (70 here), a decision
+        still counts the open suggestions and finds which of its points are open. Closed,
+        deleted and lapsed suggestions are not open."""
+        eid = self.experiment(storage).id
+        made = [self.suggest(storage, eid, point(i)) for i in range(72)]
+        self.observe(storage, eid, made[0].id)
+        storage.delete_suggestions(eid, made[1].id)
+        asked = {point_hash(s.assignments) for s in made} | {point_hash(point(500))}
+        still_open = frozenset(point_hash(s.assignments) for s in made[2:])
+
+        def read(context: SuggestionContext) -> tuple[int, frozenset[str], frozenset[str]]:
+            found = frozenset(context.open_among(asked))
+            return context.open_count, found, context.load_open_hashes()
+
+        assert peek(storage, eid, read) == (70, still_open, still_open)
+
+        lapsing = self.experiment(storage, suggestion_ttl_seconds=1.0).id
+        made = [self.suggest(storage, lapsing, point(i)) for i in range(70)]
+        # Leases are stored in whole seconds: wait until the last has surely passed.
+        time.sleep(max(s.lease_until or 0.0 for s in made) + 1.1 - time.time())
+        assert peek(storage, lapsing, read) == (0, frozenset(), frozenset())
 
     UNIQUE_CASES: ClassVar[list[tuple[SuggestionSource, SuggestionSource, bool]]] = [
         # (source of the open suggestion, source of the equal new one, conflict?)

@@ -99,7 +99,7 @@ class _Peeked(Exception):
 def peek_context(storage: Storage, experiment_id: int) -> SuggestionContext:
     """The context ``create_suggestion`` would hand to ``decide`` now; stores nothing.
 
-    Its transaction is over: read ``cursor``, ``open_hashes`` and ``next_queued``, but
+    Its transaction is over: read ``cursor``, ``open_count`` and ``next_queued``, but
     call none of its loaders.
     """
     seen: list[SuggestionContext] = []
@@ -137,7 +137,7 @@ class PoolExhaustedError(Exception):
 
 def decide_from_pool(context: SuggestionContext, delay: float = 0.0) -> SuggestionDecision:
     """The first pool point that is not an open suggestion; sleeps to widen any race."""
-    taken = context.open_hashes
+    taken = context.open_among({point_hash(candidate) for candidate in POOL})
     for candidate in POOL:
         if point_hash(candidate) not in taken:
             time.sleep(delay)

@@ -77,7 +77,18 @@ _OPEN = (
     ~SUGGESTIONS.c.deleted,
 )
 OPEN_SUGGESTIONS = Prepared(select(*SUGGESTION_COLUMNS).where(*_OPEN).order_by(SUGGESTIONS.c.id))
-OPEN_POINTS = Prepared(select(SUGGESTIONS.c.point_hash, SUGGESTIONS.c.lease_until).where(*_OPEN))
+OPEN_POINTS = Prepared(select(SUGGESTIONS.c.point_hash).where(*_OPEN))
+OPEN_COUNT = Prepared(select(func.count().label("count")).select_from(SUGGESTIONS).where(*_OPEN))
+# Up to this many open suggestions a suggestion create reads all their hashes with the
+# experiment's row, in its first round trip; with more, it asks only about the points it
+# considers, an index lookup each (docs/decisions.md: A suggestion create reads only the
+# open points it considers).
+OPEN_READ_AT_ONCE = 64
+OPEN_POINTS_AT_ONCE = Prepared(
+    select(SUGGESTIONS.c.point_hash, SUGGESTIONS.c.lease_until)
+    .where(*_OPEN)
+    .limit(OPEN_READ_AT_ONCE + 1)
+)
 NEXT_QUEUED = Prepared(
     select(QUEUED).where(QUEUED.c.experiment_id == _EXPERIMENT_ID).order_by(QUEUED.c.id).limit(1)
 )
@@ -200,16 +211,26 @@ USE_CANDIDATE = Prepared(
 )
 
 
-@lru_cache(maxsize=64)
-def _observed_among_statement(count: int) -> Prepared:
-    """One statement per number of hashes asked about (a handful of candidates at a time)."""
-    return Prepared(
-        select(OBSERVATIONS.c.point_hash).where(
-            OBSERVATIONS.c.experiment_id == _EXPERIMENT_ID,
-            ~OBSERVATIONS.c.deleted,
-            OBSERVATIONS.c.point_hash.in_([bindparam(f"h{i}") for i in range(count)]),
+def _among(table: Table, *where: ColumnElement[bool]) -> Callable[[int], Prepared]:
+    """Statements reading which of ``count`` point hashes (bound as ``h0``...) ``table``
+    has a row of under ``where``: one statement per count (a handful of points at a time),
+    each an index lookup per hash, however many rows the experiment has."""
+
+    @lru_cache(maxsize=64)
+    def statement(count: int) -> Prepared:
+        return Prepared(
+            select(table.c.point_hash).where(
+                *where, table.c.point_hash.in_([bindparam(f"h{i}") for i in range(count)])
+            )
         )
-    )
+
+    return statement
+
+
+_observed_among_statement = _among(
+    OBSERVATIONS, OBSERVATIONS.c.experiment_id == _EXPERIMENT_ID, ~OBSERVATIONS.c.deleted
+)
+_open_among_statement = _among(SUGGESTIONS, *_OPEN)
 
 
 def _json(metadata: Metadata | None) -> dict[str, Any] | None:
@@ -225,7 +246,7 @@ def create_suggestion(
     # One round trip on PostgreSQL: the server runs these in order, so the reads see the
     # state after the row lock was granted.
     locked = EXPERIMENT_FOR_UPDATE.send(tx, key)
-    open_sent = OPEN_POINTS.send(tx, key)
+    open_sent = OPEN_POINTS_AT_ONCE.send(tx, key)
     queued_sent = NEXT_QUEUED.send(tx, key)
     row = locked.first()
     open_points = open_sent.rows()
@@ -236,20 +257,41 @@ def create_suggestion(
     now = time.time()
     if ttl is not None:
         EXPIRE.send(tx, {**key, "b_now": now})
+    open_hashes: frozenset[str] | None = None
+    if len(open_points) <= OPEN_READ_AT_ONCE:
+        # Every open point, read before the EXPIRE: those it closes are left out here.
+        open_hashes = frozenset(
+            p.point_hash
+            for p in open_points
+            if ttl is None or p.lease_until is None or p.lease_until >= now
+        )
+        open_count = len(open_hashes)
+    else:
+        # Counted, and later asked about, after the EXPIRE: what it closed is not open.
+        (open_count,) = OPEN_COUNT.scalars(tx, key)
 
-    def live(lease_until: float | None) -> bool:  # not expired by the EXPIRE just sent
-        return ttl is None or lease_until is None or lease_until >= now
+    def open_among(hashes: set[str]) -> set[str]:
+        if open_hashes is not None:
+            return hashes & open_hashes
+        return _hashes_among(_open_among_statement, tx, experiment_id, hashes)
+
+    def load_open_hashes() -> frozenset[str]:
+        return open_hashes if open_hashes is not None else frozenset(OPEN_POINTS.scalars(tx, key))
 
     context = SuggestionContext(
         experiment=convert.experiment(row),
-        open_hashes=frozenset(p.point_hash for p in open_points if live(p.lease_until)),
+        open_count=int(open_count),
         next_queued=convert.queued_suggestion(queued) if queued is not None else None,
         cursor=row.engine_cursor,
-        # Read after the EXPIRE: expired suggestions are no longer open there.
+        open_among=open_among,
+        load_open_hashes=load_open_hashes,
+        # The loaders read after the EXPIRE too.
         load_open_suggestions=lambda: open_suggestions(tx, experiment_id),
         load_observations=lambda: all_observations(tx, experiment_id),
         load_candidates=lambda: _unused_candidates(tx, experiment_id),
-        observed_among=lambda hashes: _observed_among(tx, experiment_id, hashes),
+        observed_among=lambda hashes: _hashes_among(
+            _observed_among_statement, tx, experiment_id, hashes
+        ),
         count_successes=lambda: int(COUNT_SUCCESSES.scalars(tx, key)[0]),
         load_basis=lambda: candidate_basis(tx, experiment_id),
     )
@@ -474,13 +516,15 @@ def _unused_candidates(tx: RawTransaction, experiment_id: int) -> list[Candidate
     ]
 
 
-def _observed_among(tx: RawTransaction, experiment_id: int, hashes: set[str]) -> set[str]:
+def _hashes_among(
+    statement: Callable[[int], Prepared], tx: RawTransaction, experiment_id: int, hashes: set[str]
+) -> set[str]:
     if not hashes:
         return set()
     ordered = sorted(hashes)
     params: dict[str, Any] = {f"h{i}": value for i, value in enumerate(ordered)}
     params["experiment_id"] = experiment_id
-    return set(_observed_among_statement(len(ordered)).scalars(tx, params))
+    return set(statement(len(ordered)).scalars(tx, params))
 
 
 def _repeated_observation(tx: RawTransaction, new: NewObservation) -> Observation | None:

@@ -98,6 +98,9 @@ class SuggestionRow(Base):
     __table_args__ = (
         Index("ix_suggestions_experiment_state", "experiment_id", "state", "deleted"),
         Index(
+            "ix_suggestions_experiment_point", "experiment_id", "point_hash", "state", "deleted"
+        ),
+        Index(
             "uq_suggestions_open_point",
             "experiment_id",
             "point_hash",
