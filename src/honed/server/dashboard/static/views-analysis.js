@@ -157,7 +157,10 @@
         style: api.style(),
       };
     };
-    const series = Object.keys(C.STATUS_LABELS).map((status) => ({
+    // One series per status that occurs, so the legend lists only those; series keep their
+    // ids, so a status that appears later merges in and legend toggles survive refreshes.
+    const statuses = Object.keys(C.STATUS_LABELS).filter((status) => d.observations.some((o) => o.status === status));
+    const series = statuses.map((status) => ({
       id: status, name: C.STATUS_LABELS[status], type: "custom", renderItem, progressive: 0,
       itemStyle: { color: C.STATUS_COLOURS[status], opacity: 0.8 },
       encode: { x: [1, 2], y: 0 },
