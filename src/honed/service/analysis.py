@@ -5,6 +5,7 @@ so the API process never needs the model (nor torch)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from dataclasses import replace
 from enum import Enum
 from typing import Protocol
 
@@ -56,14 +57,18 @@ class AnalysisService:
     def view(self, caller: Token, experiment_id: int) -> AnalysisView:
         experiment = experiment_for(self._storage, caller, experiment_id)
         target = experiment.spec.target_task
-        task = target.name if target is not None else None
+        return replace(self._view(experiment), task=target.name if target else None)
+
+    def _view(self, experiment: Experiment) -> AnalysisView:
+        experiment_id = experiment.id
+        target = experiment.spec.target_task
         analysis = self._storage.model_analysis(experiment_id)
         count = self._storage.count_observations(experiment_id)
         if analysis is not None:
             behind = count - analysis.observation_count
             message = f"From the model fitted on {analysis.observation_count} observations"
             message += f"; {behind} newer ones are in the next fit." if behind > 0 else "."
-            return AnalysisView(AnalysisStatus.READY, message, count, analysis, task)
+            return AnalysisView(AnalysisStatus.READY, message, count, analysis)
         if not uses_optimizer(experiment):
             return AnalysisView(
                 AnalysisStatus.NO_MODEL,
@@ -71,7 +76,6 @@ class AnalysisService:
                 "experiments, or no optimized metric), so there is no model to analyse.",
                 count,
                 None,
-                task,
             )
         design = initial_design_size(experiment.spec)
         # No read of the observations themselves: this is polled by every open page.
@@ -82,7 +86,6 @@ class AnalysisService:
                 f"({design} successful observations) is in; {count} observations so far.",
                 count,
                 None,
-                task,
             )
         # Multitask: the analysis is based at the target task's best result, so there is
         # none before its first. (The observations are read only while no analysis is
@@ -95,7 +98,6 @@ class AnalysisService:
                 "far is a result there.",
                 count,
                 None,
-                task,
             )
         fitted = self._storage.optimizer_status(experiment_id).fitted_at is not None
         return AnalysisView(
@@ -106,7 +108,6 @@ class AnalysisService:
             "(honed serve runs them unless started with --optimizers 0).",
             count,
             None,
-            task,
         )
 
     def _has_result_at(self, experiment: Experiment, task: str) -> bool:
