@@ -119,6 +119,38 @@ def test_a_share_token_reads_its_experiment_only(api: TestClient, two: tuple[str
     assert listed_ids(ok(api.get("/v1/experiments", auth=everything))) == [b, a]
 
 
+@pytest.mark.parametrize("kind", ["csv", "json"])
+def test_a_share_token_downloads_its_experiments_observations_only(
+    api: TestClient, two: tuple[str, str], kind: str
+) -> None:
+    """The dashboard's downloads (observations.csv and .json) check access as its detail
+    route does: a token bound to A gets A's file, the very bytes the owner gets; B's is a
+    404 as B's detail is; without a token both answer 401 as the detail does."""
+    a, b = two
+    reader = share(api, a)
+
+    def download(experiment: str, auth: tuple[str, str] | None) -> Any:
+        return api.get(f"/dashboard/api/experiments/{experiment}/observations.{kind}", auth=auth)
+
+    def detail(experiment: str, auth: tuple[str, str] | None) -> Any:
+        return api.get(f"/dashboard/api/experiments/{experiment}", auth=auth)
+
+    mine = download(a, reader)
+    assert mine.status_code == 200, mine.text
+    assert mine.text == download(a, api.auth).text
+    assert f"experiment-{a}-observations.{kind}" in mine.headers["content-disposition"]
+    if kind == "json":
+        exported = mine.json()
+        assert exported["experiment"]["id"] == a
+        assert [o["experiment"] for o in exported["observations"]] == [a]
+    else:
+        assert len(mine.text.splitlines()) == 2  # the header and A's one observation
+    for experiment, auth, status in ((b, reader, 404), (a, None, 401), (b, None, 401)):
+        refused, expected = download(experiment, auth), detail(experiment, auth)
+        assert (refused.status_code, refused.json()) == (expected.status_code, expected.json())
+        error(refused, status)
+
+
 def test_a_share_token_for_an_ai_experiment_sees_its_project_and_runs_only(
     api: TestClient,
 ) -> None:

@@ -1,19 +1,22 @@
-"""Observations as flat rows (one per observation) for CSV, JSON, parquet and pandas.
+"""Exports: observations as flat rows (one per observation) for CSV, parquet and pandas,
+and the experiment with its observations as JSON.
 
 Works on the v1 wire JSON, so it serves the CLI and the notebook helpers alike: the JSON is
 turned back into honed's records and laid out by honed.domain.table, the one column set
-the dashboard's CSV download uses too (its docstring lists the columns).
+the dashboard's CSV download uses too (its docstring lists the columns). JSON is the
+experiment and its observations as the API returns them (honed.api.export), the
+dashboard's JSON download too.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from collections.abc import Sequence
 from pathlib import Path
 from typing import IO
 from typing import Any
 
+from honed.api.export import export_json
 from honed.domain import table
 from honed.domain.records import MetricValue
 from honed.domain.records import Observation
@@ -84,9 +87,9 @@ def write_csv(experiment: JSON, rows: Sequence[dict[str, Any]], out: IO[str]) ->
 
 
 def write_json(experiment: JSON, observations: Sequence[JSON], out: IO[str]) -> None:
-    """The experiment and its observations exactly as the v1 API returns them."""
-    json.dump({"experiment": experiment, "observations": list(observations)}, out, indent=2)
-    out.write("\n")
+    """The experiment and its observations exactly as the v1 API returns them, in the
+    JSON the dashboard's download serves (honed.api.export)."""
+    out.write(export_json(experiment, observations))
 
 
 def write_parquet(experiment: JSON, rows: Sequence[dict[str, Any]], path: Path) -> None:

@@ -6,6 +6,7 @@ callers: they use only :class:`Remote` and the wire JSON it returns.
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Callable
 from collections.abc import Iterator
@@ -113,8 +114,11 @@ class Remote:
     def suggestion_sources(
         self, experiment_id: str, on_page: Callable[[int, int], None] | None = None
     ) -> dict[int, str]:
-        """Each suggestion's ``source`` by id (honed's extension): the exports' ``source``."""
-        items = self.pages(f"/v1/experiments/{experiment_id}/suggestions", on_page)
+        """Each suggestion's ``source`` by id (honed's extension): the exports' ``source``.
+        Deleted suggestions too (listed apart, after the others): one that expired before
+        its late report, or was deleted after its result, still chose its point."""
+        path = f"/v1/experiments/{experiment_id}/suggestions"
+        items = itertools.chain(self.pages(path, on_page), self.pages(path, deleted="true"))
         return {int(s["id"]): s["source"] for s in items if s.get("source")}
 
     def open_suggestions(self, experiment_id: str) -> list[JSON]:

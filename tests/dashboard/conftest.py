@@ -17,9 +17,15 @@ from tests.support.server import running_server
 
 
 @pytest.fixture(scope="session")
-def dashboard_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    database = tmp_path_factory.mktemp("dashboard") / "honed.db"
-    with running_server(f"sqlite:///{database}") as server:
+def dashboard_database(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The URL of ``dashboard_server``'s database, for what only an optimizer process
+    would store (a model analysis) in tests that run none."""
+    return f"sqlite:///{tmp_path_factory.mktemp('dashboard') / 'honed.db'}"
+
+
+@pytest.fixture(scope="session")
+def dashboard_server(dashboard_database: str) -> Iterator[RunningServer]:
+    with running_server(dashboard_database) as server:
         yield server
 
 

@@ -9,12 +9,16 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pandas as pd
 import pytest
 
+from honed.client import Client
+from honed.notebook import to_dataframe
 from tests.dashboard.seed import BUDGET
 from tests.dashboard.seed import N_OBSERVATIONS
 from tests.dashboard.seed import Seeded
@@ -134,3 +138,61 @@ def test_errors_are_one_line_messages(dashboard_server: RunningServer, seeded: S
     result = honed("export", seeded.single, "--format", "xml", server=dashboard_server)
     assert result.returncode == 2
     assert "'xml' is not one of" in result.stderr
+
+
+def test_a_deleted_suggestions_source_is_still_shown(dashboard_server: RunningServer) -> None:
+    """What chose a point stays on its suggestion when that is deleted: the dashboard's
+    rows and CSV, ``honed export`` and both ``to_dataframe()`` name it for an observation
+    of a suggestion deleted after its result and for the late report of an expired one.
+    Only an observation reported without a suggestion has no source."""
+    http = httpx.Client(base_url=dashboard_server.url, auth=(dashboard_server.token, ""))
+    with http:
+
+        def call(method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+            response = http.request(method, path, json=body, timeout=30)
+            assert response.status_code == 200, response.text
+            return response.json()
+
+        body = {
+            "name": "Deleted suggestions",
+            "parameters": [{"name": "x", "type": "double", "bounds": {"min": 0, "max": 1}}],
+            "suggestion_ttl_seconds": 0.5,
+        }
+        experiment = call("POST", "/v1/experiments", body)["id"]
+        records = f"/v1/experiments/{experiment}"
+        deleted = call("POST", f"{records}/suggestions")["id"]
+        call("POST", f"{records}/observations", {"suggestion": deleted, "value": 1.0})
+        call("DELETE", f"{records}/suggestions/{deleted}")
+        expired = call("POST", f"{records}/suggestions")["id"]
+        time.sleep(1.0)
+        assert call("GET", f"{records}/suggestions/{expired}")["deleted"] is True
+        call("POST", f"{records}/observations", {"suggestion": expired, "value": 2.0})
+        kept = call("POST", f"{records}/suggestions")["id"]
+        call("POST", f"{records}/observations", {"suggestion": kept, "value": 3.0})
+        call("POST", f"{records}/observations", {"assignments": {"x": 0.5}, "value": 4.0})
+        # The live list holds the third suggestion alone.
+        assert [s["id"] for s in call("GET", f"{records}/suggestions")["data"]] == [kept]
+        detail = call("GET", f"/dashboard/api/experiments/{experiment}")
+        csv_download = http.get(f"/dashboard/api/experiments/{experiment}/observations.csv")
+
+    expected = {deleted: "design", expired: "design", kept: "design", None: None}
+    assert {o["suggestion"]: o["source"] for o in detail["observations"]} == expected
+    assert all(o["started"] is not None for o in detail["observations"][:3])
+
+    def sources(text: str) -> dict[str | None, str | None]:
+        rows = csv.DictReader(io.StringIO(text))
+        return {r["suggestion"] or None: r["source"] or None for r in rows}
+
+    assert sources(csv_download.text) == expected
+    exported = honed("export", experiment, "--format", "csv", server=dashboard_server)
+    assert exported.returncode == 0, exported.stderr
+    assert sources(exported.stdout) == expected
+    frames = [to_dataframe(experiment, url=dashboard_server.url, token=dashboard_server.token)]
+    with Client(dashboard_server.url, token=dashboard_server.token) as client:
+        frames.append(client.to_dataframe(experiment))
+    for frame in frames:
+        by_suggestion = dict(zip(frame["suggestion"], frame["source"], strict=True))
+        assert {
+            (None if pd.isna(k) else str(int(k))): (None if pd.isna(v) else v)
+            for k, v in by_suggestion.items()
+        } == expected

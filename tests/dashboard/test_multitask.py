@@ -1,12 +1,14 @@
 """A multitask experiment in Chromium: the header counts the budget used in task costs,
 the definition lists the tasks and their costs, the table and its CSV have a task column,
-and only an observation of the cost-1 task is highlighted as best. A plain experiment's
-table has no task column."""
+and only an observation of the cost-1 task is highlighted as best; the model's panels say
+that their analysis is of the target task, and wait for its first result. A plain
+experiment's table has no task column, and its slices name no task."""
 
 from __future__ import annotations
 
 import csv
 import io
+import time
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +16,11 @@ import httpx
 from playwright.sync_api import BrowserContext
 from playwright.sync_api import expect
 
+from honed.domain.analysis import Importance
+from honed.domain.analysis import MetricAnalysis
+from honed.domain.analysis import ModelAnalysis
+from honed.domain.analysis import Slice
+from honed.storage.sql.storage import SqlStorage
 from tests.dashboard.browser import sign_in
 from tests.dashboard.browser import wait_loaded
 from tests.support.server import RunningServer
@@ -103,4 +110,164 @@ def test_a_plain_experiment_has_no_task_column(
     expect(page.locator("#observations thead th[data-key='task']")).to_have_count(0)
     expect(page.locator("#stat-budget")).to_have_count(0)
     expect(page.locator("#stat-observations")).to_contain_text("observations of 10")
+    assert watched.errors == []
+
+
+def multitask_experiment(server: RunningServer, name: str) -> str:
+    experiment = post(
+        server,
+        "/v1/experiments",
+        {
+            "name": name,
+            "parameters": PARAMETERS,
+            "metrics": [{"name": "accuracy"}],
+            "tasks": [{"name": "cheap", "cost": 0.25}, {"name": "full", "cost": 1}],
+            "observation_budget": 20,
+        },
+    )
+    experiment_id: str = experiment["id"]
+    return experiment_id
+
+
+def model_of(server: RunningServer, experiment: str) -> Any:
+    response = httpx.get(
+        f"{server.url}/dashboard/api/experiments/{experiment}/model",
+        auth=(server.token, ""),
+        timeout=30,
+    )
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def test_the_model_panel_waits_for_a_first_result_at_the_target_task(
+    context: BrowserContext, dashboard_server: RunningServer
+) -> None:
+    """Past the initial design with results of the cheap task only (and a failure at the
+    full one), the model panel says that its analysis waits for a first result at the
+    target task, by name, not just "Not computed yet"."""
+    experiment = multitask_experiment(dashboard_server, "No full result yet")
+    observations = f"/v1/experiments/{experiment}/observations"
+    for i in range(6):  # the design is 5 observations here
+        post(
+            dashboard_server,
+            observations,
+            {"assignments": {"x": i / 6}, "value": 0.5 + i / 20, "task": "cheap"},
+        )
+    post(
+        dashboard_server, observations, {"assignments": {"x": 0.9}, "failed": True, "task": "full"}
+    )
+    waiting = (
+        "Waiting for a first result at the target task full (cost 1): the model's analyses "
+        "are of that task, and none of the 7 observations so far is a result there."
+    )
+    model = model_of(dashboard_server, experiment)
+    assert (model["status"], model["message"], model["task"]) == ("not_computed", waiting, "full")
+
+    watched = sign_in(context, dashboard_server, f"/dashboard/experiments/{experiment}")
+    wait_loaded(watched)
+    expect(watched.page.locator("#importance-panel .chart-empty")).to_have_text(waiting)
+    assert watched.errors == []
+
+    # With a result at the target task, the analysis waits for the optimizer as for a
+    # plain experiment (this server runs no optimizer process).
+    post(dashboard_server, observations, {"assignments": {"x": 0.8}, "value": 0.7, "task": "full"})
+    model = model_of(dashboard_server, experiment)
+    assert model["status"] == "not_computed"
+    assert model["message"].startswith("Not computed yet: no optimizer process has fitted")
+
+
+def test_the_slices_say_which_task_they_are_taken_at(
+    context: BrowserContext, dashboard_server: RunningServer, dashboard_database: str
+) -> None:
+    """A multitask experiment's analysis is of its target task: the slices' caption and
+    the importance note name it, and say that the slices are based at that task's best
+    result while the points are those of every task."""
+    experiment = multitask_experiment(dashboard_server, "Analysed at full")
+    for x, task, value in REPORTS:
+        post(
+            dashboard_server,
+            f"/v1/experiments/{experiment}/observations",
+            {"assignments": {"x": x}, "value": value, "task": task},
+        )
+    # What the optimizer process stores (honed.engine.botorch.analysis at the target
+    # task's cost, based at its best result, x = 0.2); this server runs none.
+    band = Slice("x", (0.0, 0.5, 1.0), (0.6, 0.65, 0.5), (0.5, 0.55, 0.4), (0.7, 0.75, 0.6))
+    analysis = ModelAnalysis(
+        observation_count=len(REPORTS),
+        computed_at=time.time(),
+        seconds=0.5,
+        sample_points=64,
+        metrics=(
+            MetricAnalysis(
+                metric="accuracy",
+                importance=(Importance("x", 0.9, 1.0, 1.0),),
+                explained=0.9,
+                anchor={"x": 0.2},
+                slices=(band,),
+            ),
+        ),
+    )
+    storage = SqlStorage.from_url(dashboard_database)
+    try:
+        storage.store_model_analysis(int(experiment), analysis)
+    finally:
+        storage.close()
+    model = model_of(dashboard_server, experiment)
+    assert (model["status"], model["task"]) == ("ready", "full")
+
+    watched = sign_in(context, dashboard_server, f"/dashboard/experiments/{experiment}")
+    wait_loaded(watched)
+    page = watched.page
+    page.wait_for_function(
+        "() => honedCharts.scatter.x && honedCharts.scatter.x.getOption().series"
+        ".find(s => s.id === 'model-mean').data.length > 0"
+    )
+    expect(page.locator("#slices-note")).to_contain_text(
+        "Model band: the prediction and ±2 standard deviations of the model at the target "
+        "task full (cost 1), with the other parameters at the best observed point of that "
+        "task (x = 0.2). The points are the observations of every task."
+    )
+    expect(page.locator("#importance-note")).to_contain_text(
+        "share of the variation of accuracy at the target task full (cost 1) that"
+    )
+    assert watched.errors == []
+
+
+def test_a_plain_experiments_slices_name_no_task(
+    context: BrowserContext, dashboard_server: RunningServer, dashboard_database: str
+) -> None:
+    experiment = post(
+        dashboard_server,
+        "/v1/experiments",
+        {
+            "name": "Analysed, one fidelity",
+            "parameters": PARAMETERS,
+            "metrics": [{"name": "accuracy"}],
+        },
+    )["id"]
+    for x, _, value in REPORTS:
+        post(
+            dashboard_server,
+            f"/v1/experiments/{experiment}/observations",
+            {"assignments": {"x": x}, "value": value},
+        )
+    band = Slice("x", (0.0, 1.0), (0.6, 0.5), (0.5, 0.4), (0.7, 0.6))
+    importance = (Importance("x", 1.0, 1.0, 1.0),)
+    metric = MetricAnalysis("accuracy", importance, 1.0, {"x": 0.1}, (band,))
+    storage = SqlStorage.from_url(dashboard_database)
+    try:
+        storage.store_model_analysis(
+            int(experiment), ModelAnalysis(4, time.time(), 0.5, 64, (metric,))
+        )
+    finally:
+        storage.close()
+    assert model_of(dashboard_server, experiment)["task"] is None
+    watched = sign_in(context, dashboard_server, f"/dashboard/experiments/{experiment}")
+    wait_loaded(watched)
+    note = watched.page.locator("#slices-note")
+    expect(note).to_contain_text(
+        "±2 standard deviations of the model, with the other parameters at the best observed "
+        "point (x = 0.1)."
+    )
+    assert "task" not in note.inner_text()
     assert watched.errors == []

@@ -17,6 +17,7 @@ from playwright.sync_api import Browser
 from playwright.sync_api import BrowserContext
 from playwright.sync_api import expect
 
+from honed.api.export import export_json
 from honed.domain.trials import ENDED_KEY
 from honed.domain.trials import PROGRESS_PREFIX
 from honed.domain.trials import STARTED_KEY
@@ -266,7 +267,7 @@ def test_table_filters_rows_details_and_downloads(
     with page.expect_download() as download:
         page.click("#download-json")
     dumped = json.loads(Path(download.value.path()).read_text())
-    assert sorted((o["id"] for o in dumped), key=int) == sorted(want, key=int)
+    assert sorted((o["id"] for o in dumped["observations"]), key=int) == sorted(want, key=int)
     page.fill("#filter-min", "")
     page.fill("#filter-max", "")
 
@@ -445,8 +446,15 @@ def test_trials_run_at_once_on_one_worker_get_their_own_lanes(
     watched = sign_in(context, dashboard_server, f"/dashboard/experiments/{experiment}")
     wait_loaded(watched)
     hosts = watched.page.evaluate("() => honedCharts.timeline.getOption().yAxis[0].data")
-    bars, failed, stopped = chart_data(watched, "honedCharts.timeline")
-    assert (len(bars), failed, stopped) == (len(trials_run), [], [])
+    # Every trial completed: one series, and the legend says "completed" alone (no
+    # "failed" or "stopped early" for trials that do not exist).
+    (bars,) = chart_data(watched, "honedCharts.timeline")
+    assert len(bars) == len(trials_run)
+    legend = watched.page.evaluate(
+        "() => honedCharts.timeline.getModel().getComponent('legend').getData()"
+        ".map(item => item.get('name'))"
+    )
+    assert legend == ["completed"]
     lanes = {hosts[row]: count for row, _, _, _, count in bars}
     assert lanes == {"vm": 4, "gpu-2": 1}
     for row, begin, end, lane, count in bars:
@@ -567,6 +575,55 @@ def test_the_csv_download_is_honed_exports_csv(
         page.click("#download-csv")
     text = Path(download.value.path()).read_text(encoding="utf-8")
     assert text.splitlines() == [header, *(by_id[i] for i in shown)]
+    assert watched.errors == []
+
+
+def test_the_json_download_is_honed_exports_json(
+    context: BrowserContext, dashboard_server: RunningServer, seeded: Seeded
+) -> None:
+    """One JSON format: the page's download is the file ``honed export --format json``
+    writes (the experiment and its observations as the v1 API returns them), byte for
+    byte; filtered and sorted, the same file with the table's observations only, in its
+    order, and with none when the table shows none."""
+    trained = trained_of(seeded)
+    exported = honed("export", trained.id, "--format", "json", server=dashboard_server)
+    assert exported.returncode == 0, exported.stderr
+    watched = open_trained(context, dashboard_server, seeded)
+    page = watched.page
+    page.locator("#observations thead th[data-key='id']").click()  # oldest first, as exported
+    with page.expect_download() as download:
+        page.click("#download-json")
+    assert download.value.suggested_filename == f"experiment-{trained.id}-observations.json"
+    assert Path(download.value.path()).read_text(encoding="utf-8") == exported.stdout
+
+    whole = json.loads(exported.stdout)
+    assert whole["experiment"] == api(dashboard_server, f"/v1/experiments/{trained.id}")
+    observations = whole["observations"]
+    assert [o["id"] for o in observations] == sorted(trained.observation_ids, key=int)
+    assert observations[0] == api(
+        dashboard_server, f"/v1/experiments/{trained.id}/observations/{observations[0]['id']}"
+    )
+
+    # Filtered and sorted: the table's observations, in its order, as written by the export.
+    page.select_option("#filter-status", "early_stopped")
+    page.locator("#observations thead th[data-key='m:val_accuracy']").click()
+    shown: list[str] = page.locator("#observations tbody tr").evaluate_all(
+        "rows => rows.map(r => r.dataset.id)"
+    )
+    assert 0 < len(shown) < len(observations)
+    by_id = {o["id"]: o for o in observations}
+    with page.expect_download() as download:
+        page.click("#download-json")
+    text = Path(download.value.path()).read_text(encoding="utf-8")
+    assert text == export_json(whole["experiment"], [by_id[i] for i in shown])
+
+    page.select_option("#filter-field", "m:val_accuracy")
+    page.fill("#filter-min", "2")  # no accuracy is above 1: an empty table
+    expect(page.locator("#observations tbody tr")).to_have_count(0)
+    with page.expect_download() as download:
+        page.click("#download-json")
+    text = Path(download.value.path()).read_text(encoding="utf-8")
+    assert text == export_json(whole["experiment"], [])
     assert watched.errors == []
 
 

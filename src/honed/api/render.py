@@ -136,6 +136,14 @@ def experiment_json(experiment: Experiment, progress: Progress | None) -> JSON:
     }
 
 
+def fetched_experiment_json(
+    experiment: Experiment, progress: Progress, optimizer: OptimizerStatus
+) -> JSON:
+    """An experiment as GET /v1/experiments/{id} answers it: as in lists, and the
+    optimizer's state (not in lists: a query each)."""
+    return {**experiment_json(experiment, progress), "optimizer": optimizer_json(optimizer)}
+
+
 def task_json(task: Task) -> JSON:
     return {"object": "task", "name": task.name, "cost": task.cost}
 
@@ -268,6 +276,14 @@ def observation_json(
         data["value"] = first.value if first else None
         data["value_stddev"] = first.value_stddev if first else None
     return _with_task(data, tasks, observation.task)
+
+
+def observation_renderer(experiment: Experiment) -> Render[Observation]:
+    """How the experiment's observations render: top-level ``value`` for a single metric,
+    ``task`` for a multitask experiment."""
+    single = len(experiment.spec.metrics) == 1
+    tasks = experiment.spec.tasks
+    return lambda o: observation_json(o, single, tasks)
 
 
 def best_assignments_json(observation: Observation, tasks: Sequence[Task] = ()) -> JSON:

@@ -361,6 +361,7 @@ class DashboardModelOut(Out):
     message: str
     observation_count: int
     analysis: dict[str, Any] | None
+    task: str | None
     version: str
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 import uuid
 from collections.abc import Callable
@@ -159,7 +160,10 @@ class Client:
         from honed import notebook
 
         data = self._experiment_with_observations(experiment_id)
-        suggestions = self._pages(f"/v1/experiments/{experiment_id}/suggestions")
+        path = f"/v1/experiments/{experiment_id}/suggestions"
+        # Deleted suggestions too: one that expired before its late report, or was deleted
+        # after its result, still chose its point.
+        suggestions = itertools.chain(self._pages(path), self._pages(path, {"deleted": "true"}))
         sources = {int(s["id"]): s["source"] for s in suggestions if s.get("source")}
         return notebook.frame_of(*data, sources=sources)
 

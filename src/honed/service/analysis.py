@@ -5,10 +5,12 @@ so the API process never needs the model (nor torch)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from dataclasses import replace
 from enum import Enum
 from typing import Protocol
 
 from honed.domain.analysis import ModelAnalysis
+from honed.domain.experiment import Experiment
 from honed.domain.tenancy import Token
 from honed.engine.design import initial_design_size
 from honed.service.access import experiment_for
@@ -23,7 +25,8 @@ class AnalysisStatus(Enum):
     READY = "ready"
     #: The model has not taken over yet: the initial design is still being observed.
     MODEL_NOT_READY = "model_not_ready"
-    #: The model is due, but no optimizer process has analysed a fit of it yet.
+    #: The model is due, but no optimizer process has analysed a fit of it yet (or, for a
+    #: multitask experiment, its target task has no result to base the analysis at yet).
     NOT_COMPUTED = "not_computed"
     #: Random, grid and development experiments, or none with an optimized metric.
     NO_MODEL = "no_model"
@@ -37,6 +40,9 @@ class AnalysisView:
     #: Observations stored now (not deleted), against the analysis's own count.
     observation_count: int
     analysis: ModelAnalysis | None
+    #: Multitask: the task the analysis is (or will be) of, the target (cost 1): the model
+    #: is analysed with its cost at the target's, based at that task's best result.
+    task: str | None = None
 
 
 class AnalysisRoles(ExperimentStore, ObservationStore, OptimizerSignals, ModelAnalyses, Protocol):
@@ -50,6 +56,12 @@ class AnalysisService:
 
     def view(self, caller: Token, experiment_id: int) -> AnalysisView:
         experiment = experiment_for(self._storage, caller, experiment_id)
+        target = experiment.spec.target_task
+        return replace(self._view(experiment), task=target.name if target else None)
+
+    def _view(self, experiment: Experiment) -> AnalysisView:
+        experiment_id = experiment.id
+        target = experiment.spec.target_task
         analysis = self._storage.model_analysis(experiment_id)
         count = self._storage.count_observations(experiment_id)
         if analysis is not None:
@@ -75,6 +87,18 @@ class AnalysisService:
                 count,
                 None,
             )
+        # Multitask: the analysis is based at the target task's best result, so there is
+        # none before its first. (The observations are read only while no analysis is
+        # stored: from the first on, the first answer above is given.)
+        if target is not None and not self._has_result_at(experiment, target.name):
+            return AnalysisView(
+                AnalysisStatus.NOT_COMPUTED,
+                f"Waiting for a first result at the target task {target.name} (cost 1): the "
+                f"model's analyses are of that task, and none of the {count} observations so "
+                "far is a result there.",
+                count,
+                None,
+            )
         fitted = self._storage.optimizer_status(experiment_id).fitted_at is not None
         return AnalysisView(
             AnalysisStatus.NOT_COMPUTED,
@@ -84,4 +108,12 @@ class AnalysisService:
             "(honed serve runs them unless started with --optimizers 0).",
             count,
             None,
+        )
+
+    def _has_result_at(self, experiment: Experiment, task: str) -> bool:
+        """Whether a successful observation of the optimized metric evaluated ``task``."""
+        metric = experiment.spec.optimized_metrics[0].name
+        return any(
+            o.task == task and not o.failed and o.value_of(metric) is not None
+            for o in self._storage.all_observations(experiment.id)
         )

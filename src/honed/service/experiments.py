@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Sequence
+from dataclasses import dataclass
 from dataclasses import replace
 from typing import Protocol
 
@@ -39,6 +40,15 @@ from honed.storage.optimizer import OptimizerSignals
 class ExperimentRoles(ExperimentStore, ObservationStore, OptimizerSignals, Protocol):
     """What experiment use cases touch: experiments, their observations for progress and
     best assignments, and the optimizer's status shown with one."""
+
+
+@dataclass(frozen=True)
+class ExperimentExport:
+    experiment: Experiment
+    progress: Progress
+    optimizer: OptimizerStatus
+    #: Oldest first.
+    observations: tuple[Observation, ...]
 
 
 class ExperimentService:
@@ -116,17 +126,18 @@ class ExperimentService:
         )
 
     def progress(self, experiment: Experiment) -> Progress:
-        observations = self._storage.all_observations(experiment.id)
-        best = None
-        if len(experiment.spec.optimized_metrics) == 1:
-            ranked = best_observations(experiment.spec, observations)
-            best = ranked[0] if ranked else None
-        return Progress(
-            observation_count=len(observations),
-            first_observation=observations[0] if observations else None,
-            last_observation=observations[-1] if observations else None,
-            best_observation=best,
-            budget_consumed=budget_consumed(experiment.spec, observations),
+        return progress_of(experiment, self._storage.all_observations(experiment.id))
+
+    def export(self, caller: Token, experiment_id: int) -> ExperimentExport:
+        """The experiment as one reads it and all its observations, from one read of
+        them: what the JSON export holds (honed.api.export)."""
+        experiment = experiment_for(self._storage, caller, experiment_id)
+        observations = self._storage.all_observations(experiment_id)
+        return ExperimentExport(
+            experiment,
+            progress_of(experiment, observations),
+            self._storage.optimizer_status(experiment_id),
+            tuple(observations),
         )
 
     def optimizer_status(self, experiment: Experiment) -> OptimizerStatus:
@@ -139,6 +150,21 @@ class ExperimentService:
     def best_of(self, experiment: Experiment) -> builtins.list[Observation]:
         """Best assignments of ``experiment`` (one the caller may read)."""
         return best_observations(experiment.spec, self._storage.all_observations(experiment.id))
+
+
+def progress_of(experiment: Experiment, observations: Sequence[Observation]) -> Progress:
+    """``observations``: every one of the experiment's, oldest first."""
+    best = None
+    if len(experiment.spec.optimized_metrics) == 1:
+        ranked = best_observations(experiment.spec, observations)
+        best = ranked[0] if ranked else None
+    return Progress(
+        observation_count=len(observations),
+        first_observation=observations[0] if observations else None,
+        last_observation=observations[-1] if observations else None,
+        best_observation=best,
+        budget_consumed=budget_consumed(experiment.spec, observations),
+    )
 
 
 def _updated_space(spec: ExperimentSpec, parameters: tuple[Parameter, ...]) -> SearchSpace:

@@ -206,12 +206,15 @@ class SummaryService:
     def _answered(
         self, experiment_id: int, observations: Sequence[Observation]
     ) -> dict[int, Suggestion]:
+        """The suggestions the observations answered, deleted ones too: an expired
+        suggestion that took its late report, or one deleted after its result, still
+        says what chose the point and when it was handed out."""
         ids = sorted({o.suggestion_id for o in observations if o.suggestion_id is not None})
         found: dict[int, Suggestion] = {}
         for start in range(0, len(ids), ANSWERED_BATCH):
             batch = ids[start : start + ANSWERED_BATCH]
             page = self._storage.list_suggestions(
-                experiment_id, PageRequest(limit=len(batch)), ids=batch
+                experiment_id, PageRequest(limit=len(batch)), deleted=None, ids=batch
             )
             found.update((s.id, s) for s in page.items)
         return found

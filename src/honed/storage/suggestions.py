@@ -138,12 +138,12 @@ class SuggestionStore(Protocol):
         experiment_id: int,
         page: PageRequest,
         open_only: bool = False,
-        deleted: bool = False,
+        deleted: bool | None = False,
         ids: Sequence[int] | None = None,
     ) -> Page[Suggestion]:
         """One page of the experiment's suggestions by id: the deleted ones with
-        ``deleted``, else the others; only open ones with ``open_only``; only ``ids``
-        when given.
+        ``deleted``, the others without, both with None; only open ones with
+        ``open_only``; only ``ids`` when given.
 
         Locks: read.
         """

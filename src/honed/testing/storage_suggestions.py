@@ -192,6 +192,8 @@ class SuggestionConformance(RoleSuite):
         assert listed(open_only=True) == ([ids[5], ids[4]], 2)
         assert storage.open_suggestions(eid) == [made[4], made[5]]  # oldest first
         assert listed(deleted=True) == ([ids[2], ids[1]], 2)
+        assert listed(deleted=None) == ([ids[5], ids[4], ids[3], ids[2], ids[1], ids[0]], 6)
+        assert listed(ids=[ids[0], ids[1]], deleted=None) == ([ids[1], ids[0]], 2)
         assert listed(ids=[ids[0], ids[1], ids[4]]) == ([ids[4], ids[0]], 2)
         assert listed(ids=[ids[3], ids[4]], open_only=True) == ([ids[4]], 1)
         assert listed(ids=[]) == ([], 0)

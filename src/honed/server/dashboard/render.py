@@ -196,6 +196,8 @@ def model_json(view: AnalysisView) -> JSON:
         "message": view.message,
         "observation_count": view.observation_count,
         "analysis": analysis,
+        # Multitask: the task the analysis is of (the target, cost 1); null otherwise.
+        "task": view.task,
     }
     text = json.dumps(data, separators=(",", ":"), default=str).encode()
     data["version"] = hashlib.sha1(text, usedforsecurity=False).hexdigest()

@@ -13,6 +13,9 @@ from fastapi.responses import JSONResponse
 from fastapi.responses import RedirectResponse
 from fastapi.responses import Response
 
+from honed.api.export import export_json
+from honed.api.render import fetched_experiment_json
+from honed.api.render import observation_renderer
 from honed.api.responses import DashboardDetailOut
 from honed.api.responses import DashboardModelOut
 from honed.api.responses import DashboardSummariesOut
@@ -105,10 +108,37 @@ def experiment_csv(svc: Svc, token: Caller, experiment_id: PathId) -> Response:
     table = svc.summaries.table(token, path_id(experiment_id))
     out = io.StringIO()
     write_csv(table.schema, table.rows, out)
-    name = f"experiment-{experiment_id}-observations.csv"
+    return _download(out.getvalue(), "text/csv", experiment_id, "csv")
+
+
+@router.get(
+    "/dashboard/api/experiments/{experiment_id}/observations.json",
+    tags=["dashboard"],
+    response_class=Response,
+    responses={
+        200: {
+            "content": {"application/json": {}},
+            "description": "The experiment and its observations as the v1 API returns them",
+        }
+    },
+)
+def experiment_json(svc: Svc, token: Caller, experiment_id: PathId) -> Response:
+    """The experiment and every observation, oldest first, in the JSON ``honed export
+    --format json`` writes (honed.api.export): the page's JSON download keeps the
+    observations its table shows."""
+    export = svc.experiments.export(token, path_id(experiment_id))
+    experiment = fetched_experiment_json(export.experiment, export.progress, export.optimizer)
+    observations = map(observation_renderer(export.experiment), export.observations)
+    return _download(
+        export_json(experiment, observations), "application/json", experiment_id, "json"
+    )
+
+
+def _download(text: str, media_type: str, experiment_id: str, extension: str) -> Response:
+    name = f"experiment-{experiment_id}-observations.{extension}"
     return Response(
-        out.getvalue(),
-        media_type="text/csv; charset=utf-8",
+        text,
+        media_type=f"{media_type}; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )
 

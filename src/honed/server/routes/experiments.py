@@ -44,10 +44,11 @@ def _render(svc: Services, experiment: Experiment) -> dict[str, Any]:
 
 
 def _render_one(svc: Services, experiment: Experiment) -> dict[str, Any]:
-    """A single experiment also shows the optimizer's state (not in lists: a query each)."""
-    data = _render(svc, experiment)
-    data["optimizer"] = render.optimizer_json(svc.experiments.optimizer_status(experiment))
-    return data
+    return render.fetched_experiment_json(
+        experiment,
+        svc.experiments.progress(experiment),
+        svc.experiments.optimizer_status(experiment),
+    )
 
 
 def _create(svc: Services, token: Caller, body: ExperimentCreate) -> dict[str, Any]:

@@ -16,8 +16,6 @@ from honed.api.responses import ObservationOut
 from honed.api.responses import ObservationPage
 from honed.api.schemas import ObservationBatch
 from honed.api.schemas import ObservationIn
-from honed.domain.experiment import Experiment
-from honed.domain.records import Observation
 from honed.errors import InvalidRequestError
 from honed.server.handout import HotCall
 from honed.server.handout import LeanRoute
@@ -42,14 +40,6 @@ router = APIRouter(
 hot = APIRouter(prefix="/v1/experiments/{experiment_id}", route_class=LeanRoute, responses=ERRORS)
 
 
-def _rendered(experiment: Experiment) -> render.Render[Observation]:
-    """How the experiment's observations render: top-level ``value`` for a single metric,
-    ``task`` for a multitask experiment."""
-    single = len(experiment.spec.metrics) == 1
-    tasks = experiment.spec.tasks
-    return lambda o: render.observation_json(o, single, tasks)
-
-
 @hot.post(
     "/observations",
     response_model=ObservationOut,
@@ -62,7 +52,7 @@ def create_observation(call: HotCall) -> Steps:
     # Retries with the same key return the first answer (honed.service.idempotency).
     key = call.headers.get("idempotency-key")
     experiment, observation = call.services.observations.create(call.token, eid, given, key)
-    return answer(_rendered(experiment)(observation))
+    return answer(render.observation_renderer(experiment)(observation))
 
 
 @router.post("/observations/batch", response_model=ObservationPage)
@@ -83,7 +73,7 @@ def create_observations(
                 f"Error in observation {index + 1}/{len(batch.observations)}: {error.message}"
             ) from None
     experiment, created = svc.observations.create_batch(token, eid, given, idempotency_key=key)
-    return reply(render.list_json(created, _rendered(experiment)))
+    return reply(render.list_json(created, render.observation_renderer(experiment)))
 
 
 @router.get("/observations", response_model=ObservationPage)
@@ -96,7 +86,7 @@ def list_observations(
     eid = path_id(experiment_id)
     sort = query.sort
     experiment, page = svc.observations.list(token, eid, query.page(sort), query.deleted, sort)
-    return reply(render.pagination_json(page, _rendered(experiment), sort))
+    return reply(render.pagination_json(page, render.observation_renderer(experiment), sort))
 
 
 @router.delete("/observations", response_model=EmptyOut)
@@ -111,7 +101,7 @@ def get_observation(
 ) -> JSONResponse:
     eid = path_id(experiment_id)
     observation = svc.observations.get(token, eid, path_id(observation_id))
-    return reply(_rendered(svc.experiments.get(token, eid))(observation))
+    return reply(render.observation_renderer(svc.experiments.get(token, eid))(observation))
 
 
 @router.put("/observations/{observation_id}", response_model=ObservationOut)
@@ -129,7 +119,7 @@ def update_observation(
     observation = svc.observations.update(
         token, eid, path_id(observation_id), parse.observation_input(body), fields
     )
-    return reply(_rendered(svc.experiments.get(token, eid))(observation))
+    return reply(render.observation_renderer(svc.experiments.get(token, eid))(observation))
 
 
 @router.delete("/observations/{observation_id}", response_model=EmptyOut)

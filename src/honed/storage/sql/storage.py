@@ -309,13 +309,12 @@ class SqlStorage(ProjectsAndRuns, SqlRunAttachments, SqlModelAnalyses, Storage):
         experiment_id: int,
         page: PageRequest,
         open_only: bool = False,
-        deleted: bool = False,
+        deleted: bool | None = False,
         ids: Sequence[int] | None = None,
     ) -> Page[Suggestion]:
-        conditions: list[ColumnElement[bool]] = [
-            SuggestionRow.experiment_id == experiment_id,
-            SuggestionRow.deleted == deleted,
-        ]
+        conditions: list[ColumnElement[bool]] = [SuggestionRow.experiment_id == experiment_id]
+        if deleted is not None:
+            conditions.append(SuggestionRow.deleted == deleted)
         if open_only:
             conditions.append(SuggestionRow.state == SuggestionState.OPEN.value)
         if ids is not None:

@@ -48,8 +48,9 @@ const Honed = (() => {
 
   // `version`: the ETag of the copy the page holds; an unchanged resource answers 304 and
   // api() returns null, so the page neither parses nor redraws anything.
-  // `accept`: "text/csv" returns the body as text (errors still come as JSON).
-  async function api(path, method = "GET", version = null, accept = "application/json") {
+  // `text`: the body as the server sent it, for a download that keeps its bytes (`accept`
+  // names its type; errors still come as JSON).
+  async function api(path, method = "GET", version = null, accept = "application/json", text = false) {
     const secret = token();
     if (!secret) {
       signOut();
@@ -59,7 +60,7 @@ const Honed = (() => {
     if (version) headers["If-None-Match"] = `"${version}"`;
     const resp = await fetch(path, { method, headers, credentials: "omit", cache: "no-store" });
     if (resp.status === 304) return null;
-    if (resp.ok && accept !== "application/json") return resp.text();
+    if (resp.ok && text) return resp.text();
     const body = await resp.json().catch(() => ({}));
     if (resp.status === 401 || (resp.status === 403 && method === "GET")) {
       signOut("refused");

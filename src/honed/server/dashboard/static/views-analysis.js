@@ -65,9 +65,14 @@
         `${fmt(analysis.clipped_at)} (dotted line; values past Tukey's fence are clipped so that a few very bad ` +
         "points do not dominate the fit), so there its band stays near that line."
       : "";
+    // Multitask: the band is the model's at the target task, based at that task's best
+    // result, while the points are the observations of every task.
+    const task = ctx.model?.task;
     C.note("slices-note", analysis
-      ? "Model band: the prediction and ±2 standard deviations of the model, with the other parameters at the best observed point (" +
-        Object.entries(analysis.anchor).map(([k, v]) => `${k} = ${fmt(v)}`).join(", ") + "). " + ctx.model.message + clip
+      ? `Model band: the prediction and ±2 standard deviations of the model${HonedModel.atTask(ctx.model)}, with the ` +
+        `other parameters at the best observed point${task ? " of that task" : ""} (` +
+        Object.entries(analysis.anchor).map(([k, v]) => `${k} = ${fmt(v)}`).join(", ") + "). " +
+        (task ? "The points are the observations of every task. " : "") + ctx.model.message + clip
       : "");
     for (const param of exp.parameters) {
       const id = "scatter-" + param.name;
@@ -157,7 +162,10 @@
         style: api.style(),
       };
     };
-    const series = Object.keys(C.STATUS_LABELS).map((status) => ({
+    // One series per status that occurs, so the legend lists only those; series keep their
+    // ids, so a status that appears later merges in and legend toggles survive refreshes.
+    const statuses = Object.keys(C.STATUS_LABELS).filter((status) => d.observations.some((o) => o.status === status));
+    const series = statuses.map((status) => ({
       id: status, name: C.STATUS_LABELS[status], type: "custom", renderItem, progressive: 0,
       itemStyle: { color: C.STATUS_COLOURS[status], opacity: 0.8 },
       encode: { x: [1, 2], y: 0 },

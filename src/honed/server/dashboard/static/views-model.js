@@ -6,6 +6,9 @@
   const { fmt, escapeHtml } = Honed;
   const C = HonedCharts;
 
+  // Multitask: the analysis is of one task, the target (cost 1), and the notes say so.
+  const atTask = (model) => (model && model.task ? ` at the target task ${model.task} (cost 1)` : "");
+
   // The analysis of the chosen metric, or null with the reason to show instead.
   function metricAnalysis(model, metric) {
     if (!model) return [null, "Loading the model analysis…"];
@@ -25,7 +28,7 @@
     // Most important on top: category axes draw their first item at the bottom.
     const rows = [...analysis.importance].sort((p, q) => p.share - q.share);
     C.note("importance-note",
-      `Each parameter's share of the variation of ${ctx.metric} that honed's model predicts over the ` +
+      `Each parameter's share of the variation of ${ctx.metric}${atTask(ctx.model)} that honed's model predicts over the ` +
       `whole search space: first-order Sobol indices of the Gaussian process's posterior mean ` +
       `(Saltelli's estimator on ${a.sample_points} × (parameters + 2) quasi-random points), normalised ` +
       `to sum to 1. Parameters alone explain ${Math.round(100 * Math.min(1, analysis.explained))}% of it; ` +
@@ -48,6 +51,7 @@
   // For the slices: the band of one parameter as chart series data, or null.
   window.HonedModel = {
     metricAnalysis,
+    atTask,
     slice(model, metric, parameter) {
       const [analysis] = metricAnalysis(model, metric);
       return analysis ? { anchor: analysis.anchor, ...analysis.slices.find((s) => s.parameter === parameter) } : null;

@@ -184,27 +184,43 @@
   });
 
   // --- downloads of what the table shows: every filtered row, in the table's order --------
-  // The CSV is the server's export (honed.domain.table: the columns and times `honed export`
-  // writes), cut to the table's rows: its records by id, in the table's order.
+  // Each is the server's export, the file `honed export` writes, cut to the table's rows in
+  // the table's order. A row reported after the table was drawn is in the export but not
+  // the table, and the other way round (deleted since): the table's rows that the export has.
+  // CSV: honed.domain.table's columns and times; its records by id.
+  // JSON: the experiment and its observations as the v1 API returns them (honed.api.export);
+  // the observations by id, cut from the text: parsed and written again, numbers would not
+  // read as Python wrote them (1.0 would become 1).
   async function download(kind) {
     const exp = data.experiment;
-    let text;
-    if (kind === "json") {
-      text = JSON.stringify(rows, null, 1);
-    } else {
-      const csv = await Honed.api(`/dashboard/api/experiments/${exp.id}/observations.csv`, "GET", null, "text/csv");
-      const [head, ...records] = csvRecords(csv);
-      const byId = new Map(records.map((r) => [r.slice(0, r.indexOf(",")), r]));
-      // A row reported after the table was drawn is in the export but not the table, and
-      // the other way round (deleted since): the table's rows that the export has.
-      text = [head, ...rows.map((o) => byId.get(o.id)).filter((r) => r !== undefined)].map((r) => r + "\n").join("");
-    }
-    const blob = new Blob([text], { type: kind === "json" ? "application/json" : "text/csv" });
+    const type = kind === "json" ? "application/json" : "text/csv";
+    const file = await Honed.api(`/dashboard/api/experiments/${exp.id}/observations.${kind}`, "GET", null, type, true);
+    const [head, byId, tail] = kind === "json" ? jsonParts(file) : csvParts(file);
+    const kept = rows.map((o) => byId.get(o.id)).filter((r) => r !== undefined);
+    const blob = new Blob([head + tail(kept)], { type });
     const link = el("a", { href: URL.createObjectURL(blob), download: `experiment-${exp.id}-observations.${kind}` });
     document.body.append(link);
     link.click();
     link.remove();
     setTimeout(() => URL.revokeObjectURL(link.href), 10_000);
+  }
+
+  // A file as [what precedes the rows, its rows by id, rows => the rows and what follows].
+  function csvParts(text) {
+    const [head, ...records] = csvRecords(text);
+    const byId = new Map(records.map((r) => [r.slice(0, r.indexOf(",")), r]));
+    return [head + "\n", byId, (kept) => kept.map((r) => r + "\n").join("")];
+  }
+
+  // The layout honed.api.export fixes: "observations" is the last key; each observation
+  // opens on a line "    {" and closes on the next line "    }", and its own keys (its
+  // "id" among them) are the lines indented by exactly six spaces.
+  function jsonParts(text) {
+    const marker = '\n  "observations": [';
+    const start = text.lastIndexOf(marker) + marker.length;
+    const items = text.slice(start).match(/\n {4}\{[^]*?\n {4}\}/g) || [];
+    const byId = new Map(items.map((item) => [/\n {6}"id": "(\d+)"/.exec(item)[1], item]));
+    return [text.slice(0, start), byId, (kept) => (kept.length ? kept.join(",") + "\n  ]" : "]") + "\n}\n"];
   }
 
   // The records of CSV text, each without its "\n": a quoted field may hold newlines.
