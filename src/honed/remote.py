@@ -47,8 +47,14 @@ class Remote:
         if not token:
             raise HonedError("No API token: pass --token (or token=...) or set SIGOPT_API_TOKEN.")
         self.url = url.rstrip("/")
+        # Redirects followed: /v1/experiments/{id} answers an AI experiment with a 301 to
+        # /v1/aiexperiments/{id}.
         self._http = httpx.Client(
-            base_url=self.url, auth=(token, ""), timeout=timeout, transport=transport
+            base_url=self.url,
+            auth=(token, ""),
+            timeout=timeout,
+            transport=transport,
+            follow_redirects=True,
         )
 
     def close(self) -> None:

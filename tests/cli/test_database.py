@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import os
 import re
 import subprocess
@@ -112,3 +113,29 @@ def test_a_database_that_cannot_be_opened_is_one_error_line(
     assert len(result.stderr.splitlines()) == 1, result.stderr
     assert result.stderr.startswith("Error: ")
     assert message in result.stderr
+
+
+@pytest.mark.parametrize("form", ["json", "csv"])
+def test_an_ai_experiment_exports_like_any_other(tmp_path: Path, form: str) -> None:
+    """/v1/experiments/{id} answers an AI experiment with a redirect to
+    /v1/aiexperiments/{id}: the export follows it instead of exporting nothing."""
+    with Client(str(tmp_path / "honed.db")) as client:
+        client.request("POST", "/v1/clients/1/projects", json={"id": "p", "name": "P"})
+        created = client.request(
+            "POST",
+            "/v1/clients/1/projects/p/aiexperiments",
+            json={
+                "name": "AI experiment",
+                "parameters": [{"name": "lr", "type": "double", "bounds": {"min": 0, "max": 1}}],
+                "metrics": [{"name": "accuracy", "objective": "maximize"}],
+            },
+        )
+    exported = honed(
+        "export", created["id"], "--format", form, "--database", "honed.db", cwd=tmp_path
+    )
+    assert exported.returncode == 0, exported.stderr
+    if form == "json":
+        assert json.loads(exported.stdout)["experiment"]["name"] == "AI experiment"
+    else:
+        header = exported.stdout.splitlines()[0].split(",")
+        assert {"lr", "accuracy"} <= set(header)
