@@ -72,6 +72,39 @@ def test_list_show_and_export_read_the_file(tmp_path: Path) -> None:
     assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", r["created"]) for r in rows)
 
 
+def test_the_list_keeps_every_column_whole_in_80_columns_with_a_long_metric_name(
+    tmp_path: Path,
+) -> None:
+    """A long metric name made the best value too wide: the list dropped the name column
+    and cut the budget and the last activity short ("30000 / 300…", "13 min a…")."""
+    metric = "validation_top1_accuracy_after_finetuning"
+    with Client(str(tmp_path / "honed.db")) as client:
+        experiment = client.create_experiment(
+            {
+                "name": "ResNet sweep",
+                "parameters": [{"name": "x", "type": "double", "bounds": {"min": 0, "max": 1}}],
+                "metrics": [{"name": metric, "objective": "maximize"}],
+                "observation_budget": 100000,
+            }
+        )
+        client.create_observation(
+            experiment.id, NewObservation(assignments={"x": 0.5}, values={metric: 0.123456789})
+        )
+    listed = honed("experiments", "list", "--database", "honed.db", cwd=tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    lines = listed.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    assert "…" not in listed.stdout
+    assert lines[0].split() == ["id", "name", "observations", "best", "updated"]
+    row = lines[2]
+    assert re.match(r"1 +ResNet sweep +1 / 100000 ", row), listed.stdout
+    assert re.search(r"\d+ s ago *$", row), listed.stdout
+    # The best value, folded over lines in its column, is whole.
+    start = row.index(metric[:10])
+    folded = "".join(line[start:].split("  ")[0].strip() for line in lines[2:])
+    assert folded.startswith(f"{metric}=0.123457"), listed.stdout
+
+
 def test_a_database_that_is_not_there_is_not_created(tmp_path: Path) -> None:
     result = honed("experiments", "list", "--database", "typo.db", cwd=tmp_path)
     assert result.returncode == 1

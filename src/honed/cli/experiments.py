@@ -165,14 +165,16 @@ def experiments() -> None:
 def experiments_list(url: str, token: str | None, database: str | None, state: str) -> None:
     """Name, observations / budget, best value and last activity of each experiment (and
     its state, with --state deleted or all)."""
-    # Fits 80 columns: no borders, and only the name wraps, so values are never cut short.
+    # Fits 80 columns: no borders; the name wraps and a long best value (a long metric
+    # name, two metrics) folds, so no column is dropped and no value is cut short.
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, collapse_padding=True)
     table.add_column("id", no_wrap=True)
     table.add_column("name", ratio=1, min_width=12)
     if state != "active":
         table.add_column("state", no_wrap=True)
-    for column in ("observations", "best", "updated"):
-        table.add_column(column, no_wrap=True)
+    table.add_column("observations", no_wrap=True)
+    table.add_column("best", overflow="fold")
+    table.add_column("updated", no_wrap=True)
     with remote(url, token, database) as api:
         for e in api.experiments(state):
             progress = e.get("progress") or {}
