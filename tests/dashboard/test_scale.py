@@ -99,6 +99,12 @@ def test_thirty_thousand_observations_are_drawn_whole_or_say_downsampled(
             f"Downsampled: {len(parallel)} of {N}"
         )
         expect(page.locator("#page-info")).to_contain_text(f"({N} observations)")
+        # Workers in the order people count (node-2 before node-10), bottom to top.
+        nodes = [f"node-{i}" for i in range(16)]
+        rows = page.evaluate("() => honedCharts.timeline.getOption().yAxis[0].data")
+        assert rows == nodes
+        hosts = page.eval_on_selector_all("#filter-host option", "os => os.map(o => o.value)")
+        assert hosts == ["", *nodes]
         # The contour's cells are the means of every observation; 30,000 dots on top of
         # them hid their colours, so it draws every nth and says so.
         cells, points = chart_data(watched, "honedCharts.contour")

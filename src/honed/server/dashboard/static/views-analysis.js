@@ -146,7 +146,7 @@
   function renderTimeline(d, ctx) {
     const c = (ctx.charts.timeline = C.chart("chart-timeline"));
     if (C.setEmpty("chart-timeline", d.observations.length ? "" : "No observations yet.")) return;
-    const hosts = [...new Set(d.observations.map((o) => o.hostname))].sort();
+    const hosts = [...new Set(d.observations.map((o) => o.hostname))].sort(Honed.naturally);
     const row = new Map(hosts.map((h, i) => [h, i]));
     const [lane, laneCount] = lanes(d.observations);
     const renderItem = (params, api) => {
