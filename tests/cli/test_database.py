@@ -103,6 +103,13 @@ def test_the_list_keeps_every_column_whole_in_80_columns_with_a_long_metric_name
     start = row.index(metric[:10])
     folded = "".join(line[start:].split("  ")[0].strip() for line in lines[2:])
     assert folded.startswith(f"{metric}=0.123457"), listed.stdout
+    # experiment show: the counts, then the last activity whole ("13 s" and "ago" were
+    # wrapped apart at 80 columns).
+    shown = honed("experiment", "show", experiment.id, "--database", "honed.db", cwd=tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    lines = shown.stdout.splitlines()
+    assert "observations: 1 / 100000  (failed: 0)  open suggestions: 0" in lines
+    assert any(re.fullmatch(r"last activity: \d+ s ago", line) for line in lines), shown.stdout
 
 
 def test_a_database_that_is_not_there_is_not_created(tmp_path: Path) -> None:

@@ -236,8 +236,8 @@ def experiment_show(url: str, token: str | None, database: str | None, experimen
     console.print(
         f"observations: {_against_budget(e, count, budget)}  (failed: {failed})"
         f"  open suggestions: {len(open_suggestions)}"
-        f"  last activity: {_ago(e.get('updated'))}"
     )
+    console.print(f"last activity: {_ago(e.get('updated'))}")
     if e.get("tasks"):
         tasks = ", ".join(f"{t['name']} (cost {t['cost']:g})" for t in e["tasks"])
         console.print(f"tasks: {tasks}")
