@@ -66,6 +66,10 @@ def test_list_show_and_export_read_the_file(tmp_path: Path) -> None:
 
     exported = honed("export", experiment_id, "--database", "honed.db", cwd=tmp_path)
     assert exported.returncode == 0, exported.stderr
+    # Progress bars only on a terminal: piped, they left blank lines on stderr.
+    assert shown.stderr == exported.stderr == ""
+    written = honed("export", experiment_id, "--database", "honed.db", "-o", "x.csv", cwd=tmp_path)
+    assert written.stderr == "wrote 2 observations to x.csv\n"
     rows = list(csv.DictReader(io.StringIO(exported.stdout)))
     assert [float(r["loss"]) for r in rows] == [0.5, 0.25]
     # ISO 8601 in UTC, as spreadsheets and pandas read times.

@@ -123,6 +123,9 @@ def fetch_sources(api: Remote, experiment_id: str) -> dict[int, str]:
 @contextmanager
 def _progress(what: str) -> Iterator[Callable[[int, int], None]]:
     console = Console(stderr=True)
+    if not console.is_terminal:  # piped or in a log: a transient bar leaves blank lines
+        yield lambda done, total: None
+        return
     columns = (TextColumn(what), BarColumn(), MofNCompleteColumn())
     with Progress(*columns, console=console, transient=True) as progress:
         task = progress.add_task("fetch", total=None)
