@@ -116,6 +116,19 @@ def test_the_list_keeps_every_column_whole_in_80_columns_with_a_long_metric_name
     assert any(re.fullmatch(r"last activity: \d+ s ago", line) for line in lines), shown.stdout
 
 
+def test_no_token_says_where_one_comes_from_or_to_read_the_file(tmp_path: Path) -> None:
+    """In honed run's directory, without SIGOPT_API_TOKEN: the error said "pass --token (or
+    token=...)", Python's words, and nothing of --database."""
+    for command in (("experiments", "list"), ("experiment", "show", "1"), ("export", "1")):
+        result = honed(*command, cwd=tmp_path)
+        assert result.returncode == 1
+        assert result.stderr == (
+            "Error: no API token: pass --token or export SIGOPT_API_TOKEN (honed serve "
+            "prints one at its first start; honed token create makes more), or read a "
+            "database file with --database honed.db\n"
+        )
+
+
 def test_a_database_that_is_not_there_is_not_created(tmp_path: Path) -> None:
     result = honed("experiments", "list", "--database", "typo.db", cwd=tmp_path)
     assert result.returncode == 1

@@ -63,6 +63,12 @@ def remote(
     """The server, or the database when one is given, with their errors turned into
     one-line CLI errors; a 404 names the experiment asked for and where it was looked for
     (the server says only "The requested resource could not be found")."""
+    if database is None and not token:
+        raise click.ClickException(
+            "no API token: pass --token or export SIGOPT_API_TOKEN (honed serve prints one "
+            "at its first start; honed token create makes more), or read a database file "
+            "with --database honed.db"
+        )
     try:
         if database is None:
             with Remote(url, token) as api:
