@@ -67,10 +67,67 @@ def test_list_show_and_export_read_the_file(tmp_path: Path) -> None:
 
     exported = honed("export", experiment_id, "--database", "honed.db", cwd=tmp_path)
     assert exported.returncode == 0, exported.stderr
+    # Progress bars only on a terminal: piped, they left blank lines on stderr.
+    assert shown.stderr == exported.stderr == ""
+    written = honed("export", experiment_id, "--database", "honed.db", "-o", "x.csv", cwd=tmp_path)
+    assert written.stderr == "wrote 2 observations to x.csv\n"
     rows = list(csv.DictReader(io.StringIO(exported.stdout)))
     assert [float(r["loss"]) for r in rows] == [0.5, 0.25]
     # ISO 8601 in UTC, as spreadsheets and pandas read times.
     assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", r["created"]) for r in rows)
+
+
+def test_the_list_keeps_every_column_whole_in_80_columns_with_a_long_metric_name(
+    tmp_path: Path,
+) -> None:
+    """A long metric name made the best value too wide: the list dropped the name column
+    and cut the budget and the last activity short ("30000 / 300…", "13 min a…")."""
+    metric = "validation_top1_accuracy_after_finetuning"
+    with Client(str(tmp_path / "honed.db")) as client:
+        experiment = client.create_experiment(
+            {
+                "name": "ResNet sweep",
+                "parameters": [{"name": "x", "type": "double", "bounds": {"min": 0, "max": 1}}],
+                "metrics": [{"name": metric, "objective": "maximize"}],
+                "observation_budget": 100000,
+            }
+        )
+        client.create_observation(
+            experiment.id, NewObservation(assignments={"x": 0.5}, values={metric: 0.123456789})
+        )
+    listed = honed("experiments", "list", "--database", "honed.db", cwd=tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    lines = listed.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    assert "…" not in listed.stdout
+    assert lines[0].split() == ["id", "name", "observations", "best", "updated"]
+    row = lines[2]
+    assert re.match(r"1 +ResNet sweep +1 / 100000 ", row), listed.stdout
+    assert re.search(r"\d+ s ago *$", row), listed.stdout
+    # The best value, folded over lines in its column, is whole.
+    start = row.index(metric[:10])
+    folded = "".join(line[start:].split("  ")[0].strip() for line in lines[2:])
+    assert folded.startswith(f"{metric}=0.123457"), listed.stdout
+    # experiment show: the counts, then the last activity whole ("13 s" and "ago" were
+    # wrapped apart at 80 columns).
+    shown = honed("experiment", "show", experiment.id, "--database", "honed.db", cwd=tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    lines = shown.stdout.splitlines()
+    assert "observations: 1 / 100000  (failed: 0)  open suggestions: 0" in lines
+    assert any(re.fullmatch(r"last activity: \d+ s ago", line) for line in lines), shown.stdout
+
+
+def test_no_token_says_where_one_comes_from_or_to_read_the_file(tmp_path: Path) -> None:
+    """In honed run's directory, without SIGOPT_API_TOKEN: the error said "pass --token (or
+    token=...)", Python's words, and nothing of --database."""
+    for command in (("experiments", "list"), ("experiment", "show", "1"), ("export", "1")):
+        result = honed(*command, cwd=tmp_path)
+        assert result.returncode == 1
+        assert result.stderr == (
+            "Error: no API token: pass --token or export SIGOPT_API_TOKEN (honed serve "
+            "prints one at its first start; honed token create makes more), or read a "
+            "database file with --database honed.db\n"
+        )
 
 
 def test_a_database_that_is_not_there_is_not_created(tmp_path: Path) -> None:

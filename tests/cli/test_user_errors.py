@@ -111,6 +111,32 @@ def test_a_crashing_command_names_the_tolerance_option(tmp_path: Path) -> None:
     assert not (tmp_path / ".honed-trials").exists()
 
 
+def test_a_crashing_command_once_fixed_resumes_with_the_trials_left(tmp_path: Path) -> None:
+    """The error says to fix the command; run again after that, the run resumes and runs
+    the trials left, rather than stop at once on the failures of the run before."""
+    train = tmp_path / "train.py"
+    train.write_text("1 / 0\n")
+    options = {
+        "min_failed_trials_for_failure_rate_check": 2,
+        "init_seconds_between_polls": 0.05,
+        "max_seconds_between_polls": 0.2,
+    }
+    path = write_config(
+        tmp_path,
+        command=f"{sys.executable} train.py --x {{x}}",
+        budget=5,
+        parallelism=1,
+        options=options,
+    )
+    error = error_line(honed("run", str(path), cwd=tmp_path))
+    assert "2 trials failed" in error
+    train.write_text("import sys\nprint(float(sys.argv[2]) ** 2)\n")
+    fixed = honed("run", str(path), cwd=tmp_path)
+    assert fixed.returncode == 0, fixed.stderr
+    assert "resuming experiment" in fixed.stdout + fixed.stderr
+    assert "best trial" in fixed.stdout
+
+
 def test_a_server_that_is_down(tmp_path: Path) -> None:
     path = write_config(tmp_path, database=None, server=f"http://127.0.0.1:{free_port()}")
     error = error_line(honed("run", str(path), cwd=tmp_path, env={"SIGOPT_API_TOKEN": "t"}))

@@ -4,6 +4,7 @@ coordinates visibly downsampled, the table whole. The load time is printed, not 
 
 from __future__ import annotations
 
+import itertools
 import random
 import time
 from collections.abc import Iterator
@@ -98,6 +99,42 @@ def test_thirty_thousand_observations_are_drawn_whole_or_say_downsampled(
             f"Downsampled: {len(parallel)} of {N}"
         )
         expect(page.locator("#page-info")).to_contain_text(f"({N} observations)")
+        # Workers in the order people count (node-2 before node-10), bottom to top.
+        nodes = [f"node-{i}" for i in range(16)]
+        rows = page.evaluate("() => honedCharts.timeline.getOption().yAxis[0].data")
+        assert rows == nodes
+        hosts = page.eval_on_selector_all("#filter-host option", "os => os.map(o => o.value)")
+        assert hosts == ["", *nodes]
+        # The contour's cells are the means of every observation; 30,000 dots on top of
+        # them hid their colours, so it draws every nth and says so.
+        cells, points = chart_data(watched, "honedCharts.contour")
+        assert sum(cell[5] for cell in cells) == N
+        assert len(points) <= 2_000
+        # layers, an integer of 12 values, gets a row of cells per value: 20 rows left
+        # empty strips between them, as if no layer count had been tried there.
+        rows = sorted({(cell[2], cell[3]) for cell in cells})
+        assert len(rows) == 12
+        assert all(a[1] == b[0] for a, b in itertools.pairwise(rows))
+        # "every 2nd", not "every 2th" (what the notes said of 5,001 to 10,000 lines).
+        ordinals = page.evaluate(
+            "() => [1, 2, 3, 4, 11, 12, 13, 21, 22, 23, 112].map(HonedCharts.ordinal)"
+        )
+        assert ordinals == [
+            "1st",
+            "2nd",
+            "3rd",
+            "4th",
+            "11th",
+            "12th",
+            "13th",
+            "21st",
+            "22nd",
+            "23rd",
+            "112th",
+        ]
+        expect(page.locator("#contour-note")).to_contain_text(
+            f"{len(points)} of {N} observations drawn as points"
+        )
         # The canvas finished drawing: no progressive rendering left to do.
         assert page.evaluate(
             "() => honedCharts.best.getZr().painter._needsManuallyCompositing !== undefined"

@@ -161,6 +161,31 @@ def test_failure_rate_is_checked_at_the_end(client: Client, clock: FakeClock) ->
         scheduler.run_all_trials()
 
 
+def test_a_resumed_run_counts_only_its_own_failures(client: Client, clock: FakeClock) -> None:
+    """A command that crashed, then fixed: running it again resumes the experiment and runs
+    its remaining trials, as Ax counts only the trials of the scheduler at hand. The failures
+    before the resume ended every resumed run at once with the old error ("Fix the command")
+    before it deployed anything."""
+    crashing = ClockRunner(clock, fail=lambda t: "ZeroDivisionError")
+    first = make(client, crashing, clock, total_trials=20, max_pending_trials=1)
+    with pytest.raises(FailureRateExceededError):
+        first.run_all_trials()
+    assert len(crashing.runs) == 5  # min_failed_trials_for_failure_rate_check
+    fixed = ClockRunner(clock)
+    options = SchedulerOptions(total_trials=20, max_pending_trials=1)
+    resumed = Scheduler(first.experiment.id, fixed, options, client, clock=clock)
+    result = resumed.run_all_trials()
+    assert len(fixed.runs) == 15  # the rest of total_trials
+    assert result.completed == 15
+    # A resumed run whose own trials fail still stops, and names only its own failures.
+    options = SchedulerOptions(total_trials=30, max_pending_trials=1)
+    broken = ClockRunner(clock, fail=lambda t: "still broken")
+    again = Scheduler(first.experiment.id, broken, options, client, clock=clock)
+    with pytest.raises(FailureRateExceededError) as raised:
+        again.run_all_trials()
+    assert [f[0] for f in raised.value.failures] == [20, 21, 22, 23, 24]
+
+
 class OptimizerDown(Client):
     """The server's suggestion endpoint keeps failing (as when its database is gone)."""
 

@@ -63,6 +63,12 @@ def remote(
     """The server, or the database when one is given, with their errors turned into
     one-line CLI errors; a 404 names the experiment asked for and where it was looked for
     (the server says only "The requested resource could not be found")."""
+    if database is None and not token:
+        raise click.ClickException(
+            "no API token: pass --token or export SIGOPT_API_TOKEN (honed serve prints one "
+            "at its first start; honed token create makes more), or read a database file "
+            "with --database honed.db"
+        )
     try:
         if database is None:
             with Remote(url, token) as api:
@@ -123,6 +129,9 @@ def fetch_sources(api: Remote, experiment_id: str) -> dict[int, str]:
 @contextmanager
 def _progress(what: str) -> Iterator[Callable[[int, int], None]]:
     console = Console(stderr=True)
+    if not console.is_terminal:  # piped or in a log: a transient bar leaves blank lines
+        yield lambda done, total: None
+        return
     columns = (TextColumn(what), BarColumn(), MofNCompleteColumn())
     with Progress(*columns, console=console, transient=True) as progress:
         task = progress.add_task("fetch", total=None)
@@ -165,14 +174,16 @@ def experiments() -> None:
 def experiments_list(url: str, token: str | None, database: str | None, state: str) -> None:
     """Name, observations / budget, best value and last activity of each experiment (and
     its state, with --state deleted or all)."""
-    # Fits 80 columns: no borders, and only the name wraps, so values are never cut short.
+    # Fits 80 columns: no borders; the name wraps and a long best value (a long metric
+    # name, two metrics) folds, so no column is dropped and no value is cut short.
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, collapse_padding=True)
     table.add_column("id", no_wrap=True)
     table.add_column("name", ratio=1, min_width=12)
     if state != "active":
         table.add_column("state", no_wrap=True)
-    for column in ("observations", "best", "updated"):
-        table.add_column(column, no_wrap=True)
+    table.add_column("observations", no_wrap=True)
+    table.add_column("best", overflow="fold")
+    table.add_column("updated", no_wrap=True)
     with remote(url, token, database) as api:
         for e in api.experiments(state):
             progress = e.get("progress") or {}
@@ -234,8 +245,8 @@ def experiment_show(url: str, token: str | None, database: str | None, experimen
     console.print(
         f"observations: {_against_budget(e, count, budget)}  (failed: {failed})"
         f"  open suggestions: {len(open_suggestions)}"
-        f"  last activity: {_ago(e.get('updated'))}"
     )
+    console.print(f"last activity: {_ago(e.get('updated'))}")
     if e.get("tasks"):
         tasks = ", ".join(f"{t['name']} (cost {t['cost']:g})" for t in e["tasks"])
         console.print(f"tasks: {tasks}")

@@ -446,7 +446,7 @@ def optimizer(
 ) -> None:
     """Fit models and keep candidates ready for the experiments in the database.
 
-    ``honed serve`` starts these itself; run more anywhere that reaches the database.
+    honed serve starts these itself; run more anywhere that reaches the database.
     """
     import faulthandler
     import logging

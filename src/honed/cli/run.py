@@ -127,8 +127,8 @@ def live(display: Display, console: Console) -> Iterator[None]:
 def run(config_path: Path, new: bool) -> None:
     """Run an experiment's trials as commands, with a live progress display.
 
-    With ``server:``, the token is the config's ``token:``, else SIGOPT_API_TOKEN (what
-    ``honed serve`` prints), else HONED_API_TOKEN.
+    With 'server:', the token is the config's 'token:', else SIGOPT_API_TOKEN (what
+    honed serve prints), else HONED_API_TOKEN.
     """
     # Every mistake the config alone shows is found here, before anything is created.
     config = load_config(config_path)

@@ -50,7 +50,8 @@ class SchedulerOptions(BaseModel):
         allow_inf_nan=False,
         description="failed / finished trials above this raises FailureRateExceededError, "
         "checked once min_failed_trials_for_failure_rate_check trials failed and always at "
-        "the end of a run",
+        "the end of a run; of this scheduler's trials (those that ended before a resume "
+        "do not count, as in Ax)",
     )
     min_failed_trials_for_failure_rate_check: int = Field(
         5, ge=1, description="failed trials before the failure rate is checked during a run"

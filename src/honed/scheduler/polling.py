@@ -127,7 +127,7 @@ class Poller:
             return False
         if poll.status is PollStatus.FAILED:
             reason = poll.reason or "the runner failed it"
-            self.store.finish(trial, TrialStatus.FAILED, reason=reason)
+            self.store.finish(trial, TrialStatus.FAILED, reason=reason, ended=poll.ended)
             return True
         if poll.status is PollStatus.LOST:
             logger.warning("trial %d was lost by the runner; deploying it again", trial.index)
@@ -142,9 +142,9 @@ class Poller:
                 logger.warning("trial %d: fetching its result failed: %r", trial.index, error)
                 return False
             reason = f"its result could not be fetched: {error!r}"
-            self.store.finish(trial, TrialStatus.FAILED, reason=reason)
+            self.store.finish(trial, TrialStatus.FAILED, reason=reason, ended=poll.ended)
             return True
-        self.store.finish(trial, TrialStatus.COMPLETED, values=values)
+        self.store.finish(trial, TrialStatus.COMPLETED, values=values, ended=poll.ended)
         return True
 
     def _merge_progress(

@@ -124,6 +124,13 @@ class Scheduler:
             self._objective,
             self.experiment.task_cost,
         )
+        # Trials that had ended before this scheduler loaded them are history: the failure
+        # rate is of this scheduler's trials, as Ax's is, so a command fixed after it
+        # crashed resumes instead of stopping at once on the old failures.
+        self._ended_before = {i for i, t in self.trials.items() if t.status.terminal}
+        self._failed_before = sum(
+            1 for i in self._ended_before if self.trials[i].status is TrialStatus.FAILED
+        )
         self._deployer = Deployer(
             self.trials, runner, self._store, self.options, self.clock, self._time_left
         )
@@ -407,15 +414,19 @@ class Scheduler:
     def _check_failure_rate(self, force: bool) -> None:
         options = self.options
         counts = self.trials.counts()
-        failures = counts[TrialStatus.FAILED]
-        if not failures:
+        failures = counts[TrialStatus.FAILED] - self._failed_before
+        if failures <= 0:
             return
         if not force and failures < options.min_failed_trials_for_failure_rate_check:
             return
-        deployed = len(self.trials) - counts[TrialStatus.PENDING]
+        deployed = len(self.trials) - counts[TrialStatus.PENDING] - len(self._ended_before)
         rate = failures / max(deployed, 1)
         if rate > options.tolerated_trial_failure_rate:
-            failed = [t for t in self.trials.values() if t.status is TrialStatus.FAILED]
+            failed = [
+                t
+                for t in self.trials.values()
+                if t.status is TrialStatus.FAILED and t.index not in self._ended_before
+            ]
             raise FailureRateExceededError(
                 rate,
                 options.tolerated_trial_failure_rate,

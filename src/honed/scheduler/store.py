@@ -71,10 +71,15 @@ class TrialStore:
         status: TrialStatus,
         values: Mapping[str, float] | None = None,
         reason: str | None = None,
+        ended: float | None = None,
     ) -> None:
         """End ``trial`` in ``status``; ``record`` stores it as its observation (failed ones
-        too: failures are data the optimizer learns from)."""
-        trial.finish(status, self.clock.time(), values, reason)
+        too: failures are data the optimizer learns from). ``ended``: when it ended, as its
+        runner saw it (kept between its start and now), else now."""
+        now = self.clock.time()
+        if ended is not None:
+            ended = min(max(ended, trial.started or ended), now)
+        trial.finish(status, now if ended is None else ended, values, reason)
         self._unrecorded.append(trial)
         logger.info("trial %d %s%s", trial.index, status.value, f": {reason}" if reason else "")
 

@@ -79,13 +79,17 @@ class Poll:
     early stopping: what the trial passed to ``honed.scheduler.report`` or printed as
     ``{"step": ...}`` lines. ``hostname``: the machine the trial runs on, from a runner
     that learns it only once the trial is placed (a cluster's node); the trial's
-    observation carries it like a ``hostname`` in ``run``'s metadata.
+    observation carries it like a ``hostname`` in ``run``'s metadata. ``ended``: when an
+    ended trial ended (epoch seconds), from a runner that knows it; else the trial ends
+    when the scheduler sees it end, which may be much later (a scheduler waiting for a
+    suggestion polls nothing).
     """
 
     status: PollStatus
     reason: str | None = None
     progress: Mapping[float, float | Mapping[str, float]] | None = None
     hostname: str | None = None
+    ended: float | None = None
 
 
 @dataclass

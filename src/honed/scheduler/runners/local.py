@@ -152,10 +152,11 @@ class CallableRunner(Runner):
                 "(killed, or the function crashed the interpreter)" + _output(directory),
                 progress,
             )
+        ended = _mtime(directory / pool_worker.RESULT)  # the worker wrote it as it ended
         if "values" in outcome:
-            return Poll(PollStatus.COMPLETED, progress=progress)
+            return Poll(PollStatus.COMPLETED, progress=progress, ended=ended)
         reason = tail(outcome.get("error") or outcome.get("stopped", ""))
-        return Poll(PollStatus.FAILED, reason, progress)
+        return Poll(PollStatus.FAILED, reason, progress, ended=ended)
 
     def fetch(self, trial: TrialSpec) -> Mapping[str, float] | float:
         outcome = self._outcome(Path(trial.metadata["dir"]))
@@ -310,6 +311,13 @@ class CallableRunner(Runner):
     def _outcome(directory: Path) -> dict[str, Any] | None:
         outcome: dict[str, Any] | None = read_json(directory / pool_worker.RESULT)
         return outcome
+
+
+def _mtime(path: Path) -> float | None:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return None
 
 
 def _output(directory: Path) -> str:

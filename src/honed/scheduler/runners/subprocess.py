@@ -249,9 +249,11 @@ class SubprocessRunner(Runner):
                 child.wait(timeout=5)
             self._children.pop(trial.id, None)
         code = int(code_file.read_text().strip() or "-1")
+        ended = code_file.stat().st_mtime  # the shell wrote it as the command ended
         if code != 0:
-            return Poll(PollStatus.FAILED, f"exit code {code}" + _stderr(directory), progress)
-        return Poll(PollStatus.COMPLETED, progress=progress)
+            reason = f"exit code {code}" + _stderr(directory)
+            return Poll(PollStatus.FAILED, reason, progress, ended=ended)
+        return Poll(PollStatus.COMPLETED, progress=progress, ended=ended)
 
     def fetch(self, trial: TrialSpec) -> Mapping[str, float] | float:
         directory = self._dir(trial)

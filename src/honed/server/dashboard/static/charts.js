@@ -94,6 +94,12 @@ const HonedCharts = (() => {
     node.hidden = !text;
   }
 
+  // 2 -> "2nd", 3 -> "3rd", 11 -> "11th", 22 -> "22nd": for "every nth" in the notes.
+  function ordinal(n) {
+    const suffix = n % 100 >= 11 && n % 100 <= 13 ? "th" : { 1: "st", 2: "nd", 3: "rd" }[n % 10] || "th";
+    return `${n}${suffix}`;
+  }
+
   // Every nth item plus the ones that must stay (the best, say), in the original order.
   function downsample(items, limit, keep = () => false) {
     if (items.length <= limit) return items;
@@ -103,7 +109,7 @@ const HonedCharts = (() => {
 
   return {
     PALETTE, GREY, RED, ORANGE, STATUS_COLOURS, STATUS_LABELS,
-    chart, draw, metricColour, valueColours, isLog, valueAxis, paramAxis, setEmpty, note, downsample, NO_ZERO,
+    chart, draw, metricColour, valueColours, isLog, valueAxis, paramAxis, setEmpty, note, downsample, ordinal, NO_ZERO,
     LEGEND, LEGEND_TOP,
   };
 })();

@@ -170,5 +170,8 @@ const Honed = (() => {
 
   if (!location.pathname.startsWith("/dashboard/login") && !token()) signOut();
 
-  return { api, ApiError, basic, signIn, signOut, safeNext, isShared, el, escapeHtml, fmt, ago, duration, when, header, live };
+  // Names in the order people count: node-2 before node-10.
+  const naturally = (a, b) => String(a).localeCompare(String(b), "en", { numeric: true });
+
+  return { api, ApiError, basic, signIn, signOut, safeNext, isShared, el, escapeHtml, fmt, ago, duration, when, header, live, naturally };
 })();

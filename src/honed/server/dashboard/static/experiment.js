@@ -162,7 +162,7 @@
     const best = new Set(d.best_ids);
     const shown = C.downsample(usable, PARALLEL_LIMIT, (o) => best.has(o.id));
     C.note("parallel-note", shown.length < usable.length
-      ? `Downsampled: ${shown.length} of ${usable.length} completed observations drawn (every ${Math.ceil(usable.length / PARALLEL_LIMIT)}th, and the best).` : "");
+      ? `Downsampled: ${shown.length} of ${usable.length} completed observations drawn (every ${C.ordinal(Math.ceil(usable.length / PARALLEL_LIMIT))}, and the best).` : "");
     const dims = [
       ...exp.parameters.map((p, dim) => C.paramAxis(p, { dim, name: p.name })),
       C.valueAxis({ dim: exp.parameters.length, name: metric }),

@@ -8,6 +8,8 @@
   const C = HonedCharts;
   const CURVE_LIMIT = 1000;
   const MAX_BINS = 20;
+  // More dots than this on the contour hide the colours of its cells.
+  const CONTOUR_POINT_LIMIT = 2000;
 
   const tooltip = (title, rows) =>
     `<b>${escapeHtml(title)}</b><br>` + rows.map(([k, v]) => `${escapeHtml(k)}: ${escapeHtml(fmt(v))}`).join("<br>");
@@ -144,7 +146,7 @@
   function renderTimeline(d, ctx) {
     const c = (ctx.charts.timeline = C.chart("chart-timeline"));
     if (C.setEmpty("chart-timeline", d.observations.length ? "" : "No observations yet.")) return;
-    const hosts = [...new Set(d.observations.map((o) => o.hostname))].sort();
+    const hosts = [...new Set(d.observations.map((o) => o.hostname))].sort(Honed.naturally);
     const row = new Map(hosts.map((h, i) => [h, i]));
     const [lane, laneCount] = lanes(d.observations);
     const renderItem = (params, api) => {
@@ -278,20 +280,31 @@
     const points = d.observations.filter((o) => o.status === "completed" && ctx.valueOf(o, ctx.metric) !== null
       && typeof o.assignments[px.name] === "number" && typeof o.assignments[py.name] === "number");
     const c = (ctx.charts.contour = C.chart("chart-contour"));
-    if (C.setEmpty("chart-contour", points.length ? "" : `No completed observation of ${ctx.metric} yet.`)) return;
-    // About one observation per cell on average, between 5 x 5 and MAX_BINS x MAX_BINS.
+    if (C.setEmpty("chart-contour", points.length ? "" : `No completed observation of ${ctx.metric} yet.`)) {
+      C.note("contour-note", "");
+      return;
+    }
+    const dots = C.downsample(points, CONTOUR_POINT_LIMIT);
+    C.note("contour-note", dots.length < points.length
+      ? `Downsampled: ${dots.length} of ${points.length} observations drawn as points (every ` +
+        `${C.ordinal(Math.ceil(points.length / CONTOUR_POINT_LIMIT))}); each cell's mean is of all of them.` : "");
+    // About one observation per cell on average, between 5 x 5 and MAX_BINS x MAX_BINS; an
+    // integer of fewer values than that gets a bin per value (more bins would leave strips
+    // between its values empty, as if nothing had been tried there).
     const bins = Math.max(5, Math.min(MAX_BINS, Math.floor(Math.sqrt(points.length))));
-    const [cx, cy] = [edges(px, bins), edges(py, bins)];
+    const binsOf = (p) => (p.type === "int" && !C.isLog(p) ? Math.min(bins, p.bounds[1] - p.bounds[0] + 1) : bins);
+    const [cx, cy] = [edges(px, binsOf(px)), edges(py, binsOf(py))];
+    const rows = cy.length - 1;
     const sums = new Map();
     for (const o of points) {
-      const key = binOf(cx, o.assignments[px.name]) * bins + binOf(cy, o.assignments[py.name]);
+      const key = binOf(cx, o.assignments[px.name]) * rows + binOf(cy, o.assignments[py.name]);
       const cell = sums.get(key) || [0, 0];
       cell[0] += ctx.valueOf(o, ctx.metric);
       cell[1] += 1;
       sums.set(key, cell);
     }
     const cells = [...sums].map(([key, [sum, n]]) => {
-      const [i, j] = [Math.floor(key / bins), key % bins];
+      const [i, j] = [Math.floor(key / rows), key % rows];
       return [cx[i], cx[i + 1], cy[j], cy[j + 1], sum / n, n];
     });
     const means = cells.map((cell) => cell[4]);
@@ -313,7 +326,7 @@
           data: cells },
         { id: "points", name: "observations", type: "scatter", symbolSize: 3, large: true,
           itemStyle: { color: "#102a43", opacity: 0.5 },
-          data: points.map((o) => ({ value: [o.assignments[px.name], o.assignments[py.name]], id: o.id })) },
+          data: dots.map((o) => ({ value: [o.assignments[px.name], o.assignments[py.name]], id: o.id })) },
       ],
       tooltip: { formatter: (p) => (p.seriesId === "cells"
         ? tooltip(`${p.value[5]} observations`, [[`mean ${ctx.metric}`, p.value[4]]])

@@ -53,7 +53,7 @@
       }
       return select;
     };
-    const hosts = [...new Set(d.observations.map((o) => o.hostname))].sort();
+    const hosts = [...new Set(d.observations.map((o) => o.hostname))].sort(Honed.naturally);
     fill("filter-status", [["", "any status"], ...Object.entries(C.STATUS_LABELS)]).value = state.status;
     fill("filter-host", [["", "any hostname"], ...hosts.map((h) => [h, h])]).value = state.host;
     const fields = [...exp.metrics.map((m) => ["m:" + m.name, m.name]),
