@@ -20,6 +20,8 @@ from honed.domain.parameters import SearchSpace
 from honed.domain.records import MetricValue
 from honed.domain.records import Observation
 from honed.domain.tenancy import Token
+from honed.server.dashboard.built import BuiltPage
+from honed.server.dashboard.built import PageCache
 from honed.service.summaries import NO_HOSTNAME
 from honed.service.summaries import SILENT_MIN_SECONDS
 from honed.service.summaries import ExperimentDetail
@@ -182,7 +184,10 @@ def test_pages_are_served_with_a_strict_policy(api: TestClient) -> None:
 
 def _page(api: TestClient, experiment_id: str, etag: str | None = None) -> httpx.Response:
     headers = {"If-None-Match": etag} if etag is not None else {}
-    return api.get(f"/dashboard/api/experiments/{experiment_id}", headers=headers)
+    response: httpx.Response = api.get(
+        f"/dashboard/api/experiments/{experiment_id}", headers=headers
+    )
+    return response
 
 
 def test_an_unchanged_page_is_a_304_without_building_it(
@@ -301,3 +306,66 @@ def test_a_worker_falling_silent_changes_an_unwritten_page(
     assert later.headers["ETag"].endswith('.0"')
     monkeypatch.setattr(time, "time", lambda: real() + 100 * SILENT_MIN_SECONDS)
     assert _page(api, experiment_id, later.headers["ETag"]).status_code == 304
+
+
+def test_a_changed_page_is_built_once_for_every_tab(
+    api: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A second tab's first load (or a reload) takes the page the first tab's poll built,
+    with the clock's fields as of its own request; a write makes the next load build."""
+    experiment_id = _experiment(api)
+    base = f"/v1/experiments/{experiment_id}"
+    api.post(
+        f"{base}/observations",
+        json={"assignments": {"x": 0.1}, "values": [{"name": "f", "value": 2.0}]},
+    ).raise_for_status()
+    api.post(f"{base}/suggestions").raise_for_status()
+    built: list[int] = []
+    detail = SummaryService.detail
+
+    def counted(self: SummaryService, caller: Token, eid: int) -> ExperimentDetail:
+        built.append(eid)
+        return detail(self, caller, eid)
+
+    monkeypatch.setattr(SummaryService, "detail", counted)
+    first = _page(api, experiment_id)
+    real = time.time
+    monkeypatch.setattr(time, "time", lambda: real() + 60)
+    second = _page(api, experiment_id)
+    assert len(built) == 1
+    assert second.headers["ETag"] == first.headers["ETag"]
+    one, two = first.json(), second.json()
+    assert two["now"] - one["now"] in (60, 61)
+    assert two["open_suggestions"][0]["age"] - one["open_suggestions"][0]["age"] in (60, 61)
+    for data in (one, two):
+        del data["now"], data["open_suggestions"][0]["age"]
+    assert one == two
+    api.post(f"{base}/suggestions").raise_for_status()
+    assert len(_page(api, experiment_id).json()["open_suggestions"]) == 2
+    assert len(built) == 2
+
+
+def test_the_page_cache_is_bounded_and_keeps_one_page_per_experiment() -> None:
+    def page(experiment_id: int, records: str, size: int, until: int | None = None) -> BuiltPage:
+        rest = b"{" + b" " * (size - 2) + b"}"
+        return BuiltPage(experiment_id, records, f"{records}.0", until, rest, ())
+
+    cache = PageCache(pages=3, size=100)
+    for i in range(4):
+        cache.put(page(i, "a", 10))
+    assert cache.get(0, "a", 0) is None  # the least recently used went first
+    assert [cache.get(i, "a", 0) is not None for i in (1, 2, 3)] == [True] * 3
+    cache.put(page(1, "b", 10))  # a newer version of 1 replaces its page
+    assert cache.get(1, "a", 0) is None
+    assert cache.get(1, "b", 0) is not None
+    cache.put(page(4, "a", 80))  # four pages: the least recent (2) goes; 3, 1, 4 fill 100
+    assert [cache.get(i, "a", 0) is not None for i in (2, 3, 4)] == [False, True, True]
+    assert cache.get(1, "b", 0) is not None
+    cache.put(page(7, "a", 20))  # 120 bytes: the least recent two (3, then 4) go
+    assert [cache.get(i, "a", 0) is not None for i in (3, 4, 7)] == [False, False, True]
+    assert cache.get(1, "b", 0) is not None
+    cache.put(page(5, "a", 101))  # larger than the whole cache: not kept
+    assert cache.get(5, "a", 0) is None
+    cache.put(page(6, "a", 10, until=1_000))  # a worker falls silent at 1,000
+    assert cache.get(6, "a", 999) is not None
+    assert cache.get(6, "a", 1_000) is None
