@@ -5,13 +5,19 @@ for both dialects and planned by the real database against the migrated schema."
 
 from __future__ import annotations
 
+import json
 from importlib.metadata import version
 
 import pytest
 
+from honed.domain.records import MetricValue
+from honed.storage.observations import NewObservation
 from honed.storage.sql import hot
+from honed.storage.sql.database import json_loads
 from honed.storage.sql.prepared import Prepared
 from honed.storage.sql.storage import SqlStorage
+from honed.testing.storage_support import make_spec
+from honed.testing.storage_support import point
 
 STATEMENTS = {name: value for name, value in vars(hot).items() if isinstance(value, Prepared)}
 # Built per number of point hashes asked about: one and several.
@@ -47,3 +53,19 @@ def test_every_prepared_statement_compiles_and_is_planned(
                 cursor.close()
     finally:
         storage.close()
+
+
+def test_json_columns_read_as_json_loads_reads_them(storage: SqlStorage) -> None:
+    """Columns are read with pydantic-core's parser, and what it refuses (a lone surrogate,
+    which SQLite stores as written) with json.loads, on both the ORM's and the hot path's
+    reads."""
+
+    for text in ('"\\ud800"', '{"a":[1,2.5,null,"é"],"b":1e400}', "12345678901234567890123"):
+        assert json_loads(text) == json.loads(text)
+        assert json_loads(text.encode()) == json.loads(text)
+    experiment = storage.create_experiment(storage.create_client("c").id, make_spec())
+    metadata: dict[str, str | float | int] = {"odd": "\ud800", "plain": "x", "n": 1.5}
+    new = NewObservation(None, point(1), (MetricValue("f", 0.1),), False, metadata)
+    (stored,) = storage.create_observations(experiment.id, [new])
+    assert storage.all_observations(experiment.id)[0].metadata == metadata
+    assert storage.get_observation(experiment.id, stored.id).metadata == metadata

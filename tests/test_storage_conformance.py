@@ -236,3 +236,25 @@ def test_0010_refuses_to_downgrade_a_point_open_at_two_tasks(database_url: str) 
     with pytest.raises(RuntimeError, match="the same assignments at two tasks"):
         _downgrade(database_url, "0009")
     assert _revision(database_url) == HEAD
+
+
+# --- 0012: suggestions.modified -----------------------------------------------------------
+
+
+def test_0012_gives_stored_suggestions_their_creation_time(database_url: str) -> None:
+    store = SqlStorage.from_url(database_url)
+    try:
+        _records(store)
+    finally:
+        store.close()
+    _downgrade(database_url, "0011")
+    SqlStorage.from_url(database_url).close()  # migrates to the head again
+    engine = sa.create_engine(normalize_url(database_url))
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(sa.select(SUGGESTIONS.c.created, SUGGESTIONS.c.modified))
+            pairs = [(row.created, row.modified) for row in rows]
+    finally:
+        engine.dispose()
+    assert len(pairs) == 6
+    assert all(created == modified for created, modified in pairs)

@@ -6,7 +6,9 @@ suggestions, so a dashboard refresh costs a few queries whatever the page shows.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
+import math
 import statistics
 import time
 from collections.abc import Mapping
@@ -70,6 +72,8 @@ class Worker:
     observations: int
     failures: int
     silent: bool
+    #: The first second at which it counts as silent; None while no report is expected.
+    silent_from: int | None = None
 
 
 @dataclass(frozen=True)
@@ -104,6 +108,12 @@ class ExperimentDetail:
     now: int
     #: What the observations cost of the budget: their tasks' costs (the count if plain).
     budget_consumed: float
+    #: ``SummaryService.version`` as read before the records (a write in between makes a
+    #: detail newer than its version says, never older).
+    version: str = ""
+    #: The first second at which the clock alone changes what this detail shows (a worker
+    #: falls silent); None: never. The clock's other effects (ages) are left to readers.
+    fresh_until: int | None = None
 
 
 @dataclass(frozen=True)
@@ -157,8 +167,21 @@ class SummaryService:
             budget_consumed=budget_consumed(experiment.spec, observations),
         )
 
+    def version(self, caller: Token, experiment_id: int) -> str:
+        """A digest of the writes behind what ``detail`` shows, read without reading the
+        records (a few index reads, whatever the experiment's size): while it stays the
+        same, so does the detail, until the clock makes a worker silent (``fresh_until``).
+        """
+        experiment_for(self._storage, caller, experiment_id)
+        return self._version(experiment_id)
+
+    def _version(self, experiment_id: int) -> str:
+        written = self._storage.experiment_version(experiment_id).encode()
+        return hashlib.sha1(written, usedforsecurity=False).hexdigest()[:20]
+
     def detail(self, caller: Token, experiment_id: int) -> ExperimentDetail:
         experiment = experiment_for(self._storage, caller, experiment_id)
+        version = self._version(experiment_id)
         observations = self._storage.all_observations(experiment_id)
         spec = experiment.spec
         optimized = spec.optimized_metrics
@@ -177,6 +200,10 @@ class SummaryService:
         # Done: the budget is spent (in task costs, multitask) and nothing is out, so no
         # worker is expected to report.
         done = budget is not None and consumed >= budget and not open_suggestions
+        seen = tuple(workers(observations, now, expecting_reports=not done))
+        falling_silent = [
+            w.silent_from for w in seen if w.silent_from is not None and not w.silent
+        ]
         return ExperimentDetail(
             experiment=experiment,
             observations=tuple(observations),
@@ -188,9 +215,11 @@ class SummaryService:
             best_ids=tuple(o.id for o in best_observations(spec, observations)),
             pareto_ids=tuple(o.id for o in pareto),
             hypervolume=hypervolume,
-            workers=tuple(workers(observations, now, expecting_reports=not done)),
+            workers=seen,
             now=now,
             budget_consumed=consumed,
+            version=version,
+            fresh_until=min(falling_silent, default=None),
         )
 
     def table(self, caller: Token, experiment_id: int) -> ObservationTable:
@@ -256,14 +285,16 @@ def workers(
         gaps = [b - a for a, b in itertools.pairwise(times)]
         usual = statistics.median(gaps) if gaps else 0.0
         quiet_for = now - times[-1]
+        allowed = max(SILENT_MIN_SECONDS, SILENT_GAPS * usual)
         result.append(
             Worker(
                 hostname=hostname,
                 last_report=times[-1],
                 observations=len(items),
                 failures=sum(o.failed for o in items),
-                silent=expecting_reports
-                and quiet_for > max(SILENT_MIN_SECONDS, SILENT_GAPS * usual),
+                silent=expecting_reports and quiet_for > allowed,
+                # The first whole second quiet for longer than allowed.
+                silent_from=times[-1] + math.floor(allowed) + 1 if expecting_reports else None,
             )
         )
     return sorted(result, key=lambda w: (-w.last_report, w.hostname))

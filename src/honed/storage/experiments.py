@@ -67,6 +67,18 @@ class ExperimentStore(Protocol):
         """
 
     @abstractmethod
+    def experiment_version(self, experiment_id: int) -> str:
+        """An opaque text that changes whenever the experiment, or any of its suggestions
+        or observations, is created, changed or deleted, a suggestion's lease extension
+        aside (leases are not shown to people; a heartbeat would change it every few
+        seconds). Read without reading the records, so a reader can tell "unchanged" from
+        it for far less than the records cost: two equal texts mean no such write was
+        committed between the calls.
+
+        Raises: NotFoundError. Locks: read.
+        """
+
+    @abstractmethod
     def list_experiments(
         self,
         client_id: int,

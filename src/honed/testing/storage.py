@@ -20,6 +20,7 @@ e.g. a ``functools.partial``); ``check_race_outcomes`` judges the result.
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Callable
 
 import pytest
@@ -28,6 +29,7 @@ from honed.domain.paging import PageRequest
 from honed.domain.tenancy import TokenType
 from honed.errors import NotFoundError
 from honed.storage.base import Storage
+from honed.storage.experiments import ExperimentPatch
 from honed.storage.observations import ObservationPatch
 from honed.testing.storage_analyses import ModelAnalysesConformance
 from honed.testing.storage_experiments import ExperimentConformance
@@ -135,3 +137,63 @@ class StorageConformance(
         for snapshot, attribute in snapshots:
             with pytest.raises(dataclasses.FrozenInstanceError):
                 setattr(snapshot, attribute, None)
+
+    def test_experiment_version_moves_with_every_write_of_the_experiment(
+        self, storage: Storage
+    ) -> None:
+        eid = self.experiment(storage, suggestion_ttl_seconds=60.0).id
+        other = self.experiment(storage).id
+        seen = [storage.experiment_version(eid)]
+
+        def changed(what: str) -> None:
+            version = storage.experiment_version(eid)
+            assert version not in seen, what
+            assert storage.experiment_version(eid) == version, what  # a read changes nothing
+            seen.append(version)
+
+        assert storage.experiment_version(eid) == seen[0]
+        first = self.suggest(storage, eid, point(0))
+        changed("suggestion created")
+        storage.update_suggestion_metadata(eid, first.id, {"stage": "training"})
+        changed("suggestion metadata")
+        storage.extend_suggestion_lease(eid, first.id, time.time() + 120)
+        assert storage.experiment_version(eid) == seen[-1], "a lease alone is no change"
+        storage.extend_suggestion_lease(eid, first.id, time.time() + 180, {"step": 1}, True)
+        changed("suggestion metadata with its lease")
+        observation = self.observe(storage, eid, first.id)
+        changed("observation of a suggestion (which closes it)")
+        self.observe(storage, eid, assignments=point(1))
+        changed("observation of assignments")
+        storage.update_observation(eid, observation.id, ObservationPatch(failed=True))
+        changed("observation updated")
+        storage.update_observation(
+            eid, observation.id, ObservationPatch(metadata={"host": "b"}, set_metadata=True)
+        )
+        changed("observation metadata")
+        second = self.suggest(storage, eid, point(2))
+        changed("another suggestion")
+        storage.update_observation(eid, observation.id, ObservationPatch(suggestion_id=second.id))
+        changed("observation moved to another suggestion (which closes it)")
+        storage.delete_observations(eid, observation.id)
+        changed("observation deleted")
+        third = self.suggest(storage, eid, point(3))
+        changed("a third suggestion")
+        assert storage.expire_suggestions(eid, time.time() + 600) == 1
+        changed("suggestion expired")
+        self.suggest(storage, eid, point(4))
+        changed("a fourth suggestion")
+        storage.delete_suggestions(eid)
+        changed("suggestions deleted")
+        storage.update_experiment(eid, ExperimentPatch(metadata={"a": 1}, set_metadata=True))
+        changed("experiment metadata")
+        storage.update_experiment(eid, ExperimentPatch(name="renamed"))
+        changed("experiment renamed")
+        storage.create_queued_suggestion(eid, point(5))  # not the experiment's records
+        storage.update_observation(
+            other, self.observe(storage, other, assignments=point(6)).id, ObservationPatch()
+        )
+        self.suggest(storage, other, point(7))
+        assert storage.experiment_version(eid) == seen[-1], "another experiment's writes"
+        assert storage.get_suggestion(eid, third.id).deleted
+        with pytest.raises(NotFoundError):
+            storage.experiment_version(eid + other + 1000)

@@ -13,6 +13,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
 from honed.server.dashboard import runs
+from honed.server.dashboard.built import PageCache
 from honed.server.dashboard.pages import STATIC_DIR
 from honed.server.dashboard.routes import router
 
@@ -30,6 +31,7 @@ class RevalidatedStaticFiles(StaticFiles):
 
 
 def install(app: FastAPI) -> None:
+    app.state.dashboard_pages = PageCache()
     app.router.routes.extend(router.routes)
     app.router.routes.extend(runs.router.routes)
     app.mount(

@@ -142,9 +142,26 @@ def _suggestion(suggestion: Suggestion, now: int) -> JSON:
     }
 
 
+def page_version(version: str, fresh_until: int | None) -> str:
+    """An experiment page's ``version`` (its ETag): the records' version
+    (``SummaryService.version``) and the second from which the clock changes the page
+    (``ExperimentDetail.fresh_until``; 0: never)."""
+    return f"{version}.{fresh_until or 0}"
+
+
+def is_current(etag: str, version: str, now: float) -> bool:
+    """Whether a page whose ETag is ``etag`` (as sent back, quoted) still shows what the
+    records of ``version`` show at ``now``, so the answer can be a 304 without building it."""
+    held, _, until = etag.strip().strip('"').rpartition(".")
+    if held != version or not until.isdigit():
+        return False
+    return int(until) == 0 or now < int(until)
+
+
 def detail_json(detail: ExperimentDetail) -> JSON:
-    """The page's data with ``version``: a digest of all of it but the clock, so a page
-    redraws (and a refresh transfers) only when something it shows has changed."""
+    """The page's data with ``version`` (``page_version``), which changes whenever what
+    it shows does (the clock aside: ages are the page's to count), so a page redraws (and
+    a refresh transfers) only when its records were written."""
     data: JSON = {
         "experiment": experiment_head(detail.experiment),
         "budget_consumed": detail.budget_consumed,
@@ -176,9 +193,7 @@ def detail_json(detail: ExperimentDetail) -> JSON:
             for w in detail.workers
         ],
     }
-    timeless = {**data, "open_suggestions": [s["id"] for s in data["open_suggestions"]]}
-    text = json.dumps(timeless, separators=(",", ":"), default=str).encode()
-    data["version"] = hashlib.sha1(text, usedforsecurity=False).hexdigest()
+    data["version"] = page_version(detail.version, detail.fresh_until)
     data["now"] = detail.now
     return data
 

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import io
+import time
 from typing import Annotated
 
 from fastapi import APIRouter
+from fastapi import Depends
 from fastapi import Header
 from fastapi import Query
+from fastapi import Request
 from fastapi.responses import FileResponse
 from fastapi.responses import JSONResponse
 from fastapi.responses import RedirectResponse
@@ -22,7 +25,9 @@ from honed.api.responses import DashboardSummariesOut
 from honed.api.responses import ShareOut
 from honed.domain.table import write_csv
 from honed.errors import NotFoundError
+from honed.server.dashboard import built
 from honed.server.dashboard import render
+from honed.server.dashboard.built import PageCache
 from honed.server.dashboard.pages import page
 from honed.server.query import ShareQuery
 from honed.server.query import StateQuery
@@ -34,6 +39,13 @@ from honed.server.routes.deps import path_id
 from honed.server.routes.deps import reply
 
 router = APIRouter(responses=ERRORS)
+
+
+async def page_cache(request: Request) -> PageCache:
+    """The app's built experiment pages (installed with the dashboard). Async: no thread
+    hop for a lookup."""
+    cache: PageCache = request.app.state.dashboard_pages
+    return cache
 
 
 @router.get("/dashboard", include_in_schema=False)
@@ -80,6 +92,7 @@ def experiment_detail(
     svc: Svc,
     token: Caller,
     experiment_id: PathId,
+    pages: Annotated[PageCache, Depends(page_cache)],
     if_none_match: Annotated[str | None, Header()] = None,
 ) -> Response:
     """All an experiment page shows, in one read: observations (with their trial status,
@@ -87,13 +100,23 @@ def experiment_detail(
     front and its hypervolume, and the workers seen in observation metadata.
 
     ``version`` changes whenever any of it does (the clock aside); sent back as
-    ``If-None-Match``, an unchanged experiment is a bodiless 304."""
-    detail = svc.summaries.detail(token, path_id(experiment_id))
-    data = render.detail_json(detail)
-    etag = f'"{data["version"]}"'
-    if if_none_match == etag:
-        return Response(status_code=304, headers={"ETag": etag})
-    return JSONResponse(data, headers={"ETag": etag})
+    ``If-None-Match``, an unchanged experiment is a bodiless 304, told from the version of
+    its records without reading them (a page that polls costs a few index reads). A
+    changed page is built once for every tab that asks (built.PageCache)."""
+    eid = path_id(experiment_id)
+    records = svc.summaries.version(token, eid)
+    now = time.time()
+    if if_none_match is not None and render.is_current(if_none_match, records, now):
+        return Response(status_code=304, headers={"ETag": if_none_match})
+    page = pages.get(eid, records, now)
+    if page is None:
+        page = built.build(svc.summaries, token, eid)
+        pages.put(page)
+    return Response(
+        page.content(int(now)),
+        media_type="application/json",
+        headers={"ETag": f'"{page.version}"'},
+    )
 
 
 @router.get(

@@ -108,7 +108,7 @@ EXPIRE = Prepared(
         ~SUGGESTIONS.c.deleted,
         SUGGESTIONS.c.lease_until < bindparam("b_now"),
     )
-    .values(deleted=True)
+    .values(deleted=True, modified=bindparam("b_modified"))
 )
 SET_CURSOR = Prepared(
     update(EXPERIMENTS)
@@ -127,12 +127,13 @@ _SUGGESTION_KEYS = (
     "lease_until",
     "model",
     "task",
+    "modified",
 )
 INSERT_SUGGESTION = Prepared(insert(SUGGESTIONS).returning(SUGGESTIONS.c.id), _SUGGESTION_KEYS)
 CLOSE_SUGGESTION = Prepared(
     update(SUGGESTIONS)
     .where(SUGGESTIONS.c.id == bindparam("b_id"))
-    .values(state=SuggestionState.CLOSED.value)
+    .values(state=SuggestionState.CLOSED.value, modified=bindparam("b_modified"))
 )
 _OBSERVATION_KEYS = (
     "experiment_id",
@@ -256,7 +257,7 @@ def create_suggestion(
     ttl = row.spec.get("suggestion_ttl_seconds")
     now = time.time()
     if ttl is not None:
-        EXPIRE.send(tx, {**key, "b_now": now})
+        EXPIRE.send(tx, {**key, "b_now": now, "b_modified": now})
     open_hashes: frozenset[str] | None = None
     if len(open_points) <= OPEN_READ_AT_ONCE:
         # Every open point, read before the EXPIRE: those it closes are left out here.
@@ -320,6 +321,7 @@ def create_suggestion(
         "lease_until": created + ttl if ttl is not None else None,
         "model": convert.model_json(new.model),
         "task": new.task,
+        "modified": created,
     }
     inserted = INSERT_SUGGESTION.send(tx, values)
     # The writes and COMMIT in one round trip: the experiment's row lock, which every
@@ -358,7 +360,9 @@ def candidate_basis(tx: RawTransaction, experiment_id: int) -> CandidateBasis:
 
 
 def expire_suggestions(tx: RawTransaction, experiment_id: int, now: float) -> int:
-    return EXPIRE.run(tx, {"experiment_id": experiment_id, "b_now": now})
+    return EXPIRE.run(
+        tx, {"experiment_id": experiment_id, "b_now": now, "b_modified": time.time()}
+    )
 
 
 def observe(
@@ -430,7 +434,7 @@ def insert_observations(
                     created.append(repeated)
                     continue
             else:
-                CLOSE_SUGGESTION.send(tx, {"b_id": suggestion.id})
+                CLOSE_SUGGESTION.send(tx, {"b_id": suggestion.id, "b_modified": now})
             assignments = suggestion.assignments
             task = suggestion.task
         assert assignments is not None

@@ -108,6 +108,7 @@ class SuggestionRow(Base):
             sqlite_where=text(OPEN_UNIQUE_POINT),
             postgresql_where=text(OPEN_UNIQUE_POINT),
         ),
+        Index("ix_suggestions_experiment_modified", "experiment_id", "modified"),
     )
 
     id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
@@ -126,6 +127,8 @@ class SuggestionRow(Base):
     # Multitask: the task to evaluate (part of point_hash: the same assignments at another
     # task are another point).
     task: Mapped[str | None] = mapped_column(String(100))
+    # Set on every write but a lease extension (insert, close, metadata, expiry, delete).
+    modified: Mapped[float] = mapped_column(Double, server_default=text("0"))
 
 
 class QueuedSuggestionRow(Base):

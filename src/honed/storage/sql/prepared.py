@@ -30,6 +30,7 @@ from sqlalchemy.sql.expression import ClauseElement
 from sqlalchemy.sql.expression import ReturnsRows
 
 from honed.storage.sql.database import RawTransaction
+from honed.storage.sql.database import json_loads
 
 Convert = Callable[[Any], Any]
 # Row classes are made at run time from a statement's columns.
@@ -42,7 +43,7 @@ def _json_in(value: Any) -> Any:
 
 def _json_out(value: Any) -> Any:
     # SQLite returns JSON as text; psycopg has already decoded JSONB.
-    return json.loads(value) if isinstance(value, str | bytes) else value
+    return json_loads(value) if isinstance(value, str | bytes) else value
 
 
 def _bool_out(value: Any) -> Any:

@@ -80,6 +80,7 @@ from honed.storage.sql.models import SuggestionRow
 from honed.storage.sql.models import TokenRow
 from honed.storage.sql.queries import count_rows as _count
 from honed.storage.sql.queries import experiment_updated_key
+from honed.storage.sql.queries import experiment_version as _experiment_version
 from honed.storage.sql.queries import get_row as _get
 from honed.storage.sql.queries import observation_sort_key
 from honed.storage.sql.queries import paginate as _paginate
@@ -220,6 +221,10 @@ class SqlStorage(ProjectsAndRuns, SqlRunAttachments, SqlModelAnalyses, Storage):
         with self._tx.read() as session:
             return convert.experiment(_get(session, ExperimentRow, experiment_id))
 
+    def experiment_version(self, experiment_id: int) -> str:
+        with self._tx.read() as session:
+            return _experiment_version(session, experiment_id)
+
     def list_experiments(
         self,
         client_id: int,
@@ -328,6 +333,7 @@ class SqlStorage(ProjectsAndRuns, SqlRunAttachments, SqlModelAnalyses, Storage):
         with self._tx.write() as session:
             row = _get_child(session, SuggestionRow, experiment_id, suggestion_id)
             row.meta = _json(metadata)
+            row.modified = time.time()
             return convert.suggestion(row)
 
     def extend_suggestion_lease(
@@ -344,6 +350,7 @@ class SqlStorage(ProjectsAndRuns, SqlRunAttachments, SqlModelAnalyses, Storage):
             row = _get_child(session, SuggestionRow, experiment_id, suggestion_id, lock=True)
             if set_metadata:
                 row.meta = _json(metadata)
+                row.modified = time.time()
             if (
                 row.state == SuggestionState.OPEN.value
                 and not row.deleted
@@ -369,7 +376,9 @@ class SqlStorage(ProjectsAndRuns, SqlRunAttachments, SqlModelAnalyses, Storage):
                 conditions.append(SuggestionRow.state == SuggestionState.OPEN.value)
             # No lease on a deleted suggestion: expiry (which keeps it) is told apart by it.
             result = session.execute(
-                update(SuggestionRow).where(*conditions).values(deleted=True, lease_until=None)
+                update(SuggestionRow)
+                .where(*conditions)
+                .values(deleted=True, lease_until=None, modified=time.time())
             )
             return int(result.rowcount)  # type: ignore[attr-defined]
 
@@ -480,7 +489,7 @@ class SqlStorage(ProjectsAndRuns, SqlRunAttachments, SqlModelAnalyses, Storage):
                 session.execute(
                     update(SUGGESTIONS)
                     .where(SUGGESTIONS.c.id == suggestion.id)
-                    .values(state=SuggestionState.CLOSED.value)
+                    .values(state=SuggestionState.CLOSED.value, modified=time.time())
                 )
                 row.suggestion_id = suggestion.id
                 row.assignments = dict(suggestion.assignments)
