@@ -14,19 +14,25 @@ running total between and after the two requests, which splits a cycle into sugg
 create and observation create (by their shares: each read costs the server some 10-60 k Ir
 of its own).
 
-Some of the server's work follows the clock, not the requests (uvicorn's 0.1 s tick): ``--idle``
-seconds without requests before and after the measured cycles give that rate (Ir/s), and it
-is subtracted for the measured wall time. Each variant runs ``--repeat`` times, the variants
-alternating.
+Some of the server's work follows the clock, not the requests: uvicorn's 0.1 s tick, and
+lookups that a request makes at most once per so many seconds (the token every 5 s, the
+optimizers' heartbeats every 2 s). Under valgrind a cycle takes 0.05-0.15 s, as the machine's
+load has it, so that work was several percent of a cycle and varied with the load (unpaced
+runs of one revision differed by 3%). The counted cycles therefore run in four blocks, one
+cycle every ``--pace`` seconds or every 3x that (fast, slow, slow, fast), and a least-squares
+fit of each block's Ir = cycles * R + seconds * k gives R, the Ir of a cycle itself, which is
+what is reported (k, the clock's Ir/s, too). Each variant runs ``--repeat`` times, the
+variants alternating.
 
 Usage: PYTHONPATH=src .venv/bin/python benchmarks/request_instructions.py --before REV
        [--after REV] [--deployments sqlite,pg1] [--repeat 2] [--warmup 200] [--cycles 500]
-       [--split 100] [--idle 5]
+       [--split 100] [--pace 0.15]
 
 Prints per deployment Ir per cycle, per suggestion and per observation (mean over runs and
 spread, max-min over mean) and the ratios after/before; where after/before of a cycle is
 above 1.02, the functions whose Ir per cycle grew most, by self and by inclusive cost
-(callgrind_annotate on the first runs; Python code is all in the interpreter's frames).
+(callgrind_annotate on the first block of the first runs; Python code is all in the
+interpreter's frames).
 Writes benchmarks/results/request_instructions.json (``--output``) and keeps the measured
 callgrind profiles in the directory of that name without .json.
 """
@@ -103,14 +109,6 @@ class Profiler:
             raise RuntimeError(f"no totals in {path}")
         return int(totals.group(1)), path
 
-    def idle_rate(self, seconds: float) -> float:
-        """Ir per second with no request: the clock-driven work."""
-        self.dump()
-        began = time.monotonic()
-        time.sleep(seconds)
-        elapsed = time.monotonic() - began
-        return self.dump()[0] / elapsed
-
 
 def cycle(http: httpx.Client, prefix: str) -> None:
     suggestion = http.post(prefix + "/suggestions")
@@ -128,7 +126,7 @@ def observe(http: httpx.Client, prefix: str, suggestion: dict[str, Any]) -> None
 
 
 def run_once(src: Path, database_url: str, args: argparse.Namespace, keep: Path) -> dict[str, Any]:
-    """One server under callgrind: warm-up, idle, measured cycles, idle. Ir figures."""
+    """One server under callgrind: warm-up, counted blocks, split. Ir figures."""
     from tests.support.server import running_server
 
     with (
@@ -157,14 +155,25 @@ def run_once(src: Path, database_url: str, args: argparse.Namespace, keep: Path)
         pid = server.process.pid
         monitor(pid, "instrumentation", "on")
         profiler = Profiler(pid, Path(directory))
-        idle = [profiler.idle_rate(args.idle)]  # its first dump drops the switch-on
-        measured = time.monotonic()
-        for _ in range(args.cycles):
-            cycle(http, prefix)
-        wall = time.monotonic() - measured
-        ir, profile = profiler.dump()
-        shutil.copy(profile, keep)
-        idle.append(profiler.idle_rate(args.idle))
+        profiler.dump()  # drops the switch-on
+        # Blocks of cycles, one every --pace seconds or 3x that (fast, slow, slow, fast), so
+        # that a fit of Ir = cycles * R + seconds * k tells the cycles' own cost R from the
+        # clock-driven k.
+        blocks: list[tuple[int, float, int]] = []  # cycles, seconds, Ir
+        late = 0
+        for pace in (args.pace, 3 * args.pace, 3 * args.pace, args.pace):
+            began_block = time.monotonic()
+            for i in range(args.cycles // 4 + 1):
+                wait = began_block + i * pace - time.monotonic()
+                late += wait < 0
+                time.sleep(max(0.0, wait))
+                if i < args.cycles // 4:
+                    cycle(http, prefix)
+            ir, profile = profiler.dump()
+            blocks.append((args.cycles // 4, time.monotonic() - began_block, ir))
+            if len(blocks) == 1:
+                shutil.copy(profile, keep)
+        per_cycle, per_second = fit(blocks)
         # The split: a vgdb read costs the server some 10-60 k Ir of its own, so it only
         # gives the suggestion's share of a cycle (both requests carry one read).
         requests = {"suggestion": 0, "observation": 0}
@@ -175,20 +184,29 @@ def run_once(src: Path, database_url: str, args: argparse.Namespace, keep: Path)
             response.raise_for_status()
             observe(http, prefix, response.json())
             requests["observation"] += (mark := counted(pid)) - total
-        rate = statistics.fmean(idle)
-        per_cycle = (ir - rate * wall) / args.cycles
         share = requests["suggestion"] / sum(requests.values()) if args.split else math.nan
         return {
             "ir_per_cycle": per_cycle,
             "ir_per_suggestion": share * per_cycle,
             "ir_per_observation": (1 - share) * per_cycle,
-            "measured_ir": ir,
-            "measured_seconds": wall,
-            "idle_ir_per_second": idle,
-            "idle_share": rate * wall / ir,
+            "clock_ir_per_second": per_second,
+            "blocks": blocks,
+            "late_cycles": late,
             "warmup_seconds": warmed - began,
             "profile": str(keep),
+            "profile_cycles": args.cycles // 4,
         }
+
+
+def fit(blocks: Sequence[tuple[int, float, int]]) -> tuple[float, float]:
+    """Least squares of Ir = cycles * R + seconds * k over the blocks: (R, k)."""
+    nn = sum(n * n for n, _, _ in blocks)
+    nw = sum(n * w for n, w, _ in blocks)
+    ww = sum(w * w for _, w, _ in blocks)
+    ni = sum(n * i for n, _, i in blocks)
+    wi = sum(w * i for _, w, i in blocks)
+    det = nn * ww - nw * nw
+    return (ww * ni - nw * wi) / det, (nn * wi - nw * ni) / det
 
 
 def function_costs(profile: Path, inclusive: bool) -> dict[str, int]:
@@ -251,14 +269,14 @@ def print_table(results: dict[str, dict[str, list[dict[str, Any]]]]) -> None:
     header = f"{'deployment':<12}{'variant':<10}{'runs':>5}" + "".join(
         f"{label:>20}" for label in ("M Ir/cycle (spread)", "M Ir/suggestion", "M Ir/observation")
     )
-    print("\n" + header + f"{'idle %':>8}\n" + "-" * (len(header) + 8))
+    print("\n" + header + f"{'clock M Ir/s':>14}\n" + "-" * (len(header) + 14))
     for deployment, variants in results.items():
         for variant, runs in variants.items():
             cells = "".join(
                 f"{m / 1e6:>11.3f} ({100 * s:4.2f}%)" for m, s in (summary(runs, k) for k in keys)
             )
-            idle = 100 * statistics.fmean(r["idle_share"] for r in runs)
-            print(f"{deployment:<12}{variant:<10}{len(runs):>5}{cells}{idle:>8.1f}")
+            clock = statistics.fmean(r["clock_ir_per_second"] for r in runs) / 1e6
+            print(f"{deployment:<12}{variant:<10}{len(runs):>5}{cells}{clock:>14.2f}")
         before, after = (variants[v] for v in ("before", "after"))
         ratios = "".join(f"{summary(after, k)[0] / summary(before, k)[0]:>20.3f}" for k in keys)
         print(f"{deployment:<12}{'after/before':<15}{ratios}")
@@ -275,7 +293,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--split", type=int, default=100, help="cycles after, split into the two requests"
     )
-    parser.add_argument("--idle", type=float, default=5.0, help="idle seconds, twice per run")
+    parser.add_argument(
+        "--pace", type=float, default=0.15, help="seconds per counted cycle (and 3x that)"
+    )
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     deployments = [d for d in args.deployments.split(",") if d]
@@ -324,7 +344,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         results[deployment][variant].append(result)
                         print(
                             f" {result['ir_per_cycle'] / 1e6:.3f} M Ir/cycle "
-                            f"({result['measured_seconds']:.0f} s measured)",
+                            f"({sum(b[1] for b in result['blocks']):.0f} s counted, "
+                            f"{result['late_cycles']} cycles late)",
                             flush=True,
                         )
     except KeyboardInterrupt:
@@ -339,7 +360,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         if ratio > GREW:
             old, new = (Path(variants[v][0]["profile"]) for v in ("before", "after"))
-            differences[deployment] = top_differences(old, new, args.cycles)
+            cycles = variants["after"][0]["profile_cycles"]
+            differences[deployment] = top_differences(old, new, cycles)
             for kind, rows in differences[deployment].items():
                 print(f"\n{deployment}: {kind} Ir per cycle, after - before (before)")
                 for name, grown, old in rows:
