@@ -110,8 +110,18 @@ class Profiler:
         return int(totals.group(1)), path
 
 
+def post(http: httpx.Client, url: str, body: dict[str, Any] | None = None) -> httpx.Response:
+    """POST, sent again once when the server had closed the idle connection: vgdb's reads
+    and dumps stop the server, and a pause past uvicorn's 5 s keep-alive closes it just as
+    the next request goes out."""
+    try:
+        return http.post(url, json=body)
+    except (httpx.ReadError, httpx.RemoteProtocolError):
+        return http.post(url, json=body)
+
+
 def cycle(http: httpx.Client, prefix: str) -> None:
-    suggestion = http.post(prefix + "/suggestions")
+    suggestion = post(http, prefix + "/suggestions")
     suggestion.raise_for_status()
     observe(http, prefix, suggestion.json())
 
@@ -122,7 +132,7 @@ def observe(http: httpx.Client, prefix: str, suggestion: dict[str, Any]) -> None
         "values": [{"value": objective(suggestion["assignments"])}],
         "metadata": {"hostname": HOSTNAME},
     }
-    http.post(prefix + "/observations", json=body).raise_for_status()
+    post(http, prefix + "/observations", body).raise_for_status()
 
 
 def run_once(src: Path, database_url: str, args: argparse.Namespace, keep: Path) -> dict[str, Any]:
@@ -179,7 +189,7 @@ def run_once(src: Path, database_url: str, args: argparse.Namespace, keep: Path)
         requests = {"suggestion": 0, "observation": 0}
         mark = counted(pid)
         for _ in range(args.split):
-            response = http.post(prefix + "/suggestions")
+            response = post(http, prefix + "/suggestions")
             requests["suggestion"] += (total := counted(pid)) - mark
             response.raise_for_status()
             observe(http, prefix, response.json())
