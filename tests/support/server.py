@@ -10,6 +10,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from collections.abc import Mapping
 from collections.abc import Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -45,11 +46,15 @@ def running_server(
     optimizers: int = 0,
     candidate_wait: float | None = None,
     extra_args: Sequence[str] = (),
+    launcher: Sequence[str] = (),
+    env: Mapping[str, str] | None = None,
 ) -> Iterator[RunningServer]:
     """Start ``python -m honed serve`` on a free port; wait for /health; stop it after.
 
     ``token`` is made valid with HONED_API_TOKEN; None: the server is left to mint its own,
     and ``server.token`` is the one it prints (empty on a database that has tokens).
+    ``launcher`` runs the Python process (e.g. valgrind and its options); ``env`` is set in
+    its environment over this process' own (e.g. PYTHONPATH for another checkout's src).
 
     No optimizer process by default (Sobol serves): most tests are about the API, and each
     optimizer process costs seconds of torch import.
@@ -57,12 +62,13 @@ def running_server(
     port = free_port()
     with tempfile.NamedTemporaryFile(prefix="honed-serve-", suffix=".log", delete=False) as log:
         log_path = Path(log.name)
-    env = {k: v for k, v in os.environ.items() if k != "HONED_API_TOKEN"}
+    environ = {k: v for k, v in os.environ.items() if k != "HONED_API_TOKEN"} | dict(env or {})
     if token is not None:
-        env["HONED_API_TOKEN"] = token
+        environ["HONED_API_TOKEN"] = token
     with log_path.open("wb") as log_file:
         process = subprocess.Popen(
             [
+                *launcher,
                 sys.executable,
                 "-m",
                 "honed",
@@ -80,7 +86,7 @@ def running_server(
             ],
             stdout=log_file,
             stderr=subprocess.STDOUT,
-            env=env,
+            env=environ,
             start_new_session=True,
         )
     server = RunningServer(f"http://127.0.0.1:{port}", token or "", process, log_path)
