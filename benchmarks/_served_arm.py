@@ -15,6 +15,11 @@ Each evaluation keeps the suggestion's ``source`` (engine, optimizer, fallback) 
 None; absent from servers that do not report it).
 
 ``cpu_load(n)`` runs n busy-loop processes beside the served runs.
+
+The parts other served benchmarks reuse (``multitask.py``'s served arms): ``fresh_server``
+(the server, its optimizer up), ``create_experiment`` (the seed's experiment id), ``drive``
+(spawned workers started together, a shared counter, their records), and the worker side's
+``reporting`` and ``ready_then_wait``.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ import tempfile
 import time
 import traceback
 from collections import Counter
+from collections.abc import Callable
 from collections.abc import Iterator
 from collections.abc import Sequence
 from contextlib import contextmanager
@@ -47,10 +53,13 @@ from _quality_problems import noise_draws
 from _quality_problems import score
 
 if TYPE_CHECKING:
+    from multiprocessing.context import SpawnContext
     from multiprocessing.context import SpawnProcess
     from multiprocessing.queues import Queue
     from multiprocessing.sharedctypes import Synchronized
     from multiprocessing.synchronize import Event
+
+    from tests.support.server import RunningServer
 
 ROOT = Path(__file__).resolve().parent.parent
 ARM = "honed-served"
@@ -169,8 +178,7 @@ def worker_main(
     """Connect, say ready, wait for the start, run the loop until the slots run out."""
     import httpx
 
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops us
-    try:
+    with reporting(plan.index, messages):
         problem = PROBLEMS[plan.problem]
         prefix = f"/v1/experiments/{plan.experiment_id}"
         records: list[dict[str, Any]] = []
@@ -178,9 +186,7 @@ def worker_main(
             base_url=plan.url, auth=(plan.token, ""), timeout=REQUEST_TIMEOUT
         ) as client:
             client.get(prefix).raise_for_status()  # open the connection before the clock
-            messages.put(("ready", plan.index, None))
-            if not go.wait(READY_TIMEOUT):
-                raise TimeoutError("no start signal")
+            ready_then_wait(plan.index, messages, go)
             while True:
                 with counter.get_lock():
                     slot = counter.value
@@ -213,8 +219,24 @@ def worker_main(
                     }
                 )
         messages.put(("result", plan.index, records))
+
+
+@contextmanager
+def reporting(index: int, messages: Queue[Any]) -> Iterator[None]:
+    """A spawned worker's body: Ctrl-C is left to the parent, and any failure goes to the
+    parent as ``("failed", index, traceback)`` (``drive`` raises it there)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops us
+    try:
+        yield
     except BaseException:
-        messages.put(("failed", plan.index, traceback.format_exc()[-2000:]))
+        messages.put(("failed", index, traceback.format_exc()[-2000:]))
+
+
+def ready_then_wait(index: int, messages: Queue[Any], go: Event) -> None:
+    """Tell the parent this worker is connected, and wait for everyone's start."""
+    messages.put(("ready", index, None))
+    if not go.wait(READY_TIMEOUT):
+        raise TimeoutError("no start signal")
 
 
 # --- the parent side -----------------------------------------------------------------------
@@ -247,14 +269,28 @@ def _collect(
     return [found[i] for i in range(len(processes))]
 
 
-def _drive(plans: Sequence[WorkerPlan]) -> tuple[list[dict[str, Any]], float]:
-    """Run the workers; every evaluation's record, and the seconds from start to last."""
+def _slot_counter(context: SpawnContext) -> Synchronized[int]:
+    return context.Value("i", 0)
+
+
+def drive(
+    plans: Sequence[Any],
+    target: Callable[..., None] = worker_main,
+    shared: Callable[[SpawnContext], Any] = _slot_counter,
+) -> tuple[list[dict[str, Any]], float]:
+    """Run one spawned ``target(plan, shared, messages, go)`` per plan; every record the
+    workers sent, and the seconds from the start signal to the last result.
+
+    ``shared`` makes the one object every worker gets (by default a slot counter; a
+    synchronized ``multiprocessing`` value or array, whose lock the workers share). A
+    worker connects, calls ``ready_then_wait``, runs, and puts ``("result", index,
+    records)``, within ``reporting`` so that a failure reaches the parent."""
     context = get_context("spawn")
     messages: Queue[Any] = context.Queue()
     go = context.Event()
-    counter: Synchronized[int] = context.Value("i", 0)
+    counter = shared(context)
     processes = [
-        context.Process(target=worker_main, args=(plan, counter, messages, go), daemon=True)
+        context.Process(target=target, args=(plan, counter, messages, go), daemon=True)
         for plan in plans
     ]
     try:
@@ -280,11 +316,18 @@ def _drive(plans: Sequence[WorkerPlan]) -> tuple[list[dict[str, Any]], float]:
         messages.join_thread()
 
 
-def _create_experiment(client: Any, body: dict[str, Any], seed: int) -> str:
+def create_experiment(
+    client: Any,
+    body: dict[str, Any],
+    seed: int,
+    create: Callable[[dict[str, Any]], str] | None = None,
+) -> str:
     """Create the experiment with id ``1 + seed``, as the engine arm's: honed's Sobol
     sequence (the initial design, the fallbacks) is seeded by the experiment id, so on a
     fresh database every seed would get the same design. ``seed`` placeholder experiments,
-    deleted at once, take the ids before it."""
+    deleted at once, take the ids before it (over ``client``, an ``httpx.Client``).
+    ``create``: how the experiment itself is created (its id), when not with ``client``
+    (for example with the official sigopt client)."""
     for _ in range(seed):
         placeholder = client.post(
             "/v1/experiments",
@@ -295,16 +338,19 @@ def _create_experiment(client: Any, body: dict[str, Any], seed: int) -> str:
         )
         placeholder.raise_for_status()
         client.delete(f"/v1/experiments/{placeholder.json()['id']}").raise_for_status()
-    created = client.post("/v1/experiments", json=body)
-    if created.status_code != 200:
-        raise RuntimeError(f"create: HTTP {created.status_code}: {created.text}")
-    experiment_id = str(created.json()["id"])
+    if create is None:
+        created = client.post("/v1/experiments", json=body)
+        if created.status_code != 200:
+            raise RuntimeError(f"create: HTTP {created.status_code}: {created.text}")
+        experiment_id = str(created.json()["id"])
+    else:
+        experiment_id = str(create(body))
     if experiment_id != str(1 + seed):
         raise RuntimeError(f"experiment id {experiment_id}, not {1 + seed}: seeds would differ")
     return experiment_id
 
 
-def _wait_for_optimizer(database_url: str, timeout: float) -> float:
+def wait_for_optimizer(database_url: str, timeout: float) -> float:
     """Until the server's optimizer process has sent a heartbeat: its torch import is not
     part of the run (a long-running service has its optimizer up)."""
     from honed.storage.sql.storage import SqlStorage
@@ -321,46 +367,85 @@ def _wait_for_optimizer(database_url: str, timeout: float) -> float:
     return time.monotonic() - began
 
 
-def run_served(problem_name: str, budget: str, seed: int) -> dict[str, Any]:
-    """One served run; the keys of ``simulate``'s result and the served arm's own."""
-    import httpx
+@dataclass(frozen=True)
+class Served:
+    """A fresh ``honed serve`` of ``fresh_server``, its optimizer up."""
 
+    server: RunningServer
+    token: str
+    database_url: str
+    #: From the start of the process to its /health answer.
+    startup_seconds: float
+    #: From then to the optimizer process's first heartbeat (its torch import).
+    optimizer_wait_seconds: float
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    def log(self) -> str:
+        """The server's output so far (its optimizer process's too); gone once it stops."""
+        return self.server.log()
+
+
+@contextmanager
+def fresh_server(
+    prefix: str = "honed-served-", extra_args: Sequence[str] = ()
+) -> Iterator[Served]:
+    """``honed serve`` as users start it: one server process and one optimizer process, on
+    a fresh SQLite file in a temporary directory, a free loopback port, a random
+    ``HONED_API_TOKEN``; yielded once its optimizer has sent a heartbeat. ``extra_args``:
+    more ``honed serve`` options (``--log-level info`` logs each model fit)."""
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))  # tests.support.server
     from tests.support.server import running_server
 
-    problem = PROBLEMS[problem_name]
-    evaluations, workers = BUDGETS[budget]
     token = secrets.token_urlsafe(24)
     began = time.perf_counter()
-    result: dict[str, Any] = {}
-    with tempfile.TemporaryDirectory(prefix="honed-served-") as tmp:
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
         database_url = f"sqlite:///{tmp}/served.db"
         with running_server(
-            database_url, token=token, optimizers=1, startup_timeout=STARTUP_TIMEOUT
+            database_url,
+            token=token,
+            optimizers=1,
+            startup_timeout=STARTUP_TIMEOUT,
+            extra_args=extra_args,
         ) as server:
-            result["startup_seconds"] = time.perf_counter() - began
-            result["optimizer_wait_seconds"] = _wait_for_optimizer(database_url, OPTIMIZER_TIMEOUT)
-            with httpx.Client(
-                base_url=server.url, auth=(token, ""), timeout=REQUEST_TIMEOUT
-            ) as client:
-                experiment_id = _create_experiment(
-                    client, experiment_body(problem, evaluations, workers), seed
+            startup = time.perf_counter() - began
+            waited = wait_for_optimizer(database_url, OPTIMIZER_TIMEOUT)
+            yield Served(server, token, database_url, startup, waited)
+
+
+def run_served(problem_name: str, budget: str, seed: int) -> dict[str, Any]:
+    """One served run; the keys of ``simulate``'s result and the served arm's own."""
+    import httpx
+
+    problem = PROBLEMS[problem_name]
+    evaluations, workers = BUDGETS[budget]
+    result: dict[str, Any] = {}
+    with fresh_server() as served:
+        result["startup_seconds"] = served.startup_seconds
+        result["optimizer_wait_seconds"] = served.optimizer_wait_seconds
+        with httpx.Client(
+            base_url=served.url, auth=(served.token, ""), timeout=REQUEST_TIMEOUT
+        ) as client:
+            experiment_id = create_experiment(
+                client, experiment_body(problem, evaluations, workers), seed
+            )
+            noise = tuple(noise_draws(problem, seed, evaluations))
+            plans = [
+                WorkerPlan(
+                    i, served.url, served.token, experiment_id, problem_name, evaluations, noise
                 )
-                noise = tuple(noise_draws(problem, seed, evaluations))
-                plans = [
-                    WorkerPlan(
-                        i, server.url, token, experiment_id, problem_name, evaluations, noise
-                    )
-                    for i in range(workers)
-                ]
-                try:
-                    records, drive_seconds = _drive(plans)
-                except Exception as error:
-                    raise RuntimeError(f"{error}\nserver log:\n{server.log()[-2000:]}") from error
-                fetched = client.get(f"/v1/experiments/{experiment_id}")
-                fetched.raise_for_status()
-                stored = int(fetched.json()["progress"]["observation_count"])
+                for i in range(workers)
+            ]
+            try:
+                records, drive_seconds = drive(plans)
+            except Exception as error:
+                raise RuntimeError(f"{error}\nserver log:\n{served.log()[-2000:]}") from error
+            fetched = client.get(f"/v1/experiments/{experiment_id}")
+            fetched.raise_for_status()
+            stored = int(fetched.json()["progress"]["observation_count"])
     if len(records) != evaluations or stored != evaluations:
         raise RuntimeError(
             f"{len(records)} evaluations recorded, {stored} stored, {evaluations} planned"

@@ -39,8 +39,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from _served_arm import _create_experiment
-from _served_arm import _wait_for_optimizer
+from _served_arm import create_experiment
+from _served_arm import wait_for_optimizer
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -133,11 +133,11 @@ def run(problem_name: str, arm: str, seed: int, evaluations: int) -> dict[str, A
     with tempfile.TemporaryDirectory(prefix="honed-multisolution-") as tmp:
         url = f"sqlite:///{tmp}/honed.db"
         with running_server(url, token=token, optimizers=1, startup_timeout=120) as server:
-            _wait_for_optimizer(url, 180)
+            wait_for_optimizer(url, 180)
             with httpx.Client(base_url=server.url, auth=(token, ""), timeout=600) as client:
                 wanted = SOLUTIONS if arm == "honed" else 1
                 body = experiment_body(problem, evaluations, wanted)
-                eid = _create_experiment(client, body, seed)
+                eid = create_experiment(client, body, seed)
                 base = f"/v1/experiments/{eid}"
                 history = []
                 for _ in range(evaluations):
