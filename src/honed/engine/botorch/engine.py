@@ -20,7 +20,6 @@ from botorch.models.model_list_gp_regression import ModelListGP
 from botorch.optim.optimize import optimize_acqf
 from botorch.optim.optimize_mixed import MAX_DISCRETE_VALUES
 from botorch.optim.optimize_mixed import optimize_acqf_mixed_alternating
-from botorch.sampling.normal import SobolQMCNormalSampler
 
 from honed.domain.analysis import ModelAnalysis
 from honed.domain.experiment import ExperimentSpec
@@ -69,10 +68,6 @@ REST_MAXITER = 50
 TASK_RESTARTS = 8
 TASK_MAXITER = 100
 TASK_RAW_SAMPLES = 512
-# qLogNEI's quasi-Monte Carlo samples (BoTorch's default is 512): half the cost of every
-# acquisition evaluation, with no loss on the quality grid (docs/decisions.md: qLogNEI on
-# 256 MC samples).
-NEI_MC_SAMPLES = 256
 # Open suggestions the acquisition conditions on, at most (see _acquisition_pending;
 # docs/decisions.md: Many workers in flight: 64 pending points in the acquisition, whitened
 # once).
@@ -616,7 +611,6 @@ def _acquisition(
     if n_objectives == 1:
         return direct_log_nei(
             model,
-            sampler=SobolQMCNormalSampler(sample_shape=torch.Size([NEI_MC_SAMPLES])),
             X_baseline=data.X_baseline,
             objective=GenericMCObjective(_first_outcome),
             constraints=constraints or None,
