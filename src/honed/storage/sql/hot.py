@@ -14,7 +14,9 @@ from typing import Any
 from sqlalchemy import BindParameter
 from sqlalchemy import ColumnElement
 from sqlalchemy import Table
+from sqlalchemy import Text
 from sqlalchemy import bindparam
+from sqlalchemy import cast
 from sqlalchemy import delete
 from sqlalchemy import func
 from sqlalchemy import insert
@@ -63,7 +65,11 @@ SUGGESTION_COLUMNS = _row_columns(SUGGESTIONS)
 OBSERVATION_COLUMNS = _row_columns(OBSERVATIONS)
 _EXPERIMENT_ID: BindParameter[int] = bindparam("experiment_id")
 
-_experiment = select(EXPERIMENTS).where(EXPERIMENTS.c.id == _EXPERIMENT_ID)
+# The spec as its JSON text, which convert.experiment decodes once per distinct text
+# (codec.spec_from_text), not on every request.
+_experiment = select(
+    *(cast(c, Text).label(c.name) if c.name == "spec" else c for c in EXPERIMENTS.c)
+).where(EXPERIMENTS.c.id == _EXPERIMENT_ID)
 EXPERIMENT = Prepared(_experiment)
 # The row lock serializes suggestion creation per experiment on PostgreSQL, across
 # processes; on SQLite BEGIN IMMEDIATE already holds the database lock. FOR NO KEY UPDATE,
@@ -254,7 +260,8 @@ def create_suggestion(
     queued = queued_sent.first()
     if row is None:
         raise NotFoundError()
-    ttl = row.spec.get("suggestion_ttl_seconds")
+    experiment = convert.experiment(row)
+    ttl = experiment.spec.suggestion_ttl_seconds
     now = time.time()
     if ttl is not None:
         EXPIRE.send(tx, {**key, "b_now": now, "b_modified": now})
@@ -280,7 +287,7 @@ def create_suggestion(
         return open_hashes if open_hashes is not None else frozenset(OPEN_POINTS.scalars(tx, key))
 
     context = SuggestionContext(
-        experiment=convert.experiment(row),
+        experiment=experiment,
         open_count=int(open_count),
         next_queued=convert.queued_suggestion(queued) if queued is not None else None,
         cursor=row.engine_cursor,
