@@ -137,7 +137,8 @@ def spec_from_text(
 ) -> ExperimentSpec:
     """``spec_from_json`` of a spec column read as its JSON text, decoded once per
     distinct text and columns: every worker-loop request reads its experiment, whose spec
-    rarely changes, and a spec is frozen, so one decoded copy serves them all."""
+    rarely changes, and a spec is frozen, so one decoded copy serves them all
+    (docs/decisions.md: The worker loop decodes a spec once and updates one index fewer)."""
     return spec_from_json(name, type_, development, json_loads(text), runs_only, project)
 
 

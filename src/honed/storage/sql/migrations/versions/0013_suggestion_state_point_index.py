@@ -16,7 +16,8 @@ depends_on = None
 # (experiment_id, state, deleted, point_hash) serves both what 0001's (experiment_id,
 # state, deleted) served (the open suggestions, by their prefix) and 0011's lookups of a
 # few points among them, so every insert and close of a suggestion updates one index
-# fewer (docs/decisions.md: The worker loop's requests back within 5% of issue 28's day).
+# fewer (docs/decisions.md: The worker loop decodes a spec once and updates one index
+# fewer).
 
 
 def upgrade() -> None:
