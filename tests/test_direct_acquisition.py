@@ -153,18 +153,21 @@ def test_values_and_gradients_equal_botorchs(
     generator = torch.Generator().manual_seed(n)
     pending_points = _points(encoding, (pending,), generator) if pending else None
     reference, direct = _pair(model, X, pending_points, seed=n)
-    # Which acquisition each evaluation went BoTorch's way for.
+    # Which acquisition each evaluation went BoTorch's way for, and with how many points.
     botorchs: list[object] = []
+    batches: list[int] = []
     botorch_samples = qLogNoisyExpectedImprovement._get_samples_and_objectives
 
     def spy(self: qLogNoisyExpectedImprovement, X: torch.Tensor) -> Any:
         botorchs.append(self)
+        if self is direct:
+            batches.append(X.shape[:-2].numel())
         return botorch_samples(self, X)
 
     monkeypatch.setattr(qLogNoisyExpectedImprovement, "_get_samples_and_objectives", spy)
     for q in (1, 2, 1):
-        # The first call per q goes BoTorch's way (it sets the base samples up); the
-        # second is the written-out one.
+        # The first call per q goes BoTorch's way for one of its points (that sets the
+        # base samples up), then all of them are written out; the second call only that.
         for _ in range(2):
             points = _points(encoding, (16, q), generator)
             a, b = points.clone().requires_grad_(True), points.clone().requires_grad_(True)
@@ -175,8 +178,11 @@ def test_values_and_gradients_equal_botorchs(
             assert b.grad is not None
             assert torch.allclose(actual, expected, rtol=TOLERANCE, atol=TOLERANCE)
             assert torch.allclose(b.grad, a.grad, rtol=TOLERANCE, atol=TOLERANCE)
-    # The written-out samples served every second evaluation.
+    # The written-out samples served every evaluation; BoTorch's way saw one point of each
+    # first batch per q: its joint posterior of a whole batch of raw samples with the
+    # baseline cost seconds at hundreds of observations.
     assert sum(each is direct for each in botorchs) == 3
+    assert batches == [1, 1, 1]
     assert sum(each is reference for each in botorchs) == 6
 
 
