@@ -244,6 +244,14 @@
   }
 
   // --- learning curves: intermediate values by step, stopped trials in their own colour ----
+  // The curves are of the objective, the first optimized metric (what the scheduler keeps
+  // and early stopping reads), whichever metric the page's other views show.
+  function curveMetric(exp, ctx) {
+    const [objective] = ctx.optimizedOf(exp);
+    if (objective) return objective.name;
+    return exp.metrics.length === 1 ? exp.metrics[0].name : "intermediate value";
+  }
+
   function renderCurves(d, ctx) {
     const panel = document.getElementById("curves-panel");
     const traced = d.observations.filter((o) => o.curve);
@@ -264,7 +272,7 @@
     C.draw(c, {
       grid: { left: 55, right: 20, top: C.LEGEND_TOP, bottom: 40 },
       xAxis: C.valueAxis({ name: "step", nameLocation: "middle", nameGap: 25 }),
-      yAxis: C.valueAxis({ name: "intermediate value" }),
+      yAxis: C.valueAxis({ name: curveMetric(d.experiment, ctx) }),
       series,
     }, { ...C.LEGEND, tooltip: { trigger: "item" } });
   }
