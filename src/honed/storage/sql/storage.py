@@ -46,6 +46,7 @@ from honed.storage.observations import IdempotencyKey
 from honed.storage.observations import NewObservation
 from honed.storage.observations import ObservationOrder
 from honed.storage.observations import ObservationPatch
+from honed.storage.observations import ObservationTotals
 from honed.storage.optimizer import LEASE_OWNER_SILENT_SECONDS
 from honed.storage.optimizer import CandidateSet
 from honed.storage.optimizer import FitInputs
@@ -54,6 +55,7 @@ from honed.storage.optimizer import OptimizerWork
 from honed.storage.optimizer import lease_is_live
 from honed.storage.sql import convert
 from honed.storage.sql import hot
+from honed.storage.sql import totals
 from honed.storage.sql.analyses import SqlModelAnalyses
 from honed.storage.sql.attachments import SqlRunAttachments
 from honed.storage.sql.codec import spec_to_json
@@ -476,6 +478,10 @@ class SqlStorage(ProjectsAndRuns, SqlRunAttachments, SqlModelAnalyses, Storage):
                 [ObservationRow.experiment_id == experiment_id, ~ObservationRow.deleted],
                 ObservationRow,
             )
+
+    def observation_totals(self, experiment: Experiment) -> ObservationTotals:
+        with self._tx.read() as session:
+            return totals.observation_totals(session, experiment)
 
     def update_observation(
         self, experiment_id: int, observation_id: int, patch: ObservationPatch
