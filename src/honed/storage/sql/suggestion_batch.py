@@ -82,6 +82,10 @@ def create_suggestions(
     else:
         # Counted, and later asked about, after the EXPIRE: what it closed is not open.
         (open_count,) = OPEN_COUNT.scalars(tx, key)
+        if open_count <= OPEN_READ_AT_ONCE * len(decisions):
+            # A batch reads them all when that is fewer rows per decision than a first
+            # round trip reads: a lookup per decision cost more than the decision.
+            open_hashes = set(OPEN_POINTS.scalars(tx, key))
     batch = _Batch(tx, experiment_id, row, ttl, open_hashes, int(open_count), queued)
     outcomes: list[Suggestion | Declined | HonedError | _Inserted] = []
     for decide in decisions:
