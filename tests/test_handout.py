@@ -291,3 +291,32 @@ def test_waiting_requests_write_their_demand_together(
     assert writes == [(False, 1), (False, 7), (True, 1)]
     waiting = [w.waiting for w in services.storage.optimizer_work() if w.experiment.id == eid]
     assert waiting == [7]
+
+
+def test_a_burst_after_the_token_cache_lapsed_looks_the_token_up_once(
+    services: Services, token: Token, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    eid = experiment_id(services, token)
+    # A process that has not looked the token up yet (or whose cache lapsed).
+    app = create_app(services=Services(services.storage, ServingPolicy(max_wait_seconds=0.0)))
+    lookups: list[str] = []
+    find = services.storage.find_token
+
+    def counting(token_hash: str) -> Any:
+        lookups.append(token_hash)
+        time.sleep(0.05)  # a slow read: the whole burst arrives during it
+        return find(token_hash)
+
+    monkeypatch.setattr(services.storage, "find_token", counting)
+
+    async def burst() -> list[httpx.Response]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://honed", auth=(TEST_TOKEN, "")
+        ) as client:
+            path = f"/v1/experiments/{eid}/suggestions"
+            return await asyncio.gather(*(client.post(path) for _ in range(20)))
+
+    responses = asyncio.run(burst())
+    assert [r.status_code for r in responses] == [200] * 20
+    assert len(lookups) == 1
