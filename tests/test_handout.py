@@ -40,6 +40,8 @@ from honed.service.app import Services
 from honed.service.handout import HandOutQueue
 from honed.service.suggestions import Attempt
 from honed.service.suggestions import ServingPolicy
+from honed.service.suggestions import SuggestionRequest
+from honed.storage.base import Storage
 from honed.storage.optimizer import CandidateSet
 from honed.storage.sql.storage import SqlStorage
 from tests.conftest import TEST_TOKEN
@@ -70,7 +72,7 @@ class Transactions:
     """Counts the store's suggestion create transactions and their sizes; ``hold`` makes
     the first wait until ``ready()`` (so that the others queue meanwhile)."""
 
-    def __init__(self, storage: SqlStorage, ready: Callable[[], bool] | None = None) -> None:
+    def __init__(self, storage: Storage, ready: Callable[[], bool] | None = None) -> None:
         self.sizes: list[int] = []
         self._create = storage.create_suggestions
         self._ready = ready
@@ -320,3 +322,54 @@ def test_a_burst_after_the_token_cache_lapsed_looks_the_token_up_once(
     responses = asyncio.run(burst())
     assert [r.status_code for r in responses] == [200] * 20
     assert len(lookups) == 1
+
+
+def test_requests_waiting_for_a_fit_share_one_watch_and_one_answer(
+    services: Services, token: Token, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Twenty requests past the design wait for a fit: they do not step while they wait
+    (one watch reads the fit marker for all), and the fit that lands serves them all, in
+    few transactions."""
+    storage = services.storage
+    waiting = Services(storage, ServingPolicy(max_wait_seconds=30.0))
+    eid = experiment_id(services, token)
+    for _ in range(6):  # the initial design, observed
+        suggestion = services.suggestions.create(token, eid)
+        value = (MetricValue("f", sum(float(v) for v in suggestion.assignments.values())),)
+        services.observations.create(token, eid, ObservationInput(suggestion.id, values=value))
+    storage.heartbeat("an optimizer")  # alive: requests wait for its fit
+    steps: list[int] = []
+    step = SuggestionRequest.step
+
+    def counting(self: SuggestionRequest) -> Any:
+        steps.append(1)
+        return step(self)
+
+    monkeypatch.setattr(SuggestionRequest, "step", counting)
+    app = create_app(services=waiting)
+    workers = 20
+    points = [{"x0": i / 40, "x1": 0.5, "x2": 0.5} for i in range(workers)]
+
+    async def burst() -> tuple[int, list[httpx.Response]]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://honed", auth=(TEST_TOKEN, "")
+        ) as client:
+            path = f"/v1/experiments/{eid}/suggestions"
+            asked = [asyncio.create_task(client.post(path)) for _ in range(workers)]
+            await asyncio.sleep(1.0)  # all wait
+            stepped = len(steps)
+            storage.store_candidates(
+                eid, CandidateSet(points, workers, storage.fit_inputs(eid), 0.1)
+            )
+            return stepped, await asyncio.gather(*asked)
+
+    transactions = Transactions(storage)
+    monkeypatch.setattr(storage, "create_suggestions", transactions)
+    stepped, responses = asyncio.run(burst())
+    assert [r.status_code for r in responses] == [200] * workers
+    assert {r.json()["source"] for r in responses} == {"optimizer"}
+    assert len({point_hash(r.json()["assignments"]) for r in responses}) == workers
+    # Each request stepped to ask, to find nothing and to wait: none polled meanwhile.
+    assert stepped <= 3 * workers
+    assert len(transactions.sizes) <= 6, transactions.sizes

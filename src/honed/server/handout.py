@@ -41,6 +41,7 @@ from honed.errors import HonedError
 from honed.server.auth import caller
 from honed.server.auth import caller_in_thread
 from honed.server.auth import services
+from honed.server.fit_watch import fit_watch
 from honed.server.http import UNEXPECTED
 from honed.server.http import error_json
 from honed.server.http import error_response
@@ -49,12 +50,13 @@ from honed.server.http import parse_json
 from honed.server.routes.deps import PathId
 from honed.service.app import Services
 from honed.service.handout import Queued
+from honed.service.suggestions import FitWait
 
 logger = logging.getLogger(__name__)
 
 JSON = dict[str, Any]
-#: Yields seconds to wait or a queue to wait in, returns the answer.
-Steps = Generator[float | Queued[Any], None, JSON]
+#: Yields seconds to wait, a queue to wait in or a fit to wait for; returns the answer.
+Steps = Generator[float | Queued[Any] | FitWait, None, JSON]
 
 
 @dataclass(frozen=True)
@@ -85,7 +87,7 @@ class _Stepper:
         self._operation, self._call = operation, call
         self._steps: Steps | None = None
 
-    def next(self) -> float | Queued[Any] | JSON:
+    def next(self) -> float | Queued[Any] | FitWait | JSON:
         """Seconds to wait, a queue to wait in, or the answer. (StopIteration must not
         cross a thread.)"""
         if self._steps is None:
@@ -126,6 +128,8 @@ class LeanRoute(APIRoute):
                     return JSONResponse(step)
                 if isinstance(step, Queued):
                     await _in_queue(step, svc.local)
+                elif isinstance(step, FitWait):
+                    await fit_watch(request.app.state).wait(step, svc.local)
                 else:
                     await anyio.sleep(step)
 
@@ -206,7 +210,7 @@ def serve_in_thread(
         call = HotCall(app.state.services, token, path_params, parse_json(content), headers)
         stepper = _Stepper(route.operation, call)
         while not isinstance(step := stepper.next(), dict):
-            if isinstance(step, Queued):
+            if isinstance(step, Queued | FitWait):
                 step.wait_here()
             else:
                 time.sleep(step)

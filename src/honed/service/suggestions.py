@@ -112,6 +112,28 @@ Outcome = Suggestion | choice.CandidatesNeeded
 
 
 @dataclass(frozen=True)
+class FitWait:
+    """A step's instruction: wait until the experiment's newest fit is another than
+    ``marker``, for at most ``seconds``, then step again. A server watches each
+    experiment's marker once for all its waiting requests (``poll``: the cached read,
+    which also writes the demand counted meanwhile), so that a request waiting for a fit
+    costs nothing until one lands."""
+
+    experiment_id: int
+    marker: FitMarker
+    seconds: float
+    poll: Callable[[int], FitMarker]
+
+    def wait_here(self) -> None:
+        """Wait in this thread, polling."""
+        deadline = time.monotonic() + self.seconds
+        while (left := deadline - time.monotonic()) > 0:
+            time.sleep(min(POLL_SECONDS, left))
+            if self.poll(self.experiment_id) != self.marker:
+                return
+
+
+@dataclass(frozen=True)
 class Attempt:
     """One request's decision, taken in its hand-out queue's transaction."""
 
@@ -209,7 +231,7 @@ class SuggestionRequest:
         #: In the experiment's hand-out queue, waiting for its answer.
         self._queued: Queued[Outcome] | None = None
 
-    def step(self) -> Suggestion | float | Queued[Outcome]:
+    def step(self) -> Suggestion | float | Queued[Outcome] | FitWait:
         service = self._service
         if self._queued is not None:
             queued = self._queued
@@ -220,10 +242,9 @@ class SuggestionRequest:
         if self._serving is None:
             self._serving = service.serving()
         if self._marker is not None and self._deadline is not None:
-            service.flush_demand(self._experiment_id)
-            unchanged = service.fit_marker(self._experiment_id) == self._marker
-            if unchanged and time.monotonic() < self._deadline:
-                return POLL_SECONDS
+            left = self._deadline - time.monotonic()
+            if service.poll_fit(self._experiment_id) == self._marker and left > 0:
+                return FitWait(self._experiment_id, self._marker, left, service.poll_fit)
         attempt = Attempt(
             self._caller,
             self._metadata,
@@ -237,16 +258,16 @@ class SuggestionRequest:
         return self._queued
 
     def step_here(self) -> Suggestion | float:
-        """``step``, waiting in the hand-out queue in this thread (and running its
-        transactions here when they fall to this request)."""
-        while isinstance(step := self.step(), Queued):
+        """``step``, waiting in the hand-out queue or for a fit in this thread (and
+        running the queue's transactions here when they fall to this request)."""
+        while isinstance(step := self.step(), Queued | FitWait):
             step.wait_here()
         return step
 
     def _saw(self, experiment: Experiment) -> None:
         self.experiment = experiment
 
-    def _answered(self, outcome: Outcome) -> Suggestion | float:
+    def _answered(self, outcome: Outcome) -> Suggestion | float | FitWait:
         service = self._service
         if isinstance(outcome, choice.CandidatesNeeded):
             return self._wait(outcome.basis)
@@ -255,7 +276,7 @@ class SuggestionRequest:
             service.observer.handed_out(outcome, waited)
         return outcome
 
-    def _wait(self, basis: CandidateBasis) -> float:
+    def _wait(self, basis: CandidateBasis) -> float | FitWait:
         marker = basis.marker
         now = time.monotonic()
         if self._deadline is None:
@@ -283,7 +304,7 @@ class SuggestionRequest:
             self._relax(now, failed)
             return 0.0
         self._marker = marker
-        return POLL_SECONDS
+        return FitWait(self._experiment_id, marker, self._deadline - now, self._service.poll_fit)
 
     def _settle_for_model(self) -> None:
         """Serve the newest fit's point from now on (``Serving.MODEL``), having waited
@@ -462,6 +483,12 @@ class SuggestionService:
     def optimizer_alive(self) -> bool:
         self.optimizer_running()
         return self._alive
+
+    def poll_fit(self, experiment_id: int) -> FitMarker:
+        """A waiting request's look for a new fit (``fit_marker``), which also writes the
+        demand counted since the last write (``flush_demand``)."""
+        self.flush_demand(experiment_id)
+        return self.fit_marker(experiment_id)
 
     def fit_marker(self, experiment_id: int) -> FitMarker:
         """The experiment's newest fit marker, read at most once per POLL_SECONDS in this
