@@ -124,6 +124,34 @@ def test_a_burst_through_the_app_is_served_in_few_transactions(
 ) -> None:
     """The server's event loop (SQLite: transactions run on the loop): requests read while
     one runs join the next."""
+    check_app_burst(services, token, counted)
+
+
+@pytest.mark.postgres
+def test_a_burst_through_the_app_on_postgresql_is_served_in_few_transactions(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL: a step runs in a worker thread, and so does the transaction that falls
+    to it; the rest of the queue goes on in another."""
+    storage = SqlStorage.from_url(postgres_url)
+    try:
+        services = Services(storage, ServingPolicy(max_wait_seconds=0.0))
+        services.tokens.bootstrap(TEST_TOKEN)
+        token = services.tokens.authenticate(TEST_TOKEN)
+
+        def count(ready: Callable[[], bool] | None = None) -> Transactions:
+            transactions = Transactions(storage, ready)
+            monkeypatch.setattr(storage, "create_suggestions", transactions)
+            return transactions
+
+        check_app_burst(services, token, count)
+    finally:
+        storage.close()
+
+
+def check_app_burst(
+    services: Services, token: Token, counted: Callable[..., Transactions]
+) -> None:
     eid = experiment_id(services, token)
     workers = 40
     app = create_app(services=services)
