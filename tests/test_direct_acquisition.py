@@ -17,22 +17,34 @@ from botorch.models.model_list_gp_regression import ModelListGP
 from botorch.optim.optimize import optimize_acqf
 from botorch.optim.optimize_mixed import optimize_acqf_mixed_alternating
 
+from honed.domain.experiment import Experiment
+from honed.domain.experiment import ExperimentSpec
+from honed.domain.experiment import ExperimentState
+from honed.domain.metrics import Metric
+from honed.domain.metrics import Objective
 from honed.domain.parameters import Conditional
 from honed.domain.parameters import Parameter
 from honed.domain.parameters import ParameterType
 from honed.domain.parameters import SearchSpace
+from honed.domain.records import MetricValue
+from honed.domain.records import Observation
+from honed.engine.base import ProposalRequest
+from honed.engine.botorch import engine as engine_module
 from honed.engine.botorch.acquisition import DirectLogNEI
 from honed.engine.botorch.acquisition import direct_log_nei
 from honed.engine.botorch.data import Outcome
 from honed.engine.botorch.encoding import DTYPE
 from honed.engine.botorch.encoding import Encoding
+from honed.engine.botorch.engine import LONE_POINT_MC_SAMPLES
 from honed.engine.botorch.engine import MAX_ACQUISITION_PENDING
+from honed.engine.botorch.engine import BoTorchEngine
 from honed.engine.botorch.engine import _acquisition_pending
 from honed.engine.botorch.model import fit_outcome
 
 # Relative to 1 + |value|: rounding in a different order of operations.
 TOLERANCE = 1e-9
 
+ACTIVE = ExperimentState.ACTIVE
 DOUBLE, INT, CATEGORICAL = ParameterType.DOUBLE, ParameterType.INT, ParameterType.CATEGORICAL
 #: Two doubles, an int and a categorical: the model has an input transform (the one-hot).
 MIXED = SearchSpace(
@@ -153,18 +165,21 @@ def test_values_and_gradients_equal_botorchs(
     generator = torch.Generator().manual_seed(n)
     pending_points = _points(encoding, (pending,), generator) if pending else None
     reference, direct = _pair(model, X, pending_points, seed=n)
-    # Which acquisition each evaluation went BoTorch's way for.
+    # Which acquisition each evaluation went BoTorch's way for, and with how many points.
     botorchs: list[object] = []
+    batches: list[int] = []
     botorch_samples = qLogNoisyExpectedImprovement._get_samples_and_objectives
 
     def spy(self: qLogNoisyExpectedImprovement, X: torch.Tensor) -> Any:
         botorchs.append(self)
+        if self is direct:
+            batches.append(X.shape[:-2].numel())
         return botorch_samples(self, X)
 
     monkeypatch.setattr(qLogNoisyExpectedImprovement, "_get_samples_and_objectives", spy)
     for q in (1, 2, 1):
-        # The first call per q goes BoTorch's way (it sets the base samples up); the
-        # second is the written-out one.
+        # The first call per q goes BoTorch's way for one of its points (that sets the
+        # base samples up), then all of them are written out; the second call only that.
         for _ in range(2):
             points = _points(encoding, (16, q), generator)
             a, b = points.clone().requires_grad_(True), points.clone().requires_grad_(True)
@@ -175,8 +190,11 @@ def test_values_and_gradients_equal_botorchs(
             assert b.grad is not None
             assert torch.allclose(actual, expected, rtol=TOLERANCE, atol=TOLERANCE)
             assert torch.allclose(b.grad, a.grad, rtol=TOLERANCE, atol=TOLERANCE)
-    # The written-out samples served every second evaluation.
+    # The written-out samples served every evaluation; BoTorch's way saw one point of each
+    # first batch per q: its joint posterior of a whole batch of raw samples with the
+    # baseline cost seconds at hundreds of observations.
     assert sum(each is direct for each in botorchs) == 3
+    assert batches == [1, 1, 1]
     assert sum(each is reference for each in botorchs) == 6
 
 
@@ -321,3 +339,37 @@ def test_with_two_objectives_the_cut_takes_each_objectives_best_in_turn() -> Non
         for i in torch.argsort(means[:, column], descending=True)[:top].tolist()
     }
     assert best_of_each <= {float(x) for x in kept[:, 0]}
+
+
+@pytest.mark.parametrize(
+    ("count", "pending", "samples"),
+    [(1, 0, LONE_POINT_MC_SAMPLES), (1, 1, 512), (2, 0, 512)],
+    ids=["lone point", "one pending", "two points"],
+)
+def test_only_a_lone_point_is_searched_on_fewer_mc_samples(
+    count: int, pending: int, samples: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A request of one point with nothing pending: LONE_POINT_MC_SAMPLES. A joint draw of
+    several points (a batch, pending points) keeps BoTorch's 512: with fewer, batches of four
+    landed in Styblinski-Tang4's worse basins more often."""
+    space = _doubles(2)
+    target = Experiment(
+        1, 1, ExperimentSpec("mc", space, (Metric("f", Objective.MAXIMIZE),)), ACTIVE, 0, 0
+    )
+    rows = torch.rand(8, 2, generator=torch.Generator().manual_seed(4), dtype=DTYPE).tolist()
+    observations = [
+        Observation(i + 1, 1, None, {"x0": a, "x1": b}, (MetricValue("f", a - b),), False, None, 0)
+        for i, (a, b) in enumerate(rows)
+    ]
+    open_points = [{"x0": 0.5, "x1": 0.25}][:pending]
+    shapes: list[int] = []
+
+    def spy(model: ModelListGP, **kwargs: Any) -> qLogNoisyExpectedImprovement:
+        acquisition = direct_log_nei(model, **kwargs)
+        shapes.append(acquisition.sample_shape.numel())
+        return acquisition
+
+    monkeypatch.setattr(engine_module, "direct_log_nei", spy)
+    engine = BoTorchEngine(num_restarts=2, raw_samples=32)
+    engine.propose(ProposalRequest(target, 0, open_points, observations, count))
+    assert shapes == [samples]

@@ -340,9 +340,51 @@ def test_the_live_panel_counts_early_stopped_trials(tmp_path: Path) -> None:
         },
     }
     result = run_to_the_end(tmp_path, config)
-    # The display's last frame: both trials done, both stopped early.
-    assert re.search(r"done\s+│\s+2 / 2", result.stderr), result.stderr
+    # The display's last frame: both trials finished, both stopped early.
+    assert re.search(r"finished\s+│\s+2 / 2", result.stderr), result.stderr
     assert re.search(r"stopped early\s+│\s+2", result.stderr), result.stderr
+
+
+SOMETIMES_FAILS = """
+import json, sys
+index = int(sys.argv[1])
+if index % 4 == 3:
+    sys.exit("out of memory")
+print(json.dumps({"loss": index / 10}))
+"""
+
+
+def test_the_panel_and_the_summary_account_for_every_trial_also_resumed(
+    tmp_path: Path,
+) -> None:
+    """Failed trials spend the budget too: the panel's count of finished trials includes
+    them, and its parts (completed, stopped early, failed) add up to it, in the first run
+    and in a resumed one, which counts the trials of the run before."""
+    (tmp_path / "sometimes_fails.py").write_text(SOMETIMES_FAILS)
+    config = {
+        "name": "some fail",
+        "parameters": [{"name": "x", "type": "double", "bounds": {"min": 0, "max": 1}}],
+        "metrics": [{"name": "loss", "objective": "minimize"}],
+        "command": f"{sys.executable} sometimes_fails.py {{trial_index}}",
+        "parallelism": 2,
+        "budget": 8,
+        "database": "honed.db",
+        "optimizers": 0,
+        "options": {
+            "init_seconds_between_polls": 0.05,
+            "max_seconds_between_polls": 0.2,
+            "tolerated_trial_failure_rate": 0.9,
+        },
+    }
+    first = run_to_the_end(tmp_path, config)
+    for row in (r"finished\s+│\s+8 / 8", r"completed\s+│\s+6", r"failed\s+│\s+2"):
+        assert re.search(row, first.stderr), first.stderr
+    assert "8 trials: 6 completed, 2 failed" in first.stderr
+    resumed = run_to_the_end(tmp_path, {**config, "budget": 12})
+    assert "(so far 8 trials: 6 completed, 2 failed)" in resumed.stderr
+    for row in (r"finished\s+│\s+12 / 12", r"completed\s+│\s+9", r"failed\s+│\s+3"):
+        assert re.search(row, resumed.stderr), resumed.stderr
+    assert "12 trials: 9 completed, 3 failed" in resumed.stderr
 
 
 BRANCHES = """

@@ -529,6 +529,50 @@ def test_the_learning_curves_legend_lists_only_the_statuses_that_occur(
     assert watched.errors == []
 
 
+def test_the_learning_curves_name_their_metric_whichever_metric_the_page_views(
+    context: BrowserContext, dashboard_server: RunningServer
+) -> None:
+    """The curves are of the objective (what early stopping reads): their value axis says
+    so by name, also when the page's views are switched to a stored metric."""
+    experiment = post(
+        dashboard_server,
+        "/v1/experiments",
+        {
+            "name": "Curves of val_loss",
+            "parameters": [{"name": "x", "type": "double", "bounds": {"min": 0, "max": 1}}],
+            "metrics": [
+                {"name": "epoch_seconds", "strategy": "store"},
+                {"name": "val_loss", "objective": "minimize"},
+            ],
+        },
+    )["id"]
+    records = f"/v1/experiments/{experiment}"
+    suggestion = post(dashboard_server, f"{records}/suggestions", {})
+    curve = [[step, round(1 / step, 4)] for step in range(1, 5)]
+    post(
+        dashboard_server,
+        f"{records}/suggestions/{suggestion['id']}",
+        {"metadata": {PROGRESS_PREFIX + "0": json.dumps(curve)}},
+    )
+    values = [{"name": "val_loss", "value": 0.25}, {"name": "epoch_seconds", "value": 30}]
+    post(
+        dashboard_server,
+        f"{records}/observations",
+        {"suggestion": suggestion["id"], "values": values},
+    )
+    watched = sign_in(context, dashboard_server, f"/dashboard/experiments/{experiment}")
+    wait_loaded(watched)
+    axis_name = "() => honedCharts.curves.getOption().yAxis[0].name"
+    assert watched.page.evaluate(axis_name) == "val_loss"
+    watched.page.select_option("#metric", "epoch_seconds")
+    expect(watched.page.locator("#scatters .chart").first).to_be_visible()
+    assert watched.page.evaluate("() => honedCharts.edf.getOption().xAxis[0].name") == (
+        "epoch_seconds"
+    )
+    assert watched.page.evaluate(axis_name) == "val_loss"
+    assert watched.errors == []
+
+
 def test_the_csv_download_is_honed_exports_csv(
     context: BrowserContext, dashboard_server: RunningServer, seeded: Seeded
 ) -> None:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import logging
 import math
+import random
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from honed.client import Client
+from honed.scheduler import EarlyStoppingRule
 from honed.scheduler import FakeClock
 from honed.scheduler import NoImprovement
 from honed.scheduler import PercentileEarlyStopping
@@ -378,3 +380,27 @@ def test_a_runner_that_always_wakes_cannot_make_the_loop_spin(
     scheduler.run_n_trials(timeout=30)
     assert clock.now - 1_700_000_000.0 == pytest.approx(30)
     assert len(runner.polls) <= 4 * 31  # at most 3 idle wake-ups per poll interval
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_judging_every_running_trial_at_once_gives_each_ones_own_verdict(seed: int) -> None:
+    """The Scheduler asks a rule for all running trials at once; the percentile rule reads
+    the other curves once per step there. Its verdicts must be the ones each trial gets on
+    its own against every other curve (ties, curves that start late or stopped early, and
+    steps between others' steps included)."""
+    rng = random.Random(seed)
+    curves: dict[int, dict[float, float]] = {}
+    for index in range(rng.randint(5, 60)):
+        first, last = rng.randint(0, 4), rng.randint(0, 12)
+        steps = [float(s) for s in range(first, last + 1, rng.choice((1, 1, 2)))]
+        curves[index] = {s: round(rng.gauss(-s / 4, 1), 1) for s in steps}
+    curves = {index: curve for index, curve in curves.items() if curve}
+    judged = rng.sample(sorted(curves), k=len(curves) // 2)
+    for rule in (
+        PercentileEarlyStopping(percentile=rng.choice((25, 50, 90)), min_step=2, min_curves=3),
+        PercentileEarlyStopping(percentile=50, min_step=1, min_curves=1, max_step=10),
+        ThresholdEarlyStopping(threshold=-1, min_step=3).oriented(-1.0),
+    ):
+        one_by_one = EarlyStoppingRule.stop_reasons(rule, judged, curves)
+        assert rule.stop_reasons(judged, curves) == one_by_one
+        assert one_by_one or seed > 0  # seed 0 stops some: the comparison is not vacuous

@@ -37,6 +37,7 @@ import contextlib
 import sys
 import time
 from collections.abc import Iterator
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -60,9 +61,11 @@ from honed.errors import HonedError
 from honed.errors import InvalidRequestError
 from honed.scheduler import Scheduler
 from honed.scheduler import SchedulerOptions
+from honed.scheduler import TrialStatus
 from honed.scheduler.errors import FailureRateExceededError
 from honed.scheduler.runners import SubprocessRunner
 from honed.scheduler.runners.trial_files import OUTPUT_TAIL_BYTES
+from honed.scheduler.trial import TERMINAL
 
 
 def find_experiment(client: Client, name: str) -> str | None:
@@ -90,17 +93,24 @@ class Display:
         report = self.report
         elapsed = time.monotonic() - self.started
         table = Table(title=f"honed run: {self.name}", show_header=False, min_width=40)
-        done = report.get("completed", 0) + report.get("early_stopped", 0)
+        # Each trial counts in one row: finished (failed ones spend the budget too) as
+        # completed, stopped early or failed; else running or pending. "done 21 / 24" with
+        # 3 failed read as if 3 trials were missing.
+        count = {status: report.get(status.value, 0) for status in TrialStatus}
+        finished = sum(count[status] for status in TERMINAL)
         if self.multitask:
-            table.add_row("done", str(done))
+            table.add_row("finished", str(finished))
             spent = report.get("budget_consumed", 0.0)
             table.add_row("budget used", f"{spent:.6g} / {self.budget} (task costs)")
         else:
-            table.add_row("done", f"{done} / {self.budget}")
-        # Of those done: stopped by the early-stopping rule (not in "best").
-        table.add_row("stopped early", str(report.get("early_stopped", 0)))
-        table.add_row("running", str(report.get("running", 0)))
-        table.add_row("failed", str(report.get("failed", 0)))
+            table.add_row("finished", f"{finished} / {self.budget}")
+        table.add_row("  completed", str(count[TrialStatus.COMPLETED]))
+        # Stopped by the early-stopping rule: finished, but never the best.
+        table.add_row("  stopped early", str(count[TrialStatus.EARLY_STOPPED]))
+        table.add_row("  failed", str(count[TrialStatus.FAILED]))
+        table.add_row("running", str(count[TrialStatus.RUNNING]))
+        if count[TrialStatus.PENDING]:  # to be deployed again (after an interruption)
+            table.add_row("pending", str(count[TrialStatus.PENDING]))
         best = report.get("best_value")
         table.add_row(
             "best", "-" if best is None else f"{best:.6g} (trial {report['best_trial']})"
@@ -148,14 +158,32 @@ def run(config_path: Path, new: bool) -> None:
                 serve_metrics(scheduler, config.get("metrics_port"), console)
                 drive(scheduler, runner, config_path, config, console)
                 result = scheduler.summarize_final_result()
+                counts = scheduler.trials.counts()
             finally:
                 scheduler.close()  # its metrics endpoint and runner; not the client
     except HonedError as error:
         raise click.ClickException(target.explain(error)) from None
-    console.print(f"finished: {result.stop_reason}")
+    console.print(f"finished: {result.stop_reason}; {accounted(counts)}")
     if result.best_trial is not None:
         best = result.best_trial
         click.echo(f"best trial {best.index}: {best.values} at {best.assignments}")
+
+
+def accounted(counts: Mapping[TrialStatus, int]) -> str:
+    """Every trial by its state, e.g. "24 trials: 21 completed, 3 failed"."""
+    states = [
+        (TrialStatus.COMPLETED, "completed"),
+        (TrialStatus.EARLY_STOPPED, "stopped early"),
+        (TrialStatus.FAILED, "failed"),
+        (TrialStatus.RUNNING, "running"),
+        (TrialStatus.PENDING, "pending"),
+    ]
+    shown = [
+        f"{counts.get(status, 0)} {label}"
+        for status, label in states
+        if counts.get(status, 0) or status is TrialStatus.COMPLETED
+    ]
+    return f"{sum(counts.values())} trials: {', '.join(shown)}"
 
 
 def make_runner(path: Path, config: dict[str, Any]) -> SubprocessRunner:
@@ -188,7 +216,8 @@ def open_scheduler(
     existing = None if new else find_experiment(client, config["name"])
     if existing is not None:
         scheduler = Scheduler.from_stored_experiment(existing, runner, options, client)
-        console.print(f"resuming experiment {existing}: {len(scheduler.trials)} trials so far")
+        so_far = accounted(scheduler.trials.counts())
+        console.print(f"resuming experiment {existing} (so far {so_far})")
         if scheduler.experiment.observation_budget != config["budget"]:
             # A budget raised in the config to go on: the experiment's follows it.
             client.request(

@@ -3,8 +3,13 @@ front, or every feasible point."""
 
 from __future__ import annotations
 
+import itertools
 import math
+from collections import Counter
+from collections.abc import Iterable
+from collections.abc import Mapping
 from collections.abc import Sequence
+from typing import TypeVar
 
 from honed.domain.experiment import ExperimentSpec
 from honed.domain.metrics import Metric
@@ -19,6 +24,8 @@ from honed.domain.trials import is_early_stopped
 #: range in every dimension, a third of a range in one of ten.
 SOLUTION_RADIUS = 0.1
 MAX_SOLUTION_SCAN = 1_000
+
+Item = TypeVar("Item")
 
 
 def is_feasible(spec: ExperimentSpec, observation: Observation) -> bool:
@@ -47,10 +54,16 @@ def counts_for_best(spec: ExperimentSpec, observation: Observation) -> bool:
 def budget_consumed(spec: ExperimentSpec, observations: Sequence[Observation]) -> float:
     """What the observations cost of the ``observation_budget``: each non-deleted one its
     task's cost (failed ones too, as in SigOpt), so the count for a plain experiment."""
-    live = [o for o in observations if not o.deleted]
+    return budget_of_counts(spec, Counter(o.task for o in observations if not o.deleted))
+
+
+def budget_of_counts(spec: ExperimentSpec, per_task: Mapping[str | None, int]) -> float:
+    """``budget_consumed`` from how many non-deleted observations each task has."""
     if not spec.tasks:
-        return float(len(live))
-    return math.fsum(spec.task_cost(o.task) for o in live)
+        return float(sum(per_task.values()))
+    # Each observation's cost summed, as fsum rounds it once whatever the grouping.
+    costs = (itertools.repeat(spec.task_cost(task), n) for task, n in per_task.items())
+    return math.fsum(itertools.chain.from_iterable(costs))
 
 
 def best_observations(
@@ -149,15 +162,33 @@ def pareto_front(
         ((_score(metrics[0], o), _score(metrics[1], o), o) for o in observations),
         key=lambda item: (-item[0], -item[1], item[2].id),
     )
-    front: list[Observation] = []
+    return _undominated(scored)
+
+
+def front_size(metrics: Sequence[Metric], values: Iterable[tuple[float, float]]) -> int:
+    """How many observations ``pareto_front`` keeps, from the two metrics' values of each
+    (of the observations that count for best)."""
+    if len(metrics) != 2:
+        raise ValueError("front_size takes exactly two metrics")
+    first, second = (metric.sign() for metric in metrics)
+    scored = sorted(
+        ((first * a, second * b, None) for a, b in values), key=lambda item: (-item[0], -item[1])
+    )
+    return len(_undominated(scored))
+
+
+def _undominated(scored: Sequence[tuple[float, float, Item]]) -> list[Item]:
+    """The items of ``scored`` (larger is better on both, sorted best first by the first
+    score, then the second) that no other dominates."""
+    front: list[Item] = []
     best_second = -math.inf
     first_at_best = math.inf
-    for first, second, observation in scored:
+    for first, second, item in scored:
         # Every earlier item is at least as good on the first metric, so this one is on the
         # front iff it beats them all on the second, or equals the item that set the record.
         if second > best_second:
             best_second, first_at_best = second, first
-            front.append(observation)
+            front.append(item)
         elif second == best_second and first == first_at_best:
-            front.append(observation)
+            front.append(item)
     return front

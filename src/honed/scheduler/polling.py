@@ -54,6 +54,7 @@ class Poller:
         self.clock = clock
         self.experiment = experiment
         self.objective = objective
+        self._curves = _Curves(objective.sign)
 
     def poll(self) -> bool:
         """Poll the running trials that are due; end what finished; apply TTL and early
@@ -164,21 +165,14 @@ class Poller:
     def _early_stop(self) -> bool:
         if self.options.early_stopping is None:
             return False
-        sign, objective = self.objective.sign, self.objective.name
-        rule = self.options.early_stopping.oriented(sign)
-        curves = {
-            t.index: {s: sign * v for s, v in t.progress.items()}
-            for t in self.trials.values()
-            if t.progress
-        }
+        objective = self.objective.name
+        rule = self.options.early_stopping.oriented(self.objective.sign)
+        unsettled = self.trials.unsettled()
+        curves = self._curves.of(self.trials, unsettled)
+        judged = [t.index for t in unsettled if t.status is TrialStatus.RUNNING and t.progress]
         changed = False
-        for trial in list(self.trials.values()):
-            if trial.status is not TrialStatus.RUNNING or not trial.progress:
-                continue
-            others = [c for index, c in curves.items() if index != trial.index]
-            reason = rule.should_stop(curves[trial.index], others)
-            if reason is None:
-                continue
+        for index, reason in rule.stop_reasons(judged, curves).items():
+            trial = self.trials[index]
             stop_quietly(self.runner, trial, f"early stopping: {reason}")
             last = trial.progress[max(trial.progress)]
             single = len(self.experiment.metrics) == 1 and objective is not None
@@ -186,3 +180,32 @@ class Poller:
             self.store.finish(trial, TrialStatus.EARLY_STOPPED, values=values, reason=reason)
             changed = True
         return changed
+
+
+class _Curves:
+    """Every trial's intermediate objective by trial index, signed (larger is better) for
+    the early stopping rule. A settled trial's curve no longer changes: it is built once,
+    when the trial settles; the others' every round."""
+
+    def __init__(self, sign: float) -> None:
+        self._sign = sign
+        self._settled: dict[int, dict[float, float]] = {}
+        #: The unsettled trials of the last round; None before the first.
+        self._watched: set[int] | None = None
+
+    def of(self, trials: TrialBook, unsettled: Sequence[Trial]) -> dict[int, dict[float, float]]:
+        now = {t.index for t in unsettled}
+        if self._watched is None:
+            newly = [t for t in trials.values() if t.index not in now]
+        else:
+            newly = [trials[index] for index in self._watched - now]
+        for trial in newly:
+            if trial.progress:
+                self._settled[trial.index] = self._signed(trial)
+        self._watched = now
+        curves = dict(self._settled)
+        curves.update((t.index, self._signed(t)) for t in unsettled if t.progress)
+        return curves
+
+    def _signed(self, trial: Trial) -> dict[float, float]:
+        return {step: self._sign * value for step, value in trial.progress.items()}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from abc import ABC
 from abc import abstractmethod
+from collections.abc import Iterable
 from collections.abc import Mapping
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -70,6 +71,21 @@ class EarlyStoppingRule(ABC):
         A rule with a value in the metric's own units returns one that reads it so."""
         return self
 
+    def stop_reasons(
+        self, judged: Iterable[int], curves: Mapping[int, Mapping[float, float]]
+    ) -> dict[int, str]:
+        """The reasons to stop, by trial index, of the ``judged`` trials: keys of
+        ``curves``, which holds every trial's curve (larger is better). Each is judged by
+        ``should_stop`` against every other curve; a rule that can judge many trials at
+        once for less than that overrides it (the scheduler calls this every round)."""
+        reasons = {}
+        for index in judged:
+            others = [curve for other, curve in curves.items() if other != index]
+            reason = self.should_stop(curves[index], others)
+            if reason is not None:
+                reasons[index] = reason
+        return reasons
+
 
 def _in_window(curve: Mapping[float, float], min_step: float, max_step: float | None) -> bool:
     """Whether a rule may judge this curve: it reached ``min_step``, and not ``max_step``
@@ -90,6 +106,14 @@ def _value_at(curve: Mapping[float, float], step: float) -> float | None:
     """The curve's value at its last step <= ``step``."""
     steps = [s for s in curve if s <= step]
     return curve[max(steps)] if steps else None
+
+
+def _peer_value(curve: Mapping[float, float], step: float) -> float | None:
+    """What a curve says at ``step`` to a trial judged there: its value at its last step
+    <= ``step``, if it reached ``step``."""
+    if not curve or max(curve) < step:
+        return None
+    return _value_at(curve, step)
 
 
 @dataclass(frozen=True)
@@ -117,15 +141,38 @@ class PercentileEarlyStopping(EarlyStoppingRule):
         if not _in_window(curve, self.min_step, self.max_step):
             return None
         step = max(curve)
-        peers = [
-            value
-            for other in others
-            if other and max(other) >= step and (value := _value_at(other, step)) is not None
-        ]
+        peers = [value for other in others if (value := _peer_value(other, step)) is not None]
+        return self._judge(curve[step], step, np.asarray(peers, dtype=float))
+
+    def stop_reasons(
+        self, judged: Iterable[int], curves: Mapping[int, Mapping[float, float]]
+    ) -> dict[int, str]:
+        """As ``should_stop`` for each judged trial, with the other curves' values read once
+        per step the judged trials are at, not once per trial: with thousands of trials,
+        every round of a Scheduler judged each running trial against all of them."""
+        at_step: dict[float, list[int]] = {}
+        for index in judged:
+            curve = curves[index]
+            if _in_window(curve, self.min_step, self.max_step):
+                at_step.setdefault(max(curve), []).append(index)
+        reasons = {}
+        for step, indices in at_step.items():
+            read = (_peer_value(curve, step) for curve in curves.values())
+            values = np.sort([value for value in read if value is not None])
+            for index in indices:
+                own = curves[index][step]
+                # The judged trial's own value is among them once: the others' are the rest.
+                peers = np.delete(values, int(np.searchsorted(values, own)))
+                reason = self._judge(own, step, peers)
+                if reason is not None:
+                    reasons[index] = reason
+        return reasons
+
+    def _judge(self, value: float, step: float, peers: np.ndarray) -> str | None:
         if len(peers) < self.min_curves:
             return None
         cutoff = float(np.percentile(peers, self.percentile))
-        if curve[step] < cutoff:
+        if value < cutoff:
             # Curves are in the larger-is-better sense (a minimized loss negated), so
             # "below" would read backwards for a loss: say "worse", true either way.
             return (
@@ -165,6 +212,17 @@ class _SignedThreshold(EarlyStoppingRule):
 
     rule: ThresholdEarlyStopping
     sign: float
+
+    def stop_reasons(
+        self, judged: Iterable[int], curves: Mapping[int, Mapping[float, float]]
+    ) -> dict[int, str]:
+        """Each judged curve alone: a threshold needs no other curve."""
+        reasons = {}
+        for index in judged:
+            reason = self.should_stop(curves[index], ())
+            if reason is not None:
+                reasons[index] = reason
+        return reasons
 
     def should_stop(
         self, curve: Mapping[float, float], others: Sequence[Mapping[float, float]]

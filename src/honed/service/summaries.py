@@ -1,7 +1,8 @@
 """Read-only summaries for people watching experiments: the dashboard's use cases.
 
-Everything here is computed from one read of an experiment's observations and open
-suggestions, so a dashboard refresh costs a few queries whatever the page shows.
+An experiment's page is computed from one read of its observations and open suggestions,
+so a refresh costs a few queries whatever the page shows; the list of experiments reads
+only each one's figures (``observation_totals``), never their observations.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from honed.domain.metrics import Metric
 from honed.domain.paging import PageRequest
 from honed.domain.ranking import best_observations
 from honed.domain.ranking import budget_consumed
+from honed.domain.ranking import budget_of_counts
 from honed.domain.ranking import counts_for_best
 from honed.domain.ranking import pareto_front
 from honed.domain.records import Observation
@@ -32,7 +34,6 @@ from honed.domain.table import Row
 from honed.domain.table import TableSchema
 from honed.domain.table import observation_rows
 from honed.domain.tenancy import Token
-from honed.domain.trials import is_early_stopped
 from honed.service.access import experiment_for
 from honed.storage.experiments import ExperimentStore
 from honed.storage.observations import ObservationStore
@@ -59,7 +60,8 @@ class ExperimentSummary:
     failure_count: int
     early_stopped_count: int
     best_value: float | None
-    best_count: int  # the Pareto front's size with two optimized metrics
+    #: The Pareto front's size with two optimized metrics; else 1 when there is a best.
+    best_count: int
     last_activity: int
     #: What the observations cost of the budget: their tasks' costs (the count if plain).
     budget_consumed: float
@@ -149,22 +151,22 @@ class SummaryService:
             before = page.before
 
     def _summary(self, experiment: Experiment) -> ExperimentSummary:
-        observations = self._storage.all_observations(experiment.id)
-        best = best_observations(experiment.spec, observations)
+        """From the stored figures (a few queries), not by reading every observation."""
+        totals = self._storage.observation_totals(experiment)
         optimized = experiment.spec.optimized_metrics
         best_value = None
-        if len(optimized) == 1 and best:
-            best_value = best[0].value_of(optimized[0].name)
-        last = max([experiment.updated, *(o.created for o in observations[-1:])])
+        if len(optimized) == 1 and totals.best is not None:
+            best_value = totals.best.value_of(optimized[0].name)
+        last = max([experiment.updated, *(o.created for o in [totals.last] if o is not None)])
         return ExperimentSummary(
             experiment=experiment,
-            observation_count=len(observations),
-            failure_count=sum(o.failed for o in observations),
-            early_stopped_count=sum(is_early_stopped(o) for o in observations),
+            observation_count=totals.count,
+            failure_count=totals.failed,
+            early_stopped_count=totals.early_stopped,
             best_value=best_value,
-            best_count=len(best),
+            best_count=totals.front if len(optimized) == 2 else int(totals.best is not None),
             last_activity=last,
-            budget_consumed=budget_consumed(experiment.spec, observations),
+            budget_consumed=budget_of_counts(experiment.spec, dict(totals.per_task)),
         )
 
     def version(self, caller: Token, experiment_id: int) -> str:

@@ -74,6 +74,26 @@ class ObservationPatch:
     set_task: bool = False
 
 
+@dataclass(frozen=True)
+class ObservationTotals:
+    """An experiment's non-deleted observations in figures, for lists of experiments.
+
+    ``best``: with one optimized metric, the first of ``honed.domain.ranking.
+    best_observations``; ``front``: with two, the size of their Pareto front (else 0).
+    """
+
+    count: int
+    failed: int
+    early_stopped: int
+    #: How many each task has (None: no task), for the budget spent in task costs.
+    per_task: tuple[tuple[str | None, int], ...]
+    #: The oldest and the newest (by id).
+    first: Observation | None
+    last: Observation | None
+    best: Observation | None
+    front: int
+
+
 class ObservationStore(Protocol):
     """Observations of an experiment.
 
@@ -155,6 +175,15 @@ class ObservationStore(Protocol):
     @abstractmethod
     def count_observations(self, experiment_id: int) -> int:
         """How many non-deleted observations the experiment has. Locks: read."""
+
+    @abstractmethod
+    def observation_totals(self, experiment: Experiment) -> ObservationTotals:
+        """The figures of ``experiment``'s observations, computed where they are stored:
+        no observation is read but the first, the last and the best, so an experiments
+        list costs a few queries per experiment, not its observations.
+
+        Locks: read.
+        """
 
     @abstractmethod
     def update_observation(

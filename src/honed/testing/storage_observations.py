@@ -14,16 +14,24 @@ from typing import Any
 
 import pytest
 
+from honed.domain.experiment import ExperimentSpec
+from honed.domain.experiment import Task
 from honed.domain.metrics import Metric
 from honed.domain.metrics import Objective
+from honed.domain.metrics import Strategy
 from honed.domain.paging import Page
 from honed.domain.paging import PageRequest
 from honed.domain.parameters import Parameter
 from honed.domain.parameters import ParameterType
 from honed.domain.parameters import SearchSpace
+from honed.domain.ranking import best_observations
+from honed.domain.ranking import budget_consumed
+from honed.domain.ranking import budget_of_counts
 from honed.domain.records import MetricValue
 from honed.domain.records import Observation
 from honed.domain.records import SuggestionState
+from honed.domain.trials import STATUS_KEY
+from honed.domain.trials import is_early_stopped
 from honed.errors import InvalidRequestError
 from honed.errors import UnprocessableError
 from honed.storage.base import Storage
@@ -51,6 +59,62 @@ OBSERVATION_PATCHES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "metadata-unset": ({"metadata": {"k": 1}}, {}),
     "assignments": ({"assignments": point(7)}, {"suggestion_id": None, "assignments": point(7)}),
     "nothing": ({}, {}),
+}
+
+
+def _constrained(i: int) -> tuple[float, ...]:
+    """loss, memory (at most 1.5), seconds."""
+    if i == 4:
+        return (0.1, 2.0, 1.0)  # the lowest loss, over the memory limit
+    if i == 11:
+        return (0.05, 1.0, 1.0)  # lower still, but stopped early
+    if i in (8, 12, 14):
+        return (0.2, 1.0, 1.0)  # tied for best: the earliest wins
+    return (1 + i % 6 / 10, 1 + i % 3 / 2, 1.0)
+
+
+def _two_metrics(i: int) -> tuple[float, ...]:
+    """f (at least 0.4), g (at most 2)."""
+    if i == 4:
+        return (10.0, 2.5)  # would lead the front, but over g's threshold
+    if i in (8, 12):
+        return (5.0, 0.5)  # the same point twice: both on the front
+    return (float(i % 5), (i * 3) % 7 / 2)
+
+
+def _multitask(i: int) -> tuple[float, ...]:
+    """f, at the cheap task for even i, the full one for odd i."""
+    if i == 4:
+        return (10.0,)  # the highest, at the cheap task: not a best
+    if i in (13, 15):
+        return (5.0,)
+    return (i % 6 / 10,)
+
+
+# Experiments whose observations ``test_observation_totals_are_the_observations_figures``
+# sums up (every 7th failed, every 5th stopped early): what makes an observation count for
+# best differs in each. Each comes with its values by index, in metric name order.
+TOTALS_CASES: dict[str, tuple[ExperimentSpec, Callable[[int], tuple[float, ...]]]] = {
+    "minimized, with a constraint": (
+        make_spec(
+            metrics=(
+                Metric("loss", Objective.MINIMIZE),
+                Metric("memory", Objective.MINIMIZE, Strategy.CONSTRAINT, threshold=1.5),
+                Metric("seconds", Objective.MINIMIZE, Strategy.STORE),
+            )
+        ),
+        _constrained,
+    ),
+    "two metrics, thresholded": (
+        make_spec(
+            metrics=(
+                Metric("f", Objective.MAXIMIZE, threshold=0.4),
+                Metric("g", Objective.MINIMIZE, threshold=2.0),
+            )
+        ),
+        _two_metrics,
+    ),
+    "multitask": (make_spec(tasks=(Task("cheap", 0.3), Task("full", 1.0))), _multitask),
 }
 
 
@@ -241,6 +305,49 @@ class ObservationConformance(RoleSuite):
         # Created one after another: by time is by id.
         stamps = storage.list_observations(eid, PageRequest(), order=ObservationOrder("created"))
         assert [o.id for o in stamps.items] == sorted(made, reverse=True)
+
+    @pytest.mark.parametrize("kind", list(TOTALS_CASES))
+    def test_observation_totals_are_the_observations_figures(
+        self, storage: Storage, kind: str
+    ) -> None:
+        """Counts, budget, first, last and best as honed.domain computes them from every
+        observation: failed, stopped early, infeasible, deleted, tied and cheaper-task ones."""
+        spec, values_of = TOTALS_CASES[kind]
+        experiment = storage.create_experiment(storage.create_client("totals").id, spec)
+        eid = experiment.id
+        empty = storage.observation_totals(experiment)
+        assert (empty.count, empty.first, empty.last, empty.best, empty.front) == (
+            0,
+            None,
+            None,
+            None,
+            0,
+        )
+        names = sorted(str(m.name) for m in spec.metrics)
+        tasks: list[str | None] = [t.name for t in spec.tasks] or [None]
+        made = []
+        for i in range(40):
+            failed = i % 7 == 3
+            values = tuple(MetricValue(n, v) for n, v in zip(names, values_of(i), strict=True))
+            metadata = {STATUS_KEY: "early_stopped"} if i % 5 == 1 else {"host": "h"}
+            new = NewObservation(
+                None, point(i), () if failed else values, failed, metadata, tasks[i % len(tasks)]
+            )
+            made.append(storage.create_observations(eid, [new])[0])
+        for deleted in (made[0], made[10], made[-1]):
+            storage.delete_observations(eid, deleted.id)
+        observations = storage.all_observations(eid)
+        totals = storage.observation_totals(experiment)
+        assert totals.count == len(observations) == 37
+        assert totals.failed == sum(o.failed for o in observations)
+        assert totals.early_stopped == sum(is_early_stopped(o) for o in observations)
+        assert budget_of_counts(spec, dict(totals.per_task)) == budget_consumed(spec, observations)
+        assert (totals.first, totals.last) == (observations[0], observations[-1])
+        best = best_observations(spec, observations)
+        if len(spec.optimized_metrics) == 1:
+            assert (totals.best, totals.front) == (best[0], 0)
+        else:
+            assert (totals.best, totals.front) == (None, len(best))
 
     def test_update_observation(self, storage: Storage) -> None:
         eid = self.experiment(storage).id

@@ -19,10 +19,41 @@ const HonedCharts = (() => {
     if (!c) {
       c = echarts.init(node, null, { renderer: "canvas" });
       instances.set(id, c);
+      showWhole(c);
     }
     return c;
   }
   window.addEventListener("resize", () => { for (const c of instances.values()) c.resize(); });
+
+  // Long parameter names, categories and host names: a text longer than its place is cut
+  // short with an ellipsis (`cut`, `nameCut`: widths in pixels of the chart as drawn), and
+  // pointing at a cut axis name or label, or tapping it on a phone, shows it whole in a tip
+  // (ECharts has no tooltip for axis labels). Axes send these events: NO_ZERO sets
+  // triggerEvent.
+  const ELLIPSIS = "…";
+  const fit = (width) => Math.max(24, Math.floor(width));
+  const cut = (width) => ({ width: fit(width), overflow: "truncate", ellipsis: ELLIPSIS });
+  const nameCut = (width) => ({ nameTruncate: { maxWidth: fit(width), ellipsis: ELLIPSIS } });
+  function showWhole(c) {
+    const node = c.getDom();
+    const tip = Honed.el("div", { class: "chart-tip", role: "tooltip", hidden: true });
+    node.append(tip);
+    const show = (e) => {
+      const text = { axisName: e.name, axisLabel: e.value }[e.targetType];
+      if (typeof text !== "string" || !text) return;
+      tip.textContent = text;
+      tip.hidden = false;
+      // Beside the pointer, kept within the chart.
+      const x = Math.min(e.event.offsetX + 12, Math.max(0, node.clientWidth - tip.offsetWidth));
+      tip.style.left = `${x}px`;
+      tip.style.top = `${Math.max(0, e.event.offsetY - tip.offsetHeight - 8)}px`;
+    };
+    const hide = () => { tip.hidden = true; };
+    c.on("mouseover", show);
+    c.on("click", show);
+    c.on("mouseout", (e) => { if (e.targetType === "axisName" || e.targetType === "axisLabel") hide(); });
+    c.on("globalout", hide);
+  }
 
   // Merge, never replace: components keep their state; only the series list is replaced, so
   // a series that went away does not linger. `first` is applied once (toolboxes, zoom).
@@ -43,7 +74,15 @@ const HonedCharts = (() => {
   // round tick, time labels on a narrow screen) are dropped rather than drawn on each other.
   // The line height is given: ECharts otherwise takes it from the width of a CJK glyph,
   // 4 px where no CJK font is installed, and then finds no overlap between labels 5 px apart.
-  const NO_ZERO = { axisLine: { onZero: false }, axisLabel: { hideOverlap: true, lineHeight: 14 } };
+  const NO_ZERO = { axisLine: { onZero: false }, triggerEvent: true, axisLabel: { hideOverlap: true, lineHeight: 14 } };
+
+  // A horizontal axis whose first and last labels stay within its ends rather than centred
+  // on them, where the chart's edge would cut them; `label`: more axisLabel settings.
+  const horizontal = (axis, label = {}) => ({
+    ...axis, axisLabel: { ...axis.axisLabel, alignMinLabel: "left", alignMaxLabel: "right", ...label },
+  });
+  // An axis whose labels are cut to `width` pixels.
+  const labelled = (axis, width) => ({ ...axis, axisLabel: { ...axis.axisLabel, ...cut(width) } });
 
   // Colour scales of a metric's value: the best values always blue, the worst red, whether
   // the metric is maximized or minimized (red reads as bad).
@@ -55,7 +94,8 @@ const HonedCharts = (() => {
 
   // Legends stay on one line (paged when they do not fit, as on a phone), so they never run
   // into the plot or an axis name; charts with one leave LEGEND_TOP for it and the names.
-  const LEGEND = { legend: { type: "scroll", top: 0 } };
+  // A long metric name is cut short in the legend, whose own tooltip shows it whole.
+  const LEGEND = { legend: { type: "scroll", top: 0, textStyle: cut(180), tooltip: { show: true } } };
   const LEGEND_TOP = 52;
 
   // A numeric axis for a metric or anything without bounds: fitted to the data, not to 0.
@@ -110,6 +150,7 @@ const HonedCharts = (() => {
   return {
     PALETTE, GREY, RED, ORANGE, STATUS_COLOURS, STATUS_LABELS,
     chart, draw, metricColour, valueColours, isLog, valueAxis, paramAxis, setEmpty, note, downsample, ordinal, NO_ZERO,
+    cut, nameCut, horizontal, labelled,
     LEGEND, LEGEND_TOP,
   };
 })();

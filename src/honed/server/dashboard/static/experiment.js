@@ -115,8 +115,10 @@
       itemStyle: { color: C.ORANGE }, yAxisIndex: 0,
       data: stopped.map(([o, i]) => ({ value: [i + 1, valueOf(o, first)], id: o.id })),
     });
+    // Two metrics' names share the top line: each is cut to half of it.
+    const room = (c.getWidth() - 40) / Math.max(1, d.best_so_far.length);
     const axes = d.best_so_far.map((trace, axis) => C.valueAxis({
-      name: trace.metric, position: axis ? "right" : "left", splitLine: { show: axis === 0 },
+      name: trace.metric, position: axis ? "right" : "left", splitLine: { show: axis === 0 }, ...C.nameCut(room),
     }));
     C.draw(c, {
       grid: { left: 60, right: axes.length > 1 ? 60 : 20, top: C.LEGEND_TOP, bottom: 40 },
@@ -139,8 +141,8 @@
     if (C.setEmpty("chart-pareto", usable.length ? "" : "No observation has both metrics yet.")) return;
     C.draw(c, {
       grid: { left: 60, right: 20, top: C.LEGEND_TOP, bottom: 45 },
-      xAxis: C.valueAxis({ name: a, nameLocation: "middle", nameGap: 28 }),
-      yAxis: C.valueAxis({ name: b }),
+      xAxis: C.valueAxis({ name: a, nameLocation: "middle", nameGap: 28, ...C.nameCut(c.getWidth() - 80) }),
+      yAxis: C.valueAxis({ name: b, ...C.nameCut(c.getWidth() - 40) }),
       series: [
         { id: "others", name: "observations", type: "scatter", symbolSize: 6, large: true, itemStyle: { color: C.GREY },
           data: usable.filter((o) => !front.has(o.id)).map(point) },
@@ -163,13 +165,24 @@
     const shown = C.downsample(usable, PARALLEL_LIMIT, (o) => best.has(o.id));
     C.note("parallel-note", shown.length < usable.length
       ? `Downsampled: ${shown.length} of ${usable.length} completed observations drawn (every ${C.ordinal(Math.ceil(usable.length / PARALLEL_LIMIT))}, and the best).` : "");
+    // Each axis' name (centred above it) and category labels (to its right) are cut to the
+    // room before the next axis, so none runs into its neighbour or past the chart's edge.
+    const count = exp.parameters.length + 1;
+    let name = Math.min(140, (c.getWidth() - 100) / (count - 1) - 8);
+    const [left, right] = [Math.max(40, name / 2 + 4), Math.max(60, name / 2 + 4)];
+    const spacing = (c.getWidth() - left - right) / (count - 1);
+    name = Math.min(name, spacing - 8);
+    const fitted = (axis) => ({
+      ...axis, ...C.nameCut(name),
+      axisLabel: { ...axis.axisLabel, ...(axis.type === "category" ? C.cut(spacing - 14) : {}) },
+    });
     const dims = [
       ...exp.parameters.map((p, dim) => C.paramAxis(p, { dim, name: p.name })),
       C.valueAxis({ dim: exp.parameters.length, name: metric }),
-    ];
+    ].map(fitted);
     const values = shown.map((o) => valueOf(o, metric));
     C.draw(c, {
-      parallel: { left: 40, right: 60, top: 40, bottom: 30 },
+      parallel: { left, right, top: 40, bottom: 30 },
       parallelAxis: dims,
       visualMap: {
         show: false, dimension: dims.length - 1, min: Math.min(...values), max: Math.max(...values),
@@ -240,6 +253,14 @@
     for (const view of HonedViews) if (view.tick) view.tick(page.data, Date.now() / 1000 + page.clockOffset);
     window.honedLoaded = (window.honedLoaded || 0) + 1;
   }
+
+  // Names and labels are cut to the charts' widths as drawn: a resized window redraws them
+  // (merged, as every redraw, so a brush or a zoom stays).
+  let resized = null;
+  window.addEventListener("resize", () => {
+    clearTimeout(resized);
+    resized = setTimeout(() => { if (page.data) drawAll(page.data); }, 200);
+  });
 
   Honed.live(load);
 })();

@@ -84,11 +84,25 @@
       if (!document.getElementById(id)) box.append(el("div", { class: "chart", id, "data-param": param.name }));
       const c = (ctx.charts.scatter[param.name] = C.chart(id));
       const point = (o) => ({ value: [o.assignments[param.name] ?? null, ctx.valueOf(o, metric)], id: o.id });
+      // The parameter names the x axis and the metric the y axis, along it: a long name on
+      // top, where a title was, ran into the other.
+      const [width, height] = [c.getWidth(), c.getHeight()];
+      // A category's label sits mid-band and is cut to the band's width (ECharts lays a cut
+      // label out at that width, and hides the neighbours a wider one would overlap); where
+      // bands are narrow, labels slant, cut shorter, so that more of them show. A number's
+      // first and last labels are kept within the axis' ends.
+      const axis = C.paramAxis(param, {
+        name: param.name + (C.isLog(param) ? " (log)" : ""), nameLocation: "middle", nameGap: 25,
+        nameTextStyle: { fontWeight: "bold" }, ...C.nameCut(width - 30),
+      });
+      const band = (width - 70) / (param.categories || []).length;
+      // Slanted 40°, a label needs 20 px of axis; on narrower bands every nth is labelled.
+      const slanted = { ...C.labelled(axis, 70).axisLabel, rotate: 40, interval: Math.ceil(20 / band) - 1 };
       C.draw(c, {
-        title: { text: param.name + (C.isLog(param) ? " (log)" : ""), left: "center", textStyle: { fontSize: 13 } },
-        grid: { left: 55, right: 15, top: 30, bottom: 30 },
-        xAxis: C.paramAxis(param),
-        yAxis: C.valueAxis({ name: metric }),
+        grid: { left: 55, right: 15, top: 12, bottom: 45 },
+        xAxis: param.type !== "categorical" ? C.horizontal(axis)
+          : band >= 66 ? C.labelled(axis, band - 6) : { ...axis, axisLabel: slanted },
+        yAxis: C.valueAxis({ name: metric, nameLocation: "middle", nameGap: 40, ...C.nameCut(height - 60) }),
         series: [
           { id: "completed", name: metric, type: "scatter", symbolSize: 6, large: true, z: 3,
             itemStyle: { color: C.metricColour(exp, metric), opacity: 0.7 }, data: done.map(point) },
@@ -113,7 +127,7 @@
     if (C.setEmpty("chart-edf", values.length ? "" : `No completed observation of ${ctx.metric} yet.`)) return;
     C.draw(c, {
       grid: { left: 55, right: 20, top: C.LEGEND_TOP, bottom: 40 },
-      xAxis: C.valueAxis({ name: ctx.metric, nameLocation: "middle", nameGap: 25 }),
+      xAxis: C.valueAxis({ name: ctx.metric, nameLocation: "middle", nameGap: 25, ...C.nameCut(c.getWidth() - 80) }),
       yAxis: C.valueAxis({ name: "share ≤ value", min: 0, max: 1 }),
       series: [{ id: "edf", name: ctx.metric, type: "line", step: "end", showSymbol: false,
         itemStyle: { color: C.metricColour(exp, ctx.metric) },
@@ -228,10 +242,12 @@
     C.note("timeline-note", many
       ? `Joined: ${d.observations.length} trials drawn as ${bars} bars. A worker's trials of one status less than ` +
         `${Number(pixel.toPrecision(2))} s apart (a pixel of the whole span) share a bar, which says how many; zooming in does not split them.` : "");
+    // Long host names are cut to under a third of the chart.
+    const names = Math.min(180, 0.3 * c.getWidth());
     C.draw(c, {
-      grid: { left: 90, right: 20, top: 35, bottom: 40 },
-      xAxis: { type: "time", min: 1000 * (lo - pad), max: 1000 * (hi + pad), ...C.NO_ZERO },
-      yAxis: { type: "category", data: hosts, ...C.NO_ZERO },
+      grid: { left: names + 12, right: 20, top: 35, bottom: 40 },
+      xAxis: C.horizontal({ type: "time", min: 1000 * (lo - pad), max: 1000 * (hi + pad), ...C.NO_ZERO }),
+      yAxis: C.labelled({ type: "category", data: hosts, ...C.NO_ZERO }, names),
       series,
       tooltip: { formatter: (p) => tooltip(p.data.count > 1
         ? `${p.data.count} trials, observations ${p.data.id} to ${p.data.last} (${p.seriesName})`
@@ -244,6 +260,14 @@
   }
 
   // --- learning curves: intermediate values by step, stopped trials in their own colour ----
+  // The curves are of the objective, the first optimized metric (what the scheduler keeps
+  // and early stopping reads), whichever metric the page's other views show.
+  function curveMetric(exp, ctx) {
+    const [objective] = ctx.optimizedOf(exp);
+    if (objective) return objective.name;
+    return exp.metrics.length === 1 ? exp.metrics[0].name : "intermediate value";
+  }
+
   function renderCurves(d, ctx) {
     const panel = document.getElementById("curves-panel");
     const traced = d.observations.filter((o) => o.curve);
@@ -264,7 +288,7 @@
     C.draw(c, {
       grid: { left: 55, right: 20, top: C.LEGEND_TOP, bottom: 40 },
       xAxis: C.valueAxis({ name: "step", nameLocation: "middle", nameGap: 25 }),
-      yAxis: C.valueAxis({ name: "intermediate value" }),
+      yAxis: C.valueAxis({ name: curveMetric(d.experiment, ctx), ...C.nameCut(c.getWidth() - 40) }),
       series,
     }, { ...C.LEGEND, tooltip: { trigger: "item" } });
   }
@@ -359,10 +383,11 @@
     });
     const means = cells.map((cell) => cell[4]);
     const [low, high] = [Math.min(...means), Math.max(...means)];
+    const [width, height] = [c.getWidth(), c.getHeight()];
     C.draw(c, {
-      grid: { left: 65, right: 90, top: 35, bottom: 45 },
-      xAxis: C.paramAxis(px, { name: px.name, nameLocation: "middle", nameGap: 28 }),
-      yAxis: C.paramAxis(py, { name: py.name }),
+      grid: { left: 65, right: 90, top: 20, bottom: 45 },
+      xAxis: C.horizontal(C.paramAxis(px, { name: px.name, nameLocation: "middle", nameGap: 28, ...C.nameCut(width - 160) })),
+      yAxis: C.paramAxis(py, { name: py.name, nameLocation: "middle", nameGap: 45, ...C.nameCut(height - 70) }),
       // The colour bar's ends are the lowest and highest cell means, written out.
       visualMap: { seriesIndex: 0, dimension: 4, min: low, max: high, right: 5, top: "middle",
         calculable: false, text: [fmt(high), fmt(low)], inRange: { color: C.valueColours(exp, ctx.metric) } },

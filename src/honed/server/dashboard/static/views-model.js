@@ -33,10 +33,12 @@
       `(Saltelli's estimator on ${a.sample_points} × (parameters + 2) quasi-random points), normalised ` +
       `to sum to 1. Parameters alone explain ${Math.round(100 * Math.min(1, analysis.explained))}% of it; ` +
       `the rest is interactions (total-order indices in the tooltip). ${ctx.model.message}`);
+    // Long parameter names are cut to under half of the chart.
+    const names = Math.min(220, 0.4 * c.getWidth());
     C.draw(c, {
-      grid: { left: 110, right: 30, top: 10, bottom: 30 },
-      xAxis: C.valueAxis({ min: 0, max: 1, name: "share" }),
-      yAxis: { type: "category", data: rows.map((r) => r.parameter), ...C.NO_ZERO },
+      grid: { left: names + 12, right: 20, top: 10, bottom: 45 },
+      xAxis: C.horizontal(C.valueAxis({ min: 0, max: 1, name: "share", nameLocation: "middle", nameGap: 25 })),
+      yAxis: C.labelled({ type: "category", data: rows.map((r) => r.parameter), ...C.NO_ZERO }, names),
       series: [{
         id: "importance", name: "importance", type: "bar", itemStyle: { color: C.metricColour(d.experiment, ctx.metric) },
         data: rows.map((r) => ({ value: r.share, name: r.parameter, first: r.first_order, total: r.total })),
