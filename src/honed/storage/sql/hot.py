@@ -15,7 +15,9 @@ from typing import Any
 from sqlalchemy import BindParameter
 from sqlalchemy import ColumnElement
 from sqlalchemy import Table
+from sqlalchemy import Text
 from sqlalchemy import bindparam
+from sqlalchemy import cast
 from sqlalchemy import delete
 from sqlalchemy import func
 from sqlalchemy import insert
@@ -61,7 +63,11 @@ SUGGESTION_COLUMNS = _row_columns(SUGGESTIONS)
 OBSERVATION_COLUMNS = _row_columns(OBSERVATIONS)
 _EXPERIMENT_ID: BindParameter[int] = bindparam("experiment_id")
 
-_experiment = select(EXPERIMENTS).where(EXPERIMENTS.c.id == _EXPERIMENT_ID)
+# The spec as its JSON text, which convert.experiment decodes once per distinct text
+# (codec.spec_from_text), not on every request.
+_experiment = select(
+    *(cast(c, Text).label(c.name) if c.name == "spec" else c for c in EXPERIMENTS.c)
+).where(EXPERIMENTS.c.id == _EXPERIMENT_ID)
 EXPERIMENT = Prepared(_experiment)
 # The row lock serializes suggestion creation per experiment on PostgreSQL, across
 # processes; on SQLite BEGIN IMMEDIATE already holds the database lock. FOR NO KEY UPDATE,

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from collections.abc import Sequence
 from typing import Any
 
+from honed.domain.experiment import Experiment
 from honed.domain.parameters import point_hash
 from honed.domain.records import Observation
 from honed.domain.records import Suggestion
@@ -66,7 +67,8 @@ def create_suggestions(
     queued = queued_sent.first()
     if row is None:
         raise NotFoundError()
-    ttl = row.spec.get("suggestion_ttl_seconds")
+    experiment = convert.experiment(row)
+    ttl = experiment.spec.suggestion_ttl_seconds
     now = time.time()
     if ttl is not None:
         EXPIRE.send(tx, {**key, "b_now": now, "b_modified": now})
@@ -86,7 +88,7 @@ def create_suggestions(
             # A batch reads them all when that is fewer rows per decision than a first
             # round trip reads: a lookup per decision cost more than the decision.
             open_hashes = set(OPEN_POINTS.scalars(tx, key))
-    batch = _Batch(tx, experiment_id, row, ttl, open_hashes, int(open_count), queued)
+    batch = _Batch(tx, experiment_id, row, experiment, open_hashes, int(open_count), queued)
     outcomes: list[Suggestion | Declined | HonedError | _Inserted] = []
     for decide in decisions:
         try:
@@ -151,7 +153,7 @@ class _Batch:
         tx: RawTransaction,
         experiment_id: int,
         row: Any,
-        ttl: float | None,
+        experiment: Experiment,
         open_hashes: set[str] | None,
         open_count: int,
         queued: Any | None,
@@ -159,8 +161,8 @@ class _Batch:
         self._tx = tx
         self._experiment_id = experiment_id
         self._key = {"experiment_id": experiment_id}
-        self._experiment = convert.experiment(row)
-        self._ttl = ttl
+        self._experiment = experiment
+        self._ttl = experiment.spec.suggestion_ttl_seconds
         #: Every open point when there were few (else asked about in the database).
         self._open_hashes = open_hashes
         self._open_count = open_count
