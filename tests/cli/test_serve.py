@@ -5,7 +5,6 @@ shutdown, which used to end the server before it could stop them)."""
 from __future__ import annotations
 
 import contextlib
-import http.client
 import os
 import signal
 import socket
@@ -189,20 +188,3 @@ def test_a_large_body_read_with_its_head_is_not_taken_for_a_head(tmp_path: Path)
             answer = connection.recv(4096)
         # Refused by the API (no token), not by the head's cap.
         assert answer.startswith(b"HTTP/1.1 401 "), answer[:200]
-
-
-def test_a_connection_stays_open_while_its_worker_evaluates(tmp_path: Path) -> None:
-    """A worker asks, evaluates for longer than uvicorn's default keep-alive (5 s), and asks
-    again on the same connection: the server has not closed it (a request sent as it
-    closed failed)."""
-    url = f"sqlite:///{tmp_path / 'serve.db'}"
-    with running_server(url) as server:
-        host, port = server.url.removeprefix("http://").split(":")
-        connection = http.client.HTTPConnection(host, int(port), timeout=30)
-        for pause in (0.0, 6.0):
-            time.sleep(pause)
-            connection.request("GET", "/health")
-            response = connection.getresponse()
-            response.read()
-            assert response.status == 200
-        connection.close()

@@ -358,10 +358,6 @@ def _listen(host: str, port: int) -> socket.socket:
     return sock
 
 
-#: How long the server keeps an idle connection open (nginx's default).
-KEEP_ALIVE_SECONDS = 75
-
-
 def _serve_api(
     settings: Settings, sock: socket.socket, host: str, port: int, workers: int, log_level: str
 ) -> None:
@@ -388,10 +384,6 @@ def _serve_api(
         workers=workers,
         log_level=log_level,
         timeout_graceful_shutdown=5,
-        # A worker's connection stays open while it evaluates: with uvicorn's 5 s, every
-        # evaluation longer than that ended in the server closing the connection, and a
-        # request sent as it closed failed (burst.py, 1,000 workers: up to 384 dropped).
-        timeout_keep_alive=KEEP_ALIVE_SECONDS,
         # Request heads capped (431 past 64 KiB), see honed.server.http_protocol.
         http=LimitedHeadProtocol,
     )
