@@ -96,13 +96,9 @@ class ExperimentRow(Base):
 class SuggestionRow(Base):
     __tablename__ = "suggestions"
     __table_args__ = (
-        # The open suggestions (by its prefix), and whether a few points are among them.
+        Index("ix_suggestions_experiment_state", "experiment_id", "state", "deleted"),
         Index(
-            "ix_suggestions_experiment_state_point",
-            "experiment_id",
-            "state",
-            "deleted",
-            "point_hash",
+            "ix_suggestions_experiment_point", "experiment_id", "point_hash", "state", "deleted"
         ),
         Index(
             "uq_suggestions_open_point",
