@@ -172,12 +172,13 @@ class DirectLogNEI(qLogNoisyExpectedImprovement):
         q = X.shape[-2]
         baseline = self.X_baseline
         points = baseline.shape[-2] + q
-        if self._cache_root and baseline.dim() == 2 and self._base_samples(q, points) is None:
+        base_samples = self._base_samples(q, points)
+        if base_samples is None and self._cache_root and baseline.dim() == 2:
             # BoTorch's path sets the sampler up for q new points (first call per q). One
             # point of the batch does it: its joint posterior of the whole batch (1,024 raw
             # samples) with the baseline took seconds at 800 observations.
             super()._get_samples_and_objectives(X.reshape(-1, q, X.shape[-1])[:1])
-        base_samples = self._base_samples(q, points)
+            base_samples = self._base_samples(q, points)
         if (
             not self._cache_root
             or not hasattr(self, "_baseline_L")

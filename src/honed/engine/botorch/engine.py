@@ -600,7 +600,7 @@ def _acquisition_pending(
 
 
 def _acquisition(
-    model: ModelListGP, data: TrainingData, pending: torch.Tensor | None, points: int = 1
+    model: ModelListGP, data: TrainingData, pending: torch.Tensor | None, points: int
 ) -> AcquisitionFunction:
     """qLogNEI (one objective) or qLogNEHVI over ``model``'s outputs in
     ``training_data``'s order, with ``pending: (p, d)`` as pending points, for a request of
