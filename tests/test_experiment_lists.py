@@ -12,11 +12,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from honed.domain.trials import STATUS_KEY
-from honed.server.app import create_app
-from honed.service.app import Services
-from honed.storage.local_contents import LocalContents
-from honed.storage.sql.storage import SqlStorage
 from tests.conftest import TEST_TOKEN
+from tests.support.app import app_on
 
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 X = [{"name": "x", "type": "double", "bounds": {"min": 0, "max": 1}}]
@@ -29,15 +26,8 @@ def served(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Tes
         url = f"sqlite:///{tmp_path / 'honed.db'}"
     else:
         url = request.getfixturevalue("postgres_url")
-    storage = SqlStorage.from_url(url)
-    services = Services(storage, contents=LocalContents(tmp_path / "files"))
-    services.tokens.bootstrap(TEST_TOKEN)
-    try:
-        with TestClient(create_app(services=services)) as client:
-            client.auth = (TEST_TOKEN, "")
-            yield client, storage
-    finally:
-        storage.close()
+    with app_on(url, TEST_TOKEN) as (client, services):
+        yield client, services.storage
 
 
 def seed(api: TestClient) -> list[str]:
