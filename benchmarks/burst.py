@@ -11,7 +11,10 @@ Reported per deployment:
 - the burst: the seconds until every worker's first ask is answered, and that ask's p50/p99;
 - steady state (every later ask): suggestion p50/p99 and observation p50/p99;
 - errors (connection drops, timeouts, non-200 answers), pairs of suggestions with equal
-  assignments, and suggestions by source (design ``engine``, ``optimizer``, ``fallback``).
+  assignments, and suggestions by source (design ``engine``, ``optimizer``, ``fallback``);
+- the API server processes' CPU seconds (not the optimizer's) until the burst was
+  answered, and per worker cycle over the run: on a loaded machine the wall-clock figures
+  follow the load, these much less.
 
 Usage: .venv/bin/python benchmarks/burst.py [--workers 1000] [--eval-seconds 10]
        [--seconds 60] [--deployments sqlite,pg2] [--optimizers 1] [--before REV]
@@ -31,6 +34,7 @@ import statistics
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -65,6 +69,8 @@ class Record:
     errors: Counter[str] = field(default_factory=Counter)
     sources: Counter[str] = field(default_factory=Counter)
     stale: int = 0
+    # The servers' CPU seconds at the burst's start, once it was answered, at the end.
+    cpu: list[float] = field(default_factory=list)
 
 
 async def _ask(client: httpx.AsyncClient, prefix: str, record: Record) -> dict[str, Any] | None:
@@ -92,6 +98,8 @@ async def _worker(
     clock: list[float],
     eval_seconds: float,
     record: Record,
+    workers: int,
+    cpu: Callable[[], float],
 ) -> None:
     limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
     async with httpx.AsyncClient(
@@ -108,6 +116,8 @@ async def _worker(
                 record.first.append(elapsed)
                 record.first_done.append(time.perf_counter() - clock[0])
                 first = False
+                if len(record.first_done) == workers:
+                    record.cpu.append(cpu())
             else:
                 record.suggestion.append(elapsed)
             if suggestion is None:
@@ -131,7 +141,18 @@ async def _worker(
             record.observation.append(time.perf_counter() - started)
 
 
-async def _drive(urls: Sequence[str], experiment: str, args: argparse.Namespace) -> Record:
+def _cpu_seconds(pids: Sequence[int]) -> float:
+    """User and system CPU seconds of these processes so far (Linux /proc)."""
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+async def _drive(
+    urls: Sequence[str], experiment: str, args: argparse.Namespace, pids: Sequence[int]
+) -> Record:
     record = Record()
     start = asyncio.Event()
     clock = [0.0, 0.0]  # the burst's start and the run's end, set when the burst starts
@@ -146,14 +167,20 @@ async def _drive(urls: Sequence[str], experiment: str, args: argparse.Namespace)
             clock,
             args.eval_seconds,
             record,
+            args.workers,
+            lambda: _cpu_seconds(pids),
         )
 
     tasks = [asyncio.create_task(run(i)) for i in range(args.workers)]
     await asyncio.sleep(0.5)  # the clients exist; connections open on their first request
     clock[0] = time.perf_counter()
     clock[1] = clock[0] + args.seconds
+    record.cpu.append(_cpu_seconds(pids))
     start.set()
     await asyncio.gather(*tasks)
+    if len(record.cpu) == 1:  # some first ask failed
+        record.cpu.append(float("nan"))
+    record.cpu.append(_cpu_seconds(pids))
     return record
 
 
@@ -189,7 +216,8 @@ def _run(deployment: str, src: Path, args: argparse.Namespace, postgres: Any) ->
             ]
             experiment = _create(servers[0].url, args)
             _settle(args)
-            record = asyncio.run(_drive([s.url for s in servers], experiment, args))
+            pids = [s.process.pid for s in servers]
+            record = asyncio.run(_drive([s.url for s in servers], experiment, args, pids))
             listed = list_suggestions(servers[0], experiment)
             if args.keep_logs:
                 args.keep_logs.mkdir(parents=True, exist_ok=True)
@@ -210,6 +238,10 @@ def _run(deployment: str, src: Path, args: argparse.Namespace, postgres: Any) ->
         "observation_p50_ms": _ms(percentile(record.observation, 50)),
         "observation_p99_ms": _ms(percentile(record.observation, 99)),
         "cycles": len(record.observation),
+        "burst_cpu_s": round(record.cpu[1] - record.cpu[0], 2),
+        "cpu_ms_per_cycle": round(
+            1000 * (record.cpu[2] - record.cpu[0]) / max(len(record.observation), 1), 2
+        ),
         "errors": dict(record.errors),
         "duplicate_pairs": duplicate_pairs(listed),
         "sources": dict(record.sources),
@@ -251,6 +283,8 @@ def _table(rows: Sequence[dict[str, Any]]) -> str:
         ("observation_p50_ms", "obs p50"),
         ("observation_p99_ms", "obs p99"),
         ("cycles", "cycles"),
+        ("burst_cpu_s", "burst CPU s"),
+        ("cpu_ms_per_cycle", "CPU ms/cycle"),
         ("duplicate_pairs", "dups"),
     ]
     lines = [" | ".join(f"{title:>10}" for _, title in columns) + " | errors, sources"]
@@ -301,7 +335,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.before:
         for deployment in deployments:
             pair = {r["variant"]: r for r in rows if r["deployment"] == deployment}
-            for key in ("burst_drain_s", "first_p99_ms", "suggestion_p99_ms"):
+            for key in (
+                "burst_drain_s",
+                "first_p99_ms",
+                "suggestion_p99_ms",
+                "burst_cpu_s",
+                "cpu_ms_per_cycle",
+            ):
                 b, a = pair["before"].get(key), pair["after"].get(key)
                 if a and b:
                     print(f"{deployment} {key}: after/before {a / b:.2f}")

@@ -248,7 +248,7 @@ def test_an_exhausted_discrete_space_costs_no_fit_and_is_answered_at_once(
 
     caller = services.tokens.authenticate(TOKEN)
     request = services.suggestions.request(caller, int(eid))
-    first = request.step()
+    first = request.step_here()
     assert isinstance(first, Suggestion)  # not a wait for a fit that would bring nothing
     observed = {point_hash(p) for p in points}
     assert point_hash(first.assignments) in observed

@@ -21,7 +21,7 @@ from honed.testing.storage_support import point
 
 STATEMENTS = {name: value for name, value in vars(hot).items() if isinstance(value, Prepared)}
 # Built per number of point hashes asked about: one and several.
-STATEMENTS |= {f"observed_among({n})": hot._observed_among_statement(n) for n in (1, 3)}
+STATEMENTS |= {f"observed_among({n})": hot.observed_among_statement(n) for n in (1, 3)}
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
 

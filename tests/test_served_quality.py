@@ -145,14 +145,14 @@ def test_a_fit_that_began_after_the_request_ends_its_wait_even_if_others_reporte
     loop = OptimizerLoop(storage, engine_factory, settings=STEPPED)
     eid = stale_experiment(services, token, loop)
     request = services.suggestions.request(token, eid)
-    assert isinstance(request.step(), float)  # the ready candidates missed a result: wait
+    assert isinstance(request.step_here(), float)  # the ready candidates missed a result: wait
     time.sleep(0.01)  # the next fit begins after the request arrived
     assert loop.step() == eid
     other = services.suggestions.create(token, eid, assignments={"x0": 0.1, "x1": 0.9})
     observe(services, token, other, bowl)  # another worker reports after that fit read
     served = None
     for _ in range(10):
-        step = request.step()
+        step = request.step_here()
         if isinstance(step, Suggestion):
             served = step
             break

@@ -258,3 +258,29 @@ def test_0012_gives_stored_suggestions_their_creation_time(database_url: str) ->
         engine.dispose()
     assert len(pairs) == 6
     assert all(created == modified for created, modified in pairs)
+
+
+# --- 0013: one index of suggestions by state and point ---------------------------------------
+
+
+def _suggestion_indexes(url: str) -> set[str]:
+    engine = sa.create_engine(normalize_url(url))
+    try:
+        return {str(index["name"]) for index in sa.inspect(engine).get_indexes("suggestions")}
+    finally:
+        engine.dispose()
+
+
+def test_0013_replaces_the_state_and_point_indexes_and_gives_them_back(
+    database_url: str,
+) -> None:
+    SqlStorage.from_url(database_url).close()
+    merged = "ix_suggestions_experiment_state_point"
+    replaced = {"ix_suggestions_experiment_state", "ix_suggestions_experiment_point"}
+    assert merged in _suggestion_indexes(database_url)
+    assert not replaced & _suggestion_indexes(database_url)
+    _downgrade(database_url, "0012")
+    assert replaced <= _suggestion_indexes(database_url)
+    assert merged not in _suggestion_indexes(database_url)
+    SqlStorage.from_url(database_url).close()  # migrates to the head again
+    assert _schema_differences(database_url) == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 
@@ -14,6 +15,7 @@ from honed.errors import AuthenticationRequiredError
 from honed.errors import InvalidRequestError
 from honed.server.ratelimit import RateLimiter
 from honed.service.app import Services
+from honed.service.tokens import TokenService
 
 NO_TOKEN_MESSAGE = (
     "No API token provided. Send your token as the user name of HTTP Basic auth "
@@ -54,8 +56,30 @@ async def caller(request: Request) -> Token:
     tokens = (await services(request)).tokens
     token = tokens.cached(secret)
     if token is None:
-        token = await run_in_threadpool(tokens.authenticate, secret)
+        token = await _looked_up(request.app.state, tokens, secret)
     return _rate_checked(request.app.state, token)
+
+
+async def _looked_up(state: State, tokens: TokenService, secret: str) -> Token:
+    """One lookup of ``secret`` at a time in this app: the requests that miss the cache
+    meanwhile share its answer. A burst of 1,000 first asks after the cache lapsed made
+    1,000 lookups, each a thread and a read."""
+    lookups: dict[str, asyncio.Future[Token]] | None = getattr(state, "token_lookups", None)
+    if lookups is None:
+        lookups = state.token_lookups = {}
+    lookup = lookups.get(secret)
+    if lookup is None:
+        lookup = asyncio.ensure_future(run_in_threadpool(tokens.authenticate, secret))
+        lookups[secret] = lookup
+
+        def done(finished: asyncio.Future[Token]) -> None:
+            lookups.pop(secret, None)
+            if not finished.cancelled():
+                finished.exception()  # retrieved, even when every asker went away
+
+        lookup.add_done_callback(done)
+    # Shielded: a request that goes away does not cancel the others' lookup.
+    return await asyncio.shield(lookup)
 
 
 def caller_in_thread(state: State, authorization: str | None) -> Token:

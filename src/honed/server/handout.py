@@ -2,9 +2,10 @@
 each, which the app's route and the embedded transport both run.
 
 Such an operation takes a ``HotCall`` and returns its steps: a generator that yields the
-seconds to wait before its next step (a suggestion request waiting for the optimizer) and
-returns the answer's JSON. A route runs each step in the threadpool (inline for an embedded
-store, which answers in about a millisecond) and sleeps between steps holding no thread.
+seconds to wait before its next step (a suggestion request waiting for the optimizer), or
+a place in a hand-out queue to wait in (``honed.service.handout``), and returns the
+answer's JSON. A route runs each step in the threadpool (inline for an embedded store,
+which answers in about a millisecond) and waits between steps holding no thread.
 The embedded transport finds the same route among the app's routes and runs the steps in
 its caller's thread: four thread hops fewer per call (docs/decisions.md: The embedded
 client serves its hottest calls in the caller's thread).
@@ -12,6 +13,8 @@ client serves its hottest calls in the caller's thread).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import inspect
 import logging
 import time
@@ -38,6 +41,7 @@ from honed.errors import HonedError
 from honed.server.auth import caller
 from honed.server.auth import caller_in_thread
 from honed.server.auth import services
+from honed.server.fit_watch import fit_watch
 from honed.server.http import UNEXPECTED
 from honed.server.http import error_json
 from honed.server.http import error_response
@@ -45,12 +49,14 @@ from honed.server.http import json_body
 from honed.server.http import parse_json
 from honed.server.routes.deps import PathId
 from honed.service.app import Services
+from honed.service.handout import Queued
+from honed.service.suggestions import FitWait
 
 logger = logging.getLogger(__name__)
 
 JSON = dict[str, Any]
-#: Yields seconds to wait, returns the answer.
-Steps = Generator[float, None, JSON]
+#: Yields seconds to wait, a queue to wait in or a fit to wait for; returns the answer.
+Steps = Generator[float | Queued[Any] | FitWait, None, JSON]
 
 
 @dataclass(frozen=True)
@@ -80,9 +86,12 @@ class _Stepper:
     def __init__(self, operation: Operation, call: HotCall) -> None:
         self._operation, self._call = operation, call
         self._steps: Steps | None = None
+        #: A hand-out queue's drain left for the caller to go on with (``next_in_thread``).
+        self.leftover: Callable[[], bool] | None = None
 
-    def next(self) -> float | JSON:
-        """Seconds to wait, or the answer. (StopIteration must not cross a thread.)"""
+    def next(self) -> float | Queued[Any] | FitWait | JSON:
+        """Seconds to wait, a queue to wait in, or the answer. (StopIteration must not
+        cross a thread.)"""
         if self._steps is None:
             self._steps = self._operation(self._call)
         try:
@@ -90,6 +99,17 @@ class _Stepper:
         except StopIteration as done:
             result: JSON = done.value
             return result
+
+    def next_in_thread(self) -> float | Queued[Any] | FitWait | JSON:
+        """``next`` run in a worker thread: a hand-out queue's transaction that falls to
+        this request runs here at once, so a request alone costs one thread hop as before
+        the queue; what is left of the queue then is ``leftover``."""
+        step = self.next()
+        if not isinstance(step, Queued) or step.drain is None:
+            return step
+        if step.drain():
+            self.leftover = step.drain
+        return self.next() if step.answer.done() else Queued(step.answer)
 
 
 class LeanRoute(APIRoute):
@@ -116,12 +136,57 @@ class LeanRoute(APIRoute):
             )
             stepper = _Stepper(operation, call)
             while True:
-                step = stepper.next() if svc.local else await run_in_threadpool(stepper.next)
+                if svc.local:
+                    step = stepper.next()
+                else:
+                    step = await run_in_threadpool(stepper.next_in_thread)
+                    if stepper.leftover is not None:
+                        _drain_elsewhere(stepper.leftover)
+                        stepper.leftover = None
                 if isinstance(step, dict):
                     return JSONResponse(step)
-                await anyio.sleep(step)
+                if isinstance(step, Queued):
+                    await _in_queue(step, svc.local)
+                elif isinstance(step, FitWait):
+                    await fit_watch(request.app.state).wait(step, svc.local)
+                else:
+                    await anyio.sleep(step)
 
         return handler
+
+
+async def _in_queue(queued: Queued[Any], local: bool) -> None:
+    """Wait for a hand-out queue's answer holding no thread. The request that opened the
+    queue starts its drain: on the event loop for a local store (a transaction there takes
+    about a millisecond, and the requests that arrive meanwhile join the next one), else
+    in a worker thread (``next_in_thread`` runs the first batch in the step's own)."""
+    if queued.drain is not None:
+        if local:
+            _drain_on_loop(asyncio.get_running_loop(), queued.drain)
+        else:
+            _drain_elsewhere(queued.drain)
+    with contextlib.suppress(Exception):  # the operation's next step reads the answer
+        await asyncio.wrap_future(queued.answer)
+
+
+def _drain_on_loop(loop: asyncio.AbstractEventLoop, drain: Callable[[], bool]) -> None:
+    """One batch per turn of the loop: requests read from the sockets in between join."""
+
+    def turn() -> None:
+        if drain():
+            loop.call_soon(turn)
+
+    loop.call_soon(turn)
+
+
+def _drain_elsewhere(drain: Callable[[], bool]) -> None:
+    """Go on with a hand-out queue in a worker thread of the loop's, until it is empty."""
+    asyncio.get_running_loop().run_in_executor(None, _drain_all, drain)
+
+
+def _drain_all(drain: Callable[[], bool]) -> None:
+    while drain():
+        pass
 
 
 def _documented(operation: Operation, path: str) -> Callable[..., Any]:
@@ -168,7 +233,10 @@ def serve_in_thread(
         call = HotCall(app.state.services, token, path_params, parse_json(content), headers)
         stepper = _Stepper(route.operation, call)
         while not isinstance(step := stepper.next(), dict):
-            time.sleep(step)
+            if isinstance(step, Queued | FitWait):
+                step.wait_here()
+            else:
+                time.sleep(step)
         return JSONResponse(step)
     except HonedError as error:
         return error_json(error)

@@ -84,7 +84,9 @@ def parse_json(raw: bytes) -> Any:
         raise InvalidRequestError(f"{MALFORMED}: {error}") from None
     except RecursionError:
         raise InvalidRequestError(f"{MALFORMED}: nested too deeply") from None
-    refused = _refused_string(data)
+    # Only a \u escape makes a NUL or a lone surrogate (a raw NUL is refused above, and
+    # UTF-8 cannot encode a surrogate): without one, no string needs looking at.
+    refused = _refused_string(data) if "\\u" in text else None
     if refused is not None:
         raise InvalidRequestError(f"{MALFORMED}: {refused}")
     return data

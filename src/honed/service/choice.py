@@ -149,6 +149,19 @@ def decide(
     return _sequence_decision(engine_for(experiment), context, metadata, source)
 
 
+def found_nothing(
+    declined: dict[Serving, CandidatesNeeded], serving: Serving, outcome: CandidatesNeeded
+) -> None:
+    """Note in ``declined`` that a request served ``serving`` found nothing: a later
+    request of the same transaction that may take as much or less would only read the same
+    candidates again, so it is answered ``outcome`` at once (the waiters a fit wakes are
+    served in order and stop at the first that finds nothing)."""
+    for level in (Serving.FRESH, Serving.MODEL):
+        declined.setdefault(level, outcome)
+        if level is serving:
+            return
+
+
 def _proposed_nothing(basis: CandidateBasis) -> bool:
     """The newest fit saw every stored observation and proposed no point (every point of a
     finite space was observed or pending): waiting for the next fit would bring none."""

@@ -1,5 +1,7 @@
 """Suggestion use cases. Creation is serialized per experiment by the store; which point
-a suggestion gets is decided under that lock by honed.service.choice.
+a suggestion gets is decided under that lock by honed.service.choice. The creates of one
+experiment in a process go through its hand-out queue (honed.service.handout): one
+transaction serves the requests that arrived while the one before it ran.
 
 Past the initial design a request is served a fresh model point (``choice``): when none is
 ready it waits for the fit that is running or due, for at most ``ServingPolicy.wait_bound``;
@@ -16,6 +18,7 @@ from collections.abc import Callable
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import partial
 from typing import Protocol
 
 from honed.domain.experiment import Experiment
@@ -26,12 +29,15 @@ from honed.domain.records import QueuedSuggestion
 from honed.domain.records import Suggestion
 from honed.domain.records import SuggestionSource
 from honed.domain.tenancy import Token
+from honed.errors import HonedError
 from honed.errors import InvalidRequestError
 from honed.service import choice
 from honed.service.access import check_classic
 from honed.service.access import check_live_experiment
 from honed.service.access import experiment_for
 from honed.service.access import live_experiment_for
+from honed.service.handout import HandOutQueue
+from honed.service.handout import Queued
 from honed.storage.experiments import ExperimentStore
 from honed.storage.optimizer import CandidateBasis
 from honed.storage.optimizer import FitMarker
@@ -101,9 +107,84 @@ class SuggestionRoles(ExperimentStore, SuggestionStore, OptimizerSignals, Protoc
     check access, and the optimizer's signals a request waits on."""
 
 
+#: What a suggestion create's transaction answers a request.
+Outcome = Suggestion | choice.CandidatesNeeded
+
+
+@dataclass(frozen=True)
+class FitWait:
+    """A step's instruction: wait until the experiment's newest fit is another than
+    ``marker``, for at most ``seconds``, then step again. A server watches each
+    experiment's marker once for all its waiting requests (``poll``: the cached read,
+    which also writes the demand counted meanwhile), so that a request waiting for a fit
+    costs nothing until one lands."""
+
+    experiment_id: int
+    marker: FitMarker
+    seconds: float
+    poll: Callable[[int], FitMarker]
+
+    def wait_here(self) -> None:
+        """Wait in this thread, polling."""
+        deadline = time.monotonic() + self.seconds
+        while (left := deadline - time.monotonic()) > 0:
+            time.sleep(min(POLL_SECONDS, left))
+            if self.poll(self.experiment_id) != self.marker:
+                return
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One request's decision, taken in its hand-out queue's transaction."""
+
+    caller: Token
+    metadata: Metadata | None
+    assignments: object | None
+    serving: choice.Serving
+    #: The suggestion of a new training run of an AI experiment.
+    for_run: bool
+    task: str | None
+    #: Told of the experiment as the decision saw it (it renders the suggestion).
+    seen: Callable[[Experiment], None]
+
+    def decide(
+        self,
+        context: SuggestionContext,
+        declined: dict[choice.Serving, choice.CandidatesNeeded],
+    ) -> SuggestionDecision | choice.CandidatesNeeded:
+        """The checks run on the experiment as locked for the decision. ``declined``: what
+        the batch's earlier requests found nothing for (``choice.found_nothing``)."""
+        what = "training runs" if self.for_run else "suggestions"
+        experiment = check_live_experiment(self.caller, context.experiment, what)
+        self.seen(experiment)
+        if not self.for_run:
+            check_classic(experiment)
+        if self.assignments is not None:
+            manual = experiment.spec.space.check_assignments(self.assignments)
+            checked = experiment.spec.check_task(self.task)
+            return SuggestionDecision(
+                NewSuggestion(manual, SuggestionSource.MANUAL, self.metadata, task=checked),
+                context.cursor,
+            )
+        if self.task is not None:
+            experiment.spec.check_task(self.task)  # a plain experiment's 400 first
+            raise InvalidRequestError(
+                "Invalid task: a task goes with the assignments of a manual suggestion; "
+                "honed chooses the task of the points it suggests"
+            )
+        nothing = declined.get(self.serving)
+        if nothing is not None:
+            return nothing
+        outcome = choice.decide(context, self.metadata, self.serving)
+        if isinstance(outcome, choice.CandidatesNeeded):
+            choice.found_nothing(declined, self.serving, outcome)
+        return outcome
+
+
 class SuggestionRequest:
-    """One suggestion create. ``step`` never sleeps: it returns the suggestion, or the
-    seconds to wait before the next step.
+    """One suggestion create. ``step`` never sleeps: it returns the suggestion, the
+    seconds to wait before the next step, or its place in the hand-out queue (step again
+    once ``Queued.answer`` is in).
 
     Past the design it asks for a fresh model point (``Preference.QUALITY``) or any ready
     one (``LATENCY``). While none may be served it tells the optimizer, polls for a newer
@@ -147,28 +228,47 @@ class SuggestionRequest:
         self._first_error: float | None = None
         #: Counted among the optimizer's waiting requests (``request_candidates``).
         self._counted = False
+        #: In the experiment's hand-out queue, waiting for its answer.
+        self._queued: Queued[Outcome] | None = None
 
-    def step(self) -> Suggestion | float:
+    def step(self) -> Suggestion | float | Queued[Outcome] | FitWait:
         service = self._service
+        if self._queued is not None:
+            queued = self._queued
+            if not queued.answer.done():
+                return queued
+            self._queued = None
+            return self._answered(queued.answer.result())
         if self._serving is None:
             self._serving = service.serving()
         if self._marker is not None and self._deadline is not None:
-            unchanged = service.fit_marker(self._experiment_id) == self._marker
-            if unchanged and time.monotonic() < self._deadline:
-                return POLL_SECONDS
-        seen: list[Experiment] = []
-        outcome = service.attempt(
+            left = self._deadline - time.monotonic()
+            if service.poll_fit(self._experiment_id) == self._marker and left > 0:
+                return FitWait(self._experiment_id, self._marker, left, service.poll_fit)
+        attempt = Attempt(
             self._caller,
-            self._experiment_id,
             self._metadata,
             self._assignments,
             self._serving,
-            for_run=self._for_run,
-            task=self._task,
-            seen=seen.append,
+            self._for_run,
+            self._task,
+            self._saw,
         )
-        if seen:
-            self.experiment = seen[-1]
+        self._queued = service.handout.submit(self._experiment_id, attempt, self._arrived)
+        return self._queued
+
+    def step_here(self) -> Suggestion | float:
+        """``step``, waiting in the hand-out queue or for a fit in this thread (and
+        running the queue's transactions here when they fall to this request)."""
+        while isinstance(step := self.step(), Queued | FitWait):
+            step.wait_here()
+        return step
+
+    def _saw(self, experiment: Experiment) -> None:
+        self.experiment = experiment
+
+    def _answered(self, outcome: Outcome) -> Suggestion | float | FitWait:
+        service = self._service
         if isinstance(outcome, choice.CandidatesNeeded):
             return self._wait(outcome.basis)
         if service.observer is not None:
@@ -176,8 +276,7 @@ class SuggestionRequest:
             service.observer.handed_out(outcome, waited)
         return outcome
 
-    def _wait(self, basis: CandidateBasis) -> float:
-        storage = self._service.storage
+    def _wait(self, basis: CandidateBasis) -> float | FitWait:
         marker = basis.marker
         now = time.monotonic()
         if self._deadline is None:
@@ -187,7 +286,7 @@ class SuggestionRequest:
                 bound = min(bound, self._max_wait)
             self._deadline = now + bound
             self._first_error = marker[1]
-            storage.request_candidates(self._experiment_id)
+            self._service.signal_demand(self._experiment_id)
             self._counted = True
         elif self._marker is not None and marker[0] != self._marker[0]:
             if self._serving is choice.Serving.FRESH and _began_after(basis, self._arrived):
@@ -199,13 +298,13 @@ class SuggestionRequest:
                 self._settle_for_model()
                 return 0.0
             # A newer fit, and still nothing this request may take: ask for the next one.
-            storage.request_candidates(self._experiment_id)
+            self._service.signal_demand(self._experiment_id)
         failed = marker[1] is not None and marker[1] != self._first_error
         if now >= self._deadline or failed:
             self._relax(now, failed)
             return 0.0
         self._marker = marker
-        return POLL_SECONDS
+        return FitWait(self._experiment_id, marker, self._deadline - now, self._service.poll_fit)
 
     def _settle_for_model(self) -> None:
         """Serve the newest fit's point from now on (``Serving.MODEL``), having waited
@@ -220,7 +319,7 @@ class SuggestionRequest:
         why = "a fit failed" if failed else f"no fresh model point after {waited:.1f}s"
         if self._counted:
             # It stops waiting for a fit: the optimizer should not plan for it any more.
-            self._service.storage.request_candidates(self._experiment_id, withdraw=True)
+            self._service.signal_demand(self._experiment_id, withdraw=True)
             self._counted = False
         if self._serving is choice.Serving.FRESH:
             logger.info(
@@ -264,6 +363,12 @@ class SuggestionService:
         self._started = time.monotonic()
         self._markers: dict[int, tuple[float, FitMarker]] = {}
         self._markers_lock = threading.Lock()
+        self.handout: HandOutQueue[Attempt, Outcome] = HandOutQueue(self._create_batch)
+        #: Experiment id -> waiting requests counted and not yet written (signal_demand).
+        self._demand: dict[int, int] = {}
+        self._demand_written: dict[int, float] = {}
+        self._demand_writing: set[int] = set()
+        self._demand_lock = threading.Lock()
 
     def create(
         self,
@@ -284,7 +389,7 @@ class SuggestionService:
         request = self.request(
             caller, experiment_id, metadata, assignments, for_run, max_wait, task
         )
-        while not isinstance(step := request.step(), Suggestion):
+        while not isinstance(step := request.step_here(), Suggestion):
             time.sleep(step)
         return step
 
@@ -309,45 +414,51 @@ class SuggestionService:
             self, caller, experiment_id, metadata, assignments, for_run, max_wait, task
         )
 
-    def attempt(
-        self,
-        caller: Token,
-        experiment_id: int,
-        metadata: Metadata | None,
-        assignments: object | None,
-        serving: choice.Serving,
-        *,
-        for_run: bool = False,
-        task: str | None = None,
-        seen: Callable[[Experiment], None] | None = None,
-    ) -> Suggestion | choice.CandidatesNeeded:
-        """One transaction: the checks run on the experiment as locked for the decision.
-        CandidatesNeeded (nothing stored) where ``serving`` forbids what is at hand.
-        ``seen`` is told of the experiment the decision saw (it renders the suggestion)."""
+    def _create_batch(
+        self, experiment_id: int, attempts: list[Attempt]
+    ) -> list[Outcome | HonedError]:
+        """One transaction for a batch of the hand-out queue, earliest arrival first."""
+        declined: dict[choice.Serving, choice.CandidatesNeeded] = {}
+        return self._storage.create_suggestions(
+            experiment_id, [partial(attempt.decide, declined=declined) for attempt in attempts]
+        )
 
-        def decide(context: SuggestionContext) -> SuggestionDecision | choice.CandidatesNeeded:
-            what = "training runs" if for_run else "suggestions"
-            experiment = check_live_experiment(caller, context.experiment, what)
-            if seen is not None:
-                seen(experiment)
-            if not for_run:
-                check_classic(experiment)
-            if assignments is not None:
-                manual = experiment.spec.space.check_assignments(assignments)
-                checked = experiment.spec.check_task(task)
-                return SuggestionDecision(
-                    NewSuggestion(manual, SuggestionSource.MANUAL, metadata, task=checked),
-                    context.cursor,
-                )
-            if task is not None:
-                experiment.spec.check_task(task)  # a plain experiment's 400 first
-                raise InvalidRequestError(
-                    "Invalid task: a task goes with the assignments of a manual suggestion; "
-                    "honed chooses the task of the points it suggests"
-                )
-            return choice.decide(context, metadata, serving)
+    def signal_demand(self, experiment_id: int, withdraw: bool = False) -> None:
+        """Count a request among the optimizer's waiting ones, or (``withdraw``) no longer.
+        Counts are written at most once per POLL_SECONDS per experiment by this process,
+        for every request that counted meanwhile (the next waiting request's poll writes
+        them): a fit that lands wakes hundreds of waiters, and a write each queued them
+        all on the database's lock. A withdrawal cancels a count not yet written, else it
+        is written at once (it is rare: a wait bound passed, a fit failed)."""
+        with self._demand_lock:
+            pending = self._demand.get(experiment_id, 0)
+            if not withdraw:
+                self._demand[experiment_id] = pending + 1
+            elif pending > 0:
+                self._demand[experiment_id] = pending - 1
+                return
+        if withdraw:
+            self._storage.request_candidates(experiment_id, withdraw=True)
+        else:
+            self.flush_demand(experiment_id)
 
-        return self._storage.create_suggestion(experiment_id, decide)
+    def flush_demand(self, experiment_id: int) -> None:
+        """Write the counts taken since the last write, unless that was within
+        POLL_SECONDS or is under way."""
+        now = time.monotonic()
+        with self._demand_lock:
+            count = self._demand.get(experiment_id, 0)
+            last = self._demand_written.get(experiment_id, -float("inf"))
+            if count <= 0 or experiment_id in self._demand_writing or now - last < POLL_SECONDS:
+                return
+            del self._demand[experiment_id]
+            self._demand_writing.add(experiment_id)
+        try:
+            self._storage.request_candidates(experiment_id, count=count)
+        finally:
+            with self._demand_lock:
+                self._demand_writing.discard(experiment_id)
+                self._demand_written[experiment_id] = time.monotonic()
 
     def serving(self) -> choice.Serving:
         """What a new request asks for first: by the policy's preference while an
@@ -372,6 +483,12 @@ class SuggestionService:
     def optimizer_alive(self) -> bool:
         self.optimizer_running()
         return self._alive
+
+    def poll_fit(self, experiment_id: int) -> FitMarker:
+        """A waiting request's look for a new fit (``fit_marker``), which also writes the
+        demand counted since the last write (``flush_demand``)."""
+        self.flush_demand(experiment_id)
+        return self.fit_marker(experiment_id)
 
     def fit_marker(self, experiment_id: int) -> FitMarker:
         """The experiment's newest fit marker, read at most once per POLL_SECONDS in this

@@ -223,10 +223,12 @@ class OptimizerSignals(Protocol):
         """
 
     @abstractmethod
-    def request_candidates(self, experiment_id: int, withdraw: bool = False) -> None:
-        """Tell the optimizer that a suggestion request found no candidate it could take
-        (counted in ``OptimizerWork.waiting`` until the next fit is stored, and dated in
-        ``demand_at``), or with ``withdraw`` that such a request stopped waiting before
+    def request_candidates(
+        self, experiment_id: int, withdraw: bool = False, count: int = 1
+    ) -> None:
+        """Tell the optimizer that ``count`` suggestion requests found no candidate they
+        could take (counted in ``OptimizerWork.waiting`` until the next fit is stored, and
+        dated in ``demand_at``), or with ``withdraw`` that so many stopped waiting before
         one was (the count never goes below 0). No-op for an unknown experiment.
 
         Locks: write; the experiment's optimizer state row.

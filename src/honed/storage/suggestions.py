@@ -20,6 +20,7 @@ from honed.domain.records import Observation
 from honed.domain.records import QueuedSuggestion
 from honed.domain.records import Suggestion
 from honed.domain.records import SuggestionSource
+from honed.errors import HonedError
 from honed.storage.optimizer import Candidate
 from honed.storage.optimizer import CandidateBasis
 
@@ -123,6 +124,24 @@ class SuggestionStore(Protocol):
         queued suggestion than ``context.next_queued``.
         Locks: write; the experiment's row FOR NO KEY UPDATE (not FOR UPDATE: observation
         inserts, which check their foreign key with KEY SHARE, do not wait for it).
+        """
+
+    @abstractmethod
+    def create_suggestions(
+        self,
+        experiment_id: int,
+        decisions: Sequence[Callable[[SuggestionContext], SuggestionDecision | Declined]],
+    ) -> list[Suggestion | Declined | HonedError]:
+        """``create_suggestion`` for several requests in one transaction and one lock
+        acquisition (a hand-out queue's group commit), an outcome per decision in order.
+
+        Each ``decide`` sees the context as the ones before it left it: their suggestions
+        open (``open_count``, ``open_among``, the loaders), their queued point gone from
+        the queue, their candidate used, their ``cursor``. A ``decide`` that raises a
+        HonedError has it as its outcome: nothing is stored for it, the others go on. Any
+        other failure (the database's, a decide's bug, a conflict on insert) stores
+        nothing of the batch and is raised.
+        Raises and locks: as ``create_suggestion``.
         """
 
     @abstractmethod

@@ -6,7 +6,8 @@ public contract of ``honed.storage``, so they apply to any backend.
 
 The suite is one class per storage role, each in its own module, and an implementer of one
 role may subclass that class alone: ``TenantConformance``, ``ExperimentConformance``,
-``SuggestionConformance``, ``ObservationConformance``, ``OptimizerQueueConformance``,
+``SuggestionConformance`` (and ``SuggestionBatchConformance``), ``ObservationConformance``,
+``OptimizerQueueConformance``,
 ``OptimizerSignalsConformance`` (both: ``OptimizerConformance``), ``ProjectConformance``,
 ``TrainingRunConformance``, ``ModelAnalysesConformance``, ``RunFileConformance`` and
 ``TagConformance``; ``MultitaskConformance`` checks the tasks of every record that has one.
@@ -41,6 +42,7 @@ from honed.testing.storage_optimizer import OptimizerQueueConformance
 from honed.testing.storage_optimizer import OptimizerSignalsConformance
 from honed.testing.storage_runs import ProjectConformance
 from honed.testing.storage_runs import TrainingRunConformance
+from honed.testing.storage_suggestion_batch import SuggestionBatchConformance
 from honed.testing.storage_suggestions import SuggestionConformance
 from honed.testing.storage_support import ProcessRace
 from honed.testing.storage_support import check_race_outcomes
@@ -63,6 +65,7 @@ __all__ = [
     "ProjectConformance",
     "RunFileConformance",
     "StorageConformance",
+    "SuggestionBatchConformance",
     "SuggestionConformance",
     "TagConformance",
     "TenantConformance",
@@ -78,6 +81,7 @@ class StorageConformance(
     TenantConformance,
     ExperimentConformance,
     SuggestionConformance,
+    SuggestionBatchConformance,
     ObservationConformance,
     OptimizerConformance,
     ProjectConformance,

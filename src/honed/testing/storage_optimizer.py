@@ -452,6 +452,14 @@ class OptimizerSignalsConformance(RoleSuite):
         assert work_of(storage, eid).waiting == 0  # never below 0
         storage.request_candidates(eid)
         assert work_of(storage, eid).waiting == 1
+        # Many at once (a process writes its waiting requests together).
+        storage.request_candidates(eid, count=5)
+        assert work_of(storage, eid).waiting == 6
+        storage.request_candidates(eid, withdraw=True, count=4)
+        assert work_of(storage, eid).waiting == 2
+        storage.request_candidates(eid, withdraw=True, count=3)
+        assert work_of(storage, eid).waiting == 0  # never below 0
+        storage.request_candidates(eid)
         store_fit(storage, eid, 1)  # answers the requests that waited
         assert work_of(storage, eid).waiting == 0
         storage.request_candidates(eid + 1000)  # an unknown experiment: nothing to signal

@@ -28,6 +28,7 @@ from honed.domain.tenancy import Client
 from honed.domain.tenancy import Token
 from honed.domain.tenancy import TokenType
 from honed.storage.sql.codec import spec_from_json
+from honed.storage.sql.codec import spec_from_text
 from honed.storage.sql.codec import values_from_json
 from honed.storage.sql.models import CheckpointRow
 from honed.storage.sql.models import ClientRow
@@ -60,12 +61,17 @@ def token(row: TokenRow) -> Token:
 
 
 def experiment(row: ExperimentRow | Row[Any]) -> Experiment:
+    """From an ORM row, or a row whose spec is the column's JSON text (hot.py's)."""
+    columns = (row.name, row.type, row.development)
+    spec = (
+        spec_from_text(*columns, row.spec, row.runs_only, row.project)
+        if isinstance(row.spec, str)
+        else spec_from_json(*columns, row.spec, row.runs_only, row.project)
+    )
     return Experiment(
         id=row.id,
         client_id=row.client_id,
-        spec=spec_from_json(
-            row.name, row.type, row.development, row.spec, row.runs_only, row.project
-        ),
+        spec=spec,
         state=ExperimentState(row.state),
         created=int(row.created),
         updated=int(row.updated),

@@ -1,4 +1,5 @@
-"""The worker loop's transactions (create a suggestion, observe) on ``Prepared`` statements.
+"""The worker loop's statements, and its observe transaction, on ``Prepared`` statements
+(the suggestion create transaction is in suggestion_batch.py).
 
 SqlStorage delegates here; the invariants are the Storage contract's (honed.storage.base).
 """
@@ -14,7 +15,9 @@ from typing import Any
 from sqlalchemy import BindParameter
 from sqlalchemy import ColumnElement
 from sqlalchemy import Table
+from sqlalchemy import Text
 from sqlalchemy import bindparam
+from sqlalchemy import cast
 from sqlalchemy import delete
 from sqlalchemy import func
 from sqlalchemy import insert
@@ -48,9 +51,6 @@ from honed.storage.sql.models import QUEUED
 from honed.storage.sql.models import SUGGESTIONS
 from honed.storage.sql.prepared import Pending
 from honed.storage.sql.prepared import Prepared
-from honed.storage.suggestions import Declined
-from honed.storage.suggestions import SuggestionContext
-from honed.storage.suggestions import SuggestionDecision
 
 
 def _row_columns(table: Table) -> list[ColumnElement[Any]]:
@@ -63,7 +63,11 @@ SUGGESTION_COLUMNS = _row_columns(SUGGESTIONS)
 OBSERVATION_COLUMNS = _row_columns(OBSERVATIONS)
 _EXPERIMENT_ID: BindParameter[int] = bindparam("experiment_id")
 
-_experiment = select(EXPERIMENTS).where(EXPERIMENTS.c.id == _EXPERIMENT_ID)
+# The spec as its JSON text, which convert.experiment decodes once per distinct text
+# (codec.spec_from_text), not on every request.
+_experiment = select(
+    *(cast(c, Text).label(c.name) if c.name == "spec" else c for c in EXPERIMENTS.c)
+).where(EXPERIMENTS.c.id == _EXPERIMENT_ID)
 EXPERIMENT = Prepared(_experiment)
 # The row lock serializes suggestion creation per experiment on PostgreSQL, across
 # processes; on SQLite BEGIN IMMEDIATE already holds the database lock. FOR NO KEY UPDATE,
@@ -228,118 +232,14 @@ def _among(table: Table, *where: ColumnElement[bool]) -> Callable[[int], Prepare
     return statement
 
 
-_observed_among_statement = _among(
+observed_among_statement = _among(
     OBSERVATIONS, OBSERVATIONS.c.experiment_id == _EXPERIMENT_ID, ~OBSERVATIONS.c.deleted
 )
-_open_among_statement = _among(SUGGESTIONS, *_OPEN)
+open_among_statement = _among(SUGGESTIONS, *_OPEN)
 
 
-def _json(metadata: Metadata | None) -> dict[str, Any] | None:
+def metadata_json(metadata: Metadata | None) -> dict[str, Any] | None:
     return dict(metadata) if metadata is not None else None
-
-
-def create_suggestion(
-    tx: RawTransaction,
-    experiment_id: int,
-    decide: Callable[[SuggestionContext], SuggestionDecision | Declined],
-) -> Suggestion | Declined:
-    key = {"experiment_id": experiment_id}
-    # One round trip on PostgreSQL: the server runs these in order, so the reads see the
-    # state after the row lock was granted.
-    locked = EXPERIMENT_FOR_UPDATE.send(tx, key)
-    open_sent = OPEN_POINTS_AT_ONCE.send(tx, key)
-    queued_sent = NEXT_QUEUED.send(tx, key)
-    row = locked.first()
-    open_points = open_sent.rows()
-    queued = queued_sent.first()
-    if row is None:
-        raise NotFoundError()
-    ttl = row.spec.get("suggestion_ttl_seconds")
-    now = time.time()
-    if ttl is not None:
-        EXPIRE.send(tx, {**key, "b_now": now, "b_modified": now})
-    open_hashes: frozenset[str] | None = None
-    if len(open_points) <= OPEN_READ_AT_ONCE:
-        # Every open point, read before the EXPIRE: those it closes are left out here.
-        open_hashes = frozenset(
-            p.point_hash
-            for p in open_points
-            if ttl is None or p.lease_until is None or p.lease_until >= now
-        )
-        open_count = len(open_hashes)
-    else:
-        # Counted, and later asked about, after the EXPIRE: what it closed is not open.
-        (open_count,) = OPEN_COUNT.scalars(tx, key)
-
-    def open_among(hashes: set[str]) -> set[str]:
-        if open_hashes is not None:
-            return hashes & open_hashes
-        return _hashes_among(_open_among_statement, tx, experiment_id, hashes)
-
-    def load_open_hashes() -> frozenset[str]:
-        return open_hashes if open_hashes is not None else frozenset(OPEN_POINTS.scalars(tx, key))
-
-    context = SuggestionContext(
-        experiment=convert.experiment(row),
-        open_count=int(open_count),
-        next_queued=convert.queued_suggestion(queued) if queued is not None else None,
-        cursor=row.engine_cursor,
-        open_among=open_among,
-        load_open_hashes=load_open_hashes,
-        # The loaders read after the EXPIRE too.
-        load_open_suggestions=lambda: open_suggestions(tx, experiment_id),
-        load_observations=lambda: all_observations(tx, experiment_id),
-        load_candidates=lambda: _unused_candidates(tx, experiment_id),
-        observed_among=lambda hashes: _hashes_among(
-            _observed_among_statement, tx, experiment_id, hashes
-        ),
-        count_successes=lambda: int(COUNT_SUCCESSES.scalars(tx, key)[0]),
-        load_basis=lambda: candidate_basis(tx, experiment_id),
-    )
-    decision = decide(context)
-    if not isinstance(decision, SuggestionDecision):
-        return decision
-    new = decision.suggestion
-    if new.queued_id is not None:
-        if queued is None or queued.id != new.queued_id:
-            raise ValueError("a decision may only consume the next queued suggestion")
-        DELETE_QUEUED.send(tx, {"b_id": queued.id})
-    if decision.candidate_id is not None:
-        USE_CANDIDATE.send(tx, {"b_id": decision.candidate_id, **key})
-    if decision.cursor != row.engine_cursor:
-        SET_CURSOR.send(tx, {"b_id": experiment_id, "b_cursor": decision.cursor})
-    created = time.time()
-    values: dict[str, Any] = {
-        "experiment_id": experiment_id,
-        "assignments": dict(new.assignments),
-        "point_hash": point_hash(new.assignments, new.task),
-        "source": new.source.value,
-        "state": SuggestionState.OPEN.value,
-        "metadata": _json(new.metadata),
-        "created": created,
-        "deleted": False,
-        "lease_until": created + ttl if ttl is not None else None,
-        "model": convert.model_json(new.model),
-        "task": new.task,
-        "modified": created,
-    }
-    inserted = INSERT_SUGGESTION.send(tx, values)
-    # The writes and COMMIT in one round trip: the experiment's row lock, which every
-    # suggestion of this experiment queues on, is held one round trip less.
-    tx.commit_sent()
-    (new_id,) = inserted.scalars()
-    return Suggestion(
-        id=new_id,
-        experiment_id=experiment_id,
-        assignments=values["assignments"],
-        state=SuggestionState.OPEN,
-        source=new.source,
-        metadata=values["metadata"],
-        created=int(created),
-        lease_until=int(values["lease_until"]) if ttl is not None else None,
-        model=new.model,
-        task=new.task,
-    )
 
 
 def candidate_basis(tx: RawTransaction, experiment_id: int) -> CandidateBasis:
@@ -444,7 +344,7 @@ def insert_observations(
             "assignments": dict(assignments),
             "values": values_to_json(new.values),
             "failed": new.failed,
-            "metadata": _json(new.metadata),
+            "metadata": metadata_json(new.metadata),
             "created": now,
             "deleted": False,
             "point_hash": point_hash(assignments, task),
@@ -505,7 +405,7 @@ def all_observations(tx: RawTransaction, experiment_id: int) -> list[Observation
     return [convert.observation(row) for row in rows]
 
 
-def _unused_candidates(tx: RawTransaction, experiment_id: int) -> list[Candidate]:
+def unused_candidates(tx: RawTransaction, experiment_id: int) -> list[Candidate]:
     rows = UNUSED_CANDIDATES.rows(tx, {"experiment_id": experiment_id})
     return [
         Candidate(
@@ -520,7 +420,7 @@ def _unused_candidates(tx: RawTransaction, experiment_id: int) -> list[Candidate
     ]
 
 
-def _hashes_among(
+def hashes_among(
     statement: Callable[[int], Prepared], tx: RawTransaction, experiment_id: int, hashes: set[str]
 ) -> set[str]:
     if not hashes:
@@ -534,7 +434,7 @@ def _hashes_among(
 def _repeated_observation(tx: RawTransaction, new: NewObservation) -> Observation | None:
     """A stored observation of the same suggestion with the same content, if any."""
     values = values_to_json(new.values)
-    metadata = _json(new.metadata)
+    metadata = metadata_json(new.metadata)
     rows = OBSERVATIONS_OF_SUGGESTION.rows(tx, {"suggestion_id": new.suggestion_id})
     for row in rows:
         if row.values == values and row.failed == new.failed and row.meta == metadata:

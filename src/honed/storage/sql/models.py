@@ -96,9 +96,13 @@ class ExperimentRow(Base):
 class SuggestionRow(Base):
     __tablename__ = "suggestions"
     __table_args__ = (
-        Index("ix_suggestions_experiment_state", "experiment_id", "state", "deleted"),
+        # The open suggestions (by its prefix), and whether a few points are among them.
         Index(
-            "ix_suggestions_experiment_point", "experiment_id", "point_hash", "state", "deleted"
+            "ix_suggestions_experiment_state_point",
+            "experiment_id",
+            "state",
+            "deleted",
+            "point_hash",
         ),
         Index(
             "uq_suggestions_open_point",

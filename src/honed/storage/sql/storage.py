@@ -36,6 +36,7 @@ from honed.domain.records import SuggestionState
 from honed.domain.tenancy import Client
 from honed.domain.tenancy import Token
 from honed.domain.tenancy import TokenType
+from honed.errors import HonedError
 from honed.errors import InvalidRequestError
 from honed.errors import NotFoundError
 from honed.errors import ServiceUnavailableError
@@ -55,6 +56,7 @@ from honed.storage.optimizer import OptimizerWork
 from honed.storage.optimizer import lease_is_live
 from honed.storage.sql import convert
 from honed.storage.sql import hot
+from honed.storage.sql import suggestion_batch
 from honed.storage.sql import totals
 from honed.storage.sql.analyses import SqlModelAnalyses
 from honed.storage.sql.attachments import SqlRunAttachments
@@ -301,9 +303,19 @@ class SqlStorage(ProjectsAndRuns, SqlRunAttachments, SqlModelAnalyses, Storage):
         experiment_id: int,
         decide: Callable[[SuggestionContext], SuggestionDecision | Declined],
     ) -> Suggestion | Declined:
-        # The hot path of the service: one transaction on prepared statements (hot.py).
+        (outcome,) = self.create_suggestions(experiment_id, [decide])
+        if isinstance(outcome, HonedError):
+            raise outcome
+        return outcome
+
+    def create_suggestions(
+        self,
+        experiment_id: int,
+        decisions: Sequence[Callable[[SuggestionContext], SuggestionDecision | Declined]],
+    ) -> list[Suggestion | Declined | HonedError]:
+        # The hot path of the service: one transaction on prepared statements.
         with self._tx.raw_write() as tx:
-            return hot.create_suggestion(tx, experiment_id, decide)
+            return suggestion_batch.create_suggestions(tx, experiment_id, decisions)
 
     def get_suggestion(self, experiment_id: int, suggestion_id: int) -> Suggestion:
         with self._tx.read() as session:
@@ -750,16 +762,18 @@ class SqlStorage(ProjectsAndRuns, SqlRunAttachments, SqlModelAnalyses, Storage):
                 )
             )
 
-    def request_candidates(self, experiment_id: int, withdraw: bool = False) -> None:
+    def request_candidates(
+        self, experiment_id: int, withdraw: bool = False, count: int = 1
+    ) -> None:
         waiting = OPTIMIZER_STATE.c.waiting
         with self._tx.write() as session:
             if withdraw:
                 statement = update(OPTIMIZER_STATE).values(
-                    waiting=case((waiting > 0, waiting - 1), else_=0)
+                    waiting=case((waiting > count, waiting - count), else_=0)
                 )
             else:
                 statement = update(OPTIMIZER_STATE).values(
-                    demand_at=time.time(), waiting=waiting + 1
+                    demand_at=time.time(), waiting=waiting + count
                 )
             session.execute(statement.where(OPTIMIZER_STATE.c.experiment_id == experiment_id))
 
