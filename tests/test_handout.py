@@ -11,9 +11,11 @@ import asyncio
 import threading
 import time
 from collections.abc import Callable
+from collections.abc import Coroutine
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
+from typing import TypeVar
 
 import httpx
 import pytest
@@ -45,6 +47,8 @@ from honed.storage.base import Storage
 from honed.storage.optimizer import CandidateSet
 from honed.storage.sql.storage import SqlStorage
 from tests.conftest import TEST_TOKEN
+
+Result = TypeVar("Result")
 
 SPACE = SearchSpace(
     tuple(Parameter(name, ParameterType.DOUBLE, (0.0, 1.0)) for name in ("x0", "x1", "x2"))
@@ -94,6 +98,13 @@ def counted(storage: SqlStorage, monkeypatch: pytest.MonkeyPatch) -> Callable[..
         return transactions
 
     return count
+
+
+def run_loop(main: Coroutine[Any, Any, Result]) -> Result:
+    """``asyncio.run`` in a thread of its own: an earlier test of this process (Playwright's
+    sync API) may have left an event loop running in this one."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, main).result()
 
 
 def distinct(suggestions: Sequence[Suggestion]) -> bool:
@@ -149,6 +160,54 @@ def test_a_burst_through_the_app_on_postgresql_is_served_in_few_transactions(
         storage.close()
 
 
+@pytest.mark.postgres
+def test_a_failed_transaction_in_a_worker_thread_leaves_no_request_behind_it(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL: the first request's transaction runs in its step's thread and fails
+    (the database went away) while the others queue behind it. It answers 503, and the
+    queued requests are still served (they hung when its error dropped the rest of the
+    queue on the floor)."""
+    storage = SqlStorage.from_url(postgres_url)
+    try:
+        services = Services(storage, ServingPolicy(max_wait_seconds=0.0))
+        services.tokens.bootstrap(TEST_TOKEN)
+        token = services.tokens.authenticate(TEST_TOKEN)
+        eid = experiment_id(services, token)
+        workers = 20
+        queue = services.suggestions.handout
+        create = storage.create_suggestions
+        sizes: list[int] = []
+
+        def first_fails(experiment_id: int, decisions: Sequence[Any]) -> list[Any]:
+            sizes.append(len(decisions))
+            if len(sizes) == 1:
+                deadline = time.monotonic() + 30
+                while queue.waiting(eid) < workers - 1 and time.monotonic() < deadline:
+                    time.sleep(0.001)
+                raise ServiceUnavailableError("The database is unavailable, try again shortly")
+            return create(experiment_id, decisions)
+
+        monkeypatch.setattr(storage, "create_suggestions", first_fails)
+        app = create_app(services=services)
+
+        async def burst() -> list[httpx.Response]:
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(
+                transport=transport, base_url="http://honed", auth=(TEST_TOKEN, "")
+            ) as client:
+                path = f"/v1/experiments/{eid}/suggestions"
+                asked = asyncio.gather(*(client.post(path) for _ in range(workers)))
+                return await asyncio.wait_for(asked, timeout=60)
+
+        codes = sorted(r.status_code for r in run_loop(burst()))
+        assert codes == [200] * (workers - 1) + [503], sizes
+        assert sizes[0] == 1
+        assert len(storage.open_suggestions(eid)) == workers - 1
+    finally:
+        storage.close()
+
+
 def check_app_burst(
     services: Services, token: Token, counted: Callable[..., Transactions]
 ) -> None:
@@ -166,7 +225,7 @@ def check_app_burst(
             return await asyncio.gather(*(client.post(path) for _ in range(workers)))
 
     transactions = counted()
-    responses = asyncio.run(burst())
+    responses = run_loop(burst())
     assert [r.status_code for r in responses] == [200] * workers
     assert sum(transactions.sizes) == workers + 1
     assert len(transactions.sizes) <= 5, transactions.sizes
@@ -347,7 +406,7 @@ def test_a_burst_after_the_token_cache_lapsed_looks_the_token_up_once(
             path = f"/v1/experiments/{eid}/suggestions"
             return await asyncio.gather(*(client.post(path) for _ in range(20)))
 
-    responses = asyncio.run(burst())
+    responses = run_loop(burst())
     assert [r.status_code for r in responses] == [200] * 20
     assert len(lookups) == 1
 
@@ -394,7 +453,7 @@ def test_requests_waiting_for_a_fit_share_one_watch_and_one_answer(
 
     transactions = Transactions(storage)
     monkeypatch.setattr(storage, "create_suggestions", transactions)
-    stepped, responses = asyncio.run(burst())
+    stepped, responses = run_loop(burst())
     assert [r.status_code for r in responses] == [200] * workers
     assert {r.json()["source"] for r in responses} == {"optimizer"}
     assert len({point_hash(r.json()["assignments"]) for r in responses}) == workers

@@ -86,8 +86,6 @@ class _Stepper:
     def __init__(self, operation: Operation, call: HotCall) -> None:
         self._operation, self._call = operation, call
         self._steps: Steps | None = None
-        #: A hand-out queue's drain left for the caller to go on with (``next_in_thread``).
-        self.leftover: Callable[[], bool] | None = None
 
     def next(self) -> float | Queued[Any] | FitWait | JSON:
         """Seconds to wait, a queue to wait in, or the answer. (StopIteration must not
@@ -100,15 +98,20 @@ class _Stepper:
             result: JSON = done.value
             return result
 
-    def next_in_thread(self) -> float | Queued[Any] | FitWait | JSON:
+    def next_in_thread(
+        self, hand_on: Callable[[Callable[[], bool]], None]
+    ) -> float | Queued[Any] | FitWait | JSON:
         """``next`` run in a worker thread: a hand-out queue's transaction that falls to
         this request runs here at once, so a request alone costs one thread hop as before
-        the queue; what is left of the queue then is ``leftover``."""
+        the queue. What is left of the queue goes to ``hand_on`` from here, before this
+        request reads its own answer: that read may raise (the database is down), and the
+        request's handler may be gone (its client hung up); the requests queued behind
+        it must be served either way."""
         step = self.next()
         if not isinstance(step, Queued) or step.drain is None:
             return step
         if step.drain():
-            self.leftover = step.drain
+            hand_on(step.drain)
         return self.next() if step.answer.done() else Queued(step.answer)
 
 
@@ -135,14 +138,16 @@ class LeanRoute(APIRoute):
                 request.headers,
             )
             stepper = _Stepper(operation, call)
+            loop = asyncio.get_running_loop()
+
+            def hand_on(drain: Callable[[], bool]) -> None:
+                loop.call_soon_threadsafe(_drain_elsewhere, drain)
+
             while True:
                 if svc.local:
                     step = stepper.next()
                 else:
-                    step = await run_in_threadpool(stepper.next_in_thread)
-                    if stepper.leftover is not None:
-                        _drain_elsewhere(stepper.leftover)
-                        stepper.leftover = None
+                    step = await run_in_threadpool(stepper.next_in_thread, hand_on)
                 if isinstance(step, dict):
                     return JSONResponse(step)
                 if isinstance(step, Queued):
