@@ -532,8 +532,8 @@ def test_the_learning_curves_legend_lists_only_the_statuses_that_occur(
 def test_the_learning_curves_name_their_metric_whichever_metric_the_page_views(
     context: BrowserContext, dashboard_server: RunningServer
 ) -> None:
-    """The curves are of the objective (what early stopping reads): their value axis says
-    so by name, also when the page's views are switched to a stored metric."""
+    """The curves are of the objective (what early stopping reads): their heading and
+    value axis say so by name, also when the page's views are switched to a stored metric."""
     experiment = post(
         dashboard_server,
         "/v1/experiments",
@@ -563,13 +563,16 @@ def test_the_learning_curves_name_their_metric_whichever_metric_the_page_views(
     watched = sign_in(context, dashboard_server, f"/dashboard/experiments/{experiment}")
     wait_loaded(watched)
     axis_name = "() => honedCharts.curves.getOption().yAxis[0].name"
+    heading = watched.page.locator("#curves-panel h2")
     assert watched.page.evaluate(axis_name) == "val_loss"
+    expect(heading).to_have_text("Learning curves (val_loss by step)")
     watched.page.select_option("#metric", "epoch_seconds")
     expect(watched.page.locator("#scatters .chart").first).to_be_visible()
     assert watched.page.evaluate("() => honedCharts.edf.getOption().xAxis[0].name") == (
         "epoch_seconds"
     )
     assert watched.page.evaluate(axis_name) == "val_loss"
+    expect(heading).to_have_text("Learning curves (val_loss by step)")
     assert watched.errors == []
 
 

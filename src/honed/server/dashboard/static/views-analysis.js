@@ -275,6 +275,8 @@
     if (panel.hidden) return;
     const shown = traced.slice(-CURVE_LIMIT);
     C.note("curves-note", shown.length < traced.length ? `The newest ${shown.length} of ${traced.length} curves are drawn.` : "");
+    const metric = curveMetric(d.experiment, ctx);
+    document.getElementById("curves-metric").textContent = `(${metric} by step)`;
     const c = (ctx.charts.curves = C.chart("chart-curves"));
     // One series per status that occurs (the legend lists only those); curves are joined
     // with a gap ("-") so thousands of trials are at most three series, not thousands.
@@ -288,7 +290,7 @@
     C.draw(c, {
       grid: { left: 55, right: 20, top: C.LEGEND_TOP, bottom: 40 },
       xAxis: C.valueAxis({ name: "step", nameLocation: "middle", nameGap: 25 }),
-      yAxis: C.valueAxis({ name: curveMetric(d.experiment, ctx), ...C.nameCut(c.getWidth() - 40) }),
+      yAxis: C.valueAxis({ name: metric, ...C.nameCut(c.getWidth() - 40) }),
       series,
     }, { ...C.LEGEND, tooltip: { trigger: "item" } });
   }
