@@ -4,8 +4,8 @@ and the experiment with its observations as JSON.
 Works on the v1 wire JSON, so it serves the CLI and the notebook helpers alike: the JSON is
 turned back into honed's records and laid out by honed.domain.table, the one column set
 the dashboard's CSV download uses too (its docstring lists the columns). JSON is the
-experiment and its observations as the API returns them (honed.api.export), the
-dashboard's JSON download too.
+experiment and its observations as the API returns them, each with its suggestion's source
+and intermediate values (honed.api.export), the dashboard's JSON download too.
 """
 
 from __future__ import annotations
@@ -16,7 +16,9 @@ from pathlib import Path
 from typing import IO
 from typing import Any
 
+from honed.api.export import AnsweredSuggestion
 from honed.api.export import export_json
+from honed.api.export import export_observations
 from honed.domain import table
 from honed.domain.records import MetricValue
 from honed.domain.records import Observation
@@ -70,7 +72,7 @@ def observation_rows(
     observations: Sequence[JSON],
     sources: Mapping[int, str] | None = None,
 ) -> list[dict[str, Any]]:
-    """``sources``: each suggestion's ``source`` by id (``Remote.suggestion_sources``);
+    """``sources``: each suggestion's ``source`` by id (``honed.remote.sources_of``);
     without them the ``source`` column is empty."""
     return table.observation_rows(
         schema_of(experiment), [observation_of(o) for o in observations], sources or {}
@@ -86,10 +88,22 @@ def write_csv(experiment: JSON, rows: Sequence[dict[str, Any]], out: IO[str]) ->
     table.write_csv(schema_of(experiment), rows, out)
 
 
-def write_json(experiment: JSON, observations: Sequence[JSON], out: IO[str]) -> None:
-    """The experiment and its observations exactly as the v1 API returns them, in the
-    JSON the dashboard's download serves (honed.api.export)."""
-    out.write(export_json(experiment, observations))
+def write_json(
+    experiment: JSON,
+    observations: Sequence[JSON],
+    suggestions: Mapping[int, JSON],
+    out: IO[str],
+) -> None:
+    """The experiment and its observations exactly as the v1 API returns them, each with
+    its suggestion's source and intermediate values, in the JSON the dashboard's download
+    serves (honed.api.export). ``suggestions``: the v1 suggestions by id
+    (``Remote.suggestions_by_id``)."""
+    answered = {
+        i: AnsweredSuggestion(s["source"], s.get("metadata"))
+        for i, s in suggestions.items()
+        if s.get("source")
+    }
+    out.write(export_json(experiment, export_observations(observations, answered)))
 
 
 def write_parquet(experiment: JSON, rows: Sequence[dict[str, Any]], path: Path) -> None:

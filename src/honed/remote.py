@@ -10,6 +10,7 @@ import itertools
 import os
 from collections.abc import Callable
 from collections.abc import Iterator
+from collections.abc import Mapping
 from typing import Any
 
 import httpx
@@ -117,15 +118,22 @@ class Remote:
         items = list(self.pages(f"/v1/experiments/{experiment_id}/observations", on_page))
         return sorted(items, key=lambda o: int(o["id"]))
 
-    def suggestion_sources(
+    def suggestions_by_id(
         self, experiment_id: str, on_page: Callable[[int, int], None] | None = None
-    ) -> dict[int, str]:
-        """Each suggestion's ``source`` by id (honed's extension): the exports' ``source``.
+    ) -> dict[int, JSON]:
+        """Every suggestion by id, for what the exports show of the observations that
+        answered them (their ``source``, honed's extension, and intermediate values).
         Deleted suggestions too (listed apart, after the others): one that expired before
         its late report, or was deleted after its result, still chose its point."""
         path = f"/v1/experiments/{experiment_id}/suggestions"
         items = itertools.chain(self.pages(path, on_page), self.pages(path, deleted="true"))
-        return {int(s["id"]): s["source"] for s in items if s.get("source")}
+        return {int(s["id"]): s for s in items}
+
+    def suggestion_sources(
+        self, experiment_id: str, on_page: Callable[[int, int], None] | None = None
+    ) -> dict[int, str]:
+        """Each suggestion's ``source`` by id: the exports' ``source``."""
+        return sources_of(self.suggestions_by_id(experiment_id, on_page))
 
     def open_suggestions(self, experiment_id: str) -> list[JSON]:
         items = self.pages(f"/v1/experiments/{experiment_id}/suggestions", state="open")
@@ -133,3 +141,8 @@ class Remote:
 
     def best_assignments(self, experiment_id: str) -> list[JSON]:
         return list(self.pages(f"/v1/experiments/{experiment_id}/best_assignments"))
+
+
+def sources_of(suggestions: Mapping[int, JSON]) -> dict[int, str]:
+    """The ``source`` of each v1 suggestion that has one, by id."""
+    return {i: s["source"] for i, s in suggestions.items() if s.get("source")}

@@ -18,6 +18,7 @@ import pandas as pd
 import pytest
 
 from honed.client import Client
+from honed.domain.trials import PROGRESS_PREFIX
 from honed.notebook import to_dataframe
 from tests.dashboard.seed import BUDGET
 from tests.dashboard.seed import N_OBSERVATIONS
@@ -196,3 +197,54 @@ def test_a_deleted_suggestions_source_is_still_shown(dashboard_server: RunningSe
             (None if pd.isna(k) else str(int(k))): (None if pd.isna(v) else v)
             for k, v in by_suggestion.items()
         } == expected
+
+
+def test_the_json_export_gives_each_observation_its_source_and_curve(
+    dashboard_server: RunningServer,
+) -> None:
+    """Both JSON exports (the dashboard's download and ``honed export --format json``, the
+    same bytes) add to each v1 observation what chose its point and its intermediate
+    values, also for a suggestion deleted after its result; an observation reported
+    without a suggestion has neither."""
+    http = httpx.Client(base_url=dashboard_server.url, auth=(dashboard_server.token, ""))
+    with http:
+
+        def call(method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+            response = http.request(method, path, json=body, timeout=30)
+            assert response.status_code == 200, response.text
+            return response.json()
+
+        body = {
+            "name": "Curves in the JSON export",
+            "parameters": [{"name": "x", "type": "double", "bounds": {"min": 0, "max": 1}}],
+        }
+        experiment = call("POST", "/v1/experiments", body)["id"]
+        records = f"/v1/experiments/{experiment}"
+        curves = {}
+        for index in range(2):
+            suggestion = call("POST", f"{records}/suggestions")["id"]
+            curve = [[step, round(1 / step + index, 4)] for step in range(1, 4)]
+            metadata = {PROGRESS_PREFIX + "0": json.dumps(curve)}
+            call("POST", f"{records}/suggestions/{suggestion}", {"metadata": metadata})
+            call("POST", f"{records}/observations", {"suggestion": suggestion, "value": index})
+            curves[suggestion] = curve
+        deleted = next(iter(curves))
+        call("DELETE", f"{records}/suggestions/{deleted}")
+        plain = call("POST", f"{records}/suggestions")["id"]  # no curve reported
+        call("POST", f"{records}/observations", {"suggestion": plain, "value": 2.0})
+        call("POST", f"{records}/observations", {"assignments": {"x": 0.5}, "value": 3.0})
+        download = http.get(f"/dashboard/api/experiments/{experiment}/observations.json")
+        v1 = http.get(f"{records}/observations").json()["data"]
+
+    exported = honed("export", experiment, "--format", "json", server=dashboard_server)
+    assert exported.returncode == 0, exported.stderr
+    assert download.text == exported.stdout
+    observations = json.loads(exported.stdout)["observations"]
+    assert [o["suggestion"] for o in observations] == [*curves, plain, None]
+    assert [o["source"] for o in observations] == ["design", "design", "design", None]
+    assert [o["intermediate_values"] for o in observations] == [*curves.values(), [], []]
+    # Otherwise each is the v1 observation, as the API returns it.
+    by_id = {o["id"]: o for o in v1}
+    for o in observations:
+        rest = {k: v for k, v in o.items() if k not in ("source", "intermediate_values")}
+        assert rest == by_id[o["id"]]

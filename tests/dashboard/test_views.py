@@ -35,6 +35,8 @@ from tests.dashboard.seed import Trained
 from tests.dashboard.test_cli import honed
 from tests.support.server import RunningServer
 
+#: What the JSON export adds to each v1 observation (honed.api.export).
+EXPORTED = ("source", "intermediate_values")
 NOT_FOUND_RESOURCE = "Failed to load resource: the server responded with a status of 404"
 
 
@@ -629,9 +631,10 @@ def test_the_json_download_is_honed_exports_json(
     context: BrowserContext, dashboard_server: RunningServer, seeded: Seeded
 ) -> None:
     """One JSON format: the page's download is the file ``honed export --format json``
-    writes (the experiment and its observations as the v1 API returns them), byte for
-    byte; filtered and sorted, the same file with the table's observations only, in its
-    order, and with none when the table shows none."""
+    writes (the experiment and its observations as the v1 API returns them, each with its
+    source and intermediate values), byte for byte; filtered and sorted, the same file
+    with the table's observations only, in its order, and with none when the table shows
+    none."""
     trained = trained_of(seeded)
     exported = honed("export", trained.id, "--format", "json", server=dashboard_server)
     assert exported.returncode == 0, exported.stderr
@@ -647,9 +650,11 @@ def test_the_json_download_is_honed_exports_json(
     assert whole["experiment"] == api(dashboard_server, f"/v1/experiments/{trained.id}")
     observations = whole["observations"]
     assert [o["id"] for o in observations] == sorted(trained.observation_ids, key=int)
-    assert observations[0] == api(
+    assert {k: v for k, v in observations[0].items() if k not in EXPORTED} == api(
         dashboard_server, f"/v1/experiments/{trained.id}/observations/{observations[0]['id']}"
     )
+    assert {o["source"] for o in observations} == {"design"}
+    assert [o["intermediate_values"] for o in observations] == trained.curves
 
     # Filtered and sorted: the table's observations, in its order, as written by the export.
     page.select_option("#filter-status", "early_stopped")

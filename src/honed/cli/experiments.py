@@ -30,6 +30,7 @@ from honed.export import write_csv
 from honed.export import write_json
 from honed.export import write_parquet
 from honed.remote import Remote
+from honed.remote import sources_of
 
 F = TypeVar("F", bound=Callable[..., Any])
 JSON = dict[str, Any]
@@ -120,10 +121,11 @@ def fetch_observations(api: Remote, experiment_id: str) -> list[JSON]:
         return api.observations(experiment_id, on_page)
 
 
-def fetch_sources(api: Remote, experiment_id: str) -> dict[int, str]:
-    """Each suggestion's source (the exports' ``source``), with a progress bar too."""
+def fetch_suggestions(api: Remote, experiment_id: str) -> dict[int, JSON]:
+    """Every suggestion by id (the exports' ``source`` and intermediate values), with a
+    progress bar too."""
     with _progress("suggestions") as on_page:
-        return api.suggestion_sources(experiment_id, on_page)
+        return api.suggestions_by_id(experiment_id, on_page)
 
 
 @contextmanager
@@ -290,7 +292,8 @@ def export(
     with remote(url, token, database, experiment_id) as api:
         e = api.experiment(experiment_id)
         observations = fetch_observations(api, experiment_id)
-        sources = fetch_sources(api, experiment_id) if fmt != "json" else {}
+        suggestions = fetch_suggestions(api, experiment_id)
+    sources = sources_of(suggestions)
     if fmt == "parquet":
         path = output or Path(f"experiment-{experiment_id}.parquet")
         try:
@@ -304,7 +307,7 @@ def export(
         if fmt == "csv":
             write_csv(e, observation_rows(e, observations, sources), out)
         else:
-            write_json(e, observations, out)
+            write_json(e, observations, suggestions, out)
     finally:
         if output:
             out.close()

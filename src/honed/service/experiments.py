@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+from collections.abc import Mapping
 from collections.abc import Sequence
 from dataclasses import dataclass
 from dataclasses import replace
@@ -23,6 +24,7 @@ from honed.domain.ranking import budget_consumed
 from honed.domain.ranking import budget_of_counts
 from honed.domain.records import Observation
 from honed.domain.records import Progress
+from honed.domain.records import Suggestion
 from honed.domain.tenancy import Token
 from honed.domain.validation import validate_metadata
 from honed.domain.validation import validate_spec
@@ -30,17 +32,22 @@ from honed.engine.space import constraints_feasible
 from honed.errors import InvalidRequestError
 from honed.service.access import experiment_for
 from honed.service.access import require_write
+from honed.service.answered import answered_suggestions
 from honed.service.ordering import check_marker_values
 from honed.storage.experiments import ExperimentPatch
 from honed.storage.experiments import ExperimentQuery
 from honed.storage.experiments import ExperimentStore
 from honed.storage.observations import ObservationStore
 from honed.storage.optimizer import OptimizerSignals
+from honed.storage.suggestions import SuggestionStore
 
 
-class ExperimentRoles(ExperimentStore, ObservationStore, OptimizerSignals, Protocol):
+class ExperimentRoles(
+    ExperimentStore, ObservationStore, SuggestionStore, OptimizerSignals, Protocol
+):
     """What experiment use cases touch: experiments, their observations for progress and
-    best assignments, and the optimizer's status shown with one."""
+    best assignments (and the suggestions they answered, for the export), and the
+    optimizer's status shown with one."""
 
 
 @dataclass(frozen=True)
@@ -50,6 +57,8 @@ class ExperimentExport:
     optimizer: OptimizerStatus
     #: Oldest first.
     observations: tuple[Observation, ...]
+    #: The suggestions the observations answered, by id (their source and curves).
+    suggestions: Mapping[int, Suggestion]
 
 
 class ExperimentService:
@@ -140,7 +149,8 @@ class ExperimentService:
 
     def export(self, caller: Token, experiment_id: int) -> ExperimentExport:
         """The experiment as one reads it and all its observations, from one read of
-        them: what the JSON export holds (honed.api.export)."""
+        them, with the suggestions they answered: what the JSON export holds
+        (honed.api.export)."""
         experiment = experiment_for(self._storage, caller, experiment_id)
         observations = self._storage.all_observations(experiment_id)
         return ExperimentExport(
@@ -148,6 +158,7 @@ class ExperimentService:
             progress_of(experiment, observations),
             self._storage.optimizer_status(experiment_id),
             tuple(observations),
+            answered_suggestions(self._storage, experiment_id, observations),
         )
 
     def optimizer_status(self, experiment: Experiment) -> OptimizerStatus:

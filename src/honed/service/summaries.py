@@ -35,6 +35,7 @@ from honed.domain.table import TableSchema
 from honed.domain.table import observation_rows
 from honed.domain.tenancy import Token
 from honed.service.access import experiment_for
+from honed.service.answered import answered_suggestions
 from honed.storage.experiments import ExperimentStore
 from honed.storage.observations import ObservationStore
 from honed.storage.suggestions import SuggestionStore
@@ -44,8 +45,6 @@ NO_HOSTNAME = "(no hostname)"
 # gaps between reports (and at least SILENT_MIN_SECONDS old).
 SILENT_GAPS = 3.0
 SILENT_MIN_SECONDS = 300
-# Suggestions read per query by id (an IN list well below every database's limit).
-ANSWERED_BATCH = 900
 
 
 class SummaryRoles(ExperimentStore, SuggestionStore, ObservationStore, Protocol):
@@ -209,7 +208,7 @@ class SummaryService:
         return ExperimentDetail(
             experiment=experiment,
             observations=tuple(observations),
-            suggestions=self._answered(experiment_id, observations),
+            suggestions=answered_suggestions(self._storage, experiment_id, observations),
             open_suggestions=open_suggestions,
             best_so_far=tuple(
                 BestSoFar(m, best_so_far(experiment, m, observations)) for m in optimized
@@ -229,26 +228,10 @@ class SummaryService:
         CLI and notebooks make the same rows from the v1 API)."""
         experiment = experiment_for(self._storage, caller, experiment_id)
         observations = self._storage.all_observations(experiment_id)
-        answered = self._answered(experiment_id, observations)
+        answered = answered_suggestions(self._storage, experiment_id, observations)
         sources = {i: s.source.value for i, s in answered.items()}
         schema = TableSchema.of(experiment.spec)
         return ObservationTable(schema, tuple(observation_rows(schema, observations, sources)))
-
-    def _answered(
-        self, experiment_id: int, observations: Sequence[Observation]
-    ) -> dict[int, Suggestion]:
-        """The suggestions the observations answered, deleted ones too: an expired
-        suggestion that took its late report, or one deleted after its result, still
-        says what chose the point and when it was handed out."""
-        ids = sorted({o.suggestion_id for o in observations if o.suggestion_id is not None})
-        found: dict[int, Suggestion] = {}
-        for start in range(0, len(ids), ANSWERED_BATCH):
-            batch = ids[start : start + ANSWERED_BATCH]
-            page = self._storage.list_suggestions(
-                experiment_id, PageRequest(limit=len(batch)), deleted=None, ids=batch
-            )
-            found.update((s.id, s) for s in page.items)
-        return found
 
 
 def best_so_far(

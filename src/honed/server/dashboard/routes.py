@@ -16,7 +16,9 @@ from fastapi.responses import JSONResponse
 from fastapi.responses import RedirectResponse
 from fastapi.responses import Response
 
+from honed.api.export import AnsweredSuggestion
 from honed.api.export import export_json
+from honed.api.export import export_observations
 from honed.api.render import fetched_experiment_json
 from honed.api.render import observation_renderer
 from honed.api.responses import DashboardDetailOut
@@ -141,20 +143,24 @@ def experiment_csv(svc: Svc, token: Caller, experiment_id: PathId) -> Response:
     responses={
         200: {
             "content": {"application/json": {}},
-            "description": "The experiment and its observations as the v1 API returns them",
+            "description": "The experiment and its observations as the v1 API returns them, "
+            "with each one's source and intermediate values",
         }
     },
 )
 def experiment_json(svc: Svc, token: Caller, experiment_id: PathId) -> Response:
-    """The experiment and every observation, oldest first, in the JSON ``honed export
-    --format json`` writes (honed.api.export): the page's JSON download keeps the
-    observations its table shows."""
+    """The experiment and every observation, oldest first, each with its suggestion's
+    source and its intermediate values, in the JSON ``honed export --format json``
+    writes (honed.api.export): the page's JSON download keeps the observations its
+    table shows."""
     export = svc.experiments.export(token, path_id(experiment_id))
     experiment = fetched_experiment_json(export.experiment, export.progress, export.optimizer)
     observations = map(observation_renderer(export.experiment), export.observations)
-    return _download(
-        export_json(experiment, observations), "application/json", experiment_id, "json"
-    )
+    answered = {
+        i: AnsweredSuggestion(s.source.value, s.metadata) for i, s in export.suggestions.items()
+    }
+    text = export_json(experiment, export_observations(observations, answered))
+    return _download(text, "application/json", experiment_id, "json")
 
 
 def _download(text: str, media_type: str, experiment_id: str, extension: str) -> Response:
