@@ -93,36 +93,33 @@
       hi = Math.max(hi, o.ended);
     }
     const pad = Math.max(30, 0.03 * (hi - lo));
-    // One pixel of the unzoomed chart, in seconds: bars closer than that touch on screen.
-    const pixel = (hi - lo + 2 * pad) / Math.max(100, c.getWidth() - 110);
-    const many = d.observations.length > TIMELINE_LIMIT;
+    // Long host names are cut to under a third of the chart.
+    const names = Math.min(180, 0.3 * c.getWidth());
     // One series per status that occurs, so the legend lists only those; series keep their
     // ids, so a status that appears later merges in and legend toggles survive refreshes.
     const statuses = Object.keys(C.STATUS_LABELS).filter((status) => d.observations.some((o) => o.status === status));
     const styles = statuses.map((status) => ({ fill: C.STATUS_COLOURS[status], opacity: 0.8 }));
-    let bars = 0;
-    const series = statuses.map((status) => {
-      let data = d.observations.filter((o) => o.status === status).map((o) => ({
+    c.__honedTimeline = {
+      ids: statuses,
+      trials: statuses.map((status) => d.observations.filter((o) => o.status === status).map((o) => ({
         value: [row.get(o.hostname), 1000 * (o.started ?? o.ended), 1000 * o.ended, lane.get(o.id), laneCount.get(o.hostname)],
-        id: o.id,
-      }));
-      if (many) data = joined(data, pixel);
-      bars += data.length;
-      return {
-        id: status, name: C.STATUS_LABELS[status], type: "custom", renderItem, progressive: 0,
-        itemStyle: { color: C.STATUS_COLOURS[status], opacity: 0.8 },
-        encode: { x: [1, 2], y: 0 },
-        data,
-      };
-    });
-    C.note("timeline-note", many
-      ? `Joined: ${d.observations.length} trials drawn as ${bars} bars. A worker's trials of one status less than ` +
-        `${Number(pixel.toPrecision(2))} s apart (a pixel of the whole span) share a bar, which says how many; zooming in does not split them.` : "");
-    // Long host names are cut to under a third of the chart.
-    const names = Math.min(180, 0.3 * c.getWidth());
+        id: o.id, count: 1, last: o.id,
+      }))),
+      min: 1000 * (lo - pad), max: 1000 * (hi + pad),
+      // The plot's width in pixels (the grid's margins below).
+      width: Math.max(100, c.getWidth() - names - 32),
+    };
+    if (!c.__honedFollowsZoom) followZoom(c);
+    const data = inView(c);
+    const series = statuses.map((status, i) => ({
+      id: status, name: C.STATUS_LABELS[status], type: "custom", renderItem, progressive: 0,
+      itemStyle: { color: C.STATUS_COLOURS[status], opacity: 0.8 },
+      encode: { x: [1, 2], y: 0 },
+      data: data[i],
+    }));
     C.draw(c, {
       grid: { left: names + 12, right: 20, top: 35, bottom: 40 },
-      xAxis: C.horizontal({ type: "time", min: 1000 * (lo - pad), max: 1000 * (hi + pad), ...C.NO_ZERO }),
+      xAxis: C.horizontal({ type: "time", min: c.__honedTimeline.min, max: c.__honedTimeline.max, ...C.NO_ZERO }),
       yAxis: C.labelled({ type: "category", data: hosts, ...C.NO_ZERO }, names),
       series,
       tooltip: { formatter: (p) => tooltip(p.data.count > 1
@@ -132,6 +129,63 @@
     }, {
       ...C.LEGEND,
       dataZoom: [{ type: "inside", xAxisIndex: 0, filterMode: "weakFilter" }],
+    });
+  }
+
+  // The bars to draw, per series, for the window of the time axis in view (the dataZoom's):
+  // every trial is in one. Past TIMELINE_LIMIT trials in view, a worker's trials of one
+  // status that would touch on screen at this zoom share a bar; with fewer, each is a bar
+  // of its own, so zooming in on joined bars splits them. Out of view, bars are joined at
+  // the whole span's scale (ECharts still reads them), each side of the window apart: a
+  // bar joined across the window would be drawn over the trials in it.
+  function inView(c) {
+    const t = c.__honedTimeline;
+    const total = t.trials.reduce((n, trials) => n + trials.length, 0);
+    if (total <= TIMELINE_LIMIT) {
+      C.note("timeline-note", "");
+      return t.trials;
+    }
+    // A new chart has no zoom yet: the whole span is in view.
+    const [start, end] = c.__honedDrawn ? c.getModel().getComponent("dataZoom", 0).getPercentRange() : [0, 100];
+    const [from, to] = [t.min + ((t.max - t.min) * start) / 100, t.min + ((t.max - t.min) * end) / 100];
+    const parts = t.trials.map((trials) => {
+      const [before, shown, after] = [[], [], []];
+      for (const trial of trials) (trial.value[2] < from ? before : trial.value[1] > to ? after : shown).push(trial);
+      return [before, shown, after];
+    });
+    const seen = parts.reduce((n, [, shown]) => n + shown.length, 0);
+    const join = seen > TIMELINE_LIMIT;
+    // A pixel at this zoom and of the whole span, in seconds: bars closer than that touch.
+    const pixel = (to - from) / 1000 / t.width;
+    const outside = (t.max - t.min) / 1000 / t.width;
+    let drawn = 0;
+    const data = parts.map(([before, shown, after]) => {
+      const bars = join ? joined(shown, pixel) : shown;
+      drawn += bars.length;
+      return [...joined(before, outside), ...bars, ...joined(after, outside)];
+    });
+    const zoomed = start > 0 || end < 100;
+    C.note("timeline-note", join
+      ? `Joined: ${seen} trials${zoomed ? " in view" : ""} drawn as ${drawn} bars. A worker's trials of one status less than ` +
+        `${Number(pixel.toPrecision(2))} s apart (a pixel at this zoom) share a bar, which says how many; zoom in to split them.`
+      : `Zoomed in: each of the ${seen} trials in view is a bar of its own (${total} trials in all; past ` +
+        `${TIMELINE_LIMIT} in view, a worker's trials that would touch on screen share a bar).`);
+    return data;
+  }
+
+  // On every zoom or pan (user's or dispatched), the bars again for the new window: once a
+  // frame, as a wheel sends many events, and outside ECharts' own handling of the event.
+  function followZoom(c) {
+    c.__honedFollowsZoom = true;
+    let pending = false;
+    c.on("datazoom", () => {
+      if (pending) return;
+      pending = true;
+      requestAnimationFrame(() => {
+        pending = false;
+        const data = inView(c);
+        c.setOption({ series: c.__honedTimeline.ids.map((id, i) => ({ id, data: data[i] })) });
+      });
     });
   }
 
