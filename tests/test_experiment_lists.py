@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from honed.domain.ranking import best_observations
 from honed.domain.trials import STATUS_KEY
 from tests.conftest import TEST_TOKEN
 from tests.support.app import app_on
@@ -141,3 +142,27 @@ def test_the_lists_figures_are_the_observations_without_reading_them(
     assert (single["failure_count"], single["early_stopped_count"]) == (3, 5)
     assert single["observation_count"] == 22
     assert single["best_value"] is not None
+
+
+def test_the_pareto_front_is_read_without_reading_every_observation(
+    served: tuple[TestClient, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``honed experiments list`` shows a two-metric experiment's Pareto front by its best
+    assignments: the front as honed.domain.ranking finds it in the observations, read
+    without reading them all."""
+    api, storage = served
+    pareto = seed(api)[1]
+    experiment = storage.get_experiment(int(pareto))
+    expected = [
+        str(o.id)
+        for o in best_observations(experiment.spec, storage.all_observations(int(pareto)))
+    ]
+    with monkeypatch.context() as patched:
+
+        def unread(*args: object) -> None:
+            raise AssertionError("best assignments read every observation of an experiment")
+
+        patched.setattr(storage, "all_observations", unread)
+        best = api.get(f"/v1/experiments/{pareto}/best_assignments").json()["data"]
+    assert [b["id"] for b in best] == expected
+    assert len(expected) > 1

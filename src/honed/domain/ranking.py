@@ -6,7 +6,6 @@ from __future__ import annotations
 import itertools
 import math
 from collections import Counter
-from collections.abc import Iterable
 from collections.abc import Mapping
 from collections.abc import Sequence
 from typing import TypeVar
@@ -163,18 +162,6 @@ def pareto_front(
         key=lambda item: (-item[0], -item[1], item[2].id),
     )
     return _undominated(scored)
-
-
-def front_size(metrics: Sequence[Metric], values: Iterable[tuple[float, float]]) -> int:
-    """How many observations ``pareto_front`` keeps, from the two metrics' values of each
-    (of the observations that count for best)."""
-    if len(metrics) != 2:
-        raise ValueError("front_size takes exactly two metrics")
-    first, second = (metric.sign() for metric in metrics)
-    scored = sorted(
-        ((first * a, second * b, None) for a, b in values), key=lambda item: (-item[0], -item[1])
-    )
-    return len(_undominated(scored))
 
 
 def _undominated(scored: Sequence[tuple[float, float, Item]]) -> list[Item]:

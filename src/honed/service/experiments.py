@@ -169,7 +169,11 @@ class ExperimentService:
         return self.best_of(experiment_for(self._storage, caller, experiment_id))
 
     def best_of(self, experiment: Experiment) -> builtins.list[Observation]:
-        """Best assignments of ``experiment`` (one the caller may read)."""
+        """Best assignments of ``experiment`` (one the caller may read). A Pareto front is
+        found by the store, which reads only its observations: ``honed experiments list``
+        asks for it for every experiment with two optimized metrics."""
+        if len(experiment.spec.optimized_metrics) == 2:
+            return self._storage.pareto_front(experiment)
         return best_observations(experiment.spec, self._storage.all_observations(experiment.id))
 
 

@@ -186,6 +186,15 @@ class ObservationStore(Protocol):
         """
 
     @abstractmethod
+    def pareto_front(self, experiment: Experiment) -> list[Observation]:
+        """With two optimized metrics: ``honed.domain.ranking.best_observations`` of the
+        experiment's observations (their Pareto front, in its order), computed where they
+        are stored, so that only the front's observations are read.
+
+        Locks: read.
+        """
+
+    @abstractmethod
     def update_observation(
         self, experiment_id: int, observation_id: int, patch: ObservationPatch
     ) -> Observation:

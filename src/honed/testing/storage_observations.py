@@ -348,6 +348,51 @@ class ObservationConformance(RoleSuite):
             assert (totals.best, totals.front) == (best[0], 0)
         else:
             assert (totals.best, totals.front) == (None, len(best))
+            assert storage.pareto_front(experiment) == best
+
+    @pytest.mark.parametrize(
+        "objectives",
+        [
+            (Objective.MAXIMIZE, Objective.MAXIMIZE),
+            (Objective.MAXIMIZE, Objective.MINIMIZE),
+            (Objective.MINIMIZE, Objective.MINIMIZE),
+        ],
+    )
+    def test_pareto_front_is_the_observations_front(
+        self, storage: Storage, objectives: tuple[Objective, Objective]
+    ) -> None:
+        """Computed where the observations are stored, the front is honed.domain.ranking's
+        of the observations that count for best, in its order: values on a small grid tie
+        on either metric and repeat whole points, and failed, stopped early and deleted
+        observations are left out. The first optimized metric is not the first by name."""
+        spec = make_spec(
+            metrics=(
+                Metric("g", objectives[0]),
+                Metric("f", objectives[1]),
+                Metric("seconds", Objective.MINIMIZE, Strategy.STORE),
+            )
+        )
+        experiment = storage.create_experiment(storage.create_client("front").id, spec)
+        eid = experiment.id
+        assert storage.pareto_front(experiment) == []
+        made = []
+        for i in range(60):
+            failed = i % 11 == 5
+            # In name order: f, g, seconds. f and g take 4 values each, so ties abound.
+            values = (
+                MetricValue("f", float((i * 7) % 4)),
+                MetricValue("g", (i * 5) % 4 / 2),
+                MetricValue("seconds", 100.0 - i),
+            )
+            metadata = {STATUS_KEY: "early_stopped"} if i % 9 == 4 else None
+            new = NewObservation(None, point(i), () if failed else values, failed, metadata)
+            made.append(storage.create_observations(eid, [new])[0])
+        for deleted in made[3::13]:
+            storage.delete_observations(eid, deleted.id)
+        front = best_observations(spec, storage.all_observations(eid))
+        assert 1 < len(front) < 40
+        assert storage.pareto_front(experiment) == front
+        assert storage.observation_totals(experiment).front == len(front)
 
     def test_update_observation(self, storage: Storage) -> None:
         eid = self.experiment(storage).id

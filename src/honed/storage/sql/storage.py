@@ -495,6 +495,10 @@ class SqlStorage(ProjectsAndRuns, SqlRunAttachments, SqlModelAnalyses, Storage):
         with self._tx.read() as session:
             return totals.observation_totals(session, experiment)
 
+    def pareto_front(self, experiment: Experiment) -> list[Observation]:
+        with self._tx.read() as session:
+            return totals.pareto_front(session, experiment)
+
     def update_observation(
         self, experiment_id: int, observation_id: int, patch: ObservationPatch
     ) -> Observation:

@@ -1,5 +1,6 @@
-"""ObservationStore.observation_totals in SQL: counts and the best observation by aggregates
-and an indexed ORDER BY ... LIMIT 1, never a read of every observation.
+"""ObservationStore.observation_totals and pareto_front in SQL: counts and the best
+observation by aggregates and an indexed ORDER BY ... LIMIT 1, the Pareto front by window
+functions, never a read of every observation.
 
 The rules of which observation counts for best are honed.domain.ranking's
 (``counts_for_best``, ``best_observations``, ``pareto_front``), put as SQL conditions here;
@@ -11,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import ColumnElement
+from sqlalchemy import Select
 from sqlalchemy import and_
 from sqlalchemy import case
 from sqlalchemy import func
@@ -22,7 +24,6 @@ from honed.domain.experiment import Experiment
 from honed.domain.experiment import ExperimentSpec
 from honed.domain.metrics import Metric
 from honed.domain.metrics import Objective
-from honed.domain.ranking import front_size
 from honed.domain.records import Observation
 from honed.domain.trials import EARLY_STOPPED
 from honed.domain.trials import STATUS_KEY
@@ -57,11 +58,7 @@ def observation_totals(session: Session, experiment: Experiment) -> ObservationT
             select(ObservationRow.id).where(*counted).order_by(ranked, ObservationRow.id).limit(1)
         )
     elif len(optimized) == 2:
-        # Two numbers per observation that counts, not the observations.
-        pairs = session.execute(
-            select(_value(spec, optimized[0]), _value(spec, optimized[1])).where(*counted)
-        ).all()
-        front = front_size(optimized, [(a, b) for a, b in pairs])
+        front = session.scalar(select(func.count()).select_from(_front(experiment).subquery()))
     firsts = [row[4] for row in per_task]
     lasts = [row[5] for row in per_task]
     wanted = {i for i in (min(firsts, default=None), max(lasts, default=None), best_id) if i}
@@ -75,6 +72,57 @@ def observation_totals(session: Session, experiment: Experiment) -> ObservationT
         last=found.get(max(lasts, default=0)),
         best=found.get(best_id or 0),
         front=front or 0,
+    )
+
+
+def pareto_front(session: Session, experiment: Experiment) -> list[Observation]:
+    """honed.domain.ranking.pareto_front of the observations that count for best, in its
+    order (best first by the first metric, then the second, then id): the front is found
+    in SQL, and only its observations are read."""
+    front = _front(experiment).subquery()
+    ids = session.scalars(
+        select(front.c.id).order_by(front.c.first.desc(), front.c.second.desc(), front.c.id)
+    ).all()
+    found = _by_id(session, set(ids))
+    return [found[i] for i in ids]
+
+
+def _front(experiment: Experiment) -> Select[Any]:
+    """The id and both scores (larger is better) of each observation on the Pareto front
+    of an experiment with two optimized metrics.
+
+    An observation is dominated when another is at least as good on both scores and
+    better on one. Ordered by the first score, best first: ``at_least`` is the best second
+    score among those at least as good on the first (its ties included), ``better`` that
+    among those strictly better on the first (the groups of ties before it). It is on the
+    front when no tie on the first beats its second score and nothing better on the first
+    equals it there: window functions over one scan, where a pairwise NOT EXISTS would
+    compare every two (GROUPS frames need SQLite 3.28 and PostgreSQL 11)."""
+    spec = experiment.spec
+    first_metric, second_metric = spec.optimized_metrics
+    counted = (
+        select(
+            ObservationRow.id.label("id"),
+            (first_metric.sign() * _value(spec, first_metric)).label("first"),
+            (second_metric.sign() * _value(spec, second_metric)).label("second"),
+        )
+        .where(
+            ObservationRow.experiment_id == experiment.id,
+            ~ObservationRow.deleted,
+            *_counts_for_best(spec),
+        )
+        .subquery()
+    )
+    by_first = counted.c.first.desc()
+    best_second = func.max(counted.c.second)
+    ranked = select(
+        counted,
+        best_second.over(order_by=by_first, range_=(None, 0)).label("at_least"),
+        best_second.over(order_by=by_first, groups=(None, -1)).label("better"),
+    ).subquery()
+    return select(ranked.c.id, ranked.c.first, ranked.c.second).where(
+        ranked.c.second >= ranked.c.at_least,
+        or_(ranked.c.better.is_(None), ranked.c.better < ranked.c.second),
     )
 
 
