@@ -378,10 +378,11 @@ class ObservationConformance(RoleSuite):
         made = []
         for i in range(60):
             failed = i % 11 == 5
-            # In name order: f, g, seconds. f and g take 4 values each, so ties abound.
+            # In name order: f, g, seconds. f and g take 4 values each, every pair of them
+            # about 4 times, so ties abound.
             values = (
-                MetricValue("f", float((i * 7) % 4)),
-                MetricValue("g", (i * 5) % 4 / 2),
+                MetricValue("f", float(i % 4)),
+                MetricValue("g", (i // 4) % 4 / 2),
                 MetricValue("seconds", 100.0 - i),
             )
             metadata = {STATUS_KEY: "early_stopped"} if i % 9 == 4 else None
