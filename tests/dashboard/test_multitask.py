@@ -21,6 +21,7 @@ from honed.domain.analysis import MetricAnalysis
 from honed.domain.analysis import ModelAnalysis
 from honed.domain.analysis import Slice
 from honed.storage.sql.storage import SqlStorage
+from tests.dashboard.browser import label_problems
 from tests.dashboard.browser import sign_in
 from tests.dashboard.browser import wait_loaded
 from tests.support.server import RunningServer
@@ -181,7 +182,7 @@ def test_the_slices_say_which_task_they_are_taken_at(
 ) -> None:
     """A multitask experiment's analysis is of its target task: the slices' caption and
     the importance note name it, and say that the slices are based at that task's best
-    result while the points are those of every task."""
+    result while the points are those of every task, each in its own colour."""
     experiment = multitask_experiment(dashboard_server, "Analysed at full")
     for x, task, value in REPORTS:
         post(
@@ -225,7 +226,8 @@ def test_the_slices_say_which_task_they_are_taken_at(
     expect(page.locator("#slices-note")).to_contain_text(
         "Model band: the prediction and ±2 standard deviations of the model at the target "
         "task full (cost 1), with the other parameters at the best observed point of that "
-        "task (x = 0.2). The points are the observations of every task."
+        "task (x = 0.2). The points are the observations of every task, each task in its "
+        "own colour."
     )
     expect(page.locator("#importance-note")).to_contain_text(
         "share of the variation of accuracy at the target task full (cost 1) that"
@@ -270,4 +272,57 @@ def test_a_plain_experiments_slices_name_no_task(
         "point (x = 0.1)."
     )
     assert "task" not in note.inner_text()
+    assert watched.errors == []
+
+
+SCATTERS = """() => honedCharts.scatter.x.getOption().series
+  .filter((s) => s.type === "scatter" && s.id !== "model-mean")
+  .map((s) => ({ name: s.name, colour: s.itemStyle.color, points: s.data.map((d) => d.value) }))"""
+LEGEND = """() => (honedCharts.scatter.x.getModel().getComponent("legend")?.getData() ?? [])
+  .map((item) => item.get("name"))"""
+
+
+def test_the_slices_draw_each_tasks_points_in_its_own_colour(
+    context: BrowserContext, dashboard_server: RunningServer
+) -> None:
+    """A cheaper task's results are partial evaluations: in the slices each task's points
+    are a series of their own, in a colour of their own (the target task's is the
+    metric's), named in a legend with the task's cost. A plain experiment has no legend."""
+    experiment = multitask_experiment(dashboard_server, "Slices by task")
+    for x, task, value in REPORTS:
+        post(
+            dashboard_server,
+            f"/v1/experiments/{experiment}/observations",
+            {"assignments": {"x": x}, "value": value, "task": task},
+        )
+    watched = sign_in(context, dashboard_server, f"/dashboard/experiments/{experiment}")
+    wait_loaded(watched)
+    page = watched.page
+    expect(page.locator("#scatters .chart").first).to_be_visible()
+    full, cheap = page.evaluate(SCATTERS)
+    assert (full["name"], cheap["name"]) == ("full (cost 1)", "cheap (cost 0.25)")
+    assert full["points"] == [[x, v] for x, task, v in REPORTS if task == "full"]
+    assert cheap["points"] == [[x, v] for x, task, v in REPORTS if task == "cheap"]
+    assert full["colour"] == page.evaluate("() => HonedCharts.PALETTE[0]")  # the metric's
+    assert cheap["colour"] not in (full["colour"], page.evaluate("() => HonedCharts.ORANGE"))
+    assert page.evaluate(LEGEND) == ["full (cost 1)", "cheap (cost 0.25)"]
+    assert label_problems(watched) == []  # the legend overlaps no other text
+    assert watched.errors == []
+
+    plain = post(
+        dashboard_server,
+        "/v1/experiments",
+        {"name": "Slices, one task", "parameters": PARAMETERS, "metrics": [{"name": "accuracy"}]},
+    )["id"]
+    post(
+        dashboard_server,
+        f"/v1/experiments/{plain}/observations",
+        {"assignments": {"x": 0.5}, "value": 1.0},
+    )
+    page.goto(f"{dashboard_server.url}/dashboard/experiments/{plain}")
+    wait_loaded(watched)
+    expect(page.locator("#scatters .chart").first).to_be_visible()
+    (points,) = page.evaluate(SCATTERS)
+    assert points["points"] == [[0.5, 1.0]]
+    assert page.evaluate(LEGEND) == []
     assert watched.errors == []

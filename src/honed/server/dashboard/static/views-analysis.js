@@ -49,6 +49,21 @@
     ];
   }
 
+  // The slices' completed points: one series in the metric's colour; for a multitask
+  // experiment one per task, as a cheaper task's result is a partial evaluation that must
+  // not read as one of the target task's. The target task (listed first) keeps the
+  // metric's colour, the cheaper ones take the palette's others, named with their costs in
+  // a legend; a task without results keeps its colour and entry, so the key stays put.
+  function pointSeries(exp, metric, done) {
+    const own = C.metricColour(exp, metric);
+    if (!exp.tasks.length) return [{ id: "completed", name: metric, colour: own, observations: done }];
+    const others = C.PALETTE.filter((colour) => colour !== own);
+    return exp.tasks.map((t, i) => ({
+      id: `task:${t.name}`, name: `${t.name} (cost ${fmt(t.cost)})`, colour: i === 0 ? own : others[(i - 1) % others.length],
+      observations: done.filter((o) => o.task === t.name),
+    }));
+  }
+
   function renderSlices(d, ctx) {
     const exp = d.experiment;
     const metric = ctx.metric;
@@ -74,13 +89,14 @@
       ? `Model band: the prediction and ±2 standard deviations of the model${HonedModel.atTask(ctx.model)}, with the ` +
         `other parameters at the best observed point${task ? " of that task" : ""} (` +
         Object.entries(analysis.anchor).map(([k, v]) => `${k} = ${fmt(v)}`).join(", ") + "). " +
-        (task ? "The points are the observations of every task. " : "") + ctx.model.message + clip
+        (task ? "The points are the observations of every task, each task in its own colour. " : "") + ctx.model.message + clip
       : "");
+    const points = pointSeries(exp, metric, done);
     for (const param of exp.parameters) {
       const id = "scatter-" + param.name;
       if (!document.getElementById(id)) box.append(el("div", { class: "chart", id, "data-param": param.name }));
       const c = (ctx.charts.scatter[param.name] = C.chart(id));
-      const point = (o) => ({ value: [o.assignments[param.name] ?? null, ctx.valueOf(o, metric)], id: o.id });
+      const point = (o) => ({ value: [o.assignments[param.name] ?? null, ctx.valueOf(o, metric)], id: o.id, task: o.task });
       // The parameter names the x axis and the metric the y axis, along it: a long name on
       // top, where a title was, ran into the other.
       const [width, height] = [c.getWidth(), c.getHeight()];
@@ -96,13 +112,14 @@
       // Slanted 40°, a label needs 20 px of axis; on narrower bands every nth is labelled.
       const slanted = { ...C.labelled(axis, 70).axisLabel, rotate: 40, interval: Math.ceil(20 / band) - 1 };
       C.draw(c, {
-        grid: { left: 55, right: 15, top: 12, bottom: 45 },
+        ...(exp.tasks.length ? { legend: { ...C.LEGEND.legend, data: [...points.map((p) => p.name), ...(stopped.length ? ["stopped early"] : [])] } } : {}),
+        grid: { left: 55, right: 15, top: exp.tasks.length ? 32 : 12, bottom: 45 },
         xAxis: param.type !== "categorical" ? C.horizontal(axis)
           : band >= 66 ? C.labelled(axis, band - 6) : { ...axis, axisLabel: slanted },
         yAxis: C.valueAxis({ name: metric, nameLocation: "middle", nameGap: 40, ...C.nameCut(height - 60) }),
         series: [
-          { id: "completed", name: metric, type: "scatter", symbolSize: 6, large: true, z: 3,
-            itemStyle: { color: C.metricColour(exp, metric), opacity: 0.7 }, data: done.map(point) },
+          ...points.map(({ id, name, colour, observations }) => ({ id, name, type: "scatter", symbolSize: 6, large: true, z: 3,
+            itemStyle: { color: colour, opacity: 0.7 }, data: observations.map(point) })),
           ...(stopped.length ? [{ id: "stopped", name: "stopped early", type: "scatter", symbol: "triangle", symbolSize: 8, z: 3,
             itemStyle: { color: C.ORANGE }, data: stopped.map(point) }] : []),
           ...modelSeries(HonedModel.slice(ctx.model, metric, param.name), exp, metric, analysis && analysis.clipped_at,
@@ -110,7 +127,8 @@
         ],
         tooltip: { formatter: (p) => (p.seriesId === "model-mean"
           ? tooltip("model prediction", [[param.name, p.value[0]], [metric, p.value[1]]])
-          : tooltip(`observation ${p.data.id}`, [[param.name, p.value[0]], [metric, p.value[1]]])) },
+          : tooltip(`observation ${p.data.id}`, [[param.name, p.value[0]], [metric, p.value[1]],
+            ...(p.data.task ? [["task", p.data.task]] : [])])) },
       });
     }
   }
