@@ -107,6 +107,25 @@ def run_loop(main: Coroutine[Any, Any, Result]) -> Result:
         return pool.submit(asyncio.run, main).result()
 
 
+def post_at_once(
+    app: Any, path: str, count: int, first_alone: bool = False
+) -> list[httpx.Response]:
+    """``count`` POSTs to ``path`` sent together through the app; ``first_alone``: after
+    one sent alone (the token is cached from then on)."""
+
+    async def burst() -> list[httpx.Response]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://honed", auth=(TEST_TOKEN, "")
+        ) as client:
+            if first_alone:
+                await client.post(path)
+            asked = asyncio.gather(*(client.post(path) for _ in range(count)))
+            return await asyncio.wait_for(asked, timeout=60)
+
+    return run_loop(burst())
+
+
 def distinct(suggestions: Sequence[Suggestion]) -> bool:
     return len({point_hash(s.assignments) for s in suggestions}) == len(suggestions)
 
@@ -191,16 +210,8 @@ def test_a_failed_transaction_in_a_worker_thread_leaves_no_request_behind_it(
         monkeypatch.setattr(storage, "create_suggestions", first_fails)
         app = create_app(services=services)
 
-        async def burst() -> list[httpx.Response]:
-            transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(
-                transport=transport, base_url="http://honed", auth=(TEST_TOKEN, "")
-            ) as client:
-                path = f"/v1/experiments/{eid}/suggestions"
-                asked = asyncio.gather(*(client.post(path) for _ in range(workers)))
-                return await asyncio.wait_for(asked, timeout=60)
-
-        codes = sorted(r.status_code for r in run_loop(burst()))
+        responses = post_at_once(app, f"/v1/experiments/{eid}/suggestions", workers)
+        codes = sorted(r.status_code for r in responses)
         assert codes == [200] * (workers - 1) + [503], sizes
         assert sizes[0] == 1
         assert len(storage.open_suggestions(eid)) == workers - 1
@@ -215,17 +226,9 @@ def check_app_burst(
     workers = 40
     app = create_app(services=services)
 
-    async def burst() -> list[httpx.Response]:
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(
-            transport=transport, base_url="http://honed", auth=(TEST_TOKEN, "")
-        ) as client:
-            path = f"/v1/experiments/{eid}/suggestions"
-            await client.post(path)  # the token is cached from here on
-            return await asyncio.gather(*(client.post(path) for _ in range(workers)))
-
     transactions = counted()
-    responses = run_loop(burst())
+    path = f"/v1/experiments/{eid}/suggestions"
+    responses = post_at_once(app, path, workers, first_alone=True)
     assert [r.status_code for r in responses] == [200] * workers
     assert sum(transactions.sizes) == workers + 1
     assert len(transactions.sizes) <= 5, transactions.sizes
@@ -398,15 +401,7 @@ def test_a_burst_after_the_token_cache_lapsed_looks_the_token_up_once(
 
     monkeypatch.setattr(services.storage, "find_token", counting)
 
-    async def burst() -> list[httpx.Response]:
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(
-            transport=transport, base_url="http://honed", auth=(TEST_TOKEN, "")
-        ) as client:
-            path = f"/v1/experiments/{eid}/suggestions"
-            return await asyncio.gather(*(client.post(path) for _ in range(20)))
-
-    responses = run_loop(burst())
+    responses = post_at_once(app, f"/v1/experiments/{eid}/suggestions", 20)
     assert [r.status_code for r in responses] == [200] * 20
     assert len(lookups) == 1
 
