@@ -557,7 +557,7 @@ def test_the_learning_curves_name_their_metric_whichever_metric_the_page_views(
         {"metadata": {PROGRESS_PREFIX + "0": json.dumps(curve)}},
     )
     values = [{"name": "val_loss", "value": 0.25}, {"name": "epoch_seconds", "value": 30}]
-    post(
+    observation = post(
         dashboard_server,
         f"{records}/observations",
         {"suggestion": suggestion["id"], "values": values},
@@ -575,6 +575,13 @@ def test_the_learning_curves_name_their_metric_whichever_metric_the_page_views(
     )
     assert watched.page.evaluate(axis_name) == "val_loss"
     expect(heading).to_have_text("Learning curves (val_loss by step)")
+    # The observation's own curve, in its details, names the metric too.
+    watched.page.locator(f"#observations tbody tr[data-id='{observation['id']}']").click()
+    expect(watched.page.locator("#details-curve-heading")).to_have_text(
+        "Learning curve (val_loss by step)"
+    )
+    details_axis = "() => honedCharts.detailsCurve.getOption().yAxis[0].name"
+    assert watched.page.evaluate(details_axis) == "val_loss"
     assert watched.errors == []
 
 

@@ -147,9 +147,18 @@ const HonedCharts = (() => {
     return items.filter((item, i) => i % stride === 0 || keep(item));
   }
 
+  // The metric of the learning curves (intermediate values): the objective, the first
+  // optimized metric (what the scheduler keeps and early stopping reads).
+  function curveMetric(exp) {
+    const objective = exp.metrics.find((m) => m.strategy === "optimize");
+    if (objective) return objective.name;
+    return exp.metrics.length === 1 ? exp.metrics[0].name : "intermediate value";
+  }
+
   return {
     PALETTE, GREY, RED, ORANGE, STATUS_COLOURS, STATUS_LABELS,
     chart, draw, metricColour, valueColours, isLog, valueAxis, paramAxis, setEmpty, note, downsample, ordinal, NO_ZERO,
+    curveMetric,
     cut, nameCut, horizontal, labelled,
     LEGEND, LEGEND_TOP,
   };

@@ -151,13 +151,7 @@
   }
 
   // --- learning curves: intermediate values by step, stopped trials in their own colour ----
-  // The curves are of the objective, the first optimized metric (what the scheduler keeps
-  // and early stopping reads), whichever metric the page's other views show.
-  function curveMetric(exp, ctx) {
-    const [objective] = ctx.optimizedOf(exp);
-    if (objective) return objective.name;
-    return exp.metrics.length === 1 ? exp.metrics[0].name : "intermediate value";
-  }
+  // The curves are of the objective (C.curveMetric), whichever metric the other views show.
 
   function renderCurves(d, ctx) {
     const panel = document.getElementById("curves-panel");
@@ -166,7 +160,7 @@
     if (panel.hidden) return;
     const shown = traced.slice(-CURVE_LIMIT);
     C.note("curves-note", shown.length < traced.length ? `The newest ${shown.length} of ${traced.length} curves are drawn.` : "");
-    const metric = curveMetric(d.experiment, ctx);
+    const metric = C.curveMetric(d.experiment);
     document.getElementById("curves-metric").textContent = `(${metric} by step)`;
     const c = (ctx.charts.curves = C.chart("chart-curves"));
     // One series per status that occurs (the legend lists only those); curves are joined

@@ -161,7 +161,7 @@
       Object.keys(o.values).length ? pairs(Object.entries(o.values).map(([k, v]) => [k, fmt(v)])) : el("p", { class: "muted" }, "none"),
       el("h3", {}, "Metadata"),
       Object.keys(o.metadata).length ? pairs(Object.entries(o.metadata).map(([k, v]) => [k, String(v)]), "details-metadata") : el("p", { class: "muted" }, "none"),
-      el("h3", {}, "Intermediate values"),
+      el("h3", { id: "details-curve-heading" }, `Learning curve (${C.curveMetric(data.experiment)} by step)`),
       o.curve ? el("div", { class: "chart small", id: "details-curve" }) : el("p", { class: "muted", id: "details-no-curve" }, "none reported"),
     );
     dialog.dataset.id = o.id;
@@ -172,7 +172,8 @@
       c.setOption({
         animation: false, grid: { left: 55, right: 15, top: 15, bottom: 30 },
         tooltip: { trigger: "axis" },
-        xAxis: C.valueAxis({ name: "step", nameLocation: "middle", nameGap: 22 }), yAxis: C.valueAxis(),
+        xAxis: C.valueAxis({ name: "step", nameLocation: "middle", nameGap: 22 }),
+        yAxis: C.valueAxis({ name: C.curveMetric(data.experiment) }),
         series: [{ type: "line", data: o.curve, itemStyle: { color: C.STATUS_COLOURS[o.status] } }],
       });
     }
