@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -141,6 +142,17 @@ def test_errors_are_one_line_messages(dashboard_server: RunningServer, seeded: S
     assert "'xml' is not one of" in result.stderr
 
 
+def checked_calls(http: httpx.Client) -> Callable[..., Any]:
+    """``call(method, path, body=None)``: the JSON of a request that must answer 200."""
+
+    def call(method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        response = http.request(method, path, json=body, timeout=30)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    return call
+
+
 def test_a_deleted_suggestions_source_is_still_shown(dashboard_server: RunningServer) -> None:
     """What chose a point stays on its suggestion when that is deleted: the dashboard's
     rows and CSV, ``honed export`` and both ``to_dataframe()`` name it for an observation
@@ -148,11 +160,7 @@ def test_a_deleted_suggestions_source_is_still_shown(dashboard_server: RunningSe
     Only an observation reported without a suggestion has no source."""
     http = httpx.Client(base_url=dashboard_server.url, auth=(dashboard_server.token, ""))
     with http:
-
-        def call(method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-            response = http.request(method, path, json=body, timeout=30)
-            assert response.status_code == 200, response.text
-            return response.json()
+        call = checked_calls(http)
 
         body = {
             "name": "Deleted suggestions",
@@ -208,11 +216,7 @@ def test_the_json_export_gives_each_observation_its_source_and_curve(
     without a suggestion has neither."""
     http = httpx.Client(base_url=dashboard_server.url, auth=(dashboard_server.token, ""))
     with http:
-
-        def call(method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-            response = http.request(method, path, json=body, timeout=30)
-            assert response.status_code == 200, response.text
-            return response.json()
+        call = checked_calls(http)
 
         body = {
             "name": "Curves in the JSON export",
