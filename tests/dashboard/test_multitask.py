@@ -114,6 +114,18 @@ def test_a_plain_experiment_has_no_task_column(
     assert watched.errors == []
 
 
+def reported_multitask_experiment(server: RunningServer, name: str) -> str:
+    """A multitask experiment with REPORTS observed, each at its task."""
+    experiment = multitask_experiment(server, name)
+    for x, task, value in REPORTS:
+        post(
+            server,
+            f"/v1/experiments/{experiment}/observations",
+            {"assignments": {"x": x}, "value": value, "task": task},
+        )
+    return experiment
+
+
 def multitask_experiment(server: RunningServer, name: str) -> str:
     experiment = post(
         server,
@@ -183,13 +195,7 @@ def test_the_slices_say_which_task_they_are_taken_at(
     """A multitask experiment's analysis is of its target task: the slices' caption and
     the importance note name it, and say that the slices are based at that task's best
     result while the points are those of every task, each in its own colour."""
-    experiment = multitask_experiment(dashboard_server, "Analysed at full")
-    for x, task, value in REPORTS:
-        post(
-            dashboard_server,
-            f"/v1/experiments/{experiment}/observations",
-            {"assignments": {"x": x}, "value": value, "task": task},
-        )
+    experiment = reported_multitask_experiment(dashboard_server, "Analysed at full")
     # What the optimizer process stores (honed.engine.botorch.analysis at the target
     # task's cost, based at its best result, x = 0.2); this server runs none.
     band = Slice("x", (0.0, 0.5, 1.0), (0.6, 0.65, 0.5), (0.5, 0.55, 0.4), (0.7, 0.75, 0.6))
@@ -288,13 +294,7 @@ def test_the_slices_draw_each_tasks_points_in_its_own_colour(
     """A cheaper task's results are partial evaluations: in the slices each task's points
     are a series of their own, in a colour of their own (the target task's is the
     metric's), named in a legend with the task's cost. A plain experiment has no legend."""
-    experiment = multitask_experiment(dashboard_server, "Slices by task")
-    for x, task, value in REPORTS:
-        post(
-            dashboard_server,
-            f"/v1/experiments/{experiment}/observations",
-            {"assignments": {"x": x}, "value": value, "task": task},
-        )
+    experiment = reported_multitask_experiment(dashboard_server, "Slices by task")
     watched = sign_in(context, dashboard_server, f"/dashboard/experiments/{experiment}")
     wait_loaded(watched)
     page = watched.page
