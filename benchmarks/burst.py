@@ -14,10 +14,17 @@ Reported per deployment:
   assignments, and suggestions by source (design ``engine``, ``optimizer``, ``fallback``);
 - the API server processes' CPU seconds (not the optimizer's) until the burst was
   answered, and per worker cycle over the run: on a loaded machine the wall-clock figures
-  follow the load, these much less.
+  follow the load, these much less;
+- the clients' own CPU seconds until the burst was answered: all the workers run in this
+  process, on the servers' cores, where a cluster's run on machines of their own.
+
+``--client raw`` gives each worker ``RawClient``, a minimal HTTP/1.1 client, instead of
+httpx: the servers then share the cores with less of the clients' work, closer to a
+cluster, whose workers run on machines of their own.
 
 Usage: .venv/bin/python benchmarks/burst.py [--workers 1000] [--eval-seconds 10]
-       [--seconds 60] [--deployments sqlite,pg2] [--optimizers 1] [--before REV]
+       [--seconds 60] [--deployments sqlite,pg2] [--optimizers 1] [--client httpx|raw]
+       [--before REV]
 
 ``--before REV`` runs the server of git revision REV's ``src/`` as well, alternating with
 this checkout's, and prints the ratios. Results go to benchmarks/results/burst.json.
@@ -27,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import json
 import os
 import random
@@ -71,9 +79,85 @@ class Record:
     stale: int = 0
     # The servers' CPU seconds at the burst's start, once it was answered, at the end.
     cpu: list[float] = field(default_factory=list)
+    # This (the clients') process's CPU seconds at the burst's start and once it was
+    # answered: the 1,000 clients of real clusters run on their own machines, here on the
+    # servers' cores, so a drain that took about this long was the clients' own.
+    client_cpu: list[float] = field(default_factory=list)
 
 
-async def _ask(client: httpx.AsyncClient, prefix: str, record: Record) -> dict[str, Any] | None:
+class _Reply:
+    """What the worker loop reads of an answer: its status and its JSON body."""
+
+    def __init__(self, status_code: int, body: bytes) -> None:
+        self.status_code = status_code
+        self._body = body
+
+    def json(self) -> Any:
+        return json.loads(self._body)
+
+
+class RawClient:
+    """A minimal HTTP/1.1 client (``--client raw``): one keep-alive connection, POST with
+    a JSON body, a Content-Length answer. About a tenth of httpx's CPU per request, so that
+    a burst's figures are more the server's than the clients' (all in this one process).
+    A connection idle longer than the server's keep-alive (uvicorn's 5 s) is opened anew
+    before the request, as httpx's pool does; a failure raises httpx's exception types."""
+
+    IDLE_SECONDS = 4.0
+
+    def __init__(self, base_url: str, auth: tuple[str, str]) -> None:
+        url = httpx.URL(base_url)
+        self._host, self._port = url.host, url.port or 80
+        token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
+        self._headers = f"Host: {self._host}:{self._port}\r\nAuthorization: Basic {token}\r\n"
+        self._streams: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+        self._used = 0.0
+
+    async def __aenter__(self) -> RawClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._close()
+
+    def _close(self) -> None:
+        if self._streams is not None:
+            self._streams[1].close()
+            self._streams = None
+
+    async def post(self, path: str, json: Any = None) -> _Reply:
+        body = b"" if json is None else _dumps(json)
+        if self._streams is None or time.perf_counter() - self._used > self.IDLE_SECONDS:
+            self._close()
+            try:
+                self._streams = await asyncio.open_connection(self._host, self._port)
+            except OSError as error:
+                raise httpx.ConnectError(str(error)) from error
+        reader, writer = self._streams
+        head = (
+            f"POST {path} HTTP/1.1\r\n{self._headers}Content-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n"
+        )
+        try:
+            writer.write(head.encode() + body)
+            status_line, _, rest = (await reader.readuntil(b"\r\n\r\n")).partition(b"\r\n")
+            length = 0
+            for line in rest.split(b"\r\n"):
+                name, _, value = line.partition(b":")
+                if name.strip().lower() == b"content-length":
+                    length = int(value)
+            payload = await reader.readexactly(length)
+        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError) as error:
+            self._close()
+            raise httpx.ReadError(f"{type(error).__name__}: {error}") from error
+        self._used = time.perf_counter()
+        return _Reply(int(status_line.split()[1]), payload)
+
+
+def _dumps(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":")).encode()
+
+
+async def _ask(client: Any, prefix: str, record: Record) -> dict[str, Any] | None:
     try:
         response = await client.post(prefix + "/suggestions")
     except httpx.HTTPError as error:
@@ -100,11 +184,17 @@ async def _worker(
     record: Record,
     workers: int,
     cpu: Callable[[], float],
+    raw: bool,
 ) -> None:
     limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
-    async with httpx.AsyncClient(
-        base_url=url, auth=(TOKEN, ""), timeout=REQUEST_TIMEOUT, limits=limits
-    ) as client:
+    client: Any = (
+        RawClient(url, (TOKEN, ""))
+        if raw
+        else httpx.AsyncClient(
+            base_url=url, auth=(TOKEN, ""), timeout=REQUEST_TIMEOUT, limits=limits
+        )
+    )
+    async with client:
         rng = random.Random(index)
         await start.wait()
         first = True
@@ -118,6 +208,7 @@ async def _worker(
                 first = False
                 if len(record.first_done) == workers:
                     record.cpu.append(cpu())
+                    record.client_cpu.append(time.process_time())
             else:
                 record.suggestion.append(elapsed)
             if suggestion is None:
@@ -169,6 +260,7 @@ async def _drive(
             record,
             args.workers,
             lambda: _cpu_seconds(pids),
+            args.client == "raw",
         )
 
     tasks = [asyncio.create_task(run(i)) for i in range(args.workers)]
@@ -176,10 +268,12 @@ async def _drive(
     clock[0] = time.perf_counter()
     clock[1] = clock[0] + args.seconds
     record.cpu.append(_cpu_seconds(pids))
+    record.client_cpu.append(time.process_time())
     start.set()
     await asyncio.gather(*tasks)
     if len(record.cpu) == 1:  # some first ask failed
         record.cpu.append(float("nan"))
+        record.client_cpu.append(float("nan"))
     record.cpu.append(_cpu_seconds(pids))
     return record
 
@@ -239,6 +333,7 @@ def _run(deployment: str, src: Path, args: argparse.Namespace, postgres: Any) ->
         "observation_p99_ms": _ms(percentile(record.observation, 99)),
         "cycles": len(record.observation),
         "burst_cpu_s": round(record.cpu[1] - record.cpu[0], 2),
+        "burst_client_cpu_s": round(record.client_cpu[1] - record.client_cpu[0], 2),
         "cpu_ms_per_cycle": round(
             1000 * (record.cpu[2] - record.cpu[0]) / max(len(record.observation), 1), 2
         ),
@@ -284,6 +379,7 @@ def _table(rows: Sequence[dict[str, Any]]) -> str:
         ("observation_p99_ms", "obs p99"),
         ("cycles", "cycles"),
         ("burst_cpu_s", "burst CPU s"),
+        ("burst_client_cpu_s", "client CPU s"),
         ("cpu_ms_per_cycle", "CPU ms/cycle"),
         ("duplicate_pairs", "dups"),
     ]
@@ -303,6 +399,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--optimizers", type=int, default=1)
     parser.add_argument(
         "--settle", type=float, default=15.0, help="seconds between the start and the burst"
+    )
+    parser.add_argument(
+        "--client",
+        choices=("httpx", "raw"),
+        default="httpx",
+        help="the workers' HTTP client: httpx (as users' code) or a minimal one (RawClient)",
     )
     parser.add_argument("--before", help="git revision whose src/ runs as well")
     parser.add_argument(
@@ -356,6 +458,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     "eval_seconds": args.eval_seconds,
                     "seconds": args.seconds,
                     "optimizers": args.optimizers,
+                    "client": args.client,
                     "before": args.before,
                 },
                 "cpus": os.cpu_count(),
