@@ -9,7 +9,10 @@ SQLite (one server process) or PostgreSQL with 2 server processes (``pg2``).
 
 Reported per deployment:
 - the burst: the seconds until every worker's first ask is answered, and that ask's p50/p99;
-- steady state (every later ask): suggestion p50/p99 and observation p50/p99;
+- every later ask: suggestion p50/p99 and observation p50/p99; and the suggestion p50/p99
+  of the steady state alone, the asks that began ``--warmup`` seconds (30) or more after
+  the burst, once the burst's own results (the model's first fits on hundreds of pending
+  points) are past;
 - errors (connection drops, timeouts, non-200 answers), pairs of suggestions with equal
   assignments, and suggestions by source (design ``engine``, ``optimizer``, ``fallback``);
 - the API server processes' CPU seconds (not the optimizer's) until the burst was
@@ -23,8 +26,8 @@ httpx: the servers then share the cores with less of the clients' work, closer t
 cluster, whose workers run on machines of their own.
 
 Usage: .venv/bin/python benchmarks/burst.py [--workers 1000] [--eval-seconds 10]
-       [--seconds 60] [--deployments sqlite,pg2] [--optimizers 1] [--client httpx|raw]
-       [--before REV]
+       [--seconds 60] [--warmup 30] [--deployments sqlite,pg2] [--optimizers 1]
+       [--client httpx|raw] [--before REV]
 
 ``--before REV`` runs the server of git revision REV's ``src/`` as well, alternating with
 this checkout's, and prints the ratios. Results go to benchmarks/results/burst.json.
@@ -73,6 +76,7 @@ class Record:
     first: list[float] = field(default_factory=list)  # each worker's first ask, seconds
     first_done: list[float] = field(default_factory=list)  # when it was answered
     suggestion: list[float] = field(default_factory=list)  # later asks
+    steady: list[float] = field(default_factory=list)  # later asks begun after the warm-up
     observation: list[float] = field(default_factory=list)
     errors: Counter[str] = field(default_factory=Counter)
     sources: Counter[str] = field(default_factory=Counter)
@@ -185,6 +189,7 @@ async def _worker(
     workers: int,
     cpu: Callable[[], float],
     raw: bool,
+    warmup: float,
 ) -> None:
     limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
     client: Any = (
@@ -211,6 +216,8 @@ async def _worker(
                     record.client_cpu.append(time.process_time())
             else:
                 record.suggestion.append(elapsed)
+                if started - clock[0] >= warmup:
+                    record.steady.append(elapsed)
             if suggestion is None:
                 await asyncio.sleep(1.0)
                 continue
@@ -261,6 +268,7 @@ async def _drive(
             args.workers,
             lambda: _cpu_seconds(pids),
             args.client == "raw",
+            args.warmup,
         )
 
     tasks = [asyncio.create_task(run(i)) for i in range(args.workers)]
@@ -329,6 +337,8 @@ def _run(deployment: str, src: Path, args: argparse.Namespace, postgres: Any) ->
         "first_p99_ms": _ms(percentile(record.first, 99)),
         "suggestion_p50_ms": _ms(percentile(record.suggestion, 50)),
         "suggestion_p99_ms": _ms(percentile(record.suggestion, 99)),
+        "steady_p50_ms": _ms(percentile(record.steady, 50)),
+        "steady_p99_ms": _ms(percentile(record.steady, 99)),
         "observation_p50_ms": _ms(percentile(record.observation, 50)),
         "observation_p99_ms": _ms(percentile(record.observation, 99)),
         "cycles": len(record.observation),
@@ -375,6 +385,8 @@ def _table(rows: Sequence[dict[str, Any]]) -> str:
         ("first_p99_ms", "first p99"),
         ("suggestion_p50_ms", "sugg p50"),
         ("suggestion_p99_ms", "sugg p99"),
+        ("steady_p50_ms", "steady p50"),
+        ("steady_p99_ms", "steady p99"),
         ("observation_p50_ms", "obs p50"),
         ("observation_p99_ms", "obs p99"),
         ("cycles", "cycles"),
@@ -396,6 +408,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--eval-seconds", type=float, default=10.0)
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--deployments", default="sqlite,pg2")
+    parser.add_argument(
+        "--warmup", type=float, default=30.0, help="seconds after the burst before steady state"
+    )
     parser.add_argument("--optimizers", type=int, default=1)
     parser.add_argument(
         "--settle", type=float, default=15.0, help="seconds between the start and the burst"
@@ -441,6 +456,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "burst_drain_s",
                 "first_p99_ms",
                 "suggestion_p99_ms",
+                "steady_p99_ms",
                 "burst_cpu_s",
                 "cpu_ms_per_cycle",
             ):
@@ -457,6 +473,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     "workers": args.workers,
                     "eval_seconds": args.eval_seconds,
                     "seconds": args.seconds,
+                    "warmup": args.warmup,
                     "optimizers": args.optimizers,
                     "client": args.client,
                     "before": args.before,
