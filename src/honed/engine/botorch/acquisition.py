@@ -175,8 +175,9 @@ class DirectLogNEI(qLogNoisyExpectedImprovement):
         base_samples = self._base_samples(q, points)
         if base_samples is None and self._cache_root and baseline.dim() == 2:
             # BoTorch's path sets the sampler up for q new points (first call per q). One
-            # point of the batch does it: its joint posterior of the whole batch (1,024 raw
-            # samples) with the baseline took seconds at 800 observations.
+            # point of the batch does it: its joint posterior of the whole batch with the
+            # baseline is slow (docs/decisions.md: Proposal speed: LAPACK called directly in
+            # the fit; the sampler set up on one point).
             super()._get_samples_and_objectives(X.reshape(-1, q, X.shape[-1])[:1])
             base_samples = self._base_samples(q, points)
         if (

@@ -183,8 +183,9 @@ def _mean_function(gp: GPyTorchModel, inputs: Inputs, example: torch.Tensor) -> 
     """The posterior mean as ``X: (k, d) -> (k,)``, written out: ``c + K(x, train) alpha``
     at the model's inputs ``x`` of ``X``, with GPyTorch's cached ``alpha`` (a posterior at
     ``example: (1, d)`` fills the cache), then the outcome transform undone. ``gp.posterior``
-    would also build the test points' k x k covariance, which cost seconds at these sizes
-    even when told to skip variances."""
+    would also build the test points' k x k covariance, even when told to skip variances
+    (docs/decisions.md: Parameter importance from Sobol indices of the model's mean, computed
+    in the optimizer)."""
     gp.posterior(inputs(example))
     # GPyTorch's modules, untyped to mypy (Tensor | Module attributes).
     strategy: Any = gp.prediction_strategy
