@@ -223,8 +223,10 @@ class DirectLogNEI(qLogNoisyExpectedImprovement):
         return samples, self.objective(samples, X=X)
 
     def _base_samples(self, q: int, points: int) -> Tensor | None:
-        """The sampler's base samples if they are set up for the baseline and q new
-        points."""
+        """The sampler's base samples if they are set up for the baseline and q new points
+        (``points`` = n + q, n baseline points): ``S * points`` values in the sampler's own
+        layout (``S``: the MC sample shape's size), which the caller reads as
+        ``(S, points)``; else None."""
         base_samples: Tensor | None = getattr(self.sampler, "base_samples", None)
         if (
             self.q_in != q

@@ -262,6 +262,8 @@ class BoTorchEngine(Engine):
         tasks = list(request.pending_tasks) or [None] * len(request.pending)
 
         def optimize(acquisition: AcquisitionFunction) -> torch.Tensor:
+            """``(1, d)``: one point in model space, the best of ``acquisition`` found with
+            the multitask effort."""
             budget.guard(acquisition, deadline)
             return self._optimize_batch(
                 acquisition, encoding, 1, TASK_RESTARTS, TASK_MAXITER, raw_samples=TASK_RAW_SAMPLES
