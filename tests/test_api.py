@@ -11,6 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from honed.domain.tenancy import TokenType
+from honed.domain.validation import NOT_AN_OBJECT
 from honed.errors import PermissionDeniedError
 from honed.service.app import Services
 from honed.service.tokens import TokenService
@@ -955,6 +956,25 @@ def test_observation_batch(api: TestClient, eid: str) -> None:
     assert [o["suggestion"] for o in created] == [suggestion["id"], None]
     assert [o["failed"] for o in created] == [False, True]
     assert ok(api.get(url))["count"] == 2
+
+
+def test_observation_batch_items_are_documented_and_checked_as_observations(
+    api: TestClient, eid: str
+) -> None:
+    schemas = ok(api.get("/openapi.json"))["components"]["schemas"]
+    assert (
+        schemas["ObservationBatch"]["properties"]["observations"]["items"]
+        == (schemas["ObservationIn"])
+    )
+    url = f"/v1/experiments/{eid}/observations/batch"
+    good = {"assignments": POINT, "value": 1.0}
+    for item, message in (
+        ("x", f"Error in observation 2/2: {NOT_AN_OBJECT}"),
+        ({**good, "value": "high"}, "Error in observation 2/2: Invalid value: "),
+        ({**good, "colour": "red"}, "Error in observation 2/2: Unknown field colour"),
+    ):
+        answered = error(api.post(url, json={"observations": [good, item]}), 400)
+        assert answered.startswith(message), answered
 
 
 def test_observation_update(api: TestClient, eid: str) -> None:

@@ -3,11 +3,19 @@ MERGE and X-Response-Content, the observations runs make, 400/403/404/409 and te
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import BaseModel
 
+from honed.api.responses import DashboardFileOut
+from honed.api.responses import DashboardRunOut
+from honed.api.responses import DashboardRunRowOut
+from honed.api.responses import DashboardRunsOut
+from honed.api.responses import DashboardTagOut
 from honed.storage.sql.storage import SqlStorage
 from tests.test_api import error
 from tests.test_api import issue
@@ -493,3 +501,51 @@ def test_classic_experiments_in_projects(api: TestClient) -> None:
     error(api.post("/v1/experiments", json=missing), 400, "project `nope`")
     error(api.put(f"/v1/experiments/{classic['id']}", json={"project": "nope"}), 400, "nope")
     error(api.post("/v1/experiments", json={**body, "project": "Bad Id"}), 400, "Invalid project")
+
+
+# --- the dashboard's run views ----------------------------------------------------------------
+
+
+def test_the_dashboard_run_views_answer_their_documented_models(api: TestClient, ai: JSON) -> None:
+    run = new_run(api, ai, values={"acc": {"value": 0.5}})
+    tag = ok(api.post("/v1/clients/1/tags", json={"name": "t", "color": "#123456"}))
+    ok(api.post(f"/v1/training_runs/{run['id']}/tags", json={"id": tag["id"]}))
+    content = b"an image"
+    declared = {
+        "content_length": len(content),
+        "content_md5": base64.b64encode(hashlib.md5(content).digest()).decode(),
+        "content_type": "image/png",
+        "name": "image",
+    }
+    uploaded = ok(api.post(f"/v1/training_runs/{run['id']}/files", json=declared))
+    upload = uploaded["upload"]
+    ok(api.put(upload["url"], content=content, headers=upload["headers"]))
+    ok(api.post(f"/v1/training_runs/{run['id']}/files", json={**declared, "name": "pending"}))
+
+    detail = ok(api.get(f"/dashboard/api/training_runs/{run['id']}"))
+    rows = ok(api.get(f"/dashboard/api/experiments/{ai['id']}/runs"))
+    assert [f["uploaded"] for f in detail["files"]] == [True, False]
+    assert rows["runs"][0]["values"] == {"acc": 0.5}
+
+    # Every key answered is a field of the route's model, and every field is answered.
+    def keys_match(model: type[BaseModel], value: JSON) -> None:
+        assert set(value) == set(model.model_fields), model.__name__
+
+    DashboardRunOut.model_validate(detail)
+    keys_match(DashboardRunOut, detail)
+    for file in detail["files"]:
+        keys_match(DashboardFileOut, file)
+    DashboardRunsOut.model_validate(rows)
+    keys_match(DashboardRunsOut, rows)
+    for row in rows["runs"]:
+        keys_match(DashboardRunRowOut, row)
+        for t in row["tags"]:
+            keys_match(DashboardTagOut, t)
+
+    paths = ok(api.get("/openapi.json"))["paths"]
+    for path, model in (
+        ("/dashboard/api/training_runs/{run_id}", DashboardRunOut),
+        ("/dashboard/api/experiments/{experiment_id}/runs", DashboardRunsOut),
+    ):
+        schema = paths[path]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+        assert schema == {"$ref": f"#/components/schemas/{model.__name__}"}

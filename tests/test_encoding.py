@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from honed.domain.parameters import LinearConstraint
@@ -9,7 +11,9 @@ from honed.domain.parameters import Parameter
 from honed.domain.parameters import ParameterType
 from honed.domain.parameters import SearchSpace
 from honed.engine.botorch.encoding import Encoding
+from honed.engine.botorch.encoding import _cells
 from honed.engine.botorch.engine import CONSTRAINT_MARGIN
+from honed.engine.space import unit_cell
 
 # SLSQP, which the acquisition optimizers run under linear constraints, meets them to
 # about this much in model space (x + y <= 1 came back as 1 + 7e-9).
@@ -50,3 +54,24 @@ def test_values_of_integers_and_grids_on_a_constraint_stay_feasible() -> None:
     on_both_boundaries = encoding.encode([{"g": 0.5, "h": 0.5, "k": 1}])[0]
     for indices, coefficients, rhs in encoding.inequality_constraints(CONSTRAINT_MARGIN):
         assert float((coefficients * on_both_boundaries[indices]).sum()) >= rhs
+
+
+def test_the_model_picks_discrete_values_by_the_samplers_cell_rule() -> None:
+    """``_cells`` is ``unit_cell`` on a tensor: at the ends, on and beside every cell edge."""
+    for count in (1, 2, 3, 7, 10, 1000):
+        edges = [k / count for k in range(count + 1)]
+        beside = [math.nextafter(e, 0.0) for e in edges] + [math.nextafter(e, 1.0) for e in edges]
+        u = [min(max(x, 0.0), 1.0) for x in [0.0, 1.0, 0.123, 0.999, *edges, *beside]]
+        cells = _cells(torch.tensor(u, dtype=torch.float64), count)
+        assert cells.tolist() == [float(unit_cell(x, count)) for x in u], count
+
+
+def test_from_unit_inverts_to_unit() -> None:
+    for transformation in (None, "log"):
+        p = Parameter(
+            "x", ParameterType.DOUBLE, bounds=(0.01, 100.0), transformation=transformation
+        )
+        for value in (0.01, 0.5, 3.0, 100.0):
+            assert math.isclose(p.from_unit(p.to_unit(value)), value)
+        assert math.isclose(p.from_unit(0.0), 0.01)
+        assert math.isclose(p.from_unit(1.0), 100.0)

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import pytest
 
 from honed.client import Client
+from honed.client.models import Suggestion
 from honed.scheduler import FakeClock
 from honed.scheduler import Poll
 from honed.scheduler import PollStatus
@@ -68,6 +69,30 @@ def test_only_pending_and_running_trials_finish_in_a_terminal_state() -> None:
         trial.finish(TrialStatus.RUNNING, ended=0.0)
     trial.finish(TrialStatus.FAILED, ended=0.0, reason="deployment failed 3 times")
     assert trial.status is TrialStatus.FAILED
+
+
+def test_a_new_trial_takes_its_suggestion_once() -> None:
+    trial = Trial(index=3, id="", assignments={}, key="k")
+    suggestion = Suggestion(
+        id="9",
+        experiment="1",
+        state="open",
+        created=0,
+        assignments={"x": 0.5},
+        metadata={},
+        source="design",
+        task="cheap",
+    )
+    trial.take(suggestion)
+    assert (trial.id, trial.assignments, trial.source, trial.task) == (
+        "9",
+        {"x": 0.5},
+        "design",
+        "cheap",
+    )
+    assert (trial.status, trial.key) == (TrialStatus.PENDING, "k")
+    with pytest.raises(RuntimeError, match="trial 3 already has suggestion 9"):
+        trial.take(suggestion)
 
 
 def test_a_rejected_result_fails_the_trial_until_it_is_stored() -> None:

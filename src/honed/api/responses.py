@@ -378,6 +378,45 @@ class DashboardDetailOut(Out):
     version: str
 
 
+class DashboardTagOut(Out):
+    id: Id
+    name: str
+    color: str
+
+
+class DashboardFileOut(Out):
+    id: Id
+    title: str
+    name: str | None
+    filename: str | None
+    content_type: str
+    content_length: int
+    image: bool
+    uploaded: bool
+    url: str | None  # an uploaded file's content, signed for an hour
+
+
+class DashboardRunOut(Out):
+    run: TrainingRunOut
+    tags: list[DashboardTagOut]
+    files: list[DashboardFileOut]
+
+
+class DashboardRunRowOut(Out):
+    id: Id
+    name: str | None
+    state: Literal["active", "completed", "failed"]
+    created: int
+    values: dict[str, float]
+    tags: list[DashboardTagOut]
+    files: int  # how many
+
+
+class DashboardRunsOut(Out):
+    count: int
+    runs: list[DashboardRunRowOut]
+
+
 class ShareOut(Out):
     token: str
     token_id: Id

@@ -95,6 +95,14 @@ class Parameter:
             return (math.log(value) - math.log(low)) / (math.log(high) - math.log(low))
         return (value - low) / (high - low)
 
+    def from_unit(self, u: float) -> float:
+        """The inverse of ``to_unit``: the number at place ``u`` of ``[low, high]``; neither
+        ``u`` nor the result is clamped (numeric parameters only)."""
+        low, high = self.low, self.high
+        if self.is_log:
+            return math.exp(math.log(low) + u * (math.log(high) - math.log(low)))
+        return low + u * (high - low)
+
     def check_value(self, value: object, path: str) -> AssignmentValue:
         """Return ``value`` in canonical form, or raise InvalidRequestError naming ``path``."""
         if self.type is ParameterType.CATEGORICAL:

@@ -5,14 +5,14 @@ Doubles are spread linearly or in log space, ints and grid values and categories
 conditional values) get equal-width cells, so a uniform point in [0, 1)^d is a uniform
 point of the space; the coordinates of parameters that the conditionals' values leave
 inactive are dropped.
-``Parameter.to_unit``/``from_unit`` are the one linear-or-log map of a number's bounds onto [0, 1]:
-the model's encoding (``engine/botorch/encoding.py``) places numbers with them too. No
-torch here: the API process samples Sobol points through this module.
+``Parameter.to_unit`` and ``Parameter.from_unit`` (``domain/parameters.py``) are the one
+linear-or-log map of a number's bounds onto [0, 1], and ``unit_cell`` the one equal-cell
+rule: the model's encoding (``engine/botorch/encoding.py``) uses them too. No torch here:
+the API process samples Sobol points through this module.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from collections.abc import Set as AbstractSet
 
@@ -26,30 +26,25 @@ from honed.domain.parameters import SearchSpace
 from honed.domain.parameters import point_hash
 
 
-def _cell(u: float, n: int) -> int:
-    return min(int(u * n), n - 1)
-
-
-def from_unit(parameter: Parameter, u: float) -> float:
-    """The inverse of ``Parameter.to_unit``; neither ``u`` nor the result is clamped."""
-    low, high = parameter.low, parameter.high
-    if parameter.is_log:
-        return math.exp(math.log(low) + u * (math.log(high) - math.log(low)))
-    return low + u * (high - low)
+def unit_cell(u: float, count: int) -> int:
+    """``u`` in [0, 1] as the index of its cell among ``count`` equal ones (1 is in the
+    last): the one rule by which a unit coordinate picks a discrete value
+    (``engine/botorch/encoding.py`` applies it to tensors)."""
+    return min(int(u * count), count - 1)
 
 
 def value_from_unit(parameter: Parameter, u: float) -> AssignmentValue:
     if parameter.type is ParameterType.CATEGORICAL:
         values = parameter.categorical_values
-        return values[_cell(u, len(values))]
+        return values[unit_cell(u, len(values))]
     if parameter.grid is not None:
         grid = sorted(parameter.grid)
-        value = grid[_cell(u, len(grid))]
+        value = grid[unit_cell(u, len(grid))]
         return int(value) if parameter.type is ParameterType.INT else float(value)
     low, high = parameter.low, parameter.high
     if parameter.type is ParameterType.INT:
-        return int(low) + _cell(u, int(high) - int(low) + 1)
-    return min(max(from_unit(parameter, u), low), high)
+        return int(low) + unit_cell(u, int(high) - int(low) + 1)
+    return min(max(parameter.from_unit(u), low), high)
 
 
 def unit_dimension(space: SearchSpace) -> int:
@@ -62,7 +57,7 @@ def point_from_unit(space: SearchSpace, u: npt.NDArray[np.float64]) -> dict[str,
     leave active (the others' coordinates are not used)."""
     count = len(space.conditionals)
     point: dict[str, AssignmentValue] = {
-        c.name: c.values[_cell(float(x), len(c.values))]
+        c.name: c.values[unit_cell(float(x), len(c.values))]
         for c, x in zip(space.conditionals, u[:count], strict=True)
     }
     for p, x in zip(space.parameters, u[count:], strict=True):

@@ -112,9 +112,7 @@ class Deployer:
                 logger.warning("the optimizer could not suggest: %s", error)
                 break
             self._suggestion_failures = 0
-            trial.id, trial.assignments = suggestion.id, dict(suggestion.assignments)
-            trial.source, trial.model = suggestion.source, suggestion.model
-            trial.task = suggestion.task
+            trial.take(suggestion)
             self.trials[index] = trial
             created.append(trial)
         return created

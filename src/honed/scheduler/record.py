@@ -82,36 +82,39 @@ def is_trial(suggestion: Suggestion) -> bool:
 
 def trial_from_records(suggestion: Suggestion, observation: Observation | None) -> Trial:
     meta = suggestion.metadata
-    trial = Trial(
+    done = observation.metadata if observation is not None else {}
+    return Trial(
         index=int(meta[INDEX]),
         id=suggestion.id,
         assignments=dict(suggestion.assignments),
         # Trials stored before keys existed are named by their suggestion id.
         key=str(meta.get(KEY) or suggestion.id),
+        status=_status(meta, observation),
         runner_metadata=_join("honed_runner_", meta) or {},
         deploy_attempts=int(meta.get("honed_attempts", 0)),
-        started=_float(meta.get("honed_started")),
+        started=_float(done.get("honed_started")) or _float(meta.get("honed_started")),
         progress={float(s): float(v) for s, v in _join(trials.PROGRESS_PREFIX, meta) or []},
         source=suggestion.source,
         model=suggestion.model,
         task=suggestion.task,
+        values=dict(observation.values) if observation is not None else {},
+        reason=done.get("honed_reason"),
+        ended=(
+            _float(done.get("honed_ended")) or float(observation.created)
+            if observation is not None
+            else None
+        ),
+        observation_id=observation.id if observation is not None else None,
     )
+
+
+def _status(meta: dict[str, Any], observation: Observation | None) -> TrialStatus:
     if observation is None:
-        status = meta.get(STATUS)
-        trial.status = TrialStatus.RUNNING if status == "running" else TrialStatus.PENDING
-        return trial
-    done = observation.metadata
-    status = done.get(STATUS)
-    if status in {s.value for s in TrialStatus if s.terminal}:
-        trial.status = TrialStatus(status)
-    else:
-        trial.status = TrialStatus.FAILED if observation.failed else TrialStatus.COMPLETED
-    trial.values = dict(observation.values)
-    trial.reason = done.get("honed_reason")
-    trial.started = _float(done.get("honed_started")) or trial.started
-    trial.ended = _float(done.get("honed_ended")) or float(observation.created)
-    trial.observation_id = observation.id
-    return trial
+        return TrialStatus.RUNNING if meta.get(STATUS) == "running" else TrialStatus.PENDING
+    stored = observation.metadata.get(STATUS)
+    if stored in {s.value for s in TrialStatus if s.terminal}:
+        return TrialStatus(stored)
+    return TrialStatus.FAILED if observation.failed else TrialStatus.COMPLETED
 
 
 def _float(value: Any) -> float | None:

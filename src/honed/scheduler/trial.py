@@ -8,6 +8,7 @@ from dataclasses import field
 from enum import StrEnum
 from typing import Any
 
+from honed.client.models import Suggestion
 from honed.client.models import SuggestionModel
 
 
@@ -130,6 +131,16 @@ class Trial:
             self.key,
             self.task,
         )
+
+    def take(self, suggestion: Suggestion) -> None:
+        """A new PENDING trial (created before its suggestion, whose metadata carries its
+        index and key) takes the suggestion stored for it: its id, point, source, model
+        and task."""
+        self._require(TrialStatus.PENDING, "take a suggestion")
+        if self.id:
+            raise RuntimeError(f"trial {self.index} already has suggestion {self.id}")
+        self.id, self.assignments = suggestion.id, dict(suggestion.assignments)
+        self.source, self.model, self.task = suggestion.source, suggestion.model, suggestion.task
 
     # --- transitions: the only code that changes ``status`` -------------------------------
     def start(self, runner_metadata: Mapping[str, Any], started: float, now: float) -> None:

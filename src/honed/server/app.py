@@ -187,8 +187,7 @@ def _instrument(app: FastAPI, services: Services) -> None:
     from honed.server import metrics
 
     services.suggestions.observer = metrics.HandOutMetrics()
-    if isinstance(services.storage, SqlStorage):
-        metrics.sample_pool(services.storage.database.pool_use)
+    metrics.sample_pool(services.storage.pool_use)
     # Added last, so outermost: it times the other middleware too.
     app.add_middleware(metrics.RequestMetrics)
 

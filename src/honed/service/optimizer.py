@@ -57,10 +57,11 @@ class LoopSettings:
     #: (settle after a result).
     settle_seconds: float = 0.25
     heartbeat_seconds: float = 2.0
-    #: A model analysis (the dashboard's importance and slices, 10-80 ms) runs right after
-    #: a fit at most this often per experiment; otherwise it waits for the loop's next idle
-    #: step, so a busy loop spends at most a few per mille of its time on it and a fit
-    #: never waits behind it twice in a row.
+    #: A model analysis (the dashboard's importance and slices) runs right after a fit at
+    #: most this often per experiment; otherwise it waits for the loop's next idle step, so
+    #: a busy loop spends little of its time on it and a fit never waits behind it twice in
+    #: a row (docs/decisions.md: Parameter importance from Sobol indices of the model's
+    #: mean, computed in the optimizer).
     analysis_interval_seconds: float = 30.0
 
 

@@ -1,7 +1,7 @@
 """Persistence by role: ids in, frozen domain objects out.
 
 Each role is a Protocol in its own module, documented method by method; ``base.Storage``
-is their composition with ``base.Connection`` (ping, close), which
+is their composition with ``base.Connection`` (ping, pool use, close), which
 ``sql.storage.SqlStorage`` implements. Each service names the
 roles it uses (a Protocol beside it, e.g. ``honed.service.suggestions.SuggestionRoles``),
 so what it can touch is visible in its constructor and checked by mypy.

@@ -22,8 +22,9 @@ from honed.storage.tenants import TenantStore
 
 
 class Connection(Protocol):
-    """The store's link to its database: whether calls are local, whether it answers, and
-    its end. Part of every ``Storage``; the health check takes it as a role."""
+    """The store's link to its database: whether calls are local, whether it answers, how
+    much of its connection pool is in use, and its end. Part of every ``Storage``; the
+    health check and the server's pool metrics take it as a role."""
 
     #: True when a call needs no network round trip and returns in about a millisecond
     #: unless another writer holds the lock (an embedded database such as SQLite). The
@@ -33,6 +34,14 @@ class Connection(Protocol):
     @abstractmethod
     def ping(self) -> None:
         """Raise ServiceUnavailableError when the database cannot be reached."""
+
+    @abstractmethod
+    def pool_use(self) -> tuple[int, int]:
+        """Connections this process has checked out of the store's pools now, and the
+        connections the pools keep (0, 0 for a store that keeps no pool).
+
+        Locks: none; it asks the pools, not the database.
+        """
 
     @abstractmethod
     def close(self) -> None:

@@ -137,7 +137,13 @@ class ObservationStore(Protocol):
     def create_observations(
         self, experiment_id: int, observations: Sequence[NewObservation]
     ) -> list[Observation]:
-        """``observe`` with observations already checked."""
+        """``observe`` with observations already checked.
+
+        Returns: the observations stored, in the order given.
+        Raises: as ``observe`` (there is no ``prepare`` to raise).
+        Locks: as ``observe``: write; each suggestion named, FOR UPDATE. Not the
+        experiment's row.
+        """
         return self.observe(experiment_id, lambda _experiment: observations)[1]
 
     @abstractmethod

@@ -141,7 +141,13 @@ class SuggestionStore(Protocol):
         HonedError has it as its outcome: nothing is stored for it, the others go on. Any
         other failure (the database's, a decide's bug, a conflict on insert) stores
         nothing of the batch and is raised.
-        Raises and locks: as ``create_suggestion``.
+
+        Returns: per decision, in order, the new open suggestion, the value it declined
+        with, or the HonedError it raised.
+        Raises: as ``create_suggestion``, but a ``decide``'s HonedError is its outcome
+        instead; whatever is raised stores nothing of the batch.
+        Locks: as ``create_suggestion``: write; the experiment's row FOR NO KEY UPDATE,
+        taken once for the whole batch.
         """
 
     @abstractmethod

@@ -93,6 +93,12 @@ class StorageConformance(
 ):
     """The whole ``Storage`` contract: every role's tests, and those that span roles."""
 
+    def test_pool_use_counts_connections(self, storage: Storage) -> None:
+        storage.ping()  # a connection was taken from the pool and given back
+        for count in storage.pool_use():  # checked out now, kept
+            assert isinstance(count, int)
+            assert count >= 0
+
     def test_records_of_another_experiment_are_not_found(self, storage: Storage) -> None:
         eid = self.experiment(storage).id
         other = self.experiment(storage).id

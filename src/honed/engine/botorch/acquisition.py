@@ -175,8 +175,9 @@ class DirectLogNEI(qLogNoisyExpectedImprovement):
         base_samples = self._base_samples(q, points)
         if base_samples is None and self._cache_root and baseline.dim() == 2:
             # BoTorch's path sets the sampler up for q new points (first call per q). One
-            # point of the batch does it: its joint posterior of the whole batch (1,024 raw
-            # samples) with the baseline took seconds at 800 observations.
+            # point of the batch does it: its joint posterior of the whole batch with the
+            # baseline is slow (docs/decisions.md: Proposal speed: LAPACK called directly in
+            # the fit; the sampler set up on one point).
             super()._get_samples_and_objectives(X.reshape(-1, q, X.shape[-1])[:1])
             base_samples = self._base_samples(q, points)
         if (
@@ -222,8 +223,10 @@ class DirectLogNEI(qLogNoisyExpectedImprovement):
         return samples, self.objective(samples, X=X)
 
     def _base_samples(self, q: int, points: int) -> Tensor | None:
-        """The sampler's base samples if they are set up for the baseline and q new
-        points."""
+        """The sampler's base samples if they are set up for the baseline and q new points
+        (``points`` = n + q, n baseline points): ``S * points`` values in the sampler's own
+        layout (``S``: the MC sample shape's size), which the caller reads as
+        ``(S, points)``; else None."""
         base_samples: Tensor | None = getattr(self.sampler, "base_samples", None)
         if (
             self.q_in != q

@@ -119,6 +119,10 @@ def _metric_analysis(
     inputs: Inputs,
     base: tuple[torch.Tensor, torch.Tensor],
 ) -> MetricAnalysis:
+    """One objective's importance and slices from its model ``gp``, fitted on
+    ``outcome.X: (n, d)`` and ``outcome.Y: (n, 1)``; ``base``: Sobol base samples ``A``,
+    ``B``: ``(N, d)`` each (see sobol_indices). The slices pass through the best observed
+    point, ``anchor: (d,)``."""
     first, total = sobol_indices(_mean_function(gp, inputs, base[0][:1]), *base)
     positive = first.clamp_min(0.0)
     # A flat model (all predictions equal) explains nothing: every share is 0.
@@ -183,8 +187,9 @@ def _mean_function(gp: GPyTorchModel, inputs: Inputs, example: torch.Tensor) -> 
     """The posterior mean as ``X: (k, d) -> (k,)``, written out: ``c + K(x, train) alpha``
     at the model's inputs ``x`` of ``X``, with GPyTorch's cached ``alpha`` (a posterior at
     ``example: (1, d)`` fills the cache), then the outcome transform undone. ``gp.posterior``
-    would also build the test points' k x k covariance, which cost seconds at these sizes
-    even when told to skip variances."""
+    would also build the test points' k x k covariance, even when told to skip variances
+    (docs/decisions.md: Parameter importance from Sobol indices of the model's mean, computed
+    in the optimizer)."""
     gp.posterior(inputs(example))
     # GPyTorch's modules, untyped to mypy (Tensor | Module attributes).
     strategy: Any = gp.prediction_strategy
@@ -216,6 +221,10 @@ def _slice(
     dim: int,
     sign: float,
 ) -> Slice:
+    """The posterior along dimension ``dim`` through ``anchor: (d,)`` (a model-space point):
+    ``s`` positions (see _slice_positions), the other coordinates at the anchor's; the mean
+    and ``BAND_SDS`` standard deviations either side, ``(s,)`` each, in the metric's
+    units."""
     parameter = encoding.space.parameters[dim]
     positions = _slice_positions(encoding, dim)  # (s,)
     X = anchor.expand(len(positions), -1).clone()  # (s, d)

@@ -54,6 +54,8 @@ class InactiveToConstant(InputTransform):
         }
 
     def transform(self, X: torch.Tensor) -> torch.Tensor:
+        """``X: (*batch, n, d)`` to ``(*batch, n, d)``: an inactive parameter's column at
+        its constant where its conditionals' columns (rounded indices) leave it inactive."""
         columns = list(X.unbind(dim=-1))
         for dim, (requirements, constant) in self._rules.items():
             active = torch.ones_like(columns[dim], dtype=torch.bool)
@@ -93,6 +95,8 @@ def category_encoder(encoding: Encoding, dim: int) -> Callable[[torch.Tensor], t
 
 
 def _one_hot_or_none(indices: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """``indices: (*batch, n)`` long in ``[0, num_classes]`` to ``(*batch, n, num_classes)``:
+    one-hot, with index ``num_classes`` (inactive) all zeros."""
     return one_hot(indices, num_classes + 1)[..., :num_classes]
 
 

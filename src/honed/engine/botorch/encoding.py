@@ -29,7 +29,6 @@ from honed.domain.parameters import Conditional
 from honed.domain.parameters import Parameter
 from honed.domain.parameters import ParameterType
 from honed.domain.parameters import SearchSpace
-from honed.engine.space import from_unit
 
 # Int ranges with more values than this are optimized as continuous and rounded.
 MAX_DISCRETE_VALUES = 128
@@ -42,7 +41,7 @@ Requirements = tuple[tuple[int, tuple[int, ...]], ...]
 
 def _from_unit(parameter: Parameter, u: float) -> float:
     """A model-space number as the parameter's value, ``u`` clamped to [0, 1] first."""
-    return from_unit(parameter, min(max(u, 0.0), 1.0))
+    return parameter.from_unit(min(max(u, 0.0), 1.0))
 
 
 @dataclass(frozen=True)
@@ -275,7 +274,9 @@ class Encoding:
 
 
 def _cells(u: torch.Tensor, count: int) -> torch.Tensor:
-    """``u: (n,)`` in [0, 1] as the index of its cell among ``count`` equal ones, as floats."""
+    """``u: (n,)`` in [0, 1] as ``(n,)`` indices of its cell among ``count`` equal ones, as
+    floats: ``engine.space.unit_cell`` on a tensor (tests/test_encoding.py checks they
+    agree)."""
     return (u * count).floor().clamp(0, count - 1)
 
 

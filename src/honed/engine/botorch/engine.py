@@ -70,9 +70,9 @@ TASK_RESTARTS = 8
 TASK_MAXITER = 100
 TASK_RAW_SAMPLES = 512
 # qLogNEI's quasi-MC samples for a lone point (one candidate, nothing pending): half
-# BoTorch's 512, which every joint draw of several points keeps: with 256 there, a batch of
-# four landed in Styblinski-Tang4's worse basins in 5 of 10 runs against 0
-# (docs/decisions.md: qLogNEI on 256 MC samples for a lone point only).
+# BoTorch's 512, which every joint draw of several points keeps: with fewer there, batches
+# landed in worse basins (docs/decisions.md: qLogNEI on 256 MC samples for a lone point
+# only).
 LONE_POINT_MC_SAMPLES = 256
 # Open suggestions the acquisition conditions on, at most (see _acquisition_pending;
 # docs/decisions.md: Many workers in flight: 64 pending points in the acquisition, whitened
@@ -262,6 +262,8 @@ class BoTorchEngine(Engine):
         tasks = list(request.pending_tasks) or [None] * len(request.pending)
 
         def optimize(acquisition: AcquisitionFunction) -> torch.Tensor:
+            """``(1, d)``: one point in model space, the best of ``acquisition`` found with
+            the multitask effort."""
             budget.guard(acquisition, deadline)
             return self._optimize_batch(
                 acquisition, encoding, 1, TASK_RESTARTS, TASK_MAXITER, raw_samples=TASK_RAW_SAMPLES

@@ -289,7 +289,8 @@ def _direct_loss(
     diagonal_index = numpy.diag_indices(n)
     identity = numpy.eye(n)
     # LAPACK's routines as scipy.linalg.cholesky and cho_solve call them, without those
-    # wrappers' checks: about 50 microseconds each per step, a third of a step at n = 50.
+    # wrappers' checks, which cost much of a step at small n (docs/decisions.md: Proposal
+    # speed: LAPACK called directly in the fit; the sampler set up on one point).
     potrf, potrs = scipy.linalg.get_lapack_funcs(("potrf", "potrs"), (differences,))
 
     def function(vector: numpy.ndarray) -> tuple[float, numpy.ndarray]:
@@ -394,9 +395,9 @@ def _model(
     if encoding.cat_dims:
         # Categories reach the kernel one-hot, each with a lengthscale of its own: the model
         # learns which categories behave alike and how each shifts the other parameters'
-        # optimum (a category-index kernel, MixedSingleTaskGP, found the best category and
-        # integer of benchmarks/quality.py's mixed problem far less often). The
-        # optimizers keep the index, so a candidate is always one category.
+        # optimum (docs/decisions.md: At most 1,000 values per categorical parameter; the
+        # mixed optimizer's passes bounded). The optimizers keep the index, so a candidate
+        # is always one category.
         sizes = {d: len(values) for d, values in encoding.cat_dims.items()}
         encode: InputTransform = NumericToCategoricalEncoding(
             dim=encoding.dim,

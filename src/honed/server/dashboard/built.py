@@ -77,9 +77,10 @@ def build(summaries: SummaryService, caller: Token, experiment_id: int) -> Built
 
 
 def _encoded(data: dict[str, Any]) -> bytes:
-    """JSON in a third of json.dumps's time at 30,000 observations (pydantic-core's encoder,
-    which comes with pydantic). A value that is no finite number (none is stored; the API
-    refuses them) is null rather than a page that fails."""
+    """JSON by pydantic-core's encoder (it comes with pydantic), much faster than json.dumps
+    on a large page (docs/decisions.md: The dashboard's experiment page at 30,000
+    observations). A value that is no finite number (none is stored; the API refuses them)
+    is null rather than a page that fails."""
     return pydantic_core.to_json(data, inf_nan_mode="null")
 
 
@@ -122,11 +123,11 @@ _pause_lock = threading.Lock()
 
 @contextmanager
 def _collection_paused() -> Iterator[None]:
-    """No cyclic garbage collection while a page is built. A build makes about a million
-    objects and no reference cycles, and the collections its allocations set off (each
-    scanning every object alive) were a third of its time. Overlapping builds in other
-    threads keep it paused until the last ends; a collector the program turned off stays
-    off."""
+    """No cyclic garbage collection while a page is built: a build makes many objects and
+    no reference cycles, and the collections its allocations set off (each scanning every
+    object alive) cost much of its time (docs/decisions.md: The dashboard's experiment page
+    at 30,000 observations). Overlapping builds in other threads keep it paused until the
+    last ends; a collector the program turned off stays off."""
     global _paused, _was_enabled
     with _pause_lock:
         if _paused == 0:

@@ -11,6 +11,8 @@ from fastapi.responses import FileResponse
 from fastapi.responses import JSONResponse
 
 from honed.api import render
+from honed.api.responses import DashboardRunOut
+from honed.api.responses import DashboardRunsOut
 from honed.domain.files import RunFile
 from honed.domain.paging import PageRequest
 from honed.domain.runs import TrainingRun
@@ -36,7 +38,9 @@ def run_page(run_id: str) -> FileResponse:
     return page("run.html")
 
 
-@router.get("/dashboard/api/training_runs/{run_id}", tags=["dashboard"])
+@router.get(
+    "/dashboard/api/training_runs/{run_id}", tags=["dashboard"], response_model=DashboardRunOut
+)
 def run_detail(request: Request, svc: Svc, token: Caller, run_id: PathId) -> JSONResponse:
     """The run as ``GET /v1/training_runs/{id}`` renders it, with its tags and its files
     (``url``: the content of an uploaded one, signed for an hour, as an ``<img>`` needs)."""
@@ -65,7 +69,11 @@ def run_detail(request: Request, svc: Svc, token: Caller, run_id: PathId) -> JSO
     )
 
 
-@router.get("/dashboard/api/experiments/{experiment_id}/runs", tags=["dashboard"])
+@router.get(
+    "/dashboard/api/experiments/{experiment_id}/runs",
+    tags=["dashboard"],
+    response_model=DashboardRunsOut,
+)
 def experiment_runs(svc: Svc, token: Caller, experiment_id: PathId) -> JSONResponse:
     """The newest runs of an AI experiment, newest first, and how many it has."""
     experiment = svc.aiexperiments.get(token, path_id(experiment_id))

@@ -130,8 +130,9 @@ MAX_WAIT_HEADER_DOC = _header_doc(MAX_WAIT, {"type": "number", "minimum": 0})
 
 
 def reply(data: dict[str, Any]) -> JSONResponse:
-    """Routes answer with ready JSON: FastAPI's own response validation of a plain dict
-    cost about a tenth of the CPU of a suggestion/observation cycle."""
+    """Routes answer with ready JSON: FastAPI's own validation of a returned dict is a
+    large share of a hot-path cycle (docs/decisions.md: Routes added flat, the worker loop's
+    first)."""
     return JSONResponse(data)
 
 

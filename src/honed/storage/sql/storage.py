@@ -850,6 +850,9 @@ class SqlStorage(ProjectsAndRuns, SqlRunAttachments, SqlModelAnalyses, Storage):
         except Exception as error:  # any driver failure means the same to the caller
             raise ServiceUnavailableError(f"The database is unavailable: {error}") from error
 
+    def pool_use(self) -> tuple[int, int]:
+        return self.database.pool_use()
+
     def close(self) -> None:
         self._tx.close()
         self.database.dispose()
