@@ -395,9 +395,8 @@ def _model(
     if encoding.cat_dims:
         # Categories reach the kernel one-hot, each with a lengthscale of its own: the model
         # learns which categories behave alike and how each shifts the other parameters'
-        # optimum (docs/decisions.md: At most 1,000 values per categorical parameter; the
-        # mixed optimizer's passes bounded). The optimizers keep the index, so a candidate
-        # is always one category.
+        # optimum (docs/decisions.md: Categories one-hot inside the GP, a lengthscale
+        # each). The optimizers keep the index, so a candidate is always one category.
         sizes = {d: len(values) for d, values in encoding.cat_dims.items()}
         encode: InputTransform = NumericToCategoricalEncoding(
             dim=encoding.dim,
