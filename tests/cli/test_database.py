@@ -156,7 +156,7 @@ def test_an_unknown_experiment_is_one_error_line(tmp_path: Path) -> None:
     ("args", "message"),
     [
         (["experiments", "list", "--database", "notes.txt"], "file is not a database"),
-        (["token", "list", "--database-url", "sqlite:///no/such/dir/x.db"], "unable to open"),
+        (["token", "list", "--database-url", "sqlite:///no/such/dir/x.db"], "no database at"),
         (["token", "list", "--database-url", "bogus://x"], "database URL bogus://x"),
     ],
 )
