@@ -272,11 +272,12 @@ def _serve_from(
     elif env_token is not None:
         click.echo("  the HONED_API_TOKEN value is a valid token of the default client")
     else:
-        # Its first start printed the token, once; the operator may not have kept it.
+        # A first serve printed its token once, and the operator may not have kept it; a
+        # database that honed run or an embedded client made has one nobody was shown.
         create = "honed token create"
         if database_url != DEFAULT_URL:
             create += f" --database-url {shlex.quote(database_url)}"
-        click.echo("  this database has its tokens (shown once, at its first start); a new one:")
+        click.echo("  this database has tokens, shown only when made (if at all); a new one:")
         click.echo(f"  export SIGOPT_API_TOKEN=$({create})")
     sys.stdout.flush()
     # uvicorn re-raises the SIGTERM that stopped it once it has shut down; with the
