@@ -137,6 +137,10 @@
     const front = new Set(d.pareto_ids);
     const point = (o) => ({ value: [valueOf(o, a), valueOf(o, b)], id: o.id });
     const usable = d.observations.filter((o) => !o.failed && valueOf(o, a) !== null && valueOf(o, b) !== null);
+    // An early-stopped trial's values are partial: never on the front, and marked as in
+    // the best-so-far chart, not a grey point that may seem to beat the front.
+    const done = usable.filter((o) => o.status !== "early_stopped");
+    const stopped = usable.filter((o) => o.status === "early_stopped");
     const c = (charts.pareto = C.chart("chart-pareto"));
     if (C.setEmpty("chart-pareto", usable.length ? "" : "No observation has both metrics yet.")) return;
     C.draw(c, {
@@ -145,9 +149,12 @@
       yAxis: C.valueAxis({ name: b, ...C.nameCut(c.getWidth() - 40) }),
       series: [
         { id: "others", name: "observations", type: "scatter", symbolSize: 6, large: true, itemStyle: { color: C.GREY },
-          data: usable.filter((o) => !front.has(o.id)).map(point) },
+          data: done.filter((o) => !front.has(o.id)).map(point) },
         { id: "front", name: "Pareto front", type: "line", symbolSize: 8, itemStyle: { color: C.PALETTE[0] },
-          data: usable.filter((o) => front.has(o.id)).map(point).sort((p, q) => p.value[0] - q.value[0]) },
+          data: done.filter((o) => front.has(o.id)).map(point).sort((p, q) => p.value[0] - q.value[0]) },
+        // Only when there are any: the legend lists every series, an empty one too.
+        ...(stopped.length ? [{ id: "stopped", name: "stopped early", type: "scatter", symbol: "triangle", symbolSize: 8,
+          itemStyle: { color: C.ORANGE }, data: stopped.map(point) }] : []),
       ],
     }, { ...C.LEGEND, tooltip: { trigger: "item" } });
   }
