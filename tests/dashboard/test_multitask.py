@@ -326,3 +326,28 @@ def test_the_slices_draw_each_tasks_points_in_its_own_colour(
     assert points["points"] == [[0.5, 1.0]]
     assert page.evaluate(LEGEND) == []
     assert watched.errors == []
+
+
+def test_the_best_so_far_chart_draws_each_tasks_values_in_its_own_colour(
+    context: BrowserContext, dashboard_server: RunningServer
+) -> None:
+    """Only the cost-1 task's values count as best: the cheap task's 0.9 was a point of the
+    metric's own colour and name above a best line at 0.7, as if the line had missed it."""
+    experiment = reported_multitask_experiment(dashboard_server, "Best so far by task")
+    watched = sign_in(context, dashboard_server, f"/dashboard/experiments/{experiment}")
+    wait_loaded(watched)
+    page = watched.page
+    series = page.evaluate(
+        """() => honedCharts.best.getOption().series.map((s) => ({ id: s.id, name: s.name,
+          colour: s.itemStyle.color, points: s.data.map((d) => d.value ?? d) }))"""
+    )
+    best, full, cheap = series
+    assert best["points"] == [[1, None], [2, 0.7], [3, 0.7], [4, 0.7]]  # the full task's
+    assert (full["name"], cheap["name"]) == ("full (cost 1)", "cheap (cost 0.25)")
+    positions = {x: i + 1 for i, (x, _, _) in enumerate(REPORTS)}
+    assert full["points"] == [[positions[x], v] for x, t, v in REPORTS if t == "full"]
+    assert cheap["points"] == [[positions[x], v] for x, t, v in REPORTS if t == "cheap"]
+    assert full["colour"] == best["colour"] == page.evaluate("() => HonedCharts.PALETTE[0]")
+    assert cheap["colour"] not in (full["colour"], page.evaluate("() => HonedCharts.ORANGE"))
+    assert label_problems(watched) == []
+    assert watched.errors == []

@@ -86,7 +86,8 @@
   }
 
   // Best so far per optimized metric (early-stopped trials never count), every completed
-  // value in its metric's colour, and the stopped trials marked apart.
+  // value in its metric's colour (a multitask experiment's cheaper tasks in colours of their
+  // own), and the stopped trials marked apart.
   function renderBest(d) {
     const exp = d.experiment;
     const c = (charts.best = C.chart("chart-best"));
@@ -99,11 +100,14 @@
         lineStyle: { width: 2.5, color: colour }, itemStyle: { color: colour }, yAxisIndex: axis,
         data: trace.values.map((v, i) => [i + 1, v]),
       });
-      series.push({
-        id: `obs-${trace.metric}`, name: trace.metric, type: "scatter", symbolSize: 5, large: true,
-        itemStyle: { color: colour, opacity: 0.45 }, yAxisIndex: axis,
-        data: d.observations.map((o, i) => (o.status === "completed" && valueOf(o, trace.metric) !== null
-          ? { value: [i + 1, valueOf(o, trace.metric)], id: o.id } : null)).filter(Boolean),
+      // Multitask: each task's values apart (only the cost-1 task's count as best), so a
+      // cheap task's better-looking value does not seem to be missed by the best line.
+      const done = d.observations.flatMap((o, i) => (o.status === "completed" && valueOf(o, trace.metric) !== null
+        ? [{ ...o, position: i + 1 }] : []));
+      for (const p of C.taskPoints(exp, trace.metric, done)) series.push({
+        id: `obs-${trace.metric}` + (exp.tasks.length ? `-${p.id}` : ""), name: p.name, type: "scatter", symbolSize: 5,
+        large: true, itemStyle: { color: p.colour, opacity: 0.45 }, yAxisIndex: axis,
+        data: p.observations.map((o) => ({ value: [o.position, valueOf(o, trace.metric)], id: o.id })),
       });
     });
     const first = d.best_so_far[0]?.metric;

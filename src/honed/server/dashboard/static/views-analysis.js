@@ -49,21 +49,6 @@
     ];
   }
 
-  // The slices' completed points: one series in the metric's colour; for a multitask
-  // experiment one per task, as a cheaper task's result is a partial evaluation that must
-  // not read as one of the target task's. The target task (listed first) keeps the
-  // metric's colour, the cheaper ones take the palette's others, named with their costs in
-  // a legend; a task without results keeps its colour and entry, so the key stays put.
-  function pointSeries(exp, metric, done) {
-    const own = C.metricColour(exp, metric);
-    if (!exp.tasks.length) return [{ id: "completed", name: metric, colour: own, observations: done }];
-    const others = C.PALETTE.filter((colour) => colour !== own);
-    return exp.tasks.map((t, i) => ({
-      id: `task:${t.name}`, name: `${t.name} (cost ${fmt(t.cost)})`, colour: i === 0 ? own : others[(i - 1) % others.length],
-      observations: done.filter((o) => o.task === t.name),
-    }));
-  }
-
   function renderSlices(d, ctx) {
     const exp = d.experiment;
     const metric = ctx.metric;
@@ -91,7 +76,7 @@
         Object.entries(analysis.anchor).map(([k, v]) => `${k} = ${fmt(v)}`).join(", ") + "). " +
         (task ? "The points are the observations of every task, each task in its own colour. " : "") + ctx.model.message + clip
       : "");
-    const points = pointSeries(exp, metric, done);
+    const points = C.taskPoints(exp, metric, done);
     for (const param of exp.parameters) {
       const id = "scatter-" + param.name;
       if (!document.getElementById(id)) box.append(el("div", { class: "chart", id, "data-param": param.name }));
