@@ -351,3 +351,24 @@ def test_the_best_so_far_chart_draws_each_tasks_values_in_its_own_colour(
     assert cheap["colour"] not in (full["colour"], page.evaluate("() => HonedCharts.ORANGE"))
     assert label_problems(watched) == []
     assert watched.errors == []
+
+
+def test_the_edf_has_one_distribution_per_task(
+    context: BrowserContext, dashboard_server: RunningServer
+) -> None:
+    """The EDF mixed the cheap task's values (partial evaluations) with the full task's in
+    one curve of the metric."""
+    experiment = reported_multitask_experiment(dashboard_server, "EDF by task")
+    watched = sign_in(context, dashboard_server, f"/dashboard/experiments/{experiment}")
+    wait_loaded(watched)
+    series = watched.page.evaluate(
+        """() => honedCharts.edf.getOption().series.map((s) => ({ name: s.name,
+          colour: s.itemStyle.color, points: s.data }))"""
+    )
+    full, cheap = series
+    assert (full["name"], cheap["name"]) == ("full (cost 1)", "cheap (cost 0.25)")
+    assert full["points"] == [[0.5, 0.5], [0.7, 1.0]]
+    assert cheap["points"] == [[0.8, 0.5], [0.9, 1.0]]
+    assert full["colour"] != cheap["colour"]
+    assert label_problems(watched) == []
+    assert watched.errors == []

@@ -122,16 +122,20 @@
   function renderEdf(d, ctx) {
     const exp = d.experiment;
     const c = (ctx.charts.edf = C.chart("chart-edf"));
-    const values = d.observations.filter((o) => o.status === "completed").map((o) => ctx.valueOf(o, ctx.metric))
-      .filter((v) => v !== null).sort((a, b) => a - b);
-    if (C.setEmpty("chart-edf", values.length ? "" : `No completed observation of ${ctx.metric} yet.`)) return;
+    const done = d.observations.filter((o) => o.status === "completed" && ctx.valueOf(o, ctx.metric) !== null);
+    if (C.setEmpty("chart-edf", done.length ? "" : `No completed observation of ${ctx.metric} yet.`)) return;
+    // A multitask experiment: one distribution per task, as a cheaper task's values are of
+    // partial evaluations (mixed in, they made the full task's look worse than it is).
+    const groups = C.taskPoints(exp, ctx.metric, done);
     C.draw(c, {
       grid: { left: 55, right: 20, top: C.LEGEND_TOP, bottom: 40 },
       xAxis: C.valueAxis({ name: ctx.metric, nameLocation: "middle", nameGap: 25, ...C.nameCut(c.getWidth() - 80) }),
       yAxis: C.valueAxis({ name: "share ≤ value", min: 0, max: 1 }),
-      series: [{ id: "edf", name: ctx.metric, type: "line", step: "end", showSymbol: false,
-        itemStyle: { color: C.metricColour(exp, ctx.metric) },
-        data: values.map((v, i) => [v, (i + 1) / values.length]) }],
+      series: groups.map((g) => {
+        const values = g.observations.map((o) => ctx.valueOf(o, ctx.metric)).sort((a, b) => a - b);
+        return { id: exp.tasks.length ? `edf-${g.id}` : "edf", name: g.name, type: "line", step: "end", showSymbol: false,
+          itemStyle: { color: g.colour }, data: values.map((v, i) => [v, (i + 1) / values.length]) };
+      }),
     }, { ...C.LEGEND, tooltip: { trigger: "axis" } });
   }
 
