@@ -372,3 +372,24 @@ def test_the_edf_has_one_distribution_per_task(
     assert full["colour"] != cheap["colour"]
     assert label_problems(watched) == []
     assert watched.errors == []
+
+
+def test_the_parallel_coordinates_have_a_task_axis(
+    context: BrowserContext, dashboard_server: RunningServer
+) -> None:
+    """Each line ran from the parameters straight to the metric, a cheap task's value
+    indistinguishable from a full evaluation's."""
+    experiment = reported_multitask_experiment(dashboard_server, "Parallel by task")
+    watched = sign_in(context, dashboard_server, f"/dashboard/experiments/{experiment}")
+    wait_loaded(watched)
+    page = watched.page
+    axes = page.evaluate(
+        "() => honedCharts.parallel.getOption().parallelAxis.map((a) => [a.name, a.type])"
+    )
+    assert axes == [["x", "value"], ["task", "category"], ["accuracy", "value"]]
+    lines = page.evaluate(
+        "() => honedCharts.parallel.getOption().series[0].data.map((d) => d.value)"
+    )
+    assert sorted(lines) == sorted([x, task, value] for x, task, value in REPORTS)
+    assert label_problems(watched) == []
+    assert watched.errors == []

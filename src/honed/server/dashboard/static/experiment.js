@@ -178,7 +178,10 @@
       ? `Downsampled: ${shown.length} of ${usable.length} completed observations drawn (every ${C.ordinal(Math.ceil(usable.length / PARALLEL_LIMIT))}, and the best).` : "");
     // Each axis' name (centred above it) and category labels (to its right) are cut to the
     // room before the next axis, so none runs into its neighbour or past the chart's edge.
-    const count = exp.parameters.length + 1;
+    // A multitask experiment's lines run through a task axis too (a cheaper task's value is
+    // a partial evaluation), between the parameters and the metric; a brush on it picks tasks.
+    const tasks = exp.tasks.map((t) => t.name);
+    const count = exp.parameters.length + (tasks.length ? 1 : 0) + 1;
     let name = Math.min(140, (c.getWidth() - 100) / (count - 1) - 8);
     const [left, right] = [Math.max(40, name / 2 + 4), Math.max(60, name / 2 + 4)];
     const spacing = (c.getWidth() - left - right) / (count - 1);
@@ -189,7 +192,8 @@
     });
     const dims = [
       ...exp.parameters.map((p, dim) => C.paramAxis(p, { dim, name: p.name })),
-      C.valueAxis({ dim: exp.parameters.length, name: metric }),
+      ...(tasks.length ? [C.paramAxis({ type: "categorical", categories: tasks }, { dim: exp.parameters.length, name: "task" })] : []),
+      C.valueAxis({ dim: count - 1, name: metric }),
     ].map(fitted);
     const values = shown.map((o) => valueOf(o, metric));
     C.draw(c, {
@@ -201,7 +205,8 @@
       },
       series: [{
         id: "parallel", type: "parallel", lineStyle: { width: 1, opacity: 0.5 }, progressive: 0,
-        data: shown.map((o) => ({ value: [...exp.parameters.map((p) => o.assignments[p.name] ?? null), valueOf(o, metric)], id: o.id })),
+        data: shown.map((o) => ({ value: [...exp.parameters.map((p) => o.assignments[p.name] ?? null),
+          ...(tasks.length ? [o.task] : []), valueOf(o, metric)], id: o.id })),
       }],
     });
   }
