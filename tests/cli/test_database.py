@@ -77,6 +77,33 @@ def test_list_show_and_export_read_the_file(tmp_path: Path) -> None:
     assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", r["created"]) for r in rows)
 
 
+def test_show_counts_the_trials_stopped_early(tmp_path: Path) -> None:
+    """After honed run with early stopping, show said "(failed: 0)" of 20 observations of
+    which 8 were stopped early, their values partial."""
+    with Client(str(tmp_path / "honed.db")) as client:
+        experiment = client.create_experiment(
+            {
+                "name": "lr-search",
+                "parameters": [{"name": "x", "type": "double", "bounds": {"min": 0, "max": 1}}],
+                "metrics": [{"name": "loss", "objective": "minimize"}],
+            }
+        )
+        for status in ("completed", "early_stopped", "early_stopped", "failed"):
+            suggestion = client.create_suggestion(experiment.id)
+            client.create_observation(
+                experiment.id,
+                NewObservation(
+                    suggestion=suggestion.id,
+                    values=None if status == "failed" else {"loss": 0.5},
+                    failed=status == "failed",
+                    metadata={"honed_status": status},
+                ),
+            )
+    shown = honed("experiment", "show", experiment.id, "--database", "honed.db", cwd=tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    assert "observations: 4  (failed: 1, stopped early: 2)  open suggestions: 0" in shown.stdout
+
+
 def test_the_list_keeps_every_column_whole_in_80_columns_with_a_long_metric_name(
     tmp_path: Path,
 ) -> None:
@@ -156,7 +183,7 @@ def test_an_unknown_experiment_is_one_error_line(tmp_path: Path) -> None:
     ("args", "message"),
     [
         (["experiments", "list", "--database", "notes.txt"], "file is not a database"),
-        (["token", "list", "--database-url", "sqlite:///no/such/dir/x.db"], "unable to open"),
+        (["token", "list", "--database-url", "sqlite:///no/such/dir/x.db"], "no database at"),
         (["token", "list", "--database-url", "bogus://x"], "database URL bogus://x"),
     ],
 )

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import httpx
 
+from honed.client import Client
 from tests.support.server import running_server
 
 
@@ -85,3 +86,26 @@ def fit_by_the_optimizer(url: str, token: str) -> None:
                 json={"suggestion": suggestion["id"], "values": [{"value": value}]},
             )
     raise AssertionError("no suggestion from the optimizer")
+
+
+def test_a_database_that_honed_run_made_says_how_to_get_a_token_and_no_more(
+    tmp_path: Path,
+) -> None:
+    """honed run (an embedded client) mints the default client's token and shows it to no
+    one; serving its database said "shown once, at its first start", which never was."""
+    database = tmp_path / "honed.db"
+    with Client(str(database)) as client:
+        client.create_experiment(
+            {
+                "name": "run",
+                "parameters": [{"name": "x", "type": "double", "bounds": {"min": 0, "max": 1}}],
+                "metrics": [{"name": "f", "objective": "minimize"}],
+            }
+        )
+    url = f"sqlite:///{database}"
+    with running_server(url, token=None) as server:
+        log = server.log()
+    assert server.token == ""
+    assert "first start" not in log
+    assert "  this database has tokens, shown only when made (if at all); a new one:\n" in log
+    assert f"  export SIGOPT_API_TOKEN=$(honed token create --database-url {url})\n" in log

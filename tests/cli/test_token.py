@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -65,6 +68,31 @@ def test_experiment_and_new_client_do_not_mix(tmp_path: Path) -> None:
 
 def test_revoking_a_token_that_does_not_exist_is_a_one_line_error(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'tokens.db'}"
+    assert CliRunner().invoke(main, ["token", "create", "--database-url", url]).exit_code == 0
     missing = CliRunner().invoke(main, ["token", "revoke", "--database-url", url, "999999"])
     assert missing.exit_code == 1
     assert missing.output == "Error: token 999999 does not exist\n"
+
+
+@pytest.mark.parametrize("command", [["list"], ["revoke", "2"]])
+def test_listing_or_revoking_where_there_is_no_database_creates_none(
+    tmp_path: Path, command: list[str]
+) -> None:
+    """`honed token list` in another directory than the server's made an empty honed.db
+    there and listed nothing, as if the server had no tokens."""
+    environment = {k: v for k, v in os.environ.items() if k != "HONED_DATABASE_URL"}
+    result = subprocess.run(
+        [sys.executable, "-m", "honed", "token", *command],
+        cwd=tmp_path,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert result.stderr == (
+        f"Error: no database at {tmp_path / 'honed.db'}: run this where honed serve runs, "
+        "or give its --database-url\n"
+    )
+    assert list(tmp_path.iterdir()) == []

@@ -79,6 +79,21 @@ def test_a_value_typo_creates_no_experiment(tmp_path: Path) -> None:
     assert not (tmp_path / "honed.db").exists()
 
 
+def test_a_yaml_syntax_error_is_one_line_that_says_where(tmp_path: Path) -> None:
+    """PyYAML's message spans five lines (the context, the problem, a caret under a copy of
+    the line); the error was those five lines after "Error:"."""
+    path = tmp_path / "experiment.yaml"
+    path.write_text("name: x\nparameters:\n  - {name: lr, type: double\nmetrics: []\n")
+    error = error_line(honed("run", str(path), cwd=tmp_path))
+    assert error == (
+        f"Error: {path}: not valid YAML at line 4, column 8: while parsing a flow mapping, "
+        "expected ',' or '}', but got ':'"
+    )
+    assert not (tmp_path / "honed.db").exists()
+    missing = error_line(honed("run", "nothere.yaml", cwd=tmp_path))
+    assert missing == "Error: nothere.yaml: cannot read it: No such file or directory"
+
+
 def test_a_wrong_placeholder_is_found_before_anything_is_created(tmp_path: Path) -> None:
     path = write_config(tmp_path, command="python train.py --lr {lr} --out {result_file}")
     error = error_line(honed("run", str(path), cwd=tmp_path))

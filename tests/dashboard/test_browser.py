@@ -11,6 +11,7 @@ from playwright.sync_api import BrowserContext
 from playwright.sync_api import expect
 
 from tests.dashboard.browser import chart_data
+from tests.dashboard.browser import post
 from tests.dashboard.browser import readme_screenshot
 from tests.dashboard.browser import sign_in
 from tests.dashboard.browser import wait_loaded
@@ -179,6 +180,52 @@ def test_pareto_front(
     others, front = chart_data(watched, "honedCharts.pareto")
     assert len(others) + len(front) == 20
     watched.screenshot("pareto")
+    assert watched.errors == []
+
+
+def test_an_early_stopped_trial_is_marked_in_the_pareto_chart_not_a_plain_point(
+    context: BrowserContext, dashboard_server: RunningServer
+) -> None:
+    """Its partial values (here better on both metrics than every completed trial) were a
+    grey point beyond the front, as if the front were wrong."""
+    experiment = post(
+        dashboard_server,
+        "/v1/experiments",
+        {
+            "name": "Pareto with a stopped trial",
+            "parameters": [{"name": "x", "type": "double", "bounds": {"min": 0, "max": 1}}],
+            "metrics": [
+                {"name": "a", "objective": "maximize"},
+                {"name": "b", "objective": "minimize"},
+            ],
+            "observation_budget": 10,
+        },
+    )
+    points = [(0.1, 1, 5, "completed"), (0.2, 2, 6, "completed"), (0.3, 1.5, 7, "completed")]
+    points.append((0.4, 4, 2, "early_stopped"))
+    ids = [
+        post(
+            dashboard_server,
+            f"/v1/experiments/{experiment['id']}/observations",
+            {
+                "assignments": {"x": x},
+                "values": [{"name": "a", "value": a}, {"name": "b", "value": b}],
+                "metadata": {"honed_status": status},
+            },
+        )["id"]
+        for x, a, b, status in points
+    ]
+    watched = sign_in(context, dashboard_server, f"/dashboard/experiments/{experiment['id']}")
+    wait_loaded(watched)
+    series = watched.page.evaluate(
+        "() => honedCharts.pareto.getOption().series.map((s) => "
+        "[s.id, s.name, s.symbol ?? null, s.data.map((d) => d.id)])"
+    )
+    assert series == [
+        ["others", "observations", None, [ids[2]]],
+        ["front", "Pareto front", "emptyCircle", [ids[0], ids[1]]],
+        ["stopped", "stopped early", "triangle", [ids[3]]],
+    ]
     assert watched.errors == []
 
 

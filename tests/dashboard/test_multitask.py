@@ -326,3 +326,70 @@ def test_the_slices_draw_each_tasks_points_in_its_own_colour(
     assert points["points"] == [[0.5, 1.0]]
     assert page.evaluate(LEGEND) == []
     assert watched.errors == []
+
+
+def test_the_best_so_far_chart_draws_each_tasks_values_in_its_own_colour(
+    context: BrowserContext, dashboard_server: RunningServer
+) -> None:
+    """Only the cost-1 task's values count as best: the cheap task's 0.9 was a point of the
+    metric's own colour and name above a best line at 0.7, as if the line had missed it."""
+    experiment = reported_multitask_experiment(dashboard_server, "Best so far by task")
+    watched = sign_in(context, dashboard_server, f"/dashboard/experiments/{experiment}")
+    wait_loaded(watched)
+    page = watched.page
+    series = page.evaluate(
+        """() => honedCharts.best.getOption().series.map((s) => ({ id: s.id, name: s.name,
+          colour: s.itemStyle.color, points: s.data.map((d) => d.value ?? d) }))"""
+    )
+    best, full, cheap = series
+    assert best["points"] == [[1, None], [2, 0.7], [3, 0.7], [4, 0.7]]  # the full task's
+    assert (full["name"], cheap["name"]) == ("full (cost 1)", "cheap (cost 0.25)")
+    positions = {x: i + 1 for i, (x, _, _) in enumerate(REPORTS)}
+    assert full["points"] == [[positions[x], v] for x, t, v in REPORTS if t == "full"]
+    assert cheap["points"] == [[positions[x], v] for x, t, v in REPORTS if t == "cheap"]
+    assert full["colour"] == best["colour"] == page.evaluate("() => HonedCharts.PALETTE[0]")
+    assert cheap["colour"] not in (full["colour"], page.evaluate("() => HonedCharts.ORANGE"))
+    assert label_problems(watched) == []
+    assert watched.errors == []
+
+
+def test_the_edf_has_one_distribution_per_task(
+    context: BrowserContext, dashboard_server: RunningServer
+) -> None:
+    """The EDF mixed the cheap task's values (partial evaluations) with the full task's in
+    one curve of the metric."""
+    experiment = reported_multitask_experiment(dashboard_server, "EDF by task")
+    watched = sign_in(context, dashboard_server, f"/dashboard/experiments/{experiment}")
+    wait_loaded(watched)
+    series = watched.page.evaluate(
+        """() => honedCharts.edf.getOption().series.map((s) => ({ name: s.name,
+          colour: s.itemStyle.color, points: s.data }))"""
+    )
+    full, cheap = series
+    assert (full["name"], cheap["name"]) == ("full (cost 1)", "cheap (cost 0.25)")
+    assert full["points"] == [[0.5, 0.5], [0.7, 1.0]]
+    assert cheap["points"] == [[0.8, 0.5], [0.9, 1.0]]
+    assert full["colour"] != cheap["colour"]
+    assert label_problems(watched) == []
+    assert watched.errors == []
+
+
+def test_the_parallel_coordinates_have_a_task_axis(
+    context: BrowserContext, dashboard_server: RunningServer
+) -> None:
+    """Each line ran from the parameters straight to the metric, a cheap task's value
+    indistinguishable from a full evaluation's."""
+    experiment = reported_multitask_experiment(dashboard_server, "Parallel by task")
+    watched = sign_in(context, dashboard_server, f"/dashboard/experiments/{experiment}")
+    wait_loaded(watched)
+    page = watched.page
+    axes = page.evaluate(
+        "() => honedCharts.parallel.getOption().parallelAxis.map((a) => [a.name, a.type])"
+    )
+    assert axes == [["x", "value"], ["task", "category"], ["accuracy", "value"]]
+    lines = page.evaluate(
+        "() => honedCharts.parallel.getOption().series[0].data.map((d) => d.value)"
+    )
+    assert sorted(lines) == sorted([x, task, value] for x, task, value in REPORTS)
+    assert label_problems(watched) == []
+    assert watched.errors == []

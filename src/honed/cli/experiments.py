@@ -22,6 +22,8 @@ from rich.progress import Progress
 from rich.progress import TextColumn
 from rich.table import Table
 
+from honed.domain.trials import EARLY_STOPPED
+from honed.domain.trials import STATUS_KEY
 from honed.errors import HonedError
 from honed.errors import NotFoundError
 from honed.export import FORMATS
@@ -243,9 +245,16 @@ def experiment_show(url: str, token: str | None, database: str | None, experimen
     budget = e.get("observation_budget")
     count = len(observations)
     failed = sum(1 for o in observations if o.get("failed"))
+    # Trials an early-stopping rule ended: their values are partial, and never the best.
+    stopped = sum(
+        1
+        for o in observations
+        if not o.get("failed") and (o.get("metadata") or {}).get(STATUS_KEY) == EARLY_STOPPED
+    )
+    ended = f"failed: {failed}" + (f", stopped early: {stopped}" if stopped else "")
     console.print(f"[bold]{e['name']}[/bold]  (experiment {e['id']}, {e['state']})")
     console.print(
-        f"observations: {_against_budget(e, count, budget)}  (failed: {failed})"
+        f"observations: {_against_budget(e, count, budget)}  ({ended})"
         f"  open suggestions: {len(open_suggestions)}"
     )
     console.print(f"last activity: {_ago(e.get('updated'))}")

@@ -13,6 +13,7 @@ import tempfile
 from collections.abc import Callable
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING
 from typing import Any
 
@@ -271,11 +272,12 @@ def _serve_from(
     elif env_token is not None:
         click.echo("  the HONED_API_TOKEN value is a valid token of the default client")
     else:
-        # Its first start printed the token, once; the operator may not have kept it.
+        # A first serve printed its token once, and the operator may not have kept it; a
+        # database that honed run or an embedded client made has one nobody was shown.
         create = "honed token create"
         if database_url != DEFAULT_URL:
             create += f" --database-url {shlex.quote(database_url)}"
-        click.echo("  this database has its tokens (shown once, at its first start); a new one:")
+        click.echo("  this database has tokens, shown only when made (if at all); a new one:")
         click.echo(f"  export SIGOPT_API_TOKEN=$({create})")
     sys.stdout.flush()
     # uvicorn re-raises the SIGTERM that stopped it once it has shut down; with the
@@ -568,12 +570,21 @@ def token_create(
 
 
 @contextmanager
-def _token_service(database_url: str) -> Iterator[TokenService]:
+def _token_service(database_url: str, existing: bool = False) -> Iterator[TokenService]:
     """The token service over the database (migrated first), closed however the command
-    ends; its errors end the command as HonedGroup says."""
+    ends; its errors end the command as HonedGroup says. ``existing``: a SQLite file that
+    is not there is an error, not a new empty database (listing or revoking tokens in
+    another directory than the server's would create one and find nothing)."""
     from honed.service.tokens import TokenService
     from honed.storage.sql.storage import SqlStorage
 
+    sqlite = database_url.startswith("sqlite:///")
+    file = database_url.removeprefix("sqlite:///") if sqlite else None
+    if existing and file and file != ":memory:" and not Path(file).is_file():
+        raise click.ClickException(
+            f"no database at {Path(file).absolute()}: run this where honed serve runs, "
+            "or give its --database-url"
+        )
     storage = SqlStorage.from_url(database_url)
     try:
         yield TokenService(storage)
@@ -586,7 +597,7 @@ def _token_service(database_url: str) -> Iterator[TokenService]:
 @click.option("--client", "client_id", type=int, default=None)
 def token_list(database_url: str, client_id: int | None) -> None:
     """List a client's tokens (their ids; secrets are never stored)."""
-    with _token_service(database_url) as tokens:
+    with _token_service(database_url, existing=True) as tokens:
         listed = tokens.list_tokens(client_id)
     click.echo("id\ttype\tpermissions\tstate\tdescription\tscope")
     for item in listed:
@@ -603,7 +614,7 @@ def token_list(database_url: str, client_id: int | None) -> None:
 @click.argument("token_id", type=int)
 def token_revoke(database_url: str, token_id: int) -> None:
     """Revoke a token by id; requests with it then answer 403."""
-    with _token_service(database_url) as tokens:
+    with _token_service(database_url, existing=True) as tokens:
         tokens.revoke(token_id)
     click.echo(f"revoked token {token_id}")
 

@@ -59,8 +59,16 @@ class ConfigError(click.ClickException):
 def load_config(path: Path) -> dict[str, Any]:
     try:
         config = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as error:
-        raise ConfigError(path, f"cannot read it: {error}") from None
+    except OSError as error:
+        raise ConfigError(path, f"cannot read it: {error.strerror or error}") from None
+    except yaml.MarkedYAMLError as error:
+        # One line, where the parser stopped: PyYAML's own text spans five, with a caret.
+        mark = error.problem_mark
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        what = ", ".join(str(part) for part in (error.context, error.problem) if part)
+        raise ConfigError(path, f"not valid YAML{where}: {what}") from None
+    except yaml.YAMLError as error:
+        raise ConfigError(path, f"not valid YAML: {' '.join(str(error).split())}") from None
     if not isinstance(config, dict):
         raise ConfigError(path, "expected a mapping of settings")
     unknown = set(config) - EXPERIMENT_KEYS - RUN_KEYS

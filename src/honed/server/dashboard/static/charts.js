@@ -147,6 +147,22 @@ const HonedCharts = (() => {
     return items.filter((item, i) => i % stride === 0 || keep(item));
   }
 
+  // Completed points of a metric: one series in the metric's colour; for a multitask
+  // experiment one per task, as a cheaper task's result is a partial evaluation that must
+  // not read as one of the target task's (in the slices and the best-so-far chart). The
+  // target task (listed first) keeps the metric's colour, the cheaper ones take the
+  // palette's others, named with their costs in a legend; a task without results keeps its
+  // colour and entry, so the key stays put.
+  function taskPoints(exp, metric, done) {
+    const own = metricColour(exp, metric);
+    if (!exp.tasks.length) return [{ id: "completed", name: metric, colour: own, observations: done }];
+    const others = PALETTE.filter((colour) => colour !== own);
+    return exp.tasks.map((t, i) => ({
+      id: `task:${t.name}`, name: `${t.name} (cost ${Honed.fmt(t.cost)})`, colour: i === 0 ? own : others[(i - 1) % others.length],
+      observations: done.filter((o) => o.task === t.name),
+    }));
+  }
+
   // The metric of the learning curves (intermediate values): the objective, the first
   // optimized metric (what the scheduler keeps and early stopping reads).
   function curveMetric(exp) {
@@ -158,7 +174,7 @@ const HonedCharts = (() => {
   return {
     PALETTE, GREY, RED, ORANGE, STATUS_COLOURS, STATUS_LABELS,
     chart, draw, metricColour, valueColours, isLog, valueAxis, paramAxis, setEmpty, note, downsample, ordinal, NO_ZERO,
-    curveMetric,
+    curveMetric, taskPoints,
     cut, nameCut, horizontal, labelled,
     LEGEND, LEGEND_TOP,
   };

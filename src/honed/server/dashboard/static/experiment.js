@@ -86,7 +86,8 @@
   }
 
   // Best so far per optimized metric (early-stopped trials never count), every completed
-  // value in its metric's colour, and the stopped trials marked apart.
+  // value in its metric's colour (a multitask experiment's cheaper tasks in colours of their
+  // own), and the stopped trials marked apart.
   function renderBest(d) {
     const exp = d.experiment;
     const c = (charts.best = C.chart("chart-best"));
@@ -99,11 +100,14 @@
         lineStyle: { width: 2.5, color: colour }, itemStyle: { color: colour }, yAxisIndex: axis,
         data: trace.values.map((v, i) => [i + 1, v]),
       });
-      series.push({
-        id: `obs-${trace.metric}`, name: trace.metric, type: "scatter", symbolSize: 5, large: true,
-        itemStyle: { color: colour, opacity: 0.45 }, yAxisIndex: axis,
-        data: d.observations.map((o, i) => (o.status === "completed" && valueOf(o, trace.metric) !== null
-          ? { value: [i + 1, valueOf(o, trace.metric)], id: o.id } : null)).filter(Boolean),
+      // Multitask: each task's values apart (only the cost-1 task's count as best), so a
+      // cheap task's better-looking value does not seem to be missed by the best line.
+      const done = d.observations.flatMap((o, i) => (o.status === "completed" && valueOf(o, trace.metric) !== null
+        ? [{ ...o, position: i + 1 }] : []));
+      for (const p of C.taskPoints(exp, trace.metric, done)) series.push({
+        id: `obs-${trace.metric}` + (exp.tasks.length ? `-${p.id}` : ""), name: p.name, type: "scatter", symbolSize: 5,
+        large: true, itemStyle: { color: p.colour, opacity: 0.45 }, yAxisIndex: axis,
+        data: p.observations.map((o) => ({ value: [o.position, valueOf(o, trace.metric)], id: o.id })),
       });
     });
     const first = d.best_so_far[0]?.metric;
@@ -137,6 +141,10 @@
     const front = new Set(d.pareto_ids);
     const point = (o) => ({ value: [valueOf(o, a), valueOf(o, b)], id: o.id });
     const usable = d.observations.filter((o) => !o.failed && valueOf(o, a) !== null && valueOf(o, b) !== null);
+    // An early-stopped trial's values are partial: never on the front, and marked as in
+    // the best-so-far chart, not a grey point that may seem to beat the front.
+    const done = usable.filter((o) => o.status !== "early_stopped");
+    const stopped = usable.filter((o) => o.status === "early_stopped");
     const c = (charts.pareto = C.chart("chart-pareto"));
     if (C.setEmpty("chart-pareto", usable.length ? "" : "No observation has both metrics yet.")) return;
     C.draw(c, {
@@ -145,9 +153,12 @@
       yAxis: C.valueAxis({ name: b, ...C.nameCut(c.getWidth() - 40) }),
       series: [
         { id: "others", name: "observations", type: "scatter", symbolSize: 6, large: true, itemStyle: { color: C.GREY },
-          data: usable.filter((o) => !front.has(o.id)).map(point) },
+          data: done.filter((o) => !front.has(o.id)).map(point) },
         { id: "front", name: "Pareto front", type: "line", symbolSize: 8, itemStyle: { color: C.PALETTE[0] },
-          data: usable.filter((o) => front.has(o.id)).map(point).sort((p, q) => p.value[0] - q.value[0]) },
+          data: done.filter((o) => front.has(o.id)).map(point).sort((p, q) => p.value[0] - q.value[0]) },
+        // Only when there are any: the legend lists every series, an empty one too.
+        ...(stopped.length ? [{ id: "stopped", name: "stopped early", type: "scatter", symbol: "triangle", symbolSize: 8,
+          itemStyle: { color: C.ORANGE }, data: stopped.map(point) }] : []),
       ],
     }, { ...C.LEGEND, tooltip: { trigger: "item" } });
   }
@@ -167,7 +178,10 @@
       ? `Downsampled: ${shown.length} of ${usable.length} completed observations drawn (every ${C.ordinal(Math.ceil(usable.length / PARALLEL_LIMIT))}, and the best).` : "");
     // Each axis' name (centred above it) and category labels (to its right) are cut to the
     // room before the next axis, so none runs into its neighbour or past the chart's edge.
-    const count = exp.parameters.length + 1;
+    // A multitask experiment's lines run through a task axis too (a cheaper task's value is
+    // a partial evaluation), between the parameters and the metric; a brush on it picks tasks.
+    const tasks = exp.tasks.map((t) => t.name);
+    const count = exp.parameters.length + (tasks.length ? 1 : 0) + 1;
     let name = Math.min(140, (c.getWidth() - 100) / (count - 1) - 8);
     const [left, right] = [Math.max(40, name / 2 + 4), Math.max(60, name / 2 + 4)];
     const spacing = (c.getWidth() - left - right) / (count - 1);
@@ -178,7 +192,8 @@
     });
     const dims = [
       ...exp.parameters.map((p, dim) => C.paramAxis(p, { dim, name: p.name })),
-      C.valueAxis({ dim: exp.parameters.length, name: metric }),
+      ...(tasks.length ? [C.paramAxis({ type: "categorical", categories: tasks }, { dim: exp.parameters.length, name: "task" })] : []),
+      C.valueAxis({ dim: count - 1, name: metric }),
     ].map(fitted);
     const values = shown.map((o) => valueOf(o, metric));
     C.draw(c, {
@@ -190,7 +205,8 @@
       },
       series: [{
         id: "parallel", type: "parallel", lineStyle: { width: 1, opacity: 0.5 }, progressive: 0,
-        data: shown.map((o) => ({ value: [...exp.parameters.map((p) => o.assignments[p.name] ?? null), valueOf(o, metric)], id: o.id })),
+        data: shown.map((o) => ({ value: [...exp.parameters.map((p) => o.assignments[p.name] ?? null),
+          ...(tasks.length ? [o.task] : []), valueOf(o, metric)], id: o.id })),
       }],
     });
   }

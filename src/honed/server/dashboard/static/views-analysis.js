@@ -49,21 +49,6 @@
     ];
   }
 
-  // The slices' completed points: one series in the metric's colour; for a multitask
-  // experiment one per task, as a cheaper task's result is a partial evaluation that must
-  // not read as one of the target task's. The target task (listed first) keeps the
-  // metric's colour, the cheaper ones take the palette's others, named with their costs in
-  // a legend; a task without results keeps its colour and entry, so the key stays put.
-  function pointSeries(exp, metric, done) {
-    const own = C.metricColour(exp, metric);
-    if (!exp.tasks.length) return [{ id: "completed", name: metric, colour: own, observations: done }];
-    const others = C.PALETTE.filter((colour) => colour !== own);
-    return exp.tasks.map((t, i) => ({
-      id: `task:${t.name}`, name: `${t.name} (cost ${fmt(t.cost)})`, colour: i === 0 ? own : others[(i - 1) % others.length],
-      observations: done.filter((o) => o.task === t.name),
-    }));
-  }
-
   function renderSlices(d, ctx) {
     const exp = d.experiment;
     const metric = ctx.metric;
@@ -91,7 +76,7 @@
         Object.entries(analysis.anchor).map(([k, v]) => `${k} = ${fmt(v)}`).join(", ") + "). " +
         (task ? "The points are the observations of every task, each task in its own colour. " : "") + ctx.model.message + clip
       : "");
-    const points = pointSeries(exp, metric, done);
+    const points = C.taskPoints(exp, metric, done);
     for (const param of exp.parameters) {
       const id = "scatter-" + param.name;
       if (!document.getElementById(id)) box.append(el("div", { class: "chart", id, "data-param": param.name }));
@@ -137,16 +122,20 @@
   function renderEdf(d, ctx) {
     const exp = d.experiment;
     const c = (ctx.charts.edf = C.chart("chart-edf"));
-    const values = d.observations.filter((o) => o.status === "completed").map((o) => ctx.valueOf(o, ctx.metric))
-      .filter((v) => v !== null).sort((a, b) => a - b);
-    if (C.setEmpty("chart-edf", values.length ? "" : `No completed observation of ${ctx.metric} yet.`)) return;
+    const done = d.observations.filter((o) => o.status === "completed" && ctx.valueOf(o, ctx.metric) !== null);
+    if (C.setEmpty("chart-edf", done.length ? "" : `No completed observation of ${ctx.metric} yet.`)) return;
+    // A multitask experiment: one distribution per task, as a cheaper task's values are of
+    // partial evaluations (mixed in, they made the full task's look worse than it is).
+    const groups = C.taskPoints(exp, ctx.metric, done);
     C.draw(c, {
       grid: { left: 55, right: 20, top: C.LEGEND_TOP, bottom: 40 },
       xAxis: C.valueAxis({ name: ctx.metric, nameLocation: "middle", nameGap: 25, ...C.nameCut(c.getWidth() - 80) }),
       yAxis: C.valueAxis({ name: "share ≤ value", min: 0, max: 1 }),
-      series: [{ id: "edf", name: ctx.metric, type: "line", step: "end", showSymbol: false,
-        itemStyle: { color: C.metricColour(exp, ctx.metric) },
-        data: values.map((v, i) => [v, (i + 1) / values.length]) }],
+      series: groups.map((g) => {
+        const values = g.observations.map((o) => ctx.valueOf(o, ctx.metric)).sort((a, b) => a - b);
+        return { id: exp.tasks.length ? `edf-${g.id}` : "edf", name: g.name, type: "line", step: "end", showSymbol: false,
+          itemStyle: { color: g.colour }, data: values.map((v, i) => [v, (i + 1) / values.length]) };
+      }),
     }, { ...C.LEGEND, tooltip: { trigger: "axis" } });
   }
 
