@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 
 import pytest
+import torch
 
 from honed.domain.experiment import Experiment
 from honed.domain.experiment import ExperimentSpec
@@ -23,7 +24,10 @@ from honed.domain.parameters import point_hash
 from honed.domain.records import MetricValue
 from honed.domain.records import Observation
 from honed.engine.base import ProposalRequest
+from honed.engine.botorch import multitask
+from honed.engine.botorch.encoding import Encoding
 from honed.engine.botorch.engine import BoTorchEngine
+from honed.engine.botorch.engine import _optimize_tasks_together
 
 SPACE = SearchSpace(
     (
@@ -158,3 +162,38 @@ def test_too_little_data_to_fit_leaves_the_task_to_the_caller(failed: bool) -> N
     )
     assert proposal.tasks is None
     assert len(proposal.points) == 1
+
+
+def test_the_tasks_searched_together_choose_what_they_choose_one_after_the_other() -> None:
+    """In a continuous space every task's restarts are ascended in one batch: from the same
+    random state, the same starts and the same ascents as the search one task at a time
+    (that of mixed spaces), so the same points and tasks."""
+    tasks = (Task("full", 1.0), Task("medium", 0.4), Task("cheap", 0.1))
+    spec = experiment(tasks).spec
+    encoding = Encoding.of(spec.space)
+    usable = multitask.task_observations(spec, observed(DESIGN))
+    model = multitask.fit_task_model(spec, encoding, usable)
+    engine = BoTorchEngine()
+
+    def chosen(together: bool) -> list[tuple[list[float], str]]:
+        torch.manual_seed(0)
+        choices = multitask.choose(
+            spec,
+            encoding,
+            model,
+            [({"x": 0.3, "y": 0.6}, "full")],
+            1,
+            lambda acquisition, costs: (
+                _optimize_tasks_together(acquisition, encoding, costs)
+                if together
+                else engine._optimize_tasks_apart(acquisition, encoding, costs)
+            ),
+            seed=5,
+            taken=lambda x, task: False,
+        )
+        return [(c.x.tolist(), c.task) for c in choices]
+
+    apart, together = chosen(False), chosen(True)
+    assert [task for _, task in together] == [task for _, task in apart]
+    for (x, _), (y, _) in zip(together, apart, strict=True):
+        assert x == pytest.approx(y, abs=5e-3)  # to L-BFGS-B's tolerance

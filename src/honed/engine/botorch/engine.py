@@ -13,10 +13,12 @@ from typing import Any
 
 import torch
 from botorch.acquisition.acquisition import AcquisitionFunction
+from botorch.acquisition.fixed_feature import FixedFeatureAcquisitionFunction
 from botorch.acquisition.multi_objective.logei import qLogNoisyExpectedHypervolumeImprovement
 from botorch.acquisition.multi_objective.objective import IdentityMCMultiOutputObjective
 from botorch.acquisition.objective import GenericMCObjective
 from botorch.models.model_list_gp_regression import ModelListGP
+from botorch.optim.initializers import gen_batch_initial_conditions
 from botorch.optim.optimize import optimize_acqf
 from botorch.optim.optimize_mixed import MAX_DISCRETE_VALUES
 from botorch.optim.optimize_mixed import optimize_acqf_mixed_alternating
@@ -65,7 +67,8 @@ NEARBY_SAMPLES = 64
 # (docs/decisions.md: A request's first candidate: 200 L-BFGS-B iterations per restart).
 FIRST_MAXITER = 200
 REST_MAXITER = 50
-# A multitask point is searched once per task, each time with this effort.
+# A multitask point is searched at every task, each with this effort (its restarts, their
+# iterations, its raw samples).
 TASK_RESTARTS = 8
 TASK_MAXITER = 100
 TASK_RAW_SAMPLES = 512
@@ -261,13 +264,15 @@ class BoTorchEngine(Engine):
             self._last_fit = _Fit(spec, encoding, [target], ModelListGP(model), observed, fixed)
         tasks = list(request.pending_tasks) or [None] * len(request.pending)
 
-        def optimize(acquisition: AcquisitionFunction) -> torch.Tensor:
-            """``(1, d)``: one point in model space, the best of ``acquisition`` found with
-            the multitask effort."""
+        def optimize(
+            acquisition: AcquisitionFunction, costs: Sequence[float]
+        ) -> tuple[torch.Tensor, torch.Tensor]:
+            """``(k, d + 1)`` points at the tasks' ``costs`` in model space and their values
+            ``(k,)``, found with the multitask effort."""
             budget.guard(acquisition, deadline)
-            return self._optimize_batch(
-                acquisition, encoding, 1, TASK_RESTARTS, TASK_MAXITER, raw_samples=TASK_RAW_SAMPLES
-            )
+            if _continuous(encoding):
+                return _optimize_tasks_together(acquisition, encoding, costs)
+            return self._optimize_tasks_apart(acquisition, encoding, costs)
 
         taken = _taken(request)
         points: list[dict[str, AssignmentValue]] = []
@@ -291,6 +296,24 @@ class BoTorchEngine(Engine):
                 points.append(point)
                 chosen_tasks.append(choice.task)
         return Proposal(points, request.cursor, chosen_tasks)
+
+    def _optimize_tasks_apart(
+        self, acquisition: AcquisitionFunction, encoding: Encoding, costs: Sequence[float]
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(t, d + 1)``: each task's best point, searched with its cost fixed by the
+        optimizers of any space (integers, categoricals, linear constraints), and their
+        acquisition values ``(t,)``."""
+        d = encoding.dim
+        points, values = [], []
+        for cost in costs:
+            fixed = FixedFeatureAcquisitionFunction(acquisition, d + 1, [d], [cost])
+            x = self._optimize_batch(
+                fixed, encoding, 1, TASK_RESTARTS, TASK_MAXITER, raw_samples=TASK_RAW_SAMPLES
+            )
+            with torch.no_grad():
+                values.append(fixed(x.unsqueeze(0)).reshape(1))
+            points.append(torch.cat([x, torch.full((1, 1), cost, dtype=x.dtype)], dim=1))
+        return torch.cat(points), torch.cat(values)
 
     def _optimize(
         self,
@@ -439,6 +462,68 @@ class BoTorchEngine(Engine):
                     },
                 )
         return candidates.detach().reshape(q, encoding.dim)
+
+
+def _continuous(encoding: Encoding) -> bool:
+    """Whether ``_optimize_batch`` searches this space with L-BFGS-B alone: no categorical
+    or searched discrete dimension, no linear constraint."""
+    constraints = encoding.inequality_constraints(CONSTRAINT_MARGIN) or None
+    return (
+        constraints is None
+        and not encoding.cat_dims
+        and not _searched_discrete_dims(encoding, constraints)
+    )
+
+
+def _optimize_tasks_together(
+    acquisition: AcquisitionFunction, encoding: Encoding, costs: Sequence[float]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(t * TASK_RESTARTS, d + 1)``: in a continuous space, each task's restarts chosen
+    from its raw samples as ``_optimize_batch`` does, then all of them ascended in one
+    batch of independent L-BFGS-B problems, each with its task's cost fixed, and their
+    acquisition values. The same ascents as one task after the other in a third of the
+    evaluations: an evaluation costs mostly the model's Python, whatever the batch."""
+    d = encoding.dim
+    bounds = encoding.bounds()
+    options: dict[str, bool | float | int] = {
+        "init_batch_limit": _raw_batch(acquisition, TASK_RESTARTS),
+        "sample_around_best": False,
+    }
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        starts = torch.cat(
+            [
+                gen_batch_initial_conditions(
+                    acquisition,
+                    _with_cost_bounds(bounds, cost, cost),
+                    q=1,
+                    num_restarts=TASK_RESTARTS,
+                    raw_samples=TASK_RAW_SAMPLES,
+                    fixed_features={d: cost},
+                    options=options,
+                )
+                for cost in costs
+            ]
+        )  # (t * restarts, 1, d + 1)
+        points, values = optimize_acqf(
+            acquisition,
+            bounds=_with_cost_bounds(bounds, min(costs), max(costs)),
+            q=1,
+            num_restarts=len(starts),
+            batch_initial_conditions=starts,
+            # A cost per start: the batched L-BFGS-B fixes each problem's own.
+            fixed_features={d: starts[:, 0, d]},
+            return_best_only=False,
+            options={"maxiter": TASK_MAXITER, "batch_limit": len(starts)},
+        )
+    assert values is not None
+    return points.detach().reshape(-1, d + 1), values.detach().reshape(-1)
+
+
+def _with_cost_bounds(bounds: torch.Tensor, low: float, high: float) -> torch.Tensor:
+    """``(2, d)`` bounds and the cost column's ``(2, d + 1)``."""
+    column = torch.tensor([[low], [high]], dtype=bounds.dtype)
+    return torch.cat([bounds, column], dim=1)
 
 
 def _raw_batch(acquisition: AcquisitionFunction, restarts: int) -> int:

@@ -6,11 +6,11 @@ and the task's cost as a fidelity feature (a kernel that lets results at lower c
 more from those at full cost, learnt from the data). The acquisition is multi-fidelity
 max-value entropy search per unit cost: the information an evaluation gives about the
 best value *at full cost*, divided by the task's cost, in its GIBBON lower bound (Moss et
-al. 2021), an order of magnitude cheaper to evaluate than the sampled entropy. Each task's
-best point is found with the task fixed, and the task with the most information per cost
-wins, among the tasks whose best point is new at that task (not observed or pending
-there: the same point at another task is another evaluation). The points of a batch are
-chosen one after the other, the earlier ones (and the open suggestions, at their tasks)
+al. 2021), an order of magnitude cheaper to evaluate than the sampled entropy. Points are
+searched with the task fixed, at every task, and the point with the most information per
+cost wins, among those new at their task (not observed or pending there: the same point at
+another task is another evaluation). The points of a batch are chosen one after the other,
+the earlier ones (and the open suggestions, at their tasks)
 pending.
 
 The dashboard's analyses of a multitask model are of the target task: the model's posterior
@@ -28,7 +28,6 @@ from functools import partial
 import torch
 from botorch.acquisition.acquisition import AcquisitionFunction
 from botorch.acquisition.cost_aware import InverseCostWeightedUtility
-from botorch.acquisition.fixed_feature import FixedFeatureAcquisitionFunction
 from botorch.acquisition.max_value_entropy_search import qMultiFidelityLowerBoundMaxValueEntropy
 from botorch.acquisition.utils import project_to_target_fidelity
 from botorch.fit import fit_gpytorch_mll
@@ -49,8 +48,10 @@ from honed.engine.botorch.encoding import Encoding
 TARGET_COST = 1.0
 # Points (at full cost) over which the best value's distribution is sampled.
 MAX_VALUE_CANDIDATES = 1024
-# An optimizer of one point: (acquisition over the encoded point, d) -> (1, d).
-PointOptimizer = Callable[[AcquisitionFunction], torch.Tensor]
+# An optimizer of points at the tasks: (the acquisition over the encoded point and the
+# cost column, d + 1; the tasks' costs) -> (k, d + 1) points, each at one of the costs,
+# and their acquisition values (k,).
+TaskOptimizer = Callable[[AcquisitionFunction, Sequence[float]], tuple[torch.Tensor, torch.Tensor]]
 # Whether a point in model space, (d,), is observed or pending at the named task.
 Taken = Callable[[torch.Tensor, str], bool]
 
@@ -122,7 +123,7 @@ def choose(
     model: SingleTaskMultiFidelityGP,
     pending: Sequence[tuple[Assignments, str | None]],
     count: int,
-    optimize: PointOptimizer,
+    optimize: TaskOptimizer,
     seed: int,
     taken: Taken,
 ) -> list[TaskChoice]:
@@ -139,6 +140,7 @@ def choose(
     pending_x = _with_costs(
         encoding.encode([p for p, _ in pending]), [spec.task_cost(t) for _, t in pending]
     )
+    costs = [task.cost for task in spec.tasks]
     chosen: list[TaskChoice] = []
     for _ in range(count):
         acquisition = qMultiFidelityLowerBoundMaxValueEntropy(
@@ -148,20 +150,18 @@ def choose(
             project=project,
             X_pending=pending_x if len(pending_x) else None,
         )
-        best: tuple[float, TaskChoice] | None = None
-        for task in spec.tasks:
-            fixed = FixedFeatureAcquisitionFunction(acquisition, d + 1, [d], [task.cost])
-            x = optimize(fixed)
-            if taken(x[0], task.name):
-                continue
-            with torch.no_grad():
-                value = float(fixed(x.unsqueeze(0)))
-            if best is None or value > best[0]:
-                best = (value, TaskChoice(x[0], task.name))
-        if best is None:
+        points, values = optimize(acquisition, costs)
+        choice = None
+        for x in points[torch.argsort(values, descending=True)]:
+            # Task costs are distinct (validation): the nearest is the point's own.
+            task = min(spec.tasks, key=lambda t: abs(t.cost - float(x[d])))
+            if not taken(x[:d], task.name):
+                choice = TaskChoice(x[:d], task.name)
+                break
+        if choice is None:
             break
-        chosen.append(best[1])
-        row = _with_costs(best[1].x.unsqueeze(0), [spec.task_cost(best[1].task)])
+        chosen.append(choice)
+        row = _with_costs(choice.x.unsqueeze(0), [spec.task_cost(choice.task)])
         pending_x = torch.cat([pending_x, row])
     return chosen
 
