@@ -264,12 +264,16 @@ class BoTorchEngine(Engine):
             self._last_fit = _Fit(spec, encoding, [target], ModelListGP(model), observed, fixed)
         tasks = list(request.pending_tasks) or [None] * len(request.pending)
 
+        guarded: list[AcquisitionFunction] = []  # one hook per acquisition, for the batch
+
         def optimize(
             acquisition: AcquisitionFunction, costs: Sequence[float]
         ) -> tuple[torch.Tensor, torch.Tensor]:
             """``(k, d + 1)`` points at the tasks' ``costs`` in model space and their values
             ``(k,)``, found with the multitask effort."""
-            budget.guard(acquisition, deadline)
+            if not any(acquisition is g for g in guarded):
+                budget.guard(acquisition, deadline)
+                guarded.append(acquisition)
             if _continuous(encoding):
                 return _optimize_tasks_together(acquisition, encoding, costs)
             return self._optimize_tasks_apart(acquisition, encoding, costs)

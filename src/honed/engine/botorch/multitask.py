@@ -9,8 +9,8 @@ best value *at full cost*, divided by the task's cost, in its GIBBON lower bound
 al. 2021), an order of magnitude cheaper to evaluate than the sampled entropy. Points are
 searched with the task fixed, at every task, and the point with the most information per
 cost wins, among those new at their task (not observed or pending there: the same point at
-another task is another evaluation). The points of a batch are chosen one after the other,
-the earlier ones (and the open suggestions, at their tasks)
+another task is another evaluation). The points of a batch are chosen one after the other
+by one acquisition function, the earlier ones (and the open suggestions, at their tasks)
 pending.
 
 The dashboard's analyses of a multitask model are of the target task: the model's posterior
@@ -142,14 +142,18 @@ def choose(
     )
     costs = [task.cost for task in spec.tasks]
     chosen: list[TaskChoice] = []
+    # One acquisition for the whole batch, as BoTorch's sequential optimization does: its
+    # max-value samples (a posterior over all the candidates) are drawn once, not per point.
+    acquisition = qMultiFidelityLowerBoundMaxValueEntropy(
+        model,
+        candidate_set=_with_costs(candidates, [TARGET_COST] * len(candidates)),
+        cost_aware_utility=InverseCostWeightedUtility(cost_model=cost),
+        project=project,
+    )
     for _ in range(count):
-        acquisition = qMultiFidelityLowerBoundMaxValueEntropy(
-            model,
-            candidate_set=_with_costs(candidates, [TARGET_COST] * len(candidates)),
-            cost_aware_utility=InverseCostWeightedUtility(cost_model=cost),
-            project=project,
-            X_pending=pending_x if len(pending_x) else None,
-        )
+        # Set here: the constructor drops its X_pending (BoTorch 0.18), which left GIBBON
+        # without the repulsion from pending points that spreads a batch.
+        acquisition.set_X_pending(pending_x if len(pending_x) else None)
         points, values = optimize(acquisition, costs)
         choice = None
         for x in points[torch.argsort(values, descending=True)]:
