@@ -5,6 +5,7 @@ categorical) is searched like any other."""
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Sequence
 
@@ -100,14 +101,22 @@ def test_each_point_has_a_task_and_pending_points_are_avoided() -> None:
         SPACE.check_assignments(point)
 
 
-def test_a_nearly_free_task_is_chosen_while_much_is_unknown() -> None:
+def test_a_nearly_free_task_is_chosen_while_much_is_unknown(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     """At a hundredth of the cost, an evaluation of the correlated cheap task tells far
-    more per unit cost than a full one, five observations into the search."""
+    more per unit cost than a full one, five observations into the search. The proposal's
+    fit and candidate times are logged, as a plain experiment's are."""
     tasks = (Task("full", 1.0), Task("cheap", 0.01))
-    proposal = BoTorchEngine().propose(
-        ProposalRequest(experiment(tasks), 5, [], observed(DESIGN), count=1)
-    )
+    with caplog.at_level(logging.INFO, logger="honed.engine.botorch.engine"):
+        proposal = BoTorchEngine().propose(
+            ProposalRequest(experiment(tasks), 5, [], observed(DESIGN), count=1)
+        )
     assert proposal.tasks == ["cheap"]
+    (record,) = [r for r in caplog.records if "multitask model" in r.getMessage()]
+    assert record.__dict__["training_points"] == len(DESIGN)
+    assert record.__dict__["fit_seconds"] > 0
+    assert record.__dict__["candidate_seconds"] > 0
 
 
 def test_a_point_observed_at_a_cheaper_task_is_new_at_the_full_one() -> None:

@@ -253,7 +253,9 @@ class BoTorchEngine(Engine):
         if len(usable) < 2:  # nothing to fit yet (every design result failed)
             return SobolEngine().propose(request)
         self._last_fit = None
+        started = time.perf_counter()
         model = multitask.fit_task_model(spec, encoding, usable)
+        fitted = time.perf_counter()
         # The dashboard's analyses are of the target task: the model with its cost column at
         # the target's cost, the slices based at the target's best result (none until the
         # target task has a result).
@@ -290,6 +292,22 @@ class BoTorchEngine(Engine):
             optimize,
             seed=len(request.observations),
             taken=lambda x, task: point_hash(encoding.decode(x), task) in taken,
+        )
+        candidate_seconds = time.perf_counter() - fitted
+        logger.info(
+            "experiment %s: multitask model on %d observations, d=%d; fit %.2fs, "
+            "%d candidates %.2fs",
+            request.experiment.id,
+            len(usable),
+            encoding.dim,
+            fitted - started,
+            len(choices),
+            candidate_seconds,
+            extra={
+                "training_points": len(usable),
+                "fit_seconds": fitted - started,
+                "candidate_seconds": candidate_seconds,
+            },
         )
         for choice in choices:
             point = encoding.decode(choice.x)
