@@ -10,8 +10,9 @@ al. 2021), an order of magnitude cheaper to evaluate than the sampled entropy. P
 searched with the task fixed, at every task, and the point with the most information per
 cost wins, among those new at their task (not observed or pending there: the same point at
 another task is another evaluation). The points of a batch are chosen one after the other
-by one acquisition function, the earlier ones (and the open suggestions, at their tasks)
-pending.
+by one acquisition function; the open suggestions are passed to it as pending, which
+BoTorch 0.18's GIBBON drops (see ``choose``), so the points of a batch differ by their
+random restarts and the observed or pending points they must avoid.
 
 The dashboard's analyses of a multitask model are of the target task: the model's posterior
 with the cost column at the target's cost, based at the best result of that task
@@ -127,8 +128,8 @@ def choose(
     seed: int,
     taken: Taken,
 ) -> list[TaskChoice]:
-    """Up to ``count`` points and tasks, one after the other, the earlier ones pending;
-    fewer when every task's best point is ``taken`` at it (a small discrete space)."""
+    """Up to ``count`` points and tasks, one after the other; fewer when every task's best
+    point is ``taken`` at it (a small discrete space)."""
     d = encoding.dim
     project = partial(project_to_target_fidelity, target_fidelities={d: TARGET_COST}, d=d + 1)
     cost = AffineFidelityCostModel(fidelity_weights={d: 1.0}, fixed_cost=0.0)
@@ -144,16 +145,18 @@ def choose(
     chosen: list[TaskChoice] = []
     # One acquisition for the whole batch, as BoTorch's sequential optimization does: its
     # max-value samples (a posterior over all the candidates) are drawn once, not per point.
+    # Its constructor drops X_pending (BoTorch 0.18), so no pending point reaches GIBBON's
+    # repulsion; set, they made each evaluation 4x dearer and served proposals slower than
+    # the points were worth in time (docs/decisions.md: Multitask: the tasks' restarts
+    # ascended together, one acquisition per batch).
     acquisition = qMultiFidelityLowerBoundMaxValueEntropy(
         model,
         candidate_set=_with_costs(candidates, [TARGET_COST] * len(candidates)),
         cost_aware_utility=InverseCostWeightedUtility(cost_model=cost),
         project=project,
+        X_pending=pending_x if len(pending_x) else None,
     )
     for _ in range(count):
-        # Set here: the constructor drops its X_pending (BoTorch 0.18), which left GIBBON
-        # without the repulsion from pending points that spreads a batch.
-        acquisition.set_X_pending(pending_x if len(pending_x) else None)
         points, values = optimize(acquisition, costs)
         choice = None
         for x in points[torch.argsort(values, descending=True)]:
@@ -165,8 +168,6 @@ def choose(
         if choice is None:
             break
         chosen.append(choice)
-        row = _with_costs(choice.x.unsqueeze(0), [spec.task_cost(choice.task)])
-        pending_x = torch.cat([pending_x, row])
     return chosen
 
 
