@@ -146,9 +146,9 @@ def choose(
     # One acquisition for the whole batch, as BoTorch's sequential optimization does: its
     # max-value samples (a posterior over all the candidates) are drawn once, not per point.
     # Its constructor drops X_pending (BoTorch 0.18), so no pending point reaches GIBBON's
-    # repulsion; set, they made each evaluation 4x dearer and served proposals slower than
-    # the points were worth in time (docs/decisions.md: Multitask: the tasks' restarts
-    # ascended together, one acquisition per batch).
+    # repulsion; set, they made each evaluation 4x dearer and served proposals slower
+    # (docs/decisions.md: Multitask: the tasks' restarts ascended together, one acquisition
+    # per batch).
     acquisition = qMultiFidelityLowerBoundMaxValueEntropy(
         model,
         candidate_set=_with_costs(candidates, [TARGET_COST] * len(candidates)),
