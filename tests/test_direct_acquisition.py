@@ -401,36 +401,3 @@ def test_the_reductions_are_botorchs(infinite: bool) -> None:
     (value, gradient), (expected, expected_gradient) = results
     assert torch.allclose(value, expected, rtol=TOLERANCE, atol=TOLERANCE)
     assert torch.allclose(gradient, expected_gradient, rtol=TOLERANCE, atol=TOLERANCE)
-
-
-def test_the_search_stops_sooner_at_the_same_candidate(monkeypatch: pytest.MonkeyPatch) -> None:
-    """L-BFGS-B stops at ACQUISITION_FACTR: fewer steps of the batch of restarts than at
-    SciPy's default (1e7), ending on the same candidate. Its first candidate at d = 6,
-    as a request's."""
-    space = _doubles(6)
-    encoding = Encoding.of(space)
-    model, X = _model(space, 30, False, seed=12)
-    forward = DirectLogNEI.forward
-    steps = [0]
-
-    def counted(self: DirectLogNEI, X: torch.Tensor) -> torch.Tensor:
-        if torch.is_grad_enabled():  # the raw samples are scored without gradients
-            steps[0] += 1
-        return forward(self, X)
-
-    monkeypatch.setattr(DirectLogNEI, "forward", counted)
-    results = []
-    for factr in (1e7, engine_module.ACQUISITION_FACTR):
-        monkeypatch.setattr(engine_module, "ACQUISITION_FACTR", factr)
-        acquisition = _pair(model, X, None, seed=13)[1]
-        steps[0] = 0
-        torch.manual_seed(14)
-        candidate = BoTorchEngine()._optimize_batch(
-            acquisition, encoding, 1, 20, engine_module.FIRST_MAXITER
-        )
-        with torch.no_grad():
-            results.append((steps[0], candidate, float(acquisition(candidate))))
-    (default_steps, default_candidate, default_value), (steps_now, candidate, value) = results
-    assert steps_now < default_steps
-    assert torch.allclose(candidate, default_candidate, atol=1e-3)
-    assert value == pytest.approx(default_value, rel=1e-5, abs=1e-5)

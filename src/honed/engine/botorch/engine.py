@@ -65,13 +65,6 @@ NEARBY_SAMPLES = 64
 # (docs/decisions.md: A request's first candidate: 200 L-BFGS-B iterations per restart).
 FIRST_MAXITER = 200
 REST_MAXITER = 50
-# L-BFGS-B's stop on the acquisition's relative change per step, in multiples of machine
-# epsilon (SciPy's factr; its default 1e7 is a change of 2e-9): 1e10, 2e-6. The best
-# restart is there within a third of the steps; the rest were stragglers creeping up their
-# own slopes by less, and each step of the batch costs about as much however few restarts
-# are left (docs/decisions.md: The acquisition's L-BFGS-B stops at a relative change of
-# 2e-6).
-ACQUISITION_FACTR = 1e10
 # A multitask point is searched once per task, each time with this effort.
 TASK_RESTARTS = 8
 TASK_MAXITER = 100
@@ -428,8 +421,6 @@ class BoTorchEngine(Engine):
                     generator=FeasibleSampler(bounds, constraints) if constraints else None,
                     options={
                         "maxiter": maxiter,
-                        # L-BFGS-B's only; SLSQP (under constraints) has no such option.
-                        **({} if constraints else {"factr": ACQUISITION_FACTR}),
                         # All restarts in one batch (BoTorch runs them as independent
                         # L-BFGS-B problems, evaluated together): far less Python per step
                         # than batches of 8 (20 restarts cost what 8 did), as Ax does.
