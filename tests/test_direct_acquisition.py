@@ -6,7 +6,9 @@ conditional spaces (inactive parameters a constant before the one-hot), and in a
 
 from __future__ import annotations
 
+import math
 import warnings
+from functools import partial
 from typing import Any
 
 import pytest
@@ -16,6 +18,8 @@ from botorch.acquisition.objective import GenericMCObjective
 from botorch.models.model_list_gp_regression import ModelListGP
 from botorch.optim.optimize import optimize_acqf
 from botorch.optim.optimize_mixed import optimize_acqf_mixed_alternating
+from botorch.utils.safe_math import fatmax
+from botorch.utils.safe_math import logmeanexp
 
 from honed.domain.experiment import Experiment
 from honed.domain.experiment import ExperimentSpec
@@ -373,3 +377,27 @@ def test_only_a_lone_point_is_searched_on_fewer_mc_samples(
     engine = BoTorchEngine(num_restarts=2, raw_samples=32)
     engine.propose(ProposalRequest(target, 0, open_points, observations, count))
     assert shapes == [samples]
+
+
+@pytest.mark.parametrize("infinite", [False, True])
+def test_the_reductions_are_botorchs(infinite: bool) -> None:
+    """The shortened reductions over q and over the MC samples give BoTorch's values and
+    gradients, with and without a value at -inf (where BoTorch's own form takes over)."""
+    generator = torch.Generator().manual_seed(15)
+    values = torch.randn(16, 5, 1, generator=generator, dtype=DTYPE)
+    if infinite:
+        values[3, 2, 0] = -math.inf
+    acquisition = _pair(*_model(_doubles(2), 8, False, seed=16), None, seed=17)[1]
+    reference_q = partial(fatmax, tau=acquisition.tau_max, dim=-1)
+    results = []
+    for reduce_q, reduce_samples in (
+        (acquisition._q_reduction, acquisition._sample_reduction),
+        (reference_q, partial(logmeanexp, dim=(0,))),
+    ):
+        X = values.clone().requires_grad_(True)
+        value = reduce_samples(reduce_q(X))
+        (gradient,) = torch.autograd.grad(value.sum(), X)
+        results.append((value, gradient))
+    (value, gradient), (expected, expected_gradient) = results
+    assert torch.allclose(value, expected, rtol=TOLERANCE, atol=TOLERANCE)
+    assert torch.allclose(gradient, expected_gradient, rtol=TOLERANCE, atol=TOLERANCE)

@@ -15,7 +15,9 @@ baseline and pending points pass through the transform module, gradients include
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import torch
@@ -165,6 +167,12 @@ class DirectLogNEI(qLogNoisyExpectedImprovement):
         #: ``L^-1 k(train, X_pending): (n, p)``: the same for every evaluation until the
         #: pending points change, and with many of them most of the work of one.
         self._whitened_pending: tuple[Tensor, Tensor, Tensor, Tensor] | None = None
+        # Reductions of the values ``(S, *batch, q)`` as BoTorch's, in fewer operations:
+        # they were two fifths of an evaluation of a lone point.
+        self._q_reduction = partial(_reduce_q, self._q_reduction)
+        self._sample_reduction = partial(
+            _log_mean, self._sample_reduction, tuple(range(len(self.sample_shape)))
+        )
 
     def _get_samples_and_objectives(self, X: Tensor) -> tuple[Tensor, Tensor]:
         """``samples: (S, *batch, q, 1)`` and ``obj: (S, *batch, q)`` at ``X: (*batch,
@@ -263,6 +271,22 @@ class DirectLogNEI(qLogNoisyExpectedImprovement):
             torch.cat([mean, pending_mean.expand(*batch, -1)], dim=-1),
             torch.cat([whitened, pending_whitened.expand(*batch, -1, -1)], dim=-1),
         )
+
+
+def _reduce_q(reduce: Callable[[Tensor], Tensor], values: Tensor) -> Tensor:
+    """``reduce`` (BoTorch's smooth maximum over q, the last dimension) of ``values``: for
+    one point its value itself (and a gradient of 1), without the infinity-safe form."""
+    return values.squeeze(-1) if values.shape[-1] == 1 else reduce(values)
+
+
+def _log_mean(reduce: Callable[[Tensor], Tensor], dims: tuple[int, ...], values: Tensor) -> Tensor:
+    """``reduce`` (BoTorch's log of the mean of the exponentials over the sample
+    dimensions ``dims``) of ``values``: with torch's logsumexp when every value is finite;
+    BoTorch's infinity-safe form (a defined gradient at infinities) only when one is not."""
+    if not torch.isfinite(values).all():
+        return reduce(values)
+    count = math.prod(values.shape[d] for d in dims)
+    return torch.logsumexp(values, dim=dims) - math.log(count)
 
 
 def direct_log_nei(model: ModelListGP, **kwargs: Any) -> qLogNoisyExpectedImprovement:

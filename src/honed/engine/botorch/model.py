@@ -287,11 +287,17 @@ def _direct_loss(
     log_2pi = math.log(2 * math.pi)
     splits = numpy.cumsum(sizes)[:-1]
     diagonal_index = numpy.diag_indices(n)
-    identity = numpy.eye(n)
     # LAPACK's routines as scipy.linalg.cholesky and cho_solve call them, without those
     # wrappers' checks, which cost much of a step at small n (docs/decisions.md: Proposal
     # speed: LAPACK called directly in the fit; the sampler set up on one point).
-    potrf, potrs = scipy.linalg.get_lapack_funcs(("potrf", "potrs"), (differences,))
+    potrf, potrs, potri = scipy.linalg.get_lapack_funcs(
+        ("potrf", "potrs", "potri"), (differences,)
+    )
+    # (n * n, D): the lengthscales' gradient as one matrix-vector product (BLAS), cheaper
+    # than an einsum over (n, n, D) (docs/decisions.md: qLogNEI's reductions and the fit's
+    # inverse in fewer operations (a looser L-BFGS-B stop for the acquisition tried)).
+    flat_differences = differences.reshape(n * n, -1)
+    lower = numpy.tril_indices(n, -1)
 
     def function(vector: numpy.ndarray) -> tuple[float, numpy.ndarray]:
         """The loss and its gradient, written out: autograd's bookkeeping cost more than
@@ -314,12 +320,17 @@ def _direct_loss(
         alpha, _ = potrs(L, residual, lower=True)
         loss = 0.5 * float(residual @ alpha) + float(numpy.log(L.diagonal()).sum())
         loss += n * log_2pi / 2
-        # d loss / dK = (K^-1 - alpha alpha^T) / 2, the trace term of the gradient.
-        inverse, _ = potrs(L, identity, lower=True)
+        # d loss / dK = (K^-1 - alpha alpha^T) / 2, the trace term of the gradient. K^-1
+        # from the factor (potri: half the work of solving against the identity), which
+        # fills one triangle: mirrored into the other.
+        inverse, info = potri(L, lower=True)
+        if info != 0:
+            raise NotPSDError("not positive definite")
+        inverse[lower[1], lower[0]] = inverse[lower]
         weights = 0.5 * (inverse - numpy.outer(alpha, alpha))
         gradients = [
             -alpha.sum().reshape(1),
-            numpy.einsum("ik,ikj->j", weights * slope, differences) / lengthscale**3,
+            (weights * slope).reshape(-1) @ flat_differences / lengthscale**3,
         ]
         if noise:
             gradients.append(weights.diagonal().sum().reshape(1))
