@@ -3,8 +3,6 @@ MERGE and X-Response-Content, the observations runs make, 400/403/404/409 and te
 
 from __future__ import annotations
 
-import base64
-import hashlib
 from typing import Any
 
 import pytest
@@ -17,6 +15,7 @@ from honed.api.responses import DashboardRunRowOut
 from honed.api.responses import DashboardRunsOut
 from honed.api.responses import DashboardTagOut
 from honed.storage.sql.storage import SqlStorage
+from tests.support.files import declared_image
 from tests.test_api import error
 from tests.test_api import issue
 from tests.test_api import ok
@@ -511,12 +510,7 @@ def test_the_dashboard_run_views_answer_their_documented_models(api: TestClient,
     tag = ok(api.post("/v1/clients/1/tags", json={"name": "t", "color": "#123456"}))
     ok(api.post(f"/v1/training_runs/{run['id']}/tags", json={"id": tag["id"]}))
     content = b"an image"
-    declared = {
-        "content_length": len(content),
-        "content_md5": base64.b64encode(hashlib.md5(content).digest()).decode(),
-        "content_type": "image/png",
-        "name": "image",
-    }
+    declared = declared_image(content)
     uploaded = ok(api.post(f"/v1/training_runs/{run['id']}/files", json=declared))
     upload = uploaded["upload"]
     ok(api.put(upload["url"], content=content, headers=upload["headers"]))

@@ -9,7 +9,6 @@ an object, so about half the valid requests are aimed at the fixture's real ones
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import pathlib
 import re
@@ -45,6 +44,7 @@ from tests.conftest import TEST_TOKEN
 from tests.scale.helpers import EXPERIMENT
 from tests.scale.helpers import new_experiment
 from tests.scale.helpers import ok
+from tests.support.files import declared_image
 
 MIN_REQUESTS = 1000
 EXAMPLES = {GenerationMode.POSITIVE: 11, GenerationMode.NEGATIVE: 9}
@@ -104,12 +104,7 @@ def app(storage: SqlStorage, tmp_path: pathlib.Path) -> FastAPI:
         ok(client.post(RUN.format(**known) + "/checkpoints", json=checkpoint))
         known["project_id"] = PROJECT
         content = b"an image"
-        declared = {
-            "content_length": len(content),
-            "content_md5": base64.b64encode(hashlib.md5(content).digest()).decode(),
-            "content_type": "image/png",
-            "name": "image",
-        }
+        declared = declared_image(content)
         file = ok(client.post(RUN.format(**known) + "/files", json=declared))
         ok(client.put(file["upload"]["url"], content=content, headers=file["upload"]["headers"]))
         known["file_id"] = file["id"]
