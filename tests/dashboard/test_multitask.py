@@ -393,3 +393,47 @@ def test_the_parallel_coordinates_have_a_task_axis(
     assert sorted(lines) == sorted([x, task, value] for x, task, value in REPORTS)
     assert label_problems(watched) == []
     assert watched.errors == []
+
+
+def test_the_contour_is_of_the_full_cost_tasks_observations(
+    context: BrowserContext, dashboard_server: RunningServer
+) -> None:
+    """The contour's cells averaged every task's values, a cheap task's (partial
+    evaluations) with the full one's, in the same cell."""
+    experiment = post(
+        dashboard_server,
+        "/v1/experiments",
+        {
+            "name": "Contour by task",
+            "parameters": [
+                {"name": "x", "type": "double", "bounds": {"min": 0, "max": 1}},
+                {"name": "y", "type": "double", "bounds": {"min": 0, "max": 1}},
+            ],
+            "metrics": [{"name": "accuracy"}],
+            "tasks": [{"name": "cheap", "cost": 0.25}, {"name": "full", "cost": 1}],
+            "observation_budget": 20,
+        },
+    )["id"]
+    for x, y, task, value in [
+        (0.1, 0.1, "full", 0.9),
+        (0.12, 0.11, "cheap", 0.1),
+        (0.9, 0.9, "full", 0.3),
+        (0.5, 0.5, "cheap", 0.6),
+    ]:
+        post(
+            dashboard_server,
+            f"/v1/experiments/{experiment}/observations",
+            {"assignments": {"x": x, "y": y}, "value": value, "task": task},
+        )
+    watched = sign_in(context, dashboard_server, f"/dashboard/experiments/{experiment}")
+    wait_loaded(watched)
+    page = watched.page
+    cells, dots = page.evaluate(
+        """() => { const s = honedCharts.contour.getOption().series;
+          return [s[0].data.map((c) => [c[4], c[5]]), s[1].data.map((d) => d.value)]; }"""
+    )
+    assert sorted(cells) == [[0.3, 1], [0.9, 1]]
+    assert sorted(dots) == [[0.1, 0.1], [0.9, 0.9]]
+    expect(page.locator("#contour-note")).to_contain_text("at task full (cost 1) only")
+    assert label_problems(watched) == []
+    assert watched.errors == []

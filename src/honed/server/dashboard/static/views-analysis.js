@@ -227,17 +227,23 @@
       }
     }
     const [px, py] = [sx.value, sy.value].map((n) => numeric.find((p) => p.name === n));
+    // Multitask: the full-cost task's observations only; a cheaper task's values are of
+    // partial evaluations, and averaged in they would move the cells' means.
+    const target = exp.tasks.length ? exp.tasks.reduce((a, t) => (t.cost > a.cost ? t : a)) : null;
     const points = d.observations.filter((o) => o.status === "completed" && ctx.valueOf(o, ctx.metric) !== null
+      && (!target || o.task === target.name)
       && typeof o.assignments[px.name] === "number" && typeof o.assignments[py.name] === "number");
     const c = (ctx.charts.contour = C.chart("chart-contour"));
-    if (C.setEmpty("chart-contour", points.length ? "" : `No completed observation of ${ctx.metric} yet.`)) {
+    const atTask = target ? ` at task ${target.name}` : "";
+    if (C.setEmpty("chart-contour", points.length ? "" : `No completed observation of ${ctx.metric}${atTask} yet.`)) {
       C.note("contour-note", "");
       return;
     }
     const dots = C.downsample(points, CONTOUR_POINT_LIMIT);
-    C.note("contour-note", dots.length < points.length
-      ? `Downsampled: ${dots.length} of ${points.length} observations drawn as points (every ` +
-        `${C.ordinal(Math.ceil(points.length / CONTOUR_POINT_LIMIT))}); each cell's mean is of all of them.` : "");
+    C.note("contour-note", (target ? `Cells and points: the observations${atTask} (cost ${fmt(target.cost)}) only. ` : "") +
+      (dots.length < points.length
+        ? `Downsampled: ${dots.length} of ${points.length} observations drawn as points (every ` +
+          `${C.ordinal(Math.ceil(points.length / CONTOUR_POINT_LIMIT))}); each cell's mean is of all of them.` : ""));
     // About one observation per cell on average, between 5 x 5 and MAX_BINS x MAX_BINS; an
     // integer of fewer values than that gets a bin per value (more bins would leave strips
     // between its values empty, as if nothing had been tried there).
