@@ -126,13 +126,15 @@ def reported_multitask_experiment(server: RunningServer, name: str) -> str:
     return experiment
 
 
-def multitask_experiment(server: RunningServer, name: str) -> str:
+def multitask_experiment(
+    server: RunningServer, name: str, parameters: list[dict[str, Any]] = PARAMETERS
+) -> str:
     experiment = post(
         server,
         "/v1/experiments",
         {
             "name": name,
-            "parameters": PARAMETERS,
+            "parameters": parameters,
             "metrics": [{"name": "accuracy"}],
             "tasks": [{"name": "cheap", "cost": 0.25}, {"name": "full", "cost": 1}],
             "observation_budget": 20,
@@ -400,20 +402,14 @@ def test_the_contour_is_of_the_full_cost_tasks_observations(
 ) -> None:
     """The contour's cells averaged every task's values, a cheap task's (partial
     evaluations) with the full one's, in the same cell."""
-    experiment = post(
+    experiment = multitask_experiment(
         dashboard_server,
-        "/v1/experiments",
-        {
-            "name": "Contour by task",
-            "parameters": [
-                {"name": "x", "type": "double", "bounds": {"min": 0, "max": 1}},
-                {"name": "y", "type": "double", "bounds": {"min": 0, "max": 1}},
-            ],
-            "metrics": [{"name": "accuracy"}],
-            "tasks": [{"name": "cheap", "cost": 0.25}, {"name": "full", "cost": 1}],
-            "observation_budget": 20,
-        },
-    )["id"]
+        "Contour by task",
+        [
+            {"name": "x", "type": "double", "bounds": {"min": 0, "max": 1}},
+            {"name": "y", "type": "double", "bounds": {"min": 0, "max": 1}},
+        ],
+    )
     for x, y, task, value in [
         (0.1, 0.1, "full", 0.9),
         (0.12, 0.11, "cheap", 0.1),
