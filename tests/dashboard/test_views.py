@@ -352,6 +352,14 @@ def test_the_page_fits_a_phone(
         assert box is not None
         assert box["width"] <= width, chart
         assert box["width"] > 250, chart
+    # The download buttons keep together on one line, JSON not wrapped below CSV.
+    csv_button, json_button = (
+        page.locator(f"#download-{kind}").bounding_box() for kind in ("csv", "json")
+    )
+    assert csv_button is not None
+    assert json_button is not None
+    assert json_button["y"] == csv_button["y"]
+    assert json_button["x"] > csv_button["x"]
     watched.screenshot("phone")
     # The experiments list too: every column on the screen, none behind a sideways scroll.
     page.goto(f"{dashboard_server.url}/dashboard/")
