@@ -294,3 +294,40 @@ def test_the_dashboard_serves_a_multitask_experiments_analysis(
     assert stored is not None
     (metric,) = stored.metrics
     check_target_task_analysis(metric, full)
+
+
+@pytest.mark.parametrize("objective", [Objective.MAXIMIZE, Objective.MINIMIZE])
+def test_the_analysis_says_where_the_warped_models_band_is_cut(objective: Objective) -> None:
+    """Values that grow exponentially along x, observed on its lower half only: the model
+    sees them through a Yeo-Johnson warp whose inverse is clipped to the observed range
+    widened by its own width either side. Past the observations the band runs into that
+    limit (the better end: the top when maximizing, the bottom when minimizing) and is
+    flat there; the analysis gives the limits in the metric's units and the one reached."""
+    sign = 1.0 if objective is Objective.MAXIMIZE else -1.0
+    spec = ExperimentSpec("skewed", space(unit("x")), (Metric("f", objective),))
+    xs = [0.46 * i / 11 for i in range(12)]
+    values = [sign * math.exp(12 * x) for x in xs]
+    observations = [
+        Observation(i + 1, 3, None, {"x": x}, (MetricValue("f", v),), False, None, 0)
+        for i, (x, v) in enumerate(zip(xs, values, strict=True))
+    ]
+    engine = BoTorchEngine(num_restarts=4, raw_samples=128)
+    experiment = Experiment(3, 1, spec, ExperimentState.ACTIVE, 0, 0)
+    engine.propose(ProposalRequest(experiment, len(observations), [], observations, count=1))
+    analysis = engine.analyze()
+    assert analysis is not None
+    (metric,) = analysis.metrics
+    assert metric.clipped == 0  # no bad tail: the fitted range is the observed one
+    width = max(values) - min(values)
+    assert metric.band_limits == pytest.approx((min(values) - width, max(values) + width))
+    assert metric.band_limits is not None
+    low, high = metric.band_limits
+    band = slice_of(metric, "x")
+    if objective is Objective.MAXIMIZE:
+        assert metric.band_cut_at == (high,)
+        assert max(band.upper) == high
+        assert min(band.lower) > low
+    else:
+        assert metric.band_cut_at == (low,)
+        assert min(band.lower) == low
+        assert max(band.upper) < high

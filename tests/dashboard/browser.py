@@ -107,6 +107,15 @@ def label_problems(watched: Watched) -> list[str]:
     return problems
 
 
+LEGEND_TEXTS = (Path(__file__).parent / "legend_texts.js").read_text()
+
+
+def legend_texts(watched: Watched, chart: str) -> list[str]:
+    """The texts a chart's legend shows, e.g. of ``honedCharts.best``."""
+    texts: list[str] = watched.page.evaluate(f"() => ({LEGEND_TEXTS})({chart})")
+    return texts
+
+
 def readme_screenshot(watched: Watched, name: str, through: str | None = None) -> None:
     """The README's pictures (docs/NAME), refreshed when HONED_UPDATE_SCREENSHOT=1, so a
     test run leaves the tree clean: the viewport, or with ``through`` the page from the

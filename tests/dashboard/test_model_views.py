@@ -15,6 +15,11 @@ import scipy.stats
 from playwright.sync_api import BrowserContext
 from playwright.sync_api import expect
 
+from honed.domain.analysis import Importance
+from honed.domain.analysis import MetricAnalysis
+from honed.domain.analysis import ModelAnalysis
+from honed.domain.analysis import Slice
+from honed.storage.sql.storage import SqlStorage
 from tests.dashboard.browser import label_problems
 from tests.dashboard.browser import readme_screenshot
 from tests.dashboard.browser import sign_in
@@ -253,4 +258,130 @@ def test_the_page_says_when_the_model_is_not_ready(
     empty = watched.page.locator("#importance-panel .chart-empty")
     assert "Model not ready" in empty.inner_text()
     assert watched.page.locator("#chart-importance").is_hidden()
+    assert watched.errors == []
+
+
+def test_the_slices_say_where_the_models_band_is_cut(
+    context: BrowserContext, model_server: RunningServer
+) -> None:
+    """Throughput that grows exponentially with the load, observed at low loads only: the
+    model sees it warped, and the warp's inverse is clipped to a span of the observed values,
+    so past the observations the band's top runs flat at that limit. The analysis says at
+    what value, and the slices' note says that the band is cut there and why."""
+    loads = [0.46 * i / 11 for i in range(12)]
+    values = [math.exp(12 * load) for load in loads]
+    with httpx.Client(
+        base_url=model_server.url, auth=(model_server.token, ""), timeout=30
+    ) as http:
+        experiment = http.post(
+            "/v1/experiments",
+            json={
+                "name": "Throughput",
+                "parameters": [{"name": "load", "type": "double", "bounds": {"min": 0, "max": 1}}],
+                "metrics": [{"name": "throughput", "objective": "maximize"}],
+            },
+        ).json()["id"]
+        batch = [
+            {"assignments": {"load": load}, "values": [{"name": "throughput", "value": value}]}
+            for load, value in zip(loads, values, strict=True)
+        ]
+        response = http.post(
+            f"/v1/experiments/{experiment}/observations/batch", json={"observations": batch}
+        )
+        assert response.status_code == 200, response.text
+    model = wait_for_the_analysis(model_server, experiment, len(loads))
+    (analysis,) = model["analysis"]["metrics"]
+    width = max(values) - min(values)
+    low, high = analysis["band_limits"]
+    assert (low, high) == pytest.approx((min(values) - width, max(values) + width))
+    assert analysis["band_cut_at"] == [high]
+    (band,) = analysis["slices"]
+    assert max(band["upper"]) == high
+
+    watched = sign_in(context, model_server, f"/dashboard/experiments/{experiment}")
+    wait_loaded(watched)
+    page = watched.page
+    page.wait_for_function(
+        "() => honedCharts.scatter.load && honedCharts.scatter.load"
+        ".getOption().series.find(s => s.id === 'model-mean').data.length > 0"
+    )
+    expect(page.locator("#slices-note")).to_contain_text(
+        f"The model's band is cut at {high:.6g} (dashed line; it runs flat there): the model "
+        "fits throughput on a transformed scale and shows its predictions only from "
+        f"{low:.6g} to {high:.6g} (the range of the values it was fitted on, widened by its "
+        "own width either side); beyond, they are not shown."
+    )
+    marked = page.evaluate(
+        "() => honedCharts.scatter.load.getOption().series"
+        ".find(s => s.id === 'model-mean').markLine.data.map(d => [d.yAxis, d.lineStyle.type])"
+    )
+    assert marked == [[high, "dashed"]]
+    assert label_problems(watched) == []
+    page.evaluate(
+        "() => { document.querySelector('.model-grid').scrollIntoView();"
+        " window.scrollBy(0, -14); }"
+    )
+    watched.screenshot("model-views-cut")
+    assert watched.errors == []
+
+
+def test_the_slices_name_a_cut_only_where_the_band_reached_it(
+    context: BrowserContext, dashboard_server: RunningServer, dashboard_database: str
+) -> None:
+    """A warped model's band has limits whether or not it reaches them: the note speaks of
+    a cut only when a band reached one, and names both when both were."""
+    with httpx.Client(
+        base_url=dashboard_server.url, auth=(dashboard_server.token, ""), timeout=30
+    ) as http:
+        experiment = http.post(
+            "/v1/experiments",
+            json={
+                "name": "Band limits",
+                "parameters": [{"name": "x", "type": "double", "bounds": {"min": 0, "max": 1}}],
+                "metrics": [{"name": "loss", "objective": "minimize"}],
+            },
+        ).json()["id"]
+        for x, value in ((0.2, 1.0), (0.5, 2.0), (0.8, 4.0)):
+            http.post(
+                f"/v1/experiments/{experiment}/observations",
+                json={"assignments": {"x": x}, "value": value},
+            ).raise_for_status()
+    watched = sign_in(context, dashboard_server, f"/dashboard/experiments/{experiment}")
+    note = watched.page.locator("#slices-note")
+    # What the optimizer process stores (this server runs none).
+    for cut_at, expected in (
+        ((), None),
+        ((-2.0, 7.0), "The model's band is cut at -2 and 7 (dashed line; it runs flat there)"),
+    ):
+        band = Slice("x", (0.0, 0.5, 1.0), (1.5, 2.0, 5.0), (-2.0, 1.5, 3.0), (2.0, 2.5, 7.0))
+        metric = MetricAnalysis(
+            "loss",
+            (Importance("x", 1.0, 1.0, 1.0),),
+            1.0,
+            {"x": 0.2},
+            (band,),
+            band_limits=(-2.0, 7.0),
+            band_cut_at=cut_at,
+        )
+        storage = SqlStorage.from_url(dashboard_database)
+        try:
+            storage.store_model_analysis(
+                int(experiment), ModelAnalysis(3, time.time(), 0.5, 64, (metric,))
+            )
+        finally:
+            storage.close()
+        watched.page.reload()
+        wait_loaded(watched)
+        expect(note).to_contain_text("Model band: the prediction")
+        marked = (
+            "() => honedCharts.scatter.x.getOption().series"
+            ".find(s => s.id === 'model-mean').markLine.data.map(d => d.yAxis)"
+        )
+        if expected is None:
+            assert "cut" not in note.inner_text()
+            assert watched.page.evaluate(marked) == []
+        else:
+            expect(note).to_contain_text(expected)
+            expect(note).to_contain_text("shows its predictions only from -2 to 7 (the range")
+            assert watched.page.evaluate(marked) == [-2.0, 7.0]
     assert watched.errors == []

@@ -20,8 +20,10 @@ from honed.domain.analysis import Importance
 from honed.domain.analysis import MetricAnalysis
 from honed.domain.analysis import ModelAnalysis
 from honed.domain.analysis import Slice
+from honed.domain.trials import STATUS_KEY
 from honed.storage.sql.storage import SqlStorage
 from tests.dashboard.browser import label_problems
+from tests.dashboard.browser import legend_texts
 from tests.dashboard.browser import sign_in
 from tests.dashboard.browser import wait_loaded
 from tests.support.server import RunningServer
@@ -432,4 +434,35 @@ def test_the_contour_is_of_the_full_cost_tasks_observations(
     assert sorted(dots) == [[0.1, 0.1], [0.9, 0.9]]
     expect(page.locator("#contour-note")).to_contain_text("at task full (cost 1) only")
     assert label_problems(watched) == []
+    assert watched.errors == []
+
+
+def test_the_legends_show_every_entry_on_a_phone(
+    browser_phone: BrowserContext, dashboard_server: RunningServer
+) -> None:
+    """Two tasks and a stopped trial: the best-so-far legend's four entries do not fit one
+    line of a phone. It wraps, every entry in sight, where a paged legend showed two and
+    "1/2"; the plot moves down by the added line, under no text. The slices' three fit."""
+    experiment = reported_multitask_experiment(dashboard_server, "Legends on a phone")
+    post(
+        dashboard_server,
+        f"/v1/experiments/{experiment}/observations",
+        {
+            "assignments": {"x": 0.5},
+            "value": 0.55,
+            "task": "full",
+            "metadata": {STATUS_KEY: "early_stopped"},
+        },
+    )
+    watched = sign_in(browser_phone, dashboard_server, f"/dashboard/experiments/{experiment}")
+    wait_loaded(watched)
+    tasks = ["full (cost 1)", "cheap (cost 0.25)"]
+    assert legend_texts(watched, "honedCharts.best") == [
+        "best accuracy",
+        *tasks,
+        "stopped early",
+    ]
+    assert legend_texts(watched, "honedCharts.scatter.x") == [*tasks, "stopped early"]
+    assert label_problems(watched) == []
+    watched.screenshot("multitask-phone")
     assert watched.errors == []

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 from playwright.sync_api import Browser
 from playwright.sync_api import BrowserContext
 from playwright.sync_api import expect
@@ -352,6 +353,14 @@ def test_the_page_fits_a_phone(
         assert box is not None
         assert box["width"] <= width, chart
         assert box["width"] > 250, chart
+    # The download buttons keep together on one line, JSON not wrapped below CSV.
+    csv_button, json_button = (
+        page.locator(f"#download-{kind}").bounding_box() for kind in ("csv", "json")
+    )
+    assert csv_button is not None
+    assert json_button is not None
+    assert json_button["y"] == csv_button["y"]
+    assert json_button["x"] > csv_button["x"]
     watched.screenshot("phone")
     # The experiments list too: every column on the screen, none behind a sideways scroll.
     page.goto(f"{dashboard_server.url}/dashboard/")
@@ -725,4 +734,22 @@ def test_the_csv_download_keeps_fields_with_commas_quotes_and_newlines_whole(
         page.click("#download-csv")  # newest first, as the table shows them
     text = Path(download.value.path()).read_text(encoding="utf-8")
     assert list(csv.DictReader(io.StringIO(text))) == cli[::-1]
+    assert watched.errors == []
+
+
+def test_a_category_axis_of_the_parallel_coordinates_ticks_its_categories(
+    context: BrowserContext, dashboard_server: RunningServer, seeded: Seeded
+) -> None:
+    """The optimizer axis: a tick where each category sits (where its lines meet the axis),
+    none between two categories, which read as values of their own."""
+    watched = open_trained(context, dashboard_server, seeded)
+    ticks, categories = watched.page.evaluate(
+        """() => { const c = honedCharts.parallel;
+          const i = c.getOption().parallelAxis.findIndex((a) => a.type === "category");
+          const axis = c.getModel().getComponent("parallelAxis", i).axis;
+          return [axis.getTicksCoords().map((t) => t.coord),
+            c.getOption().parallelAxis[i].data.map((_, k) => axis.dataToCoord(k))]; }"""
+    )
+    assert len(categories) == 3
+    assert ticks == pytest.approx(categories)
     assert watched.errors == []

@@ -57,6 +57,13 @@ class MetricAnalysis:
     #: None when no value was clipped. ``clipped``: how many observations were.
     clipped_at: float | None = None
     clipped: int = 0
+    #: For a metric the model saw warped: the span its predictions are mapped back within,
+    #: (lowest, highest) in the metric's units: the range of the values it was fitted on
+    #: widened by its own width either side (beyond, the warp's inverse grows without
+    #: bound); None without a warp.
+    band_limits: tuple[float, float] | None = None
+    #: The ends of ``band_limits`` that a slice's band reached: there the band is cut, flat.
+    band_cut_at: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True)

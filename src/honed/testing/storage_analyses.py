@@ -28,6 +28,10 @@ def analysis(observations: int) -> ModelAnalysis:
             Slice("x", (0.0, 0.5, 1.0), (1.0, 2.0, 1.5), (0.5, 1.5, 1.0), (1.5, 2.5, 2.0)),
             Slice("kind", ("a", "b"), (1.0, 2.0), (0.0, 1.0), (2.0, 3.0)),
         ),
+        clipped_at=0.25,
+        clipped=2,
+        band_limits=(-1.5, 3.0),
+        band_cut_at=(3.0,),
     )
     return ModelAnalysis(observations, 1_700_000_000.5, 0.02, 512, (metric,))
 

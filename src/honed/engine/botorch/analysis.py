@@ -10,7 +10,9 @@ dimension of the encoding (the model one-hots it inside), so it counts as one pa
 
 Slices: the posterior along each parameter with the others at the best observed point,
 the mean and two standard deviations of the (noise-free) objective either side, mapped
-back through the model's output warp to the metric's units.
+back through the model's output warp to the metric's units; the warp's inverse is clipped
+to a span of the fitted values (``MetricAnalysis.band_limits``), and the ends a band reached
+are reported (``band_cut_at``), since there the band is flat.
 
 A model with inputs beyond the encoding (a multitask model's task cost) is analysed with
 those inputs fixed (at the target task's cost): the importance and slices of its posterior
@@ -21,6 +23,7 @@ Shapes: ``d`` = ``Encoding.dim``; model-space points are ``(n, d)`` float64.
 
 from __future__ import annotations
 
+import math
 import time
 import warnings
 from collections.abc import Callable
@@ -138,6 +141,7 @@ def _metric_analysis(
         _slice(encoding, outcome, gp, inputs, anchor, dim, metric.sign())
         for dim in range(len(parameters))
     )
+    limits = _band_limits(outcome, metric.sign())
     return MetricAnalysis(
         metric=metric.name,
         importance=importance,
@@ -146,6 +150,30 @@ def _metric_analysis(
         slices=slices,
         clipped_at=None if outcome.clipped_at is None else metric.sign() * outcome.clipped_at,
         clipped=outcome.clipped,
+        band_limits=limits,
+        band_cut_at=_cut_at(limits, slices),
+    )
+
+
+def _band_limits(outcome: Outcome, sign: float) -> tuple[float, float] | None:
+    """The span the output warp's inverse clips to, (lowest, highest) in the metric's
+    units, or None when the values had no warp."""
+    if outcome.warp is None:
+        return None
+    low, high = sorted(sign * limit for limit in outcome.warp.limits)
+    return low, high
+
+
+def _cut_at(limits: tuple[float, float] | None, slices: Sequence[Slice]) -> tuple[float, ...]:
+    """The ends of ``limits`` that some slice's band reached: clipped values sit exactly at
+    the limit (the sign only flips them), and the mean lies within the band."""
+    if limits is None:
+        return ()
+    low, high = limits
+    lowest = min((v for s in slices for v in s.lower), default=math.inf)
+    highest = max((v for s in slices for v in s.upper), default=-math.inf)
+    return tuple(
+        limit for limit, reached in ((low, lowest <= low), (high, highest >= high)) if reached
     )
 
 

@@ -77,11 +77,16 @@ class YeoJohnson:
             else:
                 down = -numpy.expm1(-y)
         z = numpy.where(positive, up, down)
-        span = self.high - self.low
-        clipped: numpy.ndarray = numpy.clip(
-            z * self.spread + self.mean, self.low - span, self.high + span
-        )
+        lowest, highest = self.limits
+        clipped: numpy.ndarray = numpy.clip(z * self.spread + self.mean, lowest, highest)
         return clipped
+
+    @property
+    def limits(self) -> tuple[float, float]:
+        """The values the inverse is clipped to: the fitted range widened by its own width
+        either side."""
+        span = self.high - self.low
+        return self.low - span, self.high + span
 
 
 @dataclass(frozen=True)

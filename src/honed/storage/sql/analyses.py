@@ -79,7 +79,17 @@ def analysis_from_json(body: dict[str, Any]) -> ModelAnalysis:
                 # Absent from analyses stored before honed recorded the clipping.
                 clipped_at=m.get("clipped_at"),
                 clipped=m.get("clipped", 0),
+                # Absent from analyses stored before honed recorded where bands are cut.
+                band_limits=_pair(m.get("band_limits")),
+                band_cut_at=tuple(m.get("band_cut_at", ())),
             )
             for m in body["metrics"]
         ),
     )
+
+
+def _pair(values: list[float] | None) -> tuple[float, float] | None:
+    if values is None:
+        return None
+    low, high = values
+    return low, high

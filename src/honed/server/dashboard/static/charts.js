@@ -23,7 +23,12 @@ const HonedCharts = (() => {
     }
     return c;
   }
-  window.addEventListener("resize", () => { for (const c of instances.values()) c.resize(); });
+  window.addEventListener("resize", () => {
+    for (const c of instances.values()) {
+      c.resize();
+      fitLegend(c);
+    }
+  });
 
   // Long parameter names, categories and host names: a text longer than its place is cut
   // short with an ellipsis (`cut`, `nameCut`: widths in pixels of the chart as drawn), and
@@ -60,12 +65,35 @@ const HonedCharts = (() => {
   function draw(c, option, first = {}) {
     // Drawn in one go: progressive rendering would show a large series half-drawn.
     for (const series of option.series || []) if (series.progressive === undefined) series.progressive = 0;
+    // The plot stays below the legend's extra lines (fitLegend) through every redraw.
+    if (option.grid && typeof option.grid.top === "number") {
+      c.__honedGridTop = option.grid.top;
+      option = { ...option, grid: { ...option.grid, top: option.grid.top + (c.__honedLegendExtra || 0) } };
+    }
     if (!c.__honedDrawn) {
       c.setOption({ animation: false, ...first, ...option }, { notMerge: true });
       c.__honedDrawn = true;
     } else {
       c.setOption(option, { replaceMerge: ["series"] });
     }
+    fitLegend(c);
+  }
+
+  // A legend that one line does not hold (a phone's) wraps onto more lines, every entry in
+  // sight (a paged one hid them behind "1/2" arrows): the plot moves down by the lines
+  // added and the chart grows by as much, so the plot keeps its height.
+  function fitLegend(c) {
+    const legend = c.getModel()?.getComponent("legend");
+    if (!legend || typeof c.__honedGridTop !== "number" || !c.getDom().offsetParent) return;
+    const rows = c.getViewOfComponentModel(legend).getContentGroup().children().map((item) => item.y);
+    const extra = rows.length ? Math.max(...rows) - Math.min(...rows) : 0;
+    if (extra === (c.__honedLegendExtra || 0)) return;
+    c.__honedLegendExtra = extra;
+    const node = c.getDom();
+    node.style.height = "";
+    if (extra) node.style.height = `${node.clientHeight + extra}px`;
+    c.resize();
+    c.setOption({ grid: { top: c.__honedGridTop + extra } });
   }
 
   const metricColour = (exp, name) => PALETTE[Math.max(0, exp.metrics.findIndex((m) => m.name === name)) % PALETTE.length];
@@ -92,10 +120,11 @@ const HonedCharts = (() => {
     return metric && metric.objective === "minimize" ? [...WORST_TO_BEST].reverse() : WORST_TO_BEST;
   }
 
-  // Legends stay on one line (paged when they do not fit, as on a phone), so they never run
-  // into the plot or an axis name; charts with one leave LEGEND_TOP for it and the names.
-  // A long metric name is cut short in the legend, whose own tooltip shows it whole.
-  const LEGEND = { legend: { type: "scroll", top: 0, textStyle: cut(180), tooltip: { show: true } } };
+  // Legends sit on top; charts with one leave LEGEND_TOP for its first line and the axis
+  // names, and draw() moves the plot down by any line it wraps onto, so a legend never runs
+  // into the plot or an axis name. A long metric name is cut short in the legend, whose own
+  // tooltip shows it whole.
+  const LEGEND = { legend: { top: 0, textStyle: cut(180), tooltip: { show: true } } };
   const LEGEND_TOP = 52;
 
   // A numeric axis for a metric or anything without bounds: fitted to the data, not to 0.

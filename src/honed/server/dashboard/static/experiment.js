@@ -178,6 +178,8 @@
       ? `Downsampled: ${shown.length} of ${usable.length} completed observations drawn (every ${C.ordinal(Math.ceil(usable.length / PARALLEL_LIMIT))}, and the best).` : "");
     // Each axis' name (centred above it) and category labels (to its right) are cut to the
     // room before the next axis, so none runs into its neighbour or past the chart's edge.
+    // A category axis ticks its categories, where the lines meet it, not the bounds between
+    // them (ECharts' default), which read as values of their own.
     // A multitask experiment's lines run through a task axis too (a cheaper task's value is
     // a partial evaluation), between the parameters and the metric; a brush on it picks tasks.
     const tasks = exp.tasks.map((t) => t.name);
@@ -189,6 +191,7 @@
     const fitted = (axis) => ({
       ...axis, ...C.nameCut(name),
       axisLabel: { ...axis.axisLabel, ...(axis.type === "category" ? C.cut(spacing - 14) : {}) },
+      ...(axis.type === "category" ? { axisTick: { alignWithLabel: true } } : {}),
     });
     const dims = [
       ...exp.parameters.map((p, dim) => C.paramAxis(p, { dim, name: p.name })),

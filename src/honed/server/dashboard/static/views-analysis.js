@@ -17,12 +17,13 @@
   // --- slices: the metric against each parameter, stopped trials marked, and the model's
   // prediction with a ±2 sd band (the other parameters at the best observed point). The
   // band is a transparent lower line with the band's width stacked on it. A dotted line
-  // marks the value the model clipped the bad tail at (`clippedAt`, when it did).
+  // marks the value the model clipped the bad tail at (`clippedAt`, when it did); a dashed
+  // line each limit this slice's band is cut at (`cuts`: see renderSlices).
   // A categorical parameter has no values between its categories: there the band is a
   // floating bar per category (a transparent bar up to the lower bound, the band's width
   // stacked on it) and the mean a dash, not a line and an area running from one category
   // to the next.
-  function modelSeries(band, exp, metric, clippedAt, categorical) {
+  function modelSeries(band, exp, metric, clippedAt, cuts, categorical) {
     const colour = C.metricColour(exp, metric);
     const xs = band ? band.values : [];
     const line = (id, extra, ys) => ({
@@ -45,7 +46,8 @@
           line("model-band", { stack: "band", silent: true, lineStyle: { opacity: 0 }, areaStyle: { color: colour, opacity: 0.15 } }, widths)]),
       { ...mean, name: "model",
         markLine: { silent: true, symbol: "none", label: { show: false }, lineStyle: { type: "dotted", color: C.GREY, width: 1.5 },
-          data: band && clippedAt !== null && clippedAt !== undefined ? [{ yAxis: clippedAt }] : [] } },
+          data: band ? [...(clippedAt !== null && clippedAt !== undefined ? [{ yAxis: clippedAt }] : []),
+            ...cuts.map((y) => ({ yAxis: y, lineStyle: { type: "dashed" } }))] : [] } },
     ];
   }
 
@@ -67,6 +69,18 @@
         `${fmt(analysis.clipped_at)} (dotted line; values past Tukey's fence are clipped so that a few very bad ` +
         "points do not dominate the fit), so there its band stays near that line."
       : "";
+    // Where the band reached the span the model's predictions are mapped back within, it
+    // runs flat: say so, or the flat edge would read as the model's certainty. The slices
+    // whose band reached a limit mark it.
+    const cutAt = analysis && analysis.band_limits ? analysis.band_cut_at || [] : [];
+    const cutsOf = (band) => cutAt.filter((y) => (y === analysis.band_limits[1]
+      ? Math.max(...band.upper) >= y : Math.min(...band.lower) <= y));
+    const cut = cutAt.length
+      ? ` The model's band is cut at ${cutAt.map(fmt).join(" and ")} (dashed line; it runs flat there): the model ` +
+        `fits ${metric} on a transformed scale and shows its predictions only from ${fmt(analysis.band_limits[0])} ` +
+        `to ${fmt(analysis.band_limits[1])} (the range of the values it was fitted on, widened by its own width ` +
+        "either side); beyond, they are not shown."
+      : "";
     // Multitask: the band is the model's at the target task, based at that task's best
     // result, while the points are the observations of every task.
     const task = ctx.model?.task;
@@ -74,13 +88,14 @@
       ? `Model band: the prediction and ±2 standard deviations of the model${HonedModel.atTask(ctx.model)}, with the ` +
         `other parameters at the best observed point${task ? " of that task" : ""} (` +
         Object.entries(analysis.anchor).map(([k, v]) => `${k} = ${fmt(v)}`).join(", ") + "). " +
-        (task ? "The points are the observations of every task, each task in its own colour. " : "") + ctx.model.message + clip
+        (task ? "The points are the observations of every task, each task in its own colour. " : "") + ctx.model.message + clip + cut
       : "");
     const points = C.taskPoints(exp, metric, done);
     for (const param of exp.parameters) {
       const id = "scatter-" + param.name;
       if (!document.getElementById(id)) box.append(el("div", { class: "chart", id, "data-param": param.name }));
       const c = (ctx.charts.scatter[param.name] = C.chart(id));
+      const prediction = HonedModel.slice(ctx.model, metric, param.name);
       const point = (o) => ({ value: [o.assignments[param.name] ?? null, ctx.valueOf(o, metric)], id: o.id, task: o.task });
       // The parameter names the x axis and the metric the y axis, along it: a long name on
       // top, where a title was, ran into the other.
@@ -107,7 +122,7 @@
             itemStyle: { color: colour, opacity: 0.7 }, data: observations.map(point) })),
           ...(stopped.length ? [{ id: "stopped", name: "stopped early", type: "scatter", symbol: "triangle", symbolSize: 8, z: 3,
             itemStyle: { color: C.ORANGE }, data: stopped.map(point) }] : []),
-          ...modelSeries(HonedModel.slice(ctx.model, metric, param.name), exp, metric, analysis && analysis.clipped_at,
+          ...modelSeries(prediction, exp, metric, analysis && analysis.clipped_at, prediction?.upper ? cutsOf(prediction) : [],
             param.type === "categorical"),
         ],
         tooltip: { formatter: (p) => (p.seriesId === "model-mean"
