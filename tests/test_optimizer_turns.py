@@ -12,10 +12,17 @@ from honed.domain.experiment import ExperimentSpec
 from honed.domain.experiment import Task
 from honed.domain.metrics import Metric
 from honed.domain.metrics import Objective
+from honed.domain.records import Suggestion
+from honed.domain.records import SuggestionSource
 from honed.domain.tenancy import Token
 from honed.engine.base import Engine
 from honed.service.app import Services
+from honed.service.optimizer import LoopSettings
 from honed.service.optimizer import OptimizerLoop
+from honed.service.suggestions import FIT_WAIT_FACTOR
+from honed.service.suggestions import FIT_WAIT_SLACK_SECONDS
+from honed.service.suggestions import TURN_GRACE_SECONDS
+from honed.service.suggestions import ServingPolicy
 from honed.storage.sql.storage import SqlStorage
 from tests.test_optimizer import STEPPED
 from tests.test_optimizer import observe
@@ -89,6 +96,41 @@ def test_a_slow_batch_ends_after_its_point_when_another_experiments_request_come
     assert loop.step() == fast
 
 
+def test_a_waiting_request_outwaits_its_bound_while_the_optimizer_fits_another_experiment(
+    services: Services, token: Token, storage: SqlStorage, engine_factory: Callable[[], Engine]
+) -> None:
+    """The bound made from its own experiment's fits does not count another experiment's
+    fit ahead of it: while the only live optimizer holds that one's lease, the request
+    waits past its bound, and gets the fresh point of its own fit when its turn comes."""
+    slow = with_design(services, token, slow_spec(workers=2), TASK_DESIGN)
+    fast = with_design(services, token, bowl_spec("fast"), DESIGN)
+    loop = OptimizerLoop(storage, engine_factory, settings=STEPPED)
+    storage.request_candidates(fast)
+    assert loop.step() == fast
+    observe(services, token, services.suggestions.create(token, fast), bowl)  # now stale
+    storage.heartbeat(loop.name)
+    assert storage.claim_experiment(slow, loop.name, 600)  # its fit of the slow one runs
+    fit_seconds = storage.optimizer_status(fast).fit_seconds
+    assert fit_seconds is not None
+    bound = FIT_WAIT_FACTOR * fit_seconds + FIT_WAIT_SLACK_SECONDS
+    patient = Services(storage, ServingPolicy(max_wait_seconds=300.0))
+    served: list[Suggestion] = []
+    request = threading.Thread(
+        target=lambda: served.append(patient.suggestions.create(token, fast))
+    )
+    request.start()
+    waited = time.monotonic() + bound + TURN_GRACE_SECONDS + 1.0
+    while time.monotonic() < waited:  # heartbeats go on, as from the loop's thread
+        storage.heartbeat(loop.name)
+        time.sleep(0.5)
+    assert not served  # past its bound, it still waits
+    assert loop.step() == fast  # its turn
+    request.join()
+    assert served[0].source is SuggestionSource.OPTIMIZER
+    assert served[0].model is not None
+    assert (served[0].model.fresh, served[0].model.observations) == (True, DESIGN + 1)
+
+
 def test_while_another_optimizer_is_free_the_slow_experiment_keeps_its_batch(
     services: Services, token: Token, storage: SqlStorage, engine_factory: Callable[[], Engine]
 ) -> None:
@@ -105,3 +147,40 @@ def test_while_another_optimizer_is_free_the_slow_experiment_keeps_its_batch(
     assert loop.step() == slow
     assert storage.ready_candidates(slow) == 2 + 2
     assert idle.step() == fast
+
+
+def test_a_request_queued_behind_another_experiments_long_fit_waits_for_its_turn(
+    services: Services, token: Token, storage: SqlStorage, engine_factory: Callable[[], Engine]
+) -> None:
+    """The only optimizer is computing a slow experiment's batch when a request of another
+    experiment arrives, whose ready point missed its worker's last result. That request's
+    own bound (a few of its fits) runs out long before the batch is done; it waits on, since
+    the optimizer is busy toward it, and gets the fresh point of its experiment's next fit
+    rather than the stale one."""
+    slow = with_design(services, token, slow_spec(workers=4), TASK_DESIGN)
+    fast = with_design(services, token, bowl_spec("fast"), DESIGN)
+    for _ in range(4):  # the slow experiment's four workers evaluate
+        services.suggestions.create(token, slow)
+    loop = OptimizerLoop(storage, engine_factory, settings=LoopSettings(idle_seconds=0.02))
+    storage.heartbeat(loop.name)
+    assert storage.claim_experiment(fast, loop.name, 600)
+    loop.fit(next(w for w in storage.optimizer_work() if w.experiment.id == fast))
+    # Its worker reports: the ready points missed that result.
+    observe(services, token, services.suggestions.create(token, fast), bowl)
+    stop = threading.Event()
+    running = threading.Thread(target=loop.run, args=(stop,))
+    running.start()
+    try:
+        # The slow experiment has no model and four workers pending: it goes first.
+        while not storage.optimizer_status(slow).fitting:
+            time.sleep(0.01)
+        # A service started now sees the optimizer alive at once.
+        patient = Services(storage, ServingPolicy(max_wait_seconds=300.0))
+        served: Suggestion = patient.suggestions.create(token, fast)
+    finally:
+        stop.set()
+        running.join()
+    assert served.source is SuggestionSource.OPTIMIZER
+    assert served.model is not None
+    assert (served.model.fresh, served.model.unaccounted) == (True, 0)
+    assert served.model.observations == DESIGN + 1
