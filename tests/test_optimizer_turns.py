@@ -59,20 +59,21 @@ def test_a_slow_experiments_fit_proposes_one_point_while_another_experiments_req
     services: Services, token: Token, storage: SqlStorage, engine_factory: Callable[[], Engine]
 ) -> None:
     """Both experiments' requests wait and neither has a model: the loop fits the older one
-    first, and since the other's requests wait behind it, one point rather than its batch
-    (a multitask batch takes a point's time per point). Alone, it gets its batch."""
-    slow = with_design(services, token, slow_spec(workers=2), TASK_DESIGN)
+    first, and since the other's requests wait behind it, a point for each of its waiting
+    requests rather than its batch (a multitask batch takes a point's time per point).
+    Alone, it gets its batch."""
+    slow = with_design(services, token, slow_spec(workers=3), TASK_DESIGN)
     fast = with_design(services, token, bowl_spec("fast"), DESIGN)
-    storage.request_candidates(slow)  # a request of each waits
+    storage.request_candidates(slow, count=2)  # two of its workers wait, one evaluates
     storage.request_candidates(fast)
     loop = OptimizerLoop(storage, engine_factory, settings=STEPPED)
     assert loop.step() == slow
-    assert storage.ready_candidates(slow) == 1
+    assert storage.ready_candidates(slow) == 2
     assert loop.step() == fast
     storage.request_candidates(slow)  # its other worker: nobody else waits now
     assert loop.step() == slow
     # One per expected worker and two spares (OptimizerLoop.batch_size).
-    assert storage.ready_candidates(slow) == 2 + 2
+    assert storage.ready_candidates(slow) == 3 + 2
 
 
 def test_a_slow_batch_ends_after_its_point_when_another_experiments_request_comes_to_wait(

@@ -101,6 +101,11 @@ def fit_due(work: OptimizerWork, now: float, settings: LoopSettings, name: str =
     return changed and not just_now
 
 
+def owed(work: OptimizerWork) -> int:
+    """The points a short turn still proposes: one per request waiting when it began."""
+    return max(work.waiting, 1)
+
+
 class _Turn:
     """One fit's turn of the loop: whether it was cut short for other experiments."""
 
@@ -108,7 +113,11 @@ class _Turn:
         self._loop, self._work, self.short = loop, work, short
 
     def enough(self, chosen: int) -> bool:
-        """Asked by the engine after each point of a batch chosen point after point."""
+        """Asked by the engine after each point of a batch chosen point after point: the
+        batch ends once it holds a point for each request that waited when it began and
+        other experiments' requests wait."""
+        if chosen < owed(self._work):
+            return False
         try:
             self.short = self._loop.others_wait_now(self._work)
         except Exception:  # the database is restarting: the batch goes on
@@ -220,10 +229,10 @@ class OptimizerLoop:
 
     def fit(self, work: OptimizerWork, short: bool = False) -> None:
         """Fit the experiment and store its candidates. ``short``: other experiments'
-        requests wait behind this fit, so it proposes one candidate, not a batch; a batch
-        chosen point after point ends early when they come to wait during it (a multitask
-        batch can take half a minute: docs/decisions.md, A slow experiment's fit is a short
-        turn while others wait)."""
+        requests wait behind this fit, so it proposes a point for each of its own waiting
+        requests only, not its whole batch; a batch chosen point after point ends there
+        when they come to wait during it (a multitask batch can take half a minute:
+        docs/decisions.md, A slow experiment's fit is a short turn while others wait)."""
         experiment_id = work.experiment.id
         started = time.perf_counter()
         try:
@@ -234,11 +243,15 @@ class OptimizerLoop:
             current = replace(work, open_count=len(pending))
             count = self.batch_size(current)
             consumed = work.stored_candidates - work.ready_candidates
-            if short or max(self.arrivals(work), consumed) >= count:
-                # Requests outpace fits and the pool serves most of them, or other
-                # experiments wait for this loop: one optimised candidate keeps the cycle
-                # short (the pool is drawn from fresh data, the others' turn comes soon).
+            if max(self.arrivals(work), consumed) >= count:
+                # Requests outpace fits and the pool serves most of them: one optimised
+                # candidate keeps the cycle short, so the pool is drawn from fresh data.
                 count = 1
+            elif short:
+                # Other experiments' requests wait too: a point for each of this one's
+                # waiting requests, none for workers still evaluating, so that requests
+                # are served about in the order they came, whichever experiment is slow.
+                count = min(count, owed(work))
             pool = self.pool_size(current)
             # Set when the fit begins, not when it succeeds: after a fit lost to a database
             # restart the next one still knows the rate, instead of computing a whole batch
