@@ -119,10 +119,12 @@ class _Turn:
         if chosen < owed(self._work):
             return False
         try:
-            self.short = self._loop.others_wait_now(self._work)
+            wanted = self._loop.others_wait_now(self._work)
         except Exception:  # the database is restarting: the batch goes on
             logger.warning("optimizer queue unreadable during a fit", exc_info=True)
-        return self.short
+            return False
+        self.short = self.short or wanted
+        return wanted
 
 
 class OptimizerLoopRoles(OptimizerQueue, OptimizerSignals, ModelAnalyses, Protocol):
