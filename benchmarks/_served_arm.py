@@ -390,12 +390,13 @@ class Served:
 
 @contextmanager
 def fresh_server(
-    prefix: str = "honed-served-", extra_args: Sequence[str] = ()
+    prefix: str = "honed-served-", extra_args: Sequence[str] = (), optimizers: int | None = 1
 ) -> Iterator[Served]:
     """``honed serve`` as users start it: one server process and one optimizer process, on
     a fresh SQLite file in a temporary directory, a free loopback port, a random
     ``HONED_API_TOKEN``; yielded once its optimizer has sent a heartbeat. ``extra_args``:
-    more ``honed serve`` options (``--log-level info`` logs each model fit)."""
+    more ``honed serve`` options (``--log-level info`` logs each model fit). ``optimizers``:
+    its optimizer processes (None: ``honed serve``'s default)."""
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))  # tests.support.server
     from tests.support.server import running_server
@@ -407,7 +408,7 @@ def fresh_server(
         with running_server(
             database_url,
             token=token,
-            optimizers=1,
+            optimizers=optimizers,
             startup_timeout=STARTUP_TIMEOUT,
             extra_args=extra_args,
         ) as server:

@@ -43,7 +43,7 @@ def running_server(
     token: str | None = "test-token",
     workers: int = 1,
     startup_timeout: float = 60.0,
-    optimizers: int = 0,
+    optimizers: int | None = 0,
     candidate_wait: float | None = None,
     extra_args: Sequence[str] = (),
     launcher: Sequence[str] = (),
@@ -55,6 +55,7 @@ def running_server(
     and ``server.token`` is the one it prints (empty on a database that has tokens).
     ``launcher`` runs the Python process (e.g. valgrind and its options); ``env`` is set in
     its environment over this process' own (e.g. PYTHONPATH for another checkout's src).
+    ``optimizers``: None leaves their count to ``honed serve``'s default.
 
     No optimizer process by default (Sobol serves): most tests are about the API, and each
     optimizer process costs seconds of torch import.
@@ -79,8 +80,7 @@ def running_server(
                 database_url,
                 "--workers",
                 str(workers),
-                "--optimizers",
-                str(optimizers),
+                *(["--optimizers", str(optimizers)] if optimizers is not None else []),
                 *(["--candidate-wait", str(candidate_wait)] if candidate_wait is not None else []),
                 *extra_args,
             ],

@@ -105,8 +105,9 @@ def main() -> None:
     show_default=True,
     type=click.FloatRange(0, 3600),
     help="The longest a suggestion request past the initial design waits for a fresh model "
-    "point (it waits about three fits at most); then it gets the newest model point, and "
-    "Sobol only if the optimizer has none. 0: never wait.",
+    "point (about three of its experiment's fits, longer while the optimizer fits it or "
+    "other experiments ahead of it); then it gets the newest model point, and Sobol only if "
+    "the optimizer has none. 0: never wait.",
 )
 @click.option(
     "--prefer",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from abc import ABC
 from abc import abstractmethod
+from collections.abc import Callable
 from collections.abc import Sequence
 from dataclasses import dataclass
 from dataclasses import field
@@ -25,6 +26,9 @@ class ProposalRequest:
     may follow them, cheaper but still informed (an engine without such a mode ignores it),
     for requests that arrive before the next proposal is ready. ``pending_tasks``: for a
     multitask experiment, the task of each pending point (parallel to ``pending``).
+    ``enough``: an engine that chooses a batch one point after the other asks it after each
+    point, with the points chosen so far, and stops the batch there when it says so (the
+    optimizer loop's turn is wanted elsewhere); None: the whole batch.
     """
 
     experiment: Experiment
@@ -34,6 +38,7 @@ class ProposalRequest:
     count: int = 1
     pool: int = 0
     pending_tasks: Sequence[str | None] = ()
+    enough: Callable[[int], bool] | None = None
 
 
 @dataclass(frozen=True)

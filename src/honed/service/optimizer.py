@@ -24,10 +24,12 @@ from honed.engine.base import ProposalRequest
 from honed.engine.design import model_ready
 from honed.engine.tasks import proposal_tasks
 from honed.service.choice import uses_optimizer
+from honed.service.suggestions import OPTIMIZER_ALIVE_SECONDS
 from honed.storage.analyses import ModelAnalyses
 from honed.storage.optimizer import CandidateSet
 from honed.storage.optimizer import FitInputs
 from honed.storage.optimizer import OptimizerQueue
+from honed.storage.optimizer import OptimizerSignals
 from honed.storage.optimizer import OptimizerWork
 
 logger = logging.getLogger(__name__)
@@ -99,8 +101,35 @@ def fit_due(work: OptimizerWork, now: float, settings: LoopSettings, name: str =
     return changed and not just_now
 
 
-class OptimizerLoopRoles(OptimizerQueue, ModelAnalyses, Protocol):
-    """What the loop touches: the optimizer's queue, and the analyses it stores."""
+def owed(work: OptimizerWork) -> int:
+    """The points a short turn still proposes: one per request waiting when it began."""
+    return max(work.waiting, 1)
+
+
+class _Turn:
+    """One fit's turn of the loop: whether it was cut short for other experiments."""
+
+    def __init__(self, loop: OptimizerLoop, work: OptimizerWork, short: bool) -> None:
+        self._loop, self._work, self.short = loop, work, short
+
+    def enough(self, chosen: int) -> bool:
+        """Asked by the engine after each point of a batch chosen point after point: the
+        batch ends once it holds a point for each request that waited when it began and
+        other experiments' requests wait."""
+        if chosen < owed(self._work):
+            return False
+        try:
+            wanted = self._loop.others_wait_now(self._work)
+        except Exception:  # the database is restarting: the batch goes on
+            logger.warning("optimizer queue unreadable during a fit", exc_info=True)
+            return False
+        self.short = self.short or wanted
+        return wanted
+
+
+class OptimizerLoopRoles(OptimizerQueue, OptimizerSignals, ModelAnalyses, Protocol):
+    """What the loop touches: the optimizer's queue and signals, and the analyses it
+    stores."""
 
 
 class OptimizerLoop:
@@ -174,12 +203,38 @@ class OptimizerLoop:
             if self._storage.claim_experiment(
                 work.experiment.id, self.name, self._settings.lease_seconds
             ):
-                self.fit(work)
+                self.fit(work, short=self._others_wait(work, due))
                 return work.experiment.id
         self._analyse_deferred()
         return None
 
-    def fit(self, work: OptimizerWork) -> None:
+    def _others_wait(self, work: OptimizerWork, due: list[OptimizerWork]) -> bool:
+        """Whether requests of other experiments due for a fit (none that another live
+        process fits) wait behind this one: more of them wait than other live processes
+        are free (fitting nothing) to take them."""
+        waiting = sum(other.waiting > 0 for other in due if other is not work)
+        if waiting == 0:
+            return False
+        # Read once this loop holds its lease: a live loop counts itself among the busy.
+        turn = self._storage.fit_turn(work.experiment.id, OPTIMIZER_ALIVE_SECONDS)
+        return waiting > turn.live - turn.busy
+
+    def others_wait_now(self, work: OptimizerWork) -> bool:
+        """``_others_wait`` read anew while ``work``'s fit runs."""
+        now = time.time()
+        due = [
+            w
+            for w in self._storage.optimizer_work()
+            if w.experiment.id != work.experiment.id and self.needs_fit(w, now)
+        ]
+        return self._others_wait(work, due)
+
+    def fit(self, work: OptimizerWork, short: bool = False) -> None:
+        """Fit the experiment and store its candidates. ``short``: other experiments'
+        requests wait behind this fit, so it proposes a point for each of its own waiting
+        requests only, not its whole batch; a batch chosen point after point ends there
+        when they come to wait during it (a multitask batch can take half a minute:
+        docs/decisions.md, A slow experiment's fit is a short turn while others wait)."""
         experiment_id = work.experiment.id
         started = time.perf_counter()
         try:
@@ -194,11 +249,17 @@ class OptimizerLoop:
                 # Requests outpace fits and the pool serves most of them: one optimised
                 # candidate keeps the cycle short, so the pool is drawn from fresh data.
                 count = 1
+            elif short:
+                # Other experiments' requests wait too: a point for each of this one's
+                # waiting requests, none for workers still evaluating, so that requests
+                # are served about in the order they came, whichever experiment is slow.
+                count = min(count, owed(work))
             pool = self.pool_size(current)
             # Set when the fit begins, not when it succeeds: after a fit lost to a database
             # restart the next one still knows the rate, instead of computing a whole batch
             # as if requests were few.
             self._last_fit[experiment_id] = work.observation_count
+            turn = _Turn(self, work, short)
             proposal = engine.propose(
                 ProposalRequest(
                     work.experiment,
@@ -208,6 +269,7 @@ class OptimizerLoop:
                     count=count,
                     pool=pool,
                     pending_tasks=[s.task for s in inputs.pending],
+                    enough=None if count == 1 else turn.enough,
                 )
             )
             # Multitask: the engine's task of each point, else the target task.
@@ -220,12 +282,13 @@ class OptimizerLoop:
                 ),
             )
             logger.info(
-                "experiment %s: %d candidates from %d observations, %d pending, in %.2fs",
+                "experiment %s: %d candidates from %d observations, %d pending, in %.2fs%s",
                 experiment_id,
                 len(proposal.points),
                 len(inputs.observations),
                 len(pending),
                 seconds,
+                " (a short turn: other experiments wait)" if turn.short else "",
             )
         except Exception as error:  # recorded and shown; Sobol keeps serving meanwhile
             logger.exception("optimizer failed for experiment %s", experiment_id)

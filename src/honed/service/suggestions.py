@@ -4,9 +4,11 @@ experiment in a process go through its hand-out queue (honed.service.handout): o
 transaction serves the requests that arrived while the one before it ran.
 
 Past the initial design a request is served a fresh model point (``choice``): when none is
-ready it waits for the fit that is running or due, for at most ``ServingPolicy.wait_bound``;
-then it takes the newest fit's point even if stale, and only when the optimizer has none
-at all (or no optimizer runs) the sequence engine's (Sobol) point, with a warning.
+ready it waits for the fit that is running or due, for ``ServingPolicy.wait_bound``, and on
+while the optimizer is busy toward it (its fit runs, or every optimizer fits another
+experiment), never past ``max_wait_seconds``; then it takes the newest fit's point even if
+stale, and only when the optimizer has none at all (or no optimizer runs) the sequence
+engine's (Sobol) point, with a warning.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from honed.service.handout import Queued
 from honed.storage.experiments import ExperimentStore
 from honed.storage.optimizer import CandidateBasis
 from honed.storage.optimizer import FitMarker
+from honed.storage.optimizer import FitTurn
 from honed.storage.optimizer import OptimizerSignals
 from honed.storage.suggestions import NewSuggestion
 from honed.storage.suggestions import SuggestionContext
@@ -61,6 +64,9 @@ DEFAULT_MAX_WAIT_SECONDS = 60.0
 # so the fresh point can be the next fit's.
 FIT_WAIT_FACTOR = 3.0
 FIT_WAIT_SLACK_SECONDS = 2.0
+# A request whose bound ran out while no optimizer worked toward it looks once more after
+# this long: an optimizer between two fits holds no lease while it reads the queue.
+TURN_GRACE_SECONDS = 1.0
 
 
 class Preference(StrEnum):
@@ -223,6 +229,11 @@ class SuggestionRequest:
         #: Wall-clock arrival, to compare with when a stored fit began (``_began_after``).
         self._arrived = time.time()
         self._deadline: float | None = None
+        #: The wait bound from the experiment's last fit, and the most the request waits
+        #: in all (``_wait``: the deadline moves while the optimizer works toward it).
+        self._bound = 0.0
+        self._cap = 0.0
+        self._graced = False
         #: The fit marker when this request last found nothing it may take.
         self._marker: FitMarker | None = None
         self._first_error: float | None = None
@@ -285,6 +296,11 @@ class SuggestionRequest:
             if self._max_wait is not None:
                 bound = min(bound, self._max_wait)
             self._deadline = now + bound
+            self._bound = bound
+            most = self._service.policy.max_wait_seconds
+            if self._max_wait is not None:
+                most = min(most, self._max_wait)
+            self._cap = self._started + most
             self._first_error = marker[1]
             self._service.signal_demand(self._experiment_id)
             self._counted = True
@@ -300,11 +316,28 @@ class SuggestionRequest:
             # A newer fit, and still nothing this request may take: ask for the next one.
             self._service.signal_demand(self._experiment_id)
         failed = marker[1] is not None and marker[1] != self._first_error
+        if now >= self._deadline and not failed and now < self._cap:
+            self._deadline = min(self._cap, now + self._more_time())
         if now >= self._deadline or failed:
             self._relax(now, failed)
             return 0.0
         self._marker = marker
         return FitWait(self._experiment_id, marker, self._deadline - now, self._service.poll_fit)
+
+    def _more_time(self) -> float:
+        """Once the bound from the experiment's own fits ran out: that bound again while
+        the optimizer works toward it (its fit runs, or every live optimizer fits another
+        experiment ahead of it), since the bound does not count the others' fits in the
+        queue (docs/decisions.md: A slow experiment's fit is a short turn while others
+        wait). Else TURN_GRACE_SECONDS once: between two fits an optimizer holds no lease
+        for a moment, and the next one may be this experiment's."""
+        if self._service.fit_turn(self._experiment_id).coming:
+            self._graced = False
+            return self._bound
+        if self._graced:
+            return 0.0
+        self._graced = True
+        return TURN_GRACE_SECONDS
 
     def _settle_for_model(self) -> None:
         """Serve the newest fit's point from now on (``Serving.MODEL``), having waited
@@ -362,6 +395,7 @@ class SuggestionService:
         self._alive_checked_at = -float("inf")
         self._started = time.monotonic()
         self._markers: dict[int, tuple[float, FitMarker]] = {}
+        self._turns: dict[int, tuple[float, FitTurn]] = {}
         self._markers_lock = threading.Lock()
         self.handout: HandOutQueue[Attempt, Outcome] = HandOutQueue(self._create_batch)
         #: Experiment id -> waiting requests counted and not yet written (signal_demand).
@@ -483,6 +517,19 @@ class SuggestionService:
     def optimizer_alive(self) -> bool:
         self.optimizer_running()
         return self._alive
+
+    def fit_turn(self, experiment_id: int) -> FitTurn:
+        """The experiment's place among the live optimizers' fits, read at most once per
+        POLL_SECONDS in this process (the requests whose wait runs out together share it)."""
+        now = time.monotonic()
+        with self._markers_lock:
+            cached = self._turns.get(experiment_id)
+        if cached is not None and now - cached[0] < POLL_SECONDS:
+            return cached[1]
+        turn = self._storage.fit_turn(experiment_id, OPTIMIZER_ALIVE_SECONDS)
+        with self._markers_lock:
+            self._turns[experiment_id] = (now, turn)
+        return turn
 
     def poll_fit(self, experiment_id: int) -> FitMarker:
         """A waiting request's look for a new fit (``fit_marker``), which also writes the

@@ -142,6 +142,23 @@ def lease_is_live(lease_until: float | None, owner_seen_at: float | None, now: f
     )
 
 
+@dataclass(frozen=True)
+class FitTurn:
+    """Where an experiment's next fit stands among the live optimizer processes."""
+
+    #: A live process fits the experiment now.
+    fitting: bool
+    #: Live processes, and how many of them fit some experiment now.
+    live: int
+    busy: int
+
+    @property
+    def coming(self) -> bool:
+        """The optimizer works toward the experiment's next model: its fit runs, or every
+        live process fits another experiment (its turn comes when one of them ends)."""
+        return self.fitting or 0 < self.live <= self.busy
+
+
 class OptimizerQueue(Protocol):
     """The optimizer processes' side. Any number of processes may share a store: a lease
     per experiment keeps two from fitting one experiment at once, and a process that stops
@@ -246,6 +263,15 @@ class OptimizerSignals(Protocol):
         """What the optimizer did last for the experiment, and whether a fit is running.
 
         Raises: NotFoundError. Locks: read.
+        """
+
+    @abstractmethod
+    def fit_turn(self, experiment_id: int, within_seconds: float) -> FitTurn:
+        """Whether a live optimizer process (a heartbeat within the last seconds) holds a
+        live lease on the experiment, how many processes are live and how many of them
+        hold one on any experiment: one cheap read, by a request whose wait ran out.
+
+        Locks: read.
         """
 
     @abstractmethod

@@ -28,6 +28,7 @@ from honed.storage.optimizer import LOADED_CANDIDATES
 from honed.storage.optimizer import CandidateBasis
 from honed.storage.optimizer import CandidateSet
 from honed.storage.optimizer import FitInputs
+from honed.storage.optimizer import FitTurn
 from honed.storage.optimizer import OptimizerWork
 from honed.storage.suggestions import NewSuggestion
 from honed.storage.suggestions import SuggestionContext
@@ -472,6 +473,32 @@ class OptimizerSignalsConformance(RoleSuite):
         assert work_of(storage, eid).waiting == 6
         assert run_together(lambda _: storage.request_candidates(eid, withdraw=True), 4) == []
         assert work_of(storage, eid).waiting == 2
+
+    def test_fit_turn_says_whether_the_optimizer_works_toward_the_experiment(
+        self, storage: Storage
+    ) -> None:
+        """Its fit runs, or every live process fits another experiment; a lease of a
+        process that fell silent or ended counts for neither."""
+        eid, other, third = (self.experiment(storage).id for _ in range(3))
+        assert storage.fit_turn(eid, 60) == FitTurn(False, 0, 0)
+        assert not storage.fit_turn(eid, 60).coming  # no optimizer at all
+        storage.heartbeat("a")
+        storage.heartbeat("b")
+        assert storage.fit_turn(eid, 60) == FitTurn(False, 2, 0)  # both idle
+        assert storage.claim_experiment(other, "a", 600)
+        assert not storage.fit_turn(eid, 60).coming  # b is idle and could fit it
+        assert storage.claim_experiment(third, "b", 600)
+        assert storage.fit_turn(eid, 60) == FitTurn(False, 2, 2)
+        assert storage.fit_turn(eid, 60).coming  # queued: its turn comes next
+        store_fit(storage, third, 1)  # b stored its fit: the lease is released
+        assert storage.claim_experiment(eid, "b", 600)
+        assert storage.fit_turn(eid, 60) == FitTurn(True, 2, 2)
+        assert storage.fit_turn(other, 60).coming  # a fits it
+        time.sleep(0.05)
+        assert storage.fit_turn(eid, 0.01) == FitTurn(False, 0, 0)  # both fell silent
+        storage.heartbeat("a")
+        storage.sign_off("b")
+        assert storage.fit_turn(eid, 60) == FitTurn(False, 1, 1)
 
 
 class OptimizerConformance(OptimizerQueueConformance, OptimizerSignalsConformance):

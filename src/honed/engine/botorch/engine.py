@@ -292,6 +292,7 @@ class BoTorchEngine(Engine):
             optimize,
             seed=len(request.observations),
             taken=lambda x, task: point_hash(encoding.decode(x), task) in taken,
+            enough=request.enough,
         )
         candidate_seconds = time.perf_counter() - fitted
         logger.info(

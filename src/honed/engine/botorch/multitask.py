@@ -127,9 +127,11 @@ def choose(
     optimize: TaskOptimizer,
     seed: int,
     taken: Taken,
+    enough: Callable[[int], bool] | None = None,
 ) -> list[TaskChoice]:
     """Up to ``count`` points and tasks, one after the other; fewer when every task's best
-    point is ``taken`` at it (a small discrete space)."""
+    point is ``taken`` at it (a small discrete space), or when ``enough`` (asked after each
+    point with the number chosen) says so."""
     d = encoding.dim
     project = partial(project_to_target_fidelity, target_fidelities={d: TARGET_COST}, d=d + 1)
     cost = AffineFidelityCostModel(fidelity_weights={d: 1.0}, fixed_cost=0.0)
@@ -168,6 +170,8 @@ def choose(
         if choice is None:
             break
         chosen.append(choice)
+        if enough is not None and len(chosen) < count and enough(len(chosen)):
+            break
     return chosen
 
 

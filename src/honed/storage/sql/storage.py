@@ -52,6 +52,7 @@ from honed.storage.optimizer import LEASE_OWNER_SILENT_SECONDS
 from honed.storage.optimizer import CandidateSet
 from honed.storage.optimizer import FitInputs
 from honed.storage.optimizer import FitMarker
+from honed.storage.optimizer import FitTurn
 from honed.storage.optimizer import OptimizerWork
 from honed.storage.optimizer import lease_is_live
 from honed.storage.sql import convert
@@ -831,6 +832,23 @@ class SqlStorage(ProjectsAndRuns, SqlRunAttachments, SqlModelAnalyses, Storage):
                 .values(lease_owner=None, lease_until=None)
             )
             session.execute(delete(OptimizerProcessRow).where(OptimizerProcessRow.name == name))
+
+    def fit_turn(self, experiment_id: int, within_seconds: float) -> FitTurn:
+        now = time.time()
+        live = select(OptimizerProcessRow.name).where(
+            OptimizerProcessRow.seen_at >= now - within_seconds
+        )
+        leases = select(OptimizerStateRow.experiment_id, OptimizerStateRow.lease_owner).where(
+            OptimizerStateRow.lease_until > now, OptimizerStateRow.lease_owner.in_(live)
+        )
+        with self._tx.read() as session:
+            held = session.execute(leases).all()
+            processes = session.scalar(select(func.count()).select_from(live.subquery())) or 0
+        return FitTurn(
+            fitting=any(leased == experiment_id for leased, _ in held),
+            live=processes,
+            busy=len({owner for _, owner in held}),
+        )
 
     def live_optimizers(self, within_seconds: float) -> int:
         with self._tx.read() as session:
