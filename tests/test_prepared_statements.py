@@ -13,6 +13,7 @@ import pytest
 from honed.domain.records import MetricValue
 from honed.storage.observations import NewObservation
 from honed.storage.sql import hot
+from honed.storage.sql import queue_version
 from honed.storage.sql.database import json_loads
 from honed.storage.sql.prepared import Prepared
 from honed.storage.sql.storage import SqlStorage
@@ -22,6 +23,7 @@ from honed.testing.storage_support import point
 STATEMENTS = {name: value for name, value in vars(hot).items() if isinstance(value, Prepared)}
 # Built per number of point hashes asked about: one and several.
 STATEMENTS |= {f"observed_among({n})": hot.observed_among_statement(n) for n in (1, 3)}
+STATEMENTS["WORK_VERSION"] = queue_version.WORK_VERSION
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
 

@@ -24,8 +24,10 @@ from honed.engine.base import ProposalRequest
 from honed.engine.design import model_ready
 from honed.engine.tasks import proposal_tasks
 from honed.service.choice import uses_optimizer
+from honed.service.queue_watch import QueueWatch
 from honed.service.suggestions import OPTIMIZER_ALIVE_SECONDS
 from honed.storage.analyses import ModelAnalyses
+from honed.storage.optimizer import LEASE_OWNER_SILENT_SECONDS
 from honed.storage.optimizer import CandidateSet
 from honed.storage.optimizer import FitInputs
 from honed.storage.optimizer import OptimizerQueue
@@ -65,6 +67,11 @@ class LoopSettings:
     #: a row (docs/decisions.md: Parameter importance from Sobol indices of the model's
     #: mean, computed in the optimizer).
     analysis_interval_seconds: float = 30.0
+    #: An idle loop reads its whole queue only when the queue's version moved or a fit may
+    #: have come due with time, and at least this often (see QueueWatch) ...
+    full_read_seconds: float = 30.0
+    #: ... and a write stamped this long before it committed still moves the version.
+    late_write_seconds: float = 10.0
 
 
 def fit_due(work: OptimizerWork, now: float, settings: LoopSettings, name: str = "") -> bool:
@@ -99,6 +106,23 @@ def fit_due(work: OptimizerWork, now: float, settings: LoopSettings, name: str =
     # report, where fitting at once would need a second fit before it.
     just_now = 0.0 <= now - (work.latest_modified or 0.0) < settings.settle_seconds
     return changed and not just_now
+
+
+def due_later(work: OptimizerWork, now: float, settings: LoopSettings) -> float | None:
+    """The earliest time from ``now`` at which ``fit_due`` may turn true with time alone,
+    no write needed: another process's lease ends (its term, or its owner falls silent),
+    the error back-off ends, the settle after a result ends. None: only a write can."""
+    times = [
+        work.lease_until,
+        _after(work.lease_owner_seen_at, LEASE_OWNER_SILENT_SECONDS),
+        _after(work.error_at, settings.error_backoff_seconds),
+        _after(work.latest_modified, settings.settle_seconds),
+    ]
+    return min((t for t in times if t is not None and t >= now), default=None)
+
+
+def _after(moment: float | None, seconds: float) -> float | None:
+    return None if moment is None else moment + seconds
 
 
 def owed(work: OptimizerWork) -> int:
@@ -157,6 +181,9 @@ class OptimizerLoop:
         self._analysed_at: dict[int, float] = {}
         #: Experiment id -> the newest fit's engine and inputs whose analysis was put off.
         self._deferred: dict[int, tuple[Engine, FitInputs]] = {}
+        self._watch = QueueWatch(
+            storage, self._settings.late_write_seconds, self._settings.full_read_seconds
+        )
 
     def needs_fit(self, work: OptimizerWork, now: float) -> bool:
         return fit_due(work, now, self._settings, self.name)
@@ -191,7 +218,14 @@ class OptimizerLoop:
     def step(self) -> int | None:
         """Fit the experiment that needs it most; return its id, or None when idle."""
         now = time.time()
-        due = [w for w in self._storage.optimizer_work() if self.needs_fit(w, now)]
+        queue = self._watch.work(now)
+        if queue is None:  # nothing written since a read that found nothing to fit
+            self._analyse_deferred()
+            return None
+        due = [w for w in queue if self.needs_fit(w, now)]
+        if not due:
+            later = (due_later(w, now, self._settings) for w in queue)
+            self._watch.nothing_due(now, (t for t in later if t is not None))
         # Waiting requests first, then the experiment whose candidates are oldest.
         due.sort(
             key=lambda w: (

@@ -11,6 +11,7 @@ request that found none signals back.
 from __future__ import annotations
 
 from abc import abstractmethod
+from collections.abc import Hashable
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -168,6 +169,19 @@ class OptimizerQueue(Protocol):
     def optimizer_work(self) -> list[OptimizerWork]:
         """Every active, non-development experiment of type offline, by id, with what its
         optimizer state and records say about whether it needs a fit.
+
+        Locks: read.
+        """
+
+    @abstractmethod
+    def optimizer_work_version(self, since: float) -> Hashable:
+        """A token (compared with ``==``) that changes with every write that can change
+        ``optimizer_work`` other than the passage of time: to the experiments it lists (and
+        which those are), their optimizer state rows, and their observations and
+        suggestions whose ``modified`` is after ``since``. Heartbeats do not change it (a
+        lease lapses with time: ``OptimizerWork.leased_by_other``), nor do candidates used.
+        Cheap, unlike ``optimizer_work``: one row per listed experiment and index reads,
+        read by an idle optimizer loop between full reads.
 
         Locks: read.
         """

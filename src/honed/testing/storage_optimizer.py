@@ -24,6 +24,7 @@ from honed.domain.records import SuggestionSource
 from honed.errors import NotFoundError
 from honed.storage.base import Storage
 from honed.storage.experiments import ExperimentPatch
+from honed.storage.observations import ObservationPatch
 from honed.storage.optimizer import LOADED_CANDIDATES
 from honed.storage.optimizer import CandidateBasis
 from honed.storage.optimizer import CandidateSet
@@ -158,6 +159,68 @@ class OptimizerQueueConformance(RoleSuite):
         assert storage.fit_marker(eid)[1] is not None
         with pytest.raises(NotFoundError):
             storage.fit_marker(eid + 1000)
+
+    def test_optimizer_work_version_moves_with_every_write_the_queue_sees(
+        self, storage: Storage, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """An idle optimizer loop reads ``optimizer_work`` again only when this version
+        moves: every write that can make an experiment due moves it, reads and heartbeats
+        do not, and neither do writes to experiments the loop does not fit."""
+        since = time.time() - 10
+        eid = self.experiment(storage).id
+        seen = [storage.optimizer_work_version(since)]
+
+        def changed(what: str) -> None:
+            version = storage.optimizer_work_version(since)
+            assert version != seen[-1], what
+            assert storage.optimizer_work_version(since) == version, what  # reads write nothing
+            seen.append(version)
+
+        storage.optimizer_work()
+        storage.heartbeat("loop")
+        assert storage.optimizer_work_version(since) == seen[0], "reads and heartbeats"
+        first = self.suggest(storage, eid, point(0))
+        changed("suggestion created")
+        self.observe(storage, eid, first.id)
+        changed("observation of a suggestion (which closes it)")
+        observation = self.observe(storage, eid, assignments=point(1))
+        changed("observation of assignments")
+        storage.update_observation(eid, observation.id, ObservationPatch(failed=True))
+        changed("observation updated")
+        storage.delete_observations(eid, observation.id)
+        changed("observation deleted")
+        self.suggest(storage, eid, point(2))
+        changed("another suggestion")
+        storage.delete_suggestions(eid)
+        changed("suggestions deleted")
+        storage.request_candidates(eid)
+        changed("a request waits")
+        storage.request_candidates(eid, withdraw=True)
+        changed("it stopped waiting")
+        assert storage.claim_experiment(eid, "loop", 600)
+        changed("leased")
+        storage.sign_off("loop")
+        changed("its owner signed off")
+        assert storage.claim_experiment(eid, "loop", 600)
+        storage.record_optimizer_error(eid, "boom")
+        changed("a fit failed")
+        store_fit(storage, eid, 3)
+        changed("a fit stored")
+        storage.update_experiment(eid, ExperimentPatch(name="renamed"))
+        changed("experiment renamed")
+        other = self.experiment(storage).id
+        changed("another experiment")
+        storage.update_experiment(other, ExperimentPatch(state=ExperimentState.DELETED))
+        changed("it was deleted")
+        ignored = self.experiment(storage, type=ExperimentType.RANDOM).id
+        self.observe(storage, ignored, assignments=point(4))
+        assert storage.optimizer_work_version(since) == seen[-1], "an experiment not fitted"
+        # On PostgreSQL a write may commit after one that read the clock later.
+        stamped = time.time() - 5
+        monkeypatch.setattr(time, "time", lambda: stamped)
+        self.observe(storage, eid, assignments=point(5))
+        monkeypatch.undo()
+        changed("a write stamped before the newest")
 
     def test_optimizer_work_lists_the_experiments_to_fit(self, storage: Storage) -> None:
         """Active, non-development experiments of type offline, by id, each with what its

@@ -22,6 +22,7 @@ from sqlalchemy import select
 from sqlalchemy import true
 from sqlalchemy.orm import Session
 
+from honed.domain.experiment import ExperimentState
 from honed.domain.paging import Page
 from honed.domain.paging import PageRequest
 from honed.errors import NotFoundError
@@ -214,3 +215,12 @@ def experiment_version(session: Session, experiment_id: int) -> str:
     if row is None:
         raise NotFoundError()
     return ":".join(repr(value) if isinstance(value, float) else str(value) for value in row)
+
+
+def optimized_experiments() -> list[ColumnElement[bool]]:
+    """The experiments the optimizer loop considers (OptimizerQueue.optimizer_work)."""
+    return [
+        EXPERIMENTS.c.state == ExperimentState.ACTIVE.value,
+        EXPERIMENTS.c.type == "offline",
+        ~EXPERIMENTS.c.development,
+    ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from collections.abc import Hashable
 from collections.abc import Sequence
 from typing import Any
 from typing import TypeVar
@@ -88,7 +89,9 @@ from honed.storage.sql.queries import experiment_updated_key
 from honed.storage.sql.queries import experiment_version as _experiment_version
 from honed.storage.sql.queries import get_row as _get
 from honed.storage.sql.queries import observation_sort_key
+from honed.storage.sql.queries import optimized_experiments
 from honed.storage.sql.queries import paginate as _paginate
+from honed.storage.sql.queue_version import optimizer_work_version
 from honed.storage.sql.runs import ProjectsAndRuns
 from honed.storage.suggestions import Declined
 from honed.storage.suggestions import SuggestionContext
@@ -595,11 +598,7 @@ class SqlStorage(ProjectsAndRuns, SqlRunAttachments, SqlModelAnalyses, Storage):
             .outerjoin(observations, observations.c.experiment_id == ExperimentRow.id)
             .outerjoin(open_counts, open_counts.c.experiment_id == ExperimentRow.id)
             .outerjoin(ready, ready.c.experiment_id == ExperimentRow.id)
-            .where(
-                ExperimentRow.state == ExperimentState.ACTIVE.value,
-                ExperimentRow.type == "offline",
-                ~ExperimentRow.development,
-            )
+            .where(*optimized_experiments())
             .order_by(ExperimentRow.id)
         )
         with self._tx.read() as session:
@@ -637,6 +636,10 @@ class SqlStorage(ProjectsAndRuns, SqlRunAttachments, SqlModelAnalyses, Storage):
                     owner_seen_at,
                 ) in session.execute(query)
             ]
+
+    def optimizer_work_version(self, since: float) -> Hashable:
+        with self._tx.raw_read() as tx:
+            return optimizer_work_version(tx, since)
 
     def claim_experiment(self, experiment_id: int, owner: str, lease_seconds: float) -> bool:
         now = time.time()
