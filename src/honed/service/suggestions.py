@@ -40,6 +40,7 @@ from honed.service.access import experiment_for
 from honed.service.access import live_experiment_for
 from honed.service.handout import HandOutQueue
 from honed.service.handout import Queued
+from honed.service.refreshed import Refreshed
 from honed.storage.experiments import ExperimentStore
 from honed.storage.optimizer import CandidateBasis
 from honed.storage.optimizer import FitMarker
@@ -391,12 +392,18 @@ class SuggestionService:
         self._storage = storage
         self.policy = policy or ServingPolicy()
         self.observer = observer
-        self._alive = False
-        self._alive_checked_at = -float("inf")
         self._started = time.monotonic()
-        self._markers: dict[int, tuple[float, FitMarker]] = {}
-        self._turns: dict[int, tuple[float, FitTurn]] = {}
-        self._markers_lock = threading.Lock()
+        self._alive: Refreshed[None, bool] = Refreshed(
+            lambda _: self._storage.live_optimizers(OPTIMIZER_ALIVE_SECONDS) > 0,
+            lambda: OPTIMIZER_CHECK_SECONDS,
+        )
+        self._markers: Refreshed[int, FitMarker] = Refreshed(
+            lambda experiment_id: self._storage.fit_marker(experiment_id), lambda: POLL_SECONDS
+        )
+        self._turns: Refreshed[int, FitTurn] = Refreshed(
+            lambda experiment_id: self._storage.fit_turn(experiment_id, OPTIMIZER_ALIVE_SECONDS),
+            lambda: POLL_SECONDS,
+        )
         self.handout: HandOutQueue[Attempt, Outcome] = HandOutQueue(self._create_batch)
         #: Experiment id -> waiting requests counted and not yet written (signal_demand).
         self._demand: dict[int, int] = {}
@@ -507,29 +514,18 @@ class SuggestionService:
         """An optimizer process sent a heartbeat lately (read at most once per
         OPTIMIZER_CHECK_SECONDS per process), or one was started with this service and may
         still be starting."""
-        now = time.monotonic()
-        if now - self._alive_checked_at > OPTIMIZER_CHECK_SECONDS:
-            self._alive = self._storage.live_optimizers(OPTIMIZER_ALIVE_SECONDS) > 0
-            self._alive_checked_at = now
-        starting = now - self._started < self.policy.startup_seconds
-        return self._alive or (self.policy.optimizers_expected and starting)
+        if self.optimizer_alive():
+            return True
+        starting = time.monotonic() - self._started < self.policy.startup_seconds
+        return self.policy.optimizers_expected and starting
 
     def optimizer_alive(self) -> bool:
-        self.optimizer_running()
-        return self._alive
+        return self._alive.get(None)
 
     def fit_turn(self, experiment_id: int) -> FitTurn:
         """The experiment's place among the live optimizers' fits, read at most once per
         POLL_SECONDS in this process (the requests whose wait runs out together share it)."""
-        now = time.monotonic()
-        with self._markers_lock:
-            cached = self._turns.get(experiment_id)
-        if cached is not None and now - cached[0] < POLL_SECONDS:
-            return cached[1]
-        turn = self._storage.fit_turn(experiment_id, OPTIMIZER_ALIVE_SECONDS)
-        with self._markers_lock:
-            self._turns[experiment_id] = (now, turn)
-        return turn
+        return self._turns.get(experiment_id)
 
     def poll_fit(self, experiment_id: int) -> FitMarker:
         """A waiting request's look for a new fit (``fit_marker``), which also writes the
@@ -540,15 +536,7 @@ class SuggestionService:
     def fit_marker(self, experiment_id: int) -> FitMarker:
         """The experiment's newest fit marker, read at most once per POLL_SECONDS in this
         process."""
-        now = time.monotonic()
-        with self._markers_lock:
-            cached = self._markers.get(experiment_id)
-        if cached is not None and now - cached[0] < POLL_SECONDS:
-            return cached[1]
-        marker = self._storage.fit_marker(experiment_id)
-        with self._markers_lock:
-            self._markers[experiment_id] = (now, marker)
-        return marker
+        return self._markers.get(experiment_id)
 
     def get(
         self, caller: Token, experiment_id: int, suggestion_id: int
