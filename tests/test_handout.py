@@ -19,6 +19,7 @@ from typing import TypeVar
 
 import httpx
 import pytest
+from starlette.concurrency import run_in_threadpool
 
 from honed.domain.experiment import ExperimentSpec
 from honed.domain.metrics import Metric
@@ -35,6 +36,7 @@ from honed.domain.tenancy import Token
 from honed.errors import HonedError
 from honed.errors import InvalidRequestError
 from honed.errors import ServiceUnavailableError
+from honed.server import handout as handout_route
 from honed.server.app import create_app
 from honed.service import choice
 from honed.service import suggestions as suggestions_module
@@ -180,6 +182,41 @@ def test_a_burst_through_the_app_on_postgresql_is_served_in_few_transactions(
 
 
 @pytest.mark.postgres
+def test_a_burst_on_postgresql_takes_worker_threads_only_for_its_transactions(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL: a request that only queues and reads its answer steps on the event
+    loop; only the transactions (the request that opens the queue) take a worker thread.
+    Each request used to take two, which cost a burst more CPU than its transactions."""
+    storage = SqlStorage.from_url(postgres_url)
+    try:
+        services = Services(storage, ServingPolicy(max_wait_seconds=0.0))
+        services.tokens.bootstrap(TEST_TOKEN)
+        token = services.tokens.authenticate(TEST_TOKEN)
+        eid = experiment_id(services, token)
+        in_threads: list[str] = []
+
+        async def counting(function: Callable[..., Result], *args: Any) -> Result:
+            in_threads.append(getattr(function, "__name__", "?"))
+            return await run_in_threadpool(function, *args)
+
+        monkeypatch.setattr(handout_route, "run_in_threadpool", counting)
+        transactions = Transactions(storage)
+        monkeypatch.setattr(storage, "create_suggestions", transactions)
+        workers = 40
+        responses = post_at_once(
+            create_app(services=services), f"/v1/experiments/{eid}/suggestions", workers
+        )
+        assert [r.status_code for r in responses] == [200] * workers
+        assert len({point_hash(r.json()["assignments"]) for r in responses}) == workers
+        assert sum(transactions.sizes) == workers
+        # A thread per queue opened (its first transaction); the rest were handed on.
+        assert 1 <= len(in_threads) <= len(transactions.sizes), in_threads
+    finally:
+        storage.close()
+
+
+@pytest.mark.postgres
 def test_a_failed_transaction_in_a_worker_thread_leaves_no_request_behind_it(
     postgres_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -320,7 +357,7 @@ def test_a_failed_transaction_fails_every_request_of_its_batch(
 
 
 def attempt(token: Token, serving: choice.Serving) -> Attempt:
-    return Attempt(token, None, None, serving, False, None, lambda _experiment: None)
+    return Attempt(token, None, None, serving, False, None, lambda _experiment, _serving: None)
 
 
 def test_waiters_are_served_in_order_and_stop_at_the_first_that_finds_nothing(

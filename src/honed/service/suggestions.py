@@ -147,23 +147,30 @@ class Attempt:
     caller: Token
     metadata: Metadata | None
     assignments: object | None
-    serving: choice.Serving
+    #: None for a new request: what the service serves one when the batch is decided
+    #: (``SuggestionService.serving``, which may read the database: the transaction's
+    #: thread reads it, not the step that queued the request).
+    serving: choice.Serving | None
     #: The suggestion of a new training run of an AI experiment.
     for_run: bool
     task: str | None
-    #: Told of the experiment as the decision saw it (it renders the suggestion).
-    seen: Callable[[Experiment], None]
+    #: Told of the experiment as the decision saw it (it renders the suggestion) and of
+    #: what the decision served.
+    seen: Callable[[Experiment, choice.Serving], None]
 
     def decide(
         self,
         context: SuggestionContext,
         declined: dict[choice.Serving, choice.CandidatesNeeded],
+        serving_new: choice.Serving,
     ) -> SuggestionDecision | choice.CandidatesNeeded:
         """The checks run on the experiment as locked for the decision. ``declined``: what
-        the batch's earlier requests found nothing for (``choice.found_nothing``)."""
+        the batch's earlier requests found nothing for (``choice.found_nothing``);
+        ``serving_new``: what a new request is served."""
         what = "training runs" if self.for_run else "suggestions"
+        serving = self.serving if self.serving is not None else serving_new
         experiment = check_live_experiment(self.caller, context.experiment, what)
-        self.seen(experiment)
+        self.seen(experiment, serving)
         if not self.for_run:
             check_classic(experiment)
         if self.assignments is not None:
@@ -179,12 +186,12 @@ class Attempt:
                 "Invalid task: a task goes with the assignments of a manual suggestion; "
                 "honed chooses the task of the points it suggests"
             )
-        nothing = declined.get(self.serving)
+        nothing = declined.get(serving)
         if nothing is not None:
             return nothing
-        outcome = choice.decide(context, self.metadata, self.serving)
+        outcome = choice.decide(context, self.metadata, serving)
         if isinstance(outcome, choice.CandidatesNeeded):
-            choice.found_nothing(declined, self.serving, outcome)
+            choice.found_nothing(declined, serving, outcome)
         return outcome
 
 
@@ -224,7 +231,7 @@ class SuggestionRequest:
         #: The experiment as the last decision saw it (set by ``step``): what renders the
         #: suggestion's task.
         self.experiment: Experiment | None = None
-        #: Set by the first step (it may read the database: not on a server's event loop).
+        #: Set by the first decision (``Attempt.serving``), then relaxed by waiting.
         self._serving: choice.Serving | None = None
         self._started = time.monotonic()
         #: Wall-clock arrival, to compare with when a stored fit began (``_began_after``).
@@ -251,8 +258,6 @@ class SuggestionRequest:
                 return queued
             self._queued = None
             return self._answered(queued.answer.result())
-        if self._serving is None:
-            self._serving = service.serving()
         if self._marker is not None and self._deadline is not None:
             left = self._deadline - time.monotonic()
             if service.poll_fit(self._experiment_id) == self._marker and left > 0:
@@ -276,8 +281,9 @@ class SuggestionRequest:
             step.wait_here()
         return step
 
-    def _saw(self, experiment: Experiment) -> None:
+    def _saw(self, experiment: Experiment, serving: choice.Serving) -> None:
         self.experiment = experiment
+        self._serving = serving
 
     def _answered(self, outcome: Outcome) -> Suggestion | float | FitWait:
         service = self._service
@@ -404,7 +410,10 @@ class SuggestionService:
             lambda experiment_id: self._storage.fit_turn(experiment_id, OPTIMIZER_ALIVE_SECONDS),
             lambda: POLL_SECONDS,
         )
-        self.handout: HandOutQueue[Attempt, Outcome] = HandOutQueue(self._create_batch)
+        # A suggestion ends the request: the step that reads it needs no database.
+        self.handout: HandOutQueue[Attempt, Outcome] = HandOutQueue(
+            self._create_batch, settles=lambda outcome: isinstance(outcome, Suggestion)
+        )
         #: Experiment id -> waiting requests counted and not yet written (signal_demand).
         self._demand: dict[int, int] = {}
         self._demand_written: dict[int, float] = {}
@@ -460,8 +469,13 @@ class SuggestionService:
     ) -> list[Outcome | HonedError]:
         """One transaction for a batch of the hand-out queue, earliest arrival first."""
         declined: dict[choice.Serving, choice.CandidatesNeeded] = {}
+        serving_new = self.serving()
         return self._storage.create_suggestions(
-            experiment_id, [partial(attempt.decide, declined=declined) for attempt in attempts]
+            experiment_id,
+            [
+                partial(attempt.decide, declined=declined, serving_new=serving_new)
+                for attempt in attempts
+            ],
         )
 
     def signal_demand(self, experiment_id: int, withdraw: bool = False) -> None:
