@@ -199,6 +199,8 @@ async def _in_queue(
             _drain_on_loop(asyncio.get_running_loop(), queued.drain)
         else:
             await run_in_threadpool(_drain_first, queued.drain, hand_on)
+    if queued.answer.done():  # its own batch answered it: no turn of the loop to wait
+        return
     with contextlib.suppress(Exception):  # the operation's next step reads the answer
         await asyncio.wrap_future(queued.answer)
 
