@@ -177,7 +177,7 @@ class LeanRoute(APIRoute):
                 on_loop = False
                 if isinstance(step, Queued):
                     await _in_queue(step, svc.local, hand_on)
-                    on_loop = step.settled()
+                    on_loop = not svc.local and step.settled()
                 elif isinstance(step, FitWait):
                     await fit_watch(request.app.state).wait(step, svc.local)
                 else:
