@@ -19,6 +19,7 @@ from typing import TypeVar
 
 import httpx
 import pytest
+from starlette.concurrency import run_in_threadpool
 
 from honed.domain.experiment import ExperimentSpec
 from honed.domain.metrics import Metric
@@ -35,6 +36,7 @@ from honed.domain.tenancy import Token
 from honed.errors import HonedError
 from honed.errors import InvalidRequestError
 from honed.errors import ServiceUnavailableError
+from honed.server import handout as handout_route
 from honed.server.app import create_app
 from honed.service import choice
 from honed.service import suggestions as suggestions_module
@@ -180,13 +182,48 @@ def test_a_burst_through_the_app_on_postgresql_is_served_in_few_transactions(
 
 
 @pytest.mark.postgres
+def test_a_burst_on_postgresql_takes_worker_threads_only_for_its_transactions(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL: a request that only queues and reads its answer steps on the event
+    loop; only the transactions (the request that opens the queue) take a worker thread.
+    Each request used to take two, which cost a burst more CPU than its transactions."""
+    storage = SqlStorage.from_url(postgres_url)
+    try:
+        services = Services(storage, ServingPolicy(max_wait_seconds=0.0))
+        services.tokens.bootstrap(TEST_TOKEN)
+        token = services.tokens.authenticate(TEST_TOKEN)
+        eid = experiment_id(services, token)
+        in_threads: list[str] = []
+
+        async def counting(function: Callable[..., Result], *args: Any) -> Result:
+            in_threads.append(getattr(function, "__name__", "?"))
+            return await run_in_threadpool(function, *args)
+
+        monkeypatch.setattr(handout_route, "run_in_threadpool", counting)
+        transactions = Transactions(storage)
+        monkeypatch.setattr(storage, "create_suggestions", transactions)
+        workers = 40
+        responses = post_at_once(
+            create_app(services=services), f"/v1/experiments/{eid}/suggestions", workers
+        )
+        assert [r.status_code for r in responses] == [200] * workers
+        assert len({point_hash(r.json()["assignments"]) for r in responses}) == workers
+        assert sum(transactions.sizes) == workers
+        # A thread per queue opened (its first transaction); the rest were handed on.
+        assert 1 <= len(in_threads) <= len(transactions.sizes), in_threads
+    finally:
+        storage.close()
+
+
+@pytest.mark.postgres
 def test_a_failed_transaction_in_a_worker_thread_leaves_no_request_behind_it(
     postgres_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """PostgreSQL: the first request's transaction runs in its step's thread and fails
-    (the database went away) while the others queue behind it. It answers 503, and the
-    queued requests are still served (they hung when its error dropped the rest of the
-    queue on the floor)."""
+    """PostgreSQL: the first request's transaction runs in a worker thread and fails (the
+    database went away) while the others queue behind it. It answers 503, and the queued
+    requests are still served (they hung when its error dropped the rest of the queue on
+    the floor)."""
     storage = SqlStorage.from_url(postgres_url)
     try:
         services = Services(storage, ServingPolicy(max_wait_seconds=0.0))
@@ -197,10 +234,12 @@ def test_a_failed_transaction_in_a_worker_thread_leaves_no_request_behind_it(
         queue = services.suggestions.handout
         create = storage.create_suggestions
         sizes: list[int] = []
+        began = threading.Event()
 
         def first_fails(experiment_id: int, decisions: Sequence[Any]) -> list[Any]:
             sizes.append(len(decisions))
             if len(sizes) == 1:
+                began.set()
                 deadline = time.monotonic() + 30
                 while queue.waiting(eid) < workers - 1 and time.monotonic() < deadline:
                     time.sleep(0.001)
@@ -209,10 +248,22 @@ def test_a_failed_transaction_in_a_worker_thread_leaves_no_request_behind_it(
 
         monkeypatch.setattr(storage, "create_suggestions", first_fails)
         app = create_app(services=services)
+        path = f"/v1/experiments/{eid}/suggestions"
 
-        responses = post_at_once(app, f"/v1/experiments/{eid}/suggestions", workers)
-        codes = sorted(r.status_code for r in responses)
-        assert codes == [200] * (workers - 1) + [503], sizes
+        async def first_then_the_rest() -> list[httpx.Response]:
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(
+                transport=transport, base_url="http://honed", auth=(TEST_TOKEN, "")
+            ) as client:
+                first = asyncio.create_task(client.post(path))
+                assert await asyncio.to_thread(began.wait, 30)
+                rest = [client.post(path) for _ in range(workers - 1)]
+                asked = asyncio.gather(first, *rest)
+                return await asyncio.wait_for(asked, timeout=60)
+
+        responses = run_loop(first_then_the_rest())
+        codes = [r.status_code for r in responses]
+        assert codes == [503] + [200] * (workers - 1), sizes
         assert sizes[0] == 1
         assert len(storage.open_suggestions(eid)) == workers - 1
     finally:
@@ -306,7 +357,7 @@ def test_a_failed_transaction_fails_every_request_of_its_batch(
 
 
 def attempt(token: Token, serving: choice.Serving) -> Attempt:
-    return Attempt(token, None, None, serving, False, None, lambda _experiment: None)
+    return Attempt(token, None, None, serving, False, None, lambda _experiment, _serving: None)
 
 
 def test_waiters_are_served_in_order_and_stop_at_the_first_that_finds_nothing(
@@ -404,6 +455,67 @@ def test_a_burst_after_the_token_cache_lapsed_looks_the_token_up_once(
     responses = post_at_once(app, f"/v1/experiments/{eid}/suggestions", 20)
     assert [r.status_code for r in responses] == [200] * 20
     assert len(lookups) == 1
+
+
+def burst_of_threads(count: int, call: Callable[[], Result]) -> list[Result]:
+    """``call`` in ``count`` threads released together."""
+    barrier = threading.Barrier(count)
+
+    def released(_: int) -> Result:
+        barrier.wait(timeout=10)
+        return call()
+
+    with ThreadPoolExecutor(max_workers=count) as pool:
+        return list(pool.map(released, range(count)))
+
+
+def test_a_burst_that_finds_the_optimizer_check_due_reads_it_once(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The threads that find the liveness read due while one of them reads take the last
+    answer: a burst's first asks on PostgreSQL made as many reads at once as there were
+    worker threads, each holding a pool connection."""
+    storage = services.storage
+    storage.heartbeat("an optimizer")
+    reads: list[float] = []
+    live = storage.live_optimizers
+
+    def counting(within_seconds: float) -> int:
+        reads.append(within_seconds)
+        if len(reads) > 1:
+            time.sleep(0.5)  # a slow read: the whole burst arrives during it
+        return live(within_seconds)
+
+    monkeypatch.setattr(storage, "live_optimizers", counting)
+    monkeypatch.setattr(suggestions_module, "OPTIMIZER_CHECK_SECONDS", 0.2)
+    suggestions = services.suggestions
+    assert suggestions.optimizer_alive()
+    time.sleep(0.25)  # due again
+    assert burst_of_threads(16, suggestions.optimizer_alive) == [True] * 16
+    assert len(reads) == 2
+
+
+def test_a_burst_that_finds_the_fit_marker_due_reads_it_once(
+    services: Services, token: Token, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    storage = services.storage
+    eid = experiment_id(services, token)
+    reads: list[int] = []
+    marker = storage.fit_marker
+
+    def counting(experiment_id: int) -> Any:
+        reads.append(experiment_id)
+        if len(reads) > 1:
+            time.sleep(0.5)
+        return marker(experiment_id)
+
+    monkeypatch.setattr(storage, "fit_marker", counting)
+    monkeypatch.setattr(suggestions_module, "POLL_SECONDS", 0.2)
+    suggestions = services.suggestions
+    first = suggestions.fit_marker(eid)
+    time.sleep(0.25)
+    assert burst_of_threads(16, lambda: suggestions.fit_marker(eid)) == [first] * 16
+    assert reads == [eid, eid]
 
 
 def test_requests_waiting_for_a_fit_share_one_watch_and_one_answer(

@@ -23,6 +23,7 @@ from collections.abc import Coroutine
 from collections.abc import Generator
 from collections.abc import Mapping
 from dataclasses import dataclass
+from dataclasses import replace
 from typing import Any
 from typing import cast
 
@@ -110,9 +111,30 @@ class _Stepper:
         step = self.next()
         if not isinstance(step, Queued) or step.drain is None:
             return step
-        if step.drain():
-            hand_on(step.drain)
-        return self.next() if step.answer.done() else Queued(step.answer)
+        _drain_first(step.drain, hand_on)
+        return self.next() if step.answer.done() else replace(step, drain=None)
+
+
+#: Operations whose first step touches no database (``starts_on_loop``).
+_STARTS_ON_LOOP: set[Operation] = set()
+
+
+def starts_on_loop(operation: Operation) -> Operation:
+    """Mark an operation whose first step, up to its first yield, touches no database: a
+    server runs that step on its event loop on every store, as it runs every step for a
+    local one. Later steps run there too when they read a settled hand-out answer
+    (``Queued.settled``); any other runs in a worker thread. A request that only queues
+    and reads its answer then costs no thread hop: two per request were most of a
+    PostgreSQL burst's CPU beyond SQLite's (docs/decisions.md: A burst's requests on
+    PostgreSQL step on the event loop)."""
+    _STARTS_ON_LOOP.add(operation)
+    return operation
+
+
+def _drain_first(drain: Callable[[], bool], hand_on: Callable[[Callable[[], bool]], None]) -> None:
+    """Serve a hand-out queue's first batch here and hand the rest of the queue on."""
+    if drain():
+        hand_on(drain)
 
 
 class LeanRoute(APIRoute):
@@ -127,6 +149,7 @@ class LeanRoute(APIRoute):
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         operation = self.operation
+        first_on_loop = operation in _STARTS_ON_LOOP
 
         async def handler(request: Request) -> Response:
             svc = await services(request)
@@ -143,15 +166,18 @@ class LeanRoute(APIRoute):
             def hand_on(drain: Callable[[], bool]) -> None:
                 loop.call_soon_threadsafe(_drain_elsewhere, drain)
 
+            on_loop = first_on_loop
             while True:
-                if svc.local:
+                if svc.local or on_loop:
                     step = stepper.next()
                 else:
                     step = await run_in_threadpool(stepper.next_in_thread, hand_on)
                 if isinstance(step, dict):
                     return JSONResponse(step)
+                on_loop = False
                 if isinstance(step, Queued):
-                    await _in_queue(step, svc.local)
+                    await _in_queue(step, svc.local, hand_on)
+                    on_loop = not svc.local and step.settled()
                 elif isinstance(step, FitWait):
                     await fit_watch(request.app.state).wait(step, svc.local)
                 else:
@@ -160,16 +186,21 @@ class LeanRoute(APIRoute):
         return handler
 
 
-async def _in_queue(queued: Queued[Any], local: bool) -> None:
+async def _in_queue(
+    queued: Queued[Any], local: bool, hand_on: Callable[[Callable[[], bool]], None]
+) -> None:
     """Wait for a hand-out queue's answer holding no thread. The request that opened the
     queue starts its drain: on the event loop for a local store (a transaction there takes
     about a millisecond, and the requests that arrive meanwhile join the next one), else
-    in a worker thread (``next_in_thread`` runs the first batch in the step's own)."""
+    its first batch in a worker thread and the rest of the queue in another (as
+    ``next_in_thread`` does when the step ran in a thread)."""
     if queued.drain is not None:
         if local:
             _drain_on_loop(asyncio.get_running_loop(), queued.drain)
         else:
-            _drain_elsewhere(queued.drain)
+            await run_in_threadpool(_drain_first, queued.drain, hand_on)
+    if queued.answer.done():  # its own batch answered it: no turn of the loop to wait
+        return
     with contextlib.suppress(Exception):  # the operation's next step reads the answer
         await asyncio.wrap_future(queued.answer)
 

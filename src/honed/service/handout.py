@@ -35,6 +35,10 @@ Request = TypeVar("Request")
 Answer = TypeVar("Answer")
 
 
+def _never(_answer: object) -> bool:
+    return False
+
+
 @dataclass(frozen=True)
 class Queued(Generic[Answer]):
     """A request in its experiment's hand-out queue."""
@@ -42,6 +46,16 @@ class Queued(Generic[Answer]):
     answer: Future[Answer]
     #: Set for the request that opened the queue: run it until it returns False.
     drain: Callable[[], bool] | None = None
+    #: The queue's ``settles``.
+    settles: Callable[[Answer], bool] = _never
+
+    def settled(self) -> bool:
+        """The answer is in, and what the request does with it needs no database: it is
+        an error, or an answer ``settles`` says ends the request. A server steps on then
+        in its event loop instead of a worker thread."""
+        if not self.answer.done():
+            return False
+        return self.answer.exception() is not None or self.settles(self.answer.result())
 
     def wait_here(self) -> None:
         """Block this thread until the answer is in, draining here if it falls to us."""
@@ -61,15 +75,18 @@ class _Entry(Generic[Request, Answer]):
 class HandOutQueue(Generic[Request, Answer]):
     """``serve(experiment_id, requests)`` answers a batch in one transaction: an answer or
     a HonedError per request, in order; when it raises, nothing of the batch was stored
-    and every request of it fails with that error."""
+    and every request of it fails with that error. ``settles(answer)``: the request's
+    step that reads this answer touches no database (``Queued.settled``)."""
 
     def __init__(
         self,
         serve: Callable[[int, list[Request]], Sequence[Answer | HonedError]],
         bound: int = MAX_BATCH,
+        settles: Callable[[Answer], bool] = _never,
     ) -> None:
         self._serve = serve
         self._bound = bound
+        self._settles = settles
         self._lock = threading.Lock()
         self._waiting: dict[int, list[_Entry[Request, Answer]]] = {}
         self._draining: set[int] = set()
@@ -83,8 +100,8 @@ class HandOutQueue(Generic[Request, Answer]):
             if opens:
                 self._draining.add(experiment_id)
         if not opens:
-            return Queued(entry.answer)
-        return Queued(entry.answer, lambda: self.drain(experiment_id))
+            return Queued(entry.answer, settles=self._settles)
+        return Queued(entry.answer, lambda: self.drain(experiment_id), self._settles)
 
     def waiting(self, experiment_id: int) -> int:
         """Requests of the experiment queued and not yet taken by a transaction."""

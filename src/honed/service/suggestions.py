@@ -40,6 +40,7 @@ from honed.service.access import experiment_for
 from honed.service.access import live_experiment_for
 from honed.service.handout import HandOutQueue
 from honed.service.handout import Queued
+from honed.service.refreshed import Refreshed
 from honed.storage.experiments import ExperimentStore
 from honed.storage.optimizer import CandidateBasis
 from honed.storage.optimizer import FitMarker
@@ -146,23 +147,30 @@ class Attempt:
     caller: Token
     metadata: Metadata | None
     assignments: object | None
-    serving: choice.Serving
+    #: None for a new request: what the service serves one when the batch is decided
+    #: (``SuggestionService.serving``, which may read the database: the transaction's
+    #: thread reads it, not the step that queued the request).
+    serving: choice.Serving | None
     #: The suggestion of a new training run of an AI experiment.
     for_run: bool
     task: str | None
-    #: Told of the experiment as the decision saw it (it renders the suggestion).
-    seen: Callable[[Experiment], None]
+    #: Told of the experiment as the decision saw it (it renders the suggestion) and of
+    #: what the decision served.
+    seen: Callable[[Experiment, choice.Serving], None]
 
     def decide(
         self,
         context: SuggestionContext,
         declined: dict[choice.Serving, choice.CandidatesNeeded],
+        serving_new: choice.Serving,
     ) -> SuggestionDecision | choice.CandidatesNeeded:
         """The checks run on the experiment as locked for the decision. ``declined``: what
-        the batch's earlier requests found nothing for (``choice.found_nothing``)."""
+        the batch's earlier requests found nothing for (``choice.found_nothing``);
+        ``serving_new``: what a new request is served."""
         what = "training runs" if self.for_run else "suggestions"
+        serving = self.serving if self.serving is not None else serving_new
         experiment = check_live_experiment(self.caller, context.experiment, what)
-        self.seen(experiment)
+        self.seen(experiment, serving)
         if not self.for_run:
             check_classic(experiment)
         if self.assignments is not None:
@@ -178,12 +186,12 @@ class Attempt:
                 "Invalid task: a task goes with the assignments of a manual suggestion; "
                 "honed chooses the task of the points it suggests"
             )
-        nothing = declined.get(self.serving)
+        nothing = declined.get(serving)
         if nothing is not None:
             return nothing
-        outcome = choice.decide(context, self.metadata, self.serving)
+        outcome = choice.decide(context, self.metadata, serving)
         if isinstance(outcome, choice.CandidatesNeeded):
-            choice.found_nothing(declined, self.serving, outcome)
+            choice.found_nothing(declined, serving, outcome)
         return outcome
 
 
@@ -223,7 +231,7 @@ class SuggestionRequest:
         #: The experiment as the last decision saw it (set by ``step``): what renders the
         #: suggestion's task.
         self.experiment: Experiment | None = None
-        #: Set by the first step (it may read the database: not on a server's event loop).
+        #: Set by the first decision (``Attempt.serving``), then relaxed by waiting.
         self._serving: choice.Serving | None = None
         self._started = time.monotonic()
         #: Wall-clock arrival, to compare with when a stored fit began (``_began_after``).
@@ -250,8 +258,6 @@ class SuggestionRequest:
                 return queued
             self._queued = None
             return self._answered(queued.answer.result())
-        if self._serving is None:
-            self._serving = service.serving()
         if self._marker is not None and self._deadline is not None:
             left = self._deadline - time.monotonic()
             if service.poll_fit(self._experiment_id) == self._marker and left > 0:
@@ -275,8 +281,9 @@ class SuggestionRequest:
             step.wait_here()
         return step
 
-    def _saw(self, experiment: Experiment) -> None:
+    def _saw(self, experiment: Experiment, serving: choice.Serving) -> None:
         self.experiment = experiment
+        self._serving = serving
 
     def _answered(self, outcome: Outcome) -> Suggestion | float | FitWait:
         service = self._service
@@ -391,13 +398,22 @@ class SuggestionService:
         self._storage = storage
         self.policy = policy or ServingPolicy()
         self.observer = observer
-        self._alive = False
-        self._alive_checked_at = -float("inf")
         self._started = time.monotonic()
-        self._markers: dict[int, tuple[float, FitMarker]] = {}
-        self._turns: dict[int, tuple[float, FitTurn]] = {}
-        self._markers_lock = threading.Lock()
-        self.handout: HandOutQueue[Attempt, Outcome] = HandOutQueue(self._create_batch)
+        self._alive: Refreshed[None, bool] = Refreshed(
+            lambda _: self._storage.live_optimizers(OPTIMIZER_ALIVE_SECONDS) > 0,
+            lambda: OPTIMIZER_CHECK_SECONDS,
+        )
+        self._markers: Refreshed[int, FitMarker] = Refreshed(
+            lambda experiment_id: self._storage.fit_marker(experiment_id), lambda: POLL_SECONDS
+        )
+        self._turns: Refreshed[int, FitTurn] = Refreshed(
+            lambda experiment_id: self._storage.fit_turn(experiment_id, OPTIMIZER_ALIVE_SECONDS),
+            lambda: POLL_SECONDS,
+        )
+        # A suggestion ends the request: the step that reads it needs no database.
+        self.handout: HandOutQueue[Attempt, Outcome] = HandOutQueue(
+            self._create_batch, settles=lambda outcome: isinstance(outcome, Suggestion)
+        )
         #: Experiment id -> waiting requests counted and not yet written (signal_demand).
         self._demand: dict[int, int] = {}
         self._demand_written: dict[int, float] = {}
@@ -453,8 +469,13 @@ class SuggestionService:
     ) -> list[Outcome | HonedError]:
         """One transaction for a batch of the hand-out queue, earliest arrival first."""
         declined: dict[choice.Serving, choice.CandidatesNeeded] = {}
+        serving_new = self.serving()
         return self._storage.create_suggestions(
-            experiment_id, [partial(attempt.decide, declined=declined) for attempt in attempts]
+            experiment_id,
+            [
+                partial(attempt.decide, declined=declined, serving_new=serving_new)
+                for attempt in attempts
+            ],
         )
 
     def signal_demand(self, experiment_id: int, withdraw: bool = False) -> None:
@@ -507,29 +528,18 @@ class SuggestionService:
         """An optimizer process sent a heartbeat lately (read at most once per
         OPTIMIZER_CHECK_SECONDS per process), or one was started with this service and may
         still be starting."""
-        now = time.monotonic()
-        if now - self._alive_checked_at > OPTIMIZER_CHECK_SECONDS:
-            self._alive = self._storage.live_optimizers(OPTIMIZER_ALIVE_SECONDS) > 0
-            self._alive_checked_at = now
-        starting = now - self._started < self.policy.startup_seconds
-        return self._alive or (self.policy.optimizers_expected and starting)
+        if self.optimizer_alive():
+            return True
+        starting = time.monotonic() - self._started < self.policy.startup_seconds
+        return self.policy.optimizers_expected and starting
 
     def optimizer_alive(self) -> bool:
-        self.optimizer_running()
-        return self._alive
+        return self._alive.get(None)
 
     def fit_turn(self, experiment_id: int) -> FitTurn:
         """The experiment's place among the live optimizers' fits, read at most once per
         POLL_SECONDS in this process (the requests whose wait runs out together share it)."""
-        now = time.monotonic()
-        with self._markers_lock:
-            cached = self._turns.get(experiment_id)
-        if cached is not None and now - cached[0] < POLL_SECONDS:
-            return cached[1]
-        turn = self._storage.fit_turn(experiment_id, OPTIMIZER_ALIVE_SECONDS)
-        with self._markers_lock:
-            self._turns[experiment_id] = (now, turn)
-        return turn
+        return self._turns.get(experiment_id)
 
     def poll_fit(self, experiment_id: int) -> FitMarker:
         """A waiting request's look for a new fit (``fit_marker``), which also writes the
@@ -540,15 +550,7 @@ class SuggestionService:
     def fit_marker(self, experiment_id: int) -> FitMarker:
         """The experiment's newest fit marker, read at most once per POLL_SECONDS in this
         process."""
-        now = time.monotonic()
-        with self._markers_lock:
-            cached = self._markers.get(experiment_id)
-        if cached is not None and now - cached[0] < POLL_SECONDS:
-            return cached[1]
-        marker = self._storage.fit_marker(experiment_id)
-        with self._markers_lock:
-            self._markers[experiment_id] = (now, marker)
-        return marker
+        return self._markers.get(experiment_id)
 
     def get(
         self, caller: Token, experiment_id: int, suggestion_id: int

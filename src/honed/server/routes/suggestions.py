@@ -25,6 +25,7 @@ from honed.server.handout import HotCall
 from honed.server.handout import LeanRoute
 from honed.server.handout import Steps
 from honed.server.handout import answer
+from honed.server.handout import starts_on_loop
 from honed.server.query import OpenQuery
 from honed.server.query import PageQuery
 from honed.server.query import SuggestionListQuery
@@ -51,6 +52,7 @@ hot = APIRouter(prefix="/v1/experiments/{experiment_id}", route_class=LeanRoute,
     dependencies=[lean_body(SuggestionCreate)],
     openapi_extra=MAX_WAIT_HEADER_DOC,
 )
+@starts_on_loop  # it parses and queues; the transaction runs in the queue's drain
 def create_suggestion(call: HotCall) -> Steps:
     body = parse.body(SuggestionCreate, call.body)
     eid = path_id(call.path["experiment_id"])
