@@ -28,9 +28,9 @@ from honed.domain.records import MetricValue
 from honed.domain.records import Observation
 from honed.engine.base import ProposalRequest
 from honed.engine.botorch import multitask
+from honed.engine.botorch import task_search
 from honed.engine.botorch.encoding import Encoding
 from honed.engine.botorch.engine import BoTorchEngine
-from honed.engine.botorch.engine import _optimize_tasks_together
 
 SPACE = SearchSpace(
     (
@@ -195,9 +195,11 @@ def test_the_tasks_searched_together_choose_what_they_choose_one_after_the_other
             [({"x": 0.3, "y": 0.6}, "full")],
             1,
             lambda acquisition, costs: (
-                _optimize_tasks_together(acquisition, encoding, costs)
+                task_search.optimize_together(acquisition, encoding, costs)
                 if together
-                else engine._optimize_tasks_apart(acquisition, encoding, costs)
+                else task_search.optimize_apart(
+                    acquisition, encoding, costs, engine._optimize_batch
+                )
             ),
             seed=5,
             taken=lambda x, task: False,
