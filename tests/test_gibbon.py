@@ -118,3 +118,14 @@ def test_points_scored_in_chunks_have_the_values_of_one_pass(
         monkeypatch.setattr(gibbon, "CHUNK_VALUES", 2 * 5 * 5)
         chunked = acquisition(X)
     assert chunked.tolist() == pytest.approx(whole.tolist(), rel=1e-12, abs=1e-14)
+
+
+def test_past_the_limit_the_latest_pending_points_count() -> None:
+    """Each pending point is a row of every posterior: with a thousand workers in flight
+    the acquisition keeps the latest (open suggestions come oldest first, a batch's own
+    points last)."""
+    acquisition = PendingGIBBON(**arguments(model_of(standardized())))  # type: ignore[arg-type]
+    pending = at_tasks(gibbon.MAX_PENDING + 6, seed=4)
+    acquisition.set_X_pending(pending)
+    assert acquisition.X_pending is not None
+    assert torch.equal(acquisition.X_pending, pending[6:])
