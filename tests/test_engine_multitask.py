@@ -28,9 +28,9 @@ from honed.domain.records import MetricValue
 from honed.domain.records import Observation
 from honed.engine.base import ProposalRequest
 from honed.engine.botorch import multitask
+from honed.engine.botorch import task_search
 from honed.engine.botorch.encoding import Encoding
 from honed.engine.botorch.engine import BoTorchEngine
-from honed.engine.botorch.engine import _optimize_tasks_together
 
 SPACE = SearchSpace(
     (
@@ -99,6 +99,25 @@ def test_each_point_has_a_task_and_pending_points_are_avoided() -> None:
     assert point_hash(pending[0], "full") not in hashes
     for point in proposal.points:
         SPACE.check_assignments(point)
+
+
+def test_a_batch_spreads_away_from_an_open_suggestion() -> None:
+    """An open suggestion where the acquisition would put its point, and a batch of three
+    more (as for workers asking at once): each lands away from the open suggestion and
+    from the others, rather than around it, a hair apart."""
+    tasks = (Task("full", 1.0), Task("cheap", 0.2))
+    open_point = {"x": 0.4367, "y": 0.3504}  # the proposal with nothing pending
+    proposal = BoTorchEngine().propose(
+        ProposalRequest(
+            experiment(tasks), 5, [open_point], observed(DESIGN), 3, pending_tasks=["cheap"]
+        )
+    )
+    points = [(float(p["x"]), float(p["y"])) for p in proposal.points]
+    assert len(points) == 3
+    for i, point in enumerate(points):
+        assert math.dist(point, (open_point["x"], open_point["y"])) > 0.1
+        for other in points[i + 1 :]:
+            assert math.dist(point, other) > 0.1
 
 
 def test_a_nearly_free_task_is_chosen_while_much_is_unknown(
@@ -195,9 +214,11 @@ def test_the_tasks_searched_together_choose_what_they_choose_one_after_the_other
             [({"x": 0.3, "y": 0.6}, "full")],
             1,
             lambda acquisition, costs: (
-                _optimize_tasks_together(acquisition, encoding, costs)
+                task_search.optimize_together(acquisition, encoding, costs)
                 if together
-                else engine._optimize_tasks_apart(acquisition, encoding, costs)
+                else task_search.optimize_apart(
+                    acquisition, encoding, costs, engine._optimize_batch
+                )
             ),
             seed=5,
             taken=lambda x, task: False,

@@ -13,12 +13,10 @@ from typing import Any
 
 import torch
 from botorch.acquisition.acquisition import AcquisitionFunction
-from botorch.acquisition.fixed_feature import FixedFeatureAcquisitionFunction
 from botorch.acquisition.multi_objective.logei import qLogNoisyExpectedHypervolumeImprovement
 from botorch.acquisition.multi_objective.objective import IdentityMCMultiOutputObjective
 from botorch.acquisition.objective import GenericMCObjective
 from botorch.models.model_list_gp_regression import ModelListGP
-from botorch.optim.initializers import gen_batch_initial_conditions
 from botorch.optim.optimize import optimize_acqf
 from botorch.optim.optimize_mixed import MAX_DISCRETE_VALUES
 from botorch.optim.optimize_mixed import optimize_acqf_mixed_alternating
@@ -35,6 +33,7 @@ from honed.engine.base import ProposalRequest
 from honed.engine.botorch import analysis
 from honed.engine.botorch import budget
 from honed.engine.botorch import multitask
+from honed.engine.botorch import task_search
 from honed.engine.botorch.acquisition import direct_log_nei
 from honed.engine.botorch.conditional import effort_per_combination
 from honed.engine.botorch.conditional import searched_combinations
@@ -67,11 +66,6 @@ NEARBY_SAMPLES = 64
 # (docs/decisions.md: A request's first candidate: 200 L-BFGS-B iterations per restart).
 FIRST_MAXITER = 200
 REST_MAXITER = 50
-# A multitask point is searched at every task, each with this effort (its restarts, their
-# iterations, its raw samples).
-TASK_RESTARTS = 8
-TASK_MAXITER = 100
-TASK_RAW_SAMPLES = 512
 # qLogNEI's quasi-MC samples for a lone point (one candidate, nothing pending): half
 # BoTorch's 512, which every joint draw of several points keeps: with fewer there, batches
 # landed in worse basins (docs/decisions.md: qLogNEI on 256 MC samples for a lone point
@@ -265,7 +259,9 @@ class BoTorchEngine(Engine):
             fixed = (multitask.TARGET_COST,)
             self._last_fit = _Fit(spec, encoding, [target], ModelListGP(model), observed, fixed)
         tasks = list(request.pending_tasks) or [None] * len(request.pending)
-
+        # In a continuous space (L-BFGS-B alone, no linear constraint) the tasks' restarts
+        # ascend together.
+        together = not encoding.inequality_constraints() and not _mixed(encoding, None, {})
         guarded: list[AcquisitionFunction] = []  # one hook per acquisition, for the batch
 
         def optimize(
@@ -276,9 +272,9 @@ class BoTorchEngine(Engine):
             if not any(acquisition is g for g in guarded):
                 budget.guard(acquisition, deadline)
                 guarded.append(acquisition)
-            if _continuous(encoding):
-                return _optimize_tasks_together(acquisition, encoding, costs)
-            return self._optimize_tasks_apart(acquisition, encoding, costs)
+            if together:
+                return task_search.optimize_together(acquisition, encoding, costs)
+            return task_search.optimize_apart(acquisition, encoding, costs, self._optimize_batch)
 
         taken = _taken(request)
         points: list[dict[str, AssignmentValue]] = []
@@ -319,24 +315,6 @@ class BoTorchEngine(Engine):
                 points.append(point)
                 chosen_tasks.append(choice.task)
         return Proposal(points, request.cursor, chosen_tasks)
-
-    def _optimize_tasks_apart(
-        self, acquisition: AcquisitionFunction, encoding: Encoding, costs: Sequence[float]
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(t, d + 1)``: each task's best point, searched with its cost fixed by the
-        optimizers of any space (integers, categoricals, linear constraints), and their
-        acquisition values ``(t,)``."""
-        d = encoding.dim
-        points, values = [], []
-        for cost in costs:
-            fixed = FixedFeatureAcquisitionFunction(acquisition, d + 1, [d], [cost])
-            x = self._optimize_batch(
-                fixed, encoding, 1, TASK_RESTARTS, TASK_MAXITER, raw_samples=TASK_RAW_SAMPLES
-            )
-            with torch.no_grad():
-                values.append(fixed(x.unsqueeze(0)).reshape(1))
-            points.append(torch.cat([x, torch.full((1, 1), cost, dtype=x.dtype)], dim=1))
-        return torch.cat(points), torch.cat(values)
 
     def _optimize(
         self,
@@ -436,10 +414,9 @@ class BoTorchEngine(Engine):
             for dim, value in fixed.items():
                 point[:, dim] = value
             return point
-        searched = [d for d in _searched_discrete_dims(encoding, constraints) if d not in fixed]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            if searched or set(encoding.cat_dims) - set(fixed):
+            if _mixed(encoding, constraints, fixed):
                 candidates, _ = optimize_acqf_mixed_alternating(
                     acquisition,
                     bounds=bounds,
@@ -487,66 +464,13 @@ class BoTorchEngine(Engine):
         return candidates.detach().reshape(q, encoding.dim)
 
 
-def _continuous(encoding: Encoding) -> bool:
-    """Whether ``_optimize_batch`` searches this space with L-BFGS-B alone: no categorical
-    or searched discrete dimension, no linear constraint."""
-    constraints = encoding.inequality_constraints(CONSTRAINT_MARGIN) or None
-    return (
-        constraints is None
-        and not encoding.cat_dims
-        and not _searched_discrete_dims(encoding, constraints)
-    )
-
-
-def _optimize_tasks_together(
-    acquisition: AcquisitionFunction, encoding: Encoding, costs: Sequence[float]
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(t * TASK_RESTARTS, d + 1)``: in a continuous space, each task's restarts chosen
-    from its raw samples as ``_optimize_batch`` does, then all of them ascended in one
-    batch of independent L-BFGS-B problems, each with its task's cost fixed, and their
-    acquisition values. The same ascents as one task after the other in a third of the
-    evaluations: an evaluation costs mostly the model's Python, whatever the batch."""
-    d = encoding.dim
-    bounds = encoding.bounds()
-    options: dict[str, bool | float | int] = {
-        "init_batch_limit": _raw_batch(acquisition, TASK_RESTARTS),
-        "sample_around_best": False,
-    }
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        starts = torch.cat(
-            [
-                gen_batch_initial_conditions(
-                    acquisition,
-                    _with_cost_bounds(bounds, cost, cost),
-                    q=1,
-                    num_restarts=TASK_RESTARTS,
-                    raw_samples=TASK_RAW_SAMPLES,
-                    fixed_features={d: cost},
-                    options=options,
-                )
-                for cost in costs
-            ]
-        )  # (t * restarts, 1, d + 1)
-        points, values = optimize_acqf(
-            acquisition,
-            bounds=_with_cost_bounds(bounds, min(costs), max(costs)),
-            q=1,
-            num_restarts=len(starts),
-            batch_initial_conditions=starts,
-            # A cost per start: the batched L-BFGS-B fixes each problem's own.
-            fixed_features={d: starts[:, 0, d]},
-            return_best_only=False,
-            options={"maxiter": TASK_MAXITER, "batch_limit": len(starts)},
-        )
-    assert values is not None
-    return points.detach().reshape(-1, d + 1), values.detach().reshape(-1)
-
-
-def _with_cost_bounds(bounds: torch.Tensor, low: float, high: float) -> torch.Tensor:
-    """``(2, d)`` bounds and the cost column's ``(2, d + 1)``."""
-    column = torch.tensor([[low], [high]], dtype=bounds.dtype)
-    return torch.cat([bounds, column], dim=1)
+def _mixed(
+    encoding: Encoding, constraints: LinearConstraints | None, fixed: dict[int, float]
+) -> bool:
+    """Whether ``_optimize_batch`` needs the mixed optimizer: a categorical or searched
+    discrete dimension that ``fixed`` leaves free (else L-BFGS-B alone)."""
+    free = set(_searched_discrete_dims(encoding, constraints)) | set(encoding.cat_dims)
+    return bool(free - set(fixed))
 
 
 def _raw_batch(acquisition: AcquisitionFunction, restarts: int) -> int:

@@ -10,9 +10,9 @@ al. 2021), an order of magnitude cheaper to evaluate than the sampled entropy. P
 searched with the task fixed, at every task, and the point with the most information per
 cost wins, among those new at their task (not observed or pending there: the same point at
 another task is another evaluation). The points of a batch are chosen one after the other
-by one acquisition function; the open suggestions are passed to it as pending, which
-BoTorch 0.18's GIBBON drops (see ``choose``), so the points of a batch differ by their
-random restarts and the observed or pending points they must avoid.
+by one acquisition function, with the open suggestions and the batch's earlier points
+pending at their tasks: GIBBON's diversity term keeps each new point away from what they
+will tell (``gibbon.PendingGIBBON``).
 
 The dashboard's analyses of a multitask model are of the target task: the model's posterior
 with the cost column at the target's cost, based at the best result of that task
@@ -29,7 +29,6 @@ from functools import partial
 import torch
 from botorch.acquisition.acquisition import AcquisitionFunction
 from botorch.acquisition.cost_aware import InverseCostWeightedUtility
-from botorch.acquisition.max_value_entropy_search import qMultiFidelityLowerBoundMaxValueEntropy
 from botorch.acquisition.utils import project_to_target_fidelity
 from botorch.fit import fit_gpytorch_mll
 from botorch.models.cost import AffineFidelityCostModel
@@ -44,6 +43,7 @@ from honed.domain.records import Observation
 from honed.engine.botorch.data import Outcome
 from honed.engine.botorch.encoding import DTYPE
 from honed.engine.botorch.encoding import Encoding
+from honed.engine.botorch.gibbon import PendingGIBBON
 
 # The target task's cost: the fidelity whose best value the acquisition learns about.
 TARGET_COST = 1.0
@@ -145,20 +145,19 @@ def choose(
     )
     costs = [task.cost for task in spec.tasks]
     chosen: list[TaskChoice] = []
+    chosen_x = torch.zeros(0, d + 1, dtype=DTYPE)  # the batch's points, at their costs
     # One acquisition for the whole batch, as BoTorch's sequential optimization does: its
     # max-value samples (a posterior over all the candidates) are drawn once, not per point.
-    # Its constructor drops X_pending (BoTorch 0.18), so no pending point reaches GIBBON's
-    # repulsion; set, they made each evaluation 4x dearer and served proposals slower
-    # (docs/decisions.md: Multitask: the tasks' restarts ascended together, one acquisition
-    # per batch).
-    acquisition = qMultiFidelityLowerBoundMaxValueEntropy(
+    acquisition = PendingGIBBON(
         model,
         candidate_set=_with_costs(candidates, [TARGET_COST] * len(candidates)),
         cost_aware_utility=InverseCostWeightedUtility(cost_model=cost),
         project=project,
-        X_pending=pending_x if len(pending_x) else None,
+        X_pending=pending_x,
     )
     for _ in range(count):
+        if chosen:
+            acquisition.set_X_pending(torch.cat([pending_x, chosen_x]))
         points, values = optimize(acquisition, costs)
         choice = None
         for x in points[torch.argsort(values, descending=True)]:
@@ -170,6 +169,9 @@ def choose(
         if choice is None:
             break
         chosen.append(choice)
+        chosen_x = torch.cat(
+            [chosen_x, _with_costs(choice.x.unsqueeze(0), [spec.task_cost(choice.task)])]
+        )
         if enough is not None and len(chosen) < count and enough(len(chosen)):
             break
     return chosen

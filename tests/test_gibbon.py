@@ -1,0 +1,131 @@
+"""PendingGIBBON: BoTorch's multi-fidelity GIBBON with its pending points kept, its value
+BoTorch's where BoTorch's units agree, and the same whatever the metric's scale."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import partial
+
+import pytest
+import torch
+from botorch.acquisition.cost_aware import InverseCostWeightedUtility
+from botorch.acquisition.max_value_entropy_search import qMultiFidelityLowerBoundMaxValueEntropy
+from botorch.acquisition.utils import project_to_target_fidelity
+from botorch.models.cost import AffineFidelityCostModel
+from botorch.models.gp_regression_fidelity import SingleTaskMultiFidelityGP
+
+from honed.domain.experiment import Task
+from honed.domain.records import Observation
+from honed.engine.botorch import gibbon
+from honed.engine.botorch import multitask
+from honed.engine.botorch.encoding import Encoding
+from honed.engine.botorch.gibbon import PendingGIBBON
+from tests.test_engine_multitask import DESIGN
+from tests.test_engine_multitask import experiment
+from tests.test_engine_multitask import observed
+
+TASKS = (Task("full", 1.0), Task("medium", 0.4), Task("cheap", 0.1))
+SPEC = experiment(TASKS).spec
+ENCODING = Encoding.of(SPEC.space)
+D = ENCODING.dim
+COSTS = torch.tensor([0.1, 0.4, 1.0], dtype=torch.double)
+
+
+def model_of(values: Sequence[float]) -> SingleTaskMultiFidelityGP:
+    """honed's multi-fidelity GP of the design's points and tasks with these values."""
+    usable = multitask.task_observations(SPEC, observed(DESIGN))
+    given: list[tuple[Observation, float]] = [
+        (o, v) for (o, _), v in zip(usable, values, strict=True)
+    ]
+    return multitask.fit_task_model(SPEC, ENCODING, given)
+
+
+def arguments(model: SingleTaskMultiFidelityGP) -> dict[str, object]:
+    generator = torch.Generator().manual_seed(1)
+    candidates = torch.rand(256, D, generator=generator, dtype=torch.double)
+    return {
+        "model": model,
+        "candidate_set": torch.cat([candidates, torch.ones(256, 1, dtype=torch.double)], 1),
+        "cost_aware_utility": InverseCostWeightedUtility(
+            cost_model=AffineFidelityCostModel(fidelity_weights={D: 1.0}, fixed_cost=0.0)
+        ),
+        "project": partial(project_to_target_fidelity, target_fidelities={D: 1.0}, d=D + 1),
+    }
+
+
+def at_tasks(n: int, seed: int) -> torch.Tensor:
+    """``(n, d + 1)`` random points, each at a random task's cost."""
+    generator = torch.Generator().manual_seed(seed)
+    x = torch.rand(n, D, generator=generator, dtype=torch.double)
+    costs = COSTS[torch.randint(0, len(COSTS), (n,), generator=generator)]
+    return torch.cat([x, costs.unsqueeze(1)], 1)
+
+
+def standardized() -> list[float]:
+    """The design's signed values with mean 0 and standard deviation 1: the model's outcome
+    transform is then the identity, where BoTorch's GIBBON is in one unit throughout."""
+    usable = multitask.task_observations(SPEC, observed(DESIGN))
+    values = torch.tensor([v for _, v in usable], dtype=torch.double)
+    return ((values - values.mean()) / values.std()).tolist()
+
+
+def test_the_values_are_botorchs_with_the_pending_points_set() -> None:
+    model = model_of(standardized())
+    ours = PendingGIBBON(**arguments(model))  # type: ignore[arg-type]
+    theirs = qMultiFidelityLowerBoundMaxValueEntropy(**arguments(model))  # type: ignore[arg-type]
+    theirs.posterior_max_values = ours.posterior_max_values.clone()
+    X = at_tasks(12, seed=2).unsqueeze(1)  # (12, 1, d + 1)
+    with torch.no_grad():
+        alone = ours(X)
+        assert alone.tolist() == pytest.approx(theirs(X).tolist(), rel=1e-8, abs=1e-10)
+        pending = at_tasks(3, seed=3)
+        ours.set_X_pending(pending)
+        theirs.set_X_pending(pending)  # BoTorch's way: two more posteriors per evaluation
+        conditioned = ours(X)
+        assert conditioned.tolist() == pytest.approx(theirs(X).tolist(), rel=1e-8, abs=1e-10)
+    # The pending points lower the information of what they will tell.
+    assert bool((conditioned <= alone + 1e-12).all())
+    assert bool((conditioned < alone - 1e-3).any())
+
+
+def test_the_metric_scale_leaves_the_values_unchanged() -> None:
+    """A metric in other units (here x1000) is the same problem: the same information
+    about its best value, the same pending points' share of it."""
+    values = [v for _, v in multitask.task_observations(SPEC, observed(DESIGN))]
+    acquisitions = []
+    for scale in (1.0, 1000.0):
+        acquisition = PendingGIBBON(**arguments(model_of([scale * v for v in values])))  # type: ignore[arg-type]
+        acquisition.set_X_pending(at_tasks(3, seed=3))
+        acquisitions.append(acquisition)
+    unit, thousand = acquisitions
+    # The same best-value samples, in each metric's units.
+    thousand.posterior_max_values = 1000.0 * unit.posterior_max_values
+    X = at_tasks(12, seed=2).unsqueeze(1)
+    with torch.no_grad():
+        assert thousand(X).tolist() == pytest.approx(unit(X).tolist(), rel=1e-5, abs=1e-8)
+
+
+def test_points_scored_in_chunks_have_the_values_of_one_pass(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    model = model_of(standardized())
+    acquisition = PendingGIBBON(**arguments(model))  # type: ignore[arg-type]
+    acquisition.set_X_pending(at_tasks(3, seed=3))
+    X = at_tasks(12, seed=2).unsqueeze(1)
+    with torch.no_grad():
+        whole = acquisition(X)
+        # 5 rows (the point, its projection, 3 pending) against 5 training points: 2 a chunk.
+        monkeypatch.setattr(gibbon, "CHUNK_VALUES", 2 * 5 * 5)
+        chunked = acquisition(X)
+    assert chunked.tolist() == pytest.approx(whole.tolist(), rel=1e-12, abs=1e-14)
+
+
+def test_past_the_limit_the_latest_pending_points_count() -> None:
+    """Each pending point is a row of every posterior: with a thousand workers in flight
+    the acquisition keeps the latest (open suggestions come oldest first, a batch's own
+    points last)."""
+    acquisition = PendingGIBBON(**arguments(model_of(standardized())))  # type: ignore[arg-type]
+    pending = at_tasks(gibbon.MAX_PENDING + 6, seed=4)
+    acquisition.set_X_pending(pending)
+    assert acquisition.X_pending is not None
+    assert torch.equal(acquisition.X_pending, pending[6:])
