@@ -125,8 +125,8 @@ def starts_on_loop(operation: Operation) -> Operation:
     local one. Later steps run there too when they read a settled hand-out answer
     (``Queued.settled``); any other runs in a worker thread. A request that only queues
     and reads its answer then costs no thread hop: two per request were most of a
-    PostgreSQL burst's CPU beyond SQLite's (docs/decisions.md: A burst's requests on
-    PostgreSQL step on the event loop)."""
+    PostgreSQL burst's CPU beyond SQLite's (docs/decisions.md: A burst on PostgreSQL:
+    requests step on the event loop, cached reads one at a time)."""
     _STARTS_ON_LOOP.add(operation)
     return operation
 
