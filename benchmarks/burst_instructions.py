@@ -39,6 +39,7 @@ from api_throughput import EXPERIMENT
 from api_throughput import TOKEN
 from burst import RawClient
 from request_instructions import Profiler
+from request_instructions import callgrind_server
 from request_instructions import monitor
 
 RESULTS = ROOT / "benchmarks" / "results" / "burst_instructions.json"
@@ -58,22 +59,8 @@ async def _burst(url: str, path: str, workers: int) -> list[Any]:
 
 
 def run_once(src: Path, database_url: str, args: argparse.Namespace) -> dict[str, float]:
-    from tests.support.server import running_server
-
     with (
-        tempfile.TemporaryDirectory(prefix="honed-callgrind-") as directory,
-        running_server(
-            database_url,
-            token=TOKEN,
-            startup_timeout=600.0,
-            launcher=[
-                "valgrind",
-                "--tool=callgrind",
-                "--instr-atstart=no",
-                f"--callgrind-out-file={directory}/callgrind.out",
-            ],
-            env={"PYTHONPATH": str(src), "PYTHONHASHSEED": "0"},
-        ) as server,
+        callgrind_server(src, database_url) as (server, directory),
         httpx.Client(base_url=server.url, auth=(TOKEN, ""), timeout=600) as http,
     ):
         experiment = http.post("/v1/experiments", json=EXPERIMENT)
@@ -82,7 +69,7 @@ def run_once(src: Path, database_url: str, args: argparse.Namespace) -> dict[str
         for _ in range(20):
             http.post(path).raise_for_status()
         monitor(server.process.pid, "instrumentation", "on")
-        profiler = Profiler(server.process.pid, Path(directory))
+        profiler = Profiler(server.process.pid, directory)
         profiler.dump()  # drops the switch-on
         began = time.monotonic()
         time.sleep(args.idle)

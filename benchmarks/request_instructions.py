@@ -51,8 +51,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from collections.abc import Sequence
 from contextlib import ExitStack
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 from typing import Any
@@ -89,6 +91,30 @@ def counted(pid: int) -> int:
     """Ir counted since the last dump, all threads."""
     answer = monitor(pid, "status", "internal")
     return sum(int(n) for n in re.findall(r"^events-\d+: (\d+)$", answer, re.MULTILINE))
+
+
+@contextmanager
+def callgrind_server(src: Path, database_url: str) -> Iterator[tuple[Any, Path]]:
+    """A ``honed serve`` of ``src`` under callgrind, counting nothing until ``monitor``
+    switches its instrumentation on, and the directory its dumps go to."""
+    from tests.support.server import running_server
+
+    with (
+        tempfile.TemporaryDirectory(prefix="honed-callgrind-") as directory,
+        running_server(
+            database_url,
+            token=TOKEN,
+            startup_timeout=600.0,
+            launcher=[
+                "valgrind",
+                "--tool=callgrind",
+                "--instr-atstart=no",
+                f"--callgrind-out-file={directory}/callgrind.out",
+            ],
+            env={"PYTHONPATH": str(src), "PYTHONHASHSEED": "0"},
+        ) as server,
+    ):
+        yield server, Path(directory)
 
 
 class Profiler:
@@ -137,22 +163,8 @@ def observe(http: httpx.Client, prefix: str, suggestion: dict[str, Any]) -> None
 
 def run_once(src: Path, database_url: str, args: argparse.Namespace, keep: Path) -> dict[str, Any]:
     """One server under callgrind: warm-up, counted blocks, split. Ir figures."""
-    from tests.support.server import running_server
-
     with (
-        tempfile.TemporaryDirectory(prefix="honed-callgrind-") as directory,
-        running_server(
-            database_url,
-            token=TOKEN,
-            startup_timeout=600.0,
-            launcher=[
-                "valgrind",
-                "--tool=callgrind",
-                "--instr-atstart=no",
-                f"--callgrind-out-file={directory}/callgrind.out",
-            ],
-            env={"PYTHONPATH": str(src), "PYTHONHASHSEED": "0"},
-        ) as server,
+        callgrind_server(src, database_url) as (server, directory),
         httpx.Client(base_url=server.url, auth=(TOKEN, ""), timeout=600) as http,
     ):
         began = time.monotonic()
@@ -164,7 +176,7 @@ def run_once(src: Path, database_url: str, args: argparse.Namespace, keep: Path)
         warmed = time.monotonic()
         pid = server.process.pid
         monitor(pid, "instrumentation", "on")
-        profiler = Profiler(pid, Path(directory))
+        profiler = Profiler(pid, directory)
         profiler.dump()  # drops the switch-on
         # Blocks of cycles, one every --pace seconds or 3x that (fast, slow, slow, fast), so
         # that a fit of Ir = cycles * R + seconds * k tells the cycles' own cost R from the
