@@ -134,6 +134,38 @@ def test_a_stale_model_point_is_served_on_request_or_when_the_wait_runs_out(
     assert served.model.fresh is False
 
 
+def test_a_stale_point_after_the_wait_is_a_warning_once_a_minute(
+    storage: SqlStorage,
+    token: Token,
+    engine_factory: Callable[[], Engine],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The optimizer does not keep up: the operator is told, at warning (``honed serve``'s
+    default level), but not once per request of a thousand workers. A user who asked for
+    latency chose stale points and is not warned."""
+    services = Services(storage, ServingPolicy(max_wait_seconds=0.0))
+    loop = OptimizerLoop(storage, engine_factory, settings=STEPPED)
+    eid = stale_experiment(services, token, loop)
+    with caplog.at_level(logging.WARNING, logger="honed.service.suggestions"):
+        for _ in range(3):  # a sequential worker: each point misses the results before it
+            served = services.suggestions.create(token, eid)
+            assert served.model is not None
+            assert served.model.fresh is False
+            observe(services, token, served, bowl)
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1
+    assert f"experiment {eid}" in warnings[0]
+    assert "misses some observations" in warnings[0]
+
+    caplog.clear()
+    latency = Services(storage, ServingPolicy(max_wait_seconds=0.0, prefer=Preference.LATENCY))
+    with caplog.at_level(logging.WARNING, logger="honed.service.suggestions"):
+        served = latency.suggestions.create(token, eid)
+    assert served.model is not None
+    assert served.model.fresh is False
+    assert not caplog.records
+
+
 def test_a_fit_that_began_after_the_request_ends_its_wait_even_if_others_reported_meanwhile(
     storage: SqlStorage, token: Token, engine_factory: Callable[[], Engine]
 ) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import os
 import shlex
 import shutil
@@ -361,6 +362,22 @@ def _listen(host: str, port: int) -> socket.socket:
     return sock
 
 
+def server_log_config(log_level: str) -> dict[str, Any]:
+    """uvicorn's logging set-up, with honed's own loggers at ``log_level`` on its handler:
+    left to the root logger, an API process dropped honed's info lines (a request served a
+    stale model point after its wait) and printed its warnings unformatted."""
+    from uvicorn.config import LOG_LEVELS
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["loggers"]["honed"] = {
+        "handlers": ["default"],
+        "level": LOG_LEVELS[log_level.lower()],
+        "propagate": False,
+    }
+    return config
+
+
 def _serve_api(
     settings: Settings, sock: socket.socket, host: str, port: int, workers: int, log_level: str
 ) -> None:
@@ -386,6 +403,7 @@ def _serve_api(
         port=port,
         workers=workers,
         log_level=log_level,
+        log_config=server_log_config(log_level),
         timeout_graceful_shutdown=5,
         # Request heads capped (431 past 64 KiB), see honed.server.http_protocol.
         http=LimitedHeadProtocol,

@@ -7,8 +7,8 @@ Past the initial design a request is served a fresh model point (``choice``): wh
 ready it waits for the fit that is running or due, for ``ServingPolicy.wait_bound``, and on
 while the optimizer is busy toward it (its fit runs, or every optimizer fits another
 experiment), never past ``max_wait_seconds``; then it takes the newest fit's point even if
-stale, and only when the optimizer has none at all (or no optimizer runs) the sequence
-engine's (Sobol) point, with a warning.
+stale (with a warning, once a minute per experiment), and only when the optimizer has none
+at all (or no optimizer runs) the sequence engine's (Sobol) point, with a warning.
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ from honed.service.access import experiment_for
 from honed.service.access import live_experiment_for
 from honed.service.handout import HandOutQueue
 from honed.service.handout import Queued
+from honed.service.notices import Throttle
 from honed.service.refreshed import Refreshed
 from honed.storage.experiments import ExperimentStore
 from honed.storage.optimizer import CandidateBasis
@@ -68,6 +69,8 @@ FIT_WAIT_SLACK_SECONDS = 2.0
 # A request whose bound ran out while no optimizer worked toward it looks once more after
 # this long: an optimizer between two fits holds no lease while it reads the queue.
 TURN_GRACE_SECONDS = 1.0
+# A stale point served after the wait is logged at most this often per experiment.
+STALE_NOTICE_SECONDS = 60.0
 
 
 class Preference(StrEnum):
@@ -362,9 +365,7 @@ class SuggestionRequest:
             self._service.signal_demand(self._experiment_id, withdraw=True)
             self._counted = False
         if self._serving is choice.Serving.FRESH:
-            logger.info(
-                "experiment %s: %s; serving the newest model point", self._experiment_id, why
-            )
+            self._service.note_stale(self._experiment_id, why)
             self._serving = choice.Serving.MODEL
         else:
             alive = self._service.optimizer_alive()
@@ -419,6 +420,7 @@ class SuggestionService:
         self._demand_written: dict[int, float] = {}
         self._demand_writing: set[int] = set()
         self._demand_lock = threading.Lock()
+        self._stale_notices = Throttle(STALE_NOTICE_SECONDS)
 
     def create(
         self,
@@ -535,6 +537,21 @@ class SuggestionService:
 
     def optimizer_alive(self) -> bool:
         return self._alive.get(None)
+
+    def note_stale(self, experiment_id: int, why: str) -> None:
+        """Warn that a request takes a model point that missed observations: the
+        optimizer does not keep up (more optimizer processes, or ``latency`` serving on
+        purpose). Once a minute per experiment: with many workers every request would."""
+        held_back = self._stale_notices.due(experiment_id)
+        if held_back is None:
+            return
+        also = f" ({held_back} more such requests since the last notice)" if held_back else ""
+        logger.warning(
+            "experiment %s: %s; serving the newest model point, which misses some observations%s",
+            experiment_id,
+            why,
+            also,
+        )
 
     def fit_turn(self, experiment_id: int) -> FitTurn:
         """The experiment's place among the live optimizers' fits, read at most once per
