@@ -58,28 +58,30 @@ def value(f: float) -> tuple[MetricValue, ...]:
 
 @pytest.mark.parametrize("key", [None, "retry-key"], ids=["plain", "idempotent"])
 def test_an_observation_create_takes_two_round_trips(
-    services: Services, token: Token, tmp_path: Path, key: str | None
+    storage: SqlStorage, services: Services, token: Token, tmp_path: Path, key: str | None
 ) -> None:
     eid = services.experiments.create(token, SPEC).id
     # A process's first keyed create also forgets old keys: not the create's own cost.
     services.observations.create(token, eid, ObservationInput(None, {"x": 0.5}, value(0)), "k")
     suggestion = services.suggestions.create(token, eid)
     given = ObservationInput(suggestion.id, values=value(1.0))
-    with wire_trace(services.storage.database.write_engine, tmp_path) as wire:
+    with wire_trace(storage.database.write_engine, tmp_path) as wire:
         _, observation = services.observations.create(token, eid, given, key)
     assert wire.round_trips == 2, wire.summary()
     statements = [sql.split(" ")[0] for sql in wire.statements]
     assert statements.count("BEGIN") == statements.count("COMMIT") == 1, wire.statements
     # What it did, as before.
-    assert services.storage.get_suggestion(eid, suggestion.id).state is SuggestionState.CLOSED
-    assert services.storage.get_observation(eid, observation.id) == observation
+    assert storage.get_suggestion(eid, suggestion.id).state is SuggestionState.CLOSED
+    assert storage.get_observation(eid, observation.id) == observation
     if key is not None:  # the key was stored with the observation's id
         again = services.observations.create(token, eid, given, key)[1]
         assert again == observation
-        assert services.storage.count_observations(eid) == 2
+        assert storage.count_observations(eid) == 2
 
 
-def test_a_batch_takes_two_round_trips(services: Services, token: Token, tmp_path: Path) -> None:
+def test_a_batch_takes_two_round_trips(
+    storage: SqlStorage, services: Services, token: Token, tmp_path: Path
+) -> None:
     eid = services.experiments.create(token, SPEC).id
     services.observations.create(token, eid, ObservationInput(None, {"x": 0.5}, value(0)), "k")
     first, second = (services.suggestions.create(token, eid) for _ in range(2))
@@ -88,7 +90,7 @@ def test_a_batch_takes_two_round_trips(services: Services, token: Token, tmp_pat
         ObservationInput(None, {"x": 0.25}, value(2.0)),
         ObservationInput(second.id, values=value(3.0)),
     ]
-    with wire_trace(services.storage.database.write_engine, tmp_path) as wire:
+    with wire_trace(storage.database.write_engine, tmp_path) as wire:
         _, created = services.observations.create_batch(token, eid, given, idempotency_key="b")
     assert wire.round_trips == 2, wire.summary()
     assert [o.suggestion_id for o in created] == [first.id, None, second.id]
