@@ -7,6 +7,9 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
+
+import pytest
 
 from honed.domain.experiment import ExperimentSpec
 from honed.domain.experiment import Task
@@ -16,6 +19,7 @@ from honed.domain.records import Suggestion
 from honed.domain.records import SuggestionSource
 from honed.domain.tenancy import Token
 from honed.engine.base import Engine
+from honed.service import optimizer
 from honed.service.app import Services
 from honed.service.optimizer import LoopSettings
 from honed.service.optimizer import OptimizerLoop
@@ -94,6 +98,77 @@ def test_a_slow_batch_ends_after_its_point_when_another_experiments_request_come
     storage.request_candidates(fast)
     fitting.join()
     assert storage.ready_candidates(slow) == 1
+    assert loop.step() == fast
+
+
+@pytest.fixture
+def full_reads(storage: SqlStorage, monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """When ``optimizer_work`` was read, as the storage is asked."""
+    reads: list[float] = []
+    read = storage.optimizer_work
+
+    def counted() -> object:
+        reads.append(time.time())
+        return read()
+
+    monkeypatch.setattr(storage, "optimizer_work", counted)
+    return reads
+
+
+def test_a_batch_reads_the_whole_queue_once_while_nothing_changes(
+    services: Services,
+    token: Token,
+    storage: SqlStorage,
+    engine_factory: Callable[[], Engine],
+    full_reads: list[float],
+) -> None:
+    """After each point of a batch the loop asks whether other experiments' requests have
+    come to wait: with no write since, its queue's version answers, not the whole queue."""
+    slow = with_design(services, token, slow_spec(workers=3), TASK_DESIGN)
+    with_design(services, token, bowl_spec("fast"), DESIGN)  # due, but nobody waits
+    storage.request_candidates(slow)
+    loop = OptimizerLoop(storage, engine_factory, settings=STEPPED)
+    storage.heartbeat(loop.name)
+    assert loop.step() == slow
+    assert storage.ready_candidates(slow) == 3 + 2  # the whole batch
+    # The step's read, and the batch's first question; the other three read the version.
+    assert len(full_reads) == 2
+
+
+def test_a_batch_ends_when_a_waiting_request_comes_due_with_time_alone(
+    services: Services,
+    token: Token,
+    storage: SqlStorage,
+    engine_factory: Callable[[], Engine],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The other experiment's request waits from the start, but its fit failed just now:
+    due only once the back-off ends. It ends during the batch, with no write that moves
+    the queue's version: the batch ends after the point at hand all the same."""
+    slow = with_design(services, token, slow_spec(workers=3), TASK_DESIGN)
+    fast = with_design(services, token, bowl_spec("fast"), DESIGN)
+    storage.request_candidates(slow)
+    storage.request_candidates(fast)
+    storage.record_optimizer_error(fast, "failed just now")
+    # No periodic full read within the test: the batch ends for the back-off's end alone.
+    watched = replace(STEPPED, full_read_seconds=3600.0)
+    loop = OptimizerLoop(storage, engine_factory, settings=watched)
+    storage.heartbeat(loop.name)
+    real_time, ahead = time.time, [0.0]
+    monkeypatch.setattr(time, "time", lambda: real_time() + ahead[0])
+    enough = optimizer._Turn.enough
+    asked: list[int] = []
+
+    def back_off_ends_after_the_first_point(turn: optimizer._Turn, chosen: int) -> bool:
+        asked.append(chosen)
+        if len(asked) == 2:
+            ahead[0] = STEPPED.error_backoff_seconds + 1.0
+        return enough(turn, chosen)
+
+    monkeypatch.setattr(optimizer._Turn, "enough", back_off_ends_after_the_first_point)
+    assert loop.step() == slow
+    assert asked == [1, 2]
+    assert storage.ready_candidates(slow) == 2
     assert loop.step() == fast
 
 

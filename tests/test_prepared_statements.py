@@ -25,6 +25,8 @@ STATEMENTS = {name: value for name, value in vars(hot).items() if isinstance(val
 STATEMENTS |= {f"observed_among({n})": hot.observed_among_statement(n) for n in (1, 3)}
 STATEMENTS["WORK_VERSION"] = queue_version.WORK_VERSION
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+# Sent on PostgreSQL only (pipelined transactions).
+POSTGRES_ONLY = {"NEXT_OBSERVATION_IDS"}
 
 
 def test_the_fence_names_the_installed_sqlalchemy_minor() -> None:
@@ -42,6 +44,8 @@ def test_every_prepared_statement_compiles_and_is_planned(
     storage = SqlStorage.from_url(url)
     try:
         for name, statement in STATEMENTS.items():
+            if backend == "sqlite" and name in POSTGRES_ONLY:
+                continue
             with storage._tx.raw_write() as tx:
                 compiled = statement._compiled(tx.dialect)
                 assert compiled.sql, name

@@ -81,9 +81,13 @@ class ObservationService:
                     raise InvalidRequestError(prefix + error.message) from error
             return checked
 
+        # Known before the experiment is read: the store reads them with it.
+        named = [item.suggestion_id for item in given]
         if idempotency_key is None:
-            return self._storage.observe(experiment_id, prepare)
-        return self._idempotent(caller, experiment_id, given, batch, idempotency_key, prepare)
+            return self._storage.observe(experiment_id, prepare, named=named)
+        return self._idempotent(
+            caller, experiment_id, given, batch, idempotency_key, prepare, named
+        )
 
     def _idempotent(
         self,
@@ -93,15 +97,16 @@ class ObservationService:
         batch: bool,
         key: str,
         prepare: Callable[[Experiment], list[NewObservation]],
+        named: Sequence[int | None],
     ) -> tuple[Experiment, list[Observation]]:
         check = idempotency.idempotency_for(caller.client_id, key, experiment_id, given, batch)
         self._purger.maybe_purge()
         try:
-            return self._storage.observe(experiment_id, prepare, check)
+            return self._storage.observe(experiment_id, prepare, check, named)
         except ConflictError:
             # The same key arrived twice at once and the other request stored it first:
             # asked again, the store returns what that one stored.
-            return self._storage.observe(experiment_id, prepare, check)
+            return self._storage.observe(experiment_id, prepare, check, named)
 
     def get(self, caller: Token, experiment_id: int, observation_id: int) -> Observation:
         experiment_for(self._storage, caller, experiment_id)

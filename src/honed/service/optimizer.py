@@ -135,6 +135,10 @@ class _Turn:
 
     def __init__(self, loop: OptimizerLoop, work: OptimizerWork, short: bool) -> None:
         self._loop, self._work, self.short = loop, work, short
+        #: The turn's own watch of the queue, and the other experiments its last full read
+        #: found due.
+        self._watch = loop.queue_watch()
+        self._due: list[OptimizerWork] = []
 
     def enough(self, chosen: int) -> bool:
         """Asked by the engine after each point of a batch chosen point after point: the
@@ -143,12 +147,25 @@ class _Turn:
         if chosen < owed(self._work):
             return False
         try:
-            wanted = self._loop.others_wait_now(self._work)
+            wanted = self._loop.others_wait(self._work, self._others_due())
         except Exception:  # the database is restarting: the batch goes on
             logger.warning("optimizer queue unreadable during a fit", exc_info=True)
             return False
         self.short = self.short or wanted
         return wanted
+
+    def _others_due(self) -> list[OptimizerWork]:
+        """The other experiments due for a fit now. The whole queue is read again only when
+        its version moved since the last read, or one of them may have come due with time
+        (as an idle loop reads it): after each point of a batch, the version is read."""
+        now = time.time()
+        if not self._watch.unchanged(now):
+            others = [
+                w for w in self._watch.read(now) if w.experiment.id != self._work.experiment.id
+            ]
+            self._due = [w for w in others if self._loop.needs_fit(w, now)]
+            self._watch.keep(now, self._loop.due_times(others, now))
+        return self._due
 
 
 class OptimizerLoopRoles(OptimizerQueue, OptimizerSignals, ModelAnalyses, Protocol):
@@ -181,8 +198,11 @@ class OptimizerLoop:
         self._analysed_at: dict[int, float] = {}
         #: Experiment id -> the newest fit's engine and inputs whose analysis was put off.
         self._deferred: dict[int, tuple[Engine, FitInputs]] = {}
-        self._watch = QueueWatch(
-            storage, self._settings.late_write_seconds, self._settings.full_read_seconds
+        self._watch = self.queue_watch()
+
+    def queue_watch(self) -> QueueWatch:
+        return QueueWatch(
+            self._storage, self._settings.late_write_seconds, self._settings.full_read_seconds
         )
 
     def needs_fit(self, work: OptimizerWork, now: float) -> bool:
@@ -224,8 +244,7 @@ class OptimizerLoop:
             return None
         due = [w for w in queue if self.needs_fit(w, now)]
         if not due:
-            later = (due_later(w, now, self._settings) for w in queue)
-            self._watch.nothing_due(now, (t for t in later if t is not None))
+            self._watch.keep(now, self.due_times(queue, now))
         # Waiting requests first, then the experiment whose candidates are oldest.
         due.sort(
             key=lambda w: (
@@ -237,12 +256,17 @@ class OptimizerLoop:
             if self._storage.claim_experiment(
                 work.experiment.id, self.name, self._settings.lease_seconds
             ):
-                self.fit(work, short=self._others_wait(work, due))
+                self.fit(work, short=self.others_wait(work, due))
                 return work.experiment.id
         self._analyse_deferred()
         return None
 
-    def _others_wait(self, work: OptimizerWork, due: list[OptimizerWork]) -> bool:
+    def due_times(self, queue: list[OptimizerWork], now: float) -> list[float]:
+        """When, after ``now``, some of ``queue`` may come due for a fit with time alone."""
+        later = (due_later(w, now, self._settings) for w in queue)
+        return [t for t in later if t is not None]
+
+    def others_wait(self, work: OptimizerWork, due: list[OptimizerWork]) -> bool:
         """Whether requests of other experiments due for a fit (none that another live
         process fits) wait behind this one: more of them wait than other live processes
         are free (fitting nothing) to take them."""
@@ -252,16 +276,6 @@ class OptimizerLoop:
         # Read once this loop holds its lease: a live loop counts itself among the busy.
         turn = self._storage.fit_turn(work.experiment.id, OPTIMIZER_ALIVE_SECONDS)
         return waiting > turn.live - turn.busy
-
-    def others_wait_now(self, work: OptimizerWork) -> bool:
-        """``_others_wait`` read anew while ``work``'s fit runs."""
-        now = time.time()
-        due = [
-            w
-            for w in self._storage.optimizer_work()
-            if w.experiment.id != work.experiment.id and self.needs_fit(w, now)
-        ]
-        return self._others_wait(work, due)
 
     def fit(self, work: OptimizerWork, short: bool = False) -> None:
         """Fit the experiment and store its candidates. ``short``: other experiments'

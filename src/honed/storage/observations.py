@@ -113,12 +113,18 @@ class ObservationStore(Protocol):
         experiment_id: int,
         prepare: Callable[[Experiment], Sequence[NewObservation]],
         idempotency: IdempotencyKey | None = None,
+        named: Sequence[int | None] = (),
     ) -> tuple[Experiment, list[Observation]]:
         """Store what ``prepare`` makes of the experiment, in one transaction.
 
         ``prepare`` sees the experiment as stored at that moment and may raise to refuse
         (nothing is stored then). All or nothing; closes the suggestions the observations
         name.
+
+        ``named``: the suggestion each observation ``prepare`` returns will name (None for
+        one given by its assignments), when the caller knows them before: a store may
+        read those suggestions together with the experiment. Only a hint: what
+        ``prepare`` returns is stored, and what it names is checked, either way.
 
         With ``idempotency``: a key stored before returns the observations stored with it;
         a new key is stored with the observations.
@@ -144,7 +150,8 @@ class ObservationStore(Protocol):
         Locks: as ``observe``: write; each suggestion named, FOR UPDATE. Not the
         experiment's row.
         """
-        return self.observe(experiment_id, lambda _experiment: observations)[1]
+        named = [o.suggestion_id for o in observations]
+        return self.observe(experiment_id, lambda _experiment: observations, named=named)[1]
 
     @abstractmethod
     def purge_idempotency_keys(self, older_than: float) -> int:

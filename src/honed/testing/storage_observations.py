@@ -163,6 +163,18 @@ class ObservationConformance(RoleSuite):
         assert second.id != first.id
         assert storage.count_observations(eid) == 2
 
+    def test_a_batch_naming_a_suggestion_twice(self, storage: Storage) -> None:
+        """The second sees the suggestion as the first left it, closed: the same report
+        again is a repeat, other values a second observation."""
+        eid = self.experiment(storage).id
+        suggestion = self.suggest(storage, eid, point(0))
+        same = NewObservation(suggestion.id, None, (MetricValue("f", 1.0),), False, None)
+        other = dataclasses.replace(same, values=(MetricValue("f", 2.0),))
+        created = storage.create_observations(eid, [same, same, other])
+        assert created[1] == created[0]
+        assert created[2].id != created[0].id
+        assert storage.count_observations(eid) == 2
+
     def test_idempotency_keys(self, storage: Storage) -> None:
         experiment = self.experiment(storage)
         eid, client = experiment.id, experiment.client_id

@@ -12,7 +12,9 @@ import fcntl
 import json
 import select
 import threading
+from collections.abc import Callable
 from collections.abc import Iterator
+from contextlib import ExitStack
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -254,22 +256,31 @@ class RawTransaction:
 
     On PostgreSQL the transaction runs in psycopg's pipeline mode (``pipeline``): statements
     sent without reading their results travel together (see ``Prepared.send``), so a
-    transaction costs a round trip per read that the code waits for, not per statement.
+    transaction costs a round trip per read that the code waits for, not per statement,
+    and one for its COMMIT.
     """
 
     dbapi: Any
     dialect: Dialect
     pipeline: Any = None
     committed: bool = False
+    #: Leaves pipeline mode: a Sync, and every result read (PostgreSQL).
+    leave_pipeline: Callable[[], None] | None = None
 
     def commit_sent(self) -> None:
         """On PostgreSQL, commit now: the COMMIT goes in one round trip with the statements
         sent before it, whose results can still be read afterwards, so a transaction that
         ends with writes holds its locks one round trip less. Send nothing after it.
         Elsewhere (SQLite, in-process) a no-op: the transaction commits at its end."""
-        if self.pipeline is not None:
-            self.dbapi.commit()
+        if self.leave_pipeline is not None and not self.committed:
+            # Queued, then the pipeline left: its Sync is the round trip that commits.
+            commit = self.dbapi.cursor()
+            commit.execute("COMMIT", prepare=False)
             self.committed = True
+            try:
+                self.leave_pipeline()
+            finally:
+                commit.close()
 
 
 @contextmanager
@@ -290,11 +301,16 @@ def _raw_transaction(engine: Engine, sqlite_begin: str) -> Iterator[RawTransacti
             if not raw.committed:
                 dbapi.commit()
         else:
-            with dbapi.pipeline() as pipeline:
-                raw = RawTransaction(dbapi, dialect, pipeline)
+            # BEGIN and COMMIT are sent as statements, on a connection in autocommit mode
+            # meanwhile: psycopg's own BEGIN waits for its answer in pipeline mode, a round
+            # trip of its own, and its commit syncs once more than leaving the pipeline.
+            dbapi.autocommit = True
+            with ExitStack() as pipelined:
+                pipeline = pipelined.enter_context(dbapi.pipeline())
+                dbapi.execute("BEGIN", prepare=False)
+                raw = RawTransaction(dbapi, dialect, pipeline, leave_pipeline=pipelined.close)
                 yield raw
-                if not raw.committed:
-                    dbapi.commit()
+                raw.commit_sent()
     except BaseException as error:
         try:
             dbapi.rollback()
@@ -307,6 +323,13 @@ def _raw_transaction(engine: Engine, sqlite_begin: str) -> Iterator[RawTransacti
             raise _as_sqlalchemy_error(dialect, error) from error
         raise
     finally:
+        if dialect.name != "sqlite" and not dbapi.closed:
+            # As the pool and SQLAlchemy's sessions use it (after the rollback: psycopg
+            # refuses while a transaction is open).
+            try:
+                dbapi.autocommit = False
+            except Exception:
+                pooled.invalidate()  # still in a transaction: never hand it out again
         pooled.close()
 
 

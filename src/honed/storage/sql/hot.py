@@ -98,10 +98,14 @@ NEXT_QUEUED = Prepared(
 )
 DELETE_QUEUED = Prepared(delete(QUEUED).where(QUEUED.c.id == bindparam("b_id")))
 # Locked (PostgreSQL): two reports of one suggestion at once queue here, so the second sees
-# the first and is recognised as a repeat (the close below would lock it anyway).
+# the first and is recognised as a repeat (the close below would lock it anyway). Only a
+# suggestion of the experiment: an observation create reads it before it checks the caller.
 SUGGESTION = Prepared(
     select(*SUGGESTION_COLUMNS)
-    .where(SUGGESTIONS.c.id == bindparam("suggestion_id"))
+    .where(
+        SUGGESTIONS.c.id == bindparam("suggestion_id"),
+        SUGGESTIONS.c.experiment_id == _EXPERIMENT_ID,
+    )
     .with_for_update()
 )
 EXPIRE = Prepared(
@@ -153,6 +157,16 @@ _OBSERVATION_KEYS = (
     "task",
 )
 INSERT_OBSERVATION = Prepared(insert(OBSERVATIONS).returning(OBSERVATIONS.c.id), _OBSERVATION_KEYS)
+INSERT_OBSERVATION_WITH_ID = Prepared(
+    insert(OBSERVATIONS).returning(OBSERVATIONS.c.id), ("id", *_OBSERVATION_KEYS)
+)
+# PostgreSQL only: ids for observations to come, from the table's own sequence (as an
+# insert would take them), so that what lists them is sent with the inserts.
+NEXT_OBSERVATION_IDS = Prepared(
+    select(
+        func.nextval(func.pg_get_serial_sequence("observations", "id")).label("id")
+    ).select_from(func.generate_series(1, bindparam("b_count")))
+)
 OBSERVATIONS_OF_SUGGESTION = Prepared(
     select(*OBSERVATION_COLUMNS).where(
         OBSERVATIONS.c.suggestion_id == bindparam("suggestion_id"), ~OBSERVATIONS.c.deleted
@@ -270,7 +284,11 @@ def observe(
     experiment_id: int,
     prepare: Callable[[Experiment], Sequence[NewObservation]],
     idempotency: IdempotencyKey | None = None,
+    named: Sequence[int | None] = (),
 ) -> tuple[Experiment, list[Observation]]:
+    """``Storage.observe``. On PostgreSQL in two round trips: the experiment, the key, the
+    ``named`` suggestions and (with a key) the new observations' ids read together, then
+    the writes with COMMIT."""
     # No row lock and no write to the experiment row: observations must not queue behind
     # suggestion creation, which locks that row.
     now = time.time()
@@ -278,6 +296,15 @@ def observe(
     key_sent = (
         IDEMPOTENCY_KEY.send(tx, {"client_id": idempotency.client_id, "key": idempotency.key})
         if idempotency is not None
+        else None
+    )
+    # SQLite reads each when it comes to it: a sent SELECT stays active until read.
+    pipelined = tx.pipeline is not None
+    suggestions = NamedSuggestions(tx, experiment_id, named if pipelined else ())
+    # The key lists the observations' ids: known in advance, it goes with the inserts.
+    ids_sent = (
+        NEXT_OBSERVATION_IDS.send(tx, {"b_count": len(named)})
+        if pipelined and idempotency is not None and named
         else None
     )
     experiment_row = experiment_sent.first()
@@ -291,9 +318,8 @@ def observe(
         replayed = _replayed_key(tx, experiment_id, idempotency, key_sent.first())
         if replayed is not None:
             return experiment, replayed
-    created = insert_observations(
-        tx, experiment_id, observations, now, commit_sent=idempotency is None
-    )
+    ids = ids_sent.scalars() if ids_sent is not None else []
+    sent = send_observations(tx, experiment_id, observations, now, suggestions, ids)
     if idempotency is not None:
         INSERT_IDEMPOTENCY_KEY.send(
             tx,
@@ -302,11 +328,12 @@ def observe(
                 "key": idempotency.key,
                 "experiment_id": experiment_id,
                 "request_hash": idempotency.request_hash,
-                "observation_ids": [o.id for o in created],
+                "observation_ids": [item.id for item in sent],
                 "created": now,
             },
         )
-    return experiment, created
+    tx.commit_sent()
+    return experiment, [item.observation() for item in sent]
 
 
 def insert_observations(
@@ -314,24 +341,38 @@ def insert_observations(
     experiment_id: int,
     observations: Sequence[NewObservation],
     now: float,
-    commit_sent: bool = False,
 ) -> list[Observation]:
-    """Insert in the caller's transaction, closing the suggestions they name. A repeat of
-    a stored observation of a closed suggestion (same values, failed flag and metadata)
-    stores nothing and stands for that observation. ``commit_sent``: these inserts end
-    the transaction (see ``RawTransaction.commit_sent``)."""
-    created: list[Observation | tuple[Pending, dict[str, Any]]] = []
+    """Insert in the caller's transaction, closing the suggestions they name (see
+    ``send_observations``)."""
+    sent = send_observations(
+        tx, experiment_id, observations, now, NamedSuggestions(tx, experiment_id, ()), []
+    )
+    return [item.observation() for item in sent]
+
+
+def send_observations(
+    tx: RawTransaction,
+    experiment_id: int,
+    observations: Sequence[NewObservation],
+    now: float,
+    suggestions: NamedSuggestions,
+    ids: Sequence[int],
+) -> list[_Sent]:
+    """Send the inserts, closing the suggestions they name. A repeat of a stored
+    observation of a closed suggestion (same values, failed flag and metadata) stores
+    nothing and stands for that observation. ``ids``: taken from the table's sequence for
+    them, in order (PostgreSQL; else the insert takes one)."""
+    unused_ids = iter(ids)
+    created: list[_Sent] = []
     for index, new in enumerate(observations):
         assignments = new.assignments
         task = new.task
         if new.suggestion_id is not None:
-            suggestion = suggestion_for_observation(
-                tx, experiment_id, new.suggestion_id, index, len(observations)
-            )
+            suggestion = suggestions.row(new.suggestion_id, index, len(observations))
             if suggestion.state == SuggestionState.CLOSED.value:
                 repeated = _repeated_observation(tx, new)
                 if repeated is not None:
-                    created.append(repeated)
+                    created.append(_Sent(repeated))
                     continue
             else:
                 CLOSE_SUGGESTION.send(tx, {"b_id": suggestion.id, "b_modified": now})
@@ -351,15 +392,39 @@ def insert_observations(
             "modified": now,
             "task": task,
         }
-        sent = INSERT_OBSERVATION.send(tx, row)
+        given_id = next(unused_ids, None)
+        if given_id is None:
+            inserted = _Sent(INSERT_OBSERVATION.send(tx, row), row)
+        else:
+            row["id"] = given_id
+            inserted = _Sent(INSERT_OBSERVATION_WITH_ID.send(tx, row), row)
         # Read at once unless pipelined (PostgreSQL): SQLite keeps each unread INSERT ...
         # RETURNING as an active statement, and every further insert cost more.
-        created.append((sent, row) if tx.pipeline is not None else _inserted(sent, row))
-    if commit_sent:
-        tx.commit_sent()
-    return [
-        item if isinstance(item, Observation) else _inserted(item[0], item[1]) for item in created
-    ]
+        if tx.pipeline is None:
+            inserted.observation()
+        created.append(inserted)
+    return created
+
+
+class _Sent:
+    """An observation sent for insertion (its id read when asked for, see
+    ``send_observations``), or a stored one it repeats."""
+
+    def __init__(self, sent: Pending | Observation, row: dict[str, Any] | None = None) -> None:
+        self._sent = sent
+        self._row = row
+
+    @property
+    def id(self) -> int:
+        if self._row is not None and "id" in self._row:
+            return int(self._row["id"])
+        return self.observation().id
+
+    def observation(self) -> Observation:
+        if not isinstance(self._sent, Observation):
+            assert self._row is not None
+            self._sent = _inserted(self._sent, self._row)
+        return self._sent
 
 
 def _inserted(sent: Pending, row: dict[str, Any]) -> Observation:
@@ -377,12 +442,44 @@ def _inserted(sent: Pending, row: dict[str, Any]) -> Observation:
     )
 
 
+class NamedSuggestions:
+    """The suggestion rows an observe transaction's observations name, locked. The ones
+    named in advance are sent for at once, to travel with the transaction's first reads
+    (PostgreSQL); any other is read when asked for."""
+
+    def __init__(self, tx: RawTransaction, experiment_id: int, named: Sequence[int | None]):
+        self._tx, self._experiment_id = tx, experiment_id
+        self._sent = {
+            suggestion_id: SUGGESTION.send(
+                tx, {"suggestion_id": suggestion_id, "experiment_id": experiment_id}
+            )
+            for suggestion_id in dict.fromkeys(named)
+            if suggestion_id is not None
+        }
+
+    def row(self, suggestion_id: int, index: int, total: int) -> Any:
+        """As ``suggestion_for_observation``. Each row sent for is read once: a suggestion
+        named again in the batch is read again, after the writes sent so far (its close)."""
+        sent = self._sent.pop(suggestion_id, None)
+        if sent is None:
+            return suggestion_for_observation(
+                self._tx, self._experiment_id, suggestion_id, index, total
+            )
+        return _usable_suggestion(sent.first(), self._experiment_id, suggestion_id, index, total)
+
+
 def suggestion_for_observation(
     tx: RawTransaction, experiment_id: int, suggestion_id: int, index: int, total: int
 ) -> Any:
     """The suggestion row an observation names, or a 400 saying why it cannot be used."""
-    row = SUGGESTION.first(tx, {"suggestion_id": suggestion_id})
-    if row is None or row.experiment_id != experiment_id:
+    row = SUGGESTION.first(tx, {"suggestion_id": suggestion_id, "experiment_id": experiment_id})
+    return _usable_suggestion(row, experiment_id, suggestion_id, index, total)
+
+
+def _usable_suggestion(
+    row: Any | None, experiment_id: int, suggestion_id: int, index: int, total: int
+) -> Any:
+    if row is None:
         prefix = f"Error in observation {index + 1}/{total}: " if total > 1 else ""
         raise InvalidRequestError(
             f"{prefix}Invalid suggestion: {suggestion_id} is not a suggestion of experiment "

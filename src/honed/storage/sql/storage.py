@@ -440,9 +440,10 @@ class SqlStorage(ProjectsAndRuns, SqlRunAttachments, SqlModelAnalyses, Storage):
         experiment_id: int,
         prepare: Callable[[Experiment], Sequence[NewObservation]],
         idempotency: IdempotencyKey | None = None,
+        named: Sequence[int | None] = (),
     ) -> tuple[Experiment, list[Observation]]:
         with self._tx.raw_write() as tx:
-            return hot.observe(tx, experiment_id, prepare, idempotency)
+            return hot.observe(tx, experiment_id, prepare, idempotency, named)
 
     def _insert_observations(
         self,
