@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from collections.abc import Iterator
 from pathlib import Path
@@ -101,3 +102,17 @@ def api(storage: SqlStorage, tmp_path: Path) -> Iterator[TestClient]:
     with TestClient(create_app(services=services)) as client:
         client.auth = (TEST_TOKEN, "")
         yield client
+
+
+@pytest.fixture
+def full_reads(storage: SqlStorage, monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """When ``optimizer_work`` was read, as the storage is asked."""
+    reads: list[float] = []
+    read = storage.optimizer_work
+
+    def counted() -> object:
+        reads.append(time.time())
+        return read()
+
+    monkeypatch.setattr(storage, "optimizer_work", counted)
+    return reads

@@ -17,7 +17,6 @@ from honed.engine.base import Engine
 from honed.service.app import Services
 from honed.service.optimizer import OptimizerLoop
 from honed.storage.optimizer import LEASE_OWNER_SILENT_SECONDS
-from honed.storage.sql.storage import SqlStorage
 from tests.test_optimizer import STEPPED
 from tests.test_optimizer import BrokenEngine
 from tests.test_optimizer import observe
@@ -31,20 +30,6 @@ IDLE_STEPS = 10
 
 def linear(assignments: object) -> dict[str, float]:
     return {"f": float(assignments["x0"])}  # type: ignore[index]
-
-
-@pytest.fixture
-def full_reads(storage: SqlStorage, monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """When ``optimizer_work`` was read, as the storage is asked."""
-    reads: list[float] = []
-    read = storage.optimizer_work
-
-    def counted() -> object:
-        reads.append(time.time())
-        return read()
-
-    monkeypatch.setattr(storage, "optimizer_work", counted)
-    return reads
 
 
 def designed(services: Services, token: Token) -> int:

@@ -101,20 +101,6 @@ def test_a_slow_batch_ends_after_its_point_when_another_experiments_request_come
     assert loop.step() == fast
 
 
-@pytest.fixture
-def full_reads(storage: SqlStorage, monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """When ``optimizer_work`` was read, as the storage is asked."""
-    reads: list[float] = []
-    read = storage.optimizer_work
-
-    def counted() -> object:
-        reads.append(time.time())
-        return read()
-
-    monkeypatch.setattr(storage, "optimizer_work", counted)
-    return reads
-
-
 def test_a_batch_reads_the_whole_queue_once_while_nothing_changes(
     services: Services,
     token: Token,
