@@ -5,14 +5,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import partial
+from typing import Any
 
 import pytest
 import torch
+from botorch.acquisition import max_value_entropy_search
 from botorch.acquisition.cost_aware import InverseCostWeightedUtility
 from botorch.acquisition.max_value_entropy_search import qMultiFidelityLowerBoundMaxValueEntropy
 from botorch.acquisition.utils import project_to_target_fidelity
+from botorch.fit import fit_gpytorch_mll
 from botorch.models.cost import AffineFidelityCostModel
 from botorch.models.gp_regression_fidelity import SingleTaskMultiFidelityGP
+from botorch.models.transforms.outcome import Standardize
+from gpytorch.mlls.exact_marginal_log_likelihood import ExactMarginalLogLikelihood
 
 from honed.domain.experiment import Task
 from honed.domain.records import Observation
@@ -129,3 +134,78 @@ def test_past_the_limit_the_latest_pending_points_count() -> None:
     acquisition.set_X_pending(pending)
     assert acquisition.X_pending is not None
     assert torch.equal(acquisition.X_pending, pending[6:])
+
+
+# A parabola peaking at x = 0.5, observed at full cost only on either side of the peak:
+# the model predicts the peak above every result (-0.4 at best).
+PEAK_X = torch.tensor([0.1, 0.15, 0.2, 0.25, 0.3, 0.7, 0.75, 0.8, 0.85, 0.9], dtype=torch.double)
+PEAK_Y = -10 * (PEAK_X - 0.5) ** 2
+
+
+def peak_model() -> SingleTaskMultiFidelityGP:
+    """A multi-fidelity GP over ``(x, cost)`` of the parabola's results."""
+    X = torch.stack([PEAK_X, torch.ones_like(PEAK_X)], dim=1)
+    model = SingleTaskMultiFidelityGP(
+        X, PEAK_Y.unsqueeze(1), data_fidelities=[1], outcome_transform=Standardize(1)
+    )
+    fit_gpytorch_mll(ExactMarginalLogLikelihood(model.likelihood, model))
+    return model
+
+
+def far_from_the_peak(
+    model: SingleTaskMultiFidelityGP, pending: torch.Tensor | None
+) -> PendingGIBBON:
+    """The acquisition over ``(x, cost)`` with its candidates all far from the peak."""
+    candidates = torch.linspace(0.0, 0.05, 16, dtype=torch.double)
+    return PendingGIBBON(
+        model,
+        candidate_set=torch.stack([candidates, torch.ones_like(candidates)], dim=1),
+        cost_aware_utility=InverseCostWeightedUtility(
+            cost_model=AffineFidelityCostModel(fidelity_weights={1: 1.0}, fixed_cost=0.0)
+        ),
+        project=partial(project_to_target_fidelity, target_fidelities={1: 1.0}, d=2),
+        X_pending=pending,
+    )
+
+
+def test_the_best_value_is_drawn_with_the_pending_points_at_the_target() -> None:
+    """An open suggestion at the predicted peak (at a cheaper task: its value at the
+    target counts) may find the best value there: the best-value samples reach that level,
+    as BoTorch's max-value acquisitions draw them over their pending points too."""
+    model = peak_model()
+    with torch.no_grad():
+        posterior = model.posterior(torch.tensor([[0.5, 1.0]], dtype=torch.double))
+    mean, sd = float(posterior.mean), float(posterior.variance.sqrt())
+    assert mean - 2 * sd > float(PEAK_Y.max()) + 0.1  # well above every result
+    torch.manual_seed(0)
+    alone = far_from_the_peak(model, None).posterior_max_values
+    torch.manual_seed(0)
+    pending = torch.tensor([[0.9, 1.0], [0.5, 0.4]], dtype=torch.double)
+    drawn = far_from_the_peak(model, pending).posterior_max_values
+    assert float(alone.max()) < mean - 2 * sd  # the candidates' and results' best
+    assert mean - sd < float(drawn.median()) < mean + 2 * sd
+
+
+def test_every_pending_point_is_a_candidate_for_the_best_value(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The best value is drawn over the candidates, the training points and the pending
+    points (all of them, past the limit of those conditioned on), each at the target."""
+    drawn_over: list[torch.Tensor] = []
+    sample = max_value_entropy_search._sample_max_value_Gumbel
+
+    def recording(**kwargs: Any) -> torch.Tensor:
+        drawn_over.append(kwargs["candidate_set"])
+        return sample(**kwargs)
+
+    monkeypatch.setattr(max_value_entropy_search, "_sample_max_value_Gumbel", recording)
+    given = arguments(model_of(standardized()))
+    pending = at_tasks(gibbon.MAX_PENDING + 6, seed=4)
+    PendingGIBBON(**given, X_pending=pending)  # type: ignore[arg-type]
+    candidates = given["candidate_set"]
+    assert isinstance(candidates, torch.Tensor)
+    last = drawn_over[-1]
+    assert last.shape == (len(candidates) + len(DESIGN) + len(pending), D + 1)
+    assert torch.equal(last[: len(candidates)], candidates)
+    assert torch.equal(last[-len(pending) :, :D], pending[:, :D])
+    assert bool((last[:, D] == 1.0).all())

@@ -16,6 +16,11 @@ its Cholesky factor are computed when they are set (once per batch point), and e
 evaluation asks for one joint posterior of the candidate, its projection to the target
 cost and the pending points, from which come the target's mean and variance, the
 candidate's correlation with the target and its cross-covariance with the pending points.
+
+Its best-value samples are drawn over the candidates, the training points and the pending
+points it is built with (the open suggestions), all at the target cost, as BoTorch's
+max-value acquisitions draw them from their pending points: what an open suggestion may
+find counts. BoTorch's multi-fidelity GIBBON dropped those as well.
 """
 
 from __future__ import annotations
@@ -72,6 +77,12 @@ class PendingGIBBON(qMultiFidelityLowerBoundMaxValueEntropy):
         self._noise = float((noisy - latent).reshape(()))
         self._training_points = model.train_inputs[0].shape[-2]
         self.set_X_pending(X_pending)
+        if self.X_pending is not None:
+            # The best value drawn with the pending points as candidates (see the module's
+            # docstring). Every one, past MAX_PENDING too: each is a row of one marginal
+            # posterior per batch, not of every evaluation's joint one.
+            assert X_pending is not None
+            self._sample_max_values(num_samples=self.num_mv_samples, X_pending=X_pending)
 
     def set_X_pending(self, X_pending: torch.Tensor | None = None) -> None:
         if X_pending is not None and X_pending.shape[0] == 0:

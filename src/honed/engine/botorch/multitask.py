@@ -147,7 +147,8 @@ def choose(
     chosen: list[TaskChoice] = []
     chosen_x = torch.zeros(0, d + 1, dtype=DTYPE)  # the batch's points, at their costs
     # One acquisition for the whole batch, as BoTorch's sequential optimization does: its
-    # max-value samples (a posterior over all the candidates) are drawn once, not per point.
+    # max-value samples (a posterior over all the candidates and the open suggestions) are
+    # drawn once, not per point.
     acquisition = PendingGIBBON(
         model,
         candidate_set=_with_costs(candidates, [TARGET_COST] * len(candidates)),
