@@ -1,8 +1,11 @@
 """PendingGIBBON: BoTorch's multi-fidelity GIBBON with its pending points kept, its value
-BoTorch's where BoTorch's units agree, and the same whatever the metric's scale."""
+BoTorch's where BoTorch's units agree, and the same whatever the metric's scale; its best
+value drawn with the open suggestions too, and past the limit the most informative of them
+conditioned on."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from functools import partial
 from typing import Any
@@ -10,6 +13,7 @@ from typing import Any
 import pytest
 import torch
 from botorch.acquisition import max_value_entropy_search
+from botorch.acquisition.acquisition import AcquisitionFunction
 from botorch.acquisition.cost_aware import InverseCostWeightedUtility
 from botorch.acquisition.max_value_entropy_search import qMultiFidelityLowerBoundMaxValueEntropy
 from botorch.acquisition.utils import project_to_target_fidelity
@@ -20,6 +24,7 @@ from botorch.models.transforms.outcome import Standardize
 from gpytorch.mlls.exact_marginal_log_likelihood import ExactMarginalLogLikelihood
 
 from honed.domain.experiment import Task
+from honed.domain.parameters import Assignments
 from honed.domain.records import Observation
 from honed.engine.botorch import gibbon
 from honed.engine.botorch import multitask
@@ -125,15 +130,93 @@ def test_points_scored_in_chunks_have_the_values_of_one_pass(
     assert chunked.tolist() == pytest.approx(whole.tolist(), rel=1e-12, abs=1e-14)
 
 
-def test_past_the_limit_the_latest_pending_points_count() -> None:
-    """Each pending point is a row of every posterior: with a thousand workers in flight
-    the acquisition keeps the latest (open suggestions come oldest first, a batch's own
-    points last)."""
+def test_past_the_limit_a_batchs_own_points_displace_the_least_informative() -> None:
+    """Each pending point is a row of every posterior: past MAX_PENDING the points set
+    later (a batch's own, last) are kept, and the open suggestions the acquisition was
+    built with make room from their least informative on."""
     acquisition = PendingGIBBON(**arguments(model_of(standardized())))  # type: ignore[arg-type]
     pending = at_tasks(gibbon.MAX_PENDING + 6, seed=4)
     acquisition.set_X_pending(pending)
     assert acquisition.X_pending is not None
     assert torch.equal(acquisition.X_pending, pending[6:])
+
+
+def test_past_the_limit_the_most_informative_open_suggestions_count() -> None:
+    """Built with more open suggestions than MAX_PENDING, the acquisition conditions on
+    those whose evaluations tell the most about the target's best value."""
+    given = arguments(model_of(standardized()))
+    pending = at_tasks(gibbon.MAX_PENDING + 6, seed=4)
+    acquisition = PendingGIBBON(**given, X_pending=pending)  # type: ignore[arg-type]
+    kept = acquisition.X_pending
+    assert kept is not None
+    assert kept.shape == (gibbon.MAX_PENDING, D + 1)
+    alone = PendingGIBBON(**given)  # type: ignore[arg-type]
+    alone.posterior_max_values = acquisition.posterior_max_values
+    information = alone._by_information(pending)
+    # Every point once, the least informative first; the kept ones are the last.
+    assert sorted(map(tuple, information.tolist())) == sorted(map(tuple, pending.tolist()))
+    assert torch.equal(kept, information[-gibbon.MAX_PENDING :])
+
+
+def on_a_grid(
+    acquisition: AcquisitionFunction, costs: Sequence[float]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """A ``multitask.TaskOptimizer`` over a 21 x 21 grid: each task's best grid point."""
+    side = torch.linspace(0.0, 1.0, 21, dtype=torch.double)
+    grid = torch.cartesian_prod(side, side)
+    points, values = [], []
+    with torch.no_grad():
+        for cost in costs:
+            X = torch.cat([grid, torch.full((len(grid), 1), cost, dtype=torch.double)], 1)
+            value = acquisition(X.unsqueeze(1))
+            best = int(value.argmax())
+            points.append(X[best])
+            values.append(value[best])
+    return torch.stack(points), torch.stack(values)
+
+
+def test_full_cost_evaluations_in_flight_at_the_peak_are_not_proposed_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Many workers: the oldest open suggestions are the long, full-cost evaluations at
+    the point the acquisition rated best, then MAX_PENDING cheap ones, newer, near a
+    poor result. The next point is the one the acquisition picks with every open
+    suggestion pending, not a repeat of an evaluation in flight (which the latest
+    MAX_PENDING alone would have missed)."""
+    model = model_of(standardized())
+
+    def chosen(
+        pending: list[tuple[Assignments, str | None]], full_cost_only: bool = False
+    ) -> multitask.TaskChoice:
+        def optimize(
+            acquisition: AcquisitionFunction, costs: Sequence[float]
+        ) -> tuple[torch.Tensor, torch.Tensor]:
+            return on_a_grid(acquisition, [1.0] if full_cost_only else costs)
+
+        torch.manual_seed(0)  # the same best-value samples every time
+        choices = multitask.choose(
+            SPEC, ENCODING, model, pending, 1, optimize, seed=0, taken=lambda x, t: False
+        )
+        assert len(choices) == 1
+        return choices[0]
+
+    peak = chosen([], full_cost_only=True).x.tolist()
+    generator = torch.Generator().manual_seed(5)
+    inward = [1.0 if p < 0.5 else -1.0 for p in peak]
+    in_flight: list[tuple[Assignments, str | None]] = [
+        ({"x": peak[0] + 0.01 * i * inward[0], "y": peak[1] + 0.005 * i * inward[1]}, "full")
+        for i in range(6)
+    ]
+    near_poor = 0.9 + 0.05 * torch.rand(gibbon.MAX_PENDING, 2, generator=generator)
+    newer: list[tuple[Assignments, str | None]] = [
+        ({"x": float(x), "y": 1.0 - float(y)}, "cheap") for x, y in near_poor.tolist()
+    ]
+    capped = chosen(in_flight + newer)
+    monkeypatch.setattr(gibbon, "MAX_PENDING", 10 * gibbon.MAX_PENDING)
+    every = chosen(in_flight + newer)
+    # With them pending, the next point is elsewhere or at another task.
+    assert every.task != "full" or math.dist(every.x.tolist(), peak) > 0.1
+    assert (capped.x.tolist(), capped.task) == (every.x.tolist(), every.task)
 
 
 # A parabola peaking at x = 0.5, observed at full cost only on either side of the peak:

@@ -156,9 +156,14 @@ def choose(
         project=project,
         X_pending=pending_x,
     )
+    # The open suggestions as it conditions on them (the least informative first: past
+    # gibbon.MAX_PENDING the batch's points displace those).
+    conditioned = acquisition.X_pending
     for _ in range(count):
         if chosen:
-            acquisition.set_X_pending(torch.cat([pending_x, chosen_x]))
+            acquisition.set_X_pending(
+                chosen_x if conditioned is None else torch.cat([conditioned, chosen_x])
+            )
         points, values = optimize(acquisition, costs)
         choice = None
         for x in points[torch.argsort(values, descending=True)]:
