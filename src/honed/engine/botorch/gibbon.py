@@ -16,6 +16,11 @@ its Cholesky factor are computed when they are set (once per batch point), and e
 evaluation asks for one joint posterior of the candidate, its projection to the target
 cost and the pending points, from which come the target's mean and variance, the
 candidate's correlation with the target and its cross-covariance with the pending points.
+
+Its best-value samples are drawn over the candidates, the training points and the pending
+points it is built with (the open suggestions), all at the target cost, as BoTorch's
+max-value acquisitions draw them from their pending points: what an open suggestion may
+find counts. BoTorch's multi-fidelity GIBBON dropped those as well.
 """
 
 from __future__ import annotations
@@ -34,8 +39,9 @@ from botorch.utils.transforms import t_batch_mode_transform
 from linear_operator.utils.cholesky import psd_safe_cholesky
 
 # Pending points the acquisition conditions on, at most: each is a row of every joint
-# posterior an evaluation asks for. The latest are kept (open suggestions come oldest first,
-# a batch's own points last).
+# posterior an evaluation asks for. The last are kept: the pending points it is built with
+# (the open suggestions) are ordered by what their evaluations tell about the target's best
+# value, the least first, and points set later (a batch's own) come after them.
 MAX_PENDING = 64
 # Points are evaluated in chunks of at most this many kernel values against the training
 # points (points x their 2 + m rows x training points, 32 MiB of doubles), as the engine
@@ -71,9 +77,16 @@ class PendingGIBBON(qMultiFidelityLowerBoundMaxValueEntropy):
             latent = model.posterior(probe, observation_noise=False).variance
         self._noise = float((noisy - latent).reshape(()))
         self._training_points = model.train_inputs[0].shape[-2]
+        if X_pending is not None and X_pending.shape[0] > 0:
+            # The best value drawn with the pending points as candidates (see the module's
+            # docstring). Every one, past MAX_PENDING too: each is a row of one marginal
+            # posterior per batch, not of every evaluation's joint one.
+            self._sample_max_values(num_samples=self.num_mv_samples, X_pending=X_pending)
+            X_pending = self._by_information(X_pending)
         self.set_X_pending(X_pending)
 
     def set_X_pending(self, X_pending: torch.Tensor | None = None) -> None:
+        """Conditions on ``X_pending: (m, d)``, its last MAX_PENDING past the limit."""
         if X_pending is not None and X_pending.shape[0] == 0:
             X_pending = None
         if X_pending is not None:
@@ -102,12 +115,9 @@ class PendingGIBBON(qMultiFidelityLowerBoundMaxValueEntropy):
         if self.X_pending is not None:
             parts.append(self.X_pending.expand(*X.shape[:-2], *self.X_pending.shape))
         mean, covariance = self._joint(torch.cat(parts, dim=-2), observation_noise=False)
-        mean_target = self.weight * mean[..., 1]
-        variance_target = covariance[..., 1, 1].clamp_min(CLAMP_LB)
-        # The candidate's observation, noise included, and its covariance with the target.
+        # The candidate's observation, noise included.
         variance = (covariance[..., 0, 0] + self._noise).clamp_min(CLAMP_LB)
-        with_target = covariance[..., 0, 1]
-        gain = self._quality(mean_target, variance_target, variance, with_target)
+        gain = self._quality(mean, covariance, variance)
         if self._pending_root is not None:
             gain = gain + self._diversity(covariance[..., 0, 2:], variance)
         utility = self.cost_aware_utility(X=X, deltas=gain.unsqueeze(0), sampler=self.cost_sampler)
@@ -124,16 +134,33 @@ class PendingGIBBON(qMultiFidelityLowerBoundMaxValueEntropy):
         covariance: torch.Tensor = posterior.distribution.covariance_matrix
         return posterior.mean[..., 0], covariance
 
+    def _by_information(self, X: torch.Tensor) -> torch.Tensor:
+        """``X: (m, d)`` ordered by what an evaluation of each tells about the target's best
+        value (GIBBON's information, not per cost, with nothing pending), the least first.
+        Dropped first past MAX_PENDING, those that tell little lie where new points are
+        worth little too, so they change the choice least."""
+        chunk = max(1, CHUNK_VALUES // (2 * self._training_points))
+        gains = []
+        with torch.no_grad():
+            for part in torch.split(X, chunk):
+                mean, covariance = self._joint(
+                    torch.stack([part, self.project(part)], dim=-2), observation_noise=False
+                )
+                variance = (covariance[..., 0, 0] + self._noise).clamp_min(CLAMP_LB)
+                gains.append(self._quality(mean, covariance, variance))
+        return X[torch.sort(torch.cat(gains), stable=True).indices]
+
     def _quality(
-        self,
-        mean_target: torch.Tensor,
-        variance_target: torch.Tensor,
-        variance: torch.Tensor,
-        with_target: torch.Tensor,
+        self, mean: torch.Tensor, covariance: torch.Tensor, variance: torch.Tensor
     ) -> torch.Tensor:
         """``(b,)``: GIBBON's information about the target's best value from one noisy
         observation, averaged over the best-value samples, as
-        ``qLowerBoundMaxValueEntropy`` computes it."""
+        ``qLowerBoundMaxValueEntropy`` computes it; from the joint posterior ``mean: (b,
+        k)``, ``covariance: (b, k, k)`` of a point and its projection to the target (its
+        first two rows) and the point's noisy ``variance: (b,)``."""
+        mean_target = self.weight * mean[..., 1]
+        variance_target = covariance[..., 1, 1].clamp_min(CLAMP_LB)
+        with_target = covariance[..., 0, 1]
         best = self.posterior_max_values.transpose(0, 1)  # (1, s)
         normalized = (best - mean_target.unsqueeze(-1)) / variance_target.sqrt().unsqueeze(-1)
         density = torch.exp(-0.5 * normalized.pow(2)) / math.sqrt(2 * math.pi)

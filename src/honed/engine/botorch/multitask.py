@@ -147,7 +147,8 @@ def choose(
     chosen: list[TaskChoice] = []
     chosen_x = torch.zeros(0, d + 1, dtype=DTYPE)  # the batch's points, at their costs
     # One acquisition for the whole batch, as BoTorch's sequential optimization does: its
-    # max-value samples (a posterior over all the candidates) are drawn once, not per point.
+    # max-value samples (a posterior over all the candidates and the open suggestions) are
+    # drawn once, not per point.
     acquisition = PendingGIBBON(
         model,
         candidate_set=_with_costs(candidates, [TARGET_COST] * len(candidates)),
@@ -155,9 +156,14 @@ def choose(
         project=project,
         X_pending=pending_x,
     )
+    # The open suggestions as it conditions on them (the least informative first: past
+    # gibbon.MAX_PENDING the batch's points displace those).
+    conditioned = acquisition.X_pending
     for _ in range(count):
         if chosen:
-            acquisition.set_X_pending(torch.cat([pending_x, chosen_x]))
+            acquisition.set_X_pending(
+                chosen_x if conditioned is None else torch.cat([conditioned, chosen_x])
+            )
         points, values = optimize(acquisition, costs)
         choice = None
         for x in points[torch.argsort(values, descending=True)]:
