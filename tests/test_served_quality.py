@@ -227,9 +227,12 @@ def test_without_a_live_optimizer_the_wait_ends_in_sobol_with_a_warning(
         observe(services, token, services.suggestions.create(token, experiment.id), bowl)
     with caplog.at_level(logging.WARNING, logger="honed.service.suggestions"):
         served = services.suggestions.create(token, experiment.id)
+        again = services.suggestions.create(token, experiment.id)
     assert served.source is SuggestionSource.FALLBACK
+    assert again.source is SuggestionSource.FALLBACK
     assert served.model is None
     assert "no optimizer process alive" in caplog.text
+    assert len(caplog.records) == 1  # once a minute per experiment, not per request
     # The optimizer was asked for candidates, and told the request no longer waits.
     work = next(w for w in storage.optimizer_work() if w.experiment.id == experiment.id)
     assert (work.demand_at is not None, work.waiting) == (True, 0)

@@ -7,8 +7,8 @@ Past the initial design a request is served a fresh model point (``choice``): wh
 ready it waits for the fit that is running or due, for ``ServingPolicy.wait_bound``, and on
 while the optimizer is busy toward it (its fit runs, or every optimizer fits another
 experiment), never past ``max_wait_seconds``; then it takes the newest fit's point even if
-stale (with a warning, once a minute per experiment), and only when the optimizer has none
-at all (or no optimizer runs) the sequence engine's (Sobol) point, with a warning.
+stale, and only when the optimizer has none at all (or no optimizer runs) the sequence
+engine's (Sobol) point; each with a warning, at most once a minute per experiment.
 """
 
 from __future__ import annotations
@@ -69,8 +69,10 @@ FIT_WAIT_SLACK_SECONDS = 2.0
 # A request whose bound ran out while no optimizer worked toward it looks once more after
 # this long: an optimizer between two fits holds no lease while it reads the queue.
 TURN_GRACE_SECONDS = 1.0
-# A stale point served after the wait is logged at most this often per experiment.
-STALE_NOTICE_SECONDS = 60.0
+# A stale or Sobol point served after the wait is logged at most this often per experiment.
+NOTICE_SECONDS = 60.0
+STALE_POINT = "the newest model point, which misses some observations"
+SOBOL_POINT = "a Sobol point"
 
 
 class Preference(StrEnum):
@@ -252,6 +254,8 @@ class SuggestionRequest:
         self._counted = False
         #: In the experiment's hand-out queue, waiting for its answer.
         self._queued: Queued[Outcome] | None = None
+        #: Why the wait ran out, once it did (``_relax``).
+        self._relaxed: str | None = None
 
     def step(self) -> Suggestion | float | Queued[Outcome] | FitWait:
         service = self._service
@@ -295,7 +299,17 @@ class SuggestionRequest:
         if service.observer is not None:
             waited = time.monotonic() - self._started if self._deadline is not None else None
             service.observer.handed_out(outcome, waited)
+        if self._relaxed is not None:
+            self._warn_served(outcome, self._relaxed)
         return outcome
+
+    def _warn_served(self, suggestion: Suggestion, why: str) -> None:
+        """The wait ran out (``why``): warn when what it ended in is worse than a fresh
+        model point."""
+        if suggestion.source is SuggestionSource.FALLBACK:
+            self._service.warn(self._experiment_id, why, SOBOL_POINT)
+        elif suggestion.model is not None and not suggestion.model.fresh:
+            self._service.warn(self._experiment_id, why, STALE_POINT)
 
     def _wait(self, basis: CandidateBasis) -> float | FitWait:
         marker = basis.marker
@@ -365,16 +379,12 @@ class SuggestionRequest:
             self._service.signal_demand(self._experiment_id, withdraw=True)
             self._counted = False
         if self._serving is choice.Serving.FRESH:
-            self._service.note_stale(self._experiment_id, why)
             self._serving = choice.Serving.MODEL
         else:
-            alive = self._service.optimizer_alive()
-            logger.warning(
-                "experiment %s: %s; serving a Sobol point",
-                self._experiment_id,
-                why if alive else f"no optimizer process alive after {waited:.1f}s",
-            )
+            if not self._service.optimizer_alive():
+                why = f"no optimizer process alive after {waited:.1f}s"
             self._serving = choice.Serving.ANY
+        self._relaxed = why
         # One more decision at once; the bound stays spent, so that finding nothing again
         # relaxes further instead of waiting anew.
         self._marker = None
@@ -420,7 +430,7 @@ class SuggestionService:
         self._demand_written: dict[int, float] = {}
         self._demand_writing: set[int] = set()
         self._demand_lock = threading.Lock()
-        self._stale_notices = Throttle(STALE_NOTICE_SECONDS)
+        self._notices = Throttle(NOTICE_SECONDS)
 
     def create(
         self,
@@ -538,20 +548,15 @@ class SuggestionService:
     def optimizer_alive(self) -> bool:
         return self._alive.get(None)
 
-    def note_stale(self, experiment_id: int, why: str) -> None:
-        """Warn that a request takes a model point that missed observations: the
-        optimizer does not keep up (more optimizer processes, or ``latency`` serving on
-        purpose). Once a minute per experiment: with many workers every request would."""
-        held_back = self._stale_notices.due(experiment_id)
+    def warn(self, experiment_id: int, why: str, served: str) -> None:
+        """Warn that a request is ``served`` a worse point than a fresh model point
+        (``STALE_POINT``: the optimizer does not keep up; ``SOBOL_POINT``: it has none). At
+        most once a minute per experiment and kind: with many workers, every request would."""
+        held_back = self._notices.due((experiment_id, served))
         if held_back is None:
             return
         also = f" ({held_back} more such requests since the last notice)" if held_back else ""
-        logger.warning(
-            "experiment %s: %s; serving the newest model point, which misses some observations%s",
-            experiment_id,
-            why,
-            also,
-        )
+        logger.warning("experiment %s: %s; serving %s%s", experiment_id, why, served, also)
 
     def fit_turn(self, experiment_id: int) -> FitTurn:
         """The experiment's place among the live optimizers' fits, read at most once per
