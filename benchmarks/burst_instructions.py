@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import shutil
 import sys
 import tempfile
 import time
@@ -38,12 +37,13 @@ from _signals import unwind_on_stop
 from api_throughput import EXPERIMENT
 from api_throughput import TOKEN
 from burst import RawClient
+from request_instructions import DEPLOYMENTS
 from request_instructions import Profiler
 from request_instructions import callgrind_server
+from request_instructions import checked_deployments
 from request_instructions import monitor
 
 RESULTS = ROOT / "benchmarks" / "results" / "burst_instructions.json"
-DEPLOYMENTS = ("sqlite", "pg1")
 
 
 async def _burst(url: str, path: str, workers: int) -> list[Any]:
@@ -98,13 +98,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--idle", type=float, default=3.0, help="seconds counted idle")
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
-    deployments = [d for d in args.deployments.split(",") if d]
-    if not deployments or not set(deployments) <= set(DEPLOYMENTS):
-        parser.error(f"--deployments: from {', '.join(DEPLOYMENTS)}")
-    if shutil.which("valgrind") is None or shutil.which("vgdb") is None:
-        parser.error("needs valgrind (apt-get install valgrind)")
-    if str(ROOT) not in sys.path:
-        sys.path.insert(0, str(ROOT))
+    deployments = checked_deployments(parser, args.deployments)
     from tests.support.postgres import running_postgres
 
     unwind_on_stop()

@@ -273,6 +273,19 @@ def summary(runs: Sequence[dict[str, Any]], key: str) -> tuple[float, float]:
     return mean, (max(values) - min(values)) / mean
 
 
+def checked_deployments(parser: argparse.ArgumentParser, given: str) -> list[str]:
+    """``--deployments`` as a list, once it names known ones and valgrind is installed;
+    the repository's root on sys.path (for tests.support.postgres)."""
+    deployments = [d for d in given.split(",") if d]
+    if not deployments or not set(deployments) <= set(DEPLOYMENTS):
+        parser.error(f"--deployments: from {', '.join(DEPLOYMENTS)}")
+    if shutil.which("valgrind") is None or shutil.which("vgdb") is None:
+        parser.error("needs valgrind (apt-get install valgrind)")
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    return deployments
+
+
 def check_import(src: Path) -> None:
     """The server started with PYTHONPATH=src imports honed from ``src``."""
     found = subprocess.run(
@@ -320,13 +333,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
-    deployments = [d for d in args.deployments.split(",") if d]
-    if not deployments or not set(deployments) <= set(DEPLOYMENTS):
-        parser.error(f"--deployments: from {', '.join(DEPLOYMENTS)}")
-    if shutil.which("valgrind") is None or shutil.which("vgdb") is None:
-        parser.error("needs valgrind (apt-get install valgrind)")
-    if str(ROOT) not in sys.path:
-        sys.path.insert(0, str(ROOT))
+    deployments = checked_deployments(parser, args.deployments)
     from tests.support.postgres import running_postgres
 
     unwind_on_stop()

@@ -63,12 +63,6 @@ def services(storage: SqlStorage) -> Services:
     return Services(storage, ServingPolicy(max_wait_seconds=0.0))
 
 
-@pytest.fixture
-def token(services: Services) -> Token:
-    services.tokens.bootstrap(TEST_TOKEN)
-    return services.tokens.authenticate(TEST_TOKEN)
-
-
 def experiment_id(services: Services, token: Token, **changes: Any) -> int:
     spec = ExperimentSpec("burst", SPACE, (Metric("f", Objective.MINIMIZE),), **changes)
     return services.experiments.create(token, spec).id

@@ -22,7 +22,6 @@ from honed.domain.tenancy import Token
 from honed.service.app import Services
 from honed.service.suggestions import ServingPolicy
 from honed.storage.sql.storage import SqlStorage
-from tests.conftest import TEST_TOKEN
 from tests.support.wire import wire_trace
 
 pytestmark = pytest.mark.postgres
@@ -44,12 +43,6 @@ def storage(postgres_url: str) -> Iterator[SqlStorage]:
 @pytest.fixture
 def services(storage: SqlStorage) -> Services:
     return Services(storage, ServingPolicy(max_wait_seconds=0.0))
-
-
-@pytest.fixture
-def token(services: Services) -> Token:
-    services.tokens.bootstrap(TEST_TOKEN)
-    return services.tokens.authenticate(TEST_TOKEN)
 
 
 def value(f: float) -> tuple[MetricValue, ...]:
